@@ -1,0 +1,36 @@
+"""Chat messages as the rest of the app sees them, independent of storage and engines."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class Role(str, enum.Enum):
+    SYSTEM = "system"
+    USER = "user"
+    ASSISTANT = "assistant"
+
+
+class MessageStatus(str, enum.Enum):
+    """Why an answer ended; the user's own messages are always COMPLETE."""
+
+    COMPLETE = "complete"
+    #: Generating; written before the first token so a crash leaves a trace.
+    STREAMING = "streaming"
+    #: The user pressed Stop; the text is what was shown.
+    STOPPED = "stopped"
+    #: The engine or provider reported an error or died.
+    FAILED = "failed"
+    #: The app itself died mid-answer (found STREAMING at the next start).
+    INTERRUPTED = "interrupted"
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: Role
+    content: str
+
+    def to_wire(self) -> dict[str, str]:
+        """The OpenAI-style dict that chat templates and SDKs expect."""
+        return {"role": self.role.value, "content": self.content}

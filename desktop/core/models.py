@@ -1,0 +1,39 @@
+"""Model references: the ids users type (``local:smollm2-135m-instruct``) and what they point to."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import PurePath
+
+LOCAL_PREFIX = "local:"
+
+
+def slugify(name: str) -> str:
+    """A stable, readable id part from a file name: lower case, dashes, no extension."""
+    stem = name[:-5] if name.lower().endswith(".gguf") else name
+    slug = re.sub(r"[^a-z0-9.]+", "-", stem.lower()).strip("-.")
+    return slug or "model"
+
+
+@dataclass(frozen=True)
+class LocalModel:
+    """A GGUF file on this machine that the engine can load."""
+
+    id: str
+    name: str
+    path: str
+    #: "bundled" (shipped in a wheel), "user" (a file the user added).
+    source: str
+    size_bytes: int = 0
+
+    @classmethod
+    def for_file(cls, path: str, source: str = "user", size_bytes: int = 0) -> LocalModel:
+        filename = PurePath(path).name
+        return cls(
+            id=LOCAL_PREFIX + slugify(filename),
+            name=filename[:-5] if filename.lower().endswith(".gguf") else filename,
+            path=path,
+            source=source,
+            size_bytes=size_bytes,
+        )

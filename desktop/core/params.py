@@ -1,0 +1,82 @@
+"""Load and sampling parameters, validated once here so engines can trust them."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from desktop.core.errors import InvalidParameter
+
+#: A context we allocate when the user has not chosen one. GGUFs may declare millions of tokens
+#: (Llama 4 Scout: 10M); sizing the KV cache from the file would exhaust memory.
+DEFAULT_N_CTX = 4096
+
+
+@dataclass(frozen=True)
+class LoadParams:
+    """How to load a model. n_gpu_layers=-1 offloads every layer the backend can take."""
+
+    n_ctx: int = DEFAULT_N_CTX
+    n_gpu_layers: int = -1
+    #: None means "physical cores", decided by the host that knows the machine.
+    n_threads: int | None = None
+    n_batch: int = 512
+
+    def __post_init__(self) -> None:
+        if not 16 <= self.n_ctx <= 10_485_760:
+            raise InvalidParameter(f"context size must be 16..10485760 tokens, got {self.n_ctx}")
+        if self.n_gpu_layers < -1:
+            raise InvalidParameter(f"GPU layers must be -1 (all) or more, got {self.n_gpu_layers}")
+        if self.n_threads is not None and self.n_threads < 1:
+            raise InvalidParameter(f"threads must be at least 1, got {self.n_threads}")
+        if self.n_batch < 1:
+            raise InvalidParameter(f"batch size must be at least 1, got {self.n_batch}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LoadParams:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """Sampling settings. temperature 0 means greedy (the same output every time)."""
+
+    temperature: float = 0.7
+    top_p: float = 0.95
+    top_k: int = 40
+    min_p: float = 0.05
+    repeat_penalty: float = 1.1
+    seed: int | None = None
+    max_tokens: int = 1024
+
+    def __post_init__(self) -> None:
+        checks = [
+            (0.0 <= self.temperature <= 5.0, f"temperature must be 0..5, got {self.temperature}"),
+            (0.0 < self.top_p <= 1.0, f"top_p must be in (0, 1], got {self.top_p}"),
+            (self.top_k >= 0, f"top_k must be 0 (off) or more, got {self.top_k}"),
+            (0.0 <= self.min_p <= 1.0, f"min_p must be 0..1, got {self.min_p}"),
+            (
+                0.0 < self.repeat_penalty <= 5.0,
+                f"repeat penalty must be in (0, 5], got {self.repeat_penalty}",
+            ),
+            (
+                self.seed is None or 0 <= self.seed < 2**32,
+                f"seed must be 0..4294967295, got {self.seed}",
+            ),
+            (self.max_tokens >= 1, f"max tokens must be at least 1, got {self.max_tokens}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise InvalidParameter(message)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SamplingParams:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})

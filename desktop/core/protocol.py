@@ -1,0 +1,58 @@
+"""The engine protocol: JSON lines between the GUI/CLI host and the engine child process.
+
+One JSON object per line. Requests carry an integer ``id``; every event about a request repeats
+it, so a late event from a cancelled request can never be mistaken for the current one.
+
+Requests (host -> child), key ``op``:
+    load      {path, load: LoadParams}                   -> loaded | error
+    generate  {messages, sampling: SamplingParams}       -> started, delta*, done | error
+    cancel    {target: id of a generate}                 -> (the generate ends with done/cancelled)
+    shutdown  {}                                         -> the child exits 0
+
+Events (child -> host), key ``ev``:
+    hello     {pid, llama_cpp_version, gpu_offload, backend}  sent once at start-up
+    loaded    {model: {...}, load_s}
+    started   {prompt_tokens}        the prompt fits the context; decoding begins
+    delta     {text, n}              answer text since the previous delta (batched); n tokens so far
+    done      {usage: Usage}
+    error     {code, message}        code is one of the ERROR_* constants
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+OP_LOAD = "load"
+OP_GENERATE = "generate"
+OP_CANCEL = "cancel"
+OP_SHUTDOWN = "shutdown"
+
+EV_HELLO = "hello"
+EV_LOADED = "loaded"
+EV_STARTED = "started"
+EV_DELTA = "delta"
+EV_DONE = "done"
+EV_ERROR = "error"
+
+ERROR_LOAD_FAILED = "load_failed"
+ERROR_NOT_LOADED = "not_loaded"
+ERROR_CONTEXT_OVERFLOW = "context_overflow"
+ERROR_BAD_REQUEST = "bad_request"
+ERROR_GENERATION = "generation_failed"
+
+Message = dict[str, Any]
+
+
+def encode(message: Message) -> bytes:
+    """One line of compact JSON. ensure_ascii keeps the line free of raw newlines and of
+    surrogates that some model output may contain."""
+    return json.dumps(message, ensure_ascii=True, separators=(",", ":")).encode("ascii") + b"\n"
+
+
+def decode(line: bytes | str) -> Message:
+    """Parse one line; raises ValueError for anything that is not a JSON object."""
+    data = json.loads(line)
+    if not isinstance(data, dict):
+        raise ValueError(f"protocol line is not an object: {line[:80]!r}")
+    return data
