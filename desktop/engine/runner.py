@@ -1,0 +1,419 @@
+"""llama.cpp behind a small, typed surface: load a GGUF, stream one chat answer, report usage.
+
+This module is the only place that imports llama_cpp (import-linter enforces it). It runs inside
+the engine child process, so a GGML_ASSERT that aborts takes down the child, not the window.
+"""
+
+from __future__ import annotations
+
+import codecs
+import collections
+import ctypes
+import os
+import random
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import llama_cpp
+from llama_cpp import llama_chat_format
+
+from desktop.core.errors import ContextOverflow, ModelLoadError
+from desktop.core.params import LoadParams, SamplingParams
+from desktop.core.usage import StopReason, Usage
+
+GGUF_MAGIC = b"GGUF"
+
+#: Used when a GGUF carries no chat template (old conversions). ChatML is the most common format
+#: among small instruct models and fails more gracefully than Llama-2's [INST] format.
+FALLBACK_CHATML = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
+    "{{ message['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+#: How often answer text is flushed to the host while tokens stream. The first token is always
+#: sent at once (time to first token); after that, fast GPUs produce a token every few ms and
+#: one pipe write per token would cost more than the token itself.
+DELTA_FLUSH_INTERVAL_S = 0.010
+
+# ggml_log_level values in the ggml.h this llama-cpp-python vendors (NONE 0, DEBUG 1, INFO 2,
+# WARN 3, ERROR 4, CONT 5). Older ggml numbered them differently; the _logger module of
+# llama-cpp-python still uses the old numbers, one more reason to own the callback.
+_LOG_WARN, _LOG_ERROR, _LOG_CONT = 3, 4, 5
+
+
+class LogCapture:
+    """Keeps llama.cpp's recent warnings and errors so a failed load can say *why*.
+
+    Llama(verbose=False) hides llama.cpp's log, which is where the reason for a failed load is
+    ("tensor data is not within the file bounds", "unknown model architecture"). We install our
+    own log callback instead and keep the last lines in memory.
+    """
+
+    def __init__(self, echo: bool = False) -> None:
+        self._lines: collections.deque[str] = collections.deque(maxlen=200)
+        self._echo = echo
+        self._last_level = 0
+        self._lock = threading.Lock()
+
+        @llama_cpp.llama_log_callback  # type: ignore[untyped-decorator]
+        def _callback(level: int, text: bytes, _user_data: ctypes.c_void_p) -> None:
+            if level == _LOG_CONT:
+                level = self._last_level
+            self._last_level = level
+            message = text.decode("utf-8", errors="replace")
+            if level in (_LOG_WARN, _LOG_ERROR):
+                with self._lock:
+                    self._lines.append(message.strip())
+            if self._echo:
+                sys.stderr.write(message)
+
+        # Keep a reference: ctypes callbacks are freed with their Python object.
+        self._callback = _callback
+        llama_cpp.llama_log_set(self._callback, ctypes.c_void_p(0))
+
+    def mark(self) -> int:
+        with self._lock:
+            return len(self._lines)
+
+    def errors_since(self, mark: int) -> list[str]:
+        with self._lock:
+            lines = list(self._lines)[min(mark, len(self._lines)) :]
+        return [line for line in lines if line]
+
+
+def backend_name() -> str:
+    """Which compute backend this build of llama.cpp has (the first GPU one wins)."""
+    info = llama_cpp.llama_print_system_info().decode("utf-8", errors="replace")
+    for marker, name in (
+        ("CUDA", "CUDA"),
+        ("Metal", "Metal"),
+        ("MTL", "Metal"),
+        ("Vulkan", "Vulkan"),
+        ("HIP", "ROCm"),
+        ("SYCL", "SYCL"),
+    ):
+        if marker in info:
+            return name
+    return "CPU"
+
+
+def gpu_offload_supported() -> bool:
+    return bool(llama_cpp.llama_supports_gpu_offload())
+
+
+def check_gguf_file(path: Path) -> None:
+    """Cheap checks that give a precise reason before llama.cpp sees the file."""
+    if not path.exists():
+        raise ModelLoadError(f"Model file not found: {path}")
+    if path.is_dir():
+        raise ModelLoadError(f"{path} is a folder, not a GGUF model file.")
+    size = path.stat().st_size
+    if size == 0:
+        raise ModelLoadError(f"Cannot load {path.name}: the file is empty (0 bytes).")
+    with path.open("rb") as handle:
+        magic = handle.read(4)
+    if magic != GGUF_MAGIC:
+        raise ModelLoadError(
+            f"Cannot load {path.name}: it is not a GGUF model file "
+            f"(it starts with {magic!r}, a GGUF file starts with b'GGUF')."
+        )
+
+
+def _clean_reason(lines: Sequence[str]) -> str:
+    """The most telling line of llama.cpp's log, without its function-name prefixes."""
+    useful = [line for line in lines if "error" in line.lower() or "failed" in line.lower()]
+    chosen = useful or list(lines)
+    if not chosen:
+        return ""
+    reason = chosen[0]
+    for prefix in (
+        "llama_model_load: error loading model: ",
+        "llama_model_load: ",
+        "llama_model_load_from_file_impl: ",
+        "gguf_init_from_file_impl: ",
+        "llama_load_model_from_file: ",
+    ):
+        if reason.startswith(prefix):
+            reason = reason[len(prefix) :]
+    return reason.strip()
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    path: str
+    description: str
+    n_ctx: int
+    n_ctx_train: int
+    n_params: int
+    size_bytes: int
+    n_threads: int
+    n_gpu_layers: int
+    backend: str
+    gpu_offload: bool
+    chat_template: str  # "gguf" or "fallback-chatml"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _common_prefix(a: Iterable[int], b: Sequence[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+class StopStringFilter:
+    """Ends the answer at a stop string and never shows part of one.
+
+    Text that could be the start of a stop string is held back until the next token decides.
+    """
+
+    def __init__(self, stops: Sequence[str]) -> None:
+        self._stops = [s for s in stops if s]
+        self._pending = ""
+        self.stopped = False
+
+    def feed(self, text: str) -> str:
+        if self.stopped:
+            return ""
+        self._pending += text
+        for stop in self._stops:
+            at = self._pending.find(stop)
+            if at != -1:
+                out = self._pending[:at]
+                self._pending = ""
+                self.stopped = True
+                return out
+        hold = 0
+        for stop in self._stops:
+            for k in range(min(len(stop) - 1, len(self._pending)), 0, -1):
+                if self._pending.endswith(stop[:k]):
+                    hold = max(hold, k)
+                    break
+        if hold:
+            out, self._pending = self._pending[:-hold], self._pending[-hold:]
+        else:
+            out, self._pending = self._pending, ""
+        return out
+
+    def flush(self) -> str:
+        out, self._pending = self._pending, ""
+        return "" if self.stopped else out
+
+
+class Runner:
+    """Owns one loaded model. Not thread-safe: the engine's main thread drives it."""
+
+    def __init__(self, log: LogCapture) -> None:
+        self._log = log
+        self._llm: Any = None
+        self._formatter: llama_chat_format.Jinja2ChatFormatter | None = None
+        self._eog: Callable[[int], bool] = lambda _t: False
+        self.info: ModelInfo | None = None
+        # Set while a prompt is being processed; read by llama.cpp's abort callback.
+        self._abort_check: Callable[[], bool] | None = None
+        self._abort_cb = llama_cpp.ggml_abort_callback(self._on_abort_poll)
+        self._null_abort_cb = llama_cpp.ggml_abort_callback()
+        self._vocab: Any = None
+        # One buffer reused for every token's text (no per-token allocation).
+        self._piece_buf = ctypes.create_string_buffer(256)
+
+    def _piece(self, token: int) -> bytes:
+        """The token's bytes. (llama-cpp-python's own token_to_piece returns the whole 32-byte
+        buffer, trailing NULs included, so we call the C function directly.)"""
+        n = llama_cpp.llama_token_to_piece(self._vocab, token, self._piece_buf, 256, 0, False)
+        if n < 0:  # buffer too small: llama.cpp says how much it needs
+            big = ctypes.create_string_buffer(-n)
+            n = llama_cpp.llama_token_to_piece(self._vocab, token, big, -n, 0, False)
+            return big.raw[:n]
+        return self._piece_buf.raw[:n]
+
+    def _on_abort_poll(self, _data: ctypes.c_void_p) -> bool:
+        check = self._abort_check
+        return bool(check is not None and check())
+
+    def load(self, path_str: str, params: LoadParams) -> ModelInfo:
+        path = Path(path_str)
+        check_gguf_file(path)
+        self.unload()
+        n_threads = params.n_threads or max(1, os.cpu_count() or 1)
+        mark = self._log.mark()
+        try:
+            llm = llama_cpp.Llama(
+                model_path=str(path),
+                n_ctx=params.n_ctx,
+                n_gpu_layers=params.n_gpu_layers if gpu_offload_supported() else 0,
+                n_threads=n_threads,
+                n_threads_batch=n_threads,
+                n_batch=params.n_batch,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError, OSError) as exc:
+            reason = _clean_reason(self._log.errors_since(mark)) or str(exc)
+            raise ModelLoadError(f"Cannot load {path.name}: {reason}") from None
+        # Re-install our log callback: Llama() may have installed the library's own.
+        llama_cpp.llama_log_set(self._log._callback, ctypes.c_void_p(0))
+
+        template = llm.metadata.get("tokenizer.chat_template")
+        template_kind = "gguf"
+        if not isinstance(template, str) or not template.strip():
+            template, template_kind = FALLBACK_CHATML, "fallback-chatml"
+        model = llm._model
+        eos_id, bos_id = model.token_eos(), model.token_bos()
+        eos_text = model.token_get_text(eos_id) if eos_id != -1 else ""
+        bos_text = model.token_get_text(bos_id) if bos_id != -1 else ""
+        self._formatter = llama_chat_format.Jinja2ChatFormatter(
+            template=template, eos_token=eos_text, bos_token=bos_text
+        )
+        vocab = llama_cpp.llama_model_get_vocab(model.model)
+        self._vocab = vocab
+        self._eog = lambda token: bool(llama_cpp.llama_vocab_is_eog(vocab, token))
+        self._llm = llm
+        self.info = ModelInfo(
+            path=str(path),
+            description=model.desc(),
+            n_ctx=llm.n_ctx(),
+            n_ctx_train=model.n_ctx_train(),
+            n_params=model.n_params(),
+            size_bytes=path.stat().st_size,
+            n_threads=n_threads,
+            n_gpu_layers=params.n_gpu_layers if gpu_offload_supported() else 0,
+            backend=backend_name() if gpu_offload_supported() else "CPU",
+            gpu_offload=gpu_offload_supported(),
+            chat_template=template_kind,
+        )
+        return self.info
+
+    def unload(self) -> None:
+        if self._llm is not None:
+            self._llm.close()
+            self._llm = None
+            self.info = None
+
+    @property
+    def loaded(self) -> bool:
+        return self._llm is not None
+
+    def render_prompt(self, messages: list[dict[str, str]]) -> tuple[list[int], list[str]]:
+        """Apply the model's own chat template and tokenize. Returns (tokens, stop strings)."""
+        assert self._formatter is not None and self._llm is not None
+        result = self._formatter(messages=messages)  # type: ignore[arg-type]
+        tokens: list[int] = self._llm.tokenize(
+            result.prompt.encode("utf-8", errors="replace"),
+            add_bos=not result.added_special,
+            special=True,
+        )
+        stops = result.stop if isinstance(result.stop, list) else [result.stop or ""]
+        return tokens, [s for s in stops if s]
+
+    def generate(
+        self,
+        messages: list[dict[str, str]],
+        sampling: SamplingParams,
+        is_cancelled: Callable[[], bool],
+        on_started: Callable[[int], None],
+        on_text: Callable[[str, int], None],
+    ) -> Usage:
+        """Stream one answer. Raises ContextOverflow before any decoding if the prompt is too long.
+
+        on_text receives batched text and the count of tokens so far; the caller ships them.
+        """
+        assert self._llm is not None and self.info is not None
+        llm = self._llm
+        t0 = time.perf_counter()
+        tokens, stops = self.render_prompt(messages)
+        n_ctx = self.info.n_ctx
+        # One token of room is needed for any answer at all.
+        if len(tokens) >= n_ctx:
+            raise ContextOverflow(len(tokens), n_ctx)
+        cached = _common_prefix(llm._input_ids[: llm.n_tokens].tolist(), tokens)
+        on_started(len(tokens))
+
+        budget = min(sampling.max_tokens, n_ctx - len(tokens))
+        seed = sampling.seed if sampling.seed is not None else random.randrange(2**32)
+        llm.set_seed(seed)
+
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        stop_filter = StopStringFilter(stops)
+        pending: list[str] = []
+        last_flush = 0.0
+        first_token_at = 0.0
+        n_out = 0
+        reason = StopReason.LENGTH
+
+        # The abort callback lets Stop interrupt a long prompt inside llama_decode. It is only
+        # installed for the prompt: during generation we check between tokens, which is cheaper
+        # than a Python call from every graph node.
+        self._abort_check = is_cancelled
+        llama_cpp.llama_set_abort_callback(llm._ctx.ctx, self._abort_cb, None)
+        try:
+            stream = llm.generate(
+                tokens,
+                top_k=sampling.top_k,
+                top_p=sampling.top_p,
+                min_p=sampling.min_p,
+                temp=sampling.temperature,
+                repeat_penalty=sampling.repeat_penalty,
+            )
+            for token in stream:
+                if n_out == 0:
+                    first_token_at = time.perf_counter()
+                    self._abort_check = None
+                    llama_cpp.llama_set_abort_callback(llm._ctx.ctx, self._null_abort_cb, None)
+                if is_cancelled():
+                    reason = StopReason.CANCELLED
+                    break
+                if self._eog(token):
+                    reason = StopReason.STOP
+                    break
+                n_out += 1
+                piece = decoder.decode(self._piece(token))
+                text = stop_filter.feed(piece)
+                if text:
+                    pending.append(text)
+                if stop_filter.stopped:
+                    reason = StopReason.STOP
+                    break
+                now = time.perf_counter()
+                if pending and (n_out == 1 or now - last_flush >= DELTA_FLUSH_INTERVAL_S):
+                    on_text("".join(pending), n_out)
+                    pending.clear()
+                    last_flush = now
+                if n_out >= budget:
+                    reason = StopReason.LENGTH
+                    break
+            else:
+                reason = StopReason.STOP
+        except RuntimeError as exc:
+            # llama_decode returns 2 when our abort callback asked it to stop.
+            if is_cancelled() and "returned 2" in str(exc):
+                reason = StopReason.CANCELLED
+            else:
+                raise
+        finally:
+            self._abort_check = None
+            llama_cpp.llama_set_abort_callback(llm._ctx.ctx, self._null_abort_cb, None)
+
+        tail = stop_filter.flush() + decoder.decode(b"", final=True)
+        if tail:
+            pending.append(tail)
+        if pending:
+            on_text("".join(pending), n_out)
+        end = time.perf_counter()
+        return Usage(
+            prompt_tokens=len(tokens),
+            prompt_tokens_evaluated=len(tokens) - cached,
+            output_tokens=n_out,
+            time_to_first_token_s=(first_token_at or end) - t0,
+            total_s=end - t0,
+            stop_reason=reason,
+        )

@@ -1,0 +1,176 @@
+"""The engine child process: reads protocol requests on stdin, writes events on a private pipe.
+
+Start it with ``python -m desktop.engine`` (or the frozen app with ``--engine``). It lives as long
+as its stdin is open: if the host dies, the child exits too, so no orphan keeps gigabytes of
+model weights in memory.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import sys
+import threading
+import time
+import traceback
+from typing import IO, Any
+
+from desktop.core import protocol as P
+from desktop.core.errors import ContextOverflow, InvalidParameter, ModelLoadError
+from desktop.core.params import LoadParams, SamplingParams
+
+
+class EventWriter:
+    """Writes protocol events to the channel; safe to call from any thread."""
+
+    def __init__(self, channel: IO[bytes]) -> None:
+        self._channel = channel
+        self._lock = threading.Lock()
+
+    def send(self, event: str, request_id: int | None = None, **fields: Any) -> None:
+        message: dict[str, Any] = {"ev": event}
+        if request_id is not None:
+            message["id"] = request_id
+        message.update(fields)
+        data = P.encode(message)
+        with self._lock:
+            self._channel.write(data)
+            self._channel.flush()
+
+
+def _take_protocol_channel() -> IO[bytes]:
+    """Move the protocol off fd 1 before llama.cpp is imported.
+
+    Native code (llama.cpp, ggml backends) may printf to stdout; if that landed in the protocol
+    pipe it would corrupt it. We keep a private duplicate of the pipe for events and point fd 1
+    at stderr, where stray output is harmless.
+    """
+    channel_fd = os.dup(1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return os.fdopen(channel_fd, "wb", buffering=0)
+
+
+class Engine:
+    """Request loop. Cancel requests are handled on the reader thread so they take effect while
+    the main thread is inside a generation."""
+
+    def __init__(self, writer: EventWriter) -> None:
+        self._writer = writer
+        self._requests: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._cancelled: set[int] = set()
+        # Imported here, after the protocol channel is safe from native output.
+        from desktop.engine.runner import LogCapture, Runner, backend_name, gpu_offload_supported
+
+        self._log = LogCapture(echo=bool(os.environ.get("LLAMASIDE_ENGINE_LOG")))
+        self._runner = Runner(self._log)
+        import llama_cpp
+
+        writer.send(
+            P.EV_HELLO,
+            pid=os.getpid(),
+            llama_cpp_version=getattr(llama_cpp, "__version__", "unknown"),
+            gpu_offload=gpu_offload_supported(),
+            backend=backend_name() if gpu_offload_supported() else "CPU",
+        )
+
+    def read_requests(self, stdin: IO[bytes]) -> None:
+        for line in stdin:
+            if not line.strip():
+                continue
+            try:
+                request = P.decode(line)
+            except ValueError as exc:
+                self._writer.send(P.EV_ERROR, code=P.ERROR_BAD_REQUEST, message=str(exc))
+                continue
+            if request.get("op") == P.OP_CANCEL:
+                self._cancelled.add(int(request.get("target", -1)))
+                continue
+            self._requests.put(request)
+        # The host closed our stdin (it exited or crashed): end the loop.
+        self._requests.put(None)
+
+    def serve(self) -> int:
+        while True:
+            request = self._requests.get()
+            if request is None or request.get("op") == P.OP_SHUTDOWN:
+                self._runner.unload()
+                return 0
+            self._handle(request)
+
+    def _handle(self, request: dict[str, Any]) -> None:
+        op = request.get("op")
+        rid = int(request.get("id", -1))
+        try:
+            if op == P.OP_LOAD:
+                self._load(rid, request)
+            elif op == P.OP_GENERATE:
+                self._generate(rid, request)
+            else:
+                self._writer.send(
+                    P.EV_ERROR, rid, code=P.ERROR_BAD_REQUEST, message=f"unknown request {op!r}"
+                )
+        except ModelLoadError as exc:
+            self._writer.send(P.EV_ERROR, rid, code=P.ERROR_LOAD_FAILED, message=str(exc))
+        except ContextOverflow as exc:
+            self._writer.send(
+                P.EV_ERROR,
+                rid,
+                code=P.ERROR_CONTEXT_OVERFLOW,
+                message=str(exc),
+                n_tokens=exc.n_tokens,
+                limit=exc.limit,
+            )
+        except InvalidParameter as exc:
+            self._writer.send(P.EV_ERROR, rid, code=P.ERROR_BAD_REQUEST, message=str(exc))
+        except Exception as exc:
+            traceback.print_exc(file=sys.stderr)
+            self._writer.send(
+                P.EV_ERROR, rid, code=P.ERROR_GENERATION, message=f"{type(exc).__name__}: {exc}"
+            )
+        finally:
+            self._cancelled.discard(rid)
+
+    def _load(self, rid: int, request: dict[str, Any]) -> None:
+        params = LoadParams.from_dict(request.get("load", {}))
+        started = time.perf_counter()
+        info = self._runner.load(str(request["path"]), params)
+        self._writer.send(
+            P.EV_LOADED, rid, model=info.to_dict(), load_s=round(time.perf_counter() - started, 4)
+        )
+
+    def _generate(self, rid: int, request: dict[str, Any]) -> None:
+        if not self._runner.loaded:
+            self._writer.send(
+                P.EV_ERROR, rid, code=P.ERROR_NOT_LOADED, message="No model is loaded."
+            )
+            return
+        sampling = SamplingParams.from_dict(request.get("sampling", {}))
+        messages = [
+            {"role": str(m["role"]), "content": str(m["content"])}
+            for m in request.get("messages", [])
+        ]
+        usage = self._runner.generate(
+            messages,
+            sampling,
+            is_cancelled=lambda: rid in self._cancelled,
+            on_started=lambda n: self._writer.send(P.EV_STARTED, rid, prompt_tokens=n),
+            on_text=lambda text, n: self._writer.send(P.EV_DELTA, rid, text=text, n=n),
+        )
+        self._writer.send(P.EV_DONE, rid, usage=usage.to_dict())
+
+
+def main() -> int:
+    channel = _take_protocol_channel()
+    writer = EventWriter(channel)
+    engine = Engine(writer)
+    reader = threading.Thread(
+        target=engine.read_requests, args=(sys.stdin.buffer,), name="engine-stdin", daemon=True
+    )
+    reader.start()
+    code = engine.serve()
+    channel.close()
+    # os._exit skips interpreter teardown, where llama.cpp's static destructors have been seen
+    # to crash after the model is freed; the exit code must stay honest.
+    sys.stderr.flush()
+    os._exit(code)
