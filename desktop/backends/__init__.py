@@ -1,0 +1,1 @@
+"""Adapters to the world outside the process (engine child, model files); no Qt here."""

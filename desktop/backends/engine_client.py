@@ -1,0 +1,321 @@
+"""Host side of the engine protocol: starts the engine child and turns its output into events.
+
+No Qt here: the CLI uses this directly, the GUI wraps it in services.EngineHost. Events are
+delivered by calling ``on_event`` from a reader thread; callers hand them to their own thread.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from desktop.core import protocol as P
+from desktop.core.errors import ContextOverflow, EngineCrashed, LlamasideError, ModelLoadError
+from desktop.core.params import LoadParams, SamplingParams
+from desktop.core.usage import Usage
+
+#: Synthesised by the host (never sent by the child): the child process has ended.
+EV_EXITED = "exited"
+
+#: After Stop, how long the child gets to end the answer itself before it is killed. Between
+#: tokens it answers within one token; inside a long prompt on a GPU backend, where llama.cpp's
+#: abort callback is not polled, killing the process is the only way to stop.
+CANCEL_GRACE_S = 2.0
+
+
+def engine_command() -> list[str]:
+    """How to start the engine child: the same interpreter, or the frozen app with a flag."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable, "--engine"]
+    return [sys.executable, "-m", "desktop.engine"]
+
+
+def physical_cores() -> int:
+    """Threads for llama.cpp: physical cores. (The library's default, half the logical cores,
+    gives 1 thread on a 2-core machine and ~2/3 of the speed.)"""
+    import psutil
+
+    return max(1, psutil.cpu_count(logical=False) or os.cpu_count() or 1)
+
+
+def describe_exit(returncode: int) -> str:
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        hint = {
+            "SIGABRT": "llama.cpp aborted",
+            "SIGSEGV": "a crash in native code",
+            "SIGKILL": "killed, possibly by the system for lack of memory",
+        }.get(name, "")
+        return f"{name}{': ' + hint if hint else ''}"
+    return f"exit code {returncode}"
+
+
+class EngineClient:
+    """One engine child process. Thread-safe ``send``; events arrive on a reader thread."""
+
+    def __init__(
+        self, on_event: Callable[[P.Message], None], command: list[str] | None = None
+    ) -> None:
+        self._on_event = on_event
+        self._command = command or engine_command()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._send_lock = threading.Lock()
+        self._next_id = 1
+        self._stderr_tail: collections.deque[str] = collections.deque(maxlen=40)
+        self._threads: list[threading.Thread] = []
+        self._expected_exit = False
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def start(self) -> None:
+        if self.running:
+            return
+        self._release()  # a previous child that died: close its pipes, end its readers
+        self._expected_exit = False
+        self._stderr_tail.clear()
+        self._proc = subprocess.Popen(
+            self._command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            # Its own process group: a Ctrl+C in the terminal reaches the host, which then ends
+            # the child in order, rather than both at once.
+            start_new_session=True,
+        )
+        assert self._proc.stdout is not None and self._proc.stderr is not None
+        proc = self._proc
+        self._threads = [
+            threading.Thread(
+                target=self._read_events,
+                args=(proc, proc.stdout),
+                name="engine-events",
+                daemon=True,
+            ),
+            threading.Thread(
+                target=self._read_stderr, args=(proc.stderr,), name="engine-stderr", daemon=True
+            ),
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def _read_stderr(self, stream: IO[bytes]) -> None:
+        for raw in stream:
+            line = raw.decode("utf-8", errors="replace").rstrip()
+            if line:
+                self._stderr_tail.append(line)
+
+    def _read_events(self, proc: subprocess.Popen[bytes], stream: IO[bytes]) -> None:
+        for line in stream:
+            try:
+                event = P.decode(line)
+            except ValueError:
+                continue  # never let a stray line kill the reader
+            self._on_event(event)
+        returncode = proc.wait()
+        # Let the stderr reader drain so the crash message can quote llama.cpp's last words.
+        for thread in self._threads[1:]:
+            thread.join(timeout=1.0)
+        self._on_event(
+            {
+                "ev": EV_EXITED,
+                "pid": proc.pid,
+                "returncode": returncode,
+                "expected": self._expected_exit,
+                "message": self.crash_message(returncode),
+            }
+        )
+
+    def crash_message(self, returncode: int) -> str:
+        last = [line for line in self._stderr_tail if line.strip()]
+        detail = ""
+        for line in reversed(last):
+            if "GGML_ASSERT" in line or "error" in line.lower() or "Error" in line:
+                detail = line.strip()
+                break
+        text = f"The engine stopped unexpectedly ({describe_exit(returncode)})."
+        if detail:
+            text += f" Last message: {detail[:300]}"
+        return text
+
+    def send(self, op: str, **fields: Any) -> int:
+        """Send a request; returns its id."""
+        with self._send_lock:
+            rid = self._next_id
+            self._next_id += 1
+            if not self.running or self._proc is None or self._proc.stdin is None:
+                raise EngineCrashed("The engine is not running.")
+            try:
+                self._proc.stdin.write(P.encode({"op": op, "id": rid, **fields}))
+                self._proc.stdin.flush()
+            except (BrokenPipeError, OSError) as exc:
+                raise EngineCrashed("The engine is not running.") from exc
+            return rid
+
+    def load(self, path: str, params: LoadParams) -> int:
+        return self.send(P.OP_LOAD, path=path, load=params.to_dict())
+
+    def generate(self, messages: list[dict[str, str]], sampling: SamplingParams) -> int:
+        return self.send(P.OP_GENERATE, messages=messages, sampling=sampling.to_dict())
+
+    def cancel(self, target: int) -> None:
+        with contextlib.suppress(EngineCrashed):
+            self.send(P.OP_CANCEL, target=target)
+
+    def kill(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._expected_exit = True
+            self._proc.kill()
+
+    def stop(self, timeout: float = 3.0) -> None:
+        """Unload: ask the child to exit (freeing the model's memory), kill it if it will not."""
+        proc = self._proc
+        if proc is None:
+            return
+        self._expected_exit = True
+        if proc.poll() is None:
+            with contextlib.suppress(EngineCrashed):
+                self.send(P.OP_SHUTDOWN)
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self._release(timeout)
+
+    def _release(self, timeout: float = 3.0) -> None:
+        proc = self._proc
+        if proc is None:
+            return
+        proc.wait()
+        for thread in self._threads:
+            if thread is not threading.current_thread():
+                thread.join(timeout=timeout)
+        for pipe in (proc.stdin, proc.stdout, proc.stderr):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
+        self._proc = None
+
+
+@dataclass
+class StreamResult:
+    text: str = ""
+    usage: Usage = field(default_factory=Usage)
+
+
+class SyncEngine:
+    """A blocking face of the engine for the CLI, scripts and tests.
+
+    ``stream`` yields text pieces; after it ends, ``last`` holds the full text and usage.
+    """
+
+    def __init__(self, command: list[str] | None = None) -> None:
+        self._events: queue.Queue[P.Message] = queue.Queue()
+        self.client = EngineClient(self._events.put, command)
+        self.hello: P.Message = {}
+        self.model: P.Message = {}
+        self.load_s = 0.0
+        self.last = StreamResult()
+
+    def __enter__(self) -> SyncEngine:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def _next(self, timeout: float | None) -> P.Message:
+        try:
+            event = self._events.get(timeout=timeout)
+        except queue.Empty:
+            raise EngineCrashed("The engine did not answer in time.") from None
+        if event["ev"] == EV_EXITED:
+            raise EngineCrashed(str(event["message"]))
+        if event["ev"] == P.EV_HELLO:
+            self.hello = event
+            return self._next(timeout)
+        return event
+
+    def load(
+        self, path: str, params: LoadParams | None = None, timeout: float | None = 600.0
+    ) -> P.Message:
+        params = params or LoadParams(n_threads=physical_cores())
+        if params.n_threads is None:
+            params = LoadParams(**{**params.to_dict(), "n_threads": physical_cores()})
+        self.client.start()
+        rid = self.client.load(path, params)
+        while True:
+            event = self._next(timeout)
+            if event.get("id") != rid:
+                continue
+            if event["ev"] == P.EV_ERROR:
+                raise ModelLoadError(str(event["message"]))
+            self.model = event["model"]
+            self.load_s = float(event["load_s"])
+            return event
+
+    def stream(
+        self,
+        messages: list[dict[str, str]],
+        sampling: SamplingParams,
+        timeout: float | None = 600.0,
+    ) -> Iterator[str]:
+        rid = self.client.generate(messages, sampling)
+        self.last = StreamResult()
+        pieces: list[str] = []
+        try:
+            while True:
+                event = self._next(timeout)
+                if event.get("id") != rid:
+                    continue
+                kind = event["ev"]
+                if kind == P.EV_DELTA:
+                    pieces.append(event["text"])
+                    yield event["text"]
+                elif kind == P.EV_DONE:
+                    self.last = StreamResult("".join(pieces), Usage.from_dict(event["usage"]))
+                    return
+                elif kind == P.EV_ERROR:
+                    self.last = StreamResult("".join(pieces))
+                    if event.get("code") == P.ERROR_CONTEXT_OVERFLOW:
+                        raise ContextOverflow(int(event["n_tokens"]), int(event["limit"]))
+                    raise LlamasideError(str(event["message"]))
+        finally:
+            self.last.text = "".join(pieces)
+
+    def cancel_current(self) -> None:
+        """Cancel the request in flight (the most recent id)."""
+        self.client.cancel(self.client._next_id - 1)
+
+    def close(self) -> None:
+        self.client.stop()
+
+
+def wait_for_exit(pid: int, timeout: float) -> bool:
+    """True once no process has this pid (or it is a zombie we do not own)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.02)
+    return False

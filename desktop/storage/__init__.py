@@ -1,0 +1,1 @@
+"""Where Llamaside keeps its files, and the SQLite history."""

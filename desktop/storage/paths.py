@@ -1,0 +1,53 @@
+"""The folders Llamaside writes to: the platform's own, or all under $LLAMASIDE_HOME."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+
+from desktop import APP_NAME
+
+HOME_ENV = "LLAMASIDE_HOME"
+
+
+@dataclass(frozen=True)
+class AppPaths:
+    data: Path
+    config: Path
+    cache: Path
+    logs: Path
+
+    @property
+    def database(self) -> Path:
+        return self.data / "history.db"
+
+    @property
+    def models(self) -> Path:
+        return self.data / "models"
+
+    @property
+    def settings(self) -> Path:
+        return self.config / "settings.json"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> AppPaths:
+        env = os.environ if environ is None else environ
+        home = env.get(HOME_ENV)
+        if home:
+            root = Path(home).expanduser()
+            return cls(root / "data", root / "config", root / "cache", root / "logs")
+        return cls(
+            Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)),
+            Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)),
+            Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False)),
+            Path(platformdirs.user_log_dir(APP_NAME, appauthor=False)),
+        )
+
+    def create(self) -> AppPaths:
+        for folder in (self.data, self.config, self.cache, self.logs, self.models):
+            folder.mkdir(parents=True, exist_ok=True)
+        return self

@@ -1,0 +1,35 @@
+"""Small user settings (last chosen model, window geometry) in a JSON file. Never secrets."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+
+class Settings:
+    """A JSON object on disk, written atomically so a crash never leaves half a file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._data: dict[str, Any] = {}
+        try:
+            loaded = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(loaded, dict):
+                self._data = loaded
+        except (OSError, ValueError):
+            self._data = {}  # missing or damaged: start from defaults, never refuse to open
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._data.get(key, default)
+
+    def set(self, key: str, value: Any) -> None:
+        self._data[key] = value
+        self.save()
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self._data, indent=2, sort_keys=True), encoding="utf-8")
+        os.replace(tmp, self.path)

@@ -1,0 +1,336 @@
+"""Chat history in SQLite (sqlite-utils): conversations, messages, migrations.
+
+Durability rules (see ARCHITECTURE.md): the user's message is written before generation starts;
+an answer row is created as ``streaming`` when generation starts and updated as it grows, so a
+crash of the app leaves a row that the next start marks ``interrupted`` instead of losing it.
+WAL mode keeps each write cheap and the file consistent if the process dies mid-write.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from desktop.core.errors import NewerSchemaError, StoreError
+from desktop.core.messages import MessageStatus, Role
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+def _m001_initial(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE conversations (
+            id INTEGER PRIMARY KEY,
+            title TEXT NOT NULL,
+            created TEXT NOT NULL,
+            updated TEXT NOT NULL,
+            model TEXT,
+            system_prompt TEXT NOT NULL DEFAULT '',
+            params TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE TABLE messages (
+            id INTEGER PRIMARY KEY,
+            conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+            role TEXT NOT NULL,
+            content TEXT NOT NULL,
+            model TEXT,
+            status TEXT NOT NULL,
+            usage TEXT,
+            error TEXT,
+            created TEXT NOT NULL
+        );
+        CREATE INDEX messages_by_conversation ON messages(conversation_id, id);
+        CREATE INDEX conversations_by_updated ON conversations(updated);
+        """
+    )
+
+
+def _m002_user_models(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE user_models (
+            path TEXT PRIMARY KEY,
+            added TEXT NOT NULL,
+            last_error TEXT
+        );
+        """
+    )
+
+
+#: Ordered and append-only: a migration, once released, never changes. Its position is its id.
+MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
+    ("initial", _m001_initial),
+    ("user_models", _m002_user_models),
+]
+
+
+@dataclass(frozen=True)
+class Conversation:
+    id: int
+    title: str
+    created: str
+    updated: str
+    model: str | None
+    system_prompt: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Conversation:
+        return cls(
+            row["id"],
+            row["title"],
+            row["created"],
+            row["updated"],
+            row["model"],
+            row["system_prompt"],
+            json.loads(row["params"] or "{}"),
+        )
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    id: int
+    conversation_id: int
+    role: Role
+    content: str
+    model: str | None
+    status: MessageStatus
+    usage: dict[str, Any] | None
+    error: str | None
+    created: str
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> StoredMessage:
+        return cls(
+            row["id"],
+            row["conversation_id"],
+            Role(row["role"]),
+            row["content"],
+            row["model"],
+            MessageStatus(row["status"]),
+            json.loads(row["usage"]) if row["usage"] else None,
+            row["error"],
+            row["created"],
+        )
+
+
+class ChatStore:
+    """The history database. One instance per process, used from the GUI thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite_utils.Database(path)
+        try:
+            self.db.execute("PRAGMA journal_mode=WAL")
+            # NORMAL is durable against an application crash in WAL mode, and much faster than
+            # FULL; only a power cut can lose the last transaction.
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            self.db.close()
+            raise StoreError(f"Cannot open the history database {path}: {exc}") from exc
+        self.recover_interrupted()
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- schema -------------------------------------------------------------------------------
+
+    @property
+    def schema_version(self) -> int:
+        if "_migrations" not in self.db.table_names():
+            return 0
+        row = self.db.execute("SELECT MAX(id) FROM _migrations").fetchone()
+        return int(row[0] or 0)
+
+    def _migrate(self) -> None:
+        if "_migrations" not in self.db.table_names():
+            self.db.execute(
+                "CREATE TABLE _migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+                "applied TEXT NOT NULL)"
+            )
+        current = self.schema_version
+        if current > len(MIGRATIONS):
+            raise NewerSchemaError(
+                f"The history database {self.path} was written by a newer version of Llamaside "
+                f"(schema {current}; this version knows up to {len(MIGRATIONS)}). "
+                f"Update Llamaside to open it. The file was not changed."
+            )
+        if current == len(MIGRATIONS):
+            return
+        if current > 0:
+            self._backup(f"before-v{len(MIGRATIONS)}")
+        for number, (name, migration) in enumerate(MIGRATIONS, start=1):
+            if number <= current:
+                continue
+            with self.db.conn:
+                migration(self.db)
+                self.db.execute(
+                    "INSERT INTO _migrations (id, name, applied) VALUES (?, ?, ?)",
+                    [number, name, now_iso()],
+                )
+
+    def _backup(self, label: str) -> Path:
+        target = self.path.with_name(f"{self.path.name}.{label}.bak")
+        dest = sqlite3.connect(target)
+        try:
+            self.db.conn.backup(dest)
+        finally:
+            dest.close()
+        return target
+
+    def recover_interrupted(self) -> int:
+        """Answers still ``streaming`` belong to a run that died: mark them interrupted."""
+        with self.db.conn:
+            cursor = self.db.execute(
+                "UPDATE messages SET status = ? WHERE status = ?",
+                [MessageStatus.INTERRUPTED.value, MessageStatus.STREAMING.value],
+            )
+        return int(cursor.rowcount)
+
+    # -- conversations ------------------------------------------------------------------------
+
+    def create_conversation(
+        self,
+        title: str = "New chat",
+        model: str | None = None,
+        system_prompt: str = "",
+        params: dict[str, Any] | None = None,
+    ) -> Conversation:
+        stamp = now_iso()
+        with self.db.conn:
+            cursor = self.db.execute(
+                "INSERT INTO conversations (title, created, updated, model, system_prompt, "
+                "params) VALUES (?, ?, ?, ?, ?, ?)",
+                [title, stamp, stamp, model, system_prompt, json.dumps(params or {})],
+            )
+        return self.get_conversation(int(cursor.lastrowid or 0))
+
+    def get_conversation(self, conversation_id: int) -> Conversation:
+        rows = list(self.db.query("SELECT * FROM conversations WHERE id = ?", [conversation_id]))
+        if not rows:
+            raise StoreError(f"Conversation {conversation_id} does not exist.")
+        return Conversation.from_row(rows[0])
+
+    def list_conversations(self) -> list[Conversation]:
+        return [
+            Conversation.from_row(r)
+            for r in self.db.query("SELECT * FROM conversations ORDER BY updated DESC, id DESC")
+        ]
+
+    def rename_conversation(self, conversation_id: int, title: str) -> None:
+        self._update_conversation(conversation_id, title=title.strip() or "Untitled")
+
+    def set_conversation_model(self, conversation_id: int, model: str | None) -> None:
+        self._update_conversation(conversation_id, model=model)
+
+    def _update_conversation(self, conversation_id: int, **values: Any) -> None:
+        assignments = ", ".join(f"{k} = ?" for k in values)
+        with self.db.conn:
+            self.db.execute(
+                f"UPDATE conversations SET {assignments} WHERE id = ?",
+                [*values.values(), conversation_id],
+            )
+
+    def touch(self, conversation_id: int) -> None:
+        with self.db.conn:
+            self.db.execute(
+                "UPDATE conversations SET updated = ? WHERE id = ?", [now_iso(), conversation_id]
+            )
+
+    def delete_conversation(self, conversation_id: int) -> None:
+        with self.db.conn:
+            self.db.execute("DELETE FROM conversations WHERE id = ?", [conversation_id])
+
+    # -- messages -----------------------------------------------------------------------------
+
+    def add_message(
+        self,
+        conversation_id: int,
+        role: Role,
+        content: str,
+        model: str | None = None,
+        status: MessageStatus = MessageStatus.COMPLETE,
+    ) -> StoredMessage:
+        stamp = now_iso()
+        with self.db.conn:
+            cursor = self.db.execute(
+                "INSERT INTO messages (conversation_id, role, content, model, status, created) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [conversation_id, role.value, content, model, status.value, stamp],
+            )
+            self.db.execute(
+                "UPDATE conversations SET updated = ? WHERE id = ?", [stamp, conversation_id]
+            )
+        return self.get_message(int(cursor.lastrowid or 0))
+
+    def get_message(self, message_id: int) -> StoredMessage:
+        rows = list(self.db.query("SELECT * FROM messages WHERE id = ?", [message_id]))
+        if not rows:
+            raise StoreError(f"Message {message_id} does not exist.")
+        return StoredMessage.from_row(rows[0])
+
+    def update_message(
+        self,
+        message_id: int,
+        *,
+        content: str | None = None,
+        status: MessageStatus | None = None,
+        usage: dict[str, Any] | None = None,
+        error: str | None = None,
+    ) -> None:
+        values: dict[str, Any] = {}
+        if content is not None:
+            values["content"] = content
+        if status is not None:
+            values["status"] = status.value
+        if usage is not None:
+            values["usage"] = json.dumps(usage)
+        if error is not None:
+            values["error"] = error
+        if not values:
+            return
+        assignments = ", ".join(f"{k} = ?" for k in values)
+        with self.db.conn:
+            self.db.execute(
+                f"UPDATE messages SET {assignments} WHERE id = ?", [*values.values(), message_id]
+            )
+
+    def delete_message(self, message_id: int) -> None:
+        with self.db.conn:
+            self.db.execute("DELETE FROM messages WHERE id = ?", [message_id])
+
+    def messages(self, conversation_id: int) -> list[StoredMessage]:
+        return [
+            StoredMessage.from_row(r)
+            for r in self.db.query(
+                "SELECT * FROM messages WHERE conversation_id = ? ORDER BY id", [conversation_id]
+            )
+        ]
+
+    # -- model files the user added -----------------------------------------------------------
+
+    def add_user_model(self, path: str) -> None:
+        with self.db.conn:
+            self.db.execute(
+                "INSERT OR IGNORE INTO user_models (path, added) VALUES (?, ?)", [path, now_iso()]
+            )
+
+    def user_models(self) -> list[str]:
+        return [r["path"] for r in self.db.query("SELECT path FROM user_models ORDER BY added")]
+
+    def set_model_error(self, path: str, error: str | None) -> None:
+        with self.db.conn:
+            self.db.execute("UPDATE user_models SET last_error = ? WHERE path = ?", [error, path])

@@ -1,0 +1,143 @@
+"""The history database on real SQLite files."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from desktop.core.errors import NewerSchemaError, StoreError
+from desktop.core.messages import MessageStatus, Role
+from desktop.storage.store import MIGRATIONS, ChatStore
+
+
+def test_migrations_from_empty_are_recorded(tmp_path: Path) -> None:
+    store = ChatStore(tmp_path / "h.db")
+    assert store.schema_version == len(MIGRATIONS)
+    rows = store.db.execute("SELECT id, name FROM _migrations ORDER BY id").fetchall()
+    assert [r[1] for r in rows] == [name for name, _ in MIGRATIONS]
+    assert {"conversations", "messages", "user_models"} <= set(store.db.table_names())
+    store.close()
+
+
+def test_wal_mode(tmp_path: Path) -> None:
+    store = ChatStore(tmp_path / "h.db")
+    assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    store.close()
+
+
+def test_reopen_keeps_everything(tmp_path: Path) -> None:
+    path = tmp_path / "h.db"
+    store = ChatStore(path)
+    conv = store.create_conversation(title="Trip", model="local:x", system_prompt="Be brief.")
+    store.add_message(conv.id, Role.USER, "Hi ü 🦙")
+    answer = store.add_message(conv.id, Role.ASSISTANT, "", model="local:x",
+                               status=MessageStatus.STREAMING)
+    store.update_message(answer.id, content="Hello", status=MessageStatus.COMPLETE,
+                         usage={"output_tokens": 2})
+    store.close()
+
+    again = ChatStore(path)
+    [loaded] = again.list_conversations()
+    assert (loaded.title, loaded.model, loaded.system_prompt) == ("Trip", "local:x", "Be brief.")
+    messages = again.messages(conv.id)
+    assert [(m.role, m.content, m.status) for m in messages] == [
+        (Role.USER, "Hi ü 🦙", MessageStatus.COMPLETE),
+        (Role.ASSISTANT, "Hello", MessageStatus.COMPLETE),
+    ]
+    assert messages[1].usage == {"output_tokens": 2}
+    assert again.schema_version == len(MIGRATIONS)
+    again.close()
+
+
+def test_streaming_answers_become_interrupted_on_next_open(tmp_path: Path) -> None:
+    path = tmp_path / "h.db"
+    store = ChatStore(path)
+    conv = store.create_conversation()
+    store.add_message(conv.id, Role.USER, "question")
+    answer = store.add_message(conv.id, Role.ASSISTANT, "", status=MessageStatus.STREAMING)
+    store.update_message(answer.id, content="partial ans")
+    store.db.conn.close()  # the app "dies": no clean close
+
+    again = ChatStore(path)
+    message = again.get_message(answer.id)
+    assert message.status == MessageStatus.INTERRUPTED
+    assert message.content == "partial ans"
+    assert again.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    again.close()
+
+
+def test_newer_schema_is_refused_and_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "h.db"
+    ChatStore(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute("INSERT INTO _migrations (id, name, applied) VALUES (99, 'future', 'x')")
+    conn.commit()
+    conn.close()
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    with pytest.raises(NewerSchemaError) as info:
+        ChatStore(path)
+    assert "newer version of Llamaside" in str(info.value)
+    assert "schema 99" in str(info.value)
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+
+
+def test_upgrade_backs_up_first(tmp_path: Path) -> None:
+    """A database at schema 1 is copied aside before the later migrations run."""
+    path = tmp_path / "h.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE _migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+                 "applied TEXT NOT NULL)")
+    conn.commit()
+    conn.close()
+    import sqlite_utils
+
+    db = sqlite_utils.Database(path)
+    MIGRATIONS[0][1](db)
+    db.execute("INSERT INTO _migrations VALUES (1, 'initial', 'x')")
+    db.execute("INSERT INTO conversations (title, created, updated) VALUES ('old', 'a', 'a')")
+    db.conn.commit()
+    db.close()
+
+    store = ChatStore(path)
+    assert store.schema_version == len(MIGRATIONS)
+    assert [c.title for c in store.list_conversations()] == ["old"]
+    backups = list(tmp_path.glob("h.db.before-v*.bak"))
+    assert len(backups) == 1
+    old = sqlite3.connect(backups[0])
+    assert old.execute("SELECT MAX(id) FROM _migrations").fetchone()[0] == 1
+    old.close()
+    store.close()
+
+
+def test_not_a_database_gives_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "h.db"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError) as info:
+        ChatStore(path)
+    assert str(path) in str(info.value)
+
+
+def test_delete_conversation_removes_its_messages(tmp_path: Path) -> None:
+    store = ChatStore(tmp_path / "h.db")
+    keep = store.create_conversation(title="keep")
+    drop = store.create_conversation(title="drop")
+    store.add_message(keep.id, Role.USER, "a")
+    store.add_message(drop.id, Role.USER, "b")
+    store.delete_conversation(drop.id)
+    assert [c.title for c in store.list_conversations()] == ["keep"]
+    assert store.db.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 1
+    store.close()
+
+
+def test_conversations_ordered_by_last_activity(tmp_path: Path) -> None:
+    store = ChatStore(tmp_path / "h.db")
+    first = store.create_conversation(title="first")
+    store.create_conversation(title="second")
+    store.add_message(first.id, Role.USER, "bump")
+    assert [c.title for c in store.list_conversations()] == ["first", "second"]
+    store.rename_conversation(first.id, "  ")
+    assert store.get_conversation(first.id).title == "Untitled"
+    store.close()
