@@ -1,0 +1,1 @@
+"""QtCore services: the engine host and chat turns. No widgets here."""

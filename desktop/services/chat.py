@@ -1,0 +1,341 @@
+"""ChatService: one conversation turn at a time, from the input box to the history database.
+
+It owns the rules that make chat trustworthy: the user's message is saved before anything is
+generated; the answer row exists from the first moment and grows on disk while it streams; Stop,
+an engine error or an engine crash all end with the text that was shown saved, and a status
+that says how it ended.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal, Slot
+
+from desktop.backends.engine_client import physical_cores
+from desktop.backends.local_models import BUNDLED_ID, available_models
+from desktop.core import protocol as P
+from desktop.core.messages import MessageStatus, Role
+from desktop.core.models import LocalModel
+from desktop.core.params import LoadParams, SamplingParams
+from desktop.core.usage import StopReason, Usage
+from desktop.services.engine_host import EngineHost
+from desktop.storage.settings import Settings
+from desktop.storage.store import ChatStore, StoredMessage
+
+#: While an answer streams, its text is written to the database at most this often, so a crash
+#: of the whole app loses at most this much of what was on screen.
+CHECKPOINT_INTERVAL_S = 1.0
+TITLE_LENGTH = 48
+
+
+@dataclass
+class _Turn:
+    """The answer being generated."""
+
+    conversation_id: int
+    user_message_id: int
+    answer_id: int
+    user_text: str
+    model: LocalModel
+    request_id: int | None = None
+    pieces: list[str] = field(default_factory=list)
+    last_checkpoint: float = 0.0
+    stop_requested: bool = False
+
+    @property
+    def text(self) -> str:
+        return "".join(self.pieces)
+
+
+class ChatService(QObject):
+    """Sends messages to the local engine and keeps the history.
+
+    Signals:
+        models_changed(): the list of models or the chosen one changed.
+        engine_status(str): a one-line description of the engine (for the status bar).
+        answer_started(int, int): conversation id, answer message id.
+        answer_delta(int, int, str): conversation id, answer id, new text.
+        answer_finished(int, int, str): conversation id, answer id, MessageStatus value.
+        speed(float): live tokens per second of the answer being generated.
+        usage_ready(object): the Usage of the answer that just ended.
+        error(str): something the user must read (a failed load, a crash).
+        rejected(int, str, str): conversation id, the unsent text, why (e.g. too long).
+        busy_changed(bool): an answer is being prepared or generated.
+        conversations_changed(): titles, order or membership of the conversation list changed.
+    """
+
+    models_changed = Signal()
+    engine_status = Signal(str)
+    answer_started = Signal(int, int)
+    answer_delta = Signal(int, int, str)
+    answer_finished = Signal(int, int, str)
+    speed = Signal(float)
+    usage_ready = Signal(object)
+    error = Signal(str)
+    rejected = Signal(int, str, str)
+    busy_changed = Signal(bool)
+    conversations_changed = Signal()
+
+    def __init__(
+        self,
+        store: ChatStore,
+        settings: Settings,
+        models_dir: Path,
+        engine: EngineHost,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.store = store
+        self.settings = settings
+        self.models_dir = models_dir
+        self.engine = engine
+        self.load_params = LoadParams(
+            n_ctx=int(settings.get("n_ctx", 4096)), n_threads=physical_cores()
+        )
+        self.sampling = SamplingParams.from_dict(settings.get("sampling", {}))
+        self.models: list[LocalModel] = []
+        self._loaded_path: str | None = None
+        self._load_request: int | None = None
+        self._turn: _Turn | None = None
+        self._backend = "CPU"
+        self._first_token_at = 0.0
+        engine.hello.connect(self._on_hello)
+        engine.loaded.connect(self._on_loaded)
+        engine.started.connect(self._on_started)
+        engine.delta.connect(self._on_delta)
+        engine.done.connect(self._on_done)
+        engine.failed.connect(self._on_failed)
+        engine.exited.connect(self._on_exited)
+        self.refresh_models()
+
+    # -- models -------------------------------------------------------------------------------
+
+    def refresh_models(self) -> None:
+        self.models = available_models(self.models_dir, self.store.user_models())
+        self.models_changed.emit()
+
+    @property
+    def current_model(self) -> LocalModel | None:
+        wanted = self.settings.get("model", BUNDLED_ID)
+        for model in self.models:
+            if model.id == wanted:
+                return model
+        return self.models[0] if self.models else None
+
+    def select_model(self, model_id: str) -> None:
+        self.settings.set("model", model_id)
+        self.models_changed.emit()
+
+    def add_model_file(self, path: str) -> LocalModel:
+        """Remember a GGUF file the user picked and make it the current model."""
+        self.store.add_user_model(path)
+        self.refresh_models()
+        for model in self.models:
+            if model.path == path:
+                self.select_model(model.id)
+                return model
+        raise AssertionError("a model file just added is missing from the list")
+
+    @property
+    def busy(self) -> bool:
+        return self._turn is not None
+
+    # -- sending ------------------------------------------------------------------------------
+
+    def send(self, conversation_id: int, text: str) -> bool:
+        """Start an answer. Returns False (and sends nothing) for an empty message or while
+        another answer is being generated."""
+        if not text.strip() or self._turn is not None:
+            return False
+        model = self.current_model
+        if model is None:
+            self.error.emit("No model is available. Add a GGUF file with Model → Open GGUF file…")
+            return False
+        conversation = self.store.get_conversation(conversation_id)
+        user = self.store.add_message(conversation_id, Role.USER, text)
+        if conversation.title == "New chat":
+            title = " ".join(text.split())[:TITLE_LENGTH]
+            self.store.rename_conversation(conversation_id, title)
+        self.store.set_conversation_model(conversation_id, model.id)
+        answer = self.store.add_message(
+            conversation_id, Role.ASSISTANT, "", model=model.id, status=MessageStatus.STREAMING
+        )
+        self._turn = _Turn(conversation_id, user.id, answer.id, text, model)
+        self.busy_changed.emit(True)
+        self.conversations_changed.emit()
+        self.answer_started.emit(conversation_id, answer.id)
+        if self._loaded_path != model.path or not self.engine.running:
+            self._start_load(model)
+        else:
+            self._start_generation()
+        return True
+
+    def _start_load(self, model: LocalModel) -> None:
+        self._loaded_path = None
+        if self.engine.running:
+            self.engine.unload()
+        self.engine_status.emit(f"Loading {model.name}…")
+        self._load_request = self.engine.load(model.path, self.load_params)
+
+    def _history(self, conversation_id: int, upto: int) -> list[dict[str, str]]:
+        conversation = self.store.get_conversation(conversation_id)
+        wire: list[dict[str, str]] = []
+        if conversation.system_prompt:
+            wire.append({"role": "system", "content": conversation.system_prompt})
+        for message in self.store.messages(conversation_id):
+            if message.id >= upto:
+                break
+            if message.role == Role.ASSISTANT and (
+                message.status == MessageStatus.FAILED or not message.content
+            ):
+                continue  # a failed answer is kept for the user, not fed back to the model
+            wire.append(message_to_wire(message))
+        return wire
+
+    def _start_generation(self) -> None:
+        turn = self._turn
+        assert turn is not None
+        messages = self._history(turn.conversation_id, turn.answer_id)
+        self._first_token_at = 0.0
+        turn.request_id = self.engine.generate(messages, self.sampling)
+
+    def stop(self) -> None:
+        turn = self._turn
+        if turn is None:
+            return
+        turn.stop_requested = True
+        if turn.request_id is not None:
+            self.engine.cancel(turn.request_id)
+        else:
+            # Still loading the model: nothing was generated; end the child and the turn.
+            self.engine.unload()
+            self._finish(MessageStatus.STOPPED, None)
+
+    # -- engine events ------------------------------------------------------------------------
+
+    @Slot(dict)
+    def _on_hello(self, event: dict[str, Any]) -> None:
+        self._backend = str(event.get("backend", "CPU"))
+
+    @Slot(int, dict, float)
+    def _on_loaded(self, request_id: int, info: dict[str, Any], load_s: float) -> None:
+        if request_id != self._load_request:
+            return
+        self._loaded_path = str(info["path"])
+        gpu = "GPU offload available" if info.get("gpu_offload") else "no GPU offload in this build"
+        name = self._turn.model.name if self._turn else Path(self._loaded_path).stem
+        self.engine_status.emit(
+            f"{name} · {info.get('backend', self._backend)} · {info.get('n_threads')} threads · "
+            f"ctx {info.get('n_ctx')} · loaded in {load_s:.1f} s · {gpu}"
+        )
+        if self._turn is not None and self._turn.request_id is None:
+            self._start_generation()
+
+    @Slot(int, int)
+    def _on_started(self, request_id: int, _prompt_tokens: int) -> None:
+        if self._turn is None or request_id != self._turn.request_id:
+            return
+        self._first_token_at = 0.0
+
+    @Slot(int, str, int)
+    def _on_delta(self, request_id: int, text: str, n_tokens: int) -> None:
+        turn = self._turn
+        if turn is None or request_id != turn.request_id:
+            return
+        turn.pieces.append(text)
+        now = time.monotonic()
+        if not self._first_token_at:
+            self._first_token_at = now
+        elif n_tokens > 1:
+            self.speed.emit((n_tokens - 1) / max(now - self._first_token_at, 1e-6))
+        self.answer_delta.emit(turn.conversation_id, turn.answer_id, text)
+        if now - turn.last_checkpoint >= CHECKPOINT_INTERVAL_S:
+            turn.last_checkpoint = now
+            self.store.update_message(turn.answer_id, content=turn.text)
+
+    @Slot(int, object)
+    def _on_done(self, request_id: int, usage: Usage) -> None:
+        turn = self._turn
+        if turn is None or request_id != turn.request_id:
+            return
+        status = (
+            MessageStatus.STOPPED
+            if usage.stop_reason == StopReason.CANCELLED
+            else MessageStatus.COMPLETE
+        )
+        self._finish(status, usage)
+
+    @Slot(int, str, str)
+    def _on_failed(self, request_id: int, code: str, message: str) -> None:
+        turn = self._turn
+        if request_id == self._load_request and code == P.ERROR_LOAD_FAILED:
+            self._load_request = None
+            self.engine.unload()
+            self.engine_status.emit("No model loaded")
+            if turn is not None:
+                self._finish(MessageStatus.FAILED, None, error=message)
+            self.error.emit(message)
+            return
+        if turn is None or request_id != turn.request_id:
+            return
+        if code == P.ERROR_CONTEXT_OVERFLOW and not turn.pieces:
+            # Nothing was generated: the message was never really sent. Take it back out of
+            # the history and give the text back to the user, with the reason.
+            self.store.delete_message(turn.answer_id)
+            self.store.delete_message(turn.user_message_id)
+            self._turn = None
+            self.busy_changed.emit(False)
+            self.answer_finished.emit(turn.conversation_id, turn.answer_id, "rejected")
+            self.rejected.emit(turn.conversation_id, turn.user_text, message)
+            return
+        self._finish(MessageStatus.FAILED, None, error=message)
+        self.error.emit(message)
+
+    @Slot(str, bool)
+    def _on_exited(self, message: str, expected: bool) -> None:
+        self._loaded_path = None
+        turn = self._turn
+        if turn is None:
+            if not expected:
+                self.engine_status.emit("Engine stopped · it restarts with the next message")
+                self.error.emit(message)
+            return
+        if turn.stop_requested:
+            self._finish(MessageStatus.STOPPED, None)
+            self.engine_status.emit("Stopped · the engine restarts with the next message")
+            return
+        self._finish(MessageStatus.FAILED, None, error=message)
+        self.engine_status.emit("Engine stopped · it restarts with the next message")
+        self.error.emit(message)
+
+    def _finish(self, status: MessageStatus, usage: Usage | None, error: str | None = None) -> None:
+        turn = self._turn
+        assert turn is not None
+        self.store.update_message(
+            turn.answer_id,
+            content=turn.text,
+            status=status,
+            usage=usage.to_dict() if usage else None,
+            error=error,
+        )
+        self.store.touch(turn.conversation_id)
+        self._turn = None
+        if usage is not None:
+            self.usage_ready.emit(usage)
+        self.busy_changed.emit(False)
+        self.answer_finished.emit(turn.conversation_id, turn.answer_id, status.value)
+
+    def shutdown(self) -> None:
+        """Called when the window closes: save what is on screen, end the engine."""
+        if self._turn is not None:
+            self._turn.stop_requested = True
+            self._finish(MessageStatus.STOPPED, None)
+        self.engine.unload()
+
+
+def message_to_wire(message: StoredMessage) -> dict[str, str]:
+    return {"role": message.role.value, "content": message.content}

@@ -1,0 +1,108 @@
+"""EngineHost: the engine child as a QObject. Protocol events become signals on the GUI thread."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
+
+from desktop.backends.engine_client import CANCEL_GRACE_S, EV_EXITED, EngineClient
+from desktop.core import protocol as P
+from desktop.core.params import LoadParams, SamplingParams
+from desktop.core.usage import Usage
+
+
+class EngineHost(QObject):
+    """Starts, talks to and ends the engine child.
+
+    Signals:
+        hello(dict): the child started (backend, gpu_offload, llama_cpp_version).
+        loaded(int, dict, float): request id, model info, load seconds.
+        started(int, int): request id, prompt tokens (the prompt fits; decoding begins).
+        delta(int, str, int): request id, new answer text, tokens so far.
+        done(int, object): request id, Usage.
+        failed(int, str, str): request id, error code, message for the user.
+        exited(str, bool): the child ended: message, and whether we asked it to.
+    """
+
+    hello = Signal(dict)
+    loaded = Signal(int, dict, float)
+    started = Signal(int, int)
+    delta = Signal(int, str, int)
+    done = Signal(int, object)
+    failed = Signal(int, str, str)
+    exited = Signal(str, bool)
+
+    # Emitted from the client's reader thread; Qt queues it to this object's (GUI) thread.
+    _event = Signal(dict)
+
+    def __init__(self, command: list[str] | None = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._client = EngineClient(self._event.emit, command)
+        self._event.connect(self._on_event)
+        self._kill_timer = QTimer(self)
+        self._kill_timer.setSingleShot(True)
+        self._kill_timer.timeout.connect(self._on_cancel_grace_over)
+        self._cancelling: int | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._client.running
+
+    @property
+    def pid(self) -> int | None:
+        return self._client.pid
+
+    def load(self, path: str, params: LoadParams) -> int:
+        self._client.start()
+        return self._client.load(path, params)
+
+    def generate(self, messages: list[dict[str, str]], sampling: SamplingParams) -> int:
+        return self._client.generate(messages, sampling)
+
+    def cancel(self, request_id: int) -> None:
+        """Stop an answer: the child ends it within a token; if it cannot (a long prompt on a
+        backend that ignores the abort callback), the child is killed after a grace period."""
+        self._cancelling = request_id
+        self._client.cancel(request_id)
+        self._kill_timer.start(int(CANCEL_GRACE_S * 1000))
+
+    def unload(self) -> None:
+        """End the child; the operating system takes back all of the model's memory."""
+        self._kill_timer.stop()
+        self._client.stop()
+
+    def kill(self) -> None:
+        self._client.kill()
+
+    @Slot()
+    def _on_cancel_grace_over(self) -> None:
+        if self._cancelling is not None:
+            self._client.kill()
+
+    @Slot(dict)
+    def _on_event(self, event: dict[str, Any]) -> None:
+        kind = event.get("ev")
+        rid = int(event.get("id", -1))
+        if kind in (P.EV_DONE, P.EV_ERROR) and rid == self._cancelling:
+            self._cancelling = None
+            self._kill_timer.stop()
+        if kind == P.EV_DELTA:
+            self.delta.emit(rid, event["text"], int(event.get("n", 0)))
+        elif kind == P.EV_STARTED:
+            self.started.emit(rid, int(event["prompt_tokens"]))
+        elif kind == P.EV_DONE:
+            self.done.emit(rid, Usage.from_dict(event["usage"]))
+        elif kind == P.EV_ERROR:
+            self.failed.emit(rid, str(event.get("code", "")), str(event.get("message", "")))
+        elif kind == P.EV_LOADED:
+            self.loaded.emit(rid, dict(event["model"]), float(event["load_s"]))
+        elif kind == P.EV_HELLO:
+            self.hello.emit(event)
+        elif kind == EV_EXITED:
+            if self._client.running and event.get("pid") != self._client.pid:
+                return  # a previous child, replaced already; its end is old news
+            self._kill_timer.stop()
+            expected = bool(event["expected"]) or self._cancelling is not None
+            self._cancelling = None
+            self.exited.emit(str(event["message"]), expected)

@@ -1,0 +1,125 @@
+"""ChatService with the real engine: what is saved, when, and how each ending is recorded."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from pytestqt.qtbot import QtBot
+
+from desktop.core.messages import MessageStatus, Role
+from desktop.core.params import LoadParams, SamplingParams
+from desktop.services.chat import ChatService
+
+TIMEOUT_MS = 60_000
+
+
+def test_send_saves_user_message_first_then_answer(chat: ChatService, qtbot: QtBot) -> None:
+    conv = chat.store.create_conversation()
+    with qtbot.waitSignal(chat.answer_started, timeout=TIMEOUT_MS):
+        assert chat.send(conv.id, "What is the capital of France?")
+    # Before any token: the question is on disk, the answer row exists as streaming.
+    user, answer = chat.store.messages(conv.id)
+    assert (user.role, user.content) == (Role.USER, "What is the capital of France?")
+    assert answer.status == MessageStatus.STREAMING
+    deltas: list[str] = []
+    chat.answer_delta.connect(lambda _c, _a, text: deltas.append(text))
+    with qtbot.waitSignal(chat.answer_finished, timeout=TIMEOUT_MS) as finished:
+        pass
+    assert finished.args is not None and finished.args[2] == "complete"
+    saved = chat.store.get_message(answer.id)
+    assert saved.status == MessageStatus.COMPLETE
+    assert saved.content == "".join(deltas) and saved.content
+    assert saved.usage is not None and saved.usage["output_tokens"] > 0
+    assert saved.model == "local:smollm2-135m-instruct"
+    assert chat.store.get_conversation(conv.id).title == "What is the capital of France?"
+    assert not chat.busy
+
+
+def test_empty_message_is_not_sent(chat: ChatService) -> None:
+    conv = chat.store.create_conversation()
+    assert not chat.send(conv.id, "  \n\t ")
+    assert chat.store.messages(conv.id) == []
+    assert not chat.engine.running
+
+
+def test_stop_keeps_what_was_shown(chat: ChatService, qtbot: QtBot) -> None:
+    chat.sampling = SamplingParams(temperature=0.8, seed=5, max_tokens=2000)
+    conv = chat.store.create_conversation()
+    shown: list[str] = []
+    chat.answer_delta.connect(lambda _c, _a, text: shown.append(text))
+    chat.send(conv.id, "Tell me a very long story about llamas.")
+    qtbot.waitUntil(lambda: len(shown) >= 5, timeout=TIMEOUT_MS)
+    with qtbot.waitSignal(chat.answer_finished, timeout=5_000) as finished:
+        chat.stop()
+    assert finished.args is not None and finished.args[2] == "stopped"
+    answer = chat.store.messages(conv.id)[-1]
+    assert answer.status == MessageStatus.STOPPED
+    assert answer.content == "".join(shown)
+    assert answer.usage is not None and answer.usage["stop_reason"] == "cancelled"
+
+
+def test_too_long_message_is_given_back_unsent(chat: ChatService, qtbot: QtBot) -> None:
+    chat.load_params = LoadParams(n_ctx=256, n_threads=2)
+    conv = chat.store.create_conversation()
+    text = "hello " * 2000
+    with qtbot.waitSignal(chat.rejected, timeout=TIMEOUT_MS) as rejected:
+        chat.send(conv.id, text)
+    assert rejected.args is not None
+    assert rejected.args[1] == text
+    assert "too long for this model's context" in rejected.args[2]
+    assert "limit 256" in rejected.args[2]
+    assert chat.store.messages(conv.id) == []
+    assert not chat.busy
+
+
+def test_engine_crash_saves_partial_as_failed_and_restarts(
+    chat: ChatService, qtbot: QtBot
+) -> None:
+    chat.sampling = SamplingParams(temperature=0.8, seed=9, max_tokens=2000)
+    conv = chat.store.create_conversation()
+    shown: list[str] = []
+    chat.answer_delta.connect(lambda _c, _a, text: shown.append(text))
+    errors: list[str] = []
+    chat.error.connect(errors.append)
+    chat.send(conv.id, "Tell me a very long story about llamas.")
+    qtbot.waitUntil(lambda: len(shown) >= 3, timeout=TIMEOUT_MS)
+    pid = chat.engine.pid
+    assert pid is not None
+    with qtbot.waitSignal(chat.answer_finished, timeout=10_000) as finished:
+        os.kill(pid, signal.SIGABRT)
+    assert finished.args is not None and finished.args[2] == "failed"
+    answer = chat.store.messages(conv.id)[-1]
+    assert answer.status == MessageStatus.FAILED
+    assert answer.content.startswith("".join(shown)[:20])
+    assert answer.error is not None and "SIGABRT" in answer.error
+    assert errors and "SIGABRT" in errors[0]
+
+    chat.sampling = SamplingParams(temperature=0.0, max_tokens=10)
+    with qtbot.waitSignal(chat.answer_finished, timeout=TIMEOUT_MS) as again:
+        assert chat.send(conv.id, "Hello again")
+    assert again.args is not None and again.args[2] == "complete"
+    assert chat.engine.pid != pid
+
+
+def test_bad_model_file_fails_the_answer_and_keeps_history(
+    chat: ChatService, qtbot: QtBot, tmp_path: os.PathLike[str]
+) -> None:
+    conv = chat.store.create_conversation()
+    with qtbot.waitSignal(chat.answer_finished, timeout=TIMEOUT_MS):
+        chat.send(conv.id, "first, with the bundled model")
+    bad = os.path.join(tmp_path, "random.gguf")
+    with open(bad, "wb") as handle:
+        handle.write(os.urandom(2048))
+    chat.add_model_file(bad)
+    errors: list[str] = []
+    chat.error.connect(errors.append)
+    with qtbot.waitSignal(chat.answer_finished, timeout=TIMEOUT_MS) as finished:
+        chat.send(conv.id, "second, with a broken file")
+    assert finished.args is not None and finished.args[2] == "failed"
+    assert errors and "random.gguf" in errors[0] and "not a GGUF" in errors[0]
+    messages = chat.store.messages(conv.id)
+    assert [m.content for m in messages[:3]][:1] == ["first, with the bundled model"]
+    assert messages[1].status == MessageStatus.COMPLETE
+    assert messages[2].content == "second, with a broken file"
+    assert messages[3].status == MessageStatus.FAILED
