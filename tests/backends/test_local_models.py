@@ -28,8 +28,13 @@ def test_bundled_smollm2_is_found_without_importing_it() -> None:
 
 def test_scan_folder_lists_first_parts_of_split_files(tmp_path: Path) -> None:
     (tmp_path / "Q4").mkdir()
-    for name in ("Q4/Scout-Q4-00001-of-00002.gguf", "Q4/Scout-Q4-00002-of-00002.gguf",
-                 "small.gguf", "mmproj-f16.gguf", "notes.txt"):
+    for name in (
+        "Q4/Scout-Q4-00001-of-00002.gguf",
+        "Q4/Scout-Q4-00002-of-00002.gguf",
+        "small.gguf",
+        "mmproj-f16.gguf",
+        "notes.txt",
+    ):
         (tmp_path / name).write_bytes(b"GGUF")
     names = [Path(m.path).name for m in scan_folder(tmp_path)]
     assert names == ["Scout-Q4-00001-of-00002.gguf", "small.gguf"]

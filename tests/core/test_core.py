@@ -39,8 +39,13 @@ def test_params_round_trip_and_ignore_unknown_keys() -> None:
 
 
 def test_usage_tokens_per_second_and_round_trip() -> None:
-    usage = Usage(prompt_tokens=10, output_tokens=101, time_to_first_token_s=0.5,
-                  total_s=2.5, stop_reason=StopReason.LENGTH)
+    usage = Usage(
+        prompt_tokens=10,
+        output_tokens=101,
+        time_to_first_token_s=0.5,
+        total_s=2.5,
+        stop_reason=StopReason.LENGTH,
+    )
     assert usage.tokens_per_second == pytest.approx(50.0)
     assert Usage.from_dict(usage.to_dict()) == usage
     assert Usage(output_tokens=1, total_s=1).tokens_per_second == 0.0

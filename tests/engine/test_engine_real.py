@@ -7,6 +7,7 @@ import signal
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -55,8 +56,11 @@ def test_greedy_output_matches_llama_cpp_python_with_gguf_template(
     ours = engine.last.text
     raw = llama_cpp.Llama(model_path=smollm_path, n_ctx=4096, verbose=False)
     try:
-        reference = raw.create_chat_completion(
-            messages=QUESTION, temperature=0.0, repeat_penalty=1.0, max_tokens=24
+        reference: Any = raw.create_chat_completion(
+            messages=QUESTION,  # type: ignore[arg-type]
+            temperature=0.0,
+            repeat_penalty=1.0,
+            max_tokens=24,
         )
         assert reference["usage"]["prompt_tokens"] == engine.last.usage.prompt_tokens
         assert ours == reference["choices"][0]["message"]["content"]

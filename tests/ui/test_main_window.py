@@ -1,0 +1,214 @@
+"""The real window, offscreen, with the real engine: type, Enter, watch, stop, survive."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox
+from pytestqt.qtbot import QtBot
+
+from desktop.app import build_window
+from desktop.core.messages import MessageStatus, Role
+from desktop.core.params import SamplingParams
+from desktop.storage.paths import AppPaths
+from desktop.ui.main_window import MainWindow
+
+TIMEOUT_MS = 60_000
+
+
+@pytest.fixture
+def window(home: AppPaths, qtbot: QtBot) -> Iterator[MainWindow]:
+    win = build_window(home)
+    win.chat.sampling = SamplingParams(temperature=0.0, max_tokens=30)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    yield win
+    win.close()
+    win.chat.store.close()
+
+
+def _type_and_enter(qtbot: QtBot, window: MainWindow, text: str) -> None:
+    window.input_box.setFocus()
+    qtbot.keyClicks(window.input_box, text)
+    qtbot.keyClick(window.input_box, Qt.Key.Key_Return)
+
+
+def test_enter_sends_and_the_answer_streams_in_and_is_saved(
+    window: MainWindow, qtbot: QtBot
+) -> None:
+    deltas: list[str] = []
+    window.chat.answer_delta.connect(lambda _c, _a, t: deltas.append(t))
+    with qtbot.waitSignal(window.chat.answer_finished, timeout=TIMEOUT_MS):
+        _type_and_enter(qtbot, window, "What is the capital of France?")
+        # While streaming: Stop is the live button, and the text shows up piece by piece.
+        qtbot.waitUntil(lambda: len(deltas) >= 2, timeout=TIMEOUT_MS)
+        assert window.stop_button.isEnabled()
+        assert not window.send_button.isEnabled()
+        assert "".join(deltas) in window.chat_view.toPlainText()
+    assert window.input_box.toPlainText() == ""
+    answer_text = "".join(deltas).strip()
+    assert answer_text
+    shown = window.chat_view.toPlainText()
+    assert "What is the capital of France?" in shown
+    assert answer_text.splitlines()[0].strip() in shown
+    assert window.conversation_id is not None
+    messages = window.chat.store.messages(window.conversation_id)
+    assert [m.role for m in messages] == [Role.USER, Role.ASSISTANT]
+    assert messages[1].status == MessageStatus.COMPLETE
+    assert messages[1].content.strip() == answer_text
+    assert "tok/s" in window.speed_label.text()
+    assert "CPU" in window.engine_label.text() or "GPU" in window.engine_label.text()
+    assert window.send_button.isEnabled() and not window.stop_button.isEnabled()
+    # The conversation got its title from the first message.
+    assert window.conversation_list.currentItem().text() == "What is the capital of France?"
+
+
+def test_shift_enter_makes_a_new_line_and_empty_text_is_not_sent(
+    window: MainWindow, qtbot: QtBot
+) -> None:
+    window.input_box.setFocus()
+    qtbot.keyClicks(window.input_box, "line one")
+    qtbot.keyClick(window.input_box, Qt.Key.Key_Return, Qt.KeyboardModifier.ShiftModifier)
+    qtbot.keyClicks(window.input_box, "line two")
+    assert window.input_box.toPlainText() == "line one\nline two"
+    window.input_box.clear()
+    qtbot.keyClicks(window.input_box, "   ")
+    qtbot.keyClick(window.input_box, Qt.Key.Key_Return)
+    assert not window.chat.busy
+    assert window.conversation_id is not None
+    assert window.chat.store.messages(window.conversation_id) == []
+
+
+def test_stop_mid_answer(window: MainWindow, qtbot: QtBot) -> None:
+    window.chat.sampling = SamplingParams(temperature=0.8, seed=11, max_tokens=2000)
+    deltas: list[str] = []
+    window.chat.answer_delta.connect(lambda _c, _a, t: deltas.append(t))
+    _type_and_enter(qtbot, window, "Tell me a very long story about a llama.")
+    qtbot.waitUntil(lambda: len(deltas) >= 5, timeout=TIMEOUT_MS)
+    with qtbot.waitSignal(window.chat.answer_finished, timeout=5_000):
+        qtbot.mouseClick(window.stop_button, Qt.MouseButton.LeftButton)
+    assert window.conversation_id is not None
+    answer = window.chat.store.messages(window.conversation_id)[-1]
+    assert answer.status == MessageStatus.STOPPED
+    assert answer.content == "".join(deltas)
+    assert "Stopped" in window.chat_view.toPlainText()
+    assert window.send_button.isEnabled()
+
+
+def test_engine_abort_mid_answer_window_survives(window: MainWindow, qtbot: QtBot) -> None:
+    window.chat.sampling = SamplingParams(temperature=0.8, seed=12, max_tokens=2000)
+    deltas: list[str] = []
+    window.chat.answer_delta.connect(lambda _c, _a, t: deltas.append(t))
+    _type_and_enter(qtbot, window, "Tell me a very long story about a llama.")
+    qtbot.waitUntil(lambda: len(deltas) >= 3, timeout=TIMEOUT_MS)
+    pid = window.chat.engine.pid
+    assert pid is not None
+    with qtbot.waitSignal(window.chat.answer_finished, timeout=10_000):
+        os.kill(pid, signal.SIGABRT)
+    assert window.isVisible()
+    assert window.banner.isVisible()
+    assert "SIGABRT" in window.banner.label.text()
+    assert window.conversation_id is not None
+    answer = window.chat.store.messages(window.conversation_id)[-1]
+    assert answer.status == MessageStatus.FAILED
+    assert answer.content.startswith("".join(deltas[:3]))
+    assert "Failed" in window.chat_view.toPlainText()
+
+    window.chat.sampling = SamplingParams(temperature=0.0, max_tokens=10)
+    with qtbot.waitSignal(window.chat.answer_finished, timeout=TIMEOUT_MS):
+        _type_and_enter(qtbot, window, "Hello again")
+    last = window.chat.store.messages(window.conversation_id)[-1]
+    assert last.status == MessageStatus.COMPLETE and last.content
+    assert window.chat.engine.pid != pid
+
+
+@pytest.mark.parametrize("kind", ["random", "truncated", "missing"])
+def test_bad_model_file_message_in_window_and_history_kept(
+    window: MainWindow, qtbot: QtBot, tmp_path: Path, smollm_path: str, kind: str
+) -> None:
+    with qtbot.waitSignal(window.chat.answer_finished, timeout=TIMEOUT_MS):
+        _type_and_enter(qtbot, window, "First question")
+    bad = tmp_path / f"{kind}.gguf"
+    if kind == "random":
+        bad.write_bytes(os.urandom(4096))
+    elif kind == "truncated":
+        bad.write_bytes(Path(smollm_path).read_bytes()[:2_000_000])
+    window.chat.add_model_file(str(bad))
+    assert window.model_picker.currentText().startswith(kind)
+    with qtbot.waitSignal(window.chat.answer_finished, timeout=TIMEOUT_MS):
+        _type_and_enter(qtbot, window, "Second question")
+    assert window.banner.isVisible()
+    message = window.banner.label.text()
+    assert f"{kind}.gguf" in message
+    assert "Failed to load model" not in message
+    assert window.conversation_id is not None
+    history = window.chat.store.messages(window.conversation_id)
+    assert [m.content for m in history if m.role == Role.USER] == [
+        "First question",
+        "Second question",
+    ]
+    assert history[1].status == MessageStatus.COMPLETE
+    assert history[-1].status == MessageStatus.FAILED
+
+
+def test_too_long_paste_is_refused_before_sending(window: MainWindow, qtbot: QtBot) -> None:
+    text = "hello " * 170_000  # ~1 MB, far past the 4,096-token context
+    window.input_box.setPlainText(text)
+    with qtbot.waitSignal(window.chat.rejected, timeout=TIMEOUT_MS):
+        qtbot.keyClick(window.input_box, Qt.Key.Key_Return)
+    assert "too long for this model's context" in window.banner.label.text()
+    assert "limit 4096" in window.banner.label.text()
+    assert window.input_box.toPlainText() == text  # nothing lost
+    assert window.conversation_id is not None
+    assert window.chat.store.messages(window.conversation_id) == []
+    assert not window.chat.busy
+
+
+def test_new_rename_delete_conversations(
+    window: MainWindow, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = window.conversation_id
+    qtbot.mouseClick(window.new_button, Qt.MouseButton.LeftButton)
+    second = window.conversation_id
+    assert second != first and window.conversation_list.count() == 2
+
+    monkeypatch.setattr(
+        "desktop.ui.main_window.QInputDialog.getText", lambda *a, **k: ("Renamed", True)
+    )
+    window.rename_action.trigger()
+    assert window.conversation_list.currentItem().text() == "Renamed"
+
+    # Cancel in the confirmation keeps the chat.
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Cancel)
+    window.delete_action.trigger()
+    assert window.conversation_list.count() == 2
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    window.delete_action.trigger()
+    assert window.conversation_list.count() == 1
+    assert window.conversation_id == first
+
+
+def test_history_is_shown_after_restart(home: AppPaths, qtbot: QtBot) -> None:
+    win = build_window(home)
+    win.chat.sampling = SamplingParams(temperature=0.0, max_tokens=12)
+    qtbot.addWidget(win)
+    with qtbot.waitSignal(win.chat.answer_finished, timeout=TIMEOUT_MS):
+        win.input_box.setPlainText("Remember me")
+        win.send()
+    answer = win.chat.store.messages(win.conversation_id or 0)[-1].content
+    win.close()
+    win.chat.store.close()
+
+    again = build_window(home)
+    qtbot.addWidget(again)
+    text = again.chat_view.toPlainText()
+    assert "Remember me" in text
+    assert answer.split()[0] in text
+    again.close()
+    again.chat.store.close()
