@@ -23,7 +23,7 @@ def build_window(paths: AppPaths, engine_command: list[str] | None = None) -> Ma
     paths.create()
     store = ChatStore(paths.database)
     settings = Settings(paths.settings)
-    engine = EngineHost(engine_command)
+    engine = EngineHost(engine_command, paths.engine_log)
     chat = ChatService(store, settings, paths.models, engine)
     window = MainWindow(chat)
     engine.setParent(window)

@@ -126,7 +126,7 @@ def cmd_chat(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
         messages.append({"role": "user", "content": prompt})
 
         conversation_id = answer_id = None
-        with SyncEngine() as engine:
+        with SyncEngine(log_path=paths.engine_log) as engine:
             # Load first: a model that cannot load leaves no half-made chat in the history.
             engine.load(model.path, load)
             if not args.no_save:

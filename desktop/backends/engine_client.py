@@ -14,9 +14,9 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, Any
 
 from desktop.core import protocol as P
@@ -67,10 +67,15 @@ class EngineClient:
     """One engine child process. Thread-safe ``send``; events arrive on a reader thread."""
 
     def __init__(
-        self, on_event: Callable[[P.Message], None], command: list[str] | None = None
+        self,
+        on_event: Callable[[P.Message], None],
+        command: list[str] | None = None,
+        log_path: Path | None = None,
     ) -> None:
         self._on_event = on_event
         self._command = command or engine_command()
+        #: The engine's stderr (llama.cpp's warnings, Python tracebacks) is appended here.
+        self._log_path = log_path
         self._proc: subprocess.Popen[bytes] | None = None
         self._send_lock = threading.Lock()
         self._next_id = 1
@@ -118,10 +123,22 @@ class EngineClient:
             thread.start()
 
     def _read_stderr(self, stream: IO[bytes]) -> None:
-        for raw in stream:
-            line = raw.decode("utf-8", errors="replace").rstrip()
-            if line:
-                self._stderr_tail.append(line)
+        log = None
+        if self._log_path is not None:
+            with contextlib.suppress(OSError):
+                self._log_path.parent.mkdir(parents=True, exist_ok=True)
+                log = self._log_path.open("a", encoding="utf-8")
+        try:
+            for raw in stream:
+                line = raw.decode("utf-8", errors="replace").rstrip()
+                if line:
+                    self._stderr_tail.append(line)
+                    if log is not None:
+                        log.write(line + "\n")
+                        log.flush()
+        finally:
+            if log is not None:
+                log.close()
 
     def _read_events(self, proc: subprocess.Popen[bytes], stream: IO[bytes]) -> None:
         for line in stream:
@@ -228,9 +245,9 @@ class SyncEngine:
     ``stream`` yields text pieces; after it ends, ``last`` holds the full text and usage.
     """
 
-    def __init__(self, command: list[str] | None = None) -> None:
+    def __init__(self, command: list[str] | None = None, log_path: Path | None = None) -> None:
         self._events: queue.Queue[P.Message] = queue.Queue()
-        self.client = EngineClient(self._events.put, command)
+        self.client = EngineClient(self._events.put, command, log_path)
         self.hello: P.Message = {}
         self.model: P.Message = {}
         self.load_s = 0.0
@@ -307,15 +324,3 @@ class SyncEngine:
 
     def close(self) -> None:
         self.client.stop()
-
-
-def wait_for_exit(pid: int, timeout: float) -> bool:
-    """True once no process has this pid (or it is a zombie we do not own)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.02)
-    return False

@@ -160,7 +160,7 @@ class ChatService(QObject):
         if conversation.title == "New chat":
             title = " ".join(text.split())[:TITLE_LENGTH]
             self.store.rename_conversation(conversation_id, title)
-        self.store.set_conversation_model(conversation_id, model.id)
+        self.store.set_conversation_model(conversation_id, model.id, self.sampling.to_dict())
         answer = self.store.add_message(
             conversation_id, Role.ASSISTANT, "", model=model.id, status=MessageStatus.STREAMING
         )
@@ -226,6 +226,7 @@ class ChatService(QObject):
         if request_id != self._load_request:
             return
         self._loaded_path = str(info["path"])
+        self.store.set_model_error(self._loaded_path, None)
         gpu = "GPU offload available" if info.get("gpu_offload") else "no GPU offload in this build"
         name = self._turn.model.name if self._turn else Path(self._loaded_path).stem
         self.engine_status.emit(
@@ -274,6 +275,8 @@ class ChatService(QObject):
         turn = self._turn
         if request_id == self._load_request and code == P.ERROR_LOAD_FAILED:
             self._load_request = None
+            if turn is not None:
+                self.store.set_model_error(turn.model.path, message)
             self.engine.unload()
             self.engine_status.emit("No model loaded")
             if turn is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
@@ -36,9 +37,14 @@ class EngineHost(QObject):
     # Emitted from the client's reader thread; Qt queues it to this object's (GUI) thread.
     _event = Signal(dict)
 
-    def __init__(self, command: list[str] | None = None, parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        command: list[str] | None = None,
+        log_path: Path | None = None,
+        parent: QObject | None = None,
+    ) -> None:
         super().__init__(parent)
-        self._client = EngineClient(self._event.emit, command)
+        self._client = EngineClient(self._event.emit, command, log_path)
         self._event.connect(self._on_event)
         self._kill_timer = QTimer(self)
         self._kill_timer.setSingleShot(True)

@@ -30,6 +30,10 @@ class AppPaths:
         return self.data / "models"
 
     @property
+    def engine_log(self) -> Path:
+        return self.logs / "engine.log"
+
+    @property
     def settings(self) -> Path:
         return self.config / "settings.json"
 

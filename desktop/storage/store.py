@@ -233,8 +233,14 @@ class ChatStore:
     def rename_conversation(self, conversation_id: int, title: str) -> None:
         self._update_conversation(conversation_id, title=title.strip() or "Untitled")
 
-    def set_conversation_model(self, conversation_id: int, model: str | None) -> None:
-        self._update_conversation(conversation_id, model=model)
+    def set_conversation_model(
+        self, conversation_id: int, model: str | None, params: dict[str, Any] | None = None
+    ) -> None:
+        """The model (and the sampling parameters) the conversation's latest answer used."""
+        if params is None:
+            self._update_conversation(conversation_id, model=model)
+        else:
+            self._update_conversation(conversation_id, model=model, params=json.dumps(params))
 
     def _update_conversation(self, conversation_id: int, **values: Any) -> None:
         assignments = ", ".join(f"{k} = ?" for k in values)
@@ -332,5 +338,6 @@ class ChatStore:
         return [r["path"] for r in self.db.query("SELECT path FROM user_models ORDER BY added")]
 
     def set_model_error(self, path: str, error: str | None) -> None:
+        """Remember why a user's model file failed to load (None: it loaded fine)."""
         with self.db.conn:
             self.db.execute("UPDATE user_models SET last_error = ? WHERE path = ?", [error, path])

@@ -149,3 +149,39 @@ def test_too_long_prompt_is_refused_with_numbers(home: AppPaths) -> None:
     store = ChatStore(home.database)
     assert store.list_conversations() == []  # refused before sending: nothing kept
     store.close()
+
+
+def test_chat_needs_no_network(home: AppPaths, tmp_path: Path) -> None:
+    """A local chat opens no network connection, in the CLI process or the engine child.
+
+    sitecustomize runs in every Python process started with this PYTHONPATH (the engine child
+    included) and makes any socket connection other than a Unix socket fail loudly.
+    """
+    guard = tmp_path / "guard"
+    guard.mkdir()
+    (guard / "sitecustomize.py").write_text(
+        "import socket\n"
+        "_real = socket.socket.connect\n"
+        "def _connect(self, address):\n"
+        "    if self.family != socket.AF_UNIX:\n"
+        "        raise SystemExit(f'network connection attempted: {address!r}')\n"
+        "    return _real(self, address)\n"
+        "socket.socket.connect = _connect\n"
+        "socket.create_connection = lambda *a, **k: _connect(socket.socket(), a[0])\n"
+    )
+    env = {
+        **os.environ,
+        "LLAMASIDE_HOME": str(home.data.parent),
+        "PYTHONPATH": os.pathsep.join([str(guard), os.environ.get("PYTHONPATH", "")]),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "desktop", "chat", "--max-tokens", "8", "Hello"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip()
+    assert "network connection attempted" not in result.stderr

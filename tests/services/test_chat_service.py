@@ -32,7 +32,11 @@ def test_send_saves_user_message_first_then_answer(chat: ChatService, qtbot: QtB
     assert saved.content == "".join(deltas) and saved.content
     assert saved.usage is not None and saved.usage["output_tokens"] > 0
     assert saved.model == "local:smollm2-135m-instruct"
-    assert chat.store.get_conversation(conv.id).title == "What is the capital of France?"
+    conversation = chat.store.get_conversation(conv.id)
+    assert conversation.title == "What is the capital of France?"
+    assert conversation.model == "local:smollm2-135m-instruct"
+    assert conversation.params["temperature"] == 0.0
+    assert conversation.params["max_tokens"] == 24
     assert not chat.busy
 
 
@@ -121,3 +125,7 @@ def test_bad_model_file_fails_the_answer_and_keeps_history(
     assert messages[1].status == MessageStatus.COMPLETE
     assert messages[2].content == "second, with a broken file"
     assert messages[3].status == MessageStatus.FAILED
+    [(recorded,)] = chat.store.db.execute(
+        "SELECT last_error FROM user_models WHERE path = ?", [bad]
+    ).fetchall()
+    assert "not a GGUF" in recorded
