@@ -44,6 +44,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LlamasideError as exc:
         QMessageBox.critical(None, APP_NAME, str(exc))
         return 1
+    except OSError as exc:  # e.g. a data folder that cannot be created or written
+        QMessageBox.critical(None, APP_NAME, f"Cannot use the data folder: {exc}")
+        return 1
     window.show()
     code = app.exec()
     window.chat.store.close()

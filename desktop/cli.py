@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -28,6 +29,14 @@ from desktop.core.usage import StopReason
 from desktop.storage.paths import AppPaths
 from desktop.storage.settings import Settings
 from desktop.storage.store import ChatStore
+
+
+def _silence_stdout() -> None:
+    """After EPIPE, point fd 1 at /dev/null so the exit-time flush of what is still buffered
+    does not raise a second BrokenPipeError."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -106,7 +115,7 @@ def cmd_chat(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
     if not prompt.strip():
         raise InvalidParameter("The prompt is empty: nothing was sent.")
     settings = Settings(paths.settings)
-    sampling = _sampling(args, SamplingParams.from_dict(settings.get("sampling", {})))
+    sampling = _sampling(args, settings.sampling())
     load = LoadParams(
         n_ctx=args.ctx or int(settings.get("n_ctx", 4096)),
         n_gpu_layers=args.gpu_layers,
@@ -143,6 +152,7 @@ def cmd_chat(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
                     status=MessageStatus.STREAMING,
                 ).id
             status, error = MessageStatus.COMPLETE, None
+            pipe_closed = False
             try:
                 for piece in engine.stream(messages, sampling):
                     if not args.json:
@@ -150,7 +160,15 @@ def cmd_chat(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
                         out.flush()
             except KeyboardInterrupt:
                 engine.cancel_current()
+                engine.finish_cancelled()
                 status = MessageStatus.STOPPED
+            except BrokenPipeError:
+                # The reader went away (`| head`): stop generating, keep what was produced.
+                engine.cancel_current()
+                engine.finish_cancelled()
+                status = MessageStatus.STOPPED
+                pipe_closed = True
+                _silence_stdout()
             except ContextOverflow:
                 # Refused before any decoding: nothing was sent, so nothing is kept.
                 if conversation_id is not None:
@@ -163,15 +181,17 @@ def cmd_chat(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
             finally:
                 result = engine.last
                 if answer_id is not None:
-                    if status == MessageStatus.COMPLETE and not result.text and error is None:
+                    if status == MessageStatus.COMPLETE and not result.finished:
                         status = MessageStatus.FAILED
                     store.update_message(
                         answer_id,
                         content=result.text,
                         status=status,
-                        usage=result.usage.to_dict() if result.text else None,
+                        usage=result.usage.to_dict() if result.finished else None,
                         error=error,
                     )
+        if pipe_closed:
+            return 0
         if args.json:
             out.write(
                 json.dumps(
@@ -208,8 +228,8 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 (one exit p
         from desktop.app import main as gui_main
 
         return gui_main([sys.argv[0], *args_list])
-    paths = AppPaths.from_env().create()
     try:
+        paths = AppPaths.from_env().create()
         if args.command == "models":
             return cmd_models_list(args, paths, sys.stdout)
         return cmd_chat(args, paths, sys.stdout)
@@ -217,6 +237,11 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 (one exit p
         if args.debug:
             traceback.print_exc()
         sys.stderr.write(f"llamaside: error: {exc}\n")
+        return 1
+    except OSError as exc:
+        if args.debug:
+            traceback.print_exc()
+        sys.stderr.write(f"llamaside: error: {exc.strerror or exc}: {exc.filename or ''}\n")
         return 1
     except KeyboardInterrupt:
         return 130

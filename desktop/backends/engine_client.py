@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -237,6 +237,8 @@ class EngineClient:
 class StreamResult:
     text: str = ""
     usage: Usage = field(default_factory=Usage)
+    #: True once the engine's ``done`` arrived, so ``usage`` is real, not a default.
+    finished: bool = False
 
 
 class SyncEngine:
@@ -294,7 +296,7 @@ class SyncEngine:
         messages: list[dict[str, str]],
         sampling: SamplingParams,
         timeout: float | None = 600.0,
-    ) -> Iterator[str]:
+    ) -> Generator[str, None, None]:
         rid = self.client.generate(messages, sampling)
         self.last = StreamResult()
         pieces: list[str] = []
@@ -308,12 +310,18 @@ class SyncEngine:
                     pieces.append(event["text"])
                     yield event["text"]
                 elif kind == P.EV_DONE:
-                    self.last = StreamResult("".join(pieces), Usage.from_dict(event["usage"]))
+                    self.last = StreamResult(
+                        "".join(pieces), Usage.from_dict(event["usage"]), finished=True
+                    )
                     return
                 elif kind == P.EV_ERROR:
                     self.last = StreamResult("".join(pieces))
                     if event.get("code") == P.ERROR_CONTEXT_OVERFLOW:
-                        raise ContextOverflow(int(event["n_tokens"]), int(event["limit"]))
+                        raise ContextOverflow(
+                            int(event["n_tokens"]),
+                            int(event["limit"]),
+                            bool(event.get("conversation", False)),
+                        )
                     raise LlamasideError(str(event["message"]))
         finally:
             self.last.text = "".join(pieces)
@@ -321,6 +329,28 @@ class SyncEngine:
     def cancel_current(self) -> None:
         """Cancel the request in flight (the most recent id)."""
         self.client.cancel(self.client._next_id - 1)
+
+    def finish_cancelled(self, timeout: float = 2.0) -> None:
+        """After cancel_current() interrupted a stream from outside (Ctrl+C), read the rest of
+        its events so ``last`` has the text and usage the engine reports."""
+        rid = self.client._next_id - 1
+        pieces = [self.last.text]
+        try:
+            while True:
+                event = self._next(timeout)
+                if event.get("id") != rid:
+                    continue
+                if event["ev"] == P.EV_DELTA:
+                    pieces.append(event["text"])
+                elif event["ev"] == P.EV_DONE:
+                    usage = Usage.from_dict(event["usage"])
+                    self.last = StreamResult("".join(pieces), usage, finished=True)
+                    return
+                elif event["ev"] == P.EV_ERROR:
+                    break
+        except EngineCrashed:
+            pass
+        self.last = StreamResult("".join(pieces))
 
     def close(self) -> None:
         self.client.stop()

@@ -20,14 +20,28 @@ class ModelLoadError(LlamasideError):
 
 
 class ContextOverflow(LlamasideError):
-    def __init__(self, n_tokens: int, limit: int) -> None:
+    """The prompt does not fit. ``conversation`` is True when the new message alone would fit
+    and it is the earlier turns that fill the context."""
+
+    def __init__(self, n_tokens: int, limit: int, conversation: bool = False) -> None:
         self.n_tokens = n_tokens
         self.limit = limit
-        super().__init__(
-            f"The message is too long for this model's context "
-            f"({n_tokens} tokens, limit {limit}). Shorten it, or load the model with a larger "
-            f"context."
-        )
+        self.conversation = conversation
+        if conversation:
+            text = (
+                f"This conversation is too long for this model's context ({n_tokens} tokens, "
+                f"limit {limit}). Start a new chat, or load the model with a larger context."
+            )
+        else:
+            text = (
+                f"The message is too long for this model's context ({n_tokens} tokens, "
+                f"limit {limit}). Shorten it, or load the model with a larger context."
+            )
+        super().__init__(text)
+
+
+class TemplateError(LlamasideError):
+    pass
 
 
 class EngineCrashed(LlamasideError):

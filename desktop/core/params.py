@@ -38,7 +38,10 @@ class LoadParams:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LoadParams:
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        try:
+            return cls(**{k: v for k, v in data.items() if k in names})
+        except TypeError as exc:
+            raise InvalidParameter(f"invalid load settings: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -63,9 +66,10 @@ class SamplingParams:
                 0.0 < self.repeat_penalty <= 5.0,
                 f"repeat penalty must be in (0, 5], got {self.repeat_penalty}",
             ),
+            # 2**32 - 1 is llama.cpp's "pick a random seed", so it is not a seed.
             (
-                self.seed is None or 0 <= self.seed < 2**32,
-                f"seed must be 0..4294967295, got {self.seed}",
+                self.seed is None or 0 <= self.seed < 2**32 - 1,
+                f"seed must be 0..4294967294, got {self.seed}",
             ),
             (self.max_tokens >= 1, f"max tokens must be at least 1, got {self.max_tokens}"),
         ]
@@ -79,4 +83,7 @@ class SamplingParams:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SamplingParams:
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        try:
+            return cls(**{k: v for k, v in data.items() if k in names})
+        except TypeError as exc:  # e.g. a string where a number belongs, from a settings file
+            raise InvalidParameter(f"invalid sampling settings: {exc}") from None

@@ -22,7 +22,7 @@ from typing import Any
 import llama_cpp
 from llama_cpp import llama_chat_format
 
-from desktop.core.errors import ContextOverflow, ModelLoadError
+from desktop.core.errors import ContextOverflow, ModelLoadError, TemplateError
 from desktop.core.params import LoadParams, SamplingParams
 from desktop.core.usage import StopReason, Usage
 
@@ -144,6 +144,13 @@ def _clean_reason(lines: Sequence[str]) -> str:
     return reason.strip()
 
 
+def _unusable(path: Path, exc: Exception) -> ModelLoadError:
+    return ModelLoadError(
+        f"Cannot use {path.name}: its chat template or metadata is unusable "
+        f"({type(exc).__name__}: {exc})."
+    )
+
+
 @dataclass(frozen=True)
 class ModelInfo:
     path: str
@@ -186,13 +193,13 @@ class StopStringFilter:
         if self.stopped:
             return ""
         self._pending += text
-        for stop in self._stops:
-            at = self._pending.find(stop)
-            if at != -1:
-                out = self._pending[:at]
-                self._pending = ""
-                self.stopped = True
-                return out
+        hits = [at for at in (self._pending.find(stop) for stop in self._stops) if at != -1]
+        if hits:
+            # Cut at the earliest stop string in the text, whichever it is.
+            out = self._pending[: min(hits)]
+            self._pending = ""
+            self.stopped = True
+            return out
         hold = 0
         for stop in self._stops:
             for k in range(min(len(stop) - 1, len(self._pending)), 0, -1):
@@ -205,8 +212,11 @@ class StopStringFilter:
             out, self._pending = self._pending, ""
         return out
 
-    def flush(self) -> str:
-        out, self._pending = self._pending, ""
+    def flush(self, last: str = "") -> str:
+        """What is held back, plus any last text, unless a stop string ended the answer."""
+        out = self.feed(last) if last else ""
+        out += self._pending
+        self._pending = ""
         return "" if self.stopped else out
 
 
@@ -260,8 +270,20 @@ class Runner:
         except (ValueError, RuntimeError, OSError) as exc:
             reason = _clean_reason(self._log.errors_since(mark)) or str(exc)
             raise ModelLoadError(f"Cannot load {path.name}: {reason}") from None
+        except Exception as exc:  # e.g. llama-cpp-python compiling a broken chat template
+            raise _unusable(path, exc) from None
         # Re-install our log callback: Llama() may have installed the library's own.
         llama_cpp.llama_log_set(self._log._callback, ctypes.c_void_p(0))
+        try:
+            self._prepare(llm, path, params, n_threads)
+        except Exception as exc:
+            llm.close()
+            raise _unusable(path, exc) from None
+        assert self.info is not None
+        return self.info
+
+    def _prepare(self, llm: Any, path: Path, params: LoadParams, n_threads: int) -> None:
+        """Chat template, end-of-generation test and model facts for a loaded model."""
 
         template = llm.metadata.get("tokenizer.chat_template")
         template_kind = "gguf"
@@ -274,6 +296,8 @@ class Runner:
         self._formatter = llama_chat_format.Jinja2ChatFormatter(
             template=template, eos_token=eos_text, bos_token=bos_text
         )
+        # Render once now, so a broken template fails the load, not every message.
+        self._formatter(messages=[{"role": "user", "content": "hi"}])
         vocab = llama_cpp.llama_model_get_vocab(model.model)
         self._vocab = vocab
         self._eog = lambda token: bool(llama_cpp.llama_vocab_is_eog(vocab, token))
@@ -291,7 +315,6 @@ class Runner:
             gpu_offload=gpu_offload_supported(),
             chat_template=template_kind,
         )
-        return self.info
 
     def unload(self) -> None:
         if self._llm is not None:
@@ -306,7 +329,12 @@ class Runner:
     def render_prompt(self, messages: list[dict[str, str]]) -> tuple[list[int], list[str]]:
         """Apply the model's own chat template and tokenize. Returns (tokens, stop strings)."""
         assert self._formatter is not None and self._llm is not None
-        result = self._formatter(messages=messages)  # type: ignore[arg-type]
+        try:
+            result = self._formatter(messages=messages)  # type: ignore[arg-type]
+        except Exception as exc:  # jinja2 errors and the template's own raise_exception
+            raise TemplateError(
+                f"This model's chat template refused the conversation: {exc}"
+            ) from None
         tokens: list[int] = self._llm.tokenize(
             result.prompt.encode("utf-8", errors="replace"),
             add_bos=not result.added_special,
@@ -334,12 +362,18 @@ class Runner:
         n_ctx = self.info.n_ctx
         # One token of room is needed for any answer at all.
         if len(tokens) >= n_ctx:
-            raise ContextOverflow(len(tokens), n_ctx)
-        cached = _common_prefix(llm._input_ids[: llm.n_tokens].tolist(), tokens)
+            # Tell a message that is too long from a conversation that has grown too long.
+            last_only = [m for m in messages if m["role"] == "system"] + messages[-1:]
+            alone = len(self.render_prompt(last_only)[0]) if len(last_only) < len(messages) else 0
+            raise ContextOverflow(len(tokens), n_ctx, conversation=0 < alone < n_ctx)
+        # llama.cpp needs at least the last prompt token decoded to have logits to sample from.
+        cached = min(
+            _common_prefix(llm._input_ids[: llm.n_tokens].tolist(), tokens), len(tokens) - 1
+        )
         on_started(len(tokens))
 
         budget = min(sampling.max_tokens, n_ctx - len(tokens))
-        seed = sampling.seed if sampling.seed is not None else random.randrange(2**32)
+        seed = sampling.seed if sampling.seed is not None else random.randrange(2**32 - 1)
         llm.set_seed(seed)
 
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
@@ -403,7 +437,7 @@ class Runner:
             self._abort_check = None
             llama_cpp.llama_set_abort_callback(llm._ctx.ctx, self._null_abort_cb, None)
 
-        tail = stop_filter.flush() + decoder.decode(b"", final=True)
+        tail = stop_filter.flush(decoder.decode(b"", final=True))
         if tail:
             pending.append(tail)
         if pending:

@@ -16,8 +16,17 @@ import traceback
 from typing import IO, Any
 
 from desktop.core import protocol as P
-from desktop.core.errors import ContextOverflow, InvalidParameter, ModelLoadError
+from desktop.core.errors import (
+    ContextOverflow,
+    InvalidParameter,
+    ModelLoadError,
+    TemplateError,
+)
 from desktop.core.params import LoadParams, SamplingParams
+
+#: After a shutdown request (or the host going away), how long the current request may take to
+#: end by itself before the process exits regardless.
+SHUTDOWN_GRACE_S = 0.5
 
 
 class EventWriter:
@@ -59,6 +68,10 @@ class Engine:
         self._writer = writer
         self._requests: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self._cancelled: set[int] = set()
+        #: Set when a shutdown arrives or stdin closes: every request counts as cancelled.
+        self._stopping = threading.Event()
+        #: Set while the main thread waits for a request (not inside llama.cpp).
+        self._idle = threading.Event()
         # Imported here, after the protocol channel is safe from native output.
         from desktop.engine.runner import LogCapture, Runner, backend_name, gpu_offload_supported
 
@@ -83,19 +96,31 @@ class Engine:
             except ValueError as exc:
                 self._writer.send(P.EV_ERROR, code=P.ERROR_BAD_REQUEST, message=str(exc))
                 continue
-            if request.get("op") == P.OP_CANCEL:
+            op = request.get("op")
+            if op == P.OP_CANCEL:
                 self._cancelled.add(int(request.get("target", -1)))
-                continue
-            self._requests.put(request)
-        # The host closed our stdin (it exited or crashed): end the loop.
+            elif op == P.OP_SHUTDOWN:
+                break
+            else:
+                self._requests.put(request)
+        # Shutdown, or the host closed our stdin (it exited or crashed). Either way, end now:
+        # not after a queued generation or a multi-GB load that nobody is waiting for.
+        self._stopping.set()
         self._requests.put(None)
+        if not self._idle.wait(SHUTDOWN_GRACE_S):
+            # Stuck in native code (a load, or a long prompt on a backend that does not poll
+            # the abort callback): the process ending is what frees the memory anyway.
+            sys.stderr.flush()
+            os._exit(0)
 
     def serve(self) -> int:
         while True:
+            self._idle.set()
             request = self._requests.get()
-            if request is None or request.get("op") == P.OP_SHUTDOWN:
+            if request is None or self._stopping.is_set():
                 self._runner.unload()
                 return 0
+            self._idle.clear()
             self._handle(request)
 
     def _handle(self, request: dict[str, Any]) -> None:
@@ -120,8 +145,9 @@ class Engine:
                 message=str(exc),
                 n_tokens=exc.n_tokens,
                 limit=exc.limit,
+                conversation=exc.conversation,
             )
-        except InvalidParameter as exc:
+        except (InvalidParameter, TemplateError) as exc:
             self._writer.send(P.EV_ERROR, rid, code=P.ERROR_BAD_REQUEST, message=str(exc))
         except Exception as exc:
             traceback.print_exc(file=sys.stderr)
@@ -153,7 +179,7 @@ class Engine:
         usage = self._runner.generate(
             messages,
             sampling,
-            is_cancelled=lambda: rid in self._cancelled,
+            is_cancelled=lambda: rid in self._cancelled or self._stopping.is_set(),
             on_started=lambda n: self._writer.send(P.EV_STARTED, rid, prompt_tokens=n),
             on_text=lambda text, n: self._writer.send(P.EV_DELTA, rid, text=text, n=n),
         )

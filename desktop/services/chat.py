@@ -20,7 +20,7 @@ from desktop.backends.local_models import BUNDLED_ID, available_models
 from desktop.core import protocol as P
 from desktop.core.messages import MessageStatus, Role
 from desktop.core.models import LocalModel
-from desktop.core.params import LoadParams, SamplingParams
+from desktop.core.params import LoadParams
 from desktop.core.usage import StopReason, Usage
 from desktop.services.engine_host import EngineHost
 from desktop.storage.settings import Settings
@@ -30,6 +30,7 @@ from desktop.storage.store import ChatStore, StoredMessage
 #: of the whole app loses at most this much of what was on screen.
 CHECKPOINT_INTERVAL_S = 1.0
 TITLE_LENGTH = 48
+NEW_CHAT_TITLE = "New chat"
 
 
 @dataclass
@@ -41,6 +42,8 @@ class _Turn:
     answer_id: int
     user_text: str
     model: LocalModel
+    #: The title before this turn, restored if the message is given back unsent.
+    previous_title: str
     request_id: int | None = None
     pieces: list[str] = field(default_factory=list)
     last_checkpoint: float = 0.0
@@ -96,7 +99,7 @@ class ChatService(QObject):
         self.load_params = LoadParams(
             n_ctx=int(settings.get("n_ctx", 4096)), n_threads=physical_cores()
         )
-        self.sampling = SamplingParams.from_dict(settings.get("sampling", {}))
+        self.sampling = settings.sampling()
         self.models: list[LocalModel] = []
         self._loaded_path: str | None = None
         self._load_request: int | None = None
@@ -157,14 +160,14 @@ class ChatService(QObject):
             return False
         conversation = self.store.get_conversation(conversation_id)
         user = self.store.add_message(conversation_id, Role.USER, text)
-        if conversation.title == "New chat":
+        if conversation.title == NEW_CHAT_TITLE:
             title = " ".join(text.split())[:TITLE_LENGTH]
             self.store.rename_conversation(conversation_id, title)
         self.store.set_conversation_model(conversation_id, model.id, self.sampling.to_dict())
         answer = self.store.add_message(
             conversation_id, Role.ASSISTANT, "", model=model.id, status=MessageStatus.STREAMING
         )
-        self._turn = _Turn(conversation_id, user.id, answer.id, text, model)
+        self._turn = _Turn(conversation_id, user.id, answer.id, text, model, conversation.title)
         self.busy_changed.emit(True)
         self.conversations_changed.emit()
         self.answer_started.emit(conversation_id, answer.id)
@@ -181,7 +184,8 @@ class ChatService(QObject):
         self.engine_status.emit(f"Loading {model.name}…")
         self._load_request = self.engine.load(model.path, self.load_params)
 
-    def _history(self, conversation_id: int, upto: int) -> list[dict[str, str]]:
+    def context_messages(self, conversation_id: int, upto: int) -> list[dict[str, str]]:
+        """What the model is given: the system prompt and the turns before message ``upto``."""
         conversation = self.store.get_conversation(conversation_id)
         wire: list[dict[str, str]] = []
         if conversation.system_prompt:
@@ -192,14 +196,19 @@ class ChatService(QObject):
             if message.role == Role.ASSISTANT and (
                 message.status == MessageStatus.FAILED or not message.content
             ):
-                continue  # a failed answer is kept for the user, not fed back to the model
+                # A failed or empty answer stays in the history for the user but is not fed
+                # back to the model, and neither is its question: many chat templates
+                # (Mistral, Gemma) refuse two user messages in a row.
+                if wire and wire[-1]["role"] == Role.USER.value:
+                    wire.pop()
+                continue
             wire.append(message_to_wire(message))
         return wire
 
     def _start_generation(self) -> None:
         turn = self._turn
         assert turn is not None
-        messages = self._history(turn.conversation_id, turn.answer_id)
+        messages = self.context_messages(turn.conversation_id, turn.answer_id)
         self._first_token_at = 0.0
         turn.request_id = self.engine.generate(messages, self.sampling)
 
@@ -273,7 +282,8 @@ class ChatService(QObject):
     @Slot(int, str, str)
     def _on_failed(self, request_id: int, code: str, message: str) -> None:
         turn = self._turn
-        if request_id == self._load_request and code == P.ERROR_LOAD_FAILED:
+        if request_id == self._load_request:
+            # Any error about the load request means there is no usable model.
             self._load_request = None
             if turn is not None:
                 self.store.set_model_error(turn.model.path, message)
@@ -290,6 +300,7 @@ class ChatService(QObject):
             # the history and give the text back to the user, with the reason.
             self.store.delete_message(turn.answer_id)
             self.store.delete_message(turn.user_message_id)
+            self.store.rename_conversation(turn.conversation_id, turn.previous_title)
             self._turn = None
             self.busy_changed.emit(False)
             self.answer_finished.emit(turn.conversation_id, turn.answer_id, "rejected")

@@ -7,6 +7,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from desktop.core.errors import InvalidParameter
+from desktop.core.params import SamplingParams
+
 
 class Settings:
     """A JSON object on disk, written atomically so a crash never leaves half a file."""
@@ -27,6 +30,15 @@ class Settings:
     def set(self, key: str, value: Any) -> None:
         self._data[key] = value
         self.save()
+
+    def sampling(self) -> SamplingParams:
+        """The saved sampling parameters, or the defaults if the file holds something unusable
+        (hand-edited, or from another version): a bad setting must never stop the app."""
+        saved = self._data.get("sampling", {})
+        try:
+            return SamplingParams.from_dict(saved if isinstance(saved, dict) else {})
+        except InvalidParameter:
+            return SamplingParams()
 
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -378,6 +378,8 @@ class MainWindow(QMainWindow):
         self.chat_view.append_user(text)
         self.input_box.clear()
         if not self.chat.send(self.conversation_id, text):
+            # Not sent (e.g. no model): show the chat as stored and give the text back.
+            self.open_conversation(self.conversation_id)
             self.input_box.setPlainText(text)
 
     @Slot(int, int)
@@ -405,8 +407,9 @@ class MainWindow(QMainWindow):
         # Nothing was sent: show the chat as it was, and give the text back.
         if conversation_id == self.conversation_id:
             self.open_conversation(conversation_id)
-        if not self.input_box.toPlainText():
-            self.input_box.setPlainText(text)
+        draft = self.input_box.toPlainText()
+        # Anything typed while the engine was checking stays too, after the returned text.
+        self.input_box.setPlainText(f"{text}\n\n{draft}" if draft.strip() else text)
         self.banner.show_message(reason)
 
     @Slot(bool)

@@ -185,3 +185,48 @@ def test_chat_needs_no_network(home: AppPaths, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip()
     assert "network connection attempted" not in result.stderr
+
+
+def test_closed_pipe_stops_quietly_and_saves_what_was_produced(home: AppPaths) -> None:
+    env = {**os.environ, "LLAMASIDE_HOME": str(home.data.parent)}
+    result = subprocess.run(
+        f"'{sys.executable}' -m desktop chat --max-tokens 400 --seed 1 "
+        "'Write a long story about a llama.' | head -c 20",
+        shell=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    assert len(result.stdout) == 20
+    assert "Traceback" not in result.stderr and "error" not in result.stderr
+    store = ChatStore(home.database)
+    [conversation] = store.list_conversations()
+    answer = store.messages(conversation.id)[-1]
+    assert answer.status == MessageStatus.STOPPED
+    assert answer.content.startswith(result.stdout)
+    store.close()
+
+
+def test_damaged_settings_do_not_stop_the_cli(home: AppPaths) -> None:
+    home.settings.write_text('{"sampling": {"temperature": "hot", "top_k": [1]}, "n_ctx": 2048}')
+    result = run(home, "chat", "--max-tokens", "4", "--no-save", "Hi")
+    assert result.returncode == 0, result.stderr
+
+
+def test_unusable_home_is_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    env = {**os.environ, "LLAMASIDE_HOME": str(blocker / "home")}
+    result = subprocess.run(
+        [sys.executable, "-m", "desktop", "models", "list"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("llamaside: error: ")
+    assert len(result.stderr.strip().splitlines()) == 1

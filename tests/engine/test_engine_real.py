@@ -13,9 +13,10 @@ import psutil
 import pytest
 
 from desktop.backends.engine_client import SyncEngine, physical_cores
-from desktop.core.errors import ContextOverflow, EngineCrashed, ModelLoadError
+from desktop.core.errors import ContextOverflow, EngineCrashed, LlamasideError, ModelLoadError
 from desktop.core.params import LoadParams, SamplingParams
 from desktop.core.usage import StopReason
+from tests.gguf_edit import with_chat_template
 
 GREEDY = SamplingParams(temperature=0.0, repeat_penalty=1.0, max_tokens=24)
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
@@ -156,6 +157,75 @@ def test_context_overflow_before_any_decoding(smollm_path: str) -> None:
         assert f"({info.value.n_tokens} tokens, limit 256)" in str(info.value)
         list(eng.stream(QUESTION, GREEDY))  # the engine is fine afterwards
         assert eng.last.text
+
+
+def test_conversation_too_long_is_told_apart_from_a_long_message(smollm_path: str) -> None:
+    with SyncEngine() as eng:
+        eng.load(smollm_path, LoadParams(n_ctx=256))
+        history = [
+            {"role": "user", "content": "hello " * 120},
+            {"role": "assistant", "content": "hello " * 120},
+            {"role": "user", "content": "And now?"},
+        ]
+        with pytest.raises(ContextOverflow) as info:
+            list(eng.stream(history, GREEDY))
+        assert info.value.conversation
+        assert "This conversation is too long" in str(info.value)
+        assert "Start a new chat" in str(info.value)
+
+
+def test_broken_chat_template_fails_the_load_with_reason(tmp_path: Path, smollm_path: str) -> None:
+    broken = with_chat_template(smollm_path, "{% endfor %}", tmp_path / "badtemplate.gguf")
+    with SyncEngine() as eng:
+        with pytest.raises(ModelLoadError) as info:
+            eng.load(str(broken))
+        assert "badtemplate.gguf" in str(info.value)
+        assert "chat template" in str(info.value)
+
+
+def test_template_that_refuses_a_conversation_gives_a_sentence(
+    tmp_path: Path, smollm_path: str
+) -> None:
+    strict = (
+        "{% for m in messages %}{% if m['role'] == 'system' %}"
+        "{{ raise_exception('System messages are not supported') }}{% endif %}"
+        "{{ '<|im_start|>' + m['role'] + '\n' + m['content'] + '<|im_end|>\n' }}{% endfor %}"
+        "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+    )
+    model = with_chat_template(smollm_path, strict, tmp_path / "strict.gguf")
+    with SyncEngine() as eng:
+        eng.load(str(model), LoadParams(n_ctx=512))
+        with pytest.raises(LlamasideError) as info:
+            list(eng.stream([{"role": "system", "content": "x"}, *QUESTION], GREEDY))
+        assert "chat template refused the conversation" in str(info.value)
+        assert "System messages are not supported" in str(info.value)
+        list(eng.stream(QUESTION, GREEDY))  # still usable
+        assert eng.last.text
+
+
+def test_shutdown_is_prompt_even_inside_a_long_prompt(smollm_path: str) -> None:
+    eng = SyncEngine()
+    eng.load(smollm_path, LoadParams(n_ctx=4096))
+    eng.client.generate(
+        [{"role": "user", "content": "hello " * 3600}], SamplingParams(max_tokens=100)
+    )
+    time.sleep(0.2)  # inside prompt processing
+    started = time.perf_counter()
+    eng.close()
+    assert time.perf_counter() - started < 2.0
+
+
+def test_child_exits_when_host_goes_away_mid_answer(smollm_path: str) -> None:
+    eng = SyncEngine()
+    eng.load(smollm_path, LoadParams(n_ctx=1024))
+    stream = eng.stream(STORY, SamplingParams(max_tokens=5000, seed=1))
+    next(stream)
+    proc = eng.client._proc
+    assert proc is not None and proc.stdin is not None
+    proc.stdin.close()  # what the OS does when the host process dies
+    assert proc.wait(timeout=5) == 0
+    stream.close()
+    eng.close()
 
 
 def _write(path: Path, data: bytes) -> str:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 
 from pytestqt.qtbot import QtBot
 
 from desktop.core.messages import MessageStatus, Role
 from desktop.core.params import LoadParams, SamplingParams
 from desktop.services.chat import ChatService
+from tests.gguf_edit import with_chat_template
 
 TIMEOUT_MS = 60_000
 
@@ -74,6 +76,7 @@ def test_too_long_message_is_given_back_unsent(chat: ChatService, qtbot: QtBot) 
     assert "too long for this model's context" in rejected.args[2]
     assert "limit 256" in rejected.args[2]
     assert chat.store.messages(conv.id) == []
+    assert chat.store.get_conversation(conv.id).title == "New chat"  # the title is restored
     assert not chat.busy
 
 
@@ -102,6 +105,28 @@ def test_engine_crash_saves_partial_as_failed_and_restarts(chat: ChatService, qt
         assert chat.send(conv.id, "Hello again")
     assert again.args is not None and again.args[2] == "complete"
     assert chat.engine.pid != pid
+    # The failed exchange stays in the history but is not fed back to the model, so roles
+    # still alternate (templates such as Mistral's refuse two user messages in a row).
+    last = chat.store.messages(conv.id)[-1]
+    context = chat.context_messages(conv.id, last.id)
+    assert [m["role"] for m in context] == ["user"]
+    assert context[0]["content"] == "Hello again"
+
+
+def test_broken_template_fails_the_turn_instead_of_hanging(
+    chat: ChatService, qtbot: QtBot, tmp_path: Path, smollm_path: str
+) -> None:
+    broken = with_chat_template(smollm_path, "{% endfor %}", tmp_path / "badtemplate.gguf")
+    chat.add_model_file(str(broken))
+    conv = chat.store.create_conversation()
+    errors: list[str] = []
+    chat.error.connect(errors.append)
+    with qtbot.waitSignal(chat.answer_finished, timeout=TIMEOUT_MS) as finished:
+        chat.send(conv.id, "hello")
+    assert finished.args is not None and finished.args[2] == "failed"
+    assert not chat.busy
+    assert errors and "badtemplate.gguf" in errors[0] and "chat template" in errors[0]
+    assert chat.store.messages(conv.id)[-1].status == MessageStatus.FAILED
 
 
 def test_bad_model_file_fails_the_answer_and_keeps_history(

@@ -43,14 +43,27 @@ def test_enter_sends_and_the_answer_streams_in_and_is_saved(
     window: MainWindow, qtbot: QtBot
 ) -> None:
     deltas: list[str] = []
-    window.chat.answer_delta.connect(lambda _c, _a, t: deltas.append(t))
+    # While streaming, Stop is the live button and the text shows up piece by piece. Checked
+    # as each piece arrives: a short answer may be over before a test could look.
+    during: list[tuple[bool, bool, bool]] = []
+
+    def on_delta(_c: int, _a: int, text: str) -> None:
+        deltas.append(text)
+        during.append(
+            (
+                window.stop_button.isEnabled(),
+                window.send_button.isEnabled(),
+                "".join(deltas) in window.chat_view.toPlainText(),
+            )
+        )
+
+    window.chat.answer_delta.connect(on_delta)
     with qtbot.waitSignal(window.chat.answer_finished, timeout=TIMEOUT_MS):
         _type_and_enter(qtbot, window, "What is the capital of France?")
-        # While streaming: Stop is the live button, and the text shows up piece by piece.
-        qtbot.waitUntil(lambda: len(deltas) >= 2, timeout=TIMEOUT_MS)
-        assert window.stop_button.isEnabled()
-        assert not window.send_button.isEnabled()
-        assert "".join(deltas) in window.chat_view.toPlainText()
+    assert len(deltas) >= 2
+    # The window's slot was connected before ours, so each piece is on screen when we look.
+    assert all(stop and not send for stop, send, _ in during)
+    assert all(shown for _, _, shown in during)
     assert window.input_box.toPlainText() == ""
     answer_text = "".join(deltas).strip()
     assert answer_text
@@ -170,6 +183,14 @@ def test_too_long_paste_is_refused_before_sending(window: MainWindow, qtbot: QtB
     assert not window.chat.busy
 
 
+def test_returned_text_keeps_a_draft_typed_meanwhile(window: MainWindow) -> None:
+    assert window.conversation_id is not None
+    window.input_box.setPlainText("my next question")
+    window.chat.rejected.emit(window.conversation_id, "the long text", "too long")
+    assert window.input_box.toPlainText() == "the long text\n\nmy next question"
+    assert window.banner.label.text() == "too long"
+
+
 def test_new_rename_delete_conversations(
     window: MainWindow, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -212,3 +233,13 @@ def test_history_is_shown_after_restart(home: AppPaths, qtbot: QtBot) -> None:
     assert answer.split()[0] in text
     again.close()
     again.chat.store.close()
+
+
+def test_no_model_keeps_the_text_and_says_what_to_do(window: MainWindow, qtbot: QtBot) -> None:
+    window.chat.models = []  # as on a machine without the bundled model or any GGUF
+    _type_and_enter(qtbot, window, "Hello?")
+    assert "No model is available" in window.banner.label.text()
+    assert window.input_box.toPlainText() == "Hello?"
+    assert "Hello?" not in window.chat_view.toPlainText()
+    assert window.conversation_id is not None
+    assert window.chat.store.messages(window.conversation_id) == []
