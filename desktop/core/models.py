@@ -16,6 +16,16 @@ def slugify(name: str) -> str:
     return slug or "model"
 
 
+def human_size(n_bytes: int) -> str:
+    """File sizes as people read them: 98 MB, 4.1 GB (decimal units, like file managers)."""
+    size = float(n_bytes)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if size >= 10 or unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    raise AssertionError("unreachable")
+
+
 @dataclass(frozen=True)
 class LocalModel:
     """A GGUF file on this machine that the engine can load."""

@@ -120,8 +120,8 @@ def check_gguf_file(path: Path) -> None:
         magic = handle.read(4)
     if magic != GGUF_MAGIC:
         raise ModelLoadError(
-            f"Cannot load {path.name}: it is not a GGUF model file "
-            f"(it starts with {magic!r}, a GGUF file starts with b'GGUF')."
+            f"Cannot load {path.name}: it is not a GGUF model file (a GGUF file starts with "
+            f"the letters GGUF; this one starts with the bytes {magic.hex(' ').upper()})."
         )
 
 

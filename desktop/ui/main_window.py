@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop import APP_NAME
+from desktop.core.models import human_size
 from desktop.core.usage import Usage
 from desktop.services.chat import ChatService
 from desktop.ui.chat_view import ChatView
@@ -340,7 +341,7 @@ class MainWindow(QMainWindow):
         self.model_picker.clear()
         current = self.chat.current_model
         for model in self.chat.models:
-            size = f" · {model.size_bytes / 1e6:,.0f} MB" if model.size_bytes else ""
+            size = f" · {human_size(model.size_bytes)}" if model.size_bytes else ""
             self.model_picker.addItem(f"{model.name}{size}", model.id)
             self.model_picker.setItemData(
                 self.model_picker.count() - 1, model.path, Qt.ItemDataRole.ToolTipRole

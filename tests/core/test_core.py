@@ -6,7 +6,7 @@ import pytest
 
 from desktop.core import protocol as P
 from desktop.core.errors import ContextOverflow, InvalidParameter
-from desktop.core.models import LocalModel, slugify
+from desktop.core.models import LocalModel, human_size, slugify
 from desktop.core.params import LoadParams, SamplingParams
 from desktop.core.usage import StopReason, Usage
 
@@ -69,3 +69,11 @@ def test_model_ids() -> None:
     model = LocalModel.for_file("/m/My Model.gguf")
     assert model.id == "local:my-model"
     assert model.name == "My Model"
+
+
+def test_human_size() -> None:
+    assert human_size(512) == "512 B"
+    assert human_size(5000) == "5.0 KB"
+    assert human_size(98_362_432) == "98 MB"
+    assert human_size(65_400_000_000) == "65 GB"
+    assert human_size(3_500_000_000_000) == "3500 GB"
