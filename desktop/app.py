@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Sequence
 
+from PySide6.QtCore import QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
@@ -31,6 +33,19 @@ def build_window(paths: AppPaths, engine_command: list[str] | None = None) -> Ma
     return window
 
 
+def _close_on_sigterm(app: QApplication) -> None:
+    """On SIGTERM (logout, `kill`), close windows the normal way: the answer on screen is saved
+    as stopped and the engine is ended, instead of dying mid-write.
+
+    Python runs signal handlers only between bytecodes; while Qt's event loop waits in C++ it
+    would never get the chance, so a timer wakes the interpreter twice a second.
+    """
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: app.closeAllWindows())
+    waker = QTimer(app)
+    waker.timeout.connect(lambda: None)
+    waker.start(500)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv if argv is None else argv)
     app = QApplication.instance() or QApplication(args)
@@ -48,6 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         QMessageBox.critical(None, APP_NAME, f"Cannot use the data folder: {exc}")
         return 1
     window.show()
+    _close_on_sigterm(app)
     code = app.exec()
     window.chat.store.close()
     return int(code)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable
 
-from PySide6.QtCore import QUrl, Signal, Slot
+from PySide6.QtCore import QTimer, QUrl, Signal, Slot
 from PySide6.QtGui import QTextBlockFormat, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import QTextBrowser, QWidget
 
@@ -88,7 +88,9 @@ class ChatView(QTextBrowser):
         body = "".join(message_html(m, self._model_names) for m in messages)
         self._placeholder_shown = not body
         self.setHtml(body or self.placeholder_html)
-        self._scroll_to_end()
+        # The document is laid out lazily: scroll once Qt has measured it (on first show too),
+        # so a reopened chat shows its latest messages.
+        QTimer.singleShot(0, self._scroll_to_end)
 
     def append_user(self, text: str) -> None:
         self._insert_html_at_end(_header("You", "#2471a3") + f"<p>{plain_to_html(text)}</p>")

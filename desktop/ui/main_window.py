@@ -103,11 +103,7 @@ class MainWindow(QMainWindow):
         self._connect()
         self._refresh_models()
         self._refresh_conversations()
-        conversations = self.chat.store.list_conversations()
-        if conversations:
-            self.open_conversation(conversations[0].id)
-        else:
-            self.new_conversation()
+        self._open_latest_or_new()
 
     # -- construction -------------------------------------------------------------------------
 
@@ -328,9 +324,12 @@ class MainWindow(QMainWindow):
             return
         self.chat.store.delete_conversation(self.conversation_id)
         self.conversation_id = None
-        remaining = self.chat.store.list_conversations()
-        if remaining:
-            self.open_conversation(remaining[0].id)
+        self._open_latest_or_new()
+
+    def _open_latest_or_new(self) -> None:
+        conversations = self.chat.store.list_conversations()
+        if conversations:
+            self.open_conversation(conversations[0].id)
         else:
             self.new_conversation()
 

@@ -89,3 +89,32 @@ def test_sigkill_mid_answer_loses_nothing(home: AppPaths, qtbot: QtBot) -> None:
     assert "Interrupted" in shown
     window.close()
     store.close()
+
+
+def test_sigterm_closes_cleanly_and_saves_the_answer_as_stopped(home: AppPaths) -> None:
+    env = {**os.environ, "LLAMASIDE_HOME": str(home.data.parent)}
+    driver = DRIVER.replace(
+        "app.exec()",
+        "from desktop.app import _close_on_sigterm\n_close_on_sigterm(app)\napp.exec()",
+    )
+    app = subprocess.Popen(
+        [sys.executable, "-c", driver], stdout=subprocess.PIPE, text=True, env=env
+    )
+    assert app.stdout is not None
+    line = app.stdout.readline()
+    assert line.startswith("STREAMING"), line
+    engine_pid = int(line.split()[1])
+    app.send_signal(signal.SIGTERM)
+    assert app.wait(timeout=15) == 0
+    app.stdout.close()
+    assert not psutil.pid_exists(engine_pid) or (
+        psutil.Process(engine_pid).status() == psutil.STATUS_ZOMBIE
+    )
+    from desktop.storage.store import ChatStore
+
+    store = ChatStore(home.database)
+    [conversation] = store.list_conversations()
+    answer = store.messages(conversation.id)[-1]
+    assert answer.status == MessageStatus.STOPPED
+    assert answer.content
+    store.close()
