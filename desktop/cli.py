@@ -15,7 +15,9 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from desktop import __version__
-from desktop.backends.engine_client import SyncEngine
+from desktop.backends import hardware
+from desktop.backends.catalog_file import load_catalog
+from desktop.backends.engine_client import SyncEngine, probe_engine
 from desktop.backends.local_models import BUNDLED_ID, available_models, resolve_model
 from desktop.core.errors import (
     ContextOverflow,
@@ -23,6 +25,8 @@ from desktop.core.errors import (
     LlamasideError,
     ModelNotFound,
 )
+from desktop.core.fit import plan, recommend, reinstall_command
+from desktop.core.fit_report import SCOUT_ID, fit_report, render_fit_table
 from desktop.core.messages import MessageStatus, Role
 from desktop.core.models import human_size
 from desktop.core.params import LoadParams, SamplingParams
@@ -80,6 +84,14 @@ def _parser() -> argparse.ArgumentParser:
     models_sub = models.add_subparsers(dest="models_command", required=True)
     models_list = models_sub.add_parser("list", help="list usable models with their ids")
     models_list.add_argument("--json", action="store_true")
+    models_fit = models_sub.add_parser(
+        "fit", help="which quants of a catalog model fit this machine, and how"
+    )
+    models_fit.add_argument(
+        "model", nargs="?", default=SCOUT_ID, help=f"catalog model id (default {SCOUT_ID})"
+    )
+    models_fit.add_argument("--ctx", type=int, default=None, help="context size in tokens")
+    models_fit.add_argument("--json", action="store_true")
     return parser
 
 
@@ -108,6 +120,25 @@ def cmd_models_list(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> i
     for model in models:
         size = human_size(model.size_bytes) if model.size_bytes else "?"
         out.write(f"{model.id:<{width}}  {size:>9}  {model.name}  ({model.path})\n")
+    return 0
+
+
+def cmd_models_fit(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
+    model = load_catalog().get(args.model)
+    hello = probe_engine()
+    machine = hardware.detect(
+        paths.models, bool(hello.get("gpu_offload")), str(hello.get("backend", "CPU"))
+    )
+    n_ctx = args.ctx or model.default_context
+    if n_ctx < 16:
+        raise InvalidParameter(f"context size must be at least 16 tokens, got {n_ctx}")
+    fits = plan(model, machine, n_ctx)
+    best = recommend(fits)
+    fix = reinstall_command(machine.system, machine.gpus) if not machine.offload_supported else None
+    if args.json:
+        out.write(json.dumps(fit_report(model, machine, fits, best, fix), indent=2) + "\n")
+        return 0
+    out.write(render_fit_table(model, machine, fits, best, fix))
     return 0
 
 
@@ -237,7 +268,8 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 (one exit p
     try:
         paths = AppPaths.from_env().create()
         if args.command == "models":
-            return cmd_models_list(args, paths, sys.stdout)
+            command = {"list": cmd_models_list, "fit": cmd_models_fit}[args.models_command]
+            return command(args, paths, sys.stdout)
         return cmd_chat(args, paths, sys.stdout)
     except LlamasideError as exc:
         if args.debug:

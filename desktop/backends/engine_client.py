@@ -269,8 +269,7 @@ class SyncEngine:
         if event["ev"] == EV_EXITED:
             raise EngineCrashed(str(event["message"]))
         if event["ev"] == P.EV_HELLO:
-            self.hello = event
-            return self._next(timeout)
+            self.hello = event  # callers skip it: it carries no request id
         return event
 
     def load(
@@ -354,3 +353,13 @@ class SyncEngine:
 
     def close(self) -> None:
         self.client.stop()
+
+
+def probe_engine(timeout: float = 60.0) -> P.Message:
+    """What this llama-cpp-python build can do (backend, GPU offload), asked of a short-lived
+    engine child so the caller never imports llama_cpp itself."""
+    with SyncEngine() as engine:
+        engine.client.start()
+        while not engine.hello:
+            engine._next(timeout)
+        return engine.hello

@@ -230,3 +230,22 @@ def test_unusable_home_is_one_line(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stderr.startswith("llamaside: error: ")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_models_fit_table_and_json(home: AppPaths) -> None:
+    result = run(home, "models", "fit")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "Llama 4 Scout 17B-16E Instruct on this machine, context 8,192 tokens" in out
+    assert "UD-Q4_K_XL" in out and "lmstudio-community" in out and "bartowski" in out
+    assert "KV cache (f16) by context: 8K: 1.6 GB" in out
+    assert "never sizes the context from the file" in out
+    data = json.loads(
+        run(home, "models", "fit", "llama-3.1-8b-instruct", "--json", "--ctx", "16384").stdout
+    )
+    assert data["model"] == "llama-3.1-8b-instruct"
+    assert all(q["n_ctx"] == 16384 for q in data["quants"])
+    assert data["machine"]["offload_supported"] in (True, False)
+    assert sum(q["recommended"] for q in data["quants"]) <= 1
+    unknown = run(home, "models", "fit", "gpt-17")
+    assert unknown.returncode == 1 and "No model 'gpt-17' in the catalog" in unknown.stderr

@@ -1,0 +1,214 @@
+"""Will this quant run on this machine, and how? The fit planner.
+
+Plain arithmetic over a described machine (backends.hardware builds the description), so every
+rule here is testable on machines we do not have. Memory model, in decimal bytes:
+
+* weights: the quant's file size (all parts); KV cache: ``kv_bytes_per_token x context`` (f16).
+* A GPU needs GPU_OVERHEAD on top (driver context, compute buffers); system RAM keeps
+  RAM_HEADROOM for the operating system and other programs.
+* Mixture of experts (Llama 4 Scout): most of the file is expert tensors, used one expert per
+  token. Keeping the experts of N layers in system RAM (llama.cpp's ``--n-cpu-moe N``) leaves
+  attention and shared weights on the GPU, which is how Scout runs on a 24 GB card.
+* Apple silicon: one memory pool; Metal may use up to its working-set limit of it.
+
+The order of preference is: all on the GPU > experts in RAM > some layers on the GPU > CPU only.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from desktop.core.catalog import GB, CatalogModel, Quant
+
+GPU_OVERHEAD = int(1.5 * GB)
+RAM_HEADROOM = 4 * GB
+
+
+@dataclass(frozen=True)
+class Gpu:
+    name: str
+    vendor: str  # "nvidia", "apple", "amd", "intel"
+    total_bytes: int
+    free_bytes: int | None = None
+
+
+@dataclass(frozen=True)
+class Machine:
+    system: str  # "Linux", "Darwin", "Windows"
+    ram_total: int
+    ram_available: int
+    disk_free: int
+    gpus: tuple[Gpu, ...] = ()
+    #: Apple silicon: GPU and CPU share the RAM.
+    unified_memory: bool = False
+    #: Metal's recommended working-set limit (Apple silicon), bytes.
+    gpu_working_set: int | None = None
+    #: Whether the installed llama-cpp-python was built with a GPU backend.
+    offload_supported: bool = False
+    backend: str = "CPU"
+
+    @property
+    def gpu_budget(self) -> int:
+        """Bytes the model may use on the GPU(s), overhead already taken off."""
+        if self.unified_memory:
+            if self.gpu_working_set is None:
+                return 0
+            return max(0, self.gpu_working_set - GPU_OVERHEAD)
+        usable = 0
+        for gpu in self.gpus:
+            usable += max(0, (gpu.free_bytes or gpu.total_bytes) - GPU_OVERHEAD)
+        return usable
+
+    @property
+    def ram_budget(self) -> int:
+        return max(0, self.ram_total - RAM_HEADROOM)
+
+    @property
+    def has_gpu(self) -> bool:
+        return bool(self.gpus) or (self.unified_memory and bool(self.gpu_working_set))
+
+
+class Verdict(enum.IntEnum):
+    """Ordered: a lower value is a better way to run."""
+
+    FULL_GPU = 0
+    EXPERTS_IN_RAM = 1
+    PARTIAL_GPU = 2
+    CPU_ONLY = 3
+    NO_FIT = 4
+
+
+@dataclass(frozen=True)
+class Fit:
+    model: CatalogModel
+    quant: Quant
+    verdict: Verdict
+    n_ctx: int
+    weights_bytes: int
+    kv_bytes: int
+    gpu_bytes: int
+    ram_bytes: int
+    #: Layers whose experts stay in system RAM (EXPERTS_IN_RAM).
+    n_cpu_moe: int = 0
+    #: Layers on the GPU: -1 all, 0 none, else how many (PARTIAL_GPU).
+    n_gpu_layers: int = 0
+    #: The machine has a GPU, but this llama-cpp-python build cannot use it.
+    needs_gpu_build: bool = False
+
+    @property
+    def total_bytes(self) -> int:
+        return self.weights_bytes + self.kv_bytes
+
+    def describe(self) -> str:
+        layers = self.model.architecture.layers
+        text = {
+            Verdict.FULL_GPU: "fits fully on the GPU",
+            Verdict.EXPERTS_IN_RAM: (
+                f"fits with the experts of {self.n_cpu_moe} of {layers} layers in system RAM"
+            ),
+            Verdict.PARTIAL_GPU: f"fits with {self.n_gpu_layers} of {layers} layers on the GPU",
+            Verdict.CPU_ONLY: "runs on the CPU only (slow)",
+            Verdict.NO_FIT: "does not fit this machine",
+        }[self.verdict]
+        if self.needs_gpu_build and self.verdict < Verdict.CPU_ONLY:
+            text += " (after reinstalling llama-cpp-python with GPU support)"
+        return text
+
+
+def kv_cache_bytes(model: CatalogModel, n_ctx: int) -> int:
+    return model.architecture.kv_bytes_per_token() * n_ctx
+
+
+def plan_quant(model: CatalogModel, quant: Quant, machine: Machine, n_ctx: int) -> Fit:
+    arch = model.architecture
+    weights = quant.size_bytes
+    kv = kv_cache_bytes(model, n_ctx)
+    gpu_budget = machine.gpu_budget
+    ram_budget = machine.ram_budget
+    needs_build = machine.has_gpu and not machine.offload_supported
+
+    def fits_ram(gpu_part: int, cpu_part: int) -> bool:
+        # With unified memory the GPU's share comes out of the same RAM.
+        return (gpu_part + cpu_part if machine.unified_memory else cpu_part) <= ram_budget
+
+    def fit(verdict: Verdict, gpu: int, ram: int, **extra: int) -> Fit:
+        return Fit(
+            model,
+            quant,
+            verdict,
+            n_ctx,
+            weights,
+            kv,
+            gpu,
+            ram,
+            needs_gpu_build=needs_build and verdict < Verdict.CPU_ONLY,
+            **extra,
+        )
+
+    if gpu_budget > 0:
+        if weights + kv <= gpu_budget and fits_ram(weights + kv, 0):
+            return fit(Verdict.FULL_GPU, weights + kv, 0, n_gpu_layers=-1)
+        if arch.is_moe:
+            experts = int(weights * arch.expert_weight_fraction)
+            per_layer = experts / arch.layers
+            base = weights - experts + kv  # attention, shared expert, embeddings, KV cache
+            if base <= gpu_budget:
+                n = max(1, math.ceil((base + experts - gpu_budget) / per_layer))
+                if n <= arch.layers:
+                    cpu_part = int(n * per_layer)
+                    gpu_part = weights + kv - cpu_part
+                    if fits_ram(gpu_part, cpu_part):
+                        return fit(
+                            Verdict.EXPERTS_IN_RAM, gpu_part, cpu_part, n_cpu_moe=n, n_gpu_layers=-1
+                        )
+        per_layer = weights / arch.layers
+        on_gpu = min(arch.layers - 1, math.floor((gpu_budget - kv) / per_layer))
+        if on_gpu >= 1:
+            gpu_part = int(on_gpu * per_layer) + kv
+            cpu_part = weights - int(on_gpu * per_layer)
+            if fits_ram(gpu_part, cpu_part):
+                return fit(Verdict.PARTIAL_GPU, gpu_part, cpu_part, n_gpu_layers=on_gpu)
+    if weights + kv <= ram_budget:
+        return fit(Verdict.CPU_ONLY, 0, weights + kv, n_gpu_layers=0)
+    return fit(Verdict.NO_FIT, 0, weights + kv)
+
+
+def plan(
+    model: CatalogModel,
+    machine: Machine,
+    n_ctx: int | None = None,
+    quants: Iterable[Quant] | None = None,
+) -> list[Fit]:
+    """A fit for every quant of the model (or the given ones), in catalog order."""
+    ctx = n_ctx or model.default_context
+    return [plan_quant(model, q, machine, ctx) for q in (quants or model.quants)]
+
+
+def recommend(fits: Iterable[Fit]) -> Fit | None:
+    """The best way to run first, then the biggest (highest quality) quant that runs that way."""
+    runnable = [f for f in fits if f.verdict != Verdict.NO_FIT]
+    if not runnable:
+        return None
+    best = min(f.verdict for f in runnable)
+    # max() keeps the first of equals, so catalog order breaks ties.
+    return max((f for f in runnable if f.verdict == best), key=lambda f: f.weights_bytes)
+
+
+def reinstall_command(system: str, gpus: Iterable[Gpu]) -> str | None:
+    """The pip command that rebuilds llama-cpp-python for this machine's GPU, if it has one."""
+    vendors = {gpu.vendor for gpu in gpus}
+    if system == "Darwin":
+        flag = "-DGGML_METAL=on"
+    elif "nvidia" in vendors:
+        flag = "-DGGML_CUDA=on"
+    elif vendors & {"amd", "intel"}:
+        flag = "-DGGML_VULKAN=on"
+    else:
+        return None
+    pip = "pip install --force-reinstall --no-cache-dir llama-cpp-python"
+    if system == "Windows":
+        return f'$env:CMAKE_ARGS="{flag}"; {pip}'
+    return f'CMAKE_ARGS="{flag}" {pip}'
