@@ -1,0 +1,297 @@
+"""Resumable, verified downloads of large files over HTTP.
+
+huggingface_hub resolves what to fetch (URL, size, sha256, auth headers); this module moves the
+bytes, because recent huggingface_hub releases delete a partial file on failure and resume only
+within one process, and a 60 GB model must survive a restart, a dropped network and a sleep.
+
+Rules: bytes go to ``<target>.part`` beside the target; each attempt resumes with an HTTP Range
+request from the .part's size; a file becomes ``<target>`` (atomic rename) only after its size,
+its sha256 and its GGUF header check out. Nothing unverified is ever at the target path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+# httpx2 is the HTTP client huggingface_hub itself uses (the maintained successor of httpx).
+import httpx2 as httpx
+
+from desktop.core.errors import LlamasideError
+
+CHUNK = 1 << 20
+#: Room left on the disk beyond the file itself, so the system never runs completely dry.
+DISK_MARGIN = 256 * 1024 * 1024
+RETRIES = 8
+#: Transient failures: waits between attempts grow from 1 s to at most 30 s.
+BACKOFF_MAX_S = 30.0
+
+
+class DownloadError(LlamasideError):
+    pass
+
+
+class DiskFullError(DownloadError):
+    pass
+
+
+class HashMismatchError(DownloadError):
+    pass
+
+
+class DownloadCancelled(DownloadError):
+    pass
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """One file to fetch, as resolved from the hub."""
+
+    repo: str
+    path: str  # inside the repo
+    url: str
+    size: int
+    sha256: str | None
+
+
+@dataclass
+class Progress:
+    done: int
+    total: int
+    #: Bytes per second over the last few seconds.
+    speed: float = 0.0
+    #: Bytes fetched over the network by this process (what a resume did not re-fetch).
+    fetched: int = 0
+
+    @property
+    def eta_s(self) -> float | None:
+        if self.speed <= 0:
+            return None
+        return (self.total - self.done) / self.speed
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+def part_path(target: Path) -> Path:
+    return target.with_name(target.name + ".part")
+
+
+def sha256_file(
+    path: Path, cancel: threading.Event | None = None, on_bytes: Callable[[int], None] | None = None
+) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(8 * CHUNK):
+            if cancel is not None and cancel.is_set():
+                raise DownloadCancelled("Verification was cancelled.")
+            digest.update(chunk)
+            if on_bytes is not None:
+                on_bytes(len(chunk))
+    return digest.hexdigest()
+
+
+def check_disk(folder: Path, needed: int, name: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(folder).free
+    if needed + DISK_MARGIN > free:
+        raise DiskFullError(
+            f"Not enough disk space for {name}: it needs {needed / 1e9:.1f} GB more, "
+            f"{free / 1e9:.1f} GB are free in {folder}."
+        )
+
+
+class _Meter:
+    """Speed over a sliding window, and throttled progress calls (10 per second at most)."""
+
+    def __init__(self, callback: ProgressCallback | None, progress: Progress) -> None:
+        self.callback = callback
+        self.progress = progress
+        self.samples: list[tuple[float, int]] = [(time.monotonic(), progress.done)]
+        self.last_call = 0.0
+
+    def add(self, n: int, force: bool = False) -> None:
+        self.progress.done += n
+        self.progress.fetched += n
+        now = time.monotonic()
+        if not force and now - self.last_call < 0.1:
+            return
+        self.samples.append((now, self.progress.done))
+        self.samples = [s for s in self.samples if now - s[0] <= 5.0] or self.samples[-1:]
+        t0, d0 = self.samples[0]
+        if now > t0:
+            self.progress.speed = (self.progress.done - d0) / (now - t0)
+        self.last_call = now
+        if self.callback is not None:
+            self.callback(self.progress)
+
+
+def _retry_after(response: httpx.Response | None, attempt: int) -> float:
+    if response is not None:
+        value = response.headers.get("Retry-After", "")
+        if value.isdigit():
+            return min(float(value), BACKOFF_MAX_S)
+    return float(min(2**attempt, BACKOFF_MAX_S))
+
+
+def _transfer(
+    client: httpx.Client,
+    remote: RemoteFile,
+    part: Path,
+    *,
+    headers: dict[str, str],
+    meter: _Meter,
+    cancel: threading.Event,
+) -> None:
+    """One attempt: append the missing bytes to the .part file."""
+    have = part.stat().st_size if part.exists() else 0
+    if have > remote.size:
+        part.unlink()  # longer than the file can be: not ours to trust
+        have = 0
+    if have == remote.size:
+        return
+    request_headers = {**headers, "Range": f"bytes={have}-"}
+    with client.stream("GET", remote.url, headers=request_headers) as response:
+        if response.status_code == 416:
+            return  # nothing left to send; the size check below decides
+        if response.status_code == 200 and have:
+            have = 0  # the server ignored the range: start over
+            meter.progress.done = 0
+        elif response.status_code not in (200, 206):
+            response.read()
+            raise httpx.HTTPStatusError(
+                f"HTTP {response.status_code}", request=response.request, response=response
+            )
+        mode = "ab" if have else "wb"
+        with part.open(mode) as handle:
+            # Pieces as they arrive (no 1 MiB batching): if the connection drops, what did
+            # arrive is on disk and is not fetched again.
+            for chunk in response.iter_bytes():
+                if cancel.is_set():
+                    raise DownloadCancelled(f"Download of {remote.path} was paused.")
+                try:
+                    handle.write(chunk)
+                except OSError as exc:
+                    if exc.errno == errno.ENOSPC:
+                        raise DiskFullError(
+                            f"The disk filled up while downloading {remote.path}. What was "
+                            f"downloaded is kept; free some space and resume."
+                        ) from None
+                    raise
+                meter.add(len(chunk))
+
+
+def download_file(
+    remote: RemoteFile,
+    target: Path,
+    *,
+    headers: dict[str, str] | None = None,
+    on_progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+    client: httpx.Client | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Path:
+    """Fetch ``remote`` to ``target``, resuming any .part left by an earlier run, and verify it.
+
+    Raises DownloadCancelled (the .part is kept), DiskFullError, HashMismatchError (the bad
+    .part is removed), or DownloadError with a sentence for the user.
+    """
+    cancel = cancel or threading.Event()
+    part = part_path(target)
+    if target.exists() and target.stat().st_size == remote.size:
+        return target  # verified on an earlier run (only verified files are ever renamed)
+    have = part.stat().st_size if part.exists() else 0
+    check_disk(target.parent, max(0, remote.size - have), remote.path)
+    progress = Progress(done=min(have, remote.size), total=remote.size)
+    meter = _Meter(on_progress, progress)
+    own_client = client is None
+    http = client or httpx.Client(follow_redirects=True, timeout=httpx.Timeout(30.0, connect=10.0))
+    try:
+        attempt = 0
+        while True:
+            try:
+                _transfer(http, remote, part, headers=headers or {}, meter=meter, cancel=cancel)
+                size = part.stat().st_size if part.exists() else 0
+                if size == remote.size:
+                    break
+                raise DownloadError(
+                    f"{remote.path}: the server sent {size} of {remote.size} bytes."
+                )
+            except (DownloadCancelled, DiskFullError):
+                raise
+            except (httpx.TransportError, httpx.HTTPStatusError, DownloadError) as exc:
+                response = exc.response if isinstance(exc, httpx.HTTPStatusError) else None
+                status = response.status_code if response is not None else None
+                if status is not None and status in (401, 403, 404):
+                    raise DownloadError(_http_message(remote, status)) from None
+                attempt += 1
+                if attempt > RETRIES:
+                    raise DownloadError(
+                        f"Download of {remote.path} failed after {RETRIES} retries "
+                        f"({_describe(exc)}). What was downloaded is kept; try again to resume."
+                    ) from None
+                # Wait in small steps so Pause/Cancel stays responsive.
+                remaining = _retry_after(response, attempt - 1)
+                while remaining > 0:
+                    if cancel.is_set():
+                        raise DownloadCancelled(f"Download of {remote.path} was paused.") from None
+                    step = min(0.1, remaining)
+                    sleep(step)
+                    remaining -= step
+                progress.done = part.stat().st_size if part.exists() else 0
+        meter.add(0, force=True)
+        verify_part(remote, part, cancel)
+        os.replace(part, target)
+        return target
+    finally:
+        if own_client:
+            http.close()
+
+
+def verify_part(remote: RemoteFile, part: Path, cancel: threading.Event | None = None) -> None:
+    with part.open("rb") as handle:
+        magic = handle.read(4)
+    if remote.sha256:
+        actual = sha256_file(part, cancel)
+        if actual != remote.sha256:
+            part.unlink()
+            raise HashMismatchError(
+                f"{remote.path} is damaged: its sha256 is {actual[:12]}…, the hub says "
+                f"{remote.sha256[:12]}…. The bad copy was deleted; download it again."
+            )
+    if remote.path.lower().endswith(".gguf") and magic != b"GGUF":
+        part.unlink()
+        raise HashMismatchError(f"{remote.path} is not a GGUF file; the copy was deleted.")
+
+
+def _http_message(remote: RemoteFile, status: int) -> str:
+    if status in (401, 403):
+        return (
+            f"{remote.repo} needs permission: accept its license on Hugging Face and add "
+            f"your Hugging Face token (HF {status})."
+        )
+    return f"{remote.path} is not on the hub any more (HTTP 404)."
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, httpx.HTTPStatusError):
+        return f"HTTP {exc.response.status_code}"
+    return type(exc).__name__ if not str(exc) else f"{type(exc).__name__}: {exc}"
+
+
+def remove_partial(target: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        part_path(target).unlink()
+
+
+def as_dict(remote: RemoteFile) -> dict[str, Any]:
+    return dict(remote.__dict__)

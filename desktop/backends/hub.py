@@ -1,0 +1,180 @@
+"""Hugging Face hub metadata through huggingface_hub: search, a repo's GGUF files, sizes, sha256.
+
+Respects HF_ENDPOINT (our tests point it at a loopback server), HF_TOKEN and HF_HUB_OFFLINE. A
+quick connection check runs first, because without a network huggingface_hub spends ~24 s in
+retries before it fails; we say "offline" within a second instead.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections import defaultdict
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from huggingface_hub import HfApi, constants, hf_hub_url
+from huggingface_hub.errors import (
+    GatedRepoError,
+    HfHubHTTPError,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
+
+# Public API (documented), though not re-exported explicitly for type checkers.
+from huggingface_hub.utils import build_hf_headers  # type: ignore[attr-defined]
+
+from desktop.backends.downloader import RemoteFile
+from desktop.core.catalog import split_part
+from desktop.core.errors import LlamasideError
+
+CONNECT_TIMEOUT_S = 1.0
+
+
+class HubError(LlamasideError):
+    pass
+
+
+class HubOffline(HubError):
+    pass
+
+
+class HubGated(HubError):
+    pass
+
+
+@dataclass(frozen=True)
+class RepoSummary:
+    repo: str
+    downloads: int
+    likes: int
+    gated: bool
+
+
+@dataclass(frozen=True)
+class GgufGroup:
+    """One loadable model in a repo: a single file, or all parts of a split file."""
+
+    name: str
+    files: tuple[RemoteFile, ...]
+
+    @property
+    def size(self) -> int:
+        return sum(f.size for f in self.files)
+
+    @property
+    def first(self) -> RemoteFile:
+        return self.files[0]
+
+
+def endpoint() -> str:
+    return os.environ.get("HF_ENDPOINT", constants.ENDPOINT).rstrip("/")
+
+
+def check_online(url: str | None = None) -> None:
+    """Raise HubOffline within about a second if the hub cannot be reached."""
+    if constants.HF_HUB_OFFLINE:
+        raise HubOffline("Hugging Face is off: HF_HUB_OFFLINE is set. Unset it to download.")
+    parts = urlsplit(url or endpoint())
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S):
+            pass
+    except OSError as exc:
+        raise HubOffline(
+            f"Cannot reach Hugging Face ({host}): {exc.strerror or exc}. Check the network "
+            f"connection; downloads resume where they stopped."
+        ) from None
+
+
+class Hub:
+    def __init__(self, token: str | None = None) -> None:
+        self.endpoint = endpoint()
+        self.token = token or os.environ.get("HF_TOKEN") or None
+        self.api = HfApi(endpoint=self.endpoint, token=self.token)
+
+    def headers(self) -> dict[str, str]:
+        """Auth and user-agent headers for the byte transfer (no telemetry is sent)."""
+        return build_hf_headers(token=self.token, library_name="llamaside")
+
+    def search(self, query: str, limit: int = 20) -> list[RepoSummary]:
+        check_online(self.endpoint)
+        try:
+            found = self.api.list_models(search=query, filter="gguf", limit=limit, sort="downloads")
+            return [RepoSummary(m.id, m.downloads or 0, m.likes or 0, bool(m.gated)) for m in found]
+        except HfHubHTTPError as exc:
+            raise HubError(f"Hugging Face search failed: {exc}") from None
+
+    def gguf_files(self, repo: str, revision: str | None = None) -> list[RemoteFile]:
+        """Every GGUF in the repo with its size and sha256 (from the hub's LFS metadata)."""
+        check_online(self.endpoint)
+        try:
+            info = self.api.model_info(repo, revision=revision, files_metadata=True)
+        except GatedRepoError:
+            raise HubGated(
+                f"{repo} is gated: accept its license at {self.endpoint}/{repo} and add a "
+                f"Hugging Face token (environment variable HF_TOKEN, or in Settings)."
+            ) from None
+        except RepositoryNotFoundError:
+            raise HubError(f"No model repo {repo!r} on Hugging Face (or it is private).") from None
+        except RevisionNotFoundError:
+            raise HubError(f"{repo} has no revision {revision!r}.") from None
+        except HfHubHTTPError as exc:
+            raise HubError(f"Hugging Face answered with an error for {repo}: {exc}") from None
+        commit = info.sha or revision or "main"
+        files = []
+        for sibling in info.siblings or []:
+            if not sibling.rfilename.lower().endswith(".gguf"):
+                continue
+            size = sibling.lfs.size if sibling.lfs else sibling.size
+            files.append(
+                RemoteFile(
+                    repo=repo,
+                    path=sibling.rfilename,
+                    # Pinned to the commit: every part of a split model comes from one version.
+                    url=hf_hub_url(
+                        repo, sibling.rfilename, revision=commit, endpoint=self.endpoint
+                    ),
+                    size=int(size or 0),
+                    sha256=sibling.lfs.sha256 if sibling.lfs else None,
+                )
+            )
+        return files
+
+
+def group_files(files: list[RemoteFile]) -> list[GgufGroup]:
+    """Split parts together (-00001-of-0000N), each other GGUF on its own; projectors apart."""
+    groups: dict[str, list[RemoteFile]] = defaultdict(list)
+    for remote in files:
+        part = split_part(remote.path)
+        key = remote.path[: -len(f"-{part[0]:05d}-of-{part[1]:05d}.gguf")] if part else remote.path
+        groups[key].append(remote)
+    result = []
+    for key, members in sorted(groups.items()):
+        members.sort(key=lambda f: (split_part(f.path) or (0, 0))[0])
+        name = key.rsplit("/", 1)[-1].removesuffix(".gguf")
+        result.append(GgufGroup(name, tuple(members)))
+    # Models by name; vision projectors (not loadable on their own) last.
+    result.sort(key=lambda g: (g.name.lower().startswith("mmproj"), g.name.lower()))
+    return result
+
+
+def select(groups: list[GgufGroup], wanted: str) -> GgufGroup:
+    """The group for a file path, a group name, or a quant name such as Q4_K_M."""
+    for group in groups:
+        if wanted in (group.name, *(f.path for f in group.files)):
+            return group
+    key = wanted.lower()
+    matches = [
+        g for g in groups if key in g.name.lower() and not g.name.lower().startswith("mmproj")
+    ]
+    if len(matches) == 1:
+        return matches[0]
+    names = ", ".join(g.name for g in groups) or "none"
+    if not matches:
+        raise HubError(f"No GGUF matching {wanted!r}. Files in this repo: {names}.")
+    raise HubError(
+        f"{wanted!r} matches several files ({', '.join(g.name for g in matches)}); "
+        f"give the full file name."
+    )
