@@ -12,6 +12,8 @@ LOCAL_PREFIX = "local:"
 def slugify(name: str) -> str:
     """A stable, readable id part from a file name: lower case, dashes, no extension."""
     stem = name[:-5] if name.lower().endswith(".gguf") else name
+    # Part 1 of a split model stands for the model: drop "-00001-of-00002".
+    stem = re.sub(r"-\d{5}-of-\d{5}$", "", stem)
     slug = re.sub(r"[^a-z0-9.]+", "-", stem.lower()).strip("-.")
     return slug or "model"
 
@@ -40,9 +42,10 @@ class LocalModel:
     @classmethod
     def for_file(cls, path: str, source: str = "user", size_bytes: int = 0) -> LocalModel:
         filename = PurePath(path).name
+        name = filename[:-5] if filename.lower().endswith(".gguf") else filename
         return cls(
             id=LOCAL_PREFIX + slugify(filename),
-            name=filename[:-5] if filename.lower().endswith(".gguf") else filename,
+            name=re.sub(r"-\d{5}-of-\d{5}$", "", name),
             path=path,
             source=source,
             size_bytes=size_bytes,

@@ -67,10 +67,29 @@ def _m002_user_models(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m003_downloads(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE downloads (
+            local_path TEXT PRIMARY KEY,
+            repo TEXT NOT NULL,
+            path TEXT NOT NULL,
+            url TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            sha256 TEXT,
+            status TEXT NOT NULL,
+            error TEXT,
+            updated TEXT NOT NULL
+        );
+        """
+    )
+
+
 #: Ordered and append-only: a migration, once released, never changes. Its position is its id.
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("initial", _m001_initial),
     ("user_models", _m002_user_models),
+    ("downloads", _m003_downloads),
 ]
 
 
@@ -341,3 +360,43 @@ class ChatStore:
         """Remember why a user's model file failed to load (None: it loaded fine)."""
         with self.db.conn:
             self.db.execute("UPDATE user_models SET last_error = ? WHERE path = ?", [error, path])
+
+    def forget_user_model(self, path: str) -> None:
+        with self.db.conn:
+            self.db.execute("DELETE FROM user_models WHERE path = ?", [path])
+
+    # -- downloads ----------------------------------------------------------------------------
+
+    def record_download(
+        self,
+        local_path: str,
+        *,
+        repo: str,
+        path: str,
+        url: str,
+        size: int,
+        sha256: str | None,
+        status: str,
+        error: str | None = None,
+    ) -> None:
+        """One file of a download; status is queued / partial / verified / failed."""
+        with self.db.conn:
+            self.db.execute(
+                "INSERT INTO downloads (local_path, repo, path, url, size, sha256, status, "
+                "error, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(local_path) DO UPDATE SET url = excluded.url, "
+                "size = excluded.size, sha256 = excluded.sha256, status = excluded.status, "
+                "error = excluded.error, updated = excluded.updated",
+                [local_path, repo, path, url, size, sha256, status, error, now_iso()],
+            )
+
+    def downloads(self) -> list[dict[str, Any]]:
+        return list(self.db.query("SELECT * FROM downloads ORDER BY updated"))
+
+    def download(self, local_path: str) -> dict[str, Any] | None:
+        rows = list(self.db.query("SELECT * FROM downloads WHERE local_path = ?", [local_path]))
+        return rows[0] if rows else None
+
+    def forget_download(self, local_path: str) -> None:
+        with self.db.conn:
+            self.db.execute("DELETE FROM downloads WHERE local_path = ?", [local_path])

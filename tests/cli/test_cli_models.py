@@ -1,0 +1,190 @@
+"""`llamaside models ...` as a user runs it, against a hub server of ours on 127.0.0.1."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from desktop.storage.paths import AppPaths
+from desktop.storage.store import ChatStore
+from tests.hubserver import HubServer
+
+REPO = "test-org/SmolLM2-135M-Instruct-GGUF"
+FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+SPLIT_REPO = "test-org/Split-GGUF"
+
+
+@pytest.fixture
+def hub(smollm_path: str) -> Iterator[HubServer]:
+    with HubServer() as server:
+        server.state.add(REPO, FILE, Path(smollm_path))
+        data = Path(smollm_path).read_bytes()
+        server.state.add(SPLIT_REPO, "Q4/Model-Q4-00001-of-00002.gguf", data[:1000])
+        server.state.add(SPLIT_REPO, "Q4/Model-Q4-00002-of-00002.gguf", b"GGUF" + data[1000:2000])
+        yield server
+
+
+def _env(home: AppPaths, hub: HubServer | None) -> dict[str, str]:
+    env = {**os.environ, "LLAMASIDE_HOME": str(home.data.parent)}
+    env.pop("HF_TOKEN", None)
+    if hub is not None:
+        env["HF_ENDPOINT"] = hub.url
+    return env
+
+
+def run(home: AppPaths, hub: HubServer | None, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "desktop", *args],
+        capture_output=True,
+        text=True,
+        env=_env(home, hub),
+        timeout=300,
+        check=False,
+    )
+
+
+def test_download_killed_midway_resumes_verifies_and_chats(
+    home: AppPaths, hub: HubServer, smollm_path: str
+) -> None:
+    hosted = hub.state.file(REPO, FILE)
+    hosted.faults.rate = 15_000_000  # slow enough to kill it half way
+    target = home.models / "test-org" / "SmolLM2-135M-Instruct-GGUF" / FILE
+    part = target.with_name(target.name + ".part")
+    first = subprocess.Popen(
+        [sys.executable, "-m", "desktop", "models", "download", REPO, FILE],
+        env=_env(home, hub),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not part.exists() or part.stat().st_size < 30e6):
+        time.sleep(0.05)
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=10)
+    kept = part.stat().st_size
+    assert 30e6 <= kept < hosted.data.__len__() and not target.exists()
+
+    hosted.faults.rate = None
+    sent_before = hosted.bytes_sent
+    second = run(home, hub, "models", "download", REPO, FILE)
+    assert second.returncode == 0, second.stderr
+    refetched = hosted.bytes_sent - sent_before - (len(hosted.data) - kept)
+    assert refetched < kept // 100, f"re-fetched {refetched} of {kept} bytes already on disk"
+    assert hosted.requests[-1] == f"bytes={kept}-"
+    assert hashlib.sha256(target.read_bytes()).hexdigest() == hosted.sha256
+    assert "Verified (sha256) and ready: local:smollm2-135m-instruct.q4-1" in second.stdout
+
+    listed = run(home, None, "models", "list").stdout
+    assert "local:smollm2-135m-instruct.q4-1" in listed
+    answer = run(
+        home,
+        None,
+        "chat",
+        "-m",
+        "local:smollm2-135m-instruct.q4-1",
+        "--max-tokens",
+        "8",
+        "--no-save",
+        "Hi",
+    )
+    assert answer.returncode == 0, answer.stderr
+    assert answer.stdout.strip()
+    verify = run(home, None, "models", "verify", "local:smollm2-135m-instruct.q4-1")
+    assert verify.returncode == 0 and "sha256 matches the hub" in verify.stdout
+
+
+def test_split_model_downloads_all_parts(home: AppPaths, hub: HubServer) -> None:
+    files = run(home, hub, "models", "files", SPLIT_REPO)
+    assert files.returncode == 0, files.stderr
+    assert "Model-Q4" in files.stdout and "2 parts" in files.stdout
+    result = run(home, hub, "models", "download", SPLIT_REPO, "Q4")
+    assert result.returncode == 0, result.stderr
+    folder = home.models / "test-org" / "Split-GGUF" / "Q4"
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "Model-Q4-00001-of-00002.gguf",
+        "Model-Q4-00002-of-00002.gguf",
+    ]
+    assert "local:model-q4" in result.stdout
+    store = ChatStore(home.database)
+    assert {r["status"] for r in store.downloads()} == {"verified"}
+    store.close()
+    removed = run(home, None, "models", "remove", "local:model-q4")
+    assert removed.returncode == 0, removed.stderr
+    assert not any(folder.iterdir())
+
+
+def test_corrupt_file_is_refused_with_a_clear_line(home: AppPaths, hub: HubServer) -> None:
+    hub.state.file(REPO, FILE).faults.corrupt_at = 1_000_000
+    result = run(home, hub, "models", "download", REPO, FILE)
+    assert result.returncode == 1
+    assert "damaged" in result.stderr and "Traceback" not in result.stderr
+    assert not list(home.models.rglob("*.gguf"))
+    store = ChatStore(home.database)
+    assert [r["status"] for r in store.downloads()] == ["failed"]
+    store.close()
+
+
+def test_gated_repo_and_token(home: AppPaths, hub: HubServer) -> None:
+    hub.state.repos[REPO].gated_token = "hf_test_token"
+    refused = run(home, hub, "models", "download", REPO, FILE)
+    assert refused.returncode == 1
+    assert "gated" in refused.stderr and "HF_TOKEN" in refused.stderr
+    env = {**_env(home, hub), "HF_TOKEN": "hf_test_token"}
+    allowed = subprocess.run(
+        [sys.executable, "-m", "desktop", "models", "download", REPO, FILE],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    assert allowed.returncode == 0, allowed.stderr
+    assert "hf_test_token" not in allowed.stdout + allowed.stderr
+
+
+def test_offline_says_so_fast(home: AppPaths) -> None:
+    env = {**_env(home, None), "HF_ENDPOINT": "http://127.0.0.1:9"}
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "desktop", "models", "search", "llama"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "Cannot reach Hugging Face" in result.stderr
+    assert time.monotonic() - started < 10  # includes starting Python; the check itself is 1 s
+
+
+def test_search_and_catalog_quant(home: AppPaths, hub: HubServer) -> None:
+    found = run(home, hub, "models", "search", "smollm")
+    assert found.returncode == 0 and REPO in found.stdout
+    which = run(home, hub, "models", "download", "llama-4-scout-17b-16e-instruct")
+    assert which.returncode == 1 and "Which quant" in which.stderr and "UD-Q4_K_XL" in which.stderr
+
+
+def test_import_verify_and_forget(home: AppPaths, tmp_path: Path, smollm_path: str) -> None:
+    mine = tmp_path / "My-Finetune-Q4.gguf"
+    mine.write_bytes(Path(smollm_path).read_bytes())
+    imported = run(home, None, "models", "import", str(mine))
+    assert imported.returncode == 0, imported.stderr
+    assert "local:my-finetune-q4" in imported.stdout
+    verify = run(home, None, "models", "verify", "local:my-finetune-q4")
+    assert "GGUF header OK" in verify.stdout
+    forgot = run(home, None, "models", "remove", "local:my-finetune-q4")
+    assert forgot.returncode == 0 and "was not touched" in forgot.stdout
+    assert mine.exists()
+    junk = tmp_path / "junk.gguf"
+    junk.write_bytes(b"not a model")
+    refused = run(home, None, "models", "import", str(junk))
+    assert refused.returncode == 1 and "not a GGUF file" in refused.stderr
