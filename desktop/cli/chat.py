@@ -45,6 +45,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     chat.add_argument(
         "--threads", type=int, default=None, help="CPU threads (default: physical cores)"
     )
+    chat.add_argument(
+        "--n-cpu-moe",
+        type=int,
+        default=0,
+        metavar="N",
+        help="mixture-of-experts models: keep the experts of the first N layers in system RAM",
+    )
     chat.add_argument("--no-save", action="store_true", help="do not keep this chat in history")
     chat.add_argument(
         "--json",
@@ -80,6 +87,7 @@ def cmd_chat(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
     load = LoadParams(
         n_ctx=args.ctx or int(settings.get("n_ctx", 4096)),
         n_gpu_layers=args.gpu_layers,
+        n_cpu_moe=args.n_cpu_moe,
         n_threads=args.threads,
     )
     store = ChatStore(paths.database)

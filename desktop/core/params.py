@@ -21,6 +21,9 @@ class LoadParams:
     #: None means "physical cores", decided by the host that knows the machine.
     n_threads: int | None = None
     n_batch: int = 512
+    #: Mixture-of-experts models: keep the experts of the first N layers in system RAM
+    #: (llama.cpp's --n-cpu-moe), so the rest fits the GPU. 0 = none.
+    n_cpu_moe: int = 0
 
     def __post_init__(self) -> None:
         if not 16 <= self.n_ctx <= 10_485_760:
@@ -29,6 +32,8 @@ class LoadParams:
             raise InvalidParameter(f"GPU layers must be -1 (all) or more, got {self.n_gpu_layers}")
         if self.n_threads is not None and self.n_threads < 1:
             raise InvalidParameter(f"threads must be at least 1, got {self.n_threads}")
+        if self.n_cpu_moe < 0:
+            raise InvalidParameter(f"expert layers in RAM must be 0 or more, got {self.n_cpu_moe}")
         if self.n_batch < 1:
             raise InvalidParameter(f"batch size must be at least 1, got {self.n_batch}")
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import codecs
 import collections
+import contextlib
 import ctypes
 import os
 import random
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,8 @@ class LogCapture:
         self._echo = echo
         self._last_level = 0
         self._lock = threading.Lock()
+        #: How many tensors llama.cpp has reported as moved by a buffer-type override.
+        self.overridden = 0
 
         @llama_cpp.llama_log_callback  # type: ignore[untyped-decorator]
         def _callback(level: int, text: bytes, _user_data: ctypes.c_void_p) -> None:
@@ -67,6 +70,8 @@ class LogCapture:
                 level = self._last_level
             self._last_level = level
             message = text.decode("utf-8", errors="replace")
+            if "buffer type overridden" in message:
+                self.overridden += 1
             if level in (_LOG_WARN, _LOG_ERROR):
                 with self._lock:
                     self._lines.append(message.strip())
@@ -144,6 +149,65 @@ def _clean_reason(lines: Sequence[str]) -> str:
     return reason.strip()
 
 
+class _BuftOverride(ctypes.Structure):
+    """llama.cpp's ``struct llama_model_tensor_buft_override`` (llama.h)."""
+
+    _fields_ = (("pattern", ctypes.c_char_p), ("buft", ctypes.c_void_p))
+
+
+def _cpu_buffer_type() -> int:
+    """ggml's CPU buffer type, from the ggml library that llama-cpp-python ships."""
+    lib_dir = Path(llama_cpp.__file__).resolve().parent / "lib"
+    for name in ("libggml-base.so", "libggml-base.dylib", "ggml-base.dll"):
+        candidate = lib_dir / name
+        if candidate.exists():
+            # The dynamic loader hands back the copy llama.cpp already uses.
+            lib = ctypes.CDLL(str(candidate))
+            lib.ggml_backend_cpu_buffer_type.restype = ctypes.c_void_p
+            lib.ggml_backend_cpu_buffer_type.argtypes = []
+            return int(lib.ggml_backend_cpu_buffer_type())
+    raise ModelLoadError(
+        "This llama-cpp-python build does not ship the ggml library needed to keep MoE "
+        "experts in system RAM; load the model without that option."
+    )
+
+
+def expert_override_patterns(n_layers: int) -> list[bytes]:
+    """llama.cpp's --n-cpu-moe N: the expert tensors of layers 0..N-1 (common/common.h)."""
+    return [rf"blk\.{i}\.ffn_(up|down|gate|gate_up)_(ch|)exps".encode() for i in range(n_layers)]
+
+
+@contextlib.contextmanager
+def _tensor_overrides(patterns: list[bytes]) -> Iterator[None]:
+    """Make Llama() load with llama.cpp tensor buffer-type overrides.
+
+    llama-cpp-python's Llama class builds llama_model_params itself and has no argument for
+    tensor_buft_overrides, though the struct has the field. Llama.__init__ starts from
+    llama_model_default_params(), so for the duration of one load we hand it defaults that
+    already carry our (NULL-terminated) override list.
+    """
+    if not patterns:
+        yield
+        return
+    cpu = _cpu_buffer_type()
+    table = (_BuftOverride * (len(patterns) + 1))(
+        *[_BuftOverride(p, cpu) for p in patterns], _BuftOverride(None, None)
+    )
+    module = llama_cpp.llama_cpp
+    original = module.llama_model_default_params
+
+    def with_overrides() -> Any:
+        params = original()
+        params.tensor_buft_overrides = ctypes.cast(table, ctypes.c_void_p)
+        return params
+
+    module.llama_model_default_params = with_overrides
+    try:
+        yield
+    finally:
+        module.llama_model_default_params = original
+
+
 def _unusable(path: Path, exc: Exception) -> ModelLoadError:
     return ModelLoadError(
         f"Cannot use {path.name}: its chat template or metadata is unusable "
@@ -164,6 +228,11 @@ class ModelInfo:
     backend: str
     gpu_offload: bool
     chat_template: str  # "gguf" or "fallback-chatml"
+    architecture: str = ""
+    #: Layers whose MoE experts were asked to stay in system RAM.
+    n_cpu_moe: int = 0
+    #: Tensors llama.cpp actually placed in system RAM by that request (from its log).
+    tensors_in_ram: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -257,16 +326,18 @@ class Runner:
         self.unload()
         n_threads = params.n_threads or max(1, os.cpu_count() or 1)
         mark = self._log.mark()
+        overridden_before = self._log.overridden
         try:
-            llm = llama_cpp.Llama(
-                model_path=str(path),
-                n_ctx=params.n_ctx,
-                n_gpu_layers=params.n_gpu_layers if gpu_offload_supported() else 0,
-                n_threads=n_threads,
-                n_threads_batch=n_threads,
-                n_batch=params.n_batch,
-                verbose=False,
-            )
+            with _tensor_overrides(expert_override_patterns(params.n_cpu_moe)):
+                llm = llama_cpp.Llama(
+                    model_path=str(path),
+                    n_ctx=params.n_ctx,
+                    n_gpu_layers=params.n_gpu_layers if gpu_offload_supported() else 0,
+                    n_threads=n_threads,
+                    n_threads_batch=n_threads,
+                    n_batch=params.n_batch,
+                    verbose=False,
+                )
         except (ValueError, RuntimeError, OSError) as exc:
             reason = _clean_reason(self._log.errors_since(mark)) or str(exc)
             raise ModelLoadError(f"Cannot load {path.name}: {reason}") from None
@@ -275,14 +346,16 @@ class Runner:
         # Re-install our log callback: Llama() may have installed the library's own.
         llama_cpp.llama_log_set(self._log._callback, ctypes.c_void_p(0))
         try:
-            self._prepare(llm, path, params, n_threads)
+            self._prepare(llm, path, params, n_threads, self._log.overridden - overridden_before)
         except Exception as exc:
             llm.close()
             raise _unusable(path, exc) from None
         assert self.info is not None
         return self.info
 
-    def _prepare(self, llm: Any, path: Path, params: LoadParams, n_threads: int) -> None:
+    def _prepare(
+        self, llm: Any, path: Path, params: LoadParams, n_threads: int, overridden: int
+    ) -> None:
         """Chat template, end-of-generation test and model facts for a loaded model."""
 
         template = llm.metadata.get("tokenizer.chat_template")
@@ -314,6 +387,9 @@ class Runner:
             backend=backend_name() if gpu_offload_supported() else "CPU",
             gpu_offload=gpu_offload_supported(),
             chat_template=template_kind,
+            architecture=str(llm.metadata.get("general.architecture", "")),
+            n_cpu_moe=params.n_cpu_moe,
+            tensors_in_ram=overridden,
         )
 
     def unload(self) -> None:

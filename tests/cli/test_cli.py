@@ -249,3 +249,29 @@ def test_models_fit_table_and_json(home: AppPaths) -> None:
     assert sum(q["recommended"] for q in data["quants"]) <= 1
     unknown = run(home, "models", "fit", "gpt-17")
     assert unknown.returncode == 1 and "No model 'gpt-17' in the catalog" in unknown.stderr
+
+
+def test_chat_with_a_llama4_moe_model_and_experts_in_ram(
+    home: AppPaths, tmp_path: Path, smollm_path: str
+) -> None:
+    from tests.gguf_make import tiny_llama4
+
+    model = tiny_llama4(tmp_path / "tiny-llama4.gguf", smollm_path)
+    result = run(
+        home,
+        "chat",
+        "-m",
+        str(model),
+        "--n-cpu-moe",
+        "2",
+        "--json",
+        "--no-save",
+        "--temperature",
+        "0",
+        "--max-tokens",
+        "6",
+        "Hi",
+    )
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["usage"]["output_tokens"] > 0
