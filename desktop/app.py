@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from desktop import APP_NAME, __version__
 from desktop.core.errors import LlamasideError
 from desktop.services.chat import ChatService
+from desktop.services.downloads import DownloadManager
 from desktop.services.engine_host import EngineHost
 from desktop.storage.paths import AppPaths
 from desktop.storage.settings import Settings
@@ -27,9 +28,12 @@ def build_window(paths: AppPaths, engine_command: list[str] | None = None) -> Ma
     settings = Settings(paths.settings)
     engine = EngineHost(engine_command, paths.engine_log)
     chat = ChatService(store, settings, paths.models, engine)
-    window = MainWindow(chat)
-    engine.setParent(window)
-    chat.setParent(window)
+    downloads = DownloadManager(store, paths.models)
+    downloads.job_finished.connect(lambda _job, _path: chat.refresh_models())
+    downloads.restore()
+    window = MainWindow(chat, downloads)
+    for child in (engine, chat, downloads):
+        child.setParent(window)
     return window
 
 

@@ -9,6 +9,7 @@ that says how it ended.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,11 +19,14 @@ from PySide6.QtCore import QObject, Signal, Slot
 from desktop.backends.engine_client import physical_cores
 from desktop.backends.local_models import BUNDLED_ID, available_models
 from desktop.core import protocol as P
+from desktop.core.fit import Machine, plan_quant
 from desktop.core.messages import MessageStatus, Role
 from desktop.core.models import LocalModel
 from desktop.core.params import LoadParams
 from desktop.core.usage import StopReason, Usage
+from desktop.services import model_catalog
 from desktop.services.engine_host import EngineHost
+from desktop.services.model_catalog import detect_for_loading
 from desktop.storage.settings import Settings
 from desktop.storage.store import ChatStore, StoredMessage
 
@@ -89,9 +93,13 @@ class ChatService(QObject):
         settings: Settings,
         models_dir: Path,
         engine: EngineHost,
+        *,
         parent: QObject | None = None,
+        machine: Callable[[], Machine] | None = None,
     ) -> None:
         super().__init__(parent)
+        self._machine_source = machine or (lambda: detect_for_loading(models_dir))
+        self._machine: Machine | None = None
         self.store = store
         self.settings = settings
         self.models_dir = models_dir
@@ -181,8 +189,31 @@ class ChatService(QObject):
         self._loaded_path = None
         if self.engine.running:
             self.engine.unload()
-        self.engine_status.emit(f"Loading {model.name}…")
-        self._load_request = self.engine.load(model.path, self.load_params)
+        params, advice = self.load_params_for(model)
+        self.engine_status.emit(f"Loading {model.name}…" + (f" ({advice})" if advice else ""))
+        self._load_request = self.engine.load(model.path, params)
+
+    def load_params_for(self, model: LocalModel) -> tuple[LoadParams, str]:
+        """Load settings for a model, following the fit planner when the model is a catalog
+        quant we downloaded: e.g. Scout on a 24 GB card keeps the experts of N layers in RAM."""
+        row = self.store.download(model.path)
+        if row is None:
+            return self.load_params, ""
+        for entry, quant in model_catalog.catalog().by_repo(str(row["repo"])):
+            if not quant.matches(str(row["path"])):
+                continue
+            if self._machine is None:
+                self._machine = self._machine_source()
+            n_ctx = int(self.settings.get("n_ctx", entry.default_context))
+            fit = plan_quant(entry, quant, self._machine, n_ctx)
+            params = LoadParams(
+                n_ctx=n_ctx,
+                n_gpu_layers=fit.n_gpu_layers or -1,
+                n_threads=self.load_params.n_threads,
+                n_cpu_moe=fit.n_cpu_moe,
+            )
+            return params, fit.describe()
+        return self.load_params, ""
 
     def context_messages(self, conversation_id: int, upto: int) -> list[dict[str, str]]:
         """What the model is given: the system prompt and the turns before message ``upto``."""

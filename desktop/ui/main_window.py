@@ -28,7 +28,9 @@ from desktop import APP_NAME
 from desktop.core.models import human_size
 from desktop.core.usage import Usage
 from desktop.services.chat import ChatService
+from desktop.services.downloads import DownloadManager
 from desktop.ui.chat_view import ChatView
+from desktop.ui.models_dialog import ModelsDialog
 
 #: Where a conversation list item keeps its conversation id.
 CONVERSATION_ROLE = Qt.ItemDataRole.UserRole
@@ -92,9 +94,13 @@ class ErrorBanner(QWidget):
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, chat: ChatService, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, chat: ChatService, downloads: DownloadManager, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.chat = chat
+        self.downloads = downloads
+        self.models_dialog: ModelsDialog | None = None
         self.conversation_id: int | None = None
         self.setWindowTitle(APP_NAME)
         self.resize(1100, 720)
@@ -128,10 +134,13 @@ class MainWindow(QMainWindow):
         self.model_picker.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.open_model_button = QPushButton("Open GGUF…", self)
         self.open_model_button.setAccessibleName("Open a GGUF model file")
+        self.models_button = QPushButton("Get models…", self)
+        self.models_button.setAccessibleName("Find and download models")
         top = QHBoxLayout()
         top.addWidget(QLabel("Model:", self))
         top.addWidget(self.model_picker)
         top.addWidget(self.open_model_button)
+        top.addWidget(self.models_button)
         top.addStretch(1)
         self.privacy_label = QLabel("Local only · nothing leaves this computer", self)
         self.privacy_label.setAccessibleName("Privacy")
@@ -207,7 +216,10 @@ class MainWindow(QMainWindow):
             "&Open GGUF file…", self, shortcut=QKeySequence(QKeySequence.StandardKey.Open)
         )
         self.unload_action = QAction("&Unload model", self)
-        model_menu.addActions([self.open_model_action, self.unload_action])
+        self.models_action = QAction(
+            "&Models and downloads…", self, shortcut=QKeySequence("Ctrl+M")
+        )
+        model_menu.addActions([self.models_action, self.open_model_action, self.unload_action])
 
     def _connect(self) -> None:
         chat = self.chat
@@ -222,6 +234,8 @@ class MainWindow(QMainWindow):
         self.open_model_button.clicked.connect(self.open_model_file)
         self.open_model_action.triggered.connect(self.open_model_file)
         self.unload_action.triggered.connect(self._unload)
+        self.models_action.triggered.connect(self.show_models)
+        self.models_button.clicked.connect(self.show_models)
         self.model_picker.activated.connect(self._on_model_picked)
         self.conversation_list.currentItemChanged.connect(self._on_conversation_selected)
         self.chat_view.link_requested.connect(self._on_link)
@@ -362,6 +376,14 @@ class MainWindow(QMainWindow):
             self.chat.add_model_file(path)
 
     @Slot()
+    def show_models(self) -> None:
+        """The model manager (one window, kept while the app runs: downloads continue)."""
+        if self.models_dialog is None:
+            self.models_dialog = ModelsDialog(self.chat, self.downloads, self)
+        self.models_dialog.show()
+        self.models_dialog.raise_()
+
+    @Slot()
     def _unload(self) -> None:
         if not self.chat.busy:
             self.chat.engine.unload()
@@ -440,5 +462,6 @@ class MainWindow(QMainWindow):
             QDesktopServices.openUrl(url)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        self.downloads.shutdown()  # paused: the partial files resume at the next start
         self.chat.shutdown()
         super().closeEvent(event)

@@ -11,6 +11,7 @@ from pytestqt.qtbot import QtBot
 from desktop.core.messages import MessageStatus, Role
 from desktop.core.params import LoadParams, SamplingParams
 from desktop.services.chat import ChatService
+from desktop.storage.paths import AppPaths
 from tests.gguf_edit import with_chat_template
 
 TIMEOUT_MS = 60_000
@@ -154,3 +155,59 @@ def test_bad_model_file_fails_the_answer_and_keeps_history(
         "SELECT last_error FROM user_models WHERE path = ?", [bad]
     ).fetchall()
     assert "not a GGUF" in recorded
+
+
+def test_catalog_quant_loads_as_the_fit_planner_advises(
+    home: AppPaths, qtbot: QtBot, tmp_path: Path, smollm_path: str
+) -> None:
+    """A downloaded Scout quant on a 24 GB NVIDIA machine loads with the experts of 22 layers
+    in RAM (the planner's answer for UD-IQ1_S there). The weights are a tiny llama4 stand-in."""
+    from desktop.core.catalog import GB
+    from desktop.core.fit import Gpu, Machine
+    from desktop.services.engine_host import EngineHost
+    from desktop.storage.settings import Settings
+    from desktop.storage.store import ChatStore
+    from tests.gguf_make import tiny_llama4
+
+    repo = "unsloth/Llama-4-Scout-17B-16E-Instruct-GGUF"
+    repo_path = "Llama-4-Scout-17B-16E-Instruct-UD-IQ1_S.gguf"
+    target = home.models / "unsloth" / "Llama-4-Scout-17B-16E-Instruct-GGUF" / repo_path
+    target.parent.mkdir(parents=True)
+    tiny_llama4(target, smollm_path)
+    rtx_24 = Machine(
+        system="Linux",
+        ram_total=64 * GB,
+        ram_available=60 * GB,
+        disk_free=500 * GB,
+        gpus=(Gpu("RTX", "nvidia", 24 * GB, int(23.5 * GB)),),
+        offload_supported=True,
+        backend="CUDA",
+    )
+    store = ChatStore(home.database)
+    store.record_download(
+        str(target),
+        repo=repo,
+        path=repo_path,
+        url="http://x",
+        size=1,
+        sha256=None,
+        status="verified",
+    )
+    chat = ChatService(
+        store, Settings(home.settings), home.models, EngineHost(), machine=lambda: rtx_24
+    )
+    chat.sampling = SamplingParams(temperature=0.0, max_tokens=6)
+    model = next(m for m in chat.models if m.path == str(target))
+    params, advice = chat.load_params_for(model)
+    assert (params.n_cpu_moe, params.n_ctx) == (22, 8192)
+    assert "experts of 22 of 48 layers in system RAM" in advice
+    chat.select_model(model.id)
+    statuses: list[str] = []
+    chat.engine_status.connect(statuses.append)
+    conv = store.create_conversation()
+    with qtbot.waitSignal(chat.answer_finished, timeout=TIMEOUT_MS) as finished:
+        chat.send(conv.id, "Hello")
+    assert finished.args is not None and finished.args[2] == "complete"
+    assert any("experts of 22 of 48 layers" in s for s in statuses)
+    chat.shutdown()
+    store.close()

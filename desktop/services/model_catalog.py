@@ -1,0 +1,44 @@
+"""What the model manager asks of the outside world, in one place for the UI: the catalog,
+this machine's description, Hugging Face listings. Blocking calls: run them via Background."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from desktop.backends import hardware
+from desktop.backends.catalog_file import load_catalog
+from desktop.backends.engine_client import probe_engine
+from desktop.backends.hub import GgufGroup, Hub, RepoSummary, group_files
+from desktop.core.catalog import Catalog
+from desktop.core.fit import Machine
+
+
+def catalog() -> Catalog:
+    return load_catalog()
+
+
+def detect_machine(models_dir: Path) -> Machine:
+    """This machine and what the installed llama-cpp-python can do (asks an engine child)."""
+    hello = probe_engine()
+    return hardware.detect(
+        models_dir, bool(hello.get("gpu_offload")), str(hello.get("backend", "CPU"))
+    )
+
+
+def search(query: str) -> list[RepoSummary]:
+    return Hub().search(query)
+
+
+def repo_models(repo: str) -> list[GgufGroup]:
+    """The loadable GGUF models in a repo (split parts grouped), vision projectors left out."""
+    groups = group_files(Hub().gguf_files(repo))
+    return [g for g in groups if not g.name.lower().startswith("mmproj")]
+
+
+def detect_for_loading(models_dir: Path) -> Machine:
+    """The machine, without starting an engine child: when a GPU is present we plan as if the
+    build can use it (if it cannot, llama.cpp ignores the GPU settings and the plan is moot)."""
+    probe = hardware.detect(models_dir, offload_supported=False)
+    if not probe.gpus:
+        return probe
+    return hardware.detect(models_dir, offload_supported=True)

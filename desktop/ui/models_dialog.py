@@ -1,0 +1,507 @@
+"""The model manager: what fits this machine, Hugging Face search, downloads, local files.
+
+Network and hardware queries run through services.Background, so the window never waits on
+them; downloads run in services.DownloadManager and go on while the user chats.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from PySide6.QtCore import Qt, Slot
+from PySide6.QtGui import QColor, QFont
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDialog,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.core.catalog import CatalogModel
+from desktop.core.fit import Fit, Machine, Verdict, plan, recommend, reinstall_command
+from desktop.core.fit_report import SCOUT_ID, machine_summary
+from desktop.core.models import human_size
+from desktop.services import model_catalog
+from desktop.services.background import Background
+from desktop.services.chat import ChatService
+from desktop.services.downloads import DownloadManager, JobState
+
+_VERDICT_TEXT = {
+    Verdict.FULL_GPU: ("All on the GPU", "#1e8449"),
+    Verdict.EXPERTS_IN_RAM: ("Experts of {n} layers in RAM", "#1f618d"),
+    Verdict.PARTIAL_GPU: ("{g} layers on the GPU", "#7d6608"),
+    Verdict.CPU_ONLY: ("CPU only (slow)", "#935116"),
+    Verdict.NO_FIT: ("Does not fit", "#922b21"),
+}
+
+
+def _table(headers: list[str], name: str) -> QTableWidget:
+    table = QTableWidget(0, len(headers))
+    table.setObjectName(name)
+    table.setAccessibleName(name)
+    table.setHorizontalHeaderLabels(headers)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.verticalHeader().setVisible(False)
+    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    table.horizontalHeader().setStretchLastSection(True)
+    return table
+
+
+def _item(text: str, data: Any = None) -> QTableWidgetItem:
+    item = QTableWidgetItem(text)
+    if data is not None:
+        item.setData(Qt.ItemDataRole.UserRole, data)
+    return item
+
+
+class ModelsDialog(QDialog):
+    def __init__(
+        self, chat: ChatService, downloads: DownloadManager, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Models — Llamaside")
+        self.resize(980, 620)
+        self.chat = chat
+        self.downloads = downloads
+        self.background = Background(self)
+        self.background.done.connect(self._on_background_done)
+        self.background.failed.connect(self._on_background_failed)
+        self.catalog = model_catalog.catalog()
+        self.machine: Machine | None = None
+        self.fits: list[Fit] = []
+        self.groups: list[Any] = []
+        self.repo = ""
+
+        self.tabs = QTabWidget(self)
+        self.tabs.addTab(self._build_catalog_tab(), "Llama models")
+        self.tabs.addTab(self._build_hub_tab(), "Hugging Face")
+        self.tabs.addTab(self._build_downloads_tab(), "Downloads")
+        self.tabs.addTab(self._build_local_tab(), "On this computer")
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.tabs)
+
+        downloads.job_added.connect(self._refresh_downloads)
+        downloads.job_changed.connect(self._on_job_changed)
+        downloads.job_finished.connect(self._on_job_finished)
+        downloads.job_failed.connect(self._on_job_failed)
+        self._refresh_downloads()
+        self._refresh_local()
+        models_dir = chat.models_dir
+        self.background.call("machine", lambda: model_catalog.detect_machine(models_dir))
+
+    # -- catalog and fit ----------------------------------------------------------------------
+
+    def _build_catalog_tab(self) -> QWidget:
+        tab = QWidget()
+        self.model_combo = QComboBox()
+        self.model_combo.setAccessibleName("Catalog model")
+        for model in self.catalog.models:
+            if not model.bundled:
+                self.model_combo.addItem(model.name, model.id)
+        self.model_combo.setCurrentIndex(max(0, self.model_combo.findData(SCOUT_ID)))
+        self.ctx_spin = QSpinBox()
+        self.ctx_spin.setAccessibleName("Context size in tokens")
+        self.ctx_spin.setRange(1024, 1_048_576)
+        self.ctx_spin.setSingleStep(1024)
+        self.ctx_spin.setValue(self._model().default_context)
+        self.machine_label = QLabel("Checking this machine…")
+        self.machine_label.setWordWrap(True)
+        self.machine_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.advice_label = QLabel("")
+        self.advice_label.setWordWrap(True)
+        self.advice_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.fit_table = _table(
+            ["Publisher", "Quant", "Size", "How it runs here", "GPU", "RAM"],
+            "Quants and how they fit",
+        )
+        self.download_quant_button = QPushButton("Download selected quant")
+        self.download_quant_button.setEnabled(False)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Model:"))
+        row.addWidget(self.model_combo, 1)
+        row.addWidget(QLabel("Context:"))
+        row.addWidget(self.ctx_spin)
+        layout = QVBoxLayout(tab)
+        layout.addLayout(row)
+        layout.addWidget(self.machine_label)
+        layout.addWidget(self.fit_table, 1)
+        layout.addWidget(self.advice_label)
+        layout.addWidget(self.download_quant_button, 0, Qt.AlignmentFlag.AlignRight)
+        self.model_combo.currentIndexChanged.connect(self._on_model_changed)
+        self.ctx_spin.valueChanged.connect(self._refresh_fit)
+        self.fit_table.itemSelectionChanged.connect(
+            lambda: self.download_quant_button.setEnabled(bool(self.fit_table.selectedItems()))
+        )
+        self.download_quant_button.clicked.connect(self._download_selected_quant)
+        return tab
+
+    def _model(self) -> CatalogModel:
+        return self.catalog.get(str(self.model_combo.currentData() or SCOUT_ID))
+
+    @Slot(int)
+    def _on_model_changed(self, _index: int) -> None:
+        self.ctx_spin.blockSignals(True)
+        self.ctx_spin.setValue(self._model().default_context)
+        self.ctx_spin.blockSignals(False)
+        self._refresh_fit()
+
+    @Slot()
+    def _refresh_fit(self) -> None:
+        if self.machine is None:
+            return
+        model = self._model()
+        self.fits = plan(model, self.machine, self.ctx_spin.value())
+        best = recommend(self.fits)
+        self.fit_table.setRowCount(0)
+        for fit in self.fits:
+            row = self.fit_table.rowCount()
+            self.fit_table.insertRow(row)
+            text, colour = _VERDICT_TEXT[fit.verdict]
+            verdict = QTableWidgetItem(
+                text.format(n=fit.n_cpu_moe, g=fit.n_gpu_layers)
+                + ("  ★ recommended" if fit is best else "")
+            )
+            verdict.setForeground(QColor(colour))
+            size = human_size(fit.quant.size_bytes) + (" (approx.)" if fit.quant.approx else "")
+            cells = [
+                _item(fit.quant.publisher, row),
+                _item(fit.quant.quant),
+                _item(size),
+                verdict,
+                _item(human_size(fit.gpu_bytes) if fit.gpu_bytes else "–"),
+                _item(human_size(fit.ram_bytes) if fit.ram_bytes else "–"),
+            ]
+            for column, cell in enumerate(cells):
+                if fit is best:
+                    font = QFont(cell.font())
+                    font.setBold(True)
+                    cell.setFont(font)
+                cell.setToolTip(f"{fit.quant.repo} · {fit.describe()}")
+                self.fit_table.setItem(row, column, cell)
+        kv = human_size(self.fits[0].kv_bytes) if self.fits else "?"
+        advice = [f"The KV cache for {self.ctx_spin.value():,} tokens takes {kv}."]
+        if best is not None:
+            advice.insert(
+                0,
+                f"<b>Recommended:</b> {html.escape(best.quant.publisher)} "
+                f"{html.escape(best.quant.quant)} — {html.escape(best.describe())}.",
+            )
+        else:
+            advice.insert(
+                0,
+                f"<b>No quant of {html.escape(model.name)} fits this machine.</b> "
+                "Try Llama 3.1 8B or Llama 3.2 3B.",
+            )
+        fix = reinstall_command(self.machine.system, self.machine.gpus)
+        if self.machine.gpus and not self.machine.offload_supported and fix:
+            advice.append(
+                "This llama-cpp-python cannot use your GPU. Reinstall it with GPU "
+                f"support: <code>{html.escape(fix)}</code>"
+            )
+        self.advice_label.setText("<br/>".join(advice))
+
+    @Slot()
+    def _download_selected_quant(self) -> None:
+        rows = self.fit_table.selectionModel().selectedRows()
+        if not rows:
+            return
+        fit = self.fits[rows[0].row()]
+        if fit.verdict == Verdict.NO_FIT:
+            answer = QMessageBox.question(
+                self,
+                "Download anyway?",
+                f"{fit.quant.quant} does not fit this machine ({human_size(fit.total_bytes)} "
+                "needed). Download it anyway?",
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+        self.repo = fit.quant.repo
+        quant = fit.quant
+        self.background.call("catalog-files", lambda: self._catalog_group(quant))
+
+    # -- Hugging Face -------------------------------------------------------------------------
+
+    def _build_hub_tab(self) -> QWidget:
+        tab = QWidget()
+        self.search_edit = QLineEdit()
+        self.search_edit.setPlaceholderText("Search GGUF models, e.g. llama 4 scout")
+        self.search_edit.setAccessibleName("Search Hugging Face")
+        self.search_button = QPushButton("Search")
+        self.repo_edit = QLineEdit()
+        self.repo_edit.setPlaceholderText("…or paste a repo: owner/name")
+        self.repo_edit.setAccessibleName("Hugging Face repo")
+        self.files_button = QPushButton("Show GGUF files")
+        self.results_table = _table(["Repo", "Downloads"], "Search results")
+        self.files_table = _table(["File", "Size", "Parts"], "GGUF files")
+        self.hub_status = QLabel("")
+        self.hub_status.setWordWrap(True)
+        self.download_file_button = QPushButton("Download selected file")
+        self.download_file_button.setEnabled(False)
+        search_row = QHBoxLayout()
+        search_row.addWidget(self.search_edit, 1)
+        search_row.addWidget(self.search_button)
+        repo_row = QHBoxLayout()
+        repo_row.addWidget(self.repo_edit, 1)
+        repo_row.addWidget(self.files_button)
+        tables = QHBoxLayout()
+        tables.addWidget(self.results_table, 1)
+        tables.addWidget(self.files_table, 2)
+        layout = QVBoxLayout(tab)
+        layout.addLayout(search_row)
+        layout.addLayout(repo_row)
+        layout.addLayout(tables, 1)
+        layout.addWidget(self.hub_status)
+        layout.addWidget(self.download_file_button, 0, Qt.AlignmentFlag.AlignRight)
+        self.search_button.clicked.connect(self._search)
+        self.search_edit.returnPressed.connect(self._search)
+        self.files_button.clicked.connect(self._list_files)
+        self.repo_edit.returnPressed.connect(self._list_files)
+        self.results_table.itemDoubleClicked.connect(self._on_result_chosen)
+        self.files_table.itemSelectionChanged.connect(
+            lambda: self.download_file_button.setEnabled(bool(self.files_table.selectedItems()))
+        )
+        self.download_file_button.clicked.connect(self._download_selected_file)
+        return tab
+
+    @Slot()
+    def _search(self) -> None:
+        query = self.search_edit.text().strip()
+        if query:
+            self.hub_status.setText("Searching…")
+            self.background.call("search", lambda: model_catalog.search(query))
+
+    @Slot(QTableWidgetItem)
+    def _on_result_chosen(self, item: QTableWidgetItem) -> None:
+        chosen = self.results_table.item(item.row(), 0)
+        if chosen is not None:
+            self.repo_edit.setText(chosen.text())
+        self._list_files()
+
+    @Slot()
+    def _list_files(self) -> None:
+        repo = self.repo_edit.text().strip().removeprefix("https://huggingface.co/").strip("/")
+        if repo.count("/") != 1:
+            self.hub_status.setText("A repo looks like owner/name.")
+            return
+        self.repo = repo
+        self.hub_status.setText(f"Listing {repo}…")
+        self.background.call("files", lambda: model_catalog.repo_models(repo))
+
+    @Slot()
+    def _download_selected_file(self) -> None:
+        rows = self.files_table.selectionModel().selectedRows()
+        if rows:
+            self._start_download(self.repo, self.groups[rows[0].row()])
+
+    @staticmethod
+    def _catalog_group(quant: Any) -> Any:
+        """The files of a catalog quant, found in its repo by the catalog's pattern."""
+        for group in model_catalog.repo_models(quant.repo):
+            if all(quant.matches(f.path) for f in group.files):
+                return group
+        raise LookupError(f"{quant.repo} has no files for {quant.quant} any more.")
+
+    def _start_download(self, repo: str, group: Any) -> None:
+        self.downloads.start(repo, group)
+        self.tabs.setCurrentIndex(2)
+
+    # -- background results -------------------------------------------------------------------
+
+    @Slot(str, object)
+    def _on_background_done(self, tag: str, result: Any) -> None:
+        if tag == "machine":
+            self.machine = result
+            self.machine_label.setText("This machine: " + machine_summary(result))
+            self._refresh_fit()
+        elif tag == "search":
+            self.results_table.setRowCount(0)
+            for repo in result:
+                row = self.results_table.rowCount()
+                self.results_table.insertRow(row)
+                self.results_table.setItem(row, 0, _item(repo.repo))
+                self.results_table.setItem(row, 1, _item(f"{repo.downloads:,}"))
+            self.hub_status.setText(f"{len(result)} repos. Double-click one to see its files.")
+        elif tag == "files":
+            self.groups = list(result)
+            self.files_table.setRowCount(0)
+            for group in self.groups:
+                row = self.files_table.rowCount()
+                self.files_table.insertRow(row)
+                self.files_table.setItem(row, 0, _item(group.name))
+                self.files_table.setItem(row, 1, _item(human_size(group.size)))
+                self.files_table.setItem(row, 2, _item(str(len(group.files))))
+            self.hub_status.setText(f"{self.repo}: {len(self.groups)} GGUF models.")
+        elif tag == "catalog-files":
+            self._start_download(self.repo, result)
+
+    @Slot(str, str)
+    def _on_background_failed(self, tag: str, message: str) -> None:
+        if tag == "machine":
+            self.machine_label.setText(f"Could not check this machine: {message}")
+        else:
+            self.hub_status.setText(message)
+            if tag == "catalog-files":
+                self.advice_label.setText(html.escape(message))
+
+    # -- downloads ----------------------------------------------------------------------------
+
+    def _build_downloads_tab(self) -> QWidget:
+        tab = QWidget()
+        self.downloads_table = _table(["Model", "Progress", "Status"], "Downloads")
+        header = self.downloads_table.horizontalHeader()
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Fixed)
+        self.downloads_table.setColumnWidth(1, 260)
+        self.pause_button = QPushButton("Pause")
+        self.resume_button = QPushButton("Resume")
+        self.cancel_button = QPushButton("Cancel…")
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        for button in (self.pause_button, self.resume_button, self.cancel_button):
+            buttons.addWidget(button)
+        layout = QVBoxLayout(tab)
+        layout.addWidget(self.downloads_table, 1)
+        layout.addLayout(buttons)
+        self.pause_button.clicked.connect(lambda: self._act("pause"))
+        self.resume_button.clicked.connect(lambda: self._act("resume"))
+        self.cancel_button.clicked.connect(lambda: self._act("cancel"))
+        return tab
+
+    def _selected_job(self) -> str | None:
+        rows = self.downloads_table.selectionModel().selectedRows()
+        if not rows:
+            return None
+        item = self.downloads_table.item(rows[0].row(), 0)
+        return str(item.data(Qt.ItemDataRole.UserRole)) if item else None
+
+    def _act(self, action: str) -> None:
+        job_id = self._selected_job()
+        if job_id is None or job_id not in self.downloads.jobs:
+            return
+        if action == "pause":
+            self.downloads.pause(job_id)
+        elif action == "resume":
+            self.downloads.resume(job_id)
+        else:
+            box = QMessageBox(
+                QMessageBox.Icon.Question,
+                "Cancel download",
+                "Cancel this download? You can keep what was downloaded so far "
+                "to resume later, or delete it.",
+                parent=self,
+            )
+            keep = box.addButton("Keep partial file", QMessageBox.ButtonRole.AcceptRole)
+            delete = box.addButton("Delete it", QMessageBox.ButtonRole.DestructiveRole)
+            box.addButton("Don't cancel", QMessageBox.ButtonRole.RejectRole)
+            box.exec()
+            if box.clickedButton() in (keep, delete):
+                self.downloads.cancel(job_id, keep_partial=box.clickedButton() is keep)
+                self._refresh_downloads()
+
+    @Slot()
+    def _refresh_downloads(self, *_args: object) -> None:
+        self.downloads_table.setRowCount(0)
+        for job in self.downloads.jobs.values():
+            row = self.downloads_table.rowCount()
+            self.downloads_table.insertRow(row)
+            name = _item(job.group.name, job.id)
+            name.setToolTip(f"{job.repo} · {len(job.group.files)} file(s)")
+            self.downloads_table.setItem(row, 0, name)
+            bar = QProgressBar()
+            bar.setAccessibleName(f"Progress of {job.group.name}")
+            bar.setRange(0, 1000)
+            self.downloads_table.setCellWidget(row, 1, bar)
+            self.downloads_table.setItem(row, 2, _item(""))
+            self._show_job(row, job.id)
+
+    def _show_job(self, row: int, job_id: str) -> None:
+        job = self.downloads.jobs[job_id]
+        bar = self.downloads_table.cellWidget(row, 1)
+        if isinstance(bar, QProgressBar):
+            bar.setValue(int(1000 * job.done / job.total) if job.total else 0)
+            bar.setFormat(f"{human_size(job.done)} / {human_size(job.total)}")
+        status = {
+            JobState.QUEUED: "Queued",
+            JobState.DOWNLOADING: "Downloading",
+            JobState.PAUSED: "Paused",
+            JobState.DONE: "Verified — ready to chat",
+            JobState.FAILED: f"Failed: {job.error}",
+        }[job.state]
+        if job.state == JobState.DOWNLOADING and job.speed > 0:
+            eta = job.eta_s or 0
+            status += (
+                f" · {human_size(int(job.speed))}/s · {eta / 60:.0f} min left"
+                if eta > 90
+                else f" · {human_size(int(job.speed))}/s · {eta:.0f} s left"
+            )
+        item = self.downloads_table.item(row, 2)
+        if item is not None:
+            item.setText(status)
+            item.setToolTip(status)
+
+    @Slot(str)
+    def _on_job_changed(self, job_id: str) -> None:
+        for row in range(self.downloads_table.rowCount()):
+            item = self.downloads_table.item(row, 0)
+            if item is not None and item.data(Qt.ItemDataRole.UserRole) == job_id:
+                if job_id in self.downloads.jobs:
+                    self._show_job(row, job_id)
+                return
+
+    @Slot(str, str)
+    def _on_job_finished(self, _job_id: str, _path: str) -> None:
+        self.chat.refresh_models()
+        self._refresh_local()
+
+    @Slot(str, str)
+    def _on_job_failed(self, job_id: str, _message: str) -> None:
+        self._on_job_changed(job_id)
+
+    # -- local models -------------------------------------------------------------------------
+
+    def _build_local_tab(self) -> QWidget:
+        tab = QWidget()
+        self.local_table = _table(["Model id", "Size", "Where"], "Models on this computer")
+        import_button = QPushButton("Import GGUF file…")
+        import_button.clicked.connect(self._import)
+        layout = QVBoxLayout(tab)
+        layout.addWidget(self.local_table, 1)
+        layout.addWidget(import_button, 0, Qt.AlignmentFlag.AlignRight)
+        return tab
+
+    def _refresh_local(self) -> None:
+        self.local_table.setRowCount(0)
+        for model in self.chat.models:
+            row = self.local_table.rowCount()
+            self.local_table.insertRow(row)
+            self.local_table.setItem(row, 0, _item(model.id))
+            self.local_table.setItem(row, 1, _item(human_size(model.size_bytes)))
+            self.local_table.setItem(row, 2, _item(model.path))
+
+    @Slot()
+    def _import(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Import a GGUF model", "", "GGUF models (*.gguf)"
+        )
+        if path:
+            self.chat.add_model_file(path)
+            self._refresh_local()
+
+    def closeEvent(self, event: Any) -> None:
+        self.background.wait(0.1)
+        super().closeEvent(event)

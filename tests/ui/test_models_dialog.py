@@ -1,0 +1,104 @@
+"""The model manager, offscreen: fit table for this machine, Hugging Face listing through our
+loopback hub, a download that streams progress and ends in the model picker."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QProgressBar
+from pytestqt.qtbot import QtBot
+
+from desktop.app import build_window
+from desktop.services.downloads import JobState
+from desktop.storage.paths import AppPaths
+from desktop.ui.main_window import MainWindow
+from desktop.ui.models_dialog import ModelsDialog
+from tests.hubserver import HubServer
+
+REPO = "test-org/SmolLM2-135M-Instruct-GGUF"
+FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+@pytest.fixture
+def hub(monkeypatch: pytest.MonkeyPatch, smollm_path: str) -> Iterator[HubServer]:
+    with HubServer() as server:
+        server.state.add(REPO, FILE, Path(smollm_path))
+        monkeypatch.setenv("HF_ENDPOINT", server.url)
+        yield server
+
+
+@pytest.fixture
+def window(home: AppPaths, qtbot: QtBot) -> Iterator[MainWindow]:
+    win = build_window(home)
+    qtbot.addWidget(win)
+    win.show()
+    yield win
+    win.close()
+    win.chat.store.close()
+
+
+def open_dialog(window: MainWindow, qtbot: QtBot) -> ModelsDialog:
+    window.models_action.trigger()
+    dialog = window.models_dialog
+    assert dialog is not None and dialog.isVisible()
+    qtbot.waitUntil(lambda: dialog.machine is not None, timeout=30_000)
+    return dialog
+
+
+def test_fit_table_for_this_machine(window: MainWindow, qtbot: QtBot) -> None:
+    dialog = open_dialog(window, qtbot)
+    table = dialog.fit_table
+    assert table.rowCount() == len(dialog.catalog.get("llama-4-scout-17b-16e-instruct").quants)
+    assert "This machine:" in dialog.machine_label.text()
+    assert "KV cache for 8,192 tokens" in dialog.advice_label.text()
+    dialog.model_combo.setCurrentIndex(dialog.model_combo.findData("llama-3.2-3b-instruct"))
+    assert table.rowCount() == 2
+    verdicts = [table.item(r, 3).text() for r in range(table.rowCount())]  # type: ignore[union-attr]
+    assert any("★ recommended" in v for v in verdicts)
+    dialog.ctx_spin.setValue(32768)
+    assert "KV cache for 32,768 tokens" in dialog.advice_label.text()
+
+
+def test_download_from_a_pasted_repo(window: MainWindow, qtbot: QtBot, hub: HubServer) -> None:
+    hub.state.file(REPO, FILE).faults.rate = 40_000_000
+    dialog = open_dialog(window, qtbot)
+    dialog.tabs.setCurrentIndex(1)
+    dialog.repo_edit.setText(f"https://huggingface.co/{REPO}")
+    qtbot.mouseClick(dialog.files_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.files_table.rowCount() == 1, timeout=30_000)
+    assert dialog.files_table.item(0, 0).text() == FILE.removesuffix(".gguf")  # type: ignore[union-attr]
+    dialog.files_table.selectRow(0)
+    progress: list[int] = []
+
+    def watch(_job: str) -> None:
+        bar = dialog.downloads_table.cellWidget(0, 1)
+        if isinstance(bar, QProgressBar):
+            progress.append(bar.value())
+
+    window.downloads.job_changed.connect(watch)
+    with qtbot.waitSignal(window.downloads.job_finished, timeout=60_000):
+        qtbot.mouseClick(dialog.download_file_button, Qt.MouseButton.LeftButton)
+        assert dialog.tabs.currentIndex() == 2
+    assert any(0 < v < 1000 for v in progress), "progress should show between 0 and 100%"
+    assert "Verified" in dialog.downloads_table.item(0, 2).text()  # type: ignore[union-attr]
+    job = next(iter(window.downloads.jobs.values()))
+    assert job.state == JobState.DONE
+    ids = [window.model_picker.itemData(i) for i in range(window.model_picker.count())]
+    assert "local:smollm2-135m-instruct.q4-1" in ids
+    assert any(
+        "smollm2-135m-instruct.q4-1" in dialog.local_table.item(r, 0).text()  # type: ignore[union-attr]
+        for r in range(dialog.local_table.rowCount())
+    )
+
+
+def test_offline_hub_is_a_message_not_a_freeze(
+    window: MainWindow, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    dialog = open_dialog(window, qtbot)
+    dialog.search_edit.setText("llama")
+    qtbot.mouseClick(dialog.search_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "Cannot reach Hugging Face" in dialog.hub_status.text(), timeout=5_000)
