@@ -8,6 +8,9 @@ import os
 # pytest-qt aborts without a platform on a machine with no display; set it before Qt loads.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+import shutil
+import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -60,3 +63,82 @@ def _no_engine_threads_left() -> Iterator[None]:
     """When the suite ends, no engine reader thread (so no engine child) may be left."""
     yield
     assert wait_no_engine_threads() == []
+
+
+@pytest.fixture(scope="session")
+def secret_service() -> Iterator[dict[str, str]]:
+    """A real keyring backend: a private D-Bus session bus with GNOME Keyring's Secret Service,
+    its keyring in a temporary HOME, unlocked with an empty password. .ci/run installs
+    gnome-keyring and dbus; a machine without them fails here, loudly.
+
+    Sets DBUS_SESSION_BUS_ADDRESS for this process (and so for the CLI subprocesses tests run);
+    yields the environment additions for subprocesses started with an explicit env.
+    """
+    for tool in ("dbus-daemon", "gnome-keyring-daemon"):
+        assert shutil.which(tool), f"{tool} is missing: apt-get install dbus gnome-keyring"
+    home = tempfile.mkdtemp(prefix="llamaside-keyring-")
+    bus = subprocess.run(
+        ["dbus-daemon", "--session", "--fork", "--print-address=1", "--print-pid=1"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    address, bus_pid = bus[0], int(bus[1])
+    env = {
+        **os.environ,
+        "DBUS_SESSION_BUS_ADDRESS": address,
+        "HOME": home,
+        "XDG_DATA_HOME": os.path.join(home, "data"),
+    }
+    daemon = subprocess.Popen(
+        ["gnome-keyring-daemon", "--foreground", "--unlock", "--components=secrets"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        text=True,
+    )
+    assert daemon.stdin is not None
+    daemon.stdin.write("\n")  # the (empty) password that unlocks the new login keyring
+    daemon.stdin.close()
+    # Wait for the login keyring to exist: asked before that, the daemon would create a new,
+    # locked collection behind a password prompt no one can answer.
+    login = Path(home, "data", "keyrings", "login.keyring")
+    deadline = time.monotonic() + 10
+    while not login.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    previous = os.environ.get("DBUS_SESSION_BUS_ADDRESS")
+    os.environ["DBUS_SESSION_BUS_ADDRESS"] = address
+    import keyring
+    from keyring.backends import SecretService
+
+    try:
+        # keyring decides once per process which backends are viable; an earlier test may
+        # have asked before this bus existed, so name the (real) backend explicitly.
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                keyring.set_keyring(SecretService.Keyring())
+                keyring.set_password("llamaside-probe", "probe", "ok")
+                keyring.delete_password("llamaside-probe", "probe")
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+    except BaseException:
+        daemon.terminate()
+        daemon.wait(timeout=10)
+        os.kill(bus_pid, 15)
+        raise
+    try:
+        yield {"DBUS_SESSION_BUS_ADDRESS": address}
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=10)
+        os.kill(bus_pid, 15)
+        if previous is None:
+            os.environ.pop("DBUS_SESSION_BUS_ADDRESS", None)
+        else:
+            os.environ["DBUS_SESSION_BUS_ADDRESS"] = previous
+        shutil.rmtree(home, ignore_errors=True)

@@ -38,6 +38,8 @@ class Faults:
     rate: float | None = None
     #: Ignore Range headers (answer 200 with the whole file).
     ignore_range: bool = False
+    #: Answer the next ranged request with a 206 for the wrong bytes (from the start).
+    wrong_range_once: bool = False
 
 
 @dataclass
@@ -193,6 +195,9 @@ class _Handler(BaseHTTPRequestHandler):
         range_header = self.headers.get("Range")
         if range_header and not faults.ignore_range:
             start = int(re.fullmatch(r"bytes=(\d+)-\d*", range_header).group(1))  # type: ignore[union-attr]
+            if faults.wrong_range_once and start > 0:
+                faults.wrong_range_once = False
+                start = 0
             if start >= len(data):
                 self.send_response(416)
                 self.send_header("Content-Range", f"bytes */{len(data)}")

@@ -135,6 +135,15 @@ class _Meter:
             self.callback(self.progress)
 
 
+def _range_start(response: httpx.Response) -> int | None:
+    """The first byte of a 206 reply, from its Content-Range header ("bytes 100-199/1000")."""
+    value = response.headers.get("Content-Range", "")
+    try:
+        return int(value.split()[1].split("-")[0])
+    except (IndexError, ValueError):
+        return None
+
+
 def _retry_after(response: httpx.Response | None, attempt: int) -> float:
     if response is not None:
         value = response.headers.get("Retry-After", "")
@@ -157,12 +166,24 @@ def _transfer(
     if have > remote.size:
         part.unlink()  # longer than the file can be: not ours to trust
         have = 0
+    meter.progress.done = have
     if have == remote.size:
         return
     request_headers = {**headers, "Range": f"bytes={have}-"}
     with client.stream("GET", remote.url, headers=request_headers) as response:
         if response.status_code == 416:
-            return  # nothing left to send; the size check below decides
+            # The server says our .part is already past the end of its file: the .part is
+            # stale (another version of the file). Start over on the next attempt.
+            part.unlink(missing_ok=True)
+            meter.progress.done = 0
+            raise DownloadError(
+                f"{remote.path}: the partial download did not match; starting over."
+            )
+        if response.status_code == 206 and _range_start(response) != have:
+            have = 0  # a range we did not ask for: trust nothing, start over
+            meter.progress.done = 0
+            part.unlink(missing_ok=True)
+            raise DownloadError(f"{remote.path}: the server sent the wrong part of the file.")
         if response.status_code == 200 and have:
             have = 0  # the server ignored the range: start over
             meter.progress.done = 0
@@ -218,6 +239,7 @@ def download_file(
     try:
         attempt = 0
         while True:
+            before = part.stat().st_size if part.exists() else 0
             try:
                 _transfer(http, remote, part, headers=headers or {}, meter=meter, cancel=cancel)
                 size = part.stat().st_size if part.exists() else 0
@@ -233,7 +255,10 @@ def download_file(
                 status = response.status_code if response is not None else None
                 if status is not None and status in (401, 403, 404):
                     raise DownloadError(_http_message(remote, status)) from None
-                attempt += 1
+                # Retries are counted per stall: an attempt that moved the file forward
+                # resets the count (a flaky network must not fail a 60 GB download).
+                grew = (part.stat().st_size if part.exists() else 0) > before
+                attempt = 1 if grew else attempt + 1
                 if attempt > RETRIES:
                     raise DownloadError(
                         f"Download of {remote.path} failed after {RETRIES} retries "

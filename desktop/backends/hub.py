@@ -25,6 +25,7 @@ from huggingface_hub.errors import (
 from huggingface_hub.utils import build_hf_headers  # type: ignore[attr-defined]
 
 from desktop.backends.downloader import RemoteFile
+from desktop.backends.secrets import hf_token
 from desktop.core.catalog import split_part
 from desktop.core.errors import LlamasideError
 
@@ -91,7 +92,8 @@ def check_online(url: str | None = None) -> None:
 class Hub:
     def __init__(self, token: str | None = None) -> None:
         self.endpoint = endpoint()
-        self.token = token or os.environ.get("HF_TOKEN") or None
+        # The token from the keyring, else HF_TOKEN (read only); see backends.secrets.
+        self.token = token if token is not None else hf_token()[0]
         self.api = HfApi(endpoint=self.endpoint, token=self.token)
 
     def headers(self) -> dict[str, str]:
@@ -114,7 +116,8 @@ class Hub:
         except GatedRepoError:
             raise HubGated(
                 f"{repo} is gated: accept its license at {self.endpoint}/{repo} and add a "
-                f"Hugging Face token (environment variable HF_TOKEN, or in Settings)."
+                f"Hugging Face token (Models → Hugging Face → Token…, `llamaside models token "
+                f"set`, or the environment variable HF_TOKEN)."
             ) from None
         except RepositoryNotFoundError:
             raise HubError(f"No model repo {repo!r} on Hugging Face (or it is private).") from None

@@ -39,7 +39,7 @@ class ModelProgress:
         return (self.total - self.done) / self.speed if self.speed > 0 else None
 
 
-#: (remote file, local target, status, error): status is partial / verified / failed.
+#: (remote file, local target, status, error): status is queued / partial / verified / failed.
 FileCallback = Callable[[RemoteFile, Path, str, str | None], None]
 
 
@@ -73,6 +73,13 @@ def download_group(
     check_disk(models_dir, group.size - bytes_on_disk(models_dir, group), group.name)
     finished = 0
     count = len(group.files)
+    if on_file:
+        # Record every part before fetching any, so a restart knows the whole model, not
+        # only the parts it had reached.
+        for remote in group.files:
+            target = target_for(models_dir, remote)
+            done = target.exists() and target.stat().st_size == remote.size
+            on_file(remote, target, "verified" if done else "queued", None)
     for index, remote in enumerate(group.files, start=1):
         target = target_for(models_dir, remote)
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
+import re
 import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from desktop.backends import hardware
+from desktop.backends import hardware, secrets
 from desktop.backends.catalog_file import load_catalog
 from desktop.backends.downloader import DownloadCancelled, RemoteFile, remove_partial
 from desktop.backends.engine_client import probe_engine
 from desktop.backends.hub import Hub, HubError, group_files, select
 from desktop.backends.local_models import available_models, resolve_model
 from desktop.backends.model_downloads import ModelProgress, download_group, verify_file
-from desktop.core.catalog import CatalogError
+from desktop.core.catalog import CatalogError, split_part
 from desktop.core.errors import InvalidParameter, ModelNotFound
 from desktop.core.fit import plan, recommend, reinstall_command
 from desktop.core.fit_report import SCOUT_ID, fit_report, render_fit_table
@@ -65,6 +67,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     verify = commands.add_parser("verify", help="check a model's files (sha256 and header)")
     verify.add_argument("model", help="model id (see models list)")
     verify.set_defaults(run=cmd_verify)
+
+    token = commands.add_parser(
+        "token", help="the Hugging Face token for gated repos, kept in the system keyring"
+    )
+    token.add_argument("action", choices=["set", "delete", "status"])
+    token.set_defaults(run=cmd_token)
 
     remove = commands.add_parser(
         "remove", help="delete a downloaded model, or forget an imported one (its file stays)"
@@ -266,12 +274,18 @@ def _parts(model: LocalModel, store: ChatStore) -> list[dict[str, Any]]:
     first = store.download(model.path)
     if first is None:
         return []
-    prefix = first["path"].rsplit("-00001-of-", 1)[0] if "-00001-of-" in first["path"] else None
+    path = str(first["path"])
+    split = split_part(path)
+    if split is None:
+        return [first]
+    # Exactly this model's parts: same name before -NNNNN-of-TOTAL, same TOTAL. (A prefix
+    # match would also take M-Q2_K_L's parts when removing M-Q2_K.)
+    stem = path[: -len(f"-00001-of-{split[1]:05d}.gguf")]
+    pattern = re.compile(re.escape(stem) + rf"-\d{{5}}-of-{split[1]:05d}\.gguf")
     return [
         row
         for row in store.downloads()
-        if row["repo"] == first["repo"]
-        and (row["local_path"] == model.path or (prefix and row["path"].startswith(prefix)))
+        if row["repo"] == first["repo"] and pattern.fullmatch(str(row["path"]))
     ]
 
 
@@ -331,3 +345,36 @@ class _store:
 
     def __exit__(self, *_exc: object) -> None:
         self.store.close()
+
+
+def cmd_token(args: argparse.Namespace, _paths: AppPaths, out: TextIO) -> int:
+    if args.action == "set":
+        if sys.stdin.isatty():
+            value = getpass.getpass("Hugging Face token (input hidden): ")
+        else:
+            value = sys.stdin.readline()
+        value = value.strip()
+        if not value:
+            raise InvalidParameter("No token given; nothing was saved.")
+        secrets.set_secret(secrets.HF_TOKEN, value)
+        out.write("Saved the Hugging Face token in the system keyring.\n")
+        return 0
+    if args.action == "delete":
+        deleted = secrets.delete_secret(secrets.HF_TOKEN)
+        out.write(
+            "Deleted the Hugging Face token from the keyring.\n"
+            if deleted
+            else "No Hugging Face token was stored in the keyring.\n"
+        )
+        return 0
+    _token, source = secrets.hf_token()
+    problem = secrets.keyring_problem()
+    where = {
+        "keyring": "stored in the system keyring",
+        "HF_TOKEN": "from HF_TOKEN (read only)",
+        "none": "none set",
+    }[source]
+    out.write(f"Hugging Face token: {where}.\n")
+    if problem:
+        out.write(problem + "\n")
+    return 0

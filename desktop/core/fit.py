@@ -59,7 +59,8 @@ class Machine:
             return max(0, self.gpu_working_set - GPU_OVERHEAD)
         usable = 0
         for gpu in self.gpus:
-            usable += max(0, (gpu.free_bytes or gpu.total_bytes) - GPU_OVERHEAD)
+            free = gpu.total_bytes if gpu.free_bytes is None else gpu.free_bytes
+            usable += max(0, free - GPU_OVERHEAD)
         return usable
 
     @property

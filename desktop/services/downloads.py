@@ -49,6 +49,10 @@ class DownloadJob:
     path: str | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
+    #: Which run of this job its worker belongs to (signals from older runs are ignored).
+    run: int = 0
+    #: Resume asked for while the previous run was still winding down.
+    resume_pending: bool = False
 
     @property
     def total(self) -> int:
@@ -72,10 +76,11 @@ class DownloadManager(QObject):
     job_finished = Signal(str, str)
     job_failed = Signal(str, str)
 
-    # Emitted from worker threads; connected to GUI-thread slots (queued by Qt).
-    _progress = Signal(str, object)
-    _file_state = Signal(object)
-    _ended = Signal(str, str, str)  # job id, outcome (done/paused/failed), detail
+    # Emitted from worker threads, each with its job id and run number; connected to
+    # GUI-thread slots (queued by Qt). A signal from an older or cancelled run is ignored.
+    _progress = Signal(str, int, object)
+    _file_state = Signal(str, int, object)
+    _ended = Signal(str, int, str, str)  # job id, run, outcome (done/paused/failed), detail
 
     def __init__(
         self,
@@ -89,6 +94,9 @@ class DownloadManager(QObject):
         self.models_dir = models_dir
         self._hub_factory = hub_factory
         self.jobs: dict[str, DownloadJob] = {}
+        #: Cancelled jobs whose worker has not stopped yet, and whether to keep their files.
+        self._cancelled: dict[str, tuple[DownloadJob, bool]] = {}
+        self._runs = 0
         self._progress.connect(self._on_progress)
         self._file_state.connect(self._on_file_state)
         self._ended.connect(self._on_ended)
@@ -104,30 +112,34 @@ class DownloadManager(QObject):
             self.job_added.emit(job_id)
         if job.state in (JobState.DOWNLOADING, JobState.DONE):
             return job_id
+        job.group = group  # a restored job may know only some of the parts
         self._run(job)
         return job_id
 
     def pause(self, job_id: str) -> None:
         job = self.jobs[job_id]
+        job.resume_pending = False
         job.cancel.set()
 
     def resume(self, job_id: str) -> None:
         job = self.jobs[job_id]
-        if job.state in (JobState.PAUSED, JobState.FAILED, JobState.QUEUED):
+        if job.state == JobState.DOWNLOADING and job.cancel.is_set():
+            job.resume_pending = True  # still pausing: carry on once that run has stopped
+        elif job.state in (JobState.PAUSED, JobState.FAILED, JobState.QUEUED):
             self._run(job)
 
     def cancel(self, job_id: str, keep_partial: bool) -> None:
-        """Stop and forget a job; its partial files are deleted unless the user keeps them."""
+        """Stop and forget a job; its partial files are deleted unless the user keeps them.
+
+        Never waits: if the worker is still inside a network read, the clean-up happens when
+        that worker ends.
+        """
         job = self.jobs.pop(job_id)
         job.cancel.set()
-        if job.thread is not None:
-            job.thread.join(timeout=10)
-        for remote in job.group.files:
-            target = target_for(self.models_dir, remote)
-            if not keep_partial:
-                remove_partial(target)
-                if self.store.download(str(target)) and not target.exists():
-                    self.store.forget_download(str(target))
+        if job.thread is not None and job.thread.is_alive():
+            self._cancelled[job_id] = (job, keep_partial)
+        else:
+            self._forget(job, keep_partial)
         self.job_changed.emit(job_id)
 
     def restore(self) -> None:
@@ -153,21 +165,20 @@ class DownloadManager(QObject):
                     continue
                 job = DownloadJob(f"{repo}/{group.name}", repo, group, JobState.PAUSED)
                 job.done = sum(
-                    t.stat().st_size
-                    if t.exists()
-                    else (part_path(t).stat().st_size if part_path(t).exists() else 0)
-                    for t in targets
+                    min(f.size, _bytes_at(t)) for f, t in zip(group.files, targets, strict=True)
                 )
                 self.jobs[job.id] = job
                 self.job_added.emit(job.id)
 
-    def shutdown(self) -> None:
-        """Pause everything (partial files are kept) and wait for the workers to stop."""
-        for job in self.jobs.values():
+    def shutdown(self, timeout: float = 3.0) -> None:
+        """Pause everything (partial files are kept). Waits a little for the workers; one
+        stuck in a network read is a daemon thread and ends with the process."""
+        jobs = [*self.jobs.values(), *(job for job, _keep in self._cancelled.values())]
+        for job in jobs:
             job.cancel.set()
-        for job in self.jobs.values():
+        for job in jobs:
             if job.thread is not None:
-                job.thread.join(timeout=10)
+                job.thread.join(timeout=timeout)
 
     @property
     def active(self) -> bool:
@@ -176,48 +187,76 @@ class DownloadManager(QObject):
     # -- worker -------------------------------------------------------------------------------
 
     def _run(self, job: DownloadJob) -> None:
+        if job.thread is not None and job.thread.is_alive():
+            # The previous run is still winding down (inside a read): one writer per .part,
+            # so this resume starts when that run has ended.
+            job.resume_pending = True
+            return
+        self._runs += 1
+        job.run = self._runs
         job.cancel = threading.Event()
         job.state = JobState.DOWNLOADING
         job.error = None
+        job.resume_pending = False
         self.job_changed.emit(job.id)
         job.thread = threading.Thread(
-            target=self._work, args=(job,), name=f"download-{job.group.name}", daemon=True
+            target=self._work,
+            args=(job.id, job.run, job.group, job.cancel),
+            name=f"download-{job.group.name}",
+            daemon=True,
         )
         job.thread.start()
 
-    def _work(self, job: DownloadJob) -> None:
+    def _work(self, job_id: str, run: int, group: GgufGroup, cancel: threading.Event) -> None:
         try:
             hub = self._hub_factory()
             path = download_group(
-                job.group,
+                group,
                 self.models_dir,
                 headers=hub.headers(),
-                on_progress=lambda p: self._progress.emit(job.id, p),
+                on_progress=lambda p: self._progress.emit(job_id, run, p),
                 on_file=lambda remote, target, status, error: self._file_state.emit(
-                    (remote, str(target), status, error)
+                    job_id, run, (remote, str(target), status, error)
                 ),
-                cancel=job.cancel,
+                cancel=cancel,
             )
-            self._ended.emit(job.id, "done", str(path))
+            self._ended.emit(job_id, run, "done", str(path))
         except DownloadCancelled:
-            self._ended.emit(job.id, "paused", "")
+            self._ended.emit(job_id, run, "paused", "")
         except LlamasideError as exc:
-            self._ended.emit(job.id, "failed", str(exc))
+            self._ended.emit(job_id, run, "failed", str(exc))
         except Exception as exc:  # a worker must always report back
-            self._ended.emit(job.id, "failed", f"{type(exc).__name__}: {exc}")
+            self._ended.emit(job_id, run, "failed", f"{type(exc).__name__}: {exc}")
 
     # -- GUI thread ---------------------------------------------------------------------------
 
-    @Slot(str, object)
-    def _on_progress(self, job_id: str, progress: ModelProgress) -> None:
+    def _current(self, job_id: str, run: int) -> DownloadJob | None:
         job = self.jobs.get(job_id)
+        return job if job is not None and job.run == run else None
+
+    def _forget(self, job: DownloadJob, keep_partial: bool) -> None:
+        for remote in job.group.files:
+            target = target_for(self.models_dir, remote)
+            if target.exists():
+                continue  # a verified part stays usable
+            if not keep_partial:
+                remove_partial(target)
+                self.store.forget_download(str(target))
+
+    @Slot(str, int, object)
+    def _on_progress(self, job_id: str, run: int, progress: ModelProgress) -> None:
+        job = self._current(job_id, run)
         if job is None:
             return
-        job.done, job.speed = progress.done, progress.speed
+        job.done, job.speed = min(progress.done, job.total), progress.speed
         self.job_changed.emit(job_id)
 
-    @Slot(object)
-    def _on_file_state(self, item: tuple[RemoteFile, str, str, str | None]) -> None:
+    @Slot(str, int, object)
+    def _on_file_state(
+        self, job_id: str, run: int, item: tuple[RemoteFile, str, str, str | None]
+    ) -> None:
+        if self._current(job_id, run) is None:
+            return  # a cancelled job must not come back through a late record
         remote, target, status, error = item
         self.store.record_download(
             target,
@@ -230,11 +269,22 @@ class DownloadManager(QObject):
             error=error,
         )
 
-    @Slot(str, str, str)
-    def _on_ended(self, job_id: str, outcome: str, detail: str) -> None:
-        job = self.jobs.get(job_id)
+    @Slot(str, int, str, str)
+    def _on_ended(self, job_id: str, run: int, outcome: str, detail: str) -> None:
+        cancelled = self._cancelled.get(job_id)
+        if cancelled is not None and cancelled[0].run == run:
+            del self._cancelled[job_id]
+            self._forget(*cancelled)
+            return
+        job = self._current(job_id, run)
         if job is None:
-            return  # cancelled and forgotten
+            return
+        if outcome == "paused" and job.resume_pending:
+            job.state = JobState.PAUSED
+            if job.thread is not None:
+                job.thread.join(timeout=1.0)  # it is returning: this signal was its last act
+            self._run(job)
+            return
         if outcome == "done":
             job.state, job.path, job.done = JobState.DONE, detail, job.total
             self.job_changed.emit(job_id)
@@ -246,6 +296,13 @@ class DownloadManager(QObject):
             job.state, job.error = JobState.FAILED, detail
             self.job_changed.emit(job_id)
             self.job_failed.emit(job_id, detail)
+
+
+def _bytes_at(target: Path) -> int:
+    if target.exists():
+        return target.stat().st_size
+    part = part_path(target)
+    return part.stat().st_size if part.exists() else 0
 
 
 def describe(job: DownloadJob) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from desktop.backends import hardware
+from desktop.backends import hardware, secrets
 from desktop.backends.catalog_file import load_catalog
 from desktop.backends.engine_client import probe_engine
 from desktop.backends.hub import GgufGroup, Hub, RepoSummary, group_files
@@ -42,3 +42,21 @@ def detect_for_loading(models_dir: Path) -> Machine:
     if not probe.gpus:
         return probe
     return hardware.detect(models_dir, offload_supported=True)
+
+
+def hf_token_source() -> str:
+    """Where the Hugging Face token comes from, in words for the UI (never the token)."""
+    _token, source = secrets.hf_token()
+    return {
+        "keyring": "stored in the system keyring",
+        "HF_TOKEN": "from HF_TOKEN (read only)",
+        "none": "none",
+    }[source]
+
+
+def save_hf_token(value: str) -> None:
+    secrets.set_secret(secrets.HF_TOKEN, value.strip())
+
+
+def delete_hf_token() -> bool:
+    return secrets.delete_secret(secrets.HF_TOKEN)

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
+    QInputDialog,
     QLabel,
     QLineEdit,
     QMessageBox,
@@ -32,6 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.core.catalog import CatalogModel
+from desktop.core.errors import LlamasideError
 from desktop.core.fit import Fit, Machine, Verdict, plan, recommend, reinstall_command
 from desktop.core.fit_report import SCOUT_ID, machine_summary
 from desktop.core.models import human_size
@@ -231,9 +233,8 @@ class ModelsDialog(QDialog):
             )
             if answer != QMessageBox.StandardButton.Yes:
                 return
-        self.repo = fit.quant.repo
         quant = fit.quant
-        self.background.call("catalog-files", lambda: self._catalog_group(quant))
+        self.background.call("catalog-files", lambda: (quant.repo, self._catalog_group(quant)))
 
     # -- Hugging Face -------------------------------------------------------------------------
 
@@ -253,6 +254,10 @@ class ModelsDialog(QDialog):
         self.hub_status.setWordWrap(True)
         self.download_file_button = QPushButton("Download selected file")
         self.download_file_button.setEnabled(False)
+        self.token_button = QPushButton("Token…")
+        self.token_button.setAccessibleName("Hugging Face token for gated models")
+        self.token_label = QLabel("")
+        self.token_label.setAccessibleName("Hugging Face token status")
         search_row = QHBoxLayout()
         search_row.addWidget(self.search_edit, 1)
         search_row.addWidget(self.search_button)
@@ -267,7 +272,13 @@ class ModelsDialog(QDialog):
         layout.addLayout(repo_row)
         layout.addLayout(tables, 1)
         layout.addWidget(self.hub_status)
-        layout.addWidget(self.download_file_button, 0, Qt.AlignmentFlag.AlignRight)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.token_button)
+        bottom.addWidget(self.token_label, 1)
+        bottom.addWidget(self.download_file_button)
+        layout.addLayout(bottom)
+        self.token_button.clicked.connect(self._edit_token)
+        self._show_token_source()
         self.search_button.clicked.connect(self._search)
         self.search_edit.returnPressed.connect(self._search)
         self.files_button.clicked.connect(self._list_files)
@@ -278,6 +289,30 @@ class ModelsDialog(QDialog):
         )
         self.download_file_button.clicked.connect(self._download_selected_file)
         return tab
+
+    def _show_token_source(self) -> None:
+        self.token_label.setText(f"Hugging Face token: {model_catalog.hf_token_source()}")
+
+    @Slot()
+    def _edit_token(self) -> None:
+        """The token goes to the system keyring only; the field never shows it back."""
+        value, ok = QInputDialog.getText(
+            self,
+            "Hugging Face token",
+            "Paste a Hugging Face access token (for gated models such as Meta's).\n"
+            "It is stored in the system keyring, nowhere else. Leave empty to delete it.",
+            QLineEdit.EchoMode.Password,
+        )
+        if not ok:
+            return
+        try:
+            if value.strip():
+                model_catalog.save_hf_token(value)
+            else:
+                model_catalog.delete_hf_token()
+        except LlamasideError as exc:
+            QMessageBox.warning(self, "Hugging Face token", str(exc))
+        self._show_token_source()
 
     @Slot()
     def _search(self) -> None:
@@ -299,9 +334,8 @@ class ModelsDialog(QDialog):
         if repo.count("/") != 1:
             self.hub_status.setText("A repo looks like owner/name.")
             return
-        self.repo = repo
         self.hub_status.setText(f"Listing {repo}…")
-        self.background.call("files", lambda: model_catalog.repo_models(repo))
+        self.background.call("files", lambda: (repo, model_catalog.repo_models(repo)))
 
     @Slot()
     def _download_selected_file(self) -> None:
@@ -338,7 +372,9 @@ class ModelsDialog(QDialog):
                 self.results_table.setItem(row, 1, _item(f"{repo.downloads:,}"))
             self.hub_status.setText(f"{len(result)} repos. Double-click one to see its files.")
         elif tag == "files":
-            self.groups = list(result)
+            # The repo travels with its result: a later listing cannot mislabel this one.
+            self.repo, groups = result
+            self.groups = list(groups)
             self.files_table.setRowCount(0)
             for group in self.groups:
                 row = self.files_table.rowCount()
@@ -348,7 +384,8 @@ class ModelsDialog(QDialog):
                 self.files_table.setItem(row, 2, _item(str(len(group.files))))
             self.hub_status.setText(f"{self.repo}: {len(self.groups)} GGUF models.")
         elif tag == "catalog-files":
-            self._start_download(self.repo, result)
+            repo, group = result
+            self._start_download(repo, group)
 
     @Slot(str, str)
     def _on_background_failed(self, tag: str, message: str) -> None:

@@ -207,3 +207,45 @@ def test_not_enough_disk_space_is_said_before_starting(
     with pytest.raises(dl.DiskFullError, match="Not enough disk space"):
         download_file(remote, tmp_path / "m.gguf")
     assert hub.state.file(REPO, remote.path).requests == []
+
+
+def test_progress_never_passes_the_total(hub: HubServer, tmp_path: Path) -> None:
+    remote = remote_for(hub)
+    target = tmp_path / "m.gguf"
+    part_path(target).write_bytes(b"x" * (remote.size + 10))  # stale and too long
+    seen: list[int] = []
+    download_file(remote, target, on_progress=lambda p: seen.append(p.done))
+    assert max(seen) <= remote.size
+
+
+def test_many_drops_with_progress_between_do_not_exhaust_retries(
+    hub: HubServer, tmp_path: Path
+) -> None:
+    remote = remote_for(hub)
+    hub.state.file(REPO, remote.path).faults.drop_after = [5_000_000] * (dl.RETRIES + 4)
+    target = download_file(remote, tmp_path / "m.gguf", sleep=lambda _s: None)
+    assert hashlib.sha256(target.read_bytes()).hexdigest() == remote.sha256
+
+
+def test_a_206_for_the_wrong_bytes_is_not_appended(
+    hub: HubServer, tmp_path: Path, smollm_path: str
+) -> None:
+    remote = remote_for(hub)
+    hub.state.file(REPO, remote.path).faults.wrong_range_once = True
+    target = tmp_path / "m.gguf"
+    part_path(target).write_bytes(Path(smollm_path).read_bytes()[:1_000_000])
+    download_file(remote, target, sleep=lambda _s: None)
+    assert target.read_bytes() == Path(smollm_path).read_bytes()
+
+
+def test_a_416_for_a_short_part_starts_over(
+    hub: HubServer, tmp_path: Path, smollm_path: str
+) -> None:
+    remote = remote_for(hub)
+    hosted = hub.state.file(REPO, remote.path)
+    hosted.faults.statuses = [416]
+    target = tmp_path / "m.gguf"
+    part_path(target).write_bytes(b"stale bytes from another version")
+    download_file(remote, target, sleep=lambda _s: None)
+    assert target.read_bytes() == Path(smollm_path).read_bytes()
+    assert hosted.requests[-1] == "bytes=0-"

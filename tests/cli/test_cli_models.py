@@ -55,7 +55,7 @@ def test_download_killed_midway_resumes_verifies_and_chats(
     home: AppPaths, hub: HubServer, smollm_path: str
 ) -> None:
     hosted = hub.state.file(REPO, FILE)
-    hosted.faults.rate = 15_000_000  # slow enough to kill it half way
+    hosted.faults.rate = 8_000_000  # slow enough to kill it half way, with seconds to spare
     target = home.models / "test-org" / "SmolLM2-135M-Instruct-GGUF" / FILE
     part = target.with_name(target.name + ".part")
     first = subprocess.Popen(
@@ -188,3 +188,17 @@ def test_import_verify_and_forget(home: AppPaths, tmp_path: Path, smollm_path: s
     junk.write_bytes(b"not a model")
     refused = run(home, None, "models", "import", str(junk))
     assert refused.returncode == 1 and "not a GGUF file" in refused.stderr
+
+
+def test_remove_takes_only_that_models_parts(home: AppPaths, hub: HubServer) -> None:
+    """M-Q2_K must not take M-Q2_K_L's parts with it (they share a name prefix)."""
+    for quant in ("Q2_K", "Q2_K_L"):
+        for n in (1, 2):
+            hub.state.add(SPLIT_REPO, f"M-{quant}-0000{n}-of-00002.gguf", b"GGUF" + bytes(100))
+    for quant in ("M-Q2_K", "M-Q2_K_L"):
+        result = run(home, hub, "models", "download", SPLIT_REPO, quant)
+        assert result.returncode == 0, result.stderr
+    removed = run(home, None, "models", "remove", "local:m-q2-k")
+    assert removed.returncode == 0 and "2 file(s)" in removed.stdout
+    left = sorted(p.name for p in (home.models / "test-org" / "Split-GGUF").glob("*.gguf"))
+    assert left == ["M-Q2_K_L-00001-of-00002.gguf", "M-Q2_K_L-00002-of-00002.gguf"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -75,7 +77,9 @@ def test_pause_restart_resume(
     hosted.faults.rate = None
     with qtbot.waitSignal(again.job_finished, timeout=60_000):
         again.resume(job_id)
-    assert hosted.bytes_sent < len(hosted.data) * 1.01
+    # What was on disk was not fetched again (bytes still in socket buffers at the pause
+    # count as sent, hence a few percent of slack on a loaded machine).
+    assert hosted.bytes_sent < len(hosted.data) * 1.05
 
 
 def test_failure_is_reported(
@@ -102,5 +106,71 @@ def test_cancel_can_drop_or_keep_the_partial_file(
     job_id = manager.start(REPO, chosen)
     qtbot.waitUntil(lambda: manager.jobs[job_id].done > 4_000_000, timeout=30_000)
     manager.cancel(job_id, keep_partial=False)
-    assert not part.with_name(part.name + ".part").exists()
     assert job_id not in manager.jobs
+    # The worker may still be inside a read; the file goes when it has stopped.
+    qtbot.waitUntil(lambda: not part.with_name(part.name + ".part").exists(), timeout=10_000)
+
+
+SPLIT_REPO = "test-org/Split-GGUF"
+
+
+def test_split_model_paused_in_part_one_restores_all_parts(
+    home: AppPaths, store: ChatStore, hub: HubServer, qtbot: QtBot, smollm_path: str
+) -> None:
+    data = Path(smollm_path).read_bytes()
+    hub.state.add(SPLIT_REPO, "M-Q4-00001-of-00002.gguf", data[:60_000_000], rate=20_000_000)
+    hub.state.add(SPLIT_REPO, "M-Q4-00002-of-00002.gguf", b"GGUF" + data[:1000])
+    split = group_files(Hub().gguf_files(SPLIT_REPO))[0]
+    manager = DownloadManager(store, home.models)
+    job_id = manager.start(SPLIT_REPO, split)
+    qtbot.waitUntil(lambda: manager.jobs[job_id].done > 5_000_000, timeout=30_000)
+    manager.pause(job_id)
+    qtbot.waitUntil(lambda: manager.jobs[job_id].state == JobState.PAUSED, timeout=10_000)
+    manager.shutdown()
+
+    again = DownloadManager(store, home.models)
+    again.restore()
+    assert [f.path for f in again.jobs[job_id].group.files] == [f.path for f in split.files]
+    hub.state.file(SPLIT_REPO, "M-Q4-00001-of-00002.gguf").faults.rate = None
+    with qtbot.waitSignal(again.job_finished, timeout=60_000):
+        again.resume(job_id)
+    for remote in split.files:
+        assert target_for(home.models, remote).exists()
+
+
+def test_cancelled_download_does_not_come_back(
+    home: AppPaths, store: ChatStore, hub: HubServer, qtbot: QtBot
+) -> None:
+    hub.state.file(REPO, FILE).faults.rate = 10_000_000
+    manager = DownloadManager(store, home.models)
+    job_id = manager.start(REPO, group())
+    qtbot.waitUntil(lambda: manager.jobs[job_id].done > 2_000_000, timeout=30_000)
+    manager.cancel(job_id, keep_partial=False)
+    qtbot.wait(500)  # late signals from the worker arrive and must be ignored
+    manager.shutdown()
+    assert store.downloads() == []
+    again = DownloadManager(store, home.models)
+    again.restore()
+    assert again.jobs == {}
+
+
+def test_pause_then_resume_at_once_has_one_writer(
+    home: AppPaths, store: ChatStore, hub: HubServer, qtbot: QtBot
+) -> None:
+    hub.state.file(REPO, FILE).faults.rate = 30_000_000
+    manager = DownloadManager(store, home.models)
+    job_id = manager.start(REPO, group())
+    qtbot.waitUntil(lambda: manager.jobs[job_id].done > 2_000_000, timeout=30_000)
+    manager.pause(job_id)
+    manager.resume(job_id)  # the old run may still be inside a read
+    hub.state.file(REPO, FILE).faults.rate = None
+    with qtbot.waitSignal(manager.job_finished, timeout=60_000) as finished:
+        pass
+    assert finished.args is not None
+    path = Path(finished.args[1])
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == hub.state.file(REPO, FILE).sha256
+    assert not path.with_name(path.name + ".part").exists()
+    qtbot.waitUntil(
+        lambda: not any(t.name.startswith("download-") for t in threading.enumerate()),
+        timeout=10_000,
+    )

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QProgressBar
+from PySide6.QtWidgets import QLineEdit, QProgressBar
 from pytestqt.qtbot import QtBot
 
 from desktop.app import build_window
@@ -102,3 +102,31 @@ def test_offline_hub_is_a_message_not_a_freeze(
     dialog.search_edit.setText("llama")
     qtbot.mouseClick(dialog.search_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: "Cannot reach Hugging Face" in dialog.hub_status.text(), timeout=5_000)
+
+
+def test_token_goes_to_the_keyring_and_is_never_shown(
+    window: MainWindow,
+    qtbot: QtBot,
+    secret_service: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import keyring
+
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    dialog = open_dialog(window, qtbot)
+    assert dialog.token_label.text() == "Hugging Face token: none"
+    seen: dict[str, object] = {}
+
+    def fake_dialog(*args: object, **kwargs: object) -> tuple[str, bool]:
+        seen["echo"] = args[3] if len(args) > 3 else kwargs.get("echo")
+        return "hf_secret_value_123", True
+
+    monkeypatch.setattr("desktop.ui.models_dialog.QInputDialog.getText", fake_dialog)
+    dialog.token_button.click()
+    assert seen["echo"] == QLineEdit.EchoMode.Password
+    assert keyring.get_password("llamaside", "huggingface") == "hf_secret_value_123"
+    assert dialog.token_label.text() == "Hugging Face token: stored in the system keyring"
+    assert "hf_secret_value_123" not in dialog.token_label.text() + dialog.windowTitle()
+    monkeypatch.setattr("desktop.ui.models_dialog.QInputDialog.getText", lambda *a, **k: ("", True))
+    dialog.token_button.click()
+    assert keyring.get_password("llamaside", "huggingface") is None
