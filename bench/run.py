@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import download
 import stop_latency
 import stream_ui
 import throughput
@@ -10,3 +11,4 @@ if __name__ == "__main__":
     throughput.main()
     stop_latency.main()
     stream_ui.main()
+    download.main()

@@ -135,6 +135,35 @@ class _Meter:
             self.callback(self.progress)
 
 
+class RunningHash:
+    """sha256 of the .part's first ``length`` bytes, kept up to date as bytes are written, so
+    a finished download is verified without reading 60 GB a second time."""
+
+    def __init__(self) -> None:
+        self.digest = hashlib.sha256()
+        self.length = 0
+
+    def cover(self, part: Path, have: int, cancel: threading.Event) -> None:
+        """Make the hash cover exactly the first ``have`` bytes of the .part on disk."""
+        if self.length == have:
+            return
+        self.digest, self.length = hashlib.sha256(), 0
+        if not have:
+            return
+        with part.open("rb") as handle:
+            while self.length < have:
+                chunk = handle.read(min(8 * CHUNK, have - self.length))
+                if not chunk:
+                    break
+                if cancel.is_set():
+                    raise DownloadCancelled("Download was paused.")
+                self.update(chunk)
+
+    def update(self, chunk: bytes) -> None:
+        self.digest.update(chunk)
+        self.length += len(chunk)
+
+
 def _range_start(response: httpx.Response) -> int | None:
     """The first byte of a 206 reply, from its Content-Range header ("bytes 100-199/1000")."""
     value = response.headers.get("Content-Range", "")
@@ -160,6 +189,7 @@ def _transfer(
     headers: dict[str, str],
     meter: _Meter,
     cancel: threading.Event,
+    running: RunningHash,
 ) -> None:
     """One attempt: append the missing bytes to the .part file."""
     have = part.stat().st_size if part.exists() else 0
@@ -193,6 +223,7 @@ def _transfer(
                 f"HTTP {response.status_code}", request=response.request, response=response
             )
         mode = "ab" if have else "wb"
+        running.cover(part, have, cancel)
         with part.open(mode) as handle:
             # Pieces as they arrive (no 1 MiB batching): if the connection drops, what did
             # arrive is on disk and is not fetched again.
@@ -208,6 +239,7 @@ def _transfer(
                             f"downloaded is kept; free some space and resume."
                         ) from None
                     raise
+                running.update(chunk)
                 meter.add(len(chunk))
 
 
@@ -236,12 +268,21 @@ def download_file(
     meter = _Meter(on_progress, progress)
     own_client = client is None
     http = client or httpx.Client(follow_redirects=True, timeout=httpx.Timeout(30.0, connect=10.0))
+    running = RunningHash()
     try:
         attempt = 0
         while True:
             before = part.stat().st_size if part.exists() else 0
             try:
-                _transfer(http, remote, part, headers=headers or {}, meter=meter, cancel=cancel)
+                _transfer(
+                    http,
+                    remote,
+                    part,
+                    headers=headers or {},
+                    meter=meter,
+                    cancel=cancel,
+                    running=running,
+                )
                 size = part.stat().st_size if part.exists() else 0
                 if size == remote.size:
                     break
@@ -274,7 +315,8 @@ def download_file(
                     remaining -= step
                 progress.done = part.stat().st_size if part.exists() else 0
         meter.add(0, force=True)
-        verify_part(remote, part, cancel)
+        running.cover(part, remote.size, cancel)  # no-op unless bytes came another way
+        verify_part(remote, part, cancel, running.digest.hexdigest())
         os.replace(part, target)
         return target
     finally:
@@ -282,11 +324,15 @@ def download_file(
             http.close()
 
 
-def verify_part(remote: RemoteFile, part: Path, cancel: threading.Event | None = None) -> None:
+def verify_part(
+    remote: RemoteFile, part: Path, cancel: threading.Event | None = None, digest: str | None = None
+) -> None:
+    """Check the .part against the hub's sha256 (``digest``: already computed while writing)
+    and the GGUF magic; a bad copy is deleted."""
     with part.open("rb") as handle:
         magic = handle.read(4)
     if remote.sha256:
-        actual = sha256_file(part, cancel)
+        actual = digest or sha256_file(part, cancel)
         if actual != remote.sha256:
             part.unlink()
             raise HashMismatchError(

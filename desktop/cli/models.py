@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import json
 import re
@@ -20,7 +21,7 @@ from desktop.backends.hub import Hub, HubError, group_files, select
 from desktop.backends.local_models import available_models, resolve_model
 from desktop.backends.model_downloads import ModelProgress, download_group, verify_file
 from desktop.core.catalog import CatalogError, split_part
-from desktop.core.errors import InvalidParameter, ModelNotFound
+from desktop.core.errors import InvalidParameter, ModelNotFound, StoreError
 from desktop.core.fit import plan, recommend, reinstall_command
 from desktop.core.fit_report import SCOUT_ID, fit_report, render_fit_table
 from desktop.core.models import LocalModel, human_size
@@ -212,6 +213,11 @@ def cmd_download(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
     with _store(paths) as store:
 
         def on_file(remote: RemoteFile, target: Path, status: str, error: str | None) -> None:
+            # Bookkeeping must not hide the real outcome (a full disk fails both).
+            with contextlib.suppress(StoreError):
+                record(remote, target, status, error)
+
+        def record(remote: RemoteFile, target: Path, status: str, error: str | None) -> None:
             store.record_download(
                 str(target),
                 repo=remote.repo,

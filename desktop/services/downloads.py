@@ -25,7 +25,7 @@ from desktop.backends.downloader import (
 )
 from desktop.backends.hub import GgufGroup, Hub, group_files
 from desktop.backends.model_downloads import ModelProgress, download_group, target_for
-from desktop.core.errors import LlamasideError
+from desktop.core.errors import LlamasideError, StoreError
 from desktop.storage.store import ChatStore
 
 
@@ -258,16 +258,20 @@ class DownloadManager(QObject):
         if self._current(job_id, run) is None:
             return  # a cancelled job must not come back through a late record
         remote, target, status, error = item
-        self.store.record_download(
-            target,
-            repo=remote.repo,
-            path=remote.path,
-            url=remote.url,
-            size=remote.size,
-            sha256=remote.sha256,
-            status=status,
-            error=error,
-        )
+        try:
+            self.store.record_download(
+                target,
+                repo=remote.repo,
+                path=remote.path,
+                url=remote.url,
+                size=remote.size,
+                sha256=remote.sha256,
+                status=status,
+                error=error,
+            )
+        except StoreError as exc:
+            # The download's own outcome still arrives; say what could not be recorded.
+            self.job_failed.emit(job_id, str(exc))
 
     @Slot(str, int, str, str)
     def _on_ended(self, job_id: str, run: int, outcome: str, detail: str) -> None:

@@ -8,9 +8,10 @@ WAL mode keeps each write cheap and the file consistent if the process dies mid-
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -165,6 +166,23 @@ class ChatStore:
     def close(self) -> None:
         self.db.close()
 
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One transaction; SQLite's errors become sentences (a full disk is the usual one)."""
+        try:
+            with self.db.conn:
+                yield
+        except sqlite3.OperationalError as exc:
+            text = str(exc)
+            if "full" in text:
+                raise StoreError(
+                    f"The disk is full: Llamaside could not save to {self.path}. Free some "
+                    f"space; what was saved before is intact."
+                ) from exc
+            if "readonly" in text or "read-only" in text:
+                raise StoreError(f"The history database {self.path} is read-only.") from exc
+            raise StoreError(f"Could not save to the history database {self.path}: {exc}") from exc
+
     # -- schema -------------------------------------------------------------------------------
 
     @property
@@ -194,7 +212,7 @@ class ChatStore:
         for number, (name, migration) in enumerate(MIGRATIONS, start=1):
             if number <= current:
                 continue
-            with self.db.conn:
+            with self._writing():
                 migration(self.db)
                 self.db.execute(
                     "INSERT INTO _migrations (id, name, applied) VALUES (?, ?, ?)",
@@ -212,7 +230,7 @@ class ChatStore:
 
     def recover_interrupted(self) -> int:
         """Answers still ``streaming`` belong to a run that died: mark them interrupted."""
-        with self.db.conn:
+        with self._writing():
             cursor = self.db.execute(
                 "UPDATE messages SET status = ? WHERE status = ?",
                 [MessageStatus.INTERRUPTED.value, MessageStatus.STREAMING.value],
@@ -229,7 +247,7 @@ class ChatStore:
         params: dict[str, Any] | None = None,
     ) -> Conversation:
         stamp = now_iso()
-        with self.db.conn:
+        with self._writing():
             cursor = self.db.execute(
                 "INSERT INTO conversations (title, created, updated, model, system_prompt, "
                 "params) VALUES (?, ?, ?, ?, ?, ?)",
@@ -263,20 +281,20 @@ class ChatStore:
 
     def _update_conversation(self, conversation_id: int, **values: Any) -> None:
         assignments = ", ".join(f"{k} = ?" for k in values)
-        with self.db.conn:
+        with self._writing():
             self.db.execute(
                 f"UPDATE conversations SET {assignments} WHERE id = ?",
                 [*values.values(), conversation_id],
             )
 
     def touch(self, conversation_id: int) -> None:
-        with self.db.conn:
+        with self._writing():
             self.db.execute(
                 "UPDATE conversations SET updated = ? WHERE id = ?", [now_iso(), conversation_id]
             )
 
     def delete_conversation(self, conversation_id: int) -> None:
-        with self.db.conn:
+        with self._writing():
             self.db.execute("DELETE FROM conversations WHERE id = ?", [conversation_id])
 
     # -- messages -----------------------------------------------------------------------------
@@ -290,7 +308,7 @@ class ChatStore:
         status: MessageStatus = MessageStatus.COMPLETE,
     ) -> StoredMessage:
         stamp = now_iso()
-        with self.db.conn:
+        with self._writing():
             cursor = self.db.execute(
                 "INSERT INTO messages (conversation_id, role, content, model, status, created) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
@@ -328,13 +346,13 @@ class ChatStore:
         if not values:
             return
         assignments = ", ".join(f"{k} = ?" for k in values)
-        with self.db.conn:
+        with self._writing():
             self.db.execute(
                 f"UPDATE messages SET {assignments} WHERE id = ?", [*values.values(), message_id]
             )
 
     def delete_message(self, message_id: int) -> None:
-        with self.db.conn:
+        with self._writing():
             self.db.execute("DELETE FROM messages WHERE id = ?", [message_id])
 
     def messages(self, conversation_id: int) -> list[StoredMessage]:
@@ -348,7 +366,7 @@ class ChatStore:
     # -- model files the user added -----------------------------------------------------------
 
     def add_user_model(self, path: str) -> None:
-        with self.db.conn:
+        with self._writing():
             self.db.execute(
                 "INSERT OR IGNORE INTO user_models (path, added) VALUES (?, ?)", [path, now_iso()]
             )
@@ -358,11 +376,11 @@ class ChatStore:
 
     def set_model_error(self, path: str, error: str | None) -> None:
         """Remember why a user's model file failed to load (None: it loaded fine)."""
-        with self.db.conn:
+        with self._writing():
             self.db.execute("UPDATE user_models SET last_error = ? WHERE path = ?", [error, path])
 
     def forget_user_model(self, path: str) -> None:
-        with self.db.conn:
+        with self._writing():
             self.db.execute("DELETE FROM user_models WHERE path = ?", [path])
 
     # -- downloads ----------------------------------------------------------------------------
@@ -380,7 +398,7 @@ class ChatStore:
         error: str | None = None,
     ) -> None:
         """One file of a download; status is queued / partial / verified / failed."""
-        with self.db.conn:
+        with self._writing():
             self.db.execute(
                 "INSERT INTO downloads (local_path, repo, path, url, size, sha256, status, "
                 "error, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -398,5 +416,5 @@ class ChatStore:
         return rows[0] if rows else None
 
     def forget_download(self, local_path: str) -> None:
-        with self.db.conn:
+        with self._writing():
             self.db.execute("DELETE FROM downloads WHERE local_path = ?", [local_path])

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop import APP_NAME
+from desktop.core.errors import LlamasideError
 from desktop.core.models import human_size
 from desktop.core.usage import Usage
 from desktop.services.chat import ChatService
@@ -399,7 +400,12 @@ class MainWindow(QMainWindow):
         self.banner.hide()
         self.chat_view.append_user(text)
         self.input_box.clear()
-        if not self.chat.send(self.conversation_id, text):
+        try:
+            sent = self.chat.send(self.conversation_id, text)
+        except LlamasideError as exc:  # e.g. the disk is full: the message could not be saved
+            self.banner.show_message(str(exc))
+            sent = False
+        if not sent:
             # Not sent (e.g. no model): show the chat as stored and give the text back.
             self.open_conversation(self.conversation_id)
             self.input_box.setPlainText(text)

@@ -202,3 +202,59 @@ def test_remove_takes_only_that_models_parts(home: AppPaths, hub: HubServer) -> 
     assert removed.returncode == 0 and "2 file(s)" in removed.stdout
     left = sorted(p.name for p in (home.models / "test-org" / "Split-GGUF").glob("*.gguf"))
     assert left == ["M-Q2_K_L-00001-of-00002.gguf", "M-Q2_K_L-00002-of-00002.gguf"]
+
+
+def test_disk_full_midway_keeps_the_partial_and_says_so(
+    home: AppPaths, hub: HubServer, tmp_path: Path
+) -> None:
+    """A real full disk: a 400 MB tmpfs in a private mount namespace (unshare -rm, so no root
+    needed) fills up half way through the download because another file grows meanwhile."""
+    hosted = hub.state.file(REPO, FILE)
+    hosted.faults.rate = 20_000_000
+    disk = tmp_path / "small-disk"
+    disk.mkdir()
+    script = f"""
+        set -u
+        mount -t tmpfs -o size=400m tmpfs '{disk}'
+        LLAMASIDE_HOME='{disk}/home' HF_ENDPOINT='{hub.url}' \\
+            '{sys.executable}' -m desktop models download {REPO} {FILE} \\
+            > '{disk}/out' 2> '{disk}/err' &
+        pid=$!
+        while [ ! -f '{disk}/home/data/models/test-org/SmolLM2-135M-Instruct-GGUF/{FILE}.part' ]
+        do sleep 0.05; done
+        sleep 1
+        dd if=/dev/zero of='{disk}/filler' bs=1M count=400 2>/dev/null
+        wait $pid
+        echo "exit=$?"
+        cat '{disk}/err'
+        ls -l '{disk}/home/data/models/test-org/SmolLM2-135M-Instruct-GGUF/'
+    """
+    result = subprocess.run(
+        ["unshare", "-rm", "sh", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=_env(home, hub),
+    )
+    out = result.stdout
+    assert "exit=1" in out, out + result.stderr
+    assert "The disk filled up while downloading" in out
+    assert "What was downloaded is kept" in out
+    assert f"{FILE}.part" in out  # the partial file is still there to resume
+    assert "Traceback" not in out
+
+
+def test_hf_hub_offline_is_respected(home: AppPaths, hub: HubServer) -> None:
+    env = {**_env(home, hub), "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "desktop", "models", "files", REPO],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "HF_HUB_OFFLINE is set" in result.stderr
+    assert hub.state.file(REPO, FILE).requests == []

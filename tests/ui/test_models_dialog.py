@@ -130,3 +130,23 @@ def test_token_goes_to_the_keyring_and_is_never_shown(
     monkeypatch.setattr("desktop.ui.models_dialog.QInputDialog.getText", lambda *a, **k: ("", True))
     dialog.token_button.click()
     assert keyring.get_password("llamaside", "huggingface") is None
+
+
+def test_download_goes_on_while_chatting(window: MainWindow, qtbot: QtBot, hub: HubServer) -> None:
+    from desktop.backends.hub import Hub, group_files
+    from desktop.core.params import SamplingParams
+
+    hosted = hub.state.file(REPO, FILE)
+    hosted.faults.rate = 15_000_000
+    job_id = window.downloads.start(REPO, group_files(Hub().gguf_files(REPO))[0])
+    qtbot.waitUntil(lambda: window.downloads.jobs[job_id].done > 1_000_000, timeout=30_000)
+    window.chat.sampling = SamplingParams(temperature=0.0, max_tokens=12)
+    with qtbot.waitSignal(window.chat.answer_finished, timeout=60_000):
+        window.input_box.setPlainText("Hello while downloading")
+        window.send()
+    job = window.downloads.jobs[job_id]
+    assert job.state == JobState.DOWNLOADING  # still going after the answer
+    assert 0 < job.done < job.total
+    hosted.faults.rate = None
+    with qtbot.waitSignal(window.downloads.job_finished, timeout=60_000):
+        pass
