@@ -22,6 +22,11 @@ from desktop.backends.engine_client import SyncEngine
 from desktop.backends.local_models import bundled_model
 from desktop.core.params import LoadParams
 from desktop.storage.paths import HOME_ENV, AppPaths
+from tests.hubserver import HubServer
+
+#: The repo and file our loopback hub serves in most download tests: the real SmolLM2 GGUF.
+SMOL_REPO = "test-org/SmolLM2-135M-Instruct-GGUF"
+SMOL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 @pytest.fixture(scope="session")
@@ -142,3 +147,13 @@ def secret_service() -> Iterator[dict[str, str]]:
         else:
             os.environ["DBUS_SESSION_BUS_ADDRESS"] = previous
         shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture
+def smol_hub(monkeypatch: pytest.MonkeyPatch, smollm_path: str) -> Iterator[HubServer]:
+    """Our hub on 127.0.0.1 serving SmolLM2's GGUF; HF_ENDPOINT points at it, HF_TOKEN unset."""
+    with HubServer() as server:
+        server.state.add(SMOL_REPO, SMOL_FILE, Path(smollm_path))
+        monkeypatch.setenv("HF_ENDPOINT", server.url)
+        monkeypatch.delenv("HF_TOKEN", raising=False)
+        yield server

@@ -10,6 +10,7 @@ import re
 import sys
 import threading
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -218,16 +219,7 @@ def cmd_download(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
                 record(remote, target, status, error)
 
         def record(remote: RemoteFile, target: Path, status: str, error: str | None) -> None:
-            store.record_download(
-                str(target),
-                repo=remote.repo,
-                path=remote.path,
-                url=remote.url,
-                size=remote.size,
-                sha256=remote.sha256,
-                status=status,
-                error=error,
-            )
+            store.record_download(str(target), **asdict(remote), status=status, error=error)
 
         try:
             first = download_group(

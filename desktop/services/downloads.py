@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -259,16 +259,7 @@ class DownloadManager(QObject):
             return  # a cancelled job must not come back through a late record
         remote, target, status, error = item
         try:
-            self.store.record_download(
-                target,
-                repo=remote.repo,
-                path=remote.path,
-                url=remote.url,
-                size=remote.size,
-                sha256=remote.sha256,
-                status=status,
-                error=error,
-            )
+            self.store.record_download(target, **asdict(remote), status=status, error=error)
         except StoreError as exc:
             # The download's own outcome still arrives; say what could not be recorded.
             self.job_failed.emit(job_id, str(exc))

@@ -15,18 +15,14 @@ from desktop.backends.model_downloads import target_for
 from desktop.services.downloads import DownloadManager, JobState
 from desktop.storage.paths import AppPaths
 from desktop.storage.store import ChatStore
+from tests.conftest import SMOL_FILE as FILE
+from tests.conftest import SMOL_REPO as REPO
 from tests.hubserver import HubServer
-
-REPO = "test-org/SmolLM2-135M-Instruct-GGUF"
-FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 @pytest.fixture
-def hub(monkeypatch: pytest.MonkeyPatch, smollm_path: str) -> Iterator[HubServer]:
-    with HubServer() as server:
-        server.state.add(REPO, FILE, Path(smollm_path))
-        monkeypatch.setenv("HF_ENDPOINT", server.url)
-        yield server
+def hub(smol_hub: HubServer) -> HubServer:
+    return smol_hub
 
 
 @pytest.fixture

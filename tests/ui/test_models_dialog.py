@@ -4,7 +4,6 @@ loopback hub, a download that streams progress and ends in the model picker."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
@@ -16,18 +15,14 @@ from desktop.services.downloads import JobState
 from desktop.storage.paths import AppPaths
 from desktop.ui.main_window import MainWindow
 from desktop.ui.models_dialog import ModelsDialog
+from tests.conftest import SMOL_FILE as FILE
+from tests.conftest import SMOL_REPO as REPO
 from tests.hubserver import HubServer
-
-REPO = "test-org/SmolLM2-135M-Instruct-GGUF"
-FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 @pytest.fixture
-def hub(monkeypatch: pytest.MonkeyPatch, smollm_path: str) -> Iterator[HubServer]:
-    with HubServer() as server:
-        server.state.add(REPO, FILE, Path(smollm_path))
-        monkeypatch.setenv("HF_ENDPOINT", server.url)
-        yield server
+def hub(smol_hub: HubServer) -> HubServer:
+    return smol_hub
 
 
 @pytest.fixture
