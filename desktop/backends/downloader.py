@@ -21,7 +21,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 # httpx2 is the HTTP client huggingface_hub itself uses (the maintained successor of httpx).
 import httpx2 as httpx
@@ -362,7 +361,3 @@ def _describe(exc: Exception) -> str:
 def remove_partial(target: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         part_path(target).unlink()
-
-
-def as_dict(remote: RemoteFile) -> dict[str, Any]:
-    return dict(remote.__dict__)

@@ -105,12 +105,6 @@ def split_part(path: str) -> tuple[int, int] | None:
     return (int(match.group(1)), int(match.group(2))) if match else None
 
 
-def first_part(paths: list[str]) -> str:
-    """The file llama.cpp is given for a (possibly split) model: part 1, or the only file."""
-    ordered = sorted(paths, key=lambda p: (split_part(p) or (0, 0))[0])
-    return ordered[0]
-
-
 def _require(data: dict[str, Any], key: str, where: str) -> Any:
     if key not in data:
         raise CatalogError(f"catalog: {where} lacks {key!r}")

@@ -13,7 +13,6 @@ import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import QObject, Signal, Slot
 
@@ -180,10 +179,6 @@ class DownloadManager(QObject):
             if job.thread is not None:
                 job.thread.join(timeout=timeout)
 
-    @property
-    def active(self) -> bool:
-        return any(j.state == JobState.DOWNLOADING for j in self.jobs.values())
-
     # -- worker -------------------------------------------------------------------------------
 
     def _run(self, job: DownloadJob) -> None:
@@ -298,14 +293,3 @@ def _bytes_at(target: Path) -> int:
         return target.stat().st_size
     part = part_path(target)
     return part.stat().st_size if part.exists() else 0
-
-
-def describe(job: DownloadJob) -> dict[str, Any]:
-    return {
-        "id": job.id,
-        "state": job.state.value,
-        "done": job.done,
-        "total": job.total,
-        "speed": job.speed,
-        "error": job.error,
-    }
