@@ -1,0 +1,150 @@
+"""The real openai and anthropic SDKs against servers of ours on 127.0.0.1 (base_url)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from desktop.backends.cloud import AnthropicProvider, CloudError, OpenAIProvider
+from desktop.core.params import SamplingParams
+from desktop.core.usage import StopReason
+from tests.cloudserver import CloudServer
+
+KEY = "sk-test-0123456789abcdef"
+MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
+PARAMS = SamplingParams(temperature=0.5, max_tokens=100)
+
+
+@pytest.fixture
+def server() -> Iterator[CloudServer]:
+    with CloudServer() as cloud:
+        yield cloud
+
+
+OPEN: list[OpenAIProvider | AnthropicProvider] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_providers() -> Iterator[None]:
+    yield
+    while OPEN:
+        OPEN.pop().close()
+
+
+def openai(server: CloudServer) -> OpenAIProvider:
+    provider = OpenAIProvider("openai", server.base_url + "/v1", KEY)
+    OPEN.append(provider)
+    return provider
+
+
+def anthropic(server: CloudServer) -> AnthropicProvider:
+    provider = AnthropicProvider("anthropic", server.base_url, KEY)
+    OPEN.append(provider)
+    return provider
+
+
+@pytest.mark.parametrize("make", [openai, anthropic])
+def test_stream_text_then_usage(server: CloudServer, make: object) -> None:
+    provider = make(server)  # type: ignore[operator]
+    pieces = list(provider.stream(MESSAGES, "model-x", PARAMS))
+    assert pieces == ["Hello", " from", " the", " cloud", "."]
+    result = provider.last
+    assert result.text == "Hello from the cloud." and result.finished
+    assert result.usage.output_tokens == 5
+    assert result.usage.prompt_tokens in (11, 13)
+    assert result.usage.stop_reason == StopReason.STOP
+    request = server.state.requests[-1]
+    assert request["body"]["model"] == "model-x"
+    # The key goes in the auth header only.
+    headers = {k.lower(): v for k, v in request["headers"].items()}
+    assert KEY in headers.get("authorization", "") + headers.get("x-api-key", "")
+
+
+def test_openai_asks_for_usage_and_anthropic_gets_the_system_apart(server: CloudServer) -> None:
+    list(openai(server).stream(MESSAGES, "gpt-4o", PARAMS))
+    body = server.state.requests[-1]["body"]
+    assert body["stream_options"] == {"include_usage": True}
+    assert body["messages"][0]["role"] == "system"
+    list(anthropic(server).stream(MESSAGES, "claude-x", PARAMS))
+    body = server.state.requests[-1]["body"]
+    assert body["system"] == "Be brief."
+    assert [m["role"] for m in body["messages"]] == ["user"]
+
+
+@pytest.mark.parametrize("make", [openai, anthropic])
+def test_max_tokens_is_a_length_stop(server: CloudServer, make: object) -> None:
+    provider = make(server)  # type: ignore[operator]
+    list(provider.stream(MESSAGES, "m", SamplingParams(max_tokens=2)))
+    assert provider.last.text == "Hello from"
+    assert provider.last.usage.stop_reason == StopReason.LENGTH
+
+
+@pytest.mark.parametrize("make", [openai, anthropic])
+@pytest.mark.parametrize(
+    ("status", "words"),
+    [
+        (401, "rejected the API key"),
+        (403, "no access"),
+        (404, "does not know"),
+        (429, "rate-limiting"),
+        (500, "server error"),
+        (529, "overloaded"),
+    ],
+)
+def test_status_errors_are_sentences_without_the_key(
+    server: CloudServer, make: object, status: int, words: str
+) -> None:
+    server.state.statuses = [status]
+    provider = make(server)  # type: ignore[operator]
+    with pytest.raises(CloudError) as info:
+        list(provider.stream(MESSAGES, "m", PARAMS))
+    assert words in str(info.value)
+    assert KEY not in str(info.value)
+
+
+@pytest.mark.parametrize("make", [openai, anthropic])
+def test_rate_limit_with_retry_after_is_retried_once(server: CloudServer, make: object) -> None:
+    server.state.statuses = [429]
+    server.state.retry_after = "0"
+    provider = make(server)  # type: ignore[operator]
+    assert "".join(provider.stream(MESSAGES, "m", PARAMS)) == "Hello from the cloud."
+    server.state.statuses = [429, 429]
+    with pytest.raises(CloudError, match="rate-limiting"):
+        list(provider.stream(MESSAGES, "m", PARAMS))
+
+
+@pytest.mark.parametrize("make", [openai, anthropic])
+@pytest.mark.parametrize("fault", ["cut", "malformed"])
+def test_broken_stream_keeps_the_partial_text(
+    server: CloudServer, make: object, fault: str
+) -> None:
+    if fault == "cut":
+        server.state.cut_after = 3
+    else:
+        server.state.malformed = True
+    provider = make(server)  # type: ignore[operator]
+    got: list[str] = []
+    with pytest.raises(CloudError) as info:
+        for piece in provider.stream(MESSAGES, "m", PARAMS):
+            got.append(piece)
+    assert info.value.partial == "".join(got)
+    assert got[:2] == ["Hello", " from"]
+    assert provider.last.text == "".join(got) and not provider.last.finished
+
+
+@pytest.mark.parametrize("make", [openai, anthropic])
+def test_connection_refused(make: object) -> None:
+    with CloudServer() as gone:
+        url = gone.base_url
+    cls = OpenAIProvider if make is openai else AnthropicProvider
+    provider = cls("p", url + ("/v1" if make is openai else ""), KEY)
+    OPEN.append(provider)
+    with pytest.raises(CloudError, match="Cannot connect"):
+        list(provider.stream(MESSAGES, "m", PARAMS))
+
+
+@pytest.mark.parametrize("make", [openai, anthropic])
+def test_model_list_comes_from_the_api(server: CloudServer, make: object) -> None:
+    server.state.models = ["b-model", "a-model"]
+    assert make(server).list_models() == ["a-model", "b-model"]  # type: ignore[operator]

@@ -1,0 +1,275 @@
+"""Servers of ours on 127.0.0.1 that speak OpenAI's Chat Completions SSE and Anthropic's
+Messages SSE as documented, so the real SDKs can be tested through base_url.
+
+    POST /v1/chat/completions   (stream: data: {chunk}\\n\\n ... data: [DONE])
+    POST /v1/messages           (event: message_start / content_block_delta / message_delta ...)
+    GET  /v1/models             (both APIs' list shapes)
+
+Faults on demand: a status with an error body (optionally with retry-after, once), a stream cut
+after N pieces, a malformed event. Every request's headers and body are recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class CloudState:
+    reply: list[str] = field(default_factory=lambda: ["Hello", " from", " the", " cloud", "."])
+    models: list[str] = field(default_factory=lambda: ["gpt-4o", "gpt-4o-mini"])
+    #: Answer the next requests with these statuses (one each).
+    statuses: list[int] = field(default_factory=list)
+    retry_after: str | None = None
+    #: Close the connection after this many text pieces.
+    cut_after: int | None = None
+    malformed: bool = False
+    requests: list[dict[str, Any]] = field(default_factory=list)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+        body = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _record(self, body: dict[str, Any]) -> None:
+        self.server.state.requests.append(
+            {"path": self.path, "headers": dict(self.headers), "body": body}
+        )
+
+    def do_GET(self) -> None:
+        state = self.server.state
+        self._record({})
+        if self.path.startswith("/v1/models"):
+            data = [
+                {
+                    "id": m,
+                    "object": "model",
+                    "created": 0,
+                    "owned_by": "test",
+                    "type": "model",
+                    "display_name": m,
+                    "created_at": "2026-01-01T00:00:00Z",
+                }
+                for m in state.models
+            ]
+            return self._send_json(
+                200,
+                {
+                    "object": "list",
+                    "data": data,
+                    "has_more": False,
+                    "first_id": None,
+                    "last_id": None,
+                },
+            )
+        return self._send_json(404, {"error": {"message": "not found"}})
+
+    def do_POST(self) -> None:
+        state = self.server.state
+        length = int(self.headers.get("Content-Length", "0"))
+        body = json.loads(self.rfile.read(length) or b"{}")
+        self._record(body)
+        anthropic = self.path.startswith("/v1/messages")
+        if state.statuses:
+            status = state.statuses.pop(0)
+            extra = {"retry-after": state.retry_after} if state.retry_after else {}
+            if anthropic:
+                kind = {
+                    401: "authentication_error",
+                    429: "rate_limit_error",
+                    529: "overloaded_error",
+                }.get(status, "api_error")
+                return self._send_json(
+                    status,
+                    {"type": "error", "error": {"type": kind, "message": f"injected {status}"}},
+                    extra,
+                )
+            return self._send_json(
+                status,
+                {
+                    "error": {
+                        "message": f"injected {status}",
+                        "type": "invalid_request_error",
+                        "code": str(status),
+                    }
+                },
+                extra,
+            )
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        try:
+            if anthropic:
+                self._anthropic_stream(body)
+            else:
+                self._openai_stream(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def _event(self, data: str, event: str | None = None) -> None:
+        prefix = f"event: {event}\n" if event else ""
+        self.wfile.write(f"{prefix}data: {data}\n\n".encode())
+        self.wfile.flush()
+
+    def _pieces(self, max_tokens: int) -> list[str]:
+        return self.server.state.reply[:max_tokens]
+
+    def _cut(self, index: int) -> bool:
+        cut = self.server.state.cut_after
+        return cut is not None and index >= cut
+
+    def _openai_stream(self, body: dict[str, Any]) -> None:
+        state = self.server.state
+        base = {
+            "id": "chatcmpl-1",
+            "object": "chat.completion.chunk",
+            "created": 0,
+            "model": body.get("model", ""),
+        }
+        pieces = self._pieces(int(body.get("max_tokens") or 1000))
+        for i, piece in enumerate(pieces):
+            if self._cut(i):
+                self.connection.shutdown(2)
+                return
+            if state.malformed and i == 2:
+                self._event('{"id": "chatcmpl-1", "choices": [{"delta": {"content": ')
+                self.connection.shutdown(2)
+                return
+            delta = {"content": piece, **({"role": "assistant"} if i == 0 else {})}
+            self._event(
+                json.dumps(
+                    {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+                )
+            )
+        finish = "length" if len(pieces) < len(state.reply) else "stop"
+        self._event(
+            json.dumps({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
+        )
+        if (body.get("stream_options") or {}).get("include_usage"):
+            self._event(
+                json.dumps(
+                    {
+                        **base,
+                        "choices": [],
+                        "usage": {
+                            "prompt_tokens": 11,
+                            "completion_tokens": len(pieces),
+                            "total_tokens": 11 + len(pieces),
+                        },
+                    }
+                )
+            )
+        self._event("[DONE]")
+
+    def _anthropic_stream(self, body: dict[str, Any]) -> None:
+        state = self.server.state
+        pieces = self._pieces(int(body.get("max_tokens") or 1000))
+        self._event(
+            json.dumps(
+                {
+                    "type": "message_start",
+                    "message": {
+                        "id": "msg_1",
+                        "type": "message",
+                        "role": "assistant",
+                        "content": [],
+                        "model": body.get("model", ""),
+                        "stop_reason": None,
+                        "stop_sequence": None,
+                        "usage": {"input_tokens": 13, "output_tokens": 1},
+                    },
+                }
+            ),
+            "message_start",
+        )
+        self._event(
+            json.dumps(
+                {
+                    "type": "content_block_start",
+                    "index": 0,
+                    "content_block": {"type": "text", "text": ""},
+                }
+            ),
+            "content_block_start",
+        )
+        for i, piece in enumerate(pieces):
+            if self._cut(i):
+                self.connection.shutdown(2)
+                return
+            if state.malformed and i == 2:
+                self._event(
+                    '{"type": "content_block_delta", "index": 0, "delta": {', "content_block_delta"
+                )
+                self.connection.shutdown(2)
+                return
+            self._event(
+                json.dumps(
+                    {
+                        "type": "content_block_delta",
+                        "index": 0,
+                        "delta": {"type": "text_delta", "text": piece},
+                    }
+                ),
+                "content_block_delta",
+            )
+        self._event(json.dumps({"type": "content_block_stop", "index": 0}), "content_block_stop")
+        stop = "max_tokens" if len(pieces) < len(state.reply) else "end_turn"
+        self._event(
+            json.dumps(
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": stop, "stop_sequence": None},
+                    "usage": {"output_tokens": len(pieces)},
+                }
+            ),
+            "message_delta",
+        )
+        self._event(json.dumps({"type": "message_stop"}), "message_stop")
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    state: CloudState
+
+
+class CloudServer:
+    def __init__(self) -> None:
+        self.state = CloudState()
+        self._server = _Server(("127.0.0.1", 0), _Handler)
+        self._server.state = self.state
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, daemon=True, name="cloud-server"
+        )
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def __enter__(self) -> CloudServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
