@@ -8,8 +8,10 @@ import os
 import sys
 from typing import TextIO
 
+from desktop.backends.cloud import CloudError
 from desktop.backends.engine_client import SyncEngine
 from desktop.backends.local_models import BUNDLED_ID, available_models, resolve_model
+from desktop.backends.providers import ProviderConfig, Providers, open_provider
 from desktop.core.errors import (
     ContextOverflow,
     InvalidParameter,
@@ -17,6 +19,7 @@ from desktop.core.errors import (
     ModelNotFound,
 )
 from desktop.core.messages import MessageStatus, Role
+from desktop.core.models import LOCAL_PREFIX
 from desktop.core.params import LoadParams, SamplingParams
 from desktop.core.usage import StopReason
 from desktop.storage.paths import AppPaths
@@ -84,6 +87,19 @@ def cmd_chat(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
         raise InvalidParameter("The prompt is empty: nothing was sent.")
     settings = Settings(paths.settings)
     sampling = _sampling(args, settings.sampling())
+    providers = Providers(settings.get("providers", {}))
+    if args.model and ":" in args.model and not args.model.startswith(LOCAL_PREFIX):
+        name, model_name = args.model.split(":", 1)
+        if name in {c.name for c in providers.all()}:
+            return _cloud_chat(
+                args,
+                paths,
+                out=out,
+                prompt=prompt,
+                sampling=sampling,
+                config=providers.get(name),
+                model_name=model_name,
+            )
     load = LoadParams(
         n_ctx=args.ctx or int(settings.get("n_ctx", 4096)),
         n_gpu_layers=args.gpu_layers,
@@ -186,5 +202,72 @@ def cmd_chat(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
         if status == MessageStatus.STOPPED:
             return 130
         return 0 if result.usage.stop_reason != StopReason.ERROR else 1
+    finally:
+        store.close()
+
+
+def _cloud_chat(
+    args: argparse.Namespace,
+    paths: AppPaths,
+    *,
+    out: TextIO,
+    prompt: str,
+    sampling: SamplingParams,
+    config: ProviderConfig,
+    model_name: str,
+) -> int:
+    """One answer from a cloud provider; refused before sending if the provider is off."""
+    provider = open_provider(config)  # raises if off or keyless: nothing sent
+    model_id = f"{config.name}:{model_name}"
+    messages = [{"role": "system", "content": args.system}] if args.system else []
+    messages.append({"role": "user", "content": prompt})
+    store = ChatStore(paths.database)
+    answer_id = conversation_id = None
+    try:
+        if not args.no_save:
+            conversation = store.create_conversation(
+                title=" ".join(prompt.split())[:48], model=model_id, system_prompt=args.system
+            )
+            conversation_id = conversation.id
+            store.add_message(conversation_id, Role.USER, prompt)
+            answer_id = store.add_message(
+                conversation_id, Role.ASSISTANT, "", model=model_id, status=MessageStatus.STREAMING
+            ).id
+        status, error = MessageStatus.COMPLETE, None
+        try:
+            for piece in provider.stream(messages, model_name, sampling):
+                if not args.json:
+                    out.write(piece)
+                    out.flush()
+        except CloudError as exc:
+            status, error = MessageStatus.FAILED, str(exc)
+            raise
+        finally:
+            result = provider.last
+            provider.close()
+            if answer_id is not None:
+                store.update_message(
+                    answer_id,
+                    content=result.text,
+                    status=status,
+                    usage=result.usage.to_dict() if result.finished else None,
+                    error=error,
+                )
+        if args.json:
+            out.write(
+                json.dumps(
+                    {
+                        "model": model_id,
+                        "text": result.text,
+                        "usage": result.usage.to_dict(),
+                        "conversation_id": conversation_id,
+                    },
+                    ensure_ascii=False,
+                )
+                + "\n"
+            )
+        else:
+            out.write("\n")
+        return 0
     finally:
         store.close()

@@ -1,0 +1,164 @@
+"""Cloud providers the user can turn on: built-ins, presets for Llama hosts, custom endpoints.
+
+Configuration (name, API kind, base URL, on/off) lives in the settings file; keys never do:
+they are in the OS keyring (backends.secrets), one entry per provider, with an environment
+variable read (never written) when the keyring holds none. Nothing is sent to a provider that
+is not turned on.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from desktop.backends import secrets
+from desktop.backends.cloud import AnthropicProvider, OpenAIProvider
+from desktop.core.errors import InvalidParameter, LlamasideError
+
+
+class ProviderError(LlamasideError):
+    pass
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    name: str
+    api: str  # "openai" or "anthropic"
+    base_url: str
+    enabled: bool = False
+    label: str = ""
+    #: Read when the keyring holds no key for this provider (never written).
+    key_env: str = ""
+
+
+BUILTIN: dict[str, ProviderConfig] = {
+    c.name: c
+    for c in (
+        ProviderConfig(
+            "openai",
+            "openai",
+            "https://api.openai.com/v1",
+            label="OpenAI",
+            key_env="OPENAI_API_KEY",
+        ),
+        ProviderConfig(
+            "anthropic",
+            "anthropic",
+            "https://api.anthropic.com",
+            label="Anthropic",
+            key_env="ANTHROPIC_API_KEY",
+        ),
+        # Llama 4 Scout and Maverick hosts (OpenAI-compatible).
+        ProviderConfig(
+            "together",
+            "openai",
+            "https://api.together.xyz/v1",
+            label="Together",
+            key_env="TOGETHER_API_KEY",
+        ),
+        ProviderConfig(
+            "groq", "openai", "https://api.groq.com/openai/v1", label="Groq", key_env="GROQ_API_KEY"
+        ),
+        ProviderConfig(
+            "fireworks",
+            "openai",
+            "https://api.fireworks.ai/inference/v1",
+            label="Fireworks",
+            key_env="FIREWORKS_API_KEY",
+        ),
+    )
+}
+
+
+class Providers:
+    """The provider table: built-ins overlaid with the user's changes from settings."""
+
+    def __init__(self, stored: dict[str, Any] | None) -> None:
+        self._configs = dict(BUILTIN)
+        for name, raw in (stored or {}).items():
+            if not isinstance(raw, dict):
+                continue
+            base = self._configs.get(name)
+            merged = {
+                **(
+                    asdict(base)
+                    if base
+                    else {"name": name, "api": "openai", "base_url": "", "label": name}
+                ),
+                **raw,
+            }
+            self._configs[name] = ProviderConfig(
+                **{k: v for k, v in merged.items() if k in ProviderConfig.__dataclass_fields__}
+            )
+
+    def to_settings(self) -> dict[str, Any]:
+        """What differs from the built-ins, for the settings file (never a key)."""
+        changed = {}
+        for name, config in self._configs.items():
+            if BUILTIN.get(name) != config:
+                changed[name] = {k: v for k, v in asdict(config).items() if k != "name"}
+        return changed
+
+    def all(self) -> list[ProviderConfig]:
+        return list(self._configs.values())
+
+    def get(self, name: str) -> ProviderConfig:
+        if name not in self._configs:
+            known = ", ".join(self._configs)
+            raise ProviderError(f"No provider {name!r}. Known: {known}.")
+        return self._configs[name]
+
+    def add(self, name: str, base_url: str, api: str) -> ProviderConfig:
+        if name in self._configs:
+            raise InvalidParameter(f"A provider named {name!r} exists already.")
+        if api not in ("openai", "anthropic"):
+            raise InvalidParameter("--api must be openai or anthropic.")
+        if not base_url.startswith(("http://", "https://")):
+            raise InvalidParameter(f"Not a URL: {base_url!r}.")
+        config = ProviderConfig(name, api, base_url.rstrip("/"), label=name)
+        self._configs[name] = config
+        return config
+
+    def update(self, name: str, **changes: Any) -> ProviderConfig:
+        current = self.get(name)
+        config = ProviderConfig(**{**asdict(current), **changes})
+        self._configs[name] = config
+        return config
+
+    def remove(self, name: str) -> None:
+        self.get(name)
+        if name in BUILTIN:
+            self._configs[name] = BUILTIN[name]  # a built-in goes back to its defaults
+        else:
+            del self._configs[name]
+
+
+def key_for(config: ProviderConfig) -> tuple[str | None, str]:
+    """The provider's key and its source: "keyring", the environment variable, or "none"."""
+    stored = secrets.get_secret(config.name)
+    if stored:
+        return stored, "keyring"
+    env_name = config.key_env or f"{config.name.upper().replace('-', '_')}_API_KEY"
+    value = os.environ.get(env_name)
+    if value:
+        return value, env_name
+    return None, "none"
+
+
+def open_provider(config: ProviderConfig) -> OpenAIProvider | AnthropicProvider:
+    """A client for an enabled provider with a key; refuses before anything is sent."""
+    if not config.enabled:
+        raise ProviderError(
+            f"Cloud provider {config.name!r} is off, so nothing was sent. Turn it on with "
+            f"`llamaside providers enable {config.name}` (or in Settings → Providers)."
+        )
+    key, _source = key_for(config)
+    if not key:
+        alternative = f" or set {config.key_env}" if config.key_env else ""
+        raise ProviderError(
+            f"No API key for {config.name}. Add one with `llamaside keys set {config.name}` "
+            f"(it is kept in the system keyring){alternative}."
+        )
+    cls = AnthropicProvider if config.api == "anthropic" else OpenAIProvider
+    return cls(config.name, config.base_url, key, label=config.label or config.name)

@@ -1,0 +1,115 @@
+"""Cloud use from the CLI: keys in a real keyring, providers off until enabled, a chat through
+the real SDKs to our servers on 127.0.0.1, and the key found in no file the app wrote."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from desktop.core.messages import MessageStatus
+from desktop.storage.paths import AppPaths
+from desktop.storage.store import ChatStore
+from tests.cloudserver import CloudServer
+
+KEY = "sk-live-THIS-IS-A-TEST-KEY-0123456789"
+
+
+@pytest.fixture
+def cloud() -> Iterator[CloudServer]:
+    with CloudServer() as server:
+        yield server
+
+
+def run(
+    home: AppPaths, extra: dict[str, str], *args: str, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "LLAMASIDE_HOME": str(home.data.parent), **extra}
+    for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY"):
+        env.pop(name, None)
+    return subprocess.run(
+        [sys.executable, "-m", "desktop", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_cloud_chat_needs_the_provider_on_and_a_key(
+    home: AppPaths, cloud: CloudServer, secret_service: dict[str, str]
+) -> None:
+    env = secret_service
+    assert (
+        run(
+            home, env, "providers", "set", "openai", "--base-url", cloud.base_url + "/v1"
+        ).returncode
+        == 0
+    )
+    off = run(home, env, "chat", "-m", "openai:gpt-4o", "Hi")
+    assert off.returncode == 1 and "is off, so nothing was sent" in off.stderr
+    assert cloud.state.requests == []  # not a single request while the provider is off
+
+    assert run(home, env, "providers", "enable", "openai").returncode == 0
+    keyless = run(home, env, "chat", "-m", "openai:gpt-4o", "Hi")
+    assert keyless.returncode == 1 and "No API key for openai" in keyless.stderr
+    assert cloud.state.requests == []
+
+    saved = run(home, env, "keys", "set", "openai", stdin=KEY + "\n")
+    assert saved.returncode == 0, saved.stderr
+    listed = run(home, env, "keys", "list").stdout
+    assert "openai       key in the system keyring" in listed
+    answer = run(home, env, "chat", "-m", "openai:gpt-4o", "--json", "Hi")
+    assert answer.returncode == 0, answer.stderr
+    data = json.loads(answer.stdout)
+    assert data["text"] == "Hello from the cloud." and data["model"] == "openai:gpt-4o"
+    headers = {k.lower(): v for k, v in cloud.state.requests[-1]["headers"].items()}
+    assert headers["authorization"] == f"Bearer {KEY}"
+
+    store = ChatStore(home.database)
+    [conversation] = store.list_conversations()
+    answer_row = store.messages(conversation.id)[-1]
+    assert answer_row.model == "openai:gpt-4o" and answer_row.status == MessageStatus.COMPLETE
+    store.close()
+    # The key's bytes appear in no file the app wrote.
+    for path in Path(home.data.parent).rglob("*"):
+        if path.is_file():
+            assert KEY.encode() not in path.read_bytes(), path
+
+
+def test_custom_anthropic_endpoint_and_errors(home: AppPaths, cloud: CloudServer) -> None:
+    env = {"ANTHROPIC_API_KEY": "env-key-123"}
+    added = run(
+        home, {}, "providers", "add", "mine", "--base-url", cloud.base_url, "--api", "anthropic"
+    )
+    assert added.returncode == 0 and "it is off until" in added.stdout
+    assert run(home, {}, "providers", "enable", "mine").returncode == 0
+    listed = run(home, {}, "providers", "list").stdout
+    assert "mine         on   anthropic" in listed
+    # A custom endpoint has no env fallback of its own: MINE_API_KEY.
+    answer = run(
+        home,
+        {**env, "MINE_API_KEY": "env-key-123"},
+        "chat",
+        "-m",
+        "mine:claude-x",
+        "--no-save",
+        "Hi",
+    )
+    assert answer.returncode == 0, answer.stderr
+    assert answer.stdout.strip() == "Hello from the cloud."
+    cloud.state.statuses = [401]
+    denied = run(home, {"MINE_API_KEY": "bad"}, "chat", "-m", "mine:claude-x", "Hi")
+    assert denied.returncode == 1
+    assert "rejected the API key (401)" in denied.stderr and "Traceback" not in denied.stderr
+    store = ChatStore(home.database)
+    failed = store.messages(store.list_conversations()[0].id)[-1]
+    assert failed.status == MessageStatus.FAILED and "401" in (failed.error or "")
+    store.close()
