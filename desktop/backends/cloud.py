@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
 from desktop.core.errors import LlamasideError
@@ -37,17 +38,14 @@ class CloudResult:
     finished: bool = False
 
 
-def _describe_status(provider: str, status: int, detail: str) -> str:
-    what = {
+def _describe_status(provider: str, status: int) -> str:
+    return {
         401: f"{provider} rejected the API key (401). Check the key in Settings → Providers.",
         403: f"{provider} refused: this key has no access to that model (403).",
         404: f"{provider} does not know that model or address (404).",
         429: f"{provider} is rate-limiting this key (429); try again in a moment.",
         529: f"{provider} is overloaded (529); try again shortly.",
-    }.get(status)
-    if what is None:
-        what = f"{provider} had a server error ({status}); try again."
-    return f"{what} {detail}".strip()
+    }.get(status, f"{provider} had a server error ({status}); try again.")
 
 
 def _retry_after(headers: Any) -> float | None:
@@ -58,21 +56,51 @@ def _retry_after(headers: Any) -> float | None:
         return None
 
 
-class OpenAIProvider:
-    """OpenAI's Chat Completions API, and any server that speaks it (vLLM, llama-server...)."""
+@dataclass
+class _Answer:
+    """What one streamed answer has produced so far."""
 
-    api = "openai"
+    pieces: list[str] = field(default_factory=list)
+    started: float = field(default_factory=time.perf_counter)
+    first: float = 0.0
+    reason: StopReason = StopReason.STOP
+    #: Token counts from the provider; empty until its final usage event arrived.
+    usage: dict[str, int] = field(default_factory=dict)
 
-    def __init__(self, name: str, base_url: str, api_key: str, label: str = "OpenAI") -> None:
-        import openai
+    def add(self, text: str) -> None:
+        if not self.first:
+            self.first = time.perf_counter()
+        self.pieces.append(text)
 
+    @property
+    def text(self) -> str:
+        return "".join(self.pieces)
+
+    def result(self) -> CloudResult:
+        end = time.perf_counter()
+        usage = Usage(
+            prompt_tokens=self.usage.get("prompt", 0),
+            prompt_tokens_evaluated=self.usage.get("prompt", 0),
+            output_tokens=self.usage.get("output", len(self.pieces)),
+            time_to_first_token_s=(self.first or end) - self.started,
+            total_s=end - self.started,
+            stop_reason=self.reason,
+        )
+        finished = bool(self.usage) or self.reason == StopReason.CANCELLED
+        return CloudResult(self.text, usage, finished)
+
+
+class _Provider:
+    """What both SDKs share: the client, one retry after a 429, errors as sentences."""
+
+    api = ""
+
+    def __init__(self, sdk: ModuleType, client: Any, name: str, base_url: str, label: str) -> None:
+        self._sdk = sdk
+        self._client = client
         self.name = name
         self.label = label
         self.base_url = base_url
-        # Retries are ours (one, after a rate limit, honouring Retry-After).
-        self._client = openai.OpenAI(
-            api_key=api_key, base_url=base_url, max_retries=0, timeout=60.0
-        )
         self.last = CloudResult()
 
     def close(self) -> None:
@@ -85,6 +113,50 @@ class OpenAIProvider:
         except Exception as exc:
             raise self._error(exc, "") from None
 
+    def _open(self, start: Callable[[], Any]) -> Any:
+        """Start the request; after a 429 that says when to come back, try once more."""
+        try:
+            return start()
+        except self._sdk.RateLimitError as exc:
+            wait = _retry_after(exc.response.headers)
+            if wait is None or wait > MAX_RETRY_AFTER_S:
+                raise self._error(exc, "") from None
+            time.sleep(wait)
+        except Exception as exc:
+            raise self._error(exc, "") from None
+        try:
+            return start()
+        except Exception as exc:
+            raise self._error(exc, "") from None
+
+    def _cut(self, answer: _Answer) -> CloudError:
+        answer.usage = {}
+        return CloudError(
+            f"The connection to {self.label} ({self.base_url}) broke mid-answer. "
+            f"The text so far is kept.",
+            answer.text,
+        )
+
+    def _error(self, exc: Exception, partial: str) -> CloudError:
+        sdk = self._sdk
+        where = f"{self.label} ({self.base_url})"
+        if isinstance(exc, sdk.APIStatusError):
+            return CloudError(_describe_status(self.label, exc.status_code), partial)
+        if isinstance(exc, sdk.APITimeoutError):
+            return CloudError(f"{where} did not answer in time.", partial)
+        if isinstance(exc, sdk.APIConnectionError):
+            cause = exc.__cause__ or exc
+            if partial:
+                return CloudError(
+                    f"The connection to {where} broke mid-answer ({cause}). "
+                    f"The text so far is kept.",
+                    partial,
+                )
+            return CloudError(f"Cannot connect to {where}: {cause}.", partial)
+        return CloudError(
+            f"{where} sent something unexpected: {type(exc).__name__}: {exc}", partial
+        )
+
     def stream(
         self,
         messages: list[dict[str, str]],
@@ -92,15 +164,46 @@ class OpenAIProvider:
         sampling: SamplingParams,
         cancel: threading.Event | None = None,
     ) -> Generator[str, None, None]:
+        """Yield the answer's text; afterwards ``last`` holds it with usage and stop reason."""
+        self.last = CloudResult()
+        answer = _Answer()
+        texts = self._texts(messages, model, sampling, answer)
+        try:
+            for text in texts:
+                if cancel is not None and cancel.is_set():
+                    answer.reason = StopReason.CANCELLED
+                    break
+                answer.add(text)
+                yield text
+        except CloudError:
+            raise
+        except Exception as exc:
+            raise self._error(exc, answer.text) from None
+        finally:
+            texts.close()  # on Stop, this is what closes the HTTP stream
+            self.last = answer.result()
+
+    def _texts(
+        self, messages: list[dict[str, str]], model: str, sampling: SamplingParams, answer: _Answer
+    ) -> Generator[str, None, None]:
+        raise NotImplementedError
+
+
+class OpenAIProvider(_Provider):
+    """OpenAI's Chat Completions API, and any server that speaks it (vLLM, llama-server...)."""
+
+    api = "openai"
+
+    def __init__(self, name: str, base_url: str, api_key: str, label: str = "OpenAI") -> None:
         import openai
 
-        self.last = CloudResult()
-        pieces: list[str] = []
-        started = time.perf_counter()
-        first = 0.0
-        reason = StopReason.STOP
-        ended = False
-        usage: dict[str, int] = {}
+        # Retries are ours (one, after a rate limit, honouring Retry-After).
+        client = openai.OpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=60.0)
+        super().__init__(openai, client, name, base_url, label)
+
+    def _texts(
+        self, messages: list[dict[str, str]], model: str, sampling: SamplingParams, answer: _Answer
+    ) -> Generator[str, None, None]:
         kwargs: dict[str, Any] = {
             "model": model,
             "messages": messages,
@@ -112,102 +215,31 @@ class OpenAIProvider:
         }
         if sampling.seed is not None:
             kwargs["seed"] = sampling.seed
-        for attempt in (1, 2):
-            try:
-                stream = self._client.chat.completions.create(**kwargs)
-                break
-            except openai.RateLimitError as exc:
-                wait = _retry_after(exc.response.headers)
-                if attempt == 1 and wait is not None and wait <= MAX_RETRY_AFTER_S:
-                    time.sleep(wait)
-                    continue
-                raise self._error(exc, "") from None
-            except Exception as exc:
-                raise self._error(exc, "") from None
+        stream = self._open(lambda: self._client.chat.completions.create(**kwargs))
+        ended = False
         try:
             for chunk in stream:
-                if cancel is not None and cancel.is_set():
-                    reason = StopReason.CANCELLED
-                    break
                 if chunk.usage is not None:
-                    usage = {
+                    answer.usage = {
                         "prompt": chunk.usage.prompt_tokens,
                         "output": chunk.usage.completion_tokens,
                     }
                 if not chunk.choices:
                     continue
                 choice = chunk.choices[0]
-                text = choice.delta.content if choice.delta else None
-                if text:
-                    if not first:
-                        first = time.perf_counter()
-                    pieces.append(text)
-                    yield text
+                if choice.delta and choice.delta.content:
+                    yield choice.delta.content
                 if choice.finish_reason == "length":
-                    reason = StopReason.LENGTH
-                if choice.finish_reason:
-                    ended = True
-            if not ended and reason != StopReason.CANCELLED:
-                # An SSE stream that simply stops (no finish_reason) was cut, not finished.
-                usage = {}
-                raise CloudError(
-                    f"The connection to {self.label} ({self.base_url}) broke "
-                    f"mid-answer. The text so far is kept.",
-                    "".join(pieces),
-                )
-        except CloudError:
-            raise
-        except Exception as exc:
-            raise self._error(exc, "".join(pieces)) from None
+                    answer.reason = StopReason.LENGTH
+                ended = ended or bool(choice.finish_reason)
+            # An SSE stream that simply stops (no finish_reason) was cut, not finished.
+            if not ended:
+                raise self._cut(answer)
         finally:
             stream.close()  # cancel closes the HTTP stream
-            self._finish(pieces, started, first, reason, usage)
-
-    def _finish(
-        self,
-        pieces: list[str],
-        started: float,
-        first: float,
-        reason: StopReason,
-        usage: dict[str, int],
-    ) -> None:
-        end = time.perf_counter()
-        self.last = CloudResult(
-            "".join(pieces),
-            Usage(
-                prompt_tokens=usage.get("prompt", 0),
-                prompt_tokens_evaluated=usage.get("prompt", 0),
-                output_tokens=usage.get("output", len(pieces)),
-                time_to_first_token_s=(first or end) - started,
-                total_s=end - started,
-                stop_reason=reason,
-            ),
-            finished=bool(usage) or reason == StopReason.CANCELLED,
-        )
-
-    def _error(self, exc: Exception, partial: str) -> CloudError:
-        import openai
-
-        where = f"{self.label} ({self.base_url})"
-        if isinstance(exc, openai.APIStatusError):
-            return CloudError(_describe_status(self.label, exc.status_code, ""), partial)
-        if isinstance(exc, openai.APITimeoutError):
-            return CloudError(f"{where} did not answer in time.", partial)
-        if isinstance(exc, openai.APIConnectionError):
-            cause = exc.__cause__ or exc
-            if partial:
-                return CloudError(
-                    f"The connection to {where} broke mid-answer ({cause}). "
-                    f"The text so far is kept.",
-                    partial,
-                )
-            return CloudError(f"Cannot connect to {where}: {cause}.", partial)
-        return CloudError(
-            f"{where} sent something unexpected: {type(exc).__name__}: {exc}", partial
-        )
 
 
-class AnthropicProvider:
+class AnthropicProvider(_Provider):
     """Anthropic's Messages API (streaming)."""
 
     api = "anthropic"
@@ -215,121 +247,38 @@ class AnthropicProvider:
     def __init__(self, name: str, base_url: str, api_key: str, label: str = "Anthropic") -> None:
         import anthropic
 
-        self.name = name
-        self.label = label
-        self.base_url = base_url
-        self._client = anthropic.Anthropic(
+        client = anthropic.Anthropic(
             api_key=api_key, base_url=base_url, max_retries=0, timeout=60.0
         )
-        self.last = CloudResult()
+        super().__init__(anthropic, client, name, base_url, label)
 
-    def close(self) -> None:
-        """Close the SDK's connection pool."""
-        self._client.close()
-
-    def list_models(self) -> list[str]:
-        try:
-            return sorted(m.id for m in self._client.models.list())
-        except Exception as exc:
-            raise self._error(exc, "") from None
-
-    def stream(
-        self,
-        messages: list[dict[str, str]],
-        model: str,
-        sampling: SamplingParams,
-        cancel: threading.Event | None = None,
+    def _texts(
+        self, messages: list[dict[str, str]], model: str, sampling: SamplingParams, answer: _Answer
     ) -> Generator[str, None, None]:
-        import anthropic
-
-        self.last = CloudResult()
         system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
-        turns = [m for m in messages if m["role"] != "system"]
         # The current Messages API takes no sampling parameters (the SDK no longer accepts
         # temperature): only the answer's length is ours to set.
         kwargs: dict[str, Any] = {
             "model": model,
-            "messages": turns,
+            "messages": [m for m in messages if m["role"] != "system"],
             "max_tokens": sampling.max_tokens,
         }
         if system:
             kwargs["system"] = system
-        pieces: list[str] = []
-        started = time.perf_counter()
-        first = 0.0
-        reason = StopReason.STOP
-        usage: dict[str, int] = {}
-        for attempt in (1, 2):
-            try:
-                manager = self._client.messages.stream(**kwargs)
-                stream = manager.__enter__()
-                break
-            except anthropic.RateLimitError as exc:
-                wait = _retry_after(exc.response.headers)
-                if attempt == 1 and wait is not None and wait <= MAX_RETRY_AFTER_S:
-                    time.sleep(wait)
-                    continue
-                raise self._error(exc, "") from None
-            except Exception as exc:
-                raise self._error(exc, "") from None
+        managers: list[Any] = []
+
+        def start() -> Any:
+            managers.append(self._client.messages.stream(**kwargs))  # a new one per attempt
+            return managers[-1].__enter__()
+
+        stream = self._open(start)
         try:
-            for text in stream.text_stream:
-                if cancel is not None and cancel.is_set():
-                    reason = StopReason.CANCELLED
-                    break
-                if not first:
-                    first = time.perf_counter()
-                pieces.append(text)
-                yield text
-            if reason != StopReason.CANCELLED:
-                final = stream.get_final_message()
-                if final.stop_reason is None:
-                    # The events stopped before message_delta: the stream was cut.
-                    raise CloudError(
-                        f"The connection to {self.label} ({self.base_url}) broke "
-                        f"mid-answer. The text so far is kept.",
-                        "".join(pieces),
-                    )
-                usage = {"prompt": final.usage.input_tokens, "output": final.usage.output_tokens}
-                if final.stop_reason == "max_tokens":
-                    reason = StopReason.LENGTH
-        except CloudError:
-            raise
-        except Exception as exc:
-            raise self._error(exc, "".join(pieces)) from None
+            yield from stream.text_stream
+            final = stream.get_final_message()
+            if final.stop_reason is None:
+                raise self._cut(answer)  # the events stopped before message_delta
+            answer.usage = {"prompt": final.usage.input_tokens, "output": final.usage.output_tokens}
+            if final.stop_reason == "max_tokens":
+                answer.reason = StopReason.LENGTH
         finally:
-            manager.__exit__(None, None, None)  # closes the HTTP stream
-            end = time.perf_counter()
-            self.last = CloudResult(
-                "".join(pieces),
-                Usage(
-                    prompt_tokens=usage.get("prompt", 0),
-                    prompt_tokens_evaluated=usage.get("prompt", 0),
-                    output_tokens=usage.get("output", len(pieces)),
-                    time_to_first_token_s=(first or end) - started,
-                    total_s=end - started,
-                    stop_reason=reason,
-                ),
-                finished=bool(usage) or reason == StopReason.CANCELLED,
-            )
-
-    def _error(self, exc: Exception, partial: str) -> CloudError:
-        import anthropic
-
-        where = f"{self.label} ({self.base_url})"
-        if isinstance(exc, anthropic.APIStatusError):
-            return CloudError(_describe_status(self.label, exc.status_code, ""), partial)
-        if isinstance(exc, anthropic.APITimeoutError):
-            return CloudError(f"{where} did not answer in time.", partial)
-        if isinstance(exc, anthropic.APIConnectionError):
-            cause = exc.__cause__ or exc
-            if partial:
-                return CloudError(
-                    f"The connection to {where} broke mid-answer ({cause}). "
-                    f"The text so far is kept.",
-                    partial,
-                )
-            return CloudError(f"Cannot connect to {where}: {cause}.", partial)
-        return CloudError(
-            f"{where} sent something unexpected: {type(exc).__name__}: {exc}", partial
-        )
+            managers[-1].__exit__(None, None, None)  # closes the HTTP stream

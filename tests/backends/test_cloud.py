@@ -148,3 +148,21 @@ def test_connection_refused(make: object) -> None:
 def test_model_list_comes_from_the_api(server: CloudServer, make: object) -> None:
     server.state.models = ["b-model", "a-model"]
     assert make(server).list_models() == ["a-model", "b-model"]  # type: ignore[operator]
+
+
+@pytest.mark.parametrize("make", [openai, anthropic])
+def test_stop_ends_the_answer_with_what_was_shown(server: CloudServer, make: object) -> None:
+    import threading
+
+    from desktop.core.usage import StopReason as Reason
+
+    provider = make(server)  # type: ignore[operator]
+    cancel = threading.Event()
+    got = []
+    for piece in provider.stream(MESSAGES, "m", PARAMS, cancel):
+        got.append(piece)
+        if len(got) == 2:
+            cancel.set()
+    assert got == ["Hello", " from"]
+    assert provider.last.text == "Hello from"
+    assert provider.last.usage.stop_reason == Reason.CANCELLED
