@@ -12,10 +12,10 @@ after N pieces, a malformed event. Every request's headers and body are recorded
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.loopback import JsonHandler, LoopbackServer, StateServer
 
 
 @dataclass
@@ -31,22 +31,8 @@ class CloudState:
     requests: list[dict[str, Any]] = field(default_factory=list)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-        body = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        for key, value in (headers or {}).items():
-            self.send_header(key, value)
-        self.end_headers()
-        self.wfile.write(body)
+class _Handler(JsonHandler):
+    server: StateServer[CloudState]
 
     def _record(self, body: dict[str, Any]) -> None:
         self.server.state.requests.append(
@@ -69,7 +55,7 @@ class _Handler(BaseHTTPRequestHandler):
                 }
                 for m in state.models
             ]
-            return self._send_json(
+            return self.send_json(
                 200,
                 {
                     "object": "list",
@@ -79,7 +65,7 @@ class _Handler(BaseHTTPRequestHandler):
                     "last_id": None,
                 },
             )
-        return self._send_json(404, {"error": {"message": "not found"}})
+        return self.send_json(404, {"error": {"message": "not found"}})
 
     def do_POST(self) -> None:
         state = self.server.state
@@ -96,12 +82,12 @@ class _Handler(BaseHTTPRequestHandler):
                     429: "rate_limit_error",
                     529: "overloaded_error",
                 }.get(status, "api_error")
-                return self._send_json(
+                return self.send_json(
                     status,
                     {"type": "error", "error": {"type": kind, "message": f"injected {status}"}},
                     extra,
                 )
-            return self._send_json(
+            return self.send_json(
                 status,
                 {
                     "error": {
@@ -247,29 +233,14 @@ class _Handler(BaseHTTPRequestHandler):
         self._event(json.dumps({"type": "message_stop"}), "message_stop")
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    state: CloudState
-
-
-class CloudServer:
+class CloudServer(LoopbackServer[CloudState]):
     def __init__(self) -> None:
-        self.state = CloudState()
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.state = self.state
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, daemon=True, name="cloud-server"
-        )
+        super().__init__(_Handler, CloudState(), "cloud-server")
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self.url
 
     def __enter__(self) -> CloudServer:
-        self._thread.start()
+        super().__enter__()
         return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)

@@ -12,15 +12,15 @@ Run with ``python -m tests.hubserver FILE...`` to try it by hand.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from tests.loopback import JsonHandler, LoopbackServer, StateServer
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
@@ -74,22 +74,8 @@ class HubState:
         return self.repos[repo].files[path]
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # quiet tests
-
-    def _json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-        body = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        for key, value in (headers or {}).items():
-            self.send_header(key, value)
-        self.end_headers()
-        self.wfile.write(body)
+class _Handler(JsonHandler):
+    server: StateServer[HubState]
 
     def _authorized(self, repo: HostedRepo) -> bool:
         if repo.gated_token is None:
@@ -97,7 +83,7 @@ class _Handler(BaseHTTPRequestHandler):
         return self.headers.get("Authorization", "") == f"Bearer {repo.gated_token}"
 
     def _gated(self, repo_id: str) -> None:
-        self._json(
+        self.send_json(
             401,
             {"error": f"Access to model {repo_id} is restricted."},
             {"X-Error-Code": "GatedRepo", "X-Error-Message": "gated"},
@@ -129,13 +115,13 @@ class _Handler(BaseHTTPRequestHandler):
                 for repo_id, repo in sorted(state.repos.items())
                 if term in repo_id.lower()
             ]
-            return self._json(200, found)
+            return self.send_json(200, found)
         match = re.fullmatch(r"/api/models/([^/]+/[^/]+)(?:/revision/([^/]+))?", path)
         if match:
             repo_id = match.group(1)
             repo = state.repos.get(repo_id)
             if repo is None:
-                return self._json(
+                return self.send_json(
                     404, {"error": "Repository not found"}, {"X-Error-Code": "RepoNotFound"}
                 )
             if not self._authorized(repo):
@@ -153,7 +139,7 @@ class _Handler(BaseHTTPRequestHandler):
                         "pointerSize": 134,
                     }
                 siblings.append(entry)
-            return self._json(
+            return self.send_json(
                 200,
                 {
                     "id": repo_id,
@@ -167,13 +153,15 @@ class _Handler(BaseHTTPRequestHandler):
         match = re.fullmatch(r"/([^/]+/[^/]+)/resolve/([^/]+)/(.+)", path)
         if match:
             return self._serve_file(match.group(1), match.group(3), head)
-        return self._json(404, {"error": "not found"})
+        return self.send_json(404, {"error": "not found"})
 
     def _serve_file(self, repo_id: str, file_path: str, head: bool) -> None:
         state = self.server.state
         repo = state.repos.get(repo_id)
         if repo is None or file_path not in repo.files:
-            return self._json(404, {"error": "Entry not found"}, {"X-Error-Code": "EntryNotFound"})
+            return self.send_json(
+                404, {"error": "Entry not found"}, {"X-Error-Code": "EntryNotFound"}
+            )
         if not self._authorized(repo):
             return self._gated(repo_id)
         hosted = repo.files[file_path]
@@ -183,7 +171,7 @@ class _Handler(BaseHTTPRequestHandler):
             status = faults.statuses.pop(0) if faults.statuses else None
         if status is not None:
             extra = {"Retry-After": str(faults.retry_after)} if faults.retry_after else {}
-            return self._json(status, {"error": f"injected {status}"}, extra)
+            return self.send_json(status, {"error": f"injected {status}"}, extra)
         data = hosted.data
         if faults.corrupt_at is not None:
             data = (
@@ -244,35 +232,15 @@ class _Handler(BaseHTTPRequestHandler):
         return None
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    state: HubState
-
-
-class HubServer:
+class HubServer(LoopbackServer[HubState]):
     """Start with ``with HubServer() as hub:``; ``hub.url`` is the HF_ENDPOINT to use."""
 
     def __init__(self) -> None:
-        self.state = HubState()
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.state = self.state
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, daemon=True, name="hub-server"
-        )
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}" if isinstance(host, str) else f"http://127.0.0.1:{port}"
+        super().__init__(_Handler, HubState(), "hub-server")
 
     def __enter__(self) -> HubServer:
-        self._thread.start()
+        super().__enter__()
         return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
 
 
 if __name__ == "__main__":
