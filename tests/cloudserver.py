@@ -6,12 +6,14 @@ Messages SSE as documented, so the real SDKs can be tested through base_url.
     GET  /v1/models             (both APIs' list shapes)
 
 Faults on demand: a status with an error body (optionally with retry-after, once), a stream cut
-after N pieces, a malformed event. Every request's headers and body are recorded.
+after N pieces, a malformed event, a pause between pieces, a stall before answering, an endless
+stream, a 200 with an empty body, one huge event. Every request's headers and body are recorded.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +30,15 @@ class CloudState:
     #: Close the connection after this many text pieces.
     cut_after: int | None = None
     malformed: bool = False
+    #: Seconds between pieces (a slow model), and before the headers (a server that hangs).
+    delay_s: float = 0.0
+    stall_s: float = 0.0
+    #: Send pieces until the client goes away.
+    endless: bool = False
+    #: Answer 200 with an event-stream content type and no events at all.
+    empty_body: bool = False
+    #: Make the first piece this many bytes long (one huge event).
+    huge_piece: int = 0
     requests: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -73,6 +84,8 @@ class _Handler(JsonHandler):
         body = json.loads(self.rfile.read(length) or b"{}")
         self._record(body)
         anthropic = self.path.startswith("/v1/messages")
+        if state.stall_s:
+            time.sleep(state.stall_s)
         if state.statuses:
             status = state.statuses.pop(0)
             extra = {"retry-after": state.retry_after} if state.retry_after else {}
@@ -104,6 +117,8 @@ class _Handler(JsonHandler):
         self.send_header("Connection", "close")
         self.end_headers()
         self.close_connection = True
+        if state.empty_body:
+            return None
         try:
             if anthropic:
                 self._anthropic_stream(body)
@@ -118,7 +133,24 @@ class _Handler(JsonHandler):
         self.wfile.flush()
 
     def _pieces(self, max_tokens: int) -> list[str]:
-        return self.server.state.reply[:max_tokens]
+        state = self.server.state
+        pieces = state.reply[:max_tokens]
+        if state.huge_piece and pieces:
+            pieces = ["x" * state.huge_piece, *pieces[1:]]
+        return pieces
+
+    def _each(self, pieces: list[str]) -> Any:
+        """The pieces to send, paced; endless repeats them until the client disconnects."""
+        state = self.server.state
+        index = 0
+        while True:
+            for piece in pieces:
+                if state.delay_s:
+                    time.sleep(state.delay_s)
+                yield index, piece
+                index += 1
+            if not state.endless:
+                return
 
     def _cut(self, index: int) -> bool:
         cut = self.server.state.cut_after
@@ -133,7 +165,7 @@ class _Handler(JsonHandler):
             "model": body.get("model", ""),
         }
         pieces = self._pieces(int(body.get("max_tokens") or 1000))
-        for i, piece in enumerate(pieces):
+        for i, piece in self._each(pieces):
             if self._cut(i):
                 self.connection.shutdown(2)
                 return
@@ -198,7 +230,7 @@ class _Handler(JsonHandler):
             ),
             "content_block_start",
         )
-        for i, piece in enumerate(pieces):
+        for i, piece in self._each(pieces):
             if self._cut(i):
                 self.connection.shutdown(2)
                 return

@@ -14,6 +14,12 @@ State = TypeVar("State")
 class StateServer(ThreadingHTTPServer, Generic[State]):
     daemon_threads = True
     state: State
+    #: TCP connections accepted: the proof that "nothing was sent" means no connection at all.
+    connections = 0
+
+    def verify_request(self, request: Any, client_address: Any) -> bool:
+        self.connections += 1
+        return True
 
 
 class JsonHandler(BaseHTTPRequestHandler):
@@ -41,6 +47,10 @@ class LoopbackServer(Generic[State]):
         self._server: StateServer[State] = StateServer(("127.0.0.1", 0), handler)
         self._server.state = state
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True, name=name)
+
+    @property
+    def connections(self) -> int:
+        return self._server.connections
 
     @property
     def url(self) -> str:

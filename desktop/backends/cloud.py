@@ -15,12 +15,15 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
+from desktop.backends.network import Network, Offline, Outbound
 from desktop.core.errors import LlamasideError
 from desktop.core.params import SamplingParams
 from desktop.core.usage import StopReason, Usage
 
 #: One automatic retry after a rate limit, if the server asks to wait at most this long.
 MAX_RETRY_AFTER_S = 20.0
+#: Seconds to wait for a connection, or for the next bytes of an answer.
+DEFAULT_TIMEOUT_S = 60.0
 
 
 class CloudError(LlamasideError):
@@ -46,6 +49,30 @@ def _describe_status(provider: str, status: int) -> str:
         429: f"{provider} is rate-limiting this key (429); try again in a moment.",
         529: f"{provider} is overloaded (529); try again shortly.",
     }.get(status, f"{provider} had a server error ({status}); try again.")
+
+
+#: Words in a resolver's error (Linux, macOS, Windows) that mean the name does not resolve.
+_DNS_FAILURES = (
+    "name or service not known",
+    "nodename nor servname",
+    "getaddrinfo failed",
+    "temporary failure in name resolution",
+    "no address associated",
+)
+
+
+def _connection_reason(cause: BaseException) -> str:
+    """Why a connection failed, in words that say what to check."""
+    text = str(cause)
+    lowered = text.lower()
+    if any(marker in lowered for marker in _DNS_FAILURES):
+        return (
+            f"the server's name could not be looked up (DNS: {text}). Check the address, "
+            f"or whether this computer is online."
+        )
+    if "refused" in lowered:
+        return "nothing is listening at that address (connection refused). Is the server running?"
+    return f"{text}."
 
 
 def _retry_after(headers: Any) -> float | None:
@@ -91,23 +118,66 @@ class _Answer:
 
 
 class _Provider:
-    """What both SDKs share: the client, one retry after a 429, errors as sentences."""
+    """What both SDKs share: the client, one retry after a 429, errors as sentences, and the
+    request hook that enforces the offline switch and writes the privacy record."""
 
     api = ""
 
-    def __init__(self, sdk: ModuleType, client: Any, name: str, base_url: str, label: str) -> None:
+    def __init__(
+        self,
+        sdk: ModuleType,
+        name: str,
+        base_url: str,
+        api_key: str,
+        *,
+        label: str,
+        network: Network | None,
+        timeout: float,
+    ) -> None:
         self._sdk = sdk
-        self._client = client
         self.name = name
         self.label = label
         self.base_url = base_url
+        self.network = network or Network()
         self.last = CloudResult()
+        #: What the next requests are for, for the privacy record (set per call).
+        self._purpose: tuple[str, str, int | None] = ("", "", None)
+        http_client = sdk.DefaultHttpxClient(event_hooks={"request": [self._on_request]})
+        # Retries are ours (one, after a rate limit, honouring Retry-After).
+        self._client = self._make_client(
+            api_key=api_key,
+            base_url=base_url,
+            max_retries=0,
+            timeout=timeout,
+            http_client=http_client,
+        )
+
+    def _make_client(self, **kwargs: Any) -> Any:
+        raise NotImplementedError
+
+    def _on_request(self, request: Any) -> None:
+        """Runs inside the SDK for every HTTP request, before any connection is made."""
+        self.network.check(f"{self.label} ({self.base_url})")
+        purpose, model, conversation_id = self._purpose
+        self.network.sent(
+            Outbound(
+                destination=self.name,
+                host=str(request.url.host),
+                purpose=purpose or "other",
+                model=model,
+                conversation_id=conversation_id,
+                bytes_sent=len(request.method) + len(str(request.url)) + len(request.content),
+            )
+        )
 
     def close(self) -> None:
         """Close the SDK's connection pool."""
         self._client.close()
 
-    def list_models(self) -> list[str]:
+    def list_models(self, purpose: str = "models") -> list[str]:
+        """The provider's model ids (one request). ``purpose`` "test" marks a connection test."""
+        self.network.check(f"{self.label} ({self.base_url})")
+        self._purpose = (purpose, "", None)
         try:
             return sorted(m.id for m in self._client.models.list())
         except Exception as exc:
@@ -131,6 +201,11 @@ class _Provider:
 
     def _cut(self, answer: _Answer) -> CloudError:
         answer.usage = {}
+        if not answer.pieces:
+            return CloudError(
+                f"{self.label} ({self.base_url}) ended the answer without sending anything "
+                f"(an empty stream). Try again."
+            )
         return CloudError(
             f"The connection to {self.label} ({self.base_url}) broke mid-answer. "
             f"The text so far is kept.",
@@ -140,6 +215,9 @@ class _Provider:
     def _error(self, exc: Exception, partial: str) -> CloudError:
         sdk = self._sdk
         where = f"{self.label} ({self.base_url})"
+        offline = exc.__cause__ if isinstance(exc.__cause__, Offline) else exc
+        if isinstance(offline, Offline):
+            return CloudError(str(offline), partial)
         if isinstance(exc, sdk.APIStatusError):
             return CloudError(_describe_status(self.label, exc.status_code), partial)
         if isinstance(exc, sdk.APITimeoutError):
@@ -152,7 +230,10 @@ class _Provider:
                     f"The text so far is kept.",
                     partial,
                 )
-            return CloudError(f"Cannot connect to {where}: {cause}.", partial)
+            return CloudError(f"Cannot connect to {where}: {_connection_reason(cause)}", partial)
+        if isinstance(exc, ValueError):  # JSONDecodeError: half an event, or not JSON at all
+            kept = " The text so far is kept." if partial else ""
+            return CloudError(f"{where} sent a malformed stream event ({exc}).{kept}", partial)
         return CloudError(
             f"{where} sent something unexpected: {type(exc).__name__}: {exc}", partial
         )
@@ -163,8 +244,11 @@ class _Provider:
         model: str,
         sampling: SamplingParams,
         cancel: threading.Event | None = None,
+        conversation_id: int | None = None,
     ) -> Generator[str, None, None]:
         """Yield the answer's text; afterwards ``last`` holds it with usage and stop reason."""
+        self.network.check(f"{self.label} ({self.base_url})")
+        self._purpose = ("chat", model, conversation_id)
         self.last = CloudResult()
         answer = _Answer()
         texts = self._texts(messages, model, sampling, answer)
@@ -194,12 +278,24 @@ class OpenAIProvider(_Provider):
 
     api = "openai"
 
-    def __init__(self, name: str, base_url: str, api_key: str, label: str = "OpenAI") -> None:
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        api_key: str,
+        *,
+        label: str = "OpenAI",
+        network: Network | None = None,
+        timeout: float = DEFAULT_TIMEOUT_S,
+    ) -> None:
         import openai
 
-        # Retries are ours (one, after a rate limit, honouring Retry-After).
-        client = openai.OpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=60.0)
-        super().__init__(openai, client, name, base_url, label)
+        super().__init__(
+            openai, name, base_url, api_key, label=label, network=network, timeout=timeout
+        )
+
+    def _make_client(self, **kwargs: Any) -> Any:
+        return self._sdk.OpenAI(**kwargs)
 
     def _texts(
         self, messages: list[dict[str, str]], model: str, sampling: SamplingParams, answer: _Answer
@@ -244,13 +340,24 @@ class AnthropicProvider(_Provider):
 
     api = "anthropic"
 
-    def __init__(self, name: str, base_url: str, api_key: str, label: str = "Anthropic") -> None:
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        api_key: str,
+        *,
+        label: str = "Anthropic",
+        network: Network | None = None,
+        timeout: float = DEFAULT_TIMEOUT_S,
+    ) -> None:
         import anthropic
 
-        client = anthropic.Anthropic(
-            api_key=api_key, base_url=base_url, max_retries=0, timeout=60.0
+        super().__init__(
+            anthropic, name, base_url, api_key, label=label, network=network, timeout=timeout
         )
-        super().__init__(anthropic, client, name, base_url, label)
+
+    def _make_client(self, **kwargs: Any) -> Any:
+        return self._sdk.Anthropic(**kwargs)
 
     def _texts(
         self, messages: list[dict[str, str]], model: str, sampling: SamplingParams, answer: _Answer
@@ -274,7 +381,10 @@ class AnthropicProvider(_Provider):
         stream = self._open(start)
         try:
             yield from stream.text_stream
-            final = stream.get_final_message()
+            try:
+                final = stream.get_final_message()
+            except AssertionError:  # the SDK asserts when not even message_start arrived
+                raise self._cut(answer) from None
             if final.stop_reason is None:
                 raise self._cut(answer)  # the events stopped before message_delta
             answer.usage = {"prompt": final.usage.input_tokens, "output": final.usage.output_tokens}

@@ -13,7 +13,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from desktop.backends import secrets
-from desktop.backends.cloud import AnthropicProvider, OpenAIProvider
+from desktop.backends.cloud import DEFAULT_TIMEOUT_S, AnthropicProvider, OpenAIProvider
+from desktop.backends.network import Network
 from desktop.core.errors import InvalidParameter, LlamasideError
 
 
@@ -112,6 +113,10 @@ class Providers:
     def add(self, name: str, base_url: str, api: str) -> ProviderConfig:
         if name in self._configs:
             raise InvalidParameter(f"A provider named {name!r} exists already.")
+        if name == "local" or not name or ":" in name:
+            raise InvalidParameter(
+                f'{name!r} cannot name a provider ("local" means this computer; no colons).'
+            )
         if api not in ("openai", "anthropic"):
             raise InvalidParameter("--api must be openai or anthropic.")
         if not base_url.startswith(("http://", "https://")):
@@ -146,8 +151,12 @@ def key_for(config: ProviderConfig) -> tuple[str | None, str]:
     return None, "none"
 
 
-def open_provider(config: ProviderConfig) -> OpenAIProvider | AnthropicProvider:
+def open_provider(
+    config: ProviderConfig, network: Network | None = None, timeout: float = DEFAULT_TIMEOUT_S
+) -> OpenAIProvider | AnthropicProvider:
     """A client for an enabled provider with a key; refuses before anything is sent."""
+    if network is not None:
+        network.check(config.label or config.name)
     if not config.enabled:
         raise ProviderError(
             f"Cloud provider {config.name!r} is off, so nothing was sent. Turn it on with "
@@ -161,4 +170,11 @@ def open_provider(config: ProviderConfig) -> OpenAIProvider | AnthropicProvider:
             f"(it is kept in the system keyring){alternative}."
         )
     cls = AnthropicProvider if config.api == "anthropic" else OpenAIProvider
-    return cls(config.name, config.base_url, key, label=config.label or config.name)
+    return cls(
+        config.name,
+        config.base_url,
+        key,
+        label=config.label or config.name,
+        network=network,
+        timeout=timeout,
+    )

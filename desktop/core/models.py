@@ -50,3 +50,25 @@ class LocalModel:
             source=source,
             size_bytes=size_bytes,
         )
+
+
+@dataclass(frozen=True)
+class CloudModel:
+    """A model served by a cloud provider or a remote endpoint, id ``provider:model``."""
+
+    provider: str
+    model: str
+    provider_label: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.provider}:{self.model}"
+
+    @property
+    def name(self) -> str:
+        return f"{self.model} · {self.provider_label}"
+
+
+def is_local_id(model_id: str | None) -> bool:
+    """Local model ids start with ``local:``; anything else names a provider."""
+    return model_id is None or model_id.startswith(LOCAL_PREFIX)

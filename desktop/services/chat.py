@@ -19,12 +19,14 @@ from PySide6.QtCore import QObject, Signal, Slot
 from desktop.backends.engine_client import physical_cores
 from desktop.backends.local_models import BUNDLED_ID, available_models
 from desktop.core import protocol as P
+from desktop.core.errors import LlamasideError
 from desktop.core.fit import Machine, plan_quant
 from desktop.core.messages import MessageStatus, Role
-from desktop.core.models import LocalModel
+from desktop.core.models import CloudModel, LocalModel, is_local_id
 from desktop.core.params import LoadParams
 from desktop.core.usage import StopReason, Usage
 from desktop.services import model_catalog
+from desktop.services.cloud import CloudService, CloudStreams
 from desktop.services.engine_host import EngineHost
 from desktop.services.model_catalog import detect_for_loading
 from desktop.storage.settings import Settings
@@ -37,6 +39,19 @@ TITLE_LENGTH = 48
 NEW_CHAT_TITLE = "New chat"
 
 
+class CloudRefused(LlamasideError):
+    """A cloud send that the user's settings forbid (local-only chat, offline, provider off or
+    without a key). Nothing was sent and nothing was saved."""
+
+
+class ConsentRequired(LlamasideError):
+    """The first send to a provider needs the user's yes (see ChatService.consent_text)."""
+
+    def __init__(self, model: CloudModel, message: str) -> None:
+        super().__init__(message)
+        self.model = model
+
+
 @dataclass
 class _Turn:
     """The answer being generated."""
@@ -45,7 +60,7 @@ class _Turn:
     user_message_id: int
     answer_id: int
     user_text: str
-    model: LocalModel
+    model: LocalModel | CloudModel
     #: The title before this turn, restored if the message is given back unsent.
     previous_title: str
     request_id: int | None = None
@@ -56,6 +71,10 @@ class _Turn:
     @property
     def text(self) -> str:
         return "".join(self.pieces)
+
+    @property
+    def cloud(self) -> bool:
+        return isinstance(self.model, CloudModel)
 
 
 class ChatService(QObject):
@@ -96,8 +115,11 @@ class ChatService(QObject):
         *,
         parent: QObject | None = None,
         machine: Callable[[], Machine] | None = None,
+        cloud: CloudService | None = None,
     ) -> None:
         super().__init__(parent)
+        self.cloud = cloud
+        self.cloud_streams = CloudStreams(self)
         self._machine_source = machine or (lambda: detect_for_loading(models_dir))
         self._machine: Machine | None = None
         self.store = store
@@ -109,6 +131,7 @@ class ChatService(QObject):
         )
         self.sampling = settings.sampling()
         self.models: list[LocalModel] = []
+        self.cloud_models: list[CloudModel] = []
         self._loaded_path: str | None = None
         self._load_request: int | None = None
         self._turn: _Turn | None = None
@@ -121,21 +144,42 @@ class ChatService(QObject):
         engine.done.connect(self._on_done)
         engine.failed.connect(self._on_failed)
         engine.exited.connect(self._on_exited)
+        self.cloud_streams.delta.connect(self._on_cloud_delta)
+        self.cloud_streams.done.connect(self._on_cloud_done)
+        self.cloud_streams.failed.connect(self._on_cloud_failed)
+        if cloud is not None:
+            cloud.changed.connect(self.refresh_models)
+            cloud.offline_changed.connect(self._on_offline_changed)
         self.refresh_models()
 
     # -- models -------------------------------------------------------------------------------
 
     def refresh_models(self) -> None:
         self.models = available_models(self.models_dir, self.store.user_models())
+        self.cloud_models = self.cloud.models() if self.cloud is not None else []
         self.models_changed.emit()
 
     @property
-    def current_model(self) -> LocalModel | None:
+    def all_models(self) -> list[LocalModel | CloudModel]:
+        return [*self.models, *self.cloud_models]
+
+    @property
+    def current_model(self) -> LocalModel | CloudModel | None:
         wanted = self.settings.get("model", BUNDLED_ID)
-        for model in self.models:
+        for model in self.all_models:
             if model.id == wanted:
                 return model
         return self.models[0] if self.models else None
+
+    def model_name(self, model_id: str | None) -> str:
+        """How an answer's model is named in the chat, including models no longer listed."""
+        for model in self.all_models:
+            if model.id == model_id:
+                return model.name
+        if model_id and not is_local_id(model_id):
+            provider, _, name = model_id.partition(":")
+            return f"{name} · {provider}"
+        return (model_id or "Assistant").removeprefix("local:")
 
     def select_model(self, model_id: str) -> None:
         self.settings.set("model", model_id)
@@ -167,6 +211,10 @@ class ChatService(QObject):
             self.error.emit("No model is available. Add a GGUF file with Model → Open GGUF file…")
             return False
         conversation = self.store.get_conversation(conversation_id)
+        provider = None
+        if isinstance(model, CloudModel):
+            # Every refusal happens here, before the message is saved or anything is sent.
+            provider = self._open_cloud(model, conversation.local_only)
         user = self.store.add_message(conversation_id, Role.USER, text)
         if conversation.title == NEW_CHAT_TITLE:
             title = " ".join(text.split())[:TITLE_LENGTH]
@@ -179,11 +227,54 @@ class ChatService(QObject):
         self.busy_changed.emit(True)
         self.conversations_changed.emit()
         self.answer_started.emit(conversation_id, answer.id)
-        if self._loaded_path != model.path or not self.engine.running:
+        if provider is not None:
+            assert isinstance(model, CloudModel)
+            messages = self.context_messages(conversation_id, answer.id)
+            self._turn.request_id = self.cloud_streams.start(
+                provider, messages, model.model, self.sampling, conversation_id
+            )
+        elif not isinstance(model, LocalModel):
+            raise AssertionError("a model is local or cloud")
+        elif self._loaded_path != model.path or not self.engine.running:
             self._start_load(model)
         else:
             self._start_generation()
         return True
+
+    def consent_text(self, model: CloudModel) -> str:
+        """What the first send to a provider will do, in words the user agrees to."""
+        config = self._cloud().provider(model.provider)
+        return (
+            f"This chat's messages (the system prompt, everything you and the model wrote in "
+            f"it, and your new message) will be sent to {config.label or config.name} at "
+            f"{config.base_url}, to be answered by {model.model}. Local chats stay on this "
+            f"computer. Llamaside asks once per provider; each message sent is listed in "
+            f"the privacy record."
+        )
+
+    def needs_consent(self, model: LocalModel | CloudModel | None) -> bool:
+        return isinstance(model, CloudModel) and not self._cloud().has_consent(model.provider)
+
+    def _cloud(self) -> CloudService:
+        if self.cloud is None:
+            raise CloudRefused("Cloud models are not available in this window.")
+        return self.cloud
+
+    def _open_cloud(self, model: CloudModel, local_only: bool) -> Any:
+        cloud = self._cloud()
+        if local_only:
+            raise CloudRefused(
+                f"This chat is local only, so nothing was sent to {model.name}. Pick a local "
+                f"model, or turn off the lock for this chat."
+            )
+        cloud.network.check(model.name)
+        if not cloud.has_consent(model.provider):
+            raise ConsentRequired(model, self.consent_text(model))
+        return cloud.open(cloud.provider(model.provider))
+
+    def set_local_only(self, conversation_id: int, local_only: bool) -> None:
+        self.store.set_local_only(conversation_id, local_only)
+        self.conversations_changed.emit()
 
     def _start_load(self, model: LocalModel) -> None:
         self._loaded_path = None
@@ -248,7 +339,12 @@ class ChatService(QObject):
         if turn is None:
             return
         turn.stop_requested = True
-        if turn.request_id is not None:
+        if turn.cloud:
+            # The worker closes the stream at its next piece; the answer ends now, as shown.
+            assert turn.request_id is not None
+            self.cloud_streams.cancel(turn.request_id)
+            self._finish(MessageStatus.STOPPED, None)
+        elif turn.request_id is not None:
             self.engine.cancel(turn.request_id)
         else:
             # Still loading the model: nothing was generated; end the child and the turn.
@@ -282,11 +378,26 @@ class ChatService(QObject):
             return
         self._first_token_at = 0.0
 
+    def _local_turn(self, request_id: int) -> _Turn | None:
+        """The current turn, if this engine event belongs to it."""
+        turn = self._turn
+        if turn is None or turn.cloud or request_id != turn.request_id:
+            return None
+        return turn
+
+    def _cloud_turn(self, request_id: int) -> _Turn | None:
+        turn = self._turn
+        if turn is None or not turn.cloud or request_id != turn.request_id:
+            return None
+        return turn
+
     @Slot(int, str, int)
     def _on_delta(self, request_id: int, text: str, n_tokens: int) -> None:
-        turn = self._turn
-        if turn is None or request_id != turn.request_id:
-            return
+        turn = self._local_turn(request_id)
+        if turn is not None:
+            self._append(turn, text, n_tokens)
+
+    def _append(self, turn: _Turn, text: str, n_tokens: int) -> None:
         turn.pieces.append(text)
         now = time.monotonic()
         if not self._first_token_at:
@@ -300,8 +411,7 @@ class ChatService(QObject):
 
     @Slot(int, object)
     def _on_done(self, request_id: int, usage: Usage) -> None:
-        turn = self._turn
-        if turn is None or request_id != turn.request_id:
+        if self._local_turn(request_id) is None:
             return
         status = (
             MessageStatus.STOPPED
@@ -313,10 +423,13 @@ class ChatService(QObject):
     @Slot(int, str, str)
     def _on_failed(self, request_id: int, code: str, message: str) -> None:
         turn = self._turn
+        if turn is not None and turn.cloud:
+            turn = None  # a late engine error; the answer on screen is a cloud one
         if request_id == self._load_request:
             # Any error about the load request means there is no usable model.
             self._load_request = None
             if turn is not None:
+                assert isinstance(turn.model, LocalModel)
                 self.store.set_model_error(turn.model.path, message)
             self.engine.unload()
             self.engine_status.emit("No model loaded")
@@ -324,7 +437,7 @@ class ChatService(QObject):
                 self._finish(MessageStatus.FAILED, None, error=message)
             self.error.emit(message)
             return
-        if turn is None or request_id != turn.request_id:
+        if turn is None or self._local_turn(request_id) is None:
             return
         if code == P.ERROR_CONTEXT_OVERFLOW and not turn.pieces:
             # Nothing was generated: the message was never really sent. Take it back out of
@@ -340,10 +453,60 @@ class ChatService(QObject):
         self._finish(MessageStatus.FAILED, None, error=message)
         self.error.emit(message)
 
+    # -- cloud events -------------------------------------------------------------------------
+
+    @Slot(int, str, int)
+    def _on_cloud_delta(self, request_id: int, text: str, pieces: int) -> None:
+        turn = self._cloud_turn(request_id)
+        if turn is not None:
+            self._append(turn, text, pieces)
+
+    @Slot(int, object)
+    def _on_cloud_done(self, request_id: int, result: Any) -> None:
+        turn = self._cloud_turn(request_id)
+        if turn is None:
+            return
+        usage: Usage = result.usage
+        status = (
+            MessageStatus.STOPPED
+            if usage.stop_reason == StopReason.CANCELLED
+            else MessageStatus.COMPLETE
+        )
+        self._finish(status, usage)
+
+    @Slot(int, str, str)
+    def _on_cloud_failed(self, request_id: int, message: str, partial: str) -> None:
+        turn = self._cloud_turn(request_id)
+        if turn is None:
+            return
+        if len(partial) > len(turn.text):
+            turn.pieces = [partial]
+        # The message goes in the answer itself, under whatever text had arrived.
+        self._finish(MessageStatus.FAILED, None, error=message)
+
+    @Slot(bool)
+    def _on_offline_changed(self, offline: bool) -> None:
+        if offline and self._turn is not None and self._turn.cloud:
+            self.stop()
+
+    def cost_of(self, model: CloudModel, usage: Usage) -> dict[str, Any]:
+        """The answer's cost for the history (empty when the model's price is unknown)."""
+        if self.cloud is None:
+            return {}
+        price = self.cloud.price(model)
+        if price is None:
+            return {"cost_usd": None}
+        return {
+            "cost_usd": price.cost(usage.prompt_tokens, usage.output_tokens),
+            "price_checked": price.checked,
+        }
+
     @Slot(str, bool)
     def _on_exited(self, message: str, expected: bool) -> None:
         self._loaded_path = None
         turn = self._turn
+        if turn is not None and turn.cloud:
+            turn = None  # the engine is not involved in this answer
         if turn is None:
             if not expected:
                 self.engine_status.emit("Engine stopped · it restarts with the next message")
@@ -360,11 +523,16 @@ class ChatService(QObject):
     def _finish(self, status: MessageStatus, usage: Usage | None, error: str | None = None) -> None:
         turn = self._turn
         assert turn is not None
+        stored_usage = None
+        if usage is not None:
+            stored_usage = usage.to_dict()
+            if isinstance(turn.model, CloudModel):
+                stored_usage.update(self.cost_of(turn.model, usage))
         self.store.update_message(
             turn.answer_id,
             content=turn.text,
             status=status,
-            usage=usage.to_dict() if usage else None,
+            usage=stored_usage,
             error=error,
         )
         self.store.touch(turn.conversation_id)
@@ -378,8 +546,11 @@ class ChatService(QObject):
         """Called when the window closes: save what is on screen, end the engine."""
         if self._turn is not None:
             self._turn.stop_requested = True
+            if self._turn.cloud and self._turn.request_id is not None:
+                self.cloud_streams.cancel(self._turn.request_id)
             self._finish(MessageStatus.STOPPED, None)
         self.engine.unload()
+        self.cloud_streams.shutdown()
 
 
 def message_to_wire(message: StoredMessage) -> dict[str, str]:

@@ -37,6 +37,11 @@ class AppPaths:
     def settings(self) -> Path:
         return self.config / "settings.json"
 
+    @property
+    def pricing(self) -> Path:
+        """The user's price overrides for cloud models (created on demand from the shipped file)."""
+        return self.config / "pricing.json"
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> AppPaths:
         env = os.environ if environ is None else environ

@@ -86,11 +86,31 @@ def _m003_downloads(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m004_privacy(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        ALTER TABLE conversations ADD COLUMN local_only INTEGER NOT NULL DEFAULT 0;
+        CREATE TABLE outbound (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            destination TEXT NOT NULL,
+            host TEXT NOT NULL,
+            purpose TEXT NOT NULL,
+            model TEXT NOT NULL DEFAULT '',
+            -- Not a foreign key: the record outlives a deleted chat (it happened all the same).
+            conversation_id INTEGER,
+            bytes_sent INTEGER NOT NULL
+        );
+        """
+    )
+
+
 #: Ordered and append-only: a migration, once released, never changes. Its position is its id.
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("initial", _m001_initial),
     ("user_models", _m002_user_models),
     ("downloads", _m003_downloads),
+    ("privacy", _m004_privacy),
 ]
 
 
@@ -103,6 +123,8 @@ class Conversation:
     model: str | None
     system_prompt: str
     params: dict[str, Any] = field(default_factory=dict)
+    #: Cloud models cannot be used in this conversation.
+    local_only: bool = False
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Conversation:
@@ -114,6 +136,7 @@ class Conversation:
             row["model"],
             row["system_prompt"],
             json.loads(row["params"] or "{}"),
+            bool(row["local_only"]),
         )
 
 
@@ -279,6 +302,9 @@ class ChatStore:
         else:
             self._update_conversation(conversation_id, model=model, params=json.dumps(params))
 
+    def set_local_only(self, conversation_id: int, local_only: bool) -> None:
+        self._update_conversation(conversation_id, local_only=int(local_only))
+
     def _update_conversation(self, conversation_id: int, **values: Any) -> None:
         assignments = ", ".join(f"{k} = ?" for k in values)
         with self._writing():
@@ -418,3 +444,31 @@ class ChatStore:
     def forget_download(self, local_path: str) -> None:
         with self._writing():
             self.db.execute("DELETE FROM downloads WHERE local_path = ?", [local_path])
+
+    # -- privacy record -----------------------------------------------------------------------
+
+    def record_outbound(self, outbound: dict[str, Any]) -> None:
+        """One request that left the machine (see backends.network.Outbound)."""
+        with self._writing():
+            self.db.execute(
+                "INSERT INTO outbound (at, destination, host, purpose, model, conversation_id, "
+                "bytes_sent) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    outbound["at"],
+                    outbound["destination"],
+                    outbound["host"],
+                    outbound["purpose"],
+                    outbound.get("model", ""),
+                    outbound.get("conversation_id"),
+                    int(outbound.get("bytes_sent", 0)),
+                ],
+            )
+
+    def outbound(self) -> list[dict[str, Any]]:
+        """The privacy record, oldest first, with each conversation's title (if it still exists)."""
+        return list(
+            self.db.query(
+                "SELECT o.*, c.title AS conversation FROM outbound o "
+                "LEFT JOIN conversations c ON c.id = o.conversation_id ORDER BY o.id"
+            )
+        )

@@ -1,0 +1,331 @@
+"""CloudService: cloud providers as the GUI sees them.
+
+Their settings (on/off, base URL, custom endpoints), keys (through backends.secrets: the OS
+keyring only), model lists (fetched from each provider's API, cached in settings, refreshable),
+the one-time consent per provider, the app-wide offline switch, prices, and the privacy record
+(every request that left the machine, written to the history database on the GUI thread).
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal, Slot
+
+from desktop.backends import secrets
+from desktop.backends.catalog_file import load_pricing
+from desktop.backends.cloud import (
+    DEFAULT_TIMEOUT_S,
+    AnthropicProvider,
+    CloudError,
+    OpenAIProvider,
+)
+from desktop.backends.network import Network, Outbound
+from desktop.backends.providers import ProviderConfig, Providers, key_for, open_provider
+from desktop.core.errors import LlamasideError
+from desktop.core.models import CloudModel
+from desktop.core.params import SamplingParams
+from desktop.core.pricing import Price, Pricing, PricingError
+from desktop.services.background import Background
+from desktop.storage.settings import Settings
+from desktop.storage.store import ChatStore
+
+#: The model picked for a provider when the user has not chosen one, if the provider lists it.
+PREFERRED_DEFAULTS = ("gpt-4o",)
+
+
+class CloudService(QObject):
+    """Signals:
+    changed(): providers, their models, keys or consent changed.
+    offline_changed(bool): the app-wide offline switch moved.
+    recorded(): a request was added to the privacy record.
+    checked(str, str, bool, str): provider, what ("test" or "models"), ok, message for the user.
+    """
+
+    changed = Signal()
+    offline_changed = Signal(bool)
+    recorded = Signal()
+    checked = Signal(str, str, bool, str)
+    # From any thread (the SDKs' request hook); Qt queues it to the GUI thread.
+    _outbound = Signal(object)
+
+    def __init__(
+        self,
+        store: ChatStore,
+        settings: Settings,
+        pricing_file: Path,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.store = store
+        self.settings = settings
+        self.pricing_file = pricing_file
+        self.network = Network(bool(settings.get("offline", False)), self._outbound.emit)
+        self._outbound.connect(self._on_outbound)
+        self.background = Background(self)
+        self.background.done.connect(self._on_background_done)
+        self.background.failed.connect(self._on_background_failed)
+        self.pricing_problem = ""
+        self.pricing = self._load_pricing()
+        #: Seconds to wait for a connection or for the next piece of an answer.
+        self.timeout_s = DEFAULT_TIMEOUT_S
+
+    # -- providers ----------------------------------------------------------------------------
+
+    def providers(self) -> Providers:
+        return Providers(self.settings.get("providers", {}))
+
+    def provider(self, name: str) -> ProviderConfig:
+        return self.providers().get(name)
+
+    def _save(self, providers: Providers) -> None:
+        self.settings.set("providers", providers.to_settings())
+        self.changed.emit()
+
+    def set_enabled(self, name: str, enabled: bool) -> None:
+        providers = self.providers()
+        providers.update(name, enabled=enabled)
+        self._save(providers)
+        if enabled and not self.cached_models(name) and self.key_source(name) != "none":
+            self.refresh_models(name)
+
+    def set_base_url(self, name: str, base_url: str) -> None:
+        base_url = base_url.strip().rstrip("/")
+        if not base_url.startswith(("http://", "https://")):
+            raise LlamasideError(f"Not a URL: {base_url!r} (it starts with http:// or https://).")
+        providers = self.providers()
+        providers.update(name, base_url=base_url)
+        self._forget_models(name)  # another server, other models
+        self._save(providers)
+
+    def add_endpoint(self, name: str, base_url: str, api: str) -> ProviderConfig:
+        providers = self.providers()
+        config = providers.add(name, base_url, api)
+        self._save(providers)
+        return config
+
+    def remove(self, name: str) -> None:
+        providers = self.providers()
+        providers.remove(name)
+        self._forget_models(name)
+        self._save(providers)
+
+    # -- keys (keyring only) ------------------------------------------------------------------
+
+    def key_source(self, name: str) -> str:
+        """ "keyring", the environment variable's name, or "none". Never the key."""
+        return key_for(self.provider(name))[1]
+
+    def key_source_text(self, name: str) -> str:
+        source = self.key_source(name)
+        if source == "keyring":
+            return "Key: stored in the system keyring"
+        if source == "none":
+            return "Key: none"
+        return f"Key: from the environment variable {source} (read only)"
+
+    def keyring_problem(self) -> str | None:
+        return secrets.keyring_problem()
+
+    def save_key(self, name: str, key: str) -> None:
+        key = key.strip()
+        if not key:
+            raise LlamasideError("The key is empty; nothing was saved.")
+        secrets.set_secret(self.provider(name).name, key)
+        self.changed.emit()
+
+    def delete_key(self, name: str) -> bool:
+        deleted = secrets.delete_secret(self.provider(name).name)
+        self.changed.emit()
+        return deleted
+
+    # -- models -------------------------------------------------------------------------------
+
+    def cached_models(self, name: str) -> list[str]:
+        entry = self.settings.get("cloud_models", {}).get(name, {})
+        models = entry.get("models", []) if isinstance(entry, dict) else []
+        return [str(m) for m in models]
+
+    def models(self) -> list[CloudModel]:
+        """The models of every enabled provider, as last fetched from their APIs."""
+        result: list[CloudModel] = []
+        for config in self.providers().all():
+            if config.enabled:
+                label = config.label or config.name
+                result.extend(
+                    CloudModel(config.name, m, label) for m in self.cached_models(name=config.name)
+                )
+        return result
+
+    def default_model(self, name: str) -> str | None:
+        models = self.cached_models(name)
+        for preferred in PREFERRED_DEFAULTS:
+            if preferred in models:
+                return preferred
+        return models[0] if models else None
+
+    def _forget_models(self, name: str) -> None:
+        cached = dict(self.settings.get("cloud_models", {}))
+        cached.pop(name, None)
+        self.settings.set("cloud_models", cached)
+
+    def refresh_models(self, name: str) -> None:
+        """Fetch the provider's model list in the background (one request)."""
+        config = self.provider(name)
+        self.background.call(f"models:{name}", lambda: self._list(config, "models"))
+
+    def test_connection(self, name: str) -> None:
+        """Check the key with one cheap call (the model list), in the background."""
+        config = self.provider(name)
+        self.background.call(f"test:{name}", lambda: self._list(config, "test"))
+
+    def _list(self, config: ProviderConfig, purpose: str) -> list[str]:
+        # A connection test works before the provider is turned on: the user asked for it.
+        provider = self.open(ProviderConfig(**{**config.__dict__, "enabled": True}))
+        try:
+            return provider.list_models(purpose)
+        finally:
+            provider.close()
+
+    @Slot(str, object)
+    def _on_background_done(self, tag: str, result: Any) -> None:
+        what, _, name = tag.partition(":")
+        models = list(result)
+        cached = dict(self.settings.get("cloud_models", {}))
+        cached[name] = {"models": models, "fetched": datetime.now(timezone.utc).isoformat()}
+        self.settings.set("cloud_models", cached)
+        self.changed.emit()
+        message = f"Connected: {len(models)} models available."
+        self.checked.emit(name, what, True, message)
+
+    @Slot(str, str)
+    def _on_background_failed(self, tag: str, message: str) -> None:
+        what, _, name = tag.partition(":")
+        self.checked.emit(name, what, False, message)
+
+    def open(self, config: ProviderConfig) -> OpenAIProvider | AnthropicProvider:
+        """A client for the provider; refuses (nothing sent) if offline, off or keyless."""
+        return open_provider(config, self.network, timeout=self.timeout_s)
+
+    # -- consent and the offline switch -------------------------------------------------------
+
+    def has_consent(self, name: str) -> bool:
+        return name in self.settings.get("cloud_consent", [])
+
+    def grant_consent(self, name: str) -> None:
+        if not self.has_consent(name):
+            self.settings.set("cloud_consent", [*self.settings.get("cloud_consent", []), name])
+
+    @property
+    def offline(self) -> bool:
+        return self.network.offline
+
+    def set_offline(self, offline: bool) -> None:
+        if offline == self.network.offline:
+            return
+        self.network.set_offline(offline)
+        self.settings.set("offline", offline)
+        self.offline_changed.emit(offline)
+
+    # -- prices -------------------------------------------------------------------------------
+
+    def _load_pricing(self) -> Pricing:
+        try:
+            self.pricing_problem = ""
+            return load_pricing(self.pricing_file)
+        except PricingError as exc:
+            # The shipped prices still work; the user is told what is wrong with theirs.
+            self.pricing_problem = f"{exc} Using the prices shipped with Llamaside."
+            return load_pricing(None)
+
+    def reload_pricing(self) -> None:
+        self.pricing = self._load_pricing()
+
+    def price(self, model: CloudModel) -> Price | None:
+        return self.pricing.lookup(model.provider, model.model)
+
+    # -- privacy record -----------------------------------------------------------------------
+
+    @Slot(object)
+    def _on_outbound(self, outbound: Outbound) -> None:
+        try:
+            self.store.record_outbound(outbound.to_dict())
+        except LlamasideError:
+            # The record cannot be written (a full disk): the chat's own save reports that
+            # to the user; the request has happened either way.
+            return
+        self.recorded.emit()
+
+    def record(self) -> list[dict[str, Any]]:
+        return self.store.outbound()
+
+
+class CloudStreams(QObject):
+    """Cloud answers streaming on worker threads, delivered as signals on the GUI thread.
+
+    Signals:
+        delta(int, str, int): request id, new text, pieces so far.
+        done(int, object): request id, CloudResult (text, usage, stop reason).
+        failed(int, str, str): request id, message for the user, the text that had arrived.
+    """
+
+    delta = Signal(int, str, int)
+    done = Signal(int, object)
+    failed = Signal(int, str, str)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._next_id = 0
+        self._cancels: dict[int, threading.Event] = {}
+        self._threads: dict[int, threading.Thread] = {}
+
+    def start(
+        self,
+        provider: OpenAIProvider | AnthropicProvider,
+        messages: list[dict[str, str]],
+        model: str,
+        sampling: SamplingParams,
+        conversation_id: int | None = None,
+    ) -> int:
+        self._next_id += 1
+        request_id = self._next_id
+        cancel = threading.Event()
+        self._cancels[request_id] = cancel
+
+        def work() -> None:
+            pieces = 0
+            try:
+                for text in provider.stream(messages, model, sampling, cancel, conversation_id):
+                    pieces += 1
+                    self.delta.emit(request_id, text, pieces)
+                self.done.emit(request_id, provider.last)
+            except CloudError as exc:
+                self.failed.emit(request_id, str(exc), exc.partial)
+            except LlamasideError as exc:
+                self.failed.emit(request_id, str(exc), "")
+            except Exception as exc:  # a worker must always report back
+                self.failed.emit(request_id, f"{type(exc).__name__}: {exc}", "")
+            finally:
+                provider.close()
+
+        thread = threading.Thread(target=work, name=f"cloud-{request_id}", daemon=True)
+        self._threads = {k: t for k, t in self._threads.items() if t.is_alive()}
+        self._threads[request_id] = thread
+        thread.start()
+        return request_id
+
+    def cancel(self, request_id: int) -> None:
+        """Stop reading: the stream is closed when its next piece (or its timeout) arrives;
+        the caller does not wait for that."""
+        event = self._cancels.pop(request_id, None)
+        if event is not None:
+            event.set()
+
+    def shutdown(self, wait_s: float = 2.0) -> None:
+        for request_id in list(self._cancels):
+            self.cancel(request_id)
+        for thread in self._threads.values():
+            thread.join(wait_s)
