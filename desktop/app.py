@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from desktop import APP_NAME, __version__
 from desktop.core.errors import LlamasideError
 from desktop.services.chat import ChatService
+from desktop.services.cloud import CloudService
 from desktop.services.downloads import DownloadManager
 from desktop.services.engine_host import EngineHost
 from desktop.storage.paths import AppPaths
@@ -27,12 +28,15 @@ def build_window(paths: AppPaths, engine_command: list[str] | None = None) -> Ma
     store = ChatStore(paths.database)
     settings = Settings(paths.settings)
     engine = EngineHost(engine_command, paths.engine_log)
-    chat = ChatService(store, settings, paths.models, engine)
-    downloads = DownloadManager(store, paths.models)
+    # One network gate for the cloud and the hub: the offline switch and the privacy record.
+    cloud = CloudService(store, settings, paths.pricing)
+    chat = ChatService(store, settings, paths.models, engine, cloud=cloud)
+    downloads = DownloadManager(store, paths.models, network=cloud.network)
     downloads.job_finished.connect(lambda _job, _path: chat.refresh_models())
+    cloud.offline_changed.connect(lambda offline: downloads.pause_all() if offline else None)
     downloads.restore()
     window = MainWindow(chat, downloads)
-    for child in (engine, chat, downloads):
+    for child in (engine, cloud, chat, downloads):
         child.setParent(window)
     return window
 

@@ -212,6 +212,16 @@ class _Provider:
             answer.text,
         )
 
+    @staticmethod
+    def _connection_error(exc: Exception, where: str, partial: str) -> CloudError:
+        cause = exc.__cause__ or exc
+        if partial:
+            return CloudError(
+                f"The connection to {where} broke mid-answer ({cause}). The text so far is kept.",
+                partial,
+            )
+        return CloudError(f"Cannot connect to {where}: {_connection_reason(cause)}", partial)
+
     def _error(self, exc: Exception, partial: str) -> CloudError:
         sdk = self._sdk
         where = f"{self.label} ({self.base_url})"
@@ -223,14 +233,7 @@ class _Provider:
         if isinstance(exc, sdk.APITimeoutError):
             return CloudError(f"{where} did not answer in time.", partial)
         if isinstance(exc, sdk.APIConnectionError):
-            cause = exc.__cause__ or exc
-            if partial:
-                return CloudError(
-                    f"The connection to {where} broke mid-answer ({cause}). "
-                    f"The text so far is kept.",
-                    partial,
-                )
-            return CloudError(f"Cannot connect to {where}: {_connection_reason(cause)}", partial)
+            return self._connection_error(exc, where, partial)
         if isinstance(exc, ValueError):  # JSONDecodeError: half an event, or not JSON at all
             kept = " The text so far is kept." if partial else ""
             return CloudError(f"{where} sent a malformed stream event ({exc}).{kept}", partial)

@@ -11,7 +11,7 @@ import os
 import socket
 from collections import defaultdict
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from huggingface_hub import HfApi, constants, hf_hub_url
 from huggingface_hub.errors import (
@@ -25,6 +25,7 @@ from huggingface_hub.errors import (
 from huggingface_hub.utils import build_hf_headers  # type: ignore[attr-defined]
 
 from desktop.backends.downloader import RemoteFile
+from desktop.backends.network import Network, Outbound
 from desktop.backends.secrets import hf_token
 from desktop.core.catalog import split_part
 from desktop.core.errors import LlamasideError
@@ -90,8 +91,10 @@ def check_online(url: str | None = None) -> None:
 
 
 class Hub:
-    def __init__(self, token: str | None = None) -> None:
+    def __init__(self, token: str | None = None, network: Network | None = None) -> None:
         self.endpoint = endpoint()
+        #: The offline switch and the privacy record (a search sends the user's query).
+        self.network = network or Network()
         # The token from the keyring, else HF_TOKEN (read only); see backends.secrets.
         self.token = token if token is not None else hf_token()[0]
         self.api = HfApi(endpoint=self.endpoint, token=self.token)
@@ -100,8 +103,35 @@ class Hub:
         """Auth and user-agent headers for the byte transfer (no telemetry is sent)."""
         return build_hf_headers(token=self.token, library_name="llamaside")
 
-    def search(self, query: str, limit: int = 20) -> list[RepoSummary]:
+    def _leaving(self, purpose: str, what: str, request_line: str) -> None:
+        """Check the offline switch, then note the request in the privacy record."""
+        self.network.check("Hugging Face")
         check_online(self.endpoint)
+        host = urlsplit(self.endpoint).hostname or ""
+        self.network.sent(
+            Outbound("huggingface", host, purpose, model=what, bytes_sent=len(request_line))
+        )
+
+    def note_download(self, remote: RemoteFile) -> None:
+        """A file is about to be fetched (once per file; resumed ranges are not listed)."""
+        self.network.check("Hugging Face")
+        host = urlsplit(remote.url).hostname or ""
+        self.network.sent(
+            Outbound(
+                "huggingface",
+                host,
+                "download",
+                model=f"{remote.repo}/{remote.path}",
+                bytes_sent=len(f"GET {remote.url}"),
+            )
+        )
+
+    def search(self, query: str, limit: int = 20) -> list[RepoSummary]:
+        self._leaving(
+            "search",
+            query,
+            f"GET {self.endpoint}/api/models?search={quote(query)}&filter=gguf&limit={limit}",
+        )
         try:
             found = self.api.list_models(search=query, filter="gguf", limit=limit, sort="downloads")
             return [RepoSummary(m.id, m.downloads or 0, m.likes or 0, bool(m.gated)) for m in found]
@@ -110,7 +140,7 @@ class Hub:
 
     def gguf_files(self, repo: str, revision: str | None = None) -> list[RemoteFile]:
         """Every GGUF in the repo with its size and sha256 (from the hub's LFS metadata)."""
-        check_online(self.endpoint)
+        self._leaving("files", repo, f"GET {self.endpoint}/api/models/{repo}?blobs=True")
         try:
             info = self.api.model_info(repo, revision=revision, files_metadata=True)
         except GatedRepoError:

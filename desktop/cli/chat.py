@@ -6,12 +6,14 @@ import argparse
 import json
 import os
 import sys
-from typing import TextIO
+from typing import Any, TextIO
 
-from desktop.backends.cloud import CloudError
+from desktop.backends.catalog_file import load_pricing
+from desktop.backends.cloud import AnthropicProvider, CloudError, CloudResult, OpenAIProvider
 from desktop.backends.engine_client import SyncEngine
 from desktop.backends.local_models import BUNDLED_ID, available_models, resolve_model
 from desktop.backends.providers import ProviderConfig, Providers, open_provider
+from desktop.cli.network import open_network
 from desktop.core.errors import (
     ContextOverflow,
     InvalidParameter,
@@ -21,6 +23,7 @@ from desktop.core.errors import (
 from desktop.core.messages import MessageStatus, Role
 from desktop.core.models import LOCAL_PREFIX
 from desktop.core.params import LoadParams, SamplingParams
+from desktop.core.pricing import PricingError, format_cost
 from desktop.core.usage import StopReason
 from desktop.storage.paths import AppPaths
 from desktop.storage.settings import Settings
@@ -217,8 +220,31 @@ def _cloud_chat(
     model_name: str,
 ) -> int:
     """One answer from a cloud provider; refused before sending if the provider is off."""
-    provider = open_provider(config)  # raises if off or keyless: nothing sent
-    model_id = f"{config.name}:{model_name}"
+    with open_network(paths) as network:
+        # Refused here (offline, off or keyless) before anything is saved or sent.
+        provider = open_provider(config, network)
+        return _cloud_answer(
+            args,
+            paths,
+            out=out,
+            prompt=prompt,
+            sampling=sampling,
+            provider=provider,
+            model_id=f"{config.name}:{model_name}",
+        )
+
+
+def _cloud_answer(
+    args: argparse.Namespace,
+    paths: AppPaths,
+    *,
+    out: TextIO,
+    prompt: str,
+    sampling: SamplingParams,
+    provider: OpenAIProvider | AnthropicProvider,
+    model_id: str,
+) -> int:
+    model_name = model_id.partition(":")[2]
     messages = [{"role": "system", "content": args.system}] if args.system else []
     messages.append({"role": "user", "content": prompt})
     store = ChatStore(paths.database)
@@ -234,8 +260,9 @@ def _cloud_chat(
                 conversation_id, Role.ASSISTANT, "", model=model_id, status=MessageStatus.STREAMING
             ).id
         status, error = MessageStatus.COMPLETE, None
+        usage: dict[str, Any] | None = None
         try:
-            for piece in provider.stream(messages, model_name, sampling):
+            for piece in provider.stream(messages, model_name, sampling, None, conversation_id):
                 if not args.json:
                     out.write(piece)
                     out.flush()
@@ -245,13 +272,14 @@ def _cloud_chat(
         finally:
             result = provider.last
             provider.close()
+            if result.finished:
+                usage = {
+                    **result.usage.to_dict(),
+                    **_cost(paths, provider.name, model_name, result),
+                }
             if answer_id is not None:
                 store.update_message(
-                    answer_id,
-                    content=result.text,
-                    status=status,
-                    usage=result.usage.to_dict() if result.finished else None,
-                    error=error,
+                    answer_id, content=result.text, status=status, usage=usage, error=error
                 )
         if args.json:
             out.write(
@@ -259,7 +287,7 @@ def _cloud_chat(
                     {
                         "model": model_id,
                         "text": result.text,
-                        "usage": result.usage.to_dict(),
+                        "usage": usage,
                         "conversation_id": conversation_id,
                     },
                     ensure_ascii=False,
@@ -268,6 +296,28 @@ def _cloud_chat(
             )
         else:
             out.write("\n")
+            if usage is not None:
+                sys.stderr.write(
+                    f"[{model_id} at {provider.base_url} · {result.usage.output_tokens} tokens · "
+                    f"{format_cost(usage.get('cost_usd'))}]\n"
+                )
         return 0
     finally:
         store.close()
+
+
+def _cost(paths: AppPaths, provider: str, model: str, result: CloudResult) -> dict[str, Any]:
+    """The answer's cost from the shipped prices and the user's own pricing.json."""
+    try:
+        pricing = load_pricing(paths.pricing)
+    except PricingError as exc:
+        sys.stderr.write(f"llamaside: {exc} Using the shipped prices.\n")
+        pricing = load_pricing(None)
+    price = pricing.lookup(provider, model)
+    if price is None:
+        return {"cost_usd": None}
+    usage = result.usage
+    return {
+        "cost_usd": price.cost(usage.prompt_tokens, usage.output_tokens),
+        "price_checked": price.checked,
+    }

@@ -1,17 +1,22 @@
-"""`llamaside keys ...` and `llamaside providers ...`: cloud keys (keyring only) and endpoints."""
+"""`llamaside keys | providers | privacy | offline`: cloud keys (keyring only), endpoints, the
+privacy record and the offline switch."""
 
 from __future__ import annotations
 
 import argparse
+import csv
 import getpass
+import json
 import sys
-from typing import TextIO
+from pathlib import Path
+from typing import Any, TextIO
 
 from desktop.backends import secrets
 from desktop.backends.providers import BUILTIN, Providers, key_for
 from desktop.core.errors import InvalidParameter
 from desktop.storage.paths import AppPaths
 from desktop.storage.settings import Settings
+from desktop.storage.store import ChatStore
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -46,6 +51,17 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         parser = commands.add_parser(verb, help=helptext)
         parser.add_argument("name")
         parser.set_defaults(run=cmd_providers_toggle, verb=verb)
+
+    privacy = sub.add_parser(
+        "privacy", help="the privacy record: every request that left this computer"
+    )
+    privacy.add_argument("--json", action="store_true", help="one JSON object per request")
+    privacy.add_argument("--export", metavar="FILE", help="write it to FILE (.csv or .json)")
+    privacy.set_defaults(run=cmd_privacy)
+
+    offline = sub.add_parser("offline", help="the app-wide offline switch (hub and cloud)")
+    offline.add_argument("state", nargs="?", choices=["on", "off"], help="omit to show it")
+    offline.set_defaults(run=cmd_offline)
 
 
 def _providers(paths: AppPaths) -> tuple[Settings, Providers]:
@@ -137,4 +153,67 @@ def cmd_providers_toggle(args: argparse.Namespace, paths: AppPaths, out: TextIO)
         providers.update(args.name, enabled=args.verb == "enable")
         out.write(f"{args.name} is {'on' if args.verb == 'enable' else 'off'}.\n")
     _save(settings, providers)
+    return 0
+
+
+PRIVACY_FIELDS = (
+    "at",
+    "destination",
+    "host",
+    "purpose",
+    "model",
+    "conversation_id",
+    "conversation",
+    "bytes_sent",
+)
+
+
+def cmd_privacy(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
+    store = ChatStore(paths.database)
+    try:
+        rows = [{k: row.get(k) for k in PRIVACY_FIELDS} for row in store.outbound()]
+    finally:
+        store.close()
+    if args.export:
+        target = Path(args.export)
+        write_privacy_record(rows, target)
+        out.write(f"Wrote {len(rows)} requests to {target}.\n")
+        return 0
+    if args.json:
+        for row in rows:
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+        return 0
+    if not rows:
+        out.write("Nothing has left this computer: no request to a provider or the hub.\n")
+        return 0
+    for row in rows:
+        chat = f"  chat {row['conversation_id']}" if row["conversation_id"] is not None else ""
+        out.write(
+            f"{row['at']}  {row['destination']:<12} {row['purpose']:<8} {row['host']:<24} "
+            f"{row['model'] or '-'}{chat}  {row['bytes_sent']:,} bytes\n"
+        )
+    return 0
+
+
+def write_privacy_record(rows: list[dict[str, Any]], target: Path) -> None:
+    """CSV for a spreadsheet, JSON otherwise (decided by the file's extension)."""
+    if target.suffix.lower() == ".csv":
+        with target.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(PRIVACY_FIELDS))
+            writer.writeheader()
+            writer.writerows(rows)
+    else:
+        target.write_text(json.dumps(rows, indent=2, ensure_ascii=False), encoding="utf-8")
+
+
+def cmd_offline(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
+    settings = Settings(paths.settings)
+    if args.state is not None:
+        settings.set("offline", args.state == "on")
+    offline = bool(settings.get("offline", False))
+    out.write(
+        "Offline: nothing is sent to the hub or any cloud provider.\n"
+        if offline
+        else "Online: the hub and the cloud providers you turned on can be reached.\n"
+    )
     return 0

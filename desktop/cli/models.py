@@ -21,6 +21,7 @@ from desktop.backends.engine_client import probe_engine
 from desktop.backends.hub import Hub, HubError, group_files, select
 from desktop.backends.local_models import available_models, resolve_model
 from desktop.backends.model_downloads import ModelProgress, download_group, verify_file
+from desktop.cli.network import open_network
 from desktop.core.catalog import CatalogError, split_part
 from desktop.core.errors import InvalidParameter, ModelNotFound, StoreError
 from desktop.core.fit import plan, recommend, reinstall_command
@@ -122,8 +123,9 @@ def cmd_fit(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
     return 0
 
 
-def cmd_search(args: argparse.Namespace, _paths: AppPaths, out: TextIO) -> int:
-    found = Hub().search(args.query, limit=args.limit)
+def cmd_search(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
+    with open_network(paths) as network:
+        found = Hub(network=network).search(args.query, limit=args.limit)
     if not found:
         out.write(f"No GGUF models found for {args.query!r}.\n")
         return 0
@@ -150,9 +152,10 @@ def _repo_and_quant(ref: str, wanted: str | None) -> tuple[str, str | None]:
     return quant.repo, quant.quant
 
 
-def cmd_files(args: argparse.Namespace, _paths: AppPaths, out: TextIO) -> int:
+def cmd_files(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
     repo = args.repo
-    groups = group_files(Hub().gguf_files(repo))
+    with open_network(paths) as network:
+        groups = group_files(Hub(network=network).gguf_files(repo))
     if not groups:
         out.write(f"{repo} has no GGUF files.\n")
         return 0
@@ -194,7 +197,19 @@ class _Bar:
 
 def cmd_download(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
     repo, wanted = _repo_and_quant(args.repo, args.file)
-    hub = Hub()
+    with open_network(paths) as network:
+        return _download(args, paths, out, Hub(network=network), repo=repo, wanted=wanted)
+
+
+def _download(
+    args: argparse.Namespace,
+    paths: AppPaths,
+    out: TextIO,
+    hub: Hub,
+    *,
+    repo: str,
+    wanted: str | None,
+) -> int:
     groups = [
         g for g in group_files(hub.gguf_files(repo)) if not g.name.lower().startswith("mmproj")
     ]
@@ -222,6 +237,8 @@ def cmd_download(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
             store.record_download(str(target), **asdict(remote), status=status, error=error)
 
         try:
+            for remote in group.files:
+                hub.note_download(remote)
             first = download_group(
                 group,
                 paths.models,

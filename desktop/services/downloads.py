@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import enum
 import threading
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from desktop.backends.downloader import (
 )
 from desktop.backends.hub import GgufGroup, Hub, group_files
 from desktop.backends.model_downloads import ModelProgress, download_group, target_for
+from desktop.backends.network import Network
 from desktop.core.errors import LlamasideError, StoreError
 from desktop.storage.store import ChatStore
 
@@ -85,13 +85,14 @@ class DownloadManager(QObject):
         self,
         store: ChatStore,
         models_dir: Path,
-        hub_factory: Callable[[], Hub] = Hub,
+        network: Network | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
         self.store = store
         self.models_dir = models_dir
-        self._hub_factory = hub_factory
+        #: The app's offline switch and privacy record, shared with the cloud providers.
+        self.network = network or Network()
         self.jobs: dict[str, DownloadJob] = {}
         #: Cancelled jobs whose worker has not stopped yet, and whether to keep their files.
         self._cancelled: dict[str, tuple[DownloadJob, bool]] = {}
@@ -169,6 +170,12 @@ class DownloadManager(QObject):
                 self.jobs[job.id] = job
                 self.job_added.emit(job.id)
 
+    def pause_all(self) -> None:
+        """Pause every running download (the app went offline); they resume on request."""
+        for job in self.jobs.values():
+            if job.state == JobState.DOWNLOADING:
+                self.pause(job.id)
+
     def shutdown(self, timeout: float = 3.0) -> None:
         """Pause everything (partial files are kept). Waits a little for the workers; one
         stuck in a network read is a daemon thread and ends with the process."""
@@ -204,7 +211,9 @@ class DownloadManager(QObject):
 
     def _work(self, job_id: str, run: int, group: GgufGroup, cancel: threading.Event) -> None:
         try:
-            hub = self._hub_factory()
+            hub = Hub(network=self.network)
+            for remote in group.files:
+                hub.note_download(remote)
             path = download_group(
                 group,
                 self.models_dir,

@@ -9,6 +9,7 @@ from desktop.backends import hardware, secrets
 from desktop.backends.catalog_file import load_catalog
 from desktop.backends.engine_client import probe_engine
 from desktop.backends.hub import GgufGroup, Hub, RepoSummary, group_files
+from desktop.backends.network import Network
 from desktop.core.catalog import Catalog
 from desktop.core.fit import Machine
 
@@ -25,13 +26,13 @@ def detect_machine(models_dir: Path) -> Machine:
     )
 
 
-def search(query: str) -> list[RepoSummary]:
-    return Hub().search(query)
+def search(query: str, network: Network | None = None) -> list[RepoSummary]:
+    return Hub(network=network).search(query)
 
 
-def repo_models(repo: str) -> list[GgufGroup]:
+def repo_models(repo: str, network: Network | None = None) -> list[GgufGroup]:
     """The loadable GGUF models in a repo (split parts grouped), vision projectors left out."""
-    groups = group_files(Hub().gguf_files(repo))
+    groups = group_files(Hub(network=network).gguf_files(repo))
     return [g for g in groups if not g.name.lower().startswith("mmproj")]
 
 

@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.backends.network import Network
 from desktop.core.catalog import CatalogModel
 from desktop.core.errors import LlamasideError
 from desktop.core.fit import Fit, Machine, Verdict, plan, recommend, reinstall_command
@@ -234,7 +235,10 @@ class ModelsDialog(QDialog):
             if answer != QMessageBox.StandardButton.Yes:
                 return
         quant = fit.quant
-        self.background.call("catalog-files", lambda: (quant.repo, self._catalog_group(quant)))
+        network = self.downloads.network
+        self.background.call(
+            "catalog-files", lambda: (quant.repo, self._catalog_group(quant, network))
+        )
 
     # -- Hugging Face -------------------------------------------------------------------------
 
@@ -319,7 +323,8 @@ class ModelsDialog(QDialog):
         query = self.search_edit.text().strip()
         if query:
             self.hub_status.setText("Searching…")
-            self.background.call("search", lambda: model_catalog.search(query))
+            network = self.downloads.network
+            self.background.call("search", lambda: model_catalog.search(query, network))
 
     @Slot(QTableWidgetItem)
     def _on_result_chosen(self, item: QTableWidgetItem) -> None:
@@ -335,7 +340,8 @@ class ModelsDialog(QDialog):
             self.hub_status.setText("A repo looks like owner/name.")
             return
         self.hub_status.setText(f"Listing {repo}…")
-        self.background.call("files", lambda: (repo, model_catalog.repo_models(repo)))
+        network = self.downloads.network
+        self.background.call("files", lambda: (repo, model_catalog.repo_models(repo, network)))
 
     @Slot()
     def _download_selected_file(self) -> None:
@@ -344,9 +350,9 @@ class ModelsDialog(QDialog):
             self._start_download(self.repo, self.groups[rows[0].row()])
 
     @staticmethod
-    def _catalog_group(quant: Any) -> Any:
+    def _catalog_group(quant: Any, network: Network) -> Any:
         """The files of a catalog quant, found in its repo by the catalog's pattern."""
-        for group in model_catalog.repo_models(quant.repo):
+        for group in model_catalog.repo_models(quant.repo, network):
             if all(quant.matches(f.path) for f in group.files):
                 return group
         raise LookupError(f"{quant.repo} has no files for {quant.quant} any more.")

@@ -16,6 +16,8 @@ from desktop.core.messages import MessageStatus
 from desktop.storage.paths import AppPaths
 from desktop.storage.store import ChatStore
 from tests.cloudserver import CloudServer
+from tests.conftest import SMOL_REPO
+from tests.hubserver import HubServer
 
 KEY = "sk-live-THIS-IS-A-TEST-KEY-0123456789"
 
@@ -73,11 +75,38 @@ def test_cloud_chat_needs_the_provider_on_and_a_key(
     headers = {k.lower(): v for k, v in cloud.state.requests[-1]["headers"].items()}
     assert headers["authorization"] == f"Bearer {KEY}"
 
+    # GPT-4o's shipped price: $2.50 in, $10 out per million tokens (11 in, 5 out here).
+    assert data["usage"]["cost_usd"] == pytest.approx((11 * 2.5 + 5 * 10.0) / 1e6)
     store = ChatStore(home.database)
     [conversation] = store.list_conversations()
     answer_row = store.messages(conversation.id)[-1]
     assert answer_row.model == "openai:gpt-4o" and answer_row.status == MessageStatus.COMPLETE
+    assert answer_row.usage is not None and answer_row.usage["cost_usd"] > 0
     store.close()
+
+    # The privacy record lists the request, in all three forms; never the key.
+    record = run(home, env, "privacy")
+    assert record.returncode == 0
+    assert "openai" in record.stdout and "127.0.0.1" in record.stdout
+    assert f"chat {conversation.id}" in record.stdout
+    [row] = [json.loads(line) for line in run(home, env, "privacy", "--json").stdout.splitlines()]
+    assert (row["purpose"], row["model"], row["conversation_id"]) == (
+        "chat",
+        "gpt-4o",
+        conversation.id,
+    )
+    assert row["bytes_sent"] > len("Hi")
+    exported = Path(home.data.parent, "record.csv")
+    assert run(home, env, "privacy", "--export", str(exported)).returncode == 0
+    assert exported.read_text().splitlines()[0].startswith("at,destination,host,purpose")
+
+    # Offline: refused with a sentence, and not one connection to the server.
+    assert "Offline" in run(home, env, "offline", "on").stdout
+    before = cloud.connections
+    blocked = run(home, env, "chat", "-m", "openai:gpt-4o", "Hi")
+    assert blocked.returncode == 1 and "offline, so nothing was sent" in blocked.stderr
+    assert cloud.connections == before
+    assert "Online" in run(home, env, "offline", "off").stdout
     # The key's bytes appear in no file the app wrote.
     for path in Path(home.data.parent).rglob("*"):
         if path.is_file():
@@ -113,3 +142,23 @@ def test_custom_anthropic_endpoint_and_errors(home: AppPaths, cloud: CloudServer
     failed = store.messages(store.list_conversations()[0].id)[-1]
     assert failed.status == MessageStatus.FAILED and "401" in (failed.error or "")
     store.close()
+
+
+def test_offline_switch_and_record_cover_the_hub(home: AppPaths, smol_hub: HubServer) -> None:
+    found = run(home, {}, "models", "search", "SmolLM2")
+    assert found.returncode == 0, found.stderr
+    [row] = [json.loads(line) for line in run(home, {}, "privacy", "--json").stdout.splitlines()]
+    # The search words left the machine: the record says so.
+    assert (row["destination"], row["purpose"], row["model"]) == (
+        "huggingface",
+        "search",
+        "SmolLM2",
+    )
+    assert run(home, {}, "offline", "on").returncode == 0
+    before = smol_hub.connections
+    for command in (["models", "search", "llama"], ["models", "files", SMOL_REPO]):
+        blocked = run(home, {}, *command)
+        assert blocked.returncode == 1
+        assert "offline, so nothing was sent to Hugging Face" in blocked.stderr
+    assert smol_hub.connections == before
+    assert len(run(home, {}, "privacy", "--json").stdout.splitlines()) == 1

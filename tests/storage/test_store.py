@@ -145,3 +145,29 @@ def test_conversations_ordered_by_last_activity(tmp_path: Path) -> None:
     store.rename_conversation(first.id, "  ")
     assert store.get_conversation(first.id).title == "Untitled"
     store.close()
+
+
+def test_local_only_lock_and_the_privacy_record(tmp_path: Path) -> None:
+    store = ChatStore(tmp_path / "h.db")
+    conversation = store.create_conversation("secret plans")
+    assert not store.get_conversation(conversation.id).local_only
+    store.set_local_only(conversation.id, True)
+    assert store.get_conversation(conversation.id).local_only
+    store.record_outbound(
+        {
+            "at": "2026-11-27T12:00:00+00:00",
+            "destination": "openai",
+            "host": "api.openai.com",
+            "purpose": "chat",
+            "model": "gpt-4o",
+            "conversation_id": conversation.id,
+            "bytes_sent": 321,
+        }
+    )
+    [row] = store.outbound()
+    assert (row["conversation"], row["bytes_sent"]) == ("secret plans", 321)
+    # Deleting the chat does not rewrite history: the request still happened.
+    store.delete_conversation(conversation.id)
+    [row] = store.outbound()
+    assert row["conversation_id"] == conversation.id and row["conversation"] is None
+    store.close()
