@@ -4,16 +4,16 @@ privacy record and the offline switch."""
 from __future__ import annotations
 
 import argparse
-import csv
 import getpass
 import json
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from desktop.backends import secrets
 from desktop.backends.providers import BUILTIN, Providers, key_for
 from desktop.core.errors import InvalidParameter
+from desktop.storage.export import privacy_rows, write_privacy_record
 from desktop.storage.paths import AppPaths
 from desktop.storage.settings import Settings
 from desktop.storage.store import ChatStore
@@ -156,22 +156,10 @@ def cmd_providers_toggle(args: argparse.Namespace, paths: AppPaths, out: TextIO)
     return 0
 
 
-PRIVACY_FIELDS = (
-    "at",
-    "destination",
-    "host",
-    "purpose",
-    "model",
-    "conversation_id",
-    "conversation",
-    "bytes_sent",
-)
-
-
 def cmd_privacy(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
     store = ChatStore(paths.database)
     try:
-        rows = [{k: row.get(k) for k in PRIVACY_FIELDS} for row in store.outbound()]
+        rows = privacy_rows(store.outbound())
     finally:
         store.close()
     if args.export:
@@ -193,17 +181,6 @@ def cmd_privacy(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
             f"{row['model'] or '-'}{chat}  {row['bytes_sent']:,} bytes\n"
         )
     return 0
-
-
-def write_privacy_record(rows: list[dict[str, Any]], target: Path) -> None:
-    """CSV for a spreadsheet, JSON otherwise (decided by the file's extension)."""
-    if target.suffix.lower() == ".csv":
-        with target.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(PRIVACY_FIELDS))
-            writer.writeheader()
-            writer.writerows(rows)
-    else:
-        target.write_text(json.dumps(rows, indent=2, ensure_ascii=False), encoding="utf-8")
 
 
 def cmd_offline(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:

@@ -493,6 +493,10 @@ class ChatService(QObject):
         """The answer's cost for the history (empty when the model's price is unknown)."""
         if self.cloud is None:
             return {}
+        # Read again each time: prices the user just edited apply to this answer.
+        self.cloud.reload_pricing()
+        if self.cloud.pricing_problem:
+            self.error.emit(self.cloud.pricing_problem)
         price = self.cloud.price(model)
         if price is None:
             return {"cost_usd": None}

@@ -16,6 +16,8 @@ from PySide6.QtGui import QTextBlockFormat, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import QTextBrowser, QWidget
 
 from desktop.core.messages import MessageStatus, Role
+from desktop.core.models import is_local_id
+from desktop.core.pricing import format_cost
 from desktop.storage.store import StoredMessage
 from desktop.ui.render import markdown_to_html, plain_to_html
 
@@ -29,10 +31,42 @@ _STATUS_NOTE = {
 }
 
 
-def _header(who: str, colour: str) -> str:
+LOCAL_COLOUR = "#1e8449"
+CLOUD_COLOUR = "#b9770e"
+
+
+def _header(who: str, colour: str, badge: str = "") -> str:
+    mark = f' <span style="color:{colour}; font-size:small">{badge}</span>' if badge else ""
     return (
         f'<p style="margin-top:14px; margin-bottom:2px"><b style="color:{colour}">'
-        f"{html.escape(who)}</b></p>"
+        f"{html.escape(who)}</b>{mark}</p>"
+    )
+
+
+def answer_header(who: str, model_id: str | None) -> str:
+    """The answer's name with where it was answered: this computer, or a provider."""
+    if is_local_id(model_id):
+        return _header(who, LOCAL_COLOUR, "· local")
+    return _header(who, CLOUD_COLOUR, "· ☁ cloud")
+
+
+def answer_footer(message: StoredMessage) -> str:
+    """Tokens, speed and, for a cloud answer, its cost with the date of the price used."""
+    usage = message.usage
+    if not usage or message.role != Role.ASSISTANT:
+        return ""
+    parts = [f"{usage.get('output_tokens', 0)} tokens"]
+    if usage.get("tokens_per_second"):
+        parts.append(f"{float(usage['tokens_per_second']):.1f} tok/s")
+    if is_local_id(message.model):
+        parts.append("on this computer, no cost")
+    elif "cost_usd" in usage:
+        cost = format_cost(usage["cost_usd"])
+        checked = usage.get("price_checked")
+        parts.append(f"{cost} (price of {checked})" if checked else cost)
+    return (
+        '<p style="color:#888; font-size:small; margin-top:2px">'
+        f"{html.escape(' · '.join(parts))}</p>"
     )
 
 
@@ -49,7 +83,12 @@ def message_html(message: StoredMessage, model_names: dict[str, str]) -> str:
         return _header("You", "#2471a3") + f"<p>{plain_to_html(message.content)}</p>"
     who = model_names.get(message.model or "", message.model or "Assistant")
     body = markdown_to_html(message.content) if message.content else ""
-    return _header(who, "#1e8449") + body + _status_note(message.status.value, message.error)
+    return (
+        answer_header(who, message.model)
+        + body
+        + _status_note(message.status.value, message.error)
+        + answer_footer(message)
+    )
 
 
 class ChatView(QTextBrowser):
@@ -95,8 +134,8 @@ class ChatView(QTextBrowser):
     def append_user(self, text: str) -> None:
         self._insert_html_at_end(_header("You", "#2471a3") + f"<p>{plain_to_html(text)}</p>")
 
-    def begin_answer(self, answer_id: int, who: str) -> None:
-        self._insert_html_at_end(_header(who, "#1e8449"))
+    def begin_answer(self, answer_id: int, who: str, model_id: str | None = None) -> None:
+        self._insert_html_at_end(answer_header(who, model_id))
         cursor = self._end_cursor()
         # A fresh, unformatted block: otherwise the answer inherits the header's bold colour.
         cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())
@@ -111,7 +150,9 @@ class ChatView(QTextBrowser):
         if follow:
             self._scroll_to_end()
 
-    def finish_answer(self, text: str, status: str, error: str | None = None) -> None:
+    def finish_answer(
+        self, text: str, status: str, error: str | None = None, footer: str = ""
+    ) -> None:
         """Replace the streamed plain text with the rendered answer (this answer only)."""
         if self._answer_start is None:
             return
@@ -119,7 +160,9 @@ class ChatView(QTextBrowser):
         cursor = self._end_cursor()
         cursor.setPosition(self._answer_start, QTextCursor.MoveMode.KeepAnchor)
         cursor.removeSelectedText()
-        cursor.insertHtml((markdown_to_html(text) if text else "") + _status_note(status, error))
+        cursor.insertHtml(
+            (markdown_to_html(text) if text else "") + _status_note(status, error) + footer
+        )
         self._answer_start = None
         self._answer_id = None
         if follow:

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import html
+from typing import cast
 
 from PySide6.QtCore import QSize, Qt, QUrl, Signal, Slot
-from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeyEvent, QKeySequence
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDesktopServices,
+    QKeyEvent,
+    QKeySequence,
+    QStandardItemModel,
+)
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -25,16 +33,21 @@ from PySide6.QtWidgets import (
 )
 
 from desktop import APP_NAME
+from desktop.backends.catalog_file import ensure_user_pricing
 from desktop.core.errors import LlamasideError
-from desktop.core.models import human_size
+from desktop.core.models import CloudModel, human_size
 from desktop.core.usage import Usage
 from desktop.services.chat import ChatService
 from desktop.services.downloads import DownloadManager
-from desktop.ui.chat_view import ChatView
+from desktop.ui.chat_view import ChatView, answer_footer
 from desktop.ui.models_dialog import ModelsDialog
+from desktop.ui.privacy_dialog import PrivacyDialog
+from desktop.ui.providers_dialog import ProvidersDialog
 
 #: Where a conversation list item keeps its conversation id.
 CONVERSATION_ROLE = Qt.ItemDataRole.UserRole
+#: The model picker's last entry, which opens the cloud provider settings.
+SET_UP_CLOUD = "__set_up_cloud__"
 
 
 class InputBox(QPlainTextEdit):
@@ -102,6 +115,8 @@ class MainWindow(QMainWindow):
         self.chat = chat
         self.downloads = downloads
         self.models_dialog: ModelsDialog | None = None
+        self.providers_dialog: ProvidersDialog | None = None
+        self.privacy_dialog: PrivacyDialog | None = None
         self.conversation_id: int | None = None
         self.setWindowTitle(APP_NAME)
         self.resize(1100, 720)
@@ -143,10 +158,17 @@ class MainWindow(QMainWindow):
         top.addWidget(self.open_model_button)
         top.addWidget(self.models_button)
         top.addStretch(1)
-        self.privacy_label = QLabel("Local only · nothing leaves this computer", self)
+        self.privacy_label = QLabel(self)
+        self.privacy_label.setObjectName("privacyLabel")
         self.privacy_label.setAccessibleName("Privacy")
-        self.privacy_label.setStyleSheet("color: #1e8449")
         top.addWidget(self.privacy_label)
+        self.lock_button = QToolButton(self)
+        self.lock_button.setObjectName("localOnlyButton")
+        self.lock_button.setText("Local only")
+        self.lock_button.setCheckable(True)
+        self.lock_button.setAccessibleName("Local only: this chat never uses cloud models")
+        self.lock_button.setToolTip("Lock this chat to models on this computer")
+        top.addWidget(self.lock_button)
 
         self.chat_view = ChatView(self)
         self.banner = ErrorBanner(self)
@@ -186,8 +208,16 @@ class MainWindow(QMainWindow):
         self.engine_label.setAccessibleName("Engine status")
         self.speed_label = QLabel("", self)
         self.speed_label.setAccessibleName("Tokens per second")
+        self.offline_label = QLabel("OFFLINE", self)
+        self.offline_label.setObjectName("offlineIndicator")
+        self.offline_label.setAccessibleName("Offline: nothing is sent over the network")
+        self.offline_label.setStyleSheet(
+            "color: white; background: #a93226; padding: 1px 8px; border-radius: 3px"
+        )
+        self.offline_label.hide()
         self.statusBar().addWidget(self.engine_label, 1)
         self.statusBar().addPermanentWidget(self.speed_label)
+        self.statusBar().addPermanentWidget(self.offline_label)
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
@@ -196,7 +226,13 @@ class MainWindow(QMainWindow):
         )
         quit_action = QAction("&Quit", self, shortcut=QKeySequence(QKeySequence.StandardKey.Quit))
         quit_action.triggered.connect(self.close)
+        self.offline_action = QAction(
+            "Work &offline", self, shortcut=QKeySequence("Ctrl+Shift+O"), checkable=True
+        )
+        self.offline_action.setToolTip("Block all network use: the hub and every cloud provider")
         file_menu.addAction(self.new_action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.offline_action)
         file_menu.addSeparator()
         file_menu.addAction(quit_action)
 
@@ -206,7 +242,10 @@ class MainWindow(QMainWindow):
         self.delete_action = QAction(
             "&Delete…", self, shortcut=QKeySequence(QKeySequence.StandardKey.Delete)
         )
+        self.local_only_action = QAction("&Local only (this chat)", self, checkable=True)
         chat_menu.addActions([self.stop_action, self.rename_action, self.delete_action])
+        chat_menu.addSeparator()
+        chat_menu.addAction(self.local_only_action)
         self.conversation_list.addActions([self.rename_action, self.delete_action])
         # Delete in the input box deletes characters, not the chat.
         self.delete_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
@@ -221,6 +260,16 @@ class MainWindow(QMainWindow):
             "&Models and downloads…", self, shortcut=QKeySequence("Ctrl+M")
         )
         model_menu.addActions([self.models_action, self.open_model_action, self.unload_action])
+
+        cloud_menu = self.menuBar().addMenu("C&loud")
+        self.providers_action = QAction(
+            "Cloud &providers and keys…", self, shortcut=QKeySequence("Ctrl+,")
+        )
+        self.privacy_action = QAction(
+            "&Privacy record…", self, shortcut=QKeySequence("Ctrl+Shift+P")
+        )
+        self.prices_action = QAction("Edit &prices…", self)
+        cloud_menu.addActions([self.providers_action, self.privacy_action, self.prices_action])
 
     def _connect(self) -> None:
         chat = self.chat
@@ -240,6 +289,20 @@ class MainWindow(QMainWindow):
         self.model_picker.activated.connect(self._on_model_picked)
         self.conversation_list.currentItemChanged.connect(self._on_conversation_selected)
         self.chat_view.link_requested.connect(self._on_link)
+        self.lock_button.toggled.connect(self._on_lock_toggled)
+        self.local_only_action.toggled.connect(self._on_lock_toggled)
+        self.providers_action.triggered.connect(self.show_providers)
+        self.privacy_action.triggered.connect(self.show_privacy)
+        self.prices_action.triggered.connect(self.edit_prices)
+        cloud = chat.cloud
+        if cloud is not None:
+            self.offline_action.setChecked(cloud.offline)
+            self.offline_action.toggled.connect(cloud.set_offline)
+            cloud.offline_changed.connect(self._on_offline_changed)
+            self._on_offline_changed(cloud.offline)
+        else:
+            for action in (self.offline_action, self.providers_action, self.privacy_action):
+                action.setEnabled(False)
 
         chat.models_changed.connect(self._refresh_models)
         chat.conversations_changed.connect(self._refresh_conversations)
@@ -279,15 +342,25 @@ class MainWindow(QMainWindow):
     def open_conversation(self, conversation_id: int) -> None:
         self.conversation_id = conversation_id
         self.chat_view.placeholder_html = self._welcome_html()
-        self.chat_view.show_messages(
-            self.chat.store.messages(conversation_id), {m.id: m.name for m in self.chat.models}
-        )
+        messages = self.chat.store.messages(conversation_id)
+        names = {m.model: self.chat.model_name(m.model) for m in messages if m.model}
+        self.chat_view.show_messages(messages, names)
         self._refresh_conversations()
         conversation = self.chat.store.get_conversation(conversation_id)
         self.setWindowTitle(f"{conversation.title} — {APP_NAME}")
+        for control in (self.lock_button, self.local_only_action):
+            control.blockSignals(True)
+            control.setChecked(conversation.local_only)
+            control.blockSignals(False)
+        self._refresh_models()
 
     def _welcome_html(self) -> str:
         model = self.chat.current_model
+        if isinstance(model, CloudModel):
+            return (
+                f"<p style='color:#888'>Chatting with <b>{html.escape(model.name)}</b>, a cloud "
+                "model: messages in this chat are sent to its provider.</p>"
+            )
         if model is None:
             return (
                 "<p style='color:#888'>No model yet. Open a GGUF file with "
@@ -350,23 +423,58 @@ class MainWindow(QMainWindow):
 
     # -- models -------------------------------------------------------------------------------
 
+    def _local_only(self) -> bool:
+        if self.conversation_id is None:
+            return False
+        return self.chat.store.get_conversation(self.conversation_id).local_only
+
     def _refresh_models(self) -> None:
-        self.model_picker.blockSignals(True)
-        self.model_picker.clear()
+        picker = self.model_picker
+        picker.blockSignals(True)
+        picker.clear()
         current = self.chat.current_model
         for model in self.chat.models:
             size = f" · {human_size(model.size_bytes)}" if model.size_bytes else ""
-            self.model_picker.addItem(f"{model.name}{size}", model.id)
-            self.model_picker.setItemData(
-                self.model_picker.count() - 1, model.path, Qt.ItemDataRole.ToolTipRole
-            )
-            if current is not None and model.id == current.id:
-                self.model_picker.setCurrentIndex(self.model_picker.count() - 1)
-        self.model_picker.blockSignals(False)
+            picker.addItem(f"{model.name}{size}", model.id)
+            picker.setItemData(picker.count() - 1, model.path, Qt.ItemDataRole.ToolTipRole)
+        locked = self._local_only()
+        if self.chat.cloud is not None:
+            picker.insertSeparator(picker.count())
+            for cloud_model in self.chat.cloud_models:
+                picker.addItem(f"☁ {cloud_model.name}", cloud_model.id)
+                if locked:
+                    # Shown but not choosable: the lock is visible where the choice is made.
+                    items = cast(QStandardItemModel, picker.model())
+                    items.item(picker.count() - 1).setEnabled(False)
+            picker.addItem("☁ Set up cloud models…", SET_UP_CLOUD)
+        for index in range(picker.count()):
+            if current is not None and picker.itemData(index) == current.id:
+                picker.setCurrentIndex(index)
+        picker.blockSignals(False)
+        self._refresh_privacy_label()
+
+    def _refresh_privacy_label(self) -> None:
+        model = self.chat.current_model
+        cloud = self.chat.cloud
+        if cloud is not None and cloud.offline:
+            text, colour = "Offline · nothing leaves this computer", "#a93226"
+        elif isinstance(model, CloudModel) and not self._local_only():
+            config = cloud.provider(model.provider) if cloud is not None else None
+            where = config.base_url if config is not None else model.provider
+            text, colour = f"☁ Cloud · this chat's messages go to {where}", "#b9770e"
+        else:
+            text, colour = "Local · nothing leaves this computer", "#1e8449"
+        self.privacy_label.setText(text)
+        self.privacy_label.setStyleSheet(f"color: {colour}")
 
     @Slot(int)
     def _on_model_picked(self, index: int) -> None:
-        self.chat.select_model(str(self.model_picker.itemData(index)))
+        model_id = str(self.model_picker.itemData(index))
+        if model_id == SET_UP_CLOUD:
+            self._refresh_models()  # back to the model in use
+            self.show_providers()
+            return
+        self.chat.select_model(model_id)
 
     @Slot()
     def open_model_file(self) -> None:
@@ -385,6 +493,59 @@ class MainWindow(QMainWindow):
         self.models_dialog.raise_()
 
     @Slot()
+    def show_providers(self) -> None:
+        if self.chat.cloud is None:
+            return
+        if self.providers_dialog is None:
+            self.providers_dialog = ProvidersDialog(self.chat.cloud, self)
+        self.providers_dialog.show()
+        self.providers_dialog.raise_()
+
+    @Slot()
+    def show_privacy(self) -> None:
+        if self.chat.cloud is None:
+            return
+        if self.privacy_dialog is None:
+            self.privacy_dialog = PrivacyDialog(self.chat.cloud, self)
+        self.privacy_dialog.refresh()
+        self.privacy_dialog.show()
+        self.privacy_dialog.raise_()
+
+    @Slot()
+    def edit_prices(self) -> None:
+        """Open the user's pricing.json (made from the shipped one) in their editor; the next
+        answer uses what they saved."""
+        cloud = self.chat.cloud
+        if cloud is None:
+            return
+        try:
+            path = ensure_user_pricing(cloud.pricing_file)
+        except OSError as exc:
+            self.banner.show_message(f"Cannot create {cloud.pricing_file}: {exc.strerror}")
+            return
+        if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(path))):
+            self.banner.show_message(f"Edit the prices in {path} (no editor could be opened).")
+
+    @Slot(bool)
+    def _on_lock_toggled(self, locked: bool) -> None:
+        if self.conversation_id is None:
+            return
+        self.chat.set_local_only(self.conversation_id, locked)
+        for control in (self.lock_button, self.local_only_action):
+            control.blockSignals(True)
+            control.setChecked(locked)
+            control.blockSignals(False)
+        self._refresh_models()
+
+    @Slot(bool)
+    def _on_offline_changed(self, offline: bool) -> None:
+        self.offline_action.blockSignals(True)
+        self.offline_action.setChecked(offline)
+        self.offline_action.blockSignals(False)
+        self.offline_label.setVisible(offline)
+        self._refresh_privacy_label()
+
+    @Slot()
     def _unload(self) -> None:
         if not self.chat.busy:
             self.chat.engine.unload()
@@ -398,11 +559,20 @@ class MainWindow(QMainWindow):
         if not text.strip() or self.chat.busy or self.conversation_id is None:
             return
         self.banner.hide()
+        model = self.chat.current_model
+        if (
+            isinstance(model, CloudModel)
+            and not self._local_only()
+            and self.chat.needs_consent(model)
+            and not self._ask_consent(model)
+        ):
+            return  # the text stays in the box, nothing was sent
         self.chat_view.append_user(text)
         self.input_box.clear()
         try:
             sent = self.chat.send(self.conversation_id, text)
-        except LlamasideError as exc:  # e.g. the disk is full: the message could not be saved
+        except LlamasideError as exc:
+            # e.g. the chat is local only, the app is offline, the disk is full
             self.banner.show_message(str(exc))
             sent = False
         if not sent:
@@ -410,12 +580,35 @@ class MainWindow(QMainWindow):
             self.open_conversation(self.conversation_id)
             self.input_box.setPlainText(text)
 
+    def _ask_consent(self, model: CloudModel) -> bool:
+        """The one question before a provider first receives anything."""
+        assert self.chat.cloud is not None
+        config = self.chat.cloud.provider(model.provider)
+        box = QMessageBox(self)
+        box.setObjectName("consentDialog")
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle(f"Send to {config.label or config.name}?")
+        box.setText(f"Send this chat to {config.label or config.name}?")
+        box.setInformativeText(self.chat.consent_text(model))
+        send = box.addButton(
+            f"Send to {config.label or config.name}", QMessageBox.ButtonRole.AcceptRole
+        )
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        if box.clickedButton() is not send:
+            return False
+        self.chat.cloud.grant_consent(model.provider)
+        return True
+
     @Slot(int, int)
     def _on_answer_started(self, conversation_id: int, answer_id: int) -> None:
         if conversation_id != self.conversation_id:
             return
         model = self.chat.current_model
-        self.chat_view.begin_answer(answer_id, model.name if model else "Assistant")
+        self.chat_view.begin_answer(
+            answer_id, model.name if model else "Assistant", model.id if model else None
+        )
         self.speed_label.setText("")
 
     @Slot(int, int, str)
@@ -428,7 +621,7 @@ class MainWindow(QMainWindow):
         if conversation_id != self.conversation_id or status == "rejected":
             return
         message = self.chat.store.get_message(answer_id)
-        self.chat_view.finish_answer(message.content, status, message.error)
+        self.chat_view.finish_answer(message.content, status, message.error, answer_footer(message))
 
     @Slot(int, str, str)
     def _on_rejected(self, conversation_id: int, text: str, reason: str) -> None:

@@ -1,0 +1,37 @@
+"""Writing the privacy record to a file the user chose: CSV for a spreadsheet, else JSON."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+#: The privacy record's columns, in the order files show them. Never a key or a header.
+PRIVACY_FIELDS = (
+    "at",
+    "destination",
+    "host",
+    "purpose",
+    "model",
+    "conversation_id",
+    "conversation",
+    "bytes_sent",
+)
+
+
+def privacy_rows(outbound: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: row.get(k) for k in PRIVACY_FIELDS} for row in outbound]
+
+
+def write_privacy_record(rows: list[dict[str, Any]], target: Path) -> None:
+    """CSV when the name ends in .csv, JSON otherwise; written whole, then moved into place."""
+    tmp = target.with_name(target.name + ".tmp")
+    if target.suffix.lower() == ".csv":
+        with tmp.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(PRIVACY_FIELDS))
+            writer.writeheader()
+            writer.writerows(rows)
+    else:
+        tmp.write_text(json.dumps(rows, indent=2, ensure_ascii=False), encoding="utf-8")
+    tmp.replace(target)

@@ -1,0 +1,111 @@
+"""The privacy record: every request that left this computer, newest first, and its export.
+
+Rows come from the history database (written as each request leaves, from the SDKs' request
+hook and the hub); the table refreshes when a new one is recorded. Keys are never part of it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Slot
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.services.cloud import CloudService
+from desktop.storage.export import privacy_rows, write_privacy_record
+
+COLUMNS = ("Time (UTC)", "Sent to", "Host", "What", "Model / item", "Chat", "Bytes sent")
+
+
+class PrivacyDialog(QDialog):
+    def __init__(self, cloud: CloudService, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.cloud = cloud
+        self.setWindowTitle("Privacy record")
+        self.setObjectName("privacyDialog")
+        self.resize(900, 480)
+        self.summary = QLabel(self)
+        self.summary.setWordWrap(True)
+        self.summary.setAccessibleName("Privacy summary")
+        self.table = QTableWidget(0, len(COLUMNS), self)
+        self.table.setAccessibleName("Requests that left this computer")
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.verticalHeader().setVisible(False)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
+        export = QPushButton("Export…", self)
+        export.setAccessibleName("Export the privacy record")
+        export.clicked.connect(self.export)
+        close = QPushButton("Close", self)
+        close.clicked.connect(self.close)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(export)
+        buttons.addWidget(close)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.table, 1)
+        layout.addLayout(buttons)
+        cloud.recorded.connect(self.refresh)
+        self.refresh()
+
+    @Slot()
+    def refresh(self) -> None:
+        rows = privacy_rows(self.cloud.record())
+        self.table.setRowCount(0)
+        for row in reversed(rows):  # newest first
+            index = self.table.rowCount()
+            self.table.insertRow(index)
+            chat = row["conversation"] or (
+                f"#{row['conversation_id']} (deleted)" if row["conversation_id"] else ""
+            )
+            cells = (
+                str(row["at"]).replace("T", " ").removesuffix("+00:00"),
+                str(row["destination"]),
+                str(row["host"]),
+                str(row["purpose"]),
+                str(row["model"] or ""),
+                chat,
+                f"{int(row['bytes_sent']):,}",
+            )
+            for column, text in enumerate(cells):
+                self.table.setItem(index, column, QTableWidgetItem(text))
+        total = sum(int(r["bytes_sent"]) for r in rows)
+        chats = sum(1 for r in rows if r["purpose"] == "chat")
+        offline = " Llamaside is offline now: nothing is being sent." if self.cloud.offline else ""
+        self.summary.setText(
+            f"{len(rows)} requests have left this computer ({chats} with chat messages, "
+            f"{total:,} bytes of requests in all). Local chats never appear here.{offline}"
+            if rows
+            else f"Nothing has left this computer.{offline}"
+        )
+
+    @Slot()
+    def export(self) -> None:
+        path, _filter = QFileDialog.getSaveFileName(
+            self, "Export the privacy record", "privacy-record.csv", "CSV (*.csv);;JSON (*.json)"
+        )
+        if path:
+            self.export_to(Path(path))
+
+    def export_to(self, path: Path) -> None:
+        try:
+            write_privacy_record(privacy_rows(self.cloud.record()), path)
+        except OSError as exc:
+            QMessageBox.warning(self, "Export", f"Could not write {path}: {exc.strerror or exc}")

@@ -1,0 +1,256 @@
+"""Cloud use in the real window, offscreen: the providers page with a real keyring, the consent
+question, a chat mixing a local and a cloud answer, the lock, the offline switch, the privacy
+record, and the key's bytes in no file the app wrote."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import keyring
+import pytest
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QApplication, QLineEdit, QMessageBox
+from pytestqt.qtbot import QtBot
+
+from desktop.app import build_window
+from desktop.backends.secrets import SERVICE
+from desktop.core.messages import MessageStatus
+from desktop.core.params import SamplingParams
+from desktop.storage.paths import AppPaths
+from desktop.ui.main_window import MainWindow
+from tests.cloudserver import CloudServer
+
+KEY = "sk-proj-WINDOW-TEST-KEY-7c1d2e3f4a5b"
+TIMEOUT_MS = 60_000
+
+
+@pytest.fixture
+def server() -> Iterator[CloudServer]:
+    with CloudServer() as cloud:
+        cloud.state.reply = ["**Cloud** says", " hello", " from", " far", " away."]
+        yield cloud
+
+
+@pytest.fixture
+def window(home: AppPaths, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch) -> Iterator[MainWindow]:
+    for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    win = build_window(home)
+    win.chat.sampling = SamplingParams(temperature=0.0, max_tokens=20)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    yield win
+    win.close()
+    win.chat.store.close()
+
+
+def set_up_openai(window: MainWindow, qtbot: QtBot, server: CloudServer) -> None:
+    """What a user does on Cloud → Cloud providers: URL, key, turn on, see the model list."""
+    window.show_providers()
+    dialog = window.providers_dialog
+    assert dialog is not None and window.chat.cloud is not None
+    dialog.provider_list.setCurrentRow(0)
+    assert dialog.selected == "openai"
+    dialog.url_edit.setText(server.base_url + "/v1")
+    dialog._apply_url()
+    assert dialog.key_edit.echoMode() == QLineEdit.EchoMode.Password
+    qtbot.keyClicks(dialog.key_edit, KEY)
+    qtbot.keyClick(dialog.key_edit, Qt.Key.Key_Return)
+    assert dialog.key_edit.text() == ""  # the key does not stay in the widget
+    assert keyring.get_password(SERVICE, "openai") == KEY
+    assert dialog.key_source.text() == "Key: stored in the system keyring"
+    with qtbot.waitSignal(window.chat.cloud.checked, timeout=TIMEOUT_MS):
+        dialog.enabled_box.setChecked(True)  # turning it on fetches the model list
+    assert [dialog.model_list.item(i).text() for i in range(2)] == ["gpt-4o", "gpt-4o-mini"]
+    with qtbot.waitSignal(window.chat.cloud.checked, timeout=TIMEOUT_MS):
+        dialog.test_button.click()
+    assert dialog.test_result.text() == "Connected: 2 models available."
+    dialog.close()
+
+
+def pick(window: MainWindow, model_id: str) -> None:
+    index = window.model_picker.findData(model_id)
+    assert index >= 0, model_id
+    window.model_picker.setCurrentIndex(index)
+    window.model_picker.activated.emit(index)
+
+
+def answer_consent(qtbot: QtBot, accept: bool) -> list[str]:
+    """Click the consent question's button when it shows; returns what it said."""
+    seen: list[str] = []
+
+    def click() -> None:
+        box = QApplication.activeModalWidget()
+        if not isinstance(box, QMessageBox) or box.objectName() != "consentDialog":
+            QTimer.singleShot(20, click)
+            return
+        seen.append(box.text() + "\n" + box.informativeText())
+        if accept:
+            box.buttons()[0].click()
+        else:
+            box.button(QMessageBox.StandardButton.Cancel).click()
+
+    QTimer.singleShot(20, click)
+    return seen
+
+
+def send(window: MainWindow, qtbot: QtBot, text: str) -> None:
+    window.input_box.setPlainText(text)
+    with qtbot.waitSignal(window.chat.answer_finished, timeout=TIMEOUT_MS):
+        window.send()
+
+
+def test_mixed_local_and_cloud_chat_with_consent_marks_and_cost(
+    window: MainWindow,
+    qtbot: QtBot,
+    server: CloudServer,
+    home: AppPaths,
+    secret_service: dict[str, str],
+) -> None:
+    set_up_openai(window, qtbot, server)
+    send(window, qtbot, "Name one colour.")  # the bundled local model first
+    pick(window, "openai:gpt-4o")
+    assert "this chat's messages go to " + server.base_url in window.privacy_label.text()
+
+    # Declined: nothing sent, the text stays where it was typed.
+    before = server.connections
+    seen = answer_consent(qtbot, accept=False)
+    window.input_box.setPlainText("Now say hello from the cloud.")
+    window.send()
+    assert seen and "will be sent to OpenAI at " + server.base_url in seen[0]
+    assert server.connections == before
+    assert window.input_box.toPlainText() == "Now say hello from the cloud."
+
+    answer_consent(qtbot, accept=True)
+    with qtbot.waitSignal(window.chat.answer_finished, timeout=TIMEOUT_MS):
+        window.send()
+    assert window.chat.cloud is not None and window.chat.cloud.has_consent("openai")
+    assert window.chat.store.messages(window.conversation_id or 0)[-1].model == "openai:gpt-4o"
+    local, cloud = [
+        m
+        for m in window.chat.store.messages(window.conversation_id or 0)
+        if m.role.value == "assistant"
+    ]
+    assert local.model == "local:smollm2-135m-instruct" and cloud.model == "openai:gpt-4o"
+    # The second request carried the whole chat, the local answer included.
+    sent = server.state.requests[-1]["body"]["messages"]
+    assert [m["role"] for m in sent] == ["user", "assistant", "user"]
+    assert sent[1]["content"] == local.content
+
+    shown = window.chat_view.toPlainText()
+    assert "· local" in shown and "· ☁ cloud" in shown
+    assert "Cloud says hello from far away." in shown  # rendered Markdown
+    assert "on this computer, no cost" in shown
+    assert "$" in shown and "(price of 2025-08-01)" in shown
+    # Reopened from the database, the marks are the same.
+    window.open_conversation(window.conversation_id or 0)
+    reopened = window.chat_view.toPlainText()
+    assert "gpt-4o · OpenAI · ☁ cloud" in reopened and "· local" in reopened
+
+    window.show_privacy()
+    dialog = window.privacy_dialog
+    assert dialog is not None
+
+    def cell(row: int, column: int) -> str:
+        item = dialog.table.item(row, column)
+        return item.text() if item is not None else ""
+
+    purposes = [cell(r, 3) for r in range(dialog.table.rowCount())]
+    assert purposes == ["chat", "test", "models"]  # newest first
+    assert cell(0, 5) == "Name one colour."
+    target = home.data.parent / "exported" / "record.json"
+    target.parent.mkdir()
+    dialog.export_to(target)
+    assert '"purpose": "chat"' in target.read_text()
+
+    window.close()
+    # The key is in the keyring and nowhere the app writes: data, config, cache, logs.
+    written = [p for p in home.data.parent.rglob("*") if p.is_file()]
+    assert any(p.name == "history.db" for p in written)
+    for path in written:
+        assert KEY.encode() not in path.read_bytes(), path
+    assert KEY not in window.windowTitle()
+
+
+def test_local_only_lock_and_offline_switch_send_nothing(
+    window: MainWindow, qtbot: QtBot, server: CloudServer, secret_service: dict[str, str]
+) -> None:
+    set_up_openai(window, qtbot, server)
+    assert window.chat.cloud is not None
+    window.chat.cloud.grant_consent("openai")
+    pick(window, "openai:gpt-4o")
+    before = server.connections
+
+    window.lock_button.click()
+    assert window.chat.store.get_conversation(window.conversation_id or 0).local_only
+    cloud_index = window.model_picker.findData("openai:gpt-4o")
+    assert not window.model_picker.model().item(cloud_index).isEnabled()  # type: ignore[attr-defined]
+    assert window.privacy_label.text().startswith("Local")
+    window.input_box.setPlainText("secret")
+    window.send()
+    assert "local only" in window.banner.label.text()
+    assert window.input_box.toPlainText() == "secret"
+    window.lock_button.click()
+    assert not window.chat.store.get_conversation(window.conversation_id or 0).local_only
+
+    window.offline_action.trigger()
+    assert window.offline_label.isVisibleTo(window)
+    assert window.privacy_label.text().startswith("Offline")
+    window.send()
+    assert "offline, so nothing was sent" in window.banner.label.text()
+    assert server.connections == before
+    assert window.chat.store.messages(window.conversation_id or 0) == []
+    window.offline_action.trigger()
+    assert not window.offline_label.isVisibleTo(window)
+    send(window, qtbot, "now online")
+    assert window.chat.store.messages(window.conversation_id or 0)[-1].status == (
+        MessageStatus.COMPLETE
+    )
+
+
+def test_a_cloud_error_shows_in_the_answer(
+    window: MainWindow, qtbot: QtBot, server: CloudServer, secret_service: dict[str, str]
+) -> None:
+    set_up_openai(window, qtbot, server)
+    assert window.chat.cloud is not None
+    window.chat.cloud.grant_consent("openai")
+    pick(window, "openai:gpt-4o")
+    server.state.cut_after = 2
+    send(window, qtbot, "hello")
+    shown = window.chat_view.toPlainText()
+    assert "Cloud says hello" in shown
+    assert "Failed: The connection to OpenAI" in shown and "broke mid-answer" in shown
+
+
+def test_no_keyring_is_said_plainly(
+    window: MainWindow, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from keyring.backends import fail
+
+    monkeypatch.setattr(keyring, "get_keyring", fail.Keyring)
+    window.show_providers()
+    dialog = window.providers_dialog
+    assert dialog is not None
+    dialog._refresh_list()
+    assert "No system keyring is available" in dialog.keyring_label.text()
+    assert dialog.keyring_label.isVisibleTo(dialog)
+    dialog.key_edit.setText("sk-something")
+    seen: list[str] = []
+
+    def dismiss() -> None:
+        box = QApplication.activeModalWidget()
+        if isinstance(box, QMessageBox):
+            seen.append(box.text())
+            box.close()
+        else:
+            QTimer.singleShot(20, dismiss)
+
+    QTimer.singleShot(20, dismiss)
+    dialog._save_key()
+    assert seen and "not saved" in seen[0]
+    # No plaintext fallback: nothing anywhere in the app's folders holds the key.
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert b"sk-something" not in path.read_bytes()
