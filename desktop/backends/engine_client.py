@@ -254,6 +254,8 @@ class SyncEngine:
         self.model: P.Message = {}
         self.load_s = 0.0
         self.last = StreamResult()
+        #: The request ``stream`` is reading (what cancel_current stops).
+        self.current_id: int | None = None
 
     def __enter__(self) -> SyncEngine:
         return self
@@ -297,6 +299,7 @@ class SyncEngine:
         timeout: float | None = 600.0,
     ) -> Generator[str, None, None]:
         rid = self.client.generate(messages, sampling)
+        self.current_id = rid
         self.last = StreamResult()
         pieces: list[str] = []
         try:
@@ -326,13 +329,14 @@ class SyncEngine:
             self.last.text = "".join(pieces)
 
     def cancel_current(self) -> None:
-        """Cancel the request in flight (the most recent id)."""
-        self.client.cancel(self.client._next_id - 1)
+        """Cancel the request in flight (safe from another thread)."""
+        if self.current_id is not None:
+            self.client.cancel(self.current_id)
 
     def finish_cancelled(self, timeout: float = 2.0) -> None:
         """After cancel_current() interrupted a stream from outside (Ctrl+C), read the rest of
         its events so ``last`` has the text and usage the engine reports."""
-        rid = self.client._next_id - 1
+        rid = self.current_id
         pieces = [self.last.text]
         try:
             while True:

@@ -12,7 +12,7 @@ import traceback
 from collections.abc import Sequence
 
 from desktop import __version__
-from desktop.cli import chat, cloud, models
+from desktop.cli import chat, cloud, compare, models
 from desktop.core.errors import LlamasideError
 from desktop.storage.paths import AppPaths
 
@@ -28,6 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_parser(sub)
     models.add_parser(sub)
     cloud.add_parsers(sub)
+    compare.add_parsers(sub)
     return parser
 
 

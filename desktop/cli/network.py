@@ -10,19 +10,17 @@ from desktop.backends.network import Network, Outbound
 from desktop.core.errors import StoreError
 from desktop.storage.paths import AppPaths
 from desktop.storage.settings import Settings
-from desktop.storage.store import ChatStore
+from desktop.storage.store import ChatStore, append_outbound
 
 
 @contextlib.contextmanager
 def open_network(paths: AppPaths) -> Iterator[Network]:
-    store = ChatStore(paths.database)
+    ChatStore(paths.database).close()  # creates or migrates the file before any thread writes
 
     def record(outbound: Outbound) -> None:
-        # A full disk must not hide the command's own outcome; that error surfaces there.
+        # Requests leave from worker threads too (compare columns): each write opens its own
+        # connection. A full disk must not hide the command's own outcome; that surfaces there.
         with contextlib.suppress(StoreError):
-            store.record_outbound(outbound.to_dict())
+            append_outbound(paths.database, outbound.to_dict())
 
-    try:
-        yield Network(bool(Settings(paths.settings).get("offline", False)), record)
-    finally:
-        store.close()
+    yield Network(bool(Settings(paths.settings).get("offline", False)), record)

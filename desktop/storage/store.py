@@ -105,12 +105,54 @@ def _m004_privacy(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m005_comparisons(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE comparisons (
+            id INTEGER PRIMARY KEY,
+            created TEXT NOT NULL,
+            title TEXT NOT NULL,
+            kind TEXT NOT NULL,            -- compare, blind or batch
+            models TEXT NOT NULL,          -- JSON list of model ids, in column order
+            tag TEXT NOT NULL DEFAULT ''
+        );
+        CREATE TABLE comparison_answers (
+            id INTEGER PRIMARY KEY,
+            comparison_id INTEGER NOT NULL REFERENCES comparisons(id) ON DELETE CASCADE,
+            round INTEGER NOT NULL,        -- the n-th prompt of the comparison
+            slot INTEGER NOT NULL,         -- the column
+            model TEXT NOT NULL,
+            prompt TEXT NOT NULL,
+            content TEXT NOT NULL,
+            status TEXT NOT NULL,
+            error TEXT,
+            usage TEXT,
+            created TEXT NOT NULL
+        );
+        CREATE INDEX answers_by_comparison ON comparison_answers(comparison_id, round, slot);
+        CREATE TABLE votes (
+            id INTEGER PRIMARY KEY,
+            -- The leaderboard keeps a vote when its comparison is deleted.
+            comparison_id INTEGER REFERENCES comparisons(id) ON DELETE SET NULL,
+            round INTEGER,
+            model_a TEXT NOT NULL,
+            model_b TEXT NOT NULL,
+            winner TEXT NOT NULL,          -- a, b, tie or bad
+            flagged TEXT NOT NULL DEFAULT '',  -- why it stays out of the leaderboard, if it does
+            tag TEXT NOT NULL DEFAULT '',
+            created TEXT NOT NULL
+        );
+        """
+    )
+
+
 #: Ordered and append-only: a migration, once released, never changes. Its position is its id.
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("initial", _m001_initial),
     ("user_models", _m002_user_models),
     ("downloads", _m003_downloads),
     ("privacy", _m004_privacy),
+    ("comparisons", _m005_comparisons),
 ]
 
 
@@ -165,6 +207,38 @@ class StoredMessage:
             row["error"],
             row["created"],
         )
+
+
+_INSERT_OUTBOUND = (
+    "INSERT INTO outbound (at, destination, host, purpose, model, conversation_id, bytes_sent) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _outbound_values(outbound: dict[str, Any]) -> list[Any]:
+    return [
+        outbound["at"],
+        outbound["destination"],
+        outbound["host"],
+        outbound["purpose"],
+        outbound.get("model", ""),
+        outbound.get("conversation_id"),
+        int(outbound.get("bytes_sent", 0)),
+    ]
+
+
+def append_outbound(database: Path, outbound: dict[str, Any]) -> None:
+    """Add to the privacy record from any thread (its own short connection; the schema exists
+    because a ChatStore opened the file first). Raises StoreError when it cannot be written."""
+    try:
+        connection = sqlite3.connect(database, timeout=5)
+        try:
+            with connection:
+                connection.execute(_INSERT_OUTBOUND, _outbound_values(outbound))
+        finally:
+            connection.close()
+    except sqlite3.Error as exc:
+        raise StoreError(f"Could not add to the privacy record in {database}: {exc}") from exc
 
 
 class ChatStore:
@@ -450,19 +524,7 @@ class ChatStore:
     def record_outbound(self, outbound: dict[str, Any]) -> None:
         """One request that left the machine (see backends.network.Outbound)."""
         with self._writing():
-            self.db.execute(
-                "INSERT INTO outbound (at, destination, host, purpose, model, conversation_id, "
-                "bytes_sent) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
-                    outbound["at"],
-                    outbound["destination"],
-                    outbound["host"],
-                    outbound["purpose"],
-                    outbound.get("model", ""),
-                    outbound.get("conversation_id"),
-                    int(outbound.get("bytes_sent", 0)),
-                ],
-            )
+            self.db.execute(_INSERT_OUTBOUND, _outbound_values(outbound))
 
     def outbound(self) -> list[dict[str, Any]]:
         """The privacy record, oldest first, with each conversation's title (if it still exists)."""
@@ -472,3 +534,108 @@ class ChatStore:
                 "LEFT JOIN conversations c ON c.id = o.conversation_id ORDER BY o.id"
             )
         )
+
+    # -- comparisons --------------------------------------------------------------------------
+
+    def create_comparison(self, title: str, kind: str, models: list[str], tag: str = "") -> int:
+        with self._writing():
+            cursor = self.db.execute(
+                "INSERT INTO comparisons (created, title, kind, models, tag) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [now_iso(), title, kind, json.dumps(models), tag],
+            )
+        return int(cursor.lastrowid or 0)
+
+    def comparisons(self) -> list[dict[str, Any]]:
+        rows = list(self.db.query("SELECT * FROM comparisons ORDER BY id DESC"))
+        for row in rows:
+            row["models"] = json.loads(row["models"])
+        return rows
+
+    def comparison(self, comparison_id: int) -> dict[str, Any]:
+        rows = list(self.db.query("SELECT * FROM comparisons WHERE id = ?", [comparison_id]))
+        if not rows:
+            raise StoreError(f"Comparison {comparison_id} does not exist.")
+        row = rows[0]
+        row["models"] = json.loads(row["models"])
+        return row
+
+    def save_comparison_answer(
+        self,
+        comparison_id: int,
+        *,
+        round_index: int,
+        slot: int,
+        model: str,
+        prompt: str,
+        content: str,
+        status: str,
+        error: str | None = None,
+        usage: dict[str, Any] | None = None,
+    ) -> int:
+        """Insert or update (same comparison, round and slot) one column's answer."""
+        with self._writing():
+            existing = self.db.execute(
+                "SELECT id FROM comparison_answers WHERE comparison_id = ? AND round = ? "
+                "AND slot = ?",
+                [comparison_id, round_index, slot],
+            ).fetchone()
+            values = [model, prompt, content, status, error, json.dumps(usage) if usage else None]
+            if existing:
+                self.db.execute(
+                    "UPDATE comparison_answers SET model = ?, prompt = ?, content = ?, "
+                    "status = ?, error = ?, usage = ? WHERE id = ?",
+                    [*values, existing[0]],
+                )
+                return int(existing[0])
+            cursor = self.db.execute(
+                "INSERT INTO comparison_answers (model, prompt, content, status, error, usage, "
+                "comparison_id, round, slot, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [*values, comparison_id, round_index, slot, now_iso()],
+            )
+        return int(cursor.lastrowid or 0)
+
+    def comparison_answers(self, comparison_id: int) -> list[dict[str, Any]]:
+        rows = list(
+            self.db.query(
+                "SELECT * FROM comparison_answers WHERE comparison_id = ? ORDER BY round, slot",
+                [comparison_id],
+            )
+        )
+        for row in rows:
+            row["usage"] = json.loads(row["usage"]) if row["usage"] else None
+        return rows
+
+    def add_vote(
+        self,
+        *,
+        model_a: str,
+        model_b: str,
+        winner: str,
+        comparison_id: int | None = None,
+        round_index: int | None = None,
+        flagged: str = "",
+        tag: str = "",
+    ) -> int:
+        with self._writing():
+            cursor = self.db.execute(
+                "INSERT INTO votes (comparison_id, round, model_a, model_b, winner, flagged, "
+                "tag, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [comparison_id, round_index, model_a, model_b, winner, flagged, tag, now_iso()],
+            )
+        return int(cursor.lastrowid or 0)
+
+    def votes(self, *, tag: str | None = None, since: str | None = None) -> list[dict[str, Any]]:
+        """Stored votes, oldest first; optionally one tag's, or those after an ISO time."""
+        clauses, params = [], []
+        if tag:
+            clauses.append("tag = ?")
+            params.append(tag)
+        if since:
+            clauses.append("created >= ?")
+            params.append(since)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        return list(self.db.query(f"SELECT * FROM votes {where} ORDER BY id", params))
+
+    def vote_tags(self) -> list[str]:
+        return [r["tag"] for r in self.db.query("SELECT DISTINCT tag FROM votes WHERE tag != ''")]

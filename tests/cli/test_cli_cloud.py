@@ -31,9 +31,10 @@ def cloud() -> Iterator[CloudServer]:
 def run(
     home: AppPaths, extra: dict[str, str], *args: str, stdin: str = ""
 ) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "LLAMASIDE_HOME": str(home.data.parent), **extra}
+    env = dict(os.environ)
     for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY"):
-        env.pop(name, None)
+        env.pop(name, None)  # only the keys a test gives in ``extra``
+    env.update({"LLAMASIDE_HOME": str(home.data.parent), **extra})
     return subprocess.run(
         [sys.executable, "-m", "desktop", *args],
         input=stdin,

@@ -1,0 +1,241 @@
+"""One prompt through several models at once, for `llamaside compare` and the compare window.
+
+Each column is one model with its own thread of messages (follow-ups go to every column, each
+continuing its own conversation). A local column owns an engine child; a cloud column opens its
+provider per answer, through the same network gate as chat (offline switch, privacy record). A
+round runs every column on its own thread; local columns that do not fit in memory together run
+one after the other instead. A column that fails reports why and the others carry on.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from desktop.backends.cloud import AnthropicProvider, CloudError, OpenAIProvider
+from desktop.backends.engine_client import SyncEngine
+from desktop.core.errors import LlamasideError
+from desktop.core.messages import MessageStatus
+from desktop.core.models import CloudModel, LocalModel
+from desktop.core.params import LoadParams, SamplingParams
+from desktop.core.pricing import Pricing
+from desktop.core.usage import StopReason, Usage
+
+#: Memory a loaded model needs beyond its file (context, buffers), for the fits-together check.
+LOAD_OVERHEAD_BYTES = 600 * 1024 * 1024
+
+Provider = OpenAIProvider | AnthropicProvider
+
+
+@dataclass
+class ColumnResult:
+    model_id: str
+    text: str = ""
+    status: str = MessageStatus.COMPLETE.value
+    error: str | None = None
+    #: Usage.to_dict(), plus cost_usd / price_checked for a cloud answer; None if unknown.
+    usage: dict[str, Any] | None = None
+    #: The loaded context size (local), for "context used".
+    n_ctx: int | None = None
+
+
+@dataclass
+class Column:
+    """One model of a comparison. ``run`` blocks; ``cancel`` may be called from any thread."""
+
+    model: LocalModel | CloudModel
+    load_params: LoadParams = field(default_factory=LoadParams)
+    open_cloud: Callable[[CloudModel], Provider] | None = None
+    pricing: Pricing | None = None
+    engine_log: Path | None = None
+    system_prompt: str = ""
+    history: list[dict[str, str]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._engine: SyncEngine | None = None
+        self._cancel = threading.Event()
+        self._n_ctx: int | None = None
+
+    @property
+    def local(self) -> bool:
+        return isinstance(self.model, LocalModel)
+
+    def messages(self, prompt: str) -> list[dict[str, str]]:
+        system = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
+        return [*system, *self.history, {"role": "user", "content": prompt}]
+
+    def run(
+        self, prompt: str, sampling: SamplingParams, on_delta: Callable[[str], None]
+    ) -> ColumnResult:
+        self._cancel.clear()
+        try:
+            if isinstance(self.model, LocalModel):
+                result = self._run_local(self.model, prompt, sampling, on_delta)
+            else:
+                result = self._run_cloud(self.model, prompt, sampling, on_delta)
+        except CloudError as exc:
+            result = ColumnResult(self.model.id, exc.partial, MessageStatus.FAILED.value, str(exc))
+        except LlamasideError as exc:
+            result = ColumnResult(self.model.id, "", MessageStatus.FAILED.value, str(exc))
+        if result.status != MessageStatus.FAILED.value and result.text:
+            # This column's own thread: its next answer follows from this one.
+            self.history += [
+                {"role": "user", "content": prompt},
+                {"role": "assistant", "content": result.text},
+            ]
+        return result
+
+    def _run_local(
+        self,
+        model: LocalModel,
+        prompt: str,
+        sampling: SamplingParams,
+        on_delta: Callable[[str], None],
+    ) -> ColumnResult:
+        if self._engine is None:
+            engine = SyncEngine(log_path=self.engine_log)
+            try:
+                loaded = engine.load(model.path, self.load_params)
+            except LlamasideError:
+                engine.close()
+                raise
+            self._engine = engine
+            self._n_ctx = int(loaded["model"].get("n_ctx") or 0) or None
+        engine = self._engine
+        pieces: list[str] = []
+        try:
+            for piece in engine.stream(self.messages(prompt), sampling):
+                pieces.append(piece)
+                on_delta(piece)
+        except LlamasideError as exc:
+            if not engine.client.running:
+                self._engine = None  # it died: the next answer starts a new one
+                engine.close()
+            return ColumnResult(
+                model.id, "".join(pieces), MessageStatus.FAILED.value, str(exc), n_ctx=self._n_ctx
+            )
+        usage = engine.last.usage
+        status = (
+            MessageStatus.STOPPED
+            if usage.stop_reason == StopReason.CANCELLED
+            else MessageStatus.COMPLETE
+        )
+        return ColumnResult(
+            model.id, "".join(pieces), status.value, None, usage.to_dict(), self._n_ctx
+        )
+
+    def _run_cloud(
+        self,
+        model: CloudModel,
+        prompt: str,
+        sampling: SamplingParams,
+        on_delta: Callable[[str], None],
+    ) -> ColumnResult:
+        if self.open_cloud is None:
+            raise LlamasideError("Cloud models are not available here.")
+        provider = self.open_cloud(model)
+        try:
+            for piece in provider.stream(
+                self.messages(prompt), model.model, sampling, self._cancel
+            ):
+                on_delta(piece)
+            result = provider.last
+        finally:
+            provider.close()
+        status = (
+            MessageStatus.STOPPED
+            if result.usage.stop_reason == StopReason.CANCELLED
+            else MessageStatus.COMPLETE
+        )
+        usage = result.usage.to_dict() if result.finished else None
+        if usage is not None:
+            usage.update(cloud_cost(self.pricing, model, result.usage))
+        return ColumnResult(model.id, result.text, status.value, None, usage)
+
+    def cancel(self) -> None:
+        self._cancel.set()
+        if self._engine is not None:
+            self._engine.cancel_current()
+
+    def close(self) -> None:
+        self.cancel()
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
+
+
+def cloud_cost(pricing: Pricing | None, model: CloudModel, usage: Usage) -> dict[str, Any]:
+    price = pricing.lookup(model.provider, model.model) if pricing is not None else None
+    if price is None:
+        return {"cost_usd": None}
+    return {
+        "cost_usd": price.cost(usage.prompt_tokens, usage.output_tokens),
+        "price_checked": price.checked,
+    }
+
+
+def threads_each(n_local_running: int, cores: int) -> int:
+    """CPU threads per engine when several run at once. llama.cpp's threads spin while they
+    wait, so more threads than cores in total makes every engine crawl (two SmolLM2 columns
+    with 2 threads each on 2 cores: first token after 7.8 s instead of 0.18 s)."""
+    return max(1, cores // max(1, n_local_running))
+
+
+def fit_together(models: list[LocalModel], ram_available: int) -> bool:
+    """Whether all these local models can be loaded at once (file size plus working memory)."""
+    need = sum((m.size_bytes or Path(m.path).stat().st_size) + LOAD_OVERHEAD_BYTES for m in models)
+    return need <= ram_available
+
+
+def run_round(
+    columns: list[Column],
+    prompt: str,
+    sampling: SamplingParams,
+    on_delta: Callable[[int, str], None],
+    *,
+    local_together: bool = True,
+    on_done: Callable[[int, ColumnResult], None] | None = None,
+) -> list[ColumnResult]:
+    """Send the prompt to every column at once and wait for all answers. With
+    ``local_together`` False the local columns take turns (one thread runs them in order)."""
+    results: list[ColumnResult | None] = [None] * len(columns)
+
+    def run(slot: int) -> None:
+        column = columns[slot]
+        try:
+            result = column.run(prompt, sampling, lambda text: on_delta(slot, text))
+        except Exception as exc:  # a column must always report back
+            result = ColumnResult(
+                column.model.id, "", MessageStatus.FAILED.value, f"{type(exc).__name__}: {exc}"
+            )
+        results[slot] = result
+        if on_done is not None:
+            on_done(slot, result)
+
+    groups: list[list[int]] = []
+    local_slots = [i for i, c in enumerate(columns) if c.local]
+    if local_together:
+        groups = [[i] for i in range(len(columns))]
+    else:
+        groups = [[i] for i, c in enumerate(columns) if not c.local]
+        if local_slots:
+            groups.append(local_slots)
+
+    def run_group(slots: list[int]) -> None:
+        for slot in slots:
+            run(slot)
+
+    threads = [
+        threading.Thread(target=run_group, args=(slots,), name="compare-column", daemon=True)
+        for slots in groups
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return [
+        r if r is not None else ColumnResult(columns[i].model.id) for i, r in enumerate(results)
+    ]

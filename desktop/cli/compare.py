@@ -1,0 +1,406 @@
+"""`llamaside compare` (one prompt, or a batch file, through 2-4 models at once) and
+`llamaside leaderboard` (ratings from the user's blind votes)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from statistics import mean
+from typing import Any, TextIO
+
+from desktop.backends.catalog_file import load_pricing
+from desktop.backends.compare_run import (
+    Column,
+    ColumnResult,
+    fit_together,
+    run_round,
+    threads_each,
+)
+from desktop.backends.engine_client import physical_cores
+from desktop.backends.hardware import detect
+from desktop.backends.local_models import available_models, resolve_model
+from desktop.backends.network import Network
+from desktop.backends.providers import Providers, open_provider
+from desktop.cli.network import open_network
+from desktop.core.compare import (
+    MAX_COLUMNS,
+    METRICS,
+    MIN_COLUMNS,
+    metrics_of,
+    monthly_cost,
+    parse_prompts,
+)
+from desktop.core.errors import InvalidParameter
+from desktop.core.models import LOCAL_PREFIX, CloudModel, LocalModel
+from desktop.core.params import LoadParams, SamplingParams
+from desktop.core.pricing import PricingError, format_cost
+from desktop.core.ratings import Vote, leaderboard
+from desktop.storage.paths import AppPaths
+from desktop.storage.settings import Settings
+from desktop.storage.store import ChatStore
+
+
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    compare = sub.add_parser("compare", help="one prompt (or a batch file) to 2-4 models at once")
+    compare.add_argument("prompt", nargs="?", help="the prompt ('-' reads stdin)")
+    compare.add_argument(
+        "-m", "--model", action="append", default=[], help="a model id; give 2 to 4"
+    )
+    compare.add_argument("--batch", metavar="FILE", help="prompts from a .jsonl, .csv or .txt file")
+    compare.add_argument("--out", metavar="FILE", help="write the batch results (JSON) here")
+    compare.add_argument(
+        "--per-month",
+        type=int,
+        default=10_000,
+        metavar="N",
+        help="requests per month, for the cost projection (default 10000)",
+    )
+    compare.add_argument("--system", default="", help="system prompt for every model")
+    compare.add_argument("--max-tokens", type=int, default=None)
+    compare.add_argument("--temperature", type=float, default=None)
+    compare.add_argument("--seed", type=int, default=None)
+    compare.add_argument("--json", action="store_true", help="print one JSON object")
+    compare.add_argument("--no-save", action="store_true", help="keep nothing in the history")
+    compare.set_defaults(run=cmd_compare)
+
+    board = sub.add_parser("leaderboard", help="ratings of models from your blind votes")
+    board.add_argument("--tag", default=None, help="only votes with this tag")
+    board.add_argument("--days", type=int, default=None, help="only votes of the last N days")
+    board.add_argument(
+        "--include-flagged",
+        action="store_true",
+        help="count votes on answers that named their own model",
+    )
+    board.add_argument("--json", action="store_true")
+    board.set_defaults(run=cmd_leaderboard)
+
+
+def _model(ref: str, local: list[LocalModel], providers: Providers) -> LocalModel | CloudModel:
+    if ":" in ref and not ref.startswith(LOCAL_PREFIX):
+        name, model_name = ref.split(":", 1)
+        if name in {c.name for c in providers.all()}:
+            config = providers.get(name)
+            return CloudModel(name, model_name, config.label or name)
+    return resolve_model(ref, local)
+
+
+@contextlib.contextmanager
+def _columns(
+    args: argparse.Namespace, paths: AppPaths, store: ChatStore, network: Network
+) -> Iterator[tuple[list[Column], bool]]:
+    """The columns, and whether their local models run at once (else they take turns)."""
+    if not MIN_COLUMNS <= len(args.model) <= MAX_COLUMNS:
+        raise InvalidParameter(f"Give {MIN_COLUMNS} to {MAX_COLUMNS} models with -m.")
+    settings = Settings(paths.settings)
+    providers = Providers(settings.get("providers", {}))
+    local = available_models(paths.models, store.user_models())
+    models = [_model(ref, local, providers) for ref in args.model]
+    try:
+        pricing = load_pricing(paths.pricing)
+    except PricingError as exc:
+        sys.stderr.write(f"llamaside: {exc} Using the shipped prices.\n")
+        pricing = load_pricing(None)
+    # Every cloud column is checked (on, keyed, online) before anything is sent anywhere.
+    for model in models:
+        if isinstance(model, CloudModel):
+            open_provider(providers.get(model.provider), network).close()
+    local = [m for m in models if isinstance(m, LocalModel)]
+    together = _local_together(local, paths)
+    threads = threads_each(len(local) if together else 1, physical_cores())
+    params = LoadParams(n_ctx=int(settings.get("n_ctx", 4096)), n_threads=threads)
+    columns = [
+        Column(
+            model,
+            load_params=params,
+            open_cloud=lambda m: open_provider(providers.get(m.provider), network),
+            pricing=pricing,
+            engine_log=paths.engine_log,
+            system_prompt=args.system,
+        )
+        for model in models
+    ]
+    try:
+        yield columns, together
+    finally:
+        for column in columns:
+            column.close()
+
+
+def _local_together(local: list[LocalModel], paths: AppPaths) -> bool:
+    if len(local) < 2:
+        return True
+    together = fit_together(local, detect(paths.models, False).ram_available)
+    if not together:
+        sys.stderr.write("The local models do not fit in memory together: they take turns.\n")
+    return together
+
+
+def _sampling(args: argparse.Namespace, settings: Settings) -> SamplingParams:
+    values = settings.sampling().to_dict()
+    for name in ("max_tokens", "temperature", "seed"):
+        if getattr(args, name) is not None:
+            values[name] = getattr(args, name)
+    return SamplingParams.from_dict(values)
+
+
+def _row(result: ColumnResult) -> dict[str, Any]:
+    local = result.model_id.startswith(LOCAL_PREFIX)
+    return {
+        "model": result.model_id,
+        "text": result.text,
+        "status": result.status,
+        "error": result.error,
+        "metrics": metrics_of(result.usage, result.n_ctx, local),
+    }
+
+
+def _format(key: str, value: Any) -> str:
+    if value is None:
+        return "-"
+    if key == "cost_usd":
+        return format_cost(float(value))
+    if key == "context_used":
+        return f"{float(value):.1%}"
+    if isinstance(value, float):
+        return f"{value:.3f}" if key.endswith("_s") else f"{value:.1f}"
+    return str(value)
+
+
+def cmd_compare(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
+    if args.batch:
+        return _batch(args, paths, out)
+    prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
+    if not prompt or not prompt.strip():
+        raise InvalidParameter("Give a prompt (or --batch FILE).")
+    settings = Settings(paths.settings)
+    store = ChatStore(paths.database)
+    try:
+        with (
+            open_network(paths) as network,
+            _columns(args, paths, store, network) as (
+                columns,
+                together,
+            ),
+        ):
+            results = run_round(
+                columns,
+                prompt,
+                _sampling(args, settings),
+                lambda _s, _t: None,
+                local_together=together,
+            )
+        comparison_id = None
+        if not args.no_save:
+            comparison_id = store.create_comparison(
+                " ".join(prompt.split())[:48], "compare", [c.model.id for c in columns]
+            )
+            for slot, result in enumerate(results):
+                store.save_comparison_answer(
+                    comparison_id,
+                    round_index=0,
+                    slot=slot,
+                    model=result.model_id,
+                    prompt=prompt,
+                    content=result.text,
+                    status=result.status,
+                    error=result.error,
+                    usage=result.usage,
+                )
+    finally:
+        store.close()
+    rows = [_row(r) for r in results]
+    if args.json:
+        out.write(
+            json.dumps(
+                {"prompt": prompt, "comparison_id": comparison_id, "columns": rows},
+                ensure_ascii=False,
+            )
+            + "\n"
+        )
+    else:
+        for row in rows:
+            out.write(f"=== {row['model']} ===\n{row['text']}\n")
+            if row["error"]:
+                out.write(f"[{row['status']}: {row['error']}]\n")
+            out.write("\n")
+        _metrics_table(rows, out)
+    return 0 if any(r["status"] != "failed" for r in rows) else 1
+
+
+def _metrics_table(rows: list[dict[str, Any]], out: TextIO) -> None:
+    width = max(14, *(len(r["model"]) for r in rows))
+    out.write(" " * 22 + "".join(f"{r['model']:>{width + 2}}" for r in rows) + "\n")
+    for metric in METRICS:
+        cells = "".join(
+            f"{_format(metric.key, r['metrics'][metric.key]):>{width + 2}}" for r in rows
+        )
+        out.write(f"{metric.label:<22}{cells}\n")
+
+
+def _batch(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
+    source = Path(args.batch)
+    try:
+        text = source.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidParameter(f"Cannot read {source}: {exc}") from None
+    prompt_set = parse_prompts(text, source.name)
+    for problem in prompt_set.problems:
+        sys.stderr.write(f"{source}: {problem} (skipped)\n")
+    if not prompt_set.prompts:
+        raise InvalidParameter(f"{source} has no usable prompts.")
+    settings = Settings(paths.settings)
+    sampling = _sampling(args, settings)
+    store = ChatStore(paths.database)
+    table: list[dict[str, Any]] = []
+    try:
+        with (
+            open_network(paths) as network,
+            _columns(args, paths, store, network) as (
+                columns,
+                together,
+            ),
+        ):
+            comparison_id = None
+            if not args.no_save:
+                comparison_id = store.create_comparison(
+                    f"Batch: {source.name}", "batch", [c.model.id for c in columns]
+                )
+            total = len(prompt_set.prompts)
+            for index, prompt in enumerate(prompt_set.prompts):
+                for column in columns:
+                    column.history.clear()  # every prompt of a batch stands alone
+                results = run_round(
+                    columns, prompt, sampling, lambda _s, _t: None, local_together=together
+                )
+                sys.stderr.write(f"\r{index + 1}/{total} prompts")
+                table.append({"prompt": prompt, "answers": [_row(r) for r in results]})
+                if comparison_id is not None:
+                    for slot, result in enumerate(results):
+                        store.save_comparison_answer(
+                            comparison_id,
+                            round_index=index,
+                            slot=slot,
+                            model=result.model_id,
+                            prompt=prompt,
+                            content=result.text,
+                            status=result.status,
+                            error=result.error,
+                            usage=result.usage,
+                        )
+            sys.stderr.write("\n")
+            models = [c.model.id for c in columns]
+    finally:
+        store.close()
+    summary = batch_summary(table, models, args.per_month)
+    report = {
+        "source": str(source),
+        "skipped": prompt_set.problems,
+        "models": models,
+        "per_month": args.per_month,
+        "summary": summary,
+        "results": table,
+    }
+    if args.out:
+        Path(args.out).write_text(json.dumps(report, indent=2, ensure_ascii=False), "utf-8")
+        out.write(f"Wrote {len(table)} prompts x {len(models)} models to {args.out}.\n")
+    if args.json:
+        out.write(json.dumps(report, ensure_ascii=False) + "\n")
+    else:
+        for row in summary:
+            out.write(
+                f"{row['model']:<40} ttft {_format('ttft_s', row['mean_ttft_s'])} s  "
+                f"{_format('tokens_per_second', row['mean_tokens_per_second'])} tok/s  "
+                f"total {_format('cost_usd', row['total_cost_usd'])}  "
+                f"per month {_format('cost_usd', row['cost_per_month_usd'])}  "
+                f"failed {row['failed']}\n"
+            )
+    return 0
+
+
+def batch_summary(
+    table: list[dict[str, Any]], models: list[str], per_month: int
+) -> list[dict[str, Any]]:
+    """Per model: mean latency and speed, total cost of the batch and at the user's volume."""
+    summary = []
+    for slot, model in enumerate(models):
+        answers = [row["answers"][slot] for row in table]
+        ok = [a for a in answers if a["status"] != "failed"]
+        ttft = [a["metrics"]["ttft_s"] for a in ok if a["metrics"]["ttft_s"] is not None]
+        tps = [
+            a["metrics"]["tokens_per_second"]
+            for a in ok
+            if a["metrics"]["tokens_per_second"] is not None
+        ]
+        costs = [a["metrics"]["cost_usd"] for a in ok]
+        known = [c for c in costs if c is not None]
+        mean_cost = mean(known) if known and len(known) == len(costs) else None
+        summary.append(
+            {
+                "model": model,
+                "answers": len(ok),
+                "failed": len(answers) - len(ok),
+                "mean_ttft_s": mean(ttft) if ttft else None,
+                "mean_tokens_per_second": mean(tps) if tps else None,
+                "total_cost_usd": sum(known) if mean_cost is not None else None,
+                "cost_per_month_usd": monthly_cost(mean_cost, per_month),
+            }
+        )
+    return summary
+
+
+def cmd_leaderboard(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
+    since = None
+    if args.days is not None:
+        since = (datetime.now(timezone.utc) - timedelta(days=args.days)).isoformat()
+    store = ChatStore(paths.database)
+    try:
+        rows = store.votes(tag=args.tag, since=since)
+    finally:
+        store.close()
+    kept = [r for r in rows if args.include_flagged or not r["flagged"]]
+    table = leaderboard([Vote(r["model_a"], r["model_b"], r["winner"]) for r in kept])
+    left_out = len(rows) - len(kept)
+    if args.json:
+        out.write(
+            json.dumps(
+                {
+                    "votes": len(kept),
+                    "flagged_left_out": left_out,
+                    "ratings": [
+                        {
+                            "model": r.model,
+                            "rating": round(r.rating, 1),
+                            "low": round(r.low, 1),
+                            "high": round(r.high, 1),
+                            "wins": r.wins,
+                            "losses": r.losses,
+                            "ties": r.ties,
+                            "win_rate": round(r.win_rate, 4),
+                        }
+                        for r in table
+                    ],
+                }
+            )
+            + "\n"
+        )
+        return 0
+    if not table:
+        out.write("No votes yet: vote in the compare window's blind mode.\n")
+        return 0
+    out.write(f"{'#':>2}  {'model':<40} {'rating':>7}  {'95% CI':>13}  {'W-L-T':>9}  win rate\n")
+    for rank, r in enumerate(table, start=1):
+        out.write(
+            f"{rank:>2}  {r.model:<40} {r.rating:>7.0f}  {r.low:>6.0f}-{r.high:<6.0f}  "
+            f"{f'{r.wins}-{r.losses}-{r.ties}':>9}  {r.win_rate:.0%}\n"
+        )
+    if left_out:
+        out.write(
+            f"{left_out} vote(s) on answers that named their own model are left out "
+            f"(--include-flagged counts them).\n"
+        )
+    return 0

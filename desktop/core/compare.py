@@ -1,0 +1,160 @@
+"""What a comparison shows and reads, without Qt: the metric rows and which column is best in
+each, answers that name their own model (kept out of blind votes), prompt files for a batch, and
+what a cloud model would cost at the user's volume."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from desktop.core.errors import LlamasideError
+
+MIN_COLUMNS, MAX_COLUMNS = 2, 4
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str
+    label: str
+    #: "low" or "high" is better; "" for rows where neither is (token counts).
+    better: str
+    unit: str = ""
+
+
+METRICS = (
+    Metric("ttft_s", "Time to first token", "low", "s"),
+    Metric("tokens_per_second", "Tokens/s", "high"),
+    Metric("output_tokens", "Output tokens", ""),
+    Metric("total_s", "Total time", "low", "s"),
+    Metric("prompt_tokens", "Prompt tokens", ""),
+    Metric("cost_usd", "Cost", "low", "$"),
+    Metric("context_used", "Context used", ""),
+)
+
+
+def metrics_of(usage: dict[str, Any] | None, n_ctx: int | None, local: bool) -> dict[str, Any]:
+    """One answer's metric values from its stored usage (None where unknown)."""
+    if not usage:
+        return {m.key: None for m in METRICS}
+    prompt = int(usage.get("prompt_tokens", 0))
+    output = int(usage.get("output_tokens", 0))
+    return {
+        "ttft_s": usage.get("time_to_first_token_s"),
+        "tokens_per_second": usage.get("tokens_per_second"),
+        "output_tokens": output,
+        "total_s": usage.get("total_s"),
+        "prompt_tokens": prompt,
+        # Local answers cost nothing; a cloud model without a known price has no value.
+        "cost_usd": 0.0 if local else usage.get("cost_usd"),
+        "context_used": (prompt + output) / n_ctx if n_ctx else None,
+    }
+
+
+def best_columns(values: list[float | None], better: str) -> set[int]:
+    """Indexes of the best value (ties share it); none when fewer than two values are known."""
+    known = [(i, v) for i, v in enumerate(values) if v is not None]
+    if not better or len(known) < 2:
+        return set()
+    target = min(v for _, v in known) if better == "low" else max(v for _, v in known)
+    if all(v == target for _, v in known):
+        return set()  # all equal: nothing stands out
+    return {i for i, v in known if v == target}
+
+
+#: Phrases by which an answer gives away its model or maker. Blind votes on such answers are
+#: flagged and left out of the leaderboard by default, as FastChat's arena does.
+_SELF_NAMES = (
+    r"claude",
+    r"anthropic",
+    r"chat\s?gpt",
+    r"gpt-?\d",
+    r"openai",
+    r"llama",
+    r"meta\s?ai",
+    r"gemini",
+    r"mistral",
+    r"qwen",
+    r"smollm",
+    r"hugging\s?face",
+)
+_SELF_ID = re.compile(
+    r"\b(?:as|i am|i'm|i’m|my name is|this is|being|created by|made by|developed by|trained by|"
+    r"built by)\s+(?:an?\s+|the\s+)?(?:ai\s+(?:model|assistant)\s+(?:called|named)\s+)?"
+    r"(" + "|".join(_SELF_NAMES) + r")\b",
+    re.IGNORECASE,
+)
+
+
+def names_itself(text: str) -> str | None:
+    """The give-away phrase if the answer names its own model or vendor ("As Claude", "I am
+    Llama", "developed by OpenAI"), else None."""
+    match = _SELF_ID.search(text)
+    return match.group(0) if match else None
+
+
+class PromptFileError(LlamasideError):
+    pass
+
+
+@dataclass(frozen=True)
+class PromptSet:
+    prompts: list[str]
+    #: "line N: why" for each line that was skipped.
+    problems: list[str]
+
+
+def parse_prompts(text: str, name: str) -> PromptSet:
+    """Prompts from a JSONL file (one string or {"prompt": ...} per line), a CSV file with a
+    "prompt" column, or plain text (one prompt per line). Bad lines are reported by number and
+    skipped; the rest run."""
+    lower = name.lower()
+    if lower.endswith(".csv"):
+        return _parse_csv(text)
+    if lower.endswith((".jsonl", ".json", ".ndjson")):
+        return _parse_jsonl(text)
+    prompts = [line.strip() for line in text.splitlines() if line.strip()]
+    return PromptSet(prompts, [])
+
+
+def _parse_jsonl(text: str) -> PromptSet:
+    prompts, problems = [], []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            value: Any = json.loads(line)
+        except ValueError as exc:
+            problems.append(f"line {number}: not JSON ({exc.args[0]})")
+            continue
+        if isinstance(value, dict):
+            value = value.get("prompt")
+        if not isinstance(value, str) or not value.strip():
+            problems.append(f'line {number}: expected a string or {{"prompt": "..."}}')
+            continue
+        prompts.append(value)
+    return PromptSet(prompts, problems)
+
+
+def _parse_csv(text: str) -> PromptSet:
+    reader = csv.DictReader(io.StringIO(text))
+    if reader.fieldnames is None or "prompt" not in reader.fieldnames:
+        raise PromptFileError('The CSV file needs a header row with a "prompt" column.')
+    prompts, problems = [], []
+    for row in reader:
+        value = (row.get("prompt") or "").strip()
+        if value:
+            prompts.append(value)
+        else:
+            problems.append(f"line {reader.line_num}: empty prompt")
+    return PromptSet(prompts, problems)
+
+
+def monthly_cost(mean_cost_per_request: float | None, requests_per_month: int) -> float | None:
+    """What a model would cost at the user's volume, from the mean cost of the batch's answers."""
+    if mean_cost_per_request is None:
+        return None
+    return mean_cost_per_request * requests_per_month

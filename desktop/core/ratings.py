@@ -1,0 +1,126 @@
+"""A personal leaderboard from pairwise votes: Bradley-Terry strengths on the Elo scale, with
+bootstrap confidence intervals, win rates and counts.
+
+Bradley-Terry says model i beats model j with probability p_i / (p_i + p_j). The strengths are
+fitted with Hunter's MM iteration; a tie (and "both bad") counts as half a win for each side, as
+in LMSYS's arena. Every pair that met also gets one virtual tie (a prior), so a model that has
+only lost keeps a finite rating. Ratings are shown as 1000 + 400 * log10(p), with the geometric
+mean of p fixed at 1, so a 100-point gap means about 64 % expected wins.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import defaultdict
+from dataclasses import dataclass
+
+#: Votes and what they mean for model_a.
+A_WINS, B_WINS, TIE, BOTH_BAD = "a", "b", "tie", "bad"
+WINNERS = (A_WINS, B_WINS, TIE, BOTH_BAD)
+BASE_RATING = 1000.0
+SCALE = 400.0
+
+
+@dataclass(frozen=True)
+class Vote:
+    model_a: str
+    model_b: str
+    winner: str  # one of WINNERS
+
+
+@dataclass(frozen=True)
+class Rating:
+    model: str
+    rating: float
+    #: 95 % bootstrap interval of the rating.
+    low: float
+    high: float
+    wins: int
+    losses: int
+    ties: int
+
+    @property
+    def votes(self) -> int:
+        return self.wins + self.losses + self.ties
+
+    @property
+    def win_rate(self) -> float:
+        """Wins over all votes, ties counting half."""
+        return (self.wins + 0.5 * self.ties) / self.votes if self.votes else 0.0
+
+
+def strengths(
+    votes: list[Vote], prior_ties: float = 1.0, iterations: int = 500
+) -> dict[str, float]:
+    """Bradley-Terry strengths on the Elo scale (see the module docstring)."""
+    wins: dict[str, float] = defaultdict(float)
+    games: dict[tuple[str, str], float] = defaultdict(float)
+    for vote in votes:
+        a, b = vote.model_a, vote.model_b
+        if a == b:
+            continue
+        pair = (a, b) if a < b else (b, a)
+        games[pair] += 1
+        if vote.winner == A_WINS:
+            wins[a] += 1
+        elif vote.winner == B_WINS:
+            wins[b] += 1
+        else:
+            wins[a] += 0.5
+            wins[b] += 0.5
+    for a, b in list(games):
+        games[(a, b)] += prior_ties
+        wins[a] += prior_ties / 2
+        wins[b] += prior_ties / 2
+    models = sorted({m for pair in games for m in pair})
+    if not models:
+        return {}
+    p = dict.fromkeys(models, 1.0)
+    for _ in range(iterations):
+        new = {}
+        for m in models:
+            denominator = sum(n / (p[a] + p[b]) for (a, b), n in games.items() if m in (a, b))
+            new[m] = wins[m] / denominator
+        scale = math.exp(sum(math.log(v) for v in new.values()) / len(new))
+        new = {m: v / scale for m, v in new.items()}
+        converged = max(abs(new[m] - p[m]) for m in models) < 1e-10
+        p = new
+        if converged:
+            break
+    return {m: BASE_RATING + SCALE * math.log10(v) for m, v in p.items()}
+
+
+def leaderboard(votes: list[Vote], rounds: int = 200, seed: int = 0) -> list[Rating]:
+    """Ratings with 95 % intervals from ``rounds`` bootstrap resamples of the votes (seeded, so
+    the same votes always give the same table), best first."""
+    point = strengths(votes)
+    samples: dict[str, list[float]] = defaultdict(list)
+    rng = random.Random(seed)
+    if votes:
+        for _ in range(rounds):
+            resample = [votes[rng.randrange(len(votes))] for _ in votes]
+            for model, value in strengths(resample, iterations=200).items():
+                samples[model].append(value)
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for vote in votes:
+        if vote.model_a == vote.model_b:
+            continue
+        if vote.winner == A_WINS:
+            counts[vote.model_a][0] += 1
+            counts[vote.model_b][1] += 1
+        elif vote.winner == B_WINS:
+            counts[vote.model_b][0] += 1
+            counts[vote.model_a][1] += 1
+        else:
+            counts[vote.model_a][2] += 1
+            counts[vote.model_b][2] += 1
+    table = []
+    for model, rating in point.items():
+        values = sorted(samples.get(model) or [rating])
+        low = values[int(0.025 * (len(values) - 1))]
+        high = values[math.ceil(0.975 * (len(values) - 1))]
+        wins, losses, ties = counts[model]
+        table.append(Rating(model, rating, min(low, rating), max(high, rating), wins, losses, ties))
+    table.sort(key=lambda r: (-r.rating, r.model))
+    return table

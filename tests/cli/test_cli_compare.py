@@ -1,0 +1,212 @@
+"""`llamaside compare` and `llamaside leaderboard`: the real SmolLM2 engine and the real SDKs
+against our loopback OpenAI and Anthropic servers, concurrently; a failing column; a batch file
+with a bad line; ratings from stored votes."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from desktop.backends.compare_run import Column, run_round
+from desktop.backends.network import Network
+from desktop.backends.providers import Providers, open_provider
+from desktop.core.models import CloudModel, LocalModel
+from desktop.core.params import LoadParams, SamplingParams
+from desktop.storage.paths import AppPaths
+from desktop.storage.store import ChatStore
+from tests.cli.test_cli_cloud import run
+from tests.cloudserver import CloudServer
+
+SMOL = "local:smollm2-135m-instruct"
+ENV = {"OPENAI_API_KEY": "sk-compare-test", "ANTHROPIC_API_KEY": "sk-ant-compare-test"}
+
+
+@pytest.fixture
+def server() -> Iterator[CloudServer]:
+    with CloudServer() as cloud:
+        yield cloud
+
+
+def enable_both(home: AppPaths, server: CloudServer) -> None:
+    for name, url in (("openai", server.base_url + "/v1"), ("anthropic", server.base_url)):
+        assert run(home, ENV, "providers", "set", name, "--base-url", url).returncode == 0
+        assert run(home, ENV, "providers", "enable", name).returncode == 0
+
+
+def test_compare_local_openai_and_anthropic(home: AppPaths, server: CloudServer) -> None:
+    enable_both(home, server)
+    result = run(
+        home,
+        ENV,
+        "compare",
+        "-m", SMOL,
+        "-m", "openai:gpt-4o",
+        "-m", "anthropic:claude-sonnet-4-20250514",
+        "--max-tokens", "16",
+        "--temperature", "0",
+        "--json",
+        "Name a fruit.",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    local, gpt, claude = data["columns"]
+    assert [c["model"] for c in data["columns"]] == [
+        SMOL,
+        "openai:gpt-4o",
+        "anthropic:claude-sonnet-4-20250514",
+    ]
+    assert local["text"] and gpt["text"] == claude["text"] == "Hello from the cloud."
+    for column in data["columns"]:
+        metrics = column["metrics"]
+        assert column["status"] == "complete"
+        assert metrics["ttft_s"] > 0 and metrics["total_s"] >= metrics["ttft_s"]
+        assert metrics["output_tokens"] > 0 and metrics["prompt_tokens"] > 0
+    assert local["metrics"]["cost_usd"] == 0 and local["metrics"]["context_used"] > 0
+    assert gpt["metrics"]["cost_usd"] == pytest.approx((11 * 2.5 + 5 * 10) / 1e6)
+    assert claude["metrics"]["cost_usd"] == pytest.approx((13 * 3 + 5 * 15) / 1e6)
+    # Saved as a comparison, one answer per column.
+    store = ChatStore(home.database)
+    [comparison] = store.comparisons()
+    assert comparison["models"] == [c["model"] for c in data["columns"]]
+    assert [a["content"] for a in store.comparison_answers(comparison["id"])] == [
+        c["text"] for c in data["columns"]
+    ]
+    store.close()
+
+    # Text mode: each answer under its model, then the metrics table.
+    text = run(home, ENV, "compare", "-m", SMOL, "-m", "openai:gpt-4o", "--no-save", "Hi")
+    assert text.returncode == 0, text.stderr
+    assert "=== openai:gpt-4o ===\nHello from the cloud." in text.stdout
+    assert "Time to first token" in text.stdout and "Cost" in text.stdout
+
+
+def test_a_failing_column_does_not_stop_the_others(home: AppPaths, server: CloudServer) -> None:
+    enable_both(home, server)
+    server.state.statuses = [401]  # the first chat request fails; which one depends on timing
+    result = run(
+        home, ENV, "compare", "-m", "openai:gpt-4o", "-m", "anthropic:claude-x", "--json", "Hi"
+    )
+    assert result.returncode == 0, result.stderr
+    columns = json.loads(result.stdout)["columns"]
+    failed = [c for c in columns if c["status"] == "failed"]
+    complete = [c for c in columns if c["status"] == "complete"]
+    assert len(failed) == 1 and len(complete) == 1
+    assert "rejected the API key (401)" in failed[0]["error"]
+    assert complete[0]["text"] == "Hello from the cloud."
+
+
+def test_an_unusable_model_is_refused_before_anything_is_sent(
+    home: AppPaths, server: CloudServer
+) -> None:
+    assert (
+        run(home, ENV, "providers", "set", "openai", "--base-url", server.base_url).returncode == 0
+    )
+    result = run(home, ENV, "compare", "-m", SMOL, "-m", "openai:gpt-4o", "Hi")
+    assert result.returncode == 1 and "is off, so nothing was sent" in result.stderr
+    assert server.connections == 0
+    one = run(home, ENV, "compare", "-m", SMOL, "Hi")
+    assert one.returncode == 1 and "Give 2 to 4 models" in one.stderr
+
+
+def test_columns_stream_concurrently(home: AppPaths, server: CloudServer, smollm_path: str) -> None:
+    """Pieces of the three columns arrive interleaved: no column waits for another."""
+    import anthropic  # noqa: F401  (imported here first: a cold import takes a second)
+    import openai  # noqa: F401
+
+    server.state.delay_s = 0.05
+    server.state.reply = ["tick "] * 40
+    providers = Providers(
+        {
+            "openai": {"base_url": server.base_url + "/v1", "enabled": True},
+            "anthropic": {"base_url": server.base_url, "enabled": True},
+        }
+    )
+    network = Network()
+    columns = [
+        Column(LocalModel.for_file(smollm_path, "bundled"), LoadParams(n_ctx=512, n_threads=1)),
+        *(
+            Column(
+                CloudModel(name, "m", name),
+                open_cloud=lambda m: open_provider(providers.get(m.provider), network),
+            )
+            for name in ("openai", "anthropic")
+        ),
+    ]
+    arrivals: list[tuple[float, int]] = []
+    lock = threading.Lock()
+
+    def on_delta(slot: int, _text: str) -> None:
+        with lock:
+            arrivals.append((time.monotonic(), slot))
+
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in ENV.items():
+            patch.setenv(name, value)
+        results = run_round(
+            columns, "Count to fifty.", SamplingParams(temperature=0, max_tokens=120), on_delta
+        )
+    for column in columns:
+        column.close()
+    assert [r.status for r in results] == ["complete"] * 3
+    spans = {
+        slot: (min(t for t, s in arrivals if s == slot), max(t for t, s in arrivals if s == slot))
+        for slot in range(3)
+    }
+    # Every column started before every other one finished.
+    for a in range(3):
+        for b in range(3):
+            if a != b:
+                assert spans[a][0] < spans[b][1], spans
+
+
+def test_batch_with_a_bad_line(home: AppPaths, server: CloudServer, tmp_path: Path) -> None:
+    enable_both(home, server)
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text('{"prompt": "Name a fruit."}\nnot json\n"Name a colour."\n')
+    out = tmp_path / "results.json"
+    result = run(
+        home,
+        ENV,
+        "compare",
+        "--batch", str(prompts),
+        "-m", SMOL,
+        "-m", "openai:gpt-4o",
+        "--max-tokens", "12",
+        "--per-month", "50000",
+        "--out", str(out),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert f"{prompts}: line 2: not JSON" in result.stderr
+    report = json.loads(out.read_text())
+    assert [row["prompt"] for row in report["results"]] == ["Name a fruit.", "Name a colour."]
+    local, gpt = report["summary"]
+    assert local["total_cost_usd"] == 0 and local["cost_per_month_usd"] == 0
+    per_answer = (11 * 2.5 + 5 * 10) / 1e6
+    assert gpt["total_cost_usd"] == pytest.approx(2 * per_answer)
+    assert gpt["cost_per_month_usd"] == pytest.approx(50_000 * per_answer)
+    assert local["mean_tokens_per_second"] > 0 and gpt["failed"] == 0
+    # Every prompt stands alone: the second request carries no trace of the first.
+    assert [m["role"] for m in server.state.requests[-1]["body"]["messages"]] == ["user"]
+
+
+def test_leaderboard_from_stored_votes(home: AppPaths) -> None:
+    store = ChatStore(home.database)
+    for winner in ("a", "a", "a", "b"):
+        store.add_vote(model_a="local:scout", model_b="openai:gpt-4o", winner=winner, tag="code")
+    store.add_vote(model_a="local:scout", model_b="openai:gpt-4o", winner="b", flagged="As GPT")
+    store.close()
+    data = json.loads(run(home, {}, "leaderboard", "--json").stdout)
+    assert data["votes"] == 4 and data["flagged_left_out"] == 1
+    scout, gpt = data["ratings"]
+    assert scout["model"] == "local:scout" and (scout["wins"], scout["losses"]) == (3, 1)
+    assert scout["rating"] - gpt["rating"] == pytest.approx(147.2, abs=0.1)
+    counted = json.loads(run(home, {}, "leaderboard", "--json", "--include-flagged").stdout)
+    assert counted["votes"] == 5
+    text = run(home, {}, "leaderboard", "--tag", "code").stdout
+    assert text.splitlines()[1].split()[:2] == ["1", "local:scout"]
+    assert "No votes yet" in run(home, {}, "leaderboard", "--tag", "nothing").stdout
