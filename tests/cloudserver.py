@@ -39,6 +39,8 @@ class CloudState:
     empty_body: bool = False
     #: Make the first piece this many bytes long (one huge event).
     huge_piece: int = 0
+    #: Anthropic only: after this many pieces, an `event: error` (overloaded) mid-stream.
+    error_event_after: int | None = None
     requests: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -233,6 +235,10 @@ class _Handler(JsonHandler):
         for i, piece in self._each(pieces):
             if self._cut(i):
                 self.connection.shutdown(2)
+                return
+            if state.error_event_after is not None and i == state.error_event_after:
+                error = {"type": "overloaded_error", "message": "Overloaded"}
+                self._event(json.dumps({"type": "error", "error": error}), "error")
                 return
             if state.malformed and i == 2:
                 self._event(

@@ -8,6 +8,10 @@ Together, Groq, Fireworks or their own server, and how the tests reach servers o
 
 from __future__ import annotations
 
+import contextlib
+import math
+import re
+import socket
 import threading
 import time
 from collections.abc import Callable, Generator
@@ -43,6 +47,7 @@ class CloudResult:
 
 def _describe_status(provider: str, status: int) -> str:
     return {
+        400: f"{provider} refused the request as invalid (400).",
         401: f"{provider} rejected the API key (401). Check the key in Settings → Providers.",
         403: f"{provider} refused: this key has no access to that model (403).",
         404: f"{provider} does not know that model or address (404).",
@@ -76,11 +81,51 @@ def _connection_reason(cause: BaseException) -> str:
 
 
 def _retry_after(headers: Any) -> float | None:
+    """Seconds from a numeric Retry-After header; None when absent or unusable (a date,
+    negative, not a number): then there is no automatic retry."""
     value = headers.get("retry-after") if headers is not None else None
     try:
-        return float(value) if value is not None else None
+        seconds = float(value) if value is not None else None
     except ValueError:
         return None
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return None
+    return seconds
+
+
+#: Error types in an error body (Anthropic's, also sent mid-stream with HTTP 200) and the
+#: status they stand for.
+_ERROR_TYPES = {
+    "authentication_error": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "rate_limit_error": 429,
+    "overloaded_error": 529,
+    "api_error": 500,
+    "invalid_request_error": 400,
+}
+
+
+def _status_of(exc: Any) -> int:
+    status = int(getattr(exc, "status_code", 0) or 0)
+    body = getattr(exc, "body", None)
+    error = body.get("error") if isinstance(body, dict) else None
+    kind = (error.get("type") if isinstance(error, dict) else None) or (
+        body.get("type") if isinstance(body, dict) else None
+    )
+    if status < 400 and kind in _ERROR_TYPES:  # an error event inside a 200 stream
+        return _ERROR_TYPES[str(kind)]
+    return status
+
+
+def _provider_message(exc: Any) -> str:
+    """The provider's own explanation from an error body, short."""
+    body = getattr(exc, "body", None)
+    error = body.get("error") if isinstance(body, dict) else None
+    message = error.get("message") if isinstance(error, dict) else None
+    if not isinstance(message, str):
+        return ""
+    return " ".join(message.split())[:300]
 
 
 @dataclass
@@ -140,6 +185,11 @@ class _Provider:
         self.base_url = base_url
         self.network = network or Network()
         self.last = CloudResult()
+        #: Only to scrub it from error text (an HTTP library may quote a bad header).
+        self._secret = api_key
+        self._cancel: threading.Event | None = None
+        #: The response being read, so that Stop can close it at once from another thread.
+        self._live: Any = None
         #: What the next requests are for, for the privacy record (set per call).
         self._purpose: tuple[str, str, int | None] = ("", "", None)
         http_client = sdk.DefaultHttpxClient(event_hooks={"request": [self._on_request]})
@@ -184,20 +234,50 @@ class _Provider:
             raise self._error(exc, "") from None
 
     def _open(self, start: Callable[[], Any]) -> Any:
-        """Start the request; after a 429 that says when to come back, try once more."""
+        """Start the request; after a 429 that says when to come back, try once more. None when
+        Stop was pressed during the wait (nothing is sent again)."""
         try:
-            return start()
+            self._live = start()
+            return self._live
         except self._sdk.RateLimitError as exc:
             wait = _retry_after(exc.response.headers)
             if wait is None or wait > MAX_RETRY_AFTER_S:
                 raise self._error(exc, "") from None
-            time.sleep(wait)
+            if self._cancel is not None:
+                if self._cancel.wait(wait):
+                    return None
+            else:
+                time.sleep(wait)
         except Exception as exc:
             raise self._error(exc, "") from None
+        if self._cancel is not None and self._cancel.is_set():
+            return None
         try:
-            return start()
+            self._live = start()
+            return self._live
         except Exception as exc:
             raise self._error(exc, "") from None
+
+    def abort(self) -> None:
+        """Stop from another thread: the stream's reader ends now, not at the next piece."""
+        if self._cancel is not None:
+            self._cancel.set()
+        live = self._live
+        if live is None:
+            return
+        # A reader blocked in recv() does not notice a close() from another thread; shutting
+        # the socket down wakes it at once. httpx exposes the socket as the network stream's
+        # extra info. Closing mid-read may raise in either thread; it is closed either way.
+        with contextlib.suppress(Exception):
+            network_stream = live.response.extensions["network_stream"]
+            network_stream.get_extra_info("socket").shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(Exception):
+            live.close()
+
+    def _scrub(self, text: str) -> str:
+        if self._secret:
+            text = text.replace(self._secret, "[key]")
+        return re.sub(r"(?i)(bearer|x-api-key:?)\s+\S+", r"\1 [key]", text)
 
     def _cut(self, answer: _Answer) -> CloudError:
         answer.usage = {}
@@ -212,6 +292,10 @@ class _Provider:
             answer.text,
         )
 
+    def _error(self, exc: Exception, partial: str) -> CloudError:
+        error = self._describe(exc, partial)
+        return CloudError(self._scrub(str(error)), error.partial)
+
     @staticmethod
     def _connection_error(exc: Exception, where: str, partial: str) -> CloudError:
         cause = exc.__cause__ or exc
@@ -222,14 +306,20 @@ class _Provider:
             )
         return CloudError(f"Cannot connect to {where}: {_connection_reason(cause)}", partial)
 
-    def _error(self, exc: Exception, partial: str) -> CloudError:
+    def _describe(self, exc: Exception, partial: str) -> CloudError:
         sdk = self._sdk
         where = f"{self.label} ({self.base_url})"
         offline = exc.__cause__ if isinstance(exc.__cause__, Offline) else exc
         if isinstance(offline, Offline):
             return CloudError(str(offline), partial)
         if isinstance(exc, sdk.APIStatusError):
-            return CloudError(_describe_status(self.label, exc.status_code), partial)
+            message = _describe_status(self.label, _status_of(exc))
+            detail = _provider_message(exc)
+            if detail and _status_of(exc) in (400, 404, 422):
+                message += f" It said: {detail}"
+            if partial:
+                message += " The text so far is kept."
+            return CloudError(message, partial)
         if isinstance(exc, sdk.APITimeoutError):
             return CloudError(f"{where} did not answer in time.", partial)
         if isinstance(exc, sdk.APIConnectionError):
@@ -252,22 +342,30 @@ class _Provider:
         """Yield the answer's text; afterwards ``last`` holds it with usage and stop reason."""
         self.network.check(f"{self.label} ({self.base_url})")
         self._purpose = ("chat", model, conversation_id)
+        self._cancel = cancel = cancel or threading.Event()
         self.last = CloudResult()
         answer = _Answer()
         texts = self._texts(messages, model, sampling, answer)
         try:
             for text in texts:
-                if cancel is not None and cancel.is_set():
+                if cancel.is_set():
                     answer.reason = StopReason.CANCELLED
                     break
                 answer.add(text)
                 yield text
-        except CloudError:
-            raise
+            if cancel.is_set():
+                answer.reason = StopReason.CANCELLED
         except Exception as exc:
-            raise self._error(exc, answer.text) from None
+            if cancel.is_set():
+                # abort() closed the response under the reader: that is the Stop, not a fault.
+                answer.reason = StopReason.CANCELLED
+            elif isinstance(exc, CloudError):
+                raise
+            else:
+                raise self._error(exc, answer.text) from None
         finally:
             texts.close()  # on Stop, this is what closes the HTTP stream
+            self._live = None
             self.last = answer.result()
 
     def _texts(
@@ -315,6 +413,9 @@ class OpenAIProvider(_Provider):
         if sampling.seed is not None:
             kwargs["seed"] = sampling.seed
         stream = self._open(lambda: self._client.chat.completions.create(**kwargs))
+        if stream is None:
+            answer.reason = StopReason.CANCELLED
+            return
         ended = False
         try:
             for chunk in stream:
@@ -382,6 +483,9 @@ class AnthropicProvider(_Provider):
             return managers[-1].__enter__()
 
         stream = self._open(start)
+        if stream is None:
+            answer.reason = StopReason.CANCELLED
+            return
         try:
             yield from stream.text_stream
             try:

@@ -57,6 +57,7 @@ class Column:
     def __post_init__(self) -> None:
         self._engine: SyncEngine | None = None
         self._cancel = threading.Event()
+        self._provider: Provider | None = None
         self._n_ctx: int | None = None
 
     @property
@@ -136,7 +137,7 @@ class Column:
     ) -> ColumnResult:
         if self.open_cloud is None:
             raise LlamasideError("Cloud models are not available here.")
-        provider = self.open_cloud(model)
+        provider = self._provider = self.open_cloud(model)
         try:
             for piece in provider.stream(
                 self.messages(prompt), model.model, sampling, self._cancel
@@ -144,6 +145,7 @@ class Column:
                 on_delta(piece)
             result = provider.last
         finally:
+            self._provider = None
             provider.close()
         status = (
             MessageStatus.STOPPED
@@ -157,6 +159,9 @@ class Column:
 
     def cancel(self) -> None:
         self._cancel.set()
+        provider = self._provider
+        if provider is not None:
+            provider.abort()
         if self._engine is not None:
             self._engine.cancel_current()
 

@@ -140,15 +140,22 @@ class Providers:
 
 
 def key_for(config: ProviderConfig) -> tuple[str | None, str]:
-    """The provider's key and its source: "keyring", the environment variable, or "none"."""
-    stored = secrets.get_secret(config.name)
+    """The provider's key and its source: "keyring", the environment variable, or "none".
+
+    Surrounding whitespace is dropped: a key pasted from a Windows .env file or stored with
+    `echo key | secret-tool store` ends in a line break, which no HTTP header may carry."""
+    stored = (secrets.get_secret(config.name) or "").strip()
     if stored:
         return stored, "keyring"
     env_name = config.key_env or f"{config.name.upper().replace('-', '_')}_API_KEY"
-    value = os.environ.get(env_name)
+    value = os.environ.get(env_name, "").strip()
     if value:
         return value, env_name
     return None, "none"
+
+
+def _printable(key: str) -> bool:
+    return all(" " < ch < "\x7f" for ch in key)
 
 
 def open_provider(
@@ -168,6 +175,12 @@ def open_provider(
         raise ProviderError(
             f"No API key for {config.name}. Add one with `llamaside keys set {config.name}` "
             f"(it is kept in the system keyring){alternative}."
+        )
+    if not _printable(key):
+        where = "the keyring" if _source == "keyring" else _source
+        raise ProviderError(
+            f"The {config.name} key in {where} contains spaces or characters that cannot be "
+            f"sent (nothing was sent). Store it again with `llamaside keys set {config.name}`."
         )
     cls = AnthropicProvider if config.api == "anthropic" else OpenAIProvider
     return cls(

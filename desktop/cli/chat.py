@@ -269,6 +269,9 @@ def _cloud_answer(
         except CloudError as exc:
             status, error = MessageStatus.FAILED, str(exc)
             raise
+        except KeyboardInterrupt:
+            status = MessageStatus.STOPPED  # Ctrl+C: what arrived is kept, marked stopped
+            raise
         finally:
             result = provider.last
             provider.close()

@@ -157,6 +157,15 @@ class ChatService(QObject):
     def refresh_models(self) -> None:
         self.models = available_models(self.models_dir, self.store.user_models())
         self.cloud_models = self.cloud.models() if self.cloud is not None else []
+        wanted = self.settings.get("model", BUNDLED_ID)
+        listed = any(m.id == wanted for m in self.cloud_models)
+        if not is_local_id(wanted) and self.models and not listed:
+            # Its provider was turned off or moved: fall back to a local model for good, so
+            # turning the provider on again never silently makes it the chat's model.
+            self.settings.set("model", self.models[0].id)
+        turn = self._turn
+        if turn is not None and turn.cloud and turn.model not in self.cloud_models:
+            self.stop()  # the provider of the answer being streamed was just turned off
         self.models_changed.emit()
 
     @property

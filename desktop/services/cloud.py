@@ -24,7 +24,13 @@ from desktop.backends.cloud import (
     OpenAIProvider,
 )
 from desktop.backends.network import Network, Outbound
-from desktop.backends.providers import ProviderConfig, Providers, key_for, open_provider
+from desktop.backends.providers import (
+    BUILTIN,
+    ProviderConfig,
+    Providers,
+    key_for,
+    open_provider,
+)
 from desktop.core.errors import LlamasideError
 from desktop.core.models import CloudModel
 from desktop.core.params import SamplingParams
@@ -107,11 +113,17 @@ class CloudService(QObject):
         self._save(providers)
         return config
 
-    def remove(self, name: str) -> None:
+    def remove(self, name: str) -> bool:
+        """Remove a custom endpoint (and its key: no other endpoint can use it) or reset a
+        built-in. True if a key was deleted."""
         providers = self.providers()
         providers.remove(name)
+        deleted = False
+        if name not in BUILTIN:
+            deleted = secrets.delete_secret(name)
         self._forget_models(name)
         self._save(providers)
+        return deleted
 
     # -- keys (keyring only) ------------------------------------------------------------------
 
@@ -212,23 +224,30 @@ class CloudService(QObject):
 
     # -- consent and the offline switch -------------------------------------------------------
 
+    def _consent_key(self, name: str) -> str:
+        # Consent is for a provider at an address: moving it elsewhere asks again.
+        return f"{name} {self.provider(name).base_url}"
+
     def has_consent(self, name: str) -> bool:
-        return name in self.settings.get("cloud_consent", [])
+        return self._consent_key(name) in self.settings.get("cloud_consent", [])
 
     def grant_consent(self, name: str) -> None:
         if not self.has_consent(name):
-            self.settings.set("cloud_consent", [*self.settings.get("cloud_consent", []), name])
+            granted = [*self.settings.get("cloud_consent", []), self._consent_key(name)]
+            self.settings.set("cloud_consent", granted)
 
     @property
     def offline(self) -> bool:
         return self.network.offline
 
     def set_offline(self, offline: bool) -> None:
+        """Takes effect at once; then it is saved (a settings file that cannot be written only
+        means the switch is not remembered, which the caller is told by the exception)."""
         if offline == self.network.offline:
             return
         self.network.set_offline(offline)
-        self.settings.set("offline", offline)
         self.offline_changed.emit(offline)
+        self.settings.set("offline", offline)
 
     # -- prices -------------------------------------------------------------------------------
 
@@ -280,6 +299,7 @@ class CloudStreams(QObject):
         super().__init__(parent)
         self._next_id = 0
         self._cancels: dict[int, threading.Event] = {}
+        self._providers: dict[int, OpenAIProvider | AnthropicProvider] = {}
         self._threads: dict[int, threading.Thread] = {}
 
     def start(
@@ -294,6 +314,7 @@ class CloudStreams(QObject):
         request_id = self._next_id
         cancel = threading.Event()
         self._cancels[request_id] = cancel
+        self._providers[request_id] = provider
 
         def work() -> None:
             pieces = 0
@@ -309,6 +330,7 @@ class CloudStreams(QObject):
             except Exception as exc:  # a worker must always report back
                 self.failed.emit(request_id, f"{type(exc).__name__}: {exc}", "")
             finally:
+                self._providers.pop(request_id, None)
                 provider.close()
 
         thread = threading.Thread(target=work, name=f"cloud-{request_id}", daemon=True)
@@ -318,11 +340,14 @@ class CloudStreams(QObject):
         return request_id
 
     def cancel(self, request_id: int) -> None:
-        """Stop reading: the stream is closed when its next piece (or its timeout) arrives;
-        the caller does not wait for that."""
+        """Stop: the HTTP response is closed now (the provider stops generating and billing);
+        the caller does not wait for the worker to notice."""
         event = self._cancels.pop(request_id, None)
         if event is not None:
             event.set()
+        provider = self._providers.get(request_id)
+        if provider is not None:
+            provider.abort()
 
     def shutdown(self, wait_s: float = 2.0) -> None:
         for request_id in list(self._cancels):

@@ -16,19 +16,22 @@ class Settings:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._data: dict[str, Any] = {}
+        self._data: dict[str, Any] = self._read()
+
+    def _read(self) -> dict[str, Any]:
         try:
-            loaded = json.loads(path.read_text(encoding="utf-8"))
-            if isinstance(loaded, dict):
-                self._data = loaded
+            loaded = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            self._data = {}  # missing or damaged: start from defaults, never refuse to open
+            return {}  # missing or damaged: start from defaults, never refuse to open
+        return loaded if isinstance(loaded, dict) else {}
 
     def get(self, key: str, default: Any = None) -> Any:
         return self._data.get(key, default)
 
     def set(self, key: str, value: Any) -> None:
-        self._data[key] = value
+        # Read the file again first: the CLI may have changed other keys while the app ran
+        # (`llamaside providers disable`), and writing our old copy back would undo that.
+        self._data = {**self._read(), key: value}
         self.save()
 
     def sampling(self) -> SamplingParams:

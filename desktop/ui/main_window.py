@@ -297,7 +297,7 @@ class MainWindow(QMainWindow):
         cloud = chat.cloud
         if cloud is not None:
             self.offline_action.setChecked(cloud.offline)
-            self.offline_action.toggled.connect(cloud.set_offline)
+            self.offline_action.toggled.connect(self._set_offline)
             cloud.offline_changed.connect(self._on_offline_changed)
             self._on_offline_changed(cloud.offline)
         else:
@@ -527,10 +527,26 @@ class MainWindow(QMainWindow):
             self.banner.show_message(f"Edit the prices in {path} (no editor could be opened).")
 
     @Slot(bool)
+    def _set_offline(self, offline: bool) -> None:
+        assert self.chat.cloud is not None
+        try:
+            self.chat.cloud.set_offline(offline)
+        except OSError as exc:  # it took effect; only remembering it failed
+            self.banner.show_message(
+                f"Could not save the offline setting ({exc.strerror or exc}); it applies until "
+                f"Llamaside closes."
+            )
+
+    @Slot(bool)
     def _on_lock_toggled(self, locked: bool) -> None:
         if self.conversation_id is None:
             return
-        self.chat.set_local_only(self.conversation_id, locked)
+        try:
+            self.chat.set_local_only(self.conversation_id, locked)
+        except LlamasideError as exc:
+            # Not saved, so not in force: the controls must not claim otherwise.
+            self.banner.show_message(str(exc))
+            locked = not locked
         for control in (self.lock_button, self.local_only_action):
             control.blockSignals(True)
             control.setChecked(locked)

@@ -286,5 +286,8 @@ class ProvidersDialog(QDialog):
     @Slot()
     def remove_provider(self) -> None:
         name = self.selected
-        if name is not None:
-            self._try("Remove", lambda: self.cloud.remove(name))
+        if name is None:
+            return
+        deleted: list[bool] = []
+        if self._try("Remove", lambda: deleted.append(self.cloud.remove(name))) and any(deleted):
+            self.test_result.setText(f"Removed {name} and deleted its key from the keyring.")

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
 
+from desktop.backends import secrets
 from desktop.backends.cloud import AnthropicProvider, CloudError, OpenAIProvider
+from desktop.backends.providers import ProviderConfig, ProviderError, key_for, open_provider
 from desktop.core.params import SamplingParams
 from desktop.core.usage import StopReason
 from tests.cloudserver import CloudServer
@@ -166,3 +170,68 @@ def test_stop_ends_the_answer_with_what_was_shown(server: CloudServer, make: obj
     assert got == ["Hello", " from"]
     assert provider.last.text == "Hello from"
     assert provider.last.usage.stop_reason == Reason.CANCELLED
+
+
+def test_stop_during_a_rate_limit_wait_sends_nothing_again(server: CloudServer) -> None:
+    server.state.statuses = [429]
+    server.state.retry_after = "5"
+    provider = openai(server)
+    cancel = threading.Event()
+    pieces: list[str] = []
+    worker = threading.Thread(
+        target=lambda: pieces.extend(provider.stream(MESSAGES, "m", PARAMS, cancel))
+    )
+    worker.start()
+    deadline = time.monotonic() + 10
+    while not server.state.requests and time.monotonic() < deadline:
+        time.sleep(0.01)
+    provider.abort()
+    worker.join(timeout=2)
+    assert not worker.is_alive()  # did not sit out the 5 s
+    assert len(server.state.requests) == 1 and pieces == []
+    assert provider.last.usage.stop_reason == StopReason.CANCELLED
+
+
+@pytest.mark.parametrize("make", [openai, anthropic])
+def test_stop_closes_a_slow_stream_at_once(server: CloudServer, make: object) -> None:
+    server.state.delay_s = 3.0  # a piece every 3 s
+    provider = make(server)  # type: ignore[operator]
+    pieces: list[str] = []
+    worker = threading.Thread(target=lambda: pieces.extend(provider.stream(MESSAGES, "m", PARAMS)))
+    worker.start()
+    time.sleep(0.5)  # connected, waiting for the first piece
+    started = time.monotonic()
+    provider.abort()
+    worker.join(timeout=5)
+    assert time.monotonic() - started < 1.0
+    assert provider.last.usage.stop_reason == StopReason.CANCELLED
+
+
+def test_overloaded_mid_stream_is_named(server: CloudServer) -> None:
+    server.state.error_event_after = 2
+    provider = anthropic(server)
+    with pytest.raises(CloudError) as failed:
+        list(provider.stream(MESSAGES, "m", PARAMS))
+    assert "overloaded (529)" in str(failed.value)
+    assert failed.value.partial == "Hello from"
+
+
+def test_a_key_never_shows_in_an_error(server: CloudServer) -> None:
+    # A key with a line break cannot go in a header; the HTTP library says so, quoting it.
+    secret = "sk-secret-with-break\r"
+    provider = OpenAIProvider("openai", server.base_url + "/v1", secret)
+    OPEN.append(provider)
+    with pytest.raises(CloudError) as failed:
+        list(provider.stream(MESSAGES, "m", PARAMS))
+    assert "sk-secret-with-break" not in str(failed.value)
+
+
+def test_keys_are_trimmed_and_unsendable_ones_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    config = ProviderConfig("openai", "openai", "http://127.0.0.1:9/v1", enabled=True)
+    monkeypatch.setenv("OPENAI_API_KEY", "  sk-from-a-windows-file\r\n")
+    monkeypatch.setattr(secrets, "get_secret", lambda _name: None)
+    assert key_for(config) == ("sk-from-a-windows-file", "OPENAI_API_KEY")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-two\x01parts")
+    with pytest.raises(ProviderError) as refused:
+        open_provider(config)
+    assert "cannot be sent" in str(refused.value) and "sk-two" not in str(refused.value)

@@ -313,12 +313,57 @@ def test_unreachable_servers_are_named(
     enable(cloud_chat, qtbot, "openai", "gpt-4o")
     cloud = cloud_chat.cloud
     assert cloud is not None
-    cloud.grant_consent("openai")
     providers = cloud.providers()
     providers.update("openai", base_url=base_url)  # keep the cached model list
     cloud.settings.set("providers", providers.to_settings())
+    cloud.grant_consent("openai")
     conv = cloud_chat.store.create_conversation()
     answer = finish(cloud_chat, qtbot, conv.id, "hello")
     assert answer.status == MessageStatus.FAILED
     assert answer.error and says in answer.error, answer.error
     assert base_url in answer.error
+
+
+def test_moving_a_provider_asks_again_and_turning_it_off_falls_back_to_local(
+    cloud_chat: ChatService, qtbot: QtBot, server: CloudServer
+) -> None:
+    enable(cloud_chat, qtbot, "openai", "gpt-4o")
+    cloud = cloud_chat.cloud
+    assert cloud is not None
+    cloud.grant_consent("openai")
+    moved = server.base_url.replace("127.0.0.1", "localhost") + "/v1"
+    cloud.set_base_url("openai", moved)  # the same server under another name
+    assert not cloud.has_consent("openai")  # consent was for the old address
+    # The moved provider's model list is gone, so the chat falls back to the local model, for
+    # good: fetching the list again does not quietly make gpt-4o the chat's model.
+    assert cloud_chat.current_model is not None
+    assert cloud_chat.current_model.id == "local:smollm2-135m-instruct"
+    with qtbot.waitSignal(cloud.checked, timeout=TIMEOUT_MS):
+        cloud.refresh_models("openai")
+    assert cloud_chat.current_model.id == "local:smollm2-135m-instruct"
+
+
+def test_turning_a_provider_off_stops_its_answer(
+    cloud_chat: ChatService, qtbot: QtBot, server: CloudServer
+) -> None:
+    enable(cloud_chat, qtbot, "openai", "gpt-4o")
+    assert cloud_chat.cloud is not None
+    cloud_chat.cloud.grant_consent("openai")
+    server.state.endless = True
+    server.state.delay_s = 0.02
+    conv = cloud_chat.store.create_conversation()
+    shown: list[str] = []
+    cloud_chat.answer_delta.connect(lambda _c, _a, text: shown.append(text))
+    cloud_chat.send(conv.id, "go on")
+    qtbot.waitUntil(lambda: len(shown) >= 3, timeout=TIMEOUT_MS)
+    with qtbot.waitSignal(cloud_chat.answer_finished, timeout=2_000):
+        cloud_chat.cloud.set_enabled("openai", False)
+    assert cloud_chat.store.messages(conv.id)[-1].status == MessageStatus.STOPPED
+
+
+def test_settings_written_by_the_cli_meanwhile_survive(cloud_chat: ChatService) -> None:
+    settings = cloud_chat.settings
+    other = Settings(settings.path)  # as `llamaside offline on` would, from another process
+    other.set("offline", True)
+    settings.set("model", "local:smollm2-135m-instruct")
+    assert Settings(settings.path).get("offline") is True
