@@ -10,7 +10,6 @@ import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from statistics import mean
 from typing import Any, TextIO
 
 from desktop.backends.catalog_file import load_pricing
@@ -31,8 +30,8 @@ from desktop.core.compare import (
     MAX_COLUMNS,
     METRICS,
     MIN_COLUMNS,
+    batch_summary,
     metrics_of,
-    monthly_cost,
     parse_prompts,
 )
 from desktop.core.errors import InvalidParameter
@@ -320,37 +319,6 @@ def _batch(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
                 f"failed {row['failed']}\n"
             )
     return 0
-
-
-def batch_summary(
-    table: list[dict[str, Any]], models: list[str], per_month: int
-) -> list[dict[str, Any]]:
-    """Per model: mean latency and speed, total cost of the batch and at the user's volume."""
-    summary = []
-    for slot, model in enumerate(models):
-        answers = [row["answers"][slot] for row in table]
-        ok = [a for a in answers if a["status"] != "failed"]
-        ttft = [a["metrics"]["ttft_s"] for a in ok if a["metrics"]["ttft_s"] is not None]
-        tps = [
-            a["metrics"]["tokens_per_second"]
-            for a in ok
-            if a["metrics"]["tokens_per_second"] is not None
-        ]
-        costs = [a["metrics"]["cost_usd"] for a in ok]
-        known = [c for c in costs if c is not None]
-        mean_cost = mean(known) if known and len(known) == len(costs) else None
-        summary.append(
-            {
-                "model": model,
-                "answers": len(ok),
-                "failed": len(answers) - len(ok),
-                "mean_ttft_s": mean(ttft) if ttft else None,
-                "mean_tokens_per_second": mean(tps) if tps else None,
-                "total_cost_usd": sum(known) if mean_cost is not None else None,
-                "cost_per_month_usd": monthly_cost(mean_cost, per_month),
-            }
-        )
-    return summary
 
 
 def cmd_leaderboard(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:

@@ -9,6 +9,7 @@ import io
 import json
 import re
 from dataclasses import dataclass
+from statistics import mean
 from typing import Any
 
 from desktop.core.errors import LlamasideError
@@ -158,3 +159,84 @@ def monthly_cost(mean_cost_per_request: float | None, requests_per_month: int) -
     if mean_cost_per_request is None:
         return None
     return mean_cost_per_request * requests_per_month
+
+
+def batch_summary(
+    table: list[dict[str, Any]], models: list[str], per_month: int
+) -> list[dict[str, Any]]:
+    """Per model: mean latency and speed, total cost of the batch and at the user's volume."""
+    summary = []
+    for slot, model in enumerate(models):
+        answers = [row["answers"][slot] for row in table]
+        ok = [a for a in answers if a["status"] != "failed"]
+        ttft = [a["metrics"]["ttft_s"] for a in ok if a["metrics"]["ttft_s"] is not None]
+        tps = [
+            a["metrics"]["tokens_per_second"]
+            for a in ok
+            if a["metrics"]["tokens_per_second"] is not None
+        ]
+        costs = [a["metrics"]["cost_usd"] for a in ok]
+        known = [c for c in costs if c is not None]
+        mean_cost = mean(known) if known and len(known) == len(costs) else None
+        summary.append(
+            {
+                "model": model,
+                "answers": len(ok),
+                "failed": len(answers) - len(ok),
+                "mean_ttft_s": mean(ttft) if ttft else None,
+                "mean_tokens_per_second": mean(tps) if tps else None,
+                "total_cost_usd": sum(known) if mean_cost is not None else None,
+                "cost_per_month_usd": monthly_cost(mean_cost, per_month),
+            }
+        )
+    return summary
+
+
+def batch_markdown(report: dict[str, Any]) -> str:
+    """A batch comparison as Markdown: the summary table, then every prompt with its answers."""
+    models = report["models"]
+    lines = [
+        f"# Batch comparison: {report.get('source', '')}",
+        "",
+        f"Cost projection at {report['per_month']:,} requests per month.",
+        "",
+        "| Model | Answers | Failed | Mean TTFT (s) | Mean tok/s | Batch cost ($) "
+        "| Per month ($) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+
+    def number(value: Any, digits: int) -> str:
+        return "-" if value is None else f"{value:.{digits}f}"
+
+    for row in report["summary"]:
+        lines.append(
+            f"| {row['model']} | {row['answers']} | {row['failed']} | "
+            f"{number(row['mean_ttft_s'], 3)} | {number(row['mean_tokens_per_second'], 1)} | "
+            f"{number(row['total_cost_usd'], 4)} | {number(row['cost_per_month_usd'], 2)} |"
+        )
+    for index, result in enumerate(report["results"], start=1):
+        lines += ["", f"## {index}. {result['prompt']}"]
+        for model, answer in zip(models, result["answers"], strict=True):
+            lines += ["", f"### {model} ({answer['status']})", "", answer["text"] or "_(none)_"]
+            if answer.get("error"):
+                lines += ["", f"> {answer['error']}"]
+    return "\n".join(lines) + "\n"
+
+
+def batch_csv_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per prompt and model, with every metric."""
+    rows = []
+    for index, result in enumerate(report["results"], start=1):
+        for model, answer in zip(report["models"], result["answers"], strict=True):
+            rows.append(
+                {
+                    "prompt_index": index,
+                    "prompt": result["prompt"],
+                    "model": model,
+                    "status": answer["status"],
+                    "error": answer.get("error") or "",
+                    "text": answer["text"],
+                    **{m.key: answer["metrics"].get(m.key) for m in METRICS},
+                }
+            )
+    return rows

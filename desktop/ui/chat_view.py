@@ -134,8 +134,12 @@ class ChatView(QTextBrowser):
     def append_user(self, text: str) -> None:
         self._insert_html_at_end(_header("You", "#2471a3") + f"<p>{plain_to_html(text)}</p>")
 
-    def begin_answer(self, answer_id: int, who: str, model_id: str | None = None) -> None:
-        self._insert_html_at_end(answer_header(who, model_id))
+    def begin_answer(
+        self, answer_id: int, who: str, model_id: str | None = None, *, marked: bool = True
+    ) -> None:
+        """``marked`` False leaves out the local/cloud mark (blind votes: it would tell)."""
+        header = answer_header(who, model_id) if marked else _header(who, "#555")
+        self._insert_html_at_end(header)
         cursor = self._end_cursor()
         # A fresh, unformatted block: otherwise the answer inherits the header's bold colour.
         cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())

@@ -5,12 +5,11 @@ from __future__ import annotations
 import html
 from typing import cast
 
-from PySide6.QtCore import QSize, Qt, QUrl, Signal, Slot
+from PySide6.QtCore import Qt, QUrl, Slot
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
     QDesktopServices,
-    QKeyEvent,
     QKeySequence,
     QStandardItemModel,
 )
@@ -24,7 +23,6 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QMainWindow,
     QMessageBox,
-    QPlainTextEdit,
     QPushButton,
     QSplitter,
     QToolButton,
@@ -40,71 +38,17 @@ from desktop.core.usage import Usage
 from desktop.services.chat import ChatService
 from desktop.services.downloads import DownloadManager
 from desktop.ui.chat_view import ChatView, answer_footer
+from desktop.ui.compare_window import CompareWindow
+from desktop.ui.leaderboard_dialog import LeaderboardDialog
 from desktop.ui.models_dialog import ModelsDialog
 from desktop.ui.privacy_dialog import PrivacyDialog
 from desktop.ui.providers_dialog import ProvidersDialog
+from desktop.ui.widgets import ErrorBanner, InputBox
 
 #: Where a conversation list item keeps its conversation id.
 CONVERSATION_ROLE = Qt.ItemDataRole.UserRole
 #: The model picker's last entry, which opens the cloud provider settings.
 SET_UP_CLOUD = "__set_up_cloud__"
-
-
-class InputBox(QPlainTextEdit):
-    """Enter sends, Shift+Enter starts a new line.
-
-    Signals:
-        submitted(): the user pressed Enter.
-    """
-
-    submitted = Signal()
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("inputBox")
-        self.setAccessibleName("Message")
-        self.setPlaceholderText("Message the model — Enter sends, Shift+Enter for a new line")
-        self.setTabChangesFocus(True)
-
-    def keyPressEvent(self, event: QKeyEvent) -> None:
-        enter = event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
-        if enter and not event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
-            self.submitted.emit()
-            return
-        super().keyPressEvent(event)
-
-    def sizeHint(self) -> QSize:
-        return QSize(400, 84)
-
-
-class ErrorBanner(QWidget):
-    """A dismissible, non-modal message above the input: errors never block the window."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("errorBanner")
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(10, 6, 6, 6)
-        self.label = QLabel(self)
-        self.label.setWordWrap(True)
-        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.label.setAccessibleName("Error message")
-        close = QToolButton(self)
-        close.setText("✕")
-        close.setAccessibleName("Dismiss message")
-        close.clicked.connect(self.hide)
-        layout.addWidget(self.label, 1)
-        layout.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)
-        self.setStyleSheet(
-            "#errorBanner { background: #fdecea; border: 1px solid #e6b0aa; "
-            "border-radius: 6px; } #errorBanner QLabel { color: #78281f; }"
-        )
-        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
-        self.hide()
-
-    def show_message(self, text: str) -> None:
-        self.label.setText(text)
-        self.show()
 
 
 class MainWindow(QMainWindow):
@@ -116,6 +60,8 @@ class MainWindow(QMainWindow):
         self.downloads = downloads
         self.models_dialog: ModelsDialog | None = None
         self.providers_dialog: ProvidersDialog | None = None
+        self.compare_window: CompareWindow | None = None
+        self.leaderboard_dialog: LeaderboardDialog | None = None
         self.privacy_dialog: PrivacyDialog | None = None
         self.conversation_id: int | None = None
         self.setWindowTitle(APP_NAME)
@@ -261,6 +207,14 @@ class MainWindow(QMainWindow):
         )
         model_menu.addActions([self.models_action, self.open_model_action, self.unload_action])
 
+        compare_menu = self.menuBar().addMenu("Com&pare")
+        self.compare_action = QAction(
+            "&Compare models side by side…", self, shortcut=QKeySequence("Ctrl+Shift+M")
+        )
+        self.arena_action = QAction("&Blind A/B arena…", self)
+        self.leaderboard_action = QAction("&Leaderboard…", self)
+        compare_menu.addActions([self.compare_action, self.arena_action, self.leaderboard_action])
+
         cloud_menu = self.menuBar().addMenu("C&loud")
         self.providers_action = QAction(
             "Cloud &providers and keys…", self, shortcut=QKeySequence("Ctrl+,")
@@ -294,6 +248,9 @@ class MainWindow(QMainWindow):
         self.providers_action.triggered.connect(self.show_providers)
         self.privacy_action.triggered.connect(self.show_privacy)
         self.prices_action.triggered.connect(self.edit_prices)
+        self.compare_action.triggered.connect(lambda: self.show_compare(blind=False))
+        self.arena_action.triggered.connect(lambda: self.show_compare(blind=True))
+        self.leaderboard_action.triggered.connect(self.show_leaderboard)
         cloud = chat.cloud
         if cloud is not None:
             self.offline_action.setChecked(cloud.offline)
@@ -492,6 +449,31 @@ class MainWindow(QMainWindow):
         self.models_dialog.show()
         self.models_dialog.raise_()
 
+    def show_compare(self, blind: bool = False) -> CompareWindow:
+        """The compare window (one; closing it stops its streams and ends its engines)."""
+        if self.compare_window is None:
+            self.compare_window = CompareWindow(self.chat, self)
+            self.compare_window.closed.connect(self._on_compare_closed)
+        if blind and self.compare_window.session is None:
+            self.compare_window.blind_box.setChecked(True)
+        self.compare_window.show()
+        self.compare_window.raise_()
+        return self.compare_window
+
+    @Slot()
+    def _on_compare_closed(self) -> None:
+        if self.compare_window is not None:
+            self.compare_window.deleteLater()
+            self.compare_window = None
+
+    @Slot()
+    def show_leaderboard(self) -> None:
+        if self.leaderboard_dialog is None:
+            self.leaderboard_dialog = LeaderboardDialog(self.chat.store, self)
+        self.leaderboard_dialog.refresh()
+        self.leaderboard_dialog.show()
+        self.leaderboard_dialog.raise_()
+
     @Slot()
     def show_providers(self) -> None:
         if self.chat.cloud is None:
@@ -677,6 +659,8 @@ class MainWindow(QMainWindow):
             QDesktopServices.openUrl(url)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if self.compare_window is not None:
+            self.compare_window.close()  # its streams stop and are saved as shown
         self.downloads.shutdown()  # paused: the partial files resume at the next start
         self.chat.shutdown()
         super().closeEvent(event)

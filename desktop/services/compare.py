@@ -1,0 +1,386 @@
+"""CompareSession: one prompt to 2-4 models at once in the window, blind A/B votes, batches.
+
+The columns and their threads are backends.compare_run's (shared with `llamaside compare`);
+this class turns their callbacks into signals on the GUI thread and keeps the history: the
+comparison, each column's answer per round (saved when it ends, or as shown when the window
+closes mid-stream) and the votes.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal, Slot
+
+from desktop.backends.catalog_file import load_pricing
+from desktop.backends.compare_run import (
+    Column,
+    ColumnResult,
+    fit_together,
+    run_round,
+    threads_each,
+)
+from desktop.backends.engine_client import physical_cores
+from desktop.core.compare import MAX_COLUMNS, MIN_COLUMNS, batch_summary, metrics_of, names_itself
+from desktop.core.errors import InvalidParameter, LlamasideError
+from desktop.core.messages import MessageStatus
+from desktop.core.models import CloudModel, LocalModel
+from desktop.core.params import LoadParams, SamplingParams
+from desktop.core.pricing import PricingError
+from desktop.core.ratings import WINNERS
+from desktop.services.cloud import CloudService
+from desktop.storage.store import ChatStore
+
+
+class CompareSession(QObject):
+    """Signals:
+    column_delta(int, str): slot, new text.
+    column_finished(int, object): slot, ColumnResult.
+    round_finished(int): the round whose columns have all ended.
+    notice(str): something to tell the user (local models taking turns).
+    batch_progress(int, int): prompts done, prompts in all.
+    batch_finished(object): the batch report (dict), or None when stopped.
+    """
+
+    column_delta = Signal(int, str)
+    column_finished = Signal(int, object)
+    round_finished = Signal(int)
+    notice = Signal(str)
+    batch_progress = Signal(int, int)
+    batch_finished = Signal(object)
+    # From worker threads; queued to the GUI thread.
+    _delta = Signal(int, int, str)
+    _done = Signal(int, int, object)
+    _round_done = Signal(int)
+    _batch_row = Signal(int, int, object)
+    _batch_end = Signal(object)
+
+    def __init__(
+        self,
+        store: ChatStore,
+        models: list[LocalModel | CloudModel],
+        *,
+        cloud: CloudService | None,
+        sampling: SamplingParams,
+        n_ctx: int = 4096,
+        ram_available: int | None = None,
+        blind: bool = False,
+        tag: str = "",
+        rng: random.Random | None = None,
+        engine_log: Path | None = None,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        if not MIN_COLUMNS <= len(models) <= MAX_COLUMNS:
+            raise InvalidParameter(f"Pick {MIN_COLUMNS} to {MAX_COLUMNS} models to compare.")
+        if blind and len(models) != 2:
+            raise InvalidParameter("Blind mode compares exactly two models.")
+        self.store = store
+        self.cloud = cloud
+        self.sampling = sampling
+        self.blind = blind
+        self.tag = tag
+        # Blind mode: the columns show the models in a random order, as A and B.
+        order = list(range(len(models)))
+        if blind:
+            (rng or random.Random()).shuffle(order)
+        self.models = [models[i] for i in order]
+        local = [m for m in self.models if isinstance(m, LocalModel)]
+        self.local_together = len(local) < 2 or (
+            ram_available is not None and fit_together(local, ram_available)
+        )
+        threads = threads_each(len(local) if self.local_together else 1, physical_cores())
+        pricing = None
+        if cloud is not None:
+            try:
+                pricing = load_pricing(cloud.pricing_file)
+            except PricingError:
+                pricing = load_pricing(None)
+        self.columns = [
+            Column(
+                model,
+                load_params=LoadParams(n_ctx=n_ctx, n_threads=threads),
+                open_cloud=self._open_cloud,
+                pricing=pricing,
+                engine_log=engine_log,
+            )
+            for model in self.models
+        ]
+        self.comparison_id: int | None = None
+        self.round = -1
+        self.prompts: list[str] = []
+        #: Per round, per slot: the result once the column ended.
+        self.results: list[list[ColumnResult | None]] = []
+        self._shown: dict[int, list[str]] = {}
+        self._running: set[int] = set()
+        self._closed = False
+        self._batch_stop = threading.Event()
+        self._batch_rows: list[dict[str, Any]] = []
+        self._batch_meta: tuple[list[str], int, str] = ([], 0, "")
+        self.voted: set[int] = set()
+        self._delta.connect(self._on_delta)
+        self._done.connect(self._on_done)
+        self._round_done.connect(self._on_round_done)
+        self._batch_row.connect(self._on_batch_row)
+        self._batch_end.connect(self._on_batch_end)
+
+    # -- columns ------------------------------------------------------------------------------
+
+    def _open_cloud(self, model: CloudModel) -> Any:
+        if self.cloud is None:
+            raise LlamasideError("Cloud models are not available here.")
+        return self.cloud.open(self.cloud.provider(model.provider))
+
+    def providers_needing_consent(self) -> list[CloudModel]:
+        """Cloud columns whose provider has not been agreed to yet (ask before the first send)."""
+        if self.cloud is None:
+            return []
+        seen: dict[str, CloudModel] = {}
+        for model in self.models:
+            if isinstance(model, CloudModel) and not self.cloud.has_consent(model.provider):
+                seen.setdefault(model.provider, model)
+        return list(seen.values())
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._running)
+
+    def label(self, slot: int) -> str:
+        """What the column's header says: "A"/"B" in blind mode until the vote."""
+        if self.blind and self.round not in self.voted:
+            return "AB"[slot]
+        return self.models[slot].name
+
+    # -- sending ------------------------------------------------------------------------------
+
+    def send(self, prompt: str) -> bool:
+        """The prompt to every column at once (follow-ups continue each column's thread)."""
+        if not prompt.strip() or self._running or self._closed:
+            return False
+        if self.comparison_id is None:
+            title = " ".join(prompt.split())[:48]
+            kind = "blind" if self.blind else "compare"
+            self.comparison_id = self.store.create_comparison(
+                title, kind, [m.id for m in self.models], self.tag
+            )
+        self.round += 1
+        self.prompts.append(prompt)
+        self.results.append([None] * len(self.columns))
+        round_index = self.round
+        for slot, model in enumerate(self.models):
+            self._shown[slot] = []
+            self.store.save_comparison_answer(
+                self.comparison_id,
+                round_index=round_index,
+                slot=slot,
+                model=model.id,
+                prompt=prompt,
+                content="",
+                status=MessageStatus.STREAMING.value,
+            )
+        self._running = set(range(len(self.columns)))
+        if not self.local_together:
+            self.notice.emit(
+                "The local models do not fit in memory together: they answer one after the other."
+            )
+
+        def work() -> None:
+            run_round(
+                self.columns,
+                prompt,
+                self.sampling,
+                lambda slot, text: self._delta.emit(round_index, slot, text),
+                local_together=self.local_together,
+                on_done=lambda slot, result: self._done.emit(round_index, slot, result),
+            )
+            self._round_done.emit(round_index)
+
+        threading.Thread(target=work, name="compare-round", daemon=True).start()
+        return True
+
+    def stop(self, slot: int) -> None:
+        if slot in self._running:
+            self.columns[slot].cancel()
+
+    def stop_all(self) -> None:
+        self._batch_stop.set()
+        for slot in list(self._running):
+            self.columns[slot].cancel()
+
+    @Slot(int, int, str)
+    def _on_delta(self, round_index: int, slot: int, text: str) -> None:
+        if self._closed or round_index != self.round:
+            return
+        self._shown.setdefault(slot, []).append(text)
+        self.column_delta.emit(slot, text)
+
+    @Slot(int, int, object)
+    def _on_done(self, round_index: int, slot: int, result: ColumnResult) -> None:
+        if self._closed or round_index != self.round:
+            return
+        self._running.discard(slot)
+        self.results[round_index][slot] = result
+        if self.comparison_id is not None:
+            self._save(round_index, slot, result)
+        self.column_finished.emit(slot, result)
+
+    def _save(self, round_index: int, slot: int, result: ColumnResult) -> None:
+        assert self.comparison_id is not None
+        try:
+            self.store.save_comparison_answer(
+                self.comparison_id,
+                round_index=round_index,
+                slot=slot,
+                model=result.model_id,
+                prompt=self.prompts[round_index],
+                content=result.text,
+                status=result.status,
+                error=result.error,
+                usage={**(result.usage or {}), "n_ctx": result.n_ctx} if result.usage else None,
+            )
+        except LlamasideError as exc:
+            self.notice.emit(str(exc))
+
+    @Slot(int)
+    def _on_round_done(self, round_index: int) -> None:
+        if not self._closed and round_index == self.round:
+            self.round_finished.emit(round_index)
+
+    def metrics(self, round_index: int) -> list[dict[str, Any]]:
+        """Each column's metric values for a round (None where unknown)."""
+        values = []
+        for slot, result in enumerate(self.results[round_index]):
+            local = isinstance(self.models[slot], LocalModel)
+            if result is None:
+                values.append(metrics_of(None, None, local))
+            else:
+                values.append(metrics_of(result.usage, result.n_ctx, local))
+        return values
+
+    # -- blind votes --------------------------------------------------------------------------
+
+    def vote(self, winner: str) -> str:
+        """Record the vote on the latest round (A and B as shown). Returns why it is kept out of
+        the leaderboard ("" if it counts): an answer that named its own model."""
+        if not self.blind or self.round < 0 or self.round in self.voted or self._running:
+            raise InvalidParameter("There is no finished blind round to vote on.")
+        if winner not in WINNERS:
+            raise InvalidParameter(f"A vote is one of {', '.join(WINNERS)}.")
+        results = self.results[self.round]
+        flagged = ""
+        for slot, result in enumerate(results):
+            found = names_itself(result.text) if result is not None else None
+            if found:
+                flagged = f"answer {'AB'[slot]} said “{found}”"
+                break
+        self.store.add_vote(
+            model_a=self.models[0].id,
+            model_b=self.models[1].id,
+            winner=winner,
+            comparison_id=self.comparison_id,
+            round_index=self.round,
+            flagged=flagged,
+            tag=self.tag,
+        )
+        self.voted.add(self.round)
+        return flagged
+
+    # -- batch --------------------------------------------------------------------------------
+
+    def run_batch(self, prompts: list[str], per_month: int, source: str = "") -> None:
+        """Every prompt (each on its own, no follow-up context) through all columns, in the
+        background; progress and the report come back as signals."""
+        if self._running or self._closed:
+            return
+        self._batch_stop.clear()
+        self.comparison_id = self.store.create_comparison(
+            f"Batch: {source or f'{len(prompts)} prompts'}",
+            "batch",
+            [m.id for m in self.models],
+            self.tag,
+        )
+        self._running = set(range(len(self.columns)))
+        self._batch_rows = []
+        self._batch_meta = (prompts, per_month, source)
+
+        def work() -> None:
+            for index, prompt in enumerate(prompts):
+                if self._batch_stop.is_set():
+                    break
+                for column in self.columns:
+                    column.history.clear()
+                results = run_round(
+                    self.columns,
+                    prompt,
+                    self.sampling,
+                    lambda _slot, _text: None,
+                    local_together=self.local_together,
+                )
+                self._batch_row.emit(index, len(prompts), results)
+            self._batch_end.emit(None)
+
+        threading.Thread(target=work, name="compare-batch", daemon=True).start()
+
+    @Slot(int, int, object)
+    def _on_batch_row(self, index: int, total: int, results: list[ColumnResult]) -> None:
+        if self._closed:
+            return
+        prompt = self._batch_meta[0][index]
+        self.prompts.append(prompt)
+        self.results.append(list(results))
+        for slot, result in enumerate(results):
+            self._save(index, slot, result)
+        answers = []
+        for slot, result in enumerate(results):
+            local = isinstance(self.models[slot], LocalModel)
+            answers.append(
+                {
+                    "model": result.model_id,
+                    "text": result.text,
+                    "status": result.status,
+                    "error": result.error,
+                    "metrics": metrics_of(result.usage, result.n_ctx, local),
+                }
+            )
+        self._batch_rows.append({"prompt": prompt, "answers": answers})
+        self.batch_progress.emit(index + 1, total)
+
+    @Slot(object)
+    def _on_batch_end(self, _unused: object) -> None:
+        self._running.clear()
+        if self._closed:
+            return
+        _prompts, per_month, source = self._batch_meta
+        models = [m.id for m in self.models]
+        self.batch_finished.emit(
+            {
+                "source": source,
+                "models": models,
+                "per_month": per_month,
+                "summary": batch_summary(self._batch_rows, models, per_month),
+                "results": self._batch_rows,
+            }
+        )
+
+    # -- closing ------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop every stream, save what each column showed, end the engines."""
+        if self._closed:
+            return
+        self._batch_stop.set()
+        if self.comparison_id is not None and self.round >= 0:
+            for slot in list(self._running):
+                text = "".join(self._shown.get(slot, []))
+                self._save(
+                    self.round,
+                    slot,
+                    ColumnResult(self.models[slot].id, text, MessageStatus.STOPPED.value),
+                )
+        self._closed = True
+        for column in self.columns:
+            column.close()
+        self._running.clear()

@@ -1,0 +1,387 @@
+"""Batch comparison: a prompt file through the compare window's models, with progress, a
+prompt x model table, a summary (mean latency, tokens/s, cost and cost at the user's monthly
+volume) and export to Markdown, CSV and JSON."""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, Slot
+from PySide6.QtGui import QCloseEvent
+from PySide6.QtWidgets import (
+    QDialog,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.core.compare import (
+    METRICS,
+    PromptFileError,
+    batch_csv_rows,
+    batch_markdown,
+    names_itself,
+    parse_prompts,
+)
+from desktop.core.errors import LlamasideError
+from desktop.core.models import CloudModel, LocalModel
+from desktop.services.chat import ChatService
+from desktop.services.compare import CompareSession
+from desktop.ui.widgets import format_metric
+
+SUMMARY_COLUMNS = (
+    "Model",
+    "Answers",
+    "Failed",
+    "Mean first token",
+    "Mean tok/s",
+    "Batch cost",
+    "Cost per month",
+)
+
+
+class BatchDialog(QDialog):
+    def __init__(
+        self,
+        chat: ChatService,
+        models: list[LocalModel | CloudModel],
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.chat = chat
+        self.models = models
+        self.session: CompareSession | None = None
+        self.report: dict[str, Any] | None = None
+        self.setWindowTitle("Batch comparison")
+        self.setObjectName("batchDialog")
+        self.resize(1100, 700)
+        self.file_edit = QLineEdit(self)
+        self.file_edit.setAccessibleName("Prompt file")
+        self.file_edit.setPlaceholderText("A .jsonl, .csv (with a prompt column) or .txt file")
+        browse = QPushButton("Choose…", self)
+        browse.clicked.connect(self._choose)
+        self.per_month = QSpinBox(self)
+        self.per_month.setAccessibleName("Requests per month")
+        self.per_month.setRange(1, 100_000_000)
+        self.per_month.setValue(10_000)
+        self.per_month.setGroupSeparatorShown(True)
+        self.run_button = QPushButton("Run", self)
+        self.run_button.clicked.connect(self.run)
+        self.stop_button = QPushButton("Stop", self)
+        self.stop_button.setEnabled(False)
+        self.stop_button.clicked.connect(self.stop)
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Prompts:", self))
+        top.addWidget(self.file_edit, 1)
+        top.addWidget(browse)
+        top.addWidget(QLabel("Requests per month:", self))
+        top.addWidget(self.per_month)
+        top.addWidget(self.run_button)
+        top.addWidget(self.stop_button)
+        self.models_label = QLabel("Models: " + ", ".join(m.name for m in models), self)
+        self.problems = QLabel(self)
+        self.problems.setWordWrap(True)
+        self.problems.setStyleSheet("color: #a93226")
+        self.progress = QProgressBar(self)
+        self.progress.setAccessibleName("Batch progress")
+        self.results = QTableWidget(0, len(models), self)
+        self.results.setObjectName("batchResults")
+        self.results.setAccessibleName("Answers, one row per prompt")
+        self.results.setHorizontalHeaderLabels([m.name for m in models])
+        self.results.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.results.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.summary = QTableWidget(len(models), len(SUMMARY_COLUMNS), self)
+        self.summary.setObjectName("batchSummary")
+        self.summary.setAccessibleName("Summary per model")
+        self.summary.setHorizontalHeaderLabels(SUMMARY_COLUMNS)
+        self.summary.verticalHeader().setVisible(False)
+        self.summary.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.summary.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.summary.setMaximumHeight(60 + 30 * len(models))
+        export = QHBoxLayout()
+        self.vote_button = QPushButton("Vote blind on the answers…", self)
+        self.vote_button.setAccessibleName("Vote blind on each prompt's two answers")
+        self.vote_button.setEnabled(False)
+        self.vote_button.setVisible(len(models) == 2)
+        self.vote_button.clicked.connect(self.vote_blind)
+        export.addWidget(self.vote_button)
+        export.addStretch(1)
+        self.export_buttons = []
+        for suffix in ("md", "csv", "json"):
+            button = QPushButton(f"Export {suffix.upper()}…", self)
+            button.setEnabled(False)
+            button.clicked.connect(lambda _checked=False, s=suffix: self._export_dialog(s))
+            export.addWidget(button)
+            self.export_buttons.append(button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.models_label)
+        layout.addWidget(self.problems)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.results, 1)
+        layout.addWidget(self.summary)
+        layout.addLayout(export)
+
+    @Slot()
+    def _choose(self) -> None:
+        path, _filter = QFileDialog.getOpenFileName(
+            self, "Prompt file", "", "Prompts (*.jsonl *.json *.csv *.txt);;All files (*)"
+        )
+        if path:
+            self.file_edit.setText(path)
+
+    @Slot()
+    def run(self) -> None:
+        source = Path(self.file_edit.text().strip())
+        try:
+            prompt_set = parse_prompts(source.read_text(encoding="utf-8"), source.name)
+        except (OSError, UnicodeDecodeError) as exc:
+            self.problems.setText(f"Cannot read {source}: {exc}")
+            return
+        except PromptFileError as exc:
+            self.problems.setText(str(exc))
+            return
+        self.problems.setText(
+            "; ".join(f"{source.name}: {p} (skipped)" for p in prompt_set.problems)
+        )
+        if not prompt_set.prompts:
+            self.problems.setText(f"{source} has no usable prompts.")
+            return
+        try:
+            self.session = CompareSession(
+                self.chat.store,
+                self.models,
+                cloud=self.chat.cloud,
+                sampling=self.chat.sampling,
+                n_ctx=self.chat.load_params.n_ctx,
+                parent=self,
+            )
+        except LlamasideError as exc:
+            self.problems.setText(str(exc))
+            return
+        for model in self.session.providers_needing_consent():
+            if not self._ask_consent(model):
+                return
+        self.session.batch_progress.connect(self._on_progress)
+        self.session.batch_finished.connect(self._on_finished)
+        self.results.setRowCount(0)
+        self.progress.setRange(0, len(prompt_set.prompts))
+        self.progress.setValue(0)
+        self.run_button.setEnabled(False)
+        self.stop_button.setEnabled(True)
+        self.session.run_batch(prompt_set.prompts, self.per_month.value(), source.name)
+
+    def _ask_consent(self, model: CloudModel) -> bool:
+        assert self.chat.cloud is not None
+        answer = QMessageBox.question(
+            self,
+            f"Send to {model.provider_label}?",
+            self.chat.consent_text(model).replace("This chat's messages", "The batch's prompts"),
+        )
+        if answer != QMessageBox.StandardButton.Yes:
+            return False
+        self.chat.cloud.grant_consent(model.provider)
+        return True
+
+    @Slot()
+    def stop(self) -> None:
+        if self.session is not None:
+            self.session.stop_all()
+
+    @Slot(int, int)
+    def _on_progress(self, done: int, total: int) -> None:
+        assert self.session is not None
+        self.progress.setValue(done)
+        results = self.session.results[-1]
+        row = self.results.rowCount()
+        self.results.insertRow(row)
+        self.results.setVerticalHeaderItem(row, QTableWidgetItem(self.session.prompts[-1][:40]))
+        for slot, result in enumerate(results):
+            if result is None:
+                continue
+            text = result.text if result.status != "failed" else f"[failed] {result.error}"
+            item = QTableWidgetItem(" ".join(text.split())[:160])
+            item.setToolTip(text)
+            if result.status == "failed":
+                item.setForeground(Qt.GlobalColor.darkRed)
+            self.results.setItem(row, slot, item)
+
+    @Slot(object)
+    def _on_finished(self, report: Any) -> None:
+        self.report = report
+        self.run_button.setEnabled(True)
+        self.stop_button.setEnabled(False)
+        for button in self.export_buttons:
+            button.setEnabled(True)
+        self.vote_button.setEnabled(len(self.models) == 2 and bool(report["results"]))
+        for row, entry in enumerate(report["summary"]):
+            cells = (
+                entry["model"],
+                str(entry["answers"]),
+                str(entry["failed"]),
+                format_metric("ttft_s", entry["mean_ttft_s"]),
+                format_metric("tokens_per_second", entry["mean_tokens_per_second"]),
+                format_metric("cost_usd", entry["total_cost_usd"]),
+                format_metric("cost_usd", entry["cost_per_month_usd"]),
+            )
+            for column, text in enumerate(cells):
+                self.summary.setItem(row, column, QTableWidgetItem(text))
+
+    @Slot()
+    def vote_blind(self) -> BatchVoteDialog | None:
+        if self.report is None or self.session is None or self.session.comparison_id is None:
+            return None
+        self.vote_dialog = BatchVoteDialog(
+            self.chat, self.report, self.session.comparison_id, random.Random(), self
+        )
+        self.vote_dialog.show()
+        return self.vote_dialog
+
+    def _export_dialog(self, suffix: str) -> None:
+        path, _filter = QFileDialog.getSaveFileName(
+            self, "Export the batch", f"batch.{suffix}", f"{suffix.upper()} (*.{suffix})"
+        )
+        if path:
+            self.export_to(Path(path))
+
+    def export_to(self, path: Path) -> None:
+        """Markdown, CSV or JSON by the file's extension."""
+        if self.report is None:
+            return
+        try:
+            if path.suffix.lower() == ".md":
+                path.write_text(batch_markdown(self.report), encoding="utf-8")
+            elif path.suffix.lower() == ".csv":
+                rows = batch_csv_rows(self.report)
+                fields = ["prompt_index", "prompt", "model", "status", "error", "text"]
+                fields += [m.key for m in METRICS]
+                with path.open("w", newline="", encoding="utf-8") as handle:
+                    writer = csv.DictWriter(handle, fieldnames=fields)
+                    writer.writeheader()
+                    writer.writerows(rows)
+            else:
+                path.write_text(json.dumps(self.report, indent=2, ensure_ascii=False), "utf-8")
+        except OSError as exc:
+            QMessageBox.warning(self, "Export", f"Could not write {path}: {exc.strerror or exc}")
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.session is not None:
+            self.session.close()
+        super().closeEvent(event)
+
+
+class BatchVoteDialog(QDialog):
+    """Blind votes over a finished batch: each prompt's two answers as A and B, in random
+    places, names hidden until the end; votes go to the leaderboard like the arena's."""
+
+    def __init__(
+        self,
+        chat: ChatService,
+        report: dict[str, Any],
+        comparison_id: int,
+        rng: random.Random,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.chat = chat
+        self.report = report
+        self.comparison_id = comparison_id
+        self.rng = rng
+        # Only prompts where both answers exist are worth a vote.
+        self.rounds = [
+            i
+            for i, row in enumerate(report["results"])
+            if all(a["status"] != "failed" for a in row["answers"])
+        ]
+        self.position = 0
+        self.votes = 0
+        self.setWindowTitle("Blind votes on the batch")
+        self.setObjectName("batchVoteDialog")
+        self.resize(1000, 600)
+        self.prompt_label = QLabel(self)
+        self.prompt_label.setWordWrap(True)
+        self.answer_a = QLabel(self)
+        self.answer_b = QLabel(self)
+        for label in (self.answer_a, self.answer_b):
+            label.setWordWrap(True)
+            label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            label.setStyleSheet("background: white; padding: 8px; border: 1px solid #ccc")
+        answers = QHBoxLayout()
+        answers.addWidget(self.answer_a, 1)
+        answers.addWidget(self.answer_b, 1)
+        buttons = QHBoxLayout()
+        self.status = QLabel(self)
+        buttons.addWidget(self.status, 1)
+        for winner, text in (
+            ("a", "A is better"),
+            ("b", "B is better"),
+            ("tie", "Tie"),
+            ("bad", "Both are bad"),
+        ):
+            button = QPushButton(text, self)
+            button.clicked.connect(lambda _checked=False, w=winner: self.vote(w))
+            buttons.addWidget(button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.prompt_label)
+        layout.addLayout(answers, 1)
+        layout.addLayout(buttons)
+        self._show()
+
+    def _show(self) -> None:
+        if self.position >= len(self.rounds):
+            models = self.report["models"]
+            self.prompt_label.setText(
+                f"Done: {self.votes} votes on {models[0]} vs {models[1]}, saved to the leaderboard."
+            )
+            self.answer_a.clear()
+            self.answer_b.clear()
+            return
+        index = self.rounds[self.position]
+        row = self.report["results"][index]
+        self.order = [0, 1]
+        self.rng.shuffle(self.order)
+        self.prompt_label.setText(
+            f"Prompt {self.position + 1} of {len(self.rounds)}: {row['prompt']}"
+        )
+        self.answer_a.setText("A\n\n" + row["answers"][self.order[0]]["text"])
+        self.answer_b.setText("B\n\n" + row["answers"][self.order[1]]["text"])
+
+    @Slot(str)
+    def vote(self, winner: str) -> None:
+        if self.position >= len(self.rounds):
+            return
+        index = self.rounds[self.position]
+        answers = self.report["results"][index]["answers"]
+        shown = [answers[self.order[0]], answers[self.order[1]]]
+        flagged = ""
+        for letter, answer in zip("AB", shown, strict=True):
+            found = names_itself(answer["text"])
+            if found:
+                flagged = f"answer {letter} said “{found}”"
+                break
+        self.chat.store.add_vote(
+            model_a=shown[0]["model"],
+            model_b=shown[1]["model"],
+            winner=winner,
+            comparison_id=self.comparison_id,
+            round_index=index,
+            flagged=flagged,
+        )
+        self.votes += 1
+        self.position += 1
+        self._show()

@@ -1,0 +1,316 @@
+"""The compare window, offscreen, with the real SmolLM2 engine and the real SDKs against our
+loopback OpenAI and Anthropic servers: concurrent columns and their metrics, a failing column,
+closing mid-stream, blind votes (seeded positions, hidden names, flagged self-naming answers),
+the leaderboard, local models taking turns, a batch with a bad line, reopening."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pytestqt.qtbot import QtBot
+
+from desktop.core.compare import METRICS
+from desktop.core.models import LocalModel
+from desktop.core.params import SamplingParams
+from desktop.services.chat import ChatService
+from desktop.services.cloud import CloudService
+from desktop.services.compare import CompareSession
+from desktop.services.engine_host import EngineHost
+from desktop.storage.paths import AppPaths
+from desktop.storage.settings import Settings
+from desktop.storage.store import ChatStore
+from desktop.ui.batch_dialog import BatchDialog
+from desktop.ui.compare_window import BEST_BACKGROUND, CompareWindow
+from tests.cloudserver import CloudServer
+
+SMOL = "local:smollm2-135m-instruct"
+GPT = "openai:gpt-4o"
+CLAUDE = "anthropic:claude-sonnet-4-20250514"
+TIMEOUT_MS = 60_000
+
+
+@pytest.fixture
+def server() -> Iterator[CloudServer]:
+    with CloudServer() as cloud:
+        cloud.state.models = ["gpt-4o", "claude-sonnet-4-20250514"]
+        yield cloud
+
+
+@pytest.fixture
+def chat(
+    home: AppPaths, qtbot: QtBot, server: CloudServer, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[ChatService]:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-compare-window")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-compare-window")
+    store = ChatStore(home.database)
+    settings = Settings(home.settings)
+    cloud = CloudService(store, settings, home.pricing)
+    for name, url in (("openai", server.base_url + "/v1"), ("anthropic", server.base_url)):
+        cloud.set_base_url(name, url)
+        with qtbot.waitSignal(cloud.checked, timeout=TIMEOUT_MS):
+            cloud.set_enabled(name, True)
+        cloud.grant_consent(name)
+    service = ChatService(store, settings, home.models, EngineHost(), cloud=cloud)
+    service.sampling = SamplingParams(temperature=0.0, max_tokens=24)
+    yield service
+    service.shutdown()
+    store.close()
+
+
+@pytest.fixture
+def window(chat: ChatService, qtbot: QtBot) -> Iterator[CompareWindow]:
+    win = CompareWindow(chat)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    yield win
+    win.close()
+
+
+def choose(window: CompareWindow, *model_ids: str) -> None:
+    window._set_count(len(model_ids))
+    for picker, model_id in zip(window.pickers, model_ids, strict=False):
+        index = picker.findData(model_id)
+        assert index >= 0, model_id
+        picker.setCurrentIndex(index)
+
+
+def send(window: CompareWindow, qtbot: QtBot, text: str) -> None:
+    window.input_box.setPlainText(text)
+    window.send()
+    assert window.session is not None
+    with qtbot.waitSignal(window.session.round_finished, timeout=TIMEOUT_MS):
+        pass
+
+
+def cell(window: CompareWindow, row: int, column: int) -> str:
+    item = window.metrics_table.item(row, column)
+    return item.text() if item is not None else ""
+
+
+def test_three_columns_stream_at_once_with_metrics(
+    window: CompareWindow, qtbot: QtBot, server: CloudServer
+) -> None:
+    server.state.delay_s = 0.03
+    choose(window, SMOL, GPT, CLAUDE)
+    order: list[int] = []
+    window.input_box.setPlainText("Name a fruit.")
+    window.send()
+    session = window.session
+    assert session is not None
+    session.column_delta.connect(lambda slot, _text: order.append(slot))
+    with qtbot.waitSignal(session.round_finished, timeout=TIMEOUT_MS):
+        pass
+    assert set(order) == {0, 1, 2}
+    # Interleaved: some column's piece came between two pieces of another.
+    assert any(order[i] != order[i + 1] for i in range(len(order) - 1))
+    assert [c.title.text() for c in window.columns] == [m.name for m in session.models]
+    texts = [c.view.toPlainText() for c in window.columns]
+    assert "Hello from the cloud." in texts[1] and "Hello from the cloud." in texts[2]
+    rows = {m.key: i for i, m in enumerate(METRICS)}
+    for slot in range(3):
+        assert cell(window, rows["ttft_s"], slot).endswith(" s")
+        assert cell(window, rows["output_tokens"], slot) not in ("", "–")
+    assert cell(window, rows["cost_usd"], 0) == "$0"
+    assert "$" in cell(window, rows["cost_usd"], 1)
+    # The cheapest is highlighted in the cost row: the local model.
+    best = window.metrics_table.item(rows["cost_usd"], 0)
+    assert best is not None and best.background().color() == BEST_BACKGROUND
+    # Saved, and the model set is remembered for next time.
+    [saved] = window.chat.store.comparisons()
+    assert saved["models"] == [SMOL, GPT, CLAUDE]
+    answers = window.chat.store.comparison_answers(saved["id"])
+    assert [a["status"] for a in answers] == ["complete"] * 3
+    assert window.chat.settings.get("compare_models") == [SMOL, GPT, CLAUDE]
+
+    # A follow-up goes to every column, each continuing its own thread.
+    send(window, qtbot, "And another?")
+    body = server.state.requests[-1]["body"]
+    history = body.get("messages")
+    assert [m["role"] for m in history] == ["user", "assistant", "user"]
+    assert history[1]["content"] == "Hello from the cloud."
+
+
+def test_a_failing_column_shows_its_error_and_the_others_finish(
+    window: CompareWindow, qtbot: QtBot, server: CloudServer
+) -> None:
+    choose(window, SMOL, GPT)
+    server.state.statuses = [401]
+    send(window, qtbot, "Name a fruit.")
+    assert "rejected the API key (401)" in window.columns[1].view.toPlainText()
+    assert window.columns[0].view.toPlainText().count("You") == 1
+    session = window.session
+    assert session is not None
+    local, cloud = session.results[0]
+    assert local is not None and local.status == "complete" and local.text
+    assert cloud is not None and cloud.status == "failed"
+
+
+def test_closing_mid_stream_saves_what_was_shown(
+    window: CompareWindow, qtbot: QtBot, server: CloudServer
+) -> None:
+    server.state.endless = True
+    server.state.delay_s = 0.02
+    choose(window, GPT, CLAUDE)
+    window.input_box.setPlainText("Go on forever.")
+    window.send()
+    session = window.session
+    assert session is not None
+    shown: dict[int, list[str]] = {0: [], 1: []}
+    session.column_delta.connect(lambda slot, text: shown[slot].append(text))
+    qtbot.waitUntil(lambda: len(shown[0]) >= 3 and len(shown[1]) >= 3, timeout=TIMEOUT_MS)
+    window.close()
+    answers = window.chat.store.comparison_answers(session.comparison_id or 0)
+    assert [a["status"] for a in answers] == ["stopped", "stopped"]
+    for answer in answers:
+        assert answer["content"] == "".join(shown[int(answer["slot"])])
+
+
+def test_stop_one_column(window: CompareWindow, qtbot: QtBot, server: CloudServer) -> None:
+    server.state.endless = True
+    server.state.delay_s = 0.02
+    choose(window, SMOL, GPT)
+    window.input_box.setPlainText("Count slowly.")
+    window.send()
+    session = window.session
+    assert session is not None
+    shown: list[str] = []
+    session.column_delta.connect(lambda slot, text: shown.append(text) if slot == 1 else None)
+    qtbot.waitUntil(lambda: len(shown) >= 3, timeout=TIMEOUT_MS)
+    with qtbot.waitSignal(session.round_finished, timeout=TIMEOUT_MS):
+        window.columns[1].stop_button.click()
+    cloud = session.results[0][1]
+    assert cloud is not None and cloud.status == "stopped" and cloud.text
+
+
+def test_blind_positions_names_vote_and_leaderboard(
+    window: CompareWindow, qtbot: QtBot, server: CloudServer
+) -> None:
+    orders = set()
+    for seed in range(8):
+        trial = CompareSession(
+            window.chat.store,
+            [window.chat.all_models[0], *window.chat.cloud_models[:1]],
+            cloud=window.chat.cloud,
+            sampling=window.chat.sampling,
+            blind=True,
+            rng=random.Random(seed),
+        )
+        orders.add(tuple(m.id for m in trial.models))
+        trial.close()
+    assert len(orders) == 2  # both placements happen across seeds
+
+    server.state.reply = ["As Claude, I", " like", " mangoes."]
+    window.blind_box.setChecked(True)
+    window.rng = random.Random(1)
+    choose(window, SMOL, GPT)
+    send(window, qtbot, "Name a fruit.")
+    session = window.session
+    assert session is not None and session.blind
+    before = [c.title.text() for c in window.columns]
+    assert before == ["Answer A", "Answer B"]
+    visible = " ".join(c.view.toPlainText() for c in window.columns)
+    assert "SmolLM2" not in visible and "gpt-4o" not in visible and "local" not in visible
+    assert not window.metrics_table.isVisible()  # speed and cost would tell
+    assert window.vote_bar.isVisible()
+    cloud_slot = [m.id for m in session.models].index(GPT)
+    winner = "ab"[1 - cloud_slot]  # the local answer wins
+    window.vote_buttons[winner].click()
+    after = [c.title.text() for c in window.columns]
+    assert after[cloud_slot] == f"{'AB'[cloud_slot]}: gpt-4o · OpenAI"
+    assert "stays out of the leaderboard" in window.vote_label.text()
+    assert window.metrics_table.isVisible()
+    [vote] = window.chat.store.votes()
+    assert (vote["model_a"], vote["model_b"]) == tuple(m.id for m in session.models)
+    assert vote["winner"] == winner and "As Claude" in vote["flagged"]
+
+    window.show_leaderboard()
+    board = window.leaderboard
+    assert board.table.rowCount() == 0  # the flagged vote is left out by default
+    board.flagged_box.setChecked(True)
+    assert board.table.rowCount() == 2
+    top = board.table.item(0, 1)
+    assert top is not None and top.text() == SMOL
+
+
+def test_focus_gives_one_column_the_width(window: CompareWindow, qtbot: QtBot) -> None:
+    choose(window, GPT, CLAUDE)
+    send(window, qtbot, "Hi")
+    window.columns[1].focus_button.click()
+    sizes = window.splitter.sizes()
+    assert sizes[0] == 0 and sizes[1] > 0
+    window.columns[1].focus_button.click()
+    assert min(window.splitter.sizes()) > 0
+
+
+def test_local_models_take_turns_when_memory_is_short(
+    chat: ChatService, qtbot: QtBot, smollm_path: str, tmp_path: Path
+) -> None:
+    copy = tmp_path / "second-smol.gguf"
+    copy.symlink_to(smollm_path)
+    models = [LocalModel.for_file(smollm_path, "bundled"), LocalModel.for_file(str(copy))]
+    session = CompareSession(
+        chat.store, list(models), cloud=None, sampling=chat.sampling, ram_available=1
+    )
+    notices: list[str] = []
+    session.notice.connect(notices.append)
+    with qtbot.waitSignal(session.round_finished, timeout=TIMEOUT_MS):
+        session.send("Name a fruit.")
+    assert notices and "one after the other" in notices[0]
+    assert all(r is not None and r.status == "complete" and r.text for r in session.results[0])
+    session.close()
+
+
+def test_batch_with_a_bad_line_and_exports(chat: ChatService, qtbot: QtBot, tmp_path: Path) -> None:
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text('{"prompt": "Name a fruit."}\n{oops\n"Name a colour."\n')
+    gpt = next(m for m in chat.cloud_models if m.id == GPT)
+    dialog = BatchDialog(chat, [chat.all_models[0], gpt])
+    qtbot.addWidget(dialog)
+    dialog.file_edit.setText(str(prompts))
+    dialog.per_month.setValue(1000)
+    dialog.run()
+    assert dialog.session is not None
+    with qtbot.waitSignal(dialog.session.batch_finished, timeout=TIMEOUT_MS):
+        pass
+    assert "line 2: not JSON" in dialog.problems.text()
+    assert dialog.results.rowCount() == 2 and dialog.progress.value() == 2
+    report = dialog.report
+    assert report is not None
+    local, cloud = report["summary"]
+    assert local["cost_per_month_usd"] == 0
+    assert cloud["cost_per_month_usd"] == pytest.approx(1000 * (11 * 2.5 + 5 * 10) / 1e6)
+    for suffix in ("md", "csv", "json"):
+        dialog.export_to(tmp_path / f"out.{suffix}")
+    assert "| Model | Answers |" in (tmp_path / "out.md").read_text()
+    assert (tmp_path / "out.csv").read_text().splitlines()[0].startswith("prompt_index,prompt")
+    assert json.loads((tmp_path / "out.json").read_text())["per_month"] == 1000
+
+    # Blind votes over the results: both prompts, names hidden, votes in the leaderboard.
+    voting = dialog.vote_blind()
+    assert voting is not None
+    shown = voting.answer_a.text() + voting.answer_b.text()
+    assert "gpt-4o" not in shown and "SmolLM2" not in shown
+    for _ in range(2):
+        voting.vote("tie")
+    assert "Done: 2 votes" in voting.prompt_label.text()
+    votes = chat.store.votes()
+    assert len(votes) == 2 and {v["model_a"] for v in votes} <= {SMOL, GPT}
+    dialog.close()
+
+
+def test_reopen_a_past_comparison(window: CompareWindow, qtbot: QtBot) -> None:
+    choose(window, GPT, CLAUDE)
+    send(window, qtbot, "Remember me")
+    comparison_id = window.session.comparison_id if window.session else None
+    assert comparison_id is not None
+    window.new_comparison()
+    window.open_past(comparison_id)
+    assert len(window.columns) == 2
+    assert "Remember me" in window.columns[0].view.toPlainText()
+    assert "Hello from the cloud." in window.columns[1].view.toPlainText()
+    assert "$" in cell(window, 5, 0)  # the cost row of the reopened answers
