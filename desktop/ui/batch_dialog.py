@@ -13,10 +13,12 @@ from typing import Any
 from PySide6.QtCore import Qt, Slot
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
+    QComboBox,
     QDialog,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
+    QInputDialog,
     QLabel,
     QLineEdit,
     QMessageBox,
@@ -85,9 +87,17 @@ class BatchDialog(QDialog):
         self.stop_button.setEnabled(False)
         self.stop_button.clicked.connect(self.stop)
         top = QHBoxLayout()
+        self.saved_picker = QComboBox(self)
+        self.saved_picker.setAccessibleName("A saved prompt list")
+        self._refresh_saved()
+        save_list = QPushButton("Save as list…", self)
+        save_list.setAccessibleName("Save the file's prompts as a named list")
+        save_list.clicked.connect(self.save_list)
         top.addWidget(QLabel("Prompts:", self))
         top.addWidget(self.file_edit, 1)
         top.addWidget(browse)
+        top.addWidget(self.saved_picker)
+        top.addWidget(save_list)
         top.addWidget(QLabel("Requests per month:", self))
         top.addWidget(self.per_month)
         top.addWidget(self.run_button)
@@ -144,22 +154,57 @@ class BatchDialog(QDialog):
         if path:
             self.file_edit.setText(path)
 
-    @Slot()
-    def run(self) -> None:
+    def _saved_lists(self) -> dict[str, list[str]]:
+        saved = self.chat.settings.get("prompt_lists", {})
+        return saved if isinstance(saved, dict) else {}
+
+    def _refresh_saved(self) -> None:
+        self.saved_picker.clear()
+        self.saved_picker.addItem("or a saved list…", None)
+        for name, prompts in sorted(self._saved_lists().items()):
+            self.saved_picker.addItem(f"{name} ({len(prompts)})", name)
+
+    def _read_file(self) -> tuple[list[str], str] | None:
+        """The file's prompts and its name; problems (skipped lines) are shown."""
         source = Path(self.file_edit.text().strip())
         try:
             prompt_set = parse_prompts(source.read_text(encoding="utf-8"), source.name)
         except (OSError, UnicodeDecodeError) as exc:
             self.problems.setText(f"Cannot read {source}: {exc}")
-            return
+            return None
         except PromptFileError as exc:
             self.problems.setText(str(exc))
-            return
+            return None
         self.problems.setText(
             "; ".join(f"{source.name}: {p} (skipped)" for p in prompt_set.problems)
         )
         if not prompt_set.prompts:
             self.problems.setText(f"{source} has no usable prompts.")
+            return None
+        return prompt_set.prompts, source.name
+
+    @Slot()
+    def save_list(self) -> None:
+        found = self._read_file()
+        if found is None:
+            return
+        name, ok = QInputDialog.getText(self, "Save prompt list", "Name:", text=found[1])
+        if ok and name.strip():
+            self.chat.settings.set("prompt_lists", {**self._saved_lists(), name.strip(): found[0]})
+            self._refresh_saved()
+            self.saved_picker.setCurrentIndex(self.saved_picker.findData(name.strip()))
+
+    @Slot()
+    def run(self) -> None:
+        chosen = self.saved_picker.currentData()
+        if chosen is not None:
+            prompts, source_name = list(self._saved_lists().get(str(chosen), [])), str(chosen)
+        else:
+            found = self._read_file()
+            if found is None:
+                return
+            prompts, source_name = found
+        if not prompts:
             return
         try:
             self.session = CompareSession(
@@ -179,11 +224,11 @@ class BatchDialog(QDialog):
         self.session.batch_progress.connect(self._on_progress)
         self.session.batch_finished.connect(self._on_finished)
         self.results.setRowCount(0)
-        self.progress.setRange(0, len(prompt_set.prompts))
+        self.progress.setRange(0, len(prompts))
         self.progress.setValue(0)
         self.run_button.setEnabled(False)
         self.stop_button.setEnabled(True)
-        self.session.run_batch(prompt_set.prompts, self.per_month.value(), source.name)
+        self.session.run_batch(prompts, self.per_month.value(), source_name)
 
     def _ask_consent(self, model: CloudModel) -> bool:
         assert self.chat.cloud is not None

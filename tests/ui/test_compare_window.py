@@ -314,3 +314,20 @@ def test_reopen_a_past_comparison(window: CompareWindow, qtbot: QtBot) -> None:
     assert "Remember me" in window.columns[0].view.toPlainText()
     assert "Hello from the cloud." in window.columns[1].view.toPlainText()
     assert "$" in cell(window, 5, 0)  # the cost row of the reopened answers
+
+
+def test_batch_from_a_saved_list(chat: ChatService, qtbot: QtBot) -> None:
+    chat.settings.set("prompt_lists", {"fruits": ["Name a fruit.", "Name a berry."]})
+    gpt = next(m for m in chat.cloud_models if m.id == GPT)
+    claude = next(m for m in chat.cloud_models if m.id == "anthropic:claude-sonnet-4-20250514")
+    dialog = BatchDialog(chat, [gpt, claude])
+    qtbot.addWidget(dialog)
+    dialog.saved_picker.setCurrentIndex(dialog.saved_picker.findData("fruits"))
+    assert dialog.saved_picker.currentText() == "fruits (2)"
+    dialog.run()
+    assert dialog.session is not None
+    with qtbot.waitSignal(dialog.session.batch_finished, timeout=TIMEOUT_MS):
+        pass
+    assert dialog.results.rowCount() == 2
+    assert dialog.report is not None and dialog.report["source"] == "fruits"
+    dialog.close()
