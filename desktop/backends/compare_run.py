@@ -59,6 +59,18 @@ class Column:
         self._cancel = threading.Event()
         self._provider: Provider | None = None
         self._n_ctx: int | None = None
+        #: Guards the engine against close() racing a load on the column's thread.
+        self._lock = threading.Lock()
+        self._closed = False
+        self._loading: SyncEngine | None = None
+
+    def reset(self) -> None:
+        """Before a round starts (not when this column's turn comes: a Stop pressed while
+        local models take turns must hold for a column that has not started yet)."""
+        self._cancel.clear()
+
+    def _stopped(self, text: str = "") -> ColumnResult:
+        return ColumnResult(self.model.id, text, MessageStatus.STOPPED.value, n_ctx=self._n_ctx)
 
     @property
     def local(self) -> bool:
@@ -71,7 +83,8 @@ class Column:
     def run(
         self, prompt: str, sampling: SamplingParams, on_delta: Callable[[str], None]
     ) -> ColumnResult:
-        self._cancel.clear()
+        if self._cancel.is_set() or self._closed:
+            return self._stopped()
         try:
             if isinstance(self.model, LocalModel):
                 result = self._run_local(self.model, prompt, sampling, on_delta)
@@ -98,19 +111,39 @@ class Column:
     ) -> ColumnResult:
         if self._engine is None:
             engine = SyncEngine(log_path=self.engine_log)
+            with self._lock:
+                if self._closed:
+                    return self._stopped()
+                self._loading = engine  # close() ends it even in the middle of the load
             try:
                 loaded = engine.load(model.path, self.load_params)
             except LlamasideError:
                 engine.close()
+                if self._closed or self._cancel.is_set():
+                    return self._stopped()
                 raise
-            self._engine = engine
+            finally:
+                with self._lock:
+                    self._loading = None
+            with self._lock:
+                if self._closed:
+                    engine.close()  # closed while loading: no child may outlive the column
+                    return self._stopped()
+                self._engine = engine
             self._n_ctx = int(loaded["model"].get("n_ctx") or 0) or None
         engine = self._engine
+        if self._cancel.is_set():
+            return self._stopped()
         pieces: list[str] = []
+        cancel_sent = False
         try:
             for piece in engine.stream(self.messages(prompt), sampling):
                 pieces.append(piece)
                 on_delta(piece)
+                if self._cancel.is_set() and not cancel_sent:
+                    # A Stop that came before the request had its id reaches the engine now.
+                    engine.cancel_current()
+                    cancel_sent = True
         except LlamasideError as exc:
             if not engine.client.running:
                 self._engine = None  # it died: the next answer starts a new one
@@ -162,14 +195,19 @@ class Column:
         provider = self._provider
         if provider is not None:
             provider.abort()
-        if self._engine is not None:
-            self._engine.cancel_current()
+        engine = self._engine
+        if engine is not None:
+            engine.cancel_current()
 
     def close(self) -> None:
+        """Stop and end the engine child, also one still loading."""
         self.cancel()
-        if self._engine is not None:
-            self._engine.close()
+        with self._lock:
+            self._closed = True
+            engines = [e for e in (self._engine, self._loading) if e is not None]
             self._engine = None
+        for engine in engines:
+            engine.close()
 
 
 def cloud_cost(pricing: Pricing | None, model: CloudModel, usage: Usage) -> dict[str, Any]:
@@ -220,6 +258,8 @@ def run_round(
         if on_done is not None:
             on_done(slot, result)
 
+    for column in columns:
+        column.reset()
     groups: list[list[int]] = []
     local_slots = [i for i, c in enumerate(columns) if c.local]
     if local_together:

@@ -158,6 +158,11 @@ def _row(result: ColumnResult) -> dict[str, Any]:
     }
 
 
+def _usage(result: ColumnResult) -> dict[str, Any] | None:
+    """What is stored: the usage plus the context size, for "context used" when reopened."""
+    return {**result.usage, "n_ctx": result.n_ctx} if result.usage else None
+
+
 def _format(key: str, value: Any) -> str:
     if value is None:
         return "-"
@@ -208,7 +213,7 @@ def cmd_compare(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
                     content=result.text,
                     status=result.status,
                     error=result.error,
-                    usage=result.usage,
+                    usage=_usage(result),
                 )
     finally:
         store.close()
@@ -289,7 +294,7 @@ def _batch(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
                             content=result.text,
                             status=result.status,
                             error=result.error,
-                            usage=result.usage,
+                            usage=_usage(result),
                         )
             sys.stderr.write("\n")
             models = [c.model.id for c in columns]
@@ -304,10 +309,21 @@ def _batch(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
         "summary": summary,
         "results": table,
     }
+    show_json = args.json
     if args.out:
-        Path(args.out).write_text(json.dumps(report, indent=2, ensure_ascii=False), "utf-8")
-        out.write(f"Wrote {len(table)} prompts x {len(models)} models to {args.out}.\n")
-    if args.json:
+        try:
+            Path(args.out).write_text(json.dumps(report, indent=2, ensure_ascii=False), "utf-8")
+        except OSError as exc:
+            # The answers were paid for: never lose them to a bad path or a full disk.
+            sys.stderr.write(
+                f"llamaside: could not write {args.out} ({exc.strerror or exc}); "
+                f"the report follows on stdout.\n"
+            )
+            show_json = True
+        else:
+            # On stderr: with --json, stdout is the report and nothing else.
+            sys.stderr.write(f"Wrote {len(table)} prompts x {len(models)} models to {args.out}.\n")
+    if show_json:
         out.write(json.dumps(report, ensure_ascii=False) + "\n")
     else:
         for row in summary:
@@ -318,7 +334,8 @@ def _batch(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
                 f"per month {_format('cost_usd', row['cost_per_month_usd'])}  "
                 f"failed {row['failed']}\n"
             )
-    return 0
+    answered = any(a["status"] != "failed" for row in table for a in row["answers"])
+    return 0 if answered else 1
 
 
 def cmd_leaderboard(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:

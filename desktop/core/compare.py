@@ -81,6 +81,13 @@ _SELF_NAMES = (
     r"qwen",
     r"smollm",
     r"hugging\s?face",
+    r"gemma",
+    r"google",
+    r"deepseek",
+    r"phi-?\d*",
+    r"microsoft",
+    r"grok",
+    r"x\.?ai",
 )
 _SELF_ID = re.compile(
     r"\b(?:as|i am|i'm|i’m|my name is|this is|being|created by|made by|developed by|trained by|"

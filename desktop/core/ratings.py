@@ -51,9 +51,14 @@ class Rating:
 
 
 def strengths(
-    votes: list[Vote], prior_ties: float = 1.0, iterations: int = 500
+    votes: list[Vote],
+    prior_ties: float = 1.0,
+    iterations: int = 500,
+    pairs: set[tuple[str, str]] | None = None,
 ) -> dict[str, float]:
-    """Bradley-Terry strengths on the Elo scale (see the module docstring)."""
+    """Bradley-Terry strengths on the Elo scale (see the module docstring). ``pairs`` names the
+    pairs that get the virtual tie (default: those in ``votes``); the bootstrap passes every
+    pair of the full data, so each resample rates the same models on the same scale."""
     wins: dict[str, float] = defaultdict(float)
     games: dict[tuple[str, str], float] = defaultdict(float)
     for vote in votes:
@@ -69,7 +74,7 @@ def strengths(
         else:
             wins[a] += 0.5
             wins[b] += 0.5
-    for a, b in list(games):
+    for a, b in pairs if pairs is not None else list(games):
         games[(a, b)] += prior_ties
         wins[a] += prior_ties / 2
         wins[b] += prior_ties / 2
@@ -97,10 +102,15 @@ def leaderboard(votes: list[Vote], rounds: int = 200, seed: int = 0) -> list[Rat
     point = strengths(votes)
     samples: dict[str, list[float]] = defaultdict(list)
     rng = random.Random(seed)
+    pairs = {
+        (v.model_a, v.model_b) if v.model_a < v.model_b else (v.model_b, v.model_a)
+        for v in votes
+        if v.model_a != v.model_b
+    }
     if votes:
         for _ in range(rounds):
             resample = [votes[rng.randrange(len(votes))] for _ in votes]
-            for model, value in strengths(resample, iterations=200).items():
+            for model, value in strengths(resample, iterations=200, pairs=pairs).items():
                 samples[model].append(value)
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
     for vote in votes:

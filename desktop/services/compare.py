@@ -160,6 +160,8 @@ class CompareSession(QObject):
         """The prompt to every column at once (follow-ups continue each column's thread)."""
         if not prompt.strip() or self._running or self._closed:
             return False
+        if self.blind and self.round in self.voted:
+            return False  # the names are known now: the next blind round is a new comparison
         if self.comparison_id is None:
             title = " ".join(prompt.split())[:48]
             kind = "blind" if self.blind else "compare"
@@ -270,6 +272,11 @@ class CompareSession(QObject):
         if winner not in WINNERS:
             raise InvalidParameter(f"A vote is one of {', '.join(WINNERS)}.")
         results = self.results[self.round]
+        if any(r is None or r.status == MessageStatus.FAILED.value or not r.text for r in results):
+            raise InvalidParameter(
+                "One of the answers failed or is empty, so there is nothing fair to vote on. "
+                "Start a new comparison."
+            )
         flagged = ""
         for slot, result in enumerate(results):
             found = names_itself(result.text) if result is not None else None

@@ -332,6 +332,11 @@ class ChatStore:
                 "UPDATE messages SET status = ? WHERE status = ?",
                 [MessageStatus.INTERRUPTED.value, MessageStatus.STREAMING.value],
             )
+            if "comparison_answers" in self.db.table_names():
+                self.db.execute(
+                    "UPDATE comparison_answers SET status = ? WHERE status = ?",
+                    [MessageStatus.INTERRUPTED.value, MessageStatus.STREAMING.value],
+                )
         return int(cursor.rowcount)
 
     # -- conversations ------------------------------------------------------------------------

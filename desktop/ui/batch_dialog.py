@@ -13,6 +13,7 @@ from typing import Any
 from PySide6.QtCore import Qt, Slot
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QFileDialog,
@@ -68,6 +69,7 @@ class BatchDialog(QDialog):
         self.models = models
         self.session: CompareSession | None = None
         self.report: dict[str, Any] | None = None
+        self.blind_run = False
         self.setWindowTitle("Batch comparison")
         self.setObjectName("batchDialog")
         self.resize(1100, 700)
@@ -81,6 +83,8 @@ class BatchDialog(QDialog):
         self.per_month.setRange(1, 100_000_000)
         self.per_month.setValue(10_000)
         self.per_month.setGroupSeparatorShown(True)
+        self.blind_box = QCheckBox("Hide the answers (to vote blind on them afterwards)", self)
+        self.blind_box.setAccessibleName("Hide the answers for a blind vote")
         self.run_button = QPushButton("Run", self)
         self.run_button.clicked.connect(self.run)
         self.stop_button = QPushButton("Stop", self)
@@ -140,6 +144,7 @@ class BatchDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.models_label)
+        layout.addWidget(self.blind_box)
         layout.addWidget(self.problems)
         layout.addWidget(self.progress)
         layout.addWidget(self.results, 1)
@@ -206,6 +211,9 @@ class BatchDialog(QDialog):
             prompts, source_name = found
         if not prompts:
             return
+        if self.session is not None:
+            self.session.close()  # a previous run's engines end before new ones load
+        self.blind_run = self.blind_box.isChecked()
         try:
             self.session = CompareSession(
                 self.chat.store,
@@ -259,8 +267,12 @@ class BatchDialog(QDialog):
             if result is None:
                 continue
             text = result.text if result.status != "failed" else f"[failed] {result.error}"
+            if self.blind_run:
+                # A blind vote comes later: show that it answered, not what.
+                text = "failed" if result.status == "failed" else "answered (hidden)"
             item = QTableWidgetItem(" ".join(text.split())[:160])
-            item.setToolTip(text)
+            if not self.blind_run:
+                item.setToolTip(text)
             if result.status == "failed":
                 item.setForeground(Qt.GlobalColor.darkRed)
             self.results.setItem(row, slot, item)
@@ -291,7 +303,12 @@ class BatchDialog(QDialog):
         if self.report is None or self.session is None or self.session.comparison_id is None:
             return None
         self.vote_dialog = BatchVoteDialog(
-            self.chat, self.report, self.session.comparison_id, random.Random(), self
+            self.chat,
+            self.report,
+            self.session.comparison_id,
+            random.Random(),
+            self,
+            seen="" if self.blind_run else "the answers were shown with their models first",
         )
         self.vote_dialog.show()
         return self.vote_dialog
@@ -323,6 +340,12 @@ class BatchDialog(QDialog):
         except OSError as exc:
             QMessageBox.warning(self, "Export", f"Could not write {path}: {exc.strerror or exc}")
 
+    def done(self, result: int) -> None:
+        # Esc and Close end the batch too: nothing keeps running (or paying) unseen.
+        if self.session is not None:
+            self.session.close()
+        super().done(result)
+
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.session is not None:
             self.session.close()
@@ -340,10 +363,14 @@ class BatchVoteDialog(QDialog):
         comparison_id: int,
         rng: random.Random,
         parent: QWidget | None = None,
+        *,
+        seen: str = "",
     ) -> None:
         super().__init__(parent)
         self.chat = chat
         self.report = report
+        #: Why these votes are not blind (kept out of the leaderboard by default), if so.
+        self.seen = seen
         self.comparison_id = comparison_id
         self.rng = rng
         # Only prompts where both answers exist are worth a vote.
@@ -413,7 +440,7 @@ class BatchVoteDialog(QDialog):
         index = self.rounds[self.position]
         answers = self.report["results"][index]["answers"]
         shown = [answers[self.order[0]], answers[self.order[1]]]
-        flagged = ""
+        flagged = self.seen
         for letter, answer in zip("AB", shown, strict=True):
             found = names_itself(answer["text"])
             if found:

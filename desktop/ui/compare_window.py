@@ -412,6 +412,13 @@ class CompareWindow(QWidget):
         text = self.input_box.toPlainText()
         if not text.strip() or (self.session is not None and self.session.busy):
             return
+        if (
+            self.session is not None
+            and self.session.blind
+            and self.session.round in (self.session.voted)
+        ):
+            # The names are known now: the next blind prompt is a new, reshuffled comparison.
+            self.new_comparison()
         session = self.session or self._start_session()
         if session is None:
             return
@@ -470,9 +477,12 @@ class CompareWindow(QWidget):
             if "cost_usd" in usage:
                 parts.append(format_cost(usage["cost_usd"]))
         footer = f'<p style="color:#888; font-size:small">{" · ".join(parts)}</p>' if parts else ""
+        error = result.error
         if self.session is not None and self.session.blind:
             footer = ""  # speed and cost would tell local from cloud before the vote
-        column.view.finish_answer(result.text, result.status, result.error, footer)
+            if error:
+                error = "this answer failed (the reason names the provider, so it is hidden)"
+        column.view.finish_answer(result.text, result.status, error, footer)
         self._refresh_metrics()
 
     @Slot(int)
@@ -631,6 +641,9 @@ class CompareWindow(QWidget):
         # Every stream stops; what each column showed is saved; the engines end.
         if self.session is not None:
             self.session.close()
+        batch = getattr(self, "batch_dialog", None)
+        if batch is not None:
+            batch.close()
         self.closed.emit()
         super().closeEvent(event)
 

@@ -210,3 +210,65 @@ def test_leaderboard_from_stored_votes(home: AppPaths) -> None:
     text = run(home, {}, "leaderboard", "--tag", "code").stdout
     assert text.splitlines()[1].split()[:2] == ["1", "local:scout"]
     assert "No votes yet" in run(home, {}, "leaderboard", "--tag", "nothing").stdout
+
+
+def test_stop_holds_for_a_column_waiting_its_turn_and_close_ends_a_loading_engine(
+    smollm_path: str,
+) -> None:
+    model = LocalModel.for_file(smollm_path, "bundled")
+    first, second = Column(model, LoadParams(n_ctx=512)), Column(model, LoadParams(n_ctx=512))
+    outcome: list[list[str]] = []
+
+    def go() -> None:
+        results = run_round(
+            [first, second],
+            "Count to ten.",
+            SamplingParams(temperature=0, max_tokens=30),
+            lambda _s, _t: None,
+            local_together=False,  # they take turns: the second waits for the first
+        )
+        outcome.append([r.status for r in results])
+
+    worker = threading.Thread(target=go)
+    worker.start()
+    time.sleep(0.2)
+    second.cancel()  # pressed before the second column's turn came
+    worker.join(timeout=60)
+    assert outcome == [["complete", "stopped"]]
+
+    # Closed in the middle of a load: the engine child does not outlive the column.
+    third = Column(model, LoadParams(n_ctx=512))
+    results: list[str] = []
+    loader = threading.Thread(
+        target=lambda: results.append(
+            third.run("Hi", SamplingParams(max_tokens=5), lambda _t: None).status
+        )
+    )
+    loader.start()
+    deadline = time.monotonic() + 10
+    while third._loading is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    loading = third._loading
+    third.close()
+    loader.join(timeout=30)
+    assert results == ["stopped"]
+    assert loading is None or not loading.client.running
+    assert third._engine is None
+    first.close()
+    second.close()
+
+
+def test_a_batch_report_survives_an_unwritable_out_file(
+    home: AppPaths, server: CloudServer, tmp_path: Path
+) -> None:
+    enable_both(home, server)
+    prompts = tmp_path / "p.txt"
+    prompts.write_text("Hi\n")
+    result = run(
+        home, ENV, "compare", "--batch", str(prompts), "-m", "openai:gpt-4o",
+        "-m", "anthropic:claude-x", "--out", str(tmp_path / "missing-dir" / "r.json"),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "could not write" in result.stderr
+    report = json.loads(result.stdout)
+    assert report["results"][0]["answers"][0]["text"] == "Hello from the cloud."

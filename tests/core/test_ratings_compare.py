@@ -96,3 +96,12 @@ def test_prompt_files_report_bad_lines_and_keep_the_rest() -> None:
     assert parse_prompts("a\n\nb\n", "set.txt").prompts == ["a", "b"]
     assert monthly_cost(0.002, 10_000) == pytest.approx(20.0)
     assert monthly_cost(None, 10_000) is None
+
+
+def test_resamples_rate_every_model_on_one_scale() -> None:
+    # A resample that happens to lack q still rates q (from the prior tie of its pair), so the
+    # geometric-mean anchor covers the same models in every resample.
+    pairs = {("x", "y"), ("q", "x")}
+    rating = strengths([Vote("x", "y", "a")], pairs=pairs)
+    assert set(rating) == {"x", "y", "q"}
+    assert names_itself("I am Gemma, an open model.") == "I am Gemma"

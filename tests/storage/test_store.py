@@ -171,3 +171,16 @@ def test_local_only_lock_and_the_privacy_record(tmp_path: Path) -> None:
     [row] = store.outbound()
     assert row["conversation_id"] == conversation.id and row["conversation"] is None
     store.close()
+
+
+def test_comparison_answers_left_streaming_become_interrupted(tmp_path: Path) -> None:
+    store = ChatStore(tmp_path / "h.db")
+    comparison = store.create_comparison("t", "compare", ["a", "b"])
+    store.save_comparison_answer(
+        comparison, round_index=0, slot=0, model="a", prompt="p", content="half", status="streaming"
+    )
+    store.close()
+    again = ChatStore(tmp_path / "h.db")  # the next start, after a crash
+    [answer] = again.comparison_answers(comparison)
+    assert (answer["status"], answer["content"]) == ("interrupted", "half")
+    again.close()

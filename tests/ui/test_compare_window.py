@@ -331,3 +331,30 @@ def test_batch_from_a_saved_list(chat: ChatService, qtbot: QtBot) -> None:
     assert dialog.results.rowCount() == 2
     assert dialog.report is not None and dialog.report["source"] == "fruits"
     dialog.close()
+
+
+def test_blind_hides_errors_refuses_unfair_votes_and_reshuffles_after_a_vote(
+    window: CompareWindow, qtbot: QtBot, server: CloudServer
+) -> None:
+    window.blind_box.setChecked(True)
+    window.rng = random.Random(3)
+    choose(window, GPT, CLAUDE)
+    server.state.statuses = [401]
+    send(window, qtbot, "Name a fruit.")
+    shown = " ".join(c.view.toPlainText() for c in window.columns)
+    assert "OpenAI" not in shown and "Anthropic" not in shown and "this answer failed" in shown
+    window.vote_buttons["a"].click()
+    assert "nothing fair to vote on" in window.notice.text()
+    assert window.chat.store.votes() == []
+
+    window.new_comparison()
+    send(window, qtbot, "Name a fruit.")
+    first = window.session
+    assert first is not None
+    window.vote_buttons["tie"].click()
+    window.input_box.setPlainText("And a vegetable?")
+    window.send()  # the names are known now: this starts a new blind comparison
+    assert window.session is not first and window.session is not None
+    with qtbot.waitSignal(window.session.round_finished, timeout=TIMEOUT_MS):
+        pass
+    assert [c.title.text() for c in window.columns] == ["Answer A", "Answer B"]
