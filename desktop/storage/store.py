@@ -20,6 +20,7 @@ from typing import Any
 import sqlite_utils
 
 from desktop.core.errors import NewerSchemaError, StoreError
+from desktop.core.history_format import EXPORT_FORMAT
 from desktop.core.messages import MessageStatus, Role
 
 
@@ -146,6 +147,33 @@ def _m005_comparisons(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m006_history(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        ALTER TABLE conversations ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0;
+        -- Set when the user deletes a chat; cleared by Undo; such rows are purged later.
+        ALTER TABLE conversations ADD COLUMN deleted TEXT;
+        CREATE VIRTUAL TABLE messages_fts USING fts5(
+            content, content='messages', content_rowid='id',
+            tokenize='unicode61 remove_diacritics 2'
+        );
+        INSERT INTO messages_fts(rowid, content) SELECT id, content FROM messages;
+        CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+            INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content);
+        END;
+        CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
+            INSERT INTO messages_fts(messages_fts, rowid, content)
+                VALUES ('delete', old.id, old.content);
+        END;
+        CREATE TRIGGER messages_fts_update AFTER UPDATE OF content ON messages BEGIN
+            INSERT INTO messages_fts(messages_fts, rowid, content)
+                VALUES ('delete', old.id, old.content);
+            INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content);
+        END;
+        """
+    )
+
+
 #: Ordered and append-only: a migration, once released, never changes. Its position is its id.
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("initial", _m001_initial),
@@ -153,6 +181,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("downloads", _m003_downloads),
     ("privacy", _m004_privacy),
     ("comparisons", _m005_comparisons),
+    ("history", _m006_history),
 ]
 
 
@@ -167,6 +196,7 @@ class Conversation:
     params: dict[str, Any] = field(default_factory=dict)
     #: Cloud models cannot be used in this conversation.
     local_only: bool = False
+    pinned: bool = False
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Conversation:
@@ -179,6 +209,7 @@ class Conversation:
             row["system_prompt"],
             json.loads(row["params"] or "{}"),
             bool(row["local_only"]),
+            bool(row["pinned"]),
         )
 
 
@@ -239,6 +270,11 @@ def append_outbound(database: Path, outbound: dict[str, Any]) -> None:
             connection.close()
     except sqlite3.Error as exc:
         raise StoreError(f"Could not add to the privacy record in {database}: {exc}") from exc
+
+
+#: Markers around search hits in snippets (characters no chat text contains).
+HIT_START, HIT_END = "\x02", "\x03"
+EXPORTED_MESSAGE_FIELDS = ("role", "content", "model", "status", "usage", "error", "created")
 
 
 class ChatStore:
@@ -364,10 +400,133 @@ class ChatStore:
         return Conversation.from_row(rows[0])
 
     def list_conversations(self) -> list[Conversation]:
+        """Pinned first, then the most recently updated; deleted ones (awaiting undo) left out."""
         return [
             Conversation.from_row(r)
-            for r in self.db.query("SELECT * FROM conversations ORDER BY updated DESC, id DESC")
+            for r in self.db.query(
+                "SELECT * FROM conversations WHERE deleted IS NULL "
+                "ORDER BY pinned DESC, updated DESC, id DESC"
+            )
         ]
+
+    def set_pinned(self, conversation_id: int, pinned: bool) -> None:
+        self._update_conversation(conversation_id, pinned=int(pinned))
+
+    def soft_delete(self, conversation_id: int) -> None:
+        """Hide a chat until Undo (restore) or purge_deleted removes it for good."""
+        self._update_conversation(conversation_id, deleted=now_iso())
+
+    def restore(self, conversation_id: int) -> None:
+        self._update_conversation(conversation_id, deleted=None)
+
+    def purge_deleted(self) -> int:
+        with self._writing():
+            cursor = self.db.execute("DELETE FROM conversations WHERE deleted IS NOT NULL")
+        return int(cursor.rowcount)
+
+    def duplicate_conversation(self, conversation_id: int) -> Conversation:
+        """A copy with all its messages, to branch off without touching the original."""
+        source = self.get_conversation(conversation_id)
+        data = self.export_conversations([conversation_id])
+        data["conversations"][0]["title"] = f"{source.title} (copy)"
+        data["conversations"][0]["pinned"] = False
+        [new_id] = self.import_conversations(data)
+        return self.get_conversation(new_id)
+
+    # -- search -------------------------------------------------------------------------------
+
+    def search(self, query: str, limit: int = 50) -> list[dict[str, Any]]:
+        """Messages matching every word of ``query`` (prefixes too), best first, with a snippet
+        whose hits are wrapped in HIT_START / HIT_END."""
+        words = [w.replace('"', '""') for w in query.split() if w.strip()]
+        if not words:
+            return []
+        match = " ".join(f'"{w}"*' for w in words)
+        return list(
+            self.db.query(
+                "SELECT m.id AS message_id, m.conversation_id, m.role, m.created, c.title, "
+                f"snippet(messages_fts, 0, '{HIT_START}', '{HIT_END}', '…', 14) AS snippet "
+                "FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid "
+                "JOIN conversations c ON c.id = m.conversation_id "
+                "WHERE messages_fts MATCH ? AND c.deleted IS NULL "
+                "ORDER BY rank LIMIT ?",
+                [match, limit],
+            )
+        )
+
+    # -- export and import --------------------------------------------------------------------
+
+    def export_conversations(self, ids: list[int] | None = None) -> dict[str, Any]:
+        """Our JSON format: everything needed to import the chats back exactly."""
+        chosen = ids if ids is not None else [c.id for c in self.list_conversations()]
+        conversations = []
+        for conversation_id in chosen:
+            row = next(
+                iter(self.db.query("SELECT * FROM conversations WHERE id = ?", [conversation_id]))
+            )
+            messages = [
+                {k: m[k] for k in EXPORTED_MESSAGE_FIELDS}
+                for m in self.db.query(
+                    "SELECT * FROM messages WHERE conversation_id = ? ORDER BY id",
+                    [conversation_id],
+                )
+            ]
+            for message in messages:
+                message["usage"] = json.loads(message["usage"]) if message["usage"] else None
+            conversations.append(
+                {
+                    "title": row["title"],
+                    "created": row["created"],
+                    "updated": row["updated"],
+                    "model": row["model"],
+                    "system_prompt": row["system_prompt"],
+                    "params": json.loads(row["params"] or "{}"),
+                    "local_only": bool(row["local_only"]),
+                    "pinned": bool(row["pinned"]),
+                    "messages": messages,
+                }
+            )
+        return {"format": EXPORT_FORMAT, "version": 1, "conversations": conversations}
+
+    def import_conversations(self, data: dict[str, Any]) -> list[int]:
+        """Chats from export_conversations' format (validated by the caller), in one
+        transaction: all of them or none."""
+        ids = []
+        with self._writing():
+            for item in data["conversations"]:
+                cursor = self.db.execute(
+                    "INSERT INTO conversations (title, created, updated, model, system_prompt, "
+                    "params, local_only, pinned) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        item["title"],
+                        item["created"],
+                        item["updated"],
+                        item.get("model"),
+                        item.get("system_prompt", ""),
+                        json.dumps(item.get("params") or {}),
+                        int(bool(item.get("local_only"))),
+                        int(bool(item.get("pinned"))),
+                    ],
+                )
+                conversation_id = int(cursor.lastrowid or 0)
+                for message in item["messages"]:
+                    usage = message.get("usage")
+                    self.db.execute(
+                        "INSERT INTO messages (conversation_id, role, content, model, status, "
+                        "usage, error, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        [
+                            conversation_id,
+                            message["role"],
+                            message["content"],
+                            message.get("model"),
+                            message.get("status", MessageStatus.COMPLETE.value),
+                            json.dumps(usage) if usage else None,
+                            message.get("error"),
+                            message["created"],
+                        ],
+                    )
+                ids.append(conversation_id)
+        return ids
 
     def rename_conversation(self, conversation_id: int, title: str) -> None:
         self._update_conversation(conversation_id, title=title.strip() or "Untitled")

@@ -79,12 +79,15 @@ def _status_note(status: str, error: str | None) -> str:
 
 
 def message_html(message: StoredMessage, model_names: dict[str, str]) -> str:
+    # An anchor per message: a search hit opens the chat scrolled to it.
+    anchor = f'<a name="m{message.id}"></a>'
     if message.role == Role.USER:
-        return _header("You", "#2471a3") + f"<p>{plain_to_html(message.content)}</p>"
+        return anchor + _header("You", "#2471a3") + f"<p>{plain_to_html(message.content)}</p>"
     who = model_names.get(message.model or "", message.model or "Assistant")
     body = markdown_to_html(message.content) if message.content else ""
     return (
-        answer_header(who, message.model)
+        anchor
+        + answer_header(who, message.model)
         + body
         + _status_note(message.status.value, message.error)
         + answer_footer(message)
@@ -120,7 +123,13 @@ class ChatView(QTextBrowser):
     def streaming_answer_id(self) -> int | None:
         return self._answer_id
 
-    def show_messages(self, messages: Iterable[StoredMessage], model_names: dict[str, str]) -> None:
+    def show_messages(
+        self,
+        messages: Iterable[StoredMessage],
+        model_names: dict[str, str],
+        at_message: int = 0,
+    ) -> None:
+        """Render a conversation, scrolled to its end or to message ``at_message``."""
         self._model_names = dict(model_names)
         self._answer_start = None
         self._answer_id = None
@@ -129,7 +138,10 @@ class ChatView(QTextBrowser):
         self.setHtml(body or self.placeholder_html)
         # The document is laid out lazily: scroll once Qt has measured it (on first show too),
         # so a reopened chat shows its latest messages.
-        QTimer.singleShot(0, self._scroll_to_end)
+        if at_message:
+            QTimer.singleShot(0, lambda: self.scrollToAnchor(f"m{at_message}"))
+        else:
+            QTimer.singleShot(0, self._scroll_to_end)
 
     def append_user(self, text: str) -> None:
         self._insert_html_at_end(_header("You", "#2471a3") + f"<p>{plain_to_html(text)}</p>")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import html
+import json
+from pathlib import Path
 from typing import cast
 
-from PySide6.QtCore import Qt, QUrl, Slot
+from PySide6.QtCore import QByteArray, Qt, QUrl, Slot
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -14,13 +17,12 @@ from PySide6.QtGui import (
     QStandardItemModel,
 )
 from PySide6.QtWidgets import (
+    QApplication,
     QComboBox,
     QFileDialog,
     QHBoxLayout,
     QInputDialog,
     QLabel,
-    QListWidget,
-    QListWidgetItem,
     QMainWindow,
     QMessageBox,
     QPushButton,
@@ -33,6 +35,7 @@ from PySide6.QtWidgets import (
 from desktop import APP_NAME
 from desktop.backends.catalog_file import ensure_user_pricing
 from desktop.core.errors import LlamasideError
+from desktop.core.history_format import parse_import, to_markdown
 from desktop.core.models import CloudModel, human_size
 from desktop.core.usage import Usage
 from desktop.services.chat import ChatService
@@ -43,7 +46,8 @@ from desktop.ui.leaderboard_dialog import LeaderboardDialog
 from desktop.ui.models_dialog import ModelsDialog
 from desktop.ui.privacy_dialog import PrivacyDialog
 from desktop.ui.providers_dialog import ProvidersDialog
-from desktop.ui.widgets import ErrorBanner, InputBox
+from desktop.ui.sidebar import Sidebar
+from desktop.ui.widgets import ErrorBanner, InputBox, UndoBar, dark_palette
 
 #: Where a conversation list item keeps its conversation id.
 CONVERSATION_ROLE = Qt.ItemDataRole.UserRole
@@ -64,31 +68,25 @@ class MainWindow(QMainWindow):
         self.leaderboard_dialog: LeaderboardDialog | None = None
         self.privacy_dialog: PrivacyDialog | None = None
         self.conversation_id: int | None = None
+        self._shut_down = False
         self.setWindowTitle(APP_NAME)
         self.resize(1100, 720)
         self._build_widgets()
         self._build_menus()
         self._connect()
         self._refresh_models()
+        self.chat.store.purge_deleted()  # deletions left from a run that ended abruptly
         self._refresh_conversations()
-        self._open_latest_or_new()
+        self._restore_state()
 
     # -- construction -------------------------------------------------------------------------
 
     def _build_widgets(self) -> None:
-        self.conversation_list = QListWidget(self)
-        self.conversation_list.setObjectName("conversationList")
-        self.conversation_list.setAccessibleName("Conversations")
-        self.conversation_list.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
-        self.conversation_list.setTextElideMode(Qt.TextElideMode.ElideRight)
-        self.conversation_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.new_button = QPushButton("New chat", self)
-        self.new_button.setAccessibleName("New chat")
-        left = QWidget(self)
-        left_layout = QVBoxLayout(left)
-        left_layout.setContentsMargins(8, 8, 0, 8)
-        left_layout.addWidget(self.new_button)
-        left_layout.addWidget(self.conversation_list, 1)
+        self.sidebar = Sidebar(self.chat.store, self)
+        self.conversation_list = self.sidebar.list
+        self.new_button = self.sidebar.new_button
+        left = self.sidebar
+        self.undo_bar = UndoBar(self)
 
         self.model_picker = QComboBox(self)
         self.model_picker.setObjectName("modelPicker")
@@ -141,6 +139,7 @@ class MainWindow(QMainWindow):
         right_layout.addLayout(top)
         right_layout.addWidget(self.chat_view, 1)
         right_layout.addWidget(self.banner)
+        right_layout.addWidget(self.undo_bar)
         right_layout.addLayout(bottom)
 
         splitter = QSplitter(self)
@@ -176,7 +175,14 @@ class MainWindow(QMainWindow):
             "Work &offline", self, shortcut=QKeySequence("Ctrl+Shift+O"), checkable=True
         )
         self.offline_action.setToolTip("Block all network use: the hub and every cloud provider")
+        self.search_action = QAction("&Search all chats", self, shortcut=QKeySequence("Ctrl+K"))
+        self.export_action = QAction("&Export this chat…", self)
+        self.export_all_action = QAction("Export &all chats…", self)
+        self.import_action = QAction("&Import chats…", self)
         file_menu.addAction(self.new_action)
+        file_menu.addAction(self.search_action)
+        file_menu.addSeparator()
+        file_menu.addActions([self.export_action, self.export_all_action, self.import_action])
         file_menu.addSeparator()
         file_menu.addAction(self.offline_action)
         file_menu.addSeparator()
@@ -189,10 +195,22 @@ class MainWindow(QMainWindow):
             "&Delete…", self, shortcut=QKeySequence(QKeySequence.StandardKey.Delete)
         )
         self.local_only_action = QAction("&Local only (this chat)", self, checkable=True)
-        chat_menu.addActions([self.stop_action, self.rename_action, self.delete_action])
+        self.pin_action = QAction("&Pin to the top", self, checkable=True)
+        self.duplicate_action = QAction("D&uplicate", self)
+        chat_menu.addActions(
+            [
+                self.stop_action,
+                self.rename_action,
+                self.pin_action,
+                self.duplicate_action,
+                self.delete_action,
+            ]
+        )
         chat_menu.addSeparator()
         chat_menu.addAction(self.local_only_action)
-        self.conversation_list.addActions([self.rename_action, self.delete_action])
+        self.conversation_list.addActions(
+            [self.rename_action, self.pin_action, self.duplicate_action, self.export_action]
+        )
         # Delete in the input box deletes characters, not the chat.
         self.delete_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self.conversation_list.addAction(self.delete_action)
@@ -225,13 +243,27 @@ class MainWindow(QMainWindow):
         self.prices_action = QAction("Edit &prices…", self)
         cloud_menu.addActions([self.providers_action, self.privacy_action, self.prices_action])
 
+        view_menu = self.menuBar().addMenu("&View")
+        theme_menu = view_menu.addMenu("&Theme")
+        self.theme_actions: dict[str, QAction] = {}
+        for key, label in (("system", "Follow the system"), ("light", "Light"), ("dark", "Dark")):
+            action = QAction(label, self, checkable=True)
+            action.triggered.connect(lambda _checked=False, k=key: self.set_theme(k))
+            theme_menu.addAction(action)
+            self.theme_actions[key] = action
+        help_menu = self.menuBar().addMenu("&Help")
+        self.shortcuts_action = QAction(
+            "&Keyboard shortcuts", self, shortcut=QKeySequence("Ctrl+/")
+        )
+        self.shortcuts_action.triggered.connect(self.show_shortcuts)
+        help_menu.addAction(self.shortcuts_action)
+
     def _connect(self) -> None:
         chat = self.chat
         self.input_box.submitted.connect(self.send)
         self.send_button.clicked.connect(self.send)
         self.stop_button.clicked.connect(chat.stop)
         self.stop_action.triggered.connect(chat.stop)
-        self.new_button.clicked.connect(self.new_conversation)
         self.new_action.triggered.connect(self.new_conversation)
         self.rename_action.triggered.connect(self.rename_conversation)
         self.delete_action.triggered.connect(self.delete_conversation)
@@ -241,7 +273,15 @@ class MainWindow(QMainWindow):
         self.models_action.triggered.connect(self.show_models)
         self.models_button.clicked.connect(self.show_models)
         self.model_picker.activated.connect(self._on_model_picked)
-        self.conversation_list.currentItemChanged.connect(self._on_conversation_selected)
+        self.sidebar.chosen.connect(self._on_conversation_chosen)
+        self.sidebar.new_requested.connect(self.new_conversation)
+        self.search_action.triggered.connect(self._focus_search)
+        self.pin_action.toggled.connect(self._on_pin)
+        self.duplicate_action.triggered.connect(self.duplicate_conversation)
+        self.export_action.triggered.connect(lambda: self.export_chats(all_chats=False))
+        self.export_all_action.triggered.connect(lambda: self.export_chats(all_chats=True))
+        self.import_action.triggered.connect(self.import_chats)
+        self.undo_bar.undo_requested.connect(self._undo_delete)
         self.chat_view.link_requested.connect(self._on_link)
         self.lock_button.toggled.connect(self._on_lock_toggled)
         self.local_only_action.toggled.connect(self._on_lock_toggled)
@@ -276,16 +316,8 @@ class MainWindow(QMainWindow):
     # -- conversations ------------------------------------------------------------------------
 
     def _refresh_conversations(self) -> None:
-        self.conversation_list.blockSignals(True)
-        self.conversation_list.clear()
-        for conversation in self.chat.store.list_conversations():
-            item = QListWidgetItem(conversation.title)
-            item.setData(CONVERSATION_ROLE, conversation.id)
-            item.setToolTip(conversation.title)
-            self.conversation_list.addItem(item)
-            if conversation.id == self.conversation_id:
-                self.conversation_list.setCurrentItem(item)
-        self.conversation_list.blockSignals(False)
+        self.sidebar.current_id = self.conversation_id
+        self.sidebar.refresh()
 
     @Slot()
     def new_conversation(self) -> None:
@@ -296,14 +328,20 @@ class MainWindow(QMainWindow):
         self.open_conversation(conversation.id)
         self.input_box.setFocus()
 
-    def open_conversation(self, conversation_id: int) -> None:
+    def open_conversation(self, conversation_id: int, at_message: int = 0) -> None:
         self.conversation_id = conversation_id
         self.chat_view.placeholder_html = self._welcome_html()
         messages = self.chat.store.messages(conversation_id)
         names = {m.model: self.chat.model_name(m.model) for m in messages if m.model}
-        self.chat_view.show_messages(messages, names)
-        self._refresh_conversations()
+        self.chat_view.show_messages(messages, names, at_message)
+        if self.sidebar.searching:
+            self.sidebar.current_id = conversation_id  # the hits stay listed
+        else:
+            self._refresh_conversations()
         conversation = self.chat.store.get_conversation(conversation_id)
+        self.pin_action.blockSignals(True)
+        self.pin_action.setChecked(conversation.pinned)
+        self.pin_action.blockSignals(False)
         self.setWindowTitle(f"{conversation.title} — {APP_NAME}")
         for control in (self.lock_button, self.local_only_action):
             control.blockSignals(True)
@@ -328,20 +366,81 @@ class MainWindow(QMainWindow):
             "computer. Type a message below and press Enter.</p>"
         )
 
-    @Slot(QListWidgetItem, QListWidgetItem)
-    def _on_conversation_selected(
-        self, current: QListWidgetItem | None, _previous: QListWidgetItem | None
-    ) -> None:
-        if current is None:
-            return
-        conversation_id = int(current.data(CONVERSATION_ROLE))
+    @Slot(int, int)
+    def _on_conversation_chosen(self, conversation_id: int, message_id: int) -> None:
         if self.chat.busy and conversation_id != self.conversation_id:
             # Keep the answer visible while it streams; switching comes after Stop.
-            self._refresh_conversations()
+            self.sidebar.select(self.conversation_id)
             self.banner.show_message("Stop the answer being generated before switching chats.")
             return
-        if conversation_id != self.conversation_id:
-            self.open_conversation(conversation_id)
+        if conversation_id != self.conversation_id or message_id:
+            self.open_conversation(conversation_id, message_id)
+
+    @Slot()
+    def _focus_search(self) -> None:
+        self.sidebar.search_edit.setFocus()
+        self.sidebar.search_edit.selectAll()
+
+    @Slot(bool)
+    def _on_pin(self, pinned: bool) -> None:
+        if self.conversation_id is not None:
+            self.chat.store.set_pinned(self.conversation_id, pinned)
+            self._refresh_conversations()
+
+    @Slot()
+    def duplicate_conversation(self) -> None:
+        if self.conversation_id is None or self.chat.busy:
+            return
+        copy = self.chat.store.duplicate_conversation(self.conversation_id)
+        self.open_conversation(copy.id)
+
+    def export_chats(self, all_chats: bool, path: Path | None = None) -> Path | None:
+        """Markdown or JSON (by the file's extension); JSON imports back exactly."""
+        if not all_chats and self.conversation_id is None:
+            return None
+        if path is None:
+            title = "all-chats" if all_chats else "chat"
+            chosen, _filter = QFileDialog.getSaveFileName(
+                self, "Export", f"{title}.md", "Markdown (*.md);;JSON, to import later (*.json)"
+            )
+            if not chosen:
+                return None
+            path = Path(chosen)
+        ids = None if all_chats else [self.conversation_id or 0]
+        data = self.chat.store.export_conversations(ids)
+        try:
+            if path.suffix.lower() == ".json":
+                path.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+            else:
+                names = {m.id: m.name for m in self.chat.all_models}
+                path.write_text(to_markdown(data, names), encoding="utf-8")
+        except OSError as exc:
+            self.banner.show_message(f"Could not write {path}: {exc.strerror or exc}")
+            return None
+        return path
+
+    def import_chats(self, path: Path | None = None) -> list[int]:
+        """Our JSON export, or ChatGPT's conversations.json; all of it or nothing."""
+        if path is None:
+            chosen, _filter = QFileDialog.getOpenFileName(
+                self, "Import chats", "", "Chat exports (*.json);;All files (*)"
+            )
+            if not chosen:
+                return []
+            path = Path(chosen)
+        try:
+            data = parse_import(json.loads(path.read_text(encoding="utf-8")), path.name)
+            ids = self.chat.store.import_conversations(data)
+        except (OSError, ValueError) as exc:
+            self.banner.show_message(f"Could not import {path.name}: {exc}")
+            return []
+        except LlamasideError as exc:
+            self.banner.show_message(str(exc))
+            return []
+        if ids:
+            self.open_conversation(ids[0])
+        self.banner.show_message(f"Imported {len(ids)} chat(s) from {path.name}.")
+        return ids
 
     @Slot()
     def rename_conversation(self) -> None:
@@ -355,21 +454,20 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def delete_conversation(self) -> None:
+        """Gone from the list at once, with Undo for a few seconds (no question asked)."""
         if self.conversation_id is None or self.chat.busy:
             return
         current = self.chat.store.get_conversation(self.conversation_id)
-        answer = QMessageBox.question(
-            self,
-            "Delete chat",
-            f"Delete “{current.title}” and all its messages? This cannot be undone.",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
-            QMessageBox.StandardButton.Cancel,
-        )
-        if answer != QMessageBox.StandardButton.Yes:
-            return
-        self.chat.store.delete_conversation(self.conversation_id)
+        self.chat.store.purge_deleted()  # an earlier deletion whose Undo time is over
+        self.chat.store.soft_delete(current.id)
         self.conversation_id = None
+        self.undo_bar.offer(current.id, f"Deleted “{current.title}”.")
         self._open_latest_or_new()
+
+    @Slot(int)
+    def _undo_delete(self, conversation_id: int) -> None:
+        self.chat.store.restore(conversation_id)
+        self.open_conversation(conversation_id)
 
     def _open_latest_or_new(self) -> None:
         conversations = self.chat.store.list_conversations()
@@ -658,7 +756,83 @@ class MainWindow(QMainWindow):
         if answer == QMessageBox.StandardButton.Open:
             QDesktopServices.openUrl(url)
 
+    # -- window state, theme, shortcuts --------------------------------------------------------
+
+    def _restore_state(self) -> None:
+        """Geometry, the last open chat and the theme, as the user left them."""
+        geometry = self.chat.settings.get("window_geometry")
+        if isinstance(geometry, str):
+            with contextlib.suppress(ValueError):
+                self.restoreGeometry(QByteArray.fromBase64(geometry.encode("ascii")))
+        self.set_theme(str(self.chat.settings.get("theme", "system")), save=False)
+        last = self.chat.settings.get("last_conversation")
+        ids = {c.id for c in self.chat.store.list_conversations()}
+        if isinstance(last, int) and last in ids:
+            self.open_conversation(last)
+        else:
+            self._open_latest_or_new()
+
+    def _save_state(self) -> None:
+        with contextlib.suppress(OSError):  # not remembering the size is no reason to fail
+            self.chat.settings.set(
+                "window_geometry", bytes(self.saveGeometry().toBase64().data()).decode("ascii")
+            )
+            self.chat.settings.set("last_conversation", self.conversation_id)
+
+    def set_theme(self, theme: str, save: bool = True) -> None:
+        """Light or dark, or follow the system (the default)."""
+        schemes = {
+            "light": Qt.ColorScheme.Light,
+            "dark": Qt.ColorScheme.Dark,
+            "system": Qt.ColorScheme.Unknown,
+        }
+        theme = theme if theme in schemes else "system"
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            hints = app.styleHints()
+            hints.setColorScheme(schemes[theme])
+            # Not every platform theme honours the request (a bare X server has none), so the
+            # palette is set too: Fusion with dark colours, or the style's own light ones.
+            dark = theme == "dark" or (
+                theme == "system" and hints.colorScheme() == Qt.ColorScheme.Dark
+            )
+            app.setPalette(dark_palette() if dark else app.style().standardPalette())
+        for key, action in self.theme_actions.items():
+            action.setChecked(key == theme)
+        if save:
+            self.chat.settings.set("theme", theme)
+
+    def shortcut_list(self) -> list[tuple[str, str]]:
+        """Every action with a shortcut, as (what, keys) for the shortcut sheet."""
+        rows = []
+        for action in self.findChildren(QAction):
+            keys = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+            if keys:
+                rows.append((action.text().replace("&", "").rstrip("…"), keys))
+        rows.append(("Send the message", "Enter"))
+        rows.append(("New line in the message", "Shift+Enter"))
+        return sorted(set(rows))
+
+    @Slot()
+    def show_shortcuts(self) -> None:
+        rows = "".join(
+            f"<tr><td>{html.escape(what)}</td><td>&nbsp;&nbsp;<b>{html.escape(keys)}</b></td></tr>"
+            for what, keys in self.shortcut_list()
+        )
+        box = QMessageBox(self)
+        box.setObjectName("shortcutSheet")
+        box.setWindowTitle("Keyboard shortcuts")
+        box.setTextFormat(Qt.TextFormat.RichText)
+        box.setText(f"<table>{rows}</table>")
+        box.open()  # not modal for the app: it can stay open while typing
+
     def closeEvent(self, event: QCloseEvent) -> None:
+        if self._shut_down:  # closing twice (e.g. SIGTERM after Quit) does the work once
+            super().closeEvent(event)
+            return
+        self._shut_down = True
+        self._save_state()
+        self.chat.store.purge_deleted()  # Undo ends with the window
         if self.compare_window is not None:
             self.compare_window.close()  # its streams stop and are saved as shown
         self.downloads.shutdown()  # paused: the partial files resume at the next start

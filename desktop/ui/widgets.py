@@ -5,9 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QKeyEvent
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPlainTextEdit, QToolButton, QWidget
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QKeyEvent, QPalette
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QToolButton,
+    QWidget,
+)
 
 from desktop.core.pricing import format_cost
 
@@ -81,3 +88,70 @@ def format_metric(key: str, value: Any) -> str:
     if key == "tokens_per_second":
         return f"{float(value):.1f}"
     return str(value)
+
+
+class UndoBar(QWidget):
+    """ "Deleted “x”. Undo" for a few seconds after a deletion.
+
+    Signals:
+        undo_requested(int): the id the deletion was about.
+    """
+
+    undo_requested = Signal(int)
+    SHOWN_MS = 10_000
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("undoBar")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(10, 4, 6, 4)
+        self.label = QLabel(self)
+        self.label.setAccessibleName("Deleted")
+        self.undo_button = QPushButton("Undo", self)
+        self.undo_button.setAccessibleName("Undo the deletion")
+        self.undo_button.clicked.connect(self._undo)
+        layout.addWidget(self.label, 1)
+        layout.addWidget(self.undo_button)
+        self._target: int | None = None
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self.hide)
+        self.hide()
+
+    def offer(self, target: int, text: str) -> None:
+        self._target = target
+        self.label.setText(text)
+        self.show()
+        self._timer.start(self.SHOWN_MS)
+
+    def _undo(self) -> None:
+        target, self._target = self._target, None
+        self.hide()
+        if target is not None:
+            self.undo_requested.emit(target)
+
+
+def dark_palette() -> QPalette:
+    """A dark palette (the colours of Qt's Fusion dark scheme)."""
+    palette = QPalette()
+    roles = QPalette.ColorRole
+    for role, colour in (
+        (roles.Window, "#2b2b2b"),
+        (roles.WindowText, "#e8e8e8"),
+        (roles.Base, "#1e1e1e"),
+        (roles.AlternateBase, "#2b2b2b"),
+        (roles.ToolTipBase, "#3a3a3a"),
+        (roles.ToolTipText, "#e8e8e8"),
+        (roles.Text, "#e8e8e8"),
+        (roles.Button, "#353535"),
+        (roles.ButtonText, "#e8e8e8"),
+        (roles.BrightText, "#ff6b6b"),
+        (roles.Link, "#6cb4ff"),
+        (roles.Highlight, "#2a82da"),
+        (roles.HighlightedText, "#ffffff"),
+        (roles.PlaceholderText, "#8a8a8a"),
+    ):
+        palette.setColor(role, QColor(colour))
+    for role in (roles.Text, roles.WindowText, roles.ButtonText):
+        palette.setColor(QPalette.ColorGroup.Disabled, role, QColor("#7a7a7a"))
+    return palette

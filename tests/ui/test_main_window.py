@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
 from desktop.app import build_window
@@ -191,13 +190,20 @@ def test_returned_text_keeps_a_draft_typed_meanwhile(window: MainWindow) -> None
     assert window.banner.label.text() == "too long"
 
 
-def test_new_rename_delete_conversations(
+def chat_titles(window: MainWindow) -> list[str]:
+    """The sidebar's chats (not its date headers)."""
+    items = [window.conversation_list.item(i) for i in range(window.conversation_list.count())]
+    return [i.text() for i in items if i.data(Qt.ItemDataRole.UserRole) is not None]
+
+
+def test_new_rename_delete_with_undo(
     window: MainWindow, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first = window.conversation_id
     qtbot.mouseClick(window.new_button, Qt.MouseButton.LeftButton)
     second = window.conversation_id
-    assert second != first and window.conversation_list.count() == 2
+    assert second != first and len(chat_titles(window)) == 2
+    assert window.conversation_list.item(0).text() == "Today"  # grouped by date
 
     monkeypatch.setattr(
         "desktop.ui.main_window.QInputDialog.getText", lambda *a, **k: ("Renamed", True)
@@ -205,14 +211,16 @@ def test_new_rename_delete_conversations(
     window.rename_action.trigger()
     assert window.conversation_list.currentItem().text() == "Renamed"
 
-    # Cancel in the confirmation keeps the chat.
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Cancel)
+    # Delete at once, with Undo for a while.
     window.delete_action.trigger()
-    assert window.conversation_list.count() == 2
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    assert chat_titles(window) == ["New chat"] and window.conversation_id == first
+    assert window.undo_bar.isVisibleTo(window) and "Renamed" in window.undo_bar.label.text()
+    window.undo_bar.undo_button.click()
+    assert window.conversation_id == second and "Renamed" in chat_titles(window)
     window.delete_action.trigger()
-    assert window.conversation_list.count() == 1
-    assert window.conversation_id == first
+    window.close()  # closing ends the Undo time: the chat is gone for good
+    assert [c.id for c in window.chat.store.list_conversations()] == [first]
+    assert window.chat.store.purge_deleted() == 0
 
 
 def test_history_is_shown_after_restart(home: AppPaths, qtbot: QtBot) -> None:

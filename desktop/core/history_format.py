@@ -1,0 +1,166 @@
+"""Chats as files: our JSON (export and exact import), Markdown for reading, and ChatGPT's
+conversations.json for people moving their history over. Pure functions: the store writes."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from desktop.core.errors import LlamasideError
+
+EXPORT_FORMAT = "llamaside-chats"
+ROLES = ("user", "assistant", "system")
+
+
+class ChatImportError(LlamasideError):
+    """A file that cannot be imported; the message says which part is wrong."""
+
+
+def validate_export(data: Any, name: str) -> dict[str, Any]:
+    """Our format, checked before anything is written (an import is all or nothing)."""
+    if not isinstance(data, dict) or data.get("format") != EXPORT_FORMAT:
+        raise ChatImportError(
+            f'{name} is neither a Llamaside chat export (no "format": "{EXPORT_FORMAT}") '
+            f"nor a ChatGPT conversations.json."
+        )
+    conversations = data.get("conversations")
+    if not isinstance(conversations, list):
+        raise ChatImportError(f'{name}: "conversations" should be a list.')
+    for i, conversation in enumerate(conversations, start=1):
+        where = f"{name}: chat {i}"
+        if not isinstance(conversation, dict):
+            raise ChatImportError(f"{where} is not an object.")
+        for key in ("title", "created", "updated"):
+            if not isinstance(conversation.get(key), str):
+                raise ChatImportError(f'{where} has no "{key}" text.')
+        messages = conversation.get("messages")
+        if not isinstance(messages, list):
+            raise ChatImportError(f'{where} has no "messages" list.')
+        for j, message in enumerate(messages, start=1):
+            if not isinstance(message, dict) or message.get("role") not in ROLES:
+                raise ChatImportError(
+                    f"{where}, message {j}: role must be one of {', '.join(ROLES)}."
+                )
+            if not isinstance(message.get("content"), str) or not isinstance(
+                message.get("created"), str
+            ):
+                raise ChatImportError(f'{where}, message {j}: needs "content" and "created" text.')
+    return data
+
+
+def _iso(timestamp: Any) -> str:
+    try:
+        return datetime.fromtimestamp(float(timestamp), timezone.utc).isoformat()
+    except (TypeError, ValueError, OverflowError):
+        return datetime.now(timezone.utc).isoformat()
+
+
+def from_chatgpt(data: Any, name: str) -> dict[str, Any]:
+    """ChatGPT's export (conversations.json: a list of chats whose messages form a tree in
+    "mapping"): each chat's current branch, text parts only, in our format."""
+    if not isinstance(data, list):
+        raise ChatImportError(f"{name} is not a ChatGPT conversations.json (expected a list).")
+    conversations: list[dict[str, Any]] = []
+    for i, chat in enumerate(data, start=1):
+        if not isinstance(chat, dict) or not isinstance(chat.get("mapping"), dict):
+            raise ChatImportError(f'{name}: chat {i} has no "mapping".')
+        mapping: dict[str, Any] = chat["mapping"]
+        # The branch the user last saw: from current_node up to the root, reversed.
+        node_id = chat.get("current_node")
+        path = []
+        seen = set()
+        while node_id in mapping and node_id not in seen:
+            seen.add(node_id)
+            path.append(mapping[node_id])
+            node_id = mapping[node_id].get("parent")
+        messages = []
+        for node in reversed(path):
+            message = node.get("message") or {}
+            role = (message.get("author") or {}).get("role")
+            content = message.get("content") or {}
+            parts = [p for p in content.get("parts") or [] if isinstance(p, str)]
+            text = "\n".join(parts).strip()
+            if role not in ("user", "assistant", "system") or not text:
+                continue
+            model = (message.get("metadata") or {}).get("model_slug")
+            messages.append(
+                {
+                    "role": role,
+                    "content": text,
+                    "model": f"openai:{model}" if role == "assistant" and model else None,
+                    "status": "complete",
+                    "usage": None,
+                    "error": None,
+                    "created": _iso(message.get("create_time") or chat.get("create_time")),
+                }
+            )
+        conversations.append(
+            {
+                "title": str(chat.get("title") or "Imported chat"),
+                "created": _iso(chat.get("create_time")),
+                "updated": _iso(chat.get("update_time") or chat.get("create_time")),
+                "model": None,
+                "system_prompt": "",
+                "params": {},
+                "local_only": False,
+                "pinned": False,
+                "messages": messages,
+            }
+        )
+    return {"format": EXPORT_FORMAT, "version": 1, "conversations": conversations}
+
+
+def parse_import(data: Any, name: str) -> dict[str, Any]:
+    """Our export or ChatGPT's, recognised by shape."""
+    if isinstance(data, list):
+        return from_chatgpt(data, name)
+    return validate_export(data, name)
+
+
+def to_markdown(data: dict[str, Any], names: dict[str, str] | None = None) -> str:
+    """Chats for reading or sharing: a heading per chat, each message under its author."""
+    names = names or {}
+    out: list[str] = []
+    for conversation in data["conversations"]:
+        out += [f"# {conversation['title']}", "", f"_{conversation['created'][:16]}_", ""]
+        if conversation.get("system_prompt"):
+            out += ["**System**", "", conversation["system_prompt"], ""]
+        for message in conversation["messages"]:
+            if message["role"] == "user":
+                who = "You"
+            else:
+                model = message.get("model") or "Assistant"
+                who = names.get(model, model)
+            status = message.get("status")
+            note = f" _({status})_" if status not in (None, "complete") else ""
+            out += [f"**{who}**{note}", "", message["content"], ""]
+        out.append("---")
+        out.append("")
+    return "\n".join(out)
+
+
+#: Sidebar groups, newest first.
+GROUPS = ("Pinned", "Today", "Yesterday", "Previous 7 days", "Previous 30 days", "Older")
+
+
+def group_of(updated_iso: str, pinned: bool, now: datetime) -> str:
+    """The sidebar group of a chat, by the local calendar day of its last change."""
+    if pinned:
+        return "Pinned"
+    try:
+        updated = datetime.fromisoformat(updated_iso)
+    except ValueError:
+        return "Older"
+    if updated.tzinfo is None:
+        updated = updated.replace(tzinfo=timezone.utc)
+    days = (now.astimezone().date() - updated.astimezone().date()).days
+    # (days under this bound, group), in order; past the last bound: "Older".
+    for bound, label in (
+        (1, "Today"),
+        (2, "Yesterday"),
+        (7, "Previous 7 days"),
+        (30, "Previous 30 days"),
+    ):
+        if days < bound:
+            return label
+    return "Older"

@@ -1,0 +1,172 @@
+"""History on a real SQLite file: full-text search among 10,000 messages, pins, delete with
+undo, duplicate, and export -> import round trips (ours exactly; ChatGPT's current branch)."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from desktop.core.history_format import ChatImportError, parse_import, to_markdown
+from desktop.core.messages import MessageStatus, Role
+from desktop.storage.store import HIT_END, HIT_START, ChatStore
+
+WORDS = [
+    "llama", "alpaca", "vicuna", "guanaco", "wool", "andes",
+    "herd", "pack", "trek", "valley", "river", "stone",
+]  # fmt: skip
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> ChatStore:
+    return ChatStore(tmp_path / "history.db")
+
+
+def test_search_finds_one_message_among_ten_thousand(store: ChatStore) -> None:
+    rng = random.Random(5)
+    with store.db.conn:
+        for c in range(100):
+            conversation = store.create_conversation(f"chat {c}")
+            for _ in range(100):
+                text = " ".join(rng.choice(WORDS) for _ in range(12))
+                store.add_message(conversation.id, Role.USER, text)
+    target = store.create_conversation("the one")
+    needle = store.add_message(target.id, Role.ASSISTANT, "The quokka smiled at the photographer.")
+    hits = store.search("quokka")
+    assert [h["message_id"] for h in hits] == [needle.id]
+    assert hits[0]["title"] == "the one"
+    assert f"{HIT_START}quokka{HIT_END}" in hits[0]["snippet"]
+    assert store.search("quok")[0]["message_id"] == needle.id  # prefixes match while typing
+    assert store.search("quokka photographer")[0]["message_id"] == needle.id
+    assert store.search('"; DROP TABLE messages; --') == []  # query text is data, not syntax
+    # The index follows edits and deletions.
+    store.update_message(needle.id, content="The wombat slept.")
+    assert store.search("quokka") == [] and store.search("wombat")[0]["message_id"] == needle.id
+    store.delete_message(needle.id)
+    assert store.search("wombat") == []
+
+
+def test_pins_delete_with_undo_and_duplicate(store: ChatStore) -> None:
+    older = store.create_conversation("older")
+    newer = store.create_conversation("newer")
+    store.set_pinned(older.id, True)
+    assert [c.title for c in store.list_conversations()] == ["older", "newer"]
+    store.add_message(newer.id, Role.USER, "findable words")
+    store.soft_delete(newer.id)
+    assert [c.title for c in store.list_conversations()] == ["older"]
+    assert store.search("findable") == []  # a deleted chat is not found
+    store.restore(newer.id)
+    assert store.search("findable")[0]["conversation_id"] == newer.id
+    copy = store.duplicate_conversation(newer.id)
+    assert copy.title == "newer (copy)"
+    assert [m.content for m in store.messages(copy.id)] == ["findable words"]
+    store.soft_delete(copy.id)
+    assert store.purge_deleted() == 1
+    assert [c.id for c in store.list_conversations()] == [older.id, newer.id]
+    assert store.messages(newer.id)[0].content == "findable words"
+
+
+def test_export_import_round_trip_is_exact(store: ChatStore, tmp_path: Path) -> None:
+    conversation = store.create_conversation(
+        "Round trip ✓", model="local:x", system_prompt="Be brief.", params={"temperature": 0.6}
+    )
+    store.set_local_only(conversation.id, True)
+    store.add_message(conversation.id, Role.USER, "Hi — with émoji 🦙 and\nnew lines")
+    answer = store.add_message(
+        conversation.id,
+        Role.ASSISTANT,
+        "Partial",
+        model="openai:gpt-4o",
+        status=MessageStatus.STREAMING,
+    )
+    store.update_message(
+        answer.id, status=MessageStatus.FAILED, usage={"output_tokens": 3}, error="cut"
+    )
+    exported = store.export_conversations()
+    text = json.dumps(exported, ensure_ascii=False)
+    other = ChatStore(tmp_path / "other.db")
+    ids = other.import_conversations(parse_import(json.loads(text), "export.json"))
+    assert other.export_conversations(ids) == exported
+    markdown = to_markdown(exported, {"openai:gpt-4o": "GPT-4o"})
+    assert "# Round trip ✓" in markdown and "**GPT-4o** _(failed)_" in markdown
+    other.close()
+
+
+def test_chatgpt_export_imports_the_current_branch(store: ChatStore) -> None:
+    chatgpt = [
+        {
+            "title": "From ChatGPT",
+            "create_time": 1700000000.0,
+            "update_time": 1700000100.0,
+            "current_node": "c",
+            "mapping": {
+                "root": {"message": None, "parent": None, "children": ["a"]},
+                "a": {
+                    "message": {
+                        "author": {"role": "user"},
+                        "content": {"parts": ["Hello?"]},
+                        "create_time": 1700000001.0,
+                    },
+                    "parent": "root",
+                },
+                "old": {
+                    "message": {
+                        "author": {"role": "assistant"},
+                        "content": {"parts": ["An answer that was regenerated"]},
+                    },
+                    "parent": "a",
+                },
+                "c": {
+                    "message": {
+                        "author": {"role": "assistant"},
+                        "content": {"parts": ["Hi there."]},
+                        "metadata": {"model_slug": "gpt-4o"},
+                        "create_time": 1700000002.0,
+                    },
+                    "parent": "a",
+                },
+            },
+        }
+    ]
+    [conversation_id] = store.import_conversations(parse_import(chatgpt, "conversations.json"))
+    messages = store.messages(conversation_id)
+    assert [(m.role, m.content) for m in messages] == [
+        (Role.USER, "Hello?"),
+        (Role.ASSISTANT, "Hi there."),
+    ]
+    assert messages[1].model == "openai:gpt-4o"
+    assert store.get_conversation(conversation_id).title == "From ChatGPT"
+
+
+@pytest.mark.parametrize(
+    ("data", "says"),
+    [
+        ({"format": "other"}, "neither a Llamaside chat export"),
+        ({"format": "llamaside-chats", "conversations": {}}, "should be a list"),
+        (
+            {"format": "llamaside-chats", "conversations": [{"title": "t", "created": "x"}]},
+            'chat 1 has no "updated"',
+        ),
+        (
+            {
+                "format": "llamaside-chats",
+                "conversations": [
+                    {
+                        "title": "t",
+                        "created": "x",
+                        "updated": "x",
+                        "messages": [{"role": "robot", "content": "", "created": "x"}],
+                    }
+                ],
+            },
+            "message 1: role must be",
+        ),
+        ([{"title": "no mapping"}], 'chat 1 has no "mapping"'),
+    ],
+)
+def test_bad_imports_are_named_and_write_nothing(store: ChatStore, data: object, says: str) -> None:
+    with pytest.raises(ChatImportError, match=says):
+        parse_import(data, "file.json")
+    assert store.list_conversations() == []

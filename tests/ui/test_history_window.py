@@ -1,0 +1,164 @@
+"""History in the real window, offscreen: search hits that open their chat at the message,
+pins, duplicates, export -> import through the File menu's functions, and a remote image in
+stored chat text that causes no request to a server of ours."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QPalette
+from PySide6.QtWidgets import QApplication, QLabel, QMessageBox
+from pytestqt.qtbot import QtBot
+
+from desktop.app import build_window
+from desktop.core.messages import Role
+from desktop.storage.paths import AppPaths
+from desktop.ui.main_window import MainWindow
+from tests.cloudserver import CloudServer
+
+
+@pytest.fixture
+def window(home: AppPaths, qtbot: QtBot) -> Iterator[MainWindow]:
+    win = build_window(home)
+    qtbot.addWidget(win)
+    win.resize(1000, 600)
+    win.show()
+    qtbot.waitExposed(win)
+    yield win
+    win.close()
+    win.chat.store.close()
+
+
+def titles(window: MainWindow) -> list[str]:
+    items = [window.conversation_list.item(i) for i in range(window.conversation_list.count())]
+    return [i.text() for i in items if i is not None]
+
+
+def test_search_hit_opens_its_chat_at_the_message(window: MainWindow, qtbot: QtBot) -> None:
+    store = window.chat.store
+    long_chat = store.create_conversation("Long chat")
+    target = 0
+    for i in range(120):
+        text = "The marmot hid under the rock." if i == 60 else f"Filler message number {i}."
+        message = store.add_message(long_chat.id, Role.USER if i % 2 else Role.ASSISTANT, text)
+        if i == 60:
+            target = message.id
+    other = store.create_conversation("Other")
+    window.open_conversation(other.id)
+
+    qtbot.keyClicks(window.sidebar.search_edit, "marmo")
+    qtbot.waitUntil(lambda: window.conversation_list.count() == 1, timeout=5_000)
+    item = window.conversation_list.item(0)
+    label = window.conversation_list.itemWidget(item)
+    assert isinstance(label, QLabel)
+    assert "<b>marmot</b>" in label.text() and "Long chat" in label.text()
+    window.sidebar._on_item(item)
+    assert window.conversation_id == long_chat.id
+    bar = window.chat_view.verticalScrollBar()
+    qtbot.waitUntil(lambda: 0 < bar.value() < bar.maximum(), timeout=5_000)  # at the hit
+    assert target > 0
+
+    window.sidebar.search_edit.clear()
+    qtbot.waitUntil(lambda: "Long chat" in titles(window), timeout=5_000)
+
+
+def test_pin_duplicate_export_import(window: MainWindow, qtbot: QtBot, tmp_path: Path) -> None:
+    store = window.chat.store
+    first = store.create_conversation("First")
+    store.add_message(first.id, Role.USER, "Hello 🦙")
+    store.add_message(first.id, Role.ASSISTANT, "Hi!", model="local:smollm2-135m-instruct")
+    store.create_conversation("Second")
+    window.open_conversation(first.id)
+    window.pin_action.setChecked(True)
+    assert titles(window)[:2] == ["Pinned", "First"]
+
+    window.duplicate_action.trigger()
+    assert window.chat.store.get_conversation(window.conversation_id or 0).title == "First (copy)"
+
+    exported = window.export_chats(all_chats=True, path=tmp_path / "all.json")
+    assert exported is not None
+    markdown = window.export_chats(all_chats=False, path=tmp_path / "one.md")
+    assert markdown is not None and "Hello 🦙" in markdown.read_text()
+    before = json.loads(exported.read_text())
+
+    # Into a fresh profile: the same chats, exactly.
+    other_home = AppPaths(*(tmp_path / "other" / n for n in ("data", "config", "cache", "logs")))
+    other = build_window(other_home)
+    qtbot.addWidget(other)
+    ids = other.import_chats(exported)
+    assert len(ids) == len(before["conversations"]) == 4  # with the start-up "New chat"
+    assert other.chat.store.export_conversations(ids) == before
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"format": "something else"}')
+    assert other.import_chats(bad) == []
+    assert "neither a Llamaside chat export" in other.banner.label.text()
+    other.close()
+    other.chat.store.close()
+
+
+def test_remote_images_in_a_chat_are_never_fetched(window: MainWindow, qtbot: QtBot) -> None:
+    with CloudServer() as server:
+        store = window.chat.store
+        conversation = store.create_conversation("Images")
+        store.add_message(
+            conversation.id,
+            Role.ASSISTANT,
+            f"![pixel]({server.base_url}/pixel.png)\n\n"
+            f'<img src="{server.base_url}/img.png"> <iframe src="{server.base_url}/f"></iframe>',
+            model="local:x",
+        )
+        window.open_conversation(conversation.id)
+        qtbot.wait(300)
+        window.chat_view.grab()  # painted, images included if they were ever to load
+        assert server.connections == 0
+
+
+def test_geometry_last_chat_and_theme_come_back(home: AppPaths, qtbot: QtBot) -> None:
+    first = build_window(home)
+    qtbot.addWidget(first)
+    first.show()
+    store = first.chat.store
+    older = store.create_conversation("Older chat")
+    store.create_conversation("Newer chat")
+    first.open_conversation(older.id)
+    first.resize(760, 500)
+    first.set_theme("dark")
+    assert first.theme_actions["dark"].isChecked()
+    first.close()
+    store.close()
+
+    again = build_window(home)
+    qtbot.addWidget(again)
+    assert (again.width(), again.height()) == (760, 500)  # offscreen screen: 800x600
+    assert again.conversation_id == older.id  # not simply the newest
+    assert again.theme_actions["dark"].isChecked()
+    window_colour = QApplication.palette().color(QPalette.ColorRole.Window)
+    assert window_colour.lightness() < 80  # dark even where the platform has no dark theme
+    again.set_theme("light", save=False)
+    assert QApplication.palette().color(QPalette.ColorRole.Window).lightness() > 180
+    again.set_theme("system", save=False)
+    again.close()
+    again.chat.store.close()
+
+
+def test_shortcuts_are_listed_and_work(window: MainWindow, qtbot: QtBot) -> None:
+    sheet = dict(window.shortcut_list())
+    for what, keys in (
+        ("New chat", "Ctrl+N"),
+        ("Search all chats", "Ctrl+K"),
+        ("Stop generating", "Esc"),
+        ("Keyboard shortcuts", "Ctrl+/"),
+        ("Send the message", "Enter"),
+    ):
+        assert sheet.get(what) == keys, (what, sheet)
+    before = len(window.chat.store.list_conversations())
+    qtbot.keyClick(window.input_box, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
+    assert len(window.chat.store.list_conversations()) == before + 1
+    qtbot.keyClick(window.input_box, Qt.Key.Key_K, Qt.KeyboardModifier.ControlModifier)
+    assert window.sidebar.search_edit.hasFocus()
+    window.show_shortcuts()
+    assert window.findChild(QMessageBox, "shortcutSheet") is not None
