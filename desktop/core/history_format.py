@@ -125,7 +125,7 @@ def to_markdown(data: dict[str, Any], names: dict[str, str] | None = None) -> st
         out += [f"# {conversation['title']}", "", f"_{conversation['created'][:16]}_", ""]
         if conversation.get("system_prompt"):
             out += ["**System**", "", conversation["system_prompt"], ""]
-        for message in conversation["messages"]:
+        for message in shown_branch(conversation):
             if message["role"] == "user":
                 who = "You"
             else:
@@ -164,3 +164,17 @@ def group_of(updated_iso: str, pinned: bool, now: datetime) -> str:
         if days < bound:
             return label
     return "Older"
+
+
+def shown_branch(conversation: dict[str, Any]) -> list[dict[str, Any]]:
+    """The messages of the branch that was on screen (other versions are in the file too)."""
+    messages: list[dict[str, Any]] = conversation["messages"]
+    leaf = conversation.get("leaf")
+    if not isinstance(leaf, int) or not 0 <= leaf < len(messages):
+        return messages
+    path: list[dict[str, Any]] = []
+    index: Any = leaf
+    while isinstance(index, int) and 0 <= index < len(messages) and len(path) <= len(messages):
+        path.append(messages[index])
+        index = messages[index].get("parent")
+    return list(reversed(path))

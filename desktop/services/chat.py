@@ -30,7 +30,7 @@ from desktop.services.cloud import CloudService, CloudStreams
 from desktop.services.engine_host import EngineHost
 from desktop.services.model_catalog import detect_for_loading
 from desktop.storage.settings import Settings
-from desktop.storage.store import ChatStore, StoredMessage
+from desktop.storage.store import AT_LEAF, ChatStore, Conversation, StoredMessage
 
 #: While an answer streams, its text is written to the database at most this often, so a crash
 #: of the whole app loses at most this much of what was on screen.
@@ -64,6 +64,10 @@ class _Turn:
     #: The title before this turn, restored if the message is given back unsent.
     previous_title: str
     request_id: int | None = None
+    #: The end of the branch before this turn (shown again if the turn is taken back).
+    previous_leaf: int | None = None
+    #: False when regenerating: the question existed before and stays.
+    new_user: bool = True
     pieces: list[str] = field(default_factory=list)
     last_checkpoint: float = 0.0
     stop_requested: bool = False
@@ -210,9 +214,11 @@ class ChatService(QObject):
 
     # -- sending ------------------------------------------------------------------------------
 
-    def send(self, conversation_id: int, text: str) -> bool:
+    def send(self, conversation_id: int, text: str, *, after: int | None = AT_LEAF) -> bool:
         """Start an answer. Returns False (and sends nothing) for an empty message or while
-        another answer is being generated."""
+        another answer is being generated. ``after``: the message this one follows; giving
+        an earlier one makes an edited version of the question that followed it (the old
+        version and its answers are kept)."""
         if not text.strip() or self._turn is not None:
             return False
         model = self.current_model
@@ -224,15 +230,81 @@ class ChatService(QObject):
         if isinstance(model, CloudModel):
             # Every refusal happens here, before the message is saved or anything is sent.
             provider = self._open_cloud(model, conversation.local_only)
-        user = self.store.add_message(conversation_id, Role.USER, text)
+        previous_leaf = self._leaf(conversation_id)
+        user = self.store.add_message(conversation_id, Role.USER, text, parent_id=after)
         if conversation.title == NEW_CHAT_TITLE:
             title = " ".join(text.split())[:TITLE_LENGTH]
             self.store.rename_conversation(conversation_id, title)
+        self._answer(
+            conversation,
+            model,
+            provider,
+            question_id=user.id,
+            question=text,
+            previous_leaf=previous_leaf,
+            new_user=True,
+        )
+        return True
+
+    def regenerate(self, conversation_id: int, answer_id: int) -> bool:
+        """A new version of an answer, from the current model; the old one stays browsable."""
+        if self._turn is not None:
+            return False
+        old = self.store.get_message(answer_id)
+        if old.role != Role.ASSISTANT or old.parent_id is None:
+            return False
+        question = self.store.get_message(old.parent_id)
+        model = self.current_model
+        if model is None:
+            self.error.emit("No model is available. Add a GGUF file with Model → Open GGUF file…")
+            return False
+        conversation = self.store.get_conversation(conversation_id)
+        provider = None
+        if isinstance(model, CloudModel):
+            provider = self._open_cloud(model, conversation.local_only)
+        previous_leaf = self._leaf(conversation_id)
+        self._answer(
+            conversation,
+            model,
+            provider,
+            question_id=question.id,
+            question=question.content,
+            previous_leaf=previous_leaf,
+            new_user=False,
+        )
+        return True
+
+    def _leaf(self, conversation_id: int) -> int | None:
+        path = self.store.messages(conversation_id)
+        return path[-1].id if path else None
+
+    def _answer(
+        self,
+        conversation: Conversation,
+        model: LocalModel | CloudModel,
+        provider: Any,
+        *,
+        question_id: int,
+        question: str,
+        previous_leaf: int | None,
+        new_user: bool,
+    ) -> None:
+        """The answer row (streaming) after the question, and the request that fills it."""
+        conversation_id = conversation.id
         self.store.set_conversation_model(conversation_id, model.id, self.sampling.to_dict())
         answer = self.store.add_message(
-            conversation_id, Role.ASSISTANT, "", model=model.id, status=MessageStatus.STREAMING
+            conversation_id,
+            Role.ASSISTANT,
+            "",
+            model=model.id,
+            status=MessageStatus.STREAMING,
+            parent_id=question_id,
         )
-        self._turn = _Turn(conversation_id, user.id, answer.id, text, model, conversation.title)
+        self._turn = _Turn(
+            conversation_id, question_id, answer.id, question, model, conversation.title
+        )
+        self._turn.previous_leaf = previous_leaf
+        self._turn.new_user = new_user
         self.busy_changed.emit(True)
         self.conversations_changed.emit()
         self.answer_started.emit(conversation_id, answer.id)
@@ -248,7 +320,6 @@ class ChatService(QObject):
             self._start_load(model)
         else:
             self._start_generation()
-        return True
 
     def consent_text(self, model: CloudModel) -> str:
         """What the first send to a provider will do, in words the user agrees to."""
@@ -452,7 +523,10 @@ class ChatService(QObject):
             # Nothing was generated: the message was never really sent. Take it back out of
             # the history and give the text back to the user, with the reason.
             self.store.delete_message(turn.answer_id)
-            self.store.delete_message(turn.user_message_id)
+            if turn.new_user:
+                self.store.delete_message(turn.user_message_id)
+            if turn.previous_leaf is not None:
+                self.store.show_version(turn.previous_leaf)
             self.store.rename_conversation(turn.conversation_id, turn.previous_title)
             self._turn = None
             self.busy_changed.emit(False)

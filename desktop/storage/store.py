@@ -174,6 +174,25 @@ def _m006_history(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m007_versions(db: sqlite_utils.Database) -> None:
+    # Messages form a tree: editing a question or regenerating an answer adds a sibling (a new
+    # version) instead of overwriting; the conversation shows the branch ending at leaf_id.
+    db.executescript(
+        """
+        ALTER TABLE messages ADD COLUMN parent_id INTEGER;
+        ALTER TABLE conversations ADD COLUMN leaf_id INTEGER;
+        UPDATE messages SET parent_id = (
+            SELECT MAX(p.id) FROM messages p
+            WHERE p.conversation_id = messages.conversation_id AND p.id < messages.id
+        );
+        UPDATE conversations SET leaf_id = (
+            SELECT MAX(m.id) FROM messages m WHERE m.conversation_id = conversations.id
+        );
+        CREATE INDEX messages_by_parent ON messages(conversation_id, parent_id);
+        """
+    )
+
+
 #: Ordered and append-only: a migration, once released, never changes. Its position is its id.
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("initial", _m001_initial),
@@ -182,6 +201,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("privacy", _m004_privacy),
     ("comparisons", _m005_comparisons),
     ("history", _m006_history),
+    ("versions", _m007_versions),
 ]
 
 
@@ -224,6 +244,8 @@ class StoredMessage:
     usage: dict[str, Any] | None
     error: str | None
     created: str
+    #: The message this one follows in its branch (None: the first).
+    parent_id: int | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> StoredMessage:
@@ -237,7 +259,22 @@ class StoredMessage:
             json.loads(row["usage"]) if row["usage"] else None,
             row["error"],
             row["created"],
+            row.get("parent_id"),
         )
+
+
+@dataclass(frozen=True)
+class Versions:
+    """Where a message stands among its versions (siblings with the same parent)."""
+
+    index: int  # 1-based
+    count: int
+    previous: int | None
+    next: int | None
+
+
+#: add_message's default parent: the end of the branch on screen.
+AT_LEAF = -1
 
 
 _INSERT_OUTBOUND = (
@@ -464,15 +501,20 @@ class ChatStore:
             row = next(
                 iter(self.db.query("SELECT * FROM conversations WHERE id = ?", [conversation_id]))
             )
-            messages = [
-                {k: m[k] for k in EXPORTED_MESSAGE_FIELDS}
-                for m in self.db.query(
+            rows = list(
+                self.db.query(
                     "SELECT * FROM messages WHERE conversation_id = ? ORDER BY id",
                     [conversation_id],
                 )
-            ]
-            for message in messages:
-                message["usage"] = json.loads(message["usage"]) if message["usage"] else None
+            )
+            # Versions are kept: each message names its parent by position in the list.
+            position = {r["id"]: i for i, r in enumerate(rows)}
+            messages = []
+            for r in rows:
+                message = {k: r[k] for k in EXPORTED_MESSAGE_FIELDS}
+                message["usage"] = json.loads(r["usage"]) if r["usage"] else None
+                message["parent"] = position.get(r["parent_id"])
+                messages.append(message)
             conversations.append(
                 {
                     "title": row["title"],
@@ -483,6 +525,7 @@ class ChatStore:
                     "params": json.loads(row["params"] or "{}"),
                     "local_only": bool(row["local_only"]),
                     "pinned": bool(row["pinned"]),
+                    "leaf": position.get(row["leaf_id"]),
                     "messages": messages,
                 }
             )
@@ -509,11 +552,17 @@ class ChatStore:
                     ],
                 )
                 conversation_id = int(cursor.lastrowid or 0)
-                for message in item["messages"]:
+                new_ids: list[int] = []
+                for index, message in enumerate(item["messages"]):
                     usage = message.get("usage")
-                    self.db.execute(
+                    # Without "parent" (ChatGPT's, or older files) the chat is one line.
+                    parent = message.get("parent", index - 1 if index else None)
+                    parent_id = (
+                        new_ids[parent] if isinstance(parent, int) and 0 <= parent < index else None
+                    )
+                    cursor = self.db.execute(
                         "INSERT INTO messages (conversation_id, role, content, model, status, "
-                        "usage, error, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        "usage, error, created, parent_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         [
                             conversation_id,
                             message["role"],
@@ -523,7 +572,15 @@ class ChatStore:
                             json.dumps(usage) if usage else None,
                             message.get("error"),
                             message["created"],
+                            parent_id,
                         ],
+                    )
+                    new_ids.append(int(cursor.lastrowid or 0))
+                leaf = item.get("leaf", len(new_ids) - 1)
+                if isinstance(leaf, int) and 0 <= leaf < len(new_ids):
+                    self.db.execute(
+                        "UPDATE conversations SET leaf_id = ? WHERE id = ?",
+                        [new_ids[leaf], conversation_id],
                     )
                 ids.append(conversation_id)
         return ids
@@ -570,18 +627,29 @@ class ChatStore:
         content: str,
         model: str | None = None,
         status: MessageStatus = MessageStatus.COMPLETE,
+        *,
+        parent_id: int | None = AT_LEAF,
     ) -> StoredMessage:
+        """Append to the branch on screen, or (``parent_id``) start a new version of the
+        messages that follow that parent. The new message becomes the end of the branch."""
         stamp = now_iso()
         with self._writing():
+            if parent_id == AT_LEAF:
+                row = self.db.execute(
+                    "SELECT leaf_id FROM conversations WHERE id = ?", [conversation_id]
+                ).fetchone()
+                parent_id = row[0] if row else None
             cursor = self.db.execute(
-                "INSERT INTO messages (conversation_id, role, content, model, status, created) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                [conversation_id, role.value, content, model, status.value, stamp],
+                "INSERT INTO messages (conversation_id, role, content, model, status, created, "
+                "parent_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [conversation_id, role.value, content, model, status.value, stamp, parent_id],
             )
+            message_id = int(cursor.lastrowid or 0)
             self.db.execute(
-                "UPDATE conversations SET updated = ? WHERE id = ?", [stamp, conversation_id]
+                "UPDATE conversations SET updated = ?, leaf_id = ? WHERE id = ?",
+                [stamp, message_id, conversation_id],
             )
-        return self.get_message(int(cursor.lastrowid or 0))
+        return self.get_message(message_id)
 
     def get_message(self, message_id: int) -> StoredMessage:
         rows = list(self.db.query("SELECT * FROM messages WHERE id = ?", [message_id]))
@@ -616,16 +684,70 @@ class ChatStore:
             )
 
     def delete_message(self, message_id: int) -> None:
+        """Remove a message that has no followers (an unsent turn taken back); the branch on
+        screen then ends at its parent."""
+        message = self.get_message(message_id)
         with self._writing():
             self.db.execute("DELETE FROM messages WHERE id = ?", [message_id])
+            self.db.execute(
+                "UPDATE conversations SET leaf_id = ? WHERE id = ? AND leaf_id = ?",
+                [message.parent_id, message.conversation_id, message_id],
+            )
 
-    def messages(self, conversation_id: int) -> list[StoredMessage]:
+    def _all(self, conversation_id: int) -> list[StoredMessage]:
         return [
             StoredMessage.from_row(r)
             for r in self.db.query(
                 "SELECT * FROM messages WHERE conversation_id = ? ORDER BY id", [conversation_id]
             )
         ]
+
+    def messages(self, conversation_id: int) -> list[StoredMessage]:
+        """The branch on screen, first message first (every version: all_messages)."""
+        row = self.db.execute(
+            "SELECT leaf_id FROM conversations WHERE id = ?", [conversation_id]
+        ).fetchone()
+        by_id = {m.id: m for m in self._all(conversation_id)}
+        path: list[StoredMessage] = []
+        current = by_id.get(row[0]) if row and row[0] is not None else None
+        while current is not None:
+            path.append(current)
+            current = by_id.get(current.parent_id) if current.parent_id is not None else None
+        path.reverse()
+        return path
+
+    def all_messages(self, conversation_id: int) -> list[StoredMessage]:
+        """Every message of every branch, oldest first."""
+        return self._all(conversation_id)
+
+    def versions(self, conversation_id: int) -> dict[int, Versions]:
+        """For each message that has other versions: its place among them."""
+        siblings: dict[int | None, list[int]] = {}
+        for message in self._all(conversation_id):
+            siblings.setdefault(message.parent_id, []).append(message.id)
+        result = {}
+        for ids in siblings.values():
+            if len(ids) < 2:
+                continue
+            for i, message_id in enumerate(ids):
+                result[message_id] = Versions(
+                    i + 1,
+                    len(ids),
+                    ids[i - 1] if i > 0 else None,
+                    ids[i + 1] if i + 1 < len(ids) else None,
+                )
+        return result
+
+    def show_version(self, message_id: int) -> None:
+        """Make the branch through this message the one on screen, down to its newest end."""
+        message = self.get_message(message_id)
+        children: dict[int | None, list[int]] = {}
+        for other in self._all(message.conversation_id):
+            children.setdefault(other.parent_id, []).append(other.id)
+        leaf = message_id
+        while children.get(leaf):
+            leaf = max(children[leaf])
+        self._update_conversation(message.conversation_id, leaf_id=leaf)
 
     # -- model files the user added -----------------------------------------------------------
 

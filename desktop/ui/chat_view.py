@@ -12,14 +12,22 @@ import html
 from collections.abc import Iterable
 
 from PySide6.QtCore import QTimer, QUrl, Signal, Slot
-from PySide6.QtGui import QTextBlockFormat, QTextCharFormat, QTextCursor
+from PySide6.QtGui import QGuiApplication, QTextBlockFormat, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import QTextBrowser, QWidget
 
 from desktop.core.messages import MessageStatus, Role
 from desktop.core.models import is_local_id
 from desktop.core.pricing import format_cost
-from desktop.storage.store import StoredMessage
-from desktop.ui.render import markdown_to_html, plain_to_html
+from desktop.storage.store import StoredMessage, Versions
+from desktop.ui.render import (
+    ACTION_SCHEME,
+    COPY_SCHEME,
+    action_href,
+    copied_text,
+    markdown_to_html,
+    parse_action,
+    plain_to_html,
+)
 
 MESSAGE_GAP_PX = 14
 
@@ -78,11 +86,47 @@ def _status_note(status: str, error: str | None) -> str:
     return f'<p style="color:#c0392b; font-size:small"><i>{note}{detail}</i></p>'
 
 
-def message_html(message: StoredMessage, model_names: dict[str, str]) -> str:
+def message_controls(message: StoredMessage, versions: Versions | None) -> str:
+    """Edit (a question) or Regenerate (an answer), and ‹ 2/3 › between versions."""
+    links = []
+    if versions is not None:
+        back = (
+            f'<a href="{action_href("version", message.id, versions.previous)}">‹</a>'
+            if versions.previous
+            else "‹"
+        )
+        forward = (
+            f'<a href="{action_href("version", message.id, versions.next)}">›</a>'
+            if versions.next
+            else "›"
+        )
+        links.append(f"{back} {versions.index}/{versions.count} {forward}")
+    if message.role == Role.USER:
+        links.append(f'<a href="{action_href("edit", message.id)}">Edit</a>')
+    elif message.role == Role.ASSISTANT and message.status != MessageStatus.STREAMING:
+        links.append(f'<a href="{action_href("regenerate", message.id)}">Regenerate</a>')
+    return (
+        '<p style="color:#888; font-size:small; margin-top:0">'
+        + " &nbsp;·&nbsp; ".join(links)
+        + "</p>"
+    )
+
+
+def message_html(
+    message: StoredMessage,
+    model_names: dict[str, str],
+    versions: dict[int, Versions] | None = None,
+) -> str:
     # An anchor per message: a search hit opens the chat scrolled to it.
     anchor = f'<a name="m{message.id}"></a>'
+    controls = message_controls(message, (versions or {}).get(message.id))
     if message.role == Role.USER:
-        return anchor + _header("You", "#2471a3") + f"<p>{plain_to_html(message.content)}</p>"
+        return (
+            anchor
+            + _header("You", "#2471a3")
+            + f"<p>{plain_to_html(message.content)}</p>"
+            + controls
+        )
     who = model_names.get(message.model or "", message.model or "Assistant")
     body = markdown_to_html(message.content) if message.content else ""
     return (
@@ -91,6 +135,7 @@ def message_html(message: StoredMessage, model_names: dict[str, str]) -> str:
         + body
         + _status_note(message.status.value, message.error)
         + answer_footer(message)
+        + controls
     )
 
 
@@ -102,6 +147,10 @@ class ChatView(QTextBrowser):
     """
 
     link_requested = Signal(QUrl)
+    #: A code block's Copy link put this many characters on the clipboard.
+    copied = Signal(int)
+    #: A control under a message: kind ("edit", "regenerate", "version"), message, target.
+    action_requested = Signal(str, int, int)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -110,7 +159,7 @@ class ChatView(QTextBrowser):
         # Never navigate or fetch anything by ourselves: links go through the window.
         self.setOpenLinks(False)
         self.setOpenExternalLinks(False)
-        self.anchorClicked.connect(self.link_requested)
+        self.anchorClicked.connect(self._on_anchor)
         self.document().setDocumentMargin(16)
         self._answer_start: int | None = None
         self._answer_id: int | None = None
@@ -118,6 +167,20 @@ class ChatView(QTextBrowser):
         self._placeholder_shown = False
         #: Shown in an empty conversation; the window sets it to name the current model.
         self.placeholder_html = ""
+
+    @Slot(QUrl)
+    def _on_anchor(self, url: QUrl) -> None:
+        action = parse_action(url.toString())
+        if action is not None:
+            self.action_requested.emit(*action)
+            return
+        code = copied_text(url.toString())
+        if code is not None:
+            QGuiApplication.clipboard().setText(code)
+            self.copied.emit(len(code))
+        elif url.scheme() not in (COPY_SCHEME, ACTION_SCHEME):
+            self.link_requested.emit(url)
+        # A copy link that is not ours (written by a model) does nothing.
 
     @property
     def streaming_answer_id(self) -> int | None:
@@ -128,12 +191,13 @@ class ChatView(QTextBrowser):
         messages: Iterable[StoredMessage],
         model_names: dict[str, str],
         at_message: int = 0,
+        versions: dict[int, Versions] | None = None,
     ) -> None:
         """Render a conversation, scrolled to its end or to message ``at_message``."""
         self._model_names = dict(model_names)
         self._answer_start = None
         self._answer_id = None
-        body = "".join(message_html(m, self._model_names) for m in messages)
+        body = "".join(message_html(m, self._model_names, versions) for m in messages)
         self._placeholder_shown = not body
         self.setHtml(body or self.placeholder_html)
         # The document is laid out lazily: scroll once Qt has measured it (on first show too),
@@ -143,8 +207,10 @@ class ChatView(QTextBrowser):
         else:
             QTimer.singleShot(0, self._scroll_to_end)
 
-    def append_user(self, text: str) -> None:
-        self._insert_html_at_end(_header("You", "#2471a3") + f"<p>{plain_to_html(text)}</p>")
+    def append_user(self, text: str, controls: str = "") -> None:
+        self._insert_html_at_end(
+            _header("You", "#2471a3") + f"<p>{plain_to_html(text)}</p>" + controls
+        )
 
     def begin_answer(
         self, answer_id: int, who: str, model_id: str | None = None, *, marked: bool = True

@@ -40,7 +40,8 @@ from desktop.core.models import CloudModel, human_size
 from desktop.core.usage import Usage
 from desktop.services.chat import ChatService
 from desktop.services.downloads import DownloadManager
-from desktop.ui.chat_view import ChatView, answer_footer
+from desktop.storage.store import StoredMessage
+from desktop.ui.chat_view import ChatView, answer_footer, message_controls
 from desktop.ui.compare_window import CompareWindow
 from desktop.ui.leaderboard_dialog import LeaderboardDialog
 from desktop.ui.models_dialog import ModelsDialog
@@ -69,6 +70,9 @@ class MainWindow(QMainWindow):
         self.privacy_dialog: PrivacyDialog | None = None
         self.conversation_id: int | None = None
         self._shut_down = False
+        #: The question being edited (its new version is sent on Enter), if any.
+        self.editing: StoredMessage | None = None
+        self._pending_question = False
         self.setWindowTitle(APP_NAME)
         self.resize(1100, 720)
         self._build_widgets()
@@ -87,6 +91,10 @@ class MainWindow(QMainWindow):
         self.new_button = self.sidebar.new_button
         left = self.sidebar
         self.undo_bar = UndoBar(self)
+        self.edit_label = QLabel(self)
+        self.edit_label.setObjectName("editingNotice")
+        self.edit_label.setStyleSheet("color: #1f618d")
+        self.edit_label.hide()
 
         self.model_picker = QComboBox(self)
         self.model_picker.setObjectName("modelPicker")
@@ -139,6 +147,7 @@ class MainWindow(QMainWindow):
         right_layout.addLayout(top)
         right_layout.addWidget(self.chat_view, 1)
         right_layout.addWidget(self.banner)
+        right_layout.addWidget(self.edit_label)
         right_layout.addWidget(self.undo_bar)
         right_layout.addLayout(bottom)
 
@@ -263,7 +272,8 @@ class MainWindow(QMainWindow):
         self.input_box.submitted.connect(self.send)
         self.send_button.clicked.connect(self.send)
         self.stop_button.clicked.connect(chat.stop)
-        self.stop_action.triggered.connect(chat.stop)
+        self.stop_action.triggered.connect(self._on_escape)
+        self.chat_view.action_requested.connect(self._on_message_action)
         self.new_action.triggered.connect(self.new_conversation)
         self.rename_action.triggered.connect(self.rename_conversation)
         self.delete_action.triggered.connect(self.delete_conversation)
@@ -283,6 +293,9 @@ class MainWindow(QMainWindow):
         self.import_action.triggered.connect(self.import_chats)
         self.undo_bar.undo_requested.connect(self._undo_delete)
         self.chat_view.link_requested.connect(self._on_link)
+        self.chat_view.copied.connect(
+            lambda n: self.statusBar().showMessage(f"Copied {n:,} characters", 3000)
+        )
         self.lock_button.toggled.connect(self._on_lock_toggled)
         self.local_only_action.toggled.connect(self._on_lock_toggled)
         self.providers_action.triggered.connect(self.show_providers)
@@ -333,7 +346,9 @@ class MainWindow(QMainWindow):
         self.chat_view.placeholder_html = self._welcome_html()
         messages = self.chat.store.messages(conversation_id)
         names = {m.model: self.chat.model_name(m.model) for m in messages if m.model}
-        self.chat_view.show_messages(messages, names, at_message)
+        versions = self.chat.store.versions(conversation_id)
+        self.chat_view.show_messages(messages, names, at_message, versions)
+        self._end_editing()
         if self.sidebar.searching:
             self.sidebar.current_id = conversation_id  # the hits stay listed
         else:
@@ -373,6 +388,10 @@ class MainWindow(QMainWindow):
             self.sidebar.select(self.conversation_id)
             self.banner.show_message("Stop the answer being generated before switching chats.")
             return
+        if message_id and message_id not in {
+            m.id for m in self.chat.store.messages(conversation_id)
+        }:
+            self.chat.store.show_version(message_id)  # the hit is in another version
         if conversation_id != self.conversation_id or message_id:
             self.open_conversation(conversation_id, message_id)
 
@@ -663,18 +682,105 @@ class MainWindow(QMainWindow):
             and not self._ask_consent(model)
         ):
             return  # the text stays in the box, nothing was sent
-        self.chat_view.append_user(text)
+        editing = self.editing
+        if editing is not None:
+            # A new version of that question: the chat shows the branch up to where it
+            # goes, then the new text; the old version and its answers stay browsable.
+            self._show_branch_before(editing.id)
+        # Shown when the answer starts (with its Edit link, now that it has an id).
+        self._pending_question = True
         self.input_box.clear()
         try:
-            sent = self.chat.send(self.conversation_id, text)
+            if editing is not None:
+                self._end_editing()
+                sent = self.chat.send(self.conversation_id, text, after=editing.parent_id)
+            else:
+                sent = self.chat.send(self.conversation_id, text)
         except LlamasideError as exc:
             # e.g. the chat is local only, the app is offline, the disk is full
             self.banner.show_message(str(exc))
             sent = False
         if not sent:
+            self._pending_question = False
             # Not sent (e.g. no model): show the chat as stored and give the text back.
             self.open_conversation(self.conversation_id)
             self.input_box.setPlainText(text)
+
+    # -- versions: edit a question, regenerate an answer, browse ‹ 2/3 › ----------------------
+
+    @Slot(str, int, int)
+    def _on_message_action(self, kind: str, message_id: int, target: int) -> None:
+        if self.conversation_id is None:
+            return
+        if self.chat.busy:
+            self.banner.show_message("Stop the answer being generated first.")
+            return
+        if kind == "version" and target:
+            self.chat.store.show_version(target)
+            self.open_conversation(self.conversation_id, at_message=target)
+        elif kind == "edit":
+            self.start_editing(message_id)
+        elif kind == "regenerate":
+            self.regenerate(message_id)
+
+    def start_editing(self, message_id: int) -> None:
+        """Put a question back in the box; sending makes a new version of it."""
+        message = self.chat.store.get_message(message_id)
+        self.editing = message
+        self.input_box.setPlainText(message.content)
+        self.input_box.setFocus()
+        self.edit_label.setText(
+            "Editing a message: Enter sends it as a new version (the old one is kept); Esc cancels."
+        )
+        self.edit_label.show()
+
+    def _end_editing(self) -> None:
+        self.editing = None
+        self.edit_label.hide()
+
+    @Slot()
+    def _on_escape(self) -> None:
+        if self.chat.busy:
+            self.chat.stop()
+        elif self.editing is not None:
+            self._end_editing()
+            self.input_box.clear()
+
+    def regenerate(self, answer_id: int) -> None:
+        if self.conversation_id is None:
+            return
+        answer = self.chat.store.get_message(answer_id)
+        if answer.parent_id is None:
+            return
+        model = self.chat.current_model
+        if (
+            isinstance(model, CloudModel)
+            and not self._local_only()
+            and self.chat.needs_consent(model)
+            and not self._ask_consent(model)
+        ):
+            return
+        self._show_branch_before(answer_id)
+        try:
+            started = self.chat.regenerate(self.conversation_id, answer_id)
+        except LlamasideError as exc:
+            self.banner.show_message(str(exc))
+            started = False
+        if not started:
+            self.open_conversation(self.conversation_id)
+
+    def _show_branch_before(self, message_id: int) -> None:
+        """The chat on screen cut just before a message (a new version of it follows)."""
+        assert self.conversation_id is not None
+        path = self.chat.store.messages(self.conversation_id)
+        kept = []
+        for message in path:
+            if message.id == message_id:
+                break
+            kept.append(message)
+        names = {m.model: self.chat.model_name(m.model) for m in kept if m.model}
+        versions = self.chat.store.versions(self.conversation_id)
+        self.chat_view.show_messages(kept, names, versions=versions)
 
     def _ask_consent(self, model: CloudModel) -> bool:
         """The one question before a provider first receives anything."""
@@ -701,6 +807,13 @@ class MainWindow(QMainWindow):
     def _on_answer_started(self, conversation_id: int, answer_id: int) -> None:
         if conversation_id != self.conversation_id:
             return
+        if self._pending_question:
+            self._pending_question = False
+            question_id = self.chat.store.get_message(answer_id).parent_id
+            if question_id is not None:
+                question = self.chat.store.get_message(question_id)
+                versions = self.chat.store.versions(conversation_id).get(question_id)
+                self.chat_view.append_user(question.content, message_controls(question, versions))
         model = self.chat.current_model
         self.chat_view.begin_answer(
             answer_id, model.name if model else "Assistant", model.id if model else None
@@ -717,7 +830,13 @@ class MainWindow(QMainWindow):
         if conversation_id != self.conversation_id or status == "rejected":
             return
         message = self.chat.store.get_message(answer_id)
-        self.chat_view.finish_answer(message.content, status, message.error, answer_footer(message))
+        versions = self.chat.store.versions(conversation_id).get(answer_id)
+        self.chat_view.finish_answer(
+            message.content,
+            status,
+            message.error,
+            answer_footer(message) + message_controls(message, versions),
+        )
 
     @Slot(int, str, str)
     def _on_rejected(self, conversation_id: int, text: str, reason: str) -> None:

@@ -2,31 +2,147 @@
 
 Model output is untrusted text: raw HTML is escaped, and images are never loaded (a markdown
 image is a tracking pixel); they become a visible link the user may choose to open.
+
+Code blocks are highlighted with Pygments (inline colours: QTextDocument has no stylesheet
+classes) and get a Copy link; TeX math ($...$, $$...$$) is shown as monospace text.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import html
+import secrets
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
+from mdit_py_plugins.dollarmath import dollarmath_plugin
+from pygments import lex
+from pygments.lexers import get_lexer_by_name
+from pygments.styles import get_style_by_name
+from pygments.token import Token as PygmentsToken
+from pygments.token import _TokenType
+from pygments.util import ClassNotFound
 
 MONO = "'DejaVu Sans Mono', 'Menlo', 'Consolas', monospace"
+#: Accent colours that read on light and dark backgrounds alike (Solarized's); plain text
+#: keeps the document's own colour, so it follows the theme.
+CODE_STYLE = "solarized-light"
+COPY_SCHEME = "llamaside-copy"
+ACTION_SCHEME = "llamaside-action"
+#: Only Copy links made here carry this; a model writing a llamaside-copy: link of its own
+#: (to put a command on the clipboard) does not know it.
+_COPY_TOKEN = secrets.token_hex(8)
+#: Past this size a block is shown without colours (highlighting is the slow part).
+HIGHLIGHT_LIMIT = 50_000
+
+
+#: Token kinds left in the text colour (Solarized's greys for them vanish on a dark theme).
+_PLAIN = (PygmentsToken.Text, PygmentsToken.Name, PygmentsToken.Punctuation)
+
+
+@cache
+def _colour(token_type: _TokenType) -> str:
+    style = get_style_by_name(CODE_STYLE)
+    current: _TokenType | None = token_type
+    while current is not None and current is not PygmentsToken:
+        spec = style.style_for_token(current)
+        if spec.get("color") and current not in _PLAIN:
+            return f"#{spec['color']}"
+        current = current.parent
+    return ""
+
+
+def highlight(code: str, lang: str) -> str:
+    """HTML for a code block's text: coloured spans when the language is known."""
+    if not lang or len(code) > HIGHLIGHT_LIMIT:
+        return html.escape(code)
+    try:
+        lexer = get_lexer_by_name(lang, stripnl=False, ensurenl=False)
+    except ClassNotFound:
+        return html.escape(code)
+    out = []
+    for token_type, value in lex(code, lexer):
+        colour = _colour(token_type) if value.strip() else ""
+        text = html.escape(value)
+        out.append(f'<span style="color:{colour}">{text}</span>' if colour else text)
+    return "".join(out)
+
+
+def copy_href(code: str) -> str:
+    payload = base64.urlsafe_b64encode(code.encode("utf-8")).decode("ascii")
+    return f"{COPY_SCHEME}:{_COPY_TOKEN}:{payload}"
+
+
+def copied_text(href: str) -> str | None:
+    """The code a Copy link stands for, or None if the link is not one of ours."""
+    scheme, _, rest = href.partition(":")
+    token, _, payload = rest.partition(":")
+    if scheme != COPY_SCHEME or not secrets.compare_digest(token, _COPY_TOKEN):
+        return None
+    try:
+        return base64.urlsafe_b64decode(payload.encode("ascii")).decode("utf-8")
+    except (ValueError, binascii.Error):
+        return None
+
+
+def action_href(kind: str, message_id: int, target: int = 0) -> str:
+    """A link for the app's own controls under a message (edit, regenerate, versions)."""
+    return f"{ACTION_SCHEME}:{_COPY_TOKEN}:{kind}:{message_id}:{target}"
+
+
+def parse_action(href: str) -> tuple[str, int, int] | None:
+    """(kind, message id, target) of one of our control links; None for anything else,
+    including look-alike links in a model's answer (they lack this run's token)."""
+    parts = href.split(":")
+    if len(parts) != 5 or parts[0] != ACTION_SCHEME:
+        return None
+    if not secrets.compare_digest(parts[1], _COPY_TOKEN):
+        return None
+    try:
+        return parts[2], int(parts[3]), int(parts[4])
+    except ValueError:
+        return None
 
 
 def _fence(tokens: Sequence[Token], idx: int, _options: OptionsDict, _env: EnvType) -> str:
     token = tokens[idx]
-    code = html.escape(token.content.rstrip("\n"))
-    lang = html.escape(token.info.strip().split(" ")[0]) if token.info else ""
-    label = f'<div style="color:#888; font-size:small">{lang}</div>' if lang else ""
+    source = token.content.rstrip("\n")
+    lang = token.info.strip().split(" ")[0] if token.info else ""
+    copy = f'<a href="{copy_href(source)}">Copy</a>'
+    label = (
+        f'<div style="color:#888; font-size:small">{html.escape(lang)}'
+        f"{'&nbsp;&nbsp;·&nbsp;&nbsp;' if lang else ''}{copy}</div>"
+    )
     # A one-cell table is the QTextDocument way to get a shaded, padded block.
     return (
         f'{label}<table width="100%" cellpadding="8" cellspacing="0" '
         f'style="background-color:rgba(127,127,127,0.14)"><tr><td>'
-        f'<pre style="font-family:{MONO}; margin:0">{code}</pre></td></tr></table>'
+        f'<pre style="font-family:{MONO}; margin:0">{highlight(source, lang)}</pre>'
+        f"</td></tr></table>"
+    )
+
+
+def _table_open(_tokens: Sequence[Token], _idx: int, _options: OptionsDict, _env: EnvType) -> str:
+    # QTextDocument draws no cell borders or padding unless the table asks for them.
+    return (
+        '<table border="1" cellspacing="0" cellpadding="5" '
+        'style="border-color:rgba(127,127,127,0.45); border-style:solid">'
+    )
+
+
+def _math_inline(tokens: Sequence[Token], idx: int, _options: OptionsDict, _env: EnvType) -> str:
+    return f'<code style="font-family:{MONO}">{html.escape(tokens[idx].content)}</code>'
+
+
+def _math_block(tokens: Sequence[Token], idx: int, _options: OptionsDict, _env: EnvType) -> str:
+    return (
+        f'<pre style="font-family:{MONO}; margin-left:24px">'
+        f"{html.escape(tokens[idx].content.strip())}</pre>"
     )
 
 
@@ -46,12 +162,19 @@ def _image(tokens: Sequence[Token], idx: int, _options: OptionsDict, _env: EnvTy
 
 def _build() -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": False, "breaks": True}).enable("table")
+    # Pandoc's rules: "$5 and $6" is money, not math.
+    md.use(dollarmath_plugin, allow_space=False, allow_digits=False, double_inline=True)
     renderer: Any = md.renderer
     rules = renderer.rules
     rules["fence"] = _fence
     rules["code_block"] = _fence
     rules["code_inline"] = _code_inline
     rules["image"] = _image
+    rules["table_open"] = _table_open
+    rules["math_inline"] = _math_inline
+    rules["math_inline_double"] = _math_block
+    rules["math_block"] = _math_block
+    rules["math_block_label"] = _math_block
     return md
 
 

@@ -170,3 +170,40 @@ def test_bad_imports_are_named_and_write_nothing(store: ChatStore, data: object,
     with pytest.raises(ChatImportError, match=says):
         parse_import(data, "file.json")
     assert store.list_conversations() == []
+
+
+def test_edits_and_regenerations_are_versions(store: ChatStore, tmp_path: Path) -> None:
+    chat = store.create_conversation("Versions")
+    q1 = store.add_message(chat.id, Role.USER, "Question v1")
+    a1 = store.add_message(chat.id, Role.ASSISTANT, "Answer to v1")
+    follow = store.add_message(chat.id, Role.USER, "Follow-up")
+    # Edit the first question: a sibling of q1, with its own answer; nothing is lost.
+    q2 = store.add_message(chat.id, Role.USER, "Question v2", parent_id=None)
+    a2 = store.add_message(chat.id, Role.ASSISTANT, "Answer to v2")
+    assert [m.id for m in store.messages(chat.id)] == [q2.id, a2.id]
+    versions = store.versions(chat.id)
+    assert (versions[q2.id].index, versions[q2.id].count, versions[q2.id].previous) == (
+        2,
+        2,
+        q1.id,
+    )
+    # Regenerate a2: a sibling answer under the same question.
+    a3 = store.add_message(chat.id, Role.ASSISTANT, "Another answer", parent_id=q2.id)
+    assert [m.id for m in store.messages(chat.id)] == [q2.id, a3.id]
+    assert store.versions(chat.id)[a3.id].index == 2
+    # Back to the first version: its whole branch, down to its newest end, comes back.
+    store.show_version(q1.id)
+    assert [m.id for m in store.messages(chat.id)] == [q1.id, a1.id, follow.id]
+    assert len(store.all_messages(chat.id)) == 6
+    # Taking back an unsent turn ends the branch at its parent again.
+    extra = store.add_message(chat.id, Role.USER, "oops")
+    store.delete_message(extra.id)
+    assert store.messages(chat.id)[-1].id == follow.id
+    # Export keeps every version and which one was shown; Markdown shows that branch only.
+    exported = store.export_conversations([chat.id])
+    other = ChatStore(tmp_path / "other.db")
+    [copy] = other.import_conversations(exported)
+    assert other.export_conversations([copy]) == exported
+    assert [m.content for m in other.messages(copy)] == ["Question v1", "Answer to v1", "Follow-up"]
+    assert "Question v2" not in to_markdown(exported)
+    other.close()

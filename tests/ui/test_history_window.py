@@ -16,6 +16,7 @@ from pytestqt.qtbot import QtBot
 
 from desktop.app import build_window
 from desktop.core.messages import Role
+from desktop.core.params import SamplingParams
 from desktop.storage.paths import AppPaths
 from desktop.ui.main_window import MainWindow
 from tests.cloudserver import CloudServer
@@ -162,3 +163,45 @@ def test_shortcuts_are_listed_and_work(window: MainWindow, qtbot: QtBot) -> None
     assert window.sidebar.search_edit.hasFocus()
     window.show_shortcuts()
     assert window.findChild(QMessageBox, "shortcutSheet") is not None
+
+
+def test_edit_and_regenerate_keep_the_old_versions(window: MainWindow, qtbot: QtBot) -> None:
+    window.chat.sampling = SamplingParams(temperature=0.8, seed=1, max_tokens=12)
+    window.input_box.setPlainText("Name a fruit.")
+    with qtbot.waitSignal(window.chat.answer_finished, timeout=60_000):
+        window.send()
+    cid = window.conversation_id or 0
+    question, answer = window.chat.store.messages(cid)
+    assert "Edit" in window.chat_view.toPlainText()
+    assert "Regenerate" in window.chat_view.toPlainText()
+
+    # Edit the question (through its link's signal): the new version gets its own answer.
+    window.chat_view.action_requested.emit("edit", question.id, 0)
+    assert window.input_box.toPlainText() == "Name a fruit."
+    assert window.edit_label.isVisibleTo(window)
+    window.input_box.setPlainText("Name a vegetable.")
+    with qtbot.waitSignal(window.chat.answer_finished, timeout=60_000):
+        window.send()
+    path = window.chat.store.messages(cid)
+    assert [m.content for m in path][:1] == ["Name a vegetable."]
+    window.open_conversation(cid)
+    assert "2/2" in window.chat_view.toPlainText()
+
+    # Regenerate the new answer: a second version of it, the first kept.
+    with qtbot.waitSignal(window.chat.answer_finished, timeout=60_000):
+        window.chat_view.action_requested.emit("regenerate", path[1].id, 0)
+    latest = window.chat.store.messages(cid)
+    assert latest[0].id == path[0].id and latest[1].id != path[1].id
+    assert window.chat.store.versions(cid)[latest[1].id].count == 2
+
+    # Back to the first question: its own answer is still there, unchanged.
+    window.chat_view.action_requested.emit("version", path[0].id, question.id)
+    shown = window.chat.store.messages(cid)
+    assert [m.id for m in shown] == [question.id, answer.id]
+    assert "Name a fruit." in window.chat_view.toPlainText()
+    assert len(window.chat.store.all_messages(cid)) == 5
+
+    # Esc cancels an edit without sending.
+    window.chat_view.action_requested.emit("edit", question.id, 0)
+    window.stop_action.trigger()
+    assert window.editing is None and window.input_box.toPlainText() == ""
