@@ -90,17 +90,18 @@ def message_controls(message: StoredMessage, versions: Versions | None) -> str:
     """Edit (a question) or Regenerate (an answer), and ‹ 2/3 › between versions."""
     links = []
     if versions is not None:
+        # Words, not lone arrows: a small-print "‹" is too small to hit.
         back = (
-            f'<a href="{action_href("version", message.id, versions.previous)}">‹</a>'
+            f'<a href="{action_href("version", message.id, versions.previous)}">‹ previous</a>'
             if versions.previous
-            else "‹"
+            else "‹ previous"
         )
         forward = (
-            f'<a href="{action_href("version", message.id, versions.next)}">›</a>'
+            f'<a href="{action_href("version", message.id, versions.next)}">next ›</a>'
             if versions.next
-            else "›"
+            else "next ›"
         )
-        links.append(f"{back} {versions.index}/{versions.count} {forward}")
+        links.append(f"{back} &nbsp;{versions.index}/{versions.count}&nbsp; {forward}")
     if message.role == Role.USER:
         links.append(f'<a href="{action_href("edit", message.id)}">Edit</a>')
     elif message.role == Role.ASSISTANT and message.status != MessageStatus.STREAMING:

@@ -217,6 +217,25 @@ class MainWindow(QMainWindow):
         )
         chat_menu.addSeparator()
         chat_menu.addAction(self.local_only_action)
+        self.regenerate_action = QAction(
+            "Re&generate the last answer", self, shortcut=QKeySequence("Ctrl+R")
+        )
+        self.focus_input_action = QAction(
+            "&Focus the message box", self, shortcut=QKeySequence("Ctrl+L")
+        )
+        self.next_chat_action = QAction("Ne&xt chat", self, shortcut=QKeySequence("Ctrl+PgDown"))
+        self.previous_chat_action = QAction(
+            "Pre&vious chat", self, shortcut=QKeySequence("Ctrl+PgUp")
+        )
+        chat_menu.addSeparator()
+        chat_menu.addActions(
+            [
+                self.regenerate_action,
+                self.focus_input_action,
+                self.next_chat_action,
+                self.previous_chat_action,
+            ]
+        )
         self.conversation_list.addActions(
             [self.rename_action, self.pin_action, self.duplicate_action, self.export_action]
         )
@@ -292,6 +311,10 @@ class MainWindow(QMainWindow):
         self.export_all_action.triggered.connect(lambda: self.export_chats(all_chats=True))
         self.import_action.triggered.connect(self.import_chats)
         self.undo_bar.undo_requested.connect(self._undo_delete)
+        self.regenerate_action.triggered.connect(self._regenerate_last)
+        self.focus_input_action.triggered.connect(self.input_box.setFocus)
+        self.next_chat_action.triggered.connect(lambda: self._step_chat(1))
+        self.previous_chat_action.triggered.connect(lambda: self._step_chat(-1))
         self.chat_view.link_requested.connect(self._on_link)
         self.chat_view.copied.connect(
             lambda n: self.statusBar().showMessage(f"Copied {n:,} characters", 3000)
@@ -722,6 +745,25 @@ class MainWindow(QMainWindow):
             self.start_editing(message_id)
         elif kind == "regenerate":
             self.regenerate(message_id)
+
+    @Slot()
+    def _regenerate_last(self) -> None:
+        if self.conversation_id is None or self.chat.busy:
+            return
+        path = self.chat.store.messages(self.conversation_id)
+        answers = [m for m in path if m.role.value == "assistant"]
+        if answers:
+            self.regenerate(answers[-1].id)
+
+    def _step_chat(self, step: int) -> None:
+        """The next or previous chat in the sidebar's order."""
+        if self.chat.busy:
+            return
+        ids = [c.id for c in self.chat.store.list_conversations()]
+        if not ids:
+            return
+        index = ids.index(self.conversation_id) if self.conversation_id in ids else 0
+        self.open_conversation(ids[(index + step) % len(ids)])
 
     def start_editing(self, message_id: int) -> None:
         """Put a question back in the box; sending makes a new version of it."""

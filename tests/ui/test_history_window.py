@@ -156,11 +156,22 @@ def test_shortcuts_are_listed_and_work(window: MainWindow, qtbot: QtBot) -> None
         ("Send the message", "Enter"),
     ):
         assert sheet.get(what) == keys, (what, sheet)
+    for what, keys in (
+        ("Regenerate the last answer", "Ctrl+R"),
+        ("Focus the message box", "Ctrl+L"),
+        ("Next chat", "Ctrl+PgDown"),
+    ):
+        assert sheet.get(what) == keys, (what, sheet)
     before = len(window.chat.store.list_conversations())
     qtbot.keyClick(window.input_box, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
     assert len(window.chat.store.list_conversations()) == before + 1
     qtbot.keyClick(window.input_box, Qt.Key.Key_K, Qt.KeyboardModifier.ControlModifier)
     assert window.sidebar.search_edit.hasFocus()
+    qtbot.keyClick(window.sidebar.search_edit, Qt.Key.Key_L, Qt.KeyboardModifier.ControlModifier)
+    assert window.input_box.hasFocus()
+    newest = window.conversation_id
+    qtbot.keyClick(window.input_box, Qt.Key.Key_PageDown, Qt.KeyboardModifier.ControlModifier)
+    assert window.conversation_id != newest
     window.show_shortcuts()
     assert window.findChild(QMessageBox, "shortcutSheet") is not None
 
