@@ -19,11 +19,13 @@ from PySide6.QtCore import QObject, Signal, Slot
 from desktop.backends.engine_client import physical_cores
 from desktop.backends.local_models import BUNDLED_ID, available_models
 from desktop.core import protocol as P
-from desktop.core.errors import LlamasideError
-from desktop.core.fit import Machine, plan_quant
+from desktop.core.errors import InvalidParameter, LlamasideError
+from desktop.core.fit import Fit, Machine, plan, plan_quant, recommend
+from desktop.core.fit_report import SCOUT_ID
 from desktop.core.messages import MessageStatus, Role
 from desktop.core.models import CloudModel, LocalModel, is_local_id
-from desktop.core.params import LoadParams
+from desktop.core.params import LoadParams, SamplingParams
+from desktop.core.presets import BALANCED, Preset, Presets, recommended_preset
 from desktop.core.usage import StopReason, Usage
 from desktop.services import model_catalog
 from desktop.services.cloud import CloudService, CloudStreams
@@ -96,6 +98,9 @@ class ChatService(QObject):
         rejected(int, str, str): conversation id, the unsent text, why (e.g. too long).
         busy_changed(bool): an answer is being prepared or generated.
         conversations_changed(): titles, order or membership of the conversation list changed.
+        outgrown(int, str, int, int): conversation id, the unsent text, prompt tokens, limit:
+            the earlier turns fill the context (the user picks what to do).
+        context_used(int, int, int): conversation id, tokens in the context, its size.
     """
 
     models_changed = Signal()
@@ -109,6 +114,8 @@ class ChatService(QObject):
     rejected = Signal(int, str, str)
     busy_changed = Signal(bool)
     conversations_changed = Signal()
+    outgrown = Signal(int, str, int, int)
+    context_used = Signal(int, int, int)
 
     def __init__(
         self,
@@ -134,12 +141,17 @@ class ChatService(QObject):
             n_ctx=int(settings.get("n_ctx", 4096)), n_threads=physical_cores()
         )
         self.sampling = settings.sampling()
+        #: The sampling of the answer being prepared (the conversation's preset, or the default).
+        self._turn_sampling = self.sampling
         self.models: list[LocalModel] = []
         self.cloud_models: list[CloudModel] = []
         self._loaded_path: str | None = None
         self._load_request: int | None = None
         self._turn: _Turn | None = None
         self._backend = "CPU"
+        #: The loaded model's context size (0 until a model is loaded).
+        self.n_ctx = 0
+        self._overflow: tuple[int, int, int, bool] | None = None
         self._first_token_at = 0.0
         engine.hello.connect(self._on_hello)
         engine.loaded.connect(self._on_loaded)
@@ -147,6 +159,7 @@ class ChatService(QObject):
         engine.delta.connect(self._on_delta)
         engine.done.connect(self._on_done)
         engine.failed.connect(self._on_failed)
+        engine.overflow.connect(self._on_overflow)
         engine.exited.connect(self._on_exited)
         self.cloud_streams.delta.connect(self._on_cloud_delta)
         self.cloud_streams.done.connect(self._on_cloud_done)
@@ -291,7 +304,24 @@ class ChatService(QObject):
     ) -> None:
         """The answer row (streaming) after the question, and the request that fills it."""
         conversation_id = conversation.id
-        self.store.set_conversation_model(conversation_id, model.id, self.sampling.to_dict())
+        if not conversation.params.get("preset"):
+            recommended = recommended_preset(model.name)
+            preset = self.presets().get(recommended)
+            if recommended != BALANCED and preset is not None:
+                # E.g. Llama 4: its maker's temperature, top_p and min_p from the start; the
+                # user's other defaults (answer length, seed) stay.
+                keys = ("temperature", "top_p", "min_p")
+                merged = {
+                    **self.sampling.to_dict(),
+                    **{k: v for k, v in preset.sampling.to_dict().items() if k in keys},
+                    "preset": recommended,
+                }
+                self.store.set_conversation_model(conversation_id, conversation.model, merged)
+        sampling = self.sampling_for(conversation_id)
+        self._turn_sampling = sampling
+        # Keep what else the chat remembers (its preset, where its context now starts).
+        params = {**self.store.get_conversation(conversation_id).params, **sampling.to_dict()}
+        self.store.set_conversation_model(conversation_id, model.id, params)
         answer = self.store.add_message(
             conversation_id,
             Role.ASSISTANT,
@@ -312,7 +342,7 @@ class ChatService(QObject):
             assert isinstance(model, CloudModel)
             messages = self.context_messages(conversation_id, answer.id)
             self._turn.request_id = self.cloud_streams.start(
-                provider, messages, model.model, self.sampling, conversation_id
+                provider, messages, model.model, sampling, conversation_id
             )
         elif not isinstance(model, LocalModel):
             raise AssertionError("a model is local or cloud")
@@ -320,6 +350,43 @@ class ChatService(QObject):
             self._start_load(model)
         else:
             self._start_generation()
+
+    # -- presets ------------------------------------------------------------------------------
+
+    def presets(self) -> Presets:
+        return Presets(self.settings.get("presets", {}))
+
+    def save_preset(self, preset: Preset) -> None:
+        presets = self.presets()
+        presets.save(preset)
+        self.settings.set("presets", presets.to_settings())
+
+    def delete_preset(self, name: str) -> None:
+        presets = self.presets()
+        presets.delete(name)
+        self.settings.set("presets", presets.to_settings())
+
+    def apply_preset(self, conversation_id: int, name: str) -> Preset:
+        """The conversation's system prompt and sampling become the preset's."""
+        preset = self.presets().get(name)
+        if preset is None:
+            raise InvalidParameter(f"No preset named “{name}”.")
+        self.store.set_system_prompt(conversation_id, preset.system_prompt)
+        conversation = self.store.get_conversation(conversation_id)
+        self.store.set_conversation_model(
+            conversation_id, conversation.model, {**preset.sampling.to_dict(), "preset": name}
+        )
+        return preset
+
+    def sampling_for(self, conversation_id: int) -> SamplingParams:
+        """The conversation's preset's sampling, or the app's default when it has none."""
+        params = self.store.get_conversation(conversation_id).params
+        if not params.get("preset"):
+            return self.sampling
+        try:
+            return SamplingParams.from_dict(params)
+        except InvalidParameter:
+            return self.sampling
 
     def consent_text(self, model: CloudModel) -> str:
         """What the first send to a provider will do, in words the user agrees to."""
@@ -386,15 +453,30 @@ class ChatService(QObject):
             return params, fit.describe()
         return self.load_params, ""
 
+    def machine(self) -> Machine:
+        """This machine, as the fit planner sees it (detected once, without an engine)."""
+        if self._machine is None:
+            self._machine = self._machine_source()
+        return self._machine
+
+    def scout_advice(self) -> Fit | None:
+        """The Llama 4 Scout quant recommended for this machine (None if none fits)."""
+        entry = model_catalog.catalog().get(SCOUT_ID)
+        return recommend(plan(entry, self.machine(), entry.default_context))
+
     def context_messages(self, conversation_id: int, upto: int) -> list[dict[str, str]]:
         """What the model is given: the system prompt and the turns before message ``upto``."""
         conversation = self.store.get_conversation(conversation_id)
         wire: list[dict[str, str]] = []
         if conversation.system_prompt:
             wire.append({"role": "system", "content": conversation.system_prompt})
+        # Turns the user chose to drop when the chat outgrew the context are not sent.
+        context_from = int(conversation.params.get("context_from", 0) or 0)
         for message in self.store.messages(conversation_id):
             if message.id >= upto:
                 break
+            if message.id < context_from:
+                continue
             if message.role == Role.ASSISTANT and (
                 message.status == MessageStatus.FAILED or not message.content
             ):
@@ -412,7 +494,7 @@ class ChatService(QObject):
         assert turn is not None
         messages = self.context_messages(turn.conversation_id, turn.answer_id)
         self._first_token_at = 0.0
-        turn.request_id = self.engine.generate(messages, self.sampling)
+        turn.request_id = self.engine.generate(messages, self._turn_sampling)
 
     def stop(self) -> None:
         turn = self._turn
@@ -442,6 +524,7 @@ class ChatService(QObject):
         if request_id != self._load_request:
             return
         self._loaded_path = str(info["path"])
+        self.n_ctx = int(info.get("n_ctx") or 0)
         self.store.set_model_error(self._loaded_path, None)
         gpu = "GPU offload available" if info.get("gpu_offload") else "no GPU offload in this build"
         name = self._turn.model.name if self._turn else Path(self._loaded_path).stem
@@ -519,18 +602,24 @@ class ChatService(QObject):
             return
         if turn is None or self._local_turn(request_id) is None:
             return
+        overflow = self._overflow
+        self._overflow = None
+        if (
+            code == P.ERROR_CONTEXT_OVERFLOW
+            and not turn.pieces
+            and overflow is not None
+            and overflow[0] == request_id
+            and overflow[3]
+        ):
+            # The earlier turns fill the context: the user chooses what to do (drop the oldest
+            # turns, or a new chat); nothing was sent and the text goes back to them.
+            self._take_back(turn)
+            self.outgrown.emit(turn.conversation_id, turn.user_text, overflow[1], overflow[2])
+            return
         if code == P.ERROR_CONTEXT_OVERFLOW and not turn.pieces:
             # Nothing was generated: the message was never really sent. Take it back out of
             # the history and give the text back to the user, with the reason.
-            self.store.delete_message(turn.answer_id)
-            if turn.new_user:
-                self.store.delete_message(turn.user_message_id)
-            if turn.previous_leaf is not None:
-                self.store.show_version(turn.previous_leaf)
-            self.store.rename_conversation(turn.conversation_id, turn.previous_title)
-            self._turn = None
-            self.busy_changed.emit(False)
-            self.answer_finished.emit(turn.conversation_id, turn.answer_id, "rejected")
+            self._take_back(turn)
             self.rejected.emit(turn.conversation_id, turn.user_text, message)
             return
         self._finish(MessageStatus.FAILED, None, error=message)
@@ -588,6 +677,48 @@ class ChatService(QObject):
             "price_checked": price.checked,
         }
 
+    @Slot(int, int, int, bool)
+    def _on_overflow(self, request_id: int, n_tokens: int, limit: int, conversation: bool) -> None:
+        self._overflow = (request_id, n_tokens, limit, conversation)
+
+    def _take_back(self, turn: _Turn) -> None:
+        """An unsent turn leaves no trace: its rows go, the branch and title are as before."""
+        self.store.delete_message(turn.answer_id)
+        if turn.new_user:
+            self.store.delete_message(turn.user_message_id)
+        if turn.previous_leaf is not None:
+            self.store.show_version(turn.previous_leaf)
+        self.store.rename_conversation(turn.conversation_id, turn.previous_title)
+        self._turn = None
+        self.busy_changed.emit(False)
+        self.answer_finished.emit(turn.conversation_id, turn.answer_id, "rejected")
+
+    def drop_oldest(self, conversation_id: int, n_tokens: int, limit: int) -> int:
+        """Stop sending the oldest turns so that the conversation fits again (they stay on
+        screen and in the history). Returns how many messages are no longer sent."""
+        path = [m for m in self.store.messages(conversation_id) if m.role != Role.SYSTEM]
+        total_chars = sum(len(m.content) for m in path) or 1
+        tokens_per_char = n_tokens / total_chars
+        # Keep the chat to half the context: room for the new message, its answer, and the
+        # next few turns before this question comes up again.
+        to_remove = n_tokens - limit // 2
+        removed = 0.0
+        start = 0
+        for index, message in enumerate(path):
+            if removed >= to_remove:
+                break
+            removed += len(message.content) * tokens_per_char
+            start = index + 1
+        # Begin at a question, never halfway through a turn.
+        while start < len(path) and path[start].role != Role.USER:
+            start += 1
+        conversation = self.store.get_conversation(conversation_id)
+        first_kept = path[start].id if start < len(path) else (path[-1].id + 1 if path else 0)
+        self.store.set_conversation_model(
+            conversation_id, conversation.model, {**conversation.params, "context_from": first_kept}
+        )
+        return start
+
     @Slot(str, bool)
     def _on_exited(self, message: str, expected: bool) -> None:
         self._loaded_path = None
@@ -626,6 +757,9 @@ class ChatService(QObject):
         self._turn = None
         if usage is not None:
             self.usage_ready.emit(usage)
+            if not turn.cloud and self.n_ctx:
+                used = usage.prompt_tokens + usage.output_tokens
+                self.context_used.emit(turn.conversation_id, used, self.n_ctx)
         self.busy_changed.emit(False)
         self.answer_finished.emit(turn.conversation_id, turn.answer_id, status.value)
 

@@ -32,6 +32,9 @@ class EngineHost(QObject):
     delta = Signal(int, str, int)
     done = Signal(int, object)
     failed = Signal(int, str, str)
+    #: Before failed, for a prompt that does not fit: request id, its tokens, the limit, and
+    #: whether it is the earlier turns (not the new message) that fill the context.
+    overflow = Signal(int, int, int, bool)
     exited = Signal(str, bool)
 
     # Emitted from the client's reader thread; Qt queues it to this object's (GUI) thread.
@@ -100,6 +103,13 @@ class EngineHost(QObject):
         elif kind == P.EV_DONE:
             self.done.emit(rid, Usage.from_dict(event["usage"]))
         elif kind == P.EV_ERROR:
+            if event.get("code") == P.ERROR_CONTEXT_OVERFLOW:
+                self.overflow.emit(
+                    rid,
+                    int(event.get("n_tokens", 0)),
+                    int(event.get("limit", 0)),
+                    bool(event.get("conversation", False)),
+                )
             self.failed.emit(rid, str(event.get("code", "")), str(event.get("message", "")))
         elif kind == P.EV_LOADED:
             self.loaded.emit(rid, dict(event["model"]), float(event["load_s"]))

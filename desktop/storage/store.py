@@ -597,6 +597,9 @@ class ChatStore:
         else:
             self._update_conversation(conversation_id, model=model, params=json.dumps(params))
 
+    def set_system_prompt(self, conversation_id: int, system_prompt: str) -> None:
+        self._update_conversation(conversation_id, system_prompt=system_prompt)
+
     def set_local_only(self, conversation_id: int, local_only: bool) -> None:
         self._update_conversation(conversation_id, local_only=int(local_only))
 

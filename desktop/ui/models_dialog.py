@@ -90,6 +90,7 @@ class ModelsDialog(QDialog):
         self.fits: list[Fit] = []
         self.groups: list[Any] = []
         self.repo = ""
+        self._download_best_when_ready = False
 
         self.tabs = QTabWidget(self)
         self.tabs.addTab(self._build_catalog_tab(), "Llama models")
@@ -218,6 +219,22 @@ class ModelsDialog(QDialog):
                 f"support: <code>{html.escape(fix)}</code>"
             )
         self.advice_label.setText("<br/>".join(advice))
+
+    def download_recommended(self) -> None:
+        """Start downloading the recommended Llama 4 Scout quant (once this machine is known)."""
+        self.tabs.setCurrentIndex(0)
+        index = self.model_combo.findData(SCOUT_ID)
+        if index >= 0 and self.model_combo.currentIndex() != index:
+            self.model_combo.setCurrentIndex(index)
+        if self.machine is None:
+            self._download_best_when_ready = True
+            return
+        best = recommend(self.fits)
+        if best is None:
+            self.advice_label.setText("No Llama 4 Scout quant fits this machine.")
+            return
+        self.fit_table.selectRow(self.fits.index(best))
+        self._download_selected_quant()
 
     @Slot()
     def _download_selected_quant(self) -> None:
@@ -369,6 +386,9 @@ class ModelsDialog(QDialog):
             self.machine = result
             self.machine_label.setText("This machine: " + machine_summary(result))
             self._refresh_fit()
+            if self._download_best_when_ready:
+                self._download_best_when_ready = False
+                self.download_recommended()
         elif tag == "search":
             self.results_table.setRowCount(0)
             for repo in result:

@@ -209,5 +209,63 @@ def test_catalog_quant_loads_as_the_fit_planner_advises(
         chat.send(conv.id, "Hello")
     assert finished.args is not None and finished.args[2] == "complete"
     assert any("experts of 22 of 48 layers" in s for s in statuses)
+    # A Llama 4 chat starts with Meta's recommended sampling; the answer length stays ours.
+    chosen = store.get_conversation(conv.id).params
+    assert chosen["preset"] == "Llama 4 (recommended)"
+    assert (chosen["temperature"], chosen["top_p"], chosen["min_p"]) == (0.6, 0.9, 0.01)
+    assert chosen["max_tokens"] == 6
     chat.shutdown()
     store.close()
+
+
+def test_a_conversations_preset_sets_its_prompt_and_sampling(
+    chat: ChatService, qtbot: QtBot
+) -> None:
+    from desktop.core.presets import Preset
+
+    chat.save_preset(
+        Preset("Three tokens", "Answer in French.", SamplingParams(temperature=0.0, max_tokens=3))
+    )
+    conv = chat.store.create_conversation()
+    chat.apply_preset(conv.id, "Three tokens")
+    assert chat.store.get_conversation(conv.id).system_prompt == "Answer in French."
+    assert chat.context_messages(conv.id, 10**9)[0] == {
+        "role": "system",
+        "content": "Answer in French.",
+    }
+    with qtbot.waitSignal(chat.answer_finished, timeout=TIMEOUT_MS):
+        chat.send(conv.id, "Tell me a long story.")
+    answer = chat.store.messages(conv.id)[-1]
+    assert answer.usage is not None and answer.usage["output_tokens"] <= 3
+    assert chat.store.get_conversation(conv.id).params["preset"] == "Three tokens"
+    # Another chat without a preset keeps the app's defaults.
+    assert chat.sampling_for(chat.store.create_conversation().id) == chat.sampling
+
+
+def test_an_outgrown_chat_asks_and_dropping_the_oldest_turns_lets_it_go_on(
+    chat: ChatService, qtbot: QtBot
+) -> None:
+    chat.load_params = LoadParams(n_ctx=256, n_threads=2)
+    conv = chat.store.create_conversation("Long one")
+    for i in range(8):
+        chat.store.add_message(conv.id, Role.USER, f"Question {i}: " + "tell me about llamas " * 6)
+        chat.store.add_message(
+            conv.id, Role.ASSISTANT, f"Answer {i}: " + "llamas are camelids " * 6, model="local:x"
+        )
+    with qtbot.waitSignal(chat.outgrown, timeout=TIMEOUT_MS) as outgrown:
+        chat.send(conv.id, "And alpacas?")
+    assert outgrown.args is not None
+    conversation_id, text, n_tokens, limit = outgrown.args
+    assert (conversation_id, text, limit) == (conv.id, "And alpacas?", 256) and n_tokens > 256
+    assert len(chat.store.messages(conv.id)) == 16  # nothing half-sent stays
+    dropped = chat.drop_oldest(conv.id, n_tokens, limit)
+    assert dropped > 0 and dropped % 2 == 0  # whole turns, from a question on
+    sent = chat.context_messages(conv.id, 10**9)
+    assert sent[0]["content"].startswith(f"Question {dropped // 2}")
+    used: list[tuple[int, int, int]] = []
+    chat.context_used.connect(lambda c, u, n: used.append((c, u, n)))
+    with qtbot.waitSignal(chat.answer_finished, timeout=TIMEOUT_MS) as finished:
+        chat.send(conv.id, "And alpacas?")
+    assert finished.args is not None and finished.args[2] == "complete"
+    assert len(chat.store.messages(conv.id)) == 18  # every message is still in the history
+    assert used and used[-1][0] == conv.id and 0 < used[-1][1] <= 256 and used[-1][2] == 256
