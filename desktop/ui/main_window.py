@@ -108,7 +108,7 @@ class MainWindow(QMainWindow):
         self.model_picker.setSizeAdjustPolicy(
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
         )
-        self.model_picker.setMinimumContentsLength(16)
+        self.model_picker.setMinimumContentsLength(26)
         # A compact button: Model → Open GGUF file… (Ctrl+O) says it in words.
         self.open_model_button = QToolButton(self)
         self.open_model_button.setText("Open…")
@@ -128,18 +128,15 @@ class MainWindow(QMainWindow):
         self.presets_button.setText("Edit…")
         self.presets_button.setToolTip("Edit presets")
         self.presets_button.setAccessibleName("Edit presets")
-        top.addSpacing(12)
-        top.addWidget(QLabel("Preset:", self))
-        top.addWidget(self.preset_picker)
-        top.addWidget(self.presets_button)
-        top.addStretch(1)
         self.privacy_label = QLabel(self)
         self.privacy_label.setObjectName("privacyLabel")
         self.privacy_label.setAccessibleName("Privacy")
         # It may shrink on a small screen (the tooltip keeps it whole).
         self.privacy_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.privacy_label.setMinimumWidth(80)
-        top.addWidget(self.privacy_label)
+        # It takes the free width (the stretch), right-aligned, and may shrink on a small screen.
+        self.privacy_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        top.addWidget(self.privacy_label, 1)
         self.lock_button = QToolButton(self)
         self.lock_button.setObjectName("localOnlyButton")
         self.lock_button.setText("Local only")
@@ -166,6 +163,12 @@ class MainWindow(QMainWindow):
         bottom = QHBoxLayout()
         bottom.addWidget(self.input_box, 1)
         bottom.addLayout(buttons)
+        # The chat's preset sits with the message it shapes, not in the crowded top bar.
+        compose = QHBoxLayout()
+        compose.addWidget(QLabel("Preset:", self))
+        compose.addWidget(self.preset_picker)
+        compose.addWidget(self.presets_button)
+        compose.addStretch(1)
 
         right = QWidget(self)
         right_layout = QVBoxLayout(right)
@@ -176,6 +179,7 @@ class MainWindow(QMainWindow):
         right_layout.addWidget(self.edit_label)
         right_layout.addWidget(self.undo_bar)
         right_layout.addLayout(bottom)
+        right_layout.addLayout(compose)
 
         splitter = QSplitter(self)
         splitter.addWidget(left)
