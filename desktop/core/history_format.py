@@ -10,6 +10,7 @@ from desktop.core.errors import LlamasideError
 
 EXPORT_FORMAT = "llamaside-chats"
 ROLES = ("user", "assistant", "system")
+STATUSES = ("complete", "streaming", "stopped", "failed", "interrupted")
 
 
 class ChatImportError(LlamasideError):
@@ -22,6 +23,10 @@ def validate_export(data: Any, name: str) -> dict[str, Any]:
         raise ChatImportError(
             f'{name} is neither a Llamaside chat export (no "format": "{EXPORT_FORMAT}") '
             f"nor a ChatGPT conversations.json."
+        )
+    if not isinstance(data.get("version", 1), int) or data.get("version", 1) > 1:
+        raise ChatImportError(
+            f"{name} was written by a newer Llamaside (format version {data.get('version')})."
         )
     conversations = data.get("conversations")
     if not isinstance(conversations, list):
@@ -36,7 +41,15 @@ def validate_export(data: Any, name: str) -> dict[str, Any]:
         messages = conversation.get("messages")
         if not isinstance(messages, list):
             raise ChatImportError(f'{where} has no "messages" list.')
+        if not isinstance(conversation.get("params", {}), dict):
+            raise ChatImportError(f'{where}: "params" should be an object.')
         for j, message in enumerate(messages, start=1):
+            if isinstance(message, dict):
+                status = message.get("status", "complete")
+                if status not in STATUSES:
+                    raise ChatImportError(f"{where}, message {j}: unknown status {status!r}.")
+                if message.get("usage") is not None and not isinstance(message["usage"], dict):
+                    raise ChatImportError(f'{where}, message {j}: "usage" should be an object.')
             if not isinstance(message, dict) or message.get("role") not in ROLES:
                 raise ChatImportError(
                     f"{where}, message {j}: role must be one of {', '.join(ROLES)}."
@@ -69,20 +82,25 @@ def from_chatgpt(data: Any, name: str) -> dict[str, Any]:
         node_id = chat.get("current_node")
         path = []
         seen = set()
-        while node_id in mapping and node_id not in seen:
+        while node_id in mapping and node_id not in seen and isinstance(mapping[node_id], dict):
             seen.add(node_id)
             path.append(mapping[node_id])
             node_id = mapping[node_id].get("parent")
         messages = []
         for node in reversed(path):
             message = node.get("message") or {}
-            role = (message.get("author") or {}).get("role")
-            content = message.get("content") or {}
-            parts = [p for p in content.get("parts") or [] if isinstance(p, str)]
+            if not isinstance(message, dict):
+                continue
+            author = message.get("author")
+            role = author.get("role") if isinstance(author, dict) else None
+            content = message.get("content")
+            raw_parts = content.get("parts") if isinstance(content, dict) else None
+            parts = [p for p in raw_parts or [] if isinstance(p, str)]
             text = "\n".join(parts).strip()
             if role not in ("user", "assistant", "system") or not text:
                 continue
-            model = (message.get("metadata") or {}).get("model_slug")
+            metadata = message.get("metadata")
+            model = metadata.get("model_slug") if isinstance(metadata, dict) else None
             messages.append(
                 {
                     "role": role,

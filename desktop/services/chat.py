@@ -70,6 +70,8 @@ class _Turn:
     previous_leaf: int | None = None
     #: False when regenerating: the question existed before and stays.
     new_user: bool = True
+    #: What the question follows (AT_LEAF: the end of the branch; else an edit's parent).
+    after: int = -1
     pieces: list[str] = field(default_factory=list)
     last_checkpoint: float = 0.0
     stop_requested: bool = False
@@ -98,7 +100,8 @@ class ChatService(QObject):
         rejected(int, str, str): conversation id, the unsent text, why (e.g. too long).
         busy_changed(bool): an answer is being prepared or generated.
         conversations_changed(): titles, order or membership of the conversation list changed.
-        outgrown(int, str, int, int): conversation id, the unsent text, prompt tokens, limit:
+        outgrown(int, str, int, int, int): conversation id, the unsent text, prompt tokens,
+            limit, and what the text was to follow (AT_LEAF, 0 for "first", or a message id):
             the earlier turns fill the context (the user picks what to do).
         context_used(int, int, int): conversation id, tokens in the context, its size.
     """
@@ -114,7 +117,7 @@ class ChatService(QObject):
     rejected = Signal(int, str, str)
     busy_changed = Signal(bool)
     conversations_changed = Signal()
-    outgrown = Signal(int, str, int, int)
+    outgrown = Signal(int, str, int, int, int)
     context_used = Signal(int, int, int)
 
     def __init__(
@@ -257,6 +260,9 @@ class ChatService(QObject):
             previous_leaf=previous_leaf,
             new_user=True,
         )
+        if self._turn is not None:
+            # For the signal's int: AT_LEAF (-1), 0 for "no parent" (ids start at 1), or an id.
+            self._turn.after = after if after is not None else 0
         return True
 
     def regenerate(self, conversation_id: int, answer_id: int) -> bool:
@@ -374,7 +380,9 @@ class ChatService(QObject):
         self.store.set_system_prompt(conversation_id, preset.system_prompt)
         conversation = self.store.get_conversation(conversation_id)
         self.store.set_conversation_model(
-            conversation_id, conversation.model, {**preset.sampling.to_dict(), "preset": name}
+            conversation_id,
+            conversation.model,
+            {**conversation.params, **preset.sampling.to_dict(), "preset": name},
         )
         return preset
 
@@ -472,10 +480,12 @@ class ChatService(QObject):
             wire.append({"role": "system", "content": conversation.system_prompt})
         # Turns the user chose to drop when the chat outgrew the context are not sent.
         context_from = int(conversation.params.get("context_from", 0) or 0)
-        for message in self.store.messages(conversation_id):
-            if message.id >= upto:
-                break
-            if message.id < context_from:
+        before = [m for m in self.store.messages(conversation_id) if m.id < upto]
+        # The question being answered is always sent, even if it is older than context_from
+        # (regenerating an early answer).
+        question = before[-1].id if before else None
+        for message in before:
+            if message.id < context_from and message.id != question:
                 continue
             if message.role == Role.ASSISTANT and (
                 message.status == MessageStatus.FAILED or not message.content
@@ -614,13 +624,19 @@ class ChatService(QObject):
             # The earlier turns fill the context: the user chooses what to do (drop the oldest
             # turns, or a new chat); nothing was sent and the text goes back to them.
             self._take_back(turn)
-            self.outgrown.emit(turn.conversation_id, turn.user_text, overflow[1], overflow[2])
+            if not turn.new_user:  # a regeneration: there is no text to give back
+                self.rejected.emit(turn.conversation_id, "", message)
+                return
+            self.outgrown.emit(
+                turn.conversation_id, turn.user_text, overflow[1], overflow[2], turn.after
+            )
             return
         if code == P.ERROR_CONTEXT_OVERFLOW and not turn.pieces:
             # Nothing was generated: the message was never really sent. Take it back out of
             # the history and give the text back to the user, with the reason.
             self._take_back(turn)
-            self.rejected.emit(turn.conversation_id, turn.user_text, message)
+            text = turn.user_text if turn.new_user else ""  # a regeneration has none to return
+            self.rejected.emit(turn.conversation_id, text, message)
             return
         self._finish(MessageStatus.FAILED, None, error=message)
         self.error.emit(message)
@@ -693,27 +709,35 @@ class ChatService(QObject):
         self.busy_changed.emit(False)
         self.answer_finished.emit(turn.conversation_id, turn.answer_id, "rejected")
 
-    def drop_oldest(self, conversation_id: int, n_tokens: int, limit: int) -> int:
+    def drop_oldest(
+        self, conversation_id: int, n_tokens: int, limit: int, new_text: str = ""
+    ) -> int:
         """Stop sending the oldest turns so that the conversation fits again (they stay on
-        screen and in the history). Returns how many messages are no longer sent."""
-        path = [m for m in self.store.messages(conversation_id) if m.role != Role.SYSTEM]
-        total_chars = sum(len(m.content) for m in path) or 1
-        tokens_per_char = n_tokens / total_chars
+        screen and in the history). Returns how many more messages are no longer sent."""
+        conversation = self.store.get_conversation(conversation_id)
+        context_from = int(conversation.params.get("context_from", 0) or 0)
+        sent = [m for m in self.store.messages(conversation_id) if m.id >= context_from]
+        # Everything the engine counted: the system prompt, what is still sent, the new text.
+        chars = len(conversation.system_prompt) + len(new_text) + sum(len(m.content) for m in sent)
+        tokens_per_char = n_tokens / max(chars, 1)
         # Keep the chat to half the context: room for the new message, its answer, and the
         # next few turns before this question comes up again.
         to_remove = n_tokens - limit // 2
         removed = 0.0
         start = 0
-        for index, message in enumerate(path):
+        for index, message in enumerate(sent):
             if removed >= to_remove:
                 break
             removed += len(message.content) * tokens_per_char
             start = index + 1
         # Begin at a question, never halfway through a turn.
-        while start < len(path) and path[start].role != Role.USER:
+        while start < len(sent) and sent[start].role != Role.USER:
             start += 1
-        conversation = self.store.get_conversation(conversation_id)
-        first_kept = path[start].id if start < len(path) else (path[-1].id + 1 if path else 0)
+        if start >= len(sent):
+            first_kept = (sent[-1].id + 1) if sent else context_from  # only the new message
+        else:
+            first_kept = sent[start].id
+        first_kept = max(first_kept, context_from)  # never send dropped turns again
         self.store.set_conversation_model(
             conversation_id, conversation.model, {**conversation.params, "context_from": first_kept}
         )

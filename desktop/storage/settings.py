@@ -31,7 +31,10 @@ class Settings:
     def set(self, key: str, value: Any) -> None:
         # Read the file again first: the CLI may have changed other keys while the app ran
         # (`llamaside providers disable`), and writing our old copy back would undo that.
-        self._data = {**self._read(), key: value}
+        on_disk = self._read()
+        # A file that cannot be read now must not cost the settings this copy still holds.
+        base = on_disk or self._data
+        self._data = {**base, key: value}
         self.save()
 
     def sampling(self) -> SamplingParams:

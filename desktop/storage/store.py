@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import sqlite_utils
 
@@ -28,7 +28,23 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
-def _m001_initial(db: sqlite_utils.Database) -> None:
+class _Executes(Protocol):
+    def executescript(self, sql: str, /) -> object: ...
+
+
+class _Script:
+    """Collects a migration's SQL, so that it runs in one transaction with its record in
+    _migrations: a migration that fails halfway (a full disk while building the search index)
+    leaves the database as it was, not with half its columns added."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+
+    def executescript(self, sql: str, /) -> None:
+        self.parts.append(sql)
+
+
+def _m001_initial(db: _Executes) -> None:
     db.executescript(
         """
         CREATE TABLE conversations (
@@ -57,7 +73,7 @@ def _m001_initial(db: sqlite_utils.Database) -> None:
     )
 
 
-def _m002_user_models(db: sqlite_utils.Database) -> None:
+def _m002_user_models(db: _Executes) -> None:
     db.executescript(
         """
         CREATE TABLE user_models (
@@ -69,7 +85,7 @@ def _m002_user_models(db: sqlite_utils.Database) -> None:
     )
 
 
-def _m003_downloads(db: sqlite_utils.Database) -> None:
+def _m003_downloads(db: _Executes) -> None:
     db.executescript(
         """
         CREATE TABLE downloads (
@@ -87,7 +103,7 @@ def _m003_downloads(db: sqlite_utils.Database) -> None:
     )
 
 
-def _m004_privacy(db: sqlite_utils.Database) -> None:
+def _m004_privacy(db: _Executes) -> None:
     db.executescript(
         """
         ALTER TABLE conversations ADD COLUMN local_only INTEGER NOT NULL DEFAULT 0;
@@ -106,7 +122,7 @@ def _m004_privacy(db: sqlite_utils.Database) -> None:
     )
 
 
-def _m005_comparisons(db: sqlite_utils.Database) -> None:
+def _m005_comparisons(db: _Executes) -> None:
     db.executescript(
         """
         CREATE TABLE comparisons (
@@ -147,7 +163,7 @@ def _m005_comparisons(db: sqlite_utils.Database) -> None:
     )
 
 
-def _m006_history(db: sqlite_utils.Database) -> None:
+def _m006_history(db: _Executes) -> None:
     db.executescript(
         """
         ALTER TABLE conversations ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0;
@@ -174,7 +190,7 @@ def _m006_history(db: sqlite_utils.Database) -> None:
     )
 
 
-def _m007_versions(db: sqlite_utils.Database) -> None:
+def _m007_versions(db: _Executes) -> None:
     # Messages form a tree: editing a question or regenerating an answer adds a sibling (a new
     # version) instead of overwriting; the conversation shows the branch ending at leaf_id.
     db.executescript(
@@ -194,7 +210,7 @@ def _m007_versions(db: sqlite_utils.Database) -> None:
 
 
 #: Ordered and append-only: a migration, once released, never changes. Its position is its id.
-MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
+MIGRATIONS: list[tuple[str, Callable[[_Executes], None]]] = [
     ("initial", _m001_initial),
     ("user_models", _m002_user_models),
     ("downloads", _m003_downloads),
@@ -382,12 +398,22 @@ class ChatStore:
         for number, (name, migration) in enumerate(MIGRATIONS, start=1):
             if number <= current:
                 continue
-            with self._writing():
-                migration(self.db)
-                self.db.execute(
-                    "INSERT INTO _migrations (id, name, applied) VALUES (?, ?, ?)",
-                    [number, name, now_iso()],
+            script = _Script()
+            migration(script)
+            record = (
+                f"INSERT INTO _migrations (id, name, applied) "
+                f"VALUES ({number}, '{name}', '{now_iso()}');"
+            )
+            try:
+                # executescript commits anything pending first, then runs this as one
+                # transaction of its own.
+                self.db.conn.executescript(
+                    "BEGIN;\n" + "\n".join(script.parts) + "\n" + record + "\nCOMMIT;"
                 )
+            except sqlite3.Error:
+                if self.db.conn.in_transaction:
+                    self.db.conn.execute("ROLLBACK")
+                raise
 
     def _backup(self, label: str) -> Path:
         target = self.path.with_name(f"{self.path.name}.{label}.bak")
@@ -475,7 +501,7 @@ class ChatStore:
     def search(self, query: str, limit: int = 50) -> list[dict[str, Any]]:
         """Messages matching every word of ``query`` (prefixes too), best first, with a snippet
         whose hits are wrapped in HIT_START / HIT_END."""
-        words = [w.replace('"', '""') for w in query.split() if w.strip()]
+        words = [w.replace('"', '""') for w in query.replace("\x00", " ").split() if w.strip()]
         if not words:
             return []
         match = " ".join(f'"{w}"*' for w in words)
@@ -522,7 +548,12 @@ class ChatStore:
                     "updated": row["updated"],
                     "model": row["model"],
                     "system_prompt": row["system_prompt"],
-                    "params": json.loads(row["params"] or "{}"),
+                    # "context_from" is a message id of this database: meaningless elsewhere.
+                    "params": {
+                        k: v
+                        for k, v in json.loads(row["params"] or "{}").items()
+                        if k != "context_from"
+                    },
                     "local_only": bool(row["local_only"]),
                     "pinned": bool(row["pinned"]),
                     "leaf": position.get(row["leaf_id"]),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import html
 import json
+import sqlite3
 from pathlib import Path
 from typing import cast
 
@@ -477,7 +478,10 @@ class MainWindow(QMainWindow):
 
     @Slot(int, int)
     def _on_conversation_chosen(self, conversation_id: int, message_id: int) -> None:
-        if self.chat.busy and conversation_id != self.conversation_id:
+        if conversation_id not in {c.id for c in self.chat.store.list_conversations()}:
+            self._refresh_conversations()  # a stale hit of a chat deleted meanwhile
+            return
+        if self.chat.busy and (conversation_id != self.conversation_id or message_id):
             # Keep the answer visible while it streams; switching comes after Stop.
             self.sidebar.select(self.conversation_id)
             self.banner.show_message("Stop the answer being generated before switching chats.")
@@ -544,14 +548,16 @@ class MainWindow(QMainWindow):
         try:
             data = parse_import(json.loads(path.read_text(encoding="utf-8")), path.name)
             ids = self.chat.store.import_conversations(data)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, sqlite3.Error) as exc:
             self.banner.show_message(f"Could not import {path.name}: {exc}")
             return []
         except LlamasideError as exc:
             self.banner.show_message(str(exc))
             return []
-        if ids:
+        if ids and not self.chat.busy:
             self.open_conversation(ids[0])
+        else:
+            self._refresh_conversations()
         self.banner.show_message(f"Imported {len(ids)} chat(s) from {path.name}.")
         return ids
 
@@ -576,10 +582,14 @@ class MainWindow(QMainWindow):
         self.conversation_id = None
         self.undo_bar.offer(current.id, f"Deleted “{current.title}”.")
         self._open_latest_or_new()
+        self.sidebar.refresh()  # search hits of the deleted chat go too
 
     @Slot(int)
     def _undo_delete(self, conversation_id: int) -> None:
         self.chat.store.restore(conversation_id)
+        if self.chat.busy:  # the answer on screen keeps streaming; the chat is back in the list
+            self._refresh_conversations()
+            return
         self.open_conversation(conversation_id)
 
     def _open_latest_or_new(self) -> None:
@@ -813,6 +823,8 @@ class MainWindow(QMainWindow):
         if self.chat.busy:
             self.banner.show_message("Stop the answer being generated first.")
             return
+        if kind != "edit":
+            self._end_editing()
         if kind == "download-recommended":
             self.chat.settings.set("welcomed", True)
             self.show_models()
@@ -907,8 +919,9 @@ class MainWindow(QMainWindow):
             self.input_box.clear()
 
     def regenerate(self, answer_id: int) -> None:
-        if self.conversation_id is None:
+        if self.conversation_id is None or self.chat.busy:
             return
+        self._end_editing()
         answer = self.chat.store.get_message(answer_id)
         if answer.parent_id is None:
             return
@@ -1021,8 +1034,10 @@ class MainWindow(QMainWindow):
         colour = "#a93226" if share > 0.9 else "#b9770e" if share > 0.75 else ""
         self.context_label.setStyleSheet(f"color: {colour}" if colour else "")
 
-    @Slot(int, str, int, int)
-    def _on_outgrown(self, conversation_id: int, text: str, n_tokens: int, limit: int) -> None:
+    @Slot(int, str, int, int, int)
+    def _on_outgrown(
+        self, conversation_id: int, text: str, n_tokens: int, limit: int, after: int
+    ) -> None:
         """The chat no longer fits the model's context: the user chooses, nothing is lost."""
         if conversation_id == self.conversation_id:
             self.open_conversation(conversation_id)
@@ -1045,15 +1060,24 @@ class MainWindow(QMainWindow):
         box.exec()
         clicked = box.clickedButton()
         if clicked is drop:
-            self.chat.drop_oldest(conversation_id, n_tokens, limit)
-            self.input_box.setPlainText(text)
-            self.send()
+            self.chat.drop_oldest(conversation_id, n_tokens, limit, text)
+            # Sent as it was meant: after the same message (an edit stays an edit).
+            self._pending_question = True
+            try:
+                self.chat.send(conversation_id, text, after=None if after == 0 else after)
+            except LlamasideError as exc:
+                self._pending_question = False
+                self.banner.show_message(str(exc))
+                self.input_box.setPlainText(text)
         elif clicked is fresh:
+            draft = self.input_box.toPlainText()
             self.new_conversation()
             self.input_box.setPlainText(text)
             self.send()
+            self.input_box.setPlainText(draft)  # anything typed meanwhile is kept
         else:
-            self.input_box.setPlainText(text)
+            draft = self.input_box.toPlainText()
+            self.input_box.setPlainText(f"{text}\n\n{draft}" if draft.strip() else text)
 
     @Slot(int, str, str)
     def _on_rejected(self, conversation_id: int, text: str, reason: str) -> None:

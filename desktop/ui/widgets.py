@@ -106,6 +106,7 @@ class UndoBar(QWidget):
         layout = QHBoxLayout(self)
         layout.setContentsMargins(10, 4, 6, 4)
         self.label = QLabel(self)
+        self.label.setTextFormat(Qt.TextFormat.PlainText)  # a chat title is not markup
         self.label.setAccessibleName("Deleted")
         self.undo_button = QPushButton("Undo", self)
         self.undo_button.setAccessibleName("Undo the deletion")

@@ -255,10 +255,11 @@ def test_an_outgrown_chat_asks_and_dropping_the_oldest_turns_lets_it_go_on(
     with qtbot.waitSignal(chat.outgrown, timeout=TIMEOUT_MS) as outgrown:
         chat.send(conv.id, "And alpacas?")
     assert outgrown.args is not None
-    conversation_id, text, n_tokens, limit = outgrown.args
+    conversation_id, text, n_tokens, limit, after = outgrown.args
+    assert after == -1  # it followed the end of the chat (not an edit)
     assert (conversation_id, text, limit) == (conv.id, "And alpacas?", 256) and n_tokens > 256
     assert len(chat.store.messages(conv.id)) == 16  # nothing half-sent stays
-    dropped = chat.drop_oldest(conv.id, n_tokens, limit)
+    dropped = chat.drop_oldest(conv.id, n_tokens, limit, text)
     assert dropped > 0 and dropped % 2 == 0  # whole turns, from a question on
     sent = chat.context_messages(conv.id, 10**9)
     assert sent[0]["content"].startswith(f"Question {dropped // 2}")
@@ -269,3 +270,24 @@ def test_an_outgrown_chat_asks_and_dropping_the_oldest_turns_lets_it_go_on(
     assert finished.args is not None and finished.args[2] == "complete"
     assert len(chat.store.messages(conv.id)) == 18  # every message is still in the history
     assert used and used[-1][0] == conv.id and 0 < used[-1][1] <= 256 and used[-1][2] == 256
+
+
+def test_dropping_never_goes_back_and_the_question_is_always_sent(chat: ChatService) -> None:
+    conv = chat.store.create_conversation("Long")
+    ids = []
+    for i in range(6):
+        ids.append(chat.store.add_message(conv.id, Role.USER, f"Q{i} " + "x" * 200).id)
+        chat.store.add_message(conv.id, Role.ASSISTANT, f"A{i} " + "y" * 200, model="local:x")
+    chat.drop_oldest(conv.id, 1000, 256, "new")
+    first = chat.store.get_conversation(conv.id).params["context_from"]
+    # A smaller overflow later (only what is still sent is counted) never moves it back.
+    chat.drop_oldest(conv.id, 300, 256, "new")
+    second = chat.store.get_conversation(conv.id).params["context_from"]
+    assert second >= first
+    # Changing the preset keeps it.
+    chat.apply_preset(conv.id, "Precise")
+    assert chat.store.get_conversation(conv.id).params["context_from"] == second
+    # Regenerating the very first answer still sends its question.
+    first_answer = chat.store.messages(conv.id)[1]
+    sent = chat.context_messages(conv.id, first_answer.id)
+    assert [m["content"][:2] for m in sent if m["role"] == "user"] == ["Q0"]

@@ -207,3 +207,34 @@ def test_edits_and_regenerations_are_versions(store: ChatStore, tmp_path: Path) 
     assert [m.content for m in other.messages(copy)] == ["Question v1", "Answer to v1", "Follow-up"]
     assert "Question v2" not in to_markdown(exported)
     other.close()
+
+
+@pytest.mark.parametrize(
+    ("message", "says"),
+    [
+        ({"role": "user", "content": "x", "created": "t", "status": "bogus"}, "unknown status"),
+        ({"role": "user", "content": "x", "created": "t", "usage": [1]}, '"usage" should be'),
+    ],
+)
+def test_imports_with_bad_fields_are_refused_before_writing(
+    store: ChatStore, message: dict[str, object], says: str
+) -> None:
+    data = {
+        "format": "llamaside-chats",
+        "version": 1,
+        "conversations": [{"title": "t", "created": "t", "updated": "t", "messages": [message]}],
+    }
+    with pytest.raises(ChatImportError, match=says):
+        parse_import(data, "f.json")
+    with pytest.raises(ChatImportError, match="newer Llamaside"):
+        parse_import({**data, "version": 2}, "f.json")
+    # A ChatGPT file with odd nodes imports what it can instead of crashing.
+    odd = [
+        {
+            "title": "odd",
+            "mapping": {"a": "not a node", "b": {"message": "text"}},
+            "current_node": "b",
+        }
+    ]
+    assert parse_import(odd, "conversations.json")["conversations"][0]["messages"] == []
+    assert store.search("\x00") == [] and store.search("a\x00b") == []

@@ -184,3 +184,28 @@ def test_comparison_answers_left_streaming_become_interrupted(tmp_path: Path) ->
     [answer] = again.comparison_answers(comparison)
     assert (answer["status"], answer["content"]) == ("interrupted", "half")
     again.close()
+
+
+def test_a_migration_that_fails_halfway_changes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from desktop.storage import store as store_module
+
+    ChatStore(tmp_path / "h.db").close()
+    broken = [
+        *store_module.MIGRATIONS,
+        (
+            "broken",
+            lambda db: db.executescript(
+                "ALTER TABLE conversations ADD COLUMN half INTEGER; SELECT no_such_function();"
+            ),
+        ),
+    ]
+    monkeypatch.setattr(store_module, "MIGRATIONS", broken)
+    for _attempt in range(2):  # the second start meets the same state, not "duplicate column"
+        with pytest.raises(StoreError, match="no such function"):
+            ChatStore(tmp_path / "h.db")
+    connection = sqlite3.connect(tmp_path / "h.db")
+    columns = [row[1] for row in connection.execute("PRAGMA table_info(conversations)")]
+    assert "half" not in columns
+    connection.close()
