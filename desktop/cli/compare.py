@@ -158,6 +158,23 @@ def _row(result: ColumnResult) -> dict[str, Any]:
     }
 
 
+def _save_round(
+    store: ChatStore, comparison_id: int, round_index: int, prompt: str, results: list[ColumnResult]
+) -> None:
+    for slot, result in enumerate(results):
+        store.save_comparison_answer(
+            comparison_id,
+            round_index=round_index,
+            slot=slot,
+            model=result.model_id,
+            prompt=prompt,
+            content=result.text,
+            status=result.status,
+            error=result.error,
+            usage=_usage(result),
+        )
+
+
 def _usage(result: ColumnResult) -> dict[str, Any] | None:
     """What is stored: the usage plus the context size, for "context used" when reopened."""
     return {**result.usage, "n_ctx": result.n_ctx} if result.usage else None
@@ -203,18 +220,7 @@ def cmd_compare(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
             comparison_id = store.create_comparison(
                 " ".join(prompt.split())[:48], "compare", [c.model.id for c in columns]
             )
-            for slot, result in enumerate(results):
-                store.save_comparison_answer(
-                    comparison_id,
-                    round_index=0,
-                    slot=slot,
-                    model=result.model_id,
-                    prompt=prompt,
-                    content=result.text,
-                    status=result.status,
-                    error=result.error,
-                    usage=_usage(result),
-                )
+            _save_round(store, comparison_id, 0, prompt, results)
     finally:
         store.close()
     rows = [_row(r) for r in results]
@@ -284,18 +290,7 @@ def _batch(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
                 sys.stderr.write(f"\r{index + 1}/{total} prompts")
                 table.append({"prompt": prompt, "answers": [_row(r) for r in results]})
                 if comparison_id is not None:
-                    for slot, result in enumerate(results):
-                        store.save_comparison_answer(
-                            comparison_id,
-                            round_index=index,
-                            slot=slot,
-                            model=result.model_id,
-                            prompt=prompt,
-                            content=result.text,
-                            status=result.status,
-                            error=result.error,
-                            usage=_usage(result),
-                        )
+                    _save_round(store, comparison_id, index, prompt, results)
             sys.stderr.write("\n")
             models = [c.model.id for c in columns]
     finally:

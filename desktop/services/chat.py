@@ -237,15 +237,10 @@ class ChatService(QObject):
         version and its answers are kept)."""
         if not text.strip() or self._turn is not None:
             return False
-        model = self.current_model
-        if model is None:
-            self.error.emit("No model is available. Add a GGUF file with Model → Open GGUF file…")
+        prepared = self._prepare(conversation_id)
+        if prepared is None:
             return False
-        conversation = self.store.get_conversation(conversation_id)
-        provider = None
-        if isinstance(model, CloudModel):
-            # Every refusal happens here, before the message is saved or anything is sent.
-            provider = self._open_cloud(model, conversation.local_only)
+        model, conversation, provider = prepared
         previous_leaf = self._leaf(conversation_id)
         user = self.store.add_message(conversation_id, Role.USER, text, parent_id=after)
         if conversation.title == NEW_CHAT_TITLE:
@@ -273,14 +268,10 @@ class ChatService(QObject):
         if old.role != Role.ASSISTANT or old.parent_id is None:
             return False
         question = self.store.get_message(old.parent_id)
-        model = self.current_model
-        if model is None:
-            self.error.emit("No model is available. Add a GGUF file with Model → Open GGUF file…")
+        prepared = self._prepare(conversation_id)
+        if prepared is None:
             return False
-        conversation = self.store.get_conversation(conversation_id)
-        provider = None
-        if isinstance(model, CloudModel):
-            provider = self._open_cloud(model, conversation.local_only)
+        model, conversation, provider = prepared
         previous_leaf = self._leaf(conversation_id)
         self._answer(
             conversation,
@@ -292,6 +283,21 @@ class ChatService(QObject):
             new_user=False,
         )
         return True
+
+    def _prepare(
+        self, conversation_id: int
+    ) -> tuple[LocalModel | CloudModel, Conversation, Any] | None:
+        """The model, the conversation and (for a cloud model) an open provider. Every refusal
+        happens here, before a message is saved or anything is sent."""
+        model = self.current_model
+        if model is None:
+            self.error.emit("No model is available. Add a GGUF file with Model → Open GGUF file…")
+            return None
+        conversation = self.store.get_conversation(conversation_id)
+        provider = None
+        if isinstance(model, CloudModel):
+            provider = self._open_cloud(model, conversation.local_only)
+        return model, conversation, provider
 
     def _leaf(self, conversation_id: int) -> int | None:
         path = self.store.messages(conversation_id)

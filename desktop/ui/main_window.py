@@ -780,13 +780,7 @@ class MainWindow(QMainWindow):
         if not text.strip() or self.chat.busy or self.conversation_id is None:
             return
         self.banner.hide()
-        model = self.chat.current_model
-        if (
-            isinstance(model, CloudModel)
-            and not self._local_only()
-            and self.chat.needs_consent(model)
-            and not self._ask_consent(model)
-        ):
+        if not self._cloud_agreed():
             return  # the text stays in the box, nothing was sent
         editing = self.editing
         if editing is not None:
@@ -925,13 +919,7 @@ class MainWindow(QMainWindow):
         answer = self.chat.store.get_message(answer_id)
         if answer.parent_id is None:
             return
-        model = self.chat.current_model
-        if (
-            isinstance(model, CloudModel)
-            and not self._local_only()
-            and self.chat.needs_consent(model)
-            and not self._ask_consent(model)
-        ):
+        if not self._cloud_agreed():
             return
         self._show_branch_before(answer_id)
         try:
@@ -954,6 +942,13 @@ class MainWindow(QMainWindow):
         names = {m.model: self.chat.model_name(m.model) for m in kept if m.model}
         versions = self.chat.store.versions(self.conversation_id)
         self.chat_view.show_messages(kept, names, versions=versions)
+
+    def _cloud_agreed(self) -> bool:
+        """False only when a cloud model's first send was put to the user and declined."""
+        model = self.chat.current_model
+        if isinstance(model, CloudModel) and not self._local_only():
+            return not self.chat.needs_consent(model) or self._ask_consent(model)
+        return True
 
     def _ask_consent(self, model: CloudModel) -> bool:
         """The one question before a provider first receives anything."""
