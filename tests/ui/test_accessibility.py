@@ -1,0 +1,84 @@
+"""Every control a keyboard or screen-reader user meets has a name: its own text (buttons,
+check boxes) or an accessible name (fields, lists, pickers), in every window and dialog."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QAbstractItemView,
+    QAbstractSpinBox,
+    QComboBox,
+    QHeaderView,
+    QLineEdit,
+    QPlainTextEdit,
+    QTextEdit,
+    QWidget,
+)
+from pytestqt.qtbot import QtBot
+
+from desktop.app import build_window
+from desktop.storage.paths import AppPaths
+from desktop.ui.main_window import MainWindow
+from desktop.ui.presets_dialog import PresetsDialog
+
+CONTROLS = (
+    QAbstractButton,
+    QAbstractItemView,
+    QAbstractSpinBox,
+    QComboBox,
+    QLineEdit,
+    QPlainTextEdit,
+    QTextEdit,
+)
+
+
+@pytest.fixture
+def window(home: AppPaths, qtbot: QtBot) -> Iterator[MainWindow]:
+    win = build_window(home)
+    qtbot.addWidget(win)
+    win.show()
+    yield win
+    win.close()
+    win.chat.store.close()
+
+
+def unnamed(root: QWidget) -> list[str]:
+    missing = []
+    for widget in root.findChildren(QWidget):
+        if not isinstance(widget, CONTROLS) or not widget.isVisibleTo(root):
+            continue
+        if isinstance(widget, QLineEdit) and isinstance(widget.parent(), (QComboBox,)):
+            continue  # an editable combo's inner field: the combo carries the name
+        if isinstance(widget.parent(), QAbstractSpinBox) or isinstance(widget, QHeaderView):
+            continue  # parts of a control that carries the name
+        if widget.objectName().startswith("qt_"):
+            continue  # Qt's own parts (a table's corner button)
+        text = widget.text() if isinstance(widget, QAbstractButton) else ""
+        if not (widget.accessibleName() or text.replace("&", "").strip()):
+            missing.append(
+                f"{type(widget).__name__} {widget.objectName()!r} in {root.windowTitle()}"
+            )
+    return missing
+
+
+def test_every_control_has_a_name(window: MainWindow, qtbot: QtBot) -> None:
+    roots: list[QWidget] = [window]
+    window.show_models()
+    roots.append(window.models_dialog)  # type: ignore[arg-type]
+    window.show_providers()
+    roots.append(window.providers_dialog)  # type: ignore[arg-type]
+    window.show_privacy()
+    roots.append(window.privacy_dialog)  # type: ignore[arg-type]
+    compare = window.show_compare()
+    roots.append(compare)
+    window.show_leaderboard()
+    roots.append(window.leaderboard_dialog)  # type: ignore[arg-type]
+    presets = PresetsDialog(window.chat, "Balanced", window)
+    qtbot.addWidget(presets)
+    presets.show()
+    roots.append(presets)
+    missing = [name for root in roots for name in unnamed(root)]
+    assert missing == [], "\n".join(missing)
