@@ -18,11 +18,11 @@ from typing import Any
 from desktop.backends.cloud import AnthropicProvider, CloudError, OpenAIProvider
 from desktop.backends.engine_client import SyncEngine
 from desktop.core.errors import LlamasideError
-from desktop.core.messages import MessageStatus
+from desktop.core.messages import MessageStatus, status_after
 from desktop.core.models import CloudModel, LocalModel
 from desktop.core.params import LoadParams, SamplingParams
 from desktop.core.pricing import Pricing
-from desktop.core.usage import StopReason, Usage
+from desktop.core.usage import Usage
 
 #: Memory a loaded model needs beyond its file (context, buffers), for the fits-together check.
 LOAD_OVERHEAD_BYTES = 600 * 1024 * 1024
@@ -152,11 +152,7 @@ class Column:
                 model.id, "".join(pieces), MessageStatus.FAILED.value, str(exc), n_ctx=self._n_ctx
             )
         usage = engine.last.usage
-        status = (
-            MessageStatus.STOPPED
-            if usage.stop_reason == StopReason.CANCELLED
-            else MessageStatus.COMPLETE
-        )
+        status = status_after(usage.stop_reason)
         return ColumnResult(
             model.id, "".join(pieces), status.value, None, usage.to_dict(), self._n_ctx
         )
@@ -180,11 +176,7 @@ class Column:
         finally:
             self._provider = None
             provider.close()
-        status = (
-            MessageStatus.STOPPED
-            if result.usage.stop_reason == StopReason.CANCELLED
-            else MessageStatus.COMPLETE
-        )
+        status = status_after(result.usage.stop_reason)
         usage = result.usage.to_dict() if result.finished else None
         if usage is not None:
             usage.update(cloud_cost(self.pricing, model, result.usage))
@@ -211,13 +203,11 @@ class Column:
 
 
 def cloud_cost(pricing: Pricing | None, model: CloudModel, usage: Usage) -> dict[str, Any]:
-    price = pricing.lookup(model.provider, model.model) if pricing is not None else None
-    if price is None:
+    if pricing is None:
         return {"cost_usd": None}
-    return {
-        "cost_usd": price.cost(usage.prompt_tokens, usage.output_tokens),
-        "price_checked": price.checked,
-    }
+    return pricing.answer_cost(
+        model.provider, model.model, usage.prompt_tokens, usage.output_tokens
+    )
 
 
 def threads_each(n_local_running: int, cores: int) -> int:

@@ -75,10 +75,10 @@ def _silence_stdout() -> None:
     os.close(devnull)
 
 
-def _sampling(args: argparse.Namespace, defaults: SamplingParams) -> SamplingParams:
+def sampling_from(args: argparse.Namespace, defaults: SamplingParams) -> SamplingParams:
     values = defaults.to_dict()
     for name in ("temperature", "top_p", "top_k", "min_p", "repeat_penalty", "max_tokens", "seed"):
-        value = getattr(args, name)
+        value = getattr(args, name, None)  # a command may offer only some of them
         if value is not None:
             values[name] = value
     return SamplingParams.from_dict(values)
@@ -89,7 +89,7 @@ def cmd_chat(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
     if not prompt.strip():
         raise InvalidParameter("The prompt is empty: nothing was sent.")
     settings = Settings(paths.settings)
-    sampling = _sampling(args, settings.sampling())
+    sampling = sampling_from(args, settings.sampling())
     providers = Providers(settings.get("providers", {}))
     if args.model and ":" in args.model and not args.model.startswith(LOCAL_PREFIX):
         name, model_name = args.model.split(":", 1)
@@ -316,11 +316,5 @@ def _cost(paths: AppPaths, provider: str, model: str, result: CloudResult) -> di
     except PricingError as exc:
         sys.stderr.write(f"llamaside: {exc} Using the shipped prices.\n")
         pricing = load_pricing(None)
-    price = pricing.lookup(provider, model)
-    if price is None:
-        return {"cost_usd": None}
     usage = result.usage
-    return {
-        "cost_usd": price.cost(usage.prompt_tokens, usage.output_tokens),
-        "price_checked": price.checked,
-    }
+    return pricing.answer_cost(provider, model, usage.prompt_tokens, usage.output_tokens)

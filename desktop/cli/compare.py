@@ -25,6 +25,7 @@ from desktop.backends.hardware import detect
 from desktop.backends.local_models import available_models, resolve_model
 from desktop.backends.network import Network
 from desktop.backends.providers import Providers, open_provider
+from desktop.cli.chat import sampling_from
 from desktop.cli.network import open_network
 from desktop.core.compare import (
     MAX_COLUMNS,
@@ -36,7 +37,7 @@ from desktop.core.compare import (
 )
 from desktop.core.errors import InvalidParameter
 from desktop.core.models import LOCAL_PREFIX, CloudModel, LocalModel
-from desktop.core.params import LoadParams, SamplingParams
+from desktop.core.params import LoadParams
 from desktop.core.pricing import PricingError, format_cost
 from desktop.core.ratings import Vote, leaderboard
 from desktop.storage.paths import AppPaths
@@ -139,14 +140,6 @@ def _local_together(local: list[LocalModel], paths: AppPaths) -> bool:
     return together
 
 
-def _sampling(args: argparse.Namespace, settings: Settings) -> SamplingParams:
-    values = settings.sampling().to_dict()
-    for name in ("max_tokens", "temperature", "seed"):
-        if getattr(args, name) is not None:
-            values[name] = getattr(args, name)
-    return SamplingParams.from_dict(values)
-
-
 def _row(result: ColumnResult) -> dict[str, Any]:
     local = result.model_id.startswith(LOCAL_PREFIX)
     return {
@@ -211,7 +204,7 @@ def cmd_compare(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
             results = run_round(
                 columns,
                 prompt,
-                _sampling(args, settings),
+                sampling_from(args, settings.sampling()),
                 lambda _s, _t: None,
                 local_together=together,
             )
@@ -264,7 +257,7 @@ def _batch(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
     if not prompt_set.prompts:
         raise InvalidParameter(f"{source} has no usable prompts.")
     settings = Settings(paths.settings)
-    sampling = _sampling(args, settings)
+    sampling = sampling_from(args, settings.sampling())
     store = ChatStore(paths.database)
     table: list[dict[str, Any]] = []
     try:

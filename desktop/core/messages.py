@@ -5,6 +5,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from desktop.core.usage import StopReason
+
 
 class Role(str, enum.Enum):
     SYSTEM = "system"
@@ -24,6 +26,11 @@ class MessageStatus(str, enum.Enum):
     FAILED = "failed"
     #: The app itself died mid-answer (found STREAMING at the next start).
     INTERRUPTED = "interrupted"
+
+
+def status_after(stop_reason: StopReason) -> MessageStatus:
+    """How an answer that ran to its end is stored: stopped by the user, or complete."""
+    return MessageStatus.STOPPED if stop_reason == StopReason.CANCELLED else MessageStatus.COMPLETE
 
 
 @dataclass(frozen=True)

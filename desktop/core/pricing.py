@@ -56,6 +56,14 @@ class Pricing:
                 best = (len(key_model), price)
         return best[1] if best else None
 
+    def answer_cost(self, provider: str, model: str, prompt: int, output: int) -> dict[str, Any]:
+        """What an answer's stored usage says of its cost: ``cost_usd`` (None when the model
+        has no known price) and, with a price, the date it was checked."""
+        price = self.lookup(provider, model)
+        if price is None:
+            return {"cost_usd": None}
+        return {"cost_usd": price.cost(prompt, output), "price_checked": price.checked}
+
     def cost(self, provider: str, model: str, prompt: int, output: int) -> float | None:
         """Dollars for one answer, or None when the model has no known price."""
         price = self.lookup(provider, model)

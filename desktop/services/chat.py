@@ -22,11 +22,11 @@ from desktop.core import protocol as P
 from desktop.core.errors import InvalidParameter, LlamasideError
 from desktop.core.fit import Fit, Machine, plan, plan_quant, recommend
 from desktop.core.fit_report import SCOUT_ID
-from desktop.core.messages import MessageStatus, Role
+from desktop.core.messages import MessageStatus, Role, status_after
 from desktop.core.models import CloudModel, LocalModel, is_local_id
 from desktop.core.params import LoadParams, SamplingParams
 from desktop.core.presets import BALANCED, Preset, Presets, recommended_preset
-from desktop.core.usage import StopReason, Usage
+from desktop.core.usage import Usage
 from desktop.services import model_catalog
 from desktop.services.cloud import CloudService, CloudStreams
 from desktop.services.engine_host import EngineHost
@@ -71,7 +71,7 @@ class _Turn:
     #: False when regenerating: the question existed before and stays.
     new_user: bool = True
     #: What the question follows (AT_LEAF: the end of the branch; else an edit's parent).
-    after: int = -1
+    after: int = AT_LEAF
     pieces: list[str] = field(default_factory=list)
     last_checkpoint: float = 0.0
     stop_requested: bool = False
@@ -592,12 +592,7 @@ class ChatService(QObject):
     def _on_done(self, request_id: int, usage: Usage) -> None:
         if self._local_turn(request_id) is None:
             return
-        status = (
-            MessageStatus.STOPPED
-            if usage.stop_reason == StopReason.CANCELLED
-            else MessageStatus.COMPLETE
-        )
-        self._finish(status, usage)
+        self._finish(status_after(usage.stop_reason), usage)
 
     @Slot(int, str, str)
     def _on_failed(self, request_id: int, code: str, message: str) -> None:
@@ -661,12 +656,7 @@ class ChatService(QObject):
         if turn is None:
             return
         usage: Usage = result.usage
-        status = (
-            MessageStatus.STOPPED
-            if usage.stop_reason == StopReason.CANCELLED
-            else MessageStatus.COMPLETE
-        )
-        self._finish(status, usage)
+        self._finish(status_after(usage.stop_reason), usage)
 
     @Slot(int, str, str)
     def _on_cloud_failed(self, request_id: int, message: str, partial: str) -> None:
@@ -691,13 +681,9 @@ class ChatService(QObject):
         self.cloud.reload_pricing()
         if self.cloud.pricing_problem:
             self.error.emit(self.cloud.pricing_problem)
-        price = self.cloud.price(model)
-        if price is None:
-            return {"cost_usd": None}
-        return {
-            "cost_usd": price.cost(usage.prompt_tokens, usage.output_tokens),
-            "price_checked": price.checked,
-        }
+        return self.cloud.pricing.answer_cost(
+            model.provider, model.model, usage.prompt_tokens, usage.output_tokens
+        )
 
     @Slot(int, int, int, bool)
     def _on_overflow(self, request_id: int, n_tokens: int, limit: int, conversation: bool) -> None:

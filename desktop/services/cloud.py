@@ -34,7 +34,7 @@ from desktop.backends.providers import (
 from desktop.core.errors import LlamasideError
 from desktop.core.models import CloudModel
 from desktop.core.params import SamplingParams
-from desktop.core.pricing import Price, Pricing, PricingError
+from desktop.core.pricing import Pricing, PricingError
 from desktop.services.background import Background
 from desktop.storage.settings import Settings
 from desktop.storage.store import ChatStore
@@ -262,9 +262,6 @@ class CloudService(QObject):
 
     def reload_pricing(self) -> None:
         self.pricing = self._load_pricing()
-
-    def price(self, model: CloudModel) -> Price | None:
-        return self.pricing.lookup(model.provider, model.model)
 
     # -- privacy record -----------------------------------------------------------------------
 
