@@ -11,7 +11,7 @@ import random
 from typing import Any
 
 from PySide6.QtCore import QRectF, Qt, Signal, Slot
-from PySide6.QtGui import QCloseEvent, QColor, QFont, QPainter, QPaintEvent
+from PySide6.QtGui import QCloseEvent, QColor, QFont, QPainter, QPaintEvent, QPalette
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -41,6 +41,8 @@ from desktop.ui.leaderboard_dialog import LeaderboardDialog
 from desktop.ui.widgets import InputBox, format_metric
 
 BEST_BACKGROUND = QColor("#d5f5e3")
+#: Text on the best cells: dark, since the light green is the same in both themes.
+BEST_TEXT = QColor("#145a32")
 BAR_COLOURS = ("#2e86c1", "#b9770e", "#7d3c98", "#1e8449")
 
 
@@ -70,7 +72,9 @@ class BarChart(QWidget):
         painter.setFont(small)
         for g, (title, values) in enumerate(self.groups):
             left = g * group_width + 10
-            painter.setPen(QColor("#555"))
+            # Theme colours: fixed greys vanish on a dark background.
+            text_colour = self.palette().color(QPalette.ColorRole.WindowText)
+            painter.setPen(text_colour)
             painter.drawText(QRectF(left, 0, group_width - 20, 16), title)
             known = [v for v in values if v is not None]
             top = max(known) if known else 1.0
@@ -83,7 +87,7 @@ class BarChart(QWidget):
                 bar = 0 if top <= 0 else bar_area * value / top
                 colour = QColor(BAR_COLOURS[i % len(BAR_COLOURS)])
                 painter.fillRect(QRectF(x + 4, 20 + bar_area - bar, bar_width - 8, bar), colour)
-                painter.setPen(QColor("#333"))
+                painter.setPen(text_colour)
                 text = f"{value:.1f}" if value >= 1 else f"{value:.2f}"
                 painter.drawText(
                     QRectF(x, height - 18, bar_width, 16), Qt.AlignmentFlag.AlignCenter, text
@@ -162,7 +166,7 @@ class CompareWindow(QWidget):
             picker.setSizeAdjustPolicy(
                 QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
             )
-            picker.setMinimumContentsLength(22)
+            picker.setMinimumContentsLength(16)
             self.pickers.append(picker)
             pick_row.addWidget(picker)
         self.add_button = QPushButton("+", self)
@@ -183,26 +187,28 @@ class CompareWindow(QWidget):
         self.new_button.clicked.connect(self.new_comparison)
         pick_row.addWidget(self.add_button)
         pick_row.addWidget(self.remove_button)
-        pick_row.addSpacing(12)
-        pick_row.addWidget(self.blind_box)
-        pick_row.addWidget(self.tag_edit)
         pick_row.addStretch(1)
+        # A second row: one row for four pickers and every button is wider than a laptop.
+        mode_row = QHBoxLayout()
+        mode_row.addWidget(self.blind_box)
+        mode_row.addWidget(self.tag_edit)
+        mode_row.addStretch(1)
         self.past_picker = QComboBox(self)
         self.past_picker.setAccessibleName("Reopen a past comparison")
         self.past_picker.setSizeAdjustPolicy(
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
         )
-        self.past_picker.setMinimumContentsLength(18)
+        self.past_picker.setMinimumContentsLength(12)
         self.past_picker.activated.connect(self._on_past_picked)
         self.batch_button = QPushButton("Batch…", self)
         self.batch_button.setAccessibleName("Run a prompt file through these models")
         self.batch_button.clicked.connect(self.show_batch)
         self.leaderboard_button = QPushButton("Leaderboard…", self)
         self.leaderboard_button.clicked.connect(self.show_leaderboard)
-        pick_row.addWidget(self.past_picker)
-        pick_row.addWidget(self.new_button)
-        pick_row.addWidget(self.batch_button)
-        pick_row.addWidget(self.leaderboard_button)
+        mode_row.addWidget(self.past_picker)
+        mode_row.addWidget(self.new_button)
+        mode_row.addWidget(self.batch_button)
+        mode_row.addWidget(self.leaderboard_button)
 
         self.notice = QLabel(self)
         self.notice.setWordWrap(True)
@@ -264,6 +270,7 @@ class CompareWindow(QWidget):
 
         layout = QVBoxLayout(self)
         layout.addLayout(pick_row)
+        layout.addLayout(mode_row)
         layout.addWidget(self.notice)
         layout.addWidget(self.splitter, 1)
         layout.addLayout(bottom_info)
@@ -522,6 +529,7 @@ class CompareWindow(QWidget):
                 item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
                 if slot in best:
                     item.setBackground(BEST_BACKGROUND)
+                    item.setForeground(BEST_TEXT)
                     font = item.font()
                     font.setBold(True)
                     item.setFont(font)
