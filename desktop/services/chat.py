@@ -19,6 +19,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 from desktop.backends.engine_client import physical_cores
 from desktop.backends.local_models import BUNDLED_ID, available_models
 from desktop.core import protocol as P
+from desktop.core import summary as summaries
 from desktop.core.errors import InvalidParameter, LlamasideError
 from desktop.core.fit import Fit, Machine, plan, plan_quant, recommend
 from desktop.core.fit_report import SCOUT_ID
@@ -26,7 +27,7 @@ from desktop.core.messages import MessageStatus, Role, status_after
 from desktop.core.models import CloudModel, LocalModel, is_local_id
 from desktop.core.params import LoadParams, SamplingParams
 from desktop.core.presets import BALANCED, Preset, Presets, recommended_preset
-from desktop.core.usage import Usage
+from desktop.core.usage import StopReason, Usage
 from desktop.services import model_catalog
 from desktop.services.cloud import CloudService, CloudStreams
 from desktop.services.engine_host import EngineHost
@@ -85,6 +86,21 @@ class _Turn:
         return isinstance(self.model, CloudModel)
 
 
+@dataclass
+class _Summary:
+    """The oldest turns of an outgrown chat being summarised, before the user's message goes."""
+
+    conversation_id: int
+    #: The message that waits for the summary, and what it follows (as in ChatService.send).
+    text: str
+    after: int
+    #: The first message still sent once the summary is in place.
+    first_kept: int
+    request_id: int
+    pieces: list[str] = field(default_factory=list)
+    stop_requested: bool = False
+
+
 class ChatService(QObject):
     """Sends messages to the local engine and keeps the history.
 
@@ -104,6 +120,8 @@ class ChatService(QObject):
             limit, and what the text was to follow (AT_LEAF, 0 for "first", or a message id):
             the earlier turns fill the context (the user picks what to do).
         context_used(int, int, int): conversation id, tokens in the context, its size.
+        summarised(int, str, int): conversation id, the text that waited, what it follows:
+            the oldest turns are summarised and the text can be sent now.
     """
 
     models_changed = Signal()
@@ -119,6 +137,7 @@ class ChatService(QObject):
     conversations_changed = Signal()
     outgrown = Signal(int, str, int, int, int)
     context_used = Signal(int, int, int)
+    summarised = Signal(int, str, int)
 
     def __init__(
         self,
@@ -151,6 +170,7 @@ class ChatService(QObject):
         self._loaded_path: str | None = None
         self._load_request: int | None = None
         self._turn: _Turn | None = None
+        self._summary: _Summary | None = None
         self._backend = "CPU"
         #: The loaded model's context size (0 until a model is loaded).
         self.n_ctx = 0
@@ -226,7 +246,7 @@ class ChatService(QObject):
 
     @property
     def busy(self) -> bool:
-        return self._turn is not None
+        return self._turn is not None or self._summary is not None
 
     # -- sending ------------------------------------------------------------------------------
 
@@ -235,7 +255,7 @@ class ChatService(QObject):
         another answer is being generated. ``after``: the message this one follows; giving
         an earlier one makes an edited version of the question that followed it (the old
         version and its answers are kept)."""
-        if not text.strip() or self._turn is not None:
+        if not text.strip() or self.busy:
             return False
         prepared = self._prepare(conversation_id)
         if prepared is None:
@@ -262,7 +282,7 @@ class ChatService(QObject):
 
     def regenerate(self, conversation_id: int, answer_id: int) -> bool:
         """A new version of an answer, from the current model; the old one stays browsable."""
-        if self._turn is not None:
+        if self.busy:
             return False
         old = self.store.get_message(answer_id)
         if old.role != Role.ASSISTANT or old.parent_id is None:
@@ -482,10 +502,13 @@ class ChatService(QObject):
         """What the model is given: the system prompt and the turns before message ``upto``."""
         conversation = self.store.get_conversation(conversation_id)
         wire: list[dict[str, str]] = []
-        if conversation.system_prompt:
-            wire.append({"role": "system", "content": conversation.system_prompt})
-        # Turns the user chose to drop when the chat outgrew the context are not sent.
+        # Turns the user chose to drop when the chat outgrew the context are not sent; if they
+        # were summarised, their summary goes with the system prompt instead.
         context_from = int(conversation.params.get("context_from", 0) or 0)
+        summary = str(conversation.params.get("context_summary", "") or "")
+        system = summaries.with_summary(conversation.system_prompt, summary)
+        if system:
+            wire.append({"role": "system", "content": system})
         before = [m for m in self.store.messages(conversation_id) if m.id < upto]
         # The question being answered is always sent, even if it is older than context_from
         # (regenerating an early answer).
@@ -513,6 +536,11 @@ class ChatService(QObject):
         turn.request_id = self.engine.generate(messages, self._turn_sampling)
 
     def stop(self) -> None:
+        if self._summary is not None:
+            # The summary's end (cancelled) gives the waiting text back; nothing changes.
+            self._summary.stop_requested = True
+            self.engine.cancel(self._summary.request_id)
+            return
         turn = self._turn
         if turn is None:
             return
@@ -572,6 +600,9 @@ class ChatService(QObject):
 
     @Slot(int, str, int)
     def _on_delta(self, request_id: int, text: str, n_tokens: int) -> None:
+        if self._summary is not None and request_id == self._summary.request_id:
+            self._summary.pieces.append(text)
+            return
         turn = self._local_turn(request_id)
         if turn is not None:
             self._append(turn, text, n_tokens)
@@ -590,12 +621,18 @@ class ChatService(QObject):
 
     @Slot(int, object)
     def _on_done(self, request_id: int, usage: Usage) -> None:
+        if self._summary is not None and request_id == self._summary.request_id:
+            self._summary_done(usage)
+            return
         if self._local_turn(request_id) is None:
             return
         self._finish(status_after(usage.stop_reason), usage)
 
     @Slot(int, str, str)
     def _on_failed(self, request_id: int, code: str, message: str) -> None:
+        if self._summary is not None and request_id == self._summary.request_id:
+            self._summary_failed(f"The summary could not be written: {message}")
+            return
         turn = self._turn
         if turn is not None and turn.cloud:
             turn = None  # a late engine error; the answer on screen is a cloud one
@@ -701,11 +738,11 @@ class ChatService(QObject):
         self.busy_changed.emit(False)
         self.answer_finished.emit(turn.conversation_id, turn.answer_id, "rejected")
 
-    def drop_oldest(
-        self, conversation_id: int, n_tokens: int, limit: int, new_text: str = ""
-    ) -> int:
-        """Stop sending the oldest turns so that the conversation fits again (they stay on
-        screen and in the history). Returns how many more messages are no longer sent."""
+    def _drop_plan(
+        self, conversation_id: int, n_tokens: int, limit: int, new_text: str
+    ) -> tuple[list[StoredMessage], int, int]:
+        """Which of the messages still sent to drop so the chat fits again: (those sent, how
+        many of them to drop, the id of the first one kept)."""
         conversation = self.store.get_conversation(conversation_id)
         context_from = int(conversation.params.get("context_from", 0) or 0)
         sent = [m for m in self.store.messages(conversation_id) if m.id >= context_from]
@@ -730,14 +767,89 @@ class ChatService(QObject):
         else:
             first_kept = sent[start].id
         first_kept = max(first_kept, context_from)  # never send dropped turns again
-        self.store.set_conversation_model(
-            conversation_id, conversation.model, {**conversation.params, "context_from": first_kept}
+        return sent, start, first_kept
+
+    def drop_oldest(
+        self, conversation_id: int, n_tokens: int, limit: int, new_text: str = ""
+    ) -> int:
+        """Stop sending the oldest turns so that the conversation fits again (they stay on
+        screen and in the history). Returns how many more messages are no longer sent."""
+        _sent, dropped, first_kept = self._drop_plan(conversation_id, n_tokens, limit, new_text)
+        self._set_context(conversation_id, first_kept)
+        return dropped
+
+    def _set_context(
+        self, conversation_id: int, first_kept: int, summary: str | None = None
+    ) -> None:
+        conversation = self.store.get_conversation(conversation_id)
+        params = {**conversation.params, "context_from": first_kept}
+        if summary is not None:
+            params["context_summary"] = summary
+        self.store.set_conversation_model(conversation_id, conversation.model, params)
+
+    def summarise_oldest(
+        self, conversation_id: int, n_tokens: int, limit: int, text: str, after: int
+    ) -> bool:
+        """Like drop_oldest, but the loaded model first writes a summary of the dropped turns
+        (and of any earlier summary), which is then sent in their place. Asynchronous:
+        ``summarised`` says when ``text`` can be sent; on failure or Stop, ``rejected`` gives
+        the text back and nothing has changed. False if it could not start (busy, no model)."""
+        if self.busy:
+            self.rejected.emit(conversation_id, text, "Wait for the answer being written to end.")
+            return False
+        if self._loaded_path is None or not self.engine.running:
+            self.rejected.emit(
+                conversation_id, text, "Summarising needs the local model loaded; send again."
+            )
+            return False
+        sent, dropped, first_kept = self._drop_plan(conversation_id, n_tokens, limit, text)
+        conversation = self.store.get_conversation(conversation_id)
+        previous = str(conversation.params.get("context_summary", "") or "")
+        chars = len(conversation.system_prompt) + len(text) + sum(len(m.content) for m in sent)
+        chars_per_token = max(chars, 1) / max(n_tokens, 1)
+        # The summary request must itself fit: room for the instruction and the summary.
+        answer_tokens = max(min(300, limit // 4), 16)
+        budget = int((limit - answer_tokens - 80) * chars_per_token * 0.9)
+        turns = [(m.role, m.content) for m in sent[:dropped] if m.content]
+        messages = summaries.request(turns, previous, max(budget, 200))
+        sampling = SamplingParams(
+            temperature=0.2, top_p=0.9, repeat_penalty=1.1, max_tokens=answer_tokens, seed=1
         )
-        return start
+        request_id = self.engine.generate(messages, sampling)
+        self._summary = _Summary(conversation_id, text, after, first_kept, request_id)
+        self.engine_status.emit("Summarising the oldest messages…")
+        self.busy_changed.emit(True)
+        return True
+
+    def _summary_done(self, usage: Usage) -> None:
+        job = self._summary
+        assert job is not None
+        text = "".join(job.pieces).strip()
+        if job.stop_requested or usage.stop_reason == StopReason.CANCELLED:
+            self._summary_failed("Summarising was stopped; nothing was changed.")
+            return
+        if not text:
+            self._summary_failed("The model wrote an empty summary; nothing was changed.")
+            return
+        self._summary = None
+        self._set_context(job.conversation_id, job.first_kept, text)
+        self.engine_status.emit("The oldest messages are summarised")
+        self.busy_changed.emit(False)
+        self.summarised.emit(job.conversation_id, job.text, job.after)
+
+    def _summary_failed(self, reason: str) -> None:
+        job = self._summary
+        assert job is not None
+        self._summary = None
+        self.busy_changed.emit(False)
+        self.rejected.emit(job.conversation_id, job.text, reason)
 
     @Slot(str, bool)
     def _on_exited(self, message: str, expected: bool) -> None:
         self._loaded_path = None
+        if self._summary is not None:
+            self._summary_failed(f"The summary could not be written: {message}")
+            return
         turn = self._turn
         if turn is not None and turn.cloud:
             turn = None  # the engine is not involved in this answer

@@ -385,6 +385,7 @@ class MainWindow(QMainWindow):
         chat.usage_ready.connect(self._on_usage)
         chat.error.connect(self.banner.show_message)
         chat.rejected.connect(self._on_rejected)
+        chat.summarised.connect(self._on_summarised)
         chat.outgrown.connect(self._on_outgrown)
         chat.context_used.connect(self._show_context)
 
@@ -1025,7 +1026,20 @@ class MainWindow(QMainWindow):
         if conversation_id != self.conversation_id or not limit:
             return
         share = used / limit
-        self.context_label.setText(f"Context {used:,} / {limit:,} tokens ({share:.0%})")
+        text = f"Context {used:,} / {limit:,} tokens ({share:.0%})"
+        params = self.chat.store.get_conversation(conversation_id).params
+        summary = str(params.get("context_summary", "") or "")
+        if summary:
+            text += " · earlier messages summarised"
+        elif params.get("context_from"):
+            text += " · earliest messages dropped"
+        self.context_label.setText(text)
+        # What the model now sees in place of the oldest messages, one hover away.
+        self.context_label.setToolTip(
+            f"The model sees this summary instead of the oldest messages:\n\n{summary}"
+            if summary
+            else "Tokens the chat uses in the model's context"
+        )
         colour = "#a93226" if share > 0.9 else "#b9770e" if share > 0.75 else ""
         self.context_label.setStyleSheet(f"color: {colour}" if colour else "")
 
@@ -1045,25 +1059,30 @@ class MainWindow(QMainWindow):
             f"holds {limit:,}. Nothing was sent."
         )
         box.setInformativeText(
-            "Drop the oldest messages: they stay here, but the model no longer sees them.\n"
+            "Summarise: the model first writes a short summary of the oldest messages and sees "
+            "that instead of them.\n"
+            "Drop the oldest messages: the model no longer sees them.\n"
+            "Either way they stay here, in the history.\n"
             "New chat: your message starts a fresh chat.\n"
             "Or load the model with a larger context."
+        )
+        summarise = box.addButton(
+            "Summarise the oldest and send", QMessageBox.ButtonRole.AcceptRole
         )
         drop = box.addButton("Drop the oldest and send", QMessageBox.ButtonRole.AcceptRole)
         fresh = box.addButton("Send in a new chat", QMessageBox.ButtonRole.ActionRole)
         box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(summarise)
         box.exec()
         clicked = box.clickedButton()
-        if clicked is drop:
+        if clicked is summarise:
+            # Asynchronous: _on_summarised sends the text, or _on_rejected gives it back.
+            if self.chat.summarise_oldest(conversation_id, n_tokens, limit, text, after):
+                self.statusBar().showMessage("Summarising the oldest messages… (Esc stops)")
+            # else: it said why (rejected), and the text is back in the box
+        elif clicked is drop:
             self.chat.drop_oldest(conversation_id, n_tokens, limit, text)
-            # Sent as it was meant: after the same message (an edit stays an edit).
-            self._pending_question = True
-            try:
-                self.chat.send(conversation_id, text, after=None if after == 0 else after)
-            except LlamasideError as exc:
-                self._pending_question = False
-                self.banner.show_message(str(exc))
-                self.input_box.setPlainText(text)
+            self._send_again(conversation_id, text, after)
         elif clicked is fresh:
             draft = self.input_box.toPlainText()
             self.new_conversation()
@@ -1073,6 +1092,25 @@ class MainWindow(QMainWindow):
         else:
             draft = self.input_box.toPlainText()
             self.input_box.setPlainText(f"{text}\n\n{draft}" if draft.strip() else text)
+
+    @Slot(int, str, int)
+    def _on_summarised(self, conversation_id: int, text: str, after: int) -> None:
+        """The oldest turns are summarised: the message that waited goes now."""
+        self.statusBar().showMessage("The oldest messages are summarised", 5000)
+        if conversation_id == self.conversation_id:
+            self.open_conversation(conversation_id)
+        self._send_again(conversation_id, text, after)
+
+    def _send_again(self, conversation_id: int, text: str, after: int) -> None:
+        """Send a message that came back unsent, as it was meant: after the same message (an
+        edit stays an edit; 0 means "first")."""
+        self._pending_question = True
+        try:
+            self.chat.send(conversation_id, text, after=None if after == 0 else after)
+        except LlamasideError as exc:
+            self._pending_question = False
+            self.banner.show_message(str(exc))
+            self.input_box.setPlainText(text)
 
     @Slot(int, str, str)
     def _on_rejected(self, conversation_id: int, text: str, reason: str) -> None:
