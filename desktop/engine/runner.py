@@ -157,7 +157,10 @@ class _BuftOverride(ctypes.Structure):
 
 def _cpu_buffer_type() -> int:
     """ggml's CPU buffer type, from the ggml library that llama-cpp-python ships."""
-    lib_dir = Path(llama_cpp.__file__).resolve().parent / "lib"
+    # Where llama-cpp-python itself loads its libraries from (LLAMA_CPP_LIB_PATH overrides).
+    lib_dir = Path(
+        os.environ.get("LLAMA_CPP_LIB_PATH") or Path(llama_cpp.__file__).resolve().parent / "lib"
+    )
     for name in ("libggml-base.so", "libggml-base.dylib", "ggml-base.dll"):
         candidate = lib_dir / name
         if candidate.exists():
@@ -446,6 +449,12 @@ class Runner:
         cached = min(
             _common_prefix(llm._input_ids[: llm.n_tokens].tolist(), tokens), len(tokens) - 1
         )
+        if sampling.seed is not None:
+            # A fixed seed promises the same answer again. On a GPU, a prompt's last logits
+            # computed in one batch and computed alone after a cache hit differ in the last
+            # bits (different kernels), enough to change a sampled token: seen on CUDA. So a
+            # seeded answer processes its whole prompt, in the same batches every time.
+            cached = 0
         on_started(len(tokens))
 
         budget = min(sampling.max_tokens, n_ctx - len(tokens))
@@ -464,21 +473,40 @@ class Runner:
         # installed for the prompt: during generation we check between tokens, which is cheaper
         # than a Python call from every graph node.
         self._abort_check = is_cancelled
-        llama_cpp.llama_set_abort_callback(llm._ctx.ctx, self._abort_cb, None)
+        ctx = llm._ctx.ctx
+        llama_cpp.llama_set_abort_callback(ctx, self._abort_cb, None)
+        # The same native sampler chain llama-cpp-python builds for create_chat_completion
+        # (penalties, then greedy, or top-k/typical/top-p/min-p/temperature/dist), so that
+        # answers are identical to it; but the token loop below is ours: one llama_decode and
+        # one llama_sampler_sample per token, through the C API, with no per-token batch
+        # refill, numpy bookkeeping or generator hop (Llama.generate costs those per token).
+        sampler = llm._init_sampler(
+            top_k=sampling.top_k,
+            top_p=sampling.top_p,
+            min_p=sampling.min_p,
+            temp=sampling.temperature,
+            repeat_penalty=sampling.repeat_penalty,
+        )
+        chain = sampler.sampler
+        sample = llama_cpp.llama_sampler_sample
+        decode = llama_cpp.llama_decode
+        token_buf = (llama_cpp.llama_token * 1)()
+        # Positions come from the context's memory (pos NULL): the prompt is already there.
+        one = llama_cpp.llama_batch_get_one(token_buf, 1)
+        generated: list[int] = []
+        # Reuse the prefix this context already holds (the earlier turns of the chat): eval()
+        # drops the memory after it and decodes the rest of the prompt in n_batch chunks.
+        llm.n_tokens = cached
+        n_past = cached
         try:
-            stream = llm.generate(
-                tokens,
-                top_k=sampling.top_k,
-                top_p=sampling.top_p,
-                min_p=sampling.min_p,
-                temp=sampling.temperature,
-                repeat_penalty=sampling.repeat_penalty,
-            )
-            for token in stream:
+            llm.eval(tokens[cached:])
+            n_past = llm.n_tokens
+            while True:
+                token = sample(chain, ctx, -1)
                 if n_out == 0:
                     first_token_at = time.perf_counter()
                     self._abort_check = None
-                    llama_cpp.llama_set_abort_callback(llm._ctx.ctx, self._null_abort_cb, None)
+                    llama_cpp.llama_set_abort_callback(ctx, self._null_abort_cb, None)
                 if is_cancelled():
                     reason = StopReason.CANCELLED
                     break
@@ -501,8 +529,11 @@ class Runner:
                 if n_out >= budget:
                     reason = StopReason.LENGTH
                     break
-            else:
-                reason = StopReason.STOP
+                token_buf[0] = token
+                status = decode(ctx, one)
+                if status != 0:
+                    raise RuntimeError(f"llama_decode returned {status}")
+                generated.append(token)
         except RuntimeError as exc:
             # llama_decode returns 2 when our abort callback asked it to stop.
             if is_cancelled() and "returned 2" in str(exc):
@@ -511,7 +542,12 @@ class Runner:
                 raise
         finally:
             self._abort_check = None
-            llama_cpp.llama_set_abort_callback(llm._ctx.ctx, self._null_abort_cb, None)
+            llama_cpp.llama_set_abort_callback(ctx, self._null_abort_cb, None)
+            sampler.close()
+            # What the context now holds, for the next turn's prefix reuse.
+            if generated and n_past:
+                llm.input_ids[n_past : n_past + len(generated)] = generated
+                llm.n_tokens = n_past + len(generated)
 
         tail = stop_filter.flush(decoder.decode(b"", final=True))
         if tail:

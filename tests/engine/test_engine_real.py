@@ -69,6 +69,54 @@ def test_greedy_output_matches_llama_cpp_python_with_gguf_template(
         raw.close()
 
 
+def _raw_answer(raw: Any, messages: list[dict[str, str]], **kwargs: Any) -> tuple[str, int]:
+    reference: Any = raw.create_chat_completion(messages=messages, repeat_penalty=1.0, **kwargs)
+    return reference["choices"][0]["message"]["content"], reference["usage"]["prompt_tokens"]
+
+
+def test_long_greedy_and_seeded_answers_match_llama_cpp_python_turn_after_turn(
+    engine: SyncEngine, smollm_path: str
+) -> None:
+    """Our token loop (native sampler chain, one llama_decode per token, the prompt cache kept
+    across turns) gives exactly what llama-cpp-python gives from a fresh start: a long greedy
+    answer, a follow-up turn that reuses the first turn's tokens, and a seeded sampled one."""
+    import llama_cpp
+
+    greedy = SamplingParams(temperature=0.0, repeat_penalty=1.0, max_tokens=120)
+    list(engine.stream(STORY, greedy))
+    first = engine.last.text
+    follow_up = [
+        *STORY,
+        {"role": "assistant", "content": first},
+        {"role": "user", "content": "Now make it shorter."},
+    ]
+    list(engine.stream(follow_up, greedy))
+    second, second_usage = engine.last.text, engine.last.usage
+    assert second_usage.prompt_tokens_evaluated < second_usage.prompt_tokens / 2  # reused
+    seeded = SamplingParams(temperature=0.9, top_p=0.9, seed=42, repeat_penalty=1.1, max_tokens=60)
+    list(engine.stream(STORY, seeded))
+    sampled = engine.last.text
+
+    raw = llama_cpp.Llama(model_path=smollm_path, n_ctx=4096, verbose=False)
+    try:
+        assert _raw_answer(raw, STORY, temperature=0.0, max_tokens=120)[0] == first
+        raw.reset()  # a fresh computation of the whole follow-up prompt
+        text, prompt_tokens = _raw_answer(raw, follow_up, temperature=0.0, max_tokens=120)
+        assert (text, prompt_tokens) == (second, second_usage.prompt_tokens)
+        raw.reset()
+        reference: Any = raw.create_chat_completion(
+            messages=STORY,  # type: ignore[arg-type]
+            temperature=0.9,
+            top_p=0.9,
+            seed=42,
+            repeat_penalty=1.1,
+            max_tokens=60,
+        )
+        assert reference["choices"][0]["message"]["content"] == sampled
+    finally:
+        raw.close()
+
+
 def test_fixed_seed_reproduces_sampled_output(engine: SyncEngine) -> None:
     params = SamplingParams(temperature=1.0, seed=1234, max_tokens=20)
     list(engine.stream(STORY, params))
