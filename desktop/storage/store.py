@@ -249,6 +249,14 @@ class Conversation:
         )
 
 
+_ROLES = {role.value: role for role in Role}
+_STATUSES = {status.value: status for status in MessageStatus}
+#: The columns StoredMessage.from_tuple reads, in its order (parent_id last).
+_MESSAGE_COLUMNS = (
+    "id, conversation_id, role, content, model, status, usage, error, created, parent_id"
+)
+
+
 @dataclass(frozen=True)
 class StoredMessage:
     id: int
@@ -268,14 +276,32 @@ class StoredMessage:
         return cls(
             row["id"],
             row["conversation_id"],
-            Role(row["role"]),
+            # Dict lookups, not Role(...): a 5,000-message chat makes 10,000 of these.
+            _ROLES[row["role"]],
             row["content"],
             row["model"],
-            MessageStatus(row["status"]),
+            _STATUSES[row["status"]],
             json.loads(row["usage"]) if row["usage"] else None,
             row["error"],
             row["created"],
             row.get("parent_id"),
+        )
+
+    @classmethod
+    def from_tuple(cls, row: tuple[Any, ...]) -> StoredMessage:
+        """A row of ``SELECT {_MESSAGE_COLUMNS}``."""
+        usage = row[6]
+        return cls(
+            row[0],
+            row[1],
+            _ROLES[row[2]],
+            row[3],
+            row[4],
+            _STATUSES[row[5]],
+            json.loads(usage) if usage else None,
+            row[7],
+            row[8],
+            row[9],
         )
 
 
@@ -736,17 +762,53 @@ class ChatStore:
             )
         ]
 
-    def messages(self, conversation_id: int) -> list[StoredMessage]:
-        """The branch on screen, first message first (every version: all_messages)."""
+    def _tree(self, conversation_id: int) -> list[tuple[int, int | None]]:
+        """(id, parent id) of every message, oldest first: the shape of the conversation
+        without its text, cheap to read for a chat of thousands of messages."""
+        return [
+            (int(row[0]), row[1])
+            for row in self.db.execute(
+                "SELECT id, parent_id FROM messages WHERE conversation_id = ? ORDER BY id",
+                [conversation_id],
+            )
+        ]
+
+    def branch_ids(self, conversation_id: int) -> list[int]:
+        """Ids of the branch on screen, first message first (messages() without the text)."""
         row = self.db.execute(
             "SELECT leaf_id FROM conversations WHERE id = ?", [conversation_id]
         ).fetchone()
-        by_id = {m.id: m for m in self._all(conversation_id)}
-        path: list[StoredMessage] = []
-        current = by_id.get(row[0]) if row and row[0] is not None else None
-        while current is not None:
+        parents = dict(self._tree(conversation_id))
+        path: list[int] = []
+        current = row[0] if row else None
+        # Bounded by the number of messages: a (corrupt) cycle cannot hang the window.
+        while current is not None and current in parents and len(path) < len(parents):
             path.append(current)
-            current = by_id.get(current.parent_id) if current.parent_id is not None else None
+            current = parents[current]
+        path.reverse()
+        return path
+
+    def messages(self, conversation_id: int) -> list[StoredMessage]:
+        """The branch on screen, first message first (every version: all_messages)."""
+        # One indexed scan as plain tuples, the walk from the leaf over them, and only the
+        # branch's rows made into messages: for a 5,000-message chat this is what opening
+        # it costs, so no dict per row and no second query.
+        rows = {
+            row[0]: row
+            for row in self.db.execute(
+                f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ?",
+                [conversation_id],
+            )
+        }
+        leaf = self.db.execute(
+            "SELECT leaf_id FROM conversations WHERE id = ?", [conversation_id]
+        ).fetchone()
+        path: list[StoredMessage] = []
+        current = rows.get(leaf[0]) if leaf else None
+        # Bounded by the number of messages: a (corrupt) cycle cannot hang the window.
+        while current is not None and len(path) < len(rows):
+            path.append(StoredMessage.from_tuple(current))
+            current = rows.get(current[-1])
         path.reverse()
         return path
 
@@ -757,8 +819,8 @@ class ChatStore:
     def versions(self, conversation_id: int) -> dict[int, Versions]:
         """For each message that has other versions: its place among them."""
         siblings: dict[int | None, list[int]] = {}
-        for message in self._all(conversation_id):
-            siblings.setdefault(message.parent_id, []).append(message.id)
+        for message_id, parent_id in self._tree(conversation_id):
+            siblings.setdefault(parent_id, []).append(message_id)
         result = {}
         for ids in siblings.values():
             if len(ids) < 2:
@@ -776,8 +838,8 @@ class ChatStore:
         """Make the branch through this message the one on screen, down to its newest end."""
         message = self.get_message(message_id)
         children: dict[int | None, list[int]] = {}
-        for other in self._all(message.conversation_id):
-            children.setdefault(other.parent_id, []).append(other.id)
+        for other_id, parent_id in self._tree(message.conversation_id):
+            children.setdefault(parent_id, []).append(other_id)
         leaf = message_id
         while children.get(leaf):
             leaf = max(children[leaf])

@@ -3,7 +3,11 @@
 Streaming cost: each new piece of text is inserted at the end of the document with a cursor
 (plain text, O(piece)); nothing already shown is re-laid out or re-rendered. When the answer
 ends, only that answer's range is replaced by its rendered Markdown. So the 5,000th word costs
-what the 5th did, and switching conversations is the only full render.
+what the 5th did.
+
+Opening cost: a conversation opens with only its latest messages rendered (FIRST_RENDER);
+older ones are rendered a batch at a time, inserted above, when the user scrolls to the top or
+clicks "Show earlier messages", so a 5,000-message chat opens as fast as a short one.
 """
 
 from __future__ import annotations
@@ -30,6 +34,14 @@ from desktop.ui.render import (
 )
 
 MESSAGE_GAP_PX = 14
+#: Messages rendered when a conversation opens: enough to fill any window. Rendering a
+#: 5,000-message chat whole takes seconds (Markdown, then Qt's HTML import and layout);
+#: this many take a few milliseconds.
+FIRST_RENDER = 50
+#: Older messages rendered at a time when the user scrolls to the top or asks for them.
+EARLIER_BATCH = 100
+#: The "Show earlier messages" link's action, handled by the view itself.
+EARLIER = "earlier"
 
 _STATUS_NOTE = {
     MessageStatus.STOPPED.value: "Stopped",
@@ -166,6 +178,18 @@ class ChatView(QTextBrowser):
         self._answer_id: int | None = None
         self._model_names: dict[str, str] = {}
         self._placeholder_shown = False
+        #: The shown conversation's older messages, not rendered yet (oldest first).
+        self._earlier: list[StoredMessage] = []
+        self._versions: dict[int, Versions] = {}
+        self._settled = True
+        #: Where the view is held while Qt measures a newly shown chat (0: its end, else a
+        #: message id), until the user scrolls; None: wherever the user left it.
+        self._target: int | None = None
+        #: True while the view moves its own scroll bar (not the user scrolling).
+        self._moving = False
+        bar = self.verticalScrollBar()
+        bar.valueChanged.connect(self._on_scrolled)
+        bar.rangeChanged.connect(self._on_range_changed)
         #: Shown in an empty conversation; the window sets it to name the current model.
         self.placeholder_html = ""
 
@@ -173,7 +197,10 @@ class ChatView(QTextBrowser):
     def _on_anchor(self, url: QUrl) -> None:
         action = parse_action(url.toString())
         if action is not None:
-            self.action_requested.emit(*action)
+            if action[0] == EARLIER:
+                self.show_earlier()
+            else:
+                self.action_requested.emit(*action)
             return
         code = copied_text(url.toString())
         if code is not None:
@@ -194,19 +221,127 @@ class ChatView(QTextBrowser):
         at_message: int = 0,
         versions: dict[int, Versions] | None = None,
     ) -> None:
-        """Render a conversation, scrolled to its end or to message ``at_message``."""
+        """Show a conversation, scrolled to its end or to message ``at_message``.
+
+        Only its latest FIRST_RENDER messages are rendered (and any after ``at_message``, so
+        that the view can scroll to it); older ones wait above, rendered when the user
+        scrolls to the top or clicks "Show earlier messages".
+        """
+        shown = list(messages)
         self._model_names = dict(model_names)
+        self._versions = dict(versions or {})
         self._answer_start = None
         self._answer_id = None
-        body = "".join(message_html(m, self._model_names, versions) for m in messages)
-        self._placeholder_shown = not body
-        self.setHtml(body or self.placeholder_html)
-        # The document is laid out lazily: scroll once Qt has measured it (on first show too),
-        # so a reopened chat shows its latest messages.
+        start = max(0, len(shown) - FIRST_RENDER)
         if at_message:
-            QTimer.singleShot(0, lambda: self.scrollToAnchor(f"m{at_message}"))
-        else:
-            QTimer.singleShot(0, self._scroll_to_end)
+            start = min(start, next((i for i, m in enumerate(shown) if m.id == at_message), start))
+        self._earlier = shown[:start]
+        body = "".join(message_html(m, self._model_names, self._versions) for m in shown[start:])
+        self._placeholder_shown = not body
+        # Until the first scroll below, the view sits at the top only because it is new:
+        # that must not count as the user scrolling up for earlier messages.
+        self._settled = False
+        self._target = None
+        self.setHtml(self._earlier_link() + body if body else self.placeholder_html)
+        # The document is laid out lazily: scroll once Qt has measured it (on first show too),
+        # so a reopened chat shows its latest messages. The view as context: a view closed
+        # meanwhile drops the call.
+        QTimer.singleShot(0, self, lambda: self._settle(at_message))
+
+    @property
+    def earlier_count(self) -> int:
+        """Messages of the shown conversation above the rendered ones, not rendered yet."""
+        return len(self._earlier)
+
+    def show_earlier(self, count: int = EARLIER_BATCH) -> None:
+        """Render up to ``count`` more of the older messages above the shown ones, keeping
+        what the user is looking at in place."""
+        if not self._earlier:
+            return
+        self._target = None  # the user asked for older messages: stop holding the end
+        document = self.document()
+        layout = document.documentLayout()
+        link = document.firstBlock()
+        # A cursor at the first rendered message follows the insertion above it, so the
+        # scroll position can be moved by exactly the height that was added.
+        kept = QTextCursor(document)
+        kept.setPosition(link.next().position())
+        top_before = layout.blockBoundingRect(kept.block()).top()
+        start = max(0, len(self._earlier) - count)
+        batch, self._earlier = self._earlier[start:], self._earlier[:start]
+        cursor = QTextCursor(link)
+        cursor.movePosition(QTextCursor.MoveOperation.EndOfBlock, QTextCursor.MoveMode.KeepAnchor)
+        cursor.insertHtml(
+            self._earlier_link()
+            + "".join(message_html(m, self._model_names, self._versions) for m in batch)
+        )
+        if not self._earlier:
+            # The last link's paragraph, now empty, would leave a gap above the first message.
+            cursor = QTextCursor(document.firstBlock())
+            cursor.movePosition(
+                QTextCursor.MoveOperation.NextBlock, QTextCursor.MoveMode.KeepAnchor
+            )
+            if not document.firstBlock().text():
+                cursor.removeSelectedText()
+        bar = self.verticalScrollBar()
+        self._moving = True
+        try:
+            bar.setValue(
+                bar.value() + round(layout.blockBoundingRect(kept.block()).top() - top_before)
+            )
+        finally:
+            self._moving = False
+
+    def _earlier_link(self) -> str:
+        if not self._earlier:
+            return ""
+        return (
+            '<p align="center" style="color:#888; font-size:small; margin-bottom:4px">'
+            f'<a href="{action_href(EARLIER, 0)}">Show earlier messages</a>'
+            f" ({len(self._earlier):,} more)</p>"
+        )
+
+    def _settle(self, at_message: int) -> None:
+        # Qt lays a long document out in steps on a timer; measure it to the end now, or
+        # "the end" would be where the layout had got to, short of the latest message.
+        document = self.document()
+        document.documentLayout().blockBoundingRect(document.lastBlock())
+        self._target = at_message
+        self._go_to_target()
+        self._settled = True
+
+    def _go_to_target(self) -> None:
+        if self._target is None:
+            return
+        self._moving = True
+        try:
+            if self._target:
+                self.scrollToAnchor(f"m{self._target}")
+            else:
+                self._scroll_to_end()
+        finally:
+            self._moving = False
+
+    @Slot(int, int)
+    def _on_range_changed(self, _minimum: int, _maximum: int) -> None:
+        # The scroll bar learns the measured height later than the layout has it (Qt
+        # compresses those notices on a timer): go back to the target once it does.
+        self._go_to_target()
+
+    @Slot(int)
+    def _on_scrolled(self, value: int) -> None:
+        if self._moving or not self._settled:
+            return
+        self._target = None  # the user scrolled: leave the view where they put it
+        # At the top of what is rendered, with more above: the user is scrolling back in
+        # time. Deferred, so the document does not change inside the scroll bar's signal.
+        if self._earlier and value == self.verticalScrollBar().minimum():
+            QTimer.singleShot(0, self, self._reveal_if_at_top)
+
+    def _reveal_if_at_top(self) -> None:
+        bar = self.verticalScrollBar()
+        if self._earlier and bar.value() == bar.minimum():
+            self.show_earlier()
 
     def append_user(self, text: str, controls: str = "") -> None:
         self._insert_html_at_end(

@@ -408,7 +408,9 @@ class MainWindow(QMainWindow):
         self.conversation_id = conversation_id
         self.chat_view.placeholder_html = self._welcome_html()
         messages = self.chat.store.messages(conversation_id)
-        names = {m.model: self.chat.model_name(m.model) for m in messages if m.model}
+        # Each model named once, not once per answer (5,000 in a long chat).
+        models = {m.model for m in messages if m.model}
+        names = {model: self.chat.model_name(model) for model in models}
         versions = self.chat.store.versions(conversation_id)
         self.chat_view.show_messages(messages, names, at_message, versions)
         self._show_context_of(messages)
@@ -487,9 +489,8 @@ class MainWindow(QMainWindow):
             self.sidebar.select(self.conversation_id)
             self.banner.show_message("Stop the answer being generated before switching chats.")
             return
-        if message_id and message_id not in {
-            m.id for m in self.chat.store.messages(conversation_id)
-        }:
+        # The branch's ids only: the chat's text is read once, by open_conversation.
+        if message_id and message_id not in set(self.chat.store.branch_ids(conversation_id)):
             self.chat.store.show_version(message_id)  # the hit is in another version
         if conversation_id != self.conversation_id or message_id:
             self.open_conversation(conversation_id, message_id)

@@ -11,7 +11,7 @@ import pytest
 
 from desktop.core.history_format import ChatImportError, parse_import, to_markdown
 from desktop.core.messages import MessageStatus, Role
-from desktop.storage.store import HIT_END, HIT_START, ChatStore
+from desktop.storage.store import HIT_END, HIT_START, ChatStore, StoredMessage
 
 WORDS = [
     "llama", "alpaca", "vicuna", "guanaco", "wool", "andes",
@@ -238,3 +238,33 @@ def test_imports_with_bad_fields_are_refused_before_writing(
     ]
     assert parse_import(odd, "conversations.json")["conversations"][0]["messages"] == []
     assert store.search("\x00") == [] and store.search("a\x00b") == []
+
+
+def test_a_long_branchy_chat_reads_its_branch_in_order(store: ChatStore) -> None:
+    """5,000 messages with older versions beside the branch: messages(), branch_ids() and
+    versions() agree with a plain walk from the leaf, and a corrupt cycle cannot hang them."""
+    conversation = store.create_conversation("Long")
+    expected: list[StoredMessage] = []
+    with store.db.conn:
+        for i in range(5_000):
+            role = Role.USER if i % 2 == 0 else Role.ASSISTANT
+            if i % 500 == 1:  # an answer regenerated later: the old one is off the branch
+                store.add_message(conversation.id, role, f"old answer {i}")
+                parent = expected[-1].id
+                message = store.add_message(conversation.id, role, f"message {i}", parent_id=parent)
+            else:
+                message = store.add_message(conversation.id, role, f"message {i}")
+            expected.append(message)
+    shown = store.messages(conversation.id)
+    assert [m.id for m in shown] == [m.id for m in expected]
+    assert [m.content for m in shown] == [f"message {i}" for i in range(5_000)]
+    assert shown == expected and shown[1].role == Role.ASSISTANT
+    assert store.branch_ids(conversation.id) == [m.id for m in expected]
+    versions = store.versions(conversation.id)
+    assert len(versions) == 20 and versions[expected[1].id].index == 2
+
+    first, last = expected[0].id, expected[-1].id
+    store.db.execute("UPDATE messages SET parent_id = ? WHERE id = ?", [last, first])
+    # The walk ends (each message at most once per lap, bounded by the chat's size).
+    assert len(store.messages(conversation.id)) <= 5_010
+    assert len(store.branch_ids(conversation.id)) <= 5_010
