@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx2 as httpx
 import pytest
 
 from desktop.backends import downloader as dl
@@ -102,6 +103,74 @@ def test_resume_after_a_dropped_connection(hub: HubServer, tmp_path: Path) -> No
     assert 40_000_000 - 512 * 1024 <= starts[2] <= 40_000_000
     # What a drop loses is at most what was in flight, far under 1% of the file.
     assert hosted.bytes_sent - remote.size < remote.size // 100
+
+
+def test_a_drop_loses_nothing_that_arrived_and_the_hash_is_not_redone(
+    hub: HubServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    remote = remote_for(hub)
+    hosted = hub.state.file(REPO, remote.path)
+    drop = 10_000_000 + 12_345  # mid-buffer: what had arrived must still be written
+    hosted.faults.drop_after = [drop]
+    covered: list[tuple[int, int]] = []
+    cover = dl.RunningHash.cover
+
+    def spy(self: dl.RunningHash, part: Path, have: int, cancel: threading.Event) -> None:
+        covered.append((self.length, have))
+        cover(self, part, have, cancel)
+
+    monkeypatch.setattr(dl.RunningHash, "cover", spy)
+    target = download_file(remote, tmp_path / "m.gguf", sleep=lambda _s: None)
+    assert hashlib.sha256(target.read_bytes()).hexdigest() == remote.sha256
+    # The resume asks for exactly the first byte not on disk: nothing is fetched twice.
+    assert hosted.requests == ["bytes=0-", f"bytes={drop}-"]
+    assert hosted.bytes_sent == remote.size
+    # The running hash already covered every byte on disk when the resume started: the .part
+    # was not read back to hash it again.
+    assert covered[1:] == [(drop, drop), (remote.size, remote.size)]
+
+
+def test_a_corrupt_resumed_download_is_still_refused(hub: HubServer, tmp_path: Path) -> None:
+    remote = remote_for(hub)
+    faults = hub.state.file(REPO, remote.path).faults
+    faults.drop_after = [20_000_000]
+    faults.corrupt_at = 30_000_000  # after the resume point
+    target = tmp_path / "m.gguf"
+    with pytest.raises(HashMismatchError):
+        download_file(remote, target, sleep=lambda _s: None)
+    assert not target.exists() and not part_path(target).exists()
+
+
+def test_a_client_without_a_socket_goes_through_httpx(tmp_path: Path, smollm_path: str) -> None:
+    # A transport with no socket to read from (here httpx's MockTransport; in life, HTTP/2 or
+    # a compressed body) still downloads, resumes and verifies, through httpx's iterator.
+    data = Path(smollm_path).read_bytes()[:3_000_000]
+    ranges: list[str] = []
+
+    def serve(request: httpx.Request) -> httpx.Response:
+        ranges.append(request.headers.get("Range", ""))
+        start = int(request.headers["Range"].removeprefix("bytes=").rstrip("-"))
+        body = data[start:]
+        if len(ranges) == 1:
+            body = body[:1_000_000]  # the first answer falls short, as after a drop
+        return httpx.Response(
+            206,
+            headers={"Content-Range": f"bytes {start}-{len(data) - 1}/{len(data)}"},
+            content=body,
+        )
+
+    remote = RemoteFile("r/r", "m.gguf", "http://hub.test/m.gguf", len(data), _sha(data))
+    with httpx.Client(transport=httpx.MockTransport(serve)) as client:
+        target = download_file(remote, tmp_path / "m.gguf", client=client, sleep=lambda _s: None)
+        assert target.read_bytes() == data
+        assert ranges == ["bytes=0-", "bytes=1000000-"]
+        bad = RemoteFile("r/r", "b.gguf", remote.url, len(data), _sha(b"other"))
+        with pytest.raises(HashMismatchError):
+            download_file(bad, tmp_path / "b.gguf", client=client)
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def test_resume_from_a_part_left_by_an_earlier_run(
