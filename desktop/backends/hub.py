@@ -11,24 +11,20 @@ import os
 import socket
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
-
-from huggingface_hub import HfApi, constants, hf_hub_url
-from huggingface_hub.errors import (
-    GatedRepoError,
-    HfHubHTTPError,
-    RepositoryNotFoundError,
-    RevisionNotFoundError,
-)
-
-# Public API (documented), though not re-exported explicitly for type checkers.
-from huggingface_hub.utils import build_hf_headers  # type: ignore[attr-defined]
 
 from desktop.backends.downloader import RemoteFile
 from desktop.backends.network import Network, Outbound
 from desktop.backends.secrets import hf_token
 from desktop.core.catalog import split_part
 from desktop.core.errors import LlamasideError
+
+if TYPE_CHECKING:
+    from huggingface_hub import HfApi
+
+# huggingface_hub is imported where it is used, not here: importing it (and what it pulls in)
+# takes ~0.3 s, and the window must paint before anyone searches or downloads.
 
 CONNECT_TIMEOUT_S = 1.0
 
@@ -69,13 +65,23 @@ class GgufGroup:
         return self.files[0]
 
 
+DEFAULT_ENDPOINT = "https://huggingface.co"
+
+
 def endpoint() -> str:
-    return os.environ.get("HF_ENDPOINT", constants.ENDPOINT).rstrip("/")
+    return os.environ.get("HF_ENDPOINT", DEFAULT_ENDPOINT).rstrip("/")
+
+
+def _offline_env() -> bool:
+    """HF_HUB_OFFLINE as huggingface_hub reads it (constants.HF_HUB_OFFLINE)."""
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE)
 
 
 def check_online(url: str | None = None) -> None:
     """Raise HubOffline within about a second if the hub cannot be reached."""
-    if constants.HF_HUB_OFFLINE:
+    if _offline_env():
         raise HubOffline("Hugging Face is off: HF_HUB_OFFLINE is set. Unset it to download.")
     parts = urlsplit(url or endpoint())
     host = parts.hostname or ""
@@ -97,11 +103,23 @@ class Hub:
         self.network = network or Network()
         # The token from the keyring, else HF_TOKEN (read only); see backends.secrets.
         self.token = token if token is not None else hf_token()[0]
-        self.api = HfApi(endpoint=self.endpoint, token=self.token)
+        self._api: HfApi | None = None
+
+    @property
+    def api(self) -> HfApi:
+        if self._api is None:
+            from huggingface_hub import HfApi
+
+            self._api = HfApi(endpoint=self.endpoint, token=self.token)
+        return self._api
 
     def headers(self) -> dict[str, str]:
         """Auth and user-agent headers for the byte transfer (no telemetry is sent)."""
-        return build_hf_headers(token=self.token, library_name="llamaside")
+        # Public API (documented), though not re-exported explicitly for type checkers.
+        from huggingface_hub.utils import build_hf_headers  # type: ignore[attr-defined]
+
+        headers: dict[str, str] = build_hf_headers(token=self.token, library_name="llamaside")
+        return headers
 
     def _leaving(self, purpose: str, what: str, request_line: str) -> None:
         """Check the offline switch, then note the request in the privacy record."""
@@ -132,6 +150,8 @@ class Hub:
             query,
             f"GET {self.endpoint}/api/models?search={quote(query)}&filter=gguf&limit={limit}",
         )
+        from huggingface_hub.errors import HfHubHTTPError
+
         try:
             found = self.api.list_models(search=query, filter="gguf", limit=limit, sort="downloads")
             return [RepoSummary(m.id, m.downloads or 0, m.likes or 0, bool(m.gated)) for m in found]
@@ -141,6 +161,14 @@ class Hub:
     def gguf_files(self, repo: str, revision: str | None = None) -> list[RemoteFile]:
         """Every GGUF in the repo with its size and sha256 (from the hub's LFS metadata)."""
         self._leaving("files", repo, f"GET {self.endpoint}/api/models/{repo}?blobs=True")
+        from huggingface_hub import hf_hub_url
+        from huggingface_hub.errors import (
+            GatedRepoError,
+            HfHubHTTPError,
+            RepositoryNotFoundError,
+            RevisionNotFoundError,
+        )
+
         try:
             info = self.api.model_info(repo, revision=revision, files_metadata=True)
         except GatedRepoError:

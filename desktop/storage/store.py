@@ -11,17 +11,44 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Protocol
-
-import sqlite_utils
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Protocol
 
 from desktop.core.errors import NewerSchemaError, StoreError
 from desktop.core.history_format import EXPORT_FORMAT
 from desktop.core.messages import MessageStatus, Role
+
+
+def _import_sqlite_utils() -> ModuleType:
+    """sqlite_utils, without its optional numpy support.
+
+    sqlite-utils imports numpy when it is installed (llama-cpp-python installs it) only to store
+    numpy values, which we never pass; that import alone is ~0.15 s of the window's start. Where
+    numpy is not loaded yet, sqlite_utils is imported as if it were absent; numpy stays
+    importable for everyone else.
+    """
+    if "numpy" in sys.modules or "sqlite_utils" in sys.modules:
+        import sqlite_utils as module
+
+        return module
+    sys.modules["numpy"] = None  # type: ignore[assignment]  # makes `import numpy` fail
+    try:
+        import sqlite_utils as module
+
+        return module
+    finally:
+        del sys.modules["numpy"]
+
+
+if TYPE_CHECKING:
+    import sqlite_utils
+else:
+    sqlite_utils = _import_sqlite_utils()
 
 
 def now_iso() -> str:
