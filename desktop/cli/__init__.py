@@ -1,5 +1,8 @@
 """The `llamaside` command: opens the app, or chats and manages models from a terminal.
 
+Two flags come before any command: ``--self-test`` checks an install (or a bundle) without a
+window, and ``--engine`` (internal) makes a frozen app its own engine child.
+
 The CLI uses the same engine child, history database and model folder as the window, and never
 imports Qt unless it opens the window.
 """
@@ -24,6 +27,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"llamaside {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument(
+        "--self-test",
+        action="store_true",
+        help="check this install without opening a window: load the bundled model, generate a "
+        "few tokens, use a history database in a temporary folder; exit 0 if all works",
+    )
     sub = parser.add_subparsers(dest="command")
     chat.add_parser(sub)
     models.add_parser(sub)
@@ -40,6 +49,10 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 (one exit p
 
         return engine_main()
     args = _parser().parse_args(args_list)
+    if args.self_test:
+        from desktop.cli import self_test
+
+        return self_test.run(sys.stdout, sys.stderr)
     if args.command is None:
         from desktop.app import main as gui_main
 
