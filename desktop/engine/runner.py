@@ -108,6 +108,11 @@ def backend_name() -> str:
     return "CPU"
 
 
+def system_info() -> str:
+    """llama.cpp's description of this build: its backends and the CPU features it uses."""
+    return str(llama_cpp.llama_print_system_info().decode("utf-8", errors="replace"))
+
+
 def gpu_offload_supported() -> bool:
     return bool(llama_cpp.llama_supports_gpu_offload())
 

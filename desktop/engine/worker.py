@@ -73,7 +73,13 @@ class Engine:
         #: Set while the main thread waits for a request (not inside llama.cpp).
         self._idle = threading.Event()
         # Imported here, after the protocol channel is safe from native output.
-        from desktop.engine.runner import LogCapture, Runner, backend_name, gpu_offload_supported
+        from desktop.engine.runner import (
+            LogCapture,
+            Runner,
+            backend_name,
+            gpu_offload_supported,
+            system_info,
+        )
 
         self._log = LogCapture(echo=bool(os.environ.get("LLAMASIDE_ENGINE_LOG")))
         self._runner = Runner(self._log)
@@ -85,6 +91,7 @@ class Engine:
             llama_cpp_version=getattr(llama_cpp, "__version__", "unknown"),
             gpu_offload=gpu_offload_supported(),
             backend=backend_name() if gpu_offload_supported() else "CPU",
+            system_info=system_info(),
         )
 
     def read_requests(self, stdin: IO[bytes]) -> None:

@@ -3,6 +3,9 @@ this machine's description, Hugging Face listings. Blocking calls: run them via 
 
 from __future__ import annotations
 
+import platform
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from desktop.backends import hardware, secrets
@@ -10,6 +13,7 @@ from desktop.backends.catalog_file import load_catalog
 from desktop.backends.engine_client import probe_engine
 from desktop.backends.hub import GgufGroup, Hub, RepoSummary, group_files
 from desktop.backends.network import Network
+from desktop.core import gpu_builds
 from desktop.core.catalog import Catalog
 from desktop.core.fit import Machine
 
@@ -23,6 +27,41 @@ def detect_machine(models_dir: Path) -> Machine:
     hello = probe_engine()
     return hardware.detect(
         models_dir, bool(hello.get("gpu_offload")), str(hello.get("backend", "CPU"))
+    )
+
+
+@dataclass(frozen=True)
+class BackendReport:
+    """What the installed llama-cpp-python can run on, and what this machine has."""
+
+    llama_cpp_version: str
+    system_info: str
+    built: tuple[str, ...]
+    machine: Machine
+    advice: gpu_builds.Advice | None
+    commands: tuple[tuple[str, str, str], ...]
+
+
+def backend_report(models_dir: Path) -> BackendReport:
+    """Asks an engine child what its build supports (blocking: about a second)."""
+    hello = probe_engine()
+    info = str(hello.get("system_info", ""))
+    version = str(hello.get("llama_cpp_version", ""))
+    machine = hardware.detect(
+        models_dir, bool(hello.get("gpu_offload")), str(hello.get("backend", "CPU"))
+    )
+    built = gpu_builds.built_with(info)
+    vendors = [gpu.vendor for gpu in machine.gpus]
+    python = sys.executable
+    return BackendReport(
+        llama_cpp_version=version,
+        system_info=info,
+        built=tuple(built),
+        machine=machine,
+        advice=gpu_builds.advise(
+            platform.system(), platform.machine(), vendors, built, python=python, version=version
+        ),
+        commands=tuple(gpu_builds.all_commands(python, platform.system(), version)),
     )
 
 

@@ -76,6 +76,9 @@ def test_every_control_has_a_name(window: MainWindow, qtbot: QtBot) -> None:
     roots.append(compare)
     window.show_leaderboard()
     roots.append(window.leaderboard_dialog)  # type: ignore[arg-type]
+    backend = window.show_backend()
+    qtbot.waitUntil(lambda: backend.report is not None, timeout=60_000)
+    roots.append(backend)
     presets = PresetsDialog(window.chat, "Balanced", window)
     qtbot.addWidget(presets)
     presets.show()
