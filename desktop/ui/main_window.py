@@ -45,6 +45,7 @@ from desktop.core.usage import Usage
 from desktop.services.chat import ChatService
 from desktop.services.downloads import DownloadManager
 from desktop.storage.store import StoredMessage
+from desktop.ui.backend_dialog import BackendDialog
 from desktop.ui.chat_view import ChatView, answer_footer, message_controls
 from desktop.ui.compare_window import CompareWindow
 from desktop.ui.leaderboard_dialog import LeaderboardDialog
@@ -70,6 +71,7 @@ class MainWindow(QMainWindow):
         self.chat = chat
         self.downloads = downloads
         self.models_dialog: ModelsDialog | None = None
+        self.backend_dialog: BackendDialog | None = None
         self.providers_dialog: ProvidersDialog | None = None
         self.compare_window: CompareWindow | None = None
         self.leaderboard_dialog: LeaderboardDialog | None = None
@@ -286,7 +288,13 @@ class MainWindow(QMainWindow):
         self.models_action = QAction(
             "&Models and downloads…", self, shortcut=QKeySequence("Ctrl+M")
         )
-        model_menu.addActions([self.models_action, self.open_model_action, self.unload_action])
+        self.backend_action = QAction("GPU &backend…", self)
+        self.backend_action.setStatusTip(
+            "What the local engine runs on (CPU, CUDA, Metal, Vulkan) and how to use your GPU"
+        )
+        model_menu.addActions(
+            [self.models_action, self.open_model_action, self.unload_action, self.backend_action]
+        )
 
         compare_menu = self.menuBar().addMenu("Com&pare")
         self.compare_action = QAction(
@@ -335,6 +343,7 @@ class MainWindow(QMainWindow):
         self.open_model_action.triggered.connect(self.open_model_file)
         self.unload_action.triggered.connect(self._unload)
         self.models_action.triggered.connect(self.show_models)
+        self.backend_action.triggered.connect(self.show_backend)
         self.models_button.clicked.connect(self.show_models)
         self.model_picker.activated.connect(self._on_model_picked)
         self.sidebar.chosen.connect(self._on_conversation_chosen)
@@ -673,6 +682,16 @@ class MainWindow(QMainWindow):
             self.models_dialog = ModelsDialog(self.chat, self.downloads, self)
         self.models_dialog.show()
         self.models_dialog.raise_()
+
+    @Slot()
+    def show_backend(self) -> BackendDialog:
+        """What the engine runs on and how to use the GPU (asked again each time it opens)."""
+        if self.backend_dialog is None:
+            self.backend_dialog = BackendDialog(self.chat.models_dir, self)
+        self.backend_dialog.refresh()
+        self.backend_dialog.show()
+        self.backend_dialog.raise_()
+        return self.backend_dialog
 
     def show_compare(self, blind: bool = False) -> CompareWindow:
         """The compare window (one; closing it stops its streams and ends its engines)."""
