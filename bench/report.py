@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import platform
 import re
+import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -29,9 +30,27 @@ def machine() -> str:
     cores = psutil.cpu_count(logical=False)
     ram = psutil.virtual_memory().total / 2**30
     return (
-        f"{cpu}, {cores} physical cores, {ram:.0f} GiB RAM, {platform.system()} "
+        f"{cpu}, {cores} physical cores, {ram:.0f} GiB RAM{gpu()}, {platform.system()} "
         f"{platform.release()}, Python {platform.python_version()}"
     )
+
+
+def gpu() -> str:
+    """', GPU: <name> (driver <version>)' where nvidia-smi answers; else nothing."""
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    if not out:
+        return ""
+    name, _, driver = out.splitlines()[0].partition(",")
+    return f", GPU: {name.strip()} (driver {driver.strip()})"
 
 
 def write_section(name: str, title: str, body: str) -> None:

