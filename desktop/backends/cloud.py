@@ -9,9 +9,11 @@ Together, Groq, Fireworks or their own server, and how the tests reach servers o
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import re
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Generator
@@ -28,6 +30,22 @@ from desktop.core.usage import StopReason, Usage
 MAX_RETRY_AFTER_S = 20.0
 #: Seconds to wait for a connection, or for the next bytes of an answer.
 DEFAULT_TIMEOUT_S = 60.0
+
+
+@functools.cache
+def shared_ssl_context() -> ssl.SSLContext:
+    """One TLS context for every provider client of this process.
+
+    Building one loads the CA bundle: 30-60 ms of CPU. Left to themselves the SDKs build one
+    per client, and a client is opened per answer, per column: in a comparison that is on the
+    threads that start next to the local model, taking CPU from it. The context is what the
+    SDKs' HTTP client (httpx2) would build (it honours SSL_CERT_FILE and SSL_CERT_DIR as they
+    are when the first client opens); an SSLContext may be shared between threads. (Two
+    columns opening their first client at once may both build one: harmless, and only once.)
+    """
+    import httpx2
+
+    return httpx2.create_ssl_context()
 
 
 class CloudError(LlamasideError):
@@ -192,7 +210,9 @@ class _Provider:
         self._live: Any = None
         #: What the next requests are for, for the privacy record (set per call).
         self._purpose: tuple[str, str, int | None] = ("", "", None)
-        http_client = sdk.DefaultHttpxClient(event_hooks={"request": [self._on_request]})
+        http_client = sdk.DefaultHttpxClient(
+            event_hooks={"request": [self._on_request]}, verify=shared_ssl_context()
+        )
         # Retries are ours (one, after a rate limit, honouring Retry-After).
         self._client = self._make_client(
             api_key=api_key,

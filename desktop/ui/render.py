@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import html
+import re
 import secrets
 from collections.abc import Sequence
 from functools import cache
@@ -189,3 +190,50 @@ def markdown_to_html(text: str) -> str:
 def plain_to_html(text: str) -> str:
     """User messages are shown as typed: escaped, line breaks kept."""
     return html.escape(text).replace("\n", "<br/>")
+
+
+#: A reference definition ("[label]: url"): it may serve a link anywhere in the message.
+_REFERENCE = re.compile(r"^ {0,3}\[[^\]]+\]:", re.M)
+#: A line that cannot start a part: indented (code, or a list item's continuation), a list
+#: item (a part boundary would split the list, changing its spacing), a table row, a quote.
+_CONTINUES = re.compile(r"[ \t]|[-*+](?:[ \t]|$)|\d{1,9}[.)](?:[ \t]|$)|>|.*\|")
+_FENCE = re.compile(r"[ \t]*(`{3,}|~{3,})")
+
+
+def markdown_parts(text: str, size: int) -> list[str]:
+    """Split one message's Markdown into consecutive parts of about ``size`` characters that
+    render, one by one, to what the whole renders to: each part ends at a blank line between
+    top-level blocks, never inside a code block, math block, list, table or quote. The parts
+    joined are ``text``. One part (the whole) when no such split exists, or when the message
+    has reference definitions (a link in one part may be defined in another)."""
+    if len(text) <= size or _REFERENCE.search(text):
+        return [text]
+    parts: list[str] = []
+    start = 0
+    position = 0
+    fence = ""
+    math = False
+    blank_before = False
+    for line in text.splitlines(keepends=True):
+        if (
+            blank_before
+            and not fence
+            and not math
+            and position - start >= size
+            and not _CONTINUES.match(line)
+        ):
+            parts.append(text[start:position])
+            start = position
+        position += len(line)
+        stripped = line.strip()
+        opened = _FENCE.match(line)
+        if fence:
+            if stripped.startswith(fence) and not stripped.strip(fence[0]):
+                fence = ""
+        elif opened:
+            fence = opened.group(1)
+        elif stripped.startswith("$$") and not (len(stripped) > 2 and stripped.endswith("$$")):
+            math = not math
+        blank_before = not stripped
+    parts.append(text[start:])
+    return [part for part in parts if part]
