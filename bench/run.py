@@ -6,6 +6,7 @@ use); the others need only the project's venv. GPU runs: bench/gpu/ (see docs/be
 
 from __future__ import annotations
 
+import compare
 import engine
 import history
 import startup
@@ -20,4 +21,5 @@ if __name__ == "__main__":
     stream_ui.main()
     history.main()
     startup.main()
+    compare.main()
     download.main()
