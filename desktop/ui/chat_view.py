@@ -62,6 +62,47 @@ EARLIER = "earlier"
 #: An answer longer than this (characters) is rendered a part at a time when it ends; a
 #: shorter one renders whole in about 25 ms (2-core Xeon VM: ~7 ms per 1,000 characters).
 PROGRESSIVE_RENDER_CHARS = 4_000
+#: Past this many characters an answer is shown as plain text, not formatted: Qt's rich-text
+#: layout of a 50,000-row table takes tens of seconds, and a model can write one.
+RICH_TEXT_LIMIT = 200_000
+#: Longest line shown unbroken. Qt lays a paragraph out in time that grows faster than its
+#: length (a one-megabyte line: minutes, as one stall), so longer lines are shown broken.
+LINE_LIMIT = 5_000
+OVERSIZE_NOTE = (
+    '<p style="color:#808080"><i>Shown as plain text{broken}: this answer is too large to '
+    "format without freezing the window. The saved text is complete (File → Export).</i></p>"
+)
+
+
+def break_long_lines(text: str, limit: int = LINE_LIMIT, run: int = 0) -> tuple[str, int]:
+    """``text`` with a line break inserted in every line longer than ``limit`` (for display
+    only), and the length of the last line so far (``run``: the line already shown)."""
+    out: list[str] = []
+    for index, line in enumerate(text.split("\n")):
+        if index:
+            out.append("\n")
+            run = 0
+        rest = line
+        while run + len(rest) > limit:
+            take = limit - run
+            out += [rest[:take], "\n"]
+            rest = rest[take:]
+            run = 0
+        out.append(rest)
+        run += len(rest)
+    return "".join(out), run
+
+
+def oversized(text: str) -> bool:
+    """Too large to format: beyond RICH_TEXT_LIMIT, or with a line beyond LINE_LIMIT."""
+    return len(text) > RICH_TEXT_LIMIT or any(len(line) > LINE_LIMIT for line in text.split("\n"))
+
+
+def _oversize_note(text: str) -> str:
+    broken = any(len(line) > LINE_LIMIT for line in text.split("\n"))
+    return OVERSIZE_NOTE.format(broken=", long lines broken" if broken else "")
+
+
 #: Characters of Markdown per part: about 10 ms to render, import and lay out.
 RENDER_PART_CHARS = 2_000
 #: Parts are rendered in one event-loop turn until this much time has gone (then Qt paints).
@@ -161,11 +202,15 @@ def message_html(
         return (
             anchor
             + _header("You", "#2471a3")
-            + f"<p>{plain_to_html(message.content)}</p>"
+            + f"<p>{plain_to_html(break_long_lines(message.content)[0])}</p>"
             + controls
         )
     who = model_names.get(message.model or "", message.model or "Assistant")
-    body = markdown_to_html(message.content) if message.content else ""
+    if oversized(message.content):
+        shown, _run = break_long_lines(message.content)
+        body = f"<p>{plain_to_html(shown)}</p>{_oversize_note(message.content)}"
+    else:
+        body = markdown_to_html(message.content) if message.content else ""
     return (
         anchor
         + answer_header(who, message.model)
@@ -242,6 +287,8 @@ class ChatView(QTextBrowser):
         self._rendering: _Rendering | None = None
         #: Where the streamed answer's text goes (kept: see append_answer_text).
         self._stream_cursor: QTextCursor | None = None
+        #: Characters on the answer's current line so far (long lines are shown broken).
+        self._line_run = 0
 
     @Slot(QUrl)
     def _on_anchor(self, url: QUrl) -> None:
@@ -414,6 +461,7 @@ class ChatView(QTextBrowser):
         self._answer_start = cursor.position()
         self._answer_id = answer_id
         self._stream_cursor = cursor
+        self._line_run = 0
 
     def append_answer_text(self, text: str) -> None:
         if self._answer_start is None:
@@ -425,7 +473,8 @@ class ChatView(QTextBrowser):
         cursor = self._stream_cursor
         if cursor is None or cursor.position() != self.document().characterCount() - 1:
             cursor = self._stream_cursor = self._end_cursor()
-        cursor.insertText(text)
+        shown, self._line_run = break_long_lines(text, run=self._line_run)
+        cursor.insertText(shown)
         if follow:
             self._scroll_to_end()
 
@@ -444,6 +493,9 @@ class ChatView(QTextBrowser):
         self._answer_id = None
         self._stream_cursor = None
         tail = _status_note(status, error) + footer
+        if oversized(text):
+            self._finish_oversized(start, text, tail)
+            return
         parts = (
             markdown_parts(text, RENDER_PART_CHARS)
             if len(text) > PROGRESSIVE_RENDER_CHARS
@@ -461,6 +513,19 @@ class ChatView(QTextBrowser):
         cursor.setPosition(start, QTextCursor.MoveMode.KeepAnchor)
         cursor.removeSelectedText()
         cursor.insertHtml((markdown_to_html(text) if text else "") + tail)
+        if follow:
+            self._scroll_to_end()
+
+    def _finish_oversized(self, start: int, text: str, tail: str) -> None:
+        """Keep the streamed plain text (it is what formatting would freeze on), add a note."""
+        follow = self._at_bottom()
+        shown, _run = break_long_lines(text)
+        if self._shown_from(start) != shown:  # e.g. the text was cut at a stop string
+            cursor = self._end_cursor()
+            cursor.setPosition(start, QTextCursor.MoveMode.KeepAnchor)
+            cursor.removeSelectedText()
+            cursor.insertText(shown)
+        self._insert_html_at_end(_oversize_note(text) + tail)
         if follow:
             self._scroll_to_end()
 
