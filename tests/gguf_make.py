@@ -4,6 +4,9 @@
   mixture of 16 experts (1 used) plus a shared expert, chunked attention hparams, and SmolLM2's
   real tokenizer and chat template so prompts tokenize and answers detokenize. A few MB: proof
   that the Scout code path (and the experts-in-RAM override) works without 60 GB of weights.
+* ``tiny_llama``: a dense llama model with random weights and SmolLM2's tokenizer, with any
+  head counts; 4 query heads over 3 key/value heads is a file whose tensor shapes agree with its
+  hparams (so it loads) but which llama.cpp cannot compute: GGML_ASSERT, then abort().
 * ``split_copy``: rewrites a GGUF into gguf-split parts (``-00001-of-0000N.gguf``), the form big
   models are published in.
 """
@@ -107,4 +110,47 @@ def tiny_llama4(
     if split_max_tensors:
         parts = sorted(dest.parent.glob(dest.stem + "-*-of-*.gguf"))
         return parts[0]
+    return dest
+
+
+def tiny_llama(dest: Path, tokenizer_from: str | Path, n_head: int = 4, n_head_kv: int = 2) -> Path:
+    """Write a random-weight dense llama model (2 layers, 64 wide); returns ``dest``."""
+    reader = gguf.GGUFReader(str(tokenizer_from))
+    writer = gguf.GGUFWriter(str(dest), "llama")
+    writer.add_name("tiny-llama-test")
+    writer.add_context_length(2048)
+    writer.add_embedding_length(N_EMBD)
+    writer.add_block_count(2)
+    writer.add_feed_forward_length(N_FF)
+    writer.add_head_count(n_head)
+    writer.add_head_count_kv(n_head_kv)
+    writer.add_rope_freq_base(10000.0)
+    writer.add_layer_norm_rms_eps(1e-5)
+    writer.add_rope_dimension_count(N_EMBD // n_head)
+    writer.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
+    n_vocab = _copy_tokenizer(reader, writer)
+    writer.add_vocab_size(n_vocab)
+    rng = np.random.default_rng(0)
+
+    def weight(*shape: int) -> np.ndarray[Any, Any]:
+        return (rng.standard_normal(shape) * 0.05).astype(np.float16)
+
+    head_dim = N_EMBD // n_head
+    writer.add_tensor("token_embd.weight", weight(n_vocab, N_EMBD))
+    writer.add_tensor("output_norm.weight", np.ones(N_EMBD, dtype=np.float32))
+    for i in range(2):
+        p = f"blk.{i}."
+        writer.add_tensor(p + "attn_norm.weight", np.ones(N_EMBD, dtype=np.float32))
+        writer.add_tensor(p + "attn_q.weight", weight(n_head * head_dim, N_EMBD))
+        writer.add_tensor(p + "attn_k.weight", weight(n_head_kv * head_dim, N_EMBD))
+        writer.add_tensor(p + "attn_v.weight", weight(n_head_kv * head_dim, N_EMBD))
+        writer.add_tensor(p + "attn_output.weight", weight(N_EMBD, n_head * head_dim))
+        writer.add_tensor(p + "ffn_norm.weight", np.ones(N_EMBD, dtype=np.float32))
+        writer.add_tensor(p + "ffn_gate.weight", weight(N_FF, N_EMBD))
+        writer.add_tensor(p + "ffn_up.weight", weight(N_FF, N_EMBD))
+        writer.add_tensor(p + "ffn_down.weight", weight(N_EMBD, N_FF))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
     return dest

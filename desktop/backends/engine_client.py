@@ -63,6 +63,15 @@ def describe_exit(returncode: int) -> str:
     return f"exit code {returncode}"
 
 
+def _without_source_path(line: str) -> str:
+    """``/tmp/pip-install-x/.../ggml.c:3354: GGML_ASSERT(...) failed`` -> ``GGML_ASSERT(...)
+    failed (ggml.c:3354)``: the build folder means nothing to a user and hides the reason."""
+    head, sep, rest = line.partition(": GGML_")
+    if not sep:
+        return line.strip()
+    return f"GGML_{rest.strip()} ({Path(head).name})"
+
+
 class EngineClient:
     """One engine child process. Thread-safe ``send``; events arrive on a reader thread."""
 
@@ -80,6 +89,10 @@ class EngineClient:
         self._send_lock = threading.Lock()
         self._next_id = 1
         self._stderr_tail: collections.deque[str] = collections.deque(maxlen=40)
+        #: The first GGML_ASSERT/GGML_ABORT line of this child: the reason for an abort. Kept
+        #: apart from the tail because ggml then prints a long backtrace (through gdb when it is
+        #: installed) that pushes the line out of any short tail.
+        self._fatal_line = ""
         self._threads: list[threading.Thread] = []
         self._expected_exit = False
 
@@ -97,6 +110,7 @@ class EngineClient:
         self._release()  # a previous child that died: close its pipes, end its readers
         self._expected_exit = False
         self._stderr_tail.clear()
+        self._fatal_line = ""
         self._proc = subprocess.Popen(
             self._command,
             stdin=subprocess.PIPE,
@@ -133,9 +147,18 @@ class EngineClient:
                 line = raw.decode("utf-8", errors="replace").rstrip()
                 if line:
                     self._stderr_tail.append(line)
+                    if not self._fatal_line and ("GGML_ASSERT" in line or "GGML_ABORT" in line):
+                        self._fatal_line = line
                     if log is not None:
-                        log.write(line + "\n")
-                        log.flush()
+                        try:
+                            log.write(line + "\n")
+                            log.flush()
+                        except OSError:
+                            # Disk full: stop logging, but keep reading, or the child would
+                            # block on a full stderr pipe.
+                            with contextlib.suppress(OSError):
+                                log.close()
+                            log = None
         finally:
             if log is not None:
                 log.close()
@@ -163,8 +186,8 @@ class EngineClient:
 
     def crash_message(self, returncode: int) -> str:
         last = [line for line in self._stderr_tail if line.strip()]
-        detail = ""
-        for line in reversed(last):
+        detail = _without_source_path(self._fatal_line)
+        for line in [] if detail else reversed(last):
             if "GGML_ASSERT" in line or "error" in line.lower() or "Error" in line:
                 detail = line.strip()
                 break

@@ -8,6 +8,7 @@ that says how it ended.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from desktop.backends.engine_client import physical_cores
 from desktop.backends.local_models import BUNDLED_ID, available_models
 from desktop.core import protocol as P
 from desktop.core import summary as summaries
-from desktop.core.errors import InvalidParameter, LlamasideError
+from desktop.core.errors import InvalidParameter, LlamasideError, StoreError
 from desktop.core.fit import Fit, Machine, plan, plan_quant, recommend
 from desktop.core.fit_report import SCOUT_ID
 from desktop.core.messages import MessageStatus, Role, status_after
@@ -191,6 +192,7 @@ class ChatService(QObject):
             cloud.changed.connect(self.refresh_models)
             cloud.offline_changed.connect(self._on_offline_changed)
         self.refresh_models()
+        self._avoid_failed_model()
 
     # -- models -------------------------------------------------------------------------------
 
@@ -207,6 +209,31 @@ class ChatService(QObject):
         if turn is not None and turn.cloud and turn.model not in self.cloud_models:
             self.stop()  # the provider of the answer being streamed was just turned off
         self.models_changed.emit()
+
+    def _avoid_failed_model(self) -> None:
+        """At start, never pick up a model that failed to load or crashed the engine last time:
+        the first message would fail (or crash) again. It stays listed, marked, for the user
+        to choose again on purpose."""
+        model = self.current_model
+        errors = self.store.model_errors()
+        if not isinstance(model, LocalModel) or model.path not in errors:
+            return
+        fallback = next((m for m in self.models if m.path not in errors), None)
+        if fallback is not None:
+            self.settings.set("model", fallback.id)
+            self.models_changed.emit()
+
+    def _mark_model(self, path: str, error: str | None) -> None:
+        """Remember (or forget) why a model file failed; the picker shows it."""
+        if self.store.model_errors().get(path) != error:
+            self.store.set_model_error(path, error)
+            self.models_changed.emit()
+
+    def model_error(self, model: LocalModel | CloudModel) -> str | None:
+        """Why this model failed to load last time (None: it did not, or it is not a file)."""
+        if not isinstance(model, LocalModel):
+            return None
+        return self.store.model_errors().get(model.path)
 
     @property
     def all_models(self) -> list[LocalModel | CloudModel]:
@@ -567,9 +594,10 @@ class ChatService(QObject):
     def _on_loaded(self, request_id: int, info: dict[str, Any], load_s: float) -> None:
         if request_id != self._load_request:
             return
+        self._load_request = None
         self._loaded_path = str(info["path"])
         self.n_ctx = int(info.get("n_ctx") or 0)
-        self.store.set_model_error(self._loaded_path, None)
+        self._mark_model(self._loaded_path, None)
         gpu = "GPU offload available" if info.get("gpu_offload") else "no GPU offload in this build"
         name = self._turn.model.name if self._turn else Path(self._loaded_path).stem
         self.engine_status.emit(
@@ -617,7 +645,10 @@ class ChatService(QObject):
         self.answer_delta.emit(turn.conversation_id, turn.answer_id, text)
         if now - turn.last_checkpoint >= CHECKPOINT_INTERVAL_S:
             turn.last_checkpoint = now
-            self.store.update_message(turn.answer_id, content=turn.text)
+            # A checkpoint that cannot be written (disk full) is not worth stopping the answer
+            # for: the text is on screen and _finish tries again, and says so if it fails.
+            with contextlib.suppress(StoreError):
+                self.store.update_message(turn.answer_id, content=turn.text)
 
     @Slot(int, object)
     def _on_done(self, request_id: int, usage: Usage) -> None:
@@ -641,7 +672,7 @@ class ChatService(QObject):
             self._load_request = None
             if turn is not None:
                 assert isinstance(turn.model, LocalModel)
-                self.store.set_model_error(turn.model.path, message)
+                self._mark_model(turn.model.path, message)
             self.engine.unload()
             self.engine_status.emit("No model loaded")
             if turn is not None:
@@ -847,6 +878,8 @@ class ChatService(QObject):
     @Slot(str, bool)
     def _on_exited(self, message: str, expected: bool) -> None:
         self._loaded_path = None
+        loading = self._load_request is not None
+        self._load_request = None
         if self._summary is not None:
             self._summary_failed(f"The summary could not be written: {message}")
             return
@@ -862,6 +895,19 @@ class ChatService(QObject):
             self._finish(MessageStatus.STOPPED, None)
             self.engine_status.emit("Stopped · the engine restarts with the next message")
             return
+        if (loading or not turn.pieces) and not expected and isinstance(turn.model, LocalModel):
+            # The child died loading the file or reading the prompt: a GGML_ASSERT in a
+            # malformed GGUF. Name the file, and mark it so it is never loaded on its own again.
+            when = "loading it" if loading else "reading the prompt with it"
+            message = (
+                f"Cannot use {Path(turn.model.path).name}: {when} crashed the engine. "
+                f"{message} It will not be loaded automatically again; choose another model."
+            )
+            self._mark_model(turn.model.path, message)
+            self.engine_status.emit("No model loaded · the engine restarts with the next message")
+            self._finish(MessageStatus.FAILED, None, error=message)
+            self.error.emit(message)
+            return
         self._finish(MessageStatus.FAILED, None, error=message)
         self.engine_status.emit("Engine stopped · it restarts with the next message")
         self.error.emit(message)
@@ -874,14 +920,19 @@ class ChatService(QObject):
             stored_usage = usage.to_dict()
             if isinstance(turn.model, CloudModel):
                 stored_usage.update(self.cost_of(turn.model, usage))
-        self.store.update_message(
-            turn.answer_id,
-            content=turn.text,
-            status=status,
-            usage=stored_usage,
-            error=error,
-        )
-        self.store.touch(turn.conversation_id)
+        try:
+            self.store.update_message(
+                turn.answer_id,
+                content=turn.text,
+                status=status,
+                usage=stored_usage,
+                error=error,
+            )
+            self.store.touch(turn.conversation_id)
+        except StoreError as exc:
+            # The turn must still end (or the window would wait for it forever); the answer
+            # stays on screen, and the user learns it is not saved.
+            self.error.emit(f"{exc} The answer on screen could not be saved.")
         self._turn = None
         if usage is not None:
             self.usage_ready.emit(usage)

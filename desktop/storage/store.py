@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sqlite3
 import sys
 from collections.abc import Callable, Iterator
@@ -383,12 +384,57 @@ HIT_START, HIT_END = "\x02", "\x03"
 EXPORTED_MESSAGE_FIELDS = ("role", "content", "model", "status", "usage", "error", "created")
 
 
+def _is_corrupt(exc: sqlite3.DatabaseError) -> bool:
+    text = str(exc)
+    return "file is not a database" in text or "malformed" in text
+
+
+def _set_aside(path: Path) -> Path:
+    """Move a corrupt database (and its WAL files) to ``<name>.corrupt-<time>``."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    target = path.with_name(f"{path.name}.corrupt-{stamp}")
+    path.rename(target)
+    for suffix in ("-wal", "-shm"):
+        extra = path.with_name(path.name + suffix)
+        if extra.exists():
+            extra.rename(target.with_name(target.name + suffix))
+    return target
+
+
+def _read_only_folder(folder: Path) -> bool:
+    """A read-only mount, or a folder this user may not write (root may write anywhere, but not
+    to a read-only file system)."""
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return True
+    except (OSError, AttributeError):  # no statvfs on Windows
+        pass
+    return not os.access(folder, os.W_OK)
+
+
 class ChatStore:
     """The history database. One instance per process, used from the GUI thread."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        #: Where an unreadable (corrupt) database was moved before a new one was started.
+        self.corrupt_copy: Path | None = None
         path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._open()
+        except StoreError as exc:
+            if not isinstance(exc.__cause__, sqlite3.DatabaseError) or not _is_corrupt(
+                exc.__cause__
+            ):
+                raise
+            # Keep the damaged file, untouched, for recovery tools; start a new history so
+            # the app opens. A newer schema, a locked or read-only file never come here.
+            self.corrupt_copy = _set_aside(path)
+            self._open()
+        self.recover_interrupted()
+
+    def _open(self) -> None:
+        path = self.path
         self.db = sqlite_utils.Database(path)
         try:
             self.db.execute("PRAGMA journal_mode=WAL")
@@ -399,8 +445,12 @@ class ChatStore:
             self._migrate()
         except sqlite3.DatabaseError as exc:
             self.db.close()
+            if _read_only_folder(path.parent):
+                raise StoreError(
+                    f"Cannot open the history database {path}: its folder is read-only and "
+                    f"Llamaside needs to write there. Nothing was changed."
+                ) from exc
             raise StoreError(f"Cannot open the history database {path}: {exc}") from exc
-        self.recover_interrupted()
 
     def close(self) -> None:
         self.db.close()
@@ -887,6 +937,13 @@ class ChatStore:
         """Remember why a user's model file failed to load (None: it loaded fine)."""
         with self._writing():
             self.db.execute("UPDATE user_models SET last_error = ? WHERE path = ?", [error, path])
+
+    def model_errors(self) -> dict[str, str]:
+        """Why each user model that failed to load (or crashed the engine) failed, by path."""
+        rows = self.db.query(
+            "SELECT path, last_error FROM user_models WHERE last_error IS NOT NULL"
+        )
+        return {str(r["path"]): str(r["last_error"]) for r in rows}
 
     def forget_user_model(self, path: str) -> None:
         with self._writing():

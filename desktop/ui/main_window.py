@@ -63,6 +63,10 @@ CONVERSATION_ROLE = Qt.ItemDataRole.UserRole
 SET_UP_CLOUD = "__set_up_cloud__"
 
 
+#: The only link schemes an answer's link may open (after the user confirms).
+WEB_SCHEMES = ("http", "https", "mailto")
+
+
 class MainWindow(QMainWindow):
     def __init__(
         self, chat: ChatService, downloads: DownloadManager, parent: QWidget | None = None
@@ -90,6 +94,12 @@ class MainWindow(QMainWindow):
         self.chat.store.purge_deleted()  # deletions left from a run that ended abruptly
         self._refresh_conversations()
         self._restore_state()
+        corrupt = self.chat.store.corrupt_copy
+        if corrupt is not None:
+            self.banner.show_message(
+                f"The history database could not be read (it is damaged), so a new one was "
+                f"started. The damaged file was kept as {corrupt}."
+            )
 
     # -- construction -------------------------------------------------------------------------
 
@@ -622,10 +632,16 @@ class MainWindow(QMainWindow):
         picker.blockSignals(True)
         picker.clear()
         current = self.chat.current_model
+        errors = self.chat.store.model_errors()
         for model in self.chat.models:
             size = f" · {human_size(model.size_bytes)}" if model.size_bytes else ""
-            picker.addItem(f"{model.name}{size}", model.id)
-            picker.setItemData(picker.count() - 1, model.path, Qt.ItemDataRole.ToolTipRole)
+            # A model that failed last time stays choosable (the user may have fixed the file),
+            # but says so where it is chosen, with the reason in its tooltip.
+            failed = errors.get(model.path)
+            mark = " · ⚠ failed to load" if failed else ""
+            picker.addItem(f"{model.name}{size}{mark}", model.id)
+            tooltip = f"{model.path}\n{failed}" if failed else model.path
+            picker.setItemData(picker.count() - 1, tooltip, Qt.ItemDataRole.ToolTipRole)
         locked = self._local_only()
         if self.chat.cloud is not None:
             picker.insertSeparator(picker.count())
@@ -1159,6 +1175,14 @@ class MainWindow(QMainWindow):
 
     @Slot(QUrl)
     def _on_link(self, url: QUrl) -> None:
+        if url.scheme().lower() not in WEB_SCHEMES:
+            # A model's answer can hold any link: javascript:, file:, smb:, a custom app
+            # handler. Only web and mail addresses are ever offered to the system.
+            self.banner.show_message(
+                f"This link was not opened: {url.scheme() or 'relative'} links from an answer "
+                f"are never opened. ({url.toString()[:200]})"
+            )
+            return
         answer = QMessageBox.question(
             self,
             "Open link",

@@ -116,12 +116,16 @@ def test_upgrade_backs_up_first(tmp_path: Path) -> None:
     store.close()
 
 
-def test_not_a_database_gives_a_clear_error(tmp_path: Path) -> None:
+def test_not_a_database_is_kept_aside_and_a_new_one_started(tmp_path: Path) -> None:
     path = tmp_path / "h.db"
     path.write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(StoreError) as info:
-        ChatStore(path)
-    assert str(path) in str(info.value)
+    store = ChatStore(path)
+    try:
+        assert store.corrupt_copy is not None
+        assert store.corrupt_copy.read_bytes() == b"this is not sqlite" * 100
+        assert store.list_conversations() == []
+    finally:
+        store.close()
 
 
 def test_delete_conversation_removes_its_messages(tmp_path: Path) -> None:

@@ -1,0 +1,168 @@
+"""Hostile model files, through the real window and the real engine child.
+
+For each file: the user sees one message that names the file and says why; the question is kept
+and the answer marked failed; the file is marked as failed in the model picker and is not picked
+up again at the next start; and the window and its engine host go on working: the bundled model
+answers right after, in the same window.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import gguf
+import pytest
+from pytestqt.qtbot import QtBot
+
+from desktop.app import build_window
+from desktop.core.messages import MessageStatus, Role
+from desktop.core.models import LocalModel
+from desktop.storage.paths import AppPaths
+from desktop.ui.main_window import MainWindow
+from tests.gguf_edit import with_string
+from tests.gguf_make import tiny_llama
+from tests.hostile.conftest import bundled_still_answers, send_and_wait
+
+
+def _missing(dest: Path, _source: str) -> None:
+    pass  # never written
+
+
+def _empty(dest: Path, _source: str) -> None:
+    dest.write_bytes(b"")
+
+
+def _truncated(fraction: float) -> Callable[[Path, str], None]:
+    def make(dest: Path, source: str) -> None:
+        data = Path(source).read_bytes()
+        dest.write_bytes(data[: int(len(data) * fraction)])
+
+    return make
+
+
+def _random(dest: Path, _source: str) -> None:
+    dest.write_bytes(os.urandom(1_000_000))
+
+
+def _garbage_tensors(dest: Path, source: str) -> None:
+    """The real header, then random bytes where the weights should be (same length)."""
+    reader = gguf.GGUFReader(source)
+    start = int(reader.data_offset)
+    data = Path(source).read_bytes()
+    dest.write_bytes(data[:start] + os.urandom(len(data) - start))
+
+
+def _unknown_architecture(dest: Path, source: str) -> None:
+    with_string(source, "general.architecture", "zzzzz", dest)
+
+
+@pytest.fixture(autouse=True)
+def _no_gdb_backtrace(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ggml answers an abort by attaching gdb (when installed) to print a backtrace, which takes
+    seconds; the engine child inherits this and skips it. The abort itself is unchanged."""
+    monkeypatch.setenv("GGML_NO_BACKTRACE", "1")
+
+
+def _aborts(dest: Path, source: str) -> None:
+    # 4 query heads over 3 key/value heads: shapes agree with the hparams, so it loads, then
+    # ggml's GGML_ASSERT(ggml_can_mul_mat(a, b)) aborts the child when the graph is built.
+    tiny_llama(dest, source, n_head=4, n_head_kv=3)
+
+
+#: (maker, words the message must contain besides the file name)
+CASES: dict[str, tuple[Callable[[Path, str], None], tuple[str, ...]]] = {
+    "missing": (_missing, ("not found",)),
+    "empty": (_empty, ("empty", "0 bytes")),
+    "truncated-10": (_truncated(0.10), ("file bounds",)),
+    "truncated-50": (_truncated(0.50), ("file bounds",)),
+    "truncated-99": (_truncated(0.99), ("file bounds",)),
+    "random": (_random, ("not a GGUF model file",)),
+    "unknown-arch": (_unknown_architecture, ("unknown model architecture", "zzzzz")),
+    "assert-abort": (_aborts, ("crashed the engine", "SIGABRT", "GGML_ASSERT")),
+}
+
+
+def _failed_on(window: MainWindow, qtbot: QtBot, bad: Path, *, answered_first: bool) -> str:
+    """Send with ``bad`` chosen; returns the message the user was shown. ``answered_first``:
+    the bundled model answers a question first, so there is an earlier answer to lose."""
+    questions = ["First question"] if answered_first else []
+    if answered_first:
+        send_and_wait(qtbot, window, questions[0])
+    window.chat.add_model_file(str(bad))
+    questions.append("Question for the bad file")
+    send_and_wait(qtbot, window, questions[-1])
+    assert window.isVisible()
+    assert window.banner.isVisible()
+    shown = window.banner.label.text()
+    assert window.conversation_id is not None
+    history = window.chat.store.messages(window.conversation_id)
+    assert [m.content for m in history if m.role == Role.USER] == questions
+    if answered_first:
+        assert history[1].status == MessageStatus.COMPLETE and history[1].content
+    assert history[-1].status == MessageStatus.FAILED
+    assert history[-1].error == shown
+    assert shown in window.chat_view.toPlainText() or "Failed" in window.chat_view.toPlainText()
+    return shown
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_model_file(
+    window: MainWindow, qtbot: QtBot, tmp_path: Path, smollm_path: str, case: str
+) -> None:
+    make, words = CASES[case]
+    bad = tmp_path / f"{case}.gguf"
+    make(bad, smollm_path)
+    shown = _failed_on(window, qtbot, bad, answered_first=False)
+    assert bad.name in shown
+    for word in words:
+        assert word in shown, shown
+    # Marked where models are chosen, the reason in the tooltip.
+    index = window.model_picker.findData(window.chat.models[-1].id)
+    assert window.chat.models[-1].path == str(bad)
+    assert "failed to load" in window.model_picker.itemText(index)
+    assert shown in str(window.model_picker.itemData(index, 3))  # ToolTipRole
+    assert window.chat.store.model_errors() == {str(bad): shown}
+    bundled_still_answers(qtbot, window)
+
+
+def test_garbage_weights_load_and_answer_without_a_crash(
+    window: MainWindow, qtbot: QtBot, tmp_path: Path, smollm_path: str
+) -> None:
+    """Random weights with a valid header are a valid model as far as anyone can tell: it must
+    answer (nonsense) without taking the engine or the window down."""
+    bad = tmp_path / "garbage-tensors.gguf"
+    _garbage_tensors(bad, smollm_path)
+    window.chat.add_model_file(str(bad))
+    send_and_wait(qtbot, window, "Hello")
+    assert window.conversation_id is not None
+    answer = window.chat.store.messages(window.conversation_id)[-1]
+    assert answer.status == MessageStatus.COMPLETE, answer.error
+    assert "\ufffd" not in answer.content
+    bundled_still_answers(qtbot, window)
+
+
+def test_a_model_that_crashed_is_not_loaded_at_the_next_start(
+    home: AppPaths, window: MainWindow, qtbot: QtBot, tmp_path: Path, smollm_path: str
+) -> None:
+    bad = tmp_path / "aborts.gguf"
+    _aborts(bad, smollm_path)
+    shown = _failed_on(window, qtbot, bad, answered_first=True)
+    assert isinstance(window.chat.current_model, LocalModel)
+    assert window.chat.current_model.path == str(bad)  # still the choice in this session
+    window.close()
+
+    again = build_window(home)
+    qtbot.addWidget(again)
+    try:
+        current = again.chat.current_model
+        assert isinstance(current, LocalModel) and current.source == "bundled"
+        assert again.chat.model_error(again.chat.models[-1]) == shown
+        assert "failed to load" in again.model_picker.itemText(
+            again.model_picker.findData(again.chat.models[-1].id)
+        )
+        assert again.model_picker.currentData() == current.id
+    finally:
+        again.close()
+        again.chat.store.close()

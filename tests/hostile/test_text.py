@@ -1,0 +1,74 @@
+"""Hostile text through the real window and engine: what is stored and shown, exactly."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import Qt
+from pytestqt.qtbot import QtBot
+
+from desktop.core.messages import MessageStatus, Role
+from desktop.ui.main_window import MainWindow
+from tests.hostile.conftest import TIMEOUT_MS, send_and_wait
+
+
+def test_a_1_mb_paste_is_given_back_with_the_reason(window: MainWindow, qtbot: QtBot) -> None:
+    line = "Lorem ipsum dolor sit amet, ünïcödé 😀 —\tend\n"
+    text = line * (1_000_000 // len(line.encode()))
+    window.input_box.setPlainText(text)
+    with qtbot.waitSignal(window.chat.rejected, timeout=TIMEOUT_MS):
+        qtbot.keyClick(window.input_box, Qt.Key.Key_Return)
+    assert "too long for this model's context" in window.banner.label.text()
+    assert window.input_box.toPlainText() == text
+    assert window.conversation_id is not None
+    assert window.chat.store.messages(window.conversation_id) == []
+    assert not window.chat.busy and window.send_button.isEnabled()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "before\x00after \x00\x00 end",
+        "שלום עולם — مرحبا بالعالم (RTL) and e\u0301 a\u0308\u0301\u0323 Z\u0336\u0337",
+        "Repeat exactly: 😀👍🏽👨‍👩‍👧 🇫🇷",
+    ],
+    ids=["nul", "rtl-combining", "emoji"],
+)
+def test_odd_text_is_stored_exactly_and_the_answer_is_clean(
+    window: MainWindow, qtbot: QtBot, text: str
+) -> None:
+    send_and_wait(qtbot, window, text)
+    assert window.conversation_id is not None
+    question, answer = window.chat.store.messages(window.conversation_id)
+    assert question.role == Role.USER and question.content == text
+    assert answer.status == MessageStatus.COMPLETE, answer.error
+    # Streamed UTF-8 is decoded incrementally: a character split across tokens never shows
+    # up as U+FFFD, on screen or in the history.
+    assert "\ufffd" not in answer.content
+    shown = window.chat_view.toPlainText()
+    assert "\ufffd" not in shown
+    assert text.replace("\x00", "")[:6] in shown.replace("\x00", "")
+
+
+def test_100000_newlines_alone_are_not_sent(window: MainWindow, qtbot: QtBot) -> None:
+    window.input_box.setPlainText("\n" * 100_000)
+    qtbot.keyClick(window.input_box, Qt.Key.Key_Return)
+    assert not window.chat.busy
+    assert window.conversation_id is not None
+    assert window.chat.store.messages(window.conversation_id) == []
+
+
+def test_100000_newlines_inside_a_question(window: MainWindow, qtbot: QtBot) -> None:
+    text = "top" + "\n" * 100_000 + "bottom"
+    window.input_box.setPlainText(text)
+    finished: list[str] = []
+    window.chat.answer_finished.connect(lambda _c, _a, status: finished.append(status))
+    qtbot.keyClick(window.input_box, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: bool(finished), timeout=TIMEOUT_MS)
+    assert window.conversation_id is not None
+    stored = window.chat.store.messages(window.conversation_id)
+    if finished[0] == "rejected":  # too long: given back whole, nothing stored
+        assert window.input_box.toPlainText() == text
+        assert stored == []
+    else:
+        assert stored[0].content == text
+        assert stored[1].status == MessageStatus.COMPLETE
