@@ -216,6 +216,24 @@ def _tensor_overrides(patterns: list[bytes]) -> Iterator[None]:
         module.llama_model_default_params = original
 
 
+@contextlib.contextmanager
+def _flash_attn_auto() -> Iterator[None]:
+    """Make Llama() leave flash attention to llama.cpp (its own default, "auto": on where the
+    backend supports it for this model), as llama-bench and llama-cli do.
+
+    llama-cpp-python's Llama has only flash_attn=True/False and maps False to DISABLED; True
+    forces it on even where it is unsupported. It reads the DISABLED constant from its module
+    while building the context params, so for the duration of one load that constant is AUTO.
+    """
+    module = llama_cpp.llama_cpp
+    disabled = module.LLAMA_FLASH_ATTN_TYPE_DISABLED
+    module.LLAMA_FLASH_ATTN_TYPE_DISABLED = module.LLAMA_FLASH_ATTN_TYPE_AUTO
+    try:
+        yield
+    finally:
+        module.LLAMA_FLASH_ATTN_TYPE_DISABLED = disabled
+
+
 def _unusable(path: Path, exc: Exception) -> ModelLoadError:
     return ModelLoadError(
         f"Cannot use {path.name}: its chat template or metadata is unusable "
@@ -336,7 +354,7 @@ class Runner:
         mark = self._log.mark()
         overridden_before = self._log.overridden
         try:
-            with _tensor_overrides(expert_override_patterns(params.n_cpu_moe)):
+            with _tensor_overrides(expert_override_patterns(params.n_cpu_moe)), _flash_attn_auto():
                 llm = llama_cpp.Llama(
                     model_path=str(path),
                     n_ctx=params.n_ctx,

@@ -55,7 +55,9 @@ def test_greedy_output_matches_llama_cpp_python_with_gguf_template(
 
     list(engine.stream(QUESTION, GREEDY))
     ours = engine.last.text
-    raw = llama_cpp.Llama(model_path=smollm_path, n_ctx=4096, verbose=False)
+    # Our engine leaves flash attention to llama.cpp (auto: on, for this model on the CPU);
+    # llama-cpp-python turns it off unless asked, and it changes the last bits of logits.
+    raw = llama_cpp.Llama(model_path=smollm_path, n_ctx=4096, flash_attn=True, verbose=False)
     try:
         reference: Any = raw.create_chat_completion(
             messages=QUESTION,  # type: ignore[arg-type]
@@ -97,7 +99,9 @@ def test_long_greedy_and_seeded_answers_match_llama_cpp_python_turn_after_turn(
     list(engine.stream(STORY, seeded))
     sampled = engine.last.text
 
-    raw = llama_cpp.Llama(model_path=smollm_path, n_ctx=4096, verbose=False)
+    # Our engine leaves flash attention to llama.cpp (auto: on, for this model on the CPU);
+    # llama-cpp-python turns it off unless asked, and it changes the last bits of logits.
+    raw = llama_cpp.Llama(model_path=smollm_path, n_ctx=4096, flash_attn=True, verbose=False)
     try:
         assert _raw_answer(raw, STORY, temperature=0.0, max_tokens=120)[0] == first
         raw.reset()  # a fresh computation of the whole follow-up prompt
