@@ -211,9 +211,10 @@ def main() -> None:
     spread = max(speeds) / max(min(speeds), 1e-9)
     verdict = (
         f"Too noisy to judge the target: the same answer alone ran at {min(speeds):.0f} to "
-        f"{max(speeds):.0f} tokens/s (other processes busy on the cores: 1-minute load "
-        f"{load_before:.1f} at the start, {load_after:.1f} at the end, on {os.cpu_count()} "
-        f"logical CPUs). Rerun on an otherwise idle machine."
+        f"{max(speeds):.0f} tokens/s (1-minute load {load_before:.1f} at the start, "
+        f"{load_after:.1f} at the end, on {os.cpu_count()} logical CPUs; llama.cpp's threads "
+        f"spin-wait, so any other work on the cores, this benchmark's own servers included, "
+        f"moves the speed). Judge with more runs, or on more cores."
         if spread > 1.25
         else f"Load on the machine: 1-minute load average {load_before:.1f} at the start, "
         f"{load_after:.1f} at the end, on {os.cpu_count()} logical CPUs."

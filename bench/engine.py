@@ -106,12 +106,15 @@ def ours_qt(path: str, load: LoadParams) -> Results | None:
     """Engine child + protocol + events delivered as Qt signals to an event loop (the app's
     path: EngineHost). None when PySide6 is not installed (a bare GPU machine)."""
     try:
-        from PySide6.QtCore import QCoreApplication, QEventLoop, QTimer
+        from PySide6.QtCore import QEventLoop, QTimer
+        from PySide6.QtWidgets import QApplication
     except ImportError:
         return None
     from desktop.services.engine_host import EngineHost
 
-    app = QCoreApplication.instance() or QCoreApplication([])
+    # A QApplication (not a QCoreApplication): bench/run.py runs the widget benchmarks next
+    # in this process, and there can be only one application object.
+    app = QApplication.instance() or QApplication([])
     host = EngineHost()
     state: dict[str, Any] = {}
     loop = QEventLoop()
