@@ -91,8 +91,10 @@ def test_a_failing_column_does_not_stop_the_others(home: AppPaths, server: Cloud
     result = run(
         home, ENV, "compare", "-m", "openai:gpt-4o", "-m", "anthropic:claude-x", "--json", "Hi"
     )
-    assert result.returncode == 0, result.stderr
     columns = json.loads(result.stdout)["columns"]
+    errors = [(c["model"], c["status"], c["error"]) for c in columns]
+    paths = [r["path"] for r in server.state.requests]
+    assert result.returncode == 0, (errors, paths, result.stderr)
     failed = [c for c in columns if c["status"] == "failed"]
     complete = [c for c in columns if c["status"] == "complete"]
     assert len(failed) == 1 and len(complete) == 1
