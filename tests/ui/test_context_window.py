@@ -3,30 +3,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 from pytestqt.qtbot import QtBot
 
-from desktop.app import build_window
 from desktop.core.messages import MessageStatus, Role
 from desktop.core.params import LoadParams, SamplingParams
-from desktop.storage.paths import AppPaths
 from desktop.ui.main_window import MainWindow
-
-
-@pytest.fixture
-def window(home: AppPaths, qtbot: QtBot) -> Iterator[MainWindow]:
-    win = build_window(home)
-    qtbot.addWidget(win)
-    win.resize(1000, 600)
-    win.show()
-    qtbot.waitExposed(win)
-    yield win
-    win.close()
-    win.chat.store.close()
 
 
 def click_when_shown(button_text: str, seen: list[str]) -> None:

@@ -5,10 +5,8 @@ stored chat text that causes no request to a server of ours."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QApplication, QLabel, QMessageBox
@@ -20,18 +18,6 @@ from desktop.core.params import SamplingParams
 from desktop.storage.paths import AppPaths
 from desktop.ui.main_window import MainWindow
 from tests.cloudserver import CloudServer
-
-
-@pytest.fixture
-def window(home: AppPaths, qtbot: QtBot) -> Iterator[MainWindow]:
-    win = build_window(home)
-    qtbot.addWidget(win)
-    win.resize(1000, 600)
-    win.show()
-    qtbot.waitExposed(win)
-    yield win
-    win.close()
-    win.chat.store.close()
 
 
 def titles(window: MainWindow) -> list[str]:

@@ -5,14 +5,11 @@ what is revealed is the same document an eager render makes (anchors, controls, 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QTextBlock
 from pytestqt.qtbot import QtBot
 
-from desktop.app import build_window
 from desktop.core.history_format import EXPORT_FORMAT
 from desktop.core.messages import Role
 from desktop.storage.paths import AppPaths
@@ -41,18 +38,6 @@ def long_chat(store: ChatStore, size: int, first: str = "How do llamas hum?") ->
     ]}  # fmt: skip
     [conversation_id] = store.import_conversations(data)
     return conversation_id
-
-
-@pytest.fixture
-def window(home: AppPaths, qtbot: QtBot) -> Iterator[MainWindow]:
-    win = build_window(home)
-    qtbot.addWidget(win)
-    win.resize(1000, 600)
-    win.show()
-    qtbot.waitExposed(win)
-    yield win
-    win.close()
-    win.chat.store.close()
 
 
 def block_of(view: ChatView, message_id: int) -> QTextBlock:
