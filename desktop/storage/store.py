@@ -237,6 +237,23 @@ def _m007_versions(db: _Executes) -> None:
     )
 
 
+def _m008_model_errors(db: _Executes) -> None:
+    # Failures were a column of user_models, so a file in the models folder (downloaded, or
+    # dropped there by hand) that crashed the engine was never remembered, and was loaded
+    # again at the next start. Any model file can fail: keep the reasons by path, apart.
+    db.executescript(
+        """
+        CREATE TABLE model_errors (
+            path TEXT PRIMARY KEY,
+            error TEXT NOT NULL,
+            at TEXT NOT NULL
+        );
+        INSERT INTO model_errors (path, error, at)
+            SELECT path, last_error, added FROM user_models WHERE last_error IS NOT NULL;
+        """
+    )
+
+
 #: Ordered and append-only: a migration, once released, never changes. Its position is its id.
 MIGRATIONS: list[tuple[str, Callable[[_Executes], None]]] = [
     ("initial", _m001_initial),
@@ -246,6 +263,7 @@ MIGRATIONS: list[tuple[str, Callable[[_Executes], None]]] = [
     ("comparisons", _m005_comparisons),
     ("history", _m006_history),
     ("versions", _m007_versions),
+    ("model_errors", _m008_model_errors),
 ]
 
 
@@ -934,16 +952,22 @@ class ChatStore:
         return [r["path"] for r in self.db.query("SELECT path FROM user_models ORDER BY added")]
 
     def set_model_error(self, path: str, error: str | None) -> None:
-        """Remember why a user's model file failed to load (None: it loaded fine)."""
+        """Remember why a model file failed to load or crashed the engine (None: it loaded
+        fine). Any file: one the user added, or one in the models folder."""
         with self._writing():
-            self.db.execute("UPDATE user_models SET last_error = ? WHERE path = ?", [error, path])
+            if error is None:
+                self.db.execute("DELETE FROM model_errors WHERE path = ?", [path])
+            else:
+                self.db.execute(
+                    "INSERT INTO model_errors (path, error, at) VALUES (?, ?, ?) "
+                    "ON CONFLICT(path) DO UPDATE SET error = excluded.error, at = excluded.at",
+                    [path, error, now_iso()],
+                )
 
     def model_errors(self) -> dict[str, str]:
-        """Why each user model that failed to load (or crashed the engine) failed, by path."""
-        rows = self.db.query(
-            "SELECT path, last_error FROM user_models WHERE last_error IS NOT NULL"
-        )
-        return {str(r["path"]): str(r["last_error"]) for r in rows}
+        """Why each model file that failed to load (or crashed the engine) failed, by path."""
+        rows = self.db.query("SELECT path, error FROM model_errors")
+        return {str(r["path"]): str(r["error"]) for r in rows}
 
     def forget_user_model(self, path: str) -> None:
         with self._writing():

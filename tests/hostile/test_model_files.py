@@ -166,3 +166,36 @@ def test_a_model_that_crashed_is_not_loaded_at_the_next_start(
     finally:
         again.close()
         again.chat.store.close()
+
+
+def test_a_file_in_the_models_folder_that_crashed_is_not_loaded_at_the_next_start(
+    home: AppPaths, qtbot: QtBot, smollm_path: str
+) -> None:
+    """The same promise for a file the user never added by hand: one downloaded, or dropped
+    into the models folder. (Its failure used to be remembered for added files only.)"""
+    bad = home.models / "dropped-in.gguf"
+    _aborts(bad, smollm_path)
+    first = build_window(home)
+    qtbot.addWidget(first)
+    try:
+        [model] = [m for m in first.chat.models if m.path == str(bad)]
+        assert model.source != "user"
+        first.chat.select_model(model.id)
+        send_and_wait(qtbot, first, "Question for the dropped-in file")
+        shown = first.banner.label.text()
+        assert bad.name in shown and "crashed the engine" in shown
+        assert first.chat.store.model_errors() == {str(bad): shown}
+    finally:
+        first.close()
+        first.chat.store.close()
+
+    again = build_window(home)
+    qtbot.addWidget(again)
+    try:
+        current = again.chat.current_model
+        assert isinstance(current, LocalModel) and current.source == "bundled"
+        index = again.model_picker.findData(model.id)
+        assert "failed to load" in again.model_picker.itemText(index)
+    finally:
+        again.close()
+        again.chat.store.close()

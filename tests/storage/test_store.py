@@ -213,3 +213,46 @@ def test_a_migration_that_fails_halfway_changes_nothing(
     columns = [row[1] for row in connection.execute("PRAGMA table_info(conversations)")]
     assert "half" not in columns
     connection.close()
+
+
+def test_model_failures_are_kept_for_any_file_and_carried_over_from_v7(tmp_path: Path) -> None:
+    """Until schema 8 a failure was a column of user_models: a file in the models folder that
+    crashed the engine was never remembered. Old marks are carried over; new ones are kept by
+    path for any file, and cleared when the file loads."""
+    path = tmp_path / "h.db"
+    import sqlite_utils
+
+    db = sqlite_utils.Database(path)
+    db.execute(
+        "CREATE TABLE _migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+        "applied TEXT NOT NULL)"
+    )
+    for number, (name, migration) in enumerate(MIGRATIONS[:7], start=1):
+        migration(db)
+        db.execute("INSERT INTO _migrations VALUES (?, ?, 'x')", [number, name])
+    db.execute(
+        "INSERT INTO user_models (path, added, last_error) VALUES ('/u/bad.gguf', 'a', 'boom')"
+    )
+    db.execute("INSERT INTO user_models (path, added) VALUES ('/u/good.gguf', 'a')")
+    db.conn.commit()
+    db.close()
+
+    store = ChatStore(path)
+    try:
+        assert store.schema_version == len(MIGRATIONS)
+        assert store.model_errors() == {"/u/bad.gguf": "boom"}
+        store.set_model_error("/models/folder.gguf", "crashed")  # never added by the user
+        store.set_model_error("/u/bad.gguf", "still bad")
+        assert store.model_errors() == {
+            "/u/bad.gguf": "still bad",
+            "/models/folder.gguf": "crashed",
+        }
+        store.set_model_error("/u/bad.gguf", None)
+        assert store.model_errors() == {"/models/folder.gguf": "crashed"}
+    finally:
+        store.close()
+    again = ChatStore(path)
+    try:
+        assert again.model_errors() == {"/models/folder.gguf": "crashed"}
+    finally:
+        again.close()
