@@ -24,11 +24,13 @@ import os
 import re
 import statistics
 import time
+from collections.abc import Callable
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from PySide6.QtCore import QElapsedTimer, Qt, QTimer
-from PySide6.QtWidgets import QApplication
+from PySide6.QtGui import QTextCursor
+from PySide6.QtWidgets import QApplication, QTextBrowser
 
 from desktop.ui import chat_view
 from desktop.ui.chat_view import ChatView
@@ -219,6 +221,46 @@ def tight_loop(app: QApplication) -> tuple[float, float, float]:
     return statistics.mean(costs[:WINDOW]), statistics.mean(costs[-WINDOW:]), max(costs)
 
 
+def document_floor(app: QApplication, tokens: list[str]) -> dict[str, tuple[float, float]]:
+    """The yardstick for "flat": the same deltas appended to a bare QTextBrowser through one
+    kept cursor (Qt's own document, nothing of ours), and to ChatView, alternating, 3 rounds
+    each; GUI-thread CPU per token (thread time, so waiting for a shared CPU does not count),
+    first and last WINDOW tokens, median over the rounds. QTextDocument keeps its text and
+    blocks in balanced trees, so an insertion costs more as the document grows, whoever
+    inserts: what ChatView should add is no growth of its own."""
+    per = max(1, round(RATE * FLUSH_S))
+    deltas = ["".join(tokens[i : i + per]) for i in range(0, len(tokens), per)]
+    window = WINDOW // per
+    results: dict[str, list[tuple[float, float]]] = {"Qt": [], "ChatView": []}
+    for _round in range(3):
+        for name, rounds in results.items():
+            append: Callable[[str], None]
+            if name == "Qt":
+                widget: QTextBrowser | ChatView = QTextBrowser()
+                append = QTextCursor(widget.document()).insertText
+            else:
+                widget = view = ChatView()
+                view.begin_answer(1, "Model", "local:bench")
+                append = view.append_answer_text
+            widget.resize(900, 700)
+            widget.show()
+            costs = []
+            for i, delta in enumerate(deltas):
+                start = time.thread_time()
+                append(delta)
+                costs.append(time.thread_time() - start)
+                if i % 2:
+                    app.processEvents()
+            widget.close()
+            rounds.append(
+                (statistics.mean(costs[:window]) / per, statistics.mean(costs[-window:]) / per)
+            )
+    return {
+        name: (statistics.median(r[0] for r in rounds), statistics.median(r[1] for r in rounds))
+        for name, rounds in results.items()
+    }
+
+
 def whole_render(app: QApplication, text: str) -> float:
     """Seconds the previous behaviour stalled for at the end: the answer rendered whole, in
     one call, with its layout (for the same text, in the same run)."""
@@ -267,6 +309,8 @@ def main() -> None:
     quarter = len(gaps) // 4
     tight_first, tight_last, tight_max = tight_loop(app)
     whole = whole_render(app, "".join(tokens))
+    floor = document_floor(app, tokens)
+    (qt_first, qt_last), (ours_first, ours_last) = floor["Qt"], floor["ChatView"]
     body = (
         f"A {TOKENS:,}-token Markdown answer (paragraphs, lists, code blocks, a table; "
         f"{len(''.join(tokens)):,} characters) streamed into ChatView at {RATE} tokens/s: a "
@@ -300,7 +344,13 @@ def main() -> None:
         "processEvents, timed together: includes Qt's layout and painting): "
         f"first {WINDOW:,} pieces {tight_first * 1e6:.0f} µs, last {WINDOW:,} "
         f"{tight_last * 1e6:.0f} µs (ratio {tight_last / tight_first:.2f}), slowest "
-        f"{tight_max * 1000:.1f} ms.\n"
+        f"{tight_max * 1000:.1f} ms.\n\n"
+        f"Flat against what: the same deltas into a bare QTextBrowser through one kept cursor "
+        f"(Qt's document alone) and into ChatView, alternating, GUI-thread CPU per token, median "
+        f"of 3 rounds each: Qt alone {qt_first * 1e6:.0f} → {qt_last * 1e6:.0f} "
+        f"µs (last / first {qt_last / qt_first:.2f}); ChatView {ours_first * 1e6:.0f} → "
+        f"{ours_last * 1e6:.0f} µs (last / first {ours_last / ours_first:.2f}). The growth that "
+        f"is Qt's own (its document keeps text and blocks in balanced trees) is the floor.\n"
     )
     print(body)
     write_section("stream-ui", "Streaming into the chat view", body)
