@@ -6,18 +6,29 @@ Messages SSE as documented, so the real SDKs can be tested through base_url.
     GET  /v1/models             (both APIs' list shapes)
 
 Faults on demand: a status with an error body (optionally with retry-after, once), a stream cut
-after N pieces, a malformed event, a pause between pieces, a stall before answering, an endless
-stream, a 200 with an empty body, one huge event. Every request's headers and body are recorded.
+after N pieces (a clean close, or a TCP reset), a malformed event, a pause between pieces, a
+stall before answering or after N pieces, an endless stream, a 200 with an empty body, one
+huge event. Every request's headers and body are recorded.
+
+``refuse_dns`` makes names under .invalid fail to resolve (or resolve to 127.0.0.1 on demand)
+without a packet sent.
 """
 
 from __future__ import annotations
 
 import json
+import socket
+import struct
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tests.loopback import JsonHandler, LoopbackServer, StateServer
+
+if TYPE_CHECKING:  # the benchmarks use these servers without pytest
+    import pytest
 
 
 @dataclass
@@ -29,10 +40,18 @@ class CloudState:
     retry_after: str | None = None
     #: Close the connection after this many text pieces.
     cut_after: int | None = None
+    #: Reset the connection (TCP RST, as a crashed proxy or a dropped NAT entry does) after
+    #: this many text pieces; if ``reset_when`` is given, only once it is set (the test waits
+    #: until the client has shown the pieces: a reset may discard bytes not yet read).
+    reset_after: int | None = None
+    reset_when: threading.Event | None = None
     malformed: bool = False
     #: Seconds between pieces (a slow model), and before the headers (a server that hangs).
     delay_s: float = 0.0
     stall_s: float = 0.0
+    #: After this many pieces, send nothing for hang_s seconds (a server stuck mid-answer).
+    hang_after: int | None = None
+    hang_s: float = 0.0
     #: Send pieces until the client goes away.
     endless: bool = False
     #: Answer 200 with an event-stream content type and no events at all.
@@ -149,14 +168,28 @@ class _Handler(JsonHandler):
             for piece in pieces:
                 if state.delay_s:
                     time.sleep(state.delay_s)
+                if index == state.hang_after:
+                    time.sleep(state.hang_s)
                 yield index, piece
                 index += 1
             if not state.endless:
                 return
 
     def _cut(self, index: int) -> bool:
-        cut = self.server.state.cut_after
-        return cut is not None and index >= cut
+        """Whether to end the stream before piece ``index``: closed cleanly, or reset."""
+        state = self.server.state
+        if state.reset_after is not None and index >= state.reset_after:
+            if state.reset_when is not None:
+                state.reset_when.wait(30)
+            # SO_LINGER with a zero timeout: close() sends RST instead of FIN.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+            return True
+        cut = state.cut_after
+        if cut is not None and index >= cut:
+            self.connection.shutdown(2)
+            return True
+        return False
 
     def _openai_stream(self, body: dict[str, Any]) -> None:
         state = self.server.state
@@ -169,7 +202,6 @@ class _Handler(JsonHandler):
         pieces = self._pieces(int(body.get("max_tokens") or 1000))
         for i, piece in self._each(pieces):
             if self._cut(i):
-                self.connection.shutdown(2)
                 return
             if state.malformed and i == 2:
                 self._event('{"id": "chatcmpl-1", "choices": [{"delta": {"content": ')
@@ -234,7 +266,6 @@ class _Handler(JsonHandler):
         )
         for i, piece in self._each(pieces):
             if self._cut(i):
-                self.connection.shutdown(2)
                 return
             if state.error_event_after is not None and i == state.error_event_after:
                 error = {"type": "overloaded_error", "message": "Overloaded"}
@@ -272,8 +303,8 @@ class _Handler(JsonHandler):
 
 
 class CloudServer(LoopbackServer[CloudState]):
-    def __init__(self) -> None:
-        super().__init__(_Handler, CloudState(), "cloud-server")
+    def __init__(self, port: int = 0) -> None:
+        super().__init__(_Handler, CloudState(), "cloud-server", port)
 
     @property
     def base_url(self) -> str:
@@ -282,3 +313,26 @@ class CloudServer(LoopbackServer[CloudState]):
     def __enter__(self) -> CloudServer:
         super().__enter__()
         return self
+
+
+def refuse_dns(monkeypatch: pytest.MonkeyPatch) -> Callable[[bool], None]:
+    """A resolver that knows no *.invalid name: the DNS failure without a packet sent.
+
+    Returns a switch: ``switch(True)`` makes every *.invalid name resolve to 127.0.0.1 (the
+    name server is back), ``switch(False)`` fails them again."""
+    real = socket.getaddrinfo
+    up = [False]
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(host, str) and host.endswith(".invalid"):
+            if up[0]:
+                return real("127.0.0.1", *args, **kwargs)
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+    def switch(resolves: bool) -> None:
+        up[0] = resolves
+
+    return switch

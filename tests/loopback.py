@@ -42,15 +42,20 @@ class JsonHandler(BaseHTTPRequestHandler):
 class LoopbackServer(Generic[State]):
     """``with Server() as s:`` serves on a free port of 127.0.0.1 until the block ends."""
 
-    def __init__(self, handler: type[JsonHandler], state: State, name: str) -> None:
+    def __init__(self, handler: type[JsonHandler], state: State, name: str, port: int = 0) -> None:
         self.state = state
-        self._server: StateServer[State] = StateServer(("127.0.0.1", 0), handler)
+        # port 0: a free one. A given port brings a stopped server back at the same address.
+        self._server: StateServer[State] = StateServer(("127.0.0.1", port), handler)
         self._server.state = state
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True, name=name)
 
     @property
     def connections(self) -> int:
         return self._server.connections
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
 
     @property
     def url(self) -> str:

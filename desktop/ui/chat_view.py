@@ -11,6 +11,11 @@ a long answer is rendered a part at a time (render.markdown_parts: splits betwee
 blocks), each part replacing its own plain text, a few parts per event-loop turn: the window
 keeps answering, and the result is the same document the whole render gives.
 
+Huge answers: past SHOWN_LIMIT characters the rest of an answer is saved but not shown, and a
+streamed piece longer than STREAM_SLICE_CHARS (one 10 MB event from a hostile server) goes in
+a slice per event-loop turn: Qt's plain-text layout costs about a second per megabyte on the
+GUI thread, which in one piece was a frozen window.
+
 Opening cost: a conversation opens with only its latest messages rendered (FIRST_RENDER);
 older ones are rendered a batch at a time, inserted above, when the user scrolls to the top or
 clicks "Show earlier messages", so a 5,000-message chat opens as fast as a short one.
@@ -69,9 +74,18 @@ RICH_TEXT_LIMIT = 200_000
 #: length (a one-megabyte line: minutes, as one stall), so longer lines are shown broken.
 LINE_LIMIT = 5_000
 OVERSIZE_NOTE = (
-    '<p style="color:#808080"><i>Shown as plain text{broken}: this answer is too large to '
+    '<p style="color:#808080"><i>Shown as plain text{details}: this answer is too large to '
     "format without freezing the window. The saved text is complete (File → Export).</i></p>"
 )
+#: Characters of one answer the view shows at most (about 500,000 tokens: no real answer is
+#: longer). Qt's plain-text layout takes ~0.8 s per megabyte of GUI thread (2-core VM): a
+#: hostile server's 10 MB event froze the window for 12 s, and nothing bounded 100 MB.
+SHOWN_LIMIT = 2_000_000
+#: What the view shows where an answer's text stops being shown.
+CUT_MARK = "\n\n[…] (the rest is not shown: too long for this window; it is saved in full)"
+#: A streamed piece longer than this goes in a slice per event-loop turn (~10-20 ms of layout
+#: each), so that the window keeps painting and taking clicks meanwhile.
+STREAM_SLICE_CHARS = 20_000
 
 
 def break_long_lines(text: str, limit: int = LINE_LIMIT, run: int = 0) -> tuple[str, int]:
@@ -98,9 +112,20 @@ def oversized(text: str) -> bool:
     return len(text) > RICH_TEXT_LIMIT or any(len(line) > LINE_LIMIT for line in text.split("\n"))
 
 
+def shown_text(text: str) -> str:
+    """What the view shows of an oversized answer: at most SHOWN_LIMIT characters, long
+    lines broken, and the mark where the rest is left out."""
+    shown, _run = break_long_lines(text[:SHOWN_LIMIT])
+    return shown + CUT_MARK if len(text) > SHOWN_LIMIT else shown
+
+
 def _oversize_note(text: str) -> str:
-    broken = any(len(line) > LINE_LIMIT for line in text.split("\n"))
-    return OVERSIZE_NOTE.format(broken=", long lines broken" if broken else "")
+    details = ""
+    if any(len(line) > LINE_LIMIT for line in text[:SHOWN_LIMIT].split("\n")):
+        details += ", long lines broken"
+    if len(text) > SHOWN_LIMIT:
+        details += f", only its first {SHOWN_LIMIT:,} of {len(text):,} characters"
+    return OVERSIZE_NOTE.format(details=details)
 
 
 #: Characters of Markdown per part: about 10 ms to render, import and lay out.
@@ -207,8 +232,8 @@ def message_html(
         )
     who = model_names.get(message.model or "", message.model or "Assistant")
     if oversized(message.content):
-        shown, _run = break_long_lines(message.content)
-        body = f"<p>{plain_to_html(shown)}</p>{_oversize_note(message.content)}"
+        body = f"<p>{plain_to_html(shown_text(message.content))}</p>"
+        body += _oversize_note(message.content)
     else:
         body = markdown_to_html(message.content) if message.content else ""
     return (
@@ -289,6 +314,13 @@ class ChatView(QTextBrowser):
         self._stream_cursor: QTextCursor | None = None
         #: Characters on the answer's current line so far (long lines are shown broken).
         self._line_run = 0
+        #: Characters of the streamed answer shown so far, and whether the rest is cut off.
+        self._stream_chars = 0
+        self._stream_cut = False
+        #: Slices of a huge streamed piece still to insert, one per event-loop turn, and the
+        #: finish_answer call that waits for them.
+        self._pending: deque[str] = deque()
+        self._pending_finish: tuple[str, str, str | None, str] | None = None
 
     @Slot(QUrl)
     def _on_anchor(self, url: QUrl) -> None:
@@ -326,6 +358,8 @@ class ChatView(QTextBrowser):
         """
         shown = list(messages)
         self._rendering = None  # the document is replaced whole
+        self._pending.clear()
+        self._pending_finish = None
         self._model_names = dict(model_names)
         self._versions = dict(versions or {})
         self._answer_start = None
@@ -462,10 +496,41 @@ class ChatView(QTextBrowser):
         self._answer_id = answer_id
         self._stream_cursor = cursor
         self._line_run = 0
+        self._stream_chars = 0
+        self._stream_cut = False
 
     def append_answer_text(self, text: str) -> None:
-        if self._answer_start is None:
+        if self._answer_start is None or self._stream_cut:
             return
+        piece = text[: SHOWN_LIMIT - self._stream_chars]
+        self._stream_chars += len(piece)
+        self._stream_cut = len(piece) < len(text)
+        shown, self._line_run = break_long_lines(piece, run=self._line_run)
+        if self._stream_cut:
+            shown += CUT_MARK
+        if self._pending or len(shown) > STREAM_SLICE_CHARS:
+            if not self._pending:
+                QTimer.singleShot(0, self, self._drain)
+            size = STREAM_SLICE_CHARS
+            self._pending.extend(shown[i : i + size] for i in range(0, len(shown), size))
+            return
+        self._insert_streamed(shown)
+
+    def _drain(self, until: float | None = RENDER_SLICE_S) -> None:
+        """Insert the waiting slices of a huge piece until ``until`` seconds have gone (None:
+        all of them); then the answer's finish, if it came meanwhile."""
+        deadline = time.perf_counter() + until if until is not None else None
+        while self._pending:
+            self._insert_streamed(self._pending.popleft())
+            if deadline is not None and time.perf_counter() >= deadline:
+                break
+        if self._pending:
+            QTimer.singleShot(0, self, self._drain)
+        elif self._pending_finish is not None:
+            finish, self._pending_finish = self._pending_finish, None
+            self.finish_answer(*finish)
+
+    def _insert_streamed(self, shown: str) -> None:
         follow = self._at_bottom()
         # One cursor for the whole answer: with a new cursor per piece, each insertion costs
         # more as the document grows (62 -> 109 µs a piece over a 20,000-token answer); with
@@ -473,7 +538,6 @@ class ChatView(QTextBrowser):
         cursor = self._stream_cursor
         if cursor is None or cursor.position() != self.document().characterCount() - 1:
             cursor = self._stream_cursor = self._end_cursor()
-        shown, self._line_run = break_long_lines(text, run=self._line_run)
         cursor.insertText(shown)
         if follow:
             self._scroll_to_end()
@@ -487,6 +551,9 @@ class ChatView(QTextBrowser):
         module's notes); ``finish_rendering`` completes it at once.
         """
         if self._answer_start is None:
+            return
+        if self._pending:  # the last slices of a huge piece go in first
+            self._pending_finish = (text, status, error, footer)
             return
         start = self._answer_start
         self._answer_start = None
@@ -519,7 +586,7 @@ class ChatView(QTextBrowser):
     def _finish_oversized(self, start: int, text: str, tail: str) -> None:
         """Keep the streamed plain text (it is what formatting would freeze on), add a note."""
         follow = self._at_bottom()
-        shown, _run = break_long_lines(text)
+        shown = shown_text(text)
         if self._shown_from(start) != shown:  # e.g. the text was cut at a stop string
             cursor = self._end_cursor()
             cursor.setPosition(start, QTextCursor.MoveMode.KeepAnchor)
@@ -531,11 +598,14 @@ class ChatView(QTextBrowser):
 
     @property
     def rendering(self) -> bool:
-        """True while a finished long answer is still being rendered."""
-        return self._rendering is not None
+        """True while a finished long answer is still being rendered, or a huge streamed
+        piece still being inserted."""
+        return self._rendering is not None or bool(self._pending)
 
     def finish_rendering(self) -> None:
         """Render what is left of a finished answer now (before the document changes)."""
+        if self._pending:
+            self._drain(until=None)
         while self._rendering is not None:
             self._render_some(until=None)
 

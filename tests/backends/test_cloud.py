@@ -138,6 +138,37 @@ def test_broken_stream_keeps_the_partial_text(
 
 
 @pytest.mark.parametrize("make", [openai, anthropic])
+@pytest.mark.parametrize("fault", ["reset", "stall"])
+def test_a_reset_or_a_stall_mid_answer_is_named_with_the_text_kept(
+    server: CloudServer, make: object, fault: str
+) -> None:
+    """The Anthropic SDK lets the HTTP library's errors through mid-stream (the OpenAI SDK
+    wraps them): both must read as what happened, not "sent something unexpected"."""
+    cls = OpenAIProvider if make is openai else AnthropicProvider
+    provider = cls("p", server.base_url + ("/v1" if make is openai else ""), KEY, timeout=0.5)
+    OPEN.append(provider)
+    got: list[str] = []
+    if fault == "reset":
+        server.state.reset_after = 2
+        server.state.reset_when = threading.Event()
+    else:
+        server.state.hang_after = 2
+        server.state.hang_s = 2.0
+    with pytest.raises(CloudError) as failed:
+        for piece in provider.stream(MESSAGES, "m", PARAMS):
+            got.append(piece)
+            if len(got) == 2 and server.state.reset_when is not None:
+                server.state.reset_when.set()  # both pieces read: now the reset
+    assert failed.value.partial == "Hello from" == "".join(got)
+    message = str(failed.value)
+    assert "unexpected" not in message and message.endswith("The text so far is kept.")
+    if fault == "reset":
+        assert "broke mid-answer" in message and "reset" in message
+    else:
+        assert "stopped sending mid-answer and did not go on in time (0.5 s)" in message
+
+
+@pytest.mark.parametrize("make", [openai, anthropic])
 def test_connection_refused(make: object) -> None:
     with CloudServer() as gone:
         url = gone.base_url

@@ -8,7 +8,6 @@ server sees no connection); every failure ends in the answer with the text so fa
 from __future__ import annotations
 
 import copy
-import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,7 +23,7 @@ from desktop.services.engine_host import EngineHost
 from desktop.storage.paths import AppPaths
 from desktop.storage.settings import Settings
 from desktop.storage.store import ChatStore
-from tests.cloudserver import CloudServer
+from tests.cloudserver import CloudServer, refuse_dns
 
 KEY = "sk-test-cloud-chat-5f3a9c"
 TIMEOUT_MS = 20_000
@@ -228,18 +227,6 @@ def test_stop_ends_an_endless_stream_and_keeps_the_text(
     assert not any(t.is_alive() for t in cloud_chat.cloud_streams._threads.values())
 
 
-def _refuse_dns(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A resolver that knows no *.invalid name: the DNS failure without a packet sent."""
-    real = socket.getaddrinfo
-
-    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
-        if isinstance(host, str) and host.endswith(".invalid"):
-            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-        return real(host, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
-
-
 FAULTS: list[tuple[str, dict[str, Any], str, str]] = [
     ("401", {"statuses": [401]}, "rejected the API key", ""),
     ("403", {"statuses": [403]}, "no access to that model", ""),
@@ -309,7 +296,7 @@ def test_unreachable_servers_are_named(
     base_url: str,
     says: str,
 ) -> None:
-    _refuse_dns(monkeypatch)
+    refuse_dns(monkeypatch)
     enable(cloud_chat, qtbot, "openai", "gpt-4o")
     cloud = cloud_chat.cloud
     assert cloud is not None
