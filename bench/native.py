@@ -107,9 +107,17 @@ def build(version: str | None = None, jobs: int | None = None) -> Path:
 
 
 def run_bench(
-    binary: Path, model: str, threads: int, prompt: int, gen: int, reps: int, gpu_layers: int = 0
+    binary: Path,
+    model: str,
+    threads: int,
+    prompt: int,
+    gen: int,
+    reps: int,
+    gpu_layers: int = 0,
+    depths: tuple[int, ...] = (0,),
 ) -> dict[str, float]:
-    """llama-bench's tokens/s: {"pp": prompt processing, "tg": generation} (mean of reps)."""
+    """llama-bench's tokens/s (mean of reps): {"pp": prompt processing, "tg": generation from
+    an empty context, "tg@N": generation after N tokens already in the context}."""
     result = subprocess.run(
         [
             str(binary),
@@ -121,6 +129,8 @@ def run_bench(
             str(prompt),
             "-n",
             str(gen),
+            "-d",
+            ",".join(str(d) for d in depths),
             "-r",
             str(reps),
             "-ngl",
@@ -134,8 +144,12 @@ def run_bench(
     )
     speeds: dict[str, float] = {}
     for row in json.loads(result.stdout):
-        key = "pp" if row.get("n_prompt", 0) and not row.get("n_gen", 0) else "tg"
-        speeds[key] = float(row["avg_ts"])
+        depth = int(row.get("n_depth", 0))
+        if row.get("n_prompt", 0) and not row.get("n_gen", 0):
+            if depth == 0:
+                speeds["pp"] = float(row["avg_ts"])
+            continue
+        speeds["tg" if depth == 0 else f"tg@{depth}"] = float(row["avg_ts"])
     return speeds
 
 
