@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from desktop.core.errors import NewerSchemaError, StoreError
 from desktop.core.history_format import EXPORT_FORMAT
@@ -293,6 +293,15 @@ class Conversation:
             bool(row["local_only"]),
             bool(row["pinned"]),
         )
+
+
+class ConversationTitle(NamedTuple):
+    """A chat as the sidebar lists it."""
+
+    id: int
+    title: str
+    updated: str
+    pinned: bool
 
 
 _ROLES = {role.value: role for role in Role}
@@ -583,15 +592,47 @@ class ChatStore:
             raise StoreError(f"Conversation {conversation_id} does not exist.")
         return Conversation.from_row(rows[0])
 
-    def list_conversations(self) -> list[Conversation]:
-        """Pinned first, then the most recently updated; deleted ones (awaiting undo) left out."""
+    def list_conversations(self, limit: int | None = None, offset: int = 0) -> list[Conversation]:
+        """Pinned first, then the most recently updated; deleted ones (awaiting undo) left out.
+        ``limit`` and ``offset``: one page of that order (the sidebar loads 10,000 chats a page
+        at a time, as the list is scrolled)."""
+        page = "" if limit is None else f" LIMIT {int(limit)} OFFSET {int(offset)}"
         return [
             Conversation.from_row(r)
             for r in self.db.query(
                 "SELECT * FROM conversations WHERE deleted IS NULL "
+                "ORDER BY pinned DESC, updated DESC, id DESC" + page
+            )
+        ]
+
+    def list_titles(self, limit: int | None = None, offset: int = 0) -> list[ConversationTitle]:
+        """What the sidebar shows of list_conversations' chats, in its order: read without
+        the rest of each row (parsing every chat's parameters was most of the time)."""
+        page = "" if limit is None else f" LIMIT {int(limit)} OFFSET {int(offset)}"
+        return [
+            ConversationTitle(int(row[0]), str(row[1]), str(row[2]), bool(row[3]))
+            for row in self.db.execute(
+                "SELECT id, title, updated, pinned FROM conversations WHERE deleted IS NULL "
+                "ORDER BY pinned DESC, updated DESC, id DESC" + page
+            )
+        ]
+
+    def conversation_ids(self) -> list[int]:
+        """The ids of list_conversations, in its order, without reading the rest of each row."""
+        return [
+            int(row[0])
+            for row in self.db.execute(
+                "SELECT id FROM conversations WHERE deleted IS NULL "
                 "ORDER BY pinned DESC, updated DESC, id DESC"
             )
         ]
+
+    def is_listed(self, conversation_id: int) -> bool:
+        """The chat exists and is not deleted (awaiting undo)."""
+        row = self.db.execute(
+            "SELECT 1 FROM conversations WHERE id = ? AND deleted IS NULL", [conversation_id]
+        ).fetchone()
+        return row is not None
 
     def set_pinned(self, conversation_id: int, pinned: bool) -> None:
         self._update_conversation(conversation_id, pinned=int(pinned))

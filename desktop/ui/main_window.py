@@ -500,7 +500,7 @@ class MainWindow(QMainWindow):
 
     @Slot(int, int)
     def _on_conversation_chosen(self, conversation_id: int, message_id: int) -> None:
-        if conversation_id not in {c.id for c in self.chat.store.list_conversations()}:
+        if not self.chat.store.is_listed(conversation_id):
             self._refresh_conversations()  # a stale hit of a chat deleted meanwhile
             return
         if self.chat.busy and (conversation_id != self.conversation_id or message_id):
@@ -614,7 +614,7 @@ class MainWindow(QMainWindow):
         self.open_conversation(conversation_id)
 
     def _open_latest_or_new(self) -> None:
-        conversations = self.chat.store.list_conversations()
+        conversations = self.chat.store.list_conversations(limit=1)
         if conversations:
             self.open_conversation(conversations[0].id)
         else:
@@ -920,7 +920,7 @@ class MainWindow(QMainWindow):
         """The next or previous chat in the sidebar's order."""
         if self.chat.busy:
             return
-        ids = [c.id for c in self.chat.store.list_conversations()]
+        ids = self.chat.store.conversation_ids()
         if not ids:
             return
         index = ids.index(self.conversation_id) if self.conversation_id in ids else 0
@@ -1203,8 +1203,7 @@ class MainWindow(QMainWindow):
                 self.restoreGeometry(QByteArray.fromBase64(geometry.encode("ascii")))
         self.set_theme(str(self.chat.settings.get("theme", "system")), save=False)
         last = self.chat.settings.get("last_conversation")
-        ids = {c.id for c in self.chat.store.list_conversations()}
-        if isinstance(last, int) and last in ids:
+        if isinstance(last, int) and self.chat.store.is_listed(last):
             self.open_conversation(last)
         else:
             self._open_latest_or_new()
