@@ -8,8 +8,10 @@ run them: the bundled SmolLM2-135M in its engine child (threads as the app gives
 column: physical cores), and an OpenAI and an Anthropic column through the real SDKs to our
 loopback servers (tests/cloudserver.py). The servers run in a child process of their own, as a
 real provider is elsewhere: what is measured is what the client side (SDK threads, SSE parsing,
-delta callbacks) takes from the local model. Each server streams at CLOUD_RATE tokens/s for
-as long as the local answer lasts (endless answers, stopped when the local one ends).
+delta callbacks) takes from the local model (the app runs the cloud columns' threads niced,
+so that the local model's threads go first: compare_run.yield_to_local_model). Each server
+streams at CLOUD_RATE tokens/s for as long as the local answer lasts (endless answers, stopped
+when the local one ends).
 
 Rounds alone and together are interleaved (alone, together, alone, ...) so that other load on
 the machine falls on both alike; medians of RUNS each. Greedy sampling, the same prompt, and the
@@ -32,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from desktop.backends import cloud
+from desktop.backends import cloud, compare_run
 from desktop.backends.compare_run import Column, ColumnResult, run_round, threads_each
 from desktop.backends.engine_client import physical_cores
 from desktop.backends.local_models import bundled_model
@@ -139,17 +141,21 @@ def run_direct(local: Column, clouds: list[Column], sampling: SamplingParams) ->
 
 
 @contextlib.contextmanager
-def own_tls_contexts() -> Iterator[None]:
-    """The behaviour before the fix: every provider client builds its own TLS context (what
-    the SDKs do by default), for a same-run comparison."""
+def before_the_fixes() -> Iterator[None]:
+    """The behaviour before the fixes, for a same-run comparison: every provider client builds
+    its own TLS context (what the SDKs do by default), and the cloud columns' threads run at
+    the local model's priority (not niced)."""
     import httpx2
 
     shared = cloud.shared_ssl_context
+    niceness = compare_run.CLOUD_NICENESS
     cloud.shared_ssl_context = httpx2.create_ssl_context  # type: ignore[assignment]
+    compare_run.CLOUD_NICENESS = 0
     try:
         yield
     finally:
         cloud.shared_ssl_context = shared
+        compare_run.CLOUD_NICENESS = niceness
 
 
 def main() -> None:
@@ -191,7 +197,7 @@ def main() -> None:
         for run in range(RUNS):
             alone.append(run_direct(local, [], sampling))
             together.append(run_direct(local, clouds, sampling))
-            with own_tls_contexts():
+            with before_the_fixes():
                 before.append(run_direct(local, clouds, sampling))
             print(
                 f"run {run + 1}: alone {alone[-1]}\n  together {together[-1]}\n"
@@ -245,13 +251,14 @@ def main() -> None:
         f"{local_s:.1f} s). Alone and together interleaved, median of {RUNS} each. Target: "
         f"together / alone >= {TARGET}.\n\n"
         "| local column tokens/s | alone | with 2 cloud columns | together / alone | "
-        "with 2 cloud columns, before the fix (a TLS context per client) | before / alone |\n"
+        "with 2 cloud columns, before the fixes (a TLS context per client, cloud threads not "
+        "niced) | before / alone |\n"
         "|---|---:|---:|---:|---:|---:|\n"
         f"| as the engine reports (usage) | {usage_alone:.1f} | {usage_together:.1f} | "
         f"{ratio_usage:.3f} | {usage_before:.1f} | {usage_before / usage_alone:.3f} |\n"
         f"| as the receiver sees the pieces arrive | {recv_alone:.1f} | {recv_together:.1f} | "
         f"{ratio_recv:.3f} | {recv_before:.1f} | {recv_before / recv_alone:.3f} |\n\n"
-        "Every run (usage tokens/s, alone | together | before the fix): "
+        "Every run (usage tokens/s, alone | together | before the fixes): "
         + ", ".join(
             f"{a.usage_tps:.0f} | {t.usage_tps:.0f} | {b.usage_tps:.0f}"
             for a, t, b in zip(alone, together, before, strict=True)

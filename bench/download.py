@@ -15,11 +15,11 @@ from __future__ import annotations
 import hashlib
 import statistics
 import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))

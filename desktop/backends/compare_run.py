@@ -9,6 +9,9 @@ one after the other instead. A column that fails reports why and the others carr
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -223,6 +226,27 @@ def fit_together(models: list[LocalModel], ram_available: int) -> bool:
     return need <= ram_available
 
 
+#: How much lower a cloud column's thread runs than the local model's (Linux nice steps).
+CLOUD_NICENESS = 10
+
+
+def yield_to_local_model() -> None:
+    """Lower this thread's scheduling priority, for a cloud column streaming beside a local one.
+
+    On a machine with few cores the local model's llama.cpp threads use every core and wait
+    for each other at every step by spinning: a core taken for a moment by a cloud column's
+    HTTP and SSE parsing stalls all of them. A cloud column needs little CPU and no haste
+    (its tokens arrive at network pace), so it runs niced and the scheduler lets the local
+    model's threads go first. Linux only (there a thread is a task with its own priority); the
+    thread is a column's own and ends with the round, so the lowering never outlives it.
+    """
+    if sys.platform != "linux":
+        return
+    with contextlib.suppress(OSError):
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + CLOUD_NICENESS)
+
+
 def run_round(
     columns: list[Column],
     prompt: str,
@@ -238,6 +262,8 @@ def run_round(
 
     def run(slot: int) -> None:
         column = columns[slot]
+        if not column.local and any(c.local for c in columns):
+            yield_to_local_model()
         try:
             result = column.run(prompt, sampling, lambda text: on_delta(slot, text))
         except Exception as exc:  # a column must always report back

@@ -5,6 +5,8 @@ with a bad line; ratings from stored votes."""
 from __future__ import annotations
 
 import json
+import os
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -12,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from desktop.backends.compare_run import Column, run_round
+from desktop.backends.compare_run import CLOUD_NICENESS, Column, run_round
 from desktop.backends.network import Network
 from desktop.backends.providers import Providers, open_provider
 from desktop.core.models import CloudModel, LocalModel
@@ -140,11 +142,15 @@ def test_columns_stream_concurrently(home: AppPaths, server: CloudServer, smollm
         ),
     ]
     arrivals: list[tuple[float, int]] = []
+    niceness: dict[int, set[int]] = {}
     lock = threading.Lock()
 
     def on_delta(slot: int, _text: str) -> None:
+        # Deltas are delivered on each column's own thread: its scheduling priority now.
+        nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
         with lock:
             arrivals.append((time.monotonic(), slot))
+            niceness.setdefault(slot, set()).add(nice)
 
     with pytest.MonkeyPatch.context() as patch:
         for name, value in ENV.items():
@@ -164,6 +170,11 @@ def test_columns_stream_concurrently(home: AppPaths, server: CloudServer, smollm
         for b in range(3):
             if a != b:
                 assert spans[a][0] < spans[b][1], spans
+    if sys.platform == "linux":
+        # The cloud columns yield the CPU to the local model's threads; the local one does not.
+        own = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        lowered = min(own + CLOUD_NICENESS, 19)
+        assert niceness == {0: {own}, 1: {lowered}, 2: {lowered}}, niceness
 
 
 def test_batch_with_a_bad_line(home: AppPaths, server: CloudServer, tmp_path: Path) -> None:
