@@ -315,6 +315,24 @@ class StopStringFilter:
         return "" if self.stopped else out
 
 
+class TokenText:
+    """Generated tokens to text as they stream. A character whose bytes are split across
+    tokens (emoji, most non-Latin scripts in byte-level vocabularies) is held until it is
+    whole, so valid text never shows U+FFFD; bytes that can never be UTF-8 (a model may emit
+    any byte token) become one U+FFFD each and the answer goes on."""
+
+    def __init__(self, piece: Callable[[int], bytes]) -> None:
+        self._piece = piece
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def feed(self, token: int) -> str:
+        return self._decoder.decode(self._piece(token))
+
+    def flush(self) -> str:
+        """Whatever is held at the end: an unfinished character becomes U+FFFD."""
+        return self._decoder.decode(b"", final=True)
+
+
 class Runner:
     """Owns one loaded model. Not thread-safe: the engine's main thread drives it."""
 
@@ -484,7 +502,7 @@ class Runner:
         seed = sampling.seed if sampling.seed is not None else random.randrange(2**32 - 1)
         llm.set_seed(seed)
 
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        text_of = TokenText(self._piece)
         stop_filter = StopStringFilter(stops)
         pending: list[str] = []
         last_flush = 0.0
@@ -537,7 +555,7 @@ class Runner:
                     reason = StopReason.STOP
                     break
                 n_out += 1
-                piece = decoder.decode(self._piece(token))
+                piece = text_of.feed(token)
                 text = stop_filter.feed(piece)
                 if text:
                     pending.append(text)
@@ -572,7 +590,7 @@ class Runner:
                 llm.input_ids[n_past : n_past + len(generated)] = generated
                 llm.n_tokens = n_past + len(generated)
 
-        tail = stop_filter.flush(decoder.decode(b"", final=True))
+        tail = stop_filter.flush(text_of.flush())
         if tail:
             pending.append(tail)
         if pending:

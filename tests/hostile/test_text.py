@@ -7,6 +7,8 @@ from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from desktop.core.messages import MessageStatus, Role
+from desktop.core.params import LoadParams
+from desktop.engine.runner import LogCapture, Runner, TokenText
 from desktop.ui.main_window import MainWindow
 from tests.hostile.conftest import TIMEOUT_MS, send_and_wait
 
@@ -72,3 +74,50 @@ def test_100000_newlines_inside_a_question(window: MainWindow, qtbot: QtBot) -> 
     else:
         assert stored[0].content == text
         assert stored[1].status == MessageStatus.COMPLETE
+
+
+@pytest.fixture(scope="module")
+def runner(smollm_path: str) -> Runner:
+    """The engine's own Runner with the real SmolLM2 vocabulary (byte-level BPE), loaded in
+    this process: the test needs its token-to-bytes function, not an answer."""
+    loaded = Runner(LogCapture())
+    loaded.load(smollm_path, LoadParams(n_ctx=256, n_threads=1))
+    return loaded
+
+
+def _stream(runner: Runner, tokens: list[int]) -> list[str]:
+    text_of = TokenText(runner._piece)
+    return [text_of.feed(t) for t in tokens] + [text_of.flush()]
+
+
+def test_characters_split_across_tokens_never_show_a_replacement(runner: Runner) -> None:
+    text = "Emoji 😀👍🏽👨‍👩‍👧🇫🇷, scripts: 東京 שלום مرحبا, accents: e\u0301 ŀ"
+    tokens = runner._llm.tokenize(text.encode(), add_bos=False, special=False)
+    # The case under test is real: some tokens are not whole UTF-8 on their own.
+    broken = [t for t in tokens if not _valid_utf8(runner._piece(t))]
+    assert len(broken) >= 5, broken
+    shown = _stream(runner, tokens)
+    assert all("\ufffd" not in piece for piece in shown), shown
+    assert "".join(shown) == text
+
+
+def test_invalid_utf8_from_the_model_is_marked_and_the_answer_goes_on(runner: Runner) -> None:
+    """A model can emit any byte token in any order: a lone continuation byte can never start
+    a character, nor can a character cut off at the end of the answer be finished. Each
+    becomes U+FFFD in place; the rest is intact."""
+    n_vocab = runner._llm.n_vocab()
+    stray = next(t for t in range(n_vocab) if runner._piece(t) in (b"\x80", b"\xa9", b"\xbf"))
+    emoji = runner._llm.tokenize("😀".encode(), add_bos=False, special=False)
+    before = runner._llm.tokenize(b"A", add_bos=False, special=False)
+    after = runner._llm.tokenize(b"B", add_bos=False, special=False)
+    assert len(emoji) > 1  # split across tokens
+    shown = _stream(runner, [*before, stray, *emoji, *after, *emoji[:-1]])
+    assert "".join(shown) == "A\ufffd😀B\ufffd"
+
+
+def _valid_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
