@@ -26,7 +26,7 @@ from __future__ import annotations
 import html
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from PySide6.QtCore import QTimer, QUrl, Signal, Slot
@@ -86,6 +86,15 @@ CUT_MARK = "\n\n[…] (the rest is not shown: too long for this window; it is sa
 #: A streamed piece longer than this goes in a slice per event-loop turn (~10-20 ms of layout
 #: each), so that the window keeps painting and taking clicks meanwhile.
 STREAM_SLICE_CHARS = 20_000
+
+
+#: Where an oversized stored answer's text goes in, when a chat is opened: private-use
+#: characters, found and removed right after the HTML is set (an answer holding them is not
+#: deferred). Its text is then inserted FILL_SLICE_CHARS at a time, one slice per event-loop
+#: turn, as a huge streamed piece is: in the HTML at once, a 2,000,000-character answer held
+#: the window for ~3.5 s when the chat was opened.
+FILL_MARK = "\ue000\ue001\ue002"
+FILL_SLICE_CHARS = 20_000
 
 
 def break_long_lines(text: str, limit: int = LINE_LIMIT, run: int = 0) -> tuple[str, int]:
@@ -219,7 +228,11 @@ def message_html(
     message: StoredMessage,
     model_names: dict[str, str],
     versions: dict[int, Versions] | None = None,
+    defer: Callable[[str], str] | None = None,
 ) -> str:
+    """The message as HTML for the view. ``defer``: takes an oversized answer's shown text and
+    returns what to put in its place now (the view fills the text in over the next turns).
+    """
     # An anchor per message: a search hit opens the chat scrolled to it.
     anchor = f'<a name="m{message.id}"></a>'
     controls = message_controls(message, (versions or {}).get(message.id))
@@ -232,7 +245,8 @@ def message_html(
         )
     who = model_names.get(message.model or "", message.model or "Assistant")
     if oversized(message.content):
-        body = f"<p>{plain_to_html(shown_text(message.content))}</p>"
+        shown = shown_text(message.content)
+        body = f"<p>{defer(shown) if defer else plain_to_html(shown)}</p>"
         body += _oversize_note(message.content)
     else:
         body = markdown_to_html(message.content) if message.content else ""
@@ -320,6 +334,10 @@ class ChatView(QTextBrowser):
         #: Slices of a huge streamed piece still to insert, one per event-loop turn, and the
         #: finish_answer call that waits for them.
         self._pending: deque[str] = deque()
+        #: Oversized stored answers whose text is still going in: (where, slices left).
+        self._fills: deque[tuple[QTextCursor, deque[str]]] = deque()
+        #: Their texts, from message_html until the HTML is in and the marks are found.
+        self._fills_waiting: list[str] = []
         self._pending_finish: tuple[str, str, str | None, str] | None = None
 
     @Slot(QUrl)
@@ -359,6 +377,8 @@ class ChatView(QTextBrowser):
         shown = list(messages)
         self._rendering = None  # the document is replaced whole
         self._pending.clear()
+        self._fills.clear()
+        self._fills_waiting.clear()
         self._pending_finish = None
         self._model_names = dict(model_names)
         self._versions = dict(versions or {})
@@ -369,13 +389,16 @@ class ChatView(QTextBrowser):
         if at_message:
             start = min(start, next((i for i, m in enumerate(shown) if m.id == at_message), start))
         self._earlier = shown[:start]
-        body = "".join(message_html(m, self._model_names, self._versions) for m in shown[start:])
+        body = "".join(
+            message_html(m, self._model_names, self._versions, self._defer) for m in shown[start:]
+        )
         self._placeholder_shown = not body
         # Until the first scroll below, the view sits at the top only because it is new:
         # that must not count as the user scrolling up for earlier messages.
         self._settled = False
         self._target = None
         self.setHtml(self._earlier_link() + body if body else self.placeholder_html)
+        self._start_fills()
         # The document is laid out lazily: scroll once Qt has measured it (on first show too),
         # so a reopened chat shows its latest messages. The view as context: a view closed
         # meanwhile drops the call.
@@ -407,8 +430,11 @@ class ChatView(QTextBrowser):
         cursor.movePosition(QTextCursor.MoveOperation.EndOfBlock, QTextCursor.MoveMode.KeepAnchor)
         cursor.insertHtml(
             self._earlier_link()
-            + "".join(message_html(m, self._model_names, self._versions) for m in batch)
+            + "".join(
+                message_html(m, self._model_names, self._versions, self._defer) for m in batch
+            )
         )
+        self._start_fills()
         if not self._earlier:
             # The last link's paragraph, now empty, would leave a gap above the first message.
             cursor = QTextCursor(document.firstBlock())
@@ -600,14 +626,65 @@ class ChatView(QTextBrowser):
     def rendering(self) -> bool:
         """True while a finished long answer is still being rendered, or a huge streamed
         piece still being inserted."""
-        return self._rendering is not None or bool(self._pending)
+        return self._rendering is not None or bool(self._pending) or bool(self._fills)
 
     def finish_rendering(self) -> None:
         """Render what is left of a finished answer now (before the document changes)."""
+        if self._fills:
+            self._fill_some(until=None)
         if self._pending:
             self._drain(until=None)
         while self._rendering is not None:
             self._render_some(until=None)
+
+    def _defer(self, shown: str) -> str:
+        """For message_html: an oversized answer's place, marked; its text goes in later."""
+        if FILL_MARK in shown:  # could not be found again reliably: in at once
+            return plain_to_html(shown)
+        self._fills_waiting.append(shown)
+        return FILL_MARK
+
+    def _start_fills(self) -> None:
+        """Find the marks message_html left (in document order, as registered), and start
+        filling each with its text from the next event-loop turn."""
+        waiting, self._fills_waiting = self._fills_waiting, []
+        document = self.document()
+        after = QTextCursor(document)
+        for shown in waiting:
+            found = document.find(FILL_MARK, after)
+            if found.isNull():
+                continue
+            found.removeSelectedText()
+            # Each line becomes a block with this one's format: without paragraph margins,
+            # or the lines would be spaced like paragraphs.
+            tight = found.blockFormat()
+            tight.setTopMargin(0)
+            tight.setBottomMargin(0)
+            found.setBlockFormat(tight)
+            size = FILL_SLICE_CHARS
+            self._fills.append(
+                (found, deque(shown[i : i + size] for i in range(0, len(shown), size)))
+            )
+            after = QTextCursor(found)
+        if self._fills:
+            QTimer.singleShot(0, self, self._fill_some)
+
+    def _fill_some(self, until: float | None = RENDER_SLICE_S) -> None:
+        """Insert waiting slices of oversized answers until ``until`` seconds have gone."""
+        # The view keeps to its target (the end, or a search hit) as the document grows: see
+        # _on_range_changed.
+        deadline = time.perf_counter() + until if until is not None else None
+        while self._fills:
+            cursor, slices = self._fills[0]
+            # Line breaks as new blocks (as a streamed answer has them): Qt lays out a block
+            # in time that grows faster than its length, so one block for all would freeze.
+            cursor.insertText(slices.popleft())
+            if not slices:
+                self._fills.popleft()
+            if deadline is not None and time.perf_counter() >= deadline:
+                break
+        if self._fills:
+            QTimer.singleShot(0, self, self._fill_some)
 
     def _shown_from(self, start: int) -> str:
         cursor = self._end_cursor()
