@@ -66,8 +66,19 @@ class Resources:
     #: Operating-system threads: Qt's, Python's, the SDKs' (llama.cpp's are in the engine child).
     os_threads: int
     python_threads: int
+    #: Live engine children (see _is_engine), and zombie children of any kind.
     children: tuple[int, ...]
     zombies: tuple[int, ...]
+
+
+def _is_engine(process: psutil.Process) -> bool:
+    """An engine child (``python -m desktop.engine``). Other children of the test process are
+    not the app's: the suite's private D-Bus and keyring daemons, started by the first test
+    that needs them, live until the suite ends."""
+    try:
+        return "desktop.engine" in process.cmdline()
+    except psutil.Error:
+        return False  # ended meanwhile
 
 
 def resources() -> Resources:
@@ -79,9 +90,10 @@ def resources() -> Resources:
             status = child.status()
         except psutil.NoSuchProcess:
             continue  # ended (and reaped) between the listing and the look
-        children.append(child.pid)
         if status == psutil.STATUS_ZOMBIE:
             zombies.append(child.pid)
+        elif _is_engine(child):
+            children.append(child.pid)
     return Resources(
         rss=me.memory_info().rss,
         os_threads=me.num_threads(),

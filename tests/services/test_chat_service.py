@@ -151,9 +151,7 @@ def test_bad_model_file_fails_the_answer_and_keeps_history(
     assert messages[1].status == MessageStatus.COMPLETE
     assert messages[2].content == "second, with a broken file"
     assert messages[3].status == MessageStatus.FAILED
-    [(recorded,)] = chat.store.db.execute(
-        "SELECT last_error FROM user_models WHERE path = ?", [bad]
-    ).fetchall()
+    recorded = chat.store.model_errors()[bad]
     assert "not a GGUF" in recorded
 
 
