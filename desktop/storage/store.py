@@ -304,6 +304,13 @@ class ConversationTitle(NamedTuple):
     pinned: bool
 
 
+def _listed(limit: int | None = None, offset: int = 0) -> str:
+    """The chats the sidebar lists, in its order (pinned first, then the most recently
+    updated; deleted ones awaiting undo left out), or one page of them."""
+    page = "" if limit is None else f" LIMIT {int(limit)} OFFSET {int(offset)}"
+    return "WHERE deleted IS NULL ORDER BY pinned DESC, updated DESC, id DESC" + page
+
+
 _ROLES = {role.value: role for role in Role}
 _STATUSES = {status.value: status for status in MessageStatus}
 #: The columns StoredMessage.from_tuple reads, in its order (parent_id last).
@@ -596,36 +603,24 @@ class ChatStore:
         """Pinned first, then the most recently updated; deleted ones (awaiting undo) left out.
         ``limit`` and ``offset``: one page of that order (the sidebar loads 10,000 chats a page
         at a time, as the list is scrolled)."""
-        page = "" if limit is None else f" LIMIT {int(limit)} OFFSET {int(offset)}"
         return [
             Conversation.from_row(r)
-            for r in self.db.query(
-                "SELECT * FROM conversations WHERE deleted IS NULL "
-                "ORDER BY pinned DESC, updated DESC, id DESC" + page
-            )
+            for r in self.db.query("SELECT * FROM conversations " + _listed(limit, offset))
         ]
 
     def list_titles(self, limit: int | None = None, offset: int = 0) -> list[ConversationTitle]:
         """What the sidebar shows of list_conversations' chats, in its order: read without
         the rest of each row (parsing every chat's parameters was most of the time)."""
-        page = "" if limit is None else f" LIMIT {int(limit)} OFFSET {int(offset)}"
         return [
             ConversationTitle(int(row[0]), str(row[1]), str(row[2]), bool(row[3]))
             for row in self.db.execute(
-                "SELECT id, title, updated, pinned FROM conversations WHERE deleted IS NULL "
-                "ORDER BY pinned DESC, updated DESC, id DESC" + page
+                "SELECT id, title, updated, pinned FROM conversations " + _listed(limit, offset)
             )
         ]
 
     def conversation_ids(self) -> list[int]:
         """The ids of list_conversations, in its order, without reading the rest of each row."""
-        return [
-            int(row[0])
-            for row in self.db.execute(
-                "SELECT id FROM conversations WHERE deleted IS NULL "
-                "ORDER BY pinned DESC, updated DESC, id DESC"
-            )
-        ]
+        return [int(row[0]) for row in self.db.execute("SELECT id FROM conversations " + _listed())]
 
     def is_listed(self, conversation_id: int) -> bool:
         """The chat exists and is not deleted (awaiting undo)."""
