@@ -14,7 +14,7 @@ import argparse
 import os
 import statistics
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import native
@@ -220,6 +220,71 @@ def raw(path: str, load: LoadParams) -> tuple[list[float], list[float]]:
     return gen, pp
 
 
+def sampler_cost(path: str, load: LoadParams) -> dict[tuple[str, bool], tuple[float, float]]:
+    """The price of choosing one token, in the same C calls our token loop makes, with the
+    sampler chain run on the CPU after each llama_decode (as llama-cpp-python does) and
+    attached to the context so llama_decode runs it in the graph (ours). Returns, per
+    (settings, in graph): median microseconds in llama_sampler_sample, median milliseconds a
+    token for decode and sample together."""
+    import llama_cpp
+
+    llm = llama_cpp.Llama(
+        model_path=path,
+        n_ctx=load.n_ctx,
+        n_threads=load.n_threads,
+        n_threads_batch=load.n_threads,
+        n_gpu_layers=load.n_gpu_layers,
+        verbose=False,
+    )
+    ctx = llm._ctx.ctx
+    prompt = llm.tokenize(
+        b"<|im_start|>user\nWrite a long story about a dragon.<|im_end|>\n<|im_start|>assistant\n",
+        special=True,
+    )
+    token = (llama_cpp.llama_token * 1)()
+    one = llama_cpp.llama_batch_get_one(token, 1)
+    app = SamplingParams()
+    settings = {
+        "greedy": {"temp": 0.0, "repeat_penalty": 1.0},
+        "app defaults": {
+            "temp": app.temperature,
+            "top_k": app.top_k,
+            "top_p": app.top_p,
+            "min_p": app.min_p,
+            "repeat_penalty": app.repeat_penalty,
+        },
+    }
+    samples: dict[tuple[str, bool], list[tuple[float, float]]] = {}
+    for _run in range(RUNS):
+        for name, kwargs in settings.items():
+            for in_graph in (False, True):
+                llm.n_tokens = 0
+                llm.set_seed(1)
+                chain = llm._init_sampler(**kwargs)  # type: ignore[arg-type]
+                if in_graph:
+                    assert llama_cpp.llama_set_sampler(ctx, 0, chain.sampler)
+                llm.eval(prompt)
+                picks, steps = [], []
+                for _ in range(GEN_TOKENS):
+                    a = time.perf_counter()
+                    token[0] = llama_cpp.llama_sampler_sample(chain.sampler, ctx, -1)
+                    b = time.perf_counter()
+                    llama_cpp.llama_decode(ctx, one)
+                    picks.append(b - a)
+                    steps.append(time.perf_counter() - a)
+                if in_graph:
+                    llama_cpp.llama_set_sampler(ctx, 0, None)
+                chain.close()
+                samples.setdefault((name, in_graph), []).append(
+                    (median(picks) * 1e6, median(steps) * 1e3)
+                )
+    llm.close()
+    return {
+        key: (median([p for p, _s in runs]), median([s for _p, s in runs]))
+        for key, runs in samples.items()
+    }
+
+
 def ratio(ours: float, theirs: float) -> str:
     return "–" if theirs != theirs else f"{ours / theirs:.2f}"  # NaN: no yardstick
 
@@ -239,6 +304,8 @@ def main() -> None:
 
     raw_gen, raw_pp = raw(model.path, load)
     sync = ours_sync(model.path, load)
+    cpu_sampling = ours_sync(model.path, replace(load, sample_on_device=False))
+    picks = sampler_cost(model.path, load)
     qt = ours_qt(model.path, load)
     # Our answers start after the chat-templated prompt: llama-bench -d gives native the same
     # tokens already in the context, beside its usual tg128 from an empty one.
@@ -276,6 +343,13 @@ def main() -> None:
             median([r.pp_tps for r in sync.prompt]),
         )
     )
+    rows.append(
+        (
+            "Llamaside engine: child process + protocol, sampling on the CPU (`--cpu-sampling`)",
+            median([r.host_tps for r in cpu_sampling.gen]),
+            median([r.pp_tps for r in cpu_sampling.prompt]),
+        )
+    )
     if qt is not None:
         rows.append(
             (
@@ -306,6 +380,20 @@ def main() -> None:
             f"\nNative at the same depth: llama-bench tg{GEN_TOKENS} with {depth} tokens already "
             f"in the context (`-d {depth}`, the length of our chat-templated prompt): "
             f"{n_deep:,.1f} tokens/s.\n"
+        )
+    body += (
+        "\nChoosing a token (`sampler_cost`: the same C calls as our token loop, "
+        f"{GEN_TOKENS} tokens, median of {RUNS} runs): the sampler chain run on the CPU after "
+        "each llama_decode, as llama-cpp-python does, against the chain attached to the "
+        "context so that llama_decode runs it in the graph (llama.cpp's backend sampling; ours "
+        "by default).\n\n"
+        "| settings | sampling on the CPU | in the graph | decode + sample a token, CPU / graph |\n"
+        "|---|---:|---:|---:|\n"
+    )
+    for name in ("greedy", "app defaults"):
+        (cpu_us, cpu_ms), (dev_us, dev_ms) = picks[(name, False)], picks[(name, True)]
+        body += (
+            f"| {name} | {cpu_us:,.0f} µs | {dev_us:,.0f} µs | {cpu_ms:.2f} / {dev_ms:.2f} ms |\n"
         )
     final = qt or sync
     overhead = [r.overhead_ms for r in [*final.gen, *final.prompt]]

@@ -58,6 +58,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         metavar="N",
         help="mixture-of-experts models: keep the experts of the first N layers in system RAM",
     )
+    chat.add_argument(
+        "--cpu-sampling",
+        action="store_true",
+        help="choose each token on the CPU, not inside llama.cpp's graph on the compute device "
+        "(slower; for comparing, or a backend whose in-graph sampling misbehaves)",
+    )
     chat.add_argument("--no-save", action="store_true", help="do not keep this chat in history")
     chat.add_argument(
         "--json",
@@ -108,6 +114,7 @@ def cmd_chat(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
         n_gpu_layers=args.gpu_layers,
         n_cpu_moe=args.n_cpu_moe,
         n_threads=args.threads,
+        sample_on_device=not args.cpu_sampling,
     )
     store = ChatStore(paths.database)
     try:

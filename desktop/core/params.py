@@ -24,6 +24,11 @@ class LoadParams:
     #: Mixture-of-experts models: keep the experts of the first N layers in system RAM
     #: (llama.cpp's --n-cpu-moe), so the rest fits the GPU. 0 = none.
     n_cpu_moe: int = 0
+    #: Run the sampler chain inside llama.cpp's compute graph (its backend sampling), on the
+    #: device that computes the logits, so the host never copies and scans the whole
+    #: vocabulary per token. Samplers the device cannot run stay on the CPU, after it.
+    #: False samples every token on the CPU, as llama-cpp-python does.
+    sample_on_device: bool = True
 
     def __post_init__(self) -> None:
         if not 16 <= self.n_ctx <= 10_485_760:

@@ -347,6 +347,10 @@ class Runner:
         self._abort_cb = llama_cpp.ggml_abort_callback(self._on_abort_poll)
         self._null_abort_cb = llama_cpp.ggml_abort_callback()
         self._vocab: Any = None
+        self._n_vocab = 0
+        self._sample_on_device = True
+        #: Whether the last answer's tokens were chosen inside llama_decode (tests read it).
+        self.last_sampled_on_device = False
         # One buffer reused for every token's text (no per-token allocation).
         self._piece_buf = ctypes.create_string_buffer(256)
 
@@ -417,6 +421,8 @@ class Runner:
         self._formatter(messages=[{"role": "user", "content": "hi"}])
         vocab = llama_cpp.llama_model_get_vocab(model.model)
         self._vocab = vocab
+        self._n_vocab = int(llama_cpp.llama_vocab_n_tokens(vocab))
+        self._sample_on_device = params.sample_on_device
         self._eog = lambda token: bool(llama_cpp.llama_vocab_is_eog(vocab, token))
         self._llm = llm
         self.info = ModelInfo(
@@ -522,7 +528,9 @@ class Runner:
         # one llama_sampler_sample per token, through the C API, with no per-token batch
         # refill, numpy bookkeeping or generator hop (Llama.generate costs those per token).
         sampler = llm._init_sampler(
-            top_k=sampling.top_k,
+            # A top-k beyond the vocabulary means "all of it" on the CPU, but fails an assert
+            # in ggml_top_k when the chain runs in the graph.
+            top_k=min(sampling.top_k, self._n_vocab),
             top_p=sampling.top_p,
             min_p=sampling.min_p,
             temp=sampling.temperature,
@@ -539,9 +547,21 @@ class Runner:
         # drops the memory after it and decodes the rest of the prompt in n_batch chunks.
         llm.n_tokens = cached
         n_past = cached
+        # Sampling in the graph (llama.cpp's backend sampling): the chain's leading samplers
+        # (penalties, greedy or top-k: whatever prefix the device supports) run inside
+        # llama_decode, and llama_sampler_sample then returns the token chosen there, or
+        # finishes the chain on the CPU over the top-k survivors instead of all ~50k logits.
+        # Measured on SmolLM2 (49,152 tokens), CPU: 480 -> 48 µs a token at the default
+        # settings, same tokens. It must be attached before the prompt's last batch, whose
+        # output is then sampled in the graph too; attaching after it breaks the chain's CPU
+        # path (its device samplers are skipped there).
+        on_device = self._sample_on_device and bool(llama_cpp.llama_set_sampler(ctx, 0, chain))
         try:
             llm.eval(tokens[cached:])
             n_past = llm.n_tokens
+            self.last_sampled_on_device = (
+                on_device and llama_cpp.llama_get_sampled_token_ith(ctx, -1) != -1
+            )
             while True:
                 token = sample(chain, ctx, -1)
                 if n_out == 0:
@@ -584,6 +604,9 @@ class Runner:
         finally:
             self._abort_check = None
             llama_cpp.llama_set_abort_callback(ctx, self._null_abort_cb, None)
+            if on_device:
+                # The context keeps a pointer to the chain: detach before freeing it.
+                llama_cpp.llama_set_sampler(ctx, 0, None)
             sampler.close()
             # What the context now holds, for the next turn's prefix reuse.
             if generated and n_past:

@@ -161,7 +161,11 @@ class ChatService(QObject):
         self.models_dir = models_dir
         self.engine = engine
         self.load_params = LoadParams(
-            n_ctx=int(settings.get("n_ctx", 4096)), n_threads=physical_cores()
+            n_ctx=int(settings.get("n_ctx", 4096)),
+            n_threads=physical_cores(),
+            # An escape hatch in settings.json for a GPU backend whose in-graph sampling
+            # (experimental in llama.cpp) misbehaves.
+            sample_on_device=bool(settings.get("sample_on_device", True)),
         )
         self.sampling = settings.sampling()
         #: The sampling of the answer being prepared (the conversation's preset, or the default).
@@ -510,6 +514,7 @@ class ChatService(QObject):
                 n_gpu_layers=fit.n_gpu_layers or -1,
                 n_threads=self.load_params.n_threads,
                 n_cpu_moe=fit.n_cpu_moe,
+                sample_on_device=self.load_params.sample_on_device,
             )
             return params, fit.describe()
         return self.load_params, ""

@@ -1,0 +1,117 @@
+"""Sampling inside llama.cpp's graph (backend sampling) against the CPU sampler chain.
+
+The engine attaches each answer's sampler chain to the context, so the leading samplers run
+inside llama_decode and the host no longer scans all ~50k logits per token. These tests load
+the engine's own Runner in this process to see which path chose the tokens, and compare the
+tokens with the CPU chain's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from desktop.core.params import LoadParams, SamplingParams
+from desktop.core.usage import StopReason
+from desktop.engine.runner import LogCapture, Runner
+
+STORY = [{"role": "user", "content": "Tell me a story about a lighthouse keeper and a storm."}]
+
+
+@pytest.fixture(scope="module")
+def runners(smollm_path: str) -> Iterator[tuple[Runner, Runner]]:
+    """The same model loaded twice: sampling in the graph (the default) and on the CPU."""
+    log = LogCapture()
+    device, cpu = Runner(log), Runner(log)
+    device.load(smollm_path, LoadParams(n_ctx=1024, n_threads=2))
+    cpu.load(smollm_path, LoadParams(n_ctx=1024, n_threads=2, sample_on_device=False))
+    yield device, cpu
+    device.unload()
+    cpu.unload()
+
+
+def _answer(runner: Runner, sampling: SamplingParams) -> tuple[str, int, StopReason]:
+    pieces: list[str] = []
+    usage = runner.generate(
+        STORY, sampling, lambda: False, lambda _n: None, lambda text, _n: pieces.append(text)
+    )
+    return "".join(pieces), usage.output_tokens, usage.stop_reason
+
+
+@pytest.mark.parametrize("repeat_penalty", [1.0, 1.1, 5.0])
+def test_greedy_tokens_are_chosen_in_the_graph_and_match_the_cpu_chain(
+    runners: tuple[Runner, Runner], repeat_penalty: float
+) -> None:
+    """Greedy with the repeat penalty (which also moves into the graph): the same answer,
+    token for token, as the CPU chain; and the device path really did choose them."""
+    device, cpu = runners
+    sampling = SamplingParams(temperature=0.0, repeat_penalty=repeat_penalty, max_tokens=80)
+    ours = _answer(device, sampling)
+    assert device.last_sampled_on_device
+    reference = _answer(cpu, sampling)
+    assert not cpu.last_sampled_on_device
+    assert ours == reference
+    assert ours[1] > 20  # a real answer, not an immediate end
+
+
+def test_seeded_answers_at_the_default_settings_do_not_depend_on_where_sampling_runs(
+    runners: tuple[Runner, Runner],
+) -> None:
+    """At the app's defaults (top-k 40, top-p 0.95, min-p 0.05, temperature 0.7, repeat 1.1)
+    top-k and the penalty run in the graph and the rest of the chain, random draw included,
+    on the CPU over the 40 survivors, which top-p sorts: the same seed gives the same answer
+    either way, and again on a second run."""
+    device, cpu = runners
+    for seed in (3, 42):
+        sampling = SamplingParams(seed=seed, max_tokens=60)
+        ours = _answer(device, sampling)
+        assert device.last_sampled_on_device
+        assert ours == _answer(cpu, sampling)
+        assert ours == _answer(device, sampling)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        # ggml_top_k asserts k <= the number of logits: a top-k beyond the vocabulary (which
+        # the settings allow: "all of them") crashed the engine before it was clamped.
+        {"top_k": 1_000_000},
+        {"top_k": 49_152, "top_p": 1.0, "min_p": 0.0},
+        {"top_k": 0},
+        {"top_k": 1, "min_p": 1.0},
+        {"temperature": 5.0, "top_p": 0.01},
+        {"temperature": 0.0, "top_k": 0, "repeat_penalty": 5.0},
+    ],
+)
+def test_extreme_settings_sample_in_the_graph_without_failing(
+    runners: tuple[Runner, Runner], settings: dict[str, float]
+) -> None:
+    device, _cpu = runners
+    text, n_tokens, reason = _answer(device, SamplingParams(max_tokens=16, seed=7, **settings))  # type: ignore[arg-type]
+    assert device.last_sampled_on_device
+    assert n_tokens >= 1 and reason in (StopReason.STOP, StopReason.LENGTH)
+    assert text or reason == StopReason.STOP
+
+
+def test_a_stopped_answer_detaches_the_chain_and_the_next_answer_works(
+    runners: tuple[Runner, Runner],
+) -> None:
+    """Stop mid-answer frees the chain the context pointed at; the next answer attaches its
+    own (a dangling chain would crash inside llama_decode)."""
+    device, _cpu = runners
+    seen: list[int] = []
+
+    def cancelled() -> bool:
+        return len(seen) >= 1
+
+    usage = device.generate(
+        STORY,
+        SamplingParams(temperature=0.0, max_tokens=200),
+        cancelled,
+        lambda _n: None,
+        lambda _text, n: seen.append(n),
+    )
+    assert usage.stop_reason == StopReason.CANCELLED
+    text, n_tokens, _reason = _answer(device, SamplingParams(temperature=0.0, max_tokens=20))
+    assert device.last_sampled_on_device and n_tokens == 20 and text
