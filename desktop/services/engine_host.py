@@ -38,7 +38,9 @@ class EngineHost(QObject):
     exited = Signal(str, bool)
 
     # Emitted from the client's reader thread; Qt queues it to this object's (GUI) thread.
-    _event = Signal(dict)
+    # object, not dict: a dict argument is converted to a QVariantMap and back on the way,
+    # once per streamed piece (measured: 75-83 instead of 96-100 µs an event, queued to a loop).
+    _event = Signal(object)
 
     def __init__(
         self,
@@ -89,7 +91,7 @@ class EngineHost(QObject):
         if self._cancelling is not None:
             self._client.kill()
 
-    @Slot(dict)
+    @Slot(object)
     def _on_event(self, event: dict[str, Any]) -> None:
         kind = event.get("ev")
         rid = int(event.get("id", -1))
