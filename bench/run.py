@@ -9,6 +9,7 @@ from __future__ import annotations
 import compare
 import engine
 import history
+import profiles
 import startup
 
 import download
@@ -23,3 +24,4 @@ if __name__ == "__main__":
     startup.main()
     compare.main()
     download.main()
+    profiles.main()
