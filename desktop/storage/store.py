@@ -254,6 +254,19 @@ def _m008_model_errors(db: _Executes) -> None:
     )
 
 
+def _m009_listing_index(db: _Executes) -> None:
+    # The sidebar reads chats a page at a time in _listed's order. Without an index in that
+    # order SQLite sorted every chat for each page: with 10,000 chats, 3 ms for the first page
+    # and 15 ms for the last (the OFFSET walks the sort). Partial, like the query: deleted
+    # chats awaiting undo are not listed.
+    db.executescript(
+        """
+        CREATE INDEX conversations_listed ON conversations(pinned DESC, updated DESC, id DESC)
+            WHERE deleted IS NULL;
+        """
+    )
+
+
 #: Ordered and append-only: a migration, once released, never changes. Its position is its id.
 MIGRATIONS: list[tuple[str, Callable[[_Executes], None]]] = [
     ("initial", _m001_initial),
@@ -264,6 +277,7 @@ MIGRATIONS: list[tuple[str, Callable[[_Executes], None]]] = [
     ("history", _m006_history),
     ("versions", _m007_versions),
     ("model_errors", _m008_model_errors),
+    ("listing_index", _m009_listing_index),
 ]
 
 
@@ -306,7 +320,8 @@ class ConversationTitle(NamedTuple):
 
 def _listed(limit: int | None = None, offset: int = 0) -> str:
     """The chats the sidebar lists, in its order (pinned first, then the most recently
-    updated; deleted ones awaiting undo left out), or one page of them."""
+    updated; deleted ones awaiting undo left out), or one page of them. The index
+    conversations_listed (migration 9) is this filter and order: change them together."""
     page = "" if limit is None else f" LIMIT {int(limit)} OFFSET {int(offset)}"
     return "WHERE deleted IS NULL ORDER BY pinned DESC, updated DESC, id DESC" + page
 
