@@ -14,6 +14,7 @@ import argparse
 import os
 import statistics
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -76,9 +77,8 @@ def _second_turn(messages: list[dict[str, str]], answer: str) -> list[dict[str, 
     ]
 
 
-def ours_sync(path: str, load: LoadParams) -> Results:
-    """Engine child + protocol, read on a plain thread (the CLI's path)."""
-    out = Results()
+def ours_sync(path: str, load: LoadParams, out: Results) -> Iterator[None]:
+    """Engine child + protocol, read on a plain thread (the CLI's path). A round per next()."""
     with SyncEngine() as engine:
         engine.load(path, load)
 
@@ -94,23 +94,25 @@ def ours_sync(path: str, load: LoadParams) -> Results:
             return Run(first - start, (usage.output_tokens - 1) / max(end - first, 1e-9), usage)
 
         answer(STORY, 8)  # warm-up
+        yield
         for run in range(RUNS):
             out.gen.append(answer(_vary(STORY, run), GEN_TOKENS))
             out.prompt.append(answer(_vary(LONG, run), 1))
             one = answer(_vary(LONG, 100 + run), 32)
             two = answer(_second_turn(_vary(LONG, 100 + run), engine.last.text), 1)
             out.turns.append((one, two))
-    return out
+            yield
 
 
-def ours_qt(path: str, load: LoadParams) -> Results | None:
+def ours_qt(path: str, load: LoadParams, out: Results) -> Iterator[None]:
     """Engine child + protocol + events delivered as Qt signals to an event loop (the app's
-    path: EngineHost). None when PySide6 is not installed (a bare GPU machine)."""
+    path: EngineHost). A round per next(); ends at once when PySide6 is not installed (a bare
+    GPU machine)."""
     try:
         from PySide6.QtCore import QEventLoop, QTimer
         from PySide6.QtWidgets import QApplication
     except ImportError:
-        return None
+        return
     from desktop.services.engine_host import EngineHost
 
     # A QApplication (not a QCoreApplication): bench/run.py runs the widget benchmarks next
@@ -157,21 +159,22 @@ def ours_qt(path: str, load: LoadParams) -> Results | None:
             first - start, (usage.output_tokens - 1) / max(state["end"] - first, 1e-9), usage
         )
 
-    out = Results()
     answer(STORY, 8)
+    yield
     for run in range(RUNS):
         out.gen.append(answer(_vary(STORY, run), GEN_TOKENS))
         out.prompt.append(answer(_vary(LONG, run), 1))
         one = answer(_vary(LONG, 100 + run), 32)
         two = answer(_second_turn(_vary(LONG, 100 + run), text.get("t", "")), 1)
         out.turns.append((one, two))
+        yield
     host.unload()
     del app
-    return out
 
 
-def raw(path: str, load: LoadParams) -> tuple[list[float], list[float]]:
-    """Raw llama-cpp-python: generation tokens/s and prompt tokens/s (prompt from scratch)."""
+def raw(path: str, load: LoadParams, gen: list[float], pp: list[float]) -> Iterator[None]:
+    """Raw llama-cpp-python: generation tokens/s and prompt tokens/s (prompt from scratch),
+    appended to gen and pp. A round per next()."""
     import llama_cpp
 
     llm = llama_cpp.Llama(
@@ -208,7 +211,7 @@ def raw(path: str, load: LoadParams) -> tuple[list[float], list[float]]:
         return int(reply["usage"]["prompt_tokens"])
 
     stream(STORY, 8)
-    gen, pp = [], []
+    yield
     for run in range(RUNS):
         start, first, count = stream(_vary(STORY, run), GEN_TOKENS)
         gen.append((count - 1) / (time.perf_counter() - first))
@@ -216,8 +219,8 @@ def raw(path: str, load: LoadParams) -> tuple[list[float], list[float]]:
         n = prompt_tokens(messages)
         start, first, _count = stream(messages, 1)
         pp.append(n / (first - start))
+        yield
     llm.close()
-    return gen, pp
 
 
 def sampler_cost(path: str, load: LoadParams) -> dict[tuple[str, bool], tuple[float, float]]:
@@ -302,32 +305,65 @@ def main() -> None:
     threads = physical_cores()
     load = LoadParams(n_ctx=4096, n_threads=threads, n_gpu_layers=-1 if args.gpu else 0)
 
-    raw_gen, raw_pp = raw(model.path, load)
-    sync = ours_sync(model.path, load)
-    cpu_sampling = ours_sync(model.path, replace(load, sample_on_device=False))
-    picks = sampler_cost(model.path, load)
-    qt = ours_qt(model.path, load)
-    # Our answers start after the chat-templated prompt: llama-bench -d gives native the same
-    # tokens already in the context, beside its usual tg128 from an empty one.
-    depth = round(median([r.usage.prompt_tokens for r in sync.gen]))
+    # Every engine is loaded at once and they take turns, a round each (native, raw, ours...),
+    # RUNS rounds: this VM's speed drifts by 10-20 % over minutes, and measuring each engine
+    # in a block of its own made their ratios swing with it (0.83-1.03 across today's runs).
+    raw_gen: list[float] = []
+    raw_pp: list[float] = []
+    sync, cpu_sampling, qt = Results(), Results(), Results()
+    engines = [
+        raw(model.path, load, raw_gen, raw_pp),
+        ours_sync(model.path, load, sync),
+        ours_sync(model.path, replace(load, sample_on_device=False), cpu_sampling),
+        ours_qt(model.path, load, qt),
+    ]
+    engines = [engine for engine in engines if next(engine, "absent") is None]  # set up
 
     native_note = ""
-    native_speed: dict[str, float] = {}
+    native_rounds: list[dict[str, float]] = []
+    binary = None
     try:
         binary = native.build()
-        native_speed = native.run_bench(
-            binary,
-            model.path,
-            threads,
-            512,
-            GEN_TOKENS,
-            RUNS,
-            gpu_layers=99 if args.gpu else 0,
-            depths=(0, depth),
-        )
     except Exception as exc:  # no compiler, no network for the sdist, a failed build
-        native_note = f"Native llama-bench could not be built or run here ({exc}); "
+        native_note = f"Native llama-bench could not be built here ({exc}); "
         native_note += "ratios are against raw llama-cpp-python only.\n\n"
+    depth = 0
+    for _round in range(RUNS):
+        for engine in engines:
+            next(engine)
+        # Our answers start after the chat-templated prompt: llama-bench -d gives native the
+        # same tokens already in the context, beside its usual tg128 from an empty one.
+        depth = depth or round(median([r.usage.prompt_tokens for r in sync.gen]))
+        if binary is not None:
+            try:
+                native_rounds.append(
+                    native.run_bench(
+                        binary,
+                        model.path,
+                        threads,
+                        512,
+                        GEN_TOKENS,
+                        1,
+                        gpu_layers=99 if args.gpu else 0,
+                        depths=(0, depth),
+                    )
+                )
+            except Exception as exc:
+                native_note = f"Native llama-bench could not be run here ({exc}); "
+                native_note += "ratios are against raw llama-cpp-python only.\n\n"
+                binary, native_rounds = None, []
+    for engine in engines:
+        next(engine, None)  # unload
+    qt_ran = bool(qt.gen)
+    picks = sampler_cost(model.path, load)
+    native_speed = (
+        {
+            key: median([r[key] for r in native_rounds if key in r])
+            for key in ("tg", "pp", f"tg@{depth}")
+        }
+        if native_rounds
+        else {}
+    )
 
     n_gen, n_pp = native_speed.get("tg", float("nan")), native_speed.get("pp", float("nan"))
     n_deep = native_speed.get(f"tg@{depth}", float("nan"))
@@ -350,7 +386,7 @@ def main() -> None:
             median([r.pp_tps for r in cpu_sampling.prompt]),
         )
     )
-    if qt is not None:
+    if qt_ran:
         rows.append(
             (
                 "Llamaside engine, events delivered to a Qt event loop (the app)",
@@ -362,7 +398,8 @@ def main() -> None:
     body = (
         f"SmolLM2-135M-Instruct Q4_1 on {device}, {threads} threads, greedy. Generation: "
         f"{GEN_TOKENS} tokens, tokens/s after the first token as the receiving side saw them. "
-        f"Prompt: about 500 tokens processed from scratch. Median of {RUNS} runs each. "
+        f"Prompt: about 500 tokens processed from scratch. Median of {RUNS} rounds, the "
+        f"engines taking turns within each. "
         f"llama-cpp-python {native.llama_cpp_version()}; llama-bench built from its vendored "
         f"llama.cpp.\n\n"
         + native_note
@@ -374,6 +411,22 @@ def main() -> None:
         body += (
             f"| {name} | {gen:,.1f} | {ratio(gen, n_gen)} | {ratio(gen, n_deep)} | "
             f"{ratio(gen, r_gen)} | {pp:,.0f} | {ratio(pp, n_pp)} |\n"
+        )
+    if native_rounds:
+        # The same ratio taken within each round, where the engines ran minutes apart at most.
+        spreads = []
+        for name, speeds in (
+            ("protocol", [r.host_tps for r in sync.gen]),
+            ("Qt event loop", [r.host_tps for r in qt.gen]),
+            ("raw llama-cpp-python", raw_gen),
+        ):
+            ratios = [ours / n["tg"] for ours, n in zip(speeds, native_rounds, strict=False)]
+            if ratios:
+                spreads.append(f"{name} {median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f})")
+        body += (
+            "\nGeneration against native tg128 within each round, median (lowest-highest): "
+            + "; ".join(spreads)
+            + ".\n"
         )
     if native_speed:
         body += (
@@ -395,13 +448,13 @@ def main() -> None:
         body += (
             f"| {name} | {cpu_us:,.0f} µs | {dev_us:,.0f} µs | {cpu_ms:.2f} / {dev_ms:.2f} ms |\n"
         )
-    final = qt or sync
+    final = qt if qt_ran else sync
     overhead = [r.overhead_ms for r in [*final.gen, *final.prompt]]
     one = [a for a, _b in final.turns]
     two = [b for _a, b in final.turns]
     body += (
         f"\nTime to first token added by our process hop (host-seen minus the engine's own "
-        f"prompt time), {'Qt delivery' if qt else 'protocol'}: median "
+        f"prompt time), {'Qt delivery' if qt_ran else 'protocol'}: median "
         f"{median(overhead):.1f} ms, max {max(overhead):.1f} ms over {len(overhead)} answers.\n\n"
         f"Prompt cache across turns: the first turn processed a median of "
         f"{median([r.usage.prompt_tokens_evaluated for r in one]):.0f} prompt tokens "
