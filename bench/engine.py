@@ -172,12 +172,11 @@ def ours_qt(path: str, load: LoadParams, out: Results) -> Iterator[None]:
     del app
 
 
-def raw(path: str, load: LoadParams, gen: list[float], pp: list[float]) -> Iterator[None]:
-    """Raw llama-cpp-python: generation tokens/s and prompt tokens/s (prompt from scratch),
-    appended to gen and pp. A round per next()."""
+def _raw_llama(path: str, load: LoadParams) -> Any:
+    """llama-cpp-python's Llama with our load settings, loaded in this process."""
     import llama_cpp
 
-    llm = llama_cpp.Llama(
+    return llama_cpp.Llama(
         model_path=path,
         n_ctx=load.n_ctx,
         n_threads=load.n_threads,
@@ -187,13 +186,19 @@ def raw(path: str, load: LoadParams, gen: list[float], pp: list[float]) -> Itera
         verbose=False,
     )
 
+
+def raw(path: str, load: LoadParams, gen: list[float], pp: list[float]) -> Iterator[None]:
+    """Raw llama-cpp-python: generation tokens/s and prompt tokens/s (prompt from scratch),
+    appended to gen and pp. A round per next()."""
+    llm = _raw_llama(path, load)
+
     def stream(messages: list[dict[str, str]], tokens: int) -> tuple[float, float, int]:
-        llm.reset()  # type: ignore[no-untyped-call]  # no prefix reuse between runs: each prompt is processed in full
+        llm.reset()  # no prefix reuse between runs: each prompt is processed in full
         start = time.perf_counter()
         first = 0.0
         count = 0
         chunks: Any = llm.create_chat_completion(
-            messages=messages,  # type: ignore[arg-type]
+            messages=messages,
             temperature=0.0,
             repeat_penalty=1.0,
             max_tokens=tokens,
@@ -207,7 +212,7 @@ def raw(path: str, load: LoadParams, gen: list[float], pp: list[float]) -> Itera
         return start, first, count
 
     def prompt_tokens(messages: list[dict[str, str]]) -> int:
-        reply: Any = llm.create_chat_completion(messages=messages, max_tokens=1)  # type: ignore[arg-type]
+        reply: Any = llm.create_chat_completion(messages=messages, max_tokens=1)
         return int(reply["usage"]["prompt_tokens"])
 
     stream(STORY, 8)
@@ -231,14 +236,7 @@ def sampler_cost(path: str, load: LoadParams) -> dict[tuple[str, bool], tuple[fl
     token for decode and sample together."""
     import llama_cpp
 
-    llm = llama_cpp.Llama(
-        model_path=path,
-        n_ctx=load.n_ctx,
-        n_threads=load.n_threads,
-        n_threads_batch=load.n_threads,
-        n_gpu_layers=load.n_gpu_layers,
-        verbose=False,
-    )
+    llm = _raw_llama(path, load)
     ctx = llm._ctx.ctx
     prompt = llm.tokenize(
         b"<|im_start|>user\nWrite a long story about a dragon.<|im_end|>\n<|im_start|>assistant\n",
@@ -263,7 +261,7 @@ def sampler_cost(path: str, load: LoadParams) -> dict[tuple[str, bool], tuple[fl
             for in_graph in (False, True):
                 llm.n_tokens = 0
                 llm.set_seed(1)
-                chain = llm._init_sampler(**kwargs)  # type: ignore[arg-type]
+                chain = llm._init_sampler(**kwargs)
                 if in_graph:
                     assert llama_cpp.llama_set_sampler(ctx, 0, chain.sampler)
                 llm.eval(prompt)
