@@ -324,6 +324,25 @@ class StopStringFilter:
         return "" if self.stopped else out
 
 
+#: Outside these, in-graph sampling is not used (see graph_sampling_safe).
+MAX_GRAPH_MIN_P = 0.99
+MIN_GRAPH_REPEAT_PENALTY = 0.01
+
+
+def graph_sampling_safe(sampling: SamplingParams) -> bool:
+    """Whether llama.cpp's in-graph samplers choose as its CPU samplers do for these settings.
+
+    Its in-graph min-p keeps a token when logit - (max + log p) is strictly positive: at
+    min_p = 1 that is no token at all, not the best one, and the draw is made over nothing
+    (garbage text; found in review). The same happens whenever log p vanishes next to the
+    largest logit in float32: min_p 0.999999 (log p ~ -1e-6) beside logits of 10-300 did it,
+    and a tiny repeat penalty divides logits into the millions. With min_p <= 0.99
+    (|log p| >= 0.01) and the penalty >= 0.01 (logits up to a few thousand, whose float32
+    spacing is ~1e-4) the margin is wide. Other answers are sampled on the CPU, as before.
+    """
+    return sampling.min_p <= MAX_GRAPH_MIN_P and sampling.repeat_penalty >= MIN_GRAPH_REPEAT_PENALTY
+
+
 class TokenText:
     """Generated tokens to text as they stream. A character whose bytes are split across
     tokens (emoji, most non-Latin scripts in byte-level vocabularies) is held until it is
@@ -559,15 +578,20 @@ class Runner:
         # drops the memory after it and decodes the rest of the prompt in n_batch chunks.
         llm.n_tokens = cached
         n_past = cached
-        # Sampling in the graph (llama.cpp's backend sampling): the chain's leading samplers
-        # (penalties, greedy or top-k: whatever prefix the device supports) run inside
-        # llama_decode, and llama_sampler_sample then returns the token chosen there, or
-        # finishes the chain on the CPU over the top-k survivors instead of all ~50k logits.
+        # Sampling in the graph (llama.cpp's backend sampling): the chain's leading samplers,
+        # as many as the device supports (on the CPU backend at our settings, all of them,
+        # the seeded random draw included: typical_p 1 is an empty sampler), run inside
+        # llama_decode, and llama_sampler_sample returns the token chosen there, or finishes
+        # the chain on the CPU over the survivors instead of all ~50k logits.
         # Measured on SmolLM2 (49,152 tokens), CPU: 480 -> 48 µs a token at the default
         # settings, same tokens. It must be attached before the prompt's last batch, whose
         # output is then sampled in the graph too; attaching after it breaks the chain's CPU
         # path (its device samplers are skipped there).
-        on_device = self._sample_on_device and bool(llama_cpp.llama_set_sampler(ctx, 0, chain))
+        on_device = (
+            self._sample_on_device
+            and graph_sampling_safe(sampling)
+            and bool(llama_cpp.llama_set_sampler(ctx, 0, chain))
+        )
         try:
             llm.eval(tokens[cached:])
             n_past = llm.n_tokens
