@@ -423,7 +423,11 @@ class MainWindow(QMainWindow):
         self.open_conversation(conversation.id)
         self.input_box.setFocus()
 
-    def open_conversation(self, conversation_id: int, at_message: int = 0) -> None:
+    def open_conversation(
+        self, conversation_id: int, at_message: int = 0, *, listing_changed: bool = True
+    ) -> None:
+        """Show a chat (at a message, if given). ``listing_changed`` False: only moving between
+        chats, nothing written that the sidebar shows, so it only selects the chat."""
         self.conversation_id = conversation_id
         self.chat_view.placeholder_html = self._welcome_html()
         messages = self.chat.store.messages(conversation_id)
@@ -436,8 +440,10 @@ class MainWindow(QMainWindow):
         self._end_editing()
         if self.sidebar.searching:
             self.sidebar.current_id = conversation_id  # the hits stay listed
-        else:
+        elif listing_changed:
             self._refresh_conversations()
+        else:
+            self.sidebar.show_opened(conversation_id)
         conversation = self.chat.store.get_conversation(conversation_id)
         self.pin_action.blockSignals(True)
         self.pin_action.setChecked(conversation.pinned)
@@ -509,10 +515,13 @@ class MainWindow(QMainWindow):
             self.banner.show_message("Stop the answer being generated before switching chats.")
             return
         # The branch's ids only: the chat's text is read once, by open_conversation.
-        if message_id and message_id not in set(self.chat.store.branch_ids(conversation_id)):
+        switched = bool(message_id) and message_id not in set(
+            self.chat.store.branch_ids(conversation_id)
+        )
+        if switched:
             self.chat.store.show_version(message_id)  # the hit is in another version
         if conversation_id != self.conversation_id or message_id:
-            self.open_conversation(conversation_id, message_id)
+            self.open_conversation(conversation_id, message_id, listing_changed=switched)
 
     @Slot()
     def _focus_search(self) -> None:
@@ -924,7 +933,7 @@ class MainWindow(QMainWindow):
         if not ids:
             return
         index = ids.index(self.conversation_id) if self.conversation_id in ids else 0
-        self.open_conversation(ids[(index + step) % len(ids)])
+        self.open_conversation(ids[(index + step) % len(ids)], listing_changed=False)
 
     def start_editing(self, message_id: int) -> None:
         """Put a question back in the box; sending makes a new version of it."""

@@ -38,9 +38,11 @@ def test_search_hit_opens_its_chat_at_the_message(window: MainWindow, qtbot: QtB
     window.open_conversation(other.id)
 
     qtbot.keyClicks(window.sidebar.search_edit, "marmo")
-    qtbot.waitUntil(lambda: window.conversation_list.count() == 1, timeout=5_000)
-    item = window.conversation_list.item(0)
-    label = window.conversation_list.itemWidget(item)
+    hits = window.sidebar.hits
+    qtbot.waitUntil(lambda: hits.isVisible() and hits.count() == 1, timeout=5_000)
+    assert not window.conversation_list.isVisible()  # the hits are shown in its place
+    item = hits.item(0)
+    label = hits.itemWidget(item)
     assert isinstance(label, QLabel)
     assert "<b>marmot</b>" in label.text() and "Long chat" in label.text()
     window.sidebar._on_item(item)
@@ -50,7 +52,46 @@ def test_search_hit_opens_its_chat_at_the_message(window: MainWindow, qtbot: QtB
     assert target > 0
 
     window.sidebar.search_edit.clear()
-    qtbot.waitUntil(lambda: "Long chat" in titles(window), timeout=5_000)
+    qtbot.waitUntil(window.conversation_list.isVisible, timeout=5_000)
+    assert not hits.isVisible()
+    assert titles(window)[:3] == ["Today", "Other", "Long chat"]
+    assert window.conversation_list.currentItem().text() == "Long chat"  # the open chat
+
+
+def test_switching_chats_selects_without_reading_the_listing_again(
+    window: MainWindow, qtbot: QtBot
+) -> None:
+    """Opening a chat changes nothing in the list: one already listed is only selected (with
+    10,000 chats scrolled in, reading the listing again took 50-100 ms a switch). One that is
+    not listed yet is read in."""
+    store = window.chat.store
+    first, second = store.create_conversation("First"), store.create_conversation("Second")
+    window.sidebar.refresh()
+    statements: list[str] = []
+    store.db.conn.set_trace_callback(statements.append)
+    listing = window.conversation_list
+    try:
+        for title, chat in (("First", first), ("Second", second)):
+            item = next(
+                listing.item(row)
+                for row in range(listing.count())
+                if listing.item(row).text() == title
+            )
+            window.sidebar._on_item(item)  # a click on it
+            assert window.conversation_id == chat.id
+            assert listing.currentItem().text() == title
+        window.next_chat_action.trigger()  # the one below Second
+        assert window.conversation_id == first.id
+        assert listing.currentItem().text() == "First"
+        assert not [s for s in statements if s.startswith("SELECT id, title, updated, pinned")]
+        # Written behind the window's back (as another window of the app would): not listed
+        # yet, so moving to it reads the listing.
+        third = store.create_conversation("Third")
+        window.open_conversation(third.id, listing_changed=False)
+        assert [s for s in statements if s.startswith("SELECT id, title, updated, pinned")]
+        assert listing.currentItem().text() == "Third"
+    finally:
+        store.db.conn.set_trace_callback(None)
 
 
 def test_pin_duplicate_export_import(window: MainWindow, qtbot: QtBot, tmp_path: Path) -> None:

@@ -141,8 +141,9 @@ def test_search_hit_on_the_first_message_opens_the_chat_there(
     window.open_conversation(other.id)
 
     qtbot.keyClicks(window.sidebar.search_edit, "marmo")
-    qtbot.waitUntil(lambda: window.conversation_list.count() == 1, timeout=5_000)
-    window.sidebar._on_item(window.conversation_list.item(0))
+    hits = window.sidebar.hits
+    qtbot.waitUntil(lambda: hits.isVisible() and hits.count() == 1, timeout=5_000)
+    window.sidebar._on_item(hits.item(0))
     assert window.conversation_id == conversation_id
     view = window.chat_view
     # Rendered down to the hit, which is at the top of the view.
