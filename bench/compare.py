@@ -8,8 +8,9 @@ run them: the bundled SmolLM2-135M in its engine child (threads as the app gives
 column: physical cores), and an OpenAI and an Anthropic column through the real SDKs to our
 loopback servers (tests/cloudserver.py). The servers run in a child process of their own, as a
 real provider is elsewhere: what is measured is what the client side (SDK threads, SSE parsing,
-delta callbacks) takes from the local model (the app runs the cloud columns' threads niced,
-so that the local model's threads go first: compare_run.yield_to_local_model). Each server
+delta callbacks) takes from the local model (while the local model answers, the app lets the
+cloud columns' pieces gather between reads instead of waking for each: compare_run.Coalescer).
+Each server
 streams at CLOUD_RATE tokens/s for as long as the local answer lasts (endless answers, stopped
 when the local one ends).
 
@@ -21,6 +22,7 @@ column's history cleared before each round, so every local answer is the same to
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import multiprocessing
 import os
 import statistics
@@ -45,7 +47,7 @@ from desktop.core.params import LoadParams, SamplingParams
 
 from report import write_section
 
-RUNS = int(os.environ.get("LLAMASIDE_BENCH_RUNS", "5"))
+RUNS = int(os.environ.get("LLAMASIDE_BENCH_RUNS", "7"))
 MAX_TOKENS = 256
 CLOUD_RATE = 75  # tokens/s per cloud column: a typical hosted model's streaming speed
 PROMPT = "Write a long, detailed story about a llama who travels across the Andes."
@@ -82,6 +84,9 @@ class Round:
     cloud_s: list[float] = field(default_factory=list)
     #: Seconds from the local column's first piece to its last.
     local_s: float = 0.0
+    #: CPU seconds this process used in the round (all threads: the cloud columns' SDKs and
+    #: SSE parsing, and the local column's reader of the engine's events).
+    host_cpu_s: float = 0.0
 
 
 class Receiver:
@@ -133,29 +138,31 @@ def run_direct(local: Column, clouds: list[Column], sampling: SamplingParams) ->
             for column in clouds:
                 column.cancel()
 
+    cpu = time.process_time()
     results = run_round(columns, PROMPT, sampling, receiver, on_done=done)
+    cpu = time.process_time() - cpu
     assert results[0].status == "complete", (results[0].status, results[0].error)
     for result in results[1:]:
         assert result.status == "stopped", (result.model_id, result.status, result.error)
-    return _round_of(results, receiver)
+    return dataclasses.replace(_round_of(results, receiver), host_cpu_s=cpu)
 
 
 @contextlib.contextmanager
 def before_the_fixes() -> Iterator[None]:
     """The behaviour before the fixes, for a same-run comparison: every provider client builds
-    its own TLS context (what the SDKs do by default), and the cloud columns' threads run at
-    the local model's priority (not niced)."""
+    its own TLS context (what the SDKs do by default), and the cloud columns read each piece as
+    it comes."""
     import httpx2
 
     shared = cloud.shared_ssl_context
-    niceness = compare_run.CLOUD_NICENESS
+    coalesce = compare_run.CLOUD_COALESCE_S
     cloud.shared_ssl_context = httpx2.create_ssl_context  # type: ignore[assignment]
-    compare_run.CLOUD_NICENESS = 0
+    compare_run.CLOUD_COALESCE_S = 0.0
     try:
         yield
     finally:
         cloud.shared_ssl_context = shared
-        compare_run.CLOUD_NICENESS = niceness
+        compare_run.CLOUD_COALESCE_S = coalesce
 
 
 def main() -> None:
@@ -243,6 +250,14 @@ def main() -> None:
     ratio_recv = recv_together / recv_alone
     usage_before = median(before, lambda r: r.usage_tps)
     recv_before = median(before, lambda r: r.received_tps)
+    # Each together (and before) round over the alone round just before it: the machine's
+    # speed drifts over minutes, and neighbours share most of the drift.
+    paired = statistics.median(
+        t.usage_tps / a.usage_tps for a, t in zip(alone, together, strict=True)
+    )
+    paired_before = statistics.median(
+        b.usage_tps / a.usage_tps for a, b in zip(alone, before, strict=True)
+    )
     body = (
         f"SmolLM2-135M (bundled) as the local column, {threads} threads, greedy, "
         f"{'/'.join(str(t) for t in sorted(tokens))} tokens per answer; the two cloud columns "
@@ -251,19 +266,25 @@ def main() -> None:
         f"{local_s:.1f} s). Alone and together interleaved, median of {RUNS} each. Target: "
         f"together / alone >= {TARGET}.\n\n"
         "| local column tokens/s | alone | with 2 cloud columns | together / alone | "
-        "with 2 cloud columns, before the fixes (a TLS context per client, cloud threads not "
-        "niced) | before / alone |\n"
+        "with 2 cloud columns, before the fixes (a TLS context per client, each piece read "
+        "as it comes) | before / alone |\n"
         "|---|---:|---:|---:|---:|---:|\n"
         f"| as the engine reports (usage) | {usage_alone:.1f} | {usage_together:.1f} | "
         f"{ratio_usage:.3f} | {usage_before:.1f} | {usage_before / usage_alone:.3f} |\n"
         f"| as the receiver sees the pieces arrive | {recv_alone:.1f} | {recv_together:.1f} | "
-        f"{ratio_recv:.3f} | {recv_before:.1f} | {recv_before / recv_alone:.3f} |\n\n"
+        f"{ratio_recv:.3f} | {recv_before:.1f} | {recv_before / recv_alone:.3f} |\n"
+        f"| each round over the alone round before it (median) | | | {paired:.3f} | | "
+        f"{paired_before:.3f} |\n\n"
         "Every run (usage tokens/s, alone | together | before the fixes): "
         + ", ".join(
             f"{a.usage_tps:.0f} | {t.usage_tps:.0f} | {b.usage_tps:.0f}"
             for a, t, b in zip(alone, together, before, strict=True)
         )
-        + f".\n\n{verdict}\n"
+        + f".\n\nCPU this process used per round (median; the cloud columns' SDK threads and "
+        f"the local column's reader; the servers and the engine are other processes): alone "
+        f"{median(alone, lambda r: r.host_cpu_s):.3f} s, with 2 cloud columns "
+        f"{median(together, lambda r: r.host_cpu_s):.3f} s, before the fixes "
+        f"{median(before, lambda r: r.host_cpu_s):.3f} s.\n\n{verdict}\n"
     )
     print(body)
     write_section("compare", "Comparison: three columns", body)
