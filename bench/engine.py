@@ -30,7 +30,7 @@ from report import write_section
 STORY = [{"role": "user", "content": "Write a long story about a llama who travels the world."}]
 # As llama-bench's tg128.
 GEN_TOKENS = 128
-RUNS = int(os.environ.get("LLAMASIDE_BENCH_RUNS", "5"))
+RUNS = int(os.environ.get("LLAMASIDE_BENCH_RUNS", "7"))
 # About 500 tokens of prompt (llama-bench's pp512 processes 512).
 TEXT = (
     "The llama is a domesticated South American camelid, widely used as a meat and pack animal "

@@ -326,7 +326,15 @@ def main() -> None:
         f"| slowest append call | {max(c for _, c in stream.calls) * 1000:.1f} ms |\n"
         f"| longest event-loop stall while streaming (heartbeat gap beyond {HEARTBEAT_MS} ms) | "
         f"{max(gaps):.1f} ms |\n"
-        f"| stalls over {STALL_MS} ms while streaming | {stalls} |\n"
+        f"| stalls over {STALL_MS} ms while streaming | {stalls}"
+        + (
+            " (GUI-thread CPU in each: "
+            + ", ".join(f"{cpu:.1f} ms" for _at, _gap, cpu in stream.stalls)
+            + "; under a few ms means the thread was not running: the machine, not the app)"
+            if stream.stalls
+            else ""
+        )
+        + " |\n"
         f"| most GUI-thread CPU time within one heartbeat gap, while streaming | "
         f"{max(busy):.1f} ms |\n"
         f"| longest stall, first / last quarter of the stream | "
