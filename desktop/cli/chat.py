@@ -58,11 +58,22 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         metavar="N",
         help="mixture-of-experts models: keep the experts of the first N layers in system RAM",
     )
-    chat.add_argument(
+    where = chat.add_mutually_exclusive_group()
+    where.add_argument(
         "--cpu-sampling",
+        dest="sample_on_device",
+        action="store_false",
+        default=None,
+        help="choose each token on the CPU after llama.cpp computed it (the default with a "
+        "GPU build)",
+    )
+    where.add_argument(
+        "--graph-sampling",
+        dest="sample_on_device",
         action="store_true",
-        help="choose each token on the CPU, not inside llama.cpp's graph on the compute device "
-        "(slower; for comparing, or a backend whose in-graph sampling misbehaves)",
+        default=None,
+        help="choose each token inside llama.cpp's graph, on the compute device (the default "
+        "on the CPU; experimental in llama.cpp, not yet checked by us on a GPU)",
     )
     chat.add_argument("--no-save", action="store_true", help="do not keep this chat in history")
     chat.add_argument(
@@ -114,7 +125,11 @@ def cmd_chat(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
         n_gpu_layers=args.gpu_layers,
         n_cpu_moe=args.n_cpu_moe,
         n_threads=args.threads,
-        sample_on_device=not args.cpu_sampling,
+        sample_on_device=(
+            args.sample_on_device
+            if args.sample_on_device is not None
+            else settings.sample_on_device()
+        ),
     )
     store = ChatStore(paths.database)
     try:

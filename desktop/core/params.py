@@ -27,8 +27,9 @@ class LoadParams:
     #: Run the sampler chain inside llama.cpp's compute graph (its backend sampling), on the
     #: device that computes the logits, so the host never copies and scans the whole
     #: vocabulary per token. Samplers the device cannot run stay on the CPU, after it.
-    #: False samples every token on the CPU, as llama-cpp-python does.
-    sample_on_device: bool = True
+    #: False samples every token on the CPU, as llama-cpp-python does. None: the engine
+    #: decides (engine.runner.graph_sampling_default: on where it has been verified).
+    sample_on_device: bool | None = None
 
     def __post_init__(self) -> None:
         if not 16 <= self.n_ctx <= 10_485_760:

@@ -130,6 +130,19 @@ def gpu_offload_supported() -> bool:
     return bool(llama_cpp.llama_supports_gpu_offload())
 
 
+def graph_sampling_default() -> bool:
+    """Whether tokens are chosen inside llama.cpp's graph unless the user says otherwise.
+
+    llama.cpp calls its backend sampling experimental (off by default in its own tools). On
+    the CPU backend our tests check it token for token against the CPU chain on every CI run
+    (tests/engine/test_sampling_on_device.py), so it is on there. A build that can offload to
+    a GPU (CUDA, Metal, Vulkan) runs other kernels that no run of ours has checked yet: it
+    samples on the CPU unless ``"sample_on_device": true`` asks for the graph (bench/gpu/
+    runs those tests and both ways on a GPU: once they pass there, this can change).
+    """
+    return not gpu_offload_supported()
+
+
 def check_gguf_file(path: Path) -> None:
     """Cheap checks that give a precise reason before llama.cpp sees the file."""
     if not path.exists():
@@ -457,7 +470,9 @@ class Runner:
         vocab = llama_cpp.llama_model_get_vocab(model.model)
         self._vocab = vocab
         self._n_vocab = int(llama_cpp.llama_vocab_n_tokens(vocab))
-        self._sample_on_device = params.sample_on_device
+        self._sample_on_device = (
+            graph_sampling_default() if params.sample_on_device is None else params.sample_on_device
+        )
         self._eog = lambda token: bool(llama_cpp.llama_vocab_is_eog(vocab, token))
         self._llm = llm
         self.info = ModelInfo(

@@ -163,9 +163,9 @@ class ChatService(QObject):
         self.load_params = LoadParams(
             n_ctx=int(settings.get("n_ctx", 4096)),
             n_threads=physical_cores(),
-            # An escape hatch in settings.json for a GPU backend whose in-graph sampling
-            # (experimental in llama.cpp) misbehaves.
-            sample_on_device=bool(settings.get("sample_on_device", True)),
+            # settings.json may force sampling in llama.cpp's graph (true) or on the CPU
+            # (false); absent, the engine decides (graph_sampling_default).
+            sample_on_device=settings.sample_on_device(),
         )
         self.sampling = settings.sampling()
         #: The sampling of the answer being prepared (the conversation's preset, or the default).

@@ -46,6 +46,12 @@ class Settings:
         except InvalidParameter:
             return SamplingParams()
 
+    def sample_on_device(self) -> bool | None:
+        """``"sample_on_device"``: true (tokens chosen in llama.cpp's graph) or false (on the
+        CPU); absent, or anything but a boolean, lets the engine decide (None)."""
+        value = self._data.get("sample_on_device")
+        return value if isinstance(value, bool) else None
+
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")

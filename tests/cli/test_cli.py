@@ -88,14 +88,17 @@ def test_same_seed_same_answer(home: AppPaths) -> None:
     assert json.loads(first.stdout)["text"] == json.loads(second.stdout)["text"]
 
 
-def test_cpu_sampling_gives_the_same_greedy_answer(home: AppPaths) -> None:
-    """--cpu-sampling (the escape hatch from sampling inside llama.cpp's graph) chooses the
-    same tokens: greedy, with the default repeat penalty, which also runs in the graph."""
+def test_cpu_and_graph_sampling_give_the_same_greedy_answer(home: AppPaths) -> None:
+    """--cpu-sampling and --graph-sampling (where each token is chosen: on the CPU, or inside
+    llama.cpp's graph) choose the same tokens: greedy, with the default repeat penalty, which
+    also runs in the graph. Both at once is refused."""
     args = ("chat", "--json", "--no-save", "--temperature", "0", "--max-tokens", "30")
-    in_graph = json.loads(run(home, *args, "Name three rivers.").stdout)
+    in_graph = json.loads(run(home, *args, "--graph-sampling", "Name three rivers.").stdout)
     on_cpu = json.loads(run(home, *args, "--cpu-sampling", "Name three rivers.").stdout)
     assert on_cpu["text"] == in_graph["text"]
     assert in_graph["usage"]["output_tokens"] > 5
+    both = run(home, *args, "--cpu-sampling", "--graph-sampling", "Hi")
+    assert both.returncode == 2 and "not allowed with" in both.stderr
 
 
 def test_prompt_from_stdin(home: AppPaths) -> None:

@@ -14,17 +14,25 @@ import pytest
 
 from desktop.core.params import LoadParams, SamplingParams
 from desktop.core.usage import StopReason
-from desktop.engine.runner import LogCapture, Runner, graph_sampling_safe
+from desktop.engine import runner as runner_module
+from desktop.engine.runner import (
+    LogCapture,
+    Runner,
+    gpu_offload_supported,
+    graph_sampling_default,
+    graph_sampling_safe,
+)
 
 STORY = [{"role": "user", "content": "Tell me a story about a lighthouse keeper and a storm."}]
 
 
 @pytest.fixture(scope="module")
 def runners(smollm_path: str) -> Iterator[tuple[Runner, Runner]]:
-    """The same model loaded twice: sampling in the graph (the default) and on the CPU."""
+    """The same model loaded twice: sampling in the graph and on the CPU, each asked for (a
+    GPU build samples on the CPU unless asked: graph_sampling_default)."""
     log = LogCapture()
     device, cpu = Runner(log), Runner(log)
-    device.load(smollm_path, LoadParams(n_ctx=1024, n_threads=2))
+    device.load(smollm_path, LoadParams(n_ctx=1024, n_threads=2, sample_on_device=True))
     cpu.load(smollm_path, LoadParams(n_ctx=1024, n_threads=2, sample_on_device=False))
     yield device, cpu
     device.unload()
@@ -135,3 +143,21 @@ def test_a_stopped_answer_detaches_the_chain_and_the_next_answer_works(
     assert llama_cpp.llama_get_sampled_token_ith(ctx, -1) == -1
     text, n_tokens, _reason = _answer(device, SamplingParams(temperature=0.0, max_tokens=20))
     assert device.last_sampled_on_device and n_tokens == 20 and text
+
+
+@pytest.mark.parametrize("gpu_build", [False, True])
+def test_where_tokens_are_chosen_by_default_follows_the_build(
+    smollm_path: str, gpu_build: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Unless asked, a build without GPU offload (checked here on every run) samples in the
+    graph, and a GPU build (not yet checked by us on a GPU) on the CPU. This build is one of
+    the two; the other is played by the engine's answer to "can it offload?"."""
+    assert graph_sampling_default() is (not gpu_offload_supported())
+    monkeypatch.setattr(runner_module, "gpu_offload_supported", lambda: gpu_build)
+    runner = Runner(LogCapture())
+    runner.load(smollm_path, LoadParams(n_ctx=512, n_threads=2, n_gpu_layers=0))
+    try:
+        _answer(runner, SamplingParams(temperature=0.0, max_tokens=8))
+        assert runner.last_sampled_on_device is (not gpu_build)
+    finally:
+        runner.unload()

@@ -28,3 +28,18 @@ def test_settings_survive_and_tolerate_damage(tmp_path: Path) -> None:
     assert Settings(tmp_path / "s.json").get("model") == "local:x"
     (tmp_path / "s.json").write_text("{not json")
     assert Settings(tmp_path / "s.json").get("model", "default") == "default"
+
+
+def test_where_tokens_are_sampled_is_read_from_settings(tmp_path: Path) -> None:
+    """true and false are the user's choice; absent, or not a boolean (hand-edited), leaves it
+    to the engine (None) instead of guessing what was meant."""
+    path = tmp_path / "settings.json"
+    for text, expected in (
+        ('{"sample_on_device": true}', True),
+        ('{"sample_on_device": false}', False),
+        ("{}", None),
+        ('{"sample_on_device": "no"}', None),
+        ('{"sample_on_device": 0}', None),
+    ):
+        path.write_text(text, encoding="utf-8")
+        assert Settings(path).sample_on_device() is expected, text
