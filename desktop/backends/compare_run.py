@@ -285,14 +285,15 @@ def run_round(
     """Send the prompt to every column at once and wait for all answers. With
     ``local_together`` False the local columns take turns (one thread runs them in order)."""
     results: list[ColumnResult | None] = [None] * len(columns)
-    #: Set while any local column is still answering; the count is of those not done yet.
+    #: Set while any local column is still answering; locals_left: those not done yet.
     local_busy = threading.Event()
-    locals_left = [sum(c.local for c in columns)]
+    locals_left = sum(c.local for c in columns)
     lock = threading.Lock()
-    if locals_left[0]:
+    if locals_left:
         local_busy.set()
 
     def run(slot: int) -> None:
+        nonlocal locals_left
         column = columns[slot]
         # Not niced as well: lowering these threads' priority measured no better, if anything
         # worse (0.97 of alone vs 0.98-0.99, interleaved rounds, Linux 6.18's EEVDF).
@@ -310,8 +311,8 @@ def run_round(
             )
         if column.local:
             with lock:
-                locals_left[0] -= 1
-                if not locals_left[0]:
+                locals_left -= 1
+                if not locals_left:
                     local_busy.clear()
         results[slot] = result
         if on_done is not None:

@@ -249,24 +249,19 @@ class Sidebar(QWidget):
         change to it comes with a refresh), so a chat already listed is only selected: reading
         the listing anew took 50-100 ms with 10,000 chats scrolled in, at every chat switch.
         One not listed (beyond the pages read, or new) is listed by a refresh."""
-        if self.searching:
-            self.current_id = conversation_id  # the hits stay listed
-        elif any(listed == conversation_id for listed, _text in self._rows):
-            self.select(conversation_id)
-        else:
-            self.current_id = conversation_id
+        if not self.select(conversation_id):
             self.refresh()
 
-    def select(self, conversation_id: int | None) -> None:
-        """Mark the open chat (without emitting chosen); none when it is not listed."""
+    def select(self, conversation_id: int | None) -> bool:
+        """Mark the open chat (without emitting chosen); none when it is not listed. Returns
+        whether it is listed (while searching: whether the chat list, out of sight, has it)."""
         self.current_id = conversation_id
-        if self.searching:
-            return
         row = next(
             (i for i, (listed, _text) in enumerate(self._rows) if listed == conversation_id), -1
         )
-        if row == self.list.currentRow():
-            return
+        if self.searching or row == self.list.currentRow():
+            return row >= 0
         blocked = self.list.blockSignals(True)
         self.list.setCurrentRow(row)
         self.list.blockSignals(blocked)
+        return row >= 0
