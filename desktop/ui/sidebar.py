@@ -20,7 +20,7 @@ import html
 from datetime import datetime, timezone
 
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QFont
+from PySide6.QtGui import QFont, QPalette
 from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
@@ -222,6 +222,19 @@ class Sidebar(QWidget):
         if not hits:
             self._header(self.hits, "No messages match")
             return
+        # The snippet dimmed from the theme's text colour towards its background (a fixed grey
+        # was near-invisible on the dark palette; PlaceholderText's dimming is an alpha, which
+        # rich text drops).
+        palette = self.hits.palette()
+        text, base = palette.color(QPalette.ColorRole.Text), palette.color(QPalette.ColorRole.Base)
+        dim = "#" + "".join(
+            f"{round(t * 0.65 + b * 0.35):02x}"
+            for t, b in zip(
+                (text.red(), text.green(), text.blue()),
+                (base.red(), base.green(), base.blue()),
+                strict=True,
+            )
+        )
         for hit in hits:
             item = QListWidgetItem()
             item.setData(CONVERSATION_ROLE, int(hit["conversation_id"]))
@@ -229,7 +242,7 @@ class Sidebar(QWidget):
             item.setToolTip(str(hit["title"]))
             label = QLabel(
                 f"<b>{html.escape(str(hit['title']))}</b><br>"
-                f"<span style='color:#555'>{snippet_html(str(hit['snippet']))}</span>"
+                f"<span style='color:{dim}'>{snippet_html(str(hit['snippet']))}</span>"
             )
             label.setWordWrap(True)
             label.setTextFormat(Qt.TextFormat.RichText)

@@ -5,10 +5,12 @@ stored chat text that causes no request to a server of ours."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QPalette
+from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication, QLabel, QMessageBox
 from pytestqt.qtbot import QtBot
 
@@ -56,6 +58,31 @@ def test_search_hit_opens_its_chat_at_the_message(window: MainWindow, qtbot: QtB
     assert not hits.isVisible()
     assert titles(window)[:3] == ["Today", "Other", "Long chat"]
     assert window.conversation_list.currentItem().text() == "Long chat"  # the open chat
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_search_snippets_are_readable_in_both_themes(
+    window: MainWindow, qtbot: QtBot, theme: str
+) -> None:
+    """A hit's snippet is dimmed from the theme's text colour, never a fixed grey that all but
+    vanishes on the dark background."""
+    store = window.chat.store
+    chat = store.create_conversation("Rodents")
+    store.add_message(chat.id, Role.USER, "Where does the marmot sleep?")
+    window.set_theme(theme, save=False)
+    try:
+        qtbot.keyClicks(window.sidebar.search_edit, "marmo")
+        hits = window.sidebar.hits
+        qtbot.waitUntil(lambda: hits.count() == 1, timeout=5_000)
+        label = hits.itemWidget(hits.item(0))
+        assert isinstance(label, QLabel)
+        found = re.search(r"color:(#[0-9a-f]{6})", label.text())
+        assert found is not None, label.text()
+        colour = QColor(found.group(1))
+        base = hits.palette().color(QPalette.ColorRole.Base)
+        assert abs(colour.lightness() - base.lightness()) > 90, (colour.name(), base.name())
+    finally:
+        window.set_theme("light", save=False)
 
 
 def test_switching_chats_selects_without_reading_the_listing_again(
