@@ -10,10 +10,12 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -70,41 +72,61 @@ def _no_engine_threads_left() -> Iterator[None]:
     assert wait_no_engine_threads() == []
 
 
-@pytest.fixture(scope="session")
-def secret_service() -> Iterator[dict[str, str]]:
-    """A real keyring backend: a private D-Bus session bus with GNOME Keyring's Secret Service,
-    its keyring in a temporary HOME, unlocked with an empty password. .ci/run installs
-    gnome-keyring and dbus; a machine without them fails here, loudly.
+#: A session bus that starts nothing by itself. The stock session config would D-Bus-activate
+#: a fresh gnome-keyring-daemon if ours died: its keyring locked behind a password prompt no one
+#: can answer, every keyring call after that hangs for two minutes instead of failing.
+_BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:tmpdir=/tmp</listen>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+"""
 
-    Sets DBUS_SESSION_BUS_ADDRESS for this process (and so for the CLI subprocesses tests run);
-    yields the environment additions for subprocesses started with an explicit env.
-    """
+
+def start_keyring(home: str) -> tuple[str, int, subprocess.Popen[str]]:
+    """A private D-Bus session bus and GNOME Keyring's Secret Service on it, with its login
+    keyring in ``home``, unlocked with an empty password. Returns the bus address, the bus
+    daemon's pid and the keyring daemon."""
     for tool in ("dbus-daemon", "gnome-keyring-daemon"):
         assert shutil.which(tool), f"{tool} is missing: apt-get install dbus gnome-keyring"
-    home = tempfile.mkdtemp(prefix="llamaside-keyring-")
+    config = Path(home, "bus.conf")
+    config.write_text(_BUS_CONFIG)
     bus = subprocess.run(
-        ["dbus-daemon", "--session", "--fork", "--print-address=1", "--print-pid=1"],
+        ["dbus-daemon", f"--config-file={config}", "--fork", "--print-address=1", "--print-pid=1"],
         capture_output=True,
         text=True,
         check=True,
     ).stdout.split()
     address, bus_pid = bus[0], int(bus[1])
+    return address, bus_pid, start_keyring_daemon(home, address)
+
+
+def start_keyring_daemon(home: str, address: str) -> subprocess.Popen[str]:
+    """gnome-keyring-daemon on the bus at ``address``; its login keyring (in ``home``) is made,
+    or opened again, with the empty password, and unlocked."""
     env = {
         **os.environ,
         "DBUS_SESSION_BUS_ADDRESS": address,
         "HOME": home,
         "XDG_DATA_HOME": os.path.join(home, "data"),
     }
-    daemon = subprocess.Popen(
-        ["gnome-keyring-daemon", "--foreground", "--unlock", "--components=secrets"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-        text=True,
-    )
+    with open(os.path.join(home, "daemon.log"), "a") as log:  # why it stopped, if it does
+        daemon = subprocess.Popen(
+            ["gnome-keyring-daemon", "--foreground", "--unlock", "--components=secrets"],
+            stdin=subprocess.PIPE,
+            stdout=log,
+            stderr=log,
+            env=env,
+            text=True,
+        )
     assert daemon.stdin is not None
-    daemon.stdin.write("\n")  # the (empty) password that unlocks the new login keyring
+    daemon.stdin.write("\n")  # the (empty) password that unlocks the login keyring
     daemon.stdin.close()
     # Wait for the login keyring to exist: asked before that, the daemon would create a new,
     # locked collection behind a password prompt no one can answer.
@@ -112,41 +134,87 @@ def secret_service() -> Iterator[dict[str, str]]:
     deadline = time.monotonic() + 10
     while not login.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
-    previous = os.environ.get("DBUS_SESSION_BUS_ADDRESS")
-    os.environ["DBUS_SESSION_BUS_ADDRESS"] = address
+    return daemon
+
+
+def _probe_keyring() -> None:
+    """Wait until the daemon owns its D-Bus name, then store and delete once."""
+    from contextlib import closing
+
     import keyring
+    import secretstorage
     from keyring.backends import SecretService
 
-    try:
-        # keyring decides once per process which backends are viable; an earlier test may
-        # have asked before this bus existed, so name the (real) backend explicitly.
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                keyring.set_keyring(SecretService.Keyring())
-                keyring.set_password("llamaside-probe", "probe", "ok")
-                keyring.delete_password("llamaside-probe", "probe")
+    # Asked through keyring before that, a failed call leaves its D-Bus socket open (a
+    # ResourceWarning, so an error, at the end of the run).
+    deadline = time.monotonic() + 10
+    while True:
+        with closing(secretstorage.dbus_init()) as connection:
+            if secretstorage.check_service_availability(connection):
                 break
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
-    except BaseException:
-        daemon.terminate()
-        daemon.wait(timeout=10)
-        os.kill(bus_pid, 15)
-        raise
+        assert time.monotonic() < deadline, "gnome-keyring-daemon did not come up on the bus"
+        time.sleep(0.05)
+    # keyring decides once per process which backends are viable; an earlier test may have
+    # asked before this bus existed, so name the (real) backend explicitly.
+    keyring.set_keyring(SecretService.Keyring())
+    keyring.set_password("llamaside-probe", "probe", "ok")
+    keyring.delete_password("llamaside-probe", "probe")
+
+
+@dataclass
+class _Keyring:
+    home: str
+    address: str
+    bus_pid: int
+    daemon: subprocess.Popen[str]
+
+
+@pytest.fixture(scope="session")
+def _session_keyring() -> Iterator[_Keyring]:
+    home = tempfile.mkdtemp(prefix="llamaside-keyring-")
+    address, bus_pid, daemon = start_keyring(home)
+    running = _Keyring(home, address, bus_pid, daemon)
+    previous = os.environ.get("DBUS_SESSION_BUS_ADDRESS")
+    os.environ["DBUS_SESSION_BUS_ADDRESS"] = address
     try:
-        yield {"DBUS_SESSION_BUS_ADDRESS": address}
+        _probe_keyring()
+        yield running
     finally:
-        daemon.terminate()
-        daemon.wait(timeout=10)
+        running.daemon.terminate()
+        running.daemon.wait(timeout=10)
         os.kill(bus_pid, 15)
         if previous is None:
             os.environ.pop("DBUS_SESSION_BUS_ADDRESS", None)
         else:
             os.environ["DBUS_SESSION_BUS_ADDRESS"] = previous
         shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture
+def secret_service(_session_keyring: _Keyring) -> dict[str, str]:
+    """A real keyring backend: a private D-Bus session bus with GNOME Keyring's Secret Service,
+    its keyring in a temporary HOME, unlocked with an empty password. .ci/run installs
+    gnome-keyring and dbus; a machine without them fails here, loudly.
+
+    One bus and daemon for the session. gnome-keyring-daemon 42 was seen to die during a run
+    here (once, on a busy CPU, cause not found): a test starting after such a death gets a new
+    daemon on the same keyring, and the death is printed, rather than the test failing for
+    something that happened before it.
+
+    Sets DBUS_SESSION_BUS_ADDRESS for this process (and so for the CLI subprocesses tests run);
+    returns the environment additions for subprocesses started with an explicit env.
+    """
+    running = _session_keyring
+    if running.daemon.poll() is not None:
+        log = Path(running.home, "daemon.log").read_text(errors="replace")[-1000:]
+        print(
+            f"gnome-keyring-daemon had stopped (exit {running.daemon.returncode}); "
+            f"starting it again. Its log ends: {log}",
+            file=sys.stderr,
+        )
+        running.daemon = start_keyring_daemon(running.home, running.address)
+        _probe_keyring()
+    return {"DBUS_SESSION_BUS_ADDRESS": running.address}
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from urllib.parse import quote, urlsplit
 
 from desktop.backends.downloader import RemoteFile
 from desktop.backends.network import Network, Outbound
-from desktop.backends.secrets import hf_token
+from desktop.backends.secrets import SecretStoreUnavailable, hf_token
 from desktop.core.catalog import split_part
 from desktop.core.errors import LlamasideError
 
@@ -102,7 +102,15 @@ class Hub:
         #: The offline switch and the privacy record (a search sends the user's query).
         self.network = network or Network()
         # The token from the keyring, else HF_TOKEN (read only); see backends.secrets.
-        self.token = token if token is not None else hf_token()[0]
+        #: Why the stored token could not be read, if it could not: public repos still work
+        #: without it, and a gated one says so in its error.
+        self.token_problem = ""
+        if token is None:
+            try:
+                token = hf_token()[0]
+            except SecretStoreUnavailable as exc:
+                self.token_problem = f" ({exc})"
+        self.token = token
         self._api: HfApi | None = None
 
     @property
@@ -175,7 +183,7 @@ class Hub:
             raise HubGated(
                 f"{repo} is gated: accept its license at {self.endpoint}/{repo} and add a "
                 f"Hugging Face token (Models → Hugging Face → Token…, `llamaside models token "
-                f"set`, or the environment variable HF_TOKEN)."
+                f"set`, or the environment variable HF_TOKEN).{self.token_problem}"
             ) from None
         except RepositoryNotFoundError:
             raise HubError(f"No model repo {repo!r} on Hugging Face (or it is private).") from None

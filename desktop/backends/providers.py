@@ -141,16 +141,25 @@ class Providers:
 
 def key_for(config: ProviderConfig) -> tuple[str | None, str]:
     """The provider's key and its source: "keyring", the environment variable, or "none".
+    Raises SecretStoreUnavailable when the keyring failed and no environment variable is set.
 
     Surrounding whitespace is dropped: a key pasted from a Windows .env file or stored with
     `echo key | secret-tool store` ends in a line break, which no HTTP header may carry."""
-    stored = (secrets.get_secret(config.name) or "").strip()
+    unreadable: secrets.SecretStoreUnavailable | None = None
+    try:
+        stored = (secrets.get_secret(config.name) or "").strip()
+    except secrets.SecretStoreUnavailable as exc:
+        # The environment variable still works; without one, the keyring's failure is the
+        # answer (never "no key": the user stored one).
+        stored, unreadable = "", exc
     if stored:
         return stored, "keyring"
     env_name = config.key_env or f"{config.name.upper().replace('-', '_')}_API_KEY"
     value = os.environ.get(env_name, "").strip()
     if value:
         return value, env_name
+    if unreadable is not None:
+        raise unreadable
     return None, "none"
 
 
@@ -172,9 +181,10 @@ def open_provider(
     key, _source = key_for(config)
     if not key:
         alternative = f" or set {config.key_env}" if config.key_env else ""
+        problem = secrets.keyring_problem()
         raise ProviderError(
             f"No API key for {config.name}. Add one with `llamaside keys set {config.name}` "
-            f"(it is kept in the system keyring){alternative}."
+            f"(it is kept in the system keyring){alternative}." + (f" {problem}" if problem else "")
         )
     if not _printable(key):
         where = "the keyring" if _source == "keyring" else _source

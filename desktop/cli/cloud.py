@@ -104,7 +104,11 @@ def cmd_keys_list(_args: argparse.Namespace, paths: AppPaths, out: TextIO) -> in
     _settings, providers = _providers(paths)
     problem = secrets.keyring_problem()
     for config in providers.all():
-        _key, source = key_for(config)
+        try:
+            _key, source = key_for(config)
+        except secrets.SecretStoreUnavailable as exc:
+            out.write(f"{config.name:<12} {exc}\n")
+            continue
         where = {"keyring": "key in the system keyring", "none": "no key"}.get(
             source, f"key from {source} (read only)"
         )

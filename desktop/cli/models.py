@@ -382,7 +382,11 @@ def cmd_token(args: argparse.Namespace, _paths: AppPaths, out: TextIO) -> int:
             else "No Hugging Face token was stored in the keyring.\n"
         )
         return 0
-    _token, source = secrets.hf_token()
+    try:
+        _token, source = secrets.hf_token()
+    except secrets.SecretStoreUnavailable as exc:
+        out.write(f"Hugging Face token: unknown. {exc}\n")
+        return 1
     problem = secrets.keyring_problem()
     where = {
         "keyring": "stored in the system keyring",

@@ -128,11 +128,17 @@ class CloudService(QObject):
     # -- keys (keyring only) ------------------------------------------------------------------
 
     def key_source(self, name: str) -> str:
-        """ "keyring", the environment variable's name, or "none". Never the key."""
-        return key_for(self.provider(name))[1]
+        """ "keyring", the environment variable's name, "none", or "unreadable" (the keyring is
+        there but failed). Never the key."""
+        try:
+            return key_for(self.provider(name))[1]
+        except secrets.SecretStoreUnavailable:
+            return "unreadable"
 
     def key_source_text(self, name: str) -> str:
         source = self.key_source(name)
+        if source == "unreadable":
+            return "Key: the system keyring could not be read (unlock it, then look again)"
         if source == "keyring":
             return "Key: stored in the system keyring"
         if source == "none":

@@ -86,7 +86,10 @@ def detect_for_loading(models_dir: Path) -> Machine:
 
 def hf_token_source() -> str:
     """Where the Hugging Face token comes from, in words for the UI (never the token)."""
-    _token, source = secrets.hf_token()
+    try:
+        _token, source = secrets.hf_token()
+    except secrets.SecretStoreUnavailable as exc:
+        return str(exc)
     return {
         "keyring": "stored in the system keyring",
         "HF_TOKEN": "from HF_TOKEN (read only)",

@@ -4,17 +4,29 @@ them anywhere else when no keyring is usable."""
 from __future__ import annotations
 
 import os
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
+import threading
 from pathlib import Path
 
 import keyring
 import pytest
+from pytestqt.qtbot import QtBot
 
 from desktop.backends import secrets
+from desktop.backends.providers import ProviderConfig, key_for, open_provider
+from desktop.services.cloud import CloudService
 from desktop.storage.paths import AppPaths
+from desktop.storage.settings import Settings
+from desktop.storage.store import ChatStore
+from tests.conftest import start_keyring
 
 TOKEN = "hf_abcdefghijklmnopqrstuvwxyz123456"
+#: How long the concurrent test runs: without the lock it failed here within 2-13 s.
+STRESS_S = 8.0
 
 
 def test_token_round_trip_in_the_keyring(
@@ -72,3 +84,90 @@ def test_no_keyring_means_no_storing_and_a_clear_message(home: AppPaths) -> None
     for path in Path(home.data.parent).rglob("*"):
         if path.is_file():
             assert TOKEN.encode() not in path.read_bytes(), path
+
+
+def test_threads_reading_while_another_writes_all_get_their_keys(
+    secret_service: dict[str, str],
+) -> None:
+    """A comparison reads its columns' keys on their own threads while the settings page may be
+    storing one. GNOME Keyring garbles reads beside a write ("Item does not exist!") and can
+    die of it; our calls go one at a time. Fails within seconds when they do not."""
+    names = ["stress-a", "stress-b", "stress-c"]
+    for name in names:
+        secrets.set_secret(name, f"key-{name}")
+    stop = threading.Event()
+    faults: list[str] = []
+
+    def write() -> None:
+        count = 0
+        while not stop.is_set():
+            count += 1
+            try:
+                secrets.set_secret("stress-w", f"v{count}")
+                secrets.delete_secret("stress-w")
+            except Exception as exc:
+                faults.append(f"write: {exc!r}")
+
+    def read(name: str) -> None:
+        while not stop.is_set():
+            try:
+                value = secrets.get_secret(name)
+            except Exception as exc:
+                faults.append(f"read {name}: {exc!r}")
+                continue
+            if value != f"key-{name}":
+                faults.append(f"read {name}: {value!r}")
+
+    threads = [threading.Thread(target=write)]
+    threads += [threading.Thread(target=read, args=(name,)) for name in names]
+    for thread in threads:
+        thread.start()
+    try:
+        stop.wait(STRESS_S)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=60)
+    try:
+        assert faults == [], faults[:5]
+    finally:
+        for name in names:
+            secrets.delete_secret(name)
+
+
+def test_a_keyring_that_dies_says_so_instead_of_no_key(
+    secret_service: dict[str, str], monkeypatch: pytest.MonkeyPatch, home: AppPaths, qtbot: QtBot
+) -> None:
+    """The Secret Service crashes after the key was stored: sending says the keyring could not
+    be read (and sends nothing), not "No API key", which would have the user paste it again."""
+    # Its own bus and daemon: the session's keyring stays up for the other tests.
+    keyring_home = tempfile.mkdtemp(prefix="llamaside-dying-")
+    address, bus_pid, daemon = start_keyring(keyring_home)
+    try:
+        monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", address)  # the backend reads it per call
+        monkeypatch.delenv("MYCLOUD_API_KEY", raising=False)
+        config = ProviderConfig("mycloud", "openai", "http://127.0.0.1:9/v1", enabled=True)
+        secrets.set_secret("mycloud", "sk-stored")
+        assert key_for(config) == ("sk-stored", "keyring")
+        daemon.kill()
+        daemon.wait(timeout=10)
+        with pytest.raises(secrets.SecretStoreUnavailable, match="not answering") as raised:
+            open_provider(config)
+        assert "No API key" not in str(raised.value)
+        with pytest.raises(secrets.SecretStoreUnavailable):
+            secrets.hf_token()
+        # The environment variable is still read when the keyring cannot be.
+        monkeypatch.setenv("MYCLOUD_API_KEY", "sk-from-env")
+        assert key_for(config) == ("sk-from-env", "MYCLOUD_API_KEY")
+        monkeypatch.delenv("MYCLOUD_API_KEY")
+        # What the providers page shows for it.
+        store = ChatStore(home.database)
+        cloud = CloudService(store, Settings(home.settings), home.pricing)
+        cloud.add_endpoint("mycloud", config.base_url, "openai")
+        assert cloud.key_source("mycloud") == "unreadable"
+        assert "could not be read" in cloud.key_source_text("mycloud")
+        store.close()
+    finally:
+        daemon.kill()
+        os.kill(bus_pid, signal.SIGTERM)
+        shutil.rmtree(keyring_home, ignore_errors=True)

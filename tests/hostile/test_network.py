@@ -510,7 +510,9 @@ def test_compare_columns_fail_each_their_own_way_and_the_healthy_one_finishes(
                 compare.send()
                 with qtbot.waitSignal(session.round_finished, timeout=TIMEOUT_MS):
                     pass
-            assert [r.status if r else None for r in session.results[1]] == ["complete"] * 4
+            assert [r.status if r else None for r in session.results[1]] == ["complete"] * 4, [
+                (r.status, r.error) if r else None for r in session.results[1]
+            ]
         assert heart.max_gap < MAX_GAP_S, heart.max_gap
         # The main window was never blocked by the comparison.
         assert_idle(window)
