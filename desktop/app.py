@@ -27,7 +27,7 @@ def build_window(paths: AppPaths, engine_command: list[str] | None = None) -> Ma
     paths.create()
     store = ChatStore(paths.database)
     settings = Settings(paths.settings)
-    engine = EngineHost(engine_command, paths.engine_log)
+    engine = EngineHost(engine_command, paths.engine_log, modes_path=paths.engine_modes)
     # One network gate for the cloud and the hub: the offline switch and the privacy record.
     cloud = CloudService(store, settings, paths.pricing)
     chat = ChatService(store, settings, paths.models, engine, cloud=cloud)

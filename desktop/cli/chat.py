@@ -11,6 +11,7 @@ from typing import Any, TextIO
 from desktop.backends.catalog_file import load_pricing
 from desktop.backends.cloud import AnthropicProvider, CloudError, CloudResult, OpenAIProvider
 from desktop.backends.engine_client import SyncEngine
+from desktop.backends.engine_modes import ModeMemory
 from desktop.backends.local_models import BUNDLED_ID, available_models, resolve_model
 from desktop.backends.providers import ProviderConfig, Providers, open_provider
 from desktop.cli.network import open_network
@@ -150,7 +151,8 @@ def cmd_chat(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
         messages.append({"role": "user", "content": prompt})
 
         conversation_id = answer_id = None
-        with SyncEngine(log_path=paths.engine_log) as engine:
+        modes = ModeMemory(paths.engine_modes)
+        with SyncEngine(log_path=paths.engine_log, modes=modes) as engine:
             # Load first: a model that cannot load leaves no half-made chat in the history.
             engine.load(model.path, load)
             if not args.no_save:
@@ -205,6 +207,12 @@ def cmd_chat(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
                         usage=result.usage.to_dict() if result.finished else None,
                         error=error,
                     )
+        safe = engine.client.safe_mode
+        if safe is not None:
+            sys.stderr.write(
+                f"llamaside: {safe.note}; models load in safe mode (slower). The window's "
+                "Model → GPU backend… can try the fast path again.\n"
+            )
         if pipe_closed:
             return 0
         if args.json:

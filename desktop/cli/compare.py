@@ -21,6 +21,7 @@ from desktop.backends.compare_run import (
     threads_each,
 )
 from desktop.backends.engine_client import physical_cores
+from desktop.backends.engine_modes import ModeMemory
 from desktop.backends.hardware import detect
 from desktop.backends.local_models import available_models, resolve_model
 from desktop.backends.network import Network
@@ -120,6 +121,7 @@ def _columns(
             open_cloud=lambda m: open_provider(providers.get(m.provider), network),
             pricing=pricing,
             engine_log=paths.engine_log,
+            modes=ModeMemory(paths.engine_modes),
             system_prompt=args.system,
         )
         for model in models

@@ -80,14 +80,16 @@ def _engine(work: Path) -> str:
         messages = [{"role": "user", "content": PROMPT}]
         text = "".join(engine.stream(messages, sampling, timeout=120.0))
         result = engine.last
+        safe = engine.client.safe_mode
         backend = engine.hello.get("backend", "?")
         llama_version = engine.hello.get("llama_cpp_version", "?")
         load_s = engine.load_s
     if not result.finished or result.usage.output_tokens < 1:
         raise SelfTestError(f"the engine produced no tokens (engine log: {log})")
     _Generation.text = text
+    mode = f"{safe.note} ({safe.signal} {safe.when})" if safe is not None else "fast path"
     return (
-        f"llama-cpp-python {llama_version} on {backend}: loaded in {load_s:.2f} s, "
+        f"llama-cpp-python {llama_version} on {backend}, {mode}: loaded in {load_s:.2f} s, "
         f"{result.usage.output_tokens} tokens: {text.strip()!r}"
     )
 

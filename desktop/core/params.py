@@ -30,6 +30,9 @@ class LoadParams:
     #: False samples every token on the CPU, as llama-cpp-python does. None: the engine
     #: decides (engine.runner.graph_sampling_default: on where it has been verified).
     sample_on_device: bool | None = None
+    #: llama.cpp's extra buffer types (AMX, repacked weights for the CPU's SIMD). Off is the
+    #: engine's safe mode on a CPU whose fast path crashes (core.engine_mode).
+    extra_bufts: bool = True
 
     def __post_init__(self) -> None:
         if not 16 <= self.n_ctx <= 10_485_760:

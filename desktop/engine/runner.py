@@ -12,6 +12,7 @@ import contextlib
 import ctypes
 import os
 import random
+import signal
 import sys
 import threading
 import time
@@ -211,31 +212,55 @@ def expert_override_patterns(n_layers: int) -> list[bytes]:
     return [rf"blk\.{i}\.ffn_(up|down|gate|gate_up)_(ch|)exps".encode() for i in range(n_layers)]
 
 
-@contextlib.contextmanager
-def _tensor_overrides(patterns: list[bytes]) -> Iterator[None]:
-    """Make Llama() load with llama.cpp tensor buffer-type overrides.
+#: Tests only: makes the engine child die of SIGSEGV while llama.cpp's extra buffer types are on,
+#: as llama.cpp's AMX path did on a user's CPU, so the safe-mode fallback can be checked on any
+#: machine. "load": while loading; "decode": at the first answer's prompt; "always-decode": at
+#: every answer's prompt, in every mode (a model that crashes whatever is turned off).
+TEST_CRASH_ENV = "LLAMASIDE_TEST_CRASH_WITH_EXTRA_BUFTS"
 
-    llama-cpp-python's Llama class builds llama_model_params itself and has no argument for
-    tensor_buft_overrides, though the struct has the field. Llama.__init__ starts from
+
+def _test_crash(stage: str, extra_bufts: bool) -> None:
+    wanted = os.environ.get(TEST_CRASH_ENV, "")
+    if (wanted == stage and extra_bufts) or wanted == f"always-{stage}":
+        sys.stderr.flush()
+        signal.raise_signal(signal.SIGSEGV)
+
+
+@contextlib.contextmanager
+def model_params(patterns: list[bytes], extra_bufts: bool = True) -> Iterator[None]:
+    """Make Llama() load with llama.cpp model parameters that its constructor has no argument
+    for: tensor buffer-type overrides (--n-cpu-moe) and ``use_extra_bufts``.
+
+    llama-cpp-python's Llama class builds llama_model_params itself, starting from
     llama_model_default_params(), so for the duration of one load we hand it defaults that
-    already carry our (NULL-terminated) override list.
+    already carry ours (the override list NULL-terminated, as llama.h wants).
     """
-    if not patterns:
+    if not patterns and extra_bufts:
         yield
         return
-    cpu = _cpu_buffer_type()
-    table = (_BuftOverride * (len(patterns) + 1))(
-        *[_BuftOverride(p, cpu) for p in patterns], _BuftOverride(None, None)
-    )
+    table = None
+    if patterns:
+        cpu = _cpu_buffer_type()
+        table = (_BuftOverride * (len(patterns) + 1))(
+            *[_BuftOverride(p, cpu) for p in patterns], _BuftOverride(None, None)
+        )
     module = llama_cpp.llama_cpp
     original = module.llama_model_default_params
+    if not extra_bufts and not hasattr(original(), "use_extra_bufts"):
+        raise ModelLoadError(
+            f"llama-cpp-python {llama_cpp.__version__} cannot turn off llama.cpp's extra buffer "
+            "types (the engine's safe mode); a newer llama-cpp-python can."
+        )
 
-    def with_overrides() -> Any:
+    def with_ours() -> Any:
         params = original()
-        params.tensor_buft_overrides = ctypes.cast(table, ctypes.c_void_p)
+        if table is not None:
+            params.tensor_buft_overrides = ctypes.cast(table, ctypes.c_void_p)
+        if not extra_bufts:
+            params.use_extra_bufts = False
         return params
 
-    module.llama_model_default_params = with_overrides
+    module.llama_model_default_params = with_ours
     try:
         yield
     finally:
@@ -285,6 +310,8 @@ class ModelInfo:
     n_cpu_moe: int = 0
     #: Tensors llama.cpp actually placed in system RAM by that request (from its log).
     tensors_in_ram: int = 0
+    #: Whether llama.cpp's extra buffer types (AMX, repacked weights) were allowed.
+    extra_bufts: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -422,7 +449,9 @@ class Runner:
         overridden_before = self._log.overridden
         self._log.loading = True
         try:
-            with _tensor_overrides(expert_override_patterns(params.n_cpu_moe)), _flash_attn_auto():
+            overrides = expert_override_patterns(params.n_cpu_moe)
+            with model_params(overrides, params.extra_bufts), _flash_attn_auto():
+                _test_crash("load", params.extra_bufts)
                 llm = llama_cpp.Llama(
                     model_path=str(path),
                     n_ctx=params.n_ctx,
@@ -432,6 +461,8 @@ class Runner:
                     n_batch=params.n_batch,
                     verbose=False,
                 )
+        except ModelLoadError:
+            raise
         except (ValueError, RuntimeError, OSError) as exc:
             reason = _clean_reason(self._log.errors_since(mark)) or str(exc)
             raise ModelLoadError(f"Cannot load {path.name}: {reason}") from None
@@ -490,6 +521,7 @@ class Runner:
             architecture=str(llm.metadata.get("general.architecture", "")),
             n_cpu_moe=params.n_cpu_moe,
             tensors_in_ram=overridden,
+            extra_bufts=params.extra_bufts,
         )
 
     def unload(self) -> None:
@@ -612,6 +644,7 @@ class Runner:
             and bool(llama_cpp.llama_set_sampler(ctx, 0, chain))
         )
         try:
+            _test_crash("decode", self.info.extra_bufts)
             llm.eval(tokens[cached:])
             n_past = llm.n_tokens
             self.last_sampled_on_device = (

@@ -123,6 +123,8 @@ class ChatService(QObject):
         context_used(int, int, int): conversation id, tokens in the context, its size.
         summarised(int, str, int): conversation id, the text that waited, what it follows:
             the oldest turns are summarised and the text can be sent now.
+        safe_mode_changed(str, str): the engine's safe mode, as a note and its longer story
+            (both empty: the fast path).
     """
 
     models_changed = Signal()
@@ -139,6 +141,7 @@ class ChatService(QObject):
     outgrown = Signal(int, str, int, int, int)
     context_used = Signal(int, int, int)
     summarised = Signal(int, str, int)
+    safe_mode_changed = Signal(str, str)
 
     def __init__(
         self,
@@ -189,6 +192,7 @@ class ChatService(QObject):
         engine.failed.connect(self._on_failed)
         engine.overflow.connect(self._on_overflow)
         engine.exited.connect(self._on_exited)
+        engine.safe_mode.connect(self.safe_mode_changed)
         self.cloud_streams.delta.connect(self._on_cloud_delta)
         self.cloud_streams.done.connect(self._on_cloud_done)
         self.cloud_streams.failed.connect(self._on_cloud_failed)
@@ -488,6 +492,21 @@ class ChatService(QObject):
         self.store.set_local_only(conversation_id, local_only)
         self.conversations_changed.emit()
 
+    def safe_mode(self) -> tuple[str, str]:
+        """The engine's safe mode on this machine: note and detail (empty: the fast path)."""
+        mode = self.engine.safe_mode_in_force
+        return (mode.note, mode.detail) if mode is not None else ("", "")
+
+    def try_fast_path(self) -> None:
+        """Forget the safe mode; the next message loads its model the fast way (and the engine
+        falls back again, answering all the same, if that still crashes)."""
+        if self.busy:
+            raise LlamasideError("Wait for the answer to end, then try the fast path.")
+        self._loaded_path = None
+        self.engine.try_fast_path()
+        self.engine_status.emit("No model loaded · the next message loads it the fast way")
+        self.safe_mode_changed.emit("", "")
+
     def _start_load(self, model: LocalModel) -> None:
         self._loaded_path = None
         if self.engine.running:
@@ -605,9 +624,10 @@ class ChatService(QObject):
         self._mark_model(self._loaded_path, None)
         gpu = "GPU offload available" if info.get("gpu_offload") else "no GPU offload in this build"
         name = self._turn.model.name if self._turn else Path(self._loaded_path).stem
+        safe = " · safe mode" if info.get("engine_mode", "fast") != "fast" else ""
         self.engine_status.emit(
             f"{name} · {info.get('backend', self._backend)} · {info.get('n_threads')} threads · "
-            f"ctx {info.get('n_ctx')} · loaded in {load_s:.1f} s · {gpu}"
+            f"ctx {info.get('n_ctx')} · loaded in {load_s:.1f} s · {gpu}{safe}"
         )
         if self._turn is not None and self._turn.request_id is None:
             self._start_generation()

@@ -24,6 +24,7 @@ from desktop.backends.compare_run import (
     threads_each,
 )
 from desktop.backends.engine_client import physical_cores
+from desktop.backends.engine_modes import ModeMemory
 from desktop.core.compare import MAX_COLUMNS, MIN_COLUMNS, batch_summary, metrics_of, names_itself
 from desktop.core.errors import InvalidParameter, LlamasideError
 from desktop.core.messages import MessageStatus
@@ -71,6 +72,7 @@ class CompareSession(QObject):
         tag: str = "",
         rng: random.Random | None = None,
         engine_log: Path | None = None,
+        modes: ModeMemory | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
@@ -106,6 +108,7 @@ class CompareSession(QObject):
                 open_cloud=self._open_cloud,
                 pricing=pricing,
                 engine_log=engine_log,
+                modes=modes,
             )
             for model in self.models
         ]

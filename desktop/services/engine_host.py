@@ -7,8 +7,10 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
-from desktop.backends.engine_client import CANCEL_GRACE_S, EV_EXITED, EngineClient
+from desktop.backends.engine_client import CANCEL_GRACE_S, EV_EXITED, EV_SAFE_MODE, EngineClient
+from desktop.backends.engine_modes import ModeMemory
 from desktop.core import protocol as P
+from desktop.core.engine_mode import SafeMode
 from desktop.core.params import LoadParams, SamplingParams
 from desktop.core.usage import Usage
 
@@ -24,6 +26,8 @@ class EngineHost(QObject):
         done(int, object): request id, Usage.
         failed(int, str, str): request id, error code, message for the user.
         exited(str, bool): the child ended: message, and whether we asked it to.
+        safe_mode(str, str): the child crashed loading a model or reading its first prompt and
+            goes on in a safer mode (the request in flight with it): note, detail.
     """
 
     hello = Signal(dict)
@@ -36,6 +40,7 @@ class EngineHost(QObject):
     #: whether it is the earlier turns (not the new message) that fill the context.
     overflow = Signal(int, int, int, bool)
     exited = Signal(str, bool)
+    safe_mode = Signal(str, str)
 
     # Emitted from the client's reader thread; Qt queues it to this object's (GUI) thread.
     # object, not dict: a dict argument is converted to a QVariantMap and back on the way,
@@ -47,9 +52,14 @@ class EngineHost(QObject):
         command: list[str] | None = None,
         log_path: Path | None = None,
         parent: QObject | None = None,
+        *,
+        modes_path: Path | None = None,
     ) -> None:
         super().__init__(parent)
-        self._client = EngineClient(self._event.emit, command, log_path)
+        modes = ModeMemory(modes_path) if modes_path is not None else None
+        #: The safe mode remembered for this machine, for other engines of the app (compare).
+        self.modes = modes
+        self._client = EngineClient(self._event.emit, command, log_path, modes)
         self._event.connect(self._on_event)
         self._kill_timer = QTimer(self)
         self._kill_timer.setSingleShot(True)
@@ -63,6 +73,16 @@ class EngineHost(QObject):
     @property
     def pid(self) -> int | None:
         return self._client.pid
+
+    @property
+    def safe_mode_in_force(self) -> SafeMode | None:
+        """The safe mode models load in on this machine (None: the fast path)."""
+        return self._client.safe_mode
+
+    def try_fast_path(self) -> None:
+        """Forget the safe mode and end the child, so the next load takes the fast path."""
+        self._client.try_fast_path()
+        self.unload()
 
     def load(self, path: str, params: LoadParams) -> int:
         self._client.start()
@@ -117,6 +137,8 @@ class EngineHost(QObject):
             self.loaded.emit(rid, dict(event["model"]), float(event["load_s"]))
         elif kind == P.EV_HELLO:
             self.hello.emit(event)
+        elif kind == EV_SAFE_MODE:
+            self.safe_mode.emit(str(event["note"]), str(event["detail"]))
         elif kind == EV_EXITED:
             if self._client.running and event.get("pid") != self._client.pid:
                 return  # a previous child, replaced already; its end is old news

@@ -34,6 +34,11 @@ class AppPaths:
         return self.logs / "engine.log"
 
     @property
+    def engine_modes(self) -> Path:
+        """The engine's safe mode for this machine and llama.cpp build (core.engine_mode)."""
+        return self.config / "engine_mode.json"
+
+    @property
     def settings(self) -> Path:
         return self.config / "settings.json"
 

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import Slot
+from PySide6.QtCore import Signal, Slot
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QDialog,
@@ -33,6 +33,15 @@ from desktop.services.model_catalog import BackendReport
 
 
 class BackendDialog(QDialog):
+    """Model → GPU backend…: the build's backends, the GPUs, the rebuild command, and the
+    engine's safe mode when llama.cpp's fast path crashed here.
+
+    Signals:
+        fast_path_requested(): the user asks to try the fast path again.
+    """
+
+    fast_path_requested = Signal()
+
     def __init__(
         self,
         models_dir: Path,
@@ -81,6 +90,25 @@ class BackendDialog(QDialog):
         self.details.setReadOnly(True)
         self.details.setMaximumHeight(80)
 
+        self.safe_mode_box = QWidget(self)
+        self.safe_mode_box.setObjectName("safeModeBox")
+        self.safe_mode_text = QLabel("", self.safe_mode_box)
+        self.safe_mode_text.setObjectName("safeModeText")
+        self.safe_mode_text.setAccessibleName("Safe mode")
+        self.safe_mode_text.setWordWrap(True)
+        self.fast_path_button = QPushButton("Try the fast path again", self.safe_mode_box)
+        self.fast_path_button.setObjectName("tryFastPath")
+        self.fast_path_button.setToolTip(
+            "Load models with everything this build can use again. If it still crashes, the "
+            "engine falls back to safe mode by itself and answers all the same."
+        )
+        self.fast_path_button.clicked.connect(self.fast_path_requested)
+        safe_row = QHBoxLayout(self.safe_mode_box)
+        safe_row.setContentsMargins(0, 0, 0, 0)
+        safe_row.addWidget(self.safe_mode_text, 1)
+        safe_row.addWidget(self.fast_path_button)
+        self.safe_mode_box.hide()
+
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
         buttons.rejected.connect(self.reject)
         copy_row = QHBoxLayout()
@@ -88,6 +116,7 @@ class BackendDialog(QDialog):
         copy_row.addWidget(self.copy_button)
         layout = QVBoxLayout(self)
         layout.addWidget(self.summary)
+        layout.addWidget(self.safe_mode_box)
         layout.addWidget(self.table, 1)
         layout.addWidget(self.advice)
         layout.addLayout(copy_row)
@@ -99,6 +128,13 @@ class BackendDialog(QDialog):
         self.background = Background(self)
         self.background.done.connect(self._on_done)
         self.background.failed.connect(self._on_failed)
+
+    def show_safe_mode(self, note: str, detail: str) -> None:
+        """The engine's safe mode (note empty: the fast path, and the box is hidden)."""
+        self.safe_mode_text.setText(
+            f"<b>{html.escape(note[:1].upper() + note[1:])}.</b> {html.escape(detail)}"
+        )
+        self.safe_mode_box.setVisible(bool(note))
 
     def refresh(self) -> None:
         self.background.call("report", lambda: self._report_fn(self._models_dir))

@@ -221,6 +221,7 @@ class BatchDialog(QDialog):
                 cloud=self.chat.cloud,
                 sampling=self.chat.sampling,
                 n_ctx=self.chat.load_params.n_ctx,
+                modes=self.chat.engine.modes,
                 parent=self,
             )
         except LlamasideError as exc:

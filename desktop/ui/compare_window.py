@@ -345,6 +345,7 @@ class CompareWindow(QWidget):
                 blind=self.blind_box.isChecked(),
                 tag=self.tag_edit.text().strip(),
                 rng=self.rng,
+                modes=self.chat.engine.modes,
                 parent=self,
             )
         except LlamasideError as exc:

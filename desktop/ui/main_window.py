@@ -212,12 +212,20 @@ class MainWindow(QMainWindow):
             "color: white; background: #a93226; padding: 1px 8px; border-radius: 3px"
         )
         self.offline_label.hide()
+        self.safe_mode_label = QLabel("", self)
+        self.safe_mode_label.setObjectName("safeModeIndicator")
+        self.safe_mode_label.setAccessibleName("The local engine runs in safe mode")
+        self.safe_mode_label.setStyleSheet(
+            "color: black; background: #f5c242; padding: 1px 8px; border-radius: 3px"
+        )
+        self.safe_mode_label.hide()
         self.statusBar().addWidget(self.engine_label, 1)
         self.context_label = QLabel("", self)
         self.context_label.setObjectName("contextMeter")
         self.context_label.setAccessibleName("Context used")
         self.statusBar().addPermanentWidget(self.context_label)
         self.statusBar().addPermanentWidget(self.speed_label)
+        self.statusBar().addPermanentWidget(self.safe_mode_label)
         self.statusBar().addPermanentWidget(self.offline_label)
 
     def _build_menus(self) -> None:
@@ -407,6 +415,8 @@ class MainWindow(QMainWindow):
         chat.summarised.connect(self._on_summarised)
         chat.outgrown.connect(self._on_outgrown)
         chat.context_used.connect(self._show_context)
+        chat.safe_mode_changed.connect(self._on_safe_mode)
+        self._on_safe_mode(*chat.safe_mode())
 
     # -- conversations ------------------------------------------------------------------------
 
@@ -713,10 +723,19 @@ class MainWindow(QMainWindow):
         """What the engine runs on and how to use the GPU (asked again each time it opens)."""
         if self.backend_dialog is None:
             self.backend_dialog = BackendDialog(self.chat.models_dir, self)
+            self.backend_dialog.fast_path_requested.connect(self._on_try_fast_path)
+        self.backend_dialog.show_safe_mode(*self.chat.safe_mode())
         self.backend_dialog.refresh()
         self.backend_dialog.show()
         self.backend_dialog.raise_()
         return self.backend_dialog
+
+    @Slot()
+    def _on_try_fast_path(self) -> None:
+        try:
+            self.chat.try_fast_path()
+        except LlamasideError as exc:
+            self.banner.show_message(str(exc))
 
     def show_compare(self, blind: bool = False) -> CompareWindow:
         """The compare window (one; closing it stops its streams and ends its engines)."""
@@ -803,6 +822,14 @@ class MainWindow(QMainWindow):
             control.setChecked(locked)
             control.blockSignals(False)
         self._refresh_models()
+
+    @Slot(str, str)
+    def _on_safe_mode(self, note: str, detail: str) -> None:
+        self.safe_mode_label.setText(note[:1].upper() + note[1:])
+        self.safe_mode_label.setToolTip(detail)
+        self.safe_mode_label.setVisible(bool(note))
+        if self.backend_dialog is not None:
+            self.backend_dialog.show_safe_mode(note, detail)
 
     @Slot(bool)
     def _on_offline_changed(self, offline: bool) -> None:

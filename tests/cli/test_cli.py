@@ -34,7 +34,8 @@ def test_chat_streams_an_answer_and_saves_it(home: AppPaths) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip()
-    assert result.stderr == ""
+    # Nothing on stderr, except the one line a machine whose fast path crashed gets.
+    assert [line for line in result.stderr.splitlines() if "safe mode" not in line] == []
     store = ChatStore(home.database)
     [conversation] = store.list_conversations()
     user, answer = store.messages(conversation.id)

@@ -47,17 +47,20 @@ def test_stream_yields_pieces_and_usage(engine: SyncEngine) -> None:
 
 
 def test_greedy_output_matches_llama_cpp_python_with_gguf_template(
-    engine: SyncEngine, smollm_path: str
+    engine: SyncEngine, smollm_path: str, extra_bufts: bool
 ) -> None:
     """Our engine applies the GGUF's own chat template: same prompt, same greedy answer as
     llama-cpp-python's create_chat_completion (which also uses that template)."""
     import llama_cpp
 
+    from desktop.engine.runner import model_params
+
     list(engine.stream(QUESTION, GREEDY))
     ours = engine.last.text
     # Our engine leaves flash attention to llama.cpp (auto: on, for this model on the CPU);
     # llama-cpp-python turns it off unless asked, and it changes the last bits of logits.
-    raw = llama_cpp.Llama(model_path=smollm_path, n_ctx=4096, flash_attn=True, verbose=False)
+    with model_params([], extra_bufts):  # in this process: the mode safe here
+        raw = llama_cpp.Llama(model_path=smollm_path, n_ctx=4096, flash_attn=True, verbose=False)
     try:
         reference: Any = raw.create_chat_completion(
             messages=QUESTION,  # type: ignore[arg-type]
@@ -77,12 +80,14 @@ def _raw_answer(raw: Any, messages: list[dict[str, str]], **kwargs: Any) -> tupl
 
 
 def test_long_greedy_and_seeded_answers_match_llama_cpp_python_turn_after_turn(
-    engine: SyncEngine, smollm_path: str
+    engine: SyncEngine, smollm_path: str, extra_bufts: bool
 ) -> None:
     """Our token loop (native sampler chain, one llama_decode per token, the prompt cache kept
     across turns) gives exactly what llama-cpp-python gives from a fresh start: a long greedy
     answer, a follow-up turn that reuses the first turn's tokens, and a seeded sampled one."""
     import llama_cpp
+
+    from desktop.engine.runner import model_params
 
     greedy = SamplingParams(temperature=0.0, repeat_penalty=1.0, max_tokens=120)
     list(engine.stream(STORY, greedy))
@@ -101,7 +106,8 @@ def test_long_greedy_and_seeded_answers_match_llama_cpp_python_turn_after_turn(
 
     # Our engine leaves flash attention to llama.cpp (auto: on, for this model on the CPU);
     # llama-cpp-python turns it off unless asked, and it changes the last bits of logits.
-    raw = llama_cpp.Llama(model_path=smollm_path, n_ctx=4096, flash_attn=True, verbose=False)
+    with model_params([], extra_bufts):  # in this process: the mode safe here
+        raw = llama_cpp.Llama(model_path=smollm_path, n_ctx=4096, flash_attn=True, verbose=False)
     try:
         assert _raw_answer(raw, STORY, temperature=0.0, max_tokens=120)[0] == first
         raw.reset()  # a fresh computation of the whole follow-up prompt

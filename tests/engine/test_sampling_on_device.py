@@ -9,6 +9,7 @@ tokens with the CPU chain's.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
@@ -27,13 +28,15 @@ STORY = [{"role": "user", "content": "Tell me a story about a lighthouse keeper 
 
 
 @pytest.fixture(scope="module")
-def runners(smollm_path: str) -> Iterator[tuple[Runner, Runner]]:
+def runners(smollm_path: str, extra_bufts: bool) -> Iterator[tuple[Runner, Runner]]:
     """The same model loaded twice: sampling in the graph and on the CPU, each asked for (a
-    GPU build samples on the CPU unless asked: graph_sampling_default)."""
+    GPU build samples on the CPU unless asked: graph_sampling_default). In this process, so
+    in the mode an engine child found safe here (the extra_bufts fixture)."""
     log = LogCapture()
     device, cpu = Runner(log), Runner(log)
-    device.load(smollm_path, LoadParams(n_ctx=1024, n_threads=2, sample_on_device=True))
-    cpu.load(smollm_path, LoadParams(n_ctx=1024, n_threads=2, sample_on_device=False))
+    base = LoadParams(n_ctx=1024, n_threads=2, extra_bufts=extra_bufts)
+    device.load(smollm_path, replace(base, sample_on_device=True))
+    cpu.load(smollm_path, replace(base, sample_on_device=False))
     yield device, cpu
     device.unload()
     cpu.unload()
@@ -147,7 +150,7 @@ def test_a_stopped_answer_detaches_the_chain_and_the_next_answer_works(
 
 @pytest.mark.parametrize("gpu_build", [False, True])
 def test_where_tokens_are_chosen_by_default_follows_the_build(
-    smollm_path: str, gpu_build: bool, monkeypatch: pytest.MonkeyPatch
+    smollm_path: str, gpu_build: bool, monkeypatch: pytest.MonkeyPatch, extra_bufts: bool
 ) -> None:
     """Unless asked, a build without GPU offload (checked here on every run) samples in the
     graph, and a GPU build (not yet checked by us on a GPU) on the CPU. This build is one of
@@ -155,7 +158,9 @@ def test_where_tokens_are_chosen_by_default_follows_the_build(
     assert graph_sampling_default() is (not gpu_offload_supported())
     monkeypatch.setattr(runner_module, "gpu_offload_supported", lambda: gpu_build)
     runner = Runner(LogCapture())
-    runner.load(smollm_path, LoadParams(n_ctx=512, n_threads=2, n_gpu_layers=0))
+    runner.load(
+        smollm_path, LoadParams(n_ctx=512, n_threads=2, n_gpu_layers=0, extra_bufts=extra_bufts)
+    )
     try:
         _answer(runner, SamplingParams(temperature=0.0, max_tokens=8))
         assert runner.last_sampled_on_device is (not gpu_build)

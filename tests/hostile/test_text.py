@@ -77,11 +77,11 @@ def test_100000_newlines_inside_a_question(window: MainWindow, qtbot: QtBot) -> 
 
 
 @pytest.fixture(scope="module")
-def runner(smollm_path: str) -> Runner:
+def runner(smollm_path: str, extra_bufts: bool) -> Runner:
     """The engine's own Runner with the real SmolLM2 vocabulary (byte-level BPE), loaded in
     this process: the test needs its token-to-bytes function, not an answer."""
     loaded = Runner(LogCapture())
-    loaded.load(smollm_path, LoadParams(n_ctx=256, n_threads=1))
+    loaded.load(smollm_path, LoadParams(n_ctx=256, n_threads=1, extra_bufts=extra_bufts))
     return loaded
 
 
