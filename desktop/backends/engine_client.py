@@ -283,6 +283,10 @@ class EngineClient:
             elif replay.generate is not None and rid == replay.generate[0]:
                 if kind == P.EV_DELTA:
                     replay.streamed = True
+                elif kind == P.EV_ERROR and not replay.streamed:
+                    # Refused before decoding (too long, a template's refusal): the next
+                    # question is still the first answer.
+                    replay.generate = None
                 elif kind in (P.EV_DONE, P.EV_ERROR):
                     replay.answered = True
                     if kind == P.EV_DONE and self._safe != self._remembered:

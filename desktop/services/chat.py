@@ -192,7 +192,9 @@ class ChatService(QObject):
         engine.failed.connect(self._on_failed)
         engine.overflow.connect(self._on_overflow)
         engine.exited.connect(self._on_exited)
-        engine.safe_mode.connect(self.safe_mode_changed)
+        engine.safe_mode.connect(self._show_safe_mode)
+        #: The safe-mode note last announced (safe_mode_changed is sent on a change only).
+        self._safe_note = self.safe_mode()[0]
         self.cloud_streams.delta.connect(self._on_cloud_delta)
         self.cloud_streams.done.connect(self._on_cloud_done)
         self.cloud_streams.failed.connect(self._on_cloud_failed)
@@ -505,7 +507,13 @@ class ChatService(QObject):
         self._loaded_path = None
         self.engine.try_fast_path()
         self.engine_status.emit("No model loaded · the next message loads it the fast way")
-        self.safe_mode_changed.emit("", "")
+        self._show_safe_mode("", "")
+
+    @Slot(str, str)
+    def _show_safe_mode(self, note: str, detail: str) -> None:
+        if note != self._safe_note:
+            self._safe_note = note
+            self.safe_mode_changed.emit(note, detail)
 
     def _start_load(self, model: LocalModel) -> None:
         self._loaded_path = None
@@ -903,6 +911,9 @@ class ChatService(QObject):
     @Slot(str, bool)
     def _on_exited(self, message: str, expected: bool) -> None:
         self._loaded_path = None
+        # A model that crashed in safe mode too puts the engine back in the mode that has
+        # worked on this machine: the note follows.
+        self._show_safe_mode(*self.safe_mode())
         loading = self._load_request is not None
         self._load_request = None
         if self._summary is not None:

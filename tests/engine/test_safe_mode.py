@@ -19,7 +19,7 @@ import pytest
 from desktop.backends.engine_client import SyncEngine
 from desktop.backends.engine_modes import ModeMemory
 from desktop.core.engine_mode import EngineMode, SafeMode
-from desktop.core.errors import EngineCrashed
+from desktop.core.errors import ContextOverflow, EngineCrashed
 from desktop.core.params import LoadParams, SamplingParams
 from desktop.engine.runner import TEST_CRASH_ENV
 from desktop.storage.paths import AppPaths
@@ -156,3 +156,17 @@ def test_llamaside_chat_says_so_in_one_line_on_stderr(home: AppPaths) -> None:
         assert line.startswith("llamaside: safe mode: llama.cpp's ")
         assert "GPU backend" in line
     assert ModeMemory(home.engine_modes).get() is not None
+
+
+def test_a_question_refused_before_decoding_leaves_the_next_one_first(
+    smollm_path: str, reference: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Too long for the context: nothing was decoded, so the next question is still the first
+    answer after the load, and a crash there is retried like any other."""
+    monkeypatch.setenv(TEST_CRASH_ENV, "decode")
+    with SyncEngine() as engine:
+        engine.load(smollm_path, LoadParams(n_ctx=512, n_threads=1))
+        with pytest.raises(ContextOverflow):
+            list(engine.stream([{"role": "user", "content": "hello " * 600}], GREEDY))
+        assert "".join(engine.stream(QUESTION, GREEDY)) == reference
+        assert len(engine.fallbacks) == 1
