@@ -60,6 +60,14 @@ class CloudState:
     huge_piece: int = 0
     #: Anthropic only: after this many pieces, an `event: error` (overloaded) mid-stream.
     error_event_after: int | None = None
+    #: OpenAI: answer as OpenAI's reasoning models do: a 400 with OpenAI's own error body for
+    #: max_tokens, or a temperature/top_p other than 1; reasoning tokens in the usage.
+    reasoning_model: bool = False
+    reasoning_tokens: int = 0
+    #: OpenAI-compatible servers' shown thinking (delta.reasoning_content), before the answer.
+    reasoning_content: list[str] = field(default_factory=list)
+    #: Anthropic: thinking pieces streamed in a thinking block when the request asks for it.
+    thinking: list[str] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -132,6 +140,10 @@ class _Handler(JsonHandler):
                 },
                 extra,
             )
+        if not anthropic and state.reasoning_model:
+            refusal = _reasoning_refusal(body)
+            if refusal is not None:
+                return self.send_json(400, {"error": refusal})
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
@@ -140,6 +152,7 @@ class _Handler(JsonHandler):
         self.close_connection = True
         if state.empty_body:
             return None
+
         try:
             if anthropic:
                 self._anthropic_stream(body)
@@ -199,7 +212,15 @@ class _Handler(JsonHandler):
             "created": 0,
             "model": body.get("model", ""),
         }
-        pieces = self._pieces(int(body.get("max_tokens") or 1000))
+        limit = body.get("max_completion_tokens") or body.get("max_tokens") or 1000
+        pieces = self._pieces(int(limit))
+        for thought in state.reasoning_content:
+            delta = {"role": "assistant", "content": None, "reasoning_content": thought}
+            self._event(
+                json.dumps(
+                    {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+                )
+            )
         for i, piece in self._each(pieces):
             if self._cut(i):
                 return
@@ -225,8 +246,13 @@ class _Handler(JsonHandler):
                         "choices": [],
                         "usage": {
                             "prompt_tokens": 11,
-                            "completion_tokens": len(pieces),
-                            "total_tokens": 11 + len(pieces),
+                            "completion_tokens": len(pieces) + state.reasoning_tokens,
+                            "total_tokens": 11 + len(pieces) + state.reasoning_tokens,
+                            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+                            "completion_tokens_details": {
+                                "reasoning_tokens": state.reasoning_tokens,
+                                "audio_tokens": 0,
+                            },
                         },
                     }
                 )
@@ -254,16 +280,17 @@ class _Handler(JsonHandler):
             ),
             "message_start",
         )
-        self._event(
-            json.dumps(
-                {
-                    "type": "content_block_start",
-                    "index": 0,
-                    "content_block": {"type": "text", "text": ""},
-                }
-            ),
-            "content_block_start",
-        )
+        text_index = 0
+        if body.get("thinking", {}).get("type") == "enabled" and state.thinking:
+            text_index = 1
+            self._block(0, {"type": "thinking", "thinking": "", "signature": ""})
+            for thought in state.thinking:
+                self._delta(0, {"type": "thinking_delta", "thinking": thought})
+            self._delta(0, {"type": "signature_delta", "signature": "EqQBCgIYAhIM1gbcDa9GJwZA"})
+            self._event(
+                json.dumps({"type": "content_block_stop", "index": 0}), "content_block_stop"
+            )
+        self._block(text_index, {"type": "text", "text": ""})
         for i, piece in self._each(pieces):
             if self._cut(i):
                 return
@@ -277,17 +304,10 @@ class _Handler(JsonHandler):
                 )
                 self.connection.shutdown(2)
                 return
-            self._event(
-                json.dumps(
-                    {
-                        "type": "content_block_delta",
-                        "index": 0,
-                        "delta": {"type": "text_delta", "text": piece},
-                    }
-                ),
-                "content_block_delta",
-            )
-        self._event(json.dumps({"type": "content_block_stop", "index": 0}), "content_block_stop")
+            self._delta(text_index, {"type": "text_delta", "text": piece})
+        self._event(
+            json.dumps({"type": "content_block_stop", "index": text_index}), "content_block_stop"
+        )
         stop = "max_tokens" if len(pieces) < len(state.reply) else "end_turn"
         self._event(
             json.dumps(
@@ -300,6 +320,37 @@ class _Handler(JsonHandler):
             "message_delta",
         )
         self._event(json.dumps({"type": "message_stop"}), "message_stop")
+
+    def _block(self, index: int, block: dict[str, Any]) -> None:
+        start = {"type": "content_block_start", "index": index, "content_block": block}
+        self._event(json.dumps(start), "content_block_start")
+
+    def _delta(self, index: int, delta: dict[str, Any]) -> None:
+        event = {"type": "content_block_delta", "index": index, "delta": delta}
+        self._event(json.dumps(event), "content_block_delta")
+
+
+def _reasoning_refusal(body: dict[str, Any]) -> dict[str, Any] | None:
+    """What OpenAI answers a reasoning model's request that it does not take (its own words
+    and fields, as its API sends them)."""
+    if "max_tokens" in body:
+        return {
+            "message": "Unsupported parameter: 'max_tokens' is not supported with this model. "
+            "Use 'max_completion_tokens' instead.",
+            "type": "invalid_request_error",
+            "param": "max_tokens",
+            "code": "unsupported_parameter",
+        }
+    for name in ("temperature", "top_p"):
+        if name in body and body[name] != 1:
+            return {
+                "message": f"Unsupported value: '{name}' does not support {body[name]} with this "
+                "model. Only the default (1) value is supported.",
+                "type": "invalid_request_error",
+                "param": name,
+                "code": "unsupported_value",
+            }
+    return None
 
 
 class CloudServer(LoopbackServer[CloudState]):

@@ -22,6 +22,7 @@ from types import ModuleType
 from typing import Any
 
 from desktop.backends.network import Network, Offline, Outbound
+from desktop.core.cloud_params import anthropic_request, openai_request, refused_parameter
 from desktop.core.errors import LlamasideError
 from desktop.core.params import SamplingParams
 from desktop.core.usage import StopReason, Usage
@@ -80,9 +81,11 @@ def shared_ssl_context() -> ssl.SSLContext:
 class CloudError(LlamasideError):
     """A provider failed; ``partial`` is the text that had arrived, kept by the caller."""
 
-    def __init__(self, message: str, partial: str = "") -> None:
+    def __init__(self, message: str, partial: str = "", refused: str | None = None) -> None:
         super().__init__(message)
         self.partial = partial
+        #: A request parameter the model said it does not support (a 400), if one we can drop.
+        self.refused = refused
 
 
 @dataclass
@@ -90,6 +93,9 @@ class CloudResult:
     text: str = ""
     usage: Usage = field(default_factory=Usage)
     finished: bool = False
+    #: What the model showed of its thinking (Claude's thinking blocks, a server's
+    #: reasoning_content), apart from the answer.
+    reasoning: str = ""
 
 
 def _describe_status(provider: str, status: int) -> str:
@@ -161,13 +167,20 @@ _ERROR_TYPES = {
 }
 
 
+def _error_object(exc: Any) -> dict[str, Any]:
+    """The error object of an error body: Anthropic's SDK keeps the whole body ({"type":
+    "error", "error": {...}}), OpenAI's only the object inside ({"message", "param", ...})."""
+    body = getattr(exc, "body", None)
+    if not isinstance(body, dict):
+        return {}
+    inner = body.get("error")
+    return inner if isinstance(inner, dict) else body
+
+
 def _status_of(exc: Any) -> int:
     status = int(getattr(exc, "status_code", 0) or 0)
     body = getattr(exc, "body", None)
-    error = body.get("error") if isinstance(body, dict) else None
-    kind = (error.get("type") if isinstance(error, dict) else None) or (
-        body.get("type") if isinstance(body, dict) else None
-    )
+    kind = _error_object(exc).get("type") or (body.get("type") if isinstance(body, dict) else None)
     if status < 400 and kind in _ERROR_TYPES:  # an error event inside a 200 stream
         return _ERROR_TYPES[str(kind)]
     return status
@@ -175,9 +188,7 @@ def _status_of(exc: Any) -> int:
 
 def _provider_message(exc: Any) -> str:
     """The provider's own explanation from an error body, short."""
-    body = getattr(exc, "body", None)
-    error = body.get("error") if isinstance(body, dict) else None
-    message = error.get("message") if isinstance(error, dict) else None
+    message = _error_object(exc).get("message")
     if not isinstance(message, str):
         return ""
     return " ".join(message.split())[:300]
@@ -193,11 +204,23 @@ class _Answer:
     reason: StopReason = StopReason.STOP
     #: Token counts from the provider; empty until its final usage event arrived.
     usage: dict[str, int] = field(default_factory=dict)
+    #: Thinking shown by the model, and when it began and ended.
+    reasoning: list[str] = field(default_factory=list)
+    thinking_from: float = 0.0
+    thinking_to: float = 0.0
+    #: The user's settings the request left out (the model does not take them).
+    not_applied: tuple[str, ...] = ()
 
     def add(self, text: str) -> None:
         if not self.first:
             self.first = time.perf_counter()
         self.pieces.append(text)
+
+    def think(self, text: str) -> None:
+        now = time.perf_counter()
+        self.thinking_from = self.thinking_from or now
+        self.thinking_to = now
+        self.reasoning.append(text)
 
     @property
     def text(self) -> str:
@@ -212,9 +235,20 @@ class _Answer:
             time_to_first_token_s=(self.first or end) - self.started,
             total_s=end - self.started,
             stop_reason=self.reason,
+            reasoning_tokens=self.usage.get("reasoning", 0),
+            cached_prompt_tokens=self.usage.get("cached", 0),
+            thinking_s=round(self._thinking_s(end), 3),
+            not_applied=self.not_applied,
         )
         finished = bool(self.usage) or self.reason == StopReason.CANCELLED
-        return CloudResult(self.text, usage, finished)
+        return CloudResult(self.text, usage, finished, "".join(self.reasoning))
+
+    def _thinking_s(self, end: float) -> float:
+        """From the request to the answer's first text, when the model thought first (shown or
+        counted): the wait a user sees as "thinking"."""
+        if not (self.reasoning or self.usage.get("reasoning")):
+            return 0.0
+        return (self.first or self.thinking_to or end) - self.started
 
 
 class _Provider:
@@ -373,7 +407,7 @@ class _Provider:
 
     def _error(self, exc: Exception, partial: str) -> CloudError:
         error = self._describe(exc, partial)
-        return CloudError(self._scrub(str(error)), error.partial)
+        return CloudError(self._scrub(str(error)), error.partial, error.refused)
 
     @staticmethod
     def _connection_error(exc: Exception, where: str, partial: str) -> CloudError:
@@ -403,13 +437,15 @@ class _Provider:
         if isinstance(offline, Offline):
             return CloudError(str(offline), partial)
         if isinstance(exc, sdk.APIStatusError):
-            message = _describe_status(self.label, _status_of(exc))
+            status = _status_of(exc)
+            message = _describe_status(self.label, status)
             detail = _provider_message(exc)
-            if detail and _status_of(exc) in (400, 404, 422):
+            if detail and status in (400, 404, 422):
                 message += f" It said: {detail}"
             if partial:
                 message += " The text so far is kept."
-            return CloudError(message, partial)
+            refused = refused_parameter(_error_object(exc)) if status == 400 else None
+            return CloudError(message, partial, refused)
         # Mid-stream, the OpenAI SDK wraps the HTTP library's errors in its own; the Anthropic
         # SDK lets them through (a reset read "sent something unexpected: ReadError").
         if isinstance(exc, (sdk.APITimeoutError, httpx2.TimeoutException)):
@@ -486,25 +522,35 @@ class OpenAIProvider(_Provider):
         super().__init__(
             openai, name, base_url, api_key, label=label, network=network, timeout=timeout
         )
+        #: Per model, the parameters it refused (a 400 naming them): left out from then on.
+        self._refused: dict[str, set[str]] = {}
 
     def _make_client(self, **kwargs: Any) -> Any:
         return self._sdk.OpenAI(**kwargs)
 
+    @property
+    def official(self) -> bool:
+        """OpenAI's own API (its rules for reasoning models), not an OpenAI-compatible host."""
+        return self.name == "openai"
+
     def _texts(
         self, messages: list[dict[str, str]], model: str, sampling: SamplingParams, answer: _Answer
     ) -> Generator[str, None, None]:
-        kwargs: dict[str, Any] = {
-            "model": model,
-            "messages": messages,
-            "stream": True,
-            "stream_options": {"include_usage": True},
-            "temperature": sampling.temperature,
-            "top_p": sampling.top_p,
-            "max_tokens": sampling.max_tokens,
-        }
-        if sampling.seed is not None:
-            kwargs["seed"] = sampling.seed
-        stream = self._open(lambda: self._raw_stream("/chat/completions", kwargs))
+        refused = self._refused.setdefault(model, set())
+        # Each refusal of a parameter we can leave out costs one more request, at most a few.
+        for attempt in range(4):
+            request = openai_request(
+                model, sampling, official=self.official, refused=frozenset(refused)
+            )
+            body = {"model": model, "messages": messages, "stream": True, **request.params}
+            try:
+                stream = self._open(functools.partial(self._raw_stream, "/chat/completions", body))
+                break
+            except CloudError as exc:
+                if exc.refused is None or exc.refused in refused or attempt == 3:
+                    raise
+                refused.add(exc.refused)  # remembered for this model while the app runs
+        answer.not_applied = request.not_applied
         if stream is None:
             answer.reason = StopReason.CANCELLED
             return
@@ -516,12 +562,22 @@ class OpenAIProvider(_Provider):
                     answer.usage = {
                         "prompt": _count(usage, "prompt_tokens"),
                         "output": _count(usage, "completion_tokens"),
+                        "reasoning": _count(
+                            _field(usage, "completion_tokens_details"), "reasoning_tokens"
+                        ),
+                        "cached": _count(_field(usage, "prompt_tokens_details"), "cached_tokens"),
                     }
                 choices = _field(chunk, "choices")
                 if not choices:
                     continue
                 choice = _first(choices)
-                content = _field(choice, "delta").get("content")
+                delta = _field(choice, "delta")
+                # DeepSeek, vLLM and llama-server send the model's thinking apart from the
+                # answer, under one of these names.
+                thought = delta.get("reasoning_content") or delta.get("reasoning")
+                if isinstance(thought, str) and thought:
+                    answer.think(thought)
+                content = delta.get("content")
                 if isinstance(content, str) and content:
                     yield content
                 reason = choice.get("finish_reason")
@@ -563,12 +619,12 @@ class AnthropicProvider(_Provider):
         self, messages: list[dict[str, str]], model: str, sampling: SamplingParams, answer: _Answer
     ) -> Generator[str, None, None]:
         system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
-        # The current Messages API takes no sampling parameters (the SDK no longer accepts
-        # temperature): only the answer's length is ours to set.
+        request = anthropic_request(sampling)
+        answer.not_applied = request.not_applied
         kwargs: dict[str, Any] = {
             "model": model,
             "messages": [m for m in messages if m["role"] != "system"],
-            "max_tokens": sampling.max_tokens,
+            **request.params,
         }
         if system:
             kwargs["system"] = system
@@ -578,19 +634,25 @@ class AnthropicProvider(_Provider):
             return
         started = False
         stop_reason: str | None = None
-        prompt = output = 0
+        prompt = output = cached = 0
         try:
             for event in stream:
                 kind = _field(event, "type")
                 if kind == "content_block_delta":
                     delta = _field(event, "delta")
+                    kind = delta.get("type")
                     text = delta.get("text")
-                    if delta.get("type") == "text_delta" and isinstance(text, str) and text:
+                    if kind == "text_delta" and isinstance(text, str) and text:
                         yield text
+                    elif kind == "thinking_delta":
+                        thought = delta.get("thinking")
+                        if isinstance(thought, str) and thought:
+                            answer.think(thought)
                 elif kind == "message_start":
                     started = True
                     usage = _field(_field(event, "message"), "usage")
                     prompt, output = _count(usage, "input_tokens"), _count(usage, "output_tokens")
+                    cached = _count(usage, "cache_read_input_tokens")
                 elif kind == "message_delta":
                     stop_reason = _field(event, "delta").get("stop_reason") or stop_reason
                     usage = _field(event, "usage")
@@ -599,7 +661,8 @@ class AnthropicProvider(_Provider):
             # The events stopped before message_start, or before message_delta said why.
             if not started or stop_reason is None:
                 raise self._cut(answer)
-            answer.usage = {"prompt": prompt, "output": output}
+            # Anthropic's input_tokens leave out what was read from its cache.
+            answer.usage = {"prompt": prompt + cached, "output": output, "cached": cached}
             if stop_reason == "max_tokens":
                 answer.reason = StopReason.LENGTH
         finally:

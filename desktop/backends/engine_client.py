@@ -281,7 +281,7 @@ class EngineClient:
                 elif kind == P.EV_ERROR:
                     self._replay = None
             elif replay.generate is not None and rid == replay.generate[0]:
-                if kind == P.EV_DELTA:
+                if kind in (P.EV_DELTA, P.EV_THOUGHT):
                     replay.streamed = True
                 elif kind == P.EV_ERROR and not replay.streamed:
                     # Refused before decoding (too long, a template's refusal): the next
@@ -479,6 +479,8 @@ class StreamResult:
     usage: Usage = field(default_factory=Usage)
     #: True once the engine's ``done`` arrived, so ``usage`` is real, not a default.
     finished: bool = False
+    #: A reasoning model's thinking (its <think> block), apart from the text.
+    reasoning: str = ""
 
 
 class SyncEngine:
@@ -551,6 +553,7 @@ class SyncEngine:
         self.current_id = rid
         self.last = StreamResult()
         pieces: list[str] = []
+        thoughts: list[str] = []
         try:
             while True:
                 event = self._next(timeout)
@@ -560,9 +563,14 @@ class SyncEngine:
                 if kind == P.EV_DELTA:
                     pieces.append(event["text"])
                     yield event["text"]
+                elif kind == P.EV_THOUGHT:
+                    thoughts.append(event["text"])
                 elif kind == P.EV_DONE:
                     self.last = StreamResult(
-                        "".join(pieces), Usage.from_dict(event["usage"]), finished=True
+                        "".join(pieces),
+                        Usage.from_dict(event["usage"]),
+                        finished=True,
+                        reasoning="".join(thoughts),
                     )
                     return
                 elif kind == P.EV_ERROR:
@@ -576,6 +584,7 @@ class SyncEngine:
                     raise LlamasideError(str(event["message"]))
         finally:
             self.last.text = "".join(pieces)
+            self.last.reasoning = "".join(thoughts)
 
     def cancel_current(self) -> None:
         """Cancel the request in flight (safe from another thread)."""

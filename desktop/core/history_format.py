@@ -50,6 +50,8 @@ def validate_export(data: Any, name: str) -> dict[str, Any]:
                     raise ChatImportError(f"{where}, message {j}: unknown status {status!r}.")
                 if message.get("usage") is not None and not isinstance(message["usage"], dict):
                     raise ChatImportError(f'{where}, message {j}: "usage" should be an object.')
+                if not isinstance(message.get("reasoning", ""), str):
+                    raise ChatImportError(f'{where}, message {j}: "reasoning" should be text.')
             if not isinstance(message, dict) or message.get("role") not in ROLES:
                 raise ChatImportError(
                     f"{where}, message {j}: role must be one of {', '.join(ROLES)}."
@@ -151,7 +153,14 @@ def to_markdown(data: dict[str, Any], names: dict[str, str] | None = None) -> st
                 who = names.get(model, model)
             status = message.get("status")
             note = f" _({status})_" if status not in (None, "complete") else ""
-            out += [f"**{who}**{note}", "", message["content"], ""]
+            out += [f"**{who}**{note}", ""]
+            if message.get("reasoning"):
+                # Collapsed where Markdown is rendered (GitHub, most editors), as in the app.
+                seconds = float((message.get("usage") or {}).get("thinking_s") or 0)
+                summary = f"Thought for {seconds:.0f} s" if seconds >= 1 else "Thought"
+                out += [f"<details><summary>{summary}</summary>", "", message["reasoning"]]
+                out += ["", "</details>", ""]
+            out += [message["content"], ""]
         out.append("---")
         out.append("")
     return "\n".join(out)

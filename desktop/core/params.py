@@ -7,6 +7,9 @@ from typing import Any
 
 from desktop.core.errors import InvalidParameter
 
+#: What a reasoning-effort choice may be ("" leaves it to the model).
+REASONING_EFFORTS = ("", "minimal", "low", "medium", "high")
+
 #: A context we allocate when the user has not chosen one. GGUFs may declare millions of tokens
 #: (Llama 4 Scout: 10M); sizing the KV cache from the file would exhaust memory.
 DEFAULT_N_CTX = 4096
@@ -69,6 +72,11 @@ class SamplingParams:
     repeat_penalty: float = 1.1
     seed: int | None = None
     max_tokens: int = 1024
+    #: Reasoning models (OpenAI's o-series and GPT-5, gpt-oss): how hard they think; "" leaves
+    #: it to the model.
+    reasoning_effort: str = ""
+    #: Claude's extended thinking: tokens it may think for before answering (0: off).
+    thinking_budget: int = 0
 
     def __post_init__(self) -> None:
         checks = [
@@ -86,6 +94,15 @@ class SamplingParams:
                 f"seed must be 0..4294967294, got {self.seed}",
             ),
             (self.max_tokens >= 1, f"max tokens must be at least 1, got {self.max_tokens}"),
+            (
+                self.reasoning_effort in REASONING_EFFORTS,
+                f"reasoning effort must be one of {', '.join(REASONING_EFFORTS[1:])}, "
+                f"got {self.reasoning_effort!r}",
+            ),
+            (
+                0 <= self.thinking_budget <= 1_000_000,
+                f"thinking budget must be 0 (off) to 1000000 tokens, got {self.thinking_budget}",
+            ),
         ]
         for ok, message in checks:
             if not ok:

@@ -14,6 +14,7 @@ Events (child -> host), key ``ev``:
     loaded    {model: {...}, load_s}
     started   {prompt_tokens}        the prompt fits the context; decoding begins
     delta     {text, n}              answer text since the previous delta (batched); n tokens so far
+    thought   {text, n}              a reasoning model's thinking (its <think> block), likewise
     done      {usage: Usage}
     error     {code, message}        code is one of the ERROR_* constants
 """
@@ -32,6 +33,7 @@ EV_HELLO = "hello"
 EV_LOADED = "loaded"
 EV_STARTED = "started"
 EV_DELTA = "delta"
+EV_THOUGHT = "thought"
 EV_DONE = "done"
 EV_ERROR = "error"
 

@@ -29,6 +29,15 @@ class Usage:
     #: Seconds from the request to the last token.
     total_s: float = 0.0
     stop_reason: StopReason = StopReason.STOP
+    #: Of output_tokens, those the model spent reasoning (OpenAI reports the count; Claude's
+    #: thinking is counted in its output tokens).
+    reasoning_tokens: int = 0
+    #: Of prompt_tokens, those a provider read from its prompt cache (priced lower).
+    cached_prompt_tokens: int = 0
+    #: Seconds the model spent thinking before the answer's text began ("Thought for N s").
+    thinking_s: float = 0.0
+    #: The user's settings this model did not take (e.g. "temperature"), for the info line.
+    not_applied: tuple[str, ...] = ()
 
     @property
     def tokens_per_second(self) -> float:
@@ -41,6 +50,7 @@ class Usage:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["stop_reason"] = self.stop_reason.value
+        data["not_applied"] = list(self.not_applied)
         data["tokens_per_second"] = round(self.tokens_per_second, 2)
         return data
 
@@ -53,4 +63,8 @@ class Usage:
             time_to_first_token_s=float(data.get("time_to_first_token_s", 0.0)),
             total_s=float(data.get("total_s", 0.0)),
             stop_reason=StopReason(data.get("stop_reason", "stop")),
+            reasoning_tokens=int(data.get("reasoning_tokens", 0)),
+            cached_prompt_tokens=int(data.get("cached_prompt_tokens", 0)),
+            thinking_s=float(data.get("thinking_s", 0.0)),
+            not_applied=tuple(str(x) for x in data.get("not_applied", ())),
         )

@@ -26,6 +26,7 @@ from llama_cpp import llama_chat_format
 
 from desktop.core.errors import ContextOverflow, ModelLoadError, TemplateError
 from desktop.core.params import LoadParams, SamplingParams
+from desktop.core.thinking import ThinkSplitter, prompt_opens_thinking
 from desktop.core.usage import StopReason, Usage
 
 GGUF_MAGIC = b"GGUF"
@@ -534,8 +535,9 @@ class Runner:
     def loaded(self) -> bool:
         return self._llm is not None
 
-    def render_prompt(self, messages: list[dict[str, str]]) -> tuple[list[int], list[str]]:
-        """Apply the model's own chat template and tokenize. Returns (tokens, stop strings)."""
+    def render_prompt(self, messages: list[dict[str, str]]) -> tuple[list[int], list[str], bool]:
+        """Apply the model's own chat template and tokenize. Returns (tokens, stop strings,
+        whether the prompt opens a thinking block the answer starts in)."""
         assert self._formatter is not None and self._llm is not None
         try:
             result = self._formatter(messages=messages)  # type: ignore[arg-type]
@@ -549,7 +551,7 @@ class Runner:
             special=True,
         )
         stops = result.stop if isinstance(result.stop, list) else [result.stop or ""]
-        return tokens, [s for s in stops if s]
+        return tokens, [s for s in stops if s], prompt_opens_thinking(result.prompt)
 
     def generate(
         self,
@@ -558,15 +560,18 @@ class Runner:
         is_cancelled: Callable[[], bool],
         on_started: Callable[[int], None],
         on_text: Callable[[str, int], None],
+        *,
+        on_thought: Callable[[str, int], None] = lambda _text, _n: None,
     ) -> Usage:
         """Stream one answer. Raises ContextOverflow before any decoding if the prompt is too long.
 
-        on_text receives batched text and the count of tokens so far; the caller ships them.
+        on_text receives batched answer text and the count of tokens so far; on_thought, the
+        same for a reasoning model's thinking (its <think> block); the caller ships them.
         """
         assert self._llm is not None and self.info is not None
         llm = self._llm
         t0 = time.perf_counter()
-        tokens, stops = self.render_prompt(messages)
+        tokens, stops, opens_thinking = self.render_prompt(messages)
         n_ctx = self.info.n_ctx
         # One token of room is needed for any answer at all.
         if len(tokens) >= n_ctx:
@@ -592,7 +597,10 @@ class Runner:
 
         text_of = TokenText(self._piece)
         stop_filter = StopStringFilter(stops)
+        splitter = ThinkSplitter(thinking=opens_thinking)
         pending: list[str] = []
+        pending_thoughts: list[str] = []
+        answer_at = 0.0
         last_flush = 0.0
         first_token_at = 0.0
         n_out = 0
@@ -664,16 +672,25 @@ class Runner:
                     break
                 n_out += 1
                 piece = text_of.feed(token)
-                text = stop_filter.feed(piece)
+                thought, text = splitter.feed(stop_filter.feed(piece))
+                if thought:
+                    pending_thoughts.append(thought)
                 if text:
                     pending.append(text)
+                    answer_at = answer_at or time.perf_counter()
                 if stop_filter.stopped:
                     reason = StopReason.STOP
                     break
                 now = time.perf_counter()
-                if pending and (n_out == 1 or now - last_flush >= DELTA_FLUSH_INTERVAL_S):
-                    on_text("".join(pending), n_out)
-                    pending.clear()
+                if (pending or pending_thoughts) and (
+                    n_out == 1 or now - last_flush >= DELTA_FLUSH_INTERVAL_S
+                ):
+                    if pending_thoughts:
+                        on_thought("".join(pending_thoughts), n_out)
+                        pending_thoughts.clear()
+                    if pending:
+                        on_text("".join(pending), n_out)
+                        pending.clear()
                     last_flush = now
                 if n_out >= budget:
                     reason = StopReason.LENGTH
@@ -701,10 +718,13 @@ class Runner:
                 llm.input_ids[n_past : n_past + len(generated)] = generated
                 llm.n_tokens = n_past + len(generated)
 
-        tail = stop_filter.flush(text_of.flush())
-        if tail:
-            pending.append(tail)
-        if pending:
+        thought, tail = splitter.feed(stop_filter.flush(text_of.flush()))
+        held_thought, held = splitter.flush()
+        pending_thoughts += [thought, held_thought]
+        pending += [tail, held]
+        if "".join(pending_thoughts):
+            on_thought("".join(pending_thoughts), n_out)
+        if "".join(pending):
             on_text("".join(pending), n_out)
         end = time.perf_counter()
         return Usage(
@@ -714,4 +734,5 @@ class Runner:
             time_to_first_token_s=(first_token_at or end) - t0,
             total_s=end - t0,
             stop_reason=reason,
+            thinking_s=((answer_at or end) - t0) if splitter.had_thoughts else 0.0,
         )

@@ -189,6 +189,7 @@ class Engine:
             is_cancelled=lambda: rid in self._cancelled or self._stopping.is_set(),
             on_started=lambda n: self._writer.send(P.EV_STARTED, rid, prompt_tokens=n),
             on_text=lambda text, n: self._writer.send(P.EV_DELTA, rid, text=text, n=n),
+            on_thought=lambda text, n: self._writer.send(P.EV_THOUGHT, rid, text=text, n=n),
         )
         self._writer.send(P.EV_DONE, rid, usage=usage.to_dict())
 

@@ -75,6 +75,8 @@ class _Turn:
     #: What the question follows (AT_LEAF: the end of the branch; else an edit's parent).
     after: int = AT_LEAF
     pieces: list[str] = field(default_factory=list)
+    #: A reasoning model's thinking, apart from the answer (never sent back as its text).
+    thoughts: list[str] = field(default_factory=list)
     last_checkpoint: float = 0.0
     stop_requested: bool = False
 
@@ -110,6 +112,8 @@ class ChatService(QObject):
         engine_status(str): a one-line description of the engine (for the status bar).
         answer_started(int, int): conversation id, answer message id.
         answer_delta(int, int, str): conversation id, answer id, new text.
+        answer_thinking(int, int): conversation id, answer id: the model has begun to think
+            (its thinking is saved with the answer and shown when it ends).
         answer_finished(int, int, str): conversation id, answer id, MessageStatus value.
         speed(float): live tokens per second of the answer being generated.
         usage_ready(object): the Usage of the answer that just ended.
@@ -131,6 +135,7 @@ class ChatService(QObject):
     engine_status = Signal(str)
     answer_started = Signal(int, int)
     answer_delta = Signal(int, int, str)
+    answer_thinking = Signal(int, int)
     answer_finished = Signal(int, int, str)
     speed = Signal(float)
     usage_ready = Signal(object)
@@ -188,6 +193,7 @@ class ChatService(QObject):
         engine.loaded.connect(self._on_loaded)
         engine.started.connect(self._on_started)
         engine.delta.connect(self._on_delta)
+        engine.thought.connect(self._on_thought)
         engine.done.connect(self._on_done)
         engine.failed.connect(self._on_failed)
         engine.overflow.connect(self._on_overflow)
@@ -668,6 +674,17 @@ class ChatService(QObject):
         if turn is not None:
             self._append(turn, text, n_tokens)
 
+    @Slot(int, str, int)
+    def _on_thought(self, request_id: int, text: str, _n_tokens: int) -> None:
+        if self._summary is not None and request_id == self._summary.request_id:
+            return  # a summary's thinking is not the summary
+        turn = self._local_turn(request_id)
+        if turn is None:
+            return
+        if not turn.thoughts:
+            self.answer_thinking.emit(turn.conversation_id, turn.answer_id)
+        turn.thoughts.append(text)
+
     def _append(self, turn: _Turn, text: str, n_tokens: int) -> None:
         turn.pieces.append(text)
         now = time.monotonic()
@@ -757,6 +774,8 @@ class ChatService(QObject):
         if turn is None:
             return
         usage: Usage = result.usage
+        if result.reasoning:
+            turn.thoughts.append(result.reasoning)
         self._finish(status_after(usage.stop_reason), usage)
 
     @Slot(int, str, str)
@@ -963,6 +982,7 @@ class ChatService(QObject):
                 status=status,
                 usage=stored_usage,
                 error=error,
+                reasoning="".join(turn.thoughts) or None,
             )
             self.store.touch(turn.conversation_id)
         except StoreError as exc:

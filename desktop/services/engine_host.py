@@ -23,6 +23,7 @@ class EngineHost(QObject):
         loaded(int, dict, float): request id, model info, load seconds.
         started(int, int): request id, prompt tokens (the prompt fits; decoding begins).
         delta(int, str, int): request id, new answer text, tokens so far.
+        thought(int, str, int): request id, new thinking text (a <think> block), tokens so far.
         done(int, object): request id, Usage.
         failed(int, str, str): request id, error code, message for the user.
         exited(str, bool): the child ended: message, and whether we asked it to.
@@ -34,6 +35,7 @@ class EngineHost(QObject):
     loaded = Signal(int, dict, float)
     started = Signal(int, int)
     delta = Signal(int, str, int)
+    thought = Signal(int, str, int)
     done = Signal(int, object)
     failed = Signal(int, str, str)
     #: Before failed, for a prompt that does not fit: request id, its tokens, the limit, and
@@ -120,6 +122,8 @@ class EngineHost(QObject):
             self._kill_timer.stop()
         if kind == P.EV_DELTA:
             self.delta.emit(rid, event["text"], int(event.get("n", 0)))
+        elif kind == P.EV_THOUGHT:
+            self.thought.emit(rid, event["text"], int(event.get("n", 0)))
         elif kind == P.EV_STARTED:
             self.started.emit(rid, int(event["prompt_tokens"]))
         elif kind == P.EV_DONE:

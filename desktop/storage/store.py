@@ -268,6 +268,13 @@ def _m009_listing_index(db: _Executes) -> None:
 
 
 #: Ordered and append-only: a migration, once released, never changes. Its position is its id.
+def _m010_reasoning(db: _Executes) -> None:
+    # What a model showed of its thinking (Claude's thinking blocks, <think> output of local
+    # reasoning models), kept apart from the answer: shown collapsed, exported, never sent
+    # back to a model as answer text.
+    db.executescript("ALTER TABLE messages ADD COLUMN reasoning TEXT;")
+
+
 MIGRATIONS: list[tuple[str, Callable[[_Executes], None]]] = [
     ("initial", _m001_initial),
     ("user_models", _m002_user_models),
@@ -278,6 +285,7 @@ MIGRATIONS: list[tuple[str, Callable[[_Executes], None]]] = [
     ("versions", _m007_versions),
     ("model_errors", _m008_model_errors),
     ("listing_index", _m009_listing_index),
+    ("reasoning", _m010_reasoning),
 ]
 
 
@@ -330,7 +338,7 @@ _ROLES = {role.value: role for role in Role}
 _STATUSES = {status.value: status for status in MessageStatus}
 #: The columns StoredMessage.from_tuple reads, in its order (parent_id last).
 _MESSAGE_COLUMNS = (
-    "id, conversation_id, role, content, model, status, usage, error, created, parent_id"
+    "id, conversation_id, role, content, model, status, usage, error, created, reasoning, parent_id"
 )
 
 
@@ -347,6 +355,8 @@ class StoredMessage:
     created: str
     #: The message this one follows in its branch (None: the first).
     parent_id: int | None = None
+    #: What the model showed of its thinking before this answer ("" for none).
+    reasoning: str = ""
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> StoredMessage:
@@ -362,6 +372,7 @@ class StoredMessage:
             row["error"],
             row["created"],
             row.get("parent_id"),
+            row.get("reasoning") or "",
         )
 
     @classmethod
@@ -378,7 +389,8 @@ class StoredMessage:
             json.loads(usage) if usage else None,
             row[7],
             row[8],
-            row[9],
+            row[10],
+            row[9] or "",
         )
 
 
@@ -712,6 +724,8 @@ class ChatStore:
                 message = {k: r[k] for k in EXPORTED_MESSAGE_FIELDS}
                 message["usage"] = json.loads(r["usage"]) if r["usage"] else None
                 message["parent"] = position.get(r["parent_id"])
+                if r.get("reasoning"):
+                    message["reasoning"] = r["reasoning"]
                 messages.append(message)
             conversations.append(
                 {
@@ -765,7 +779,8 @@ class ChatStore:
                     )
                     cursor = self.db.execute(
                         "INSERT INTO messages (conversation_id, role, content, model, status, "
-                        "usage, error, created, parent_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        "usage, error, created, parent_id, reasoning) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         [
                             conversation_id,
                             message["role"],
@@ -776,6 +791,7 @@ class ChatStore:
                             message.get("error"),
                             message["created"],
                             parent_id,
+                            message.get("reasoning") or None,
                         ],
                     )
                     new_ids.append(int(cursor.lastrowid or 0))
@@ -871,8 +887,11 @@ class ChatStore:
         status: MessageStatus | None = None,
         usage: dict[str, Any] | None = None,
         error: str | None = None,
+        reasoning: str | None = None,
     ) -> None:
         values: dict[str, Any] = {}
+        if reasoning is not None:
+            values["reasoning"] = reasoning
         if content is not None:
             values["content"] = content
         if status is not None:

@@ -169,12 +169,35 @@ def answer_header(who: str, model_id: str | None) -> str:
     return _header(who, CLOUD_COLOUR, "· ☁ cloud")
 
 
+#: The action link that opens an answer's thinking.
+THOUGHTS_ACTION = "thoughts"
+
+
+def thinking_line(message: StoredMessage) -> str:
+    """Above an answer whose model thought first: "▸ Thought for 12 s", a link that opens the
+    thinking; or, where the provider does not show it (OpenAI), how long and how many tokens."""
+    usage = message.usage or {}
+    seconds = float(usage.get("thinking_s") or 0)
+    tokens = int(usage.get("reasoning_tokens") or 0)
+    if message.role != Role.ASSISTANT or not (message.reasoning or tokens):
+        return ""
+    what = f"Thought for {seconds:.0f} s" if seconds >= 1 else "Thought"
+    if message.reasoning:
+        href = action_href(THOUGHTS_ACTION, message.id)
+        shown = f'<a href="{href}" style="color:#888">▸ {html.escape(what)}</a>'
+    else:
+        shown = html.escape(f"{what} ({tokens:,} reasoning tokens; the provider keeps them)")
+    return f'<p style="color:#888; font-size:small; margin-bottom:2px">{shown}</p>'
+
+
 def answer_footer(message: StoredMessage) -> str:
     """Tokens, speed and, for a cloud answer, its cost with the date of the price used."""
     usage = message.usage
     if not usage or message.role != Role.ASSISTANT:
         return ""
     parts = [f"{usage.get('output_tokens', 0)} tokens"]
+    if usage.get("reasoning_tokens"):
+        parts[0] += f" ({int(usage['reasoning_tokens']):,} reasoning)"
     if usage.get("tokens_per_second"):
         parts.append(f"{float(usage['tokens_per_second']):.1f} tok/s")
     if is_local_id(message.model):
@@ -183,6 +206,9 @@ def answer_footer(message: StoredMessage) -> str:
         cost = format_cost(usage["cost_usd"])
         checked = usage.get("price_checked")
         parts.append(f"{cost} (price of {checked})" if checked else cost)
+    not_applied = usage.get("not_applied") or []
+    if not_applied:
+        parts.append(f"{', '.join(not_applied)} not applied: this model does not take it")
     return (
         '<p style="color:#888; font-size:small; margin-top:2px">'
         f"{html.escape(' · '.join(parts))}</p>"
@@ -253,6 +279,7 @@ def message_html(
     return (
         anchor
         + answer_header(who, message.model)
+        + thinking_line(message)
         + body
         + _status_note(message.status.value, message.error)
         + answer_footer(message)
@@ -305,6 +332,8 @@ class ChatView(QTextBrowser):
         self.anchorClicked.connect(self._on_anchor)
         self.document().setDocumentMargin(16)
         self._answer_start: int | None = None
+        #: Where the "Thinking…" placeholder of the streaming answer begins (None: none).
+        self._thinking_at: int | None = None
         self._answer_id: int | None = None
         self._model_names: dict[str, str] = {}
         self._placeholder_shown = False
@@ -383,6 +412,7 @@ class ChatView(QTextBrowser):
         self._model_names = dict(model_names)
         self._versions = dict(versions or {})
         self._answer_start = None
+        self._thinking_at = None
         self._answer_id = None
         self._stream_cursor = None
         start = max(0, len(shown) - FIRST_RENDER)
@@ -519,11 +549,24 @@ class ChatView(QTextBrowser):
         # A fresh, unformatted block: otherwise the answer inherits the header's bold colour.
         cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())
         self._answer_start = cursor.position()
+        self._thinking_at = None
         self._answer_id = answer_id
         self._stream_cursor = cursor
         self._line_run = 0
         self._stream_chars = 0
         self._stream_cut = False
+
+    def show_thinking(self) -> None:
+        """A reasoning model thinks before it answers: say so where the answer will stream
+        (replaced by the thinking line when the answer ends)."""
+        if self._answer_start is None or self._stream_chars or self._thinking_at is not None:
+            return
+        cursor = self._end_cursor()
+        self._thinking_at = self._answer_start
+        cursor.insertHtml('<p style="color:#888"><i>Thinking…</i></p>')
+        cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())
+        self._answer_start = cursor.position()
+        self._stream_cursor = cursor
 
     def append_answer_text(self, text: str) -> None:
         if self._answer_start is None or self._stream_cut:
@@ -569,7 +612,7 @@ class ChatView(QTextBrowser):
             self._scroll_to_end()
 
     def finish_answer(
-        self, text: str, status: str, error: str | None = None, footer: str = ""
+        self, text: str, status: str, error: str | None = None, footer: str = "", lead: str = ""
     ) -> None:
         """Replace the streamed plain text with the rendered answer (this answer only).
 
@@ -586,6 +629,19 @@ class ChatView(QTextBrowser):
         self._answer_id = None
         self._stream_cursor = None
         tail = _status_note(status, error) + footer
+        if self._thinking_at is not None:
+            # The "Thinking…" placeholder goes; the thinking line (lead) takes its place.
+            cursor = QTextCursor(self.document())
+            cursor.setPosition(self._thinking_at)
+            cursor.setPosition(start, QTextCursor.MoveMode.KeepAnchor)
+            cursor.removeSelectedText()
+            start, self._thinking_at = self._thinking_at, None
+        if lead:
+            cursor = QTextCursor(self.document())
+            cursor.setPosition(start)
+            cursor.insertHtml(lead)
+            cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())
+            start = cursor.position()
         if oversized(text):
             self._finish_oversized(start, text, tail)
             return

@@ -46,7 +46,13 @@ from desktop.services.chat import ChatService
 from desktop.services.downloads import DownloadManager
 from desktop.storage.store import StoredMessage
 from desktop.ui.backend_dialog import BackendDialog
-from desktop.ui.chat_view import ChatView, answer_footer, message_controls
+from desktop.ui.chat_view import (
+    THOUGHTS_ACTION,
+    ChatView,
+    answer_footer,
+    message_controls,
+    thinking_line,
+)
 from desktop.ui.compare_window import CompareWindow
 from desktop.ui.leaderboard_dialog import LeaderboardDialog
 from desktop.ui.models_dialog import ModelsDialog
@@ -55,6 +61,7 @@ from desktop.ui.privacy_dialog import PrivacyDialog
 from desktop.ui.providers_dialog import ProvidersDialog
 from desktop.ui.render import action_href
 from desktop.ui.sidebar import Sidebar
+from desktop.ui.thoughts_dialog import ThoughtsDialog
 from desktop.ui.widgets import ErrorBanner, InputBox, UndoBar, dark_palette
 
 #: Where a conversation list item keeps its conversation id.
@@ -406,6 +413,7 @@ class MainWindow(QMainWindow):
         chat.engine_status.connect(self.engine_label.setText)
         chat.answer_started.connect(self._on_answer_started)
         chat.answer_delta.connect(self._on_answer_delta)
+        chat.answer_thinking.connect(self._on_answer_thinking)
         chat.answer_finished.connect(self._on_answer_finished)
         chat.busy_changed.connect(self._on_busy)
         chat.speed.connect(lambda tps: self.speed_label.setText(f"{tps:.1f} tok/s"))
@@ -887,6 +895,9 @@ class MainWindow(QMainWindow):
     def _on_message_action(self, kind: str, message_id: int, target: int) -> None:
         if self.conversation_id is None:
             return
+        if kind == THOUGHTS_ACTION:  # reading is fine while another answer streams
+            self.show_thoughts(message_id)
+            return
         if self.chat.busy:
             self.banner.show_message("Stop the answer being generated first.")
             return
@@ -908,6 +919,14 @@ class MainWindow(QMainWindow):
             self.start_editing(message_id)
         elif kind == "regenerate":
             self.regenerate(message_id)
+
+    def show_thoughts(self, message_id: int) -> ThoughtsDialog:
+        """An answer's thinking, in a window of its own."""
+        message = self.chat.store.get_message(message_id)
+        dialog = ThoughtsDialog(self.chat.model_name(message.model), message.reasoning, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
 
     # -- presets ------------------------------------------------------------------------------
 
@@ -1061,6 +1080,11 @@ class MainWindow(QMainWindow):
         )
         self.speed_label.setText("")
 
+    @Slot(int, int)
+    def _on_answer_thinking(self, conversation_id: int, _answer_id: int) -> None:
+        if conversation_id == self.conversation_id:
+            self.chat_view.show_thinking()
+
     @Slot(int, int, str)
     def _on_answer_delta(self, conversation_id: int, _answer_id: int, text: str) -> None:
         if conversation_id == self.conversation_id:
@@ -1077,6 +1101,7 @@ class MainWindow(QMainWindow):
             status,
             message.error,
             answer_footer(message) + message_controls(message, versions),
+            lead=thinking_line(message),
         )
 
     # -- context ------------------------------------------------------------------------------

@@ -266,3 +266,109 @@ def test_keys_are_trimmed_and_unsendable_ones_refused(monkeypatch: pytest.Monkey
     with pytest.raises(ProviderError) as refused:
         open_provider(config)
     assert "cannot be sent" in str(refused.value) and "sk-two" not in str(refused.value)
+
+
+# -- what each model accepts (issue 17) -------------------------------------------------------
+
+
+def _bodies(server: CloudServer) -> list[dict[str, object]]:
+    return [r["body"] for r in server.state.requests if r["path"].endswith("/completions")]
+
+
+def test_openai_reasoning_model_is_sent_what_it_accepts_in_one_request(
+    server: CloudServer,
+) -> None:
+    server.state.reasoning_model = True  # refuses max_tokens and temperature/top_p != 1
+    server.state.reasoning_tokens = 7
+    provider = openai(server)
+    text = "".join(provider.stream(MESSAGES, "o3-mini", PARAMS))
+    assert text == "Hello from the cloud."
+    [body] = _bodies(server)
+    assert body["max_completion_tokens"] == 100
+    assert "max_tokens" not in body and "temperature" not in body and "top_p" not in body
+    usage = provider.last.usage
+    assert usage.reasoning_tokens == 7 and usage.output_tokens == 12
+    assert usage.not_applied == ("temperature", "top-p")
+    assert usage.thinking_s > 0  # it counted reasoning tokens before the answer
+
+
+def test_a_model_that_refuses_a_parameter_is_asked_again_without_it(server: CloudServer) -> None:
+    """A model we do not know by name: its 400s (OpenAI's own error bodies) name what it does
+    not take; each is left out and the request sent again, and remembered for that model."""
+    server.state.reasoning_model = True
+    provider = openai(server)
+    assert "".join(provider.stream(MESSAGES, "gpt-9-preview", PARAMS)) == "Hello from the cloud."
+    bodies = _bodies(server)
+    assert len(bodies) == 3  # temperature refused, then top_p, then the answer
+    assert "temperature" in bodies[0] and "top_p" in bodies[1] and "top_p" not in bodies[2]
+    assert provider.last.usage.not_applied == ("temperature", "top-p")
+    list(provider.stream(MESSAGES, "gpt-9-preview", PARAMS))
+    assert len(_bodies(server)) == 4  # remembered: one request
+
+
+def test_openai_compatible_hosts_keep_max_tokens_and_sampling(server: CloudServer) -> None:
+    provider = OpenAIProvider("together", server.base_url + "/v1", KEY)
+    OPEN.append(provider)
+    list(provider.stream(MESSAGES, "o3-mini", PARAMS))  # a name is not enough off OpenAI
+    [body] = _bodies(server)
+    assert body["max_tokens"] == 100 and body["temperature"] == 0.5 and body["top_p"] == 0.95
+    assert provider.last.usage.not_applied == ()
+
+
+def test_a_compatible_server_that_wants_max_completion_tokens_gets_it(
+    server: CloudServer,
+) -> None:
+    server.state.reasoning_model = True
+    provider = OpenAIProvider("my-vllm", server.base_url + "/v1", KEY)
+    OPEN.append(provider)
+    list(provider.stream(MESSAGES, "m", SamplingParams(temperature=1.0, top_p=1.0)))
+    first, second = _bodies(server)
+    assert "max_tokens" in first and second["max_completion_tokens"] == 1024
+
+
+def test_reasoning_effort_goes_to_models_that_have_it(server: CloudServer) -> None:
+    provider = openai(server)
+    effort = SamplingParams(temperature=1.0, top_p=1.0, reasoning_effort="high")
+    list(provider.stream(MESSAGES, "gpt-5-mini", effort))
+    list(provider.stream(MESSAGES, "gpt-4o", effort))
+    reasoning, chat = _bodies(server)
+    assert reasoning["reasoning_effort"] == "high"
+    assert "reasoning_effort" not in chat
+    assert provider.last.usage.not_applied == ("reasoning effort",)
+
+
+@pytest.mark.parametrize("make", [openai, anthropic])
+def test_a_refused_request_shows_the_apis_own_sentence(server: CloudServer, make: object) -> None:
+    server.state.statuses = [400]
+    provider = make(server)  # type: ignore[operator]
+    with pytest.raises(CloudError) as info:
+        list(provider.stream(MESSAGES, "m", PARAMS))
+    assert "refused the request as invalid (400)" in str(info.value)
+    assert "It said: injected 400" in str(info.value)
+
+
+def test_shown_thinking_of_a_compatible_server_is_kept_apart(server: CloudServer) -> None:
+    server.state.reasoning_content = ["The user greets me.", " I greet back."]
+    provider = OpenAIProvider("deepseek", server.base_url + "/v1", KEY)
+    OPEN.append(provider)
+    assert "".join(provider.stream(MESSAGES, "deepseek-reasoner", PARAMS)) == (
+        "Hello from the cloud."
+    )
+    assert provider.last.reasoning == "The user greets me. I greet back."
+    assert provider.last.usage.thinking_s > 0
+
+
+def test_claude_extended_thinking_streams_its_thinking_apart(server: CloudServer) -> None:
+    server.state.thinking = ["Let me think", " about a greeting."]
+    provider = anthropic(server)
+    thinking = SamplingParams(max_tokens=100, thinking_budget=2000)
+    assert "".join(provider.stream(MESSAGES, "claude-sonnet-4-5", thinking)) == (
+        "Hello from the cloud."
+    )
+    [request] = [r["body"] for r in server.state.requests if r["path"] == "/v1/messages"]
+    assert request["thinking"] == {"type": "enabled", "budget_tokens": 2000}
+    assert request["max_tokens"] == 2100  # the answer keeps its own 100
+    assert provider.last.reasoning == "Let me think about a greeting."
+    assert provider.last.usage.thinking_s > 0
+    list(provider.stream(MESSAGES, "claude-sonnet-4-5", SamplingParams(thinking_budget=10)))
+    assert server.state.requests[-1]["body"]["thinking"]["budget_tokens"] == 1024  # its least

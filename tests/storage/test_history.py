@@ -94,6 +94,31 @@ def test_export_import_round_trip_is_exact(store: ChatStore, tmp_path: Path) -> 
     other.close()
 
 
+def test_thinking_is_kept_apart_exported_and_imported(store: ChatStore, tmp_path: Path) -> None:
+    conversation = store.create_conversation("Thinker")
+    store.add_message(conversation.id, Role.USER, "2+2?")
+    answer = store.add_message(conversation.id, Role.ASSISTANT, "4", model="local:qwen3")
+    store.update_message(
+        answer.id, usage={"output_tokens": 30, "thinking_s": 12.4}, reasoning="Two and two…"
+    )
+    [question, stored] = store.messages(conversation.id)
+    assert (stored.content, stored.reasoning, question.reasoning) == ("4", "Two and two…", "")
+    exported = store.export_conversations()
+    assert exported["conversations"][0]["messages"][1]["reasoning"] == "Two and two…"
+    assert "reasoning" not in exported["conversations"][0]["messages"][0]
+    other = ChatStore(tmp_path / "other.db")
+    ids = other.import_conversations(parse_import(json.loads(json.dumps(exported)), "x.json"))
+    assert other.messages(ids[0])[1].reasoning == "Two and two…"
+    other.close()
+    markdown = to_markdown(exported)
+    assert "<details><summary>Thought for 12 s</summary>\n\nTwo and two…" in markdown
+    assert markdown.index("Two and two…") < markdown.index("\n4\n")
+    bad = json.loads(json.dumps(exported))
+    bad["conversations"][0]["messages"][1]["reasoning"] = 5
+    with pytest.raises(ChatImportError, match='"reasoning" should be text'):
+        parse_import(bad, "bad.json")
+
+
 def test_chatgpt_export_imports_the_current_branch(store: ChatStore) -> None:
     chatgpt = [
         {

@@ -19,6 +19,7 @@ from desktop.core.messages import MessageStatus
 from desktop.core.params import SamplingParams
 from desktop.storage.paths import AppPaths
 from desktop.ui.main_window import MainWindow
+from desktop.ui.thoughts_dialog import ThoughtsDialog
 from tests.cloudserver import CloudServer
 
 KEY = "sk-proj-WINDOW-TEST-KEY-7c1d2e3f4a5b"
@@ -254,3 +255,42 @@ def test_no_keyring_is_said_plainly(
     for path in tmp_path.rglob("*"):
         if path.is_file():
             assert b"sk-something" not in path.read_bytes()
+
+
+def test_shown_thinking_is_saved_apart_collapsed_opened_and_never_sent_back(
+    window: MainWindow, qtbot: QtBot, server: CloudServer, secret_service: dict[str, str]
+) -> None:
+    """A server that shows its model's thinking (reasoning_content, as DeepSeek, vLLM and
+    llama-server send it): "▸ Thought" above the answer, a click opens it, it is saved and
+    exported, and the next request does not carry it."""
+    server.state.reasoning_content = ["The user wants", " a colour. Blue is fine."]
+    set_up_openai(window, qtbot, server)
+    pick(window, "openai:gpt-4o")
+    answer_consent(qtbot, accept=True)
+    send(window, qtbot, "Name one colour.")
+    answer = window.chat.store.messages(window.conversation_id or 0)[-1]
+    assert answer.reasoning == "The user wants a colour. Blue is fine."
+    assert "Blue is fine" not in answer.content
+    shown = window.chat_view.toPlainText()
+    assert "▸ Thought" in shown and "Blue is fine" not in shown  # collapsed
+    assert shown.index("▸ Thought") < shown.index("Cloud says hello")  # above the answer
+
+    # The user clicks the line: the thinking opens in its own window.
+    found = window.chat_view.document().find("Thought")
+    assert not found.isNull()
+    point = window.chat_view.cursorRect(found).center()
+    point.setX(point.x() - 8)  # inside the word, not after it
+    qtbot.mouseClick(window.chat_view.viewport(), Qt.MouseButton.LeftButton, pos=point)
+    qtbot.waitUntil(lambda: window.findChild(ThoughtsDialog) is not None, timeout=5_000)
+    dialog = window.findChild(ThoughtsDialog)
+    assert dialog is not None and dialog.text.toPlainText() == answer.reasoning
+    dialog.close()
+
+    # Reopened from the history: the same line; the next request carries only the answer.
+    window.open_conversation(window.conversation_id or 0)
+    assert "▸ Thought" in window.chat_view.toPlainText()
+    send(window, qtbot, "Another one?")
+    sent = server.state.requests[-1]["body"]["messages"]
+    assert sent[1] == {"role": "assistant", "content": answer.content}
+    exported = window.chat.store.export_conversations([window.conversation_id or 0])
+    assert exported["conversations"][0]["messages"][1]["reasoning"] == answer.reasoning
