@@ -23,7 +23,7 @@ from desktop.core.errors import (
 )
 from desktop.core.messages import MessageStatus, Role
 from desktop.core.models import LOCAL_PREFIX
-from desktop.core.params import LoadParams, SamplingParams
+from desktop.core.params import REASONING_EFFORTS, LoadParams, SamplingParams
 from desktop.core.pricing import PricingError, format_cost
 from desktop.core.usage import StopReason
 from desktop.storage.paths import AppPaths
@@ -45,6 +45,19 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     chat.add_argument("--repeat-penalty", type=float, default=None)
     chat.add_argument("--max-tokens", type=int, default=None)
     chat.add_argument("--seed", type=int, default=None)
+    chat.add_argument(
+        "--reasoning-effort",
+        choices=[e for e in REASONING_EFFORTS if e],
+        default=None,
+        help="reasoning models (OpenAI o-series and GPT-5, gpt-oss): how hard they think",
+    )
+    chat.add_argument(
+        "--thinking-budget",
+        type=int,
+        default=None,
+        metavar="TOKENS",
+        help="Claude: extended thinking with this many tokens (at least 1024; 0: off)",
+    )
     chat.add_argument("--ctx", type=int, default=None, help="context size in tokens")
     chat.add_argument(
         "--gpu-layers", type=int, default=-1, help="layers to offload to the GPU (-1: all, 0: none)"
@@ -95,7 +108,17 @@ def _silence_stdout() -> None:
 
 def sampling_from(args: argparse.Namespace, defaults: SamplingParams) -> SamplingParams:
     values = defaults.to_dict()
-    for name in ("temperature", "top_p", "top_k", "min_p", "repeat_penalty", "max_tokens", "seed"):
+    for name in (
+        "temperature",
+        "top_p",
+        "top_k",
+        "min_p",
+        "repeat_penalty",
+        "max_tokens",
+        "seed",
+        "reasoning_effort",
+        "thinking_budget",
+    ):
         value = getattr(args, name, None)  # a command may offer only some of them
         if value is not None:
             values[name] = value
@@ -206,6 +229,7 @@ def cmd_chat(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
                         status=status,
                         usage=result.usage.to_dict() if result.finished else None,
                         error=error,
+                        reasoning=result.reasoning or None,
                     )
         safe = engine.client.safe_mode
         if safe is not None:
@@ -221,6 +245,7 @@ def cmd_chat(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
                     {
                         "model": model.id,
                         "text": result.text,
+                        "reasoning": result.reasoning,
                         "usage": result.usage.to_dict(),
                         "conversation_id": conversation_id,
                         "load_s": engine.load_s,
@@ -312,7 +337,12 @@ def _cloud_answer(
                 }
             if answer_id is not None:
                 store.update_message(
-                    answer_id, content=result.text, status=status, usage=usage, error=error
+                    answer_id,
+                    content=result.text,
+                    status=status,
+                    usage=usage,
+                    error=error,
+                    reasoning=result.reasoning or None,
                 )
         if args.json:
             out.write(
@@ -320,6 +350,7 @@ def _cloud_answer(
                     {
                         "model": model_id,
                         "text": result.text,
+                        "reasoning": result.reasoning,
                         "usage": usage,
                         "conversation_id": conversation_id,
                     },

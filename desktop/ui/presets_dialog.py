@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.core.errors import LlamasideError
-from desktop.core.params import SamplingParams
+from desktop.core.params import REASONING_EFFORTS, SamplingParams
 from desktop.core.presets import Preset
 from desktop.services.chat import ChatService
 
@@ -56,6 +56,22 @@ class PresetsDialog(QDialog):
         self.repeat_penalty = _double(0.5, 2.0, 0.01)
         self.max_tokens = QSpinBox()
         self.max_tokens.setRange(1, 1_000_000)
+        self.reasoning_effort = QComboBox(self)
+        for effort in REASONING_EFFORTS:
+            self.reasoning_effort.addItem(effort.capitalize() or "The model's default", effort)
+        self.reasoning_effort.setToolTip(
+            "How hard reasoning models think before answering (OpenAI's o-series and GPT-5, "
+            "gpt-oss): more is slower and costs more tokens. Other models ignore it."
+        )
+        self.thinking_budget = QSpinBox()
+        self.thinking_budget.setRange(0, 1_000_000)
+        self.thinking_budget.setSingleStep(1024)
+        self.thinking_budget.setSpecialValueText("Off")
+        self.thinking_budget.setSuffix(" tokens")
+        self.thinking_budget.setToolTip(
+            "Claude's extended thinking: tokens it may think for before answering (at least "
+            "1,024; they are billed as output). Off: it answers at once."
+        )
         for widget, name in (
             (self.temperature, "Temperature"),
             (self.top_p, "Top p"),
@@ -63,6 +79,8 @@ class PresetsDialog(QDialog):
             (self.min_p, "Min p"),
             (self.repeat_penalty, "Repeat penalty"),
             (self.max_tokens, "Max tokens"),
+            (self.reasoning_effort, "Reasoning effort"),
+            (self.thinking_budget, "Claude thinking budget"),
         ):
             widget.setAccessibleName(name)
         form = QFormLayout()
@@ -75,6 +93,8 @@ class PresetsDialog(QDialog):
         form.addRow("Min p:", self.min_p)
         form.addRow("Repeat penalty:", self.repeat_penalty)
         form.addRow("Max tokens:", self.max_tokens)
+        form.addRow("Reasoning effort:", self.reasoning_effort)
+        form.addRow("Claude thinking:", self.thinking_budget)
         self.message = QLabel(self)
         self.message.setWordWrap(True)
         self.save_button = QPushButton("Save", self)
@@ -118,6 +138,10 @@ class PresetsDialog(QDialog):
         self.min_p.setValue(sampling.min_p)
         self.repeat_penalty.setValue(sampling.repeat_penalty)
         self.max_tokens.setValue(sampling.max_tokens)
+        self.reasoning_effort.setCurrentIndex(
+            max(0, self.reasoning_effort.findData(sampling.reasoning_effort))
+        )
+        self.thinking_budget.setValue(sampling.thinking_budget)
         self.delete_button.setEnabled(not preset.builtin)
         self.message.setText(
             "Built in: save your changes under another name." if preset.builtin else ""
@@ -134,6 +158,8 @@ class PresetsDialog(QDialog):
                 min_p=self.min_p.value(),
                 repeat_penalty=self.repeat_penalty.value(),
                 max_tokens=self.max_tokens.value(),
+                reasoning_effort=str(self.reasoning_effort.currentData()),
+                thinking_budget=self.thinking_budget.value(),
             ),
         )
 

@@ -163,3 +163,27 @@ def test_offline_switch_and_record_cover_the_hub(home: AppPaths, smol_hub: HubSe
         assert "offline, so nothing was sent to Hugging Face" in blocked.stderr
     assert smol_hub.connections == before
     assert len(run(home, {}, "privacy", "--json").stdout.splitlines()) == 1
+
+
+def test_claude_thinking_from_the_command_line_is_saved_apart(
+    home: AppPaths, cloud: CloudServer
+) -> None:
+    cloud.state.thinking = ["Greeting", " back."]
+    env = {"ANTHROPIC_API_KEY": KEY}
+    assert (
+        run(home, env, "providers", "set", "anthropic", "--base-url", cloud.base_url).returncode
+        == 0
+    )
+    assert run(home, env, "providers", "enable", "anthropic").returncode == 0
+    result = run(
+        home, env, "chat", "--json", "--thinking-budget", "2048", "-m", "anthropic:claude-x", "Hi"
+    )
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert answer["text"] == "Hello from the cloud." and answer["reasoning"] == "Greeting back."
+    body = cloud.state.requests[-1]["body"]
+    assert body["thinking"] == {"type": "enabled", "budget_tokens": 2048}
+    store = ChatStore(home.database)
+    [conversation] = store.list_conversations()
+    assert store.messages(conversation.id)[-1].reasoning == "Greeting back."
+    store.close()

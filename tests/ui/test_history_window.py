@@ -295,9 +295,16 @@ def test_presets_picker_and_editor(window: MainWindow, qtbot: QtBot) -> None:
     dialog.name_edit.setText("Code reviewer")
     dialog.system_edit.setPlainText("Review code; list bugs first.")
     dialog.temperature.setValue(0.3)
+    dialog.reasoning_effort.setCurrentIndex(dialog.reasoning_effort.findData("high"))
+    dialog.thinking_budget.setValue(4096)
     dialog.save()
     saved = window.chat.presets().get("Code reviewer")
     assert saved is not None and saved.sampling.temperature == 0.3
+    assert (saved.sampling.reasoning_effort, saved.sampling.thinking_budget) == ("high", 4096)
+    dialog.picker.setCurrentIndex(dialog.picker.findData("Balanced"))
+    assert dialog.thinking_budget.text() == "Off"
+    dialog.picker.setCurrentIndex(dialog.picker.findData("Code reviewer"))
+    assert dialog.reasoning_effort.currentText() == "High"
     dialog.accept()
     window._refresh_presets()
     assert picker.findData("Code reviewer") >= 0
