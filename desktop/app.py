@@ -35,6 +35,8 @@ def build_window(paths: AppPaths, engine_command: list[str] | None = None) -> Ma
     downloads.job_finished.connect(lambda _job, _path: chat.refresh_models())
     cloud.offline_changed.connect(lambda offline: downloads.pause_all() if offline else None)
     downloads.restore()
+    # A provider enabled from the command line has no model list yet: fetch it now.
+    cloud.refresh_missing_models()
     window = MainWindow(chat, downloads)
     for child in (engine, cloud, chat, downloads):
         child.setParent(window)

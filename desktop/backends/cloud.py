@@ -267,8 +267,11 @@ class _Provider:
         label: str,
         network: Network | None,
         timeout: float,
+        keyless: bool = False,
     ) -> None:
         self._sdk = sdk
+        #: Sent without a key of the user's (an endpoint of theirs that needs none).
+        self.keyless = keyless
         self.name = name
         self.label = label
         self.base_url = base_url
@@ -439,6 +442,12 @@ class _Provider:
         if isinstance(exc, sdk.APIStatusError):
             status = _status_of(exc)
             message = _describe_status(self.label, status)
+            if status == 401 and self.keyless:
+                message = (
+                    f"{self.label} asks for an API key (401): this endpoint was used without "
+                    f"one. Add its key with `llamaside keys set {self.name}` or on its page in "
+                    f"Cloud → Cloud providers."
+                )
             detail = _provider_message(exc)
             if detail and status in (400, 404, 422):
                 message += f" It said: {detail}"
@@ -516,11 +525,19 @@ class OpenAIProvider(_Provider):
         label: str = "OpenAI",
         network: Network | None = None,
         timeout: float = DEFAULT_TIMEOUT_S,
+        keyless: bool = False,
     ) -> None:
         import openai
 
         super().__init__(
-            openai, name, base_url, api_key, label=label, network=network, timeout=timeout
+            openai,
+            name,
+            base_url,
+            api_key,
+            label=label,
+            network=network,
+            timeout=timeout,
+            keyless=keyless,
         )
         #: Per model, the parameters it refused (a 400 naming them): left out from then on.
         self._refused: dict[str, set[str]] = {}
@@ -605,11 +622,19 @@ class AnthropicProvider(_Provider):
         label: str = "Anthropic",
         network: Network | None = None,
         timeout: float = DEFAULT_TIMEOUT_S,
+        keyless: bool = False,
     ) -> None:
         import anthropic
 
         super().__init__(
-            anthropic, name, base_url, api_key, label=label, network=network, timeout=timeout
+            anthropic,
+            name,
+            base_url,
+            api_key,
+            label=label,
+            network=network,
+            timeout=timeout,
+            keyless=keyless,
         )
 
     def _make_client(self, **kwargs: Any) -> Any:

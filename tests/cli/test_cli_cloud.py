@@ -187,3 +187,66 @@ def test_claude_thinking_from_the_command_line_is_saved_apart(
     [conversation] = store.list_conversations()
     assert store.messages(conversation.id)[-1].reasoning == "Greeting back."
     store.close()
+
+
+@pytest.mark.parametrize("api", ["openai", "anthropic"])
+def test_an_own_server_without_a_key_works_as_it_is_started(
+    home: AppPaths, cloud: CloudServer, api: str
+) -> None:
+    """llama-server, vLLM and Ollama run without a key by default: an endpoint added for one
+    answers, in a chat and in a comparison, and its models are listed with the local ones."""
+    base = cloud.base_url + ("/v1" if api == "openai" else "")
+    added = run(home, {}, "providers", "add", "mine", "--base-url", base, "--api", api)
+    assert added.returncode == 0, added.stderr
+    assert run(home, {}, "providers", "enable", "mine").returncode == 0
+    chat = run(home, {}, "chat", "-m", "mine:gpt-4o", "Hi")
+    assert chat.returncode == 0, chat.stderr
+    assert "Hello from the cloud." in chat.stdout
+    compared = run(
+        home, {}, "compare", "--json", "-m", "mine:gpt-4o", "-m", "mine:gpt-4o-mini", "Hi"
+    )
+    assert compared.returncode == 0, compared.stderr
+    headers = {k.lower(): v for k, v in cloud.state.requests[-1]["headers"].items()}
+    assert "no-key" in headers.get("authorization", "") + headers.get("x-api-key", "")
+
+    listed = run(home, {}, "models", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert "local:smollm2-135m-instruct" in listed.stdout
+    assert "mine:gpt-4o " in listed.stdout and "mine:gpt-4o-mini" in listed.stdout
+    remote = run(home, {}, "models", "list", "--remote").stdout
+    assert "mine:gpt-4o" in remote and "local:" not in remote
+    local = run(home, {}, "models", "list", "--local").stdout
+    assert "local:smollm2-135m-instruct" in local and "mine:" not in local
+
+
+def test_an_own_server_that_wants_a_key_says_so(home: AppPaths, cloud: CloudServer) -> None:
+    cloud.state.statuses = [401]
+    run(
+        home,
+        {},
+        "providers",
+        "add",
+        "mine",
+        "--base-url",
+        cloud.base_url + "/v1",
+        "--api",
+        "openai",
+    )
+    run(home, {}, "providers", "enable", "mine")
+    chat = run(home, {}, "chat", "-m", "mine:gpt-4o", "Hi")
+    assert chat.returncode == 1
+    assert "asks for an API key (401)" in chat.stderr and "llamaside keys set mine" in chat.stderr
+
+
+def test_built_in_providers_still_need_a_key(
+    home: AppPaths, cloud: CloudServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("GROQ_API_KEY", raising=False)
+    run(home, {}, "providers", "set", "groq", "--base-url", cloud.base_url + "/v1")
+    run(home, {}, "providers", "enable", "groq")
+    chat = run(home, {}, "chat", "-m", "groq:llama-4-scout", "Hi")
+    assert chat.returncode == 1 and "No API key for groq" in chat.stderr
+    listed = run(home, {}, "models", "list")
+    assert listed.returncode == 0 and "local:smollm2-135m-instruct" in listed.stdout
+    assert "groq: No API key for groq" in listed.stderr  # named, the rest still listed
+    assert cloud.state.requests == []

@@ -294,3 +294,31 @@ def test_shown_thinking_is_saved_apart_collapsed_opened_and_never_sent_back(
     assert sent[1] == {"role": "assistant", "content": answer.content}
     exported = window.chat.store.export_conversations([window.conversation_id or 0])
     assert exported["conversations"][0]["messages"][1]["reasoning"] == answer.reasoning
+
+
+def test_an_endpoint_enabled_from_the_command_line_lists_its_models_at_start(
+    home: AppPaths, qtbot: QtBot, server: CloudServer
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "LLAMASIDE_HOME": str(home.data.parent)}
+    for args in (
+        ["providers", "add", "mine", "--base-url", server.base_url + "/v1", "--api", "openai"],
+        ["providers", "enable", "mine"],
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "desktop", *args], env=env, capture_output=True, check=False
+        )
+        assert done.returncode == 0, done.stderr
+    win = build_window(home)
+    qtbot.addWidget(win)
+    try:
+        # Fetched in the background at start, not only when its page is opened.
+        qtbot.waitUntil(lambda: win.model_picker.findData("mine:gpt-4o") >= 0, timeout=TIMEOUT_MS)
+        assert win.chat.cloud is not None
+        assert win.chat.cloud.key_source_text("mine").startswith("Key: none (sent without one")
+    finally:
+        win.close()
+        win.chat.store.close()
