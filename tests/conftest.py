@@ -55,6 +55,9 @@ def extra_bufts(smollm_path: str) -> bool:
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AppPaths:
     """All app files under a temporary LLAMASIDE_HOME."""
     monkeypatch.setenv(HOME_ENV, str(tmp_path / "home"))
+    # huggingface_hub's own login token (`hf auth login`) is read too: never the developer's.
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    monkeypatch.delenv("HF_TOKEN_PATH", raising=False)
     return AppPaths.from_env().create()
 
 

@@ -86,14 +86,46 @@ def check_online(url: str | None = None) -> None:
     parts = urlsplit(url or endpoint())
     host = parts.hostname or ""
     port = parts.port or (443 if parts.scheme == "https" else 80)
+    proxy = _proxy_for(parts.scheme, host)
+    if proxy is not None:
+        # Behind a proxy the hub itself may be unreachable from here: the hub client
+        # (httpx, which reads the same variables) goes through the proxy, so that is what
+        # must answer.
+        what, (host, port) = f"the proxy {proxy[0]}:{proxy[1]} for Hugging Face", proxy
+    else:
+        what = f"Hugging Face ({host})"
     try:
         with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S):
             pass
     except OSError as exc:
         raise HubOffline(
-            f"Cannot reach Hugging Face ({host}): {exc.strerror or exc}. Check the network "
-            f"connection; downloads resume where they stopped."
+            f"Cannot reach {what}: {exc.strerror or exc}. Check the network connection; "
+            f"downloads resume where they stopped."
         ) from None
+
+
+def _no_proxy(host: str, no_proxy: str) -> bool:
+    """NO_PROXY: "*", or a host or domain suffix (with or without a leading dot) in its list."""
+    for entry in (e.strip().lower().lstrip(".") for e in no_proxy.split(",")):
+        if entry == "*" or (entry and (host == entry or host.endswith("." + entry))):
+            return True
+    return False
+
+
+def _proxy_for(scheme: str, host: str) -> tuple[str, int] | None:
+    """The proxy (host, port) that HTTPS_PROXY / HTTP_PROXY / ALL_PROXY name for this URL,
+    unless NO_PROXY exempts the host: the environment variables httpx honours."""
+    import urllib.request
+
+    proxies = urllib.request.getproxies_environment()
+    proxy = proxies.get(scheme) or proxies.get("all")
+    if not proxy or _no_proxy(host, proxies.get("no", "")):
+        return None
+    parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    if not parts.hostname:
+        return None
+    default = 443 if parts.scheme == "https" else 1080 if parts.scheme.startswith("socks") else 80
+    return parts.hostname, parts.port or default
 
 
 class Hub:
@@ -110,7 +142,9 @@ class Hub:
                 token = hf_token()[0]
             except SecretStoreUnavailable as exc:
                 self.token_problem = f" ({exc})"
-        self.token = token
+        #: Given to huggingface_hub explicitly; False (not None) when there is none, or it
+        #: would look for a token of its own and send it unannounced.
+        self.token: str | bool = token or False
         self._api: HfApi | None = None
 
     @property

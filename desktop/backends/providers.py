@@ -9,7 +9,7 @@ is not turned on.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from desktop.backends import secrets
@@ -72,11 +72,27 @@ BUILTIN: dict[str, ProviderConfig] = {
 }
 
 
+#: Environment variables that move a built-in provider (as the official SDKs read them). A base
+#: URL set in Llamaside wins over them; they are read, never written to the settings.
+BASE_URL_ENV = {"openai": "OPENAI_BASE_URL", "anthropic": "ANTHROPIC_BASE_URL"}
+
+
+def _defaults() -> dict[str, ProviderConfig]:
+    """The built-ins, at the addresses the environment gives them."""
+    defaults = dict(BUILTIN)
+    for name, variable in BASE_URL_ENV.items():
+        url = os.environ.get(variable, "").strip().rstrip("/")
+        if url.startswith(("http://", "https://")):
+            defaults[name] = replace(defaults[name], base_url=url)
+    return defaults
+
+
 class Providers:
     """The provider table: built-ins overlaid with the user's changes from settings."""
 
     def __init__(self, stored: dict[str, Any] | None) -> None:
-        self._configs = dict(BUILTIN)
+        self._defaults = _defaults()
+        self._configs = dict(self._defaults)
         for name, raw in (stored or {}).items():
             if not isinstance(raw, dict):
                 continue
@@ -94,12 +110,27 @@ class Providers:
             )
 
     def to_settings(self) -> dict[str, Any]:
-        """What differs from the built-ins, for the settings file (never a key)."""
+        """What differs from the built-ins, for the settings file (never a key, nor an address
+        that came from the environment)."""
         changed = {}
         for name, config in self._configs.items():
-            if BUILTIN.get(name) != config:
-                changed[name] = {k: v for k, v in asdict(config).items() if k != "name"}
+            base = self._defaults.get(name)
+            if base == config:
+                continue
+            changed[name] = {
+                k: v
+                for k, v in asdict(config).items()
+                if k != "name" and (base is None or getattr(base, k) != v)
+            }
         return changed
+
+    def base_url_source(self, name: str) -> str:
+        """The environment variable the provider's address comes from, or ""."""
+        variable = BASE_URL_ENV.get(name, "")
+        default = self._defaults.get(name)
+        if not variable or default is None or default.base_url == BUILTIN[name].base_url:
+            return ""
+        return variable if self.get(name).base_url == default.base_url else ""
 
     def all(self) -> list[ProviderConfig]:
         return list(self._configs.values())
@@ -134,7 +165,7 @@ class Providers:
     def remove(self, name: str) -> None:
         self.get(name)
         if name in BUILTIN:
-            self._configs[name] = BUILTIN[name]  # a built-in goes back to its defaults
+            self._configs[name] = self._defaults[name]  # a built-in goes back to its defaults
         else:
             del self._configs[name]
 

@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 from desktop.core.errors import LlamasideError
@@ -152,13 +153,43 @@ def delete_secret(name: str) -> bool:
     return True
 
 
+#: hf_token's source for huggingface_hub's own login token (`hf auth login`).
+HF_LOGIN = "hf-login"
+
+
+def hf_login_token_path() -> Path:
+    """Where `hf auth login` keeps its token, as huggingface_hub finds it (HF_TOKEN_PATH, else
+    HF_HOME/token, HF_HOME defaulting to $XDG_CACHE_HOME/huggingface or ~/.cache/huggingface)."""
+    if os.environ.get("HF_TOKEN_PATH"):
+        return Path(os.environ["HF_TOKEN_PATH"]).expanduser()
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return Path(os.environ.get("HF_HOME") or cache / "huggingface").expanduser() / "token"
+
+
 def hf_token() -> tuple[str | None, str]:
-    """The Hugging Face token and where it came from: "keyring", "HF_TOKEN" or "none".
+    """The Hugging Face token and where it came from: "keyring", "HF_TOKEN", HF_LOGIN (the
+    token `hf auth login` saved) or "none". Asked in that order and passed to the hub client
+    explicitly, so what `llamaside models token status` says is what is sent.
     Raises SecretStoreUnavailable when the keyring cannot be read."""
     stored = get_secret(HF_TOKEN)
     if stored:
         return stored, "keyring"
-    env = os.environ.get("HF_TOKEN")
+    env = os.environ.get("HF_TOKEN", "").strip()
     if env:
         return env, "HF_TOKEN"
+    try:
+        login = hf_login_token_path().read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        login = ""
+    if login:
+        return login, HF_LOGIN
     return None, "none"
+
+
+#: hf_token's sources in words for the user (never the token).
+HF_TOKEN_SOURCES = {
+    "keyring": "stored in the system keyring",
+    "HF_TOKEN": "from HF_TOKEN (read only)",
+    HF_LOGIN: "from `hf auth login` (huggingface_hub's token file, read only)",
+    "none": "none",
+}

@@ -123,6 +123,9 @@ def cmd_providers_list(_args: argparse.Namespace, paths: AppPaths, out: TextIO) 
     for config in providers.all():
         state = "on " if config.enabled else "off"
         kind = "built-in" if config.name in BUILTIN else "custom"
+        source = providers.base_url_source(config.name)
+        if source:
+            kind += f", address from {source}"
         out.write(f"{config.name:<12} {state}  {config.api:<9} {config.base_url}  ({kind})\n")
     return 0
 

@@ -438,11 +438,7 @@ def cmd_token(args: argparse.Namespace, _paths: AppPaths, out: TextIO) -> int:
         out.write(f"Hugging Face token: unknown. {exc}\n")
         return 1
     problem = secrets.keyring_problem()
-    where = {
-        "keyring": "stored in the system keyring",
-        "HF_TOKEN": "from HF_TOKEN (read only)",
-        "none": "none set",
-    }[source]
+    where = secrets.HF_TOKEN_SOURCES[source]
     out.write(f"Hugging Face token: {where}.\n")
     if problem:
         out.write(problem + "\n")

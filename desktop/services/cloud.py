@@ -165,6 +165,13 @@ class CloudService(QObject):
             return "Key: none"
         return f"Key: from the environment variable {source} (read only)"
 
+    def base_url_text(self, name: str) -> str:
+        """Where the provider's address comes from, when not from Llamaside's own settings."""
+        variable = self.providers().base_url_source(name)
+        if not variable:
+            return ""
+        return f"Address: from the environment variable {variable} (set one here to override it)"
+
     def keyring_problem(self) -> str | None:
         return secrets.keyring_problem()
 

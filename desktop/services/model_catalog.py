@@ -90,11 +90,7 @@ def hf_token_source() -> str:
         _token, source = secrets.hf_token()
     except secrets.SecretStoreUnavailable as exc:
         return str(exc)
-    return {
-        "keyring": "stored in the system keyring",
-        "HF_TOKEN": "from HF_TOKEN (read only)",
-        "none": "none",
-    }[source]
+    return secrets.HF_TOKEN_SOURCES[source]
 
 
 def save_hf_token(value: str) -> None:

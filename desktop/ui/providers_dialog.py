@@ -90,6 +90,9 @@ class ProvidersDialog(QDialog):
         url_row = QHBoxLayout()
         url_row.addWidget(self.url_edit, 1)
         url_row.addWidget(apply_url)
+        self.url_source = QLabel(self)
+        self.url_source.setObjectName("urlSource")
+        self.url_source.setAccessibleName("Where the base URL comes from")
 
         self.key_edit = QLineEdit(self)
         self.key_edit.setObjectName("keyEdit")
@@ -128,6 +131,7 @@ class ProvidersDialog(QDialog):
         form.addRow(self.title)
         form.addRow(self.enabled_box)
         form.addRow("Base URL:", url_row)
+        form.addRow("", self.url_source)
         form.addRow("API key:", key_row)
         form.addRow("", self.key_source)
         form.addRow("", test_row)
@@ -192,6 +196,8 @@ class ProvidersDialog(QDialog):
         if not self.url_edit.hasFocus():
             self.url_edit.setText(config.base_url)
         self.key_source.setText(self.cloud.key_source_text(name))
+        self.url_source.setText(self.cloud.base_url_text(name))
+        self.url_source.setVisible(bool(self.url_source.text()))
         self.remove_key_button.setEnabled(self.cloud.key_source(name) == "keyring")
         self.remove_button.setText("Reset" if name in BUILTIN else "Remove")
         self.model_list.clear()

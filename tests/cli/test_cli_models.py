@@ -258,3 +258,21 @@ def test_hf_hub_offline_is_respected(home: AppPaths, hub: HubServer) -> None:
     assert result.returncode == 1
     assert "HF_HUB_OFFLINE is set" in result.stderr
     assert hub.state.file(REPO, FILE).requests == []
+
+
+def test_the_token_of_hf_auth_login_is_used_and_named(home: AppPaths, hub: HubServer) -> None:
+    """With no token in the keyring or HF_TOKEN, huggingface_hub's own login token is sent, and
+    `token status` says so; without any, none is sent (not even one huggingface_hub finds)."""
+    hub.state.repos[REPO].gated_token = "hf_login_token"
+    status = run(home, hub, "models", "token", "status")
+    assert "Hugging Face token: none." in status.stdout
+    assert run(home, hub, "models", "download", REPO, FILE).returncode == 1
+
+    login = Path(os.environ["HF_HOME"]) / "token"  # where `hf auth login` writes it
+    login.parent.mkdir(parents=True, exist_ok=True)
+    login.write_text("hf_login_token\n")
+    status = run(home, hub, "models", "token", "status")
+    assert "from `hf auth login`" in status.stdout
+    allowed = run(home, hub, "models", "download", REPO, FILE)
+    assert allowed.returncode == 0, allowed.stderr
+    assert "hf_login_token" not in allowed.stdout + allowed.stderr

@@ -322,3 +322,25 @@ def test_an_endpoint_enabled_from_the_command_line_lists_its_models_at_start(
     finally:
         win.close()
         win.chat.store.close()
+
+
+def test_the_providers_page_says_where_an_address_comes_from(
+    home: AppPaths, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:8080/v1")
+    win = build_window(home)
+    qtbot.addWidget(win)
+    try:
+        win.providers_action.trigger()
+        dialog = win.providers_dialog
+        assert dialog is not None
+        dialog.provider_list.setCurrentRow(0)
+        assert dialog.selected == "openai"
+        assert dialog.url_edit.text() == "http://127.0.0.1:8080/v1"
+        assert "OPENAI_BASE_URL" in dialog.url_source.text()
+        dialog.provider_list.setCurrentRow(1)
+        assert dialog.url_source.text() == ""
+        dialog.close()
+    finally:
+        win.close()
+        win.chat.store.close()
