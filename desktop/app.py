@@ -7,7 +7,6 @@ import sys
 from collections.abc import Sequence
 
 from PySide6.QtCore import QTimer
-from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from desktop import APP_NAME, __version__
@@ -19,6 +18,7 @@ from desktop.services.engine_host import EngineHost
 from desktop.storage.paths import AppPaths
 from desktop.storage.settings import Settings
 from desktop.storage.store import ChatStore
+from desktop.ui.icons import app_icon
 from desktop.ui.main_window import MainWindow
 
 
@@ -63,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setApplicationName(APP_NAME)
     app.setApplicationVersion(__version__)
     app.setDesktopFileName("llamaside")
-    app.setWindowIcon(QIcon.fromTheme("llamaside"))
+    app.setWindowIcon(app_icon())
     try:
         window = build_window(AppPaths.from_env())
     except LlamasideError as exc:

@@ -32,6 +32,7 @@ def test_every_package_is_listed_in_pyproject() -> None:
     assert on_disk <= listed, f"add to [tool.setuptools] packages: {sorted(on_disk - listed)}"
     assert '"desktop._catalog" = "models"' in text
     assert (ROOT / "models" / "catalog.json").is_file()
+    assert '"desktop._resources" = "resources"' in text
 
 
 # -- `llamaside --self-test` and the frozen app's engine child ----------------------------------

@@ -184,7 +184,8 @@ class ChatService(QObject):
         self._load_request: int | None = None
         self._turn: _Turn | None = None
         self._summary: _Summary | None = None
-        self._backend = "CPU"
+        #: What the engine said it runs on (CPU, CUDA...), "" until it has started.
+        self._backend = ""
         #: The loaded model's context size (0 until a model is loaded).
         self.n_ctx = 0
         self._overflow: tuple[int, int, int, bool] | None = None
@@ -500,6 +501,11 @@ class ChatService(QObject):
         self.store.set_local_only(conversation_id, local_only)
         self.conversations_changed.emit()
 
+    @property
+    def backend(self) -> str:
+        """What the engine runs on (CPU, CUDA, Metal...); "" until it has started."""
+        return self._backend
+
     def safe_mode(self) -> tuple[str, str]:
         """The engine's safe mode on this machine: note and detail (empty: the fast path)."""
         mode = self.engine.safe_mode_in_force
@@ -639,8 +645,9 @@ class ChatService(QObject):
         gpu = "GPU offload available" if info.get("gpu_offload") else "no GPU offload in this build"
         name = self._turn.model.name if self._turn else Path(self._loaded_path).stem
         safe = " · safe mode" if info.get("engine_mode", "fast") != "fast" else ""
+        backend = info.get("backend", self._backend or "CPU")
         self.engine_status.emit(
-            f"{name} · {info.get('backend', self._backend)} · {info.get('n_threads')} threads · "
+            f"{name} · {backend} · {info.get('n_threads')} threads · "
             f"ctx {info.get('n_ctx')} · loaded in {load_s:.1f} s · {gpu}{safe}"
         )
         if self._turn is not None and self._turn.request_id is None:

@@ -45,6 +45,7 @@ from desktop.core.usage import Usage
 from desktop.services.chat import ChatService
 from desktop.services.downloads import DownloadManager
 from desktop.storage.store import StoredMessage
+from desktop.ui.about_dialog import AboutDialog
 from desktop.ui.backend_dialog import BackendDialog
 from desktop.ui.chat_view import (
     THOUGHTS_ACTION,
@@ -353,9 +354,20 @@ class MainWindow(QMainWindow):
         )
         self.shortcuts_action.triggered.connect(self.show_shortcuts)
         help_menu.addAction(self.shortcuts_action)
+        help_menu.addSeparator()
+        self.about_action = QAction(f"&About {APP_NAME}", self)
+        self.about_action.setMenuRole(QAction.MenuRole.AboutRole)
+        self.about_action.triggered.connect(self.show_about)
+        self.about_qt_action = QAction("About &Qt", self)
+        self.about_qt_action.setMenuRole(QAction.MenuRole.AboutQtRole)
+        self.about_qt_action.triggered.connect(QApplication.aboutQt)
+        help_menu.addActions([self.about_action, self.about_qt_action])
 
     def _connect(self) -> None:
         chat = self.chat
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            app.styleHints().colorSchemeChanged.connect(self._on_system_scheme)
         self.input_box.submitted.connect(self.send)
         self.send_button.clicked.connect(self.send)
         self.stop_button.clicked.connect(chat.stop)
@@ -1276,8 +1288,17 @@ class MainWindow(QMainWindow):
             )
             self.chat.settings.set("last_conversation", self.conversation_id)
 
-    def set_theme(self, theme: str, save: bool = True) -> None:
-        """Light or dark, or follow the system (the default)."""
+    @Slot(Qt.ColorScheme)
+    def _on_system_scheme(self, scheme: Qt.ColorScheme) -> None:
+        """The system switched between light and dark while the app runs."""
+        if self.chat.settings.get("theme", "system") == "system":
+            self.set_theme("system", save=False, system=scheme)
+
+    def set_theme(
+        self, theme: str, save: bool = True, system: Qt.ColorScheme | None = None
+    ) -> None:
+        """Light or dark, or follow the system (the default). ``system``: the scheme the
+        system just announced (its hints may still report the old one)."""
         schemes = {
             "light": Qt.ColorScheme.Light,
             "dark": Qt.ColorScheme.Dark,
@@ -1290,14 +1311,24 @@ class MainWindow(QMainWindow):
             hints.setColorScheme(schemes[theme])
             # Not every platform theme honours the request (a bare X server has none), so the
             # palette is set too: Fusion with dark colours, or the style's own light ones.
-            dark = theme == "dark" or (
-                theme == "system" and hints.colorScheme() == Qt.ColorScheme.Dark
-            )
+            scheme = system if system is not None else hints.colorScheme()
+            dark = theme == "dark" or (theme == "system" and scheme == Qt.ColorScheme.Dark)
             app.setPalette(dark_palette() if dark else app.style().standardPalette())
         for key, action in self.theme_actions.items():
             action.setChecked(key == theme)
         if save:
             self.chat.settings.set("theme", theme)
+
+    @Slot()
+    def show_about(self) -> AboutDialog:
+        folders = {
+            "History": str(self.chat.store.path),
+            "Models folder": str(self.chat.models_dir),
+        }
+        dialog = AboutDialog(self.chat.backend, folders, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
 
     def shortcut_list(self) -> list[tuple[str, str]]:
         """Every action with a shortcut, as (what, keys) for the shortcut sheet."""
@@ -1328,6 +1359,9 @@ class MainWindow(QMainWindow):
             super().closeEvent(event)
             return
         self._shut_down = True
+        app = QApplication.instance()
+        if isinstance(app, QApplication):  # the app outlives a closed window
+            app.styleHints().colorSchemeChanged.disconnect(self._on_system_scheme)
         self._save_state()
         self.chat.store.purge_deleted()  # Undo ends with the window
         if self.compare_window is not None:
