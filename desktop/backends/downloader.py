@@ -34,6 +34,7 @@ from typing import IO
 
 # httpx2 is the HTTP client huggingface_hub itself uses (the maintained successor of httpx).
 import httpx2 as httpx
+from filelock import FileLock, Timeout
 
 from desktop.core.errors import LlamasideError
 
@@ -55,6 +56,8 @@ FLUSH_S = 0.25
 #: Room left on the disk beyond the file itself, so the system never runs completely dry.
 DISK_MARGIN = 256 * 1024 * 1024
 RETRIES = 8
+#: How long a download waits for another holder of its file's lock before saying who has it.
+LOCK_WAIT_S = 5.0
 #: Transient failures: waits between attempts grow from 1 s to at most 30 s.
 BACKOFF_MAX_S = 30.0
 
@@ -94,6 +97,10 @@ class Progress:
     speed: float = 0.0
     #: Bytes fetched over the network by this process (what a resume did not re-fetch).
     fetched: int = 0
+    #: While a resume re-reads the .part left by an earlier run to rebuild its sha256: how
+    #: much of it is read, of how much (to_check 0: not checking).
+    checked: int = 0
+    to_check: int = 0
 
     @property
     def eta_s(self) -> float | None:
@@ -142,6 +149,16 @@ class _Meter:
         self.samples: list[tuple[float, int]] = [(time.monotonic(), progress.done)]
         self.last_call = 0.0
 
+    def check(self, n: int) -> None:
+        """Bytes of an earlier run's .part re-read for its hash (reported, not fetched)."""
+        self.progress.checked += n
+        now = time.monotonic()
+        if self.callback is not None and (
+            now - self.last_call >= 0.1 or self.progress.checked >= self.progress.to_check
+        ):
+            self.last_call = now
+            self.callback(self.progress)
+
     def add(self, n: int, force: bool = False) -> None:
         self.progress.done += n
         self.progress.fetched += n
@@ -166,7 +183,13 @@ class RunningHash:
         self.digest = hashlib.sha256()
         self.length = 0
 
-    def cover(self, part: Path, have: int, cancel: threading.Event) -> None:
+    def cover(
+        self,
+        part: Path,
+        have: int,
+        cancel: threading.Event,
+        on_bytes: Callable[[int], None] | None = None,
+    ) -> None:
         """Make the hash cover exactly the first ``have`` bytes of the .part on disk."""
         if self.length == have:
             return
@@ -181,6 +204,8 @@ class RunningHash:
                 if cancel.is_set():
                     raise DownloadCancelled("Download was paused.")
                 self.update(chunk)
+                if on_bytes is not None:
+                    on_bytes(len(chunk))
 
     def update(self, chunk: bytes | memoryview) -> None:
         self.digest.update(chunk)
@@ -461,7 +486,36 @@ def download_file(
         follow_redirects=True, timeout=httpx.Timeout(30.0, connect=10.0), verify=_tls_context()
     )
     running = RunningHash()
+    # One process at a time per file: the window and `llamaside models download` must never
+    # append to the same .part (both would, and the hash would cover neither).
+    lock = FileLock(str(target.with_name(target.name + ".lock")))
+    # A run of this process that was just paused may still be finishing its last read.
+    deadline = time.monotonic() + LOCK_WAIT_S
+    while True:
+        try:
+            lock.acquire(timeout=0.1)
+            break
+        except Timeout:
+            if cancel.is_set():
+                raise DownloadCancelled(f"Download of {remote.path} was paused.") from None
+            if time.monotonic() > deadline:
+                raise DownloadError(
+                    f"{remote.path} is being downloaded by another Llamaside (the window or "
+                    f"`llamaside models download`); it goes on there."
+                ) from None
     try:
+        if target.exists() and target.stat().st_size == remote.size:
+            return target  # the other holder finished it while this one waited
+        have = part.stat().st_size if part.exists() else 0
+        progress.done = min(have, remote.size)
+        if 0 < have <= remote.size:
+            # The sha256 of what an earlier run left is rebuilt from the disk before any
+            # request (a server would not wait for 60 GB to be read): shown as checking.
+            progress.to_check = have
+            meter.check(0)
+            running.cover(part, have, cancel, on_bytes=meter.check)
+            progress.to_check = progress.checked = 0
+            meter.add(0, force=True)
         attempt = 0
         while True:
             before = part.stat().st_size if part.exists() else 0
@@ -512,6 +566,11 @@ def download_file(
         os.replace(part, target)
         return target
     finally:
+        lock.release()
+        with contextlib.suppress(OSError):
+            lock_path = Path(lock.lock_file)
+            if target.exists():
+                lock_path.unlink()  # done: nothing to guard any more
         if own_client:
             http.close()
 

@@ -33,6 +33,10 @@ class ModelProgress:
     speed: float
     file_index: int  # 1-based
     file_count: int
+    #: A resume re-reading what an earlier run downloaded (its sha256): bytes read so far, of
+    #: how many (to_check 0: not checking).
+    checked: int = 0
+    to_check: int = 0
 
     @property
     def eta_s(self) -> float | None:
@@ -89,7 +93,16 @@ def download_group(
         def report(p: Progress, index: int = index, base: int = finished) -> None:
             if on_progress:
                 on_progress(
-                    ModelProgress(group.name, base + p.done, group.size, p.speed, index, count)
+                    ModelProgress(
+                        group.name,
+                        base + p.done,
+                        group.size,
+                        p.speed,
+                        index,
+                        count,
+                        p.checked,
+                        p.to_check,
+                    )
                 )
 
         try:

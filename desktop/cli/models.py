@@ -226,9 +226,18 @@ class _Bar:
 
     def __call__(self, p: ModelProgress) -> None:
         now = time.monotonic()
-        if now - self.last < (0.2 if self.tty else 2.0) and p.done < p.total:
+        finished = p.done >= p.total or (p.to_check and p.checked >= p.to_check)
+        if now - self.last < (0.2 if self.tty else 2.0) and not finished:
             return
         self.last = now
+        if p.to_check:
+            line = (
+                f"checking what was downloaded before: {human_size(p.checked)} of "
+                f"{human_size(p.to_check)} (file {p.file_index}/{p.file_count})"
+            )
+            self.stream.write(("\r" + line) if self.tty else (line + "\n"))
+            self.stream.flush()
+            return
         share = p.done / p.total if p.total else 1.0
         filled = int(share * 30)
         eta = f"{p.eta_s:,.0f} s left" if p.eta_s is not None else "…"

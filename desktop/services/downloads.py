@@ -44,6 +44,9 @@ class DownloadJob:
     state: JobState = JobState.QUEUED
     done: int = 0
     speed: float = 0.0
+    #: While a resume re-reads an earlier run's partial file: bytes read, of how many.
+    checked: int = 0
+    to_check: int = 0
     error: str | None = None
     path: str | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
@@ -253,6 +256,7 @@ class DownloadManager(QObject):
         if job is None:
             return
         job.done, job.speed = min(progress.done, job.total), progress.speed
+        job.checked, job.to_check = progress.checked, progress.to_check
         self.job_changed.emit(job_id)
 
     @Slot(str, int, object)

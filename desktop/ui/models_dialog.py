@@ -505,7 +505,12 @@ class ModelsDialog(QDialog):
             JobState.DONE: "Verified — ready to chat",
             JobState.FAILED: f"Failed: {job.error}",
         }[job.state]
-        if job.state == JobState.DOWNLOADING and job.speed > 0:
+        if job.state == JobState.DOWNLOADING and job.to_check:
+            status = (
+                f"Checking what was downloaded before: {human_size(job.checked)} of "
+                f"{human_size(job.to_check)}"
+            )
+        elif job.state == JobState.DOWNLOADING and job.speed > 0:
             eta = job.eta_s or 0
             status += (
                 f" · {human_size(int(job.speed))}/s · {eta / 60:.0f} min left"

@@ -318,3 +318,60 @@ def test_a_416_for_a_short_part_starts_over(
     download_file(remote, target, sleep=lambda _s: None)
     assert target.read_bytes() == Path(smollm_path).read_bytes()
     assert hosted.requests[-1] == "bytes=0-"
+
+
+def test_a_resume_after_a_restart_shows_it_checks_what_was_there(
+    hub: HubServer, tmp_path: Path, smollm_path: str
+) -> None:
+    """The hash of an earlier run's .part is rebuilt from the disk before any request, and
+    that reading is reported as checking (not silence, not download progress)."""
+    remote = remote_for(hub)
+    target = tmp_path / "model.gguf"
+    data = Path(smollm_path).read_bytes()
+    have = len(data) // 3
+    part_path(target).write_bytes(data[:have])  # what a killed earlier run left
+    seen: list[tuple[int, int, int]] = []
+    requests_before = len(hub.state.file(REPO, remote.path).requests)
+
+    def progress(p: dl.Progress) -> None:
+        seen.append((p.checked, p.to_check, len(hub.state.file(REPO, remote.path).requests)))
+
+    download_file(remote, target, on_progress=progress)
+    checking = [s for s in seen if s[1]]
+    assert checking and all(to_check == have for _c, to_check, _r in checking)
+    assert checking[-1][0] == have  # all of it was read
+    assert all(r == requests_before for _c, _t, r in checking)  # before asking the server
+    assert hashlib.sha256(target.read_bytes()).hexdigest() == remote.sha256
+
+
+def test_one_process_at_a_time_downloads_a_file(hub: HubServer, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    remote = remote_for(hub)
+    target = tmp_path / "model.gguf"
+    lock = target.with_name(target.name + ".lock")
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from filelock import FileLock; "
+            f"l = FileLock({str(lock)!r}); l.acquire(); print('held', flush=True); "
+            "sys.stdin.read()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(DownloadError, match="being downloaded by another Llamaside"):
+            download_file(remote, target)
+        assert not part_path(target).exists()  # nothing written beside the other one's
+    finally:
+        assert holder.stdin is not None and holder.stdout is not None
+        holder.stdin.close()
+        holder.wait(timeout=10)
+        holder.stdout.close()
+    download_file(remote, target)  # the other one gone: it goes on here
+    assert target.stat().st_size == remote.size and not lock.exists()
