@@ -282,3 +282,24 @@ def test_uninstall_sh_removes_the_install_and_keeps_data_unless_purged(
     assert _sh(unpacked_bundle / "install.sh", home).returncode == 0
     assert _sh(prefix / "uninstall.sh", home, "--purge").returncode == 0
     assert not chats.parent.exists()
+
+
+def test_ci_pins_every_pure_python_floor_of_pyproject() -> None:
+    """.ci/lowest installs what .ci/floors.py prints: each dependency's floor, markers kept,
+    llama-cpp-python (compiled; the engine checks it) left out."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("floors", ROOT / ".ci" / "floors.py")
+    assert spec is not None and spec.loader is not None
+    floors = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(floors)
+    text = (ROOT / "pyproject.toml").read_text()
+    pins = floors.floors(text)
+    block = re.search(r"^dependencies = \[(.*?)^\]", text, re.S | re.M)
+    assert block is not None
+    listed = re.findall(r'^\s*"([A-Za-z0-9_.-]+)[^"]*>=', block.group(1), re.M)
+    assert sorted({p.split("==")[0] for p in pins}) == sorted(
+        {name for name in listed if name != "llama-cpp-python"}
+    )
+    assert "PySide6-Essentials==6.8; python_version < '3.12'" in pins
+    assert all(not p.startswith("llama-cpp-python") for p in pins)

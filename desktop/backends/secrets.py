@@ -191,5 +191,5 @@ HF_TOKEN_SOURCES = {
     "keyring": "stored in the system keyring",
     "HF_TOKEN": "from HF_TOKEN (read only)",
     HF_LOGIN: "from `hf auth login` (huggingface_hub's token file, read only)",
-    "none": "none",
+    "none": "none set",
 }

@@ -10,7 +10,8 @@ Requests (host -> child), key ``op``:
     shutdown  {}                                         -> the child exits 0
 
 Events (child -> host), key ``ev``:
-    hello     {pid, llama_cpp_version, gpu_offload, backend}  sent once at start-up
+    hello     {pid, llama_cpp_version, gpu_offload, backend, problem}  sent once at start-up;
+              problem: why this llama-cpp-python cannot run the engine ("" if it can)
     loaded    {model: {...}, load_s}
     started   {prompt_tokens}        the prompt fits the context; decoding begins
     delta     {text, n}              answer text since the previous delta (batched); n tokens so far
@@ -42,6 +43,8 @@ ERROR_NOT_LOADED = "not_loaded"
 ERROR_CONTEXT_OVERFLOW = "context_overflow"
 ERROR_BAD_REQUEST = "bad_request"
 ERROR_GENERATION = "generation_failed"
+#: The installed llama-cpp-python cannot run the engine (too old): no model's fault.
+ERROR_ENGINE_BUILD = "engine_build"
 
 Message = dict[str, Any]
 

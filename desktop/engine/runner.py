@@ -213,6 +213,32 @@ def expert_override_patterns(n_layers: int) -> list[bytes]:
     return [rf"blk\.{i}\.ffn_(up|down|gate|gate_up)_(ch|)exps".encode() for i in range(n_layers)]
 
 
+#: The oldest llama-cpp-python whose bindings have everything below (backend sampling came in
+#: 0.3.17; pyproject.toml's floor says the same).
+MIN_LLAMA_CPP_PYTHON = "0.3.17"
+_NEEDED = (
+    "llama_set_sampler",
+    "llama_get_sampled_token_ith",
+    "llama_set_abort_callback",
+    "llama_model_get_vocab",
+    "llama_vocab_is_eog",
+    "LLAMA_FLASH_ATTN_TYPE_AUTO",
+)
+
+
+def build_problem() -> str:
+    """Why the installed llama-cpp-python cannot run this engine, or "" if it can."""
+    missing = [name for name in _NEEDED if not hasattr(llama_cpp, name)]
+    if not missing:
+        return ""
+    version = getattr(llama_cpp, "__version__", "?")
+    return (
+        f"llama-cpp-python {version} is too old for Llamaside (it lacks {missing[0]}): it "
+        f"needs {MIN_LLAMA_CPP_PYTHON} or newer. Update it with: pip install --upgrade "
+        f"'llama-cpp-python>={MIN_LLAMA_CPP_PYTHON}'"
+    )
+
+
 #: Tests only: makes the engine child die of SIGSEGV while llama.cpp's extra buffer types are on,
 #: as llama.cpp's AMX path did on a user's CPU, so the safe-mode fallback can be checked on any
 #: machine. "load": while loading; "decode": at the first answer's prompt; "always-decode": at

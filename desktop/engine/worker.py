@@ -77,9 +77,13 @@ class Engine:
             LogCapture,
             Runner,
             backend_name,
+            build_problem,
             gpu_offload_supported,
             system_info,
         )
+
+        #: Why this llama-cpp-python cannot run the engine ("" when it can): every load says it.
+        self._problem = build_problem()
 
         self._log = LogCapture(echo=bool(os.environ.get("LLAMASIDE_ENGINE_LOG")))
         self._runner = Runner(self._log)
@@ -92,6 +96,7 @@ class Engine:
             gpu_offload=gpu_offload_supported(),
             backend=backend_name() if gpu_offload_supported() else "CPU",
             system_info=system_info(),
+            problem=self._problem,
         )
 
     def read_requests(self, stdin: IO[bytes]) -> None:
@@ -134,7 +139,9 @@ class Engine:
         op = request.get("op")
         rid = int(request.get("id", -1))
         try:
-            if op == P.OP_LOAD:
+            if op == P.OP_LOAD and self._problem:
+                self._writer.send(P.EV_ERROR, rid, code=P.ERROR_ENGINE_BUILD, message=self._problem)
+            elif op == P.OP_LOAD:
                 self._load(rid, request)
             elif op == P.OP_GENERATE:
                 self._generate(rid, request)

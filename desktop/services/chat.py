@@ -727,7 +727,9 @@ class ChatService(QObject):
         if request_id == self._load_request:
             # Any error about the load request means there is no usable model.
             self._load_request = None
-            if turn is not None:
+            if (
+                turn is not None and code != P.ERROR_ENGINE_BUILD
+            ):  # the engine's fault, not the file's
                 assert isinstance(turn.model, LocalModel)
                 self._mark_model(turn.model.path, message)
             self.engine.unload()

@@ -265,7 +265,7 @@ def test_the_token_of_hf_auth_login_is_used_and_named(home: AppPaths, hub: HubSe
     `token status` says so; without any, none is sent (not even one huggingface_hub finds)."""
     hub.state.repos[REPO].gated_token = "hf_login_token"
     status = run(home, hub, "models", "token", "status")
-    assert "Hugging Face token: none." in status.stdout
+    assert "Hugging Face token: none set." in status.stdout
     assert run(home, hub, "models", "download", REPO, FILE).returncode == 1
 
     login = Path(os.environ["HF_HOME"]) / "token"  # where `hf auth login` writes it
