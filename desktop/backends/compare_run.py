@@ -193,7 +193,7 @@ class Column:
         status = status_after(result.usage.stop_reason)
         usage = result.usage.to_dict() if result.finished else None
         if usage is not None:
-            usage.update(cloud_cost(self.pricing, model, result.usage))
+            usage.update(cloud_cost(self.pricing, model, result.usage, provider.base_url))
         return ColumnResult(model.id, result.text, status.value, None, usage)
 
     def cancel(self) -> None:
@@ -216,12 +216,12 @@ class Column:
             engine.close()
 
 
-def cloud_cost(pricing: Pricing | None, model: CloudModel, usage: Usage) -> dict[str, Any]:
+def cloud_cost(
+    pricing: Pricing | None, model: CloudModel, usage: Usage, base_url: str = ""
+) -> dict[str, Any]:
     if pricing is None:
         return {"cost_usd": None}
-    return pricing.answer_cost(
-        model.provider, model.model, usage.prompt_tokens, usage.output_tokens
-    )
+    return pricing.answer_cost(model.provider, model.model, usage, base_url)
 
 
 def threads_each(n_local_running: int, cores: int) -> int:

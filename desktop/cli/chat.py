@@ -333,7 +333,7 @@ def _cloud_answer(
             if result.finished:
                 usage = {
                     **result.usage.to_dict(),
-                    **_cost(paths, provider.name, model_name, result),
+                    **_cost(paths, provider.name, model_name, result, provider.base_url),
                 }
             if answer_id is not None:
                 store.update_message(
@@ -370,12 +370,13 @@ def _cloud_answer(
         store.close()
 
 
-def _cost(paths: AppPaths, provider: str, model: str, result: CloudResult) -> dict[str, Any]:
-    """The answer's cost from the shipped prices and the user's own pricing.json."""
+def _cost(
+    paths: AppPaths, provider: str, model: str, result: CloudResult, base_url: str = ""
+) -> dict[str, Any]:
+    """The answer's cost: the user's own pricing.json, genai-prices, the shipped list."""
     try:
         pricing = load_pricing(paths.pricing)
     except PricingError as exc:
         sys.stderr.write(f"llamaside: {exc} Using the shipped prices.\n")
         pricing = load_pricing(None)
-    usage = result.usage
-    return pricing.answer_cost(provider, model, usage.prompt_tokens, usage.output_tokens)
+    return pricing.answer_cost(provider, model, result.usage, base_url)

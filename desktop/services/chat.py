@@ -810,9 +810,11 @@ class ChatService(QObject):
         self.cloud.reload_pricing()
         if self.cloud.pricing_problem:
             self.error.emit(self.cloud.pricing_problem)
-        return self.cloud.pricing.answer_cost(
-            model.provider, model.model, usage.prompt_tokens, usage.output_tokens
-        )
+        try:
+            base_url = self.cloud.provider(model.provider).base_url
+        except LlamasideError:
+            base_url = ""  # the provider was removed since
+        return self.cloud.pricing.answer_cost(model.provider, model.model, usage, base_url)
 
     @Slot(int, int, int, bool)
     def _on_overflow(self, request_id: int, n_tokens: int, limit: int, conversation: bool) -> None:

@@ -42,7 +42,7 @@ from PySide6.QtWidgets import QTextBrowser, QWidget
 
 from desktop.core.messages import MessageStatus, Role
 from desktop.core.models import is_local_id
-from desktop.core.pricing import format_cost
+from desktop.core.pricing import cost_text
 from desktop.storage.store import StoredMessage, Versions
 from desktop.ui.render import (
     ACTION_SCHEME,
@@ -203,9 +203,7 @@ def answer_footer(message: StoredMessage) -> str:
     if is_local_id(message.model):
         parts.append("on this computer, no cost")
     elif "cost_usd" in usage:
-        cost = format_cost(usage["cost_usd"])
-        checked = usage.get("price_checked")
-        parts.append(f"{cost} (price of {checked})" if checked else cost)
+        parts.append(cost_text(usage))
     not_applied = usage.get("not_applied") or []
     if not_applied:
         parts.append(f"{', '.join(not_applied)} not applied: this model does not take it")

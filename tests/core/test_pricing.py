@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 
 from desktop.backends.catalog_file import ensure_user_pricing, load_pricing
-from desktop.core.pricing import Price, Pricing, PricingError, format_cost, parse_pricing
+from desktop.core.pricing import (
+    Price,
+    Pricing,
+    PricingError,
+    cost_text,
+    format_cost,
+    parse_pricing,
+)
+from desktop.core.usage import Usage
 
 
 def test_snapshots_take_the_longest_prefix_that_ends_at_a_separator() -> None:
@@ -78,3 +86,61 @@ def test_a_broken_user_file_is_named(tmp_path: Path, text: str, says: str) -> No
 def test_parse_names_the_source() -> None:
     with pytest.raises(PricingError, match="my file"):
         parse_pricing([], "my file")
+
+
+# -- where prices come from (issue 17) ---------------------------------------------------------
+
+
+def test_maintained_prices_say_where_they_come_from_and_price_cached_input() -> None:
+    """genai-prices' data (shipped in its wheel): GPT-4o at $2.50/$10 per million, cached input
+    at half; the label names the package's version and how recent its data is."""
+    import importlib.metadata
+
+    pricing = load_pricing(None)
+    plain = pricing.quote("openai", "gpt-4o", Usage(prompt_tokens=10**6, output_tokens=10**6))
+    assert plain is not None and plain.dollars == pytest.approx(12.5)
+    assert plain.source.startswith(f"genai-prices {importlib.metadata.version('genai-prices')}")
+    assert "checked to 20" in plain.source and plain.checked
+    cached = pricing.quote(
+        "openai", "gpt-4o", Usage(prompt_tokens=10**6, cached_prompt_tokens=5 * 10**5)
+    )
+    assert cached is not None and cached.dollars == pytest.approx(1.875)
+    # Reasoning tokens are output tokens, billed as such: nothing to add.
+    stored = pricing.answer_cost("openai", "gpt-4o", Usage(prompt_tokens=1000, output_tokens=10))
+    assert cost_text(stored).startswith("$0.0026 (genai-prices ")
+
+
+def test_your_prices_win_and_an_unknown_model_is_never_free(tmp_path: Path) -> None:
+    user = ensure_user_pricing(tmp_path / "pricing.json")
+    assert json.loads(user.read_text())["prices"] == {}  # nothing of ours wins by accident
+    data = json.loads(user.read_text())
+    data["prices"]["openai:gpt-4o"] = {"input": 1.0, "output": 1.0, "checked": "2026-12-01"}
+    user.write_text(json.dumps(data))
+    pricing = load_pricing(user)
+    mine = pricing.answer_cost("openai", "gpt-4o", Usage(prompt_tokens=10**6, output_tokens=0))
+    assert mine == {
+        "cost_usd": 1.0,
+        "price_source": "your pricing.json",
+        "price_checked": "2026-12-01",
+    }
+    assert cost_text(mine) == "$1.00 (your pricing.json, price of 2026-12-01)"
+    unknown = pricing.answer_cost("openai", "gpt-9-preview", Usage(prompt_tokens=10))
+    assert unknown == {"cost_usd": None} and cost_text(unknown) == "price unknown"
+
+
+def test_an_endpoint_is_priced_by_its_address_and_loopback_by_nobody() -> None:
+    pricing = load_pricing(None)
+    usage = Usage(prompt_tokens=10**6, output_tokens=10**6)
+    assert pricing.quote("my-deepseek", "deepseek-chat", usage, "https://api.deepseek.com")
+    assert pricing.quote("mine", "deepseek-chat", usage, "http://127.0.0.1:8080/v1") is None
+
+
+def test_without_a_maintained_source_the_shipped_list_says_its_age() -> None:
+    """Python 3.10 has no genai-prices: the shipped list is used, and says how old it is."""
+    shipped = load_pricing(None)
+    alone = Pricing(shipped.prices)  # no sources
+    quote = alone.quote("openai", "gpt-4o", Usage(prompt_tokens=1000, output_tokens=500))
+    assert quote is not None and quote.source == "Llamaside's own list" and quote.checked
+    assert cost_text(alone.answer_cost("openai", "gpt-4o", Usage(prompt_tokens=1000))).endswith(
+        f"(Llamaside's own list, price of {quote.checked})"
+    )
