@@ -127,6 +127,14 @@ class SafeMode:
         return "llama.cpp's repacked-weights path"
 
     @property
+    def short(self) -> str:
+        """A few words for a crowded status bar (the note goes in its tooltip)."""
+        off = {EngineMode.NO_GPU: "GPU"}.get(self.mode) or (
+            "AMX" if "AMX" in self.culprit else "repacking"
+        )
+        return f"Safe mode: {off} off"
+
+    @property
     def note(self) -> str:
         """One short line: the status bar's, the CLI's."""
         if self.mode is EngineMode.NO_GPU:

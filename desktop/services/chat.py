@@ -127,8 +127,8 @@ class ChatService(QObject):
         context_used(int, int, int): conversation id, tokens in the context, its size.
         summarised(int, str, int): conversation id, the text that waited, what it follows:
             the oldest turns are summarised and the text can be sent now.
-        safe_mode_changed(str, str): the engine's safe mode, as a note and its longer story
-            (both empty: the fast path).
+        safe_mode_changed(str, str, str): the engine's safe mode: a few words, a note and its
+            longer story (all empty: the fast path).
     """
 
     models_changed = Signal()
@@ -146,7 +146,7 @@ class ChatService(QObject):
     outgrown = Signal(int, str, int, int, int)
     context_used = Signal(int, int, int)
     summarised = Signal(int, str, int)
-    safe_mode_changed = Signal(str, str)
+    safe_mode_changed = Signal(str, str, str)
 
     def __init__(
         self,
@@ -201,7 +201,7 @@ class ChatService(QObject):
         engine.exited.connect(self._on_exited)
         engine.safe_mode.connect(self._show_safe_mode)
         #: The safe-mode note last announced (safe_mode_changed is sent on a change only).
-        self._safe_note = self.safe_mode()[0]
+        self._safe_note = self.safe_mode()[1]
         self.cloud_streams.delta.connect(self._on_cloud_delta)
         self.cloud_streams.done.connect(self._on_cloud_done)
         self.cloud_streams.failed.connect(self._on_cloud_failed)
@@ -506,10 +506,11 @@ class ChatService(QObject):
         """What the engine runs on (CPU, CUDA, Metal...); "" until it has started."""
         return self._backend
 
-    def safe_mode(self) -> tuple[str, str]:
-        """The engine's safe mode on this machine: note and detail (empty: the fast path)."""
+    def safe_mode(self) -> tuple[str, str, str]:
+        """The engine's safe mode on this machine: a few words, a note and the longer story
+        (all empty: the fast path)."""
         mode = self.engine.safe_mode_in_force
-        return (mode.note, mode.detail) if mode is not None else ("", "")
+        return (mode.short, mode.note, mode.detail) if mode is not None else ("", "", "")
 
     def try_fast_path(self) -> None:
         """Forget the safe mode; the next message loads its model the fast way (and the engine
@@ -519,13 +520,16 @@ class ChatService(QObject):
         self._loaded_path = None
         self.engine.try_fast_path()
         self.engine_status.emit("No model loaded · the next message loads it the fast way")
-        self._show_safe_mode("", "")
+        self._show_safe_mode()
 
-    @Slot(str, str)
-    def _show_safe_mode(self, note: str, detail: str) -> None:
+    @Slot()
+    def _show_safe_mode(self) -> None:
+        """Say the engine's safe mode if it changed (it is read from the engine, which keeps
+        the one in force)."""
+        short, note, detail = self.safe_mode()
         if note != self._safe_note:
             self._safe_note = note
-            self.safe_mode_changed.emit(note, detail)
+            self.safe_mode_changed.emit(short, note, detail)
 
     def _start_load(self, model: LocalModel) -> None:
         self._loaded_path = None
@@ -943,7 +947,7 @@ class ChatService(QObject):
         self._loaded_path = None
         # A model that crashed in safe mode too puts the engine back in the mode that has
         # worked on this machine: the note follows.
-        self._show_safe_mode(*self.safe_mode())
+        self._show_safe_mode()
         loading = self._load_request is not None
         self._load_request = None
         if self._summary is not None:

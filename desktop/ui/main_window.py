@@ -744,7 +744,7 @@ class MainWindow(QMainWindow):
         if self.backend_dialog is None:
             self.backend_dialog = BackendDialog(self.chat.models_dir, self)
             self.backend_dialog.fast_path_requested.connect(self._on_try_fast_path)
-        self.backend_dialog.show_safe_mode(*self.chat.safe_mode())
+        self.backend_dialog.show_safe_mode(*self.chat.safe_mode()[1:])
         self.backend_dialog.refresh()
         self.backend_dialog.show()
         self.backend_dialog.raise_()
@@ -843,10 +843,12 @@ class MainWindow(QMainWindow):
             control.blockSignals(False)
         self._refresh_models()
 
-    @Slot(str, str)
-    def _on_safe_mode(self, note: str, detail: str) -> None:
-        self.safe_mode_label.setText(note[:1].upper() + note[1:])
-        self.safe_mode_label.setToolTip(detail)
+    @Slot(str, str, str)
+    def _on_safe_mode(self, short: str, note: str, detail: str) -> None:
+        self.safe_mode_label.setText(short)
+        self.safe_mode_label.setToolTip(
+            f"{note[:1].upper() + note[1:]}.\n\n{detail}" if note else ""
+        )
         self.safe_mode_label.setVisible(bool(note))
         if self.backend_dialog is not None:
             self.backend_dialog.show_safe_mode(note, detail)

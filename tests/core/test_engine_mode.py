@@ -80,12 +80,14 @@ def test_plain_exits_are_not_crashes() -> None:
 def test_the_note_names_what_crashed() -> None:
     amx = SafeMode(EngineMode.NO_EXTRA_BUFTS, "SIGSEGV", "answering", AMX_INFO, "0.3.36")
     assert amx.note == "safe mode: llama.cpp's AMX path crashed on this CPU"
+    assert amx.short == "Safe mode: AMX off"
     assert "SIGSEGV" in amx.detail and "0.3.36" in amx.detail and "answering" in amx.detail
     assert "GPU backend" in amx.detail  # where to try the fast path again
     plain = SafeMode(EngineMode.NO_EXTRA_BUFTS, "SIGILL", "loading a model", PLAIN_INFO)
     assert plain.note == "safe mode: llama.cpp's repacked-weights path crashed on this CPU"
     gpu = SafeMode(EngineMode.NO_GPU, "SIGSEGV", "answering", AMX_INFO)
     assert gpu.note == "safe mode: llama.cpp's GPU path crashed; models run on the CPU"
+    assert gpu.short == "Safe mode: GPU off"
     assert "without GPU offload" in gpu.detail
 
 
