@@ -70,6 +70,9 @@ def test_self_test_runs_every_check_and_leaves_the_users_data_alone(tmp_path: Pa
         "window",
     ]
     assert "tokens:" in result.stdout
+    # The engine line says which mode answered (this machine's safe mode, if it needs one).
+    [engine_line] = [line for line in lines if line.startswith("ok   engine")]
+    assert ", fast path:" in engine_line or ", safe mode: " in engine_line
     assert lines[-1].startswith("self-test passed in ")
     assert "FAIL" not in result.stderr
     # Everything went to a temporary folder: not even the data folders were created.

@@ -210,6 +210,8 @@ class _Answer:
     thinking_to: float = 0.0
     #: The user's settings the request left out (the model does not take them).
     not_applied: tuple[str, ...] = ()
+    #: Told once, when the model begins to show its thinking (the window says "Thinking…").
+    on_thinking: Callable[[], None] | None = None
 
     def add(self, text: str) -> None:
         if not self.first:
@@ -218,6 +220,8 @@ class _Answer:
 
     def think(self, text: str) -> None:
         now = time.perf_counter()
+        if not self.thinking_from and self.on_thinking is not None:
+            self.on_thinking()
         self.thinking_from = self.thinking_from or now
         self.thinking_to = now
         self.reasoning.append(text)
@@ -272,6 +276,8 @@ class _Provider:
         self._sdk = sdk
         #: Sent without a key of the user's (an endpoint of theirs that needs none).
         self.keyless = keyless
+        #: Called (on the streaming thread) when an answer's model begins to show its thinking.
+        self.on_thinking: Callable[[], None] | None = None
         self.name = name
         self.label = label
         self.base_url = base_url
@@ -481,7 +487,7 @@ class _Provider:
         self._purpose = ("chat", model, conversation_id)
         self._cancel = cancel = cancel or threading.Event()
         self.last = CloudResult()
-        answer = _Answer()
+        answer = _Answer(on_thinking=self.on_thinking)
         texts = self._texts(messages, model, sampling, answer)
         try:
             for text in texts:

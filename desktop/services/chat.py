@@ -203,6 +203,7 @@ class ChatService(QObject):
         #: The safe-mode note last announced (safe_mode_changed is sent on a change only).
         self._safe_note = self.safe_mode()[1]
         self.cloud_streams.delta.connect(self._on_cloud_delta)
+        self.cloud_streams.thinking.connect(self._on_cloud_thinking)
         self.cloud_streams.done.connect(self._on_cloud_done)
         self.cloud_streams.failed.connect(self._on_cloud_failed)
         if cloud is not None:
@@ -780,6 +781,12 @@ class ChatService(QObject):
         turn = self._cloud_turn(request_id)
         if turn is not None:
             self._append(turn, text, pieces)
+
+    @Slot(int)
+    def _on_cloud_thinking(self, request_id: int) -> None:
+        turn = self._cloud_turn(request_id)
+        if turn is not None and not turn.pieces:
+            self.answer_thinking.emit(turn.conversation_id, turn.answer_id)
 
     @Slot(int, object)
     def _on_cloud_done(self, request_id: int, result: Any) -> None:

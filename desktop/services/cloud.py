@@ -317,11 +317,14 @@ class CloudStreams(QObject):
 
     Signals:
         delta(int, str, int): request id, new text, pieces so far.
+        thinking(int): request id: the model has begun to show its thinking (it arrives whole
+            with done, in CloudResult.reasoning).
         done(int, object): request id, CloudResult (text, usage, stop reason).
         failed(int, str, str): request id, message for the user, the text that had arrived.
     """
 
     delta = Signal(int, str, int)
+    thinking = Signal(int)
     done = Signal(int, object)
     failed = Signal(int, str, str)
 
@@ -345,6 +348,8 @@ class CloudStreams(QObject):
         cancel = threading.Event()
         self._cancels[request_id] = cancel
         self._providers[request_id] = provider
+
+        provider.on_thinking = lambda: self.thinking.emit(request_id)
 
         def work() -> None:
             pieces = 0

@@ -267,12 +267,16 @@ def test_shown_thinking_is_saved_apart_collapsed_opened_and_never_sent_back(
     set_up_openai(window, qtbot, server)
     pick(window, "openai:gpt-4o")
     answer_consent(qtbot, accept=True)
+    began: list[int] = []
+    window.chat.answer_thinking.connect(lambda _conversation, answer_id: began.append(answer_id))
     send(window, qtbot, "Name one colour.")
     answer = window.chat.store.messages(window.conversation_id or 0)[-1]
+    assert began == [answer.id]  # "Thinking…" was shown while it thought
     assert answer.reasoning == "The user wants a colour. Blue is fine."
     assert "Blue is fine" not in answer.content
     shown = window.chat_view.toPlainText()
     assert "▸ Thought" in shown and "Blue is fine" not in shown  # collapsed
+    assert "Thinking…" not in shown  # the placeholder made way for the line
     assert shown.index("▸ Thought") < shown.index("Cloud says hello")  # above the answer
 
     # The user clicks the line: the thinking opens in its own window.
