@@ -229,7 +229,23 @@ def secret_service(_session_keyring: _Keyring) -> dict[str, str]:
         )
         running.daemon = start_keyring_daemon(running.home, running.address)
         _probe_keyring()
+    _forget_our_secrets()
     return {"DBUS_SESSION_BUS_ADDRESS": running.address}
+
+
+def _forget_our_secrets() -> None:
+    """Each test starts with no key of ours in the keyring: one an earlier test stored (a
+    window test's provider key) must not answer for a test that means to have none."""
+    from contextlib import closing
+
+    import secretstorage
+
+    from desktop.backends.secrets import SERVICE
+
+    with closing(secretstorage.dbus_init()) as connection:
+        collection = secretstorage.get_default_collection(connection)
+        for item in collection.search_items({"service": SERVICE}):
+            item.delete()
 
 
 @pytest.fixture
