@@ -260,26 +260,27 @@ class _Provider:
     request hook that enforces the offline switch and writes the privacy record."""
 
     api = ""
+    #: The label when the caller gives none.
+    default_label = ""
 
     def __init__(
         self,
-        sdk: ModuleType,
         name: str,
         base_url: str,
         api_key: str,
         *,
-        label: str,
-        network: Network | None,
-        timeout: float,
+        label: str = "",
+        network: Network | None = None,
+        timeout: float = DEFAULT_TIMEOUT_S,
         keyless: bool = False,
     ) -> None:
-        self._sdk = sdk
+        self._sdk = sdk = self._load_sdk()
         #: Sent without a key of the user's (an endpoint of theirs that needs none).
         self.keyless = keyless
         #: Called (on the streaming thread) when an answer's model begins to show its thinking.
         self.on_thinking: Callable[[], None] | None = None
         self.name = name
-        self.label = label
+        self.label = label or self.default_label
         self.base_url = base_url
         self.network = network or Network()
         self.last = CloudResult()
@@ -291,6 +292,8 @@ class _Provider:
         self._live: Any = None
         #: What the next requests are for, for the privacy record (set per call).
         self._purpose: tuple[str, str, int | None] = ("", "", None)
+        #: Per model, the parameters it refused (a 400 naming them): left out from then on.
+        self._refused: dict[str, set[str]] = {}
         http_client = sdk.DefaultHttpxClient(
             event_hooks={"request": [self._on_request]}, verify=shared_ssl_context()
         )
@@ -302,6 +305,10 @@ class _Provider:
             timeout=timeout,
             http_client=http_client,
         )
+
+    @staticmethod
+    def _load_sdk() -> ModuleType:
+        raise NotImplementedError
 
     def _make_client(self, **kwargs: Any) -> Any:
         raise NotImplementedError
@@ -521,32 +528,13 @@ class OpenAIProvider(_Provider):
     """OpenAI's Chat Completions API, and any server that speaks it (vLLM, llama-server...)."""
 
     api = "openai"
+    default_label = "OpenAI"
 
-    def __init__(
-        self,
-        name: str,
-        base_url: str,
-        api_key: str,
-        *,
-        label: str = "OpenAI",
-        network: Network | None = None,
-        timeout: float = DEFAULT_TIMEOUT_S,
-        keyless: bool = False,
-    ) -> None:
+    @staticmethod
+    def _load_sdk() -> ModuleType:
         import openai
 
-        super().__init__(
-            openai,
-            name,
-            base_url,
-            api_key,
-            label=label,
-            network=network,
-            timeout=timeout,
-            keyless=keyless,
-        )
-        #: Per model, the parameters it refused (a 400 naming them): left out from then on.
-        self._refused: dict[str, set[str]] = {}
+        return openai
 
     def _make_client(self, **kwargs: Any) -> Any:
         return self._sdk.OpenAI(**kwargs)
@@ -618,30 +606,13 @@ class AnthropicProvider(_Provider):
     """Anthropic's Messages API (streaming)."""
 
     api = "anthropic"
+    default_label = "Anthropic"
 
-    def __init__(
-        self,
-        name: str,
-        base_url: str,
-        api_key: str,
-        *,
-        label: str = "Anthropic",
-        network: Network | None = None,
-        timeout: float = DEFAULT_TIMEOUT_S,
-        keyless: bool = False,
-    ) -> None:
+    @staticmethod
+    def _load_sdk() -> ModuleType:
         import anthropic
 
-        super().__init__(
-            anthropic,
-            name,
-            base_url,
-            api_key,
-            label=label,
-            network=network,
-            timeout=timeout,
-            keyless=keyless,
-        )
+        return anthropic
 
     def _make_client(self, **kwargs: Any) -> Any:
         return self._sdk.Anthropic(**kwargs)

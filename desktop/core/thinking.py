@@ -34,6 +34,8 @@ class ThinkSplitter:
         self._after_close = False
 
     def feed(self, text: str) -> tuple[str, str]:
+        if self._started and not self.thinking and not self._after_close and not self._held:
+            return "", text  # past any thinking: every token after that goes straight through
         self._held += text
         thoughts: list[str] = []
         answer: list[str] = []
