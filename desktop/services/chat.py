@@ -732,9 +732,8 @@ class ChatService(QObject):
         if request_id == self._load_request:
             # Any error about the load request means there is no usable model.
             self._load_request = None
-            if (
-                turn is not None and code != P.ERROR_ENGINE_BUILD
-            ):  # the engine's fault, not the file's
+            # A too-old llama-cpp-python is the engine's fault, not the model file's.
+            if turn is not None and code != P.ERROR_ENGINE_BUILD:
                 assert isinstance(turn.model, LocalModel)
                 self._mark_model(turn.model.path, message)
             self.engine.unload()

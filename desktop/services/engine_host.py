@@ -27,8 +27,8 @@ class EngineHost(QObject):
         done(int, object): request id, Usage.
         failed(int, str, str): request id, error code, message for the user.
         exited(str, bool): the child ended: message, and whether we asked it to.
-        safe_mode(str, str): the child crashed loading a model or reading its first prompt and
-            goes on in a safer mode (the request in flight with it): note, detail.
+        safe_mode(): the child crashed loading a model or reading its first prompt and goes
+            on in a safer mode, the request in flight with it (safe_mode_in_force says which).
     """
 
     hello = Signal(dict)
@@ -42,7 +42,7 @@ class EngineHost(QObject):
     #: whether it is the earlier turns (not the new message) that fill the context.
     overflow = Signal(int, int, int, bool)
     exited = Signal(str, bool)
-    safe_mode = Signal(str, str)
+    safe_mode = Signal()
 
     # Emitted from the client's reader thread; Qt queues it to this object's (GUI) thread.
     # object, not dict: a dict argument is converted to a QVariantMap and back on the way,
@@ -142,7 +142,7 @@ class EngineHost(QObject):
         elif kind == P.EV_HELLO:
             self.hello.emit(event)
         elif kind == EV_SAFE_MODE:
-            self.safe_mode.emit(str(event["note"]), str(event["detail"]))
+            self.safe_mode.emit()
         elif kind == EV_EXITED:
             if self._client.running and event.get("pid") != self._client.pid:
                 return  # a previous child, replaced already; its end is old news
