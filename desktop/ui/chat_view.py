@@ -56,6 +56,8 @@ from desktop.ui.render import (
 )
 
 MESSAGE_GAP_PX = 14
+#: Where an answer will stream while its model thinks (one UTF-16 unit a character).
+THINKING = "Thinking…"
 #: Messages rendered when a conversation opens: enough to fill any window. Rendering a
 #: 5,000-message chat whole takes seconds (Markdown, then Qt's HTML import and layout);
 #: this many take a few milliseconds.
@@ -556,12 +558,13 @@ class ChatView(QTextBrowser):
 
     def show_thinking(self) -> None:
         """A reasoning model thinks before it answers: say so where the answer will stream
-        (replaced by the thinking line when the answer ends)."""
+        (the words go when the answer's text begins; the thinking line takes their place when
+        it ends)."""
         if self._answer_start is None or self._stream_chars or self._thinking_at is not None:
             return
         cursor = self._end_cursor()
         self._thinking_at = self._answer_start
-        cursor.insertHtml('<p style="color:#888"><i>Thinking…</i></p>')
+        cursor.insertHtml(f'<p style="color:#888"><i>{THINKING}</i></p>')
         cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())
         self._answer_start = cursor.position()
         self._stream_cursor = cursor
@@ -569,6 +572,15 @@ class ChatView(QTextBrowser):
     def append_answer_text(self, text: str) -> None:
         if self._answer_start is None or self._stream_cut:
             return
+        if self._thinking_at is not None and not self._stream_chars:
+            # The model has stopped thinking: its words go (their empty line stays, for the
+            # thinking line at the end), so "Thinking…" never sits above a streaming answer.
+            cursor = QTextCursor(self.document())
+            cursor.setPosition(self._thinking_at)
+            cursor.setPosition(self._thinking_at + len(THINKING), QTextCursor.MoveMode.KeepAnchor)
+            if cursor.selectedText() == THINKING:
+                cursor.removeSelectedText()
+                self._answer_start -= len(THINKING)
         piece = text[: SHOWN_LIMIT - self._stream_chars]
         self._stream_chars += len(piece)
         self._stream_cut = len(piece) < len(text)

@@ -268,10 +268,24 @@ def test_shown_thinking_is_saved_apart_collapsed_opened_and_never_sent_back(
     pick(window, "openai:gpt-4o")
     answer_consent(qtbot, accept=True)
     began: list[int] = []
-    window.chat.answer_thinking.connect(lambda _conversation, answer_id: began.append(answer_id))
+    shown_then: list[bool] = []  # whether "Thinking…" was on screen, at each moment below
+
+    def view_thinking() -> bool:
+        return "Thinking…" in window.chat_view.toPlainText()
+
+    # Connected after the window's own slots: they see what the window has just done.
+    window.chat.answer_thinking.connect(
+        lambda _conversation, answer_id: (
+            began.append(answer_id),
+            shown_then.append(view_thinking()),
+        )
+    )
+    window.chat.answer_delta.connect(lambda *_args: shown_then.append(view_thinking()))
     send(window, qtbot, "Name one colour.")
     answer = window.chat.store.messages(window.conversation_id or 0)[-1]
-    assert began == [answer.id]  # "Thinking…" was shown while it thought
+    assert began == [answer.id]
+    # Shown while it thought, gone as soon as the answer's text began.
+    assert shown_then[0] and len(shown_then) > 1 and not any(shown_then[1:])
     assert answer.reasoning == "The user wants a colour. Blue is fine."
     assert "Blue is fine" not in answer.content
     shown = window.chat_view.toPlainText()
