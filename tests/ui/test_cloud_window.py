@@ -273,13 +273,12 @@ def test_shown_thinking_is_saved_apart_collapsed_opened_and_never_sent_back(
     def view_thinking() -> bool:
         return "Thinking…" in window.chat_view.toPlainText()
 
+    def on_thinking(_conversation: int, answer_id: int) -> None:
+        began.append(answer_id)
+        shown_then.append(view_thinking())
+
     # Connected after the window's own slots: they see what the window has just done.
-    window.chat.answer_thinking.connect(
-        lambda _conversation, answer_id: (
-            began.append(answer_id),
-            shown_then.append(view_thinking()),
-        )
-    )
+    window.chat.answer_thinking.connect(on_thinking)
     window.chat.answer_delta.connect(lambda *_args: shown_then.append(view_thinking()))
     send(window, qtbot, "Name one colour.")
     answer = window.chat.store.messages(window.conversation_id or 0)[-1]
