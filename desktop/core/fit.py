@@ -12,12 +12,16 @@ rule here is testable on machines we do not have. Memory model, in decimal bytes
 * Apple silicon: one memory pool; Metal may use up to its working-set limit of it.
 
 The order of preference is: all on the GPU > experts in RAM > some layers on the GPU > CPU only.
+Within the best way, a GPU gets the biggest quant that runs that way. A CPU does not: generating
+a token reads every weight once, so its speed goes as 1 / bytes of weights, and Q4_K_M answers
+about twice as fast as Q8_0 for a small loss of quality. There a 4-5-bit K quant is recommended.
 """
 
 from __future__ import annotations
 
 import enum
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -188,14 +192,80 @@ def plan(
     return [plan_quant(model, q, machine, ctx) for q in (quants or model.quants)]
 
 
+_BITS_RE = re.compile(r"(?:^|[-_.])I?Q(\d+)(?=_|$)")
+
+#: On a CPU, the 4-5-bit quants in the order people pick them for speed and quality: Q4_K_M,
+#: then its close kin. Unsloth's "UD-" (dynamic) prefix is ignored when matching.
+CPU_PICKS = ("Q4_K_M", "Q4_K_L", "Q4_K_XL", "Q4_K_S", "Q5_K_M", "IQ4_XS", "Q5_K_S", "IQ4_NL")
+
+
+def quant_bits(quant: str) -> int | None:
+    """Bits per weight a llama.cpp quant name says (Q4_K_M 4, UD-IQ1_S 1, Q8_0 8, F16 16)."""
+    name = quant.upper()
+    match = _BITS_RE.search(name)
+    if match:
+        return int(match.group(1))
+    float_bits = re.search(r"(?:^|[-_.])B?F(16|32)$", name)
+    return int(float_bits.group(1)) if float_bits else None
+
+
+def _cpu_pick(fits: list[Fit]) -> Fit:
+    """The quant to run on a CPU: Q4_K_M or the nearest 4-5-bit quant; failing that, the
+    smallest of the bigger ones (fastest, quality alike); failing that, the biggest below 4
+    bits (quality falls off a cliff there, and speed gains little back)."""
+    middle = [f for f in fits if quant_bits(f.quant.quant) in (4, 5)]
+    if middle:
+
+        def rank(fit: Fit) -> tuple[int, int]:
+            name = fit.quant.quant.upper().removeprefix("UD-")
+            picked = CPU_PICKS.index(name) if name in CPU_PICKS else len(CPU_PICKS)
+            return picked, fit.weights_bytes
+
+        # min() keeps the first of equals, so catalog order breaks ties between publishers.
+        return min(middle, key=rank)
+    bigger = [f for f in fits if (quant_bits(f.quant.quant) or 0) > 5]
+    if bigger:
+        return min(bigger, key=lambda f: f.weights_bytes)
+    return max(fits, key=lambda f: f.weights_bytes)
+
+
 def recommend(fits: Iterable[Fit]) -> Fit | None:
-    """The best way to run first, then the biggest (highest quality) quant that runs that way."""
+    """The best way to run first; then, on a GPU, the biggest (highest quality) quant that runs
+    that way, and on the CPU only, the quant people pick for speed there (see _cpu_pick)."""
     runnable = [f for f in fits if f.verdict != Verdict.NO_FIT]
     if not runnable:
         return None
     best = min(f.verdict for f in runnable)
+    same_way = [f for f in runnable if f.verdict == best]
+    if best == Verdict.CPU_ONLY:
+        return _cpu_pick(same_way)
     # max() keeps the first of equals, so catalog order breaks ties.
-    return max((f for f in runnable if f.verdict == best), key=lambda f: f.weights_bytes)
+    return max(same_way, key=lambda f: f.weights_bytes)
+
+
+def cpu_speedup(best: Fit, fits: Iterable[Fit]) -> str | None:
+    """Why a CPU-only recommendation is not the biggest quant that runs, in words; None when
+    it is (or when a GPU runs it)."""
+    if best.verdict != Verdict.CPU_ONLY:
+        return None
+    bigger = [
+        f for f in fits if f.verdict == Verdict.CPU_ONLY and f.weights_bytes > best.weights_bytes
+    ]
+    if not bigger:
+        return None
+    biggest = max(bigger, key=lambda f: f.weights_bytes)
+    # Token generation on a CPU is memory-bandwidth bound: speed ~ 1 / bytes of weights read.
+    ratio = f"{biggest.weights_bytes / best.weights_bytes:.1f}".removesuffix(".0")
+    text = f"{best.quant.quant} answers about {ratio}× faster than {biggest.quant.quant} here"
+    if (quant_bits(best.quant.quant) or 0) >= 4:
+        text += ", at near the same quality"
+    return text
+
+
+def why_recommended(best: Fit, fits: Iterable[Fit]) -> str:
+    """How the recommended quant runs and, on a CPU, why it beats the bigger ones there."""
+    speedup = cpu_speedup(best, fits)
+    return f"runs on the CPU only; {speedup}" if speedup else best.describe()
 
 
 def reinstall_command(system: str, gpus: Iterable[Gpu]) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from desktop.core.catalog import CatalogModel
-from desktop.core.fit import Fit, Machine, Verdict, kv_cache_bytes
+from desktop.core.fit import Fit, Machine, Verdict, kv_cache_bytes, why_recommended
 from desktop.core.models import human_size
 
 SCOUT_ID = "llama-4-scout-17b-16e-instruct"
@@ -66,7 +66,8 @@ def render_fit_table(
     lines.append("")
     if best is not None:
         lines.append(
-            f"Recommended: {best.quant.publisher} {best.quant.quant}, which {best.describe()}."
+            f"Recommended: {best.quant.publisher} {best.quant.quant}, which "
+            f"{why_recommended(best, fits)}."
         )
     else:
         lines.append(
@@ -122,5 +123,6 @@ def fit_report(
             }
             for f in fits
         ],
+        "recommended_because": why_recommended(best, fits) if best is not None else None,
         "reinstall_command": reinstall,
     }

@@ -25,21 +25,27 @@ Scout's KV cache at 8,192 tokens = 196,608 B x 8,192 = 1.61 GB; experts are 90% 
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from desktop.backends.catalog_file import load_catalog
-from desktop.core.catalog import GB, CatalogModel
+from desktop.core.catalog import GB, CatalogModel, Quant
 from desktop.core.fit import (
     Fit,
     Gpu,
     Machine,
     Verdict,
+    cpu_speedup,
     kv_cache_bytes,
     plan,
     plan_quant,
+    quant_bits,
     recommend,
     reinstall_command,
+    why_recommended,
 )
+from desktop.core.fit_report import fit_report, render_fit_table
 
 CATALOG = load_catalog()
 SCOUT = CATALOG.get("llama-4-scout-17b-16e-instruct")
@@ -183,3 +189,119 @@ def test_gpu_without_a_gpu_build_says_so_and_how_to_fix() -> None:
     assert "GGML_VULKAN" in (reinstall_command("Linux", (Gpu("Radeon", "amd", 16 * GB),)) or "")
     assert (reinstall_command("Windows", no_build.gpus) or "").startswith("$env:CMAKE_ARGS=")
     assert reinstall_command("Linux", ()) is None
+
+
+# -- on the CPU only: the quant people pick for speed there, not the biggest that runs --------
+
+L3B = CATALOG.get("llama-3.2-3b-instruct")
+
+
+def cpu_only(ram_gb: int) -> Machine:
+    return Machine(
+        system="Linux", ram_total=ram_gb * GB, ram_available=ram_gb * GB, disk_free=500 * GB
+    )
+
+
+def with_quants(model: CatalogModel, *names: str) -> CatalogModel:
+    """The model with made-up quants, each sized as its bits say (8B parameters)."""
+    sizes = {"Q2_K": 3.2, "Q3_K_M": 4.0, "IQ4_XS": 4.5, "Q4_K_S": 4.7, "Q5_K_M": 5.7}
+    sizes |= {"Q4_0": 4.7, "Q6_K": 6.6, "Q8_0": 8.5, "F16": 16.1}
+    quants = tuple(
+        Quant(repo="someone/Model-GGUF", quant=n, pattern=f"*{n}*", size_bytes=int(sizes[n] * GB))
+        for n in names
+    )
+    return dataclasses.replace(model, quants=quants)
+
+
+@pytest.mark.parametrize(
+    ("name", "bits"),
+    [
+        ("Q4_K_M", 4),
+        ("UD-Q4_K_XL", 4),
+        ("IQ4_XS", 4),
+        ("UD-IQ1_S", 1),
+        ("IQ2_XXS", 2),
+        ("Q5_K_M", 5),
+        ("Q6_K", 6),
+        ("Q8_0", 8),
+        ("Q4_1", 4),
+        ("F16", 16),
+        ("BF16", 16),
+        ("", None),
+    ],
+)
+def test_quant_bits_reads_llama_cpp_names(name: str, bits: int | None) -> None:
+    assert quant_bits(name) == bits
+
+
+def test_cpu_only_recommends_q4_k_m_over_q8_0_and_says_why() -> None:
+    # The issue's case: Llama 3.2 3B on a CPU-only machine where Q8_0 runs too. The biggest
+    # quant was recommended; on a CPU it is 3.42 / 2.02 = 1.7x slower for little quality.
+    fits = plan(L3B, cpu_only(16))
+    assert [f.verdict for f in fits] == [Verdict.CPU_ONLY, Verdict.CPU_ONLY]
+    best = recommend(fits)
+    assert best is not None and best.quant.quant == "Q4_K_M"
+    assert why_recommended(best, fits) == (
+        "runs on the CPU only; Q4_K_M answers about 1.7× faster than Q8_0 here, "
+        "at near the same quality"
+    )
+
+
+def test_cpu_only_with_one_quant_that_runs_says_nothing_about_speed() -> None:
+    fits = plan(L3B, cpu_only(8))  # RAM budget 4 GB: Q8_0 (3.42 + 0.94) does not fit
+    best = recommend(fits)
+    assert best is not None and best.quant.quant == "Q4_K_M"
+    assert cpu_speedup(best, fits) is None
+    assert why_recommended(best, fits) == "runs on the CPU only (slow)"
+
+
+def test_cpu_only_8b_and_scout_pick_q4_k_m_in_catalog_order() -> None:
+    best = recommend(plan(L8B, CPU_32))  # Q4_K_M, Q6_K and Q8_0 all run
+    assert best is not None and best.quant.quant == "Q4_K_M"
+    scout = recommend(plan(SCOUT, cpu_only(256)))  # everything runs, Q8_0 included
+    assert scout is not None and scout.quant.quant == "Q4_K_M"
+    assert scout.quant.repo.startswith("unsloth")  # the first Q4_K_M, not UD-Q4_K_XL
+    assert "about 1.8× faster than Q8_0" in why_recommended(scout, plan(SCOUT, cpu_only(256)))
+
+
+@pytest.mark.parametrize(
+    ("quants", "ram_gb", "expected"),
+    [
+        # Without Q4_K_M, its nearest kin; never a sub-4-bit quant when a 4-bit one runs.
+        (("Q2_K", "Q3_K_M", "IQ4_XS", "Q4_K_S", "Q5_K_M", "Q8_0"), 64, "Q4_K_S"),
+        (("Q2_K", "Q3_K_M", "Q5_K_M", "Q8_0"), 64, "Q5_K_M"),
+        (("Q2_K", "Q3_K_M", "IQ4_XS", "Q8_0"), 64, "IQ4_XS"),
+        (("Q3_K_M", "Q4_0", "Q8_0"), 64, "Q4_0"),
+        # Nothing of 4-5 bits: the smallest of the bigger ones (fastest, quality alike).
+        (("Q6_K", "Q8_0", "F16"), 64, "Q6_K"),
+        # Only sub-4-bit quants run (RAM budget 5 GB): the biggest of them, for quality.
+        (("Q2_K", "Q3_K_M", "Q4_K_S", "Q8_0"), 9, "Q3_K_M"),
+    ],
+)
+def test_cpu_only_choice_without_q4_k_m(
+    quants: tuple[str, ...], ram_gb: int, expected: str
+) -> None:
+    model = with_quants(L8B, *quants)
+    best = recommend(plan(model, cpu_only(ram_gb), 4096))
+    assert best is not None and best.verdict == Verdict.CPU_ONLY
+    assert best.quant.quant == expected
+
+
+def test_a_gpu_still_gets_the_biggest_quant_that_runs_the_best_way() -> None:
+    model = with_quants(L8B, "Q4_K_S", "Q5_K_M", "Q8_0")
+    best = recommend(plan(model, nvidia(24, 23.5, 64), 4096))
+    assert best is not None and best.verdict == Verdict.FULL_GPU
+    assert best.quant.quant == "Q8_0"
+    assert why_recommended(best, plan(model, nvidia(24, 23.5, 64), 4096)) == best.describe()
+
+
+def test_cli_fit_table_gives_the_cpu_reason() -> None:
+    fits = plan(L3B, cpu_only(16))
+    best = recommend(fits)
+    text = render_fit_table(L3B, cpu_only(16), fits, best, None)
+    marked = [line for line in text.splitlines() if line.endswith("<- recommended")]
+    assert len(marked) == 1 and " Q4_K_M " in marked[0]
+    assert "Recommended: bartowski Q4_K_M, which runs on the CPU only; Q4_K_M answers" in text
+    report = fit_report(L3B, cpu_only(16), fits, best, None)
+    assert [q["recommended"] for q in report["quants"]] == [True, False]
+    assert "1.7× faster than Q8_0" in report["recommended_because"]
