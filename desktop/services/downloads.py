@@ -3,13 +3,15 @@
 Each job is one loadable model (one GGUF, or all parts of a split one). The bytes move on a
 plain Python thread (backends.model_downloads); its callbacks emit signals, which Qt queues to
 the GUI thread, where the history database is written. Downloads go on while the user chats.
-Jobs found unfinished in the database at start-up come back paused, ready to resume.
+Jobs found unfinished in the database at start-up come back paused, ready to resume; those
+that had failed come back failed, with the reason they were given.
 """
 
 from __future__ import annotations
 
 import enum
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -55,6 +57,8 @@ class DownloadJob:
     run: int = 0
     #: Resume asked for while the previous run was still winding down.
     resume_pending: bool = False
+    #: Finds the files on the hub (a catalog quant); run first by a job that has none yet.
+    lookup: Callable[[], GgufGroup] | None = None
 
     @property
     def total(self) -> int:
@@ -71,6 +75,7 @@ class DownloadManager(QObject):
     job_changed(str): progress or state of a job changed.
     job_finished(str, str): job id, the model file to load (part 1), verified.
     job_failed(str, str): job id, a message for the user.
+    A job that was cancelled or removed is gone from ``jobs`` when its job_changed arrives.
     """
 
     job_added = Signal(str)
@@ -82,6 +87,7 @@ class DownloadManager(QObject):
     # GUI-thread slots (queued by Qt). A signal from an older or cancelled run is ignored.
     _progress = Signal(str, int, object)
     _file_state = Signal(str, int, object)
+    _resolved = Signal(str, int, object)  # the files a lookup found
     _ended = Signal(str, int, str, str)  # job id, run, outcome (done/paused/failed), detail
 
     def __init__(
@@ -102,6 +108,7 @@ class DownloadManager(QObject):
         self._runs = 0
         self._progress.connect(self._on_progress)
         self._file_state.connect(self._on_file_state)
+        self._resolved.connect(self._on_resolved)
         self._ended.connect(self._on_ended)
 
     # -- public -------------------------------------------------------------------------------
@@ -116,6 +123,24 @@ class DownloadManager(QObject):
         if job.state in (JobState.DOWNLOADING, JobState.DONE):
             return job_id
         job.group = group  # a restored job may know only some of the parts
+        self._run(job)
+        return job_id
+
+    def start_lookup(self, repo: str, name: str, lookup: Callable[[], GgufGroup]) -> str:
+        """A download whose files are found on the hub first (a catalog quant).
+
+        Listed from the click on, so a lookup that fails (offline, the repo moved) is a failed
+        download with its reason, and Resume tries the lookup again. ``lookup`` runs on the
+        worker thread.
+        """
+        job_id = f"{repo}/{name}"
+        job = self.jobs.get(job_id)
+        if job is None:
+            job = DownloadJob(job_id, repo, GgufGroup(name, ()), lookup=lookup)
+            self.jobs[job_id] = job
+            self.job_added.emit(job_id)
+        if job.state in (JobState.DOWNLOADING, JobState.DONE):
+            return job_id
         self._run(job)
         return job_id
 
@@ -145,11 +170,24 @@ class DownloadManager(QObject):
             self._forget(job, keep_partial)
         self.job_changed.emit(job_id)
 
+    def remove(self, job_id: str) -> None:
+        """Take a finished or failed job off the list. A finished model stays on disk; a failed
+        one's partial files go, so nothing half-done is left behind or comes back at restart."""
+        job = self.jobs[job_id]
+        if job.state not in (JobState.DONE, JobState.FAILED):
+            raise ValueError(f"{job_id} is {job.state.value}: cancel it instead.")
+        del self.jobs[job_id]
+        if job.state == JobState.FAILED:
+            self._forget(job, keep_partial=False)
+        self.job_changed.emit(job_id)
+
     def restore(self) -> None:
-        """Jobs left unfinished by an earlier run come back paused."""
+        """Jobs left unfinished by an earlier run come back paused, or failed with their
+        reason if their last run failed."""
         unfinished: dict[str, list[RemoteFile]] = {}
         rows = self.store.downloads()
         repos_with_unfinished = {r["repo"] for r in rows if r["status"] != "verified"}
+        errors = {(r["repo"], r["path"]): r["error"] for r in rows if r["status"] == "failed"}
         for row in rows:
             if row["repo"] in repos_with_unfinished:
                 unfinished.setdefault(row["repo"], []).append(
@@ -167,6 +205,10 @@ class DownloadManager(QObject):
                 if all(t.exists() for t in targets):
                     continue
                 job = DownloadJob(f"{repo}/{group.name}", repo, group, JobState.PAUSED)
+                failed = [errors[repo, f.path] for f in group.files if (repo, f.path) in errors]
+                if failed:
+                    job.state = JobState.FAILED
+                    job.error = failed[0] or "The download failed."
                 job.done = sum(
                     min(f.size, _bytes_at(t)) for f, t in zip(group.files, targets, strict=True)
                 )
@@ -206,14 +248,24 @@ class DownloadManager(QObject):
         self.job_changed.emit(job.id)
         job.thread = threading.Thread(
             target=self._work,
-            args=(job.id, job.run, job.group, job.cancel),
+            args=(job.id, job.run, job.group, job.cancel, job.lookup),
             name=f"download-{job.group.name}",
             daemon=True,
         )
         job.thread.start()
 
-    def _work(self, job_id: str, run: int, group: GgufGroup, cancel: threading.Event) -> None:
+    def _work(
+        self,
+        job_id: str,
+        run: int,
+        group: GgufGroup,
+        cancel: threading.Event,
+        lookup: Callable[[], GgufGroup] | None,
+    ) -> None:
         try:
+            if not group.files and lookup is not None:
+                group = lookup()
+                self._resolved.emit(job_id, run, group)
             hub = Hub(network=self.network)
             for remote in group.files:
                 hub.note_download(remote)
@@ -258,6 +310,13 @@ class DownloadManager(QObject):
         job.done, job.speed = min(progress.done, job.total), progress.speed
         job.checked, job.to_check = progress.checked, progress.to_check
         self.job_changed.emit(job_id)
+
+    @Slot(str, int, object)
+    def _on_resolved(self, job_id: str, run: int, group: GgufGroup) -> None:
+        job = self._current(job_id, run)
+        if job is not None:
+            job.group = group
+            self.job_changed.emit(job_id)
 
     @Slot(str, int, object)
     def _on_file_state(

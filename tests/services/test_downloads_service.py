@@ -170,3 +170,70 @@ def test_pause_then_resume_at_once_has_one_writer(
         lambda: not any(t.name.startswith("download-") for t in threading.enumerate()),
         timeout=10_000,
     )
+
+
+def test_a_failed_download_comes_back_failed_with_its_reason_until_removed(
+    home: AppPaths, store: ChatStore, hub: HubServer, qtbot: QtBot
+) -> None:
+    hosted = hub.state.file(REPO, FILE)
+    hosted.faults.rate = 20_000_000
+    manager = DownloadManager(store, home.models)
+    chosen = group()
+    job_id = manager.start(REPO, chosen)
+    qtbot.waitUntil(lambda: manager.jobs[job_id].done > 2_000_000, timeout=30_000)
+    manager.pause(job_id)
+    qtbot.waitUntil(lambda: manager.jobs[job_id].state == JobState.PAUSED, timeout=10_000)
+    with pytest.raises(ValueError, match="cancel it instead"):
+        manager.remove(job_id)  # a paused download has a partial file the user may want
+    # The file went away on the hub: the resume ends in a 404, with bytes already on disk.
+    hosted.faults.statuses = [404]
+    hosted.faults.rate = None
+    with qtbot.waitSignal(manager.job_failed, timeout=30_000):
+        manager.resume(job_id)
+    assert manager.jobs[job_id].state == JobState.FAILED
+    part = target_for(home.models, chosen.files[0]).with_name(FILE + ".part")
+    assert part.exists()
+    manager.shutdown()
+
+    again = DownloadManager(store, home.models)
+    again.restore()
+    assert again.jobs[job_id].state == JobState.FAILED  # not "paused": it had failed
+    assert "is not on the hub any more (HTTP 404)" in (again.jobs[job_id].error or "")
+    with qtbot.waitSignal(again.job_changed) as changed:
+        again.remove(job_id)
+    assert changed.args == [job_id] and job_id not in again.jobs
+    assert not part.exists() and store.downloads() == []
+    third = DownloadManager(store, home.models)
+    third.restore()
+    assert third.jobs == {}
+
+
+def test_removing_a_finished_download_keeps_the_model(
+    home: AppPaths, store: ChatStore, hub: HubServer, qtbot: QtBot
+) -> None:
+    manager = DownloadManager(store, home.models)
+    with qtbot.waitSignal(manager.job_finished, timeout=60_000) as finished:
+        job_id = manager.start(REPO, group())
+    assert finished.args is not None
+    manager.remove(job_id)
+    assert job_id not in manager.jobs
+    assert Path(finished.args[1]).exists()
+
+
+def test_a_lookup_that_fails_is_a_failed_download_and_resume_looks_again(
+    home: AppPaths, store: ChatStore, hub: HubServer, qtbot: QtBot, smollm_path: str
+) -> None:
+    from desktop.services.model_catalog import repo_models
+
+    repo = "test-org/Moved-GGUF"
+    manager = DownloadManager(store, home.models)
+    with qtbot.waitSignal(manager.job_failed, timeout=30_000) as failed:
+        job_id = manager.start_lookup(repo, "Moved Q4_1", lambda: repo_models(repo)[0])
+    assert manager.jobs[job_id].state == JobState.FAILED
+    assert failed.args is not None and repo in failed.args[1]
+    assert manager.jobs[job_id].group.files == ()  # nothing was found, nothing recorded
+    hub.state.add(repo, "Moved-Q4_1.gguf", Path(smollm_path))
+    with qtbot.waitSignal(manager.job_finished, timeout=60_000) as finished:
+        manager.resume(job_id)
+    assert finished.args is not None and Path(finished.args[1]).name == "Moved-Q4_1.gguf"
+    assert manager.jobs[job_id].group.name == "Moved-Q4_1"
