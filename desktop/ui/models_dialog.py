@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QMessageBox,
-    QProgressBar,
     QPushButton,
     QSpinBox,
     QTableWidget,
@@ -32,16 +31,27 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.backends.hub import GgufGroup
 from desktop.backends.network import Network
-from desktop.core.catalog import CatalogModel
+from desktop.core.catalog import CatalogModel, Quant
 from desktop.core.errors import LlamasideError
-from desktop.core.fit import Fit, Machine, Verdict, plan, recommend, reinstall_command
+from desktop.core.fit import (
+    Fit,
+    Machine,
+    Verdict,
+    cpu_speedup,
+    plan,
+    recommend,
+    reinstall_command,
+    why_recommended,
+)
 from desktop.core.fit_report import SCOUT_ID, machine_summary
 from desktop.core.models import human_size
 from desktop.services import model_catalog
 from desktop.services.background import Background
 from desktop.services.chat import ChatService
-from desktop.services.downloads import DownloadManager, JobState
+from desktop.services.downloads import DownloadManager
+from desktop.ui.downloads_tab import DownloadsTab
 
 _VERDICT_TEXT = {
     Verdict.FULL_GPU: ("All on the GPU", "#1e8449"),
@@ -95,16 +105,14 @@ class ModelsDialog(QDialog):
         self.tabs = QTabWidget(self)
         self.tabs.addTab(self._build_catalog_tab(), "Llama models")
         self.tabs.addTab(self._build_hub_tab(), "Hugging Face")
-        self.tabs.addTab(self._build_downloads_tab(), "Downloads")
+        self.downloads_tab = DownloadsTab(downloads)
+        self.downloads_table = self.downloads_tab.table
+        self.tabs.addTab(self.downloads_tab, "Downloads")
         self.tabs.addTab(self._build_local_tab(), "On this computer")
         layout = QVBoxLayout(self)
         layout.addWidget(self.tabs)
 
-        downloads.job_added.connect(self._refresh_downloads)
-        downloads.job_changed.connect(self._on_job_changed)
         downloads.job_finished.connect(self._on_job_finished)
-        downloads.job_failed.connect(self._on_job_failed)
-        self._refresh_downloads()
         self._refresh_local()
         models_dir = chat.models_dir
         self.background.call("machine", lambda: model_catalog.detect_machine(models_dir))
@@ -172,15 +180,17 @@ class ModelsDialog(QDialog):
         model = self._model()
         self.fits = plan(model, self.machine, self.ctx_spin.value())
         best = recommend(self.fits)
+        # On a CPU the recommendation is not the biggest quant that runs: the row says why.
+        speedup = cpu_speedup(best, self.fits) if best is not None else None
         self.fit_table.setRowCount(0)
         for fit in self.fits:
             row = self.fit_table.rowCount()
             self.fit_table.insertRow(row)
             text, colour = _VERDICT_TEXT[fit.verdict]
-            verdict = QTableWidgetItem(
-                text.format(n=fit.n_cpu_moe, g=fit.n_gpu_layers)
-                + ("  ★ recommended" if fit is best else "")
-            )
+            mark = ""
+            if fit is best:
+                mark = f"  ★ recommended: {speedup}" if speedup else "  ★ recommended"
+            verdict = QTableWidgetItem(text.format(n=fit.n_cpu_moe, g=fit.n_gpu_layers) + mark)
             verdict.setForeground(QColor(colour))
             size = human_size(fit.quant.size_bytes) + (" (approx.)" if fit.quant.approx else "")
             cells = [
@@ -196,7 +206,8 @@ class ModelsDialog(QDialog):
                     font = QFont(cell.font())
                     font.setBold(True)
                     cell.setFont(font)
-                cell.setToolTip(f"{fit.quant.repo} · {fit.describe()}")
+                why = why_recommended(fit, self.fits) if fit is best else fit.describe()
+                cell.setToolTip(f"{fit.quant.repo} · {why}")
                 self.fit_table.setItem(row, column, cell)
         kv = human_size(self.fits[0].kv_bytes) if self.fits else "?"
         advice = [f"The KV cache for {self.ctx_spin.value():,} tokens takes {kv}."]
@@ -204,7 +215,8 @@ class ModelsDialog(QDialog):
             advice.insert(
                 0,
                 f"<b>Recommended:</b> {html.escape(best.quant.publisher)} "
-                f"{html.escape(best.quant.quant)} — {html.escape(best.describe())}.",
+                f"{html.escape(best.quant.quant)} — "
+                f"{html.escape(why_recommended(best, self.fits))}.",
             )
         else:
             advice.insert(
@@ -253,9 +265,13 @@ class ModelsDialog(QDialog):
                 return
         quant = fit.quant
         network = self.downloads.network
-        self.background.call(
-            "catalog-files", lambda: (quant.repo, self._catalog_group(quant, network))
+        # The service lists it from now on, so a lookup that fails shows in Downloads with why.
+        job_id = self.downloads.start_lookup(
+            quant.repo,
+            f"{self._model().name} {quant.quant}",
+            lambda: self._catalog_group(quant, network),
         )
+        self._show_download(job_id)
 
     # -- Hugging Face -------------------------------------------------------------------------
 
@@ -367,16 +383,19 @@ class ModelsDialog(QDialog):
             self._start_download(self.repo, self.groups[rows[0].row()])
 
     @staticmethod
-    def _catalog_group(quant: Any, network: Network) -> Any:
+    def _catalog_group(quant: Quant, network: Network) -> GgufGroup:
         """The files of a catalog quant, found in its repo by the catalog's pattern."""
         for group in model_catalog.repo_models(quant.repo, network):
             if all(quant.matches(f.path) for f in group.files):
                 return group
-        raise LookupError(f"{quant.repo} has no files for {quant.quant} any more.")
+        raise LlamasideError(f"{quant.repo} has no files for {quant.quant} any more.")
 
-    def _start_download(self, repo: str, group: Any) -> None:
-        self.downloads.start(repo, group)
-        self.tabs.setCurrentIndex(2)
+    def _start_download(self, repo: str, group: GgufGroup) -> None:
+        self._show_download(self.downloads.start(repo, group))
+
+    def _show_download(self, job_id: str) -> None:
+        self.tabs.setCurrentWidget(self.downloads_tab)
+        self.downloads_tab.select(job_id)
 
     # -- background results -------------------------------------------------------------------
 
@@ -409,9 +428,6 @@ class ModelsDialog(QDialog):
                 self.files_table.setItem(row, 1, _item(human_size(group.size)))
                 self.files_table.setItem(row, 2, _item(str(len(group.files))))
             self.hub_status.setText(f"{self.repo}: {len(self.groups)} GGUF models.")
-        elif tag == "catalog-files":
-            repo, group = result
-            self._start_download(repo, group)
 
     @Slot(str, str)
     def _on_background_failed(self, tag: str, message: str) -> None:
@@ -419,126 +435,13 @@ class ModelsDialog(QDialog):
             self.machine_label.setText(f"Could not check this machine: {message}")
         else:
             self.hub_status.setText(message)
-            if tag == "catalog-files":
-                self.advice_label.setText(html.escape(message))
 
     # -- downloads ----------------------------------------------------------------------------
-
-    def _build_downloads_tab(self) -> QWidget:
-        tab = QWidget()
-        self.downloads_table = _table(["Model", "Progress", "Status"], "Downloads")
-        header = self.downloads_table.horizontalHeader()
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Fixed)
-        self.downloads_table.setColumnWidth(1, 260)
-        self.pause_button = QPushButton("Pause")
-        self.resume_button = QPushButton("Resume")
-        self.cancel_button = QPushButton("Cancel…")
-        buttons = QHBoxLayout()
-        buttons.addStretch(1)
-        for button in (self.pause_button, self.resume_button, self.cancel_button):
-            buttons.addWidget(button)
-        layout = QVBoxLayout(tab)
-        layout.addWidget(self.downloads_table, 1)
-        layout.addLayout(buttons)
-        self.pause_button.clicked.connect(lambda: self._act("pause"))
-        self.resume_button.clicked.connect(lambda: self._act("resume"))
-        self.cancel_button.clicked.connect(lambda: self._act("cancel"))
-        return tab
-
-    def _selected_job(self) -> str | None:
-        rows = self.downloads_table.selectionModel().selectedRows()
-        if not rows:
-            return None
-        item = self.downloads_table.item(rows[0].row(), 0)
-        return str(item.data(Qt.ItemDataRole.UserRole)) if item else None
-
-    def _act(self, action: str) -> None:
-        job_id = self._selected_job()
-        if job_id is None or job_id not in self.downloads.jobs:
-            return
-        if action == "pause":
-            self.downloads.pause(job_id)
-        elif action == "resume":
-            self.downloads.resume(job_id)
-        else:
-            box = QMessageBox(
-                QMessageBox.Icon.Question,
-                "Cancel download",
-                "Cancel this download? You can keep what was downloaded so far "
-                "to resume later, or delete it.",
-                parent=self,
-            )
-            keep = box.addButton("Keep partial file", QMessageBox.ButtonRole.AcceptRole)
-            delete = box.addButton("Delete it", QMessageBox.ButtonRole.DestructiveRole)
-            box.addButton("Don't cancel", QMessageBox.ButtonRole.RejectRole)
-            box.exec()
-            if box.clickedButton() in (keep, delete):
-                self.downloads.cancel(job_id, keep_partial=box.clickedButton() is keep)
-                self._refresh_downloads()
-
-    @Slot()
-    def _refresh_downloads(self, *_args: object) -> None:
-        self.downloads_table.setRowCount(0)
-        for job in self.downloads.jobs.values():
-            row = self.downloads_table.rowCount()
-            self.downloads_table.insertRow(row)
-            name = _item(job.group.name, job.id)
-            name.setToolTip(f"{job.repo} · {len(job.group.files)} file(s)")
-            self.downloads_table.setItem(row, 0, name)
-            bar = QProgressBar()
-            bar.setAccessibleName(f"Progress of {job.group.name}")
-            bar.setRange(0, 1000)
-            self.downloads_table.setCellWidget(row, 1, bar)
-            self.downloads_table.setItem(row, 2, _item(""))
-            self._show_job(row, job.id)
-
-    def _show_job(self, row: int, job_id: str) -> None:
-        job = self.downloads.jobs[job_id]
-        bar = self.downloads_table.cellWidget(row, 1)
-        if isinstance(bar, QProgressBar):
-            bar.setValue(int(1000 * job.done / job.total) if job.total else 0)
-            bar.setFormat(f"{human_size(job.done)} / {human_size(job.total)}")
-        status = {
-            JobState.QUEUED: "Queued",
-            JobState.DOWNLOADING: "Downloading",
-            JobState.PAUSED: "Paused",
-            JobState.DONE: "Verified — ready to chat",
-            JobState.FAILED: f"Failed: {job.error}",
-        }[job.state]
-        if job.state == JobState.DOWNLOADING and job.to_check:
-            status = (
-                f"Checking what was downloaded before: {human_size(job.checked)} of "
-                f"{human_size(job.to_check)}"
-            )
-        elif job.state == JobState.DOWNLOADING and job.speed > 0:
-            eta = job.eta_s or 0
-            status += (
-                f" · {human_size(int(job.speed))}/s · {eta / 60:.0f} min left"
-                if eta > 90
-                else f" · {human_size(int(job.speed))}/s · {eta:.0f} s left"
-            )
-        item = self.downloads_table.item(row, 2)
-        if item is not None:
-            item.setText(status)
-            item.setToolTip(status)
-
-    @Slot(str)
-    def _on_job_changed(self, job_id: str) -> None:
-        for row in range(self.downloads_table.rowCount()):
-            item = self.downloads_table.item(row, 0)
-            if item is not None and item.data(Qt.ItemDataRole.UserRole) == job_id:
-                if job_id in self.downloads.jobs:
-                    self._show_job(row, job_id)
-                return
 
     @Slot(str, str)
     def _on_job_finished(self, _job_id: str, _path: str) -> None:
         self.chat.refresh_models()
         self._refresh_local()
-
-    @Slot(str, str)
-    def _on_job_failed(self, job_id: str, _message: str) -> None:
-        self._on_job_changed(job_id)
 
     # -- local models -------------------------------------------------------------------------
 
