@@ -55,6 +55,8 @@ SUMMARY_COLUMNS = (
     "Batch cost",
     "Cost per month",
 )
+#: After the name of a model that failed to load last time, as in the main window's picker.
+FAILED_MARK = " · ⚠ failed to load"
 
 
 class BatchDialog(QDialog):
@@ -106,7 +108,21 @@ class BatchDialog(QDialog):
         top.addWidget(self.per_month)
         top.addWidget(self.run_button)
         top.addWidget(self.stop_button)
-        self.models_label = QLabel("Models: " + ", ".join(m.name for m in models), self)
+        # A model that failed to load last time is marked, and why is said before Run.
+        reasons = {m.id: chat.model_error(m) for m in models}
+        failed = [f"{m.name}: {reasons[m.id]}" for m in models if reasons[m.id]]
+        names = [m.name + (FAILED_MARK if reasons[m.id] else "") for m in models]
+        self.models_label = QLabel("Models: " + ", ".join(names), self)
+        self.models_label.setToolTip("\n".join(failed))
+        self.failed_warning = QLabel(self)
+        self.failed_warning.setObjectName("failedModelsWarning")
+        self.failed_warning.setWordWrap(True)
+        self.failed_warning.setTextFormat(Qt.TextFormat.PlainText)  # a reason is not markup
+        self.failed_warning.setStyleSheet("color: #a93226")
+        self.failed_warning.setText(
+            "⚠ Failed to load last time, so Run may fail for it again: " + "; ".join(failed)
+        )
+        self.failed_warning.setVisible(bool(failed))
         self.problems = QLabel(self)
         self.problems.setWordWrap(True)
         self.problems.setStyleSheet("color: #a93226")
@@ -144,6 +160,7 @@ class BatchDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.models_label)
+        layout.addWidget(self.failed_warning)
         layout.addWidget(self.blind_box)
         layout.addWidget(self.problems)
         layout.addWidget(self.progress)

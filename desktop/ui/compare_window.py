@@ -2,23 +2,38 @@
 metrics (the best in each row highlighted) and a bar chart; blind A/B voting; batches.
 
 Each column is a ChatView (the same incremental streaming as the chat), its own Stop, and a
-Focus button that gives it the width while the others collapse. The model set is remembered.
+Focus button that gives it the width while the others collapse. The model set is remembered,
+but a model that failed to load last time is never chosen for the user: it is marked, and
+warned about when they choose it. Past comparisons are a list; each row has its own menu.
 """
 
 from __future__ import annotations
 
+import json
 import random
+from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QRectF, Qt, Signal, Slot
-from PySide6.QtGui import QCloseEvent, QColor, QFont, QPainter, QPaintEvent, QPalette
+from PySide6.QtCore import QPoint, QRectF, Qt, Signal, Slot
+from PySide6.QtGui import (
+    QCloseEvent,
+    QColor,
+    QFont,
+    QPainter,
+    QPaintEvent,
+    QPalette,
+)
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMenu,
     QMessageBox,
     QPushButton,
     QSplitter,
@@ -35,7 +50,7 @@ from desktop.core.pricing import format_cost
 from desktop.core.ratings import A_WINS, B_WINS, BOTH_BAD, TIE
 from desktop.services.chat import ChatService
 from desktop.services.compare import CompareSession
-from desktop.ui.batch_dialog import BatchDialog
+from desktop.ui.batch_dialog import FAILED_MARK, BatchDialog
 from desktop.ui.chat_view import ChatView
 from desktop.ui.leaderboard_dialog import LeaderboardDialog
 from desktop.ui.widgets import InputBox, format_metric
@@ -44,6 +59,8 @@ BEST_BACKGROUND = QColor("#d5f5e3")
 #: Text on the best cells: dark, since the light green is the same in both themes.
 BEST_TEXT = QColor("#145a32")
 BAR_COLOURS = ("#2e86c1", "#b9770e", "#7d3c98", "#1e8449")
+#: Where a history row keeps its comparison's id.
+PAST_ID = Qt.ItemDataRole.UserRole
 
 
 class BarChart(QWidget):
@@ -135,7 +152,11 @@ class ColumnWidget(QWidget):
 
 
 class CompareWindow(QWidget):
-    """Signals: closed(): the window closed (its engines ended, its streams saved)."""
+    """Lays out and wires the comparison: pickers, columns, metrics, votes, history.
+
+    Signals:
+        closed(): the window closed (its engines ended, its streams saved).
+    """
 
     closed = Signal()
 
@@ -146,29 +167,48 @@ class CompareWindow(QWidget):
         self.columns: list[ColumnWidget] = []
         self.rng: random.Random | None = None  # tests seed it; None: fresh randomness
         self._count = MIN_COLUMNS
+        #: The pickers whose model the user chose themselves (which may be a failed one).
+        self._picked: set[int] = set()
         self.setWindowTitle("Compare models — Llamaside")
         self.setObjectName("compareWindow")
         self.resize(1280, 820)
         self._build()
         self._restore_models()
         self._refresh_past()
+        chat.models_changed.connect(self._on_models_changed)
 
     # -- construction -------------------------------------------------------------------------
 
     def _build(self) -> None:
         self.pickers: list[QComboBox] = []
+        #: Under each picker: why its model failed to load last time, if it did.
+        self.warnings: list[QLabel] = []
         pick_row = QHBoxLayout()
-        pick_row.addWidget(QLabel("Models:", self))
+        pick_row.addWidget(QLabel("Models:", self), 0, Qt.AlignmentFlag.AlignTop)
         for index in range(MAX_COLUMNS):
             picker = QComboBox(self)
             picker.setAccessibleName(f"Model for column {index + 1}")
+            picker.setPlaceholderText("Choose a model…")
             # Long model names must not make the window wider than a laptop screen.
             picker.setSizeAdjustPolicy(
                 QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
             )
             picker.setMinimumContentsLength(16)
+            picker.activated.connect(lambda _index, slot=index: self._picked.add(slot))
+            picker.currentIndexChanged.connect(lambda _index: self._refresh_warnings())
+            warning = QLabel(self)
+            warning.setObjectName(f"failedWarning{index}")
+            warning.setWordWrap(True)
+            warning.setTextFormat(Qt.TextFormat.PlainText)  # a reason is not markup
+            warning.setStyleSheet("color: #a93226")
+            warning.hide()
             self.pickers.append(picker)
-            pick_row.addWidget(picker)
+            self.warnings.append(warning)
+            stack = QVBoxLayout()
+            stack.addWidget(picker)
+            stack.addWidget(warning)
+            stack.addStretch(1)
+            pick_row.addLayout(stack)
         self.add_button = QPushButton("+", self)
         self.add_button.setAccessibleName("Add a column")
         self.add_button.clicked.connect(lambda: self._set_count(self._count + 1))
@@ -185,27 +225,19 @@ class CompareWindow(QWidget):
         self.tag_edit.setMaximumWidth(160)
         self.new_button = QPushButton("New comparison", self)
         self.new_button.clicked.connect(self.new_comparison)
-        pick_row.addWidget(self.add_button)
-        pick_row.addWidget(self.remove_button)
+        pick_row.addWidget(self.add_button, 0, Qt.AlignmentFlag.AlignTop)
+        pick_row.addWidget(self.remove_button, 0, Qt.AlignmentFlag.AlignTop)
         pick_row.addStretch(1)
         # A second row: one row for four pickers and every button is wider than a laptop.
         mode_row = QHBoxLayout()
         mode_row.addWidget(self.blind_box)
         mode_row.addWidget(self.tag_edit)
         mode_row.addStretch(1)
-        self.past_picker = QComboBox(self)
-        self.past_picker.setAccessibleName("Reopen a past comparison")
-        self.past_picker.setSizeAdjustPolicy(
-            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
-        )
-        self.past_picker.setMinimumContentsLength(12)
-        self.past_picker.activated.connect(self._on_past_picked)
         self.batch_button = QPushButton("Batch…", self)
         self.batch_button.setAccessibleName("Run a prompt file through these models")
         self.batch_button.clicked.connect(self.show_batch)
         self.leaderboard_button = QPushButton("Leaderboard…", self)
         self.leaderboard_button.clicked.connect(self.show_leaderboard)
-        mode_row.addWidget(self.past_picker)
         mode_row.addWidget(self.new_button)
         mode_row.addWidget(self.batch_button)
         mode_row.addWidget(self.leaderboard_button)
@@ -216,6 +248,30 @@ class CompareWindow(QWidget):
         self.notice.hide()
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.splitter.setChildrenCollapsible(True)
+        self.history = QListWidget(self)
+        self.history.setObjectName("compareHistory")
+        self.history.setAccessibleName("Past comparisons: Enter reopens one, the menu key more")
+        self.history.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.history.customContextMenuRequested.connect(self._on_history_menu)
+        # Enter or a double click: a mere selection (a right-click) must not end the comparison.
+        self.history.itemActivated.connect(lambda item: self.open_past(int(item.data(PAST_ID))))
+        history_box = QWidget(self)
+        history_layout = QVBoxLayout(history_box)
+        history_layout.setContentsMargins(0, 0, 0, 0)
+        history_layout.addWidget(QLabel("Past comparisons", history_box))
+        history_layout.addWidget(self.history, 1)
+        # In a box of its own: a splitter without columns has a maximum width of 0, and the
+        # history would take the whole width until the first prompt.
+        columns_box = QWidget(self)
+        columns_box.setMinimumWidth(320)
+        columns_layout = QVBoxLayout(columns_box)
+        columns_layout.setContentsMargins(0, 0, 0, 0)
+        columns_layout.addWidget(self.splitter)
+        self.body = QSplitter(Qt.Orientation.Horizontal, self)
+        self.body.addWidget(history_box)
+        self.body.addWidget(columns_box)
+        self.body.setCollapsible(1, False)
+        self.body.setStretchFactor(1, 1)
 
         self.metrics_table = QTableWidget(len(METRICS), 0, self)
         self.metrics_table.setObjectName("metricsTable")
@@ -272,7 +328,7 @@ class CompareWindow(QWidget):
         layout.addLayout(pick_row)
         layout.addLayout(mode_row)
         layout.addWidget(self.notice)
-        layout.addWidget(self.splitter, 1)
+        layout.addWidget(self.body, 1)
         layout.addLayout(bottom_info)
         layout.addWidget(self.vote_bar)
         layout.addLayout(input_row)
@@ -281,24 +337,70 @@ class CompareWindow(QWidget):
     def _all_models(self) -> list[LocalModel | CloudModel]:
         return self.chat.all_models
 
-    def _fill_pickers(self, chosen: list[str]) -> None:
+    def _fill_pickers(self, chosen: list[str], on_purpose: set[int] | None = None) -> list[str]:
+        """Picker i shows chosen[i], unless that model failed to load last time and the user
+        did not pick it there themselves (on_purpose: the pickers they did). A picker left
+        without a model gets the first local model not marked failed that no other picker
+        shows, or stays empty: a cloud model is never chosen for the user (the prompt would
+        leave the computer without their choice). Returns the failed models left out."""
         models = self._all_models()
-        for index, picker in enumerate(self.pickers):
+        by_id = {m.id: m for m in models}
+        errors = self.chat.store.model_errors()
+        kept = on_purpose or set()
+        picks: list[str | None] = []
+        left_out: list[str] = []
+        for index in range(len(self.pickers)):
+            model = by_id.get(chosen[index]) if index < len(chosen) else None
+            if model is not None and _reason(model, errors) and index not in kept:
+                left_out.append(model.name)
+                model = None
+            picks.append(model.id if model is not None else None)
+        spare = [m.id for m in self.chat.models if not _reason(m, errors) and m.id not in picks]
+        for index, pick in enumerate(picks):
+            if pick is None and spare:
+                picks[index] = spare.pop(0)
+        for picker, pick in zip(self.pickers, picks, strict=True):
             picker.blockSignals(True)
             picker.clear()
             for model in models:
+                failed = _reason(model, errors)
                 prefix = "☁ " if isinstance(model, CloudModel) else ""
-                picker.addItem(prefix + model.name, model.id)
-            wanted = chosen[index] if index < len(chosen) else None
-            found = picker.findData(wanted) if wanted else -1
-            picker.setCurrentIndex(found if found >= 0 else min(index, picker.count() - 1))
+                picker.addItem(prefix + model.name + (FAILED_MARK if failed else ""), model.id)
+                if isinstance(model, LocalModel):
+                    tip = f"{model.path}\n{failed}" if failed else model.path
+                    picker.setItemData(picker.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
+            picker.setCurrentIndex(picker.findData(pick) if pick is not None else -1)
             picker.blockSignals(False)
+        self._picked = set(kept)
+        self._refresh_warnings()
+        return left_out
 
     def _restore_models(self) -> None:
         saved = self.chat.settings.get("compare_models", [])
         chosen = [str(m) for m in saved] if isinstance(saved, list) else []
-        self._fill_pickers(chosen)
+        left_out = self._fill_pickers(chosen)
         self._set_count(max(MIN_COLUMNS, min(MAX_COLUMNS, len(chosen) or MIN_COLUMNS)))
+        if left_out:
+            self._show_notice(_left_out_text(left_out))
+
+    def _refresh_warnings(self) -> None:
+        """A chosen model that failed to load last time says so under its picker, with why."""
+        by_id = {m.id: m for m in self._all_models()}
+        for index, (picker, warning) in enumerate(zip(self.pickers, self.warnings, strict=True)):
+            model = by_id.get(str(picker.currentData()))
+            reason = self.chat.model_error(model) if model is not None else None
+            warning.setText(f"⚠ Failed to load last time: {reason}" if reason else "")
+            picker.setToolTip(f"Failed to load last time: {reason}" if reason else "")
+            warning.setVisible(bool(reason) and index < self._count)
+
+    @Slot()
+    def _on_models_changed(self) -> None:
+        # A model was added, removed or marked failed: the pickers say so, the choices stay.
+        if self.session is None:
+            chosen = [str(p.currentData()) for p in self.pickers]
+            left_out = self._fill_pickers(chosen, self._picked)
+            if left_out:
+                self._show_notice(_left_out_text(left_out))
 
     def _set_count(self, count: int) -> None:
         if self.blind_box.isChecked():
@@ -308,6 +410,7 @@ class CompareWindow(QWidget):
             picker.setVisible(index < self._count)
         self.add_button.setEnabled(self._count < MAX_COLUMNS and not self.blind_box.isChecked())
         self.remove_button.setEnabled(self._count > MIN_COLUMNS)
+        self._refresh_warnings()
 
     @Slot(bool)
     def _on_blind_toggled(self, blind: bool) -> None:
@@ -325,6 +428,10 @@ class CompareWindow(QWidget):
     # -- session ------------------------------------------------------------------------------
 
     def _start_session(self) -> CompareSession | None:
+        empty = [i + 1 for i, p in enumerate(self.pickers[: self._count]) if p.currentIndex() < 0]
+        if empty:
+            self._show_notice(f"Choose a model for column {empty[0]}.")
+            return None
         models = self.chosen_models()
         self.chat.settings.set("compare_models", [m.id for m in models])
         machine_ram = None
@@ -408,7 +515,7 @@ class CompareWindow(QWidget):
         self.notice.hide()
         self.blind_box.setEnabled(True)
         self.tag_edit.setEnabled(True)
-        self._fill_pickers([str(p.currentData()) for p in self.pickers])
+        self._fill_pickers([str(p.currentData()) for p in self.pickers], self._picked)
         for picker in self.pickers:
             picker.setEnabled(True)
         self._set_count(self._count)
@@ -581,20 +688,56 @@ class CompareWindow(QWidget):
     # -- past comparisons, batch, leaderboard --------------------------------------------------
 
     def _refresh_past(self) -> None:
-        self.past_picker.blockSignals(True)
-        self.past_picker.clear()
-        self.past_picker.addItem("Past comparisons…", None)
+        current = self.history.currentItem()
+        selected = current.data(PAST_ID) if current is not None else None
+        self.history.clear()
         for row in self.chat.store.comparisons()[:200]:
             when = str(row["created"])[:16].replace("T", " ")
-            self.past_picker.addItem(f"{when} · {row['kind']} · {row['title']}", row["id"])
-        self.past_picker.setCurrentIndex(0)
-        self.past_picker.blockSignals(False)
+            # The title first: a narrow list cuts the end of the line.
+            item = QListWidgetItem(f"{row['title']} · {when} · {row['kind']}", self.history)
+            item.setData(PAST_ID, row["id"])
+            item.setToolTip(f"{row['title']}\n{when} · {', '.join(row['models'])}")
+            if row["id"] == selected:
+                self.history.setCurrentItem(item)
 
-    @Slot(int)
-    def _on_past_picked(self, index: int) -> None:
-        comparison_id = self.past_picker.itemData(index)
-        if comparison_id is not None:
-            self.open_past(int(comparison_id))
+    @Slot(QPoint)
+    def _on_history_menu(self, pos: QPoint) -> None:
+        """The menu of the row right-clicked, which becomes the selected row. Each action is
+        bound to that row's comparison; on empty space there is no menu (each needs a row)."""
+        item = self.history.itemAt(pos)
+        if item is None:
+            return
+        self.history.setCurrentItem(item)
+        comparison_id = int(item.data(PAST_ID))
+        menu = QMenu(self.history)
+        menu.addAction("Open").triggered.connect(lambda: self.open_past(comparison_id))
+        menu.addAction("Export as JSON…").triggered.connect(lambda: self.export_past(comparison_id))
+        menu.exec(self.history.viewport().mapToGlobal(pos))
+        menu.deleteLater()
+
+    def export_past(self, comparison_id: int) -> None:
+        """One comparison, each prompt and every answer, to a JSON file the user names; the
+        notice says where and how much."""
+        comparison = self.chat.store.comparison(comparison_id)
+        name, _filter = QFileDialog.getSaveFileName(
+            self, "Export the comparison", f"comparison-{comparison_id}.json", "JSON (*.json)"
+        )
+        if not name:
+            return
+        answers = self.chat.store.comparison_answers(comparison_id)
+        data = {"comparison": comparison, "answers": answers}
+        try:
+            Path(name).write_text(
+                json.dumps(data, indent=2, ensure_ascii=False, default=str), encoding="utf-8"
+            )
+        except OSError as exc:
+            self._show_notice(f"Could not write {name}: {exc.strerror or exc}")
+            return
+        prompts = len({a["round"] for a in answers})
+        self._show_notice(
+            f"Exported “{comparison['title']}” ({prompts} prompt(s), {len(answers)} answers) "
+            f"to {name}."
+        )
 
     def open_past(self, comparison_id: int) -> None:
         """Show a stored comparison (read only; Send starts a new one with its models)."""
@@ -603,7 +746,7 @@ class CompareWindow(QWidget):
         answers = self.chat.store.comparison_answers(comparison_id)
         models: list[str] = comparison["models"]
         names = {m.id: m.name for m in self._all_models()}
-        self._fill_pickers(models)
+        left_out = self._fill_pickers(models)
         self._set_count(len(models))
         for slot, model_id in enumerate(models):
             column = ColumnWidget(slot, self.splitter)
@@ -629,7 +772,8 @@ class CompareWindow(QWidget):
             local = str(answer["model"]).startswith("local:")
             values.append(metrics_of(usage or None, usage.get("n_ctx"), local))
         self._show_metrics(values, [c.title.text() for c in self.columns])
-        self._show_notice(f"Reopened “{comparison['title']}”. Send starts a new comparison.")
+        note = f" {_left_out_text(left_out)}" if left_out else ""
+        self._show_notice(f"Reopened “{comparison['title']}”. Send starts a new comparison.{note}")
 
     @Slot()
     def show_batch(self) -> None:
@@ -659,3 +803,13 @@ class CompareWindow(QWidget):
 
 def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) else None
+
+
+def _reason(model: LocalModel | CloudModel, errors: dict[str, str]) -> str | None:
+    """Why a local model failed to load last time (errors: the store's, by path)."""
+    return errors.get(model.path) if isinstance(model, LocalModel) else None
+
+
+def _left_out_text(names: list[str]) -> str:
+    listed = ", ".join(f"“{name}”" for name in names)
+    return f"{listed} failed to load last time, so it is not chosen; choose it to try again."

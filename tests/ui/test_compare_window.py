@@ -1,7 +1,8 @@
 """The compare window, offscreen, with the real SmolLM2 engine and the real SDKs against our
 loopback OpenAI and Anthropic servers: concurrent columns and their metrics, a failing column,
 closing mid-stream, blind votes (seeded positions, hidden names, flagged self-naming answers),
-the leaderboard, local models taking turns, a batch with a bad line, reopening."""
+the leaderboard, local models taking turns, a batch with a bad line, reopening; a model that
+failed to load (marked, never chosen for the user, warned about); the history rows' own menus."""
 
 from __future__ import annotations
 
@@ -11,6 +12,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import QPoint, Qt, QTimer
+from PySide6.QtGui import QContextMenuEvent
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import (
+    QApplication,
+    QFileDialog,
+    QLineEdit,
+    QListWidget,
+    QMenu,
+    QWidget,
+)
 from pytestqt.qtbot import QtBot
 
 from desktop.core.compare import METRICS
@@ -358,3 +370,224 @@ def test_blind_hides_errors_refuses_unfair_votes_and_reshuffles_after_a_vote(
     with qtbot.waitSignal(window.session.round_finished, timeout=TIMEOUT_MS):
         pass
     assert [c.title.text() for c in window.columns] == ["Answer A", "Answer B"]
+
+
+# -- a model that failed to load; the history's row menus ----------------------------------------
+
+BROKEN_REASON = "llama.cpp could not read x.gguf: not a GGUF file (bad magic)"
+
+
+def add_broken_model(chat: ChatService, folder: Path) -> LocalModel:
+    """A file of random bytes in the models folder, marked failed as a load attempt marks it;
+    named to sort right after the bundled model, where the old default picked it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "x.gguf"
+    path.write_bytes(random.Random(7).randbytes(4096))
+    chat.store.set_model_error(str(path), BROKEN_REASON)
+    chat.refresh_models()
+    return next(m for m in chat.models if m.path == str(path))
+
+
+def open_window(chat: ChatService, qtbot: QtBot) -> CompareWindow:
+    win = CompareWindow(chat)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    return win
+
+
+def test_a_failed_model_is_marked_never_chosen_for_the_user_and_warned_about(
+    chat: ChatService, qtbot: QtBot, home: AppPaths, smollm_path: str
+) -> None:
+    broken = add_broken_model(chat, home.models)
+    # A healthy second local model, sorted after the broken one.
+    (home.models / "y.gguf").symlink_to(smollm_path)
+    chat.refresh_models()
+    healthy = next(m for m in chat.models if m.path == str(home.models / "y.gguf"))
+    window = open_window(chat, qtbot)
+    first, second, third = window.pickers[:3]
+    assert [first.currentData(), second.currentData()] == [SMOL, healthy.id]
+    at = first.findData(broken.id)
+    assert first.itemText(at) == "x · ⚠ failed to load"
+    assert BROKEN_REASON in str(first.itemData(at, Qt.ItemDataRole.ToolTipRole))
+    assert not any(w.isVisible() for w in window.warnings)
+
+    # A third column: no healthy local model is left, and a cloud model (agreed to, so it
+    # would be sent to without a question) is not chosen for the user either.
+    window.add_button.click()
+    assert third.isVisible() and third.currentIndex() == -1
+    assert third.currentText() == "" and third.placeholderText() == "Choose a model…"
+    window.input_box.setPlainText("Name a fruit.")
+    window.send_button.click()
+    assert window.session is None
+    assert window.notice.text() == "Choose a model for column 3."
+    window.remove_button.click()
+
+    # The user chooses the broken model on purpose, with the keyboard: it is warned about.
+    second.setFocus()
+    for _ in range(second.count()):
+        if second.currentData() == broken.id:
+            break
+        qtbot.keyClick(second, Qt.Key.Key_Up)
+    assert second.currentData() == broken.id
+    warning = window.warnings[1]
+    assert warning.isVisible() and BROKEN_REASON in warning.text()
+    assert warning.geometry().top() >= second.geometry().bottom()  # right under its picker
+    assert BROKEN_REASON in second.toolTip()
+    window.batch_button.click()
+    batch = window.batch_dialog
+    assert "x · ⚠ failed to load" in batch.models_label.text()
+    assert BROKEN_REASON in batch.models_label.toolTip()
+    assert batch.failed_warning.isVisible() and BROKEN_REASON in batch.failed_warning.text()
+    batch.close()
+    # Their choice stays through a new comparison.
+    window.new_button.click()
+    assert second.currentData() == broken.id and warning.isVisible()
+    window.close()
+
+    # Remembered from an earlier comparison, it is still not chosen when the window opens.
+    chat.settings.set("compare_models", [SMOL, broken.id])
+    again = open_window(chat, qtbot)
+    assert [p.currentData() for p in again.pickers[:2]] == [SMOL, healthy.id]
+    assert "“x” failed to load last time" in again.notice.text()
+    assert not again.warnings[1].isVisible()
+    again.close()
+
+
+def test_with_no_second_healthy_model_the_second_picker_waits_for_the_user(
+    chat: ChatService, qtbot: QtBot, home: AppPaths
+) -> None:
+    broken = add_broken_model(chat, home.models)
+    window = open_window(chat, qtbot)
+    # The old default was the second model listed: the broken one.
+    assert window.pickers[0].currentData() == SMOL
+    assert window.pickers[1].currentIndex() == -1
+    assert broken.id not in [p.currentData() for p in window.pickers]
+    # Marked failed while the window is open (its load failed in the main window): the
+    # picker that held it by default lets it go and says so; the list marks it.
+    chat.store.set_model_error(smol_path(chat), "it crashed the engine")
+    chat.refresh_models()
+    first = window.pickers[0]
+    assert first.currentIndex() == -1
+    assert "“SmolLM2 135M Instruct (bundled)” failed to load last time" in window.notice.text()
+    marked = first.itemText(first.findData(SMOL))
+    assert marked == "SmolLM2 135M Instruct (bundled) · ⚠ failed to load"
+    window.close()
+
+
+def smol_path(chat: ChatService) -> str:
+    return next(m.path for m in chat.models if m.id == SMOL)
+
+
+def add_comparison(chat: ChatService, title: str, prompts: list[str]) -> int:
+    comparison_id = chat.store.create_comparison(title, "compare", [SMOL, GPT])
+    for round_index, prompt in enumerate(prompts):
+        for slot, model in enumerate((SMOL, GPT)):
+            chat.store.save_comparison_answer(
+                comparison_id,
+                round_index=round_index,
+                slot=slot,
+                model=model,
+                prompt=prompt,
+                content=f"{title} answer {round_index}.{slot}",
+                status="complete",
+            )
+    return comparison_id
+
+
+def right_click(
+    qtbot: QtBot, view: QListWidget, row: int | None, choose: str | None = None
+) -> list[str] | None:
+    """Right-click a row (None: empty space under the rows) as a user does, and choose an
+    action of the menu that opens. Returns the menu's action texts; None when none opened."""
+    seen: list[list[str] | None] = []
+
+    def answer() -> None:
+        popup = QApplication.activePopupWidget()
+        if not isinstance(popup, QMenu):
+            seen.append(None)
+            return
+        actions = {a.text(): a for a in popup.actions()}
+        seen.append(list(actions))
+        if choose not in actions:
+            popup.close()
+            return
+        where = popup.actionGeometry(actions[choose]).center()
+        QTest.mouseClick(popup, Qt.MouseButton.LeftButton, pos=where)
+
+    viewport = view.viewport()
+    if row is None:
+        pos = QPoint(viewport.width() // 2, viewport.height() - 4)
+        assert view.itemAt(pos) is None
+    else:
+        item = view.item(row)
+        assert item is not None
+        pos = view.visualItemRect(item).center()
+    QTimer.singleShot(50, answer)
+    event = QContextMenuEvent(QContextMenuEvent.Reason.Mouse, pos, viewport.mapToGlobal(pos))
+    QApplication.sendEvent(viewport, event)
+    qtbot.waitUntil(lambda: bool(seen), timeout=5_000)
+    return seen[0]
+
+
+def answer_save_dialog(parent: QWidget, target: Path) -> list[str]:
+    """Name the file in the save dialog that opens next; returns its title once answered."""
+    titles: list[str] = []
+    timer = QTimer(parent)
+    timer.setInterval(50)
+
+    def poll() -> None:
+        dialog = QApplication.activeModalWidget()
+        if isinstance(dialog, QFileDialog):
+            timer.stop()
+            titles.append(dialog.windowTitle())
+            name = dialog.findChild(QLineEdit, "fileNameEdit")
+            assert isinstance(name, QLineEdit)
+            name.clear()
+            QTest.keyClicks(name, str(target))  # the user types where it goes
+            QTest.keyClick(name, Qt.Key.Key_Return)
+
+    timer.timeout.connect(poll)
+    timer.start()
+    return titles
+
+
+# A menu grabs the keyboard when it pops up, which the offscreen platform cannot do.
+@pytest.mark.qt_log_ignore("This plugin does not support grabbing the keyboard")
+def test_history_rows_have_their_own_menu(chat: ChatService, qtbot: QtBot, tmp_path: Path) -> None:
+    add_comparison(chat, "Fruits", ["Name a fruit."])
+    add_comparison(chat, "Colours", ["Name a colour.", "And another?"])
+    add_comparison(chat, "Rivers", ["Name a river."])
+    window = open_window(chat, qtbot)
+    history = window.history
+    assert [history.item(r).text().split(" · ")[0] for r in range(3)] == [
+        "Rivers",
+        "Colours",
+        "Fruits",
+    ]
+    history.setCurrentRow(0)
+
+    # Right-click a row that is not the selected one: the menu is that row's.
+    assert right_click(qtbot, history, 2, "Open") == ["Open", "Export as JSON…"]
+    assert history.currentRow() == 2
+    assert "Name a fruit." in window.columns[0].view.toPlainText()
+    assert "Fruits answer 0.1" in window.columns[1].view.toPlainText()
+    assert "Reopened “Fruits”" in window.notice.text()
+
+    # Export the middle row while the last one is selected: it says where and how much.
+    target = tmp_path / "colours.json"
+    titles = answer_save_dialog(window, target)
+    right_click(qtbot, history, 1, "Export as JSON…")
+    assert titles == ["Export the comparison"]
+    assert history.currentRow() == 1
+    data = json.loads(target.read_text(encoding="utf-8"))
+    assert data["comparison"]["title"] == "Colours"
+    assert [a["content"] for a in data["answers"]][-1] == "Colours answer 1.1"
+    assert window.notice.text() == (f"Exported “Colours” (2 prompt(s), 4 answers) to {target}.")
+    # What was open stays open: exporting is not opening.
+    assert "Name a fruit." in window.columns[0].view.toPlainText()
+
+    # Empty space under the rows: no menu, and the selection stays.
+    assert right_click(qtbot, history, None, "Open") is None
+    assert history.currentRow() == 1
+    window.close()
