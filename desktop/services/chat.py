@@ -14,10 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from PySide6.QtCore import QObject, Signal, Slot
 
 from desktop.backends.engine_client import physical_cores
+from desktop.backends.gguf_check import check_model_file
 from desktop.backends.local_models import BUNDLED_ID, available_models
 from desktop.core import protocol as P
 from desktop.core import summary as summaries
@@ -48,12 +50,54 @@ class CloudRefused(LlamasideError):
     without a key). Nothing was sent and nothing was saved."""
 
 
+class LocalOnlyRefused(CloudRefused):
+    """A cloud send from a chat locked to this computer."""
+
+
 class ConsentRequired(LlamasideError):
     """The first send to a provider needs the user's yes (see ChatService.consent_text)."""
 
     def __init__(self, model: CloudModel, message: str) -> None:
         super().__init__(message)
         self.model = model
+
+
+@dataclass(frozen=True)
+class HistoryShare:
+    """Earlier messages of a chat that a cloud send would take to a provider for the first
+    time: until now they stayed on this computer (or went to another provider only)."""
+
+    model: CloudModel
+    #: Messages (questions and answers) the provider has not received from this chat (1 or more).
+    count: int
+    #: Whether every one of them was answered on this computer (else some went elsewhere).
+    answered_here: bool
+    #: Whether the chat's system prompt goes too, for the first time.
+    system_prompt: bool
+    #: Where they go: the provider's label and its address.
+    provider_label: str
+    where: str
+
+    def describe(self) -> str:
+        """One sentence: what will go where."""
+        noun = "earlier message" if self.count == 1 else "earlier messages"
+        how = "answered on this computer" if self.answered_here else "not sent there before"
+        what = f"{self.count} {noun}, {how},"
+        if self.system_prompt:
+            what += " and this chat's system prompt"
+        return (
+            f"{what} will be sent to {self.model.model} at {self.where} "
+            f"({self.provider_label}) with your message."
+        )
+
+
+class HistoryConsentRequired(LlamasideError):
+    """A cloud send would take a chat's earlier, so far local, messages off this computer: the
+    user says yes (send with ``share_history=True``), starts a new chat, or cancels."""
+
+    def __init__(self, share: HistoryShare) -> None:
+        super().__init__(share.describe())
+        self.share = share
 
 
 @dataclass
@@ -180,6 +224,8 @@ class ChatService(QObject):
         self._turn_sampling = self.sampling
         self.models: list[LocalModel] = []
         self.cloud_models: list[CloudModel] = []
+        #: Models the user picked since this start (a failed one is used only if picked again).
+        self._chosen_now: set[str] = set()
         self._loaded_path: str | None = None
         self._load_request: int | None = None
         self._turn: _Turn | None = None
@@ -217,12 +263,6 @@ class ChatService(QObject):
     def refresh_models(self) -> None:
         self.models = available_models(self.models_dir, self.store.user_models())
         self.cloud_models = self.cloud.models() if self.cloud is not None else []
-        wanted = self.settings.get("model", BUNDLED_ID)
-        listed = any(m.id == wanted for m in self.cloud_models)
-        if not is_local_id(wanted) and self.models and not listed:
-            # Its provider was turned off or moved: fall back to a local model for good, so
-            # turning the provider on again never silently makes it the chat's model.
-            self.settings.set("model", self.models[0].id)
         turn = self._turn
         if turn is not None and turn.cloud and turn.model not in self.cloud_models:
             self.stop()  # the provider of the answer being streamed was just turned off
@@ -232,7 +272,7 @@ class ChatService(QObject):
         """At start, never pick up a model that failed to load or crashed the engine last time:
         the first message would fail (or crash) again. It stays listed, marked, for the user
         to choose again on purpose."""
-        model = self.current_model
+        model = self.default_model
         errors = self.store.model_errors()
         if not isinstance(model, LocalModel) or model.path not in errors:
             return
@@ -257,13 +297,30 @@ class ChatService(QObject):
     def all_models(self) -> list[LocalModel | CloudModel]:
         return [*self.models, *self.cloud_models]
 
+    def _listed(self, model_id: object) -> LocalModel | CloudModel | None:
+        return next((m for m in self.all_models if m.id == model_id), None)
+
     @property
-    def current_model(self) -> LocalModel | CloudModel | None:
-        wanted = self.settings.get("model", BUNDLED_ID)
-        for model in self.all_models:
-            if model.id == wanted:
-                return model
-        return self.models[0] if self.models else None
+    def default_model(self) -> LocalModel | None:
+        """The model a new chat starts on: the local model the user chose last (never a cloud
+        one: a new chat sends nothing anywhere until the user picks a cloud model for it)."""
+        chosen = self._listed(self.settings.get("model", BUNDLED_ID))
+        if isinstance(chosen, LocalModel):
+            return chosen
+        errors = self.store.model_errors()
+        working = [m for m in self.models if m.path not in errors]
+        return next(iter(working or self.models), None)
+
+    def model_of(self, conversation_id: int | None) -> LocalModel | CloudModel | None:
+        """The chat's own model: the one it was last answered by or set to, while it is listed
+        (and, for a file that failed to load, only if the user chose it again since this
+        start); else (a new chat, a provider turned off, a file removed) the default model."""
+        if conversation_id is not None:
+            chosen = self._listed(self.store.get_conversation(conversation_id).model)
+            failed = chosen is not None and self.model_error(chosen) is not None
+            if chosen is not None and (not failed or chosen.id in self._chosen_now):
+                return chosen
+        return self.default_model
 
     def model_name(self, model_id: str | None) -> str:
         """How an answer's model is named in the chat, including models no longer listed."""
@@ -275,17 +332,26 @@ class ChatService(QObject):
             return f"{name} · {provider}"
         return (model_id or "Assistant").removeprefix("local:")
 
-    def select_model(self, model_id: str) -> None:
-        self.settings.set("model", model_id)
+    def select_model(self, model_id: str, conversation_id: int | None = None) -> None:
+        """The chat's model from now on. A local model also becomes the default for new chats;
+        a cloud one applies to this chat only."""
+        self._chosen_now.add(model_id)
+        if conversation_id is not None:
+            self.store.set_conversation_model(conversation_id, model_id)
+        if is_local_id(model_id):
+            self.settings.set("model", model_id)
         self.models_changed.emit()
 
-    def add_model_file(self, path: str) -> LocalModel:
-        """Remember a GGUF file the user picked and make it the current model."""
+    def add_model_file(self, path: str, conversation_id: int | None = None) -> LocalModel:
+        """Check a GGUF file the user picked, remember it, and make it the chat's model.
+        Raises ModelLoadError (nothing remembered) when the file cannot be a model."""
+        # A split model is opened by any of its parts; llama.cpp loads the set from the first.
+        path = str(check_model_file(Path(path)).path)
         self.store.add_user_model(path)
         self.refresh_models()
         for model in self.models:
             if model.path == path:
-                self.select_model(model.id)
+                self.select_model(model.id, conversation_id)
                 return model
         raise AssertionError("a model file just added is missing from the list")
 
@@ -295,14 +361,28 @@ class ChatService(QObject):
 
     # -- sending ------------------------------------------------------------------------------
 
-    def send(self, conversation_id: int, text: str, *, after: int | None = AT_LEAF) -> bool:
+    def send(
+        self,
+        conversation_id: int,
+        text: str,
+        *,
+        after: int | None = AT_LEAF,
+        share_history: bool = False,
+    ) -> bool:
         """Start an answer. Returns False (and sends nothing) for an empty message or while
         another answer is being generated. ``after``: the message this one follows; giving
         an earlier one makes an edited version of the question that followed it (the old
-        version and its answers are kept)."""
+        version and its answers are kept). ``share_history``: the user agreed that a cloud
+        model may receive the chat's earlier messages that so far stayed on this computer
+        (without it, HistoryConsentRequired says which)."""
         if not text.strip() or self.busy:
             return False
-        prepared = self._prepare(conversation_id)
+        path = self.store.messages(conversation_id)
+        if after is not None and after != AT_LEAF:
+            earlier = path[: next((i + 1 for i, m in enumerate(path) if m.id == after), 0)]
+        else:
+            earlier = path if after == AT_LEAF else []
+        prepared = self._prepare(conversation_id, earlier, share_history)
         if prepared is None:
             return False
         model, conversation, provider = prepared
@@ -325,15 +405,18 @@ class ChatService(QObject):
             self._turn.after = after if after is not None else 0
         return True
 
-    def regenerate(self, conversation_id: int, answer_id: int) -> bool:
-        """A new version of an answer, from the current model; the old one stays browsable."""
+    def regenerate(
+        self, conversation_id: int, answer_id: int, *, share_history: bool = False
+    ) -> bool:
+        """A new version of an answer, from the chat's model; the old one stays browsable."""
         if self.busy:
             return False
         old = self.store.get_message(answer_id)
         if old.role != Role.ASSISTANT or old.parent_id is None:
             return False
         question = self.store.get_message(old.parent_id)
-        prepared = self._prepare(conversation_id)
+        earlier = [m for m in self.store.messages(conversation_id) if m.id < answer_id]
+        prepared = self._prepare(conversation_id, earlier, share_history)
         if prepared is None:
             return False
         model, conversation, provider = prepared
@@ -350,11 +433,12 @@ class ChatService(QObject):
         return True
 
     def _prepare(
-        self, conversation_id: int
+        self, conversation_id: int, earlier: list[StoredMessage], share_history: bool
     ) -> tuple[LocalModel | CloudModel, Conversation, Any] | None:
         """The model, the conversation and (for a cloud model) an open provider. Every refusal
-        happens here, before a message is saved or anything is sent."""
-        model = self.current_model
+        happens here, before a message is saved or anything is sent. ``earlier``: the messages
+        the new one follows (what goes with it)."""
+        model = self.model_of(conversation_id)
         if model is None:
             self.error.emit("No model is available. Add a GGUF file with Model → Open GGUF file…")
             return None
@@ -362,7 +446,72 @@ class ChatService(QObject):
         provider = None
         if isinstance(model, CloudModel):
             provider = self._open_cloud(model, conversation.local_only)
+            share = self._unshared(model, conversation, earlier)
+            if share is not None and not share_history:
+                raise HistoryConsentRequired(share)
         return model, conversation, provider
+
+    def unshared_history(
+        self, conversation_id: int, *, after: int | None = AT_LEAF, answer_id: int | None = None
+    ) -> HistoryShare | None:
+        """What sending now (after ``after``, or regenerating ``answer_id``) would take to the
+        chat's cloud model for the first time; None when nothing new leaves (or the model is
+        local)."""
+        model = self.model_of(conversation_id)
+        if not isinstance(model, CloudModel):
+            return None
+        path = self.store.messages(conversation_id)
+        if answer_id is not None:
+            earlier = [m for m in path if m.id < answer_id]
+        elif after is None:
+            earlier = []
+        elif after == AT_LEAF:
+            earlier = path
+        else:
+            earlier = path[: next((i + 1 for i, m in enumerate(path) if m.id == after), 0)]
+        return self._unshared(model, self.store.get_conversation(conversation_id), earlier)
+
+    def _unshared(
+        self, model: CloudModel, conversation: Conversation, earlier: list[StoredMessage]
+    ) -> HistoryShare | None:
+        def sent_there(message: StoredMessage) -> bool:
+            # An answer from this provider means everything before it went there with its
+            # question (a failed one that shows nothing may never have left).
+            return (
+                message.role == Role.ASSISTANT
+                and bool(message.model)
+                and not is_local_id(message.model or "")
+                and (message.model or "").partition(":")[0] == model.provider
+                and (message.status != MessageStatus.FAILED or bool(message.content))
+            )
+
+        last = max((i for i, m in enumerate(earlier) if sent_there(m)), default=-1)
+        context_from = int(conversation.params.get("context_from", 0) or 0)
+        new: list[StoredMessage] = []
+        for message in earlier[last + 1 :]:
+            if message.id < context_from:
+                continue
+            if message.role == Role.ASSISTANT and (
+                message.status == MessageStatus.FAILED or not message.content
+            ):
+                # Not sent, and neither is its question (as in context_messages).
+                if new and new[-1].role == Role.USER:
+                    new.pop()
+                continue
+            new.append(message)
+        if not new:
+            return None  # a first message (its preset's system prompt goes with it, as always)
+        system = last < 0 and bool(conversation.system_prompt.strip())
+        answers = [m for m in new if m.role == Role.ASSISTANT]
+        config = self._cloud().provider(model.provider)
+        return HistoryShare(
+            model,
+            len(new),
+            all(m.model is not None and is_local_id(m.model) for m in answers),
+            system,
+            config.label or config.name,
+            urlsplit(config.base_url).netloc or config.base_url,
+        )
 
     def _leaf(self, conversation_id: int) -> int | None:
         path = self.store.messages(conversation_id)
@@ -489,7 +638,7 @@ class ChatService(QObject):
     def _open_cloud(self, model: CloudModel, local_only: bool) -> Any:
         cloud = self._cloud()
         if local_only:
-            raise CloudRefused(
+            raise LocalOnlyRefused(
                 f"This chat is local only, so nothing was sent to {model.name}. Pick a local "
                 f"model, or turn off the lock for this chat."
             )

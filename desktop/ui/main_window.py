@@ -7,7 +7,8 @@ import html
 import json
 import sqlite3
 from pathlib import Path
-from typing import cast
+from typing import Literal, cast
+from urllib.parse import urlsplit
 
 from PySide6.QtCore import QByteArray, Qt, QUrl, Slot
 from PySide6.QtGui import (
@@ -27,7 +28,6 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QPushButton,
-    QSizePolicy,
     QSplitter,
     QToolButton,
     QVBoxLayout,
@@ -36,15 +36,16 @@ from PySide6.QtWidgets import (
 
 from desktop import APP_NAME
 from desktop.backends.catalog_file import ensure_user_pricing
+from desktop.backends.network import Offline
 from desktop.core.errors import LlamasideError
 from desktop.core.fit_report import machine_summary
 from desktop.core.history_format import parse_import, to_markdown
-from desktop.core.models import CloudModel, human_size
+from desktop.core.models import CloudModel, human_size, is_local_id
 from desktop.core.presets import BALANCED, recommended_preset
 from desktop.core.usage import Usage
-from desktop.services.chat import ChatService
+from desktop.services.chat import ChatService, LocalOnlyRefused
 from desktop.services.downloads import DownloadManager
-from desktop.storage.store import StoredMessage
+from desktop.storage.store import AT_LEAF, StoredMessage
 from desktop.ui.about_dialog import AboutDialog
 from desktop.ui.backend_dialog import BackendDialog
 from desktop.ui.chat_view import (
@@ -63,13 +64,16 @@ from desktop.ui.providers_dialog import ProvidersDialog
 from desktop.ui.render import action_href
 from desktop.ui.sidebar import Sidebar
 from desktop.ui.thoughts_dialog import ThoughtsDialog
-from desktop.ui.widgets import ErrorBanner, InputBox, UndoBar, dark_palette
+from desktop.ui.widgets import ErrorBanner, FittingLabel, InputBox, UndoBar, dark_palette
 
 #: Where a conversation list item keeps its conversation id.
 CONVERSATION_ROLE = Qt.ItemDataRole.UserRole
 #: The model picker's last entry, which opens the cloud provider settings.
 SET_UP_CLOUD = "__set_up_cloud__"
 
+
+#: What the user said before a cloud send (see MainWindow._cloud_decision).
+CloudDecision = Literal["go", "share", "new", "cancel"]
 
 #: The only link schemes an answer's link may open (after the user confirms).
 WEB_SCHEMES = ("http", "https", "mailto")
@@ -89,9 +93,13 @@ class MainWindow(QMainWindow):
         self.leaderboard_dialog: LeaderboardDialog | None = None
         self.privacy_dialog: PrivacyDialog | None = None
         self.conversation_id: int | None = None
+        #: The local engine's state in words (the status bar shows a cloud answer's instead).
+        self._engine_text = "No model loaded"
         self._shut_down = False
         #: The question being edited (its new version is sent on Enter), if any.
         self.editing: StoredMessage | None = None
+        #: Whether the chat deleted last was the one on screen (Undo brings it back there).
+        self._deleted_on_screen = False
         self._pending_question = False
         self.setWindowTitle(APP_NAME)
         self.resize(1100, 720)
@@ -149,13 +157,11 @@ class MainWindow(QMainWindow):
         self.presets_button.setText("Edit…")
         self.presets_button.setToolTip("Edit presets")
         self.presets_button.setAccessibleName("Edit presets")
-        self.privacy_label = QLabel(self)
+        # Never cut off: it shortens to an icon (the whole text in its tooltip) on a narrow window.
+        self.privacy_label = FittingLabel(self)
         self.privacy_label.setObjectName("privacyLabel")
         self.privacy_label.setAccessibleName("Privacy")
-        # It may shrink on a small screen (the tooltip keeps it whole).
-        self.privacy_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.privacy_label.setMinimumWidth(80)
-        # It takes the free width (the stretch), right-aligned, and may shrink on a small screen.
+        # It takes the free width (the stretch), right-aligned.
         self.privacy_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         top.addWidget(self.privacy_label, 1)
         self.lock_button = QToolButton(self)
@@ -299,9 +305,6 @@ class MainWindow(QMainWindow):
                 self.previous_chat_action,
             ]
         )
-        self.conversation_list.addActions(
-            [self.rename_action, self.pin_action, self.duplicate_action, self.export_action]
-        )
         # Delete in the input box deletes characters, not the chat.
         self.delete_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self.conversation_list.addAction(self.delete_action)
@@ -374,8 +377,8 @@ class MainWindow(QMainWindow):
         self.stop_action.triggered.connect(self._on_escape)
         self.chat_view.action_requested.connect(self._on_message_action)
         self.new_action.triggered.connect(self.new_conversation)
-        self.rename_action.triggered.connect(self.rename_conversation)
-        self.delete_action.triggered.connect(self.delete_conversation)
+        self.rename_action.triggered.connect(lambda _checked=False: self.rename_conversation())
+        self.delete_action.triggered.connect(lambda _checked=False: self.delete_conversation())
         self.open_model_button.clicked.connect(self.open_model_file)
         self.open_model_action.triggered.connect(self.open_model_file)
         self.unload_action.triggered.connect(self._unload)
@@ -387,10 +390,14 @@ class MainWindow(QMainWindow):
         self.sidebar.new_requested.connect(self.new_conversation)
         self.search_action.triggered.connect(self._focus_search)
         self.pin_action.toggled.connect(self._on_pin)
-        self.duplicate_action.triggered.connect(self.duplicate_conversation)
+        self.duplicate_action.triggered.connect(
+            lambda _checked=False: self.duplicate_conversation()
+        )
         self.export_action.triggered.connect(lambda: self.export_chats(all_chats=False))
         self.export_all_action.triggered.connect(lambda: self.export_chats(all_chats=True))
-        self.import_action.triggered.connect(self.import_chats)
+        self.sidebar.row_action.connect(self._on_row_action)
+        # triggered(bool)'s bool is dropped here: it once arrived as import_chats's path.
+        self.import_action.triggered.connect(lambda _checked=False: self.import_chats())
         self.undo_bar.undo_requested.connect(self._undo_delete)
         self.regenerate_action.triggered.connect(self._regenerate_last)
         self.preset_picker.activated.connect(self._on_preset_picked)
@@ -422,7 +429,7 @@ class MainWindow(QMainWindow):
 
         chat.models_changed.connect(self._refresh_models)
         chat.conversations_changed.connect(self._refresh_conversations)
-        chat.engine_status.connect(self.engine_label.setText)
+        chat.engine_status.connect(self._on_engine_status)
         chat.answer_started.connect(self._on_answer_started)
         chat.answer_delta.connect(self._on_answer_delta)
         chat.answer_thinking.connect(self._on_answer_thinking)
@@ -443,6 +450,15 @@ class MainWindow(QMainWindow):
     def _refresh_conversations(self) -> None:
         self.sidebar.current_id = self.conversation_id
         self.sidebar.refresh()
+        self._show_title()
+
+    def _show_title(self) -> None:
+        """The window's title names the chat on screen (a first message retitles it)."""
+        if self.conversation_id is None or not self.chat.store.is_listed(self.conversation_id):
+            self.setWindowTitle(APP_NAME)
+            return
+        title = self.chat.store.get_conversation(self.conversation_id).title
+        self.setWindowTitle(f"{title} — {APP_NAME}")
 
     @Slot()
     def new_conversation(self) -> None:
@@ -467,6 +483,8 @@ class MainWindow(QMainWindow):
         versions = self.chat.store.versions(conversation_id)
         self.chat_view.show_messages(messages, names, at_message, versions)
         self._show_context_of(messages)
+        self._show_speed_of(messages)
+        self.banner.chat_shown(conversation_id)
         self._end_editing()
         if self.sidebar.searching:
             self.sidebar.current_id = conversation_id  # the hits stay listed
@@ -478,7 +496,7 @@ class MainWindow(QMainWindow):
         self.pin_action.blockSignals(True)
         self.pin_action.setChecked(conversation.pinned)
         self.pin_action.blockSignals(False)
-        self.setWindowTitle(f"{conversation.title} — {APP_NAME}")
+        self._show_title()
         for control in (self.lock_button, self.local_only_action):
             control.blockSignals(True)
             control.setChecked(conversation.local_only)
@@ -486,7 +504,7 @@ class MainWindow(QMainWindow):
         self._refresh_models()
 
     def _welcome_html(self) -> str:
-        model = self.chat.current_model
+        model = self.chat.model_of(self.conversation_id)
         if isinstance(model, CloudModel):
             return (
                 f"<p style='color:#888'>Chatting with <b>{html.escape(model.name)}</b>, a cloud "
@@ -558,22 +576,61 @@ class MainWindow(QMainWindow):
         self.sidebar.search_edit.setFocus()
         self.sidebar.search_edit.selectAll()
 
+    @Slot(str, int)
+    def _on_row_action(self, action: str, conversation_id: int) -> None:
+        """An entry of a sidebar row's own menu: it acts on that row's chat."""
+        if not self.chat.store.is_listed(conversation_id):
+            self._refresh_conversations()  # deleted meanwhile (a stale search hit)
+            return
+        if action == "open":
+            self._on_conversation_chosen(conversation_id, 0)
+        elif action == "rename":
+            self.rename_conversation(conversation_id)
+        elif action == "pin":
+            pinned = self.chat.store.get_conversation(conversation_id).pinned
+            self.set_pinned(conversation_id, not pinned)
+        elif action == "duplicate":
+            self.duplicate_conversation(conversation_id)
+        elif action == "export":
+            self.export_chats(all_chats=False, conversation_id=conversation_id)
+        elif action == "delete":
+            self.delete_conversation(conversation_id)
+
     @Slot(bool)
     def _on_pin(self, pinned: bool) -> None:
         if self.conversation_id is not None:
-            self.chat.store.set_pinned(self.conversation_id, pinned)
-            self._refresh_conversations()
+            self.set_pinned(self.conversation_id, pinned)
 
-    @Slot()
-    def duplicate_conversation(self) -> None:
-        if self.conversation_id is None or self.chat.busy:
+    def set_pinned(self, conversation_id: int, pinned: bool) -> None:
+        self.chat.store.set_pinned(conversation_id, pinned)
+        if conversation_id == self.conversation_id:
+            self.pin_action.blockSignals(True)
+            self.pin_action.setChecked(pinned)
+            self.pin_action.blockSignals(False)
+        self._refresh_conversations()
+        title = self.chat.store.get_conversation(conversation_id).title
+        self.statusBar().showMessage(
+            f"Pinned “{title}” to the top" if pinned else f"Unpinned “{title}”", 5000
+        )
+
+    def duplicate_conversation(self, conversation_id: int | None = None) -> None:
+        target = conversation_id if conversation_id is not None else self.conversation_id
+        if target is None:
             return
-        copy = self.chat.store.duplicate_conversation(self.conversation_id)
+        if self.chat.busy:
+            self.banner.show_message("Stop the answer being generated before duplicating a chat.")
+            return
+        copy = self.chat.store.duplicate_conversation(target)
         self.open_conversation(copy.id)
+        self.statusBar().showMessage(f"Duplicated as “{copy.title}”", 5000)
 
-    def export_chats(self, all_chats: bool, path: Path | None = None) -> Path | None:
-        """Markdown or JSON (by the file's extension); JSON imports back exactly."""
-        if not all_chats and self.conversation_id is None:
+    def export_chats(
+        self, all_chats: bool, path: Path | None = None, conversation_id: int | None = None
+    ) -> Path | None:
+        """Markdown or JSON (by the file's extension); JSON imports back exactly. One chat:
+        ``conversation_id``, or the one on screen."""
+        target = conversation_id if conversation_id is not None else self.conversation_id
+        if not all_chats and target is None:
             return None
         if path is None:
             title = "all-chats" if all_chats else "chat"
@@ -583,7 +640,7 @@ class MainWindow(QMainWindow):
             if not chosen:
                 return None
             path = Path(chosen)
-        ids = None if all_chats else [self.conversation_id or 0]
+        ids = None if all_chats else [target or 0]
         data = self.chat.store.export_conversations(ids)
         try:
             if path.suffix.lower() == ".json":
@@ -594,6 +651,12 @@ class MainWindow(QMainWindow):
         except OSError as exc:
             self.banner.show_message(f"Could not write {path}: {exc.strerror or exc}")
             return None
+        chats = data["conversations"]
+        if all_chats:
+            what = f"{len(chats):,} chat{'s' if len(chats) != 1 else ''}"
+        else:
+            what = f"“{chats[0]['title']}”" if chats else "the chat"
+        self.statusBar().showMessage(f"Exported {what} to {path}", 10_000)
         return path
 
     def import_chats(self, path: Path | None = None) -> list[int]:
@@ -621,33 +684,44 @@ class MainWindow(QMainWindow):
         self.banner.show_message(f"Imported {len(ids)} chat(s) from {path.name}.")
         return ids
 
-    @Slot()
-    def rename_conversation(self) -> None:
-        if self.conversation_id is None:
+    def rename_conversation(self, conversation_id: int | None = None) -> None:
+        """Rename a chat (``conversation_id``, or the one on screen)."""
+        target = conversation_id if conversation_id is not None else self.conversation_id
+        if target is None:
             return
-        current = self.chat.store.get_conversation(self.conversation_id)
+        current = self.chat.store.get_conversation(target)
         title, ok = QInputDialog.getText(self, "Rename chat", "Title:", text=current.title)
         if ok and title.strip():
-            self.chat.store.rename_conversation(self.conversation_id, title)
-            self.open_conversation(self.conversation_id)
+            self.chat.store.rename_conversation(target, title)
+            self._refresh_conversations()  # the list and, for the chat on screen, the title
 
-    @Slot()
-    def delete_conversation(self) -> None:
-        """Gone from the list at once, with Undo for a few seconds (no question asked)."""
-        if self.conversation_id is None or self.chat.busy:
+    def delete_conversation(self, conversation_id: int | None = None) -> None:
+        """Gone from the list at once, with Undo for a few seconds (no question asked). A
+        chat other than the one on screen goes without changing what is shown."""
+        target = conversation_id if conversation_id is not None else self.conversation_id
+        if target is None:
             return
-        current = self.chat.store.get_conversation(self.conversation_id)
+        on_screen = target == self.conversation_id
+        if on_screen and self.chat.busy:
+            self.banner.show_message("Stop the answer being generated before deleting this chat.")
+            return
+        current = self.chat.store.get_conversation(target)
         self.chat.store.purge_deleted()  # an earlier deletion whose Undo time is over
         self.chat.store.soft_delete(current.id)
-        self.conversation_id = None
         self.undo_bar.offer(current.id, f"Deleted “{current.title}”.")
-        self._open_latest_or_new()
+        self._deleted_on_screen = on_screen
+        if on_screen:
+            self.conversation_id = None
+            self._open_latest_or_new()
+        else:
+            self._refresh_conversations()
         self.sidebar.refresh()  # search hits of the deleted chat go too
 
     @Slot(int)
     def _undo_delete(self, conversation_id: int) -> None:
         self.chat.store.restore(conversation_id)
-        if self.chat.busy:  # the answer on screen keeps streaming; the chat is back in the list
+        if self.chat.busy or not self._deleted_on_screen:
+            # Back in the list; the chat on screen stays (an answer may be streaming in it).
             self._refresh_conversations()
             return
         self.open_conversation(conversation_id)
@@ -670,7 +744,7 @@ class MainWindow(QMainWindow):
         picker = self.model_picker
         picker.blockSignals(True)
         picker.clear()
-        current = self.chat.current_model
+        current = self.chat.model_of(self.conversation_id)
         errors = self.chat.store.model_errors()
         for model in self.chat.models:
             size = f" · {human_size(model.size_bytes)}" if model.size_bytes else ""
@@ -699,18 +773,21 @@ class MainWindow(QMainWindow):
         self._refresh_presets()  # a Llama 4 model brings its recommended preset
 
     def _refresh_privacy_label(self) -> None:
-        model = self.chat.current_model
+        model = self.chat.model_of(self.conversation_id)
         cloud = self.chat.cloud
         if cloud is not None and cloud.offline:
-            text, colour = "Offline · nothing leaves this computer", "#a93226"
+            texts = ("Offline · nothing leaves this computer", "Offline", "⛔")
+            colour = "#a93226"
         elif isinstance(model, CloudModel) and not self._local_only():
             config = cloud.provider(model.provider) if cloud is not None else None
             where = config.base_url if config is not None else model.provider
-            text, colour = f"☁ Cloud · this chat's messages go to {where}", "#b9770e"
+            host = urlsplit(where).netloc or where
+            texts = (f"☁ Cloud · this chat's messages go to {where}", f"☁ Cloud · {host}", "☁")
+            colour = "#b9770e"
         else:
-            text, colour = "Local · nothing leaves this computer", "#1e8449"
-        self.privacy_label.setText(text)
-        self.privacy_label.setToolTip(text)
+            texts = ("Local · nothing leaves this computer", "Local", "🔒")
+            colour = "#1e8449"
+        self.privacy_label.set_texts(*texts)
         self.privacy_label.setStyleSheet(f"color: {colour}")
 
     @Slot(int)
@@ -720,15 +797,22 @@ class MainWindow(QMainWindow):
             self._refresh_models()  # back to the model in use
             self.show_providers()
             return
-        self.chat.select_model(model_id)
+        self.chat.select_model(model_id, self.conversation_id)
 
     @Slot()
     def open_model_file(self) -> None:
         path, _filter = QFileDialog.getOpenFileName(
             self, "Open a GGUF model", "", "GGUF models (*.gguf);;All files (*)"
         )
-        if path:
-            self.chat.add_model_file(path)
+        if not path:
+            return
+        try:
+            model = self.chat.add_model_file(path, self.conversation_id)
+        except LlamasideError as exc:
+            # Checked now, not after a message is sent: nothing is added, nothing is sent.
+            self.banner.show_message(f"{exc} It was not added.")
+            return
+        self.statusBar().showMessage(f"Added {model.name}; this chat now uses it", 10_000)
 
     @Slot()
     def show_models(self) -> None:
@@ -841,6 +925,8 @@ class MainWindow(QMainWindow):
             control.blockSignals(True)
             control.setChecked(locked)
             control.blockSignals(False)
+        if not locked:
+            self.banner.end_topic("local-only")
         self._refresh_models()
 
     @Slot(str, str, str)
@@ -859,13 +945,15 @@ class MainWindow(QMainWindow):
         self.offline_action.setChecked(offline)
         self.offline_action.blockSignals(False)
         self.offline_label.setVisible(offline)
+        if not offline:
+            self.banner.end_topic("offline")
         self._refresh_privacy_label()
 
     @Slot()
     def _unload(self) -> None:
         if not self.chat.busy:
             self.chat.engine.unload()
-            self.engine_label.setText("No model loaded")
+            self._on_engine_status("No model loaded")
 
     # -- sending ------------------------------------------------------------------------------
 
@@ -875,9 +963,15 @@ class MainWindow(QMainWindow):
         if not text.strip() or self.chat.busy or self.conversation_id is None:
             return
         self.banner.hide()
-        if not self._cloud_agreed():
-            return  # the text stays in the box, nothing was sent
         editing = self.editing
+        decision = self._cloud_decision(after=editing.parent_id if editing else AT_LEAF)
+        if decision == "cancel":
+            return  # the text stays in the box, nothing was sent
+        if decision == "new":
+            self._end_editing()
+            self.input_box.clear()
+            self._send_in_new_chat(text)
+            return
         if editing is not None:
             # A new version of that question: the chat shows the branch up to where it
             # goes, then the new text; the old version and its answers stay browsable.
@@ -888,20 +982,29 @@ class MainWindow(QMainWindow):
             self.chat.settings.set("welcomed", True)  # the welcome has done its job
         self.input_box.clear()
         try:
+            after: int | None = AT_LEAF
             if editing is not None:
                 self._end_editing()
-                sent = self.chat.send(self.conversation_id, text, after=editing.parent_id)
-            else:
-                sent = self.chat.send(self.conversation_id, text)
+                after = editing.parent_id
+            sent = self.chat.send(
+                self.conversation_id, text, after=after, share_history=decision == "share"
+            )
         except LlamasideError as exc:
             # e.g. the chat is local only, the app is offline, the disk is full
-            self.banner.show_message(str(exc))
+            self._show_refusal(exc)
             sent = False
         if not sent:
             self._pending_question = False
             # Not sent (e.g. no model): show the chat as stored and give the text back.
             self.open_conversation(self.conversation_id)
             self.input_box.setPlainText(text)
+
+    def _show_refusal(self, exc: LlamasideError) -> None:
+        """Why nothing was sent, in this chat; a refusal for a state (offline, the lock) goes
+        away when that state ends."""
+        topic = "offline" if isinstance(exc, Offline) else ""
+        topic = "local-only" if isinstance(exc, LocalOnlyRefused) else topic
+        self.banner.show_message(str(exc), topic=topic, conversation_id=self.conversation_id)
 
     # -- versions: edit a question, regenerate an answer, browse ‹ 2/3 › ----------------------
 
@@ -954,7 +1057,7 @@ class MainWindow(QMainWindow):
         current = BALANCED
         if self.conversation_id is not None:
             chosen = self.chat.store.get_conversation(self.conversation_id).params.get("preset")
-            model = self.chat.current_model
+            model = self.chat.model_of(self.conversation_id)
             current = chosen or recommended_preset(model.name if model else "")
         picker.setCurrentIndex(max(0, picker.findData(current)))
         picker.blockSignals(False)
@@ -1025,13 +1128,19 @@ class MainWindow(QMainWindow):
         answer = self.chat.store.get_message(answer_id)
         if answer.parent_id is None:
             return
-        if not self._cloud_agreed():
+        decision = self._cloud_decision(answer_id=answer_id)
+        if decision == "cancel":
+            return
+        if decision == "new":
+            self._send_in_new_chat(self.chat.store.get_message(answer.parent_id).content)
             return
         self._show_branch_before(answer_id)
         try:
-            started = self.chat.regenerate(self.conversation_id, answer_id)
+            started = self.chat.regenerate(
+                self.conversation_id, answer_id, share_history=decision == "share"
+            )
         except LlamasideError as exc:
-            self.banner.show_message(str(exc))
+            self._show_refusal(exc)
             started = False
         if not started:
             self.open_conversation(self.conversation_id)
@@ -1049,12 +1158,59 @@ class MainWindow(QMainWindow):
         versions = self.chat.store.versions(self.conversation_id)
         self.chat_view.show_messages(kept, names, versions=versions)
 
-    def _cloud_agreed(self) -> bool:
-        """False only when a cloud model's first send was put to the user and declined."""
-        model = self.chat.current_model
-        if isinstance(model, CloudModel) and not self._local_only():
-            return not self.chat.needs_consent(model) or self._ask_consent(model)
-        return True
+    def _cloud_decision(
+        self, *, after: int | None = AT_LEAF, answer_id: int | None = None
+    ) -> CloudDecision:
+        """Before anything goes to a cloud model, the user's word: on the first send to its
+        provider, and whenever earlier messages of this chat that so far stayed on this
+        computer would go with it. "go": nothing to ask (or a local model); "share": yes, the
+        earlier messages too; "new": only this message, in a new chat; "cancel"."""
+        model = self.chat.model_of(self.conversation_id)
+        cloud = self.chat.cloud
+        if not isinstance(model, CloudModel) or self._local_only() or cloud is None:
+            return "go"  # a locked chat is refused by the service, with its reason
+        if cloud.offline or self.conversation_id is None:
+            return "go"  # refused by the service too: nothing to agree to
+        share = self.chat.unshared_history(self.conversation_id, after=after, answer_id=answer_id)
+        first = self.chat.needs_consent(model)
+        if share is None:
+            return "go" if not first or self._ask_consent(model) else "cancel"
+        config = cloud.provider(model.provider)
+        label = config.label or config.name
+        box = QMessageBox(self)
+        box.setObjectName("historyConsentDialog")
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle(f"Send this chat's earlier messages to {label}?")
+        box.setText(share.describe())
+        details = (
+            "So far they have stayed on this computer. Send them, or start a new chat with "
+            "just this message (this chat stays as it is)."
+        )
+        if first:
+            details += f"\n\n{self.chat.consent_text(model)}"
+        box.setInformativeText(details)
+        send = box.addButton("Send them too", QMessageBox.ButtonRole.AcceptRole)
+        fresh = box.addButton("New chat with just this message", QMessageBox.ButtonRole.ActionRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        clicked = box.clickedButton()
+        if clicked is send or clicked is fresh:
+            cloud.grant_consent(model.provider)  # either way this message goes to the provider
+            return "share" if clicked is send else "new"
+        return "cancel"
+
+    def _send_in_new_chat(self, text: str) -> None:
+        """A new chat on the same model, with just this message (the chat before is kept)."""
+        model = self.chat.model_of(self.conversation_id)
+        draft = self.input_box.toPlainText()
+        self.new_conversation()
+        if model is not None and self.conversation_id is not None:
+            self.chat.select_model(model.id, self.conversation_id)
+        self.input_box.setPlainText(text)
+        self.send()
+        if draft != text:
+            self.input_box.setPlainText(draft)  # anything else typed is kept
 
     def _ask_consent(self, model: CloudModel) -> bool:
         """The one question before a provider first receives anything."""
@@ -1088,11 +1244,17 @@ class MainWindow(QMainWindow):
                 question = self.chat.store.get_message(question_id)
                 versions = self.chat.store.versions(conversation_id).get(question_id)
                 self.chat_view.append_user(question.content, message_controls(question, versions))
-        model = self.chat.current_model
-        self.chat_view.begin_answer(
-            answer_id, model.name if model else "Assistant", model.id if model else None
-        )
+        model_id = self.chat.store.get_message(answer_id).model
+        self.chat_view.begin_answer(answer_id, self.chat.model_name(model_id), model_id)
         self.speed_label.setText("")
+        if model_id is not None and not is_local_id(model_id):
+            # The local engine's line would say "No model loaded" while the cloud answers.
+            model = self.chat.model_of(conversation_id)
+            where = ""
+            if isinstance(model, CloudModel) and self.chat.cloud is not None:
+                url = self.chat.cloud.provider(model.provider).base_url
+                where = f" at {urlsplit(url).netloc or url}"
+            self.engine_label.setText(f"☁ {self.chat.model_name(model_id)}{where} is answering")
 
     @Slot(int, int)
     def _on_answer_thinking(self, conversation_id: int, _answer_id: int) -> None:
@@ -1238,15 +1400,35 @@ class MainWindow(QMainWindow):
         self.send_button.setEnabled(not busy)
         self.stop_button.setEnabled(busy)
         self.model_picker.setEnabled(not busy)
+        if not busy:
+            self.engine_label.setText(self._engine_text)  # a cloud answer's line ends with it
+
+    @Slot(str)
+    def _on_engine_status(self, text: str) -> None:
+        self._engine_text = text
+        self.engine_label.setText(text)
 
     @Slot(object)
     def _on_usage(self, usage: object) -> None:
         if isinstance(usage, Usage):
-            self.speed_label.setText(
-                f"{usage.output_tokens} tokens · {usage.tokens_per_second:.1f} tok/s · "
-                f"first token {usage.time_to_first_token_s * 1000:.0f} ms · "
-                f"prompt {usage.prompt_tokens} tokens · {usage.stop_reason.value}"
-            )
+            self._show_usage(usage)
+
+    def _show_usage(self, usage: Usage) -> None:
+        self.speed_label.setText(
+            f"{usage.output_tokens} tokens · {usage.tokens_per_second:.1f} tok/s · "
+            f"first token {usage.time_to_first_token_s * 1000:.0f} ms · "
+            f"prompt {usage.prompt_tokens} tokens · {usage.stop_reason.value}"
+        )
+
+    def _show_speed_of(self, messages: list[StoredMessage]) -> None:
+        """The numbers of this chat's latest answer (none for a new chat: never the numbers of
+        the chat shown before)."""
+        self.speed_label.setText("")
+        for message in reversed(messages):
+            if message.role.value == "assistant" and message.usage:
+                with contextlib.suppress(KeyError, TypeError, ValueError):
+                    self._show_usage(Usage.from_dict(message.usage))
+                return
 
     @Slot(QUrl)
     def _on_link(self, url: QUrl) -> None:

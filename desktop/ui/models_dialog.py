@@ -447,12 +447,19 @@ class ModelsDialog(QDialog):
 
     def _build_local_tab(self) -> QWidget:
         tab = QWidget()
-        self.local_table = _table(["Model id", "Size", "Where"], "Models on this computer")
-        import_button = QPushButton("Import GGUF file…")
-        import_button.clicked.connect(self._import)
+        self.local_table = _table(["Model id", "Size", "State", "Where"], "Models on this computer")
+        self.import_button = QPushButton("Import GGUF file…")
+        self.import_button.clicked.connect(self._import)
+        #: What the last import did (or why the file was refused).
+        self.import_note = QLabel("")
+        self.import_note.setObjectName("importNote")
+        self.import_note.setWordWrap(True)
+        row = QHBoxLayout()
+        row.addWidget(self.import_note, 1)
+        row.addWidget(self.import_button, 0, Qt.AlignmentFlag.AlignTop)
         layout = QVBoxLayout(tab)
         layout.addWidget(self.local_table, 1)
-        layout.addWidget(import_button, 0, Qt.AlignmentFlag.AlignRight)
+        layout.addLayout(row)
         return tab
 
     def _refresh_local(self) -> None:
@@ -460,18 +467,31 @@ class ModelsDialog(QDialog):
         for model in self.chat.models:
             row = self.local_table.rowCount()
             self.local_table.insertRow(row)
+            failed = self.chat.model_error(model)
             self.local_table.setItem(row, 0, _item(model.id))
             self.local_table.setItem(row, 1, _item(human_size(model.size_bytes)))
-            self.local_table.setItem(row, 2, _item(model.path))
+            state = _item("⚠ failed to load" if failed else "Ready")
+            state.setToolTip(failed or "It loaded, or has not been tried yet")
+            self.local_table.setItem(row, 2, state)
+            self.local_table.setItem(row, 3, _item(model.path))
 
     @Slot()
     def _import(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
             self, "Import a GGUF model", "", "GGUF models (*.gguf)"
         )
-        if path:
-            self.chat.add_model_file(path)
-            self._refresh_local()
+        if not path:
+            return
+        try:
+            model = self.chat.add_model_file(path)
+        except LlamasideError as exc:
+            # Checked now: a file that cannot be a model is never listed.
+            self.import_note.setText(f"{exc} It was not added.")
+            self.import_note.setStyleSheet("color: #a93226")
+            return
+        self.import_note.setText(f"Added {model.name}: new chats start on it.")
+        self.import_note.setStyleSheet("")
+        self._refresh_local()
 
     def closeEvent(self, event: Any) -> None:
         self.background.wait(0.1)

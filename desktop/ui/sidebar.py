@@ -1,6 +1,6 @@
 """The conversation sidebar: New chat, a search box over every message (SQLite FTS5), and the
 chats grouped by date with pinned ones first. Search hits show a highlighted snippet; choosing
-one opens its chat at that message.
+one opens its chat at that message. A row's context menu acts on that row's chat.
 
 The list is read a page at a time: the first page when it is shown, the next when it is
 scrolled near its end (as Qt's fetchMore does for item models), and a refresh rebuilds only the
@@ -19,13 +19,14 @@ from __future__ import annotations
 import html
 from datetime import datetime, timezone
 
-from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QPoint, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QFont, QPalette
 from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
+    QMenu,
     QPushButton,
     QStackedWidget,
     QVBoxLayout,
@@ -51,14 +52,28 @@ def snippet_html(snippet: str) -> str:
     return escaped.replace(HIT_START, "<b>").replace(HIT_END, "</b>")
 
 
+#: A row's context menu: (what it asks, its label). The pin entry's label follows the chat.
+ROW_ACTIONS = (
+    ("open", "Open"),
+    ("rename", "Rename…"),
+    ("pin", "Pin to the top"),
+    ("duplicate", "Duplicate"),
+    ("export", "Export…"),
+    ("delete", "Delete"),
+)
+
+
 class Sidebar(QWidget):
     """Signals:
     chosen(int, int): conversation id, and the message to show (0: the latest).
     new_requested(): the New chat button.
+    row_action(str, int): an entry of a row's context menu (see ROW_ACTIONS), and the chat of
+        the row it was opened on (not necessarily the chat on screen).
     """
 
     chosen = Signal(int, int)
     new_requested = Signal()
+    row_action = Signal(str, int)
 
     def __init__(self, store: ChatStore, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -75,7 +90,7 @@ class Sidebar(QWidget):
         self.list = QListWidget(self)
         self.list.setObjectName("conversationList")
         self.list.setAccessibleName("Conversations")
-        self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+        self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.list.setWordWrap(False)
@@ -105,9 +120,13 @@ class Sidebar(QWidget):
         self._rows: list[_Row] = []
         self.list.verticalScrollBar().valueChanged.connect(self._on_scrolled)
         self.search_edit.textChanged.connect(lambda _text: self._timer.start())
+        self.hits.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         for listing in (self.list, self.hits):
             listing.itemActivated.connect(self._on_item)
             listing.itemClicked.connect(self._on_item)
+            listing.customContextMenuRequested.connect(
+                lambda pos, listed=listing: self._row_menu(listed, pos)
+            )
 
     @property
     def searching(self) -> bool:
@@ -256,6 +275,38 @@ class Sidebar(QWidget):
         conversation_id = item.data(CONVERSATION_ROLE)
         if conversation_id is not None:
             self.chosen.emit(int(conversation_id), int(item.data(MESSAGE_ROLE) or 0))
+
+    def _row_menu(self, listing: QListWidget, pos: QPoint) -> None:
+        """The menu of the row right-clicked: it acts on that row's chat, which is highlighted
+        while the menu is open (the open chat is selected again after)."""
+        item = listing.itemAt(pos)
+        conversation_id = item.data(CONVERSATION_ROLE) if item is not None else None
+        if item is None or conversation_id is None:
+            return  # a date header, or empty space: nothing to act on
+        target = int(conversation_id)
+        blocked = listing.blockSignals(True)
+        listing.setCurrentRow(listing.row(item))
+        listing.blockSignals(blocked)
+        menu = QMenu(self)
+        menu.setObjectName("chatRowMenu")
+        pinned = self.store.get_conversation(target).pinned
+        for key, label in ROW_ACTIONS:
+            action = menu.addAction("Unpin" if key == "pin" and pinned else label)
+            action.setObjectName(f"row-{key}")
+            action.triggered.connect(lambda _checked=False, k=key: self.row_action.emit(k, target))
+            if key == "open":
+                menu.setDefaultAction(action)
+                menu.addSeparator()
+            elif key == "export":
+                menu.addSeparator()
+        menu.exec(listing.viewport().mapToGlobal(pos))
+        menu.deleteLater()
+        if listing is self.list:
+            self.select(self.current_id)  # the highlight goes back to the chat on screen
+        else:
+            blocked = listing.blockSignals(True)
+            listing.setCurrentRow(-1)
+            listing.blockSignals(blocked)
 
     def show_opened(self, conversation_id: int) -> None:
         """The chat just opened, selected. Opening a chat changes nothing in the list (every

@@ -1,17 +1,18 @@
-"""Small pieces shared by the windows: the message input box, the error banner, and how a
-comparison metric is written."""
+"""Small pieces shared by the windows: the message input box, the error banner, a label that
+is never cut off, and how a comparison metric is written."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QKeyEvent, QPalette
+from PySide6.QtGui import QColor, QKeyEvent, QPalette, QResizeEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPlainTextEdit,
     QPushButton,
+    QSizePolicy,
     QToolButton,
     QWidget,
 )
@@ -46,8 +47,58 @@ class InputBox(QPlainTextEdit):
         return QSize(400, 84)
 
 
+class FittingLabel(QLabel):
+    """A label that is never cut off: it shows the longest of its texts that fits its width
+    (the last, an icon, always does), with the whole text in its tooltip."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._texts: tuple[str, ...] = ("",)
+        # It would like its whole text, and may shrink to its icon: never to nothing.
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+
+    def set_texts(self, *texts: str) -> None:
+        """From the whole text to the shortest (an icon); the tooltip keeps the whole one."""
+        self._texts = texts or ("",)
+        self.setToolTip(self._texts[0])
+        self.setAccessibleDescription(self._texts[0])
+        self._fit()
+
+    @property
+    def full_text(self) -> str:
+        return self._texts[0]
+
+    def sizeHint(self) -> QSize:
+        margins = self.contentsMargins()
+        width = self.fontMetrics().horizontalAdvance(self._texts[0]) + 4
+        return QSize(width + margins.left() + margins.right(), super().sizeHint().height())
+
+    def minimumSizeHint(self) -> QSize:
+        margins = self.contentsMargins()
+        width = self.fontMetrics().horizontalAdvance(self._texts[-1]) + 4
+        return QSize(width + margins.left() + margins.right(), super().minimumSizeHint().height())
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit()
+
+    def _fit(self) -> None:
+        room = self.contentsRect().width() - 4
+        metrics = self.fontMetrics()
+        shown = next(
+            (t for t in self._texts if metrics.horizontalAdvance(t) <= room), self._texts[-1]
+        )
+        if shown != self.text():
+            self.setText(shown)
+
+
 class ErrorBanner(QWidget):
-    """A dismissible, non-modal message above the input: errors never block the window."""
+    """A dismissible, non-modal message above the input: errors never block the window.
+
+    A message may be about a state (``topic``: "offline", "local-only") or about one chat
+    (``conversation_id``): it goes away when that state ends or another chat is shown, so the
+    banner never describes something that is no longer so.
+    """
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -69,11 +120,28 @@ class ErrorBanner(QWidget):
             "border-radius: 6px; } #errorBanner QLabel { color: #78281f; }"
         )
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+        #: What the message shown is about (see the class's docstring).
+        self.topic = ""
+        self.conversation_id: int | None = None
         self.hide()
 
-    def show_message(self, text: str) -> None:
+    def show_message(
+        self, text: str, *, topic: str = "", conversation_id: int | None = None
+    ) -> None:
         self.label.setText(text)
+        self.topic = topic
+        self.conversation_id = conversation_id
         self.show()
+
+    def end_topic(self, topic: str) -> None:
+        """The state the message was about has ended."""
+        if self.topic == topic:
+            self.hide()
+
+    def chat_shown(self, conversation_id: int | None) -> None:
+        """Another chat is on screen: a message about the one before goes."""
+        if self.conversation_id is not None and self.conversation_id != conversation_id:
+            self.hide()
 
 
 def format_metric(key: str, value: Any) -> str:

@@ -14,6 +14,7 @@ from desktop.core.messages import MessageStatus, Role
 from desktop.core.params import SamplingParams
 from desktop.storage.paths import AppPaths
 from desktop.ui.main_window import MainWindow
+from tests.ui.driving import pick_in_combo
 
 #: Generous: two CPU cores are shared with benchmarks and builds on the CI machine.
 TIMEOUT_MS = 60_000
@@ -41,8 +42,8 @@ def send_and_wait(qtbot: QtBot, window: MainWindow, text: str) -> None:
 
 def bundled_still_answers(qtbot: QtBot, window: MainWindow) -> None:
     """After whatever went wrong, the bundled model is chosen and answers, in the same window."""
-    window.chat.select_model(window.chat.models[0].id)
     assert window.chat.models[0].source == "bundled"
+    pick_in_combo(window.model_picker, window.chat.models[0].id)  # for the chat on screen
     send_and_wait(qtbot, window, "Say hello.")
     assert window.conversation_id is not None
     last = window.chat.store.messages(window.conversation_id)[-1]

@@ -9,11 +9,13 @@ answers right after, in the same window.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import gguf
 import pytest
+from PySide6.QtWidgets import QFileDialog
 from pytestqt.qtbot import QtBot
 
 from desktop.app import build_window
@@ -24,6 +26,7 @@ from desktop.ui.main_window import MainWindow
 from tests.gguf_edit import with_string
 from tests.gguf_make import tiny_llama
 from tests.hostile.conftest import bundled_still_answers, send_and_wait
+from tests.ui.driving import answer_modal, file_dialog_answer
 
 
 def _missing(dest: Path, _source: str) -> None:
@@ -71,26 +74,65 @@ def _aborts(dest: Path, source: str) -> None:
     tiny_llama(dest, source, n_head=4, n_head_kv=3)
 
 
-#: (maker, words the message must contain besides the file name)
-CASES: dict[str, tuple[Callable[[Path, str], None], tuple[str, ...]]] = {
-    "missing": (_missing, ("not found",)),
+def _spoilt(maker: Callable[[Path, str], None]) -> Callable[[Path, str], None]:
+    """A file that was a good model when opened, then changed by ``maker`` (deleted, cut)."""
+
+    def spoil(dest: Path, source: str) -> None:
+        dest.unlink()
+        maker(dest, source)
+
+    return spoil
+
+
+#: Refused when opened (Model → Open GGUF file…): (maker, words besides the file name).
+REFUSED: dict[str, tuple[Callable[[Path, str], None], tuple[str, ...]]] = {
     "empty": (_empty, ("empty", "0 bytes")),
-    "truncated-10": (_truncated(0.10), ("file bounds",)),
-    "truncated-50": (_truncated(0.50), ("file bounds",)),
-    "truncated-99": (_truncated(0.99), ("file bounds",)),
+    "truncated-10": (_truncated(0.10), ("incomplete",)),
+    "truncated-50": (_truncated(0.50), ("incomplete",)),
+    "truncated-99": (_truncated(0.99), ("incomplete",)),
     "random": (_random, ("not a GGUF model file",)),
-    "unknown-arch": (_unknown_architecture, ("unknown model architecture", "zzzzz")),
-    "assert-abort": (_aborts, ("crashed the engine", "SIGABRT", "GGML_ASSERT")),
+    "unknown-arch": (_unknown_architecture, ("zzzzz", "cannot run")),
+}
+
+#: Opened as a good copy, then spoilt, or fine by every check and crashing llama.cpp: they
+#: fail when a message is sent. (maker applied after opening, or None; words in the message)
+CASES: dict[str, tuple[Callable[[Path, str], None] | None, tuple[str, ...]]] = {
+    "missing": (_spoilt(_missing), ("not found",)),
+    "empty": (_spoilt(_empty), ("empty", "0 bytes")),
+    "truncated-10": (_spoilt(_truncated(0.10)), ("file bounds",)),
+    "truncated-50": (_spoilt(_truncated(0.50)), ("file bounds",)),
+    "truncated-99": (_spoilt(_truncated(0.99)), ("file bounds",)),
+    "random": (_spoilt(_random), ("not a GGUF model file",)),
+    "unknown-arch": (_spoilt(_unknown_architecture), ("unknown model architecture", "zzzzz")),
+    "assert-abort": (None, ("crashed the engine", "SIGABRT", "GGML_ASSERT")),
 }
 
 
-def _failed_on(window: MainWindow, qtbot: QtBot, bad: Path, *, answered_first: bool) -> str:
-    """Send with ``bad`` chosen; returns the message the user was shown. ``answered_first``:
-    the bundled model answers a question first, so there is an earlier answer to lose."""
+def open_model(qtbot: QtBot, window: MainWindow, path: Path) -> None:
+    """Model → Open GGUF file…, the file chosen in the dialog."""
+    failures = answer_modal(file_dialog_answer(path), QFileDialog)
+    window.open_model_action.trigger()
+    assert not failures, failures
+
+
+def _failed_on(
+    window: MainWindow,
+    qtbot: QtBot,
+    bad: Path,
+    *,
+    answered_first: bool,
+    spoil: Callable[[], None] | None = None,
+) -> str:
+    """Send with ``bad`` opened (and then spoilt); returns the message the user was shown.
+    ``answered_first``: the bundled model answers a question first, so there is an earlier
+    answer to lose."""
     questions = ["First question"] if answered_first else []
     if answered_first:
         send_and_wait(qtbot, window, questions[0])
-    window.chat.add_model_file(str(bad))
+    open_model(qtbot, window, bad)
+    assert not window.banner.isVisible(), window.banner.label.text()
+    if spoil is not None:
+        spoil()
     questions.append("Question for the bad file")
     send_and_wait(qtbot, window, questions[-1])
     assert window.isVisible()
@@ -107,14 +149,39 @@ def _failed_on(window: MainWindow, qtbot: QtBot, bad: Path, *, answered_first: b
     return shown
 
 
+@pytest.mark.parametrize("case", list(REFUSED))
+def test_a_bad_model_file_is_refused_when_opened(
+    window: MainWindow, qtbot: QtBot, tmp_path: Path, smollm_path: str, case: str
+) -> None:
+    make, words = REFUSED[case]
+    bad = tmp_path / f"{case}.gguf"
+    make(bad, smollm_path)
+    before = window.model_picker.currentData()
+    open_model(qtbot, window, bad)
+    shown = window.banner.label.text()
+    assert window.banner.isVisible()
+    assert bad.name in shown and shown.endswith("It was not added.")
+    for word in words:
+        assert word in shown, shown
+    assert all(m.path != str(bad) for m in window.chat.models)
+    assert window.model_picker.currentData() == before
+    assert window.chat.store.user_models() == []
+
+
 @pytest.mark.parametrize("case", list(CASES))
 def test_bad_model_file(
     window: MainWindow, qtbot: QtBot, tmp_path: Path, smollm_path: str, case: str
 ) -> None:
-    make, words = CASES[case]
+    spoil, words = CASES[case]
     bad = tmp_path / f"{case}.gguf"
-    make(bad, smollm_path)
-    shown = _failed_on(window, qtbot, bad, answered_first=False)
+    if spoil is None:
+        _aborts(bad, smollm_path)
+        shown = _failed_on(window, qtbot, bad, answered_first=False)
+    else:
+        shutil.copyfile(smollm_path, bad)  # good when opened
+        shown = _failed_on(
+            window, qtbot, bad, answered_first=False, spoil=lambda: spoil(bad, smollm_path)
+        )
     assert bad.name in shown
     for word in words:
         assert word in shown, shown
@@ -134,7 +201,7 @@ def test_garbage_weights_load_and_answer_without_a_crash(
     answer (nonsense) without taking the engine or the window down."""
     bad = tmp_path / "garbage-tensors.gguf"
     _garbage_tensors(bad, smollm_path)
-    window.chat.add_model_file(str(bad))
+    open_model(qtbot, window, bad)
     send_and_wait(qtbot, window, "Hello")
     assert window.conversation_id is not None
     answer = window.chat.store.messages(window.conversation_id)[-1]
@@ -149,14 +216,16 @@ def test_a_model_that_crashed_is_not_loaded_at_the_next_start(
     bad = tmp_path / "aborts.gguf"
     _aborts(bad, smollm_path)
     shown = _failed_on(window, qtbot, bad, answered_first=True)
-    assert isinstance(window.chat.current_model, LocalModel)
-    assert window.chat.current_model.path == str(bad)  # still the choice in this session
+    chosen = window.chat.model_of(window.conversation_id)
+    assert isinstance(chosen, LocalModel)
+    assert chosen.path == str(bad)  # still the chat's choice in this session
     window.close()
 
     again = build_window(home)
     qtbot.addWidget(again)
     try:
-        current = again.chat.current_model
+        # The next start opens that chat: it is on the bundled model, not the one that crashed.
+        current = again.chat.model_of(again.conversation_id)
         assert isinstance(current, LocalModel) and current.source == "bundled"
         assert again.chat.model_error(again.chat.models[-1]) == shown
         assert "failed to load" in again.model_picker.itemText(
@@ -192,7 +261,7 @@ def test_a_file_in_the_models_folder_that_crashed_is_not_loaded_at_the_next_star
     again = build_window(home)
     qtbot.addWidget(again)
     try:
-        current = again.chat.current_model
+        current = again.chat.model_of(again.conversation_id)
         assert isinstance(current, LocalModel) and current.source == "bundled"
         index = again.model_picker.findData(model.id)
         assert "failed to load" in again.model_picker.itemText(index)

@@ -144,7 +144,7 @@ def pick(window: MainWindow, model_id: str) -> None:
     assert index >= 0, model_id
     window.model_picker.setCurrentIndex(index)
     window.model_picker.activated.emit(index)
-    current = window.chat.current_model
+    current = window.chat.model_of(window.conversation_id)
     assert current is not None and current.id == model_id
 
 

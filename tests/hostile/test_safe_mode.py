@@ -106,7 +106,7 @@ def test_a_model_that_crashes_in_every_mode_is_named_and_marked_failed(
 ) -> None:
     monkeypatch.setenv(TEST_CRASH_ENV, "always-decode")
     window = _start(home, qtbot, open_window)
-    model = window.chat.current_model
+    model = window.chat.model_of(window.conversation_id)
     assert model is not None
     send_and_wait(qtbot, window, "Hello")
     assert window.conversation_id is not None

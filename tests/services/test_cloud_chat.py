@@ -15,9 +15,15 @@ import pytest
 from pytestqt.qtbot import QtBot
 
 from desktop.backends.network import Offline
-from desktop.core.messages import MessageStatus
+from desktop.core.messages import MessageStatus, Role
+from desktop.core.models import LocalModel
 from desktop.core.params import SamplingParams
-from desktop.services.chat import ChatService, CloudRefused, ConsentRequired
+from desktop.services.chat import (
+    ChatService,
+    CloudRefused,
+    ConsentRequired,
+    HistoryConsentRequired,
+)
 from desktop.services.cloud import CloudService
 from desktop.services.engine_host import EngineHost
 from desktop.storage.paths import AppPaths
@@ -56,14 +62,17 @@ def cloud_chat(
     store.close()
 
 
-def enable(chat: ChatService, qtbot: QtBot, provider: str, model: str) -> None:
-    """Turn the provider on the way the settings page does, and pick one of its models."""
+def enable(chat: ChatService, qtbot: QtBot, provider: str, model: str) -> str:
+    """Turn the provider on the way the settings page does; the id of one of its models, for a
+    chat to pick (a cloud model is always a chat's own choice)."""
     assert chat.cloud is not None
     with qtbot.waitSignal(chat.cloud.checked, timeout=TIMEOUT_MS) as checked:
         chat.cloud.set_enabled(provider, True)
     assert checked.args is not None and checked.args[2], checked.args
-    chat.select_model(f"{provider}:{model}")
-    assert chat.current_model is not None and chat.current_model.id == f"{provider}:{model}"
+    picked = f"{provider}:{model}"
+    assert any(m.id == picked for m in chat.cloud_models)
+    assert chat.default_model is not None and chat.default_model.id != picked
+    return picked
 
 
 def finish(chat: ChatService, qtbot: QtBot, conversation_id: int, text: str) -> Any:
@@ -86,10 +95,10 @@ def test_cloud_answer_is_marked_priced_and_recorded(
 ) -> None:
     model = "gpt-4o" if provider == "openai" else "claude-sonnet-4-20250514"
     server.state.models = [model, "other-model"]
-    enable(cloud_chat, qtbot, provider, model)
+    picked = enable(cloud_chat, qtbot, provider, model)
     assert cloud_chat.cloud is not None
     cloud_chat.cloud.grant_consent(provider)
-    conv = cloud_chat.store.create_conversation()
+    conv = cloud_chat.store.create_conversation(model=picked)
     answer = finish(cloud_chat, qtbot, conv.id, "Say hello from far away")
     assert answer.status == MessageStatus.COMPLETE
     assert answer.content == "Hello from the cloud."
@@ -115,10 +124,10 @@ def test_cloud_answer_is_marked_priced_and_recorded(
 def test_a_follow_up_sends_the_whole_conversation(
     cloud_chat: ChatService, qtbot: QtBot, server: CloudServer
 ) -> None:
-    enable(cloud_chat, qtbot, "openai", "gpt-4o")
+    picked = enable(cloud_chat, qtbot, "openai", "gpt-4o")
     assert cloud_chat.cloud is not None
     cloud_chat.cloud.grant_consent("openai")
-    conv = cloud_chat.store.create_conversation(system_prompt="Be brief.")
+    conv = cloud_chat.store.create_conversation(model=picked, system_prompt="Be brief.")
     finish(cloud_chat, qtbot, conv.id, "First")
     finish(cloud_chat, qtbot, conv.id, "Second")
     assert server.state.requests[-1]["body"]["messages"] == [
@@ -132,10 +141,10 @@ def test_a_follow_up_sends_the_whole_conversation(
 def test_nothing_is_sent_without_consent(
     cloud_chat: ChatService, qtbot: QtBot, server: CloudServer
 ) -> None:
-    enable(cloud_chat, qtbot, "openai", "gpt-4o")
+    picked = enable(cloud_chat, qtbot, "openai", "gpt-4o")
     before = server.connections
-    conv = cloud_chat.store.create_conversation()
-    assert cloud_chat.needs_consent(cloud_chat.current_model)
+    conv = cloud_chat.store.create_conversation(model=picked)
+    assert cloud_chat.needs_consent(cloud_chat.model_of(conv.id))
     with pytest.raises(ConsentRequired) as refused:
         cloud_chat.send(conv.id, "private words")
     assert "will be sent to OpenAI at " + server.base_url + "/v1" in str(refused.value)
@@ -147,10 +156,10 @@ def test_nothing_is_sent_without_consent(
 def test_local_only_chat_sends_nothing(
     cloud_chat: ChatService, qtbot: QtBot, server: CloudServer
 ) -> None:
-    enable(cloud_chat, qtbot, "openai", "gpt-4o")
+    picked = enable(cloud_chat, qtbot, "openai", "gpt-4o")
     assert cloud_chat.cloud is not None
     cloud_chat.cloud.grant_consent("openai")
-    conv = cloud_chat.store.create_conversation()
+    conv = cloud_chat.store.create_conversation(model=picked)
     cloud_chat.set_local_only(conv.id, True)
     before = server.connections
     with pytest.raises(CloudRefused, match="local only"):
@@ -163,13 +172,13 @@ def test_local_only_chat_sends_nothing(
 def test_offline_switch_blocks_chat_and_model_lists(
     cloud_chat: ChatService, qtbot: QtBot, server: CloudServer
 ) -> None:
-    enable(cloud_chat, qtbot, "openai", "gpt-4o")
+    picked = enable(cloud_chat, qtbot, "openai", "gpt-4o")
     cloud = cloud_chat.cloud
     assert cloud is not None
     cloud.grant_consent("openai")
     cloud.set_offline(True)
     before = server.connections
-    conv = cloud_chat.store.create_conversation()
+    conv = cloud_chat.store.create_conversation(model=picked)
     with pytest.raises(Offline, match="offline"):
         cloud_chat.send(conv.id, "hello")
     with qtbot.waitSignal(cloud.checked, timeout=TIMEOUT_MS) as checked:
@@ -187,12 +196,12 @@ def test_offline_switch_blocks_chat_and_model_lists(
 def test_going_offline_stops_a_streaming_answer(
     cloud_chat: ChatService, qtbot: QtBot, server: CloudServer
 ) -> None:
-    enable(cloud_chat, qtbot, "openai", "gpt-4o")
+    picked = enable(cloud_chat, qtbot, "openai", "gpt-4o")
     assert cloud_chat.cloud is not None
     cloud_chat.cloud.grant_consent("openai")
     server.state.endless = True
     server.state.delay_s = 0.02
-    conv = cloud_chat.store.create_conversation()
+    conv = cloud_chat.store.create_conversation(model=picked)
     shown: list[str] = []
     cloud_chat.answer_delta.connect(lambda _c, _a, text: shown.append(text))
     cloud_chat.send(conv.id, "go on forever")
@@ -207,12 +216,12 @@ def test_going_offline_stops_a_streaming_answer(
 def test_stop_ends_an_endless_stream_and_keeps_the_text(
     cloud_chat: ChatService, qtbot: QtBot, server: CloudServer
 ) -> None:
-    enable(cloud_chat, qtbot, "anthropic", "gpt-4o")
+    picked = enable(cloud_chat, qtbot, "anthropic", "gpt-4o")
     assert cloud_chat.cloud is not None
     cloud_chat.cloud.grant_consent("anthropic")
     server.state.endless = True
     server.state.delay_s = 0.01
-    conv = cloud_chat.store.create_conversation()
+    conv = cloud_chat.store.create_conversation(model=picked)
     shown: list[str] = []
     cloud_chat.answer_delta.connect(lambda _c, _a, text: shown.append(text))
     cloud_chat.send(conv.id, "never stop")
@@ -253,12 +262,12 @@ def test_each_cloud_failure_ends_in_the_answer(
     says: str,
     kept: str,
 ) -> None:
-    enable(cloud_chat, qtbot, provider, "gpt-4o")
+    picked = enable(cloud_chat, qtbot, provider, "gpt-4o")
     assert cloud_chat.cloud is not None
     cloud_chat.cloud.grant_consent(provider)
     for key, value in state.items():
         setattr(server.state, key, copy.deepcopy(value))  # FAULTS is shared
-    conv = cloud_chat.store.create_conversation()
+    conv = cloud_chat.store.create_conversation(model=picked)
     answer = finish(cloud_chat, qtbot, conv.id, "hello")
     assert answer.status == MessageStatus.FAILED, (fault, answer)
     assert answer.error and says in answer.error, answer.error
@@ -270,12 +279,12 @@ def test_each_cloud_failure_ends_in_the_answer(
 def test_rate_limit_is_retried_once_after_retry_after(
     cloud_chat: ChatService, qtbot: QtBot, server: CloudServer
 ) -> None:
-    enable(cloud_chat, qtbot, "openai", "gpt-4o")
+    picked = enable(cloud_chat, qtbot, "openai", "gpt-4o")
     assert cloud_chat.cloud is not None
     cloud_chat.cloud.grant_consent("openai")
     server.state.statuses = [429]
     server.state.retry_after = "0.2"
-    conv = cloud_chat.store.create_conversation()
+    conv = cloud_chat.store.create_conversation(model=picked)
     answer = finish(cloud_chat, qtbot, conv.id, "hello")
     assert answer.status == MessageStatus.COMPLETE
     chats = [r for r in cloud_chat.store.outbound() if r["purpose"] == "chat"]
@@ -297,14 +306,14 @@ def test_unreachable_servers_are_named(
     says: str,
 ) -> None:
     refuse_dns(monkeypatch)
-    enable(cloud_chat, qtbot, "openai", "gpt-4o")
+    picked = enable(cloud_chat, qtbot, "openai", "gpt-4o")
     cloud = cloud_chat.cloud
     assert cloud is not None
     providers = cloud.providers()
     providers.update("openai", base_url=base_url)  # keep the cached model list
     cloud.settings.set("providers", providers.to_settings())
     cloud.grant_consent("openai")
-    conv = cloud_chat.store.create_conversation()
+    conv = cloud_chat.store.create_conversation(model=picked)
     answer = finish(cloud_chat, qtbot, conv.id, "hello")
     assert answer.status == MessageStatus.FAILED
     assert answer.error and says in answer.error, answer.error
@@ -314,31 +323,39 @@ def test_unreachable_servers_are_named(
 def test_moving_a_provider_asks_again_and_turning_it_off_falls_back_to_local(
     cloud_chat: ChatService, qtbot: QtBot, server: CloudServer
 ) -> None:
-    enable(cloud_chat, qtbot, "openai", "gpt-4o")
+    picked = enable(cloud_chat, qtbot, "openai", "gpt-4o")
     cloud = cloud_chat.cloud
     assert cloud is not None
     cloud.grant_consent("openai")
     moved = server.base_url.replace("127.0.0.1", "localhost") + "/v1"
     cloud.set_base_url("openai", moved)  # the same server under another name
     assert not cloud.has_consent("openai")  # consent was for the old address
-    # The moved provider's model list is gone, so the chat falls back to the local model, for
-    # good: fetching the list again does not quietly make gpt-4o the chat's model.
-    assert cloud_chat.current_model is not None
-    assert cloud_chat.current_model.id == "local:smollm2-135m-instruct"
+    conv = cloud_chat.store.create_conversation(model=picked)
+    # The moved provider's model list is gone, so the chat shows (and would use) the local
+    # model meanwhile; new chats start on the local model whatever happens.
+    assert cloud_chat.model_of(conv.id) == cloud_chat.default_model
+    assert isinstance(cloud_chat.default_model, LocalModel)
     with qtbot.waitSignal(cloud.checked, timeout=TIMEOUT_MS):
         cloud.refresh_models("openai")
-    assert cloud_chat.current_model.id == "local:smollm2-135m-instruct"
+    # Listed again, the chat has its own model back, and nothing goes without a new yes.
+    assert cloud_chat.model_of(conv.id).id == picked  # type: ignore[union-attr]
+    assert cloud_chat.model_of(None) == cloud_chat.default_model
+    before = server.connections
+    with pytest.raises(ConsentRequired):
+        cloud_chat.send(conv.id, "private words")
+    assert server.connections == before
+    assert cloud_chat.store.messages(conv.id) == []
 
 
 def test_turning_a_provider_off_stops_its_answer(
     cloud_chat: ChatService, qtbot: QtBot, server: CloudServer
 ) -> None:
-    enable(cloud_chat, qtbot, "openai", "gpt-4o")
+    picked = enable(cloud_chat, qtbot, "openai", "gpt-4o")
     assert cloud_chat.cloud is not None
     cloud_chat.cloud.grant_consent("openai")
     server.state.endless = True
     server.state.delay_s = 0.02
-    conv = cloud_chat.store.create_conversation()
+    conv = cloud_chat.store.create_conversation(model=picked)
     shown: list[str] = []
     cloud_chat.answer_delta.connect(lambda _c, _a, text: shown.append(text))
     cloud_chat.send(conv.id, "go on")
@@ -354,3 +371,76 @@ def test_settings_written_by_the_cli_meanwhile_survive(cloud_chat: ChatService) 
     other.set("offline", True)
     settings.set("model", "local:smollm2-135m-instruct")
     assert Settings(settings.path).get("offline") is True
+
+
+def test_a_chat_answered_here_goes_to_the_cloud_only_with_a_yes_for_its_history(
+    cloud_chat: ChatService, qtbot: QtBot, server: CloudServer
+) -> None:
+    """Consent once per provider is not enough: a chat whose earlier messages stayed on this
+    computer asks again, naming how many go where; after they went, a follow-up does not."""
+    picked = enable(cloud_chat, qtbot, "openai", "gpt-4o")
+    assert cloud_chat.cloud is not None
+    cloud_chat.cloud.grant_consent("openai")
+    store = cloud_chat.store
+    local = "local:smollm2-135m-instruct"
+    conv = store.create_conversation(model=local, system_prompt="My private notes.")
+    question = store.add_message(conv.id, Role.USER, "my diagnosis is…")
+    store.add_message(
+        conv.id,
+        Role.ASSISTANT,
+        "I see.",
+        model=local,
+        status=MessageStatus.COMPLETE,
+        parent_id=question.id,
+    )
+    cloud_chat.select_model(picked, conv.id)
+    assert cloud_chat.model_of(conv.id).id == picked  # type: ignore[union-attr]
+    assert cloud_chat.default_model is not None and cloud_chat.default_model.id == local
+
+    before = server.connections
+    with pytest.raises(HistoryConsentRequired) as asked:
+        cloud_chat.send(conv.id, "what should I do?")
+    share = asked.value.share
+    assert (share.count, share.answered_here, share.system_prompt) == (2, True, True)
+    assert str(asked.value) == (
+        "2 earlier messages, answered on this computer, and this chat's system prompt will be "
+        "sent to gpt-4o at 127.0.0.1:" + server.base_url.rsplit(":", 1)[1] + " (OpenAI) with "
+        "your message."
+    )
+    assert server.connections == before  # nothing left
+    assert len(store.messages(conv.id)) == 2  # and nothing was saved
+
+    answer = finish_shared(cloud_chat, qtbot, conv.id, "what should I do?")
+    assert answer.status == MessageStatus.COMPLETE
+    assert [m["content"] for m in server.state.requests[-1]["body"]["messages"]] == [
+        "My private notes.",
+        "my diagnosis is…",
+        "I see.",
+        "what should I do?",
+    ]
+    # Everything before the cloud's answer went there already: a follow-up asks nothing.
+    assert cloud_chat.unshared_history(conv.id) is None
+    finish(cloud_chat, qtbot, conv.id, "thanks")
+
+    # Back to the local model for a turn (stored as the engine would), then the cloud again:
+    # only that turn is new to the provider.
+    cloud_chat.select_model(local, conv.id)
+    path = store.messages(conv.id)
+    q2 = store.add_message(conv.id, Role.USER, "a local question", parent_id=path[-1].id)
+    store.add_message(
+        conv.id,
+        Role.ASSISTANT,
+        "a local answer",
+        model=local,
+        status=MessageStatus.COMPLETE,
+        parent_id=q2.id,
+    )
+    cloud_chat.select_model(picked, conv.id)
+    again = cloud_chat.unshared_history(conv.id)
+    assert again is not None and (again.count, again.system_prompt) == (2, False)
+
+
+def finish_shared(chat: ChatService, qtbot: QtBot, conversation_id: int, text: str) -> Any:
+    with qtbot.waitSignal(chat.answer_finished, timeout=TIMEOUT_MS):
+        assert chat.send(conversation_id, text, share_history=True)
+    return chat.store.messages(conversation_id)[-1]

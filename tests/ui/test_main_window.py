@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFileDialog
 from pytestqt.qtbot import QtBot
 
 from desktop.app import build_window
@@ -16,6 +18,7 @@ from desktop.core.messages import MessageStatus, Role
 from desktop.core.params import SamplingParams
 from desktop.storage.paths import AppPaths
 from desktop.ui.main_window import MainWindow
+from tests.ui.driving import answer_modal, file_dialog_answer
 
 TIMEOUT_MS = 60_000
 
@@ -140,19 +143,51 @@ def test_engine_abort_mid_answer_window_survives(window: MainWindow, qtbot: QtBo
     assert window.chat.engine.pid != pid
 
 
-@pytest.mark.parametrize("kind", ["random", "truncated", "missing"])
-def test_bad_model_file_message_in_window_and_history_kept(
+@pytest.mark.parametrize("kind", ["random", "truncated"])
+def test_a_file_that_is_no_model_is_refused_when_it_is_opened(
     window: MainWindow, qtbot: QtBot, tmp_path: Path, smollm_path: str, kind: str
 ) -> None:
+    """Model → Open GGUF file… checks the file there and then: refused with the reason, it is
+    not listed, and the chat keeps its model (the reason used to come after a message)."""
+    bad = tmp_path / f"{kind}.gguf"
+    if kind == "random":
+        bad.write_bytes(os.urandom(200_000))
+    else:
+        bad.write_bytes(Path(smollm_path).read_bytes()[:2_000_000])
+    before = window.model_picker.currentData()
+    failures = answer_modal(file_dialog_answer(bad), QFileDialog)
+    window.open_model_action.trigger()
+    assert not failures, failures
+    assert window.banner.isVisible()
+    message = window.banner.label.text()
+    assert message.startswith(f"Cannot load {kind}.gguf: ") and message.endswith(
+        "It was not added."
+    )
+    assert ("not a GGUF model file" if kind == "random" else "incomplete") in message, message
+    assert window.model_picker.findData(f"local:{kind}") < 0
+    assert all(m.path != str(bad) for m in window.chat.models)
+    assert window.model_picker.currentData() == before
+    assert window.chat.store.user_models() == []
+
+
+@pytest.mark.parametrize("kind", ["truncated", "missing"])
+def test_a_model_file_spoilt_after_it_was_added_fails_with_history_kept(
+    window: MainWindow, qtbot: QtBot, tmp_path: Path, smollm_path: str, kind: str
+) -> None:
+    """A file that was fine when opened and is cut short or deleted later: the message names
+    it, the question stays, the answer is marked failed."""
     with qtbot.waitSignal(window.chat.answer_finished, timeout=TIMEOUT_MS):
         _type_and_enter(qtbot, window, "First question")
     bad = tmp_path / f"{kind}.gguf"
-    if kind == "random":
-        bad.write_bytes(os.urandom(4096))
-    elif kind == "truncated":
-        bad.write_bytes(Path(smollm_path).read_bytes()[:2_000_000])
-    window.chat.add_model_file(str(bad))
+    shutil.copyfile(smollm_path, bad)
+    failures = answer_modal(file_dialog_answer(bad), QFileDialog)
+    window.open_model_action.trigger()
+    assert not failures, failures
     assert window.model_picker.currentText().startswith(kind)
+    if kind == "truncated":
+        bad.write_bytes(Path(smollm_path).read_bytes()[:2_000_000])
+    else:
+        bad.unlink()
     with qtbot.waitSignal(window.chat.answer_finished, timeout=TIMEOUT_MS):
         _type_and_enter(qtbot, window, "Second question")
     assert window.banner.isVisible()

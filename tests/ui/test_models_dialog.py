@@ -3,11 +3,14 @@ loopback hub, a download that streams progress and ends in the model picker."""
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLineEdit, QProgressBar
+from PySide6.QtWidgets import QFileDialog, QLineEdit, QProgressBar
 from pytestqt.qtbot import QtBot
 
 from desktop.app import build_window
@@ -18,6 +21,7 @@ from desktop.ui.models_dialog import ModelsDialog
 from tests.conftest import SMOL_FILE as FILE
 from tests.conftest import SMOL_REPO as REPO
 from tests.hubserver import HubServer
+from tests.ui.driving import answer_modal, file_dialog_answer
 
 
 @pytest.fixture
@@ -147,3 +151,30 @@ def test_download_goes_on_while_chatting(window: MainWindow, qtbot: QtBot, hub: 
     hosted.faults.rate = None
     with qtbot.waitSignal(window.downloads.job_finished, timeout=60_000):
         pass
+
+
+def test_import_checks_the_file_and_says_what_it_did(
+    window: MainWindow, qtbot: QtBot, tmp_path: Path, smollm_path: str
+) -> None:
+    """ "On this computer" → Import GGUF file…: a file that is no model is refused there, with
+    the reason; a real one is listed and named."""
+    dialog = open_dialog(window, qtbot)
+    bad = tmp_path / "x.gguf"
+    bad.write_bytes(os.urandom(200_000))
+    failures = answer_modal(file_dialog_answer(bad), QFileDialog)
+    qtbot.mouseClick(dialog.import_button, Qt.MouseButton.LeftButton)
+    assert not failures, failures
+    assert "x.gguf: it is not a GGUF model file" in dialog.import_note.text()
+    assert dialog.import_note.text().endswith("It was not added.")
+    listed = [dialog.local_table.item(r, 3).text() for r in range(dialog.local_table.rowCount())]  # type: ignore[union-attr]
+    assert str(bad) not in listed
+    assert window.model_picker.findData("local:x") < 0
+
+    good = tmp_path / "mine.gguf"
+    shutil.copyfile(smollm_path, good)
+    failures = answer_modal(file_dialog_answer(good), QFileDialog)
+    qtbot.mouseClick(dialog.import_button, Qt.MouseButton.LeftButton)
+    assert not failures, failures
+    assert dialog.import_note.text() == "Added mine: new chats start on it."
+    listed = [dialog.local_table.item(r, 3).text() for r in range(dialog.local_table.rowCount())]  # type: ignore[union-attr]
+    assert str(good) in listed
