@@ -23,7 +23,7 @@ from desktop.backends.gguf_check import check_model_file
 from desktop.backends.local_models import BUNDLED_ID, available_models
 from desktop.core import protocol as P
 from desktop.core import summary as summaries
-from desktop.core.errors import InvalidParameter, LlamasideError, StoreError
+from desktop.core.errors import InvalidParameter, LlamasideError, ModelLoadError, StoreError
 from desktop.core.fit import Fit, Machine, plan, plan_quant, recommend
 from desktop.core.fit_report import SCOUT_ID
 from desktop.core.messages import MessageStatus, Role, status_after
@@ -226,6 +226,10 @@ class ChatService(QObject):
         self.cloud_models: list[CloudModel] = []
         #: Models the user picked since this start (a failed one is used only if picked again).
         self._chosen_now: set[str] = set()
+        #: Models-folder files that failed the file check (path → reason), and those that
+        #: passed it (path → size and mtime then).
+        self._file_problems: dict[str, str] = {}
+        self._checked: dict[str, tuple[int, int]] = {}
         self._loaded_path: str | None = None
         self._load_request: int | None = None
         self._turn: _Turn | None = None
@@ -262,18 +266,48 @@ class ChatService(QObject):
 
     def refresh_models(self) -> None:
         self.models = available_models(self.models_dir, self.store.user_models())
+        self._check_files()
         self.cloud_models = self.cloud.models() if self.cloud is not None else []
         turn = self._turn
         if turn is not None and turn.cloud and turn.model not in self.cloud_models:
             self.stop()  # the provider of the answer being streamed was just turned off
         self.models_changed.emit()
 
+    def _check_files(self) -> None:
+        """Files found in the models folder (dropped in, downloaded) get the check a file gets
+        when the user opens it: one that cannot load is marked, with its reason, before anyone
+        sends to it. Kept in memory only: a split model's last part may still be arriving, and
+        a file that is fixed (or finished) is checked again when it changes."""
+        for model in self.models:
+            if model.source != "folder":
+                continue
+            path = Path(model.path)
+            try:
+                stat = path.stat()
+            except OSError:
+                continue
+            key = (stat.st_size, stat.st_mtime_ns)
+            if self._checked.get(model.path) == key:
+                continue  # unchanged since it passed
+            try:
+                check_model_file(path)
+            except ModelLoadError as exc:
+                self._file_problems[model.path] = str(exc)
+            else:
+                self._file_problems.pop(model.path, None)
+                self._checked[model.path] = key
+
+    def model_errors(self) -> dict[str, str]:
+        """Why each model file that cannot be used failed (path → reason): failures to load
+        remembered from earlier runs, and what the check found in the models folder now."""
+        return {**self._file_problems, **self.store.model_errors()}
+
     def _avoid_failed_model(self) -> None:
         """At start, never pick up a model that failed to load or crashed the engine last time:
         the first message would fail (or crash) again. It stays listed, marked, for the user
         to choose again on purpose."""
         model = self.default_model
-        errors = self.store.model_errors()
+        errors = self.model_errors()
         if not isinstance(model, LocalModel) or model.path not in errors:
             return
         fallback = next((m for m in self.models if m.path not in errors), None)
@@ -291,7 +325,7 @@ class ChatService(QObject):
         """Why this model failed to load last time (None: it did not, or it is not a file)."""
         if not isinstance(model, LocalModel):
             return None
-        return self.store.model_errors().get(model.path)
+        return self.model_errors().get(model.path)
 
     @property
     def all_models(self) -> list[LocalModel | CloudModel]:
@@ -307,7 +341,7 @@ class ChatService(QObject):
         chosen = self._listed(self.settings.get("model", BUNDLED_ID))
         if isinstance(chosen, LocalModel):
             return chosen
-        errors = self.store.model_errors()
+        errors = self.model_errors()
         working = [m for m in self.models if m.path not in errors]
         return next(iter(working or self.models), None)
 

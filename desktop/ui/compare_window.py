@@ -345,7 +345,7 @@ class CompareWindow(QWidget):
         leave the computer without their choice). Returns the failed models left out."""
         models = self._all_models()
         by_id = {m.id: m for m in models}
-        errors = self.chat.store.model_errors()
+        errors = self.chat.model_errors()
         kept = on_purpose or set()
         picks: list[str | None] = []
         left_out: list[str] = []

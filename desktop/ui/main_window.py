@@ -745,7 +745,7 @@ class MainWindow(QMainWindow):
         picker.blockSignals(True)
         picker.clear()
         current = self.chat.model_of(self.conversation_id)
-        errors = self.chat.store.model_errors()
+        errors = self.chat.model_errors()
         for model in self.chat.models:
             size = f" · {human_size(model.size_bytes)}" if model.size_bytes else ""
             # A model that failed last time stays choosable (the user may have fixed the file),

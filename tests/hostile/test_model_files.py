@@ -268,3 +268,35 @@ def test_a_file_in_the_models_folder_that_crashed_is_not_loaded_at_the_next_star
     finally:
         again.close()
         again.chat.store.close()
+
+
+def test_a_broken_file_in_the_models_folder_is_marked_before_anything_is_sent(
+    home: AppPaths, qtbot: QtBot, smollm_path: str
+) -> None:
+    """A file dropped into the models folder gets the same check as one opened: marked failed
+    with its reason, never pre-selected; once it is a good file, the mark is gone."""
+    dropped = home.models / "dropped.gguf"
+    _truncated(0.5)(dropped, smollm_path)
+    first = build_window(home)
+    qtbot.addWidget(first)
+    try:
+        index = first.model_picker.findData("local:dropped")
+        assert index >= 0
+        assert first.model_picker.itemText(index).endswith("⚠ failed to load")
+        tooltip = str(first.model_picker.itemData(index, 3))  # ToolTipRole
+        assert "Cannot load dropped.gguf: the file is incomplete" in tooltip
+        assert first.model_picker.currentData() != "local:dropped"
+        assert first.chat.store.model_errors() == {}  # not remembered: it may be fixed
+    finally:
+        first.close()
+        first.chat.store.close()
+
+    shutil.copyfile(smollm_path, dropped)
+    again = build_window(home)
+    qtbot.addWidget(again)
+    try:
+        index = again.model_picker.findData("local:dropped")
+        assert "failed" not in again.model_picker.itemText(index)
+    finally:
+        again.close()
+        again.chat.store.close()
