@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 from pathlib import Path
 
+import pytest
 from pytestqt.qtbot import QtBot
 
+from desktop.core.errors import ModelLoadError
 from desktop.core.messages import MessageStatus, Role
 from desktop.core.params import LoadParams, SamplingParams
 from desktop.services.chat import ChatService
@@ -118,8 +121,8 @@ def test_broken_template_fails_the_turn_instead_of_hanging(
     chat: ChatService, qtbot: QtBot, tmp_path: Path, smollm_path: str
 ) -> None:
     broken = with_chat_template(smollm_path, "{% endfor %}", tmp_path / "badtemplate.gguf")
-    chat.add_model_file(str(broken))
     conv = chat.store.create_conversation()
+    chat.add_model_file(str(broken), conv.id)
     errors: list[str] = []
     chat.error.connect(errors.append)
     with qtbot.waitSignal(chat.answer_finished, timeout=TIMEOUT_MS) as finished:
@@ -130,16 +133,28 @@ def test_broken_template_fails_the_turn_instead_of_hanging(
     assert chat.store.messages(conv.id)[-1].status == MessageStatus.FAILED
 
 
+def test_a_file_that_is_no_model_is_refused_when_added(chat: ChatService, tmp_path: Path) -> None:
+    bad = tmp_path / "random.gguf"
+    bad.write_bytes(os.urandom(2048))
+    with pytest.raises(ModelLoadError, match=r"random\.gguf: it is not a GGUF model file"):
+        chat.add_model_file(str(bad))
+    assert chat.store.user_models() == []
+    assert all(m.path != str(bad) for m in chat.models)
+
+
 def test_bad_model_file_fails_the_answer_and_keeps_history(
-    chat: ChatService, qtbot: QtBot, tmp_path: os.PathLike[str]
+    chat: ChatService, qtbot: QtBot, tmp_path: os.PathLike[str], smollm_path: str
 ) -> None:
+    """A file that passed the check when added and was overwritten since: the engine's own
+    check names it when the message is sent."""
     conv = chat.store.create_conversation()
     with qtbot.waitSignal(chat.answer_finished, timeout=TIMEOUT_MS):
         chat.send(conv.id, "first, with the bundled model")
     bad = os.path.join(tmp_path, "random.gguf")
+    shutil.copyfile(smollm_path, bad)
+    chat.add_model_file(bad, conv.id)  # the chat's model from now on
     with open(bad, "wb") as handle:
         handle.write(os.urandom(2048))
-    chat.add_model_file(bad)
     errors: list[str] = []
     chat.error.connect(errors.append)
     with qtbot.waitSignal(chat.answer_finished, timeout=TIMEOUT_MS) as finished:
