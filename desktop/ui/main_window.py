@@ -782,7 +782,12 @@ class MainWindow(QMainWindow):
             config = cloud.provider(model.provider) if cloud is not None else None
             where = config.base_url if config is not None else model.provider
             host = urlsplit(where).netloc or where
-            texts = (f"☁ Cloud · this chat's messages go to {where}", f"☁ Cloud · {host}", "☁")
+            texts = (
+                f"☁ Cloud · this chat's messages go to {where}",
+                f"☁ Cloud · {host}",
+                "☁ Cloud",
+                "☁",
+            )
             colour = "#b9770e"
         else:
             texts = ("Local · nothing leaves this computer", "Local", "🔒")

@@ -206,7 +206,7 @@ def test_the_privacy_label_shortens_instead_of_being_cut(
         qtbot.wait(50)
         shown = label.text()
         assert label.fontMetrics().horizontalAdvance(shown) <= label.contentsRect().width()
-        assert whole.startswith(shown) or shown in ("☁", f"☁ Cloud · {server.base_url[7:]}")
+        assert shown in (whole, f"☁ Cloud · {server.base_url[7:]}", "☁ Cloud", "☁")
         assert label.toolTip() == whole
     window.resize(1600, 700)
     qtbot.wait(50)
