@@ -43,7 +43,7 @@ from desktop.core.history_format import parse_import, to_markdown
 from desktop.core.models import CloudModel, human_size, is_local_id
 from desktop.core.presets import BALANCED, recommended_preset
 from desktop.core.usage import Usage
-from desktop.services.chat import ChatService, LocalOnlyRefused
+from desktop.services.chat import NEW_CHAT_TITLE, ChatService, LocalOnlyRefused
 from desktop.services.downloads import DownloadManager
 from desktop.storage.store import AT_LEAF, StoredMessage
 from desktop.ui.about_dialog import AboutDialog
@@ -464,10 +464,26 @@ class MainWindow(QMainWindow):
     def new_conversation(self) -> None:
         if self.chat.busy:
             return
-        conversation = self.chat.store.create_conversation()
-        self._refresh_conversations()
-        self.open_conversation(conversation.id)
+        current = self._empty_new_chat()
+        if current is not None:
+            # The chat on screen is already a new, empty one: it is reused (pressing New chat
+            # twice left a row of empty "New chat"s), back on the default model.
+            self.chat.store.set_conversation_model(current, None)
+            self.open_conversation(current, listing_changed=False)
+        else:
+            conversation = self.chat.store.create_conversation()
+            self._refresh_conversations()
+            self.open_conversation(conversation.id)
         self.input_box.setFocus()
+
+    def _empty_new_chat(self) -> int | None:
+        """The chat on screen, if it is a new chat with nothing in it yet."""
+        if self.conversation_id is None or not self.chat.store.is_listed(self.conversation_id):
+            return None
+        conversation = self.chat.store.get_conversation(self.conversation_id)
+        if conversation.title != NEW_CHAT_TITLE or self.chat.store.messages(conversation.id):
+            return None
+        return conversation.id
 
     def open_conversation(
         self, conversation_id: int, at_message: int = 0, *, listing_changed: bool = True
@@ -775,6 +791,8 @@ class MainWindow(QMainWindow):
     def _refresh_privacy_label(self) -> None:
         model = self.chat.model_of(self.conversation_id)
         cloud = self.chat.cloud
+        # From the whole sentence to an icon: the label shows the longest that fits.
+        texts: tuple[str, ...]
         if cloud is not None and cloud.offline:
             texts = ("Offline · nothing leaves this computer", "Offline", "⛔")
             colour = "#a93226"

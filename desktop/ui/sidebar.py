@@ -19,8 +19,8 @@ from __future__ import annotations
 import html
 from datetime import datetime, timezone
 
-from PySide6.QtCore import QPoint, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QFont, QPalette
+from PySide6.QtCore import QEvent, QObject, QPoint, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QContextMenuEvent, QFont, QPalette
 from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
@@ -127,6 +127,7 @@ class Sidebar(QWidget):
             listing.customContextMenuRequested.connect(
                 lambda pos, listed=listing: self._row_menu(listed, pos)
             )
+            listing.installEventFilter(self)  # the Menu key, Shift+F10: see eventFilter
 
     @property
     def searching(self) -> bool:
@@ -275,6 +276,21 @@ class Sidebar(QWidget):
         conversation_id = item.data(CONVERSATION_ROLE)
         if conversation_id is not None:
             self.chosen.emit(int(conversation_id), int(item.data(MESSAGE_ROLE) or 0))
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """The keyboard's context menu (Menu key, Shift+F10) opens the current row's menu,
+        under that row (Qt would put it wherever the mouse pointer happens to be)."""
+        if (
+            event.type() == QEvent.Type.ContextMenu
+            and isinstance(event, QContextMenuEvent)
+            and event.reason() == QContextMenuEvent.Reason.Keyboard
+            and isinstance(watched, QListWidget)
+        ):
+            item = watched.currentItem()
+            if item is not None:
+                self._row_menu(watched, watched.visualItemRect(item).center())
+            return True
+        return super().eventFilter(watched, event)
 
     def _row_menu(self, listing: QListWidget, pos: QPoint) -> None:
         """The menu of the row right-clicked: it acts on that row's chat, which is highlighted

@@ -57,9 +57,12 @@ def when_shown(
     QTimer.singleShot(POLL_MS, poll)
 
 
-def choose_from_context_menu(view: QAbstractItemView, row_center: QPoint, entry: str) -> list[str]:
+def choose_from_context_menu(
+    view: QAbstractItemView, row_center: QPoint | None, entry: str
+) -> list[str]:
     """Right-click the view at a row (a real QContextMenuEvent, as a mouse sends it) and click
-    ``entry`` in the menu that pops up. Returns the menu's entries as shown."""
+    ``entry`` in the menu that pops up; ``row_center`` None: the keyboard's menu key instead,
+    on the view's current row. Returns the menu's entries as shown."""
     shown: list[str] = []
     failures: list[str] = []
 
@@ -80,11 +83,17 @@ def choose_from_context_menu(view: QAbstractItemView, row_center: QPoint, entry:
         )
 
     when_shown(popup, click, failures)
-    viewport = view.viewport()
-    event = QContextMenuEvent(
-        QContextMenuEvent.Reason.Mouse, row_center, viewport.mapToGlobal(row_center)
-    )
-    QApplication.sendEvent(viewport, event)
+    if row_center is None:  # the Menu key goes to the focused view, at no mouse position
+        event = QContextMenuEvent(
+            QContextMenuEvent.Reason.Keyboard, QPoint(0, 0), view.mapToGlobal(QPoint(0, 0))
+        )
+        QApplication.sendEvent(view, event)
+    else:
+        viewport = view.viewport()
+        event = QContextMenuEvent(
+            QContextMenuEvent.Reason.Mouse, row_center, viewport.mapToGlobal(row_center)
+        )
+        QApplication.sendEvent(viewport, event)
     assert not failures, failures
     return shown
 

@@ -365,3 +365,28 @@ def test_nothing_on_screen_describes_a_chat_or_a_state_that_is_gone(
     click_row(qtbot, window.conversation_list, "Private notes")
     assert not window.banner.isVisible()
     window.offline_action.trigger()
+
+
+def test_the_menu_key_opens_the_current_rows_menu(window: MainWindow, qtbot: QtBot) -> None:
+    listing = window.conversation_list
+    listing.setFocus()
+    opened = window.conversation_id
+    assert opened is not None and listing.currentItem().text() == "Private notes"
+    shown = choose_from_context_menu(listing, None, "Pin to the top")
+    assert "Delete" in shown
+    assert window.chat.store.get_conversation(opened).pinned
+
+
+def test_new_chat_twice_reuses_the_empty_one_on_the_default_model(
+    window: MainWindow, qtbot: QtBot
+) -> None:
+    qtbot.mouseClick(window.new_button, Qt.MouseButton.LeftButton)
+    first = window.conversation_id
+    pick_in_combo(window.model_picker, CLOUD)
+    qtbot.mouseClick(window.new_button, Qt.MouseButton.LeftButton)
+    assert window.conversation_id == first  # not a second empty "New chat"
+    assert window.model_picker.currentData() == LOCAL  # and a new chat starts local
+    titles = [
+        window.conversation_list.item(i).text() for i in range(window.conversation_list.count())
+    ]
+    assert titles.count("New chat") == 1
