@@ -45,6 +45,7 @@ from desktop.ui.sidebar import CONVERSATION_ROLE, MESSAGE_ROLE
 from tests.cloudserver import CloudServer
 from tests.hostile.conftest import TIMEOUT_MS
 from tests.hostile.responsiveness import MB, Heartbeat, Resources, resources
+from tests.ui.driving import choose_compare_models
 
 FULL = os.environ.get("LLAMASIDE_LOAD", "") == "full"
 CYCLES = 1000 if FULL else 150
@@ -402,7 +403,9 @@ def compare_window(
             cloud.set_enabled(name, True)
         cloud.grant_consent(name)  # what the one consent question records when agreed
     window.chat.sampling = SamplingParams(temperature=0.7, seed=3, max_tokens=40)
-    compare = window.show_compare()
+    window.compare_action.trigger()  # Compare → Compare models side by side…
+    compare = window.compare_window
+    assert compare is not None
     qtbot.waitExposed(compare)
     yield compare
     # pytest-qt closes the main window (and with it this one) before fixtures end.
@@ -415,22 +418,13 @@ def _keep(pieces: list[list[str]], slot: int, text: str) -> None:
     pieces[slot].append(text)
 
 
-def _choose(compare: CompareWindow, *model_ids: str) -> None:
-    while compare._count < len(model_ids):
-        compare.add_button.click()
-    for picker, model_id in zip(compare.pickers, model_ids, strict=False):
-        index = picker.findData(model_id)
-        assert index >= 0, model_id
-        picker.setCurrentIndex(index)
-
-
 @pytest.mark.timeout(COMPARE_S + 240)
 def test_three_compare_columns_stream_for_minutes(
     compare_window: CompareWindow, qtbot: QtBot, clouds: tuple[CloudServer, CloudServer]
 ) -> None:
     compare = compare_window
     store = compare.chat.store
-    _choose(compare, SMOL, GPT, CLAUDE)
+    choose_compare_models(compare, SMOL, GPT, CLAUDE)
     beat = Heartbeat()
     beat.start()
     # Per comparison, per round: what each column was given to show (one string an answer:

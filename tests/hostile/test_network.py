@@ -37,6 +37,7 @@ from desktop.ui.compare_window import CompareWindow
 from desktop.ui.main_window import MainWindow
 from tests.cloudserver import CloudServer, CloudState, refuse_dns
 from tests.hostile.conftest import TIMEOUT_MS
+from tests.ui.driving import choose_compare_models, pick_in_combo
 
 KEYS = {
     "openai": "sk-proj-HOSTILE-NET-4f1c9a7e2b6d",
@@ -139,11 +140,8 @@ def connect(
 
 
 def pick(window: MainWindow, model_id: str) -> None:
-    """Choose the model in the toolbar's picker, as a click would."""
-    index = window.model_picker.findData(model_id)
-    assert index >= 0, model_id
-    window.model_picker.setCurrentIndex(index)
-    window.model_picker.activated.emit(index)
+    """Choose the model in the toolbar's picker, with a click."""
+    pick_in_combo(window.model_picker, model_id)
     current = window.chat.model_of(window.conversation_id)
     assert current is not None and current.id == model_id
 
@@ -441,12 +439,11 @@ def test_a_server_that_went_away_is_named_and_the_next_send_works(
     assert heart.max_gap < MAX_GAP_S, heart.max_gap
 
 
-def choose(compare: CompareWindow, *model_ids: str) -> None:
-    compare._set_count(len(model_ids))
-    for picker, model_id in zip(compare.pickers[: len(model_ids)], model_ids, strict=True):
-        index = picker.findData(model_id)
-        assert index >= 0, model_id
-        picker.setCurrentIndex(index)
+def send_to_all(qtbot: QtBot, compare: CompareWindow, text: str) -> None:
+    """The prompt in the compare window's box, then Enter."""
+    compare.input_box.setFocus()
+    compare.input_box.setPlainText(text)
+    qtbot.keyClick(compare.input_box, Qt.Key.Key_Return)
 
 
 def test_compare_columns_fail_each_their_own_way_and_the_healthy_one_finishes(
@@ -466,12 +463,13 @@ def test_compare_columns_fail_each_their_own_way_and_the_healthy_one_finishes(
         overloaded.state.statuses = [529]
         flaky.state.reset_after = 2
         arrived = flaky.state.reset_when = threading.Event()
-        compare = window.show_compare()
+        window.compare_action.trigger()  # Compare → Compare models side by side…
+        compare = window.compare_window
+        assert compare is not None
         ids = ["openai:gpt-4o", f"anthropic:{MODELS['anthropic']}", "flaky:gpt-4o"]
-        choose(compare, *ids, f"gone:{MODELS['anthropic']}")
+        choose_compare_models(compare, *ids, f"gone:{MODELS['anthropic']}")
         with Heartbeat() as heart:
-            compare.input_box.setPlainText("Name a fruit.")
-            compare.send()
+            send_to_all(qtbot, compare, "Name a fruit.")
             session = compare.session
             assert session is not None
             flaky_shown: list[str] = []
@@ -506,8 +504,7 @@ def test_compare_columns_fail_each_their_own_way_and_the_healthy_one_finishes(
             flaky.state.reset_after = None
             with CloudServer(port=gone_port) as back:
                 back.state.models = list(MODELS.values())
-                compare.input_box.setPlainText("And a vegetable?")
-                compare.send()
+                send_to_all(qtbot, compare, "And a vegetable?")
                 with qtbot.waitSignal(session.round_finished, timeout=TIMEOUT_MS):
                     pass
             assert [r.status if r else None for r in session.results[1]] == ["complete"] * 4, [

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from desktop.app import build_window
@@ -82,8 +83,9 @@ def test_disk_full_when_sending(
         assert win.conversation_id is not None
         before = [(m.role, m.content) for m in win.chat.store.messages(win.conversation_id)]
         filler = _fill(small_fs)
+        win.input_box.setFocus()
         win.input_box.setPlainText("Second question, typed on a full disk")
-        win.send()
+        qtbot.keyClick(win.input_box, Qt.Key.Key_Return)  # Enter sends
         assert "disk is full" in win.banner.label.text()
         assert win.input_box.toPlainText() == "Second question, typed on a full disk"
         assert not win.chat.busy and win.send_button.isEnabled()

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QPoint, Qt, QTimer
-from PySide6.QtGui import QContextMenuEvent
+from PySide6.QtGui import QContextMenuEvent, QTextCursor
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -21,8 +21,12 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QLineEdit,
     QMenu,
+    QPushButton,
+    QTextEdit,
     QWidget,
 )
+
+from desktop.ui.compare_window import CompareWindow
 
 #: How long a helper waits for a menu or a dialog to show before giving up, in ms.
 WAIT_MS = 10_000
@@ -129,6 +133,31 @@ def pick_in_combo(combo: QComboBox, data: object) -> None:
     assert not view.isVisible() or combo.currentIndex() == index
 
 
+def choose_compare_models(compare: CompareWindow, *model_ids: str) -> None:
+    """As many columns as models (its + and − buttons), then each column's model picked."""
+
+    def shown() -> int:
+        return sum(picker.isVisibleTo(compare) for picker in compare.pickers)
+
+    while shown() < len(model_ids):
+        assert compare.add_button.isEnabled(), f"{shown()} columns at most"
+        QTest.mouseClick(compare.add_button, Qt.MouseButton.LeftButton)
+    while shown() > len(model_ids):
+        assert compare.remove_button.isEnabled(), f"{shown()} columns at least"
+        QTest.mouseClick(compare.remove_button, Qt.MouseButton.LeftButton)
+    for picker, model_id in zip(compare.pickers, model_ids, strict=False):
+        pick_in_combo(picker, model_id)
+
+
+def button_named(parent: QWidget, name: str) -> QPushButton:
+    """The one push button in ``parent`` with this accessible name, or else this text."""
+    buttons = parent.findChildren(QPushButton)
+    found = [b for b in buttons if b.accessibleName() == name]
+    found = found or [b for b in buttons if _plain(b.text()) == name]
+    assert len(found) == 1, (name, [b.accessibleName() or _plain(b.text()) for b in buttons])
+    return found[0]
+
+
 def file_dialog_answer(path: Path) -> Callable[[QWidget], None]:
     """An answer for a file dialog: the path typed into its file name box, then Open/Save."""
 
@@ -140,3 +169,44 @@ def file_dialog_answer(path: Path) -> Callable[[QWidget], None]:
         widget.accept()
 
     return answer
+
+
+def link_point(view: QTextEdit, href: str) -> QPoint:
+    """Where, in the view's viewport, the first link to ``href`` is; the view is scrolled to
+    it first if it is out of sight (as the user scrolls to it)."""
+    document = view.document()
+    block = document.begin()
+    start: int | None = None
+    while block.isValid() and start is None:
+        fragments = block.begin()
+        while not fragments.atEnd():
+            fragment = fragments.fragment()
+            if fragment.isValid() and fragment.charFormat().anchorHref() == href:
+                start = fragment.position()
+                break
+            fragments += 1
+        block = block.next()
+    assert start is not None, f"no link to {href!r} on screen"
+    first: int = start
+
+    def point() -> QPoint:
+        cursor = QTextCursor(document)
+        cursor.setPosition(first)
+        left = view.cursorRect(cursor).center()
+        cursor.setPosition(first + 1)
+        right = view.cursorRect(cursor).center()
+        return QPoint((left.x() + right.x()) // 2, left.y())  # inside its first character
+
+    at = point()
+    if not view.viewport().rect().contains(at):
+        bar = view.verticalScrollBar()
+        bar.setValue(bar.value() + at.y() - view.viewport().height() // 2)
+        at = point()
+    assert view.viewport().rect().contains(at), (at, view.viewport().rect())
+    assert view.anchorAt(at) == href, (view.anchorAt(at), href)
+    return at
+
+
+def click_link(view: QTextEdit, href: str) -> None:
+    """Click the first link to ``href`` in the view, as the user clicks it."""
+    QTest.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=link_point(view, href))

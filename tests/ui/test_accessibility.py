@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractButton,
     QAbstractItemView,
@@ -68,22 +69,26 @@ def unnamed(root: QWidget) -> list[str]:
 
 def test_every_control_has_a_name(window: MainWindow, qtbot: QtBot) -> None:
     roots: list[QWidget] = [window]
-    window.show_models()
+    # Each window and dialog opened as the user opens it: its menu item, or its button.
+    window.models_action.trigger()
     roots.append(window.models_dialog)  # type: ignore[arg-type]
-    window.show_providers()
+    window.providers_action.trigger()
     roots.append(window.providers_dialog)  # type: ignore[arg-type]
-    window.show_privacy()
+    window.privacy_action.trigger()
     roots.append(window.privacy_dialog)  # type: ignore[arg-type]
-    compare = window.show_compare()
-    roots.append(compare)
-    window.show_leaderboard()
+    window.compare_action.trigger()
+    roots.append(window.compare_window)  # type: ignore[arg-type]
+    window.leaderboard_action.trigger()
     roots.append(window.leaderboard_dialog)  # type: ignore[arg-type]
-    backend = window.show_backend()
+    window.backend_action.trigger()
+    backend = window.backend_dialog
+    assert backend is not None
     qtbot.waitUntil(lambda: backend.report is not None, timeout=60_000)
     roots.append(backend)
-    presets = PresetsDialog(window.chat, "Balanced", window)
-    qtbot.addWidget(presets)
-    presets.show()
+    qtbot.mouseClick(window.presets_button, Qt.MouseButton.LeftButton)
+    presets = window.findChild(PresetsDialog)
+    assert presets is not None
+    qtbot.waitExposed(presets)
     roots.append(presets)
     missing = [name for root in roots for name in unnamed(root)]
     assert missing == [], "\n".join(missing)

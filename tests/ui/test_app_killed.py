@@ -22,6 +22,8 @@ DRIVER = textwrap.dedent(
     """
     import os, sys
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
     from PySide6.QtWidgets import QApplication
     from desktop.app import build_window
     from desktop.core.params import SamplingParams
@@ -39,8 +41,9 @@ DRIVER = textwrap.dedent(
             print("STREAMING", win.chat.engine.pid, flush=True)
 
     win.chat.answer_delta.connect(on_delta)
-    win.input_box.setPlainText("Tell me a very long story about a llama.")
-    win.send()
+    win.input_box.setFocus()
+    QTest.keyClicks(win.input_box, "Tell me a very long story about a llama.")
+    QTest.keyClick(win.input_box, Qt.Key.Key_Return)  # Enter sends
     app.exec()
     """
 )

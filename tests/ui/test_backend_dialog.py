@@ -31,7 +31,9 @@ def window(home: AppPaths, qtbot: QtBot) -> Iterator[MainWindow]:
 
 
 def test_backend_page_reports_the_installed_build(window: MainWindow, qtbot: QtBot) -> None:
-    dialog = window.show_backend()
+    window.backend_action.trigger()  # Model → GPU backend…
+    dialog = window.backend_dialog
+    assert dialog is not None
     qtbot.waitUntil(lambda: dialog.report is not None, timeout=60_000)
     report = dialog.report
     assert report is not None
@@ -53,7 +55,9 @@ def test_backend_page_reports_the_installed_build(window: MainWindow, qtbot: QtB
 def test_nvidia_machine_with_a_cpu_build_gets_the_cuda_command(
     window: MainWindow, qtbot: QtBot
 ) -> None:
-    dialog = window.show_backend()
+    window.backend_action.trigger()  # Model → GPU backend…
+    dialog = window.backend_dialog
+    assert dialog is not None
     qtbot.waitUntil(lambda: dialog.report is not None, timeout=60_000)
     machine = Machine(
         "Linux", 64 << 30, 48 << 30, 500 << 30, gpus=(Gpu("NVIDIA RTX 4090", "nvidia", 24 << 30),)

@@ -10,7 +10,12 @@ from pathlib import Path
 import keyring
 import pytest
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QApplication, QLineEdit, QMessageBox
+from PySide6.QtWidgets import (
+    QApplication,
+    QFileDialog,
+    QLineEdit,
+    QMessageBox,
+)
 from pytestqt.qtbot import QtBot
 
 from desktop.app import build_window
@@ -21,6 +26,7 @@ from desktop.storage.paths import AppPaths
 from desktop.ui.main_window import MainWindow
 from desktop.ui.thoughts_dialog import ThoughtsDialog
 from tests.cloudserver import CloudServer
+from tests.ui.driving import answer_modal, button_named, file_dialog_answer, pick_in_combo
 
 KEY = "sk-proj-WINDOW-TEST-KEY-7c1d2e3f4a5b"
 TIMEOUT_MS = 60_000
@@ -49,13 +55,15 @@ def window(home: AppPaths, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch) -> Ite
 
 def set_up_openai(window: MainWindow, qtbot: QtBot, server: CloudServer) -> None:
     """What a user does on Cloud → Cloud providers: URL, key, turn on, see the model list."""
-    window.show_providers()
+    window.providers_action.trigger()
     dialog = window.providers_dialog
     assert dialog is not None and window.chat.cloud is not None
     dialog.provider_list.setCurrentRow(0)
     assert dialog.selected == "openai"
-    dialog.url_edit.setText(server.base_url + "/v1")
-    dialog._apply_url()
+    dialog.url_edit.clear()
+    qtbot.keyClicks(dialog.url_edit, server.base_url + "/v1")
+    qtbot.mouseClick(button_named(dialog, "Apply the base URL"), Qt.MouseButton.LeftButton)
+    assert window.chat.cloud.provider("openai").base_url == server.base_url + "/v1"
     assert dialog.key_edit.echoMode() == QLineEdit.EchoMode.Password
     qtbot.keyClicks(dialog.key_edit, KEY)
     qtbot.keyClick(dialog.key_edit, Qt.Key.Key_Return)
@@ -72,10 +80,12 @@ def set_up_openai(window: MainWindow, qtbot: QtBot, server: CloudServer) -> None
 
 
 def pick(window: MainWindow, model_id: str) -> None:
-    index = window.model_picker.findData(model_id)
-    assert index >= 0, model_id
-    window.model_picker.setCurrentIndex(index)
-    window.model_picker.activated.emit(index)
+    pick_in_combo(window.model_picker, model_id)
+
+
+#: The first send to a provider asks consentDialog; when the chat's earlier messages stayed
+#: on this computer so far, historyConsentDialog asks instead (with the same consent text).
+CONSENT_DIALOGS = ("consentDialog", "historyConsentDialog")
 
 
 def answer_consent(qtbot: QtBot, accept: bool) -> list[str]:
@@ -84,12 +94,16 @@ def answer_consent(qtbot: QtBot, accept: bool) -> list[str]:
 
     def click() -> None:
         box = QApplication.activeModalWidget()
-        if not isinstance(box, QMessageBox) or box.objectName() != "consentDialog":
+        if not isinstance(box, QMessageBox) or box.objectName() not in CONSENT_DIALOGS:
             QTimer.singleShot(20, click)
             return
         seen.append(box.text() + "\n" + box.informativeText())
-        if accept:
-            box.buttons()[0].click()
+        if accept:  # "Send to OpenAI", or "Send them too" (the earlier messages with it)
+            yes = [
+                b for b in box.buttons() if box.buttonRole(b) == QMessageBox.ButtonRole.AcceptRole
+            ]
+            assert len(yes) == 1, [b.text() for b in box.buttons()]
+            yes[0].click()
         else:
             box.button(QMessageBox.StandardButton.Cancel).click()
 
@@ -97,10 +111,22 @@ def answer_consent(qtbot: QtBot, accept: bool) -> list[str]:
     return seen
 
 
+def type_text(window: MainWindow, qtbot: QtBot, text: str) -> None:
+    """Into the message box, in place of what was there, as typed."""
+    window.input_box.setFocus()
+    window.input_box.clear()
+    qtbot.keyClicks(window.input_box, text)
+
+
+def press_enter(window: MainWindow, qtbot: QtBot) -> None:
+    """Enter in the message box: it sends."""
+    qtbot.keyClick(window.input_box, Qt.Key.Key_Return)
+
+
 def send(window: MainWindow, qtbot: QtBot, text: str) -> None:
-    window.input_box.setPlainText(text)
+    type_text(window, qtbot, text)
     with qtbot.waitSignal(window.chat.answer_finished, timeout=TIMEOUT_MS):
-        window.send()
+        press_enter(window, qtbot)
 
 
 def test_mixed_local_and_cloud_chat_with_consent_marks_and_cost(
@@ -113,20 +139,20 @@ def test_mixed_local_and_cloud_chat_with_consent_marks_and_cost(
     set_up_openai(window, qtbot, server)
     send(window, qtbot, "Name one colour.")  # the bundled local model first
     pick(window, "openai:gpt-4o")
-    assert "this chat's messages go to " + server.base_url in window.privacy_label.text()
+    assert "this chat's messages go to " + server.base_url in window.privacy_label.full_text
 
     # Declined: nothing sent, the text stays where it was typed.
     before = server.connections
     seen = answer_consent(qtbot, accept=False)
-    window.input_box.setPlainText("Now say hello from the cloud.")
-    window.send()
+    type_text(window, qtbot, "Now say hello from the cloud.")
+    press_enter(window, qtbot)
     assert seen and "will be sent to OpenAI at " + server.base_url in seen[0]
     assert server.connections == before
     assert window.input_box.toPlainText() == "Now say hello from the cloud."
 
     answer_consent(qtbot, accept=True)
     with qtbot.waitSignal(window.chat.answer_finished, timeout=TIMEOUT_MS):
-        window.send()
+        press_enter(window, qtbot)  # the text is still there: Enter again
     assert window.chat.cloud is not None and window.chat.cloud.has_consent("openai")
     assert window.chat.store.messages(window.conversation_id or 0)[-1].model == "openai:gpt-4o"
     local, cloud = [
@@ -150,7 +176,7 @@ def test_mixed_local_and_cloud_chat_with_consent_marks_and_cost(
     reopened = window.chat_view.toPlainText()
     assert "gpt-4o · OpenAI · ☁ cloud" in reopened and "· local" in reopened
 
-    window.show_privacy()
+    window.privacy_action.trigger()
     dialog = window.privacy_dialog
     assert dialog is not None
 
@@ -163,7 +189,9 @@ def test_mixed_local_and_cloud_chat_with_consent_marks_and_cost(
     assert cell(0, 5) == "Name one colour."
     target = home.data.parent / "exported" / "record.json"
     target.parent.mkdir()
-    dialog.export_to(target)
+    failures = answer_modal(file_dialog_answer(target), QFileDialog)
+    qtbot.mouseClick(button_named(dialog, "Export the privacy record"), Qt.MouseButton.LeftButton)
+    assert not failures, failures
     assert '"purpose": "chat"' in target.read_text()
 
     window.close()
@@ -189,8 +217,8 @@ def test_local_only_lock_and_offline_switch_send_nothing(
     cloud_index = window.model_picker.findData("openai:gpt-4o")
     assert not window.model_picker.model().item(cloud_index).isEnabled()  # type: ignore[attr-defined]
     assert window.privacy_label.text().startswith("Local")
-    window.input_box.setPlainText("secret")
-    window.send()
+    type_text(window, qtbot, "secret")
+    press_enter(window, qtbot)
     assert "local only" in window.banner.label.text()
     assert window.input_box.toPlainText() == "secret"
     window.lock_button.click()
@@ -199,7 +227,7 @@ def test_local_only_lock_and_offline_switch_send_nothing(
     window.offline_action.trigger()
     assert window.offline_label.isVisibleTo(window)
     assert window.privacy_label.text().startswith("Offline")
-    window.send()
+    press_enter(window, qtbot)  # "secret" is still there
     assert "offline, so nothing was sent" in window.banner.label.text()
     assert server.connections == before
     assert window.chat.store.messages(window.conversation_id or 0) == []
@@ -226,18 +254,17 @@ def test_a_cloud_error_shows_in_the_answer(
 
 
 def test_no_keyring_is_said_plainly(
-    window: MainWindow, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    window: MainWindow, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     from keyring.backends import fail
 
     monkeypatch.setattr(keyring, "get_keyring", fail.Keyring)
-    window.show_providers()
+    window.providers_action.trigger()  # the page looks at the keyring as it opens
     dialog = window.providers_dialog
     assert dialog is not None
-    dialog._refresh_list()
     assert "No system keyring is available" in dialog.keyring_label.text()
     assert dialog.keyring_label.isVisibleTo(dialog)
-    dialog.key_edit.setText("sk-something")
+    qtbot.keyClicks(dialog.key_edit, "sk-something")
     seen: list[str] = []
 
     def dismiss() -> None:
@@ -249,7 +276,7 @@ def test_no_keyring_is_said_plainly(
             QTimer.singleShot(20, dismiss)
 
     QTimer.singleShot(20, dismiss)
-    dialog._save_key()
+    qtbot.keyClick(dialog.key_edit, Qt.Key.Key_Return)  # Enter saves the key
     assert seen and "not saved" in seen[0]
     # No plaintext fallback: nothing anywhere in the app's folders holds the key.
     for path in tmp_path.rglob("*"):

@@ -36,8 +36,15 @@ from desktop.storage.paths import AppPaths
 from desktop.storage.settings import Settings
 from desktop.storage.store import ChatStore
 from desktop.ui.batch_dialog import BatchDialog
-from desktop.ui.compare_window import BEST_BACKGROUND, CompareWindow
+from desktop.ui.compare_window import BEST_BACKGROUND, PAST_ID, CompareWindow
 from tests.cloudserver import CloudServer
+from tests.ui.driving import (
+    answer_modal,
+    button_named,
+    choose_compare_models,
+    file_dialog_answer,
+    pick_in_combo,
+)
 
 SMOL = "local:smollm2-135m-instruct"
 GPT = "openai:gpt-4o"
@@ -83,17 +90,16 @@ def window(chat: ChatService, qtbot: QtBot) -> Iterator[CompareWindow]:
     win.close()
 
 
-def choose(window: CompareWindow, *model_ids: str) -> None:
-    window._set_count(len(model_ids))
-    for picker, model_id in zip(window.pickers, model_ids, strict=False):
-        index = picker.findData(model_id)
-        assert index >= 0, model_id
-        picker.setCurrentIndex(index)
+def type_and_send(qtbot: QtBot, window: CompareWindow, text: str) -> None:
+    """The prompt typed into the compare window's box, then Enter (it sends to all)."""
+    window.input_box.setFocus()
+    window.input_box.clear()
+    qtbot.keyClicks(window.input_box, text)
+    qtbot.keyClick(window.input_box, Qt.Key.Key_Return)
 
 
 def send(window: CompareWindow, qtbot: QtBot, text: str) -> None:
-    window.input_box.setPlainText(text)
-    window.send()
+    type_and_send(qtbot, window, text)
     assert window.session is not None
     with qtbot.waitSignal(window.session.round_finished, timeout=TIMEOUT_MS):
         pass
@@ -108,10 +114,9 @@ def test_three_columns_stream_at_once_with_metrics(
     window: CompareWindow, qtbot: QtBot, server: CloudServer
 ) -> None:
     server.state.delay_s = 0.03
-    choose(window, SMOL, GPT, CLAUDE)
+    choose_compare_models(window, SMOL, GPT, CLAUDE)
     order: list[int] = []
-    window.input_box.setPlainText("Name a fruit.")
-    window.send()
+    type_and_send(qtbot, window, "Name a fruit.")
     session = window.session
     assert session is not None
     session.column_delta.connect(lambda slot, _text: order.append(slot))
@@ -150,7 +155,7 @@ def test_three_columns_stream_at_once_with_metrics(
 def test_a_failing_column_shows_its_error_and_the_others_finish(
     window: CompareWindow, qtbot: QtBot, server: CloudServer
 ) -> None:
-    choose(window, SMOL, GPT)
+    choose_compare_models(window, SMOL, GPT)
     server.state.statuses = [401]
     send(window, qtbot, "Name a fruit.")
     assert "rejected the API key (401)" in window.columns[1].view.toPlainText()
@@ -167,9 +172,8 @@ def test_closing_mid_stream_saves_what_was_shown(
 ) -> None:
     server.state.endless = True
     server.state.delay_s = 0.02
-    choose(window, GPT, CLAUDE)
-    window.input_box.setPlainText("Go on forever.")
-    window.send()
+    choose_compare_models(window, GPT, CLAUDE)
+    type_and_send(qtbot, window, "Go on forever.")
     session = window.session
     assert session is not None
     shown: dict[int, list[str]] = {0: [], 1: []}
@@ -185,9 +189,8 @@ def test_closing_mid_stream_saves_what_was_shown(
 def test_stop_one_column(window: CompareWindow, qtbot: QtBot, server: CloudServer) -> None:
     server.state.endless = True
     server.state.delay_s = 0.02
-    choose(window, SMOL, GPT)
-    window.input_box.setPlainText("Count slowly.")
-    window.send()
+    choose_compare_models(window, SMOL, GPT)
+    type_and_send(qtbot, window, "Count slowly.")
     session = window.session
     assert session is not None
     shown: list[str] = []
@@ -219,7 +222,7 @@ def test_blind_positions_names_vote_and_leaderboard(
     server.state.reply = ["As Claude, I", " like", " mangoes."]
     window.blind_box.setChecked(True)
     window.rng = random.Random(1)
-    choose(window, SMOL, GPT)
+    choose_compare_models(window, SMOL, GPT)
     send(window, qtbot, "Name a fruit.")
     session = window.session
     assert session is not None and session.blind
@@ -240,7 +243,7 @@ def test_blind_positions_names_vote_and_leaderboard(
     assert (vote["model_a"], vote["model_b"]) == tuple(m.id for m in session.models)
     assert vote["winner"] == winner and "As Claude" in vote["flagged"]
 
-    window.show_leaderboard()
+    qtbot.mouseClick(window.leaderboard_button, Qt.MouseButton.LeftButton)
     board = window.leaderboard
     assert board.table.rowCount() == 0  # the flagged vote is left out by default
     board.flagged_box.setChecked(True)
@@ -250,7 +253,7 @@ def test_blind_positions_names_vote_and_leaderboard(
 
 
 def test_focus_gives_one_column_the_width(window: CompareWindow, qtbot: QtBot) -> None:
-    choose(window, GPT, CLAUDE)
+    choose_compare_models(window, GPT, CLAUDE)
     send(window, qtbot, "Hi")
     window.columns[1].focus_button.click()
     sizes = window.splitter.sizes()
@@ -281,11 +284,13 @@ def test_batch_with_a_bad_line_and_exports(chat: ChatService, qtbot: QtBot, tmp_
     prompts = tmp_path / "prompts.jsonl"
     prompts.write_text('{"prompt": "Name a fruit."}\n{oops\n"Name a colour."\n')
     gpt = next(m for m in chat.cloud_models if m.id == GPT)
-    dialog = BatchDialog(chat, [chat.all_models[0], gpt])
+    dialog = BatchDialog(chat, [chat.all_models[0], gpt])  # as Batch… opens it for them
     qtbot.addWidget(dialog)
-    dialog.file_edit.setText(str(prompts))
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    qtbot.keyClicks(dialog.file_edit, str(prompts))
     dialog.per_month.setValue(1000)
-    dialog.run()
+    qtbot.mouseClick(dialog.run_button, Qt.MouseButton.LeftButton)
     assert dialog.session is not None
     with qtbot.waitSignal(dialog.session.batch_finished, timeout=TIMEOUT_MS):
         pass
@@ -296,19 +301,24 @@ def test_batch_with_a_bad_line_and_exports(chat: ChatService, qtbot: QtBot, tmp_
     local, cloud = report["summary"]
     assert local["cost_per_month_usd"] == 0
     assert cloud["cost_per_month_usd"] == pytest.approx(1000 * (11 * 2.5 + 5 * 10) / 1e6)
-    for suffix in ("md", "csv", "json"):
-        dialog.export_to(tmp_path / f"out.{suffix}")
+    for suffix in ("md", "csv", "json"):  # each Export … button, its save dialog answered
+        failures = answer_modal(file_dialog_answer(tmp_path / f"out.{suffix}"), QFileDialog)
+        qtbot.mouseClick(
+            button_named(dialog, f"Export {suffix.upper()}…"), Qt.MouseButton.LeftButton
+        )
+        assert not failures, failures
     assert "| Model | Answers |" in (tmp_path / "out.md").read_text()
     assert (tmp_path / "out.csv").read_text().splitlines()[0].startswith("prompt_index,prompt")
     assert json.loads((tmp_path / "out.json").read_text())["per_month"] == 1000
 
     # Blind votes over the results: both prompts, names hidden, votes in the leaderboard.
-    voting = dialog.vote_blind()
+    qtbot.mouseClick(dialog.vote_button, Qt.MouseButton.LeftButton)
+    voting = dialog.vote_dialog
     assert voting is not None
     shown = voting.answer_a.text() + voting.answer_b.text()
     assert "gpt-4o" not in shown and "SmolLM2" not in shown
     for _ in range(2):
-        voting.vote("tie")
+        qtbot.mouseClick(button_named(voting, "Tie"), Qt.MouseButton.LeftButton)
     assert "Done: 2 votes" in voting.prompt_label.text()
     votes = chat.store.votes()
     assert len(votes) == 2 and {v["model_a"] for v in votes} <= {SMOL, GPT}
@@ -316,12 +326,18 @@ def test_batch_with_a_bad_line_and_exports(chat: ChatService, qtbot: QtBot, tmp_
 
 
 def test_reopen_a_past_comparison(window: CompareWindow, qtbot: QtBot) -> None:
-    choose(window, GPT, CLAUDE)
+    choose_compare_models(window, GPT, CLAUDE)
     send(window, qtbot, "Remember me")
     comparison_id = window.session.comparison_id if window.session else None
     assert comparison_id is not None
-    window.new_comparison()
-    window.open_past(comparison_id)
+    qtbot.mouseClick(window.new_button, Qt.MouseButton.LeftButton)
+    # The past comparison's row in the history, chosen, then Enter (it reopens).
+    history = window.history
+    row = next(r for r in range(history.count()) if history.item(r).data(PAST_ID) == comparison_id)
+    rect = history.visualItemRect(history.item(row))
+    qtbot.mouseClick(history.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert history.currentRow() == row
+    qtbot.keyClick(history, Qt.Key.Key_Return)
     assert len(window.columns) == 2
     assert "Remember me" in window.columns[0].view.toPlainText()
     assert "Hello from the cloud." in window.columns[1].view.toPlainText()
@@ -332,11 +348,13 @@ def test_batch_from_a_saved_list(chat: ChatService, qtbot: QtBot) -> None:
     chat.settings.set("prompt_lists", {"fruits": ["Name a fruit.", "Name a berry."]})
     gpt = next(m for m in chat.cloud_models if m.id == GPT)
     claude = next(m for m in chat.cloud_models if m.id == "anthropic:claude-sonnet-4-20250514")
-    dialog = BatchDialog(chat, [gpt, claude])
+    dialog = BatchDialog(chat, [gpt, claude])  # as Batch… opens it for them
     qtbot.addWidget(dialog)
-    dialog.saved_picker.setCurrentIndex(dialog.saved_picker.findData("fruits"))
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    pick_in_combo(dialog.saved_picker, "fruits")
     assert dialog.saved_picker.currentText() == "fruits (2)"
-    dialog.run()
+    qtbot.mouseClick(dialog.run_button, Qt.MouseButton.LeftButton)
     assert dialog.session is not None
     with qtbot.waitSignal(dialog.session.batch_finished, timeout=TIMEOUT_MS):
         pass
@@ -350,7 +368,7 @@ def test_blind_hides_errors_refuses_unfair_votes_and_reshuffles_after_a_vote(
 ) -> None:
     window.blind_box.setChecked(True)
     window.rng = random.Random(3)
-    choose(window, GPT, CLAUDE)
+    choose_compare_models(window, GPT, CLAUDE)
     server.state.statuses = [401]
     send(window, qtbot, "Name a fruit.")
     shown = " ".join(c.view.toPlainText() for c in window.columns)
@@ -359,13 +377,13 @@ def test_blind_hides_errors_refuses_unfair_votes_and_reshuffles_after_a_vote(
     assert "nothing fair to vote on" in window.notice.text()
     assert window.chat.store.votes() == []
 
-    window.new_comparison()
+    qtbot.mouseClick(window.new_button, Qt.MouseButton.LeftButton)
     send(window, qtbot, "Name a fruit.")
     first = window.session
     assert first is not None
     window.vote_buttons["tie"].click()
-    window.input_box.setPlainText("And a vegetable?")
-    window.send()  # the names are known now: this starts a new blind comparison
+    # The names are known now: this starts a new blind comparison.
+    type_and_send(qtbot, window, "And a vegetable?")
     assert window.session is not first and window.session is not None
     with qtbot.waitSignal(window.session.round_finished, timeout=TIMEOUT_MS):
         pass

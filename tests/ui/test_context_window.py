@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 from pytestqt.qtbot import QtBot
 
@@ -40,9 +40,10 @@ def test_outgrown_chat_offers_summarise_and_sends_after_it(
     window.open_conversation(conv.id)
     buttons: list[str] = []
     click_when_shown("Summarise the oldest and send", buttons)
-    window.input_box.setPlainText("And alpacas?")
+    window.input_box.setFocus()
+    qtbot.keyClicks(window.input_box, "And alpacas?")
     with qtbot.waitSignal(chat.summarised, timeout=60_000):
-        window.send()
+        qtbot.keyClick(window.input_box, Qt.Key.Key_Return)
     assert set(buttons) == {
         "Summarise the oldest and send",
         "Drop the oldest and send",

@@ -1,6 +1,6 @@
 """History in the real window, offscreen: search hits that open their chat at the message,
-pins, duplicates, export -> import through the File menu's functions, and a remote image in
-stored chat text that causes no request to a server of ours."""
+pins, duplicates, export -> import through the File menu, and a remote image in stored chat
+text that causes no request to a server of ours."""
 
 from __future__ import annotations
 
@@ -11,20 +11,53 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import QApplication, QLabel, QMessageBox
+from PySide6.QtWidgets import (
+    QApplication,
+    QFileDialog,
+    QLabel,
+    QListWidget,
+    QMessageBox,
+)
 from pytestqt.qtbot import QtBot
 
 from desktop.app import build_window
+from desktop.core.catalog import GB
+from desktop.core.fit import Gpu, Machine
 from desktop.core.messages import Role
 from desktop.core.params import SamplingParams
 from desktop.storage.paths import AppPaths
 from desktop.ui.main_window import MainWindow
+from desktop.ui.presets_dialog import PresetsDialog
+from desktop.ui.render import action_href
 from tests.cloudserver import CloudServer
+from tests.ui.driving import (
+    answer_modal,
+    button_named,
+    click_link,
+    file_dialog_answer,
+    pick_in_combo,
+)
 
 
 def titles(window: MainWindow) -> list[str]:
     items = [window.conversation_list.item(i) for i in range(window.conversation_list.count())]
     return [i.text() for i in items if i is not None]
+
+
+def click_item(qtbot: QtBot, listing: QListWidget, row: int) -> None:
+    """A click on the list's row."""
+    item = listing.item(row)
+    listing.scrollToItem(item)
+    point = listing.visualItemRect(item).center()
+    qtbot.mouseClick(listing.viewport(), Qt.MouseButton.LeftButton, pos=point)
+
+
+def type_and_send(qtbot: QtBot, window: MainWindow, text: str) -> None:
+    """Typed into the message box, in place of what was there, then Enter."""
+    window.input_box.setFocus()
+    window.input_box.clear()
+    qtbot.keyClicks(window.input_box, text)
+    qtbot.keyClick(window.input_box, Qt.Key.Key_Return)
 
 
 def test_search_hit_opens_its_chat_at_the_message(window: MainWindow, qtbot: QtBot) -> None:
@@ -47,7 +80,7 @@ def test_search_hit_opens_its_chat_at_the_message(window: MainWindow, qtbot: QtB
     label = hits.itemWidget(item)
     assert isinstance(label, QLabel)
     assert "<b>marmot</b>" in label.text() and "Long chat" in label.text()
-    window.sidebar._on_item(item)
+    click_item(qtbot, hits, 0)
     assert window.conversation_id == long_chat.id
     bar = window.chat_view.verticalScrollBar()
     qtbot.waitUntil(lambda: 0 < bar.value() < bar.maximum(), timeout=5_000)  # at the hit
@@ -69,7 +102,7 @@ def test_search_snippets_are_readable_in_both_themes(
     store = window.chat.store
     chat = store.create_conversation("Rodents")
     store.add_message(chat.id, Role.USER, "Where does the marmot sleep?")
-    window.set_theme(theme, save=False)
+    window.theme_actions[theme].trigger()  # View → Theme
     try:
         qtbot.keyClicks(window.sidebar.search_edit, "marmo")
         hits = window.sidebar.hits
@@ -82,7 +115,7 @@ def test_search_snippets_are_readable_in_both_themes(
         base = hits.palette().color(QPalette.ColorRole.Base)
         assert abs(colour.lightness() - base.lightness()) > 90, (colour.name(), base.name())
     finally:
-        window.set_theme("light", save=False)
+        window.theme_actions["light"].trigger()  # the palette is the whole app's
 
 
 def test_switching_chats_selects_without_reading_the_listing_again(
@@ -99,12 +132,8 @@ def test_switching_chats_selects_without_reading_the_listing_again(
     listing = window.conversation_list
     try:
         for title, chat in (("First", first), ("Second", second)):
-            item = next(
-                listing.item(row)
-                for row in range(listing.count())
-                if listing.item(row).text() == title
-            )
-            window.sidebar._on_item(item)  # a click on it
+            row = next(row for row in range(listing.count()) if listing.item(row).text() == title)
+            click_item(qtbot, listing, row)
             assert window.conversation_id == chat.id
             assert listing.currentItem().text() == title
         window.next_chat_action.trigger()  # the one below Second
@@ -134,22 +163,38 @@ def test_pin_duplicate_export_import(window: MainWindow, qtbot: QtBot, tmp_path:
     window.duplicate_action.trigger()
     assert window.chat.store.get_conversation(window.conversation_id or 0).title == "First (copy)"
 
-    exported = window.export_chats(all_chats=True, path=tmp_path / "all.json")
-    assert exported is not None
-    markdown = window.export_chats(all_chats=False, path=tmp_path / "one.md")
-    assert markdown is not None and "Hello 🦙" in markdown.read_text()
+    exported = tmp_path / "all.json"
+    failures = answer_modal(file_dialog_answer(exported), QFileDialog)
+    window.export_all_action.trigger()  # File → Export all chats…
+    assert not failures, failures
+    assert exported.is_file()
+    markdown = tmp_path / "one.md"
+    failures = answer_modal(file_dialog_answer(markdown), QFileDialog)
+    window.export_action.trigger()  # File → Export this chat…
+    assert not failures, failures
+    assert markdown.is_file() and "Hello 🦙" in markdown.read_text()
     before = json.loads(exported.read_text())
 
-    # Into a fresh profile: the same chats, exactly.
+    # Into a fresh profile (File → Import chats…): the same chats, exactly.
     other_home = AppPaths(*(tmp_path / "other" / n for n in ("data", "config", "cache", "logs")))
     other = build_window(other_home)
     qtbot.addWidget(other)
-    ids = other.import_chats(exported)
+    other.show()
+    qtbot.waitExposed(other)
+    had = set(other.chat.store.conversation_ids())
+    failures = answer_modal(file_dialog_answer(exported), QFileDialog)
+    other.import_action.trigger()
+    assert not failures, failures
+    ids = sorted(set(other.chat.store.conversation_ids()) - had)  # in the order imported
     assert len(ids) == len(before["conversations"]) == 4  # with the start-up "New chat"
     assert other.chat.store.export_conversations(ids) == before
     bad = tmp_path / "bad.json"
     bad.write_text('{"format": "something else"}')
-    assert other.import_chats(bad) == []
+    had = set(other.chat.store.conversation_ids())
+    failures = answer_modal(file_dialog_answer(bad), QFileDialog)
+    other.import_action.trigger()
+    assert not failures, failures
+    assert set(other.chat.store.conversation_ids()) == had
     assert "neither a Llamaside chat export" in other.banner.label.text()
     other.close()
     other.chat.store.close()
@@ -181,7 +226,7 @@ def test_geometry_last_chat_and_theme_come_back(home: AppPaths, qtbot: QtBot) ->
     store.create_conversation("Newer chat")
     first.open_conversation(older.id)
     first.resize(first.minimumSizeHint().width(), 500)
-    first.set_theme("dark")
+    first.theme_actions["dark"].trigger()  # View → Theme → Dark, saved
     assert first.theme_actions["dark"].isChecked()
     first.close()
     store.close()
@@ -194,9 +239,9 @@ def test_geometry_last_chat_and_theme_come_back(home: AppPaths, qtbot: QtBot) ->
     assert again.theme_actions["dark"].isChecked()
     window_colour = QApplication.palette().color(QPalette.ColorRole.Window)
     assert window_colour.lightness() < 80  # dark even where the platform has no dark theme
-    again.set_theme("light", save=False)
+    again.theme_actions["light"].trigger()
     assert QApplication.palette().color(QPalette.ColorRole.Window).lightness() > 180
-    again.set_theme("system", save=False)
+    again.theme_actions["system"].trigger()  # the palette is the whole app's
     again.close()
     again.chat.store.close()
 
@@ -217,6 +262,8 @@ def test_shortcuts_are_listed_and_work(window: MainWindow, qtbot: QtBot) -> None
         ("Next chat", "Ctrl+PgDown"),
     ):
         assert sheet.get(what) == keys, (what, sheet)
+    # The start-up chat has a message (New chat reuses an empty new chat on screen).
+    window.chat.store.add_message(window.conversation_id or 0, Role.USER, "Hello")
     before = len(window.chat.store.list_conversations())
     qtbot.keyClick(window.input_box, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
     assert len(window.chat.store.list_conversations()) == before + 1
@@ -227,27 +274,25 @@ def test_shortcuts_are_listed_and_work(window: MainWindow, qtbot: QtBot) -> None
     newest = window.conversation_id
     qtbot.keyClick(window.input_box, Qt.Key.Key_PageDown, Qt.KeyboardModifier.ControlModifier)
     assert window.conversation_id != newest
-    window.show_shortcuts()
+    qtbot.keyClick(window.input_box, Qt.Key.Key_Slash, Qt.KeyboardModifier.ControlModifier)
     assert window.findChild(QMessageBox, "shortcutSheet") is not None
 
 
 def test_edit_and_regenerate_keep_the_old_versions(window: MainWindow, qtbot: QtBot) -> None:
     window.chat.sampling = SamplingParams(temperature=0.8, seed=1, max_tokens=12)
-    window.input_box.setPlainText("Name a fruit.")
     with qtbot.waitSignal(window.chat.answer_finished, timeout=60_000):
-        window.send()
+        type_and_send(qtbot, window, "Name a fruit.")
     cid = window.conversation_id or 0
     question, answer = window.chat.store.messages(cid)
     assert "Edit" in window.chat_view.toPlainText()
     assert "Regenerate" in window.chat_view.toPlainText()
 
-    # Edit the question (through its link's signal): the new version gets its own answer.
-    window.chat_view.action_requested.emit("edit", question.id, 0)
+    # Edit the question (a click on its Edit link): the new version gets its own answer.
+    click_link(window.chat_view, action_href("edit", question.id))
     assert window.input_box.toPlainText() == "Name a fruit."
     assert window.edit_label.isVisibleTo(window)
-    window.input_box.setPlainText("Name a vegetable.")
     with qtbot.waitSignal(window.chat.answer_finished, timeout=60_000):
-        window.send()
+        type_and_send(qtbot, window, "Name a vegetable.")
     path = window.chat.store.messages(cid)
     assert [m.content for m in path][:1] == ["Name a vegetable."]
     window.open_conversation(cid)
@@ -255,79 +300,123 @@ def test_edit_and_regenerate_keep_the_old_versions(window: MainWindow, qtbot: Qt
 
     # Regenerate the new answer: a second version of it, the first kept.
     with qtbot.waitSignal(window.chat.answer_finished, timeout=60_000):
-        window.chat_view.action_requested.emit("regenerate", path[1].id, 0)
+        click_link(window.chat_view, action_href("regenerate", path[1].id))
     latest = window.chat.store.messages(cid)
     assert latest[0].id == path[0].id and latest[1].id != path[1].id
     assert window.chat.store.versions(cid)[latest[1].id].count == 2
 
-    # Back to the first question: its own answer is still there, unchanged.
-    window.chat_view.action_requested.emit("version", path[0].id, question.id)
+    # Back to the first question (its ‹ previous link): its own answer is still there.
+    click_link(window.chat_view, action_href("version", path[0].id, question.id))
     shown = window.chat.store.messages(cid)
     assert [m.id for m in shown] == [question.id, answer.id]
     assert "Name a fruit." in window.chat_view.toPlainText()
     assert len(window.chat.store.all_messages(cid)) == 5
 
     # Esc cancels an edit without sending.
-    window.chat_view.action_requested.emit("edit", question.id, 0)
-    window.stop_action.trigger()
+    click_link(window.chat_view, action_href("edit", question.id))
+    assert window.editing is not None
+    qtbot.keyClick(window.input_box, Qt.Key.Key_Escape)
     assert window.editing is None and window.input_box.toPlainText() == ""
 
 
 def test_presets_picker_and_editor(window: MainWindow, qtbot: QtBot) -> None:
-    from desktop.ui.presets_dialog import PresetsDialog
-
     picker = window.preset_picker
     names = [picker.itemText(i) for i in range(picker.count())]
     assert names[:4] == ["Balanced", "Llama 4 (recommended)", "Precise", "Creative"]
     assert picker.currentText() == "Balanced"  # SmolLM2 has no recommended preset of its own
-    picker.setCurrentIndex(picker.findData("Precise"))
-    picker.activated.emit(picker.currentIndex())
+    pick_in_combo(picker, "Precise")
     conversation = window.chat.store.get_conversation(window.conversation_id or 0)
     assert conversation.system_prompt.startswith("Answer accurately")
     assert conversation.params["temperature"] == 0.2
 
-    dialog = PresetsDialog(window.chat, "Precise", window)
-    qtbot.addWidget(dialog)
+    qtbot.mouseClick(window.presets_button, Qt.MouseButton.LeftButton)
+    dialog = window.findChild(PresetsDialog)
+    assert dialog is not None
+    qtbot.waitExposed(dialog)
+    assert dialog.picker.currentData() == "Precise"  # it opens on the chat's preset
     assert not dialog.delete_button.isEnabled()  # built in
-    dialog.name_edit.setText("Precise")
-    dialog.save()
+
+    def type_name(name: str) -> None:
+        dialog.name_edit.clear()
+        qtbot.keyClicks(dialog.name_edit, name)
+
+    type_name("Precise")
+    qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
     assert "built in" in dialog.message.text()
-    dialog.name_edit.setText("Code reviewer")
-    dialog.system_edit.setPlainText("Review code; list bugs first.")
+    type_name("Code reviewer")
+    dialog.system_edit.clear()
+    qtbot.keyClicks(dialog.system_edit, "Review code; list bugs first.")
     dialog.temperature.setValue(0.3)
-    dialog.reasoning_effort.setCurrentIndex(dialog.reasoning_effort.findData("high"))
+    pick_in_combo(dialog.reasoning_effort, "high")
     dialog.thinking_budget.setValue(4096)
-    dialog.save()
+    qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
     saved = window.chat.presets().get("Code reviewer")
     assert saved is not None and saved.sampling.temperature == 0.3
     assert (saved.sampling.reasoning_effort, saved.sampling.thinking_budget) == ("high", 4096)
-    dialog.picker.setCurrentIndex(dialog.picker.findData("Balanced"))
+    pick_in_combo(dialog.picker, "Balanced")
     assert dialog.thinking_budget.text() == "Off"
-    dialog.picker.setCurrentIndex(dialog.picker.findData("Code reviewer"))
+    pick_in_combo(dialog.picker, "Code reviewer")
     assert dialog.reasoning_effort.currentText() == "High"
-    dialog.accept()
-    window._refresh_presets()
-    assert picker.findData("Code reviewer") >= 0
+    qtbot.mouseClick(button_named(dialog, "Close"), Qt.MouseButton.LeftButton)
+    assert not dialog.isVisible()
+    assert picker.findData("Code reviewer") >= 0  # the picker took it in as the editor closed
 
 
+#: A machine Llama 4 Scout fits (experts in system RAM), and one it does not.
+RTX_24 = Machine(
+    system="Linux",
+    ram_total=64 * GB,
+    ram_available=60 * GB,
+    disk_free=500 * GB,
+    gpus=(Gpu("RTX", "nvidia", 24 * GB, int(23.5 * GB)),),
+    offload_supported=True,
+    backend="CUDA",
+)
+SMALL = Machine(system="Linux", ram_total=8 * GB, ram_available=6 * GB, disk_free=500 * GB)
+
+
+@pytest.mark.parametrize("machine", [RTX_24, SMALL], ids=["scout-fits", "too-small"])
 def test_first_run_welcome_shows_what_works_and_what_fits(
-    window: MainWindow, qtbot: QtBot, smol_hub: object
+    home: AppPaths,
+    qtbot: QtBot,
+    smol_hub: object,
+    machine: Machine,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    text = window.chat_view.toPlainText()
-    assert "Welcome to Llamaside" in text
-    assert "SmolLM2 135M Instruct (bundled) is ready" in text
-    assert "This machine" in text
-    assert "Recommended Llama 4 Scout quant" in text or "too small for Llama 4 Scout" in text
-    # The download link opens the model manager on Scout and picks the recommended quant; the
-    # hub here is ours on 127.0.0.1, which has no Scout files, so the manager says so.
-    window.chat_view.action_requested.emit("download-recommended", 0, 0)
-    dialog = window.models_dialog
-    assert dialog is not None and window.chat.settings.get("welcomed") is True
-    assert dialog.model_combo.currentData() == "llama-4-scout-17b-16e-instruct"
-    qtbot.waitUntil(lambda: dialog.machine is not None, timeout=30_000)
-    if "Recommended Llama 4 Scout quant" in text:
+    # This machine, as the welcome and the model manager see it: the link the welcome offers
+    # depends on it, and the user can click only the one it shows.
+    monkeypatch.setattr("desktop.services.chat.detect_for_loading", lambda _dir: machine)
+    monkeypatch.setattr("desktop.services.model_catalog.detect_machine", lambda _dir: machine)
+    window = build_window(home)
+    qtbot.addWidget(window)
+    window.resize(1000, 600)
+    window.show()
+    qtbot.waitExposed(window)
+    try:
+        text = window.chat_view.toPlainText()
+        assert "Welcome to Llamaside" in text
+        assert "SmolLM2 135M Instruct (bundled) is ready" in text
+        assert "This machine" in text
+        if machine is SMALL:
+            assert "too small for Llama 4 Scout" in text
+            # Its "Get models…" link opens the model manager, which lists smaller ones.
+            click_link(window.chat_view, action_href("models", 0))
+            assert window.models_dialog is not None and window.models_dialog.isVisible()
+            return
+        assert "Recommended Llama 4 Scout quant" in text
+        # The download link opens the model manager on Scout and picks the recommended quant;
+        # the hub here is ours on 127.0.0.1, which has no Scout files, so the manager says so.
+        with qtbot.waitSignal(window.downloads.job_failed, timeout=30_000):
+            click_link(window.chat_view, action_href("download-recommended", 0))
+        dialog = window.models_dialog
+        assert dialog is not None and window.chat.settings.get("welcomed") is True
+        assert dialog.model_combo.currentData() == "llama-4-scout-17b-16e-instruct"
+        qtbot.waitUntil(lambda: dialog.machine is not None, timeout=30_000)
         rows = dialog.fit_table.selectionModel().selectedRows()
         verdict = dialog.fit_table.item(rows[0].row(), 3) if rows else None
         assert verdict is not None and "recommended" in verdict.text()
-    window.new_conversation()
-    assert "Welcome to Llamaside" not in window.chat_view.toPlainText()
+        qtbot.mouseClick(window.new_button, Qt.MouseButton.LeftButton)
+        assert "Welcome to Llamaside" not in window.chat_view.toPlainText()
+    finally:
+        window.close()
+        window.chat.store.close()

@@ -143,7 +143,9 @@ def test_search_hit_on_the_first_message_opens_the_chat_there(
     qtbot.keyClicks(window.sidebar.search_edit, "marmo")
     hits = window.sidebar.hits
     qtbot.waitUntil(lambda: hits.isVisible() and hits.count() == 1, timeout=5_000)
-    window.sidebar._on_item(hits.item(0))
+    hits.scrollToItem(hits.item(0))
+    point = hits.visualItemRect(hits.item(0)).center()
+    qtbot.mouseClick(hits.viewport(), Qt.MouseButton.LeftButton, pos=point)  # the hit
     assert window.conversation_id == conversation_id
     view = window.chat_view
     # Rendered down to the hit, which is at the top of the view.

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtWidgets import QFileDialog, QInputDialog, QWidget
 from pytestqt.qtbot import QtBot
 
 from desktop.app import build_window
@@ -231,19 +231,23 @@ def chat_titles(window: MainWindow) -> list[str]:
     return [i.text() for i in items if i.data(Qt.ItemDataRole.UserRole) is not None]
 
 
-def test_new_rename_delete_with_undo(
-    window: MainWindow, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_new_rename_delete_with_undo(window: MainWindow, qtbot: QtBot) -> None:
     first = window.conversation_id
+    # The start-up chat has a message (New chat reuses an empty new chat on screen).
+    window.chat.store.add_message(first or 0, Role.USER, "Hello")
     qtbot.mouseClick(window.new_button, Qt.MouseButton.LeftButton)
     second = window.conversation_id
     assert second != first and len(chat_titles(window)) == 2
     assert window.conversation_list.item(0).text() == "Today"  # grouped by date
 
-    monkeypatch.setattr(
-        "desktop.ui.main_window.QInputDialog.getText", lambda *a, **k: ("Renamed", True)
-    )
+    def rename(widget: QWidget) -> None:
+        assert isinstance(widget, QInputDialog)
+        widget.setTextValue("Renamed")
+        widget.accept()
+
+    failures = answer_modal(rename, QInputDialog)
     window.rename_action.trigger()
+    assert not failures, failures
     assert window.conversation_list.currentItem().text() == "Renamed"
 
     # Delete at once, with Undo for a while.
@@ -262,9 +266,10 @@ def test_history_is_shown_after_restart(home: AppPaths, qtbot: QtBot) -> None:
     win = build_window(home)
     win.chat.sampling = SamplingParams(temperature=0.0, max_tokens=12)
     qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
     with qtbot.waitSignal(win.chat.answer_finished, timeout=TIMEOUT_MS):
-        win.input_box.setPlainText("Remember me")
-        win.send()
+        _type_and_enter(qtbot, win, "Remember me")
     answer = win.chat.store.messages(win.conversation_id or 0)[-1].content
     win.close()
     win.chat.store.close()

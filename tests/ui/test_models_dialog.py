@@ -142,9 +142,10 @@ def test_download_goes_on_while_chatting(window: MainWindow, qtbot: QtBot, hub: 
     job_id = window.downloads.start(REPO, group_files(Hub().gguf_files(REPO))[0])
     qtbot.waitUntil(lambda: window.downloads.jobs[job_id].done > 1_000_000, timeout=30_000)
     window.chat.sampling = SamplingParams(temperature=0.0, max_tokens=12)
+    window.input_box.setFocus()
+    qtbot.keyClicks(window.input_box, "Hello while downloading")
     with qtbot.waitSignal(window.chat.answer_finished, timeout=60_000):
-        window.input_box.setPlainText("Hello while downloading")
-        window.send()
+        qtbot.keyClick(window.input_box, Qt.Key.Key_Return)
     job = window.downloads.jobs[job_id]
     assert job.state == JobState.DOWNLOADING  # still going after the answer
     assert 0 < job.done < job.total

@@ -8,6 +8,7 @@ from pytestqt.qtbot import QtBot
 
 from desktop.ui.chat_view import ChatView
 from desktop.ui.render import copied_text, markdown_to_html, plain_to_html
+from tests.ui.driving import click_link
 
 
 def test_code_blocks_are_monospace_and_escaped() -> None:
@@ -61,14 +62,25 @@ def test_math_is_monospace_and_money_is_not_math() -> None:
 def test_copy_link_puts_the_code_on_the_clipboard(qtbot: QtBot) -> None:
     view = ChatView()
     qtbot.addWidget(view)
-    html_text = markdown_to_html("```sh\nrm -rf build/\n```")
+    view.resize(700, 500)
+    view.show()
+    qtbot.waitExposed(view)
+    code = "```sh\nrm -rf build/\n```"
+    html_text = markdown_to_html(code)
     href = html_text.split('href="', 1)[1].split('"', 1)[0]
+    forged = "llamaside-copy:forged:ZWNobyBodWg="
+    # An answer with the code's Copy link, a look-alike the model wrote, and a web link.
+    text = f"{code}\n\n[Copy]({forged})\n\n[a site](https://example.org)"
+    view.begin_answer(1, "Model")
+    view.append_answer_text(text)
+    view.finish_answer(text, "complete")
+    view.finish_rendering()
     links: list[QUrl] = []
     view.link_requested.connect(links.append)
     with qtbot.waitSignal(view.copied):
-        view.anchorClicked.emit(QUrl(href))
+        click_link(view, href)
     assert QGuiApplication.clipboard().text() == "rm -rf build/"
-    view.anchorClicked.emit(QUrl("llamaside-copy:forged:ZWNobyBodWg="))
+    click_link(view, forged)
     assert QGuiApplication.clipboard().text() == "rm -rf build/" and links == []
-    view.anchorClicked.emit(QUrl("https://example.org"))
+    click_link(view, "https://example.org")
     assert [u.toString() for u in links] == ["https://example.org"]
