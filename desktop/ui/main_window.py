@@ -7,7 +7,7 @@ import html
 import json
 import sqlite3
 from pathlib import Path
-from typing import Literal, cast
+from typing import Literal
 from urllib.parse import urlsplit
 
 from PySide6.QtCore import QByteArray, Qt, QUrl, Slot
@@ -16,7 +16,6 @@ from PySide6.QtGui import (
     QCloseEvent,
     QDesktopServices,
     QKeySequence,
-    QStandardItemModel,
 )
 from PySide6.QtWidgets import (
     QApplication,
@@ -57,6 +56,7 @@ from desktop.ui.chat_view import (
 )
 from desktop.ui.compare_window import CompareWindow
 from desktop.ui.leaderboard_dialog import LeaderboardDialog
+from desktop.ui.model_bar import ModelBar
 from desktop.ui.models_dialog import ModelsDialog
 from desktop.ui.presets_dialog import PresetsDialog
 from desktop.ui.privacy_dialog import PrivacyDialog
@@ -64,12 +64,10 @@ from desktop.ui.providers_dialog import ProvidersDialog
 from desktop.ui.render import action_href
 from desktop.ui.sidebar import Sidebar
 from desktop.ui.thoughts_dialog import ThoughtsDialog
-from desktop.ui.widgets import ErrorBanner, FittingLabel, InputBox, UndoBar, dark_palette
+from desktop.ui.widgets import ErrorBanner, InputBox, UndoBar, dark_palette
 
 #: Where a conversation list item keeps its conversation id.
 CONVERSATION_ROLE = Qt.ItemDataRole.UserRole
-#: The model picker's last entry, which opens the cloud provider settings.
-SET_UP_CLOUD = "__set_up_cloud__"
 
 
 #: What the user said before a cloud send (see MainWindow._cloud_decision).
@@ -130,26 +128,13 @@ class MainWindow(QMainWindow):
         self.edit_label.setStyleSheet("color: #1f618d")
         self.edit_label.hide()
 
-        self.model_picker = QComboBox(self)
-        self.model_picker.setObjectName("modelPicker")
-        self.model_picker.setAccessibleName("Model")
-        # Long file names must not make the window wider than a small screen.
-        self.model_picker.setSizeAdjustPolicy(
-            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
-        )
-        self.model_picker.setMinimumContentsLength(26)
-        # A compact button: Model → Open GGUF file… (Ctrl+O) says it in words.
-        self.open_model_button = QToolButton(self)
-        self.open_model_button.setText("Open…")
-        self.open_model_button.setToolTip("Open a GGUF model file (Ctrl+O)")
-        self.open_model_button.setAccessibleName("Open a GGUF model file")
-        self.models_button = QPushButton("Get models…", self)
-        self.models_button.setAccessibleName("Find and download models")
-        top = QHBoxLayout()
-        top.addWidget(QLabel("Model:", self))
-        top.addWidget(self.model_picker)
-        top.addWidget(self.open_model_button)
-        top.addWidget(self.models_button)
+        self.model_bar = ModelBar(self.chat, self)
+        # The window's names for the bar's parts (the tests and the menus use them).
+        self.model_picker = self.model_bar.picker
+        self.open_model_button = self.model_bar.open_button
+        self.models_button = self.model_bar.models_button
+        self.privacy_label = self.model_bar.privacy_label
+        self.lock_button = self.model_bar.lock_button
         self.preset_picker = QComboBox(self)
         self.preset_picker.setObjectName("presetPicker")
         self.preset_picker.setAccessibleName("Preset: system prompt and sampling of this chat")
@@ -157,20 +142,6 @@ class MainWindow(QMainWindow):
         self.presets_button.setText("Edit…")
         self.presets_button.setToolTip("Edit presets")
         self.presets_button.setAccessibleName("Edit presets")
-        # Never cut off: it shortens to an icon (the whole text in its tooltip) on a narrow window.
-        self.privacy_label = FittingLabel(self)
-        self.privacy_label.setObjectName("privacyLabel")
-        self.privacy_label.setAccessibleName("Privacy")
-        # It takes the free width (the stretch), right-aligned.
-        self.privacy_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        top.addWidget(self.privacy_label, 1)
-        self.lock_button = QToolButton(self)
-        self.lock_button.setObjectName("localOnlyButton")
-        self.lock_button.setText("Local only")
-        self.lock_button.setCheckable(True)
-        self.lock_button.setAccessibleName("Local only: this chat never uses cloud models")
-        self.lock_button.setToolTip("Lock this chat to models on this computer")
-        top.addWidget(self.lock_button)
 
         self.chat_view = ChatView(self)
         self.banner = ErrorBanner(self)
@@ -200,7 +171,7 @@ class MainWindow(QMainWindow):
         right = QWidget(self)
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(0, 8, 8, 8)
-        right_layout.addLayout(top)
+        right_layout.addWidget(self.model_bar)
         right_layout.addWidget(self.chat_view, 1)
         right_layout.addWidget(self.banner)
         right_layout.addWidget(self.edit_label)
@@ -385,7 +356,8 @@ class MainWindow(QMainWindow):
         self.models_action.triggered.connect(self.show_models)
         self.backend_action.triggered.connect(self.show_backend)
         self.models_button.clicked.connect(self.show_models)
-        self.model_picker.activated.connect(self._on_model_picked)
+        self.model_bar.model_picked.connect(self._on_model_picked)
+        self.model_bar.set_up_cloud.connect(self._on_set_up_cloud)
         self.sidebar.chosen.connect(self._on_conversation_chosen)
         self.sidebar.new_requested.connect(self.new_conversation)
         self.search_action.triggered.connect(self._focus_search)
@@ -757,70 +729,20 @@ class MainWindow(QMainWindow):
         return self.chat.store.get_conversation(self.conversation_id).local_only
 
     def _refresh_models(self) -> None:
-        picker = self.model_picker
-        picker.blockSignals(True)
-        picker.clear()
-        current = self.chat.model_of(self.conversation_id)
-        errors = self.chat.model_errors()
-        for model in self.chat.models:
-            size = f" · {human_size(model.size_bytes)}" if model.size_bytes else ""
-            # A model that failed last time stays choosable (the user may have fixed the file),
-            # but says so where it is chosen, with the reason in its tooltip.
-            failed = errors.get(model.path)
-            mark = " · ⚠ failed to load" if failed else ""
-            picker.addItem(f"{model.name}{size}{mark}", model.id)
-            tooltip = f"{model.path}\n{failed}" if failed else model.path
-            picker.setItemData(picker.count() - 1, tooltip, Qt.ItemDataRole.ToolTipRole)
-        locked = self._local_only()
-        if self.chat.cloud is not None:
-            picker.insertSeparator(picker.count())
-            for cloud_model in self.chat.cloud_models:
-                picker.addItem(f"☁ {cloud_model.name}", cloud_model.id)
-                if locked:
-                    # Shown but not choosable: the lock is visible where the choice is made.
-                    items = cast(QStandardItemModel, picker.model())
-                    items.item(picker.count() - 1).setEnabled(False)
-            picker.addItem("☁ Set up cloud models…", SET_UP_CLOUD)
-        for index in range(picker.count()):
-            if current is not None and picker.itemData(index) == current.id:
-                picker.setCurrentIndex(index)
-        picker.blockSignals(False)
-        self._refresh_privacy_label()
+        self.model_bar.show_chat(self.conversation_id, self._local_only())
         self._refresh_presets()  # a Llama 4 model brings its recommended preset
 
     def _refresh_privacy_label(self) -> None:
-        model = self.chat.model_of(self.conversation_id)
-        cloud = self.chat.cloud
-        # From the whole sentence to an icon: the label shows the longest that fits.
-        texts: tuple[str, ...]
-        if cloud is not None and cloud.offline:
-            texts = ("Offline · nothing leaves this computer", "Offline", "⛔")
-            colour = "#a93226"
-        elif isinstance(model, CloudModel) and not self._local_only():
-            config = cloud.provider(model.provider) if cloud is not None else None
-            where = config.base_url if config is not None else model.provider
-            host = urlsplit(where).netloc or where
-            texts = (
-                f"☁ Cloud · this chat's messages go to {where}",
-                f"☁ Cloud · {host}",
-                "☁ Cloud",
-                "☁",
-            )
-            colour = "#b9770e"
-        else:
-            texts = ("Local · nothing leaves this computer", "Local", "🔒")
-            colour = "#1e8449"
-        self.privacy_label.set_texts(*texts)
-        self.privacy_label.setStyleSheet(f"color: {colour}")
+        self.model_bar.show_chat(self.conversation_id, self._local_only())
 
-    @Slot(int)
-    def _on_model_picked(self, index: int) -> None:
-        model_id = str(self.model_picker.itemData(index))
-        if model_id == SET_UP_CLOUD:
-            self._refresh_models()  # back to the model in use
-            self.show_providers()
-            return
+    @Slot(str)
+    def _on_model_picked(self, model_id: str) -> None:
         self.chat.select_model(model_id, self.conversation_id)
+
+    @Slot()
+    def _on_set_up_cloud(self) -> None:
+        self._refresh_models()  # back to the chat's model
+        self.show_providers()
 
     @Slot()
     def open_model_file(self) -> None:

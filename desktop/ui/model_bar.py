@@ -1,0 +1,147 @@
+"""The model bar above the chat: the chat's model picker, Open… and Get models…, where the chat's
+messages go (the privacy label) and the chat's Local only lock.
+
+It shows the state of the chat on screen; the window tells it which chat that is and does what
+its signals ask.
+"""
+
+from __future__ import annotations
+
+from typing import cast
+from urllib.parse import urlsplit
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QStandardItemModel
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QToolButton,
+    QWidget,
+)
+
+from desktop.core.models import CloudModel, human_size
+from desktop.services.chat import ChatService
+from desktop.ui.widgets import FittingLabel
+
+#: The picker's last entry, which opens the cloud provider settings.
+SET_UP_CLOUD = "__set_up_cloud__"
+
+
+class ModelBar(QWidget):
+    """Owns the picker's entries (failed models marked, cloud ones disabled in a locked chat)
+    and the privacy label's words.
+
+    Signals:
+        model_picked(str): the user chose this model for the chat on screen.
+        set_up_cloud(): the user chose "Set up cloud models…".
+    """
+
+    model_picked = Signal(str)
+    set_up_cloud = Signal()
+
+    def __init__(self, chat: ChatService, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.chat = chat
+        self.picker = QComboBox(self)
+        self.picker.setObjectName("modelPicker")
+        self.picker.setAccessibleName("Model")
+        # Long file names must not make the window wider than a small screen.
+        self.picker.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.picker.setMinimumContentsLength(26)
+        # A compact button: Model → Open GGUF file… (Ctrl+O) says it in words.
+        self.open_button = QToolButton(self)
+        self.open_button.setText("Open…")
+        self.open_button.setToolTip("Open a GGUF model file (Ctrl+O)")
+        self.open_button.setAccessibleName("Open a GGUF model file")
+        self.models_button = QPushButton("Get models…", self)
+        self.models_button.setAccessibleName("Find and download models")
+        # Never cut off: it shortens to an icon (the whole text in its tooltip) on a narrow window.
+        self.privacy_label = FittingLabel(self)
+        self.privacy_label.setObjectName("privacyLabel")
+        self.privacy_label.setAccessibleName("Privacy")
+        self.privacy_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.lock_button = QToolButton(self)
+        self.lock_button.setObjectName("localOnlyButton")
+        self.lock_button.setText("Local only")
+        self.lock_button.setCheckable(True)
+        self.lock_button.setAccessibleName("Local only: this chat never uses cloud models")
+        self.lock_button.setToolTip("Lock this chat to models on this computer")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(QLabel("Model:", self))
+        layout.addWidget(self.picker)
+        layout.addWidget(self.open_button)
+        layout.addWidget(self.models_button)
+        layout.addWidget(self.privacy_label, 1)  # the free width, right-aligned
+        layout.addWidget(self.lock_button)
+        self.picker.activated.connect(self._on_activated)
+
+    def show_chat(self, conversation_id: int | None, locked: bool) -> None:
+        """The picker and the privacy label for this chat (its model, its lock)."""
+        picker = self.picker
+        picker.blockSignals(True)
+        picker.clear()
+        current = self.chat.model_of(conversation_id)
+        errors = self.chat.model_errors()
+        for model in self.chat.models:
+            size = f" · {human_size(model.size_bytes)}" if model.size_bytes else ""
+            # A model that failed last time stays choosable (the user may have fixed the file),
+            # but says so where it is chosen, with the reason in its tooltip.
+            failed = errors.get(model.path)
+            mark = " · ⚠ failed to load" if failed else ""
+            picker.addItem(f"{model.name}{size}{mark}", model.id)
+            tooltip = f"{model.path}\n{failed}" if failed else model.path
+            picker.setItemData(picker.count() - 1, tooltip, Qt.ItemDataRole.ToolTipRole)
+        if self.chat.cloud is not None:
+            picker.insertSeparator(picker.count())
+            for cloud_model in self.chat.cloud_models:
+                picker.addItem(f"☁ {cloud_model.name}", cloud_model.id)
+                if locked:
+                    # Shown but not choosable: the lock is visible where the choice is made.
+                    items = cast(QStandardItemModel, picker.model())
+                    items.item(picker.count() - 1).setEnabled(False)
+            picker.addItem("☁ Set up cloud models…", SET_UP_CLOUD)
+        for index in range(picker.count()):
+            if current is not None and picker.itemData(index) == current.id:
+                picker.setCurrentIndex(index)
+        picker.blockSignals(False)
+        self.lock_button.blockSignals(True)
+        self.lock_button.setChecked(locked)
+        self.lock_button.blockSignals(False)
+        self._show_privacy(current, locked)
+
+    def _show_privacy(self, model: object, locked: bool) -> None:
+        cloud = self.chat.cloud
+        # From the whole sentence to an icon: the label shows the longest that fits.
+        texts: tuple[str, ...]
+        if cloud is not None and cloud.offline:
+            texts = ("Offline · nothing leaves this computer", "Offline", "⛔")
+            colour = "#a93226"
+        elif isinstance(model, CloudModel) and not locked:
+            config = cloud.provider(model.provider) if cloud is not None else None
+            where = config.base_url if config is not None else model.provider
+            host = urlsplit(where).netloc or where
+            texts = (
+                f"☁ Cloud · this chat's messages go to {where}",
+                f"☁ Cloud · {host}",
+                "☁ Cloud",
+                "☁",
+            )
+            colour = "#b9770e"
+        else:
+            texts = ("Local · nothing leaves this computer", "Local", "🔒")
+            colour = "#1e8449"
+        self.privacy_label.set_texts(*texts)
+        self.privacy_label.setStyleSheet(f"color: {colour}")
+
+    @Slot(int)
+    def _on_activated(self, index: int) -> None:
+        model_id = str(self.picker.itemData(index))
+        if model_id == SET_UP_CLOUD:
+            self.set_up_cloud.emit()  # the window shows the chat's model again, then the page
+            return
+        self.model_picked.emit(model_id)
