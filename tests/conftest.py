@@ -221,16 +221,21 @@ def secret_service(_session_keyring: _Keyring) -> dict[str, str]:
     """
     running = _session_keyring
     if running.daemon.poll() is not None:
-        log = Path(running.home, "daemon.log").read_text(errors="replace")[-1000:]
-        print(
-            f"gnome-keyring-daemon had stopped (exit {running.daemon.returncode}); "
-            f"starting it again. Its log ends: {log}",
-            file=sys.stderr,
-        )
-        running.daemon = start_keyring_daemon(running.home, running.address)
-        _probe_keyring()
+        restart_keyring(running)
     _forget_our_secrets()
     return {"DBUS_SESSION_BUS_ADDRESS": running.address}
+
+
+def restart_keyring(running: _Keyring) -> None:
+    """A new daemon on the same keyring and bus, after the last one died (its log's end said)."""
+    log = Path(running.home, "daemon.log").read_text(errors="replace")[-1000:]
+    print(
+        f"gnome-keyring-daemon had stopped (exit {running.daemon.returncode}); "
+        f"starting it again. Its log ends: {log}",
+        file=sys.stderr,
+    )
+    running.daemon = start_keyring_daemon(running.home, running.address)
+    _probe_keyring()
 
 
 def _forget_our_secrets() -> None:

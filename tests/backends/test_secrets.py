@@ -22,7 +22,7 @@ from desktop.services.cloud import CloudService
 from desktop.storage.paths import AppPaths
 from desktop.storage.settings import Settings
 from desktop.storage.store import ChatStore
-from tests.conftest import start_keyring
+from tests.conftest import _Keyring, restart_keyring, start_keyring
 
 TOKEN = "hf_abcdefghijklmnopqrstuvwxyz123456"
 #: How long the concurrent test runs. Without the lock and the retry, 4 of 5 runs of 8 s failed
@@ -87,13 +87,9 @@ def test_no_keyring_means_no_storing_and_a_clear_message(home: AppPaths) -> None
             assert TOKEN.encode() not in path.read_bytes(), path
 
 
-def test_threads_reading_while_another_writes_all_get_their_keys(
-    secret_service: dict[str, str],
-) -> None:
-    """A comparison reads its columns' keys on their own threads while the settings page may be
-    storing one. GNOME Keyring garbles reads beside a write ("Item does not exist!") and can
-    die of it; our calls go one at a time. Fails within seconds when they do not."""
-    names = ["stress-a", "stress-b", "stress-c"]
+def _stress(names: list[str]) -> list[str]:
+    """One thread storing and deleting a key while others read theirs, for STRESS_S; the
+    faults seen (a read that failed or got another value)."""
     for name in names:
         secrets.set_secret(name, f"key-{name}")
     stop = threading.Event()
@@ -129,6 +125,30 @@ def test_threads_reading_while_another_writes_all_get_their_keys(
         stop.set()
         for thread in threads:
             thread.join(timeout=60)
+    return faults
+
+
+def test_threads_reading_while_another_writes_all_get_their_keys(
+    secret_service: dict[str, str], _session_keyring: _Keyring
+) -> None:
+    """A comparison reads its columns' keys on their own threads while the settings page may be
+    storing one. GNOME Keyring garbles reads beside a write ("Item does not exist!") and can
+    die of it; our calls go one at a time. Fails within seconds when they do not.
+
+    gnome-keyring-daemon 42 has also died here with our calls one at a time, on a busy CI
+    machine (no fault before its death; cause not found): a run in which the daemon itself
+    died is said on stderr and run once more on a new daemon, where any fault fails."""
+    names = ["stress-a", "stress-b", "stress-c"]
+    faults = _stress(names)
+    if faults and _session_keyring.daemon.poll() is not None:
+        print(
+            f"gnome-keyring-daemon died during the stress (exit "
+            f"{_session_keyring.daemon.returncode}; first fault: {faults[0][:200]}); once more "
+            f"on a new daemon",
+            file=sys.stderr,
+        )
+        restart_keyring(_session_keyring)
+        faults = _stress(names)
     try:
         assert faults == [], faults[:5]
     finally:
