@@ -17,11 +17,20 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import ModuleType
 from typing import Any
 
 from desktop.backends.network import Network, Offline, Outbound
+from desktop.core.answer import (
+    Answer,
+    AnswerEvent,
+    Failed,
+    Finished,
+    Prompt,
+    ReasoningDelta,
+    TextDelta,
+)
 from desktop.core.cloud_params import anthropic_request, openai_request, refused_parameter
 from desktop.core.errors import LlamasideError
 from desktop.core.params import SamplingParams
@@ -86,16 +95,6 @@ class CloudError(LlamasideError):
         self.partial = partial
         #: A request parameter the model said it does not support (a 400), if one we can drop.
         self.refused = refused
-
-
-@dataclass
-class CloudResult:
-    text: str = ""
-    usage: Usage = field(default_factory=Usage)
-    finished: bool = False
-    #: What the model showed of its thinking (Claude's thinking blocks, a server's
-    #: reasoning_content), apart from the answer.
-    reasoning: str = ""
 
 
 def _describe_status(provider: str, status: int) -> str:
@@ -210,8 +209,6 @@ class _Answer:
     thinking_to: float = 0.0
     #: The user's settings the request left out (the model does not take them).
     not_applied: tuple[str, ...] = ()
-    #: Told once, when the model begins to show its thinking (the window says "Thinking…").
-    on_thinking: Callable[[], None] | None = None
 
     def add(self, text: str) -> None:
         if not self.first:
@@ -220,8 +217,6 @@ class _Answer:
 
     def think(self, text: str) -> None:
         now = time.perf_counter()
-        if not self.thinking_from and self.on_thinking is not None:
-            self.on_thinking()
         self.thinking_from = self.thinking_from or now
         self.thinking_to = now
         self.reasoning.append(text)
@@ -230,9 +225,9 @@ class _Answer:
     def text(self) -> str:
         return "".join(self.pieces)
 
-    def result(self) -> CloudResult:
+    def usage_now(self) -> Usage:
         end = time.perf_counter()
-        usage = Usage(
+        return Usage(
             prompt_tokens=self.usage.get("prompt", 0),
             prompt_tokens_evaluated=self.usage.get("prompt", 0),
             output_tokens=self.usage.get("output", len(self.pieces)),
@@ -244,8 +239,6 @@ class _Answer:
             thinking_s=round(self._thinking_s(end), 3),
             not_applied=self.not_applied,
         )
-        finished = bool(self.usage) or self.reason == StopReason.CANCELLED
-        return CloudResult(self.text, usage, finished, "".join(self.reasoning))
 
     def _thinking_s(self, end: float) -> float:
         """From the request to the answer's first text, when the model thought first (shown or
@@ -277,13 +270,12 @@ class _Provider:
         self._sdk = sdk = self._load_sdk()
         #: Sent without a key of the user's (an endpoint of theirs that needs none).
         self.keyless = keyless
-        #: Called (on the streaming thread) when an answer's model begins to show its thinking.
-        self.on_thinking: Callable[[], None] | None = None
         self.name = name
         self.label = label or self.default_label
         self.base_url = base_url
         self.network = network or Network()
-        self.last = CloudResult()
+        #: The answer ``stream`` read last (its text, thinking, usage and how it ended).
+        self.last = Answer()
         self.timeout = timeout
         #: Only to scrub it from error text (an HTTP library may quote a bad header).
         self._secret = api_key
@@ -481,6 +473,45 @@ class _Provider:
             f"{where} sent something unexpected: {type(exc).__name__}: {exc}", partial
         )
 
+    def events(
+        self, prompt: Prompt, model: str, cancel: threading.Event | None = None
+    ) -> Generator[AnswerEvent, None, None]:
+        """One answer as typed events; the last is Finished or Failed (a provider's fault, the
+        offline switch and a cut connection are a Failed event with a sentence, not a raise)."""
+        self._cancel = cancel = cancel or threading.Event()
+        answer = _Answer()
+        try:
+            self.network.check(f"{self.label} ({self.base_url})")
+        except Offline as exc:
+            yield Failed(str(exc))
+            return
+        self._purpose = ("chat", model, prompt.conversation_id)
+        items = self._texts(prompt.wire(), model, prompt.sampling, answer)
+        failure: CloudError | None = None
+        try:
+            for item in items:
+                if cancel.is_set():
+                    break
+                if isinstance(item, str):
+                    answer.add(item)
+                    yield TextDelta(item, len(answer.pieces))
+                else:
+                    answer.think(item.text)
+                    yield item
+        except Exception as exc:
+            # After abort() closed the response under the reader, the error is the Stop.
+            if not cancel.is_set():
+                failure = exc if isinstance(exc, CloudError) else self._error(exc, answer.text)
+        finally:
+            items.close()  # on Stop, this is what closes the HTTP stream
+            self._live = None
+        if failure is not None:
+            yield Failed(str(failure))
+            return
+        if cancel.is_set():
+            answer.reason = StopReason.CANCELLED
+        yield Finished(answer.usage_now())
+
     def stream(
         self,
         messages: list[dict[str, str]],
@@ -489,38 +520,20 @@ class _Provider:
         cancel: threading.Event | None = None,
         conversation_id: int | None = None,
     ) -> Generator[str, None, None]:
-        """Yield the answer's text; afterwards ``last`` holds it with usage and stop reason."""
-        self.network.check(f"{self.label} ({self.base_url})")
-        self._purpose = ("chat", model, conversation_id)
-        self._cancel = cancel = cancel or threading.Event()
-        self.last = CloudResult()
-        answer = _Answer(on_thinking=self.on_thinking)
-        texts = self._texts(messages, model, sampling, answer)
-        try:
-            for text in texts:
-                if cancel.is_set():
-                    answer.reason = StopReason.CANCELLED
-                    break
-                answer.add(text)
-                yield text
-            if cancel.is_set():
-                answer.reason = StopReason.CANCELLED
-        except Exception as exc:
-            if cancel.is_set():
-                # abort() closed the response under the reader: that is the Stop, not a fault.
-                answer.reason = StopReason.CANCELLED
-            elif isinstance(exc, CloudError):
-                raise
-            else:
-                raise self._error(exc, answer.text) from None
-        finally:
-            texts.close()  # on Stop, this is what closes the HTTP stream
-            self._live = None
-            self.last = answer.result()
+        """The answer's text alone (scripts, tests); ``last`` holds the whole Answer. A failure
+        raises CloudError with the text that had arrived."""
+        prompt = replace(Prompt.from_wire(messages, sampling), conversation_id=conversation_id)
+        self.last = last = Answer()
+        for event in self.events(prompt, model, cancel):
+            last.add(event)
+            if isinstance(event, TextDelta):
+                yield event.text
+            elif isinstance(event, Failed):
+                raise CloudError(event.message, last.text)
 
     def _texts(
         self, messages: list[dict[str, str]], model: str, sampling: SamplingParams, answer: _Answer
-    ) -> Generator[str, None, None]:
+    ) -> Generator[str | ReasoningDelta, None, None]:
         raise NotImplementedError
 
 
@@ -546,7 +559,7 @@ class OpenAIProvider(_Provider):
 
     def _texts(
         self, messages: list[dict[str, str]], model: str, sampling: SamplingParams, answer: _Answer
-    ) -> Generator[str, None, None]:
+    ) -> Generator[str | ReasoningDelta, None, None]:
         refused = self._refused.setdefault(model, set())
         # Each refusal of a parameter we can leave out costs one more request, at most a few.
         for attempt in range(4):
@@ -587,7 +600,7 @@ class OpenAIProvider(_Provider):
                 # answer, under one of these names.
                 thought = delta.get("reasoning_content") or delta.get("reasoning")
                 if isinstance(thought, str) and thought:
-                    answer.think(thought)
+                    yield ReasoningDelta(thought)
                 content = delta.get("content")
                 if isinstance(content, str) and content:
                     yield content
@@ -619,7 +632,7 @@ class AnthropicProvider(_Provider):
 
     def _texts(
         self, messages: list[dict[str, str]], model: str, sampling: SamplingParams, answer: _Answer
-    ) -> Generator[str, None, None]:
+    ) -> Generator[str | ReasoningDelta, None, None]:
         system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
         request = anthropic_request(sampling)
         answer.not_applied = request.not_applied
@@ -649,7 +662,7 @@ class AnthropicProvider(_Provider):
                     elif kind == "thinking_delta":
                         thought = delta.get("thinking")
                         if isinstance(thought, str) and thought:
-                            answer.think(thought)
+                            yield ReasoningDelta(thought)
                 elif kind == "message_start":
                     started = True
                     usage = _field(_field(event, "message"), "usage")
@@ -669,3 +682,25 @@ class AnthropicProvider(_Provider):
                 answer.reason = StopReason.LENGTH
         finally:
             stream.close()  # closes the HTTP stream
+
+
+Provider = OpenAIProvider | AnthropicProvider
+
+
+class CloudSource:
+    """One cloud model as an AnswerSource: its provider's stream for that model, cancellable
+    from any thread (Stop closes the HTTP stream at once)."""
+
+    def __init__(self, provider: Provider, model_id: str, model_name: str) -> None:
+        self.provider = provider
+        self.model_id = model_id
+        self.model_name = model_name
+        self._cancel = threading.Event()
+
+    def answer(self, prompt: Prompt) -> Generator[AnswerEvent, None, None]:
+        self._cancel = threading.Event()
+        return self.provider.events(prompt, self.model_name, self._cancel)
+
+    def cancel(self) -> None:
+        self._cancel.set()
+        self.provider.abort()

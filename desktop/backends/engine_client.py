@@ -16,17 +16,17 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from desktop.backends.engine_modes import ModeMemory
 from desktop.core import engine_mode
 from desktop.core import protocol as P
+from desktop.core.answer import Answer, AnswerEvent, Failed, Finished, Prompt, TextDelta
 from desktop.core.engine_mode import EngineMode, SafeMode
 from desktop.core.errors import ContextOverflow, EngineCrashed, LlamasideError, ModelLoadError
 from desktop.core.params import LoadParams, SamplingParams
-from desktop.core.usage import Usage
 
 #: Synthesised by the host (never sent by the child): the child process has ended.
 EV_EXITED = "exited"
@@ -473,20 +473,11 @@ class EngineClient:
                     pipe.close()
 
 
-@dataclass
-class StreamResult:
-    text: str = ""
-    usage: Usage = field(default_factory=Usage)
-    #: True once the engine's ``done`` arrived, so ``usage`` is real, not a default.
-    finished: bool = False
-    #: A reasoning model's thinking (its <think> block), apart from the text.
-    reasoning: str = ""
-
-
 class SyncEngine:
     """A blocking face of the engine for the CLI, scripts and tests.
 
-    ``stream`` yields text pieces; after it ends, ``last`` holds the full text and usage.
+    ``events`` yields an answer's typed events; ``stream`` its text alone, after which
+    ``last`` holds the whole Answer.
     """
 
     def __init__(
@@ -502,7 +493,7 @@ class SyncEngine:
         self.fallbacks: list[P.Message] = []
         self.model: P.Message = {}
         self.load_s = 0.0
-        self.last = StreamResult()
+        self.last = Answer()
         #: The request ``stream`` is reading (what cancel_current stops).
         self.current_id: int | None = None
 
@@ -543,48 +534,45 @@ class SyncEngine:
             self.load_s = float(event["load_s"])
             return event
 
+    def events(
+        self,
+        messages: list[dict[str, str]],
+        sampling: SamplingParams,
+        timeout: float | None = 600.0,
+    ) -> Generator[AnswerEvent, None, None]:
+        """One answer as typed events; the last is Finished or Failed (the engine's error, or
+        its death: code CRASHED)."""
+        rid = self.client.generate(messages, sampling)
+        self.current_id = rid
+        while True:
+            try:
+                event = self._next(timeout)
+            except EngineCrashed as exc:
+                yield Failed(str(exc), code=P.CRASHED)
+                return
+            if event.get("id") != rid:
+                continue
+            answer = P.answer_event(event)
+            if answer is not None:
+                yield answer
+                if isinstance(answer, Finished | Failed):
+                    return
+
     def stream(
         self,
         messages: list[dict[str, str]],
         sampling: SamplingParams,
         timeout: float | None = 600.0,
     ) -> Generator[str, None, None]:
-        rid = self.client.generate(messages, sampling)
-        self.current_id = rid
-        self.last = StreamResult()
-        pieces: list[str] = []
-        thoughts: list[str] = []
-        try:
-            while True:
-                event = self._next(timeout)
-                if event.get("id") != rid:
-                    continue
-                kind = event["ev"]
-                if kind == P.EV_DELTA:
-                    pieces.append(event["text"])
-                    yield event["text"]
-                elif kind == P.EV_THOUGHT:
-                    thoughts.append(event["text"])
-                elif kind == P.EV_DONE:
-                    self.last = StreamResult(
-                        "".join(pieces),
-                        Usage.from_dict(event["usage"]),
-                        finished=True,
-                        reasoning="".join(thoughts),
-                    )
-                    return
-                elif kind == P.EV_ERROR:
-                    self.last = StreamResult("".join(pieces))
-                    if event.get("code") == P.ERROR_CONTEXT_OVERFLOW:
-                        raise ContextOverflow(
-                            int(event["n_tokens"]),
-                            int(event["limit"]),
-                            bool(event.get("conversation", False)),
-                        )
-                    raise LlamasideError(str(event["message"]))
-        finally:
-            self.last.text = "".join(pieces)
-            self.last.reasoning = "".join(thoughts)
+        """The answer's text alone (scripts, tests); ``last`` holds the whole Answer. A failure
+        raises: ContextOverflow, EngineCrashed, or LlamasideError with the engine's sentence."""
+        self.last = last = Answer()
+        for event in self.events(messages, sampling, timeout):
+            last.add(event)
+            if isinstance(event, TextDelta):
+                yield event.text
+            elif isinstance(event, Failed):
+                raise failure_error(event)
 
     def cancel_current(self) -> None:
         """Cancel the request in flight (safe from another thread)."""
@@ -593,25 +581,20 @@ class SyncEngine:
 
     def finish_cancelled(self, timeout: float = 2.0) -> None:
         """After cancel_current() interrupted a stream from outside (Ctrl+C), read the rest of
-        its events so ``last`` has the text and usage the engine reports."""
+        its events into ``last`` (the text and usage the engine reports)."""
         rid = self.current_id
-        pieces = [self.last.text]
         try:
             while True:
                 event = self._next(timeout)
                 if event.get("id") != rid:
                     continue
-                if event["ev"] == P.EV_DELTA:
-                    pieces.append(event["text"])
-                elif event["ev"] == P.EV_DONE:
-                    usage = Usage.from_dict(event["usage"])
-                    self.last = StreamResult("".join(pieces), usage, finished=True)
-                    return
-                elif event["ev"] == P.EV_ERROR:
-                    break
+                answer = P.answer_event(event)
+                if answer is not None:
+                    self.last.add(answer)
+                    if isinstance(answer, Finished | Failed):
+                        return
         except EngineCrashed:
             pass
-        self.last = StreamResult("".join(pieces))
 
     def close(self) -> None:
         self.client.stop()
@@ -625,3 +608,55 @@ def probe_engine(timeout: float = 60.0) -> P.Message:
         while not engine.hello:
             engine._next(timeout)
         return engine.hello
+
+
+def failure_error(event: Failed) -> LlamasideError:
+    """The exception a blocking caller raises for an engine's Failed event."""
+    if event.overflow is not None:
+        o = event.overflow
+        return ContextOverflow(o.n_tokens, o.limit, o.conversation)
+    if event.code == P.CRASHED:
+        return EngineCrashed(event.message)
+    return LlamasideError(event.message)
+
+
+class LocalSource:
+    """A local model as an AnswerSource: an engine child of its own (a SyncEngine), loaded on
+    the first answer; for the CLI and the comparison pane (the window keeps one engine child
+    for every chat and feeds its events to the same turn)."""
+
+    def __init__(
+        self,
+        model_id: str,
+        path: str,
+        params: LoadParams | None = None,
+        *,
+        log_path: Path | None = None,
+        modes: ModeMemory | None = None,
+    ) -> None:
+        self.model_id = model_id
+        self.path = path
+        self.params = params
+        self.engine = SyncEngine(log_path=log_path, modes=modes)
+        self._loaded = False
+
+    def load(self) -> P.Message:
+        """Load now (the answer would otherwise do it): raises ModelLoadError."""
+        loaded = self.engine.load(self.path, self.params)
+        self._loaded = True
+        return loaded
+
+    def answer(self, prompt: Prompt) -> Generator[AnswerEvent, None, None]:
+        if not self._loaded:
+            try:
+                self.load()
+            except LlamasideError as exc:
+                yield Failed(str(exc), code=P.ERROR_LOAD_FAILED)
+                return
+        yield from self.engine.events(prompt.wire(), prompt.sampling)
+
+    def cancel(self) -> None:
+        self.engine.cancel_current()
+
+    def close(self) -> None:
+        self.engine.close()

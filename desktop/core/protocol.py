@@ -25,6 +25,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from desktop.core.answer import AnswerEvent, Failed, Finished, Overflow, ReasoningDelta, TextDelta
+from desktop.core.usage import Usage
+
 OP_LOAD = "load"
 OP_GENERATE = "generate"
 OP_CANCEL = "cancel"
@@ -61,3 +64,30 @@ def decode(line: bytes | str) -> Message:
     if not isinstance(data, dict):
         raise ValueError(f"protocol line is not an object: {line[:80]!r}")
     return data
+
+
+#: Failed.code when the engine child died (not an error it reported).
+CRASHED = "crashed"
+
+
+def answer_event(event: Message) -> AnswerEvent | None:
+    """What a generate request's event means as an answer event (None: not an answer event,
+    e.g. started or loaded). The window's engine host and the blocking client share it."""
+    kind = event.get("ev")
+    if kind == EV_DELTA:
+        return TextDelta(str(event["text"]), int(event.get("n", 0)))
+    if kind == EV_THOUGHT:
+        return ReasoningDelta(str(event["text"]))
+    if kind == EV_DONE:
+        return Finished(Usage.from_dict(event["usage"]))
+    if kind == EV_ERROR:
+        code = str(event.get("code", ""))
+        overflow = None
+        if code == ERROR_CONTEXT_OVERFLOW:
+            overflow = Overflow(
+                int(event.get("n_tokens", 0)),
+                int(event.get("limit", 0)),
+                bool(event.get("conversation", False)),
+            )
+        return Failed(str(event.get("message", "")), overflow, code)
+    return None

@@ -1,0 +1,194 @@
+"""One shape for every model's answer: the prompt a source is given, the typed events it yields
+while answering, and the one result those events fold into.
+
+A local model (the engine child) and every cloud provider are ``AnswerSource``s. The window, the
+CLI and the comparison pane read the same events, so a new kind of output (a tool call, an
+image) is a new event and a new part, not a change to each of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from desktop.core.messages import MessageStatus, Role, status_after
+from desktop.core.params import SamplingParams
+from desktop.core.parts import Part, Parts, Reasoning, Text, ToolCall, text_of
+from desktop.core.usage import StopReason, Usage
+
+
+@dataclass(frozen=True)
+class PromptMessage:
+    role: Role
+    parts: Parts
+
+    @property
+    def text(self) -> str:
+        return text_of(self.parts)
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """What a source is asked: the conversation so far (its system prompt apart) and settings."""
+
+    messages: tuple[PromptMessage, ...]
+    sampling: SamplingParams = field(default_factory=SamplingParams)
+    system: str = ""
+    #: The chat this is for, for the privacy record (None: a comparison or a one-off).
+    conversation_id: int | None = None
+
+    def wire(self) -> list[dict[str, str]]:
+        """The OpenAI-style text messages chat templates and SDKs take; reasoning stays out."""
+        system = [{"role": "system", "content": self.system}] if self.system else []
+        return [*system, *({"role": m.role.value, "content": m.text} for m in self.messages)]
+
+    @classmethod
+    def from_wire(cls, messages: list[dict[str, str]], sampling: SamplingParams) -> Prompt:
+        """From OpenAI-style text messages (a leading system message becomes ``system``)."""
+        system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
+        turns = tuple(
+            PromptMessage(Role(m["role"]), (Text(m["content"]),))
+            for m in messages
+            if m["role"] != "system"
+        )
+        return cls(turns, sampling, system)
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    text: str
+    #: Tokens of the answer so far, where the source counts them (0: it does not).
+    tokens: int = 0
+
+
+@dataclass(frozen=True)
+class ReasoningDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class ToolCallEvent:
+    call: ToolCall
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The answer ended (its stop reason is in ``usage``: the model's end, length, Stop)."""
+
+    usage: Usage
+
+
+@dataclass(frozen=True)
+class Overflow:
+    """The prompt does not fit the model's context."""
+
+    n_tokens: int
+    limit: int
+    #: The earlier turns fill it (not the new message alone): dropping old turns would help.
+    conversation: bool
+
+
+@dataclass(frozen=True)
+class Failed:
+    """The answer could not go on; ``message`` is a sentence for the user."""
+
+    message: str
+    overflow: Overflow | None = None
+    #: The engine's error code where it gave one (e.g. a too-old llama.cpp build).
+    code: str = ""
+
+
+AnswerEvent = TextDelta | ReasoningDelta | ToolCallEvent | Finished | Failed
+
+
+class AnswerSource(Protocol):
+    """A model that answers: local (the engine child) or a cloud provider."""
+
+    #: The model's id as the app lists it (``local:...`` or ``provider:model``).
+    model_id: str
+
+    def answer(self, prompt: Prompt) -> Iterator[AnswerEvent]:
+        """Stream one answer; the last event is ``Finished`` or ``Failed``."""
+        ...
+
+    def cancel(self) -> None:
+        """Stop the answer in progress (from any thread); it then ends with ``Finished``
+        whose stop reason is CANCELLED."""
+        ...
+
+
+@dataclass
+class Answer:
+    """One answer as its events arrive: text, reasoning and tool calls, then how it ended."""
+
+    pieces: list[str] = field(default_factory=list)
+    thoughts: list[str] = field(default_factory=list)
+    calls: list[ToolCall] = field(default_factory=list)
+    #: Set by Finished: the source's own token counts and timings.
+    usage: Usage | None = None
+    error: str | None = None
+    overflow: Overflow | None = None
+    code: str = ""
+    #: Tokens counted so far by the source (for live speed), else text pieces seen.
+    tokens: int = 0
+
+    def add(self, event: AnswerEvent) -> None:
+        if isinstance(event, TextDelta):
+            self.pieces.append(event.text)
+            self.tokens = event.tokens or self.tokens + 1
+        elif isinstance(event, ReasoningDelta):
+            self.thoughts.append(event.text)
+        elif isinstance(event, ToolCallEvent):
+            self.calls.append(event.call)
+        elif isinstance(event, Finished):
+            self.usage = event.usage
+        else:
+            self.error, self.overflow, self.code = event.message, event.overflow, event.code
+
+    @property
+    def text(self) -> str:
+        return "".join(self.pieces)
+
+    @property
+    def reasoning(self) -> str:
+        return "".join(self.thoughts)
+
+    @property
+    def finished(self) -> bool:
+        """The source said how it ended (so ``usage`` is real, not a default)."""
+        return self.usage is not None
+
+    @property
+    def stopped(self) -> bool:
+        return self.usage is not None and self.usage.stop_reason == StopReason.CANCELLED
+
+    @property
+    def status(self) -> MessageStatus:
+        if self.error is not None:
+            return MessageStatus.FAILED
+        if self.usage is None:
+            return MessageStatus.STOPPED
+        return status_after(self.usage.stop_reason)
+
+    @property
+    def parts(self) -> Parts:
+        """The answer as it is stored: thinking, then words, then any tool calls."""
+        found: list[Part] = [Reasoning(self.reasoning)] if self.thoughts else []
+        found.append(Text(self.text))
+        return (*found, *self.calls)
+
+
+def collect(
+    source: AnswerSource,
+    prompt: Prompt,
+    on_event: Callable[[AnswerEvent], None] | None = None,
+) -> Answer:
+    """Run one answer to its end on this thread: every event folded into the Answer (and
+    passed to ``on_event`` first, e.g. to stream it to a screen)."""
+    answer = Answer()
+    for event in source.answer(prompt):
+        if on_event is not None:
+            on_event(event)
+        answer.add(event)
+    return answer
