@@ -34,7 +34,8 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.core.history_format import group_of
-from desktop.storage.store import HIT_END, HIT_START, ChatStore, ConversationTitle
+from desktop.services.library import LibraryOrStore, as_library
+from desktop.storage.store import HIT_END, HIT_START, ConversationTitle
 
 CONVERSATION_ROLE = Qt.ItemDataRole.UserRole
 MESSAGE_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -75,9 +76,10 @@ class Sidebar(QWidget):
     new_requested = Signal()
     row_action = Signal(str, int)
 
-    def __init__(self, store: ChatStore, parent: QWidget | None = None) -> None:
+    def __init__(self, library: LibraryOrStore, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.store = store
+        #: The chats listed, searched and acted on (a store given is wrapped in a library).
+        self.library = as_library(library)
         self.current_id: int | None = None
         self.new_button = QPushButton("New chat", self)
         self.new_button.setAccessibleName("New chat")
@@ -111,7 +113,7 @@ class Sidebar(QWidget):
         self._timer.setSingleShot(True)
         self._timer.setInterval(SEARCH_DELAY_MS)
         self._timer.timeout.connect(self.refresh)
-        #: Chats listed so far (pages read), whether the store may hold more, and the group
+        #: Chats listed so far (pages read), whether the library may hold more, and the group
         #: label of the last chat listed (a page may continue its group).
         self._loaded = 0
         self._more = False
@@ -140,7 +142,7 @@ class Sidebar(QWidget):
 
     @Slot()
     def refresh(self) -> None:
-        """Show the store's chats (or the search's hits) as they are now."""
+        """Show the library's chats (or the search's hits) as they are now."""
         if self.searching:
             self.hits.blockSignals(True)
             self.hits.clear()
@@ -159,7 +161,7 @@ class Sidebar(QWidget):
         opening a chat, or an answer in the chat at the top, changes none."""
         wanted = max(PAGE_SIZE, self._loaded)
         # One more than asked tells whether there is a next page without counting every row.
-        chats = self.store.list_titles(limit=wanted + 1)
+        chats = self.library.titles(limit=wanted + 1)
         count = PAGE_SIZE
         for position, chat in enumerate(chats[:wanted]):
             if chat.id == self.current_id:
@@ -185,7 +187,7 @@ class Sidebar(QWidget):
         """The next page of chats, after the ones listed."""
         if not self._more or self.searching:
             return
-        chats = self.store.list_titles(limit=PAGE_SIZE + 1, offset=self._loaded)
+        chats = self.library.titles(limit=PAGE_SIZE + 1, offset=self._loaded)
         self._more = len(chats) > PAGE_SIZE
         chats = chats[:PAGE_SIZE]
         self._loaded += len(chats)
@@ -238,7 +240,7 @@ class Sidebar(QWidget):
         listing.addItem(item)
 
     def _show_hits(self) -> None:
-        hits = self.store.search(self.search_edit.text())
+        hits = self.library.search(self.search_edit.text())
         if not hits:
             self._header(self.hits, "No messages match")
             return
@@ -305,7 +307,7 @@ class Sidebar(QWidget):
         listing.blockSignals(blocked)
         menu = QMenu(self)
         menu.setObjectName("chatRowMenu")
-        pinned = self.store.get_conversation(target).pinned
+        pinned = self.library.is_pinned(target)
         for key, label in ROW_ACTIONS:
             action = menu.addAction("Unpin" if key == "pin" and pinned else label)
             action.setObjectName(f"row-{key}")

@@ -1,0 +1,128 @@
+"""The user's chats as a library: what the sidebar and the File menu do to whole chats.
+
+The UI reaches the history database through here (and through the chat service for what
+happens inside a chat), so that it imports neither storage nor its file formats.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeAlias
+
+from desktop.core.errors import LlamasideError
+from desktop.core.history_format import parse_import, to_markdown
+from desktop.storage.store import ChatStore, Conversation, ConversationTitle
+
+
+class LibraryError(LlamasideError):
+    """An export or import that could not be done, said in a sentence for the user."""
+
+
+class ChatLibrary:
+    """Owns the chats as wholes: the paged listing (pinned first, then the most recently
+    updated) and search over every message; rename, pin, delete with undo, duplicate; export
+    to JSON (imports back exactly) or Markdown, and import of our JSON or ChatGPT's export.
+    What is inside a chat (messages, versions, sending) belongs to the chat service."""
+
+    def __init__(self, store: ChatStore) -> None:
+        self.store = store
+
+    # -- listing and search -------------------------------------------------------------------
+
+    def titles(self, limit: int | None = None, offset: int = 0) -> list[ConversationTitle]:
+        """One page of the listing, in the sidebar's order; deleted chats (awaiting Undo)
+        left out."""
+        return self.store.list_titles(limit=limit, offset=offset)
+
+    def latest(self) -> Conversation | None:
+        """The chat at the top of the listing, if any."""
+        conversations = self.store.list_conversations(limit=1)
+        return conversations[0] if conversations else None
+
+    def search(self, query: str, limit: int = 50) -> list[dict[str, Any]]:
+        """Messages matching every word of ``query``, best first: message_id,
+        conversation_id, role, created, title, and a snippet with its hits between HIT_START
+        and HIT_END."""
+        return self.store.search(query, limit)
+
+    def conversation(self, conversation_id: int) -> Conversation:
+        return self.store.get_conversation(conversation_id)
+
+    def is_listed(self, conversation_id: int) -> bool:
+        """The chat exists and is not deleted (awaiting Undo)."""
+        return self.store.is_listed(conversation_id)
+
+    def is_pinned(self, conversation_id: int) -> bool:
+        return self.store.get_conversation(conversation_id).pinned
+
+    # -- changes to a chat as a whole ---------------------------------------------------------
+
+    def rename(self, conversation_id: int, title: str) -> None:
+        """A blank title becomes "Untitled"."""
+        self.store.rename_conversation(conversation_id, title)
+
+    def set_pinned(self, conversation_id: int, pinned: bool) -> None:
+        self.store.set_pinned(conversation_id, pinned)
+
+    def duplicate(self, conversation_id: int) -> Conversation:
+        """A copy with all its messages and versions, titled "… (copy)", not pinned."""
+        return self.store.duplicate_conversation(conversation_id)
+
+    def delete(self, conversation_id: int) -> Conversation:
+        """Hidden from the listing and search until undo_delete; an earlier deletion whose
+        Undo time is over goes for good first (one chat awaits Undo at a time). Returns the
+        chat as it was, for the Undo bar's words."""
+        current = self.store.get_conversation(conversation_id)
+        self.store.purge_deleted()
+        self.store.soft_delete(current.id)
+        return current
+
+    def undo_delete(self, conversation_id: int) -> None:
+        self.store.restore(conversation_id)
+
+    def purge_deleted(self) -> int:
+        """Deleted chats gone for good (Undo is over); how many."""
+        return self.store.purge_deleted()
+
+    # -- export and import --------------------------------------------------------------------
+
+    def export(
+        self,
+        path: Path,
+        ids: list[int] | None = None,
+        model_names: Mapping[str, str] | None = None,
+    ) -> list[str]:
+        """The chats ``ids`` (all listed chats: None) written to ``path``: our JSON when its
+        name ends in .json (imports back exactly), Markdown otherwise, with models named by
+        ``model_names`` (id -> name). Returns the titles of the chats written."""
+        data = self.store.export_conversations(ids)
+        try:
+            if path.suffix.lower() == ".json":
+                path.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+            else:
+                path.write_text(to_markdown(data, dict(model_names or {})), encoding="utf-8")
+        except OSError as exc:
+            raise LibraryError(f"Could not write {path}: {exc.strerror or exc}") from exc
+        return [str(chat["title"]) for chat in data["conversations"]]
+
+    def import_file(self, path: Path) -> list[int]:
+        """Our JSON export, or ChatGPT's conversations.json: all of it or nothing. Returns the
+        new chats' ids, in the file's order. A file that is not an export raises
+        ChatImportError (a LlamasideError) naming what is wrong; one that cannot be read or
+        stored, LibraryError."""
+        try:
+            data = parse_import(json.loads(path.read_text(encoding="utf-8")), path.name)
+            return self.store.import_conversations(data)
+        except (OSError, ValueError, sqlite3.Error) as exc:
+            raise LibraryError(f"Could not import {path.name}: {exc}") from exc
+
+
+#: What the sidebar takes: the library, or (until MainWindow builds one) the store it wraps.
+LibraryOrStore: TypeAlias = "ChatLibrary | ChatStore"
+
+
+def as_library(source: LibraryOrStore) -> ChatLibrary:
+    return source if isinstance(source, ChatLibrary) else ChatLibrary(source)
