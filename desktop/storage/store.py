@@ -14,12 +14,20 @@ import os
 import sqlite3
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from desktop.core.chat_records import (
+    AT_LEAF,
+    HIT_END,
+    HIT_START,
+    Conversation,
+    ConversationTitle,
+    StoredMessage,
+    Versions,
+)
 from desktop.core.errors import NewerSchemaError, StoreError
 from desktop.core.history_format import EXPORT_FORMAT
 from desktop.core.messages import MessageStatus, Role
@@ -45,6 +53,19 @@ def _import_sqlite_utils() -> ModuleType:
     finally:
         del sys.modules["numpy"]
 
+
+__all__ = [
+    "AT_LEAF",
+    "HIT_END",
+    "HIT_START",
+    "MIGRATIONS",
+    "ChatStore",
+    "Conversation",
+    "ConversationTitle",
+    "StoredMessage",
+    "Versions",
+    "append_outbound",
+]
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -289,41 +310,18 @@ MIGRATIONS: list[tuple[str, Callable[[_Executes], None]]] = [
 ]
 
 
-@dataclass(frozen=True)
-class Conversation:
-    id: int
-    title: str
-    created: str
-    updated: str
-    model: str | None
-    system_prompt: str
-    params: dict[str, Any] = field(default_factory=dict)
-    #: Cloud models cannot be used in this conversation.
-    local_only: bool = False
-    pinned: bool = False
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> Conversation:
-        return cls(
-            row["id"],
-            row["title"],
-            row["created"],
-            row["updated"],
-            row["model"],
-            row["system_prompt"],
-            json.loads(row["params"] or "{}"),
-            bool(row["local_only"]),
-            bool(row["pinned"]),
-        )
-
-
-class ConversationTitle(NamedTuple):
-    """A chat as the sidebar lists it."""
-
-    id: int
-    title: str
-    updated: str
-    pinned: bool
+def conversation_from_row(row: dict[str, Any]) -> Conversation:
+    return Conversation(
+        row["id"],
+        row["title"],
+        row["created"],
+        row["updated"],
+        row["model"],
+        row["system_prompt"],
+        json.loads(row["params"] or "{}"),
+        bool(row["local_only"]),
+        bool(row["pinned"]),
+    )
 
 
 def _listed(limit: int | None = None, offset: int = 0) -> str:
@@ -342,70 +340,39 @@ _MESSAGE_COLUMNS = (
 )
 
 
-@dataclass(frozen=True)
-class StoredMessage:
-    id: int
-    conversation_id: int
-    role: Role
-    content: str
-    model: str | None
-    status: MessageStatus
-    usage: dict[str, Any] | None
-    error: str | None
-    created: str
-    #: The message this one follows in its branch (None: the first).
-    parent_id: int | None = None
-    #: What the model showed of its thinking before this answer ("" for none).
-    reasoning: str = ""
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> StoredMessage:
-        return cls(
-            row["id"],
-            row["conversation_id"],
-            # Dict lookups, not Role(...): a 5,000-message chat makes 10,000 of these.
-            _ROLES[row["role"]],
-            row["content"],
-            row["model"],
-            _STATUSES[row["status"]],
-            json.loads(row["usage"]) if row["usage"] else None,
-            row["error"],
-            row["created"],
-            row.get("parent_id"),
-            row.get("reasoning") or "",
-        )
-
-    @classmethod
-    def from_tuple(cls, row: tuple[Any, ...]) -> StoredMessage:
-        """A row of ``SELECT {_MESSAGE_COLUMNS}``."""
-        usage = row[6]
-        return cls(
-            row[0],
-            row[1],
-            _ROLES[row[2]],
-            row[3],
-            row[4],
-            _STATUSES[row[5]],
-            json.loads(usage) if usage else None,
-            row[7],
-            row[8],
-            row[10],
-            row[9] or "",
-        )
+def message_from_row(row: dict[str, Any]) -> StoredMessage:
+    return StoredMessage(
+        row["id"],
+        row["conversation_id"],
+        # Dict lookups, not Role(...): a 5,000-message chat makes 10,000 of these.
+        _ROLES[row["role"]],
+        row["content"],
+        row["model"],
+        _STATUSES[row["status"]],
+        json.loads(row["usage"]) if row["usage"] else None,
+        row["error"],
+        row["created"],
+        row.get("parent_id"),
+        row.get("reasoning") or "",
+    )
 
 
-@dataclass(frozen=True)
-class Versions:
-    """Where a message stands among its versions (siblings with the same parent)."""
-
-    index: int  # 1-based
-    count: int
-    previous: int | None
-    next: int | None
-
-
-#: add_message's default parent: the end of the branch on screen.
-AT_LEAF = -1
+def message_from_tuple(row: tuple[Any, ...]) -> StoredMessage:
+    """A row of ``SELECT {_MESSAGE_COLUMNS}``."""
+    usage = row[6]
+    return StoredMessage(
+        row[0],
+        row[1],
+        _ROLES[row[2]],
+        row[3],
+        row[4],
+        _STATUSES[row[5]],
+        json.loads(usage) if usage else None,
+        row[7],
+        row[8],
+        row[10],
+        row[9] or "",
+    )
 
 
 _INSERT_OUTBOUND = (
@@ -440,8 +407,6 @@ def append_outbound(database: Path, outbound: dict[str, Any]) -> None:
         raise StoreError(f"Could not add to the privacy record in {database}: {exc}") from exc
 
 
-#: Markers around search hits in snippets (characters no chat text contains).
-HIT_START, HIT_END = "\x02", "\x03"
 EXPORTED_MESSAGE_FIELDS = ("role", "content", "model", "status", "usage", "error", "created")
 
 
@@ -624,14 +589,14 @@ class ChatStore:
         rows = list(self.db.query("SELECT * FROM conversations WHERE id = ?", [conversation_id]))
         if not rows:
             raise StoreError(f"Conversation {conversation_id} does not exist.")
-        return Conversation.from_row(rows[0])
+        return conversation_from_row(rows[0])
 
     def list_conversations(self, limit: int | None = None, offset: int = 0) -> list[Conversation]:
         """Pinned first, then the most recently updated; deleted ones (awaiting undo) left out.
         ``limit`` and ``offset``: one page of that order (the sidebar loads 10,000 chats a page
         at a time, as the list is scrolled)."""
         return [
-            Conversation.from_row(r)
+            conversation_from_row(r)
             for r in self.db.query("SELECT * FROM conversations " + _listed(limit, offset))
         ]
 
@@ -877,7 +842,7 @@ class ChatStore:
         rows = list(self.db.query("SELECT * FROM messages WHERE id = ?", [message_id]))
         if not rows:
             raise StoreError(f"Message {message_id} does not exist.")
-        return StoredMessage.from_row(rows[0])
+        return message_from_row(rows[0])
 
     def update_message(
         self,
@@ -921,7 +886,7 @@ class ChatStore:
 
     def _all(self, conversation_id: int) -> list[StoredMessage]:
         return [
-            StoredMessage.from_row(r)
+            message_from_row(r)
             for r in self.db.query(
                 "SELECT * FROM messages WHERE conversation_id = ? ORDER BY id", [conversation_id]
             )
@@ -972,7 +937,7 @@ class ChatStore:
         current = rows.get(leaf[0]) if leaf else None
         # Bounded by the number of messages: a (corrupt) cycle cannot hang the window.
         while current is not None and len(path) < len(rows):
-            path.append(StoredMessage.from_tuple(current))
+            path.append(message_from_tuple(current))
             current = rows.get(current[-1])
         path.reverse()
         return path

@@ -1,0 +1,71 @@
+"""The saved chat as the rest of the app sees it: conversations, their messages, where a message
+stands among its versions, and the markers of a search hit. Plain frozen records, no I/O: the
+store (desktop.storage) reads and writes them, services and the window only read them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from desktop.core.messages import MessageStatus, Role
+
+#: add_message's default parent: the end of the branch on screen.
+AT_LEAF = -1
+
+#: Markers around search hits in snippets (characters no chat text contains).
+HIT_START, HIT_END = "\x02", "\x03"
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """One chat's own settings (its messages are read apart)."""
+
+    id: int
+    title: str
+    created: str
+    updated: str
+    model: str | None
+    system_prompt: str
+    params: dict[str, Any] = field(default_factory=dict)
+    #: Cloud models cannot be used in this conversation.
+    local_only: bool = False
+    pinned: bool = False
+
+
+class ConversationTitle(NamedTuple):
+    """A chat as the sidebar lists it."""
+
+    id: int
+    title: str
+    updated: str
+    pinned: bool
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    """One saved message of a conversation, in its place in the tree of versions."""
+
+    id: int
+    conversation_id: int
+    role: Role
+    content: str
+    model: str | None
+    status: MessageStatus
+    usage: dict[str, Any] | None
+    error: str | None
+    created: str
+    #: The message this one follows in its branch (None: the first).
+    parent_id: int | None = None
+    #: What the model showed of its thinking before this answer ("" for none).
+    reasoning: str = ""
+
+
+@dataclass(frozen=True)
+class Versions:
+    """Where a message stands among its versions (siblings with the same parent)."""
+
+    index: int  # 1-based
+    count: int
+    previous: int | None
+    next: int | None
