@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from desktop.core.messages import MessageStatus, Role
+from desktop.core.parts import Parts, Text, reasoning_of
 
 #: add_message's default parent: the end of the branch on screen.
 AT_LEAF = -1
@@ -44,7 +45,8 @@ class ConversationTitle(NamedTuple):
 
 @dataclass(frozen=True)
 class StoredMessage:
-    """One saved message of a conversation, in its place in the tree of versions."""
+    """One saved message of a conversation, in its place in the tree of versions: its parts,
+    and its text (``content``, the text parts joined) that search and models read."""
 
     id: int
     conversation_id: int
@@ -57,8 +59,18 @@ class StoredMessage:
     created: str
     #: The message this one follows in its branch (None: the first).
     parent_id: int | None = None
-    #: What the model showed of its thinking before this answer ("" for none).
-    reasoning: str = ""
+    #: What the message is made of, in order; ``content`` is their text. Left out: one Text
+    #: part holding ``content``.
+    parts: Parts = ()
+
+    def __post_init__(self) -> None:
+        if not self.parts:
+            object.__setattr__(self, "parts", (Text(self.content),))
+
+    @property
+    def reasoning(self) -> str:
+        """What the model showed of its thinking before this answer ("" for none)."""
+        return reasoning_of(self.parts)
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,19 @@ from desktop.core.chat_records import (
 from desktop.core.errors import NewerSchemaError, StoreError
 from desktop.core.history_format import EXPORT_FORMAT
 from desktop.core.messages import MessageStatus, Role
+from desktop.core.parts import (
+    Part,
+    Parts,
+    Reasoning,
+    Text,
+    Unknown,
+    answer_parts,
+    is_plain,
+    parts_from_json,
+    parts_to_json,
+    reasoning_of,
+    text_of,
+)
 
 
 def _import_sqlite_utils() -> ModuleType:
@@ -296,6 +309,24 @@ def _m010_reasoning(db: _Executes) -> None:
     db.executescript("ALTER TABLE messages ADD COLUMN reasoning TEXT;")
 
 
+def _m011_parts(db: _Executes) -> None:
+    # A message is a list of typed parts (core.parts). NULL, nearly every row, means one text
+    # part equal to content, so opening a long chat parses no JSON; content stays the text for
+    # the search index. Reasoning moves into parts and its column is emptied: one place to read.
+    db.executescript(
+        """
+        ALTER TABLE messages ADD COLUMN parts TEXT;
+        UPDATE messages SET
+            parts = json_array(
+                json_object('type', 'reasoning', 'text', reasoning),
+                json_object('type', 'text', 'text', content)
+            ),
+            reasoning = NULL
+        WHERE reasoning IS NOT NULL AND reasoning != '';
+        """
+    )
+
+
 MIGRATIONS: list[tuple[str, Callable[[_Executes], None]]] = [
     ("initial", _m001_initial),
     ("user_models", _m002_user_models),
@@ -307,6 +338,7 @@ MIGRATIONS: list[tuple[str, Callable[[_Executes], None]]] = [
     ("model_errors", _m008_model_errors),
     ("listing_index", _m009_listing_index),
     ("reasoning", _m010_reasoning),
+    ("parts", _m011_parts),
 ]
 
 
@@ -334,10 +366,44 @@ def _listed(limit: int | None = None, offset: int = 0) -> str:
 
 _ROLES = {role.value: role for role in Role}
 _STATUSES = {status.value: status for status in MessageStatus}
-#: The columns StoredMessage.from_tuple reads, in its order (parent_id last).
+#: The columns message_from_tuple reads, in its order (parent_id last).
 _MESSAGE_COLUMNS = (
-    "id, conversation_id, role, content, model, status, usage, error, created, reasoning, parent_id"
+    "id, conversation_id, role, content, model, status, usage, error, created, parts, parent_id"
 )
+#: How a stored parts value that cannot be read is shown (its raw text kept under "raw").
+UNREADABLE = "unreadable"
+
+
+def parts_from_column(raw: str | None, content: str) -> Parts:
+    """A message's parts from its row: NULL is its text alone; a value this version cannot
+    read becomes an Unknown part kept beside the text, so the row still opens and nothing
+    written is lost."""
+    if raw is None:
+        return (Text(content),)
+    try:
+        return parts_from_json(raw)
+    except (ValueError, RecursionError):
+        return Unknown({"type": UNREADABLE, "raw": raw}), Text(content)
+
+
+def parts_to_columns(parts: Parts) -> tuple[str, str | None]:
+    """(content, parts) column values: the text, and the JSON unless it is the text alone."""
+    return text_of(parts), None if is_plain(parts) else parts_to_json(parts)
+
+
+def _with_text(parts: Parts, content: str | None, reasoning: str | None) -> Parts:
+    """``parts`` with its text and/or reasoning replaced, other parts kept where they were."""
+    result: list[Part] = list(parts)
+    for kind, new in ((Reasoning, reasoning), (Text, content)):
+        if new is None:
+            continue
+        at = next((i for i, p in enumerate(result) if isinstance(p, kind)), None)
+        result = [p for p in result if not isinstance(p, kind)]
+        if new or (kind is Text and not result):
+            if at is None:
+                at = 0 if kind is Reasoning else len(result)
+            result.insert(min(at, len(result)), kind(new))
+    return tuple(result)
 
 
 def message_from_row(row: dict[str, Any]) -> StoredMessage:
@@ -353,7 +419,7 @@ def message_from_row(row: dict[str, Any]) -> StoredMessage:
         row["error"],
         row["created"],
         row.get("parent_id"),
-        row.get("reasoning") or "",
+        parts_from_column(row.get("parts"), row["content"]),
     )
 
 
@@ -371,7 +437,7 @@ def message_from_tuple(row: tuple[Any, ...]) -> StoredMessage:
         row[7],
         row[8],
         row[10],
-        row[9] or "",
+        parts_from_column(row[9], row[3]),
     )
 
 
@@ -689,8 +755,9 @@ class ChatStore:
                 message = {k: r[k] for k in EXPORTED_MESSAGE_FIELDS}
                 message["usage"] = json.loads(r["usage"]) if r["usage"] else None
                 message["parent"] = position.get(r["parent_id"])
-                if r.get("reasoning"):
-                    message["reasoning"] = r["reasoning"]
+                reasoning = reasoning_of(parts_from_column(r["parts"], r["content"]))
+                if reasoning:
+                    message["reasoning"] = reasoning
                 messages.append(message)
             conversations.append(
                 {
@@ -742,21 +809,24 @@ class ChatStore:
                     parent_id = (
                         new_ids[parent] if isinstance(parent, int) and 0 <= parent < index else None
                     )
+                    text, parts_json = parts_to_columns(
+                        answer_parts(message["content"], message.get("reasoning") or "")
+                    )
                     cursor = self.db.execute(
                         "INSERT INTO messages (conversation_id, role, content, model, status, "
-                        "usage, error, created, parent_id, reasoning) "
+                        "usage, error, created, parent_id, parts) "
                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         [
                             conversation_id,
                             message["role"],
-                            message["content"],
+                            text,
                             message.get("model"),
                             message.get("status", MessageStatus.COMPLETE.value),
                             json.dumps(usage) if usage else None,
                             message.get("error"),
                             message["created"],
                             parent_id,
-                            message.get("reasoning") or None,
+                            parts_json,
                         ],
                     )
                     new_ids.append(int(cursor.lastrowid or 0))
@@ -811,14 +881,17 @@ class ChatStore:
         self,
         conversation_id: int,
         role: Role,
-        content: str,
+        content: str = "",
         model: str | None = None,
         status: MessageStatus = MessageStatus.COMPLETE,
         *,
         parent_id: int | None = AT_LEAF,
+        parts: Parts | None = None,
     ) -> StoredMessage:
         """Append to the branch on screen, or (``parent_id``) start a new version of the
-        messages that follow that parent. The new message becomes the end of the branch."""
+        messages that follow that parent. The new message becomes the end of the branch.
+        ``parts``, when given, is the message (``content`` is then their text)."""
+        text, parts_json = parts_to_columns(parts if parts is not None else (Text(content),))
         stamp = now_iso()
         with self._writing():
             if parent_id == AT_LEAF:
@@ -828,8 +901,17 @@ class ChatStore:
                 parent_id = row[0] if row else None
             cursor = self.db.execute(
                 "INSERT INTO messages (conversation_id, role, content, model, status, created, "
-                "parent_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [conversation_id, role.value, content, model, status.value, stamp, parent_id],
+                "parent_id, parts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    conversation_id,
+                    role.value,
+                    text,
+                    model,
+                    status.value,
+                    stamp,
+                    parent_id,
+                    parts_json,
+                ],
             )
             message_id = int(cursor.lastrowid or 0)
             self.db.execute(
@@ -853,22 +935,29 @@ class ChatStore:
         usage: dict[str, Any] | None = None,
         error: str | None = None,
         reasoning: str | None = None,
+        parts: Parts | None = None,
     ) -> None:
+        """Change what is given. ``parts`` replaces the whole message; ``content`` or
+        ``reasoning`` alone replace that part of it and keep the others."""
         values: dict[str, Any] = {}
-        if reasoning is not None:
-            values["reasoning"] = reasoning
-        if content is not None:
-            values["content"] = content
-        if status is not None:
-            values["status"] = status.value
-        if usage is not None:
-            values["usage"] = json.dumps(usage)
-        if error is not None:
-            values["error"] = error
-        if not values:
-            return
-        assignments = ", ".join(f"{k} = ?" for k in values)
         with self._writing():
+            if parts is None and (content is not None or reasoning is not None):
+                row = self.db.execute(
+                    "SELECT parts, content FROM messages WHERE id = ?", [message_id]
+                ).fetchone()
+                if row is not None:
+                    parts = _with_text(parts_from_column(row[0], row[1]), content, reasoning)
+            if parts is not None:
+                values["content"], values["parts"] = parts_to_columns(parts)
+            if status is not None:
+                values["status"] = status.value
+            if usage is not None:
+                values["usage"] = json.dumps(usage)
+            if error is not None:
+                values["error"] = error
+            if not values:
+                return
+            assignments = ", ".join(f"{k} = ?" for k in values)
             self.db.execute(
                 f"UPDATE messages SET {assignments} WHERE id = ?", [*values.values(), message_id]
             )
