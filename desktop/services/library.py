@@ -12,9 +12,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeAlias
 
+from desktop.core.chat_records import Conversation, ConversationTitle
 from desktop.core.errors import LlamasideError
 from desktop.core.history_format import parse_import, to_markdown
-from desktop.storage.store import ChatStore, Conversation, ConversationTitle
+from desktop.storage.store import ChatStore
 
 
 class LibraryError(LlamasideError):

@@ -40,10 +40,10 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QTextBrowser, QWidget
 
+from desktop.core.chat_records import StoredMessage, Versions
 from desktop.core.messages import MessageStatus, Role
 from desktop.core.models import is_local_id
 from desktop.core.pricing import cost_text
-from desktop.storage.store import StoredMessage, Versions
 from desktop.ui.render import (
     ACTION_SCHEME,
     COPY_SCHEME,

@@ -4,8 +4,6 @@ left out unless the user counts them."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-
 from PySide6.QtCore import QRectF, Qt, Slot
 from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import (
@@ -21,8 +19,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.core.ratings import Rating, Vote, leaderboard
-from desktop.storage.store import ChatStore
+from desktop.core.ratings import Rating
+from desktop.services.leaderboard import Leaderboard, VoteSource, as_leaderboard
 
 PERIODS = (("All time", None), ("Last 7 days", 7), ("Last 30 days", 30), ("Last year", 365))
 COLUMNS = ("#", "Model", "Rating", "95% interval", "Wins", "Losses", "Ties", "Votes", "Win rate")
@@ -71,9 +69,10 @@ class RatingChart(QWidget):
 
 
 class LeaderboardDialog(QDialog):
-    def __init__(self, store: ChatStore, parent: QWidget | None = None) -> None:
+    def __init__(self, board: Leaderboard | VoteSource, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.store = store
+        #: Where the ratings come from (a store given is read through a Leaderboard).
+        self.board = as_leaderboard(board)
         self.setWindowTitle("Leaderboard — your votes")
         self.setObjectName("leaderboardDialog")
         self.resize(900, 560)
@@ -119,16 +118,17 @@ class LeaderboardDialog(QDialog):
         self.tag_picker.blockSignals(True)
         self.tag_picker.clear()
         self.tag_picker.addItem("All tags", None)
-        for name in self.store.vote_tags():
+        for name in self.board.tags():
             self.tag_picker.addItem(name, name)
         index = self.tag_picker.findData(tag)
         self.tag_picker.setCurrentIndex(max(0, index))
         self.tag_picker.blockSignals(False)
-        days = self.period_picker.currentData()
-        since = (datetime.now(timezone.utc) - timedelta(days=days)).isoformat() if days else None
-        rows = self.store.votes(tag=self.tag_picker.currentData(), since=since)
-        kept = [r for r in rows if self.flagged_box.isChecked() or not r["flagged"]]
-        self.ratings = leaderboard([Vote(r["model_a"], r["model_b"], r["winner"]) for r in kept])
+        standings = self.board.standings(
+            tag=self.tag_picker.currentData(),
+            days=self.period_picker.currentData(),
+            count_flagged=self.flagged_box.isChecked(),
+        )
+        self.ratings = standings.ratings
         self.table.setRowCount(0)
         for rank, rating in enumerate(self.ratings, start=1):
             row = self.table.rowCount()
@@ -150,15 +150,15 @@ class LeaderboardDialog(QDialog):
                     item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
                 self.table.setItem(row, column, item)
         self.chart.set_ratings(self.ratings)
-        left_out = len(rows) - len(kept)
+        counted, left_out = standings.counted, standings.left_out
         note = (
             f" {left_out} vote(s) on answers that named their own model are left out."
             if left_out
             else ""
         )
         self.summary.setText(
-            f"{len(kept)} votes. Ratings are Bradley-Terry on the Elo scale (1000 = average; "
+            f"{counted} votes. Ratings are Bradley-Terry on the Elo scale (1000 = average; "
             f"+100 ≈ wins 64 % of the time), with 95 % bootstrap intervals.{note}"
-            if kept
+            if counted
             else "No votes yet: compare two models in blind mode and vote." + note
         )

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.services.cloud import CloudService
-from desktop.storage.export import privacy_rows, write_privacy_record
+from desktop.services.privacy import export_record, record_rows
 
 COLUMNS = ("Time (UTC)", "Sent to", "Host", "What", "Model / item", "Chat", "Bytes sent")
 
@@ -67,7 +67,7 @@ class PrivacyDialog(QDialog):
 
     @Slot()
     def refresh(self) -> None:
-        rows = privacy_rows(self.cloud.record())
+        rows = record_rows(self.cloud)
         self.table.setRowCount(0)
         for row in reversed(rows):  # newest first
             index = self.table.rowCount()
@@ -106,6 +106,6 @@ class PrivacyDialog(QDialog):
 
     def export_to(self, path: Path) -> None:
         try:
-            write_privacy_record(privacy_rows(self.cloud.record()), path)
+            export_record(self.cloud, path)
         except OSError as exc:
             QMessageBox.warning(self, "Export", f"Could not write {path}: {exc.strerror or exc}")

@@ -33,9 +33,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.core.chat_records import HIT_END, HIT_START, ConversationTitle
 from desktop.core.history_format import group_of
 from desktop.services.library import LibraryOrStore, as_library
-from desktop.storage.store import HIT_END, HIT_START, ConversationTitle
 
 CONVERSATION_ROLE = Qt.ItemDataRole.UserRole
 MESSAGE_ROLE = Qt.ItemDataRole.UserRole + 1

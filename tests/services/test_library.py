@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from desktop.core.chat_records import HIT_END, HIT_START
 from desktop.core.errors import LlamasideError
 from desktop.core.history_format import ChatImportError
 from desktop.core.messages import Role
 from desktop.services.library import ChatLibrary, LibraryError, as_library
-from desktop.storage.store import HIT_END, HIT_START, ChatStore
+from desktop.storage.store import ChatStore
 
 
 @pytest.fixture

@@ -1,0 +1,23 @@
+"""The privacy record as the UI shows and saves it: every request that left this computer,
+one row each (time, destination, host, purpose, model, chat, bytes sent; never a key or a
+header), and its export to CSV or JSON. The record itself is kept by the cloud service's
+network gate (CloudService.record())."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from desktop.services.cloud import CloudService
+from desktop.storage.export import privacy_rows, write_privacy_record
+
+
+def record_rows(cloud: CloudService) -> list[dict[str, Any]]:
+    """The record's rows, oldest first, with only the columns files show (PRIVACY_FIELDS)."""
+    return privacy_rows(cloud.record())
+
+
+def export_record(cloud: CloudService, path: Path) -> None:
+    """The record written to ``path``: CSV when its name ends in .csv, JSON otherwise, written
+    whole, then moved into place. Raises OSError when it cannot be written."""
+    write_privacy_record(record_rows(cloud), path)
