@@ -1,5 +1,8 @@
 """Chats as files: our JSON (export and exact import), Markdown for reading, and ChatGPT's
-conversations.json for people moving their history over. Pure functions: the store writes."""
+conversations.json for people moving their history over. Pure functions: the store writes.
+
+Each exported message carries its "parts" (core.parts' JSON form) and, for older readers, its
+"content" (the text) and "reasoning"; files from before parts have only the latter two."""
 
 from __future__ import annotations
 
@@ -7,6 +10,15 @@ from datetime import datetime, timezone
 from typing import Any
 
 from desktop.core.errors import LlamasideError
+from desktop.core.parts import (
+    PartError,
+    Parts,
+    Reasoning,
+    Text,
+    answer_parts,
+    parts_from_json,
+    placeholder,
+)
 
 EXPORT_FORMAT = "llamaside-chats"
 ROLES = ("user", "assistant", "system")
@@ -52,13 +64,21 @@ def validate_export(data: Any, name: str) -> dict[str, Any]:
                     raise ChatImportError(f'{where}, message {j}: "usage" should be an object.')
                 if not isinstance(message.get("reasoning", ""), str):
                     raise ChatImportError(f'{where}, message {j}: "reasoning" should be text.')
+                if "parts" in message:
+                    if not isinstance(message["parts"], list):
+                        raise ChatImportError(f"{where}, message {j}: parts must be a list.")
+                    try:
+                        parts_from_json(message["parts"])
+                    except PartError as exc:
+                        raise ChatImportError(f"{where}, message {j}: {exc}") from None
             if not isinstance(message, dict) or message.get("role") not in ROLES:
                 raise ChatImportError(
                     f"{where}, message {j}: role must be one of {', '.join(ROLES)}."
                 )
-            if not isinstance(message.get("content"), str) or not isinstance(
-                message.get("created"), str
-            ):
+            # Files from before parts have the text alone; ours have both.
+            if not isinstance(message.get("content", "" if "parts" in message else None), str):
+                raise ChatImportError(f'{where}, message {j}: needs "content" and "created" text.')
+            if not isinstance(message.get("created"), str):
                 raise ChatImportError(f'{where}, message {j}: needs "content" and "created" text.')
     return data
 
@@ -130,6 +150,14 @@ def from_chatgpt(data: Any, name: str) -> dict[str, Any]:
     return {"format": EXPORT_FORMAT, "version": 1, "conversations": conversations}
 
 
+def message_parts(message: dict[str, Any]) -> Parts:
+    """An exported message's parts: its "parts" list, or (files from before parts) its
+    reasoning and text."""
+    if "parts" in message:
+        return parts_from_json(message["parts"])
+    return answer_parts(message.get("content", ""), message.get("reasoning") or "")
+
+
 def parse_import(data: Any, name: str) -> dict[str, Any]:
     """Our export or ChatGPT's, recognised by shape."""
     if isinstance(data, list):
@@ -154,13 +182,17 @@ def to_markdown(data: dict[str, Any], names: dict[str, str] | None = None) -> st
             status = message.get("status")
             note = f" _({status})_" if status not in (None, "complete") else ""
             out += [f"**{who}**{note}", ""]
-            if message.get("reasoning"):
-                # Collapsed where Markdown is rendered (GitHub, most editors), as in the app.
-                seconds = float((message.get("usage") or {}).get("thinking_s") or 0)
-                summary = f"Thought for {seconds:.0f} s" if seconds >= 1 else "Thought"
-                out += [f"<details><summary>{summary}</summary>", "", message["reasoning"]]
-                out += ["", "</details>", ""]
-            out += [message["content"], ""]
+            seconds = float((message.get("usage") or {}).get("thinking_s") or 0)
+            summary = f"Thought for {seconds:.0f} s" if seconds >= 1 else "Thought"
+            for part in message_parts(message):
+                if isinstance(part, Reasoning):
+                    # Collapsed where Markdown is rendered (GitHub, most editors), as in the app.
+                    out += [f"<details><summary>{summary}</summary>", "", part.text]
+                    out += ["", "</details>", ""]
+                elif isinstance(part, Text):
+                    out += [part.text, ""]
+                else:
+                    out += [placeholder(part), ""]
         out.append("---")
         out.append("")
     return "\n".join(out)

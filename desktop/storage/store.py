@@ -29,7 +29,7 @@ from desktop.core.chat_records import (
     Versions,
 )
 from desktop.core.errors import NewerSchemaError, StoreError
-from desktop.core.history_format import EXPORT_FORMAT
+from desktop.core.history_format import EXPORT_FORMAT, message_parts
 from desktop.core.messages import MessageStatus, Role
 from desktop.core.parts import (
     Part,
@@ -37,8 +37,8 @@ from desktop.core.parts import (
     Reasoning,
     Text,
     Unknown,
-    answer_parts,
     is_plain,
+    part_to_json,
     parts_from_json,
     parts_to_json,
     reasoning_of,
@@ -755,9 +755,10 @@ class ChatStore:
                 message = {k: r[k] for k in EXPORTED_MESSAGE_FIELDS}
                 message["usage"] = json.loads(r["usage"]) if r["usage"] else None
                 message["parent"] = position.get(r["parent_id"])
-                reasoning = reasoning_of(parts_from_column(r["parts"], r["content"]))
-                if reasoning:
-                    message["reasoning"] = reasoning
+                parts = parts_from_column(r["parts"], r["content"])
+                if reasoning_of(parts):
+                    message["reasoning"] = reasoning_of(parts)
+                message["parts"] = [part_to_json(p) for p in parts]
                 messages.append(message)
             conversations.append(
                 {
@@ -809,9 +810,7 @@ class ChatStore:
                     parent_id = (
                         new_ids[parent] if isinstance(parent, int) and 0 <= parent < index else None
                     )
-                    text, parts_json = parts_to_columns(
-                        answer_parts(message["content"], message.get("reasoning") or "")
-                    )
+                    text, parts_json = parts_to_columns(message_parts(message))
                     cursor = self.db.execute(
                         "INSERT INTO messages (conversation_id, role, content, model, status, "
                         "usage, error, created, parent_id, parts) "
