@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from desktop.core.messages import MessageStatus, Role
+from desktop.core.params import SamplingParams
 from desktop.core.parts import Parts, Text, reasoning_of
 
 #: add_message's default parent: the end of the branch on screen.
@@ -20,7 +21,8 @@ HIT_START, HIT_END = "\x02", "\x03"
 
 @dataclass(frozen=True)
 class Conversation:
-    """One chat's own settings (its messages are read apart)."""
+    """One chat's own settings (its messages are read apart). ``params`` is the raw form of
+    preset, sampling and context, kept until every reader uses those fields."""
 
     id: int
     title: str
@@ -32,6 +34,14 @@ class Conversation:
     #: Cloud models cannot be used in this conversation.
     local_only: bool = False
     pinned: bool = False
+    #: The preset the chat follows ("" for none: the app's default sampling).
+    preset: str = ""
+    #: The sampling its latest answer used (None: none saved, or saved values no longer valid).
+    sampling: SamplingParams | None = None
+    #: Messages with a smaller id are no longer sent (dropped when the chat outgrew the context).
+    context_from: int = 0
+    #: What the dropped messages said, sent with the system prompt in their place.
+    context_summary: str = ""
 
 
 class ConversationTitle(NamedTuple):

@@ -28,9 +28,10 @@ from desktop.core.chat_records import (
     StoredMessage,
     Versions,
 )
-from desktop.core.errors import NewerSchemaError, StoreError
+from desktop.core.errors import InvalidParameter, NewerSchemaError, StoreError
 from desktop.core.history_format import EXPORT_FORMAT, message_parts
 from desktop.core.messages import MessageStatus, Role
+from desktop.core.params import SamplingParams
 from desktop.core.parts import (
     Part,
     Parts,
@@ -343,6 +344,7 @@ MIGRATIONS: list[tuple[str, Callable[[_Executes], None]]] = [
 
 
 def conversation_from_row(row: dict[str, Any]) -> Conversation:
+    params = _params(row["params"])
     return Conversation(
         row["id"],
         row["title"],
@@ -350,10 +352,41 @@ def conversation_from_row(row: dict[str, Any]) -> Conversation:
         row["updated"],
         row["model"],
         row["system_prompt"],
-        json.loads(row["params"] or "{}"),
+        params,
         bool(row["local_only"]),
         bool(row["pinned"]),
+        preset=str(params.get("preset") or ""),
+        sampling=_sampling(params),
+        context_from=_int(params.get("context_from")),
+        context_summary=str(params.get("context_summary") or ""),
     )
+
+
+def _params(raw: str | None) -> dict[str, Any]:
+    try:
+        params = json.loads(raw or "{}")
+    except ValueError:
+        return {}
+    return params if isinstance(params, dict) else {}
+
+
+_SAMPLING_KEYS = frozenset(SamplingParams.__dataclass_fields__)
+
+
+def _sampling(params: dict[str, Any]) -> SamplingParams | None:
+    if _SAMPLING_KEYS.isdisjoint(params):
+        return None
+    try:
+        return SamplingParams.from_dict(params)
+    except InvalidParameter:
+        return None
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
 
 
 def _listed(limit: int | None = None, offset: int = 0) -> str:
@@ -770,7 +803,7 @@ class ChatStore:
                     # "context_from" is a message id of this database: meaningless elsewhere.
                     "params": {
                         k: v
-                        for k, v in json.loads(row["params"] or "{}").items()
+                        for k, v in _params(row["params"]).items()
                         if k != "context_from"
                     },
                     "local_only": bool(row["local_only"]),
@@ -849,6 +882,38 @@ class ChatStore:
             self._update_conversation(conversation_id, model=model)
         else:
             self._update_conversation(conversation_id, model=model, params=json.dumps(params))
+
+    def set_sampling(
+        self, conversation_id: int, sampling: SamplingParams, *, preset: str | None = None
+    ) -> None:
+        """The sampling the chat's answers use (and, given, the preset it came from); the
+        chat's other settings are kept."""
+        values: dict[str, Any] = sampling.to_dict()
+        if preset is not None:
+            values["preset"] = preset
+        self._merge_params(conversation_id, values)
+
+    def set_context(
+        self, conversation_id: int, context_from: int, summary: str | None = None
+    ) -> None:
+        """Stop sending the messages before ``context_from``; ``summary`` (given) is what
+        they said, sent in their place."""
+        values: dict[str, Any] = {"context_from": context_from}
+        if summary is not None:
+            values["context_summary"] = summary
+        self._merge_params(conversation_id, values)
+
+    def _merge_params(self, conversation_id: int, values: dict[str, Any]) -> None:
+        with self._writing():
+            row = self.db.execute(
+                "SELECT params FROM conversations WHERE id = ?", [conversation_id]
+            ).fetchone()
+            if row is None:
+                raise StoreError(f"Conversation {conversation_id} does not exist.")
+            self.db.execute(
+                "UPDATE conversations SET params = ? WHERE id = ?",
+                [json.dumps({**_params(row[0]), **values}), conversation_id],
+            )
 
     def set_system_prompt(self, conversation_id: int, system_prompt: str) -> None:
         self._update_conversation(conversation_id, system_prompt=system_prompt)
