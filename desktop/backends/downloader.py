@@ -37,6 +37,7 @@ import httpx2 as httpx
 from filelock import FileLock, Timeout
 
 from desktop.core.errors import LlamasideError
+from desktop.core.hub_files import RemoteFile as RemoteFile  # noqa: PLC0414 (re-export)
 
 CHUNK = 1 << 20
 #: The body is read straight from the socket into buffers this big, written, then hashed on a
@@ -76,17 +77,6 @@ class HashMismatchError(DownloadError):
 
 class DownloadCancelled(DownloadError):
     pass
-
-
-@dataclass(frozen=True)
-class RemoteFile:
-    """One file to fetch, as resolved from the hub."""
-
-    repo: str
-    path: str  # inside the repo
-    url: str
-    size: int
-    sha256: str | None
 
 
 @dataclass

@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
 
-from desktop.backends.downloader import RemoteFile
 from desktop.backends.network import Network, Outbound
 from desktop.backends.secrets import SecretStoreUnavailable, hf_token
 from desktop.core.catalog import split_part
 from desktop.core.errors import LlamasideError
+from desktop.core.hub_files import GgufGroup as GgufGroup  # noqa: PLC0414 (re-export)
+from desktop.core.hub_files import RemoteFile
 
 if TYPE_CHECKING:
     from huggingface_hub import HfApi
@@ -47,22 +48,6 @@ class RepoSummary:
     downloads: int
     likes: int
     gated: bool
-
-
-@dataclass(frozen=True)
-class GgufGroup:
-    """One loadable model in a repo: a single file, or all parts of a split file."""
-
-    name: str
-    files: tuple[RemoteFile, ...]
-
-    @property
-    def size(self) -> int:
-        return sum(f.size for f in self.files)
-
-    @property
-    def first(self) -> RemoteFile:
-        return self.files[0]
 
 
 DEFAULT_ENDPOINT = "https://huggingface.co"

@@ -9,67 +9,19 @@ is not turned on.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from typing import Any
 
 from desktop.backends import secrets
 from desktop.backends.cloud import DEFAULT_TIMEOUT_S, AnthropicProvider, OpenAIProvider
 from desktop.backends.network import Network
 from desktop.core.errors import InvalidParameter, LlamasideError
+from desktop.core.providers import BUILTIN as BUILTIN  # noqa: PLC0414 (re-export)
+from desktop.core.providers import ProviderConfig as ProviderConfig  # noqa: PLC0414 (re-export)
 
 
 class ProviderError(LlamasideError):
     pass
-
-
-@dataclass(frozen=True)
-class ProviderConfig:
-    name: str
-    api: str  # "openai" or "anthropic"
-    base_url: str
-    enabled: bool = False
-    label: str = ""
-    #: Read when the keyring holds no key for this provider (never written).
-    key_env: str = ""
-
-
-BUILTIN: dict[str, ProviderConfig] = {
-    c.name: c
-    for c in (
-        ProviderConfig(
-            "openai",
-            "openai",
-            "https://api.openai.com/v1",
-            label="OpenAI",
-            key_env="OPENAI_API_KEY",
-        ),
-        ProviderConfig(
-            "anthropic",
-            "anthropic",
-            "https://api.anthropic.com",
-            label="Anthropic",
-            key_env="ANTHROPIC_API_KEY",
-        ),
-        # Llama 4 Scout and Maverick hosts (OpenAI-compatible).
-        ProviderConfig(
-            "together",
-            "openai",
-            "https://api.together.xyz/v1",
-            label="Together",
-            key_env="TOGETHER_API_KEY",
-        ),
-        ProviderConfig(
-            "groq", "openai", "https://api.groq.com/openai/v1", label="Groq", key_env="GROQ_API_KEY"
-        ),
-        ProviderConfig(
-            "fireworks",
-            "openai",
-            "https://api.fireworks.ai/inference/v1",
-            label="Fireworks",
-            key_env="FIREWORKS_API_KEY",
-        ),
-    )
-}
 
 
 #: Environment variables that move a built-in provider (as the official SDKs read them). A base

@@ -26,7 +26,9 @@ from desktop.backends.downloader import (
 from desktop.backends.hub import GgufGroup, Hub, group_files
 from desktop.backends.model_downloads import ModelProgress, download_group, target_for
 from desktop.backends.network import Network
+from desktop.core.catalog import Quant
 from desktop.core.errors import LlamasideError, StoreError
+from desktop.services.model_catalog import repo_models
 from desktop.storage.store import ChatStore
 
 
@@ -67,6 +69,15 @@ class DownloadJob:
     @property
     def eta_s(self) -> float | None:
         return (self.total - self.done) / self.speed if self.speed > 0 else None
+
+
+def catalog_group(quant: Quant, network: Network) -> GgufGroup:
+    """The files of a catalog quant, found in its repo by the catalog's pattern (blocking: it
+    asks the hub)."""
+    for group in repo_models(quant.repo, network):
+        if all(quant.matches(f.path) for f in group.files):
+            return group
+    raise LlamasideError(f"{quant.repo} has no files for {quant.quant} any more.")
 
 
 class DownloadManager(QObject):
@@ -143,6 +154,12 @@ class DownloadManager(QObject):
             return job_id
         self._run(job)
         return job_id
+
+    def start_catalog(self, quant: Quant, name: str) -> str:
+        """A catalog quant's download, listed as ``name``: its files are found in its repo by
+        the catalog's pattern, on the worker thread (see start_lookup)."""
+        network = self.network
+        return self.start_lookup(quant.repo, name, lambda: catalog_group(quant, network))
 
     def pause(self, job_id: str) -> None:
         job = self.jobs[job_id]

@@ -31,9 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.backends.hub import GgufGroup
-from desktop.backends.network import Network
-from desktop.core.catalog import CatalogModel, Quant
+from desktop.core.catalog import CatalogModel
 from desktop.core.errors import LlamasideError
 from desktop.core.fit import (
     Fit,
@@ -46,6 +44,7 @@ from desktop.core.fit import (
     why_recommended,
 )
 from desktop.core.fit_report import SCOUT_ID, machine_summary
+from desktop.core.hub_files import GgufGroup
 from desktop.core.models import human_size
 from desktop.services import model_catalog
 from desktop.services.background import Background
@@ -264,13 +263,8 @@ class ModelsDialog(QDialog):
             if answer != QMessageBox.StandardButton.Yes:
                 return
         quant = fit.quant
-        network = self.downloads.network
         # The service lists it from now on, so a lookup that fails shows in Downloads with why.
-        job_id = self.downloads.start_lookup(
-            quant.repo,
-            f"{self._model().name} {quant.quant}",
-            lambda: self._catalog_group(quant, network),
-        )
+        job_id = self.downloads.start_catalog(quant, f"{self._model().name} {quant.quant}")
         self._show_download(job_id)
 
     # -- Hugging Face -------------------------------------------------------------------------
@@ -381,14 +375,6 @@ class ModelsDialog(QDialog):
         rows = self.files_table.selectionModel().selectedRows()
         if rows:
             self._start_download(self.repo, self.groups[rows[0].row()])
-
-    @staticmethod
-    def _catalog_group(quant: Quant, network: Network) -> GgufGroup:
-        """The files of a catalog quant, found in its repo by the catalog's pattern."""
-        for group in model_catalog.repo_models(quant.repo, network):
-            if all(quant.matches(f.path) for f in group.files):
-                return group
-        raise LlamasideError(f"{quant.repo} has no files for {quant.quant} any more.")
 
     def _start_download(self, repo: str, group: GgufGroup) -> None:
         self._show_download(self.downloads.start(repo, group))

@@ -27,8 +27,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.backends.providers import BUILTIN
 from desktop.core.errors import LlamasideError
+from desktop.core.providers import BUILTIN
 from desktop.services.cloud import CloudService
 
 NAME_ROLE = Qt.ItemDataRole.UserRole
