@@ -19,7 +19,9 @@ from desktop.core.parts import (
     Unknown,
     placeholder,
 )
-from desktop.storage.store import MIGRATIONS, UNREADABLE, ChatStore
+from desktop.storage.migrations import MIGRATIONS
+from desktop.storage.rows import UNREADABLE
+from desktop.storage.store import ChatStore
 
 EVERY_KIND = (
     Reasoning("Think first."),

@@ -10,7 +10,9 @@ import pytest
 
 from desktop.core.errors import NewerSchemaError, StoreError
 from desktop.core.messages import MessageStatus, Role
-from desktop.storage.store import MIGRATIONS, ChatStore, _listed
+from desktop.storage.migrations import MIGRATIONS
+from desktop.storage.rows import listed
+from desktop.storage.store import ChatStore
 
 
 def test_migrations_from_empty_are_recorded(tmp_path: Path) -> None:
@@ -35,7 +37,7 @@ def test_the_sidebar_pages_through_chats_in_index_order(tmp_path: Path) -> None:
             str(row[-1])
             for row in store.db.execute(
                 "EXPLAIN QUERY PLAN SELECT id, title, updated, pinned FROM conversations "
-                + _listed(10, 10)
+                + listed(10, 10)
             ).fetchall()
         )
         assert "USING INDEX conversations_listed" in plan and "TEMP B-TREE" not in plan, plan
@@ -217,7 +219,7 @@ def test_comparison_answers_left_streaming_become_interrupted(tmp_path: Path) ->
 def test_a_migration_that_fails_halfway_changes_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from desktop.storage import store as store_module
+    from desktop.storage import migrations as store_module
 
     ChatStore(tmp_path / "h.db").close()
     broken = [

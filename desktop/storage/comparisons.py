@@ -1,0 +1,118 @@
+"""Comparisons (several models answering the same prompts, side by side or blind) and the votes
+that feed the leaderboard."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from desktop.core.errors import StoreError
+from desktop.storage.database import Database, now_iso
+
+
+class Comparisons(Database):
+    """Owns the comparisons, comparison_answers and votes tables; a vote outlives its
+    comparison."""
+
+    def create_comparison(self, title: str, kind: str, models: list[str], tag: str = "") -> int:
+        with self._writing():
+            cursor = self.db.execute(
+                "INSERT INTO comparisons (created, title, kind, models, tag) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [now_iso(), title, kind, json.dumps(models), tag],
+            )
+        return int(cursor.lastrowid or 0)
+
+    def comparisons(self) -> list[dict[str, Any]]:
+        rows = list(self.db.query("SELECT * FROM comparisons ORDER BY id DESC"))
+        for row in rows:
+            row["models"] = json.loads(row["models"])
+        return rows
+
+    def comparison(self, comparison_id: int) -> dict[str, Any]:
+        rows = list(self.db.query("SELECT * FROM comparisons WHERE id = ?", [comparison_id]))
+        if not rows:
+            raise StoreError(f"Comparison {comparison_id} does not exist.")
+        row = rows[0]
+        row["models"] = json.loads(row["models"])
+        return row
+
+    def save_comparison_answer(
+        self,
+        comparison_id: int,
+        *,
+        round_index: int,
+        slot: int,
+        model: str,
+        prompt: str,
+        content: str,
+        status: str,
+        error: str | None = None,
+        usage: dict[str, Any] | None = None,
+    ) -> int:
+        """Insert or update (same comparison, round and slot) one column's answer."""
+        with self._writing():
+            existing = self.db.execute(
+                "SELECT id FROM comparison_answers WHERE comparison_id = ? AND round = ? "
+                "AND slot = ?",
+                [comparison_id, round_index, slot],
+            ).fetchone()
+            values = [model, prompt, content, status, error, json.dumps(usage) if usage else None]
+            if existing:
+                self.db.execute(
+                    "UPDATE comparison_answers SET model = ?, prompt = ?, content = ?, "
+                    "status = ?, error = ?, usage = ? WHERE id = ?",
+                    [*values, existing[0]],
+                )
+                return int(existing[0])
+            cursor = self.db.execute(
+                "INSERT INTO comparison_answers (model, prompt, content, status, error, usage, "
+                "comparison_id, round, slot, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [*values, comparison_id, round_index, slot, now_iso()],
+            )
+        return int(cursor.lastrowid or 0)
+
+    def comparison_answers(self, comparison_id: int) -> list[dict[str, Any]]:
+        rows = list(
+            self.db.query(
+                "SELECT * FROM comparison_answers WHERE comparison_id = ? ORDER BY round, slot",
+                [comparison_id],
+            )
+        )
+        for row in rows:
+            row["usage"] = json.loads(row["usage"]) if row["usage"] else None
+        return rows
+
+    def add_vote(
+        self,
+        *,
+        model_a: str,
+        model_b: str,
+        winner: str,
+        comparison_id: int | None = None,
+        round_index: int | None = None,
+        flagged: str = "",
+        tag: str = "",
+    ) -> int:
+        with self._writing():
+            cursor = self.db.execute(
+                "INSERT INTO votes (comparison_id, round, model_a, model_b, winner, flagged, "
+                "tag, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [comparison_id, round_index, model_a, model_b, winner, flagged, tag, now_iso()],
+            )
+        return int(cursor.lastrowid or 0)
+
+    def votes(self, *, tag: str | None = None, since: str | None = None) -> list[dict[str, Any]]:
+        """Stored votes, oldest first; optionally one tag's, or those after an ISO time."""
+        clauses, params = [], []
+        if tag:
+            clauses.append("tag = ?")
+            params.append(tag)
+        if since:
+            clauses.append("created >= ?")
+            params.append(since)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        return list(self.db.query(f"SELECT * FROM votes {where} ORDER BY id", params))
+
+    def vote_tags(self) -> list[str]:
+        return [r["tag"] for r in self.db.query("SELECT DISTINCT tag FROM votes WHERE tag != ''")]

@@ -1,0 +1,79 @@
+"""What the app remembers about model files: those the user added, why a file failed to load,
+and the state of each downloaded file (so a download resumes after a restart)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from desktop.storage.database import Database, now_iso
+
+
+class ModelRecords(Database):
+    """Owns the user_models, model_errors and downloads tables."""
+
+    def add_user_model(self, path: str) -> None:
+        with self._writing():
+            self.db.execute(
+                "INSERT OR IGNORE INTO user_models (path, added) VALUES (?, ?)", [path, now_iso()]
+            )
+
+    def user_models(self) -> list[str]:
+        return [r["path"] for r in self.db.query("SELECT path FROM user_models ORDER BY added")]
+
+    def set_model_error(self, path: str, error: str | None) -> None:
+        """Remember why a model file failed to load or crashed the engine (None: it loaded
+        fine). Any file: one the user added, or one in the models folder."""
+        with self._writing():
+            if error is None:
+                self.db.execute("DELETE FROM model_errors WHERE path = ?", [path])
+            else:
+                self.db.execute(
+                    "INSERT INTO model_errors (path, error, at) VALUES (?, ?, ?) "
+                    "ON CONFLICT(path) DO UPDATE SET error = excluded.error, at = excluded.at",
+                    [path, error, now_iso()],
+                )
+
+    def model_errors(self) -> dict[str, str]:
+        """Why each model file that failed to load (or crashed the engine) failed, by path."""
+        rows = self.db.query("SELECT path, error FROM model_errors")
+        return {str(r["path"]): str(r["error"]) for r in rows}
+
+    def forget_user_model(self, path: str) -> None:
+        with self._writing():
+            self.db.execute("DELETE FROM user_models WHERE path = ?", [path])
+
+    # -- downloads ----------------------------------------------------------------------------
+
+    def record_download(
+        self,
+        local_path: str,
+        *,
+        repo: str,
+        path: str,
+        url: str,
+        size: int,
+        sha256: str | None,
+        status: str,
+        error: str | None = None,
+    ) -> None:
+        """One file of a download; status is queued / partial / verified / failed."""
+        with self._writing():
+            self.db.execute(
+                "INSERT INTO downloads (local_path, repo, path, url, size, sha256, status, "
+                "error, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(local_path) DO UPDATE SET url = excluded.url, "
+                "size = excluded.size, sha256 = excluded.sha256, status = excluded.status, "
+                "error = excluded.error, updated = excluded.updated",
+                [local_path, repo, path, url, size, sha256, status, error, now_iso()],
+            )
+
+    def downloads(self) -> list[dict[str, Any]]:
+        return list(self.db.query("SELECT * FROM downloads ORDER BY updated"))
+
+    def download(self, local_path: str) -> dict[str, Any] | None:
+        rows = list(self.db.query("SELECT * FROM downloads WHERE local_path = ?", [local_path]))
+        return rows[0] if rows else None
+
+    def forget_download(self, local_path: str) -> None:
+        with self._writing():
+            self.db.execute("DELETE FROM downloads WHERE local_path = ?", [local_path])
