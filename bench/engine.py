@@ -22,6 +22,7 @@ import native
 
 from desktop.backends.engine_client import SyncEngine, physical_cores
 from desktop.backends.local_models import bundled_model
+from desktop.core.answer import AnswerEvent, Failed, Finished, TextDelta
 from desktop.core.params import LoadParams, SamplingParams
 from desktop.core.usage import Usage
 from desktop.engine.runner import graph_sampling_default
@@ -123,28 +124,26 @@ def ours_qt(path: str, load: LoadParams, out: Results) -> Iterator[None]:
     state: dict[str, Any] = {}
     loop = QEventLoop()
 
-    def on_delta(rid: int, _text: str, n_tokens: int) -> None:
-        if rid == state.get("rid") and not state.get("first"):
-            state["first"] = time.perf_counter()
+    text: dict[str, str] = {}
 
-    def on_done(rid: int, usage: Usage) -> None:
-        if rid == state.get("rid"):
-            state["end"], state["usage"] = time.perf_counter(), usage
+    def on_event(rid: int, event: AnswerEvent) -> None:
+        if isinstance(event, Failed):  # a load's failure too (no request of ours yet)
+            print(event.message)
+            loop.quit()
+        if rid != state.get("rid"):
+            return
+        if isinstance(event, TextDelta):
+            if not state.get("first"):
+                state["first"] = time.perf_counter()
+            text["t"] = text.get("t", "") + event.text
+        elif isinstance(event, Finished):
+            state["end"], state["usage"] = time.perf_counter(), event.usage
             loop.quit()
 
-    host.delta.connect(on_delta)
-    host.done.connect(on_done)
+    host.answered.connect(on_event)
     host.loaded.connect(lambda *_a: loop.quit())
-
-    def on_failed(_rid: int, _code: str, message: str) -> None:
-        print(message)
-        loop.quit()
-
-    host.failed.connect(on_failed)
     host.load(path, load)
     loop.exec()
-    text: dict[str, str] = {}
-    host.delta.connect(lambda rid, piece, _n: text.__setitem__("t", text.get("t", "") + piece))
 
     def answer(messages: list[dict[str, str]], tokens: int) -> Run:
         state.clear()

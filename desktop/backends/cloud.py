@@ -704,3 +704,6 @@ class CloudSource:
     def cancel(self) -> None:
         self._cancel.set()
         self.provider.abort()
+
+    def close(self) -> None:
+        self.provider.close()

@@ -579,10 +579,11 @@ class SyncEngine:
         if self.current_id is not None:
             self.client.cancel(self.current_id)
 
-    def finish_cancelled(self, timeout: float = 2.0) -> None:
+    def finish_cancelled(self, timeout: float = 2.0, into: Answer | None = None) -> None:
         """After cancel_current() interrupted a stream from outside (Ctrl+C), read the rest of
-        its events into ``last`` (the text and usage the engine reports)."""
+        its events into ``into`` (default ``last``): the text and usage the engine reports."""
         rid = self.current_id
+        into = into if into is not None else self.last
         try:
             while True:
                 event = self._next(timeout)
@@ -590,7 +591,7 @@ class SyncEngine:
                     continue
                 answer = P.answer_event(event)
                 if answer is not None:
-                    self.last.add(answer)
+                    into.add(answer)
                     if isinstance(answer, Finished | Failed):
                         return
         except EngineCrashed:

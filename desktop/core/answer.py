@@ -117,6 +117,10 @@ class AnswerSource(Protocol):
         whose stop reason is CANCELLED."""
         ...
 
+    def close(self) -> None:
+        """Release what the source holds (a connection pool, an engine child)."""
+        ...
+
 
 @dataclass
 class Answer:
@@ -125,8 +129,10 @@ class Answer:
     pieces: list[str] = field(default_factory=list)
     thoughts: list[str] = field(default_factory=list)
     calls: list[ToolCall] = field(default_factory=list)
-    #: Set by Finished: the source's own token counts and timings.
-    usage: Usage | None = None
+    #: The source's own token counts and timings (real once ``finished``).
+    usage: Usage = field(default_factory=Usage)
+    #: The source said how it ended (Finished arrived).
+    finished: bool = False
     error: str | None = None
     overflow: Overflow | None = None
     code: str = ""
@@ -142,7 +148,7 @@ class Answer:
         elif isinstance(event, ToolCallEvent):
             self.calls.append(event.call)
         elif isinstance(event, Finished):
-            self.usage = event.usage
+            self.usage, self.finished = event.usage, True
         else:
             self.error, self.overflow, self.code = event.message, event.overflow, event.code
 
@@ -155,19 +161,14 @@ class Answer:
         return "".join(self.thoughts)
 
     @property
-    def finished(self) -> bool:
-        """The source said how it ended (so ``usage`` is real, not a default)."""
-        return self.usage is not None
-
-    @property
     def stopped(self) -> bool:
-        return self.usage is not None and self.usage.stop_reason == StopReason.CANCELLED
+        return self.finished and self.usage.stop_reason == StopReason.CANCELLED
 
     @property
     def status(self) -> MessageStatus:
         if self.error is not None:
             return MessageStatus.FAILED
-        if self.usage is None:
+        if not self.finished:
             return MessageStatus.STOPPED
         return status_after(self.usage.stop_reason)
 

@@ -20,7 +20,6 @@ from desktop.backends.catalog_file import load_pricing
 from desktop.backends.cloud import (
     DEFAULT_TIMEOUT_S,
     AnthropicProvider,
-    CloudError,
     OpenAIProvider,
 )
 from desktop.backends.network import Network, Outbound
@@ -32,9 +31,9 @@ from desktop.backends.providers import (
     keyless_allowed,
     open_provider,
 )
+from desktop.core.answer import AnswerSource, Failed, Prompt
 from desktop.core.errors import LlamasideError
 from desktop.core.models import CloudModel
-from desktop.core.params import SamplingParams
 from desktop.core.pricing import Pricing, PricingError
 from desktop.services.background import Background
 from desktop.storage.settings import Settings
@@ -312,80 +311,54 @@ class CloudService(QObject):
         return self.store.outbound()
 
 
-class CloudStreams(QObject):
-    """Cloud answers streaming on worker threads, delivered as signals on the GUI thread.
+class AnswerStreams(QObject):
+    """Answers from AnswerSources (cloud providers, a comparison's local engine) running on
+    worker threads, their events delivered as one signal on the GUI thread.
 
     Signals:
-        delta(int, str, int): request id, new text, pieces so far.
-        thinking(int): request id: the model has begun to show its thinking (it arrives whole
-            with done, in CloudResult.reasoning).
-        done(int, object): request id, CloudResult (text, usage, stop reason).
-        failed(int, str, str): request id, message for the user, the text that had arrived.
+        answered(int, object): request id, an AnswerEvent; a request's last is Finished or
+            Failed.
     """
 
-    delta = Signal(int, str, int)
-    thinking = Signal(int)
-    done = Signal(int, object)
-    failed = Signal(int, str, str)
+    answered = Signal(int, object)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._next_id = 0
-        self._cancels: dict[int, threading.Event] = {}
-        self._providers: dict[int, OpenAIProvider | AnthropicProvider] = {}
+        self._sources: dict[int, AnswerSource] = {}
         self._threads: dict[int, threading.Thread] = {}
 
-    def start(
-        self,
-        provider: OpenAIProvider | AnthropicProvider,
-        messages: list[dict[str, str]],
-        model: str,
-        sampling: SamplingParams,
-        conversation_id: int | None = None,
-    ) -> int:
+    def start(self, source: AnswerSource, prompt: Prompt) -> int:
         self._next_id += 1
         request_id = self._next_id
-        cancel = threading.Event()
-        self._cancels[request_id] = cancel
-        self._providers[request_id] = provider
-
-        provider.on_thinking = lambda: self.thinking.emit(request_id)
+        self._sources[request_id] = source
+        emit = self.answered.emit
 
         def work() -> None:
-            pieces = 0
             try:
-                for text in provider.stream(messages, model, sampling, cancel, conversation_id):
-                    pieces += 1
-                    self.delta.emit(request_id, text, pieces)
-                self.done.emit(request_id, provider.last)
-            except CloudError as exc:
-                self.failed.emit(request_id, str(exc), exc.partial)
-            except LlamasideError as exc:
-                self.failed.emit(request_id, str(exc), "")
+                for event in source.answer(prompt):
+                    emit(request_id, event)
             except Exception as exc:  # a worker must always report back
-                self.failed.emit(request_id, f"{type(exc).__name__}: {exc}", "")
+                emit(request_id, Failed(f"{type(exc).__name__}: {exc}"))
             finally:
-                self._providers.pop(request_id, None)
-                provider.close()
+                self._sources.pop(request_id, None)
+                source.close()
 
-        thread = threading.Thread(target=work, name=f"cloud-{request_id}", daemon=True)
+        thread = threading.Thread(target=work, name=f"answer-{request_id}", daemon=True)
         self._threads = {k: t for k, t in self._threads.items() if t.is_alive()}
         self._threads[request_id] = thread
         thread.start()
         return request_id
 
     def cancel(self, request_id: int) -> None:
-        """Stop: the HTTP response is closed now (the provider stops generating and billing);
-        the caller does not wait for the worker to notice."""
-        event = self._cancels.pop(request_id, None)
-        if event is not None:
-            event.set()
-        provider = self._providers.get(request_id)
-        if provider is not None:
-            provider.abort()
+        """Stop: a cloud source closes its HTTP response now (the provider stops generating
+        and billing); the caller does not wait for the worker to notice."""
+        source = self._sources.get(request_id)
+        if source is not None:
+            source.cancel()
 
     def shutdown(self, wait_s: float = 2.0) -> None:
-        for request_id in list(self._cancels):
+        for request_id in list(self._sources):
             self.cancel(request_id)
         for thread in self._threads.values():
             thread.join(wait_s)

@@ -12,7 +12,6 @@ from desktop.backends.engine_modes import ModeMemory
 from desktop.core import protocol as P
 from desktop.core.engine_mode import SafeMode
 from desktop.core.params import LoadParams, SamplingParams
-from desktop.core.usage import Usage
 
 
 class EngineHost(QObject):
@@ -22,10 +21,8 @@ class EngineHost(QObject):
         hello(dict): the child started (backend, gpu_offload, llama_cpp_version).
         loaded(int, dict, float): request id, model info, load seconds.
         started(int, int): request id, prompt tokens (the prompt fits; decoding begins).
-        delta(int, str, int): request id, new answer text, tokens so far.
-        thought(int, str, int): request id, new thinking text (a <think> block), tokens so far.
-        done(int, object): request id, Usage.
-        failed(int, str, str): request id, error code, message for the user.
+        answered(int, object): request id, an AnswerEvent (text, thinking, Finished with
+            the usage, or Failed: the engine's error, a load's included).
         exited(str, bool): the child ended: message, and whether we asked it to.
         safe_mode(): the child crashed loading a model or reading its first prompt and goes
             on in a safer mode, the request in flight with it (safe_mode_in_force says which).
@@ -34,13 +31,7 @@ class EngineHost(QObject):
     hello = Signal(dict)
     loaded = Signal(int, dict, float)
     started = Signal(int, int)
-    delta = Signal(int, str, int)
-    thought = Signal(int, str, int)
-    done = Signal(int, object)
-    failed = Signal(int, str, str)
-    #: Before failed, for a prompt that does not fit: request id, its tokens, the limit, and
-    #: whether it is the earlier turns (not the new message) that fill the context.
-    overflow = Signal(int, int, int, bool)
+    answered = Signal(int, object)
     exited = Signal(str, bool)
     safe_mode = Signal()
 
@@ -120,23 +111,11 @@ class EngineHost(QObject):
         if kind in (P.EV_DONE, P.EV_ERROR) and rid == self._cancelling:
             self._cancelling = None
             self._kill_timer.stop()
-        if kind == P.EV_DELTA:
-            self.delta.emit(rid, event["text"], int(event.get("n", 0)))
-        elif kind == P.EV_THOUGHT:
-            self.thought.emit(rid, event["text"], int(event.get("n", 0)))
+        answer = P.answer_event(event)
+        if answer is not None:
+            self.answered.emit(rid, answer)
         elif kind == P.EV_STARTED:
             self.started.emit(rid, int(event["prompt_tokens"]))
-        elif kind == P.EV_DONE:
-            self.done.emit(rid, Usage.from_dict(event["usage"]))
-        elif kind == P.EV_ERROR:
-            if event.get("code") == P.ERROR_CONTEXT_OVERFLOW:
-                self.overflow.emit(
-                    rid,
-                    int(event.get("n_tokens", 0)),
-                    int(event.get("limit", 0)),
-                    bool(event.get("conversation", False)),
-                )
-            self.failed.emit(rid, str(event.get("code", "")), str(event.get("message", "")))
         elif kind == P.EV_LOADED:
             self.loaded.emit(rid, dict(event["model"]), float(event["load_s"]))
         elif kind == P.EV_HELLO:

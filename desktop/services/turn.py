@@ -1,0 +1,169 @@
+"""One chat turn, the same for the window and `llamaside chat`: the question saved before
+anything is sent, the context planned, the answer's events saved as they arrive, the answer
+finished with its parts, usage and cost, or taken back without a trace when nothing was sent.
+
+No Qt here: the window feeds events as its engine host and worker threads deliver them; the CLI
+runs a source on its own thread with ``run``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from desktop.core.answer import Answer, AnswerEvent, AnswerSource, Prompt
+from desktop.core.context import NEW_CHAT_TITLE, ChatContext, plan_prompt, title_for
+from desktop.core.errors import StoreError
+from desktop.core.messages import MessageStatus, Role
+from desktop.core.params import SamplingParams
+from desktop.core.usage import Usage
+from desktop.storage.store import AT_LEAF, ChatStore, Conversation, StoredMessage
+
+#: How often a streaming answer is written to disk, so a crash loses at most this much.
+CHECKPOINT_INTERVAL_S = 1.0
+
+#: The cost of a cloud answer for its usage record ({} for local models or unknown prices).
+CostOf = Callable[[str, Usage], dict[str, Any]]
+
+
+def chat_context(conversation: Conversation) -> ChatContext:
+    params = conversation.params
+    return ChatContext(
+        conversation.system_prompt,
+        int(params.get("context_from", 0) or 0),
+        str(params.get("context_summary", "") or ""),
+    )
+
+
+@dataclass
+class ChatTurn:
+    """A turn in progress: its rows in the store, its prompt and the answer so far."""
+
+    conversation_id: int
+    question_id: int
+    answer_id: int
+    question: str
+    model_id: str
+    prompt: Prompt
+    #: The title and branch end before this turn, put back if the turn is taken back.
+    previous_title: str
+    previous_leaf: int | None
+    #: False when regenerating: the question existed before and stays.
+    new_user: bool
+    #: What the question follows (AT_LEAF, 0 for "first", or an edited question's parent).
+    after: int
+    answer: Answer = field(default_factory=Answer)
+    last_checkpoint: float = 0.0
+
+
+class TurnPipeline:
+    """Saves turns of chats in one store; owns the question/answer rows' life cycle."""
+
+    def __init__(self, store: ChatStore, cost_of: CostOf | None = None) -> None:
+        self.store = store
+        self.cost_of = cost_of
+
+    def begin(
+        self,
+        conversation: Conversation,
+        path: Sequence[StoredMessage],
+        model_id: str,
+        sampling: SamplingParams,
+        *,
+        text: str | None = None,
+        after: int | None = AT_LEAF,
+        question: StoredMessage | None = None,
+    ) -> ChatTurn:
+        """Save the question (``text``, following ``after``) or take an existing one
+        (``question``, to regenerate its answer) and add the answer's row, streaming.
+        ``path``: the branch on screen, read once by the caller for the whole send."""
+        cid = conversation.id
+        previous_leaf = path[-1].id if path else None
+        if question is None:
+            assert text is not None
+            if after is not None and after != AT_LEAF:
+                upto = next((i + 1 for i, m in enumerate(path) if m.id == after), 0)
+                earlier = list(path[:upto])
+            else:
+                earlier = list(path) if after == AT_LEAF else []
+            question = self.store.add_message(cid, Role.USER, text, parent_id=after)
+            if conversation.title == NEW_CHAT_TITLE:
+                self.store.rename_conversation(cid, title_for(text))
+        else:
+            earlier = [m for m in path if m.id < question.id]
+        answer = self.store.add_message(
+            cid,
+            Role.ASSISTANT,
+            "",
+            model=model_id,
+            status=MessageStatus.STREAMING,
+            parent_id=question.id,
+        )
+        prompt = plan_prompt(
+            [*earlier, question], answer.id, chat_context(conversation), sampling, cid
+        )
+        return ChatTurn(
+            cid,
+            question.id,
+            answer.id,
+            question.content,
+            model_id,
+            prompt,
+            conversation.title,
+            previous_leaf,
+            new_user=text is not None,
+            after=(after if after is not None else 0) if text is not None else AT_LEAF,
+        )
+
+    def add(self, turn: ChatTurn, event: AnswerEvent) -> None:
+        """Fold an event into the answer; now and then write the text so far to disk."""
+        turn.answer.add(event)
+        now = time.monotonic()
+        if now - turn.last_checkpoint >= CHECKPOINT_INTERVAL_S and turn.answer.pieces:
+            turn.last_checkpoint = now
+            # A checkpoint that cannot be written (disk full) does not stop the answer: the
+            # text is on screen, and finish() tries again and says so if it fails.
+            with contextlib.suppress(StoreError):
+                self.store.update_message(turn.answer_id, content=turn.answer.text)
+
+    def finish(self, turn: ChatTurn, status: MessageStatus | None = None) -> MessageStatus:
+        """Save the answer as it ended (``status``: the caller knows better, e.g. Stop pressed
+        while the source had not said yet). Raises StoreError when it cannot be saved."""
+        answer = turn.answer
+        status = status or answer.status
+        usage = None
+        if answer.finished:
+            usage = answer.usage.to_dict()
+            if self.cost_of is not None:
+                usage.update(self.cost_of(turn.model_id, answer.usage))
+        self.store.update_message(
+            turn.answer_id, parts=answer.parts, status=status, usage=usage, error=answer.error
+        )
+        self.store.touch(turn.conversation_id)
+        return status
+
+    def take_back(self, turn: ChatTurn) -> None:
+        """An unsent turn leaves no trace: its rows go, the branch and title are as before."""
+        self.store.delete_message(turn.answer_id)
+        if turn.new_user:
+            self.store.delete_message(turn.question_id)
+        if turn.previous_leaf is not None:
+            self.store.show_version(turn.previous_leaf)
+        self.store.rename_conversation(turn.conversation_id, turn.previous_title)
+
+    def run(
+        self,
+        turn: ChatTurn,
+        source: AnswerSource,
+        on_event: Callable[[AnswerEvent], None] | None = None,
+    ) -> Answer:
+        """Stream the answer from ``source`` on this thread, saving as it goes (the caller
+        finishes or takes back the turn: it decides what a Ctrl+C or an overflow means)."""
+        for event in source.answer(turn.prompt):
+            if on_event is not None:
+                on_event(event)
+            self.add(turn, event)
+        return turn.answer
