@@ -166,7 +166,7 @@ def cmd_chat(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
                     title=title_for(text), model=source.model_id, system_prompt=args.system
                 )
             elif conversation is not None:
-                store.set_conversation_model(conversation.id, source.model_id, conversation.params)
+                store.set_conversation_model(conversation.id, source.model_id)
             return _answer(
                 args,
                 paths,
@@ -371,9 +371,7 @@ def _outgrown(
     plan = drop_plan(
         store.messages(fresh.id), chat_context(fresh), overflow.n_tokens, overflow.limit, text
     )
-    store.set_conversation_model(
-        fresh.id, fresh.model, {**fresh.params, "context_from": plan.first_kept}
-    )
+    store.set_context(fresh.id, plan.first_kept)
     sys.stderr.write(
         f"llamaside: {plan.dropped} of this chat's oldest messages are no longer sent "
         "(they stay in the history).\n"

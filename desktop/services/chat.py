@@ -23,6 +23,7 @@ from desktop.backends.local_models import available_models
 from desktop.core import protocol as P
 from desktop.core import summary as summaries
 from desktop.core.answer import AnswerEvent, Failed, Finished, ReasoningDelta, TextDelta
+from desktop.core.chat_records import AT_LEAF, Conversation, StoredMessage
 from desktop.core.context import NEW_CHAT_TITLE, drop_plan, plan_prompt
 from desktop.core.errors import LlamasideError, StoreError
 from desktop.core.fit import Machine
@@ -44,7 +45,7 @@ from desktop.services.engine_host import EngineHost
 from desktop.services.model_catalog import detect_for_loading
 from desktop.services.turn import ChatTurn, TurnPipeline, chat_context
 from desktop.storage.settings import Settings
-from desktop.storage.store import AT_LEAF, ChatStore, Conversation, StoredMessage
+from desktop.storage.store import ChatStore
 
 __all__ = [
     "NEW_CHAT_TITLE",
@@ -271,32 +272,18 @@ class ChatService(QObject, ChatSetup):
         """The chat's sampling for this answer, remembered with the chat's model. A chat
         without a preset starts on its model's recommended one (e.g. Llama 4: its maker's
         temperature, top_p and min_p), the user's other defaults kept."""
-        params = conversation.params
-        if not params.get("preset"):
-            recommended = recommended_preset(model.name)
-            preset = self.presets().get(recommended)
-            if recommended != BALANCED and preset is not None:
-                keys = ("temperature", "top_p", "min_p")
-                params = {
-                    **params,
-                    **self.sampling.to_dict(),
-                    **{k: v for k, v in preset.sampling.to_dict().items() if k in keys},
-                    "preset": recommended,
-                }
-        sampling = self._sampling_from(params)
-        # Keep what else the chat remembers (its preset, where its context now starts).
-        self.store.set_conversation_model(
-            conversation.id, model.id, {**params, **sampling.to_dict()}
-        )
+        preset = conversation.preset
+        sampling = (conversation.sampling or self.sampling) if preset else self.sampling
+        recommended = recommended_preset(model.name)
+        found = self.presets().get(recommended)
+        if not preset and recommended != BALANCED and found is not None:
+            keys = ("temperature", "top_p", "min_p")
+            ours = {k: v for k, v in found.sampling.to_dict().items() if k in keys}
+            sampling = SamplingParams.from_dict({**self.sampling.to_dict(), **ours})
+            preset = recommended
+        self.store.set_conversation_model(conversation.id, model.id)
+        self.store.set_sampling(conversation.id, sampling, preset=preset or None)
         return sampling
-
-    def _sampling_from(self, params: dict[str, Any]) -> SamplingParams:
-        if not params.get("preset"):
-            return self.sampling
-        try:
-            return SamplingParams.from_dict(params)
-        except LlamasideError:
-            return self.sampling
 
     def _start(self, turn: _Turn, provider: Any) -> None:
         """The answer's row is on screen; ask its model."""
@@ -557,11 +544,7 @@ class ChatService(QObject, ChatSetup):
     def _set_context(
         self, conversation_id: int, first_kept: int, summary: str | None = None
     ) -> None:
-        conversation = self.store.get_conversation(conversation_id)
-        params = {**conversation.params, "context_from": first_kept}
-        if summary is not None:
-            params["context_summary"] = summary
-        self.store.set_conversation_model(conversation_id, conversation.model, params)
+        self.store.set_context(conversation_id, first_kept, summary)
 
     def summarise_oldest(
         self, conversation_id: int, n_tokens: int, limit: int, text: str, after: int
@@ -580,7 +563,7 @@ class ChatService(QObject, ChatSetup):
             return False
         sent, dropped, first_kept = self._drop_plan(conversation_id, n_tokens, limit, text)
         conversation = self.store.get_conversation(conversation_id)
-        previous = str(conversation.params.get("context_summary", "") or "")
+        previous = conversation.context_summary
         chars = len(conversation.system_prompt) + len(text) + sum(len(m.content) for m in sent)
         chars_per_token = max(chars, 1) / max(n_tokens, 1)
         # The summary request must itself fit: room for the instruction and the summary.

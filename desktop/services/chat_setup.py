@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from desktop.backends.gguf_check import check_model_file
 from desktop.backends.local_models import BUNDLED_ID
+from desktop.core.chat_records import AT_LEAF, Conversation, StoredMessage
 from desktop.core.errors import InvalidParameter, LlamasideError, ModelLoadError
 from desktop.core.fit import Fit, Machine, plan, plan_quant, recommend
 from desktop.core.fit_report import SCOUT_ID
@@ -24,7 +25,7 @@ from desktop.services import model_catalog
 from desktop.services.cloud import CloudService
 from desktop.services.turn import chat_context
 from desktop.storage.settings import Settings
-from desktop.storage.store import AT_LEAF, ChatStore, Conversation, StoredMessage
+from desktop.storage.store import ChatStore
 
 if TYPE_CHECKING:
     from PySide6.QtCore import SignalInstance
@@ -243,23 +244,13 @@ class ChatSetup:
         if preset is None:
             raise InvalidParameter(f"No preset named “{name}”.")
         self.store.set_system_prompt(conversation_id, preset.system_prompt)
-        conversation = self.store.get_conversation(conversation_id)
-        self.store.set_conversation_model(
-            conversation_id,
-            conversation.model,
-            {**conversation.params, **preset.sampling.to_dict(), "preset": name},
-        )
+        self.store.set_sampling(conversation_id, preset.sampling, preset=name)
         return preset
 
     def sampling_for(self, conversation_id: int) -> SamplingParams:
         """The conversation's preset's sampling, or the app's default when it has none."""
-        params = self.store.get_conversation(conversation_id).params
-        if not params.get("preset"):
-            return self.sampling
-        try:
-            return SamplingParams.from_dict(params)
-        except InvalidParameter:
-            return self.sampling
+        conversation = self.store.get_conversation(conversation_id)
+        return (conversation.sampling or self.sampling) if conversation.preset else self.sampling
 
     def consent_text(self, model: CloudModel) -> str:
         """What the first send to a provider will do, in words the user agrees to."""

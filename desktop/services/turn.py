@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from desktop.core.answer import Answer, AnswerEvent, AnswerSource, Prompt
+from desktop.core.chat_records import AT_LEAF, Conversation, StoredMessage
 from desktop.core.context import NEW_CHAT_TITLE, ChatContext, plan_prompt, title_for
 from desktop.core.errors import StoreError
 from desktop.core.messages import MessageStatus, Role
 from desktop.core.params import SamplingParams
 from desktop.core.usage import Usage
-from desktop.storage.store import AT_LEAF, ChatStore, Conversation, StoredMessage
+from desktop.storage.store import ChatStore
 
 #: How often a streaming answer is written to disk, so a crash loses at most this much.
 CHECKPOINT_INTERVAL_S = 1.0
@@ -30,11 +31,8 @@ CostOf = Callable[[str, Usage], dict[str, Any]]
 
 
 def chat_context(conversation: Conversation) -> ChatContext:
-    params = conversation.params
     return ChatContext(
-        conversation.system_prompt,
-        int(params.get("context_from", 0) or 0),
-        str(params.get("context_summary", "") or ""),
+        conversation.system_prompt, conversation.context_from, conversation.context_summary
     )
 
 
