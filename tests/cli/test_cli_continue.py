@@ -9,7 +9,8 @@ import json
 from desktop.core.messages import MessageStatus, Role
 from desktop.storage.paths import AppPaths
 from desktop.storage.store import ChatStore
-from tests.cli.test_cli_cloud import KEY, CloudServer, cloud, run
+from tests.cli.test_cli_cloud import KEY, cloud, run
+from tests.cloudserver import CloudServer
 
 __all__ = ["cloud"]  # the fixture, used by name
 
