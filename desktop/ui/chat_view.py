@@ -43,6 +43,7 @@ from PySide6.QtWidgets import QTextBrowser, QWidget
 from desktop.core.chat_records import StoredMessage, Versions
 from desktop.core.messages import MessageStatus, Role
 from desktop.core.models import is_local_id
+from desktop.core.parts import Reasoning, Text, placeholder
 from desktop.core.pricing import cost_text
 from desktop.ui.render import (
     ACTION_SCHEME,
@@ -192,6 +193,17 @@ def thinking_line(message: StoredMessage) -> str:
     return f'<p style="color:#888; font-size:small; margin-bottom:2px">{shown}</p>'
 
 
+def other_parts_html(message: StoredMessage) -> str:
+    """Parts this view has no display of its own for yet (images, attachments, tool calls and
+    their results, kinds from a newer version): a labelled line each, so nothing is hidden."""
+    lines = [
+        f'<p style="color:#888; font-size:small; margin:2px 0">{html.escape(placeholder(part))}</p>'
+        for part in message.parts
+        if not isinstance(part, Text | Reasoning)
+    ]
+    return "".join(lines)
+
+
 def answer_footer(message: StoredMessage) -> str:
     """Tokens, speed and, for a cloud answer, its cost with the date of the price used."""
     usage = message.usage
@@ -267,6 +279,7 @@ def message_html(
             anchor
             + _header("You", "#2471a3")
             + f"<p>{plain_to_html(break_long_lines(message.content)[0])}</p>"
+            + other_parts_html(message)
             + controls
         )
     who = model_names.get(message.model or "", message.model or "Assistant")
@@ -281,6 +294,7 @@ def message_html(
         + answer_header(who, message.model)
         + thinking_line(message)
         + body
+        + other_parts_html(message)
         + _status_note(message.status.value, message.error)
         + answer_footer(message)
         + controls
