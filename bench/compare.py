@@ -37,11 +37,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from desktop.backends import cloud, compare_run
-from desktop.backends.compare_run import Column, ColumnResult, run_round, threads_each
+from desktop.backends.compare_run import Column, run_round, threads_each
 from desktop.backends.engine_client import physical_cores
 from desktop.backends.local_models import bundled_model
 from desktop.backends.network import Network
 from desktop.backends.providers import Providers, open_provider
+from desktop.core.compare import ColumnAnswer
 from desktop.core.models import CloudModel
 from desktop.core.params import LoadParams, SamplingParams
 
@@ -109,15 +110,16 @@ class Receiver:
         return self.last[slot] - self.first[slot]
 
 
-def _round_of(results: list[ColumnResult], receiver: Receiver) -> Round:
-    usage = results[0].usage or {}
-    tokens = int(usage.get("output_tokens", 0))
+def _round_of(results: list[ColumnAnswer], receiver: Receiver) -> Round:
+    usage = results[0].answer.usage
+    assert results[0].answer.finished and usage is not None, results[0].error
+    tokens = usage.output_tokens
     span = receiver.span(0)
     # Pieces after the first one carried tokens 2..n: that many over the span between them.
     received = (tokens - 1) / span if tokens > 1 and span > 0 else 0.0
     clouds = range(1, len(results))
     return Round(
-        float(usage.get("tokens_per_second", 0.0)),
+        usage.tokens_per_second,
         received,
         tokens,
         # Our servers send one token per piece.
@@ -133,7 +135,7 @@ def run_direct(local: Column, clouds: list[Column], sampling: SamplingParams) ->
         column.history.clear()  # the same prompt, no follow-up: the same tokens every round
     receiver = Receiver()
 
-    def done(slot: int, _result: ColumnResult) -> None:
+    def done(slot: int, _result: ColumnAnswer) -> None:
         if slot == 0:  # the local answer is complete: the clouds' endless answers end here
             for column in clouds:
                 column.cancel()

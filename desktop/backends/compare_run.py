@@ -1,10 +1,12 @@
 """One prompt through several models at once, for `llamaside compare` and the compare window.
 
 Each column is one model with its own thread of messages (follow-ups go to every column, each
-continuing its own conversation). A local column owns an engine child; a cloud column opens its
-provider per answer, through the same network gate as chat (offline switch, privacy record). A
-round runs every column on its own thread; local columns that do not fit in memory together run
-one after the other instead. A column that fails reports why and the others carry on.
+continuing its own conversation), answered by an AnswerSource as chat's are: a local column owns
+an engine child (LocalSource); a cloud column opens its provider per answer (CloudSource),
+through the same network gate as chat (offline switch, privacy record). Its result is the
+source's Answer in a ColumnAnswer. A round runs every column on its own thread; local columns
+that do not fit in memory together run one after the other instead. A column that fails reports
+why and the others carry on.
 """
 
 from __future__ import annotations
@@ -16,13 +18,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from desktop.backends.cloud import AnthropicProvider, CloudError, OpenAIProvider
-from desktop.backends.engine_client import SyncEngine
+from desktop.backends.cloud import AnthropicProvider, CloudSource, OpenAIProvider
+from desktop.backends.engine_client import LocalSource
 from desktop.backends.engine_modes import ModeMemory
+from desktop.core.answer import (
+    Answer,
+    AnswerEvent,
+    Prompt,
+    PromptMessage,
+    TextDelta,
+    collect,
+)
+from desktop.core.compare import ColumnAnswer
 from desktop.core.errors import LlamasideError
-from desktop.core.messages import MessageStatus, status_after
+from desktop.core.messages import MessageStatus, Role
 from desktop.core.models import CloudModel, LocalModel
 from desktop.core.params import LoadParams, SamplingParams
+from desktop.core.parts import Text
 from desktop.core.pricing import Pricing
 from desktop.core.usage import Usage
 
@@ -30,23 +42,15 @@ from desktop.core.usage import Usage
 LOAD_OVERHEAD_BYTES = 600 * 1024 * 1024
 
 Provider = OpenAIProvider | AnthropicProvider
-
-
-@dataclass
-class ColumnResult:
-    model_id: str
-    text: str = ""
-    status: str = MessageStatus.COMPLETE.value
-    error: str | None = None
-    #: Usage.to_dict(), plus cost_usd / price_checked for a cloud answer; None if unknown.
-    usage: dict[str, Any] | None = None
-    #: The loaded context size (local), for "context used".
-    n_ctx: int | None = None
+Source = LocalSource | CloudSource
 
 
 @dataclass
 class Column:
-    """One model of a comparison. ``run`` blocks; ``cancel`` may be called from any thread."""
+    """One model of a comparison: its own thread of messages and the AnswerSource that answers
+    it, a LocalSource (an engine child of its own, loaded on the first answer and kept) or a
+    CloudSource (its provider opened for each answer). ``run`` blocks and returns the
+    source's Answer in a ColumnAnswer; ``cancel`` may be called from any thread."""
 
     model: LocalModel | CloudModel
     load_params: LoadParams = field(default_factory=LoadParams)
@@ -56,33 +60,36 @@ class Column:
     #: The engine's safe mode for this machine (shared with the chat's engine).
     modes: ModeMemory | None = None
     system_prompt: str = ""
-    history: list[dict[str, str]] = field(default_factory=list)
+    #: This column's own thread of messages (a follow-up continues it).
+    history: list[PromptMessage] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._engine: SyncEngine | None = None
         self._cancel = threading.Event()
-        self._provider: Provider | None = None
+        #: The source answering now (a local one stays between answers).
+        self._source: Source | None = None
         self._n_ctx: int | None = None
-        #: Guards the engine against close() racing a load on the column's thread.
+        #: Guards the source against close() racing a load on the column's thread.
         self._lock = threading.Lock()
         self._closed = False
-        self._loading: SyncEngine | None = None
 
     def reset(self) -> None:
         """Before a round starts (not when this column's turn comes: a Stop pressed while
         local models take turns must hold for a column that has not started yet)."""
         self._cancel.clear()
 
-    def _stopped(self, text: str = "") -> ColumnResult:
-        return ColumnResult(self.model.id, text, MessageStatus.STOPPED.value, n_ctx=self._n_ctx)
-
     @property
     def local(self) -> bool:
         return isinstance(self.model, LocalModel)
 
-    def messages(self, prompt: str) -> list[dict[str, str]]:
-        system = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
-        return [*system, *self.history, {"role": "user", "content": prompt}]
+    def _result(
+        self, answer: Answer | None = None, cost: dict[str, Any] | None = None
+    ) -> ColumnAnswer:
+        return ColumnAnswer(self.model.id, answer or Answer(), self.local, self._n_ctx, cost or {})
+
+    def prompt(self, text: str, sampling: SamplingParams) -> Prompt:
+        """What the source is asked: this column's thread so far, then ``text``."""
+        question = PromptMessage(Role.USER, (Text(text),))
+        return Prompt((*self.history, question), sampling, self.system_prompt)
 
     def run(
         self,
@@ -91,129 +98,121 @@ class Column:
         on_delta: Callable[[str], None],
         *,
         local_busy: threading.Event | None = None,
-    ) -> ColumnResult:
+    ) -> ColumnAnswer:
         """One answer. ``local_busy``: for a cloud column, set while a local model of the same
         round is still answering (the column then reads its stream in bursts: Coalescer)."""
         if self._cancel.is_set() or self._closed:
-            return self._stopped()
+            return self._result()
         try:
-            if isinstance(self.model, LocalModel):
-                result = self._run_local(self.model, prompt, sampling, on_delta)
-            else:
-                result = self._run_cloud(self.model, prompt, sampling, on_delta, local_busy)
-        except CloudError as exc:
-            result = ColumnResult(self.model.id, exc.partial, MessageStatus.FAILED.value, str(exc))
+            source = self._open()
         except LlamasideError as exc:
-            result = ColumnResult(self.model.id, "", MessageStatus.FAILED.value, str(exc))
-        if result.status != MessageStatus.FAILED.value and result.text:
-            # This column's own thread: its next answer follows from this one.
-            self.history += [
-                {"role": "user", "content": prompt},
-                {"role": "assistant", "content": result.text},
-            ]
-        return result
-
-    def _run_local(
-        self,
-        model: LocalModel,
-        prompt: str,
-        sampling: SamplingParams,
-        on_delta: Callable[[str], None],
-    ) -> ColumnResult:
-        if self._engine is None:
-            engine = SyncEngine(log_path=self.engine_log, modes=self.modes)
-            with self._lock:
-                if self._closed:
-                    return self._stopped()
-                self._loading = engine  # close() ends it even in the middle of the load
-            try:
-                loaded = engine.load(model.path, self.load_params)
-            except LlamasideError:
-                engine.close()
-                if self._closed or self._cancel.is_set():
-                    return self._stopped()
-                raise
-            finally:
-                with self._lock:
-                    self._loading = None
-            with self._lock:
-                if self._closed:
-                    engine.close()  # closed while loading: no child may outlive the column
-                    return self._stopped()
-                self._engine = engine
-            self._n_ctx = int(loaded["model"].get("n_ctx") or 0) or None
-        engine = self._engine
+            if self._closed or self._cancel.is_set():
+                return self._result()
+            return self._result(Answer(error=str(exc)))
+        if source is None:
+            return self._result()  # closed while it loaded
         if self._cancel.is_set():
-            return self._stopped()
-        pieces: list[str] = []
-        cancel_sent = False
-        try:
-            for piece in engine.stream(self.messages(prompt), sampling):
-                pieces.append(piece)
-                on_delta(piece)
-                if self._cancel.is_set() and not cancel_sent:
-                    # A Stop that came before the request had its id reaches the engine now.
-                    engine.cancel_current()
-                    cancel_sent = True
-        except LlamasideError as exc:
-            if not engine.client.running:
-                self._engine = None  # it died: the next answer starts a new one
-                engine.close()
-            return ColumnResult(
-                model.id, "".join(pieces), MessageStatus.FAILED.value, str(exc), n_ctx=self._n_ctx
-            )
-        usage = engine.last.usage
-        status = status_after(usage.stop_reason)
-        return ColumnResult(
-            model.id, "".join(pieces), status.value, None, usage.to_dict(), self._n_ctx
-        )
-
-    def _run_cloud(
-        self,
-        model: CloudModel,
-        prompt: str,
-        sampling: SamplingParams,
-        on_delta: Callable[[str], None],
-        local_busy: threading.Event | None,
-    ) -> ColumnResult:
-        if self.open_cloud is None:
-            raise LlamasideError("Cloud models are not available here.")
-        provider = self._provider = self.open_cloud(model)
+            self._release(source)
+            return self._result()
+        asked = self.prompt(prompt, sampling)
         pace = Coalescer(self._cancel, CLOUD_COALESCE_S, local_busy)
-        try:
-            for piece in provider.stream(
-                self.messages(prompt), model.model, sampling, self._cancel
-            ):
-                on_delta(piece)
+        cancel_sent = False
+
+        def on_event(event: AnswerEvent) -> None:
+            nonlocal cancel_sent
+            if isinstance(event, TextDelta):
+                on_delta(event.text)
                 pace.after_piece()
-            result = provider.last
+            if self._cancel.is_set() and not cancel_sent:
+                # A Stop that came before the request was under way reaches the source now.
+                source.cancel()
+                cancel_sent = True
+
+        try:
+            answer = collect(source, asked, on_event)
         finally:
-            self._provider = None
-            provider.close()
-        status = status_after(result.usage.stop_reason)
-        usage = result.usage.to_dict() if result.finished else None
-        if usage is not None:
-            usage.update(cloud_cost(self.pricing, model, result.usage, provider.base_url))
-        return ColumnResult(model.id, result.text, status.value, None, usage)
+            self._release(source)
+        cost = self._cost(source, answer)
+        if answer.status != MessageStatus.FAILED and answer.text:
+            # This column's own thread: its next answer follows from this one.
+            self.history += [asked.messages[-1], PromptMessage(Role.ASSISTANT, answer.parts)]
+        return self._result(answer, cost)
+
+    def _open(self) -> Source | None:
+        """The source for this answer (None: the column was closed meanwhile). A local model
+        is loaded here, once; a cloud provider is opened through the network gate."""
+        if isinstance(self.model, CloudModel):
+            if self.open_cloud is None:
+                raise LlamasideError("Cloud models are not available here.")
+            source = CloudSource(self.open_cloud(self.model), self.model.id, self.model.model)
+            with self._lock:
+                if self._closed:
+                    source.provider.close()
+                    return None
+                self._source = source
+            return source
+        if self._source is not None:
+            return self._source
+        local = LocalSource(
+            self.model.id,
+            self.model.path,
+            self.load_params,
+            log_path=self.engine_log,
+            modes=self.modes,
+        )
+        with self._lock:
+            if self._closed:
+                return None
+            self._source = local  # close() ends it even in the middle of the load
+        try:
+            loaded = local.load()
+        except LlamasideError:
+            local.close()
+            with self._lock:
+                if self._source is local:
+                    self._source = None
+            raise
+        with self._lock:
+            if self._closed:
+                local.close()  # closed while loading: no child may outlive the column
+                return None
+        self._n_ctx = int(loaded["model"].get("n_ctx") or 0) or None
+        return local
+
+    def _release(self, source: Source) -> None:
+        """After an answer: a cloud provider is closed; a local engine that died is ended (the
+        next answer starts a new one)."""
+        if isinstance(source, CloudSource):
+            source.provider.close()
+        elif source.engine.client.running:
+            return
+        else:
+            source.close()
+        with self._lock:
+            if self._source is source:
+                self._source = None
+
+    def _cost(self, source: Source, answer: Answer) -> dict[str, Any]:
+        usage = answer.usage
+        if not isinstance(source, CloudSource) or not answer.finished or usage is None:
+            return {}
+        assert isinstance(self.model, CloudModel)
+        return cloud_cost(self.pricing, self.model, usage, source.provider.base_url)
 
     def cancel(self) -> None:
         self._cancel.set()
-        provider = self._provider
-        if provider is not None:
-            provider.abort()
-        engine = self._engine
-        if engine is not None:
-            engine.cancel_current()
+        source = self._source
+        if source is not None:
+            source.cancel()
 
     def close(self) -> None:
         """Stop and end the engine child, also one still loading."""
         self.cancel()
         with self._lock:
             self._closed = True
-            engines = [e for e in (self._engine, self._loading) if e is not None]
-            self._engine = None
-        for engine in engines:
-            engine.close()
+            source, self._source = self._source, None
+        if isinstance(source, LocalSource):
+            source.close()
 
 
 def cloud_cost(
@@ -283,11 +282,11 @@ def run_round(
     on_delta: Callable[[int, str], None],
     *,
     local_together: bool = True,
-    on_done: Callable[[int, ColumnResult], None] | None = None,
-) -> list[ColumnResult]:
+    on_done: Callable[[int, ColumnAnswer], None] | None = None,
+) -> list[ColumnAnswer]:
     """Send the prompt to every column at once and wait for all answers. With
     ``local_together`` False the local columns take turns (one thread runs them in order)."""
-    results: list[ColumnResult | None] = [None] * len(columns)
+    results: list[ColumnAnswer | None] = [None] * len(columns)
     #: Set while any local column is still answering; locals_left: those not done yet.
     local_busy = threading.Event()
     locals_left = sum(c.local for c in columns)
@@ -309,9 +308,8 @@ def run_round(
                 local_busy=local_busy if beside_local else None,
             )
         except Exception as exc:  # a column must always report back
-            result = ColumnResult(
-                column.model.id, "", MessageStatus.FAILED.value, f"{type(exc).__name__}: {exc}"
-            )
+            failed = Answer(error=f"{type(exc).__name__}: {exc}")
+            result = ColumnAnswer(column.model.id, failed, column.local)
         if column.local:
             with lock:
                 locals_left -= 1
@@ -345,5 +343,6 @@ def run_round(
     for thread in threads:
         thread.join()
     return [
-        r if r is not None else ColumnResult(columns[i].model.id) for i, r in enumerate(results)
+        r if r is not None else ColumnAnswer(columns[i].model.id, local=columns[i].local)
+        for i, r in enumerate(results)
     ]

@@ -13,13 +13,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from desktop.backends.catalog_file import load_pricing
-from desktop.backends.compare_run import (
-    Column,
-    ColumnResult,
-    fit_together,
-    run_round,
-    threads_each,
-)
+from desktop.backends.compare_run import Column, fit_together, run_round, threads_each
 from desktop.backends.engine_client import physical_cores
 from desktop.backends.engine_modes import ModeMemory
 from desktop.backends.hardware import detect
@@ -32,14 +26,15 @@ from desktop.core.compare import (
     MAX_COLUMNS,
     METRICS,
     MIN_COLUMNS,
+    ColumnAnswer,
     batch_summary,
-    metrics_of,
+    format_metric,
     parse_prompts,
 )
 from desktop.core.errors import InvalidParameter
 from desktop.core.models import LOCAL_PREFIX, CloudModel, LocalModel
 from desktop.core.params import LoadParams
-from desktop.core.pricing import PricingError, format_cost
+from desktop.core.pricing import PricingError
 from desktop.core.ratings import Vote, leaderboard
 from desktop.storage.paths import AppPaths
 from desktop.storage.settings import Settings
@@ -142,19 +137,18 @@ def _local_together(local: list[LocalModel], paths: AppPaths) -> bool:
     return together
 
 
-def _row(result: ColumnResult) -> dict[str, Any]:
-    local = result.model_id.startswith(LOCAL_PREFIX)
+def _row(result: ColumnAnswer) -> dict[str, Any]:
     return {
         "model": result.model_id,
         "text": result.text,
         "status": result.status,
         "error": result.error,
-        "metrics": metrics_of(result.usage, result.n_ctx, local),
+        "metrics": result.metrics(),
     }
 
 
 def _save_round(
-    store: ChatStore, comparison_id: int, round_index: int, prompt: str, results: list[ColumnResult]
+    store: ChatStore, comparison_id: int, round_index: int, prompt: str, results: list[ColumnAnswer]
 ) -> None:
     for slot, result in enumerate(results):
         store.save_comparison_answer(
@@ -166,25 +160,8 @@ def _save_round(
             content=result.text,
             status=result.status,
             error=result.error,
-            usage=_usage(result),
+            usage=result.stored_usage(),
         )
-
-
-def _usage(result: ColumnResult) -> dict[str, Any] | None:
-    """What is stored: the usage plus the context size, for "context used" when reopened."""
-    return {**result.usage, "n_ctx": result.n_ctx} if result.usage else None
-
-
-def _format(key: str, value: Any) -> str:
-    if value is None:
-        return "-"
-    if key == "cost_usd":
-        return format_cost(float(value))
-    if key == "context_used":
-        return f"{float(value):.1%}"
-    if isinstance(value, float):
-        return f"{value:.3f}" if key.endswith("_s") else f"{value:.1f}"
-    return str(value)
 
 
 def cmd_compare(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
@@ -242,7 +219,7 @@ def _metrics_table(rows: list[dict[str, Any]], out: TextIO) -> None:
     out.write(" " * 22 + "".join(f"{r['model']:>{width + 2}}" for r in rows) + "\n")
     for metric in METRICS:
         cells = "".join(
-            f"{_format(metric.key, r['metrics'][metric.key]):>{width + 2}}" for r in rows
+            f"{format_metric(metric.key, r['metrics'][metric.key]):>{width + 2}}" for r in rows
         )
         out.write(f"{metric.label:<22}{cells}\n")
 
@@ -318,10 +295,10 @@ def _batch(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
     else:
         for row in summary:
             out.write(
-                f"{row['model']:<40} ttft {_format('ttft_s', row['mean_ttft_s'])} s  "
-                f"{_format('tokens_per_second', row['mean_tokens_per_second'])} tok/s  "
-                f"total {_format('cost_usd', row['total_cost_usd'])}  "
-                f"per month {_format('cost_usd', row['cost_per_month_usd'])}  "
+                f"{row['model']:<40} ttft {format_metric('ttft_s', row['mean_ttft_s'])}  "
+                f"{format_metric('tokens_per_second', row['mean_tokens_per_second'])} tok/s  "
+                f"total {format_metric('cost_usd', row['total_cost_usd'])}  "
+                f"per month {format_metric('cost_usd', row['cost_per_month_usd'])}  "
                 f"failed {row['failed']}\n"
             )
     answered = any(a["status"] != "failed" for row in table for a in row["answers"])

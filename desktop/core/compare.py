@@ -1,6 +1,7 @@
-"""What a comparison shows and reads, without Qt: the metric rows and which column is best in
-each, answers that name their own model (kept out of blind votes), prompt files for a batch, and
-what a cloud model would cost at the user's volume."""
+"""What a comparison shows and reads, without Qt: a column's answer, the metric rows, how each
+metric is written (the window and `llamaside compare` alike) and which column is best in each,
+answers that name their own model (kept out of blind votes), prompt files for a batch, and what
+a cloud model would cost at the user's volume."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ import csv
 import io
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from statistics import mean
 from typing import Any
 
+from desktop.core.answer import Answer
 from desktop.core.errors import LlamasideError
+from desktop.core.pricing import format_cost
 
 MIN_COLUMNS, MAX_COLUMNS = 2, 4
 
@@ -53,6 +56,76 @@ def metrics_of(usage: dict[str, Any] | None, n_ctx: int | None, local: bool) -> 
         "cost_usd": 0.0 if local else usage.get("cost_usd"),
         "context_used": (prompt + output) / n_ctx if n_ctx else None,
     }
+
+
+def format_metric(key: str, value: Any) -> str:
+    """One metric's value as the comparison shows it: "0.18 s", "41.3" tokens/s, "$0.0012",
+    "3.1%" of the context, a token count as it is; "–" where it is unknown."""
+    if value is None:
+        return "–"
+    if key == "cost_usd":
+        return format_cost(float(value))
+    if key == "context_used":
+        return f"{float(value):.1%}"
+    if key.endswith("_s"):
+        return f"{float(value):.2f} s"
+    if key == "tokens_per_second":
+        return f"{float(value):.1f}"
+    return str(value)
+
+
+@dataclass(frozen=True)
+class ColumnAnswer:
+    """One column's answer in a round: the source's Answer, and what the comparison adds to it
+    (which model, its loaded context size, what the answer cost)."""
+
+    model_id: str
+    answer: Answer = field(default_factory=Answer)
+    local: bool = False
+    #: The loaded context size (local), for "context used".
+    n_ctx: int | None = None
+    #: A cloud answer's cost as Pricing.answer_cost gives it (cost_usd, None for an unknown
+    #: price, and where the price came from); empty for a local answer, which costs nothing.
+    cost: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        return self.answer.text
+
+    @property
+    def status(self) -> str:
+        """How it ended, as stored: "complete", "stopped" or "failed" (a MessageStatus value)."""
+        return self.answer.status.value
+
+    @property
+    def error(self) -> str | None:
+        return self.answer.error
+
+    def stored_usage(self) -> dict[str, Any] | None:
+        """The usage as the history keeps it (with the cost, and the context size for "context
+        used" when reopened); None when the answer never said how it ended."""
+        usage = self.answer.usage
+        if not self.answer.finished or usage is None:
+            return None
+        return {**usage.to_dict(), **self.cost, "n_ctx": self.n_ctx}
+
+    def metrics(self) -> dict[str, Any]:
+        return metrics_of(self.stored_usage(), self.n_ctx, self.local)
+
+    def summary(self) -> str:
+        """The line under the answer: "42 tokens · 38.1 tok/s · $0.0012" (a cost for a cloud
+        answer only, "price unknown" without a price; speed where known); "" for an answer
+        that never said how it ended."""
+        if not self.answer.finished:
+            return ""
+        values = self.metrics()
+        parts = [f"{format_metric('output_tokens', values['output_tokens'])} tokens"]
+        if values["tokens_per_second"]:
+            speed = format_metric("tokens_per_second", values["tokens_per_second"])
+            parts.append(f"{speed} tok/s")
+        if self.cost:  # in words where the price is unknown (the table's "–" alone is terse)
+            parts.append(format_cost(values["cost_usd"]))
+        return " · ".join(parts)
 
 
 def best_columns(values: list[float | None], better: str) -> set[int]:

@@ -16,16 +16,18 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal, Slot
 
 from desktop.backends.catalog_file import load_pricing
-from desktop.backends.compare_run import (
-    Column,
-    ColumnResult,
-    fit_together,
-    run_round,
-    threads_each,
-)
+from desktop.backends.compare_run import Column, fit_together, run_round, threads_each
 from desktop.backends.engine_client import physical_cores
 from desktop.backends.engine_modes import ModeMemory
-from desktop.core.compare import MAX_COLUMNS, MIN_COLUMNS, batch_summary, metrics_of, names_itself
+from desktop.core.answer import Answer
+from desktop.core.compare import (
+    MAX_COLUMNS,
+    MIN_COLUMNS,
+    ColumnAnswer,
+    batch_summary,
+    metrics_of,
+    names_itself,
+)
 from desktop.core.errors import InvalidParameter, LlamasideError
 from desktop.core.messages import MessageStatus
 from desktop.core.models import CloudModel, LocalModel
@@ -39,7 +41,7 @@ from desktop.storage.store import ChatStore
 class CompareSession(QObject):
     """Signals:
     column_delta(int, str): slot, new text.
-    column_finished(int, object): slot, ColumnResult.
+    column_finished(int, object): slot, ColumnAnswer.
     round_finished(int): the round whose columns have all ended.
     notice(str): something to tell the user (local models taking turns).
     batch_progress(int, int): prompts done, prompts in all.
@@ -116,7 +118,7 @@ class CompareSession(QObject):
         self.round = -1
         self.prompts: list[str] = []
         #: Per round, per slot: the result once the column ended.
-        self.results: list[list[ColumnResult | None]] = []
+        self.results: list[list[ColumnAnswer | None]] = []
         self._shown: dict[int, list[str]] = {}
         self._running: set[int] = set()
         self._closed = False
@@ -223,7 +225,7 @@ class CompareSession(QObject):
         self.column_delta.emit(slot, text)
 
     @Slot(int, int, object)
-    def _on_done(self, round_index: int, slot: int, result: ColumnResult) -> None:
+    def _on_done(self, round_index: int, slot: int, result: ColumnAnswer) -> None:
         if self._closed or round_index != self.round:
             return
         self._running.discard(slot)
@@ -232,7 +234,7 @@ class CompareSession(QObject):
             self._save(round_index, slot, result)
         self.column_finished.emit(slot, result)
 
-    def _save(self, round_index: int, slot: int, result: ColumnResult) -> None:
+    def _save(self, round_index: int, slot: int, result: ColumnAnswer) -> None:
         assert self.comparison_id is not None
         try:
             self.store.save_comparison_answer(
@@ -244,7 +246,7 @@ class CompareSession(QObject):
                 content=result.text,
                 status=result.status,
                 error=result.error,
-                usage={**(result.usage or {}), "n_ctx": result.n_ctx} if result.usage else None,
+                usage=result.stored_usage(),
             )
         except LlamasideError as exc:
             self.notice.emit(str(exc))
@@ -258,11 +260,11 @@ class CompareSession(QObject):
         """Each column's metric values for a round (None where unknown)."""
         values = []
         for slot, result in enumerate(self.results[round_index]):
-            local = isinstance(self.models[slot], LocalModel)
             if result is None:
+                local = isinstance(self.models[slot], LocalModel)
                 values.append(metrics_of(None, None, local))
             else:
-                values.append(metrics_of(result.usage, result.n_ctx, local))
+                values.append(result.metrics())
         return values
 
     # -- blind votes --------------------------------------------------------------------------
@@ -335,7 +337,7 @@ class CompareSession(QObject):
         threading.Thread(target=work, name="compare-batch", daemon=True).start()
 
     @Slot(int, int, object)
-    def _on_batch_row(self, index: int, total: int, results: list[ColumnResult]) -> None:
+    def _on_batch_row(self, index: int, total: int, results: list[ColumnAnswer]) -> None:
         if self._closed:
             return
         prompt = self._batch_meta[0][index]
@@ -343,18 +345,16 @@ class CompareSession(QObject):
         self.results.append(list(results))
         for slot, result in enumerate(results):
             self._save(index, slot, result)
-        answers = []
-        for slot, result in enumerate(results):
-            local = isinstance(self.models[slot], LocalModel)
-            answers.append(
-                {
-                    "model": result.model_id,
-                    "text": result.text,
-                    "status": result.status,
-                    "error": result.error,
-                    "metrics": metrics_of(result.usage, result.n_ctx, local),
-                }
-            )
+        answers = [
+            {
+                "model": result.model_id,
+                "text": result.text,
+                "status": result.status,
+                "error": result.error,
+                "metrics": result.metrics(),
+            }
+            for result in results
+        ]
         self._batch_rows.append({"prompt": prompt, "answers": answers})
         self.batch_progress.emit(index + 1, total)
 
@@ -384,11 +384,13 @@ class CompareSession(QObject):
         self._batch_stop.set()
         if self.comparison_id is not None and self.round >= 0:
             for slot in list(self._running):
-                text = "".join(self._shown.get(slot, []))
+                # As shown: no end was reported, so it is kept as stopped.
+                shown = Answer(pieces=list(self._shown.get(slot, [])))
+                model = self.models[slot]
                 self._save(
                     self.round,
                     slot,
-                    ColumnResult(self.models[slot].id, text, MessageStatus.STOPPED.value),
+                    ColumnAnswer(model.id, shown, isinstance(model, LocalModel)),
                 )
         self._closed = True
         for column in self.columns:

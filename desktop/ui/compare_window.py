@@ -43,17 +43,24 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.core.compare import MAX_COLUMNS, METRICS, MIN_COLUMNS, best_columns, metrics_of
+from desktop.core.compare import (
+    MAX_COLUMNS,
+    METRICS,
+    MIN_COLUMNS,
+    ColumnAnswer,
+    best_columns,
+    format_metric,
+    metrics_of,
+)
 from desktop.core.errors import LlamasideError
 from desktop.core.models import CloudModel, LocalModel
-from desktop.core.pricing import format_cost
 from desktop.core.ratings import A_WINS, B_WINS, BOTH_BAD, TIE
 from desktop.services.chat import ChatService
 from desktop.services.compare import CompareSession
 from desktop.ui.batch_dialog import FAILED_MARK, BatchDialog
 from desktop.ui.chat_view import ChatView
 from desktop.ui.leaderboard_dialog import LeaderboardDialog
-from desktop.ui.widgets import InputBox, format_metric
+from desktop.ui.widgets import InputBox
 
 BEST_BACKGROUND = QColor("#d5f5e3")
 #: Text on the best cells: dark, since the light green is the same in both themes.
@@ -580,18 +587,11 @@ class CompareWindow(QWidget):
         self.columns[slot].view.append_answer_text(text)
 
     @Slot(int, object)
-    def _on_column_finished(self, slot: int, result: Any) -> None:
+    def _on_column_finished(self, slot: int, result: ColumnAnswer) -> None:
         column = self.columns[slot]
         column.stop_button.setEnabled(False)
-        usage = result.usage or {}
-        parts = []
-        if usage:
-            parts.append(f"{usage.get('output_tokens', 0)} tokens")
-            if usage.get("tokens_per_second"):
-                parts.append(f"{float(usage['tokens_per_second']):.1f} tok/s")
-            if "cost_usd" in usage:
-                parts.append(format_cost(usage["cost_usd"]))
-        footer = f'<p style="color:#888; font-size:small">{" · ".join(parts)}</p>' if parts else ""
+        summary = result.summary()
+        footer = f'<p style="color:#888; font-size:small">{summary}</p>' if summary else ""
         error = result.error
         if self.session is not None and self.session.blind:
             footer = ""  # speed and cost would tell local from cloud before the vote

@@ -1,9 +1,7 @@
 """Small pieces shared by the windows: the message input box, the error banner, a label that
-is never cut off, and how a comparison metric is written."""
+is never cut off."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QKeyEvent, QPalette, QResizeEvent
@@ -17,7 +15,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.core.pricing import format_cost
+# How a comparison metric is written lives in core (the CLI writes it the same way); it is
+# still importable from here for the windows that show metrics.
+from desktop.core.compare import format_metric
+
+__all__ = [
+    "ErrorBanner",
+    "FittingLabel",
+    "InputBox",
+    "UndoBar",
+    "dark_palette",
+    "format_metric",
+]
 
 
 class InputBox(QPlainTextEdit):
@@ -142,20 +151,6 @@ class ErrorBanner(QWidget):
         """Another chat is on screen: a message about the one before goes."""
         if self.conversation_id is not None and self.conversation_id != conversation_id:
             self.hide()
-
-
-def format_metric(key: str, value: Any) -> str:
-    if value is None:
-        return "–"
-    if key == "cost_usd":
-        return format_cost(float(value))
-    if key == "context_used":
-        return f"{float(value):.1%}"
-    if key.endswith("_s"):
-        return f"{float(value):.2f} s"
-    if key == "tokens_per_second":
-        return f"{float(value):.1f}"
-    return str(value)
 
 
 class UndoBar(QWidget):

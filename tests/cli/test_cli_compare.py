@@ -15,6 +15,7 @@ import pytest
 
 from desktop.backends import compare_run
 from desktop.backends.compare_run import Column, run_round
+from desktop.backends.engine_client import LocalSource
 from desktop.backends.network import Network
 from desktop.backends.providers import Providers, open_provider
 from desktop.core.models import CloudModel, LocalModel
@@ -84,7 +85,12 @@ def test_compare_local_openai_and_anthropic(home: AppPaths, server: CloudServer)
     text = run(home, ENV, "compare", "-m", SMOL, "-m", "openai:gpt-4o", "--no-save", "Hi")
     assert text.returncode == 0, text.stderr
     assert "=== openai:gpt-4o ===\nHello from the cloud." in text.stdout
-    assert "Time to first token" in text.stdout and "Cost" in text.stdout
+    # Written as the compare window writes them (core.compare.format_metric).
+    rows = {line[:22].strip(): line[22:].split("  ") for line in text.stdout.splitlines()}
+    ttft = [cell.strip() for cell in rows["Time to first token"] if cell.strip()]
+    cost = [cell.strip() for cell in rows["Cost"] if cell.strip()]
+    assert len(ttft) == 2 and all(cell.endswith(" s") for cell in ttft), ttft
+    assert cost[0] == "$0" and "$" in cost[1], cost
 
 
 def test_a_failing_column_does_not_stop_the_others(home: AppPaths, server: CloudServer) -> None:
@@ -375,14 +381,15 @@ def test_stop_holds_for_a_column_waiting_its_turn_and_close_ends_a_loading_engin
     )
     loader.start()
     deadline = time.monotonic() + 10
-    while third._loading is None and time.monotonic() < deadline:
+    while third._source is None and time.monotonic() < deadline:
         time.sleep(0.005)
-    loading = third._loading
+    loading = third._source
+    assert isinstance(loading, LocalSource)  # its engine is loading (or about to)
     third.close()
     loader.join(timeout=30)
     assert results == ["stopped"]
-    assert loading is None or not loading.client.running
-    assert third._engine is None
+    assert not loading.engine.client.running
+    assert third._source is None
     first.close()
     second.close()
 
