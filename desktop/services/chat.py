@@ -24,7 +24,7 @@ from desktop.core import protocol as P
 from desktop.core import summary as summaries
 from desktop.core.answer import AnswerEvent, Failed, Finished, ReasoningDelta, TextDelta
 from desktop.core.chat_records import AT_LEAF, Conversation, StoredMessage
-from desktop.core.context import NEW_CHAT_TITLE, drop_plan, plan_prompt
+from desktop.core.context import NEW_CHAT_TITLE, Said, drop_plan, plan_prompt
 from desktop.core.errors import LlamasideError, StoreError
 from desktop.core.fit import Machine
 from desktop.core.messages import MessageStatus
@@ -253,11 +253,11 @@ class ChatService(QObject, ChatSetup):
         """The model, the conversation and (for a cloud model) an open provider. Every refusal
         happens here, before a message is saved or anything is sent. ``earlier``: the messages
         the new one follows (what goes with it)."""
-        model = self.model_of(conversation_id)
+        conversation = self.store.get_conversation(conversation_id)
+        model = self.model_for(conversation)
         if model is None:
             self.error.emit("No model is available. Add a GGUF file with Model → Open GGUF file…")
             return None
-        conversation = self.store.get_conversation(conversation_id)
         provider = None
         if isinstance(model, CloudModel):
             provider = self._open_cloud(model, conversation.local_only)
@@ -526,11 +526,11 @@ class ChatService(QObject, ChatSetup):
 
     def _drop_plan(
         self, conversation_id: int, n_tokens: int, limit: int, new_text: str
-    ) -> tuple[list[StoredMessage], int, int]:
+    ) -> tuple[list[Said], int, int]:
         conversation = self.store.get_conversation(conversation_id)
         path = self.store.messages(conversation_id)
         plan = drop_plan(path, chat_context(conversation), n_tokens, limit, new_text)
-        return plan.sent, plan.dropped, plan.first_kept  # type: ignore[return-value]
+        return plan.sent, plan.dropped, plan.first_kept
 
     def drop_oldest(
         self, conversation_id: int, n_tokens: int, limit: int, new_text: str = ""

@@ -185,11 +185,16 @@ class ChatSetup:
         """The chat's own model: the one it was last answered by or set to, while it is listed
         (and, for a file that failed to load, only if the user chose it again since this
         start); else (a new chat, a provider turned off, a file removed) the default model."""
-        if conversation_id is not None:
-            chosen = self._listed(self.store.get_conversation(conversation_id).model)
-            failed = chosen is not None and self.model_error(chosen) is not None
-            if chosen is not None and (not failed or chosen.id in self._chosen_now):
-                return chosen
+        if conversation_id is None:
+            return self.default_model
+        return self.model_for(self.store.get_conversation(conversation_id))
+
+    def model_for(self, conversation: Conversation) -> LocalModel | CloudModel | None:
+        """model_of, for a conversation already read."""
+        chosen = self._listed(conversation.model)
+        failed = chosen is not None and self.model_error(chosen) is not None
+        if chosen is not None and (not failed or chosen.id in self._chosen_now):
+            return chosen
         return self.default_model
 
     def model_name(self, model_id: str | None) -> str:
