@@ -75,12 +75,10 @@ def _count(usage: object, name: str) -> int:
 def shared_ssl_context() -> ssl.SSLContext:
     """One TLS context for every provider client of this process.
 
-    Building one loads the CA bundle: 30-60 ms of CPU. Left to themselves the SDKs build one
-    per client, and a client is opened per answer, per column: in a comparison that is on the
-    threads that start next to the local model, taking CPU from it. The context is what the
-    SDKs' HTTP client (httpx2) would build (it honours SSL_CERT_FILE and SSL_CERT_DIR as they
-    are when the first client opens); an SSLContext may be shared between threads. (Two
-    columns opening their first client at once may both build one: harmless, and only once.)
+    Building one loads the CA bundle, and the SDKs would build one per client, i.e. per answer
+    and per column: in a comparison, CPU taken from the local model beside them. It is what
+    the SDKs' HTTP client (httpx2) would build (SSL_CERT_FILE and SSL_CERT_DIR as they are when
+    the first client opens); an SSLContext may be shared between threads.
     """
     import httpx2
 
@@ -371,9 +369,9 @@ class _Provider:
     def _raw_stream(self, path: str, body: dict[str, Any]) -> Any:
         """POST a streaming request through the SDK (its auth, headers, timeouts, status errors
         and SSE decoding, error events included) and get each event as the JSON the server
-        sent. The SDK's typed chunks cost ~0.3 ms of CPU each to build (pydantic models, and
-        Anthropic's helper rebuilds the whole message per delta): in a comparison that CPU is
-        taken from the local model's cores. We read three fields per event."""
+        sent. The SDKs' typed chunks (pydantic models; Anthropic's helper rebuilds the whole
+        message per delta) cost CPU that a comparison takes from the local model's cores, and
+        we read only three fields per event."""
         client = self._client
         return client.post(
             path, body=body, cast_to=object, stream=True, stream_cls=self._sdk.Stream[object]
@@ -461,7 +459,7 @@ class _Provider:
             refused = refused_parameter(_error_object(exc)) if status == 400 else None
             return CloudError(message, partial, refused)
         # Mid-stream, the OpenAI SDK wraps the HTTP library's errors in its own; the Anthropic
-        # SDK lets them through (a reset read "sent something unexpected: ReadError").
+        # SDK lets them through.
         if isinstance(exc, (sdk.APITimeoutError, httpx2.TimeoutException)):
             return self._timeout_error(where, partial)
         if isinstance(exc, (sdk.APIConnectionError, httpx2.TransportError)):

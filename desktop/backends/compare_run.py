@@ -225,8 +225,7 @@ def cloud_cost(
 
 def threads_each(n_local_running: int, cores: int) -> int:
     """CPU threads per engine when several run at once. llama.cpp's threads spin while they
-    wait, so more threads than cores in total makes every engine crawl (two SmolLM2 columns
-    with 2 threads each on 2 cores: first token after 7.8 s instead of 0.18 s)."""
+    wait, so more threads than cores in total makes every engine crawl."""
     return max(1, cores // max(1, n_local_running))
 
 
@@ -245,16 +244,12 @@ BURST_GAP_S = 0.002
 class Coalescer:
     """Lets a cloud stream's pieces gather in the socket for a moment before reading on.
 
-    Each piece a provider sends wakes the column's thread; on a machine whose cores the local
-    model keeps busy, every wake-up takes a core from llama.cpp's threads, which then all wait
-    for it (they meet at a barrier after every step). A wake-up costs far more than parsing
-    one more piece (here ~300 us a wake-up vs ~15 us a piece), so after each wake-up the thread
-    waits ``interval_s`` and then takes whatever arrived in one go: at 75 pieces a second,
-    two wake-ups per four pieces instead of four. Pieces reach the screen up to that much later
-    (still 20 updates a second), and an answer's measured end with them: its tokens/s reads up
-    to 50 ms short, about 1% of a 4-second answer. The first piece, and so time to first token,
-    is never held. Stop ends the wait at once. Only while a local model is answering: a cloud
-    answer that outlasts it is read as it comes again, and its end measured exactly.
+    Each piece wakes the column's thread, and on cores the local model keeps busy a wake-up
+    stalls all of llama.cpp's threads (they meet at a barrier after every step): it costs far
+    more than parsing one more piece. So, only while a local model answers, the thread waits
+    ``interval_s`` after each wake-up and takes whatever arrived in one go. Pieces (and the
+    answer's measured end) come up to that much later; the first piece, and so time to first
+    token, is never held, and Stop ends the wait at once (numbers: docs/benchmarks.md).
     """
 
     def __init__(
@@ -297,8 +292,7 @@ def run_round(
     def run(slot: int) -> None:
         nonlocal locals_left
         column = columns[slot]
-        # Not niced as well: lowering these threads' priority measured no better, if anything
-        # worse (0.97 of alone vs 0.98-0.99, interleaved rounds, Linux 6.18's EEVDF).
+        # Not niced: lowering these threads' priority did not help the local column.
         beside_local = not column.local and local_busy.is_set()
         try:
             result = column.run(

@@ -47,9 +47,8 @@ CHUNK = 1 << 20
 BUFFER = 1 << 20
 BUFFERS = 8
 #: Largest single write to the .part. Linux gives the page cache folios as large as a write
-#: (ext4 on 6.x kernels): 1 MiB writes need 1 MiB blocks of free memory, and finding them
-#: stalled half of all 500 MB downloads on our 2-core VM (writes at 0.6 instead of 4 GB/s);
-#: 128 KiB writes never stalled, and cost a few more system calls (curl writes 16 KiB).
+#: (ext4 on 6.x kernels), and finding free 1 MiB blocks of memory stalls writes; 128 KiB
+#: writes do not, for a few more system calls (docs/benchmarks.md).
 WRITE = 128 * 1024
 #: A buffer still filling is written out after this long anyway, so a slow network still shows
 #: progress and a drop or a pause loses nothing that arrived.
@@ -64,23 +63,33 @@ BACKOFF_MAX_S = 30.0
 
 
 class DownloadError(LlamasideError):
+    """A download that could not be done, said in a sentence for the user."""
+
     pass
 
 
 class DiskFullError(DownloadError):
+    """The disk has no room for the file (before it starts, or mid-way: what arrived is kept)."""
+
     pass
 
 
 class HashMismatchError(DownloadError):
+    """The copy is not the file the hub describes (sha256, or not a GGUF); it was deleted."""
+
     pass
 
 
 class DownloadCancelled(DownloadError):
+    """Paused or cancelled by the caller; the .part is kept for a resume."""
+
     pass
 
 
 @dataclass
 class Progress:
+    """One file's download progress, as handed to the caller's progress callback."""
+
     done: int
     total: int
     #: Bytes per second over the last few seconds.
@@ -205,8 +214,8 @@ class RunningHash:
 class _HashThread:
     """Hashes buffers on a second thread while the next ones are read and written.
 
-    sha256 runs at about the speed of a fast local network (1.2-1.5 GB/s with SHA-NI): done
-    inline it would halve the throughput. hashlib releases the GIL for large buffers, so the
+    sha256 runs at about the speed of a fast local network: done inline it would halve the
+    throughput. hashlib releases the GIL for large buffers, so the
     hash and the socket reads truly overlap. The buffers come back through ``free`` once
     hashed, so at most BUFFERS of them exist and the network can be only that far ahead.
     """
@@ -259,7 +268,7 @@ def _body_socket(response: httpx.Response) -> socket.socket | None:
 
     Through httpx each 64 KiB that arrives is copied three more times (into h11's buffer, out
     of it, into bytes) and passes several layers of Python; at local-network speeds that, not
-    the network, was the limit.
+    the network, is the limit.
     The socket is httpcore's documented "network_stream" extension. Only a plain HTTP/1.1 body
     of known length qualifies: no chunked transfer, no content-encoding, and TLS only where
     the socket itself decrypts (not TLS inside a proxy tunnel, done in memory by httpcore).
@@ -443,8 +452,8 @@ def _transfer(
 @functools.cache
 def _tls_context() -> ssl.SSLContext:
     """The verifying TLS context httpx would build (system trust store), built once: loading
-    the CA certificates takes about 40 ms, a tenth of a 500 MB download on a fast network, and
-    every file of a split model would pay it again."""
+    the CA certificates is a noticeable share of a fast download, and every file of a split
+    model would pay it again."""
     return httpx.create_ssl_context()
 
 

@@ -49,7 +49,7 @@ def engine_command() -> list[str]:
 
 def physical_cores() -> int:
     """Threads for llama.cpp: physical cores. (The library's default, half the logical cores,
-    gives 1 thread on a 2-core machine and ~2/3 of the speed.)"""
+    leaves a core idle on a small machine.)"""
     import psutil
 
     return max(1, psutil.cpu_count(logical=False) or os.cpu_count() or 1)

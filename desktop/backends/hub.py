@@ -1,8 +1,8 @@
 """Hugging Face hub metadata through huggingface_hub: search, a repo's GGUF files, sizes, sha256.
 
 Respects HF_ENDPOINT (our tests point it at a loopback server), HF_TOKEN and HF_HUB_OFFLINE. A
-quick connection check runs first, because without a network huggingface_hub spends ~24 s in
-retries before it fails; we say "offline" within a second instead.
+quick connection check runs first, because without a network huggingface_hub retries for many
+seconds before it fails; we say "offline" within a second instead.
 """
 
 from __future__ import annotations
@@ -25,25 +25,33 @@ if TYPE_CHECKING:
     from huggingface_hub import HfApi
 
 # huggingface_hub is imported where it is used, not here: importing it (and what it pulls in)
-# takes ~0.3 s, and the window must paint before anyone searches or downloads.
+# is slow, and the window must paint before anyone searches or downloads.
 
 CONNECT_TIMEOUT_S = 1.0
 
 
 class HubError(LlamasideError):
+    """A hub request that failed (no such repo, a search error), said for the user."""
+
     pass
 
 
 class HubOffline(HubError):
+    """The hub cannot be reached, or HF_HUB_OFFLINE says not to try."""
+
     pass
 
 
 class HubGated(HubError):
+    """The repo needs its license accepted and a token; the message says how."""
+
     pass
 
 
 @dataclass(frozen=True)
 class RepoSummary:
+    """One search hit: a model repo and how popular it is."""
+
     repo: str
     downloads: int
     likes: int
@@ -114,6 +122,8 @@ def _proxy_for(scheme: str, host: str) -> tuple[str, int] | None:
 
 
 class Hub:
+    """Owns the huggingface_hub client: search, file listings, download headers, behind the gate."""
+
     def __init__(self, token: str | None = None, network: Network | None = None) -> None:
         self.endpoint = endpoint()
         #: The offline switch and the privacy record (a search sends the user's query).

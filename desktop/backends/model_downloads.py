@@ -27,6 +27,8 @@ from desktop.backends.hub import GgufGroup
 
 @dataclass
 class ModelProgress:
+    """A whole model's download progress, over all its files, for the caller's callback."""
+
     name: str
     done: int
     total: int

@@ -21,6 +21,8 @@ from desktop.core.providers import ProviderConfig as ProviderConfig  # noqa: PLC
 
 
 class ProviderError(LlamasideError):
+    """A provider that cannot be used as asked (unknown, off, no usable key); nothing was sent."""
+
     pass
 
 

@@ -23,16 +23,12 @@ from desktop.core.errors import LlamasideError
 
 T = TypeVar("T")
 
-#: One keyring call at a time from this process. GNOME Keyring mishandles concurrent clients:
-#: with one thread storing and deleting while another reads, reads failed with "Item does not
-#: exist!" within seconds and the daemon itself died within a minute (seen here, gnome-keyring
-#: 42.1 beside a busy CPU); the same calls one at a time ran 90 s, 2,200 calls, without a fault.
-#: A comparison opens its cloud columns at once, each reading its key on its own thread.
+#: One keyring call at a time from this process: GNOME Keyring fails reads, and can die, under
+#: concurrent clients (docs/reliability.md), and a comparison reads keys from several threads.
 #: Module-level because the keyring it guards is process-wide too.
 _KEYRING_LOCK = threading.Lock()
 #: A failed call is tried once more after this pause: another program's write can race ours
-#: just as our own threads did (with the lock off, this retry alone kept three 8 s stress runs
-#: clean, where with neither 4 of 5 failed).
+#: as our own threads would.
 RETRY_PAUSE_S = 0.2
 
 SERVICE = "llamaside"
@@ -40,6 +36,8 @@ HF_TOKEN = "huggingface"
 
 
 class SecretStoreUnavailable(LlamasideError):
+    """The keyring is missing or stopped answering; the message says why and how to fix it."""
+
     pass
 
 

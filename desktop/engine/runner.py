@@ -39,13 +39,9 @@ FALLBACK_CHATML = (
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
 
-#: How often answer text is flushed to the host while tokens stream. The first token is always
-#: sent at once (time to first token); after that, fast GPUs produce a token every few ms and
-#: one pipe write per token would cost more than the token itself. Each flush also wakes the
-#: host (its reader thread, then the window), and on a machine whose cores llama.cpp keeps busy
-#: a wake-up stalls its spinning threads: at 30 ms (33 updates a second, still smooth text)
-#: the host used 60 us of CPU a token instead of 215 us at 10 ms, and generation ran 1.02x as
-#: fast (SmolLM2, 2 cores, 15 interleaved rounds, paired).
+#: How often answer text is flushed to the host while tokens stream (the first token goes at
+#: once). Each flush is a pipe write and wakes the host, which takes a core from llama.cpp's
+#: spinning threads; 33 updates a second still read as smooth text (docs/benchmarks.md).
 DELTA_FLUSH_INTERVAL_S = 0.030
 
 # ggml_log_level values in the ggml.h this llama-cpp-python vendors (NONE 0, DEBUG 1, INFO 2,
@@ -75,10 +71,8 @@ class LogCapture:
         @llama_cpp.llama_log_callback  # type: ignore[untyped-decorator]
         def _callback(level: int, text: bytes, _user_data: ctypes.c_void_p) -> None:
             if level == _LOG_DEBUG and not self.loading and not self._echo:
-                # llama.cpp logs at DEBUG once per token with in-graph sampling ("Backend
-                # sampler selected token") and per graph build: nothing we keep, and this
-                # path runs inside every token, so it returns first (a fuller check measured
-                # ~18 µs more per token).
+                # llama.cpp logs at DEBUG per token with in-graph sampling and per graph
+                # build: nothing we keep, and this runs inside every token, so it returns first.
                 self._last_level = level
                 return
             if level == _LOG_CONT:
@@ -321,6 +315,8 @@ def _unusable(path: Path, exc: Exception) -> ModelLoadError:
 
 @dataclass(frozen=True)
 class ModelInfo:
+    """A loaded model as the engine reports it to the host (the ``loaded`` event)."""
+
     path: str
     description: str
     n_ctx: int
@@ -403,13 +399,10 @@ MIN_GRAPH_REPEAT_PENALTY = 0.01
 def graph_sampling_safe(sampling: SamplingParams) -> bool:
     """Whether llama.cpp's in-graph samplers choose as its CPU samplers do for these settings.
 
-    Its in-graph min-p keeps a token when logit - (max + log p) is strictly positive: at
-    min_p = 1 that is no token at all, not the best one, and the draw is made over nothing
-    (garbage text; found in review). The same happens whenever log p vanishes next to the
-    largest logit in float32: min_p 0.999999 (log p ~ -1e-6) beside logits of 10-300 did it,
-    and a tiny repeat penalty divides logits into the millions. With min_p <= 0.99
-    (|log p| >= 0.01) and the penalty >= 0.01 (logits up to a few thousand, whose float32
-    spacing is ~1e-4) the margin is wide. Other answers are sampled on the CPU, as before.
+    Its in-graph min-p keeps a token when logit - (max + log p) > 0 in float32: where log p
+    vanishes beside the largest logit (min_p near 1, or logits blown up by a tiny repeat
+    penalty) no token is kept and the draw is garbage. The bounds leave a wide margin (see
+    docs/reliability.md); other answers are sampled on the CPU.
     """
     return sampling.min_p <= MAX_GRAPH_MIN_P and sampling.repeat_penalty >= MIN_GRAPH_REPEAT_PENALTY
 
@@ -610,10 +603,9 @@ class Runner:
             _common_prefix(llm._input_ids[: llm.n_tokens].tolist(), tokens), len(tokens) - 1
         )
         if sampling.seed is not None:
-            # A fixed seed promises the same answer again. On a GPU, a prompt's last logits
-            # computed in one batch and computed alone after a cache hit differ in the last
-            # bits (different kernels), enough to change a sampled token: seen on CUDA. So a
-            # seeded answer processes its whole prompt, in the same batches every time.
+            # A fixed seed promises the same answer again, but on a GPU a prompt's last logits
+            # differ in the last bits between one batch and a cache hit (different kernels):
+            # a seeded answer processes its whole prompt, in the same batches every time.
             cached = 0
         on_started(len(tokens))
 
@@ -638,11 +630,9 @@ class Runner:
         self._abort_check = is_cancelled
         ctx = llm._ctx.ctx
         llama_cpp.llama_set_abort_callback(ctx, self._abort_cb, None)
-        # The same native sampler chain llama-cpp-python builds for create_chat_completion
-        # (penalties, then greedy, or top-k/typical/top-p/min-p/temperature/dist), so that
-        # answers are identical to it; but the token loop below is ours: one llama_decode and
-        # one llama_sampler_sample per token, through the C API, with no per-token batch
-        # refill, numpy bookkeeping or generator hop (Llama.generate costs those per token).
+        # llama-cpp-python's own sampler chain, so answers are identical to its; the token
+        # loop is ours (one llama_decode and one llama_sampler_sample per token, through the
+        # C API) to skip Llama.generate's per-token batch refill, numpy and generator hop.
         sampler = llm._init_sampler(
             # A top-k beyond the vocabulary means "all of it" on the CPU, but fails an assert
             # in ggml_top_k when the chain runs in the graph.
@@ -663,15 +653,11 @@ class Runner:
         # drops the memory after it and decodes the rest of the prompt in n_batch chunks.
         llm.n_tokens = cached
         n_past = cached
-        # Sampling in the graph (llama.cpp's backend sampling): the chain's leading samplers,
-        # as many as the device supports (on the CPU backend at our settings, all of them,
-        # the seeded random draw included: typical_p 1 is an empty sampler), run inside
-        # llama_decode, and llama_sampler_sample returns the token chosen there, or finishes
-        # the chain on the CPU over the survivors instead of all ~50k logits.
-        # Measured on SmolLM2 (49,152 tokens), CPU: 480 -> 48 µs a token at the default
-        # settings, same tokens. It must be attached before the prompt's last batch, whose
-        # output is then sampled in the graph too; attaching after it breaks the chain's CPU
-        # path (its device samplers are skipped there).
+        # Sampling in the graph (llama.cpp's backend sampling): the chain's leading samplers
+        # (on the CPU backend at our settings, all of them, the seeded draw included) run
+        # inside llama_decode, so the host never scans every logit. It must be attached
+        # before the prompt's last batch: attaching after it breaks the chain's CPU path
+        # (its device samplers are skipped there).
         on_device = (
             self._sample_on_device
             and graph_sampling_safe(sampling)
