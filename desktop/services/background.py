@@ -16,7 +16,9 @@ from desktop.core.errors import LlamasideError
 
 
 class Background(QObject):
-    """Signals:
+    """Runs blocking calls on daemon threads and reports each back on the GUI thread.
+
+    Signals:
     done(str, object): the caller's tag and the result.
     failed(str, str): the caller's tag and a message for the user.
     """

@@ -44,7 +44,9 @@ PREFERRED_DEFAULTS = ("gpt-4o",)
 
 
 class CloudService(QObject):
-    """Signals:
+    """Owns the cloud side for the window: providers, keys, model lists, consent, offline, prices.
+
+    Signals:
     changed(): providers, their models, keys or consent changed.
     offline_changed(bool): the app-wide offline switch moved.
     recorded(): a request was added to the privacy record.

@@ -39,7 +39,9 @@ from desktop.storage.store import ChatStore
 
 
 class CompareSession(QObject):
-    """Signals:
+    """Owns one comparison in the window: its columns, rounds, blind votes, batches and history.
+
+    Signals:
     column_delta(int, str): slot, new text.
     column_finished(int, object): slot, ColumnAnswer.
     round_finished(int): the round whose columns have all ended.

@@ -33,6 +33,8 @@ from desktop.storage.store import ChatStore
 
 
 class JobState(str, enum.Enum):
+    """Where a download job stands, as the Downloads tab shows it."""
+
     QUEUED = "queued"
     DOWNLOADING = "downloading"
     PAUSED = "paused"
@@ -42,6 +44,8 @@ class JobState(str, enum.Enum):
 
 @dataclass
 class DownloadJob:
+    """One model being downloaded: its files, state and progress, and its worker thread."""
+
     id: str
     repo: str
     group: GgufGroup
@@ -81,7 +85,9 @@ def catalog_group(quant: Quant, network: Network) -> GgufGroup:
 
 
 class DownloadManager(QObject):
-    """Signals:
+    """Owns the model download jobs: their worker threads, states and database records.
+
+    Signals:
     job_added(str): a job id.
     job_changed(str): progress or state of a job changed.
     job_finished(str, str): job id, the model file to load (part 1), verified.

@@ -62,7 +62,7 @@ class Conversations(Database):
 
     def list_titles(self, limit: int | None = None, offset: int = 0) -> list[ConversationTitle]:
         """What the sidebar shows of list_conversations' chats, in its order: read without
-        the rest of each row (parsing every chat's parameters was most of the time)."""
+        the rest of each row (parsing every chat's parameters would be most of the time)."""
         return [
             ConversationTitle(int(row[0]), str(row[1]), str(row[2]), bool(row[3]))
             for row in self.db.execute(

@@ -28,8 +28,8 @@ def _import_sqlite_utils() -> ModuleType:
     """sqlite_utils, without its optional numpy support.
 
     sqlite-utils imports numpy when it is installed (llama-cpp-python installs it) only to store
-    numpy values, which we never pass; that import alone is ~0.15 s of the window's start. Where
-    numpy is not loaded yet, sqlite_utils is imported as if it were absent; numpy stays
+    numpy values, which we never pass, and that import is a large share of the window's start.
+    Where numpy is not loaded yet, sqlite_utils is imported as if it were absent; numpy stays
     importable for everyone else.
     """
     if "numpy" in sys.modules or "sqlite_utils" in sys.modules:

@@ -9,6 +9,8 @@ from typing import Protocol
 
 
 class Executes(Protocol):
+    """What a migration needs of the connection: running a script of SQL."""
+
     def executescript(self, sql: str, /) -> object: ...
 
 
@@ -190,9 +192,8 @@ def _m007_versions(db: Executes) -> None:
 
 
 def _m008_model_errors(db: Executes) -> None:
-    # Failures were a column of user_models, so a file in the models folder (downloaded, or
-    # dropped there by hand) that crashed the engine was never remembered, and was loaded
-    # again at the next start. Any model file can fail: keep the reasons by path, apart.
+    # Any model file can fail, not only an added one (user_models' column): keep the reasons
+    # by path, apart, so a crashing file in the models folder is not loaded again at start.
     db.executescript(
         """
         CREATE TABLE model_errors (
@@ -207,10 +208,9 @@ def _m008_model_errors(db: Executes) -> None:
 
 
 def _m009_listing_index(db: Executes) -> None:
-    # The sidebar reads chats a page at a time in _listed's order. Without an index in that
-    # order SQLite sorted every chat for each page: with 10,000 chats, 3 ms for the first page
-    # and 15 ms for the last (the OFFSET walks the sort). Partial, like the query: deleted
-    # chats awaiting undo are not listed.
+    # The sidebar reads chats a page at a time in _listed's order; without an index in that
+    # order SQLite sorts every chat for each page. Partial, like the query: deleted chats
+    # awaiting undo are not listed.
     db.executescript(
         """
         CREATE INDEX conversations_listed ON conversations(pinned DESC, updated DESC, id DESC)

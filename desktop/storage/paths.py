@@ -16,6 +16,8 @@ HOME_ENV = "LLAMASIDE_HOME"
 
 @dataclass(frozen=True)
 class AppPaths:
+    """Where each kind of file goes: data (history, models), config, cache and logs."""
+
     data: Path
     config: Path
     cache: Path
