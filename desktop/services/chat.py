@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,17 +21,17 @@ from desktop.backends.cloud import CloudSource
 from desktop.backends.engine_client import physical_cores
 from desktop.backends.local_models import available_models
 from desktop.core import protocol as P
-from desktop.core import summary as summaries
 from desktop.core.answer import AnswerEvent, Failed, Finished, ReasoningDelta, TextDelta
 from desktop.core.chat_records import AT_LEAF, Conversation, StoredMessage
-from desktop.core.context import NEW_CHAT_TITLE, Said, drop_plan, plan_prompt
+from desktop.core.context import NEW_CHAT_TITLE, plan_prompt
 from desktop.core.errors import LlamasideError, StoreError
 from desktop.core.fit import Machine
 from desktop.core.messages import MessageStatus
 from desktop.core.models import CloudModel, LocalModel
 from desktop.core.params import LoadParams, SamplingParams
 from desktop.core.presets import BALANCED, recommended_preset
-from desktop.core.usage import StopReason, Usage
+from desktop.core.usage import Usage
+from desktop.services.chat_outgrown import ChatOutgrown, SummaryJob
 from desktop.services.chat_setup import (
     ChatSetup,
     CloudRefused,
@@ -74,22 +74,7 @@ class _Turn:
         return isinstance(self.model, CloudModel)
 
 
-@dataclass
-class _Summary:
-    """The oldest turns of an outgrown chat being summarised, before the user's message goes."""
-
-    conversation_id: int
-    #: The message that waits for the summary, and what it follows (as in ChatService.send).
-    text: str
-    after: int
-    #: The first message still sent once the summary is in place.
-    first_kept: int
-    request_id: int
-    pieces: list[str] = field(default_factory=list)
-    stop_requested: bool = False
-
-
-class ChatService(QObject, ChatSetup):
+class ChatService(QObject, ChatSetup, ChatOutgrown):
     """Runs a chat's turns on the local engine or a cloud model and keeps the history; the
     models, presets and consent half is ChatSetup.
     Signals:
@@ -174,7 +159,7 @@ class ChatService(QObject, ChatSetup):
         self._loaded_path: str | None = None
         self._load_request: int | None = None
         self._turn: _Turn | None = None
-        self._summary: _Summary | None = None
+        self._summary: SummaryJob | None = None
         #: What the engine said it runs on (CPU, CUDA...), "" until it has started.
         self._backend = ""
         #: The loaded model's context size (0 until a model is loaded).
@@ -522,97 +507,7 @@ class ChatService(QObject, ChatSetup):
         self.busy_changed.emit(False)
         self.answer_finished.emit(turn.chat.conversation_id, turn.chat.answer_id, "rejected")
 
-    # -- an outgrown chat ---------------------------------------------------------------------
-
-    def _drop_plan(
-        self, conversation_id: int, n_tokens: int, limit: int, new_text: str
-    ) -> tuple[list[Said], int, int]:
-        conversation = self.store.get_conversation(conversation_id)
-        path = self.store.messages(conversation_id)
-        plan = drop_plan(path, chat_context(conversation), n_tokens, limit, new_text)
-        return plan.sent, plan.dropped, plan.first_kept
-
-    def drop_oldest(
-        self, conversation_id: int, n_tokens: int, limit: int, new_text: str = ""
-    ) -> int:
-        """Stop sending the oldest turns so that the conversation fits again (they stay on
-        screen and in the history). Returns how many more messages are no longer sent."""
-        _sent, dropped, first_kept = self._drop_plan(conversation_id, n_tokens, limit, new_text)
-        self._set_context(conversation_id, first_kept)
-        return dropped
-
-    def _set_context(
-        self, conversation_id: int, first_kept: int, summary: str | None = None
-    ) -> None:
-        self.store.set_context(conversation_id, first_kept, summary)
-
-    def summarise_oldest(
-        self, conversation_id: int, n_tokens: int, limit: int, text: str, after: int
-    ) -> bool:
-        """Like drop_oldest, but the loaded model first writes a summary of the dropped turns
-        (and of any earlier summary), which is then sent in their place. Asynchronous:
-        ``summarised`` says when ``text`` can be sent; on failure or Stop, ``rejected`` gives
-        the text back and nothing has changed. False if it could not start (busy, no model)."""
-        if self.busy:
-            self.rejected.emit(conversation_id, text, "Wait for the answer being written to end.")
-            return False
-        if self._loaded_path is None or not self.engine.running:
-            self.rejected.emit(
-                conversation_id, text, "Summarising needs the local model loaded; send again."
-            )
-            return False
-        sent, dropped, first_kept = self._drop_plan(conversation_id, n_tokens, limit, text)
-        conversation = self.store.get_conversation(conversation_id)
-        previous = conversation.context_summary
-        chars = len(conversation.system_prompt) + len(text) + sum(len(m.content) for m in sent)
-        chars_per_token = max(chars, 1) / max(n_tokens, 1)
-        # The summary request must itself fit: room for the instruction and the summary.
-        answer_tokens = max(min(300, limit // 4), 16)
-        budget = int((limit - answer_tokens - 80) * chars_per_token * 0.9)
-        turns = [(m.role, m.content) for m in sent[:dropped] if m.content]
-        messages = summaries.request(turns, previous, max(budget, 200))
-        sampling = SamplingParams(
-            temperature=0.2, top_p=0.9, repeat_penalty=1.1, max_tokens=answer_tokens, seed=1
-        )
-        request_id = self.engine.generate(messages, sampling)
-        self._summary = _Summary(conversation_id, text, after, first_kept, request_id)
-        self.engine_status.emit("Summarising the oldest messages…")
-        self.busy_changed.emit(True)
-        return True
-
-    def _on_summary_event(self, event: AnswerEvent) -> None:
-        job = self._summary
-        assert job is not None
-        if isinstance(event, TextDelta):
-            job.pieces.append(event.text)
-        elif isinstance(event, Finished):
-            self._summary_done(event.usage)
-        elif isinstance(event, Failed):
-            self._summary_failed(f"The summary could not be written: {event.message}")
         # A summary's thinking is not the summary.
-
-    def _summary_done(self, usage: Usage) -> None:
-        job = self._summary
-        assert job is not None
-        text = "".join(job.pieces).strip()
-        if job.stop_requested or usage.stop_reason == StopReason.CANCELLED:
-            self._summary_failed("Summarising was stopped; nothing was changed.")
-            return
-        if not text:
-            self._summary_failed("The model wrote an empty summary; nothing was changed.")
-            return
-        self._summary = None
-        self._set_context(job.conversation_id, job.first_kept, text)
-        self.engine_status.emit("The oldest messages are summarised")
-        self.busy_changed.emit(False)
-        self.summarised.emit(job.conversation_id, job.text, job.after)
-
-    def _summary_failed(self, reason: str) -> None:
-        job = self._summary
-        assert job is not None
-        self._summary = None
-        self.busy_changed.emit(False)
-        self.rejected.emit(job.conversation_id, job.text, reason)
 
     @Slot(str, bool)
     def _on_exited(self, message: str, expected: bool) -> None:
