@@ -60,6 +60,8 @@ FAILED_MARK = " · ⚠ failed to load"
 
 
 class BatchDialog(QDialog):
+    """Runs a prompt file through the chosen models and shows, exports and votes on the results."""
+
     def __init__(
         self,
         chat: ChatService,

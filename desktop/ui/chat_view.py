@@ -5,16 +5,16 @@ Streaming cost: each new piece of text is inserted at the end of the document wi
 ends, only that answer's range is replaced by its rendered Markdown. So the 5,000th word costs
 what the 5th did.
 
-Ending cost: rendering a long answer whole takes longer than a frame (a 20,000-token answer:
-~0.1-0.2 s of Markdown, then ~0.2 s of Qt's HTML import and layout, all on the GUI thread). So
-a long answer is rendered a part at a time (render.markdown_parts: splits between top-level
-blocks), each part replacing its own plain text, a few parts per event-loop turn: the window
-keeps answering, and the result is the same document the whole render gives.
+Ending cost: rendering a long answer whole (Markdown, then Qt's HTML import and layout, all on
+the GUI thread) takes many frames. So a long answer is rendered a part at a time
+(render.markdown_parts: splits between top-level blocks), each part replacing its own plain
+text, a few parts per event-loop turn: the window keeps answering, and the result is the same
+document the whole render gives.
 
 Huge answers: past SHOWN_LIMIT characters the rest of an answer is saved but not shown, and a
 streamed piece longer than STREAM_SLICE_CHARS (one 10 MB event from a hostile server) goes in
-a slice per event-loop turn: Qt's plain-text layout costs about a second per megabyte on the
-GUI thread, which in one piece was a frozen window.
+a slice per event-loop turn: Qt's plain-text layout of megabytes in one piece would freeze the
+window (docs/reliability.md).
 
 Opening cost: a conversation opens with only its latest messages rendered (FIRST_RENDER);
 older ones are rendered a batch at a time, inserted above, when the user scrolls to the top or
@@ -59,30 +59,28 @@ from desktop.ui.render import (
 MESSAGE_GAP_PX = 14
 #: Where an answer will stream while its model thinks (one UTF-16 unit a character).
 THINKING = "Thinking…"
-#: Messages rendered when a conversation opens: enough to fill any window. Rendering a
-#: 5,000-message chat whole takes seconds (Markdown, then Qt's HTML import and layout);
-#: this many take a few milliseconds.
+#: Messages rendered when a conversation opens: enough to fill any window, few enough to
+#: render in milliseconds (a 5,000-message chat whole takes seconds).
 FIRST_RENDER = 50
 #: Older messages rendered at a time when the user scrolls to the top or asks for them.
 EARLIER_BATCH = 100
 #: The "Show earlier messages" link's action, handled by the view itself.
 EARLIER = "earlier"
 #: An answer longer than this (characters) is rendered a part at a time when it ends; a
-#: shorter one renders whole in about 25 ms (2-core Xeon VM: ~7 ms per 1,000 characters).
+#: shorter one renders whole within a couple of frames.
 PROGRESSIVE_RENDER_CHARS = 4_000
 #: Past this many characters an answer is shown as plain text, not formatted: Qt's rich-text
 #: layout of a 50,000-row table takes tens of seconds, and a model can write one.
 RICH_TEXT_LIMIT = 200_000
 #: Longest line shown unbroken. Qt lays a paragraph out in time that grows faster than its
-#: length (a one-megabyte line: minutes, as one stall), so longer lines are shown broken.
+#: length, so longer lines are shown broken.
 LINE_LIMIT = 5_000
 OVERSIZE_NOTE = (
     '<p style="color:#808080"><i>Shown as plain text{details}: this answer is too large to '
     "format without freezing the window. The saved text is complete (File → Export).</i></p>"
 )
 #: Characters of one answer the view shows at most (about 500,000 tokens: no real answer is
-#: longer). Qt's plain-text layout takes ~0.8 s per megabyte of GUI thread (2-core VM): a
-#: hostile server's 10 MB event froze the window for 12 s, and nothing bounded 100 MB.
+#: longer): Qt's plain-text layout time grows with the text, and a hostile server's has no end.
 SHOWN_LIMIT = 2_000_000
 #: What the view shows where an answer's text stops being shown.
 CUT_MARK = "\n\n[…] (the rest is not shown: too long for this window; it is saved in full)"
@@ -94,8 +92,7 @@ STREAM_SLICE_CHARS = 20_000
 #: Where an oversized stored answer's text goes in, when a chat is opened: private-use
 #: characters, found and removed right after the HTML is set (an answer holding them is not
 #: deferred). Its text is then inserted FILL_SLICE_CHARS at a time, one slice per event-loop
-#: turn, as a huge streamed piece is: in the HTML at once, a 2,000,000-character answer held
-#: the window for ~3.5 s when the chat was opened.
+#: turn, as a huge streamed piece is: in the HTML at once it would hold the window in one stall.
 FILL_MARK = "\ue000\ue001\ue002"
 FILL_SLICE_CHARS = 20_000
 
@@ -626,8 +623,8 @@ class ChatView(QTextBrowser):
     def _insert_streamed(self, shown: str) -> None:
         follow = self._at_bottom()
         # One cursor for the whole answer: with a new cursor per piece, each insertion costs
-        # more as the document grows (62 -> 109 µs a piece over a 20,000-token answer); with
-        # a kept one it stays flat. Anything else that writes at the end moves it off the end.
+        # more as the document grows; a kept one stays flat. Anything else that writes at the
+        # end moves it off the end.
         cursor = self._stream_cursor
         if cursor is None or cursor.position() != self.document().characterCount() - 1:
             cursor = self._stream_cursor = self._end_cursor()

@@ -69,6 +69,8 @@ class RatingChart(QWidget):
 
 
 class LeaderboardDialog(QDialog):
+    """Shows the ratings from the user's blind votes, filtered by tag and period."""
+
     def __init__(self, board: Leaderboard | VoteSource, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         #: Where the ratings come from (a store given is read through a Leaderboard).

@@ -83,6 +83,8 @@ def _item(text: str, data: Any = None) -> QTableWidgetItem:
 
 
 class ModelsDialog(QDialog):
+    """The model manager's tabs: catalog and fit, Hugging Face, downloads, local files."""
+
     def __init__(
         self, chat: ChatService, downloads: DownloadManager, parent: QWidget | None = None
     ) -> None:

@@ -34,6 +34,8 @@ def _double(low: float, high: float, step: float, decimals: int = 2) -> QDoubleS
 
 
 class PresetsDialog(QDialog):
+    """Edits presets through the chat service; built-ins are saved only as copies."""
+
     def __init__(self, chat: ChatService, current: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.chat = chat

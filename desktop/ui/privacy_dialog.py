@@ -31,6 +31,8 @@ COLUMNS = ("Time (UTC)", "Sent to", "Host", "What", "Model / item", "Chat", "Byt
 
 
 class PrivacyDialog(QDialog):
+    """Shows the privacy record, newest first, and exports it."""
+
     def __init__(self, cloud: CloudService, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.cloud = cloud

@@ -35,6 +35,8 @@ NAME_ROLE = Qt.ItemDataRole.UserRole
 
 
 class ProvidersDialog(QDialog):
+    """Edits the cloud providers through the cloud service; a key typed here goes to the keyring."""
+
     def __init__(self, cloud: CloudService, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.cloud = cloud
