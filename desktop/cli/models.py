@@ -411,6 +411,8 @@ def cmd_remove(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
 
 
 class _store:
+    """The history database for one command, closed when it is done."""
+
     def __init__(self, paths: AppPaths) -> None:
         self.store = ChatStore(paths.database)
 

@@ -19,11 +19,15 @@ SPLIT_RE = re.compile(r"-(\d{5})-of-(\d{5})\.gguf$", re.IGNORECASE)
 
 
 class CatalogError(LlamasideError):
+    """The catalog is damaged, or does not have the model or quant asked for."""
+
     pass
 
 
 @dataclass(frozen=True)
 class Architecture:
+    """The facts of a model's architecture that the fit planner needs."""
+
     kind: str  # "dense" or "moe"
     params_b: float
     layers: int
@@ -46,6 +50,8 @@ class Architecture:
 
 @dataclass(frozen=True)
 class Quant:
+    """One quantization of a catalog model: where its files are on the hub and how big."""
+
     repo: str
     quant: str
     pattern: str
@@ -65,6 +71,8 @@ class Quant:
 
 @dataclass(frozen=True)
 class CatalogModel:
+    """One model of the catalog, with its architecture and its quants."""
+
     id: str
     name: str
     publisher: str
@@ -87,6 +95,8 @@ class CatalogModel:
 
 @dataclass(frozen=True)
 class Catalog:
+    """Every model the catalog names, looked up by id."""
+
     models: tuple[CatalogModel, ...]
 
     def get(self, model_id: str) -> CatalogModel:

@@ -22,6 +22,8 @@ MIN_COLUMNS, MAX_COLUMNS = 2, 4
 
 @dataclass(frozen=True)
 class Metric:
+    """One row of a comparison's metrics: what it measures and which way is better."""
+
     key: str
     label: str
     #: "low" or "high" is better; "" for rows where neither is (token counts).
@@ -178,11 +180,15 @@ def names_itself(text: str) -> str | None:
 
 
 class PromptFileError(LlamasideError):
+    """A prompt file that cannot be read as prompts at all."""
+
     pass
 
 
 @dataclass(frozen=True)
 class PromptSet:
+    """A batch's prompts from a file, and the lines that were skipped."""
+
     prompts: list[str]
     #: "line N: why" for each line that was skipped.
     problems: list[str]

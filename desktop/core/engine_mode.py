@@ -1,9 +1,8 @@
 """Safe modes of the local engine: what to turn off when llama.cpp crashes on this machine.
 
 A llama.cpp built by pip for the machine it is installed on uses every CPU feature the CPU
-advertises. On some machines one of those paths crashes (seen: a Xeon advertising AMX, whose
-AMX buffer type segfaulted at the first decode, while the same build answered with extra
-buffer types off). When the engine child dies of a native signal while loading a model or
+advertises. On some machines one of those paths crashes (llama.cpp's AMX path on a Xeon:
+docs/reliability.md). When the engine child dies of a native signal while loading a model or
 during the first answer after a load, the host retries once per step, each step safer than the
 last, and remembers the step that worked for this machine and this build. Pure rules here; the
 retry is backends.engine_client's, the memory backends.engine_modes'.

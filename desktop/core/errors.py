@@ -8,14 +8,20 @@ class LlamasideError(Exception):
 
 
 class InvalidParameter(LlamasideError, ValueError):
+    """A setting outside what the engine or the app accepts; the message names it."""
+
     pass
 
 
 class ModelNotFound(LlamasideError):
+    """No model by that id or path."""
+
     pass
 
 
 class ModelLoadError(LlamasideError):
+    """A model file llama.cpp cannot load; the message names the file and the reason."""
+
     pass
 
 
@@ -41,16 +47,24 @@ class ContextOverflow(LlamasideError):
 
 
 class TemplateError(LlamasideError):
+    """The model's chat template failed or refused the conversation."""
+
     pass
 
 
 class EngineCrashed(LlamasideError):
+    """The engine child is not running, or stopped answering."""
+
     pass
 
 
 class StoreError(LlamasideError):
+    """The history database could not be read or written (a full disk, a missing row)."""
+
     pass
 
 
 class NewerSchemaError(StoreError):
+    """The history database comes from a newer Llamaside; it is left untouched."""
+
     pass

@@ -33,6 +33,8 @@ RAM_HEADROOM = 4 * GB
 
 @dataclass(frozen=True)
 class Gpu:
+    """One GPU as the fit planner sees it: its vendor and memory."""
+
     name: str
     vendor: str  # "nvidia", "apple", "amd", "intel"
     total_bytes: int
@@ -41,6 +43,8 @@ class Gpu:
 
 @dataclass(frozen=True)
 class Machine:
+    """This machine as the fit planner sees it (built by backends.hardware)."""
+
     system: str  # "Linux", "Darwin", "Windows"
     ram_total: int
     ram_available: int
@@ -88,6 +92,8 @@ class Verdict(enum.IntEnum):
 
 @dataclass(frozen=True)
 class Fit:
+    """How one quant would run on this machine, and the memory it would take where."""
+
     model: CatalogModel
     quant: Quant
     verdict: Verdict

@@ -25,6 +25,8 @@ BACKENDS: tuple[tuple[str, str, str, str], ...] = (
 
 @dataclass(frozen=True)
 class Advice:
+    """The backend to rebuild llama-cpp-python with, why, what it needs, and the command."""
+
     backend: str
     why: str
     needs: str

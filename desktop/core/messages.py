@@ -9,6 +9,8 @@ from desktop.core.usage import StopReason
 
 
 class Role(str, enum.Enum):
+    """Who wrote a message."""
+
     SYSTEM = "system"
     USER = "user"
     ASSISTANT = "assistant"
@@ -35,6 +37,8 @@ def status_after(stop_reason: StopReason) -> MessageStatus:
 
 @dataclass(frozen=True)
 class ChatMessage:
+    """One message as an engine or a provider is sent it: a role and its text."""
+
     role: Role
     content: str
 

@@ -20,6 +20,8 @@ BALANCED = "Balanced"
 
 @dataclass(frozen=True)
 class Preset:
+    """A named system prompt with sampling settings; built-ins are read-only."""
+
     name: str
     system_prompt: str = ""
     sampling: SamplingParams = field(default_factory=SamplingParams)

@@ -17,11 +17,15 @@ from desktop.core.usage import Usage
 
 
 class PricingError(LlamasideError):
+    """A pricing file that cannot be used; the message names the entry that is wrong."""
+
     pass
 
 
 @dataclass(frozen=True)
 class Price:
+    """One model's price per million tokens, and when it was checked."""
+
     #: US dollars per million prompt (input) tokens.
     input_per_million: float
     #: US dollars per million answer (output) tokens.

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class ProviderConfig:
+    """One cloud provider's configuration: its API, address and whether it is on (never its key)."""
+
     name: str
     api: str  # "openai" or "anthropic"
     base_url: str

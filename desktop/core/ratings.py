@@ -24,6 +24,8 @@ SCALE = 400.0
 
 @dataclass(frozen=True)
 class Vote:
+    """One blind vote between two models."""
+
     model_a: str
     model_b: str
     winner: str  # one of WINNERS
@@ -31,6 +33,8 @@ class Vote:
 
 @dataclass(frozen=True)
 class Rating:
+    """One model's place on the leaderboard: its rating, interval and record."""
+
     model: str
     rating: float
     #: 95 % bootstrap interval of the rating.

@@ -8,6 +8,8 @@ from typing import Any
 
 
 class StopReason(str, enum.Enum):
+    """Why an answer stopped."""
+
     #: The model ended its turn (an end-of-generation token or a stop string).
     STOP = "stop"
     #: max_tokens was reached.
@@ -20,6 +22,8 @@ class StopReason(str, enum.Enum):
 
 @dataclass(frozen=True)
 class Usage:
+    """One answer's token counts and timings, as every engine and provider reports them."""
+
     prompt_tokens: int = 0
     #: Tokens of the prompt that had to be processed (the rest came from the prompt cache).
     prompt_tokens_evaluated: int = 0
