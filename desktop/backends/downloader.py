@@ -215,9 +215,9 @@ class _HashThread:
     """Hashes buffers on a second thread while the next ones are read and written.
 
     sha256 runs at about the speed of a fast local network: done inline it would halve the
-    throughput. hashlib releases the GIL for large buffers, so the
-    hash and the socket reads truly overlap. The buffers come back through ``free`` once
-    hashed, so at most BUFFERS of them exist and the network can be only that far ahead.
+    throughput. hashlib releases the GIL for large buffers, so the hash and the socket reads
+    truly overlap. The buffers come back through ``free`` once hashed, so at most BUFFERS of
+    them exist and the network can be only that far ahead.
     """
 
     def __init__(self, running: RunningHash) -> None:
