@@ -4,23 +4,25 @@ and Anthropic. Each streams like the local engine: text pieces, then usage and a
 No Qt here. Keys are passed in by the caller (from the keyring); they are never logged, and
 error messages never include them. Every provider's base URL can be set: that is how users reach
 Together, Groq, Fireworks or their own server, and how the tests reach servers on 127.0.0.1.
+Reading a stream's events is cloud_stream's; a failure as a sentence is cloud_errors'.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import math
-import re
 import socket
 import ssl
 import threading
 import time
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from types import ModuleType
 from typing import Any
 
+from desktop.backends.cloud_errors import CloudError as CloudError  # noqa: PLC0414 (re-export)
+from desktop.backends.cloud_errors import ProviderFailures, _duration, _retry_after
+from desktop.backends.cloud_stream import _Answer, _count, _field, _first
 from desktop.backends.network import Network, Offline, Outbound
 from desktop.core.answer import (
     Answer,
@@ -31,44 +33,14 @@ from desktop.core.answer import (
     ReasoningDelta,
     TextDelta,
 )
-from desktop.core.cloud_params import anthropic_request, openai_request, refused_parameter
-from desktop.core.errors import LlamasideError
+from desktop.core.cloud_params import anthropic_request, openai_request
 from desktop.core.params import SamplingParams
-from desktop.core.usage import StopReason, Usage
+from desktop.core.usage import StopReason
 
 #: One automatic retry after a rate limit, if the server asks to wait at most this long.
 MAX_RETRY_AFTER_S = 20.0
 #: Seconds to wait for a connection, or for the next bytes of an answer.
 DEFAULT_TIMEOUT_S = 60.0
-
-
-def _field(event: object, name: str) -> Any:
-    """``event[name]`` as a dict for nested objects ({} when absent or null). A server that
-    sends something other than JSON objects sent a malformed stream (ValueError, named so)."""
-    if not isinstance(event, dict):
-        raise ValueError(f"expected a JSON object, got {str(event)[:80]!r}")
-    value = event.get(name)
-    if name in _OBJECTS:
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            raise ValueError(f"expected a JSON object for {name!r}, got {str(value)[:80]!r}")
-    return value
-
-
-#: Fields that hold JSON objects: absent reads as {} so lookups inside them need no checks.
-_OBJECTS = frozenset({"usage", "delta", "message"})
-
-
-def _first(items: object) -> dict[str, Any]:
-    if not isinstance(items, list) or not isinstance(items[0], dict):
-        raise ValueError(f"expected a list of JSON objects, got {str(items)[:80]!r}")
-    return items[0]
-
-
-def _count(usage: object, name: str) -> int:
-    value = usage.get(name) if isinstance(usage, dict) else None
-    return value if isinstance(value, int) else 0
 
 
 @functools.cache
@@ -85,170 +57,10 @@ def shared_ssl_context() -> ssl.SSLContext:
     return httpx2.create_ssl_context()
 
 
-class CloudError(LlamasideError):
-    """A provider failed; ``partial`` is the text that had arrived, kept by the caller."""
-
-    def __init__(self, message: str, partial: str = "", refused: str | None = None) -> None:
-        super().__init__(message)
-        self.partial = partial
-        #: A request parameter the model said it does not support (a 400), if one we can drop.
-        self.refused = refused
-
-
-def _describe_status(provider: str, status: int) -> str:
-    return {
-        400: f"{provider} refused the request as invalid (400).",
-        401: f"{provider} rejected the API key (401). Check the key in Settings → Providers.",
-        403: f"{provider} refused: this key has no access to that model (403).",
-        404: f"{provider} does not know that model or address (404).",
-        429: f"{provider} is rate-limiting this key (429); try again in a moment.",
-        529: f"{provider} is overloaded (529); try again shortly.",
-    }.get(status, f"{provider} had a server error ({status}); try again.")
-
-
-#: Words in a resolver's error (Linux, macOS, Windows) that mean the name does not resolve.
-_DNS_FAILURES = (
-    "name or service not known",
-    "nodename nor servname",
-    "getaddrinfo failed",
-    "temporary failure in name resolution",
-    "no address associated",
-)
-
-
-def _connection_reason(cause: BaseException) -> str:
-    """Why a connection failed, in words that say what to check."""
-    text = str(cause)
-    lowered = text.lower()
-    if any(marker in lowered for marker in _DNS_FAILURES):
-        return (
-            f"the server's name could not be looked up (DNS: {text}). Check the address, "
-            f"or whether this computer is online."
-        )
-    if "refused" in lowered:
-        return "nothing is listening at that address (connection refused). Is the server running?"
-    return f"{text}."
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:g} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} minutes"
-    return f"{seconds / 3600:.0f} hours"
-
-
-def _retry_after(headers: Any) -> float | None:
-    """Seconds from a numeric Retry-After header; None when absent or unusable (a date,
-    negative, not a number): then there is no automatic retry."""
-    value = headers.get("retry-after") if headers is not None else None
-    try:
-        seconds = float(value) if value is not None else None
-    except ValueError:
-        return None
-    if seconds is None or not math.isfinite(seconds) or seconds < 0:
-        return None
-    return seconds
-
-
-#: Error types in an error body (Anthropic's, also sent mid-stream with HTTP 200) and the
-#: status they stand for.
-_ERROR_TYPES = {
-    "authentication_error": 401,
-    "permission_error": 403,
-    "not_found_error": 404,
-    "rate_limit_error": 429,
-    "overloaded_error": 529,
-    "api_error": 500,
-    "invalid_request_error": 400,
-}
-
-
-def _error_object(exc: Any) -> dict[str, Any]:
-    """The error object of an error body: Anthropic's SDK keeps the whole body ({"type":
-    "error", "error": {...}}), OpenAI's only the object inside ({"message", "param", ...})."""
-    body = getattr(exc, "body", None)
-    if not isinstance(body, dict):
-        return {}
-    inner = body.get("error")
-    return inner if isinstance(inner, dict) else body
-
-
-def _status_of(exc: Any) -> int:
-    status = int(getattr(exc, "status_code", 0) or 0)
-    body = getattr(exc, "body", None)
-    kind = _error_object(exc).get("type") or (body.get("type") if isinstance(body, dict) else None)
-    if status < 400 and kind in _ERROR_TYPES:  # an error event inside a 200 stream
-        return _ERROR_TYPES[str(kind)]
-    return status
-
-
-def _provider_message(exc: Any) -> str:
-    """The provider's own explanation from an error body, short."""
-    message = _error_object(exc).get("message")
-    if not isinstance(message, str):
-        return ""
-    return " ".join(message.split())[:300]
-
-
-@dataclass
-class _Answer:
-    """What one streamed answer has produced so far."""
-
-    pieces: list[str] = field(default_factory=list)
-    started: float = field(default_factory=time.perf_counter)
-    first: float = 0.0
-    reason: StopReason = StopReason.STOP
-    #: Token counts from the provider; empty until its final usage event arrived.
-    usage: dict[str, int] = field(default_factory=dict)
-    #: Thinking shown by the model, and when it began and ended.
-    reasoning: list[str] = field(default_factory=list)
-    thinking_from: float = 0.0
-    thinking_to: float = 0.0
-    #: The user's settings the request left out (the model does not take them).
-    not_applied: tuple[str, ...] = ()
-
-    def add(self, text: str) -> None:
-        if not self.first:
-            self.first = time.perf_counter()
-        self.pieces.append(text)
-
-    def think(self, text: str) -> None:
-        now = time.perf_counter()
-        self.thinking_from = self.thinking_from or now
-        self.thinking_to = now
-        self.reasoning.append(text)
-
-    @property
-    def text(self) -> str:
-        return "".join(self.pieces)
-
-    def usage_now(self) -> Usage:
-        end = time.perf_counter()
-        return Usage(
-            prompt_tokens=self.usage.get("prompt", 0),
-            prompt_tokens_evaluated=self.usage.get("prompt", 0),
-            output_tokens=self.usage.get("output", len(self.pieces)),
-            time_to_first_token_s=(self.first or end) - self.started,
-            total_s=end - self.started,
-            stop_reason=self.reason,
-            reasoning_tokens=self.usage.get("reasoning", 0),
-            cached_prompt_tokens=self.usage.get("cached", 0),
-            thinking_s=round(self._thinking_s(end), 3),
-            not_applied=self.not_applied,
-        )
-
-    def _thinking_s(self, end: float) -> float:
-        """From the request to the answer's first text, when the model thought first (shown or
-        counted): the wait a user sees as "thinking"."""
-        if not (self.reasoning or self.usage.get("reasoning")):
-            return 0.0
-        return (self.first or self.thinking_to or end) - self.started
-
-
-class _Provider:
-    """What both SDKs share: the client, one retry after a 429, errors as sentences, and the
-    request hook that enforces the offline switch and writes the privacy record."""
+class _Provider(ProviderFailures):
+    """What both SDKs share: the client, one retry after a 429, errors as sentences (its
+    ProviderFailures part), and the request hook that enforces the offline switch and writes
+    the privacy record."""
 
     api = ""
     #: The label when the caller gives none.
@@ -392,84 +204,6 @@ class _Provider:
             network_stream.get_extra_info("socket").shutdown(socket.SHUT_RDWR)
         with contextlib.suppress(Exception):
             live.close()
-
-    def _scrub(self, text: str) -> str:
-        if self._secret:
-            text = text.replace(self._secret, "[key]")
-        return re.sub(r"(?i)(bearer|x-api-key:?)\s+\S+", r"\1 [key]", text)
-
-    def _cut(self, answer: _Answer) -> CloudError:
-        answer.usage = {}
-        if not answer.pieces:
-            return CloudError(
-                f"{self.label} ({self.base_url}) ended the answer without sending anything "
-                f"(an empty stream). Try again."
-            )
-        return CloudError(
-            f"The connection to {self.label} ({self.base_url}) broke mid-answer. "
-            f"The text so far is kept.",
-            answer.text,
-        )
-
-    def _error(self, exc: Exception, partial: str) -> CloudError:
-        error = self._describe(exc, partial)
-        return CloudError(self._scrub(str(error)), error.partial, error.refused)
-
-    @staticmethod
-    def _connection_error(exc: Exception, where: str, partial: str) -> CloudError:
-        cause = exc.__cause__ or exc
-        if partial:
-            return CloudError(
-                f"The connection to {where} broke mid-answer ({cause}). The text so far is kept.",
-                partial,
-            )
-        return CloudError(f"Cannot connect to {where}: {_connection_reason(cause)}", partial)
-
-    def _timeout_error(self, where: str, partial: str) -> CloudError:
-        if partial:
-            return CloudError(
-                f"{where} stopped sending mid-answer and did not go on in time "
-                f"({_duration(self.timeout)}). The text so far is kept.",
-                partial,
-            )
-        return CloudError(f"{where} did not answer in time ({_duration(self.timeout)}).", partial)
-
-    def _describe(self, exc: Exception, partial: str) -> CloudError:
-        import httpx2
-
-        sdk = self._sdk
-        where = f"{self.label} ({self.base_url})"
-        offline = exc.__cause__ if isinstance(exc.__cause__, Offline) else exc
-        if isinstance(offline, Offline):
-            return CloudError(str(offline), partial)
-        if isinstance(exc, sdk.APIStatusError):
-            status = _status_of(exc)
-            message = _describe_status(self.label, status)
-            if status == 401 and self.keyless:
-                message = (
-                    f"{self.label} asks for an API key (401): this endpoint was used without "
-                    f"one. Add its key with `llamaside keys set {self.name}` or on its page in "
-                    f"Cloud → Cloud providers."
-                )
-            detail = _provider_message(exc)
-            if detail and status in (400, 404, 422):
-                message += f" It said: {detail}"
-            if partial:
-                message += " The text so far is kept."
-            refused = refused_parameter(_error_object(exc)) if status == 400 else None
-            return CloudError(message, partial, refused)
-        # Mid-stream, the OpenAI SDK wraps the HTTP library's errors in its own; the Anthropic
-        # SDK lets them through.
-        if isinstance(exc, (sdk.APITimeoutError, httpx2.TimeoutException)):
-            return self._timeout_error(where, partial)
-        if isinstance(exc, (sdk.APIConnectionError, httpx2.TransportError)):
-            return self._connection_error(exc, where, partial)
-        if isinstance(exc, ValueError):  # JSONDecodeError: half an event, or not JSON at all
-            kept = " The text so far is kept." if partial else ""
-            return CloudError(f"{where} sent a malformed stream event ({exc}).{kept}", partial)
-        return CloudError(
-            f"{where} sent something unexpected: {type(exc).__name__}: {exc}", partial
-        )
 
     def events(
         self, prompt: Prompt, model: str, cancel: threading.Event | None = None
