@@ -80,7 +80,8 @@ class ChatService(QObject, ChatSetup, ChatOutgrown):
     Signals:
         models_changed(): the list of models or the chosen one changed.
         engine_status(str): a one-line description of the engine (for the status bar).
-        answer_started(int, int): conversation id, answer message id.
+        answer_started(int, int, object): conversation id, answer message id, and the
+            TurnStarted record (the question and its versions, the answer's model).
         answer_delta(int, int, str): conversation id, answer id, new text.
         answer_thinking(int, int): conversation id, answer id: the model has begun to think
             (its thinking is saved with the answer and shown when it ends).
@@ -103,7 +104,7 @@ class ChatService(QObject, ChatSetup, ChatOutgrown):
 
     models_changed = Signal()
     engine_status = Signal(str)
-    answer_started = Signal(int, int)
+    answer_started = Signal(int, int, object)
     answer_delta = Signal(int, int, str)
     answer_thinking = Signal(int, int)
     answer_finished = Signal(int, int, str)
@@ -276,7 +277,7 @@ class ChatService(QObject, ChatSetup, ChatOutgrown):
         chat = turn.chat
         self.busy_changed.emit(True)
         self.conversations_changed.emit()
-        self.answer_started.emit(chat.conversation_id, chat.answer_id)
+        self.answer_started.emit(chat.conversation_id, chat.answer_id, self.pipeline.started(chat))
         model = turn.model
         if isinstance(model, CloudModel):
             source = CloudSource(provider, model.id, model.model)
@@ -457,13 +458,13 @@ class ChatService(QObject, ChatSetup, ChatOutgrown):
             if overflow.conversation and chat.new_user:
                 self.outgrown.emit(
                     chat.conversation_id,
-                    chat.question,
+                    chat.question_text,
                     overflow.n_tokens,
                     overflow.limit,
                     chat.after,
                 )
             else:  # a regeneration has no text to give back
-                text = chat.question if chat.new_user else ""
+                text = chat.question_text if chat.new_user else ""
                 self.rejected.emit(chat.conversation_id, text, event.message)
             return
         chat.answer.add(event)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from desktop.core.answer import Answer, AnswerEvent, AnswerSource, Prompt
-from desktop.core.chat_records import AT_LEAF, Conversation, StoredMessage
+from desktop.core.chat_records import AT_LEAF, Conversation, StoredMessage, Versions
 from desktop.core.context import NEW_CHAT_TITLE, ChatContext, plan_prompt, title_for
 from desktop.core.errors import StoreError
 from desktop.core.messages import MessageStatus, Role
@@ -36,14 +36,25 @@ def chat_context(conversation: Conversation) -> ChatContext:
     )
 
 
+@dataclass(frozen=True)
+class TurnStarted:
+    """What the window shows when an answer begins, so it reads nothing back: the question
+    (new, edited or the one regenerated) with its versions, and the answer's row and model."""
+
+    conversation_id: int
+    question: StoredMessage
+    question_versions: Versions | None
+    answer_id: int
+    model_id: str
+
+
 @dataclass
 class ChatTurn:
     """A turn in progress: its rows in the store, its prompt and the answer so far."""
 
     conversation_id: int
-    question_id: int
+    question: StoredMessage
     answer_id: int
-    question: str
     model_id: str
     prompt: Prompt
     #: The title and branch end before this turn, put back if the turn is taken back.
@@ -55,6 +66,14 @@ class ChatTurn:
     after: int
     answer: Answer = field(default_factory=Answer)
     last_checkpoint: float = 0.0
+
+    @property
+    def question_id(self) -> int:
+        return self.question.id
+
+    @property
+    def question_text(self) -> str:
+        return self.question.content
 
 
 class TurnPipeline:
@@ -105,15 +124,20 @@ class TurnPipeline:
         )
         return ChatTurn(
             cid,
-            question.id,
+            question,
             answer.id,
-            question.content,
             model_id,
             prompt,
             conversation.title,
             previous_leaf,
             new_user=text is not None,
             after=(after if after is not None else 0) if text is not None else AT_LEAF,
+        )
+
+    def started(self, turn: ChatTurn) -> TurnStarted:
+        versions = self.store.versions(turn.conversation_id).get(turn.question_id)
+        return TurnStarted(
+            turn.conversation_id, turn.question, versions, turn.answer_id, turn.model_id
         )
 
     def add(self, turn: ChatTurn, event: AnswerEvent) -> None:
