@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from desktop.backends.engine_client import SyncEngine, engine_command
+from desktop.backends.engine_client import SyncEngine
+from desktop.backends.engine_process import engine_command
 from desktop.core.params import LoadParams, SamplingParams
 
 ROOT = Path(__file__).resolve().parent.parent

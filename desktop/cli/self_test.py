@@ -20,7 +20,8 @@ from typing import TextIO
 
 from desktop import __version__
 from desktop.backends.catalog_file import load_catalog, load_pricing
-from desktop.backends.engine_client import SyncEngine, engine_command
+from desktop.backends.engine_client import SyncEngine
+from desktop.backends.engine_process import engine_command
 from desktop.backends.local_models import bundled_model
 from desktop.core.messages import MessageStatus, Role
 from desktop.core.params import LoadParams, SamplingParams

@@ -7,8 +7,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
-from desktop.backends.engine_client import CANCEL_GRACE_S, EV_EXITED, EV_SAFE_MODE, EngineClient
 from desktop.backends.engine_modes import ModeMemory
+from desktop.backends.engine_process import CANCEL_GRACE_S, EV_EXITED, EV_SAFE_MODE, EngineClient
 from desktop.core import protocol as P
 from desktop.core.engine_mode import SafeMode
 from desktop.core.params import LoadParams, SamplingParams
