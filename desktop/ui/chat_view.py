@@ -19,15 +19,16 @@ window (docs/reliability.md).
 Opening cost: a conversation opens with only its latest messages rendered (FIRST_RENDER);
 older ones are rendered a batch at a time, inserted above, when the user scrolls to the top or
 clicks "Show earlier messages", so a 5,000-message chat opens as fast as a short one.
+
+A message's HTML is message_html.py's; the edits that put a long answer in a part at a time
+are document_parts.py's. This module decides when each runs.
 """
 
 from __future__ import annotations
 
-import html
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 
 from PySide6.QtCore import QTimer, QUrl, Signal, Slot
 from PySide6.QtGui import (
@@ -35,16 +36,29 @@ from PySide6.QtGui import (
     QTextBlockFormat,
     QTextCharFormat,
     QTextCursor,
-    QTextDocument,
-    QTextDocumentFragment,
 )
 from PySide6.QtWidgets import QTextBrowser, QWidget
 
 from desktop.core.chat_records import StoredMessage, Versions
-from desktop.core.messages import MessageStatus, Role
-from desktop.core.models import is_local_id
-from desktop.core.parts import Reasoning, Text, placeholder
-from desktop.core.pricing import cost_text
+from desktop.ui.document_parts import FILL_MARK, Rendering, render_part, take_fills
+from desktop.ui.message_html import (
+    CUT_MARK,
+    SHOWN_LIMIT,
+    answer_header,
+    break_long_lines,
+    header_html,
+    message_html,
+    oversize_note,
+    oversized,
+    shown_text,
+    status_note,
+)
+
+# Re-exported: the window and its turns import these from the view's module.
+from desktop.ui.message_html import THOUGHTS_ACTION as THOUGHTS_ACTION  # noqa: PLC0414
+from desktop.ui.message_html import answer_footer as answer_footer  # noqa: PLC0414
+from desktop.ui.message_html import message_controls as message_controls  # noqa: PLC0414
+from desktop.ui.message_html import thinking_line as thinking_line  # noqa: PLC0414
 from desktop.ui.render import (
     ACTION_SCHEME,
     COPY_SCHEME,
@@ -69,255 +83,13 @@ EARLIER = "earlier"
 #: An answer longer than this (characters) is rendered a part at a time when it ends; a
 #: shorter one renders whole within a couple of frames.
 PROGRESSIVE_RENDER_CHARS = 4_000
-#: Past this many characters an answer is shown as plain text, not formatted: Qt's rich-text
-#: layout of a 50,000-row table takes tens of seconds, and a model can write one.
-RICH_TEXT_LIMIT = 200_000
-#: Longest line shown unbroken. Qt lays a paragraph out in time that grows faster than its
-#: length, so longer lines are shown broken.
-LINE_LIMIT = 5_000
-OVERSIZE_NOTE = (
-    '<p style="color:#808080"><i>Shown as plain text{details}: this answer is too large to '
-    "format without freezing the window. The saved text is complete (File → Export).</i></p>"
-)
-#: Characters of one answer the view shows at most (about 500,000 tokens: no real answer is
-#: longer): Qt's plain-text layout time grows with the text, and a hostile server's has no end.
-SHOWN_LIMIT = 2_000_000
-#: What the view shows where an answer's text stops being shown.
-CUT_MARK = "\n\n[…] (the rest is not shown: too long for this window; it is saved in full)"
 #: A streamed piece longer than this goes in a slice per event-loop turn (~10-20 ms of layout
 #: each), so that the window keeps painting and taking clicks meanwhile.
 STREAM_SLICE_CHARS = 20_000
-
-
-#: Where an oversized stored answer's text goes in, when a chat is opened: private-use
-#: characters, found and removed right after the HTML is set (an answer holding them is not
-#: deferred). Its text is then inserted FILL_SLICE_CHARS at a time, one slice per event-loop
-#: turn, as a huge streamed piece is: in the HTML at once it would hold the window in one stall.
-FILL_MARK = "\ue000\ue001\ue002"
-FILL_SLICE_CHARS = 20_000
-
-
-def break_long_lines(text: str, limit: int = LINE_LIMIT, run: int = 0) -> tuple[str, int]:
-    """``text`` with a line break inserted in every line longer than ``limit`` (for display
-    only), and the length of the last line so far (``run``: the line already shown)."""
-    out: list[str] = []
-    for index, line in enumerate(text.split("\n")):
-        if index:
-            out.append("\n")
-            run = 0
-        rest = line
-        while run + len(rest) > limit:
-            take = limit - run
-            out += [rest[:take], "\n"]
-            rest = rest[take:]
-            run = 0
-        out.append(rest)
-        run += len(rest)
-    return "".join(out), run
-
-
-def oversized(text: str) -> bool:
-    """Too large to format: beyond RICH_TEXT_LIMIT, or with a line beyond LINE_LIMIT."""
-    return len(text) > RICH_TEXT_LIMIT or any(len(line) > LINE_LIMIT for line in text.split("\n"))
-
-
-def shown_text(text: str) -> str:
-    """What the view shows of an oversized answer: at most SHOWN_LIMIT characters, long
-    lines broken, and the mark where the rest is left out."""
-    shown, _run = break_long_lines(text[:SHOWN_LIMIT])
-    return shown + CUT_MARK if len(text) > SHOWN_LIMIT else shown
-
-
-def _oversize_note(text: str) -> str:
-    details = ""
-    if any(len(line) > LINE_LIMIT for line in text[:SHOWN_LIMIT].split("\n")):
-        details += ", long lines broken"
-    if len(text) > SHOWN_LIMIT:
-        details += f", only its first {SHOWN_LIMIT:,} of {len(text):,} characters"
-    return OVERSIZE_NOTE.format(details=details)
-
-
 #: Characters of Markdown per part: about 10 ms to render, import and lay out.
 RENDER_PART_CHARS = 2_000
 #: Parts are rendered in one event-loop turn until this much time has gone (then Qt paints).
 RENDER_SLICE_S = 0.008
-
-_STATUS_NOTE = {
-    MessageStatus.STOPPED.value: "Stopped",
-    MessageStatus.FAILED.value: "Failed",
-    MessageStatus.INTERRUPTED.value: "Interrupted (the app closed while answering)",
-    MessageStatus.STREAMING.value: "Interrupted",
-}
-
-
-LOCAL_COLOUR = "#1e8449"
-CLOUD_COLOUR = "#b9770e"
-
-
-def _header(who: str, colour: str, badge: str = "") -> str:
-    mark = f' <span style="color:{colour}; font-size:small">{badge}</span>' if badge else ""
-    return (
-        f'<p style="margin-top:14px; margin-bottom:2px"><b style="color:{colour}">'
-        f"{html.escape(who)}</b>{mark}</p>"
-    )
-
-
-def answer_header(who: str, model_id: str | None) -> str:
-    """The answer's name with where it was answered: this computer, or a provider."""
-    if is_local_id(model_id):
-        return _header(who, LOCAL_COLOUR, "· local")
-    return _header(who, CLOUD_COLOUR, "· ☁ cloud")
-
-
-#: The action link that opens an answer's thinking.
-THOUGHTS_ACTION = "thoughts"
-
-
-def thinking_line(message: StoredMessage) -> str:
-    """Above an answer whose model thought first: "▸ Thought for 12 s", a link that opens the
-    thinking; or, where the provider does not show it (OpenAI), how long and how many tokens."""
-    usage = message.usage or {}
-    seconds = float(usage.get("thinking_s") or 0)
-    tokens = int(usage.get("reasoning_tokens") or 0)
-    if message.role != Role.ASSISTANT or not (message.reasoning or tokens):
-        return ""
-    what = f"Thought for {seconds:.0f} s" if seconds >= 1 else "Thought"
-    if message.reasoning:
-        href = action_href(THOUGHTS_ACTION, message.id)
-        shown = f'<a href="{href}" style="color:#888">▸ {html.escape(what)}</a>'
-    else:
-        shown = html.escape(f"{what} ({tokens:,} reasoning tokens; the provider keeps them)")
-    return f'<p style="color:#888; font-size:small; margin-bottom:2px">{shown}</p>'
-
-
-def other_parts_html(message: StoredMessage) -> str:
-    """Parts this view has no display of its own for yet (images, attachments, tool calls and
-    their results, kinds from a newer version): a labelled line each, so nothing is hidden."""
-    lines = [
-        f'<p style="color:#888; font-size:small; margin:2px 0">{html.escape(placeholder(part))}</p>'
-        for part in message.parts
-        if not isinstance(part, Text | Reasoning)
-    ]
-    return "".join(lines)
-
-
-def answer_footer(message: StoredMessage) -> str:
-    """Tokens, speed and, for a cloud answer, its cost with the date of the price used."""
-    usage = message.usage
-    if not usage or message.role != Role.ASSISTANT:
-        return ""
-    parts = [f"{usage.get('output_tokens', 0)} tokens"]
-    if usage.get("reasoning_tokens"):
-        parts[0] += f" ({int(usage['reasoning_tokens']):,} reasoning)"
-    if usage.get("tokens_per_second"):
-        parts.append(f"{float(usage['tokens_per_second']):.1f} tok/s")
-    if is_local_id(message.model):
-        parts.append("on this computer, no cost")
-    elif "cost_usd" in usage:
-        parts.append(cost_text(usage))
-    not_applied = usage.get("not_applied") or []
-    if not_applied:
-        parts.append(f"{', '.join(not_applied)} not applied: this model does not take it")
-    return (
-        '<p style="color:#888; font-size:small; margin-top:2px">'
-        f"{html.escape(' · '.join(parts))}</p>"
-    )
-
-
-def _status_note(status: str, error: str | None) -> str:
-    note = _STATUS_NOTE.get(status)
-    if not note:
-        return ""
-    detail = f": {html.escape(error)}" if error else ""
-    return f'<p style="color:#c0392b; font-size:small"><i>{note}{detail}</i></p>'
-
-
-def message_controls(message: StoredMessage, versions: Versions | None) -> str:
-    """Edit (a question) or Regenerate (an answer), and ‹ 2/3 › between versions."""
-    links = []
-    if versions is not None:
-        # Words, not lone arrows: a small-print "‹" is too small to hit.
-        back = (
-            f'<a href="{action_href("version", message.id, versions.previous)}">‹ previous</a>'
-            if versions.previous
-            else "‹ previous"
-        )
-        forward = (
-            f'<a href="{action_href("version", message.id, versions.next)}">next ›</a>'
-            if versions.next
-            else "next ›"
-        )
-        links.append(f"{back} &nbsp;{versions.index}/{versions.count}&nbsp; {forward}")
-    if message.role == Role.USER:
-        links.append(f'<a href="{action_href("edit", message.id)}">Edit</a>')
-    elif message.role == Role.ASSISTANT and message.status != MessageStatus.STREAMING:
-        links.append(f'<a href="{action_href("regenerate", message.id)}">Regenerate</a>')
-    return (
-        '<p style="color:#888; font-size:small; margin-top:0">'
-        + " &nbsp;·&nbsp; ".join(links)
-        + "</p>"
-    )
-
-
-def message_html(
-    message: StoredMessage,
-    model_names: dict[str, str],
-    versions: dict[int, Versions] | None = None,
-    defer: Callable[[str], str] | None = None,
-) -> str:
-    """The message as HTML for the view. ``defer``: takes an oversized answer's shown text and
-    returns what to put in its place now (the view fills the text in over the next turns).
-    """
-    # An anchor per message: a search hit opens the chat scrolled to it.
-    anchor = f'<a name="m{message.id}"></a>'
-    controls = message_controls(message, (versions or {}).get(message.id))
-    if message.role == Role.USER:
-        return (
-            anchor
-            + _header("You", "#2471a3")
-            + f"<p>{plain_to_html(break_long_lines(message.content)[0])}</p>"
-            + other_parts_html(message)
-            + controls
-        )
-    who = model_names.get(message.model or "", message.model or "Assistant")
-    if oversized(message.content):
-        shown = shown_text(message.content)
-        body = f"<p>{defer(shown) if defer else plain_to_html(shown)}</p>"
-        body += _oversize_note(message.content)
-    else:
-        body = markdown_to_html(message.content) if message.content else ""
-    return (
-        anchor
-        + answer_header(who, message.model)
-        + thinking_line(message)
-        + body
-        + other_parts_html(message)
-        + _status_note(message.status.value, message.error)
-        + answer_footer(message)
-        + controls
-    )
-
-
-def _utf16_length(text: str) -> int:
-    """Length in QTextDocument positions (UTF-16 code units: an emoji counts two)."""
-    return len(text.encode("utf-16-le")) // 2
-
-
-@dataclass
-class _Rendering:
-    """A finished answer being rendered a part at a time.
-
-    Attributes:
-        position: where the answer's plain text not rendered yet begins (a block's start).
-        parts: the Markdown parts still to render, in order.
-        tail: HTML after the last part (status note, footer).
-        first: True until the first part is in (it goes where the whole render would).
-    """
-
-    position: int
-    parts: deque[str] = field(default_factory=deque)
-    tail: str = ""
-    first: bool = True
 
 
 class ChatView(QTextBrowser):
@@ -363,7 +135,7 @@ class ChatView(QTextBrowser):
         #: Shown in an empty conversation; the window sets it to name the current model.
         self.placeholder_html = ""
         #: A long answer that ended and is being rendered a part at a time.
-        self._rendering: _Rendering | None = None
+        self._rendering: Rendering | None = None
         #: Where the streamed answer's text goes (kept: see append_answer_text).
         self._stream_cursor: QTextCursor | None = None
         #: Characters on the answer's current line so far (long lines are shown broken).
@@ -546,7 +318,7 @@ class ChatView(QTextBrowser):
 
     def append_user(self, text: str, controls: str = "") -> None:
         self._insert_html_at_end(
-            _header("You", "#2471a3") + f"<p>{plain_to_html(text)}</p>" + controls
+            header_html("You", "#2471a3") + f"<p>{plain_to_html(text)}</p>" + controls
         )
 
     def begin_answer(
@@ -554,7 +326,7 @@ class ChatView(QTextBrowser):
     ) -> None:
         """``marked`` False leaves out the local/cloud mark (blind votes: it would tell)."""
         self.finish_rendering()
-        header = answer_header(who, model_id) if marked else _header(who, "#555")
+        header = answer_header(who, model_id) if marked else header_html(who, "#555")
         self._insert_html_at_end(header)
         cursor = self._end_cursor()
         # A fresh, unformatted block: otherwise the answer inherits the header's bold colour.
@@ -649,7 +421,7 @@ class ChatView(QTextBrowser):
         self._answer_start = None
         self._answer_id = None
         self._stream_cursor = None
-        tail = _status_note(status, error) + footer
+        tail = status_note(status, error) + footer
         if self._thinking_at is not None:
             # The "Thinking…" placeholder goes; the thinking line (lead) takes its place.
             cursor = QTextCursor(self.document())
@@ -674,7 +446,7 @@ class ChatView(QTextBrowser):
         # Part by part, each replaces its own plain text: only when the view shows exactly
         # the text being rendered (else the positions would not match).
         if len(parts) > 1 and self._shown_from(start) == text:
-            self._rendering = _Rendering(start, deque(parts), tail)
+            self._rendering = Rendering(start, deque(parts), tail)
             # From the next event-loop turn: this one has just taken the answer's last piece.
             QTimer.singleShot(0, self, self._render_some)
             return
@@ -695,7 +467,7 @@ class ChatView(QTextBrowser):
             cursor.setPosition(start, QTextCursor.MoveMode.KeepAnchor)
             cursor.removeSelectedText()
             cursor.insertText(shown)
-        self._insert_html_at_end(_oversize_note(text) + tail)
+        self._insert_html_at_end(oversize_note(text) + tail)
         if follow:
             self._scroll_to_end()
 
@@ -725,24 +497,7 @@ class ChatView(QTextBrowser):
         """Find the marks message_html left (in document order, as registered), and start
         filling each with its text from the next event-loop turn."""
         waiting, self._fills_waiting = self._fills_waiting, []
-        document = self.document()
-        after = QTextCursor(document)
-        for shown in waiting:
-            found = document.find(FILL_MARK, after)
-            if found.isNull():
-                continue
-            found.removeSelectedText()
-            # Each line becomes a block with this one's format: without paragraph margins,
-            # or the lines would be spaced like paragraphs.
-            tight = found.blockFormat()
-            tight.setTopMargin(0)
-            tight.setBottomMargin(0)
-            found.setBlockFormat(tight)
-            size = FILL_SLICE_CHARS
-            self._fills.append(
-                (found, deque(shown[i : i + size] for i in range(0, len(shown), size)))
-            )
-            after = QTextCursor(found)
+        self._fills.extend(take_fills(self.document(), waiting))
         if self._fills:
             QTimer.singleShot(0, self, self._fill_some)
 
@@ -775,7 +530,7 @@ class ChatView(QTextBrowser):
         follow = self._at_bottom()
         deadline = time.perf_counter() + until if until is not None else None
         while rendering.parts:
-            self._render_part(rendering)
+            render_part(self.document(), rendering)
             if deadline is not None and time.perf_counter() >= deadline:
                 break
         if follow:
@@ -786,41 +541,6 @@ class ChatView(QTextBrowser):
             QTimer.singleShot(0, self, self._render_some)
         else:
             self._rendering = None
-
-    def _render_part(self, rendering: _Rendering) -> None:
-        part = rendering.parts.popleft()
-        last = not rendering.parts
-        # Not the last part: without the newline after its closing tag, which the HTML
-        # import would keep as a space at the end of the part's last line.
-        rendered = markdown_to_html(part)
-        fragment = QTextDocumentFragment.fromHtml(
-            rendered + rendering.tail if last else rendered.rstrip(), self.document()
-        )
-        cursor = QTextCursor(self.document())
-        # One edit for Qt's layout, not five: each edit re-positions everything below it.
-        cursor.beginEditBlock()
-        cursor.setPosition(rendering.position)
-        cursor.setPosition(
-            rendering.position + _utf16_length(part), QTextCursor.MoveMode.KeepAnchor
-        )
-        cursor.removeSelectedText()
-        if not last:
-            # An empty block of its own for the part, ahead of the plain text still to go.
-            cursor.insertBlock()
-            cursor.movePosition(QTextCursor.MoveOperation.PreviousBlock)
-        if not rendering.first:
-            # A fragment's first block takes the format of the block it goes into: give that
-            # block the format the whole render gives it (it would be a new block there).
-            scratch = QTextDocument()
-            QTextCursor(scratch).insertFragment(fragment)  # at 0, the first block's formats too
-            block = scratch.firstBlock()
-            if block.blockFormat().objectIndex() < 0:  # not in a list or table
-                cursor.setBlockFormat(block.blockFormat())
-                cursor.setBlockCharFormat(block.charFormat())
-        cursor.insertFragment(fragment)
-        cursor.endEditBlock()
-        rendering.first = False
-        rendering.position = cursor.position() + 1  # past the new block's separator
 
     def _end_cursor(self) -> QTextCursor:
         cursor = QTextCursor(self.document())

@@ -32,7 +32,7 @@ from desktop.core.messages import MessageStatus, Role
 from desktop.core.params import SamplingParams
 from desktop.storage.paths import AppPaths
 from desktop.storage.store import StoredMessage
-from desktop.ui import chat_view
+from desktop.ui import message_html
 from desktop.ui.compare_window import CompareWindow
 from desktop.ui.main_window import MainWindow
 from tests.cloudserver import CloudServer, CloudState, refuse_dns
@@ -365,9 +365,9 @@ def test_a_10_mb_event_is_shown_and_kept_without_freezing(
         # The view takes the piece a slice per event-loop turn, then ends the answer.
         qtbot.waitUntil(lambda: not window.chat_view.rendering, timeout=TIMEOUT_MS)
         view = window.chat_view.toPlainText()
-        assert view.replace("\n", "").count("x") >= chat_view.SHOWN_LIMIT
+        assert view.replace("\n", "").count("x") >= message_html.SHOWN_LIMIT
         assert "the rest is not shown" in view
-        assert f"only its first {chat_view.SHOWN_LIMIT:,} of 10,000,016 characters" in view
+        assert f"only its first {message_html.SHOWN_LIMIT:,} of 10,000,016 characters" in view
         assert "The saved text is complete (File → Export)" in view
         heal(server)
         next_send_works(qtbot, window)
@@ -379,9 +379,9 @@ def test_a_10_mb_event_is_shown_and_kept_without_freezing(
         qtbot.waitUntil(lambda: not window.chat_view.rendering, timeout=60_000)
     assert heart.max_gap < MAX_GAP_S, heart.max_gap  # before: ~3.5 s in one stall
     reopened = window.chat_view.toPlainText()
-    assert reopened.replace("\n", "").count("x") >= chat_view.SHOWN_LIMIT
-    assert f"only its first {chat_view.SHOWN_LIMIT:,} of 10,000,016 characters" in reopened
-    assert reopened.count("x") < chat_view.SHOWN_LIMIT + 1_000
+    assert reopened.replace("\n", "").count("x") >= message_html.SHOWN_LIMIT
+    assert f"only its first {message_html.SHOWN_LIMIT:,} of 10,000,016 characters" in reopened
+    assert reopened.count("x") < message_html.SHOWN_LIMIT + 1_000
 
 
 @pytest.mark.parametrize("provider", ["openai", "anthropic"])

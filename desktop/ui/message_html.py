@@ -1,0 +1,230 @@
+"""A stored message as the chat view's HTML: its header, body, thinking line, footer, controls.
+
+Pure functions of a message, no widget: ChatView (chat_view.py) sets what they return, and
+the window's turns (turns.py) build a streamed answer's footer and controls with them. An
+answer too large to format is shown as plain text with a note (the limits below).
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+
+from desktop.core.chat_records import StoredMessage, Versions
+from desktop.core.messages import MessageStatus, Role
+from desktop.core.models import is_local_id
+from desktop.core.parts import Reasoning, Text, placeholder
+from desktop.core.pricing import cost_text
+from desktop.ui.render import action_href, markdown_to_html, plain_to_html
+
+#: Past this many characters an answer is shown as plain text, not formatted: Qt's rich-text
+#: layout of a 50,000-row table takes tens of seconds, and a model can write one.
+RICH_TEXT_LIMIT = 200_000
+#: Longest line shown unbroken. Qt lays a paragraph out in time that grows faster than its
+#: length, so longer lines are shown broken.
+LINE_LIMIT = 5_000
+OVERSIZE_NOTE = (
+    '<p style="color:#808080"><i>Shown as plain text{details}: this answer is too large to '
+    "format without freezing the window. The saved text is complete (File → Export).</i></p>"
+)
+#: Characters of one answer the view shows at most (about 500,000 tokens: no real answer is
+#: longer): Qt's plain-text layout time grows with the text, and a hostile server's has no end.
+SHOWN_LIMIT = 2_000_000
+#: What the view shows where an answer's text stops being shown.
+CUT_MARK = "\n\n[…] (the rest is not shown: too long for this window; it is saved in full)"
+
+
+def break_long_lines(text: str, limit: int = LINE_LIMIT, run: int = 0) -> tuple[str, int]:
+    """``text`` with a line break inserted in every line longer than ``limit`` (for display
+    only), and the length of the last line so far (``run``: the line already shown)."""
+    out: list[str] = []
+    for index, line in enumerate(text.split("\n")):
+        if index:
+            out.append("\n")
+            run = 0
+        rest = line
+        while run + len(rest) > limit:
+            take = limit - run
+            out += [rest[:take], "\n"]
+            rest = rest[take:]
+            run = 0
+        out.append(rest)
+        run += len(rest)
+    return "".join(out), run
+
+
+def oversized(text: str) -> bool:
+    """Too large to format: beyond RICH_TEXT_LIMIT, or with a line beyond LINE_LIMIT."""
+    return len(text) > RICH_TEXT_LIMIT or any(len(line) > LINE_LIMIT for line in text.split("\n"))
+
+
+def shown_text(text: str) -> str:
+    """What the view shows of an oversized answer: at most SHOWN_LIMIT characters, long
+    lines broken, and the mark where the rest is left out."""
+    shown, _run = break_long_lines(text[:SHOWN_LIMIT])
+    return shown + CUT_MARK if len(text) > SHOWN_LIMIT else shown
+
+
+def oversize_note(text: str) -> str:
+    details = ""
+    if any(len(line) > LINE_LIMIT for line in text[:SHOWN_LIMIT].split("\n")):
+        details += ", long lines broken"
+    if len(text) > SHOWN_LIMIT:
+        details += f", only its first {SHOWN_LIMIT:,} of {len(text):,} characters"
+    return OVERSIZE_NOTE.format(details=details)
+
+
+_STATUS_NOTE = {
+    MessageStatus.STOPPED.value: "Stopped",
+    MessageStatus.FAILED.value: "Failed",
+    MessageStatus.INTERRUPTED.value: "Interrupted (the app closed while answering)",
+    MessageStatus.STREAMING.value: "Interrupted",
+}
+
+
+LOCAL_COLOUR = "#1e8449"
+CLOUD_COLOUR = "#b9770e"
+
+
+def header_html(who: str, colour: str, badge: str = "") -> str:
+    mark = f' <span style="color:{colour}; font-size:small">{badge}</span>' if badge else ""
+    return (
+        f'<p style="margin-top:14px; margin-bottom:2px"><b style="color:{colour}">'
+        f"{html.escape(who)}</b>{mark}</p>"
+    )
+
+
+def answer_header(who: str, model_id: str | None) -> str:
+    """The answer's name with where it was answered: this computer, or a provider."""
+    if is_local_id(model_id):
+        return header_html(who, LOCAL_COLOUR, "· local")
+    return header_html(who, CLOUD_COLOUR, "· ☁ cloud")
+
+
+#: The action link that opens an answer's thinking.
+THOUGHTS_ACTION = "thoughts"
+
+
+def thinking_line(message: StoredMessage) -> str:
+    """Above an answer whose model thought first: "▸ Thought for 12 s", a link that opens the
+    thinking; or, where the provider does not show it (OpenAI), how long and how many tokens."""
+    usage = message.usage or {}
+    seconds = float(usage.get("thinking_s") or 0)
+    tokens = int(usage.get("reasoning_tokens") or 0)
+    if message.role != Role.ASSISTANT or not (message.reasoning or tokens):
+        return ""
+    what = f"Thought for {seconds:.0f} s" if seconds >= 1 else "Thought"
+    if message.reasoning:
+        href = action_href(THOUGHTS_ACTION, message.id)
+        shown = f'<a href="{href}" style="color:#888">▸ {html.escape(what)}</a>'
+    else:
+        shown = html.escape(f"{what} ({tokens:,} reasoning tokens; the provider keeps them)")
+    return f'<p style="color:#888; font-size:small; margin-bottom:2px">{shown}</p>'
+
+
+def other_parts_html(message: StoredMessage) -> str:
+    """Parts this view has no display of its own for yet (images, attachments, tool calls and
+    their results, kinds from a newer version): a labelled line each, so nothing is hidden."""
+    lines = [
+        f'<p style="color:#888; font-size:small; margin:2px 0">{html.escape(placeholder(part))}</p>'
+        for part in message.parts
+        if not isinstance(part, Text | Reasoning)
+    ]
+    return "".join(lines)
+
+
+def answer_footer(message: StoredMessage) -> str:
+    """Tokens, speed and, for a cloud answer, its cost with the date of the price used."""
+    usage = message.usage
+    if not usage or message.role != Role.ASSISTANT:
+        return ""
+    parts = [f"{usage.get('output_tokens', 0)} tokens"]
+    if usage.get("reasoning_tokens"):
+        parts[0] += f" ({int(usage['reasoning_tokens']):,} reasoning)"
+    if usage.get("tokens_per_second"):
+        parts.append(f"{float(usage['tokens_per_second']):.1f} tok/s")
+    if is_local_id(message.model):
+        parts.append("on this computer, no cost")
+    elif "cost_usd" in usage:
+        parts.append(cost_text(usage))
+    not_applied = usage.get("not_applied") or []
+    if not_applied:
+        parts.append(f"{', '.join(not_applied)} not applied: this model does not take it")
+    return (
+        '<p style="color:#888; font-size:small; margin-top:2px">'
+        f"{html.escape(' · '.join(parts))}</p>"
+    )
+
+
+def status_note(status: str, error: str | None) -> str:
+    note = _STATUS_NOTE.get(status)
+    if not note:
+        return ""
+    detail = f": {html.escape(error)}" if error else ""
+    return f'<p style="color:#c0392b; font-size:small"><i>{note}{detail}</i></p>'
+
+
+def message_controls(message: StoredMessage, versions: Versions | None) -> str:
+    """Edit (a question) or Regenerate (an answer), and ‹ 2/3 › between versions."""
+    links = []
+    if versions is not None:
+        # Words, not lone arrows: a small-print "‹" is too small to hit.
+        back = (
+            f'<a href="{action_href("version", message.id, versions.previous)}">‹ previous</a>'
+            if versions.previous
+            else "‹ previous"
+        )
+        forward = (
+            f'<a href="{action_href("version", message.id, versions.next)}">next ›</a>'
+            if versions.next
+            else "next ›"
+        )
+        links.append(f"{back} &nbsp;{versions.index}/{versions.count}&nbsp; {forward}")
+    if message.role == Role.USER:
+        links.append(f'<a href="{action_href("edit", message.id)}">Edit</a>')
+    elif message.role == Role.ASSISTANT and message.status != MessageStatus.STREAMING:
+        links.append(f'<a href="{action_href("regenerate", message.id)}">Regenerate</a>')
+    return (
+        '<p style="color:#888; font-size:small; margin-top:0">'
+        + " &nbsp;·&nbsp; ".join(links)
+        + "</p>"
+    )
+
+
+def message_html(
+    message: StoredMessage,
+    model_names: dict[str, str],
+    versions: dict[int, Versions] | None = None,
+    defer: Callable[[str], str] | None = None,
+) -> str:
+    """The message as HTML for the view. ``defer``: takes an oversized answer's shown text and
+    returns what to put in its place now (the view fills the text in over the next turns).
+    """
+    # An anchor per message: a search hit opens the chat scrolled to it.
+    anchor = f'<a name="m{message.id}"></a>'
+    controls = message_controls(message, (versions or {}).get(message.id))
+    if message.role == Role.USER:
+        return (
+            anchor
+            + header_html("You", "#2471a3")
+            + f"<p>{plain_to_html(break_long_lines(message.content)[0])}</p>"
+            + other_parts_html(message)
+            + controls
+        )
+    who = model_names.get(message.model or "", message.model or "Assistant")
+    if oversized(message.content):
+        shown = shown_text(message.content)
+        body = f"<p>{defer(shown) if defer else plain_to_html(shown)}</p>"
+        body += oversize_note(message.content)
+    else:
+        body = markdown_to_html(message.content) if message.content else ""
+    return (
+        anchor
+        + answer_header(who, message.model)
+        + thinking_line(message)
+        + body
+        + other_parts_html(message)
+        + status_note(message.status.value, message.error)
+        + answer_footer(message)
+        + controls
+    )
