@@ -5,157 +5,48 @@ Each column is a ChatView (the same incremental streaming as the chat), its own 
 Focus button that gives it the width while the others collapse. The model set is remembered,
 but a model that failed to load last time is never chosen for the user: it is marked, and
 warned about when they choose it. Past comparisons are a list; each row has its own menu.
+
+The window wires the parts: a column and the metrics are compare_parts.py's, filling the
+pickers compare_pickers.py's, the past comparisons' list compare_past.py's.
 """
 
 from __future__ import annotations
 
-import json
 import random
-from pathlib import Path
-from typing import Any
 
-from PySide6.QtCore import QPoint, QRectF, Qt, Signal, Slot
-from PySide6.QtGui import (
-    QCloseEvent,
-    QColor,
-    QFont,
-    QPainter,
-    QPaintEvent,
-    QPalette,
-)
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QFileDialog,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
-    QListWidget,
-    QListWidgetItem,
-    QMenu,
     QMessageBox,
     QPushButton,
     QSplitter,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
-from desktop.core.compare import (
-    MAX_COLUMNS,
-    METRICS,
-    MIN_COLUMNS,
-    ColumnAnswer,
-    best_columns,
-    format_metric,
-    metrics_of,
-)
+from desktop.core.compare import MAX_COLUMNS, MIN_COLUMNS, ColumnAnswer, metrics_of
 from desktop.core.errors import LlamasideError
 from desktop.core.models import CloudModel, LocalModel
 from desktop.core.ratings import A_WINS, B_WINS, BOTH_BAD, TIE
 from desktop.services.chat import ChatService
 from desktop.services.compare import CompareSession
-from desktop.ui.batch_dialog import FAILED_MARK, BatchDialog
-from desktop.ui.chat_view import ChatView
+from desktop.ui.batch_dialog import BatchDialog
+from desktop.ui.compare_parts import (
+    BAR_COLOURS,
+    BarChart,
+    ColumnWidget,
+    metrics_table,
+    show_metrics,
+)
+from desktop.ui.compare_past import PastComparisons
+from desktop.ui.compare_pickers import fill_pickers, left_out_text, model_picker, show_warnings
 from desktop.ui.leaderboard_dialog import LeaderboardDialog
 from desktop.ui.widgets import InputBox
-
-BEST_BACKGROUND = QColor("#d5f5e3")
-#: Text on the best cells: dark, since the light green is the same in both themes.
-BEST_TEXT = QColor("#145a32")
-BAR_COLOURS = ("#2e86c1", "#b9770e", "#7d3c98", "#1e8449")
-#: Where a history row keeps its comparison's id.
-PAST_ID = Qt.ItemDataRole.UserRole
-
-
-class BarChart(QWidget):
-    """Tokens/s and time to first token per column, as two groups of bars."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setAccessibleName("Speed chart")
-        self.setMinimumHeight(110)
-        self.labels: list[str] = []
-        self.groups: list[tuple[str, list[float | None]]] = []
-
-    def set_data(self, labels: list[str], groups: list[tuple[str, list[float | None]]]) -> None:
-        self.labels, self.groups = labels, groups
-        self.update()
-
-    def paintEvent(self, _event: QPaintEvent) -> None:
-        painter = QPainter(self)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        width, height = self.width(), self.height()
-        if not self.groups:
-            return
-        group_width = width / len(self.groups)
-        small = QFont(self.font())
-        small.setPointSizeF(max(7.0, small.pointSizeF() - 1))
-        painter.setFont(small)
-        for g, (title, values) in enumerate(self.groups):
-            left = g * group_width + 10
-            # Theme colours: fixed greys vanish on a dark background.
-            text_colour = self.palette().color(QPalette.ColorRole.WindowText)
-            painter.setPen(text_colour)
-            painter.drawText(QRectF(left, 0, group_width - 20, 16), title)
-            known = [v for v in values if v is not None]
-            top = max(known) if known else 1.0
-            bar_area = height - 40
-            bar_width = (group_width - 20) / max(1, len(values))
-            for i, value in enumerate(values):
-                x = left + i * bar_width
-                if value is None:
-                    continue
-                bar = 0 if top <= 0 else bar_area * value / top
-                colour = QColor(BAR_COLOURS[i % len(BAR_COLOURS)])
-                painter.fillRect(QRectF(x + 4, 20 + bar_area - bar, bar_width - 8, bar), colour)
-                painter.setPen(text_colour)
-                text = f"{value:.1f}" if value >= 1 else f"{value:.2f}"
-                painter.drawText(
-                    QRectF(x, height - 18, bar_width, 16), Qt.AlignmentFlag.AlignCenter, text
-                )
-        painter.end()
-
-
-class ColumnWidget(QWidget):
-    """One model's answers: header, Stop and Focus, and the streamed text.
-
-    Signals:
-        stop_requested(int), focus_requested(int): the column's slot.
-    """
-
-    stop_requested = Signal(int)
-    focus_requested = Signal(int)
-
-    def __init__(self, slot: int, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.slot = slot
-        self.title = QLabel(self)
-        self.title.setObjectName(f"columnTitle{slot}")
-        self.title.setStyleSheet("font-weight: bold")
-        self.title.setAccessibleName(f"Column {slot + 1} model")
-        self.stop_button = QPushButton("Stop", self)
-        self.stop_button.setAccessibleName(f"Stop column {slot + 1}")
-        self.stop_button.setEnabled(False)
-        self.stop_button.clicked.connect(lambda: self.stop_requested.emit(self.slot))
-        self.focus_button = QPushButton("Focus", self)
-        self.focus_button.setCheckable(True)
-        self.focus_button.setAccessibleName(f"Focus column {slot + 1}")
-        self.focus_button.clicked.connect(lambda: self.focus_requested.emit(self.slot))
-        self.view = ChatView(self)
-        self.view.setAccessibleName(f"Answers of column {slot + 1}")
-        self.view.placeholder_html = "<p style='color:#888'>Answers appear here.</p>"
-        self.view.show_messages([], {})
-        top = QHBoxLayout()
-        top.addWidget(self.title, 1)
-        top.addWidget(self.focus_button)
-        top.addWidget(self.stop_button)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(2, 2, 2, 2)
-        layout.addLayout(top)
-        layout.addWidget(self.view, 1)
 
 
 class CompareWindow(QWidget):
@@ -193,22 +84,9 @@ class CompareWindow(QWidget):
         pick_row = QHBoxLayout()
         pick_row.addWidget(QLabel("Models:", self), 0, Qt.AlignmentFlag.AlignTop)
         for index in range(MAX_COLUMNS):
-            picker = QComboBox(self)
-            picker.setAccessibleName(f"Model for column {index + 1}")
-            picker.setPlaceholderText("Choose a model…")
-            # Long model names must not make the window wider than a laptop screen.
-            picker.setSizeAdjustPolicy(
-                QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
-            )
-            picker.setMinimumContentsLength(16)
+            picker, warning = model_picker(self, index)
             picker.activated.connect(lambda _index, slot=index: self._picked.add(slot))
             picker.currentIndexChanged.connect(lambda _index: self._refresh_warnings())
-            warning = QLabel(self)
-            warning.setObjectName(f"failedWarning{index}")
-            warning.setWordWrap(True)
-            warning.setTextFormat(Qt.TextFormat.PlainText)  # a reason is not markup
-            warning.setStyleSheet("color: #a93226")
-            warning.hide()
             self.pickers.append(picker)
             self.warnings.append(warning)
             stack = QVBoxLayout()
@@ -255,13 +133,9 @@ class CompareWindow(QWidget):
         self.notice.hide()
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.splitter.setChildrenCollapsible(True)
-        self.history = QListWidget(self)
-        self.history.setObjectName("compareHistory")
-        self.history.setAccessibleName("Past comparisons: Enter reopens one, the menu key more")
-        self.history.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        self.history.customContextMenuRequested.connect(self._on_history_menu)
-        # Enter or a double click: a mere selection (a right-click) must not end the comparison.
-        self.history.itemActivated.connect(lambda item: self.open_past(int(item.data(PAST_ID))))
+        self.history = PastComparisons(self.chat, self)
+        self.history.open_requested.connect(self.open_past)
+        self.history.notice.connect(self._show_notice)
         history_box = QWidget(self)
         history_layout = QVBoxLayout(history_box)
         history_layout.setContentsMargins(0, 0, 0, 0)
@@ -280,15 +154,7 @@ class CompareWindow(QWidget):
         self.body.setCollapsible(1, False)
         self.body.setStretchFactor(1, 1)
 
-        self.metrics_table = QTableWidget(len(METRICS), 0, self)
-        self.metrics_table.setObjectName("metricsTable")
-        self.metrics_table.setAccessibleName("Metrics of the latest answers")
-        self.metrics_table.setVerticalHeaderLabels([m.label for m in METRICS])
-        self.metrics_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.metrics_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        # Tall enough for every row, without a scroll bar.
-        row_height = self.metrics_table.verticalHeader().defaultSectionSize()
-        self.metrics_table.setFixedHeight(row_height * len(METRICS) + 34)
+        self.metrics_table = metrics_table(self)
         self.chart = BarChart(self)
         bottom_info = QHBoxLayout()
         bottom_info.addWidget(self.metrics_table, 3)
@@ -345,39 +211,10 @@ class CompareWindow(QWidget):
         return self.chat.all_models
 
     def _fill_pickers(self, chosen: list[str], on_purpose: set[int] | None = None) -> list[str]:
-        """Picker i shows chosen[i], unless that model failed to load last time and the user
-        did not pick it there themselves (on_purpose: the pickers they did). A picker left
-        without a model gets the first local model not marked failed that no other picker
-        shows, or stays empty: a cloud model is never chosen for the user (the prompt would
-        leave the computer without their choice). Returns the failed models left out."""
-        models = self._all_models()
-        by_id = {m.id: m for m in models}
-        errors = self.chat.model_errors()
+        """Fill the pickers (compare_pickers.fill_pickers; on_purpose: the pickers the user
+        chose themselves). Returns the failed models left out."""
         kept = on_purpose or set()
-        picks: list[str | None] = []
-        left_out: list[str] = []
-        for index in range(len(self.pickers)):
-            model = by_id.get(chosen[index]) if index < len(chosen) else None
-            if model is not None and _reason(model, errors) and index not in kept:
-                left_out.append(model.name)
-                model = None
-            picks.append(model.id if model is not None else None)
-        spare = [m.id for m in self.chat.models if not _reason(m, errors) and m.id not in picks]
-        for index, pick in enumerate(picks):
-            if pick is None and spare:
-                picks[index] = spare.pop(0)
-        for picker, pick in zip(self.pickers, picks, strict=True):
-            picker.blockSignals(True)
-            picker.clear()
-            for model in models:
-                failed = _reason(model, errors)
-                prefix = "☁ " if isinstance(model, CloudModel) else ""
-                picker.addItem(prefix + model.name + (FAILED_MARK if failed else ""), model.id)
-                if isinstance(model, LocalModel):
-                    tip = f"{model.path}\n{failed}" if failed else model.path
-                    picker.setItemData(picker.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
-            picker.setCurrentIndex(picker.findData(pick) if pick is not None else -1)
-            picker.blockSignals(False)
+        left_out = fill_pickers(self.pickers, self.chat, chosen, kept)
         self._picked = set(kept)
         self._refresh_warnings()
         return left_out
@@ -388,17 +225,10 @@ class CompareWindow(QWidget):
         left_out = self._fill_pickers(chosen)
         self._set_count(max(MIN_COLUMNS, min(MAX_COLUMNS, len(chosen) or MIN_COLUMNS)))
         if left_out:
-            self._show_notice(_left_out_text(left_out))
+            self._show_notice(left_out_text(left_out))
 
     def _refresh_warnings(self) -> None:
-        """A chosen model that failed to load last time says so under its picker, with why."""
-        by_id = {m.id: m for m in self._all_models()}
-        for index, (picker, warning) in enumerate(zip(self.pickers, self.warnings, strict=True)):
-            model = by_id.get(str(picker.currentData()))
-            reason = self.chat.model_error(model) if model is not None else None
-            warning.setText(f"⚠ Failed to load last time: {reason}" if reason else "")
-            picker.setToolTip(f"Failed to load last time: {reason}" if reason else "")
-            warning.setVisible(bool(reason) and index < self._count)
+        show_warnings(self.pickers, self.warnings, self.chat, self._count)
 
     @Slot()
     def _on_models_changed(self) -> None:
@@ -407,7 +237,7 @@ class CompareWindow(QWidget):
             chosen = [str(p.currentData()) for p in self.pickers]
             left_out = self._fill_pickers(chosen, self._picked)
             if left_out:
-                self._show_notice(_left_out_text(left_out))
+                self._show_notice(left_out_text(left_out))
 
     def _set_count(self, count: int) -> None:
         if self.blind_box.isChecked():
@@ -625,32 +455,9 @@ class CompareWindow(QWidget):
         if hidden:
             return
         values = session.metrics(session.round)
-        self._show_metrics(values, [session.label(s) for s in range(len(values))])
-
-    def _show_metrics(self, values: list[dict[str, Any]], labels: list[str]) -> None:
-        for row, metric in enumerate(METRICS):
-            row_values = [v[metric.key] for v in values]
-            numeric = [float(v) if isinstance(v, int | float) else None for v in row_values]
-            best = best_columns(numeric, metric.better)
-            for slot, value in enumerate(row_values):
-                item = QTableWidgetItem(format_metric(metric.key, value))
-                item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
-                if slot in best:
-                    item.setBackground(BEST_BACKGROUND)
-                    item.setForeground(BEST_TEXT)
-                    font = item.font()
-                    font.setBold(True)
-                    item.setFont(font)
-                self.metrics_table.setItem(row, slot, item)
-        self.chart.set_data(
-            labels,
-            [
-                ("Tokens/s", [_number(v["tokens_per_second"]) for v in values]),
-                ("Time to first token (s)", [_number(v["ttft_s"]) for v in values]),
-            ],
+        show_metrics(
+            self.metrics_table, self.chart, values, [session.label(s) for s in range(len(values))]
         )
-
-    # -- blind votes --------------------------------------------------------------------------
 
     @Slot(str)
     def vote(self, winner: str) -> None:
@@ -688,56 +495,7 @@ class CompareWindow(QWidget):
     # -- past comparisons, batch, leaderboard --------------------------------------------------
 
     def _refresh_past(self) -> None:
-        current = self.history.currentItem()
-        selected = current.data(PAST_ID) if current is not None else None
-        self.history.clear()
-        for row in self.chat.store.comparisons()[:200]:
-            when = str(row["created"])[:16].replace("T", " ")
-            # The title first: a narrow list cuts the end of the line.
-            item = QListWidgetItem(f"{row['title']} · {when} · {row['kind']}", self.history)
-            item.setData(PAST_ID, row["id"])
-            item.setToolTip(f"{row['title']}\n{when} · {', '.join(row['models'])}")
-            if row["id"] == selected:
-                self.history.setCurrentItem(item)
-
-    @Slot(QPoint)
-    def _on_history_menu(self, pos: QPoint) -> None:
-        """The menu of the row right-clicked, which becomes the selected row. Each action is
-        bound to that row's comparison; on empty space there is no menu (each needs a row)."""
-        item = self.history.itemAt(pos)
-        if item is None:
-            return
-        self.history.setCurrentItem(item)
-        comparison_id = int(item.data(PAST_ID))
-        menu = QMenu(self.history)
-        menu.addAction("Open").triggered.connect(lambda: self.open_past(comparison_id))
-        menu.addAction("Export as JSON…").triggered.connect(lambda: self.export_past(comparison_id))
-        menu.exec(self.history.viewport().mapToGlobal(pos))
-        menu.deleteLater()
-
-    def export_past(self, comparison_id: int) -> None:
-        """One comparison, each prompt and every answer, to a JSON file the user names; the
-        notice says where and how much."""
-        comparison = self.chat.store.comparison(comparison_id)
-        name, _filter = QFileDialog.getSaveFileName(
-            self, "Export the comparison", f"comparison-{comparison_id}.json", "JSON (*.json)"
-        )
-        if not name:
-            return
-        answers = self.chat.store.comparison_answers(comparison_id)
-        data = {"comparison": comparison, "answers": answers}
-        try:
-            Path(name).write_text(
-                json.dumps(data, indent=2, ensure_ascii=False, default=str), encoding="utf-8"
-            )
-        except OSError as exc:
-            self._show_notice(f"Could not write {name}: {exc.strerror or exc}")
-            return
-        prompts = len({a["round"] for a in answers})
-        self._show_notice(
-            f"Exported “{comparison['title']}” ({prompts} prompt(s), {len(answers)} answers) "
-            f"to {name}."
-        )
+        self.history.refresh()
 
     def open_past(self, comparison_id: int) -> None:
         """Show a stored comparison (read only; Send starts a new one with its models)."""
@@ -771,8 +529,8 @@ class CompareWindow(QWidget):
             usage = answer["usage"] or {}
             local = str(answer["model"]).startswith("local:")
             values.append(metrics_of(usage or None, usage.get("n_ctx"), local))
-        self._show_metrics(values, [c.title.text() for c in self.columns])
-        note = f" {_left_out_text(left_out)}" if left_out else ""
+        show_metrics(self.metrics_table, self.chart, values, [c.title.text() for c in self.columns])
+        note = f" {left_out_text(left_out)}" if left_out else ""
         self._show_notice(f"Reopened “{comparison['title']}”. Send starts a new comparison.{note}")
 
     @Slot()
@@ -799,17 +557,3 @@ class CompareWindow(QWidget):
             batch.close()
         self.closed.emit()
         super().closeEvent(event)
-
-
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) else None
-
-
-def _reason(model: LocalModel | CloudModel, errors: dict[str, str]) -> str | None:
-    """Why a local model failed to load last time (errors: the store's, by path)."""
-    return errors.get(model.path) if isinstance(model, LocalModel) else None
-
-
-def _left_out_text(names: list[str]) -> str:
-    listed = ", ".join(f"“{name}”" for name in names)
-    return f"{listed} failed to load last time, so it is not chosen; choose it to try again."

@@ -36,7 +36,9 @@ from desktop.storage.paths import AppPaths
 from desktop.storage.settings import Settings
 from desktop.storage.store import ChatStore
 from desktop.ui.batch_dialog import BatchDialog
-from desktop.ui.compare_window import BEST_BACKGROUND, PAST_ID, CompareWindow
+from desktop.ui.compare_parts import BEST_BACKGROUND
+from desktop.ui.compare_past import PAST_ID
+from desktop.ui.compare_window import CompareWindow
 from tests.cloudserver import CloudServer
 from tests.ui.driving import (
     answer_modal,
