@@ -2,7 +2,7 @@
 messages go (the privacy label) and the chat's Local only lock.
 
 It shows the state of the chat on screen; the window tells it which chat that is and does what
-its signals ask.
+its signals ask. Open… (and Model → Open GGUF file…) adds a model file to that chat here.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QStandardItemModel
 from PySide6.QtWidgets import (
     QComboBox,
+    QFileDialog,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -21,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.core.errors import LlamasideError
 from desktop.core.models import CloudModel, human_size
 from desktop.services.chat import ChatService
 from desktop.ui.widgets import FittingLabel
@@ -30,20 +32,25 @@ SET_UP_CLOUD = "__set_up_cloud__"
 
 
 class ModelBar(QWidget):
-    """Owns the picker's entries (failed models marked, cloud ones disabled in a locked chat)
-    and the privacy label's words.
+    """Owns the picker's entries (failed models marked, cloud ones disabled in a locked chat),
+    the privacy label's words, and adding a GGUF file the user opens to the chat on screen.
 
     Signals:
         model_picked(str): the user chose this model for the chat on screen.
         set_up_cloud(): the user chose "Set up cloud models…".
+        error(str): an opened file was not added; the words say why.
+        status(str, int): a passing line for the status bar, for so many ms.
     """
 
     model_picked = Signal(str)
     set_up_cloud = Signal()
+    error = Signal(str)
+    status = Signal(str, int)
 
     def __init__(self, chat: ChatService, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.chat = chat
+        self.conversation_id: int | None = None
         self.picker = QComboBox(self)
         self.picker.setObjectName("modelPicker")
         self.picker.setAccessibleName("Model")
@@ -82,6 +89,7 @@ class ModelBar(QWidget):
 
     def show_chat(self, conversation_id: int | None, locked: bool) -> None:
         """The picker and the privacy label for this chat (its model, its lock)."""
+        self.conversation_id = conversation_id
         picker = self.picker
         picker.blockSignals(True)
         picker.clear()
@@ -145,3 +153,18 @@ class ModelBar(QWidget):
             self.set_up_cloud.emit()  # the window shows the chat's model again, then the page
             return
         self.model_picked.emit(model_id)
+
+    @Slot()
+    def open_model_file(self) -> None:
+        path, _filter = QFileDialog.getOpenFileName(
+            self.window(), "Open a GGUF model", "", "GGUF models (*.gguf);;All files (*)"
+        )
+        if not path:
+            return
+        try:
+            model = self.chat.add_model_file(path, self.conversation_id)
+        except LlamasideError as exc:
+            # Checked now, not after a message is sent: nothing is added, nothing is sent.
+            self.error.emit(f"{exc} It was not added.")
+            return
+        self.status.emit(f"Added {model.name}; this chat now uses it", 10_000)

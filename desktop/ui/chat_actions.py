@@ -1,0 +1,199 @@
+"""What the user does to a chat as a whole: rename, pin, duplicate, delete (with Undo), export,
+and import chats from a file."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QFileDialog, QInputDialog, QWidget
+
+from desktop.core.errors import LlamasideError
+from desktop.core.history_format import parse_import, to_markdown
+from desktop.services.chat import ChatService
+from desktop.ui.sidebar import Sidebar
+from desktop.ui.widgets import ErrorBanner, UndoBar
+
+
+class ChatActions(QObject):
+    """Owns the chat-level commands of the Chat and File menus and of a sidebar row's menu:
+    each acts on the chat it is given, or on the chat on screen (``conversation_id``, set by
+    the window); and the Undo of the last deletion.
+
+    Signals:
+        open_requested(int): show this chat (a copy, an import, a chat whose deletion was undone).
+        listing_changed(): the sidebar and the window's title are to be shown again.
+        on_screen_deleted(): the chat on screen was deleted; another is to be shown.
+        status(str, int): a passing line for the status bar, for so many ms.
+    """
+
+    open_requested = Signal(int)
+    listing_changed = Signal()
+    on_screen_deleted = Signal()
+    status = Signal(str, int)
+
+    def __init__(
+        self,
+        chat: ChatService,
+        parent: QWidget,
+        *,
+        sidebar: Sidebar,
+        banner: ErrorBanner,
+        undo_bar: UndoBar,
+        pin_action: QAction,
+    ) -> None:
+        super().__init__(parent)
+        self.chat = chat
+        self.sidebar = sidebar
+        self.banner = banner
+        self.undo_bar = undo_bar
+        self.pin_action = pin_action
+        self._parent = parent  # the file dialogs and questions are the window's
+        self.conversation_id: int | None = None
+        #: Whether the chat deleted last was the one on screen (Undo brings it back there).
+        self._deleted_on_screen = False
+        undo_bar.undo_requested.connect(self._undo_delete)
+
+    def _target(self, conversation_id: int | None) -> int | None:
+        return conversation_id if conversation_id is not None else self.conversation_id
+
+    def rename(self, conversation_id: int | None = None) -> None:
+        """Rename a chat (``conversation_id``, or the one on screen)."""
+        target = self._target(conversation_id)
+        if target is None:
+            return
+        current = self.chat.store.get_conversation(target)
+        title, ok = QInputDialog.getText(self._parent, "Rename chat", "Title:", text=current.title)
+        if ok and title.strip():
+            self.chat.store.rename_conversation(target, title)
+            self.listing_changed.emit()  # the list and, for the chat on screen, the title
+
+    @Slot(bool)
+    def pin_on_screen(self, pinned: bool) -> None:
+        if self.conversation_id is not None:
+            self.set_pinned(self.conversation_id, pinned)
+
+    def show_pinned(self, pinned: bool) -> None:
+        """Chat → Pin to the top, checked as the chat on screen is."""
+        self.pin_action.blockSignals(True)
+        self.pin_action.setChecked(pinned)
+        self.pin_action.blockSignals(False)
+
+    def set_pinned(self, conversation_id: int, pinned: bool) -> None:
+        self.chat.store.set_pinned(conversation_id, pinned)
+        if conversation_id == self.conversation_id:
+            self.show_pinned(pinned)
+        self.listing_changed.emit()
+        title = self.chat.store.get_conversation(conversation_id).title
+        self.status.emit(f"Pinned “{title}” to the top" if pinned else f"Unpinned “{title}”", 5000)
+
+    def toggle_pinned(self, conversation_id: int) -> None:
+        pinned = self.chat.store.get_conversation(conversation_id).pinned
+        self.set_pinned(conversation_id, not pinned)
+
+    def duplicate(self, conversation_id: int | None = None) -> None:
+        target = self._target(conversation_id)
+        if target is None:
+            return
+        if self.chat.busy:
+            self.banner.show_message("Stop the answer being generated before duplicating a chat.")
+            return
+        copy = self.chat.store.duplicate_conversation(target)
+        self.open_requested.emit(copy.id)
+        self.status.emit(f"Duplicated as “{copy.title}”", 5000)
+
+    def delete(self, conversation_id: int | None = None) -> None:
+        """Gone from the list at once, with Undo for a few seconds (no question asked). A
+        chat other than the one on screen goes without changing what is shown."""
+        target = self._target(conversation_id)
+        if target is None:
+            return
+        on_screen = target == self.conversation_id
+        if on_screen and self.chat.busy:
+            self.banner.show_message("Stop the answer being generated before deleting this chat.")
+            return
+        current = self.chat.store.get_conversation(target)
+        self.chat.store.purge_deleted()  # an earlier deletion whose Undo time is over
+        self.chat.store.soft_delete(current.id)
+        self.undo_bar.offer(current.id, f"Deleted “{current.title}”.")
+        self._deleted_on_screen = on_screen
+        if on_screen:
+            self.on_screen_deleted.emit()
+        else:
+            self.listing_changed.emit()
+        self.sidebar.refresh()  # search hits of the deleted chat go too
+
+    @Slot(int)
+    def _undo_delete(self, conversation_id: int) -> None:
+        self.chat.store.restore(conversation_id)
+        if self.chat.busy or not self._deleted_on_screen:
+            # Back in the list; the chat on screen stays (an answer may be streaming in it).
+            self.listing_changed.emit()
+            return
+        self.open_requested.emit(conversation_id)
+
+    def export_chats(
+        self, all_chats: bool, path: Path | None = None, conversation_id: int | None = None
+    ) -> Path | None:
+        """Markdown or JSON (by the file's extension); JSON imports back exactly. One chat:
+        ``conversation_id``, or the one on screen."""
+        target = self._target(conversation_id)
+        if not all_chats and target is None:
+            return None
+        if path is None:
+            title = "all-chats" if all_chats else "chat"
+            chosen, _filter = QFileDialog.getSaveFileName(
+                self._parent,
+                "Export",
+                f"{title}.md",
+                "Markdown (*.md);;JSON, to import later (*.json)",
+            )
+            if not chosen:
+                return None
+            path = Path(chosen)
+        ids = None if all_chats else [target or 0]
+        data = self.chat.store.export_conversations(ids)
+        try:
+            if path.suffix.lower() == ".json":
+                path.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+            else:
+                names = {m.id: m.name for m in self.chat.all_models}
+                path.write_text(to_markdown(data, names), encoding="utf-8")
+        except OSError as exc:
+            self.banner.show_message(f"Could not write {path}: {exc.strerror or exc}")
+            return None
+        chats = data["conversations"]
+        if all_chats:
+            what = f"{len(chats):,} chat{'s' if len(chats) != 1 else ''}"
+        else:
+            what = f"“{chats[0]['title']}”" if chats else "the chat"
+        self.status.emit(f"Exported {what} to {path}", 10_000)
+        return path
+
+    def import_chats(self, path: Path | None = None) -> list[int]:
+        """Our JSON export, or ChatGPT's conversations.json; all of it or nothing."""
+        if path is None:
+            chosen, _filter = QFileDialog.getOpenFileName(
+                self._parent, "Import chats", "", "Chat exports (*.json);;All files (*)"
+            )
+            if not chosen:
+                return []
+            path = Path(chosen)
+        try:
+            data = parse_import(json.loads(path.read_text(encoding="utf-8")), path.name)
+            ids = self.chat.store.import_conversations(data)
+        except (OSError, ValueError, sqlite3.Error) as exc:
+            self.banner.show_message(f"Could not import {path.name}: {exc}")
+            return []
+        except LlamasideError as exc:
+            self.banner.show_message(str(exc))
+            return []
+        if ids and not self.chat.busy:
+            self.open_requested.emit(ids[0])
+        else:
+            self.listing_changed.emit()
+        self.banner.show_message(f"Imported {len(ids)} chat(s) from {path.name}.")
+        return ids

@@ -1,0 +1,112 @@
+"""The status bar's parts: the engine's state, the latest answer's numbers, the context meter,
+safe mode and OFFLINE."""
+
+from __future__ import annotations
+
+import contextlib
+from urllib.parse import urlsplit
+
+from PySide6.QtCore import QObject, Slot
+from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
+
+from desktop.core.chat_records import StoredMessage
+from desktop.core.models import CloudModel, is_local_id
+from desktop.core.usage import Usage
+from desktop.services.chat import ChatService
+from desktop.ui.context_meter import ContextMeter
+
+NO_MODEL = "No model loaded"
+
+
+class StatusLine(QObject):
+    """Owns the status bar's labels and their words: the local engine's state (or, while a
+    cloud model answers, where the answer comes from), tokens per second and the latest
+    answer's usage, the safe-mode and OFFLINE marks; and places the context meter among them.
+    """
+
+    def __init__(self, chat: ChatService, bar: QStatusBar, meter: ContextMeter) -> None:
+        super().__init__(bar)
+        self.chat = chat
+        #: The local engine's state in words (a cloud answer's line replaces it while it runs).
+        self._engine_text = NO_MODEL
+        parent: QWidget | None = bar.window()
+        self.engine_label = QLabel(NO_MODEL, parent)
+        self.engine_label.setAccessibleName("Engine status")
+        self.speed_label = QLabel("", parent)
+        self.speed_label.setAccessibleName("Tokens per second")
+        self.offline_label = QLabel("OFFLINE", parent)
+        self.offline_label.setObjectName("offlineIndicator")
+        self.offline_label.setAccessibleName("Offline: nothing is sent over the network")
+        self.offline_label.setStyleSheet(
+            "color: white; background: #a93226; padding: 1px 8px; border-radius: 3px"
+        )
+        self.offline_label.hide()
+        self.safe_mode_label = QLabel("", parent)
+        self.safe_mode_label.setObjectName("safeModeIndicator")
+        self.safe_mode_label.setAccessibleName("The local engine runs in safe mode")
+        self.safe_mode_label.setStyleSheet(
+            "color: black; background: #f5c242; padding: 1px 8px; border-radius: 3px"
+        )
+        self.safe_mode_label.hide()
+        bar.addWidget(self.engine_label, 1)
+        bar.addPermanentWidget(meter)
+        bar.addPermanentWidget(self.speed_label)
+        bar.addPermanentWidget(self.safe_mode_label)
+        bar.addPermanentWidget(self.offline_label)
+
+    @Slot(str)
+    def show_engine(self, text: str) -> None:
+        self._engine_text = text
+        self.engine_label.setText(text)
+
+    def show_busy(self, busy: bool) -> None:
+        if not busy:
+            self.engine_label.setText(self._engine_text)  # a cloud answer's line ends with it
+
+    def show_answering(self, conversation_id: int, model_id: str | None) -> None:
+        """An answer starts in the chat on screen: its numbers come later; a cloud model's
+        line says where it comes from."""
+        self.speed_label.setText("")
+        if model_id is not None and not is_local_id(model_id):
+            # The local engine's line would say "No model loaded" while the cloud answers.
+            model = self.chat.model_of(conversation_id)
+            where = ""
+            if isinstance(model, CloudModel) and self.chat.cloud is not None:
+                url = self.chat.cloud.provider(model.provider).base_url
+                where = f" at {urlsplit(url).netloc or url}"
+            self.engine_label.setText(f"☁ {self.chat.model_name(model_id)}{where} is answering")
+
+    @Slot(float)
+    def show_speed(self, tokens_per_second: float) -> None:
+        self.speed_label.setText(f"{tokens_per_second:.1f} tok/s")
+
+    @Slot(object)
+    def show_usage(self, usage: object) -> None:
+        if not isinstance(usage, Usage):
+            return
+        self.speed_label.setText(
+            f"{usage.output_tokens} tokens · {usage.tokens_per_second:.1f} tok/s · "
+            f"first token {usage.time_to_first_token_s * 1000:.0f} ms · "
+            f"prompt {usage.prompt_tokens} tokens · {usage.stop_reason.value}"
+        )
+
+    def show_usage_of(self, messages: list[StoredMessage]) -> None:
+        """The numbers of this chat's latest answer (none for a new chat: never the numbers of
+        the chat shown before)."""
+        self.speed_label.setText("")
+        for message in reversed(messages):
+            if message.role.value == "assistant" and message.usage:
+                with contextlib.suppress(KeyError, TypeError, ValueError):
+                    self.show_usage(Usage.from_dict(message.usage))
+                return
+
+    @Slot(str, str, str)
+    def show_safe_mode(self, short: str, note: str, detail: str) -> None:
+        self.safe_mode_label.setText(short)
+        self.safe_mode_label.setToolTip(
+            f"{note[:1].upper() + note[1:]}.\n\n{detail}" if note else ""
+        )
+        self.safe_mode_label.setVisible(bool(note))
+
+    def show_offline(self, offline: bool) -> None:
+        self.offline_label.setVisible(offline)
