@@ -25,7 +25,7 @@ from desktop.backends.local_models import bundled_model
 from desktop.core.answer import AnswerEvent, Failed, Finished, TextDelta
 from desktop.core.params import LoadParams, SamplingParams
 from desktop.core.usage import Usage
-from desktop.engine.runner import graph_sampling_default
+from desktop.engine.llama_setup import graph_sampling_default
 
 from report import write_section
 

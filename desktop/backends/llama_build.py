@@ -2,7 +2,7 @@
 process must not load it): which architecture names its libllama holds, and its version.
 
 The library is the one llama-cpp-python would load: LLAMA_CPP_LIB_PATH, else the lib folder of
-its package (_ctypes_extensions.py; desktop/engine/runner.py finds libggml-base the same way).
+its package (_ctypes_extensions.py; desktop/engine/llama_setup.py finds libggml-base the same way).
 """
 
 from __future__ import annotations

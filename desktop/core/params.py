@@ -31,7 +31,7 @@ class LoadParams:
     #: device that computes the logits, so the host never copies and scans the whole
     #: vocabulary per token. Samplers the device cannot run stay on the CPU, after it.
     #: False samples every token on the CPU, as llama-cpp-python does. None: the engine
-    #: decides (engine.runner.graph_sampling_default: on where it has been verified).
+    #: decides (engine.llama_setup.graph_sampling_default: on where it has been verified).
     sample_on_device: bool | None = None
     #: llama.cpp's extra buffer types (AMX, repacked weights for the CPU's SIMD). Off is the
     #: engine's safe mode on a CPU whose fast path crashes (core.engine_mode).

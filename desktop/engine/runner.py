@@ -1,22 +1,18 @@
 """llama.cpp behind a small, typed surface: load a GGUF, stream one chat answer, report usage.
 
-This module is the only place that imports llama_cpp (import-linter enforces it). It runs inside
-the engine child process, so a GGML_ASSERT that aborts takes down the child, not the window.
+It runs inside the engine child process, so a GGML_ASSERT that aborts takes down the child, not
+the window. Only the engine child imports llama_cpp (import-linter enforces it): llama.cpp's
+log, build facts and load parameters are llama_setup.py's, the streamed text's filters
+text_filters.py's.
 """
 
 from __future__ import annotations
 
-import codecs
-import collections
-import contextlib
 import ctypes
 import os
 import random
-import signal
-import sys
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,8 +24,19 @@ from desktop.core.errors import ContextOverflow, ModelLoadError, TemplateError
 from desktop.core.params import LoadParams, SamplingParams
 from desktop.core.thinking import ThinkSplitter, prompt_opens_thinking
 from desktop.core.usage import StopReason, Usage
-
-GGUF_MAGIC = b"GGUF"
+from desktop.engine.llama_setup import (
+    LogCapture,
+    backend_name,
+    check_gguf_file,
+    clean_reason,
+    crash_if_testing,
+    expert_override_patterns,
+    flash_attn_auto,
+    gpu_offload_supported,
+    graph_sampling_default,
+    model_params,
+)
+from desktop.engine.text_filters import StopStringFilter, TokenText
 
 #: Used when a GGUF carries no chat template (old conversions). ChatML is the most common format
 #: among small instruct models and fails more gracefully than Llama-2's [INST] format.
@@ -43,267 +50,6 @@ FALLBACK_CHATML = (
 #: once). Each flush is a pipe write and wakes the host, which takes a core from llama.cpp's
 #: spinning threads; 33 updates a second still read as smooth text (docs/benchmarks.md).
 DELTA_FLUSH_INTERVAL_S = 0.030
-
-# ggml_log_level values in the ggml.h this llama-cpp-python vendors (NONE 0, DEBUG 1, INFO 2,
-# WARN 3, ERROR 4, CONT 5). Older ggml numbered them differently; the _logger module of
-# llama-cpp-python still uses the old numbers, one more reason to own the callback.
-_LOG_DEBUG, _LOG_WARN, _LOG_ERROR, _LOG_CONT = 1, 3, 4, 5
-
-
-class LogCapture:
-    """Keeps llama.cpp's recent warnings and errors so a failed load can say *why*.
-
-    Llama(verbose=False) hides llama.cpp's log, which is where the reason for a failed load is
-    ("tensor data is not within the file bounds", "unknown model architecture"). We install our
-    own log callback instead and keep the last lines in memory.
-    """
-
-    def __init__(self, echo: bool = False) -> None:
-        self._lines: collections.deque[str] = collections.deque(maxlen=200)
-        self._echo = echo
-        self._last_level = 0
-        self._lock = threading.Lock()
-        #: How many tensors llama.cpp has reported as moved by a buffer-type override.
-        self.overridden = 0
-        #: Set while a model loads: the override reports come at DEBUG level then.
-        self.loading = False
-
-        @llama_cpp.llama_log_callback  # type: ignore[untyped-decorator]
-        def _callback(level: int, text: bytes, _user_data: ctypes.c_void_p) -> None:
-            if level == _LOG_DEBUG and not self.loading and not self._echo:
-                # llama.cpp logs at DEBUG per token with in-graph sampling and per graph
-                # build: nothing we keep, and this runs inside every token, so it returns first.
-                self._last_level = level
-                return
-            if level == _LOG_CONT:
-                level = self._last_level
-            self._last_level = level
-            message = text.decode("utf-8", errors="replace")
-            if "buffer type overridden" in message:
-                self.overridden += 1
-            if level in (_LOG_WARN, _LOG_ERROR):
-                with self._lock:
-                    self._lines.append(message.strip())
-            if self._echo:
-                sys.stderr.write(message)
-
-        # Keep a reference: ctypes callbacks are freed with their Python object.
-        self._callback = _callback
-        llama_cpp.llama_log_set(self._callback, ctypes.c_void_p(0))
-
-    def mark(self) -> int:
-        with self._lock:
-            return len(self._lines)
-
-    def errors_since(self, mark: int) -> list[str]:
-        with self._lock:
-            lines = list(self._lines)[min(mark, len(self._lines)) :]
-        return [line for line in lines if line]
-
-
-def backend_name() -> str:
-    """Which compute backend this build of llama.cpp has (the first GPU one wins)."""
-    info = llama_cpp.llama_print_system_info().decode("utf-8", errors="replace")
-    for marker, name in (
-        ("CUDA", "CUDA"),
-        ("Metal", "Metal"),
-        ("MTL", "Metal"),
-        ("Vulkan", "Vulkan"),
-        ("HIP", "ROCm"),
-        ("SYCL", "SYCL"),
-    ):
-        if marker in info:
-            return name
-    return "CPU"
-
-
-def system_info() -> str:
-    """llama.cpp's description of this build: its backends and the CPU features it uses."""
-    return str(llama_cpp.llama_print_system_info().decode("utf-8", errors="replace"))
-
-
-def gpu_offload_supported() -> bool:
-    return bool(llama_cpp.llama_supports_gpu_offload())
-
-
-def graph_sampling_default() -> bool:
-    """Whether tokens are chosen inside llama.cpp's graph unless the user says otherwise.
-
-    llama.cpp calls its backend sampling experimental (off by default in its own tools). On
-    the CPU backend our tests check it token for token against the CPU chain on every CI run
-    (tests/engine/test_sampling_on_device.py), so it is on there. A build that can offload to
-    a GPU (CUDA, Metal, Vulkan) runs other kernels that no run of ours has checked yet: it
-    samples on the CPU unless ``"sample_on_device": true`` asks for the graph (bench/gpu/
-    runs those tests and both ways on a GPU: once they pass there, this can change).
-    """
-    return not gpu_offload_supported()
-
-
-def check_gguf_file(path: Path) -> None:
-    """Cheap checks that give a precise reason before llama.cpp sees the file."""
-    if not path.exists():
-        raise ModelLoadError(f"Model file not found: {path}")
-    if path.is_dir():
-        raise ModelLoadError(f"{path} is a folder, not a GGUF model file.")
-    size = path.stat().st_size
-    if size == 0:
-        raise ModelLoadError(f"Cannot load {path.name}: the file is empty (0 bytes).")
-    with path.open("rb") as handle:
-        magic = handle.read(4)
-    if magic != GGUF_MAGIC:
-        raise ModelLoadError(
-            f"Cannot load {path.name}: it is not a GGUF model file (a GGUF file starts with "
-            f"the letters GGUF; this one starts with the bytes {magic.hex(' ').upper()})."
-        )
-
-
-def _clean_reason(lines: Sequence[str]) -> str:
-    """The most telling line of llama.cpp's log, without its function-name prefixes."""
-    useful = [line for line in lines if "error" in line.lower() or "failed" in line.lower()]
-    chosen = useful or list(lines)
-    if not chosen:
-        return ""
-    reason = chosen[0]
-    for prefix in (
-        "llama_model_load: error loading model: ",
-        "llama_model_load: ",
-        "llama_model_load_from_file_impl: ",
-        "gguf_init_from_file_impl: ",
-        "llama_load_model_from_file: ",
-    ):
-        if reason.startswith(prefix):
-            reason = reason[len(prefix) :]
-    return reason.strip()
-
-
-class _BuftOverride(ctypes.Structure):
-    """llama.cpp's ``struct llama_model_tensor_buft_override`` (llama.h)."""
-
-    _fields_ = (("pattern", ctypes.c_char_p), ("buft", ctypes.c_void_p))
-
-
-def _cpu_buffer_type() -> int:
-    """ggml's CPU buffer type, from the ggml library that llama-cpp-python ships."""
-    # Where llama-cpp-python itself loads its libraries from (LLAMA_CPP_LIB_PATH overrides).
-    lib_dir = Path(
-        os.environ.get("LLAMA_CPP_LIB_PATH") or Path(llama_cpp.__file__).resolve().parent / "lib"
-    )
-    for name in ("libggml-base.so", "libggml-base.dylib", "ggml-base.dll"):
-        candidate = lib_dir / name
-        if candidate.exists():
-            # The dynamic loader hands back the copy llama.cpp already uses.
-            lib = ctypes.CDLL(str(candidate))
-            lib.ggml_backend_cpu_buffer_type.restype = ctypes.c_void_p
-            lib.ggml_backend_cpu_buffer_type.argtypes = []
-            return int(lib.ggml_backend_cpu_buffer_type())
-    raise ModelLoadError(
-        "This llama-cpp-python build does not ship the ggml library needed to keep MoE "
-        "experts in system RAM; load the model without that option."
-    )
-
-
-def expert_override_patterns(n_layers: int) -> list[bytes]:
-    """llama.cpp's --n-cpu-moe N: the expert tensors of layers 0..N-1 (common/common.h)."""
-    return [rf"blk\.{i}\.ffn_(up|down|gate|gate_up)_(ch|)exps".encode() for i in range(n_layers)]
-
-
-#: The oldest llama-cpp-python whose bindings have everything below (backend sampling came in
-#: 0.3.17; pyproject.toml's floor says the same).
-MIN_LLAMA_CPP_PYTHON = "0.3.17"
-_NEEDED = (
-    "llama_set_sampler",
-    "llama_get_sampled_token_ith",
-    "llama_set_abort_callback",
-    "llama_model_get_vocab",
-    "llama_vocab_is_eog",
-    "LLAMA_FLASH_ATTN_TYPE_AUTO",
-)
-
-
-def build_problem() -> str:
-    """Why the installed llama-cpp-python cannot run this engine, or "" if it can."""
-    missing = [name for name in _NEEDED if not hasattr(llama_cpp, name)]
-    if not missing:
-        return ""
-    version = getattr(llama_cpp, "__version__", "?")
-    return (
-        f"llama-cpp-python {version} is too old for Llamaside (it lacks {missing[0]}): it "
-        f"needs {MIN_LLAMA_CPP_PYTHON} or newer. Update it with: pip install --upgrade "
-        f"'llama-cpp-python>={MIN_LLAMA_CPP_PYTHON}'"
-    )
-
-
-#: Tests only: makes the engine child die of SIGSEGV while llama.cpp's extra buffer types are on,
-#: as llama.cpp's AMX path did on a user's CPU, so the safe-mode fallback can be checked on any
-#: machine. "load": while loading; "decode": at the first answer's prompt; "always-decode": at
-#: every answer's prompt, in every mode (a model that crashes whatever is turned off).
-TEST_CRASH_ENV = "LLAMASIDE_TEST_CRASH_WITH_EXTRA_BUFTS"
-
-
-def _test_crash(stage: str, extra_bufts: bool) -> None:
-    wanted = os.environ.get(TEST_CRASH_ENV, "")
-    if (wanted == stage and extra_bufts) or wanted == f"always-{stage}":
-        sys.stderr.flush()
-        signal.raise_signal(signal.SIGSEGV)
-
-
-@contextlib.contextmanager
-def model_params(patterns: list[bytes], extra_bufts: bool = True) -> Iterator[None]:
-    """Make Llama() load with llama.cpp model parameters that its constructor has no argument
-    for: tensor buffer-type overrides (--n-cpu-moe) and ``use_extra_bufts``.
-
-    llama-cpp-python's Llama class builds llama_model_params itself, starting from
-    llama_model_default_params(), so for the duration of one load we hand it defaults that
-    already carry ours (the override list NULL-terminated, as llama.h wants).
-    """
-    if not patterns and extra_bufts:
-        yield
-        return
-    table = None
-    if patterns:
-        cpu = _cpu_buffer_type()
-        table = (_BuftOverride * (len(patterns) + 1))(
-            *[_BuftOverride(p, cpu) for p in patterns], _BuftOverride(None, None)
-        )
-    module = llama_cpp.llama_cpp
-    original = module.llama_model_default_params
-    if not extra_bufts and not hasattr(original(), "use_extra_bufts"):
-        raise ModelLoadError(
-            f"llama-cpp-python {llama_cpp.__version__} cannot turn off llama.cpp's extra buffer "
-            "types (the engine's safe mode); a newer llama-cpp-python can."
-        )
-
-    def with_ours() -> Any:
-        params = original()
-        if table is not None:
-            params.tensor_buft_overrides = ctypes.cast(table, ctypes.c_void_p)
-        if not extra_bufts:
-            params.use_extra_bufts = False
-        return params
-
-    module.llama_model_default_params = with_ours
-    try:
-        yield
-    finally:
-        module.llama_model_default_params = original
-
-
-@contextlib.contextmanager
-def _flash_attn_auto() -> Iterator[None]:
-    """Make Llama() leave flash attention to llama.cpp (its own default, "auto": on where the
-    backend supports it for this model), as llama-bench and llama-cli do.
-
-    llama-cpp-python's Llama has only flash_attn=True/False and maps False to DISABLED; True
-    forces it on even where it is unsupported. It reads the DISABLED constant from its module
-    while building the context params, so for the duration of one load that constant is AUTO.
-    """
-    module = llama_cpp.llama_cpp
-    disabled = module.LLAMA_FLASH_ATTN_TYPE_DISABLED
-    module.LLAMA_FLASH_ATTN_TYPE_DISABLED = module.LLAMA_FLASH_ATTN_TYPE_AUTO
-    try:
-        yield
-    finally:
-        module.LLAMA_FLASH_ATTN_TYPE_DISABLED = disabled
 
 
 def _unusable(path: Path, exc: Exception) -> ModelLoadError:
@@ -349,48 +95,6 @@ def _common_prefix(a: Iterable[int], b: Sequence[int]) -> int:
     return n
 
 
-class StopStringFilter:
-    """Ends the answer at a stop string and never shows part of one.
-
-    Text that could be the start of a stop string is held back until the next token decides.
-    """
-
-    def __init__(self, stops: Sequence[str]) -> None:
-        self._stops = [s for s in stops if s]
-        self._pending = ""
-        self.stopped = False
-
-    def feed(self, text: str) -> str:
-        if self.stopped:
-            return ""
-        self._pending += text
-        hits = [at for at in (self._pending.find(stop) for stop in self._stops) if at != -1]
-        if hits:
-            # Cut at the earliest stop string in the text, whichever it is.
-            out = self._pending[: min(hits)]
-            self._pending = ""
-            self.stopped = True
-            return out
-        hold = 0
-        for stop in self._stops:
-            for k in range(min(len(stop) - 1, len(self._pending)), 0, -1):
-                if self._pending.endswith(stop[:k]):
-                    hold = max(hold, k)
-                    break
-        if hold:
-            out, self._pending = self._pending[:-hold], self._pending[-hold:]
-        else:
-            out, self._pending = self._pending, ""
-        return out
-
-    def flush(self, last: str = "") -> str:
-        """What is held back, plus any last text, unless a stop string ended the answer."""
-        out = self.feed(last) if last else ""
-        out += self._pending
-        self._pending = ""
-        return "" if self.stopped else out
-
-
 #: Outside these, in-graph sampling is not used (see graph_sampling_safe).
 MAX_GRAPH_MIN_P = 0.99
 MIN_GRAPH_REPEAT_PENALTY = 0.01
@@ -405,24 +109,6 @@ def graph_sampling_safe(sampling: SamplingParams) -> bool:
     docs/reliability.md); other answers are sampled on the CPU.
     """
     return sampling.min_p <= MAX_GRAPH_MIN_P and sampling.repeat_penalty >= MIN_GRAPH_REPEAT_PENALTY
-
-
-class TokenText:
-    """Generated tokens to text as they stream. A character whose bytes are split across
-    tokens (emoji, most non-Latin scripts in byte-level vocabularies) is held until it is
-    whole, so valid text never shows U+FFFD; bytes that can never be UTF-8 (a model may emit
-    any byte token) become one U+FFFD each and the answer goes on."""
-
-    def __init__(self, piece: Callable[[int], bytes]) -> None:
-        self._piece = piece
-        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-
-    def feed(self, token: int) -> str:
-        return self._decoder.decode(self._piece(token))
-
-    def flush(self) -> str:
-        """Whatever is held at the end: an unfinished character becomes U+FFFD."""
-        return self._decoder.decode(b"", final=True)
 
 
 class Runner:
@@ -470,8 +156,8 @@ class Runner:
         self._log.loading = True
         try:
             overrides = expert_override_patterns(params.n_cpu_moe)
-            with model_params(overrides, params.extra_bufts), _flash_attn_auto():
-                _test_crash("load", params.extra_bufts)
+            with model_params(overrides, params.extra_bufts), flash_attn_auto():
+                crash_if_testing("load", params.extra_bufts)
                 llm = llama_cpp.Llama(
                     model_path=str(path),
                     n_ctx=params.n_ctx,
@@ -484,7 +170,7 @@ class Runner:
         except ModelLoadError:
             raise
         except (ValueError, RuntimeError, OSError) as exc:
-            reason = _clean_reason(self._log.errors_since(mark)) or str(exc)
+            reason = clean_reason(self._log.errors_since(mark)) or str(exc)
             raise ModelLoadError(f"Cannot load {path.name}: {reason}") from None
         except Exception as exc:  # e.g. llama-cpp-python compiling a broken chat template
             raise _unusable(path, exc) from None
@@ -664,7 +350,7 @@ class Runner:
             and bool(llama_cpp.llama_set_sampler(ctx, 0, chain))
         )
         try:
-            _test_crash("decode", self.info.extra_bufts)
+            crash_if_testing("decode", self.info.extra_bufts)
             llm.eval(tokens[cached:])
             n_past = llm.n_tokens
             self.last_sampled_on_device = (

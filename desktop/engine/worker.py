@@ -73,14 +73,14 @@ class Engine:
         #: Set while the main thread waits for a request (not inside llama.cpp).
         self._idle = threading.Event()
         # Imported here, after the protocol channel is safe from native output.
-        from desktop.engine.runner import (
+        from desktop.engine.llama_setup import (
             LogCapture,
-            Runner,
             backend_name,
             build_problem,
             gpu_offload_supported,
             system_info,
         )
+        from desktop.engine.runner import Runner
 
         #: Why this llama-cpp-python cannot run the engine ("" when it can): every load says it.
         self._problem = build_problem()

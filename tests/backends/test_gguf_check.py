@@ -135,7 +135,7 @@ def test_missing_folder_and_empty_files(tmp_path: Path) -> None:
 
 
 def test_random_bytes_are_refused_in_the_engines_words(tmp_path: Path) -> None:
-    from desktop.engine.runner import check_gguf_file
+    from desktop.engine.llama_setup import check_gguf_file
 
     junk = tmp_path / "x.gguf"
     data = random.Random(18).randbytes(200_000)

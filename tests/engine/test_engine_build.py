@@ -21,7 +21,7 @@ OLD_BUILD = [
 
 
 def test_this_build_has_what_the_engine_needs() -> None:
-    from desktop.engine.runner import build_problem
+    from desktop.engine.llama_setup import build_problem
 
     assert build_problem() == ""
 
@@ -39,7 +39,7 @@ def test_the_floor_in_pyproject_is_the_version_the_engine_names() -> None:
     import re
     from pathlib import Path
 
-    from desktop.engine.runner import MIN_LLAMA_CPP_PYTHON
+    from desktop.engine.llama_setup import MIN_LLAMA_CPP_PYTHON
 
     text = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text()
     assert f'"llama-cpp-python>={MIN_LLAMA_CPP_PYTHON},' in text

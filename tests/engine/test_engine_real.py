@@ -53,7 +53,7 @@ def test_greedy_output_matches_llama_cpp_python_with_gguf_template(
     llama-cpp-python's create_chat_completion (which also uses that template)."""
     import llama_cpp
 
-    from desktop.engine.runner import model_params
+    from desktop.engine.llama_setup import model_params
 
     list(engine.stream(QUESTION, GREEDY))
     ours = engine.last.text
@@ -87,7 +87,7 @@ def test_long_greedy_and_seeded_answers_match_llama_cpp_python_turn_after_turn(
     answer, a follow-up turn that reuses the first turn's tokens, and a seeded sampled one."""
     import llama_cpp
 
-    from desktop.engine.runner import model_params
+    from desktop.engine.llama_setup import model_params
 
     greedy = SamplingParams(temperature=0.0, repeat_penalty=1.0, max_tokens=120)
     list(engine.stream(STORY, greedy))

@@ -21,7 +21,7 @@ from desktop.backends.engine_modes import ModeMemory
 from desktop.core.engine_mode import EngineMode, SafeMode
 from desktop.core.errors import ContextOverflow, EngineCrashed
 from desktop.core.params import LoadParams, SamplingParams
-from desktop.engine.runner import TEST_CRASH_ENV
+from desktop.engine.llama_setup import TEST_CRASH_ENV
 from desktop.storage.paths import AppPaths
 
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]

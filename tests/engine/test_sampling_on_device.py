@@ -15,14 +15,14 @@ import pytest
 
 from desktop.core.params import LoadParams, SamplingParams
 from desktop.core.usage import StopReason
+from desktop.engine import llama_setup
 from desktop.engine import runner as runner_module
-from desktop.engine.runner import (
+from desktop.engine.llama_setup import (
     LogCapture,
-    Runner,
     gpu_offload_supported,
     graph_sampling_default,
-    graph_sampling_safe,
 )
+from desktop.engine.runner import Runner, graph_sampling_safe
 
 STORY = [{"role": "user", "content": "Tell me a story about a lighthouse keeper and a storm."}]
 
@@ -156,7 +156,9 @@ def test_where_tokens_are_chosen_by_default_follows_the_build(
     graph, and a GPU build (not yet checked by us on a GPU) on the CPU. This build is one of
     the two; the other is played by the engine's answer to "can it offload?"."""
     assert graph_sampling_default() is (not gpu_offload_supported())
+    # Runner asks for its model facts, graph_sampling_default for the default: both answer.
     monkeypatch.setattr(runner_module, "gpu_offload_supported", lambda: gpu_build)
+    monkeypatch.setattr(llama_setup, "gpu_offload_supported", lambda: gpu_build)
     runner = Runner(LogCapture())
     runner.load(
         smollm_path, LoadParams(n_ctx=512, n_threads=2, n_gpu_layers=0, extra_bufts=extra_bufts)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from desktop.engine.runner import StopStringFilter
+from desktop.engine.text_filters import StopStringFilter
 
 
 def feed_all(stops: list[str], pieces: list[str]) -> tuple[str, bool]:

@@ -16,7 +16,7 @@ from desktop.app import build_window
 from desktop.backends.engine_modes import ModeMemory
 from desktop.core.messages import MessageStatus
 from desktop.core.params import SamplingParams
-from desktop.engine.runner import TEST_CRASH_ENV
+from desktop.engine.llama_setup import TEST_CRASH_ENV
 from desktop.storage.paths import AppPaths
 from desktop.ui.main_window import MainWindow
 from tests.hostile.conftest import TIMEOUT_MS, send_and_wait

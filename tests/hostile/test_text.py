@@ -8,7 +8,9 @@ from pytestqt.qtbot import QtBot
 
 from desktop.core.messages import MessageStatus, Role
 from desktop.core.params import LoadParams
-from desktop.engine.runner import LogCapture, Runner, TokenText
+from desktop.engine.llama_setup import LogCapture
+from desktop.engine.runner import Runner
+from desktop.engine.text_filters import TokenText
 from desktop.ui.main_window import MainWindow
 from tests.hostile.conftest import TIMEOUT_MS, send_and_wait
 
