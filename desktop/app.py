@@ -13,8 +13,10 @@ from desktop import APP_NAME, __version__
 from desktop.core.errors import LlamasideError
 from desktop.services.chat import ChatService
 from desktop.services.cloud import CloudService
+from desktop.services.comparisons import Comparisons
 from desktop.services.downloads import DownloadManager
 from desktop.services.engine_host import EngineHost
+from desktop.services.library import ChatLibrary
 from desktop.storage.paths import AppPaths
 from desktop.storage.settings import Settings
 from desktop.storage.store import ChatStore
@@ -37,7 +39,7 @@ def build_window(paths: AppPaths, engine_command: list[str] | None = None) -> Ma
     downloads.restore()
     # A provider enabled from the command line has no model list yet: fetch it now.
     cloud.refresh_missing_models()
-    window = MainWindow(chat, downloads)
+    window = MainWindow(chat, downloads, library=ChatLibrary(store), comparisons=Comparisons(store))
     for child in (engine, cloud, chat, downloads):
         child.setParent(window)
     return window
@@ -75,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     window.show()
     _close_on_sigterm(app)
     code = app.exec()
-    window.chat.store.close()
+    window.library.close()
     return int(code)
 
 

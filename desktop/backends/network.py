@@ -14,11 +14,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from desktop.core.errors import LlamasideError
-
-
-class Offline(LlamasideError):
-    """Refused because the user switched the app offline; nothing was sent."""
+from desktop.core.errors import Offline as Offline  # noqa: PLC0414 (re-export: callers import it from here)
 
 
 def _now() -> str:

@@ -5,7 +5,7 @@ store (desktop.storage) reads and writes them, services and the window only read
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from desktop.core.messages import MessageStatus, Role
@@ -21,8 +21,8 @@ HIT_START, HIT_END = "\x02", "\x03"
 
 @dataclass(frozen=True)
 class Conversation:
-    """One chat's own settings (its messages are read apart). ``params`` is the raw form of
-    preset, sampling and context, kept until every reader uses those fields."""
+    """One chat's own settings: its title, model, system prompt, lock and pin, the preset and
+    sampling its answers use, and where its context now starts (its messages are read apart)."""
 
     id: int
     title: str
@@ -30,7 +30,6 @@ class Conversation:
     updated: str
     model: str | None
     system_prompt: str
-    params: dict[str, Any] = field(default_factory=dict)
     #: Cloud models cannot be used in this conversation.
     local_only: bool = False
     pinned: bool = False

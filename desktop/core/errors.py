@@ -68,3 +68,7 @@ class NewerSchemaError(StoreError):
     """The history database comes from a newer Llamaside; it is left untouched."""
 
     pass
+
+
+class Offline(LlamasideError):
+    """Refused because the user switched the app offline; nothing was sent."""

@@ -16,7 +16,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal, Slot
 
 from desktop.backends import secrets
-from desktop.backends.catalog_file import load_pricing
+from desktop.backends.catalog_file import ensure_user_pricing, load_pricing
 from desktop.backends.cloud import (
     DEFAULT_TIMEOUT_S,
     AnthropicProvider,
@@ -293,6 +293,11 @@ class CloudService(QObject):
             # The shipped prices still work; the user is told what is wrong with theirs.
             self.pricing_problem = f"{exc} Using the prices shipped with Llamaside."
             return load_pricing(None)
+
+    def user_pricing_file(self) -> Path:
+        """The user's own price overrides, created from a template the first time (OSError
+        when it cannot be written)."""
+        return ensure_user_pricing(self.pricing_file)
 
     def reload_pricing(self) -> None:
         self.pricing = self._load_pricing()

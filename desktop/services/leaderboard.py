@@ -55,7 +55,3 @@ class Leaderboard:
         kept = [r for r in rows if count_flagged or not r["flagged"]]
         ratings = leaderboard([Vote(r["model_a"], r["model_b"], r["winner"]) for r in kept])
         return Standings(ratings, len(kept), len(rows) - len(kept))
-
-
-def as_leaderboard(source: Leaderboard | VoteSource) -> Leaderboard:
-    return source if isinstance(source, Leaderboard) else Leaderboard(source)

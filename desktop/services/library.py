@@ -10,9 +10,9 @@ import json
 import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any
 
-from desktop.core.chat_records import Conversation, ConversationTitle
+from desktop.core.chat_records import Conversation, ConversationTitle, StoredMessage, Versions
 from desktop.core.errors import LlamasideError
 from desktop.core.history_format import parse_import, to_markdown
 from desktop.storage.store import ChatStore
@@ -23,13 +23,51 @@ class LibraryError(LlamasideError):
 
 
 class ChatLibrary:
-    """Owns the chats as wholes: the paged listing (pinned first, then the most recently
-    updated) and search over every message; rename, pin, delete with undo, duplicate; export
-    to JSON (imports back exactly) or Markdown, and import of our JSON or ChatGPT's export.
-    What is inside a chat (messages, versions, sending) belongs to the chat service."""
+    """Owns the chats as the window reads and changes them: the paged listing (pinned first,
+    then the most recently updated) and search over every message; a chat's shown branch and
+    its versions; creating, renaming, pinning, deleting with undo, duplicating; export to JSON
+    (imports back exactly) or Markdown, and import of our JSON or ChatGPT's export. Sending,
+    and the settings a chat is answered with, are the chat service's."""
 
     def __init__(self, store: ChatStore) -> None:
         self.store = store
+
+    @property
+    def path(self) -> Path:
+        """The history database's file."""
+        return self.store.path
+
+    @property
+    def corrupt_copy(self) -> Path | None:
+        """Where a damaged history database was set aside at start (None: it was fine)."""
+        return self.store.corrupt_copy
+
+    def close(self) -> None:
+        self.store.close()
+
+    # -- one chat's messages ------------------------------------------------------------------
+
+    def messages(self, conversation_id: int) -> list[StoredMessage]:
+        """The branch on screen, first message first."""
+        return self.store.messages(conversation_id)
+
+    def message(self, message_id: int) -> StoredMessage:
+        return self.store.get_message(message_id)
+
+    def versions(self, conversation_id: int) -> dict[int, Versions]:
+        """Where each message of the shown branch stands among its versions (those with one)."""
+        return self.store.versions(conversation_id)
+
+    def branch_ids(self, conversation_id: int) -> list[int]:
+        """The ids of the shown branch's messages, without reading their text."""
+        return self.store.branch_ids(conversation_id)
+
+    def show_version(self, message_id: int) -> None:
+        """The branch through this message (and its latest continuation) is shown from now on."""
+        self.store.show_version(message_id)
+
+    def is_empty(self, conversation_id: int) -> bool:
+        return not self.store.branch_ids(conversation_id)
 
     # -- listing and search -------------------------------------------------------------------
 
@@ -52,6 +90,10 @@ class ChatLibrary:
     def conversation(self, conversation_id: int) -> Conversation:
         return self.store.get_conversation(conversation_id)
 
+    def conversation_ids(self) -> list[int]:
+        """Every listed chat's id, in the sidebar's order."""
+        return self.store.conversation_ids()
+
     def is_listed(self, conversation_id: int) -> bool:
         """The chat exists and is not deleted (awaiting Undo)."""
         return self.store.is_listed(conversation_id)
@@ -60,6 +102,14 @@ class ChatLibrary:
         return self.store.get_conversation(conversation_id).pinned
 
     # -- changes to a chat as a whole ---------------------------------------------------------
+
+    def create(self) -> Conversation:
+        """A new, empty chat titled "New chat"."""
+        return self.store.create_conversation()
+
+    def set_model(self, conversation_id: int, model_id: str | None) -> None:
+        """The chat's model (None: the default model for new chats)."""
+        self.store.set_conversation_model(conversation_id, model_id)
 
     def rename(self, conversation_id: int, title: str) -> None:
         """A blank title becomes "Untitled"."""
@@ -119,11 +169,3 @@ class ChatLibrary:
             return self.store.import_conversations(data)
         except (OSError, ValueError, sqlite3.Error) as exc:
             raise LibraryError(f"Could not import {path.name}: {exc}") from exc
-
-
-#: What the sidebar takes: the library, or (until MainWindow builds one) the store it wraps.
-LibraryOrStore: TypeAlias = "ChatLibrary | ChatStore"
-
-
-def as_library(source: LibraryOrStore) -> ChatLibrary:
-    return source if isinstance(source, ChatLibrary) else ChatLibrary(source)

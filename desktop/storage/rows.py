@@ -32,7 +32,6 @@ def conversation_from_row(row: dict[str, Any]) -> Conversation:
         row["updated"],
         row["model"],
         row["system_prompt"],
-        params,
         bool(row["local_only"]),
         bool(row["pinned"]),
         preset=str(params.get("preset") or ""),

@@ -44,6 +44,7 @@ from desktop.core.errors import LlamasideError
 from desktop.core.models import CloudModel, LocalModel
 from desktop.services.chat import ChatService
 from desktop.services.compare import CompareSession
+from desktop.services.comparisons import Comparisons
 from desktop.ui.widgets import format_metric
 
 SUMMARY_COLUMNS = (
@@ -65,11 +66,13 @@ class BatchDialog(QDialog):
     def __init__(
         self,
         chat: ChatService,
+        comparisons: Comparisons,
         models: list[LocalModel | CloudModel],
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.chat = chat
+        self.comparisons = comparisons
         self.models = models
         self.session: CompareSession | None = None
         self.report: dict[str, Any] | None = None
@@ -234,8 +237,7 @@ class BatchDialog(QDialog):
             self.session.close()  # a previous run's engines end before new ones load
         self.blind_run = self.blind_box.isChecked()
         try:
-            self.session = CompareSession(
-                self.chat.store,
+            self.session = self.comparisons.session(
                 self.models,
                 cloud=self.chat.cloud,
                 sampling=self.chat.sampling,
@@ -323,7 +325,7 @@ class BatchDialog(QDialog):
         if self.report is None or self.session is None or self.session.comparison_id is None:
             return None
         self.vote_dialog = BatchVoteDialog(
-            self.chat,
+            self.comparisons,
             self.report,
             self.session.comparison_id,
             random.Random(),
@@ -378,7 +380,7 @@ class BatchVoteDialog(QDialog):
 
     def __init__(
         self,
-        chat: ChatService,
+        comparisons: Comparisons,
         report: dict[str, Any],
         comparison_id: int,
         rng: random.Random,
@@ -387,7 +389,7 @@ class BatchVoteDialog(QDialog):
         seen: str = "",
     ) -> None:
         super().__init__(parent)
-        self.chat = chat
+        self.comparisons = comparisons
         self.report = report
         #: Why these votes are not blind (kept out of the leaderboard by default), if so.
         self.seen = seen
@@ -466,7 +468,7 @@ class BatchVoteDialog(QDialog):
             if found:
                 flagged = f"answer {letter} said “{found}”"
                 break
-        self.chat.store.add_vote(
+        self.comparisons.add_vote(
             model_a=shown[0]["model"],
             model_b=shown[1]["model"],
             winner=winner,

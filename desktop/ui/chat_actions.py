@@ -3,8 +3,6 @@ and import chats from a file."""
 
 from __future__ import annotations
 
-import json
-import sqlite3
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal, Slot
@@ -12,8 +10,8 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QWidget
 
 from desktop.core.errors import LlamasideError
-from desktop.core.history_format import parse_import, to_markdown
 from desktop.services.chat import ChatService
+from desktop.services.library import ChatLibrary
 from desktop.ui.sidebar import Sidebar
 from desktop.ui.widgets import ErrorBanner, UndoBar
 
@@ -40,6 +38,7 @@ class ChatActions(QObject):
         chat: ChatService,
         parent: QWidget,
         *,
+        library: ChatLibrary,
         sidebar: Sidebar,
         banner: ErrorBanner,
         undo_bar: UndoBar,
@@ -47,6 +46,7 @@ class ChatActions(QObject):
     ) -> None:
         super().__init__(parent)
         self.chat = chat
+        self.library = library
         self.sidebar = sidebar
         self.banner = banner
         self.undo_bar = undo_bar
@@ -65,10 +65,10 @@ class ChatActions(QObject):
         target = self._target(conversation_id)
         if target is None:
             return
-        current = self.chat.store.get_conversation(target)
+        current = self.library.conversation(target)
         title, ok = QInputDialog.getText(self._parent, "Rename chat", "Title:", text=current.title)
         if ok and title.strip():
-            self.chat.store.rename_conversation(target, title)
+            self.library.rename(target, title)
             self.listing_changed.emit()  # the list and, for the chat on screen, the title
 
     @Slot(bool)
@@ -83,15 +83,15 @@ class ChatActions(QObject):
         self.pin_action.blockSignals(False)
 
     def set_pinned(self, conversation_id: int, pinned: bool) -> None:
-        self.chat.store.set_pinned(conversation_id, pinned)
+        self.library.set_pinned(conversation_id, pinned)
         if conversation_id == self.conversation_id:
             self.show_pinned(pinned)
         self.listing_changed.emit()
-        title = self.chat.store.get_conversation(conversation_id).title
+        title = self.library.conversation(conversation_id).title
         self.status.emit(f"Pinned “{title}” to the top" if pinned else f"Unpinned “{title}”", 5000)
 
     def toggle_pinned(self, conversation_id: int) -> None:
-        pinned = self.chat.store.get_conversation(conversation_id).pinned
+        pinned = self.library.conversation(conversation_id).pinned
         self.set_pinned(conversation_id, not pinned)
 
     def duplicate(self, conversation_id: int | None = None) -> None:
@@ -101,7 +101,7 @@ class ChatActions(QObject):
         if self.chat.busy:
             self.banner.show_message("Stop the answer being generated before duplicating a chat.")
             return
-        copy = self.chat.store.duplicate_conversation(target)
+        copy = self.library.duplicate(target)
         self.open_requested.emit(copy.id)
         self.status.emit(f"Duplicated as “{copy.title}”", 5000)
 
@@ -115,9 +115,7 @@ class ChatActions(QObject):
         if on_screen and self.chat.busy:
             self.banner.show_message("Stop the answer being generated before deleting this chat.")
             return
-        current = self.chat.store.get_conversation(target)
-        self.chat.store.purge_deleted()  # an earlier deletion whose Undo time is over
-        self.chat.store.soft_delete(current.id)
+        current = self.library.delete(target)
         self.undo_bar.offer(current.id, f"Deleted “{current.title}”.")
         self._deleted_on_screen = on_screen
         if on_screen:
@@ -128,7 +126,7 @@ class ChatActions(QObject):
 
     @Slot(int)
     def _undo_delete(self, conversation_id: int) -> None:
-        self.chat.store.restore(conversation_id)
+        self.library.undo_delete(conversation_id)
         if self.chat.busy or not self._deleted_on_screen:
             # Back in the list; the chat on screen stays (an answer may be streaming in it).
             self.listing_changed.emit()
@@ -155,21 +153,16 @@ class ChatActions(QObject):
                 return None
             path = Path(chosen)
         ids = None if all_chats else [target or 0]
-        data = self.chat.store.export_conversations(ids)
+        names = {m.id: m.name for m in self.chat.all_models}
         try:
-            if path.suffix.lower() == ".json":
-                path.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
-            else:
-                names = {m.id: m.name for m in self.chat.all_models}
-                path.write_text(to_markdown(data, names), encoding="utf-8")
-        except OSError as exc:
-            self.banner.show_message(f"Could not write {path}: {exc.strerror or exc}")
+            chats = self.library.export(path, ids, names)
+        except LlamasideError as exc:
+            self.banner.show_message(str(exc))
             return None
-        chats = data["conversations"]
         if all_chats:
             what = f"{len(chats):,} chat{'s' if len(chats) != 1 else ''}"
         else:
-            what = f"“{chats[0]['title']}”" if chats else "the chat"
+            what = f"“{chats[0]}”" if chats else "the chat"
         self.status.emit(f"Exported {what} to {path}", 10_000)
         return path
 
@@ -183,11 +176,7 @@ class ChatActions(QObject):
                 return []
             path = Path(chosen)
         try:
-            data = parse_import(json.loads(path.read_text(encoding="utf-8")), path.name)
-            ids = self.chat.store.import_conversations(data)
-        except (OSError, ValueError, sqlite3.Error) as exc:
-            self.banner.show_message(f"Could not import {path.name}: {exc}")
-            return []
+            ids = self.library.import_file(path)
         except LlamasideError as exc:
             self.banner.show_message(str(exc))
             return []

@@ -10,7 +10,7 @@ from pathlib import Path
 from PySide6.QtCore import QPoint, Qt, Signal, Slot
 from PySide6.QtWidgets import QFileDialog, QListWidget, QListWidgetItem, QMenu, QWidget
 
-from desktop.services.chat import ChatService
+from desktop.services.comparisons import Comparisons
 
 #: Where a history row keeps its comparison's id.
 PAST_ID = Qt.ItemDataRole.UserRole
@@ -27,9 +27,9 @@ class PastComparisons(QListWidget):
     open_requested = Signal(int)
     notice = Signal(str)
 
-    def __init__(self, chat: ChatService, parent: QWidget | None = None) -> None:
+    def __init__(self, comparisons: Comparisons, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.chat = chat
+        self.comparisons = comparisons
         self.setObjectName("compareHistory")
         self.setAccessibleName("Past comparisons: Enter reopens one, the menu key more")
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
@@ -41,7 +41,7 @@ class PastComparisons(QListWidget):
         current = self.currentItem()
         selected = current.data(PAST_ID) if current is not None else None
         self.clear()
-        for row in self.chat.store.comparisons()[:200]:
+        for row in self.comparisons.recent():
             when = str(row["created"])[:16].replace("T", " ")
             # The title first: a narrow list cuts the end of the line.
             item = QListWidgetItem(f"{row['title']} · {when} · {row['kind']}", self)
@@ -68,7 +68,7 @@ class PastComparisons(QListWidget):
     def export(self, comparison_id: int) -> None:
         """One comparison, each prompt and every answer, to a JSON file the user names; the
         notice says where and how much."""
-        comparison = self.chat.store.comparison(comparison_id)
+        comparison = self.comparisons.comparison(comparison_id)
         name, _filter = QFileDialog.getSaveFileName(
             self.window(),
             "Export the comparison",
@@ -77,7 +77,7 @@ class PastComparisons(QListWidget):
         )
         if not name:
             return
-        answers = self.chat.store.comparison_answers(comparison_id)
+        answers = self.comparisons.answers(comparison_id)
         data = {"comparison": comparison, "answers": answers}
         try:
             Path(name).write_text(

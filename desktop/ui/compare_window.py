@@ -35,6 +35,7 @@ from desktop.core.models import CloudModel, LocalModel
 from desktop.core.ratings import A_WINS, B_WINS, BOTH_BAD, TIE
 from desktop.services.chat import ChatService
 from desktop.services.compare import CompareSession
+from desktop.services.comparisons import Comparisons
 from desktop.ui.batch_dialog import BatchDialog
 from desktop.ui.compare_parts import (
     BAR_COLOURS,
@@ -58,9 +59,12 @@ class CompareWindow(QWidget):
 
     closed = Signal()
 
-    def __init__(self, chat: ChatService, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, chat: ChatService, comparisons: Comparisons, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent, Qt.WindowType.Window)
         self.chat = chat
+        self.comparisons = comparisons
         self.session: CompareSession | None = None
         self.columns: list[ColumnWidget] = []
         self.rng: random.Random | None = None  # tests seed it; None: fresh randomness
@@ -133,7 +137,7 @@ class CompareWindow(QWidget):
         self.notice.hide()
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.splitter.setChildrenCollapsible(True)
-        self.history = PastComparisons(self.chat, self)
+        self.history = PastComparisons(self.comparisons, self)
         self.history.open_requested.connect(self.open_past)
         self.history.notice.connect(self._show_notice)
         history_box = QWidget(self)
@@ -279,8 +283,7 @@ class CompareWindow(QWidget):
         except Exception:  # no figure: local models take turns, which always works
             machine_ram = None
         try:
-            session = CompareSession(
-                self.chat.store,
+            session = self.comparisons.session(
                 models,
                 cloud=self.chat.cloud,
                 sampling=self.chat.sampling,
@@ -500,8 +503,8 @@ class CompareWindow(QWidget):
     def open_past(self, comparison_id: int) -> None:
         """Show a stored comparison (read only; Send starts a new one with its models)."""
         self.new_comparison()
-        comparison = self.chat.store.comparison(comparison_id)
-        answers = self.chat.store.comparison_answers(comparison_id)
+        comparison = self.comparisons.comparison(comparison_id)
+        answers = self.comparisons.answers(comparison_id)
         models: list[str] = comparison["models"]
         names = {m.id: m.name for m in self._all_models()}
         left_out = self._fill_pickers(models)
@@ -535,12 +538,12 @@ class CompareWindow(QWidget):
 
     @Slot()
     def show_batch(self) -> None:
-        self.batch_dialog = BatchDialog(self.chat, self.chosen_models(), self)
+        self.batch_dialog = BatchDialog(self.chat, self.comparisons, self.chosen_models(), self)
         self.batch_dialog.show()
 
     @Slot()
     def show_leaderboard(self) -> None:
-        self.leaderboard = LeaderboardDialog(self.chat.store, self)
+        self.leaderboard = LeaderboardDialog(self.comparisons.leaderboard, self)
         self.leaderboard.show()
 
     @Slot(str)

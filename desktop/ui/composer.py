@@ -18,6 +18,7 @@ from desktop.core.chat_records import StoredMessage
 from desktop.core.errors import LlamasideError
 from desktop.core.presets import BALANCED, recommended_preset
 from desktop.services.chat import ChatService
+from desktop.services.library import ChatLibrary
 from desktop.ui.presets_dialog import PresetsDialog
 from desktop.ui.widgets import InputBox
 
@@ -44,9 +45,12 @@ class Composer(QWidget):
     stop_requested = Signal()
     error = Signal(str)
 
-    def __init__(self, chat: ChatService, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, chat: ChatService, library: ChatLibrary, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.chat = chat
+        self.library = library
         self.conversation_id: int | None = None
         #: The question being edited (its new version is sent on Enter), if any.
         self.editing: StoredMessage | None = None
@@ -140,7 +144,7 @@ class Composer(QWidget):
             picker.addItem(preset.name, preset.name)
         current = BALANCED
         if self.conversation_id is not None:
-            chosen = self.chat.store.get_conversation(self.conversation_id).params.get("preset")
+            chosen = self.library.conversation(self.conversation_id).preset
             model = self.chat.model_of(self.conversation_id)
             current = chosen or recommended_preset(model.name if model else "")
         picker.setCurrentIndex(max(0, picker.findData(current)))

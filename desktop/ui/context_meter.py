@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QLabel, QMessageBox, QWidget
 
 from desktop.core.chat_records import StoredMessage
 from desktop.services.chat import ChatService
+from desktop.services.library import ChatLibrary
 
 #: What the user chose when the chat outgrew the context (see ask_outgrown).
 OutgrownChoice = Literal["summarise", "drop", "new", "cancel"]
@@ -20,9 +21,12 @@ class ContextMeter(QLabel):
     oldest messages are summarised or dropped. It shows one chat, the one on screen (set by
     ``show_chat``); counts for another chat are ignored."""
 
-    def __init__(self, chat: ChatService, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, chat: ChatService, library: ChatLibrary, parent: QWidget | None = None
+    ) -> None:
         super().__init__("", parent)
         self.chat = chat
+        self.library = library
         self.conversation_id: int | None = None
         self.setObjectName("contextMeter")
         self.setAccessibleName("Context used")
@@ -46,11 +50,11 @@ class ContextMeter(QLabel):
             return
         share = used / limit
         text = f"Context {used:,} / {limit:,} tokens ({share:.0%})"
-        params = self.chat.store.get_conversation(conversation_id).params
-        summary = str(params.get("context_summary", "") or "")
+        conversation = self.library.conversation(conversation_id)
+        summary = conversation.context_summary
         if summary:
             text += " · earlier messages summarised"
-        elif params.get("context_from"):
+        elif conversation.context_from:
             text += " · earliest messages dropped"
         self.setText(text)
         # What the model now sees in place of the oldest messages, one hover away.

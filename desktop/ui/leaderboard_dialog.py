@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.core.ratings import Rating
-from desktop.services.leaderboard import Leaderboard, VoteSource, as_leaderboard
+from desktop.services.leaderboard import Leaderboard
 
 PERIODS = (("All time", None), ("Last 7 days", 7), ("Last 30 days", 30), ("Last year", 365))
 COLUMNS = ("#", "Model", "Rating", "95% interval", "Wins", "Losses", "Ties", "Votes", "Win rate")
@@ -71,10 +71,10 @@ class RatingChart(QWidget):
 class LeaderboardDialog(QDialog):
     """Shows the ratings from the user's blind votes, filtered by tag and period."""
 
-    def __init__(self, board: Leaderboard | VoteSource, parent: QWidget | None = None) -> None:
+    def __init__(self, board: Leaderboard, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         #: Where the ratings come from (a store given is read through a Leaderboard).
-        self.board = as_leaderboard(board)
+        self.board = board
         self.setWindowTitle("Leaderboard — your votes")
         self.setObjectName("leaderboardDialog")
         self.resize(900, 560)

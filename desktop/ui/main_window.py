@@ -19,7 +19,10 @@ from desktop import APP_NAME
 from desktop.core.chat_records import StoredMessage
 from desktop.core.errors import LlamasideError
 from desktop.services.chat import NEW_CHAT_TITLE, ChatService
+from desktop.services.comparisons import Comparisons
 from desktop.services.downloads import DownloadManager
+from desktop.services.library import ChatLibrary
+from desktop.services.turn import TurnStarted
 from desktop.ui.backend_dialog import BackendDialog
 from desktop.ui.chat_actions import ChatActions
 from desktop.ui.chat_view import THOUGHTS_ACTION, ChatView
@@ -52,10 +55,17 @@ class MainWindow(QMainWindow):
     """
 
     def __init__(
-        self, chat: ChatService, downloads: DownloadManager, parent: QWidget | None = None
+        self,
+        chat: ChatService,
+        downloads: DownloadManager,
+        *,
+        library: ChatLibrary,
+        comparisons: Comparisons,
+        parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.chat = chat
+        self.library = library
         self.downloads = downloads
         self._conversation_id: int | None = None
         self._shut_down = False
@@ -65,11 +75,21 @@ class MainWindow(QMainWindow):
         self.menus = Menus(self)
         self._name_actions()
         self.theme = Theme(chat, self.menus)
-        self.dialogs = WindowDialogs(chat, downloads, self)
-        self.turns = Turns(chat, self.composer, self.chat_view, self.banner, self)
+        self.dialogs = WindowDialogs(
+            chat, downloads, self, library=library, comparisons=comparisons
+        )
+        self.turns = Turns(
+            chat,
+            library,
+            composer=self.composer,
+            chat_view=self.chat_view,
+            banner=self.banner,
+            parent=self,
+        )
         self.chat_actions = ChatActions(
             chat,
             self,
+            library=library,
             sidebar=self.sidebar,
             banner=self.banner,
             undo_bar=self.undo_bar,
@@ -77,10 +97,10 @@ class MainWindow(QMainWindow):
         )
         self._connect()
         self._refresh_models()
-        self.chat.store.purge_deleted()  # deletions left from a run that ended abruptly
+        self.library.purge_deleted()  # deletions left from a run that ended abruptly
         self._refresh_conversations()
         self._restore_state()
-        corrupt = self.chat.store.corrupt_copy
+        corrupt = self.library.corrupt_copy
         if corrupt is not None:
             self.banner.show_message(
                 f"The history database could not be read (it is damaged), so a new one was "
@@ -90,7 +110,7 @@ class MainWindow(QMainWindow):
     # -- construction -------------------------------------------------------------------------
 
     def _build_widgets(self) -> None:
-        self.sidebar = Sidebar(self.chat.store, self)
+        self.sidebar = Sidebar(self.library, self)
         self.conversation_list = self.sidebar.list
         self.new_button = self.sidebar.new_button
         self.undo_bar = UndoBar(self)
@@ -102,7 +122,7 @@ class MainWindow(QMainWindow):
         self.lock_button = self.model_bar.lock_button
         self.chat_view = ChatView(self)
         self.banner = ErrorBanner(self)
-        self.composer = Composer(self.chat, self)
+        self.composer = Composer(self.chat, self.library, self)
         self.edit_label = self.composer.edit_label
         self.input_box = self.composer.input_box
         self.send_button = self.composer.send_button
@@ -133,7 +153,7 @@ class MainWindow(QMainWindow):
         for before, after in itertools.pairwise(chain):
             QWidget.setTabOrder(before, after)
 
-        self.context_label = ContextMeter(self.chat, self)
+        self.context_label = ContextMeter(self.chat, self.library, self)
         self.status_line = StatusLine(self.chat, self.statusBar(), self.context_label)
         self.engine_label = self.status_line.engine_label
         self.speed_label = self.status_line.speed_label
@@ -308,10 +328,10 @@ class MainWindow(QMainWindow):
 
     def _show_title(self) -> None:
         """The window's title names the chat on screen (a first message retitles it)."""
-        if self.conversation_id is None or not self.chat.store.is_listed(self.conversation_id):
+        if self.conversation_id is None or not self.library.is_listed(self.conversation_id):
             self.setWindowTitle(APP_NAME)
             return
-        title = self.chat.store.get_conversation(self.conversation_id).title
+        title = self.library.conversation(self.conversation_id).title
         self.setWindowTitle(f"{title} — {APP_NAME}")
 
     @Slot()
@@ -322,20 +342,20 @@ class MainWindow(QMainWindow):
         if current is not None:
             # The chat on screen is already a new, empty one: it is reused (pressing New chat
             # twice left a row of empty "New chat"s), back on the default model.
-            self.chat.store.set_conversation_model(current, None)
+            self.library.set_model(current, None)
             self.open_conversation(current, listing_changed=False)
         else:
-            conversation = self.chat.store.create_conversation()
+            conversation = self.library.create()
             self._refresh_conversations()
             self.open_conversation(conversation.id)
         self.input_box.setFocus()
 
     def _empty_new_chat(self) -> int | None:
         """The chat on screen, if it is a new chat with nothing in it yet."""
-        if self.conversation_id is None or not self.chat.store.is_listed(self.conversation_id):
+        if self.conversation_id is None or not self.library.is_listed(self.conversation_id):
             return None
-        conversation = self.chat.store.get_conversation(self.conversation_id)
-        if conversation.title != NEW_CHAT_TITLE or self.chat.store.messages(conversation.id):
+        conversation = self.library.conversation(self.conversation_id)
+        if conversation.title != NEW_CHAT_TITLE or self.library.messages(conversation.id):
             return None
         return conversation.id
 
@@ -346,11 +366,11 @@ class MainWindow(QMainWindow):
         chats, nothing written that the sidebar shows, so it only selects the chat."""
         self.conversation_id = conversation_id
         self.chat_view.placeholder_html = welcome_html(self.chat, conversation_id)
-        messages = self.chat.store.messages(conversation_id)
+        messages = self.library.messages(conversation_id)
         # Each model named once, not once per answer (5,000 in a long chat).
         models = {m.model for m in messages if m.model}
         names = {model: self.chat.model_name(model) for model in models}
-        versions = self.chat.store.versions(conversation_id)
+        versions = self.library.versions(conversation_id)
         self.chat_view.show_messages(messages, names, at_message, versions)
         self.context_label.show_chat(conversation_id, messages)
         self.status_line.show_usage_of(messages)
@@ -362,7 +382,7 @@ class MainWindow(QMainWindow):
             self._refresh_conversations()
         else:
             self.sidebar.show_opened(conversation_id)
-        conversation = self.chat.store.get_conversation(conversation_id)
+        conversation = self.library.conversation(conversation_id)
         self.chat_actions.show_pinned(conversation.pinned)
         self._show_title()
         self._show_locked(conversation.local_only)
@@ -370,7 +390,7 @@ class MainWindow(QMainWindow):
 
     @Slot(int, int)
     def _on_conversation_chosen(self, conversation_id: int, message_id: int) -> None:
-        if not self.chat.store.is_listed(conversation_id):
+        if not self.library.is_listed(conversation_id):
             self._refresh_conversations()  # a stale hit of a chat deleted meanwhile
             return
         if self.chat.busy and (conversation_id != self.conversation_id or message_id):
@@ -380,10 +400,10 @@ class MainWindow(QMainWindow):
             return
         # The branch's ids only: the chat's text is read once, by open_conversation.
         switched = bool(message_id) and message_id not in set(
-            self.chat.store.branch_ids(conversation_id)
+            self.library.branch_ids(conversation_id)
         )
         if switched:
-            self.chat.store.show_version(message_id)  # the hit is in another version
+            self.library.show_version(message_id)  # the hit is in another version
         if conversation_id != self.conversation_id or message_id:
             self.open_conversation(conversation_id, message_id, listing_changed=switched)
 
@@ -395,7 +415,7 @@ class MainWindow(QMainWindow):
     @Slot(str, int)
     def _on_row_action(self, action: str, conversation_id: int) -> None:
         """An entry of a sidebar row's own menu: it acts on that row's chat."""
-        if not self.chat.store.is_listed(conversation_id):
+        if not self.library.is_listed(conversation_id):
             self._refresh_conversations()  # deleted meanwhile (a stale search hit)
             return
         actions = self.chat_actions
@@ -416,7 +436,7 @@ class MainWindow(QMainWindow):
         """The next or previous chat in the sidebar's order."""
         if self.chat.busy:
             return
-        ids = self.chat.store.conversation_ids()
+        ids = self.library.conversation_ids()
         if not ids:
             return
         index = ids.index(self.conversation_id) if self.conversation_id in ids else 0
@@ -428,9 +448,9 @@ class MainWindow(QMainWindow):
         self._open_latest_or_new()
 
     def _open_latest_or_new(self) -> None:
-        conversations = self.chat.store.list_conversations(limit=1)
-        if conversations:
-            self.open_conversation(conversations[0].id)
+        latest = self.library.latest()
+        if latest is not None:
+            self.open_conversation(latest.id)
         else:
             self.new_conversation()
 
@@ -456,10 +476,10 @@ class MainWindow(QMainWindow):
             self.dialogs.show_models()
             return
         if kind == "version" and target:
-            self.chat.store.show_version(target)
+            self.library.show_version(target)
             self.open_conversation(self.conversation_id, at_message=target)
         elif kind == "edit":
-            self.composer.start_editing(self.chat.store.get_message(message_id))
+            self.composer.start_editing(self.library.message(message_id))
         elif kind == "regenerate":
             self.turns.regenerate(message_id)
 
@@ -468,7 +488,7 @@ class MainWindow(QMainWindow):
     def _local_only(self) -> bool:
         if self.conversation_id is None:
             return False
-        return self.chat.store.get_conversation(self.conversation_id).local_only
+        return self.library.conversation(self.conversation_id).local_only
 
     def _refresh_models(self) -> None:
         self.model_bar.show_chat(self.conversation_id, self._local_only())
@@ -533,11 +553,12 @@ class MainWindow(QMainWindow):
 
     # -- an answer ----------------------------------------------------------------------------
 
-    @Slot(int, int)
-    def _on_answer_started(self, conversation_id: int, answer_id: int) -> None:
+    @Slot(int, int, object)
+    def _on_answer_started(
+        self, conversation_id: int, _answer_id: int, started: TurnStarted
+    ) -> None:
         if conversation_id == self.conversation_id:
-            model_id = self.chat.store.get_message(answer_id).model
-            self.status_line.show_answering(conversation_id, model_id)
+            self.status_line.show_answering(conversation_id, started.model_id)
 
     @Slot(bool)
     def _on_busy(self, busy: bool) -> None:
@@ -555,7 +576,7 @@ class MainWindow(QMainWindow):
                 self.restoreGeometry(QByteArray.fromBase64(geometry.encode("ascii")))
         self.theme.set_theme(str(self.chat.settings.get("theme", "system")), save=False)
         last = self.chat.settings.get("last_conversation")
-        if isinstance(last, int) and self.chat.store.is_listed(last):
+        if isinstance(last, int) and self.library.is_listed(last):
             self.open_conversation(last)
         else:
             self._open_latest_or_new()
@@ -574,7 +595,7 @@ class MainWindow(QMainWindow):
         self._shut_down = True
         self.theme.stop_following()
         self._save_state()
-        self.chat.store.purge_deleted()  # Undo ends with the window
+        self.library.purge_deleted()  # Undo ends with the window
         self.dialogs.close_compare()
         self.downloads.shutdown()  # paused: the partial files resume at the next start
         self.chat.shutdown()

@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 
 from desktop.core.chat_records import HIT_END, HIT_START, ConversationTitle
 from desktop.core.history_format import group_of
-from desktop.services.library import LibraryOrStore, as_library
+from desktop.services.library import ChatLibrary
 
 CONVERSATION_ROLE = Qt.ItemDataRole.UserRole
 MESSAGE_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -75,10 +75,10 @@ class Sidebar(QWidget):
     new_requested = Signal()
     row_action = Signal(str, int)
 
-    def __init__(self, library: LibraryOrStore, parent: QWidget | None = None) -> None:
+    def __init__(self, library: ChatLibrary, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         #: The chats listed, searched and acted on (a store given is wrapped in a library).
-        self.library = as_library(library)
+        self.library = library
         self.current_id: int | None = None
         self.new_button = QPushButton("New chat", self)
         self.new_button.setAccessibleName("New chat")

@@ -6,10 +6,11 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtWidgets import QWidget
 
-from desktop.backends.network import Offline
 from desktop.core.chat_records import AT_LEAF
-from desktop.core.errors import LlamasideError
+from desktop.core.errors import LlamasideError, Offline
 from desktop.services.chat import ChatService, LocalOnlyRefused
+from desktop.services.library import ChatLibrary
+from desktop.services.turn import TurnStarted
 from desktop.ui.chat_view import ChatView, answer_footer, message_controls, thinking_line
 from desktop.ui.cloud_consent import cloud_decision
 from desktop.ui.composer import Composer
@@ -36,6 +37,8 @@ class Turns(QObject):
     def __init__(
         self,
         chat: ChatService,
+        library: ChatLibrary,
+        *,
         composer: Composer,
         chat_view: ChatView,
         banner: ErrorBanner,
@@ -43,6 +46,7 @@ class Turns(QObject):
     ) -> None:
         super().__init__(parent)
         self.chat = chat
+        self.library = library
         self.composer = composer
         self.chat_view = chat_view
         self.banner = banner
@@ -54,7 +58,7 @@ class Turns(QObject):
     def _local_only(self) -> bool:
         if self.conversation_id is None:
             return False
-        return self.chat.store.get_conversation(self.conversation_id).local_only
+        return self.library.conversation(self.conversation_id).local_only
 
     def _reopen(self) -> None:
         assert self.conversation_id is not None
@@ -137,7 +141,7 @@ class Turns(QObject):
     def regenerate_last(self) -> None:
         if self.conversation_id is None or self.chat.busy:
             return
-        path = self.chat.store.messages(self.conversation_id)
+        path = self.library.messages(self.conversation_id)
         answers = [m for m in path if m.role.value == "assistant"]
         if answers:
             self.regenerate(answers[-1].id)
@@ -146,7 +150,7 @@ class Turns(QObject):
         if self.conversation_id is None or self.chat.busy:
             return
         self.composer.end_editing()
-        answer = self.chat.store.get_message(answer_id)
+        answer = self.library.message(answer_id)
         if answer.parent_id is None:
             return
         decision = cloud_decision(
@@ -159,7 +163,7 @@ class Turns(QObject):
         if decision == "cancel":
             return
         if decision == "new":
-            self._send_in_new_chat(self.chat.store.get_message(answer.parent_id).content)
+            self._send_in_new_chat(self.library.message(answer.parent_id).content)
             return
         self._show_branch_before(answer_id)
         try:
@@ -175,30 +179,28 @@ class Turns(QObject):
     def _show_branch_before(self, message_id: int) -> None:
         """The chat on screen cut just before a message (a new version of it follows)."""
         assert self.conversation_id is not None
-        path = self.chat.store.messages(self.conversation_id)
+        path = self.library.messages(self.conversation_id)
         kept = []
         for message in path:
             if message.id == message_id:
                 break
             kept.append(message)
         names = {m.model: self.chat.model_name(m.model) for m in kept if m.model}
-        versions = self.chat.store.versions(self.conversation_id)
+        versions = self.library.versions(self.conversation_id)
         self.chat_view.show_messages(kept, names, versions=versions)
 
     # -- the answer as it streams -------------------------------------------------------------
 
-    @Slot(int, int)
-    def on_answer_started(self, conversation_id: int, answer_id: int) -> None:
+    @Slot(int, int, object)
+    def on_answer_started(self, conversation_id: int, answer_id: int, started: TurnStarted) -> None:
         if conversation_id != self.conversation_id:
             return
         if self._pending_question:
             self._pending_question = False
-            question_id = self.chat.store.get_message(answer_id).parent_id
-            if question_id is not None:
-                question = self.chat.store.get_message(question_id)
-                versions = self.chat.store.versions(conversation_id).get(question_id)
-                self.chat_view.append_user(question.content, message_controls(question, versions))
-        model_id = self.chat.store.get_message(answer_id).model
+            question = started.question
+            controls = message_controls(question, started.question_versions)
+            self.chat_view.append_user(question.content, controls)
+        model_id = started.model_id
         self.chat_view.begin_answer(answer_id, self.chat.model_name(model_id), model_id)
 
     @Slot(int, int)
@@ -215,8 +217,8 @@ class Turns(QObject):
     def on_answer_finished(self, conversation_id: int, answer_id: int, status: str) -> None:
         if conversation_id != self.conversation_id or status == "rejected":
             return
-        message = self.chat.store.get_message(answer_id)
-        versions = self.chat.store.versions(conversation_id).get(answer_id)
+        message = self.library.message(answer_id)
+        versions = self.library.versions(conversation_id).get(answer_id)
         self.chat_view.finish_answer(
             message.content,
             status,

@@ -10,10 +10,11 @@ from PySide6.QtCore import QObject, Qt, QUrl, Signal, Slot
 from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-from desktop.backends.catalog_file import ensure_user_pricing
 from desktop.core.errors import LlamasideError
 from desktop.services.chat import ChatService
+from desktop.services.comparisons import Comparisons
 from desktop.services.downloads import DownloadManager
+from desktop.services.library import ChatLibrary
 from desktop.ui.about_dialog import AboutDialog
 from desktop.ui.backend_dialog import BackendDialog
 from desktop.ui.compare_window import CompareWindow
@@ -50,9 +51,19 @@ class WindowDialogs(QObject):
 
     error = Signal(str)
 
-    def __init__(self, chat: ChatService, downloads: DownloadManager, window: QWidget) -> None:
+    def __init__(
+        self,
+        chat: ChatService,
+        downloads: DownloadManager,
+        window: QWidget,
+        *,
+        library: ChatLibrary,
+        comparisons: Comparisons,
+    ) -> None:
         super().__init__(window)
         self.chat = chat
+        self.library = library
+        self.comparisons = comparisons
         self.downloads = downloads
         self._window = window
         self.models_dialog: ModelsDialog | None = None
@@ -98,7 +109,7 @@ class WindowDialogs(QObject):
     def show_compare(self, blind: bool = False) -> CompareWindow:
         """The compare window (one; closing it stops its streams and ends its engines)."""
         if self.compare_window is None:
-            self.compare_window = CompareWindow(self.chat, self._window)
+            self.compare_window = CompareWindow(self.chat, self.comparisons, self._window)
             self.compare_window.closed.connect(self._on_compare_closed)
         if blind and self.compare_window.session is None:
             self.compare_window.blind_box.setChecked(True)
@@ -119,7 +130,7 @@ class WindowDialogs(QObject):
     @Slot()
     def show_leaderboard(self) -> None:
         if self.leaderboard_dialog is None:
-            self.leaderboard_dialog = LeaderboardDialog(self.chat.store, self._window)
+            self.leaderboard_dialog = LeaderboardDialog(self.comparisons.leaderboard, self._window)
         self.leaderboard_dialog.refresh()
         self.leaderboard_dialog.show()
         self.leaderboard_dialog.raise_()
@@ -151,7 +162,7 @@ class WindowDialogs(QObject):
         if cloud is None:
             return
         try:
-            path = ensure_user_pricing(cloud.pricing_file)
+            path = cloud.user_pricing_file()
         except OSError as exc:
             self.error.emit(f"Cannot create {cloud.pricing_file}: {exc.strerror}")
             return
@@ -161,7 +172,7 @@ class WindowDialogs(QObject):
     @Slot()
     def show_about(self) -> AboutDialog:
         folders = {
-            "History": str(self.chat.store.path),
+            "History": str(self.library.path),
             "Models folder": str(self.chat.models_dir),
         }
         dialog = AboutDialog(self.chat.backend, folders, self._window)
@@ -184,7 +195,7 @@ class WindowDialogs(QObject):
 
     def show_thoughts(self, message_id: int) -> ThoughtsDialog:
         """An answer's thinking, in a window of its own."""
-        message = self.chat.store.get_message(message_id)
+        message = self.library.message(message_id)
         dialog = ThoughtsDialog(
             self.chat.model_name(message.model), message.reasoning, self._window
         )

@@ -41,8 +41,8 @@ def test_send_saves_user_message_first_then_answer(chat: ChatService, qtbot: QtB
     conversation = chat.store.get_conversation(conv.id)
     assert conversation.title == "What is the capital of France?"
     assert conversation.model == "local:smollm2-135m-instruct"
-    assert conversation.params["temperature"] == 0.0
-    assert conversation.params["max_tokens"] == 24
+    assert conversation.sampling is not None
+    assert (conversation.sampling.temperature, conversation.sampling.max_tokens) == (0.0, 24)
     assert not chat.busy
 
 
@@ -223,10 +223,11 @@ def test_catalog_quant_loads_as_the_fit_planner_advises(
     assert finished.args is not None and finished.args[2] == "complete"
     assert any("experts of 22 of 48 layers" in s for s in statuses)
     # A Llama 4 chat starts with Meta's recommended sampling; the answer length stays ours.
-    chosen = store.get_conversation(conv.id).params
-    assert chosen["preset"] == "Llama 4 (recommended)"
-    assert (chosen["temperature"], chosen["top_p"], chosen["min_p"]) == (0.6, 0.9, 0.01)
-    assert chosen["max_tokens"] == 6
+    chosen = store.get_conversation(conv.id)
+    assert chosen.preset == "Llama 4 (recommended)" and chosen.sampling is not None
+    sampling = chosen.sampling
+    assert (sampling.temperature, sampling.top_p, sampling.min_p) == (0.6, 0.9, 0.01)
+    assert sampling.max_tokens == 6
     chat.shutdown()
     store.close()
 
@@ -250,7 +251,7 @@ def test_a_conversations_preset_sets_its_prompt_and_sampling(
         chat.send(conv.id, "Tell me a long story.")
     answer = chat.store.messages(conv.id)[-1]
     assert answer.usage is not None and answer.usage["output_tokens"] <= 3
-    assert chat.store.get_conversation(conv.id).params["preset"] == "Three tokens"
+    assert chat.store.get_conversation(conv.id).preset == "Three tokens"
     # Another chat without a preset keeps the app's defaults.
     assert chat.sampling_for(chat.store.create_conversation().id) == chat.sampling
 
@@ -292,14 +293,14 @@ def test_dropping_never_goes_back_and_the_question_is_always_sent(chat: ChatServ
         ids.append(chat.store.add_message(conv.id, Role.USER, f"Q{i} " + "x" * 200).id)
         chat.store.add_message(conv.id, Role.ASSISTANT, f"A{i} " + "y" * 200, model="local:x")
     chat.drop_oldest(conv.id, 1000, 256, "new")
-    first = chat.store.get_conversation(conv.id).params["context_from"]
+    first = chat.store.get_conversation(conv.id).context_from
     # A smaller overflow later (only what is still sent is counted) never moves it back.
     chat.drop_oldest(conv.id, 300, 256, "new")
-    second = chat.store.get_conversation(conv.id).params["context_from"]
+    second = chat.store.get_conversation(conv.id).context_from
     assert second >= first
     # Changing the preset keeps it.
     chat.apply_preset(conv.id, "Precise")
-    assert chat.store.get_conversation(conv.id).params["context_from"] == second
+    assert chat.store.get_conversation(conv.id).context_from == second
     # Regenerating the very first answer still sends its question.
     first_answer = chat.store.messages(conv.id)[1]
     sent = chat.context_messages(conv.id, first_answer.id)

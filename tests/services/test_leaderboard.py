@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from desktop.core.ratings import A_WINS, B_WINS
-from desktop.services.leaderboard import Leaderboard, as_leaderboard
+from desktop.services.comparisons import Comparisons
+from desktop.services.leaderboard import Leaderboard
 from desktop.storage.store import ChatStore
 
 
@@ -47,7 +48,21 @@ def test_standings_by_period(store: ChatStore) -> None:
     assert board.standings(days=None, now=later).counted == 4
 
 
-def test_a_store_is_wrapped_once(store: ChatStore) -> None:
-    board = Leaderboard(store)
-    assert as_leaderboard(board) is board
-    assert as_leaderboard(store).votes is store
+def test_comparisons_read_and_vote_through_one_service(store: ChatStore) -> None:
+    comparisons = Comparisons(store)
+    made = store.create_comparison("Which is kinder?", "blind", ["local:a", "openai:b"])
+    store.save_comparison_answer(
+        made,
+        round_index=0,
+        slot=0,
+        model="local:a",
+        prompt="Hi?",
+        content="Hello.",
+        status="complete",
+    )
+    assert comparisons.recent()[0]["id"] == made
+    assert comparisons.comparison(made)["models"] == ["local:a", "openai:b"]
+    assert [a["content"] for a in comparisons.answers(made)] == ["Hello."]
+    before = comparisons.leaderboard.standings(days=None).counted
+    comparisons.add_vote(model_a="local:a", model_b="openai:b", winner="a", comparison_id=made)
+    assert comparisons.leaderboard.standings(days=None).counted == before + 1

@@ -14,7 +14,7 @@ from desktop.core.chat_records import HIT_END, HIT_START
 from desktop.core.errors import LlamasideError
 from desktop.core.history_format import ChatImportError
 from desktop.core.messages import Role
-from desktop.services.library import ChatLibrary, LibraryError, as_library
+from desktop.services.library import ChatLibrary, LibraryError
 from desktop.storage.store import ChatStore
 
 
@@ -177,7 +177,16 @@ def test_unwritable_export_is_said(store: ChatStore, library: ChatLibrary, tmp_p
     assert isinstance(raised.value, LlamasideError)
 
 
-def test_a_store_is_wrapped_once(store: ChatStore, library: ChatLibrary) -> None:
-    assert as_library(library) is library
-    wrapped = as_library(store)
-    assert isinstance(wrapped, ChatLibrary) and wrapped.store is store
+def test_a_chat_is_read_and_changed_through_the_library(
+    store: ChatStore, library: ChatLibrary
+) -> None:
+    created = library.create()
+    assert library.is_listed(created.id) and library.is_empty(created.id)
+    first = _chat(store, "First", "hello")
+    [question] = library.messages(first)
+    assert library.message(question.id).content == "hello"
+    assert library.branch_ids(first) == [question.id]
+    library.set_model(first, "local:x")
+    assert library.conversation(first).model == "local:x"
+    assert library.conversation_ids()[0] in (first, created.id)
+    assert library.path == store.path and library.corrupt_copy is None

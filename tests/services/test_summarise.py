@@ -46,10 +46,10 @@ def test_summarising_the_oldest_turns_sends_their_summary_instead(
         assert chat.busy  # Send is disabled while the summary is written
     assert done.args == [conv, "And alpacas?", after]
     assert busy == [True, False]
-    params = chat.store.get_conversation(conv).params
-    summary = params["context_summary"]
-    assert isinstance(summary, str) and summary.strip()
-    assert params["context_from"] > chat.store.messages(conv)[0].id
+    conversation = chat.store.get_conversation(conv)
+    summary = conversation.context_summary
+    assert summary.strip()
+    assert conversation.context_from > chat.store.messages(conv)[0].id
     # What the model is given now: the summary in the system message, then the newer turns.
     sent = chat.context_messages(conv, 10**9)
     assert sent[0]["role"] == "system"
@@ -69,14 +69,18 @@ def test_stopping_the_summary_gives_the_text_back_and_changes_nothing(
     chat.load_params = LoadParams(n_ctx=256, n_threads=2)
     conv = long_chat(chat)
     _c, text, n_tokens, limit, after = outgrow(chat, qtbot, conv)
-    before = chat.store.get_conversation(conv).params
+    before = chat.store.get_conversation(conv)
     with qtbot.waitSignal(chat.rejected, timeout=TIMEOUT_MS) as rejected:
         assert chat.summarise_oldest(conv, n_tokens, limit, text, after)
         chat.stop()
     assert rejected.args is not None
     assert rejected.args[:2] == [conv, "And alpacas?"]
     assert "stopped" in rejected.args[2]
-    assert chat.store.get_conversation(conv).params == before
+    after_stop = chat.store.get_conversation(conv)
+    assert (after_stop.context_from, after_stop.context_summary) == (
+        before.context_from,
+        before.context_summary,
+    )
     assert not chat.busy
     assert len(chat.store.messages(conv)) == 16
 
@@ -86,7 +90,7 @@ def test_summarising_needs_the_model_loaded(chat: ChatService, qtbot: QtBot) -> 
     with qtbot.waitSignal(chat.rejected, timeout=5_000) as rejected:
         assert not chat.summarise_oldest(conv, 1000, 256, "Next?", -1)
     assert rejected.args is not None and rejected.args[1] == "Next?"
-    assert "context_summary" not in chat.store.get_conversation(conv).params
+    assert chat.store.get_conversation(conv).context_summary == ""
 
 
 def test_transcript_keeps_every_turn_when_it_must_be_shortened() -> None:

@@ -38,9 +38,6 @@ def test_preset_sampling_and_context_are_typed_and_set_apart(tmp_path: Path) -> 
             50,
             "They talked about llamas.",
         )
-        # The raw form stays readable by code that has not moved to the fields yet.
-        assert conversation.params["preset"] == "Creative"
-        assert conversation.params["context_from"] == 50
         exported = again.export_conversations([chat.id])["conversations"][0]["params"]
         assert "context_from" not in exported and exported["preset"] == "Creative"
     finally:
@@ -64,7 +61,8 @@ def test_saved_settings_that_no_longer_read_fall_back_to_none(tmp_path: Path) ->
         hot = again.get_conversation(bad_sampling.id)
         assert (hot.preset, hot.sampling) == ("Hot", None)
         assert again.get_conversation(odd_context.id).context_from == 0
-        assert again.get_conversation(broken.id).params == {}
+        unreadable = again.get_conversation(broken.id)
+        assert (unreadable.preset, unreadable.sampling, unreadable.context_from) == ("", None, 0)
         again.set_context(broken.id, 3)
         assert again.get_conversation(broken.id).context_from == 3
         assert len(again.list_conversations()) == 3

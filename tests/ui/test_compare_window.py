@@ -31,6 +31,7 @@ from desktop.core.params import SamplingParams
 from desktop.services.chat import ChatService
 from desktop.services.cloud import CloudService
 from desktop.services.compare import CompareSession
+from desktop.services.comparisons import Comparisons
 from desktop.services.engine_host import EngineHost
 from desktop.storage.paths import AppPaths
 from desktop.storage.settings import Settings
@@ -84,7 +85,7 @@ def chat(
 
 @pytest.fixture
 def window(chat: ChatService, qtbot: QtBot) -> Iterator[CompareWindow]:
-    win = CompareWindow(chat)
+    win = CompareWindow(chat, Comparisons(chat.store))
     qtbot.addWidget(win)
     win.show()
     qtbot.waitExposed(win)
@@ -286,7 +287,8 @@ def test_batch_with_a_bad_line_and_exports(chat: ChatService, qtbot: QtBot, tmp_
     prompts = tmp_path / "prompts.jsonl"
     prompts.write_text('{"prompt": "Name a fruit."}\n{oops\n"Name a colour."\n')
     gpt = next(m for m in chat.cloud_models if m.id == GPT)
-    dialog = BatchDialog(chat, [chat.all_models[0], gpt])  # as Batch… opens it for them
+    # As Batch… opens it for them.
+    dialog = BatchDialog(chat, Comparisons(chat.store), [chat.all_models[0], gpt])
     qtbot.addWidget(dialog)
     dialog.show()
     qtbot.waitExposed(dialog)
@@ -350,7 +352,8 @@ def test_batch_from_a_saved_list(chat: ChatService, qtbot: QtBot) -> None:
     chat.settings.set("prompt_lists", {"fruits": ["Name a fruit.", "Name a berry."]})
     gpt = next(m for m in chat.cloud_models if m.id == GPT)
     claude = next(m for m in chat.cloud_models if m.id == "anthropic:claude-sonnet-4-20250514")
-    dialog = BatchDialog(chat, [gpt, claude])  # as Batch… opens it for them
+    # As Batch… opens it for them.
+    dialog = BatchDialog(chat, Comparisons(chat.store), [gpt, claude])
     qtbot.addWidget(dialog)
     dialog.show()
     qtbot.waitExposed(dialog)
@@ -409,7 +412,7 @@ def add_broken_model(chat: ChatService, folder: Path) -> LocalModel:
 
 
 def open_window(chat: ChatService, qtbot: QtBot) -> CompareWindow:
-    win = CompareWindow(chat)
+    win = CompareWindow(chat, Comparisons(chat.store))
     qtbot.addWidget(win)
     win.show()
     qtbot.waitExposed(win)

@@ -55,7 +55,7 @@ def test_outgrown_chat_offers_summarise_and_sends_after_it(
     assert len(messages) == 18
     assert (messages[-2].role, messages[-2].content) == (Role.USER, "And alpacas?")
     assert messages[-1].status == MessageStatus.COMPLETE
-    summary = store.get_conversation(conv.id).params["context_summary"]
+    summary = store.get_conversation(conv.id).context_summary
     assert "earlier messages summarised" in window.context_label.text()
     assert summary.strip() in window.context_label.toolTip()
     assert window.input_box.toPlainText() == ""

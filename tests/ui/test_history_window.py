@@ -327,7 +327,7 @@ def test_presets_picker_and_editor(window: MainWindow, qtbot: QtBot) -> None:
     pick_in_combo(picker, "Precise")
     conversation = window.chat.store.get_conversation(window.conversation_id or 0)
     assert conversation.system_prompt.startswith("Answer accurately")
-    assert conversation.params["temperature"] == 0.2
+    assert conversation.sampling is not None and conversation.sampling.temperature == 0.2
 
     qtbot.mouseClick(window.presets_button, Qt.MouseButton.LeftButton)
     dialog = window.findChild(PresetsDialog)

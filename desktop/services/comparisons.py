@@ -1,0 +1,57 @@
+"""The stored comparisons as the compare and batch windows use them, so that the UI reaches
+the history database through a service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from desktop.core.models import CloudModel, LocalModel
+from desktop.services.compare import CompareSession
+from desktop.services.leaderboard import Leaderboard
+from desktop.storage.store import ChatStore
+
+
+class Comparisons:
+    """Owns the comparisons history: the list of past comparisons, one comparison with its
+    answers, blind votes and the leaderboard over them, and new comparison sessions, which
+    record into the same history."""
+
+    def __init__(self, store: ChatStore) -> None:
+        self.store = store
+        self.leaderboard = Leaderboard(store)
+
+    def recent(self, limit: int = 200) -> list[dict[str, Any]]:
+        """The latest comparisons first: id, created, title, kind, models (ids), tag."""
+        return self.store.comparisons()[:limit]
+
+    def comparison(self, comparison_id: int) -> dict[str, Any]:
+        return self.store.comparison(comparison_id)
+
+    def answers(self, comparison_id: int) -> list[dict[str, Any]]:
+        """Every answer of a comparison, by round then column, its usage parsed."""
+        return self.store.comparison_answers(comparison_id)
+
+    def add_vote(
+        self,
+        *,
+        model_a: str,
+        model_b: str,
+        winner: str,
+        comparison_id: int | None = None,
+        round_index: int | None = None,
+        flagged: str = "",
+    ) -> int:
+        """A blind vote (winner: a, b, tie or bad); ``flagged`` says why it stays out of the
+        leaderboard, if it does."""
+        return self.store.add_vote(
+            model_a=model_a,
+            model_b=model_b,
+            winner=winner,
+            comparison_id=comparison_id,
+            round_index=round_index,
+            flagged=flagged,
+        )
+
+    def session(self, models: list[LocalModel | CloudModel], **options: Any) -> CompareSession:
+        """A comparison of these models (CompareSession's options), saved here as it runs."""
+        return CompareSession(self.store, models, **options)
