@@ -212,7 +212,10 @@ def main() -> None:
 
     def run(variant: str) -> dict[str, float]:
         if variant == "native":
-            return revisions.native_speeds(binary, model.path, tokens, depth, repack)
+            speeds = revisions.native_speeds(binary, model.path, tokens, depth, repack)
+            # Also as our engine runs on the CPU: flash attention off (it generates slower there).
+            speeds.update(revisions.llama_bench(binary, model.path, tokens, depth, repack, "off"))
+            return speeds
         if variant == "raw":
             command = [sys.executable, "-u", "-c", RAW, model.path, PROMPT, str(tokens)]
             command += [str(THREADS), str(N_CTX), str(int(repack))]
@@ -287,6 +290,14 @@ def main() -> None:
         f"| native llama-bench tg{tokens}"
         + (f" at depth {depth}" if has_deep else "")
         + f" | {med([n[ref] for n in native_runs]):.1f} | {tokens} | | 1.000 | |\n\n"
+        f"Native at depth {depth} with flash attention off, as our engine runs on the CPU: "
+        f"{med([n[f'tg@{depth} fa-off'] for n in native_runs]):.1f} tok/s; `llamaside chat` "
+        f"(after) against it: "
+        + ", ".join(
+            f"{a['tps'] / n[f'tg@{depth} fa-off']:.3f}"
+            for a, n in zip(results["after"], native_runs, strict=True)
+        )
+        + ". "
         f"Native tg{tokens} from an empty context: {med([n['tg'] for n in native_runs]):.1f} "
         f"tok/s. After / before (CLI, within each run): "
         + ", ".join(

@@ -533,10 +533,14 @@ def engine_native(results: dict[str, list[dict[str, Any]]], native: list[dict[st
     return body
 
 
-def llama_bench(binary: Path, model: str, gen: int, depth: int, repack: bool) -> dict[str, float]:
+def llama_bench(
+    binary: Path, model: str, gen: int, depth: int, repack: bool, flash: str = "auto"
+) -> dict[str, float]:
     """llama-bench tg{gen}, CPU, THREADS threads, one repetition, ``depth`` tokens already in
-    the context: {"tg" or "tg@<depth>": tokens/s}. As native.run_bench, with --repack."""
+    the context: {"tg" or "tg@<depth>": tokens/s} (a " fa-<flash>" suffix unless ``flash`` is
+    llama-bench's default, auto). As native.run_bench, with --repack."""
     flags = ["-t", str(THREADS), "-p", "0", "-n", str(gen), "-d", str(depth), "-r", "1"]
+    flags += ["-fa", flash]
     out = subprocess.run(
         [str(binary), "-m", model, *flags, "-ngl", "0", "--repack", str(int(repack)), "-o", "json"],
         check=True,
@@ -544,7 +548,8 @@ def llama_bench(binary: Path, model: str, gen: int, depth: int, repack: bool) ->
         text=True,
     ).stdout
     [row] = json.loads(out)
-    return {"tg" if depth == 0 else f"tg@{depth}": float(row["avg_ts"])}
+    key = "tg" if depth == 0 else f"tg@{depth}"
+    return {key if flash == "auto" else f"{key} fa-{flash}": float(row["avg_ts"])}
 
 
 def fast_path_crashes(binary: Path, model: str) -> bool:

@@ -147,7 +147,7 @@ class Column:
             source = CloudSource(self.open_cloud(self.model), self.model.id, self.model.model)
             with self._lock:
                 if self._closed:
-                    source.provider.close()
+                    source.close()
                     return None
                 self._source = source
             return source
@@ -182,12 +182,9 @@ class Column:
     def _release(self, source: Source) -> None:
         """After an answer: a cloud provider is closed; a local engine that died is ended (the
         next answer starts a new one)."""
-        if isinstance(source, CloudSource):
-            source.provider.close()
-        elif source.engine.client.running:
-            return
-        else:
-            source.close()
+        if isinstance(source, LocalSource) and source.engine.client.running:
+            return  # kept for the column's next answer
+        source.close()
         with self._lock:
             if self._source is source:
                 self._source = None

@@ -68,13 +68,14 @@ class StoredMessage:
     created: str
     #: The message this one follows in its branch (None: the first).
     parent_id: int | None = None
-    #: What the message is made of, in order; ``content`` is their text. Left out: one Text
-    #: part holding ``content``.
-    parts: Parts = ()
+    #: The parts as stored; empty for a message that is its text alone (most are): ``parts``
+    #: makes that one Text part when asked, not for every message a long chat opens with.
+    stored_parts: Parts = ()
 
-    def __post_init__(self) -> None:
-        if not self.parts:
-            object.__setattr__(self, "parts", (Text(self.content),))
+    @property
+    def parts(self) -> Parts:
+        """What the message is made of, in order; ``content`` is their text."""
+        return self.stored_parts or (Text(self.content),)
 
     @property
     def reasoning(self) -> str:

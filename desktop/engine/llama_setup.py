@@ -268,8 +268,14 @@ def model_params(patterns: list[bytes], extra_bufts: bool = True) -> Iterator[No
         module.llama_model_default_params = original
 
 
+def flash_attention_wanted(n_gpu_layers: int) -> bool:
+    """Flash attention where attention runs on a GPU; off on the CPU, whose flash-attention
+    kernel generates slower, and ever more so as the chat grows (docs/benchmarks.md)."""
+    return n_gpu_layers != 0 and gpu_offload_supported()
+
+
 @contextlib.contextmanager
-def flash_attn_auto() -> Iterator[None]:
+def flash_attn_auto(wanted: bool = True) -> Iterator[None]:
     """Make Llama() leave flash attention to llama.cpp (its own default, "auto": on where the
     backend supports it for this model), as llama-bench and llama-cli do.
 
@@ -277,6 +283,9 @@ def flash_attn_auto() -> Iterator[None]:
     forces it on even where it is unsupported. It reads the DISABLED constant from its module
     while building the context params, so for the duration of one load that constant is AUTO.
     """
+    if not wanted:  # llama-cpp-python's own default: disabled
+        yield
+        return
     module = llama_cpp.llama_cpp
     disabled = module.LLAMA_FLASH_ATTN_TYPE_DISABLED
     module.LLAMA_FLASH_ATTN_TYPE_DISABLED = module.LLAMA_FLASH_ATTN_TYPE_AUTO

@@ -31,6 +31,7 @@ from desktop.engine.llama_setup import (
     clean_reason,
     crash_if_testing,
     expert_override_patterns,
+    flash_attention_wanted,
     flash_attn_auto,
     gpu_offload_supported,
     graph_sampling_default,
@@ -156,7 +157,8 @@ class Runner:
         self._log.loading = True
         try:
             overrides = expert_override_patterns(params.n_cpu_moe)
-            with model_params(overrides, params.extra_bufts), flash_attn_auto():
+            flash = flash_attention_wanted(params.n_gpu_layers)
+            with model_params(overrides, params.extra_bufts), flash_attn_auto(flash):
                 crash_if_testing("load", params.extra_bufts)
                 llm = llama_cpp.Llama(
                     model_path=str(path),

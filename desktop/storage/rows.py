@@ -98,6 +98,11 @@ def parts_from_column(raw: str | None, content: str) -> Parts:
         return Unknown({"type": UNREADABLE, "raw": raw}), Text(content)
 
 
+def _stored_parts(raw: str | None, content: str) -> Parts:
+    """StoredMessage.stored_parts: empty for the text alone (its Text part is made when asked)."""
+    return () if raw is None else parts_from_column(raw, content)
+
+
 def parts_to_columns(parts: Parts) -> tuple[str, str | None]:
     """(content, parts) column values: the text, and the JSON unless it is the text alone."""
     return text_of(parts), None if is_plain(parts) else parts_to_json(parts)
@@ -131,7 +136,7 @@ def message_from_row(row: dict[str, Any]) -> StoredMessage:
         row["error"],
         row["created"],
         row.get("parent_id"),
-        parts_from_column(row.get("parts"), row["content"]),
+        _stored_parts(row.get("parts"), row["content"]),
     )
 
 
@@ -149,5 +154,5 @@ def message_from_tuple(row: tuple[Any, ...]) -> StoredMessage:
         row[7],
         row[8],
         row[10],
-        parts_from_column(row[9], row[3]),
+        _stored_parts(row[9], row[3]),
     )

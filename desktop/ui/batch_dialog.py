@@ -37,6 +37,7 @@ from desktop.core.compare import (
     PromptFileError,
     batch_csv_rows,
     batch_markdown,
+    format_metric,
     names_itself,
     parse_prompts,
 )
@@ -45,7 +46,6 @@ from desktop.core.models import CloudModel, LocalModel
 from desktop.services.chat import ChatService
 from desktop.services.compare import CompareSession
 from desktop.services.comparisons import Comparisons
-from desktop.ui.widgets import format_metric
 
 SUMMARY_COLUMNS = (
     "Model",

@@ -15,19 +15,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-# How a comparison metric is written lives in core (the CLI writes it the same way); it is
-# still importable from here for the windows that show metrics.
-from desktop.core.compare import format_metric
-
-__all__ = [
-    "ErrorBanner",
-    "FittingLabel",
-    "InputBox",
-    "UndoBar",
-    "dark_palette",
-    "format_metric",
-]
-
 
 class InputBox(QPlainTextEdit):
     """Enter sends, Shift+Enter starts a new line.

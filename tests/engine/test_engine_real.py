@@ -53,14 +53,15 @@ def test_greedy_output_matches_llama_cpp_python_with_gguf_template(
     llama-cpp-python's create_chat_completion (which also uses that template)."""
     import llama_cpp
 
-    from desktop.engine.llama_setup import model_params
+    from desktop.engine.llama_setup import flash_attention_wanted, model_params
 
     list(engine.stream(QUESTION, GREEDY))
     ours = engine.last.text
-    # Our engine leaves flash attention to llama.cpp (auto: on, for this model on the CPU);
-    # llama-cpp-python turns it off unless asked, and it changes the last bits of logits.
+    # Flash attention as our engine chooses it (off on the CPU, auto on a GPU): it changes the
+    # last bits of logits.
+    flash = flash_attention_wanted(-1)
     with model_params([], extra_bufts):  # in this process: the mode safe here
-        raw = llama_cpp.Llama(model_path=smollm_path, n_ctx=4096, flash_attn=True, verbose=False)
+        raw = llama_cpp.Llama(model_path=smollm_path, n_ctx=4096, flash_attn=flash, verbose=False)
     try:
         reference: Any = raw.create_chat_completion(
             messages=QUESTION,  # type: ignore[arg-type]
@@ -87,7 +88,7 @@ def test_long_greedy_and_seeded_answers_match_llama_cpp_python_turn_after_turn(
     answer, a follow-up turn that reuses the first turn's tokens, and a seeded sampled one."""
     import llama_cpp
 
-    from desktop.engine.llama_setup import model_params
+    from desktop.engine.llama_setup import flash_attention_wanted, model_params
 
     greedy = SamplingParams(temperature=0.0, repeat_penalty=1.0, max_tokens=120)
     list(engine.stream(STORY, greedy))
@@ -104,10 +105,11 @@ def test_long_greedy_and_seeded_answers_match_llama_cpp_python_turn_after_turn(
     list(engine.stream(STORY, seeded))
     sampled = engine.last.text
 
-    # Our engine leaves flash attention to llama.cpp (auto: on, for this model on the CPU);
-    # llama-cpp-python turns it off unless asked, and it changes the last bits of logits.
+    # Flash attention as our engine chooses it (off on the CPU, auto on a GPU): it changes the
+    # last bits of logits.
+    flash = flash_attention_wanted(-1)
     with model_params([], extra_bufts):  # in this process: the mode safe here
-        raw = llama_cpp.Llama(model_path=smollm_path, n_ctx=4096, flash_attn=True, verbose=False)
+        raw = llama_cpp.Llama(model_path=smollm_path, n_ctx=4096, flash_attn=flash, verbose=False)
     try:
         assert _raw_answer(raw, STORY, temperature=0.0, max_tokens=120)[0] == first
         raw.reset()  # a fresh computation of the whole follow-up prompt
