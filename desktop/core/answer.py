@@ -20,6 +20,8 @@ from desktop.core.usage import StopReason, Usage
 
 @dataclass(frozen=True)
 class PromptMessage:
+    """One turn of the conversation as a source is given it: who said it, and its parts."""
+
     role: Role
     parts: Parts
 
@@ -57,6 +59,8 @@ class Prompt:
 
 @dataclass(frozen=True)
 class TextDelta:
+    """More words of the answer."""
+
     text: str
     #: Tokens of the answer so far, where the source counts them (0: it does not).
     tokens: int = 0
@@ -64,11 +68,15 @@ class TextDelta:
 
 @dataclass(frozen=True)
 class ReasoningDelta:
+    """More of what the model shows of its thinking (kept apart from the answer)."""
+
     text: str
 
 
 @dataclass(frozen=True)
 class ToolCallEvent:
+    """The model asks for a function to be run (the user approves it before it runs)."""
+
     call: ToolCall
 
 

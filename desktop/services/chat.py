@@ -75,8 +75,10 @@ class _Turn:
 
 
 class ChatService(QObject, ChatSetup, ChatOutgrown):
-    """Runs a chat's turns on the local engine or a cloud model and keeps the history; the
-    models, presets and consent half is ChatSetup.
+    """Owns the answer in progress: it runs a chat's turn (services/turn.py) on the engine
+    child or a cloud model, whose events arrive here alike, and says how it goes. The models,
+    presets and consent are ChatSetup's; an outgrown chat's choices ChatOutgrown's.
+
     Signals:
         models_changed(): the list of models or the chosen one changed.
         engine_status(str): a one-line description of the engine (for the status bar).

@@ -105,6 +105,19 @@ class ChatActions(QObject):
         self.open_requested.emit(copy.id)
         self.status.emit(f"Duplicated as “{copy.title}”", 5000)
 
+    def act_on_row(self, action: str, conversation_id: int) -> None:
+        """An entry of a sidebar row's own menu (other than Open), on that row's chat."""
+        if action == "rename":
+            self.rename(conversation_id)
+        elif action == "pin":
+            self.toggle_pinned(conversation_id)
+        elif action == "duplicate":
+            self.duplicate(conversation_id)
+        elif action == "export":
+            self.export_chats(all_chats=False, conversation_id=conversation_id)
+        elif action == "delete":
+            self.delete(conversation_id)
+
     def delete(self, conversation_id: int | None = None) -> None:
         """Gone from the list at once, with Undo for a few seconds (no question asked). A
         chat other than the one on screen goes without changing what is shown."""

@@ -418,19 +418,10 @@ class MainWindow(QMainWindow):
         if not self.library.is_listed(conversation_id):
             self._refresh_conversations()  # deleted meanwhile (a stale search hit)
             return
-        actions = self.chat_actions
         if action == "open":
             self._on_conversation_chosen(conversation_id, 0)
-        elif action == "rename":
-            actions.rename(conversation_id)
-        elif action == "pin":
-            actions.toggle_pinned(conversation_id)
-        elif action == "duplicate":
-            actions.duplicate(conversation_id)
-        elif action == "export":
-            actions.export_chats(all_chats=False, conversation_id=conversation_id)
-        elif action == "delete":
-            actions.delete(conversation_id)
+        else:
+            self.chat_actions.act_on_row(action, conversation_id)
 
     def _step_chat(self, step: int) -> None:
         """The next or previous chat in the sidebar's order."""
