@@ -166,9 +166,10 @@ def cmd_providers_toggle(args: argparse.Namespace, paths: AppPaths, out: TextIO)
 def cmd_privacy(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
     store = ChatStore(paths.database)
     try:
-        rows = privacy_rows(store.outbound())
+        records = store.outbound()
     finally:
         store.close()
+    rows = privacy_rows(records)
     if args.export:
         target = Path(args.export)
         write_privacy_record(rows, target)
@@ -178,14 +179,14 @@ def cmd_privacy(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
         for row in rows:
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
         return 0
-    if not rows:
+    if not records:
         out.write("Nothing has left this computer: no request to a provider or the hub.\n")
         return 0
-    for row in rows:
-        chat = f"  chat {row['conversation_id']}" if row["conversation_id"] is not None else ""
+    for record in records:
+        chat = f"  chat {record.conversation_id}" if record.conversation_id is not None else ""
         out.write(
-            f"{row['at']}  {row['destination']:<12} {row['purpose']:<8} {row['host']:<24} "
-            f"{row['model'] or '-'}{chat}  {row['bytes_sent']:,} bytes\n"
+            f"{record.at}  {record.destination:<12} {record.purpose:<8} {record.host:<24} "
+            f"{record.model or '-'}{chat}  {record.bytes_sent:,} bytes\n"
         )
     return 0
 

@@ -35,7 +35,7 @@ from desktop.core.errors import InvalidParameter
 from desktop.core.models import LOCAL_PREFIX, CloudModel, LocalModel
 from desktop.core.params import LoadParams
 from desktop.core.pricing import PricingError
-from desktop.core.ratings import Vote, leaderboard
+from desktop.core.ratings import leaderboard
 from desktop.storage.paths import AppPaths
 from desktop.storage.settings import Settings
 from desktop.storage.store import ChatStore
@@ -311,12 +311,12 @@ def cmd_leaderboard(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> i
         since = (datetime.now(timezone.utc) - timedelta(days=args.days)).isoformat()
     store = ChatStore(paths.database)
     try:
-        rows = store.votes(tag=args.tag, since=since)
+        votes = store.votes(tag=args.tag, since=since)
     finally:
         store.close()
-    kept = [r for r in rows if args.include_flagged or not r["flagged"]]
-    table = leaderboard([Vote(r["model_a"], r["model_b"], r["winner"]) for r in kept])
-    left_out = len(rows) - len(kept)
+    kept = [vote for vote in votes if args.include_flagged or not vote.flagged]
+    table = leaderboard(kept)
+    left_out = len(votes) - len(kept)
     if args.json:
         out.write(
             json.dumps(

@@ -1,5 +1,5 @@
 """The saved chat as the rest of the app sees it: conversations, their messages, where a message
-stands among its versions, and the markers of a search hit. Plain frozen records, no I/O: the
+stands among its versions, and search hits with their markers. Plain frozen records, no I/O: the
 store (desktop.storage) reads and writes them, services and the window only read them.
 """
 
@@ -91,3 +91,20 @@ class Versions:
     count: int
     previous: int | None
     next: int | None
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One message found by a search of the history, best first in a list: where it is (its
+    chat and that chat's title) and a snippet of its text whose hits are wrapped in
+    HIT_START / HIT_END."""
+
+    message_id: int
+    conversation_id: int
+    #: Who wrote the message ("user", "assistant", "system"), as stored.
+    role: str
+    #: When the message was written (ISO time).
+    created: str
+    #: The chat's title.
+    title: str
+    snippet: str

@@ -24,11 +24,23 @@ SCALE = 400.0
 
 @dataclass(frozen=True)
 class Vote:
-    """One blind vote between two models."""
+    """One blind vote between two models: who won, and, for a vote read from the history,
+    why it stays off the leaderboard (if it does), its tag, when it was given and the
+    comparison round it was given on. Ratings read only the models and the winner."""
 
     model_a: str
     model_b: str
     winner: str  # one of WINNERS
+    #: Why it stays out of the leaderboard ("" to count it): the answer named its own model.
+    flagged: str = ""
+    tag: str = ""
+    #: When it was given (ISO time; "" for a vote not stored).
+    created: str = ""
+    #: The comparison and its round voted on (None once that comparison is deleted).
+    comparison_id: int | None = None
+    round: int | None = None
+    #: Its row in the history (0 for a vote not stored).
+    id: int = 0
 
 
 @dataclass(frozen=True)

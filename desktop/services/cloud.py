@@ -35,6 +35,7 @@ from desktop.core.answer import AnswerSource, Failed, Prompt
 from desktop.core.errors import LlamasideError
 from desktop.core.models import CloudModel
 from desktop.core.pricing import Pricing, PricingError
+from desktop.core.privacy_record import OutboundRecord
 from desktop.services.background import Background
 from desktop.storage.settings import Settings
 from desktop.storage.store import ChatStore
@@ -314,7 +315,8 @@ class CloudService(QObject):
             return
         self.recorded.emit()
 
-    def record(self) -> list[dict[str, Any]]:
+    def record(self) -> list[OutboundRecord]:
+        """The privacy record: every request that left this computer, oldest first."""
         return self.store.outbound()
 
 

@@ -4,7 +4,7 @@ show, for one tag and period, with or without votes on answers that named their 
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from typing import Any, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 
 from desktop.core.ratings import Rating, Vote, leaderboard
 
@@ -14,9 +14,7 @@ class VoteSource(Protocol):
 
     def vote_tags(self) -> list[str]: ...
 
-    def votes(
-        self, *, tag: str | None = None, since: str | None = None
-    ) -> list[dict[str, Any]]: ...
+    def votes(self, *, tag: str | None = None, since: str | None = None) -> list[Vote]: ...
 
 
 class Standings(NamedTuple):
@@ -51,7 +49,6 @@ class Leaderboard:
         since = None
         if days:
             since = ((now or datetime.now(timezone.utc)) - timedelta(days=days)).isoformat()
-        rows = self.votes.votes(tag=tag, since=since)
-        kept = [r for r in rows if count_flagged or not r["flagged"]]
-        ratings = leaderboard([Vote(r["model_a"], r["model_b"], r["winner"]) for r in kept])
-        return Standings(ratings, len(kept), len(rows) - len(kept))
+        votes = self.votes.votes(tag=tag, since=since)
+        kept = [vote for vote in votes if count_flagged or not vote.flagged]
+        return Standings(leaderboard(kept), len(kept), len(votes) - len(kept))

@@ -10,9 +10,14 @@ import json
 import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
-from desktop.core.chat_records import Conversation, ConversationTitle, StoredMessage, Versions
+from desktop.core.chat_records import (
+    Conversation,
+    ConversationTitle,
+    SearchHit,
+    StoredMessage,
+    Versions,
+)
 from desktop.core.errors import LlamasideError
 from desktop.core.history_format import parse_import, to_markdown
 from desktop.storage.store import ChatStore
@@ -81,10 +86,9 @@ class ChatLibrary:
         conversations = self.store.list_conversations(limit=1)
         return conversations[0] if conversations else None
 
-    def search(self, query: str, limit: int = 50) -> list[dict[str, Any]]:
-        """Messages matching every word of ``query``, best first: message_id,
-        conversation_id, role, created, title, and a snippet with its hits between HIT_START
-        and HIT_END."""
+    def search(self, query: str, limit: int = 50) -> list[SearchHit]:
+        """Messages matching every word of ``query``, best first: each hit's message, chat,
+        role, time, chat title, and a snippet with its hits between HIT_START and HIT_END."""
         return self.store.search(query, limit)
 
     def conversation(self, conversation_id: int) -> Conversation:

@@ -6,18 +6,18 @@ network gate (CloudService.record())."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
+from desktop.core.privacy_record import OutboundRecord
 from desktop.services.cloud import CloudService
 from desktop.storage.export import privacy_rows, write_privacy_record
 
 
-def record_rows(cloud: CloudService) -> list[dict[str, Any]]:
-    """The record's rows, oldest first, with only the columns files show (PRIVACY_FIELDS)."""
-    return privacy_rows(cloud.record())
+def record_rows(cloud: CloudService) -> list[OutboundRecord]:
+    """The record's requests, oldest first, each with its chat's title (if it still exists)."""
+    return cloud.record()
 
 
 def export_record(cloud: CloudService, path: Path) -> None:
     """The record written to ``path``: CSV when its name ends in .csv, JSON otherwise, written
     whole, then moved into place. Raises OSError when it cannot be written."""
-    write_privacy_record(record_rows(cloud), path)
+    write_privacy_record(privacy_rows(cloud.record()), path)

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from desktop.core.errors import StoreError
+from desktop.core.ratings import Vote
 from desktop.storage.database import Database, now_iso
 
 
@@ -102,7 +103,7 @@ class Comparisons(Database):
             )
         return int(cursor.lastrowid or 0)
 
-    def votes(self, *, tag: str | None = None, since: str | None = None) -> list[dict[str, Any]]:
+    def votes(self, *, tag: str | None = None, since: str | None = None) -> list[Vote]:
         """Stored votes, oldest first; optionally one tag's, or those after an ISO time."""
         clauses, params = [], []
         if tag:
@@ -112,7 +113,21 @@ class Comparisons(Database):
             clauses.append("created >= ?")
             params.append(since)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        return list(self.db.query(f"SELECT * FROM votes {where} ORDER BY id", params))
+        return [
+            Vote(
+                model_a=row["model_a"],
+                model_b=row["model_b"],
+                winner=row["winner"],
+                flagged=row["flagged"],
+                tag=row["tag"],
+                created=row["created"],
+                comparison_id=row["comparison_id"],
+                round=row["round"],
+                id=row["id"],
+            )
+            for row in self.db.query(f"SELECT * FROM votes {where} ORDER BY id", params)
+        ]
 
     def vote_tags(self) -> list[str]:
+        """The tags votes were given (each once; "" left out)."""
         return [r["tag"] for r in self.db.query("SELECT DISTINCT tag FROM votes WHERE tag != ''")]

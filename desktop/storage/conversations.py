@@ -6,7 +6,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from desktop.core.chat_records import HIT_END, HIT_START, Conversation, ConversationTitle
+from desktop.core.chat_records import (
+    HIT_END,
+    HIT_START,
+    Conversation,
+    ConversationTitle,
+    SearchHit,
+)
 from desktop.core.errors import StoreError
 from desktop.core.history_format import EXPORT_FORMAT, message_parts
 from desktop.core.messages import MessageStatus
@@ -107,24 +113,25 @@ class Conversations(Database):
 
     # -- search -------------------------------------------------------------------------------
 
-    def search(self, query: str, limit: int = 50) -> list[dict[str, Any]]:
+    def search(self, query: str, limit: int = 50) -> list[SearchHit]:
         """Messages matching every word of ``query`` (prefixes too), best first, with a snippet
         whose hits are wrapped in HIT_START / HIT_END."""
         words = [w.replace('"', '""') for w in query.replace("\x00", " ").split() if w.strip()]
         if not words:
             return []
         match = " ".join(f'"{w}"*' for w in words)
-        return list(
-            self.db.query(
-                "SELECT m.id AS message_id, m.conversation_id, m.role, m.created, c.title, "
-                f"snippet(messages_fts, 0, '{HIT_START}', '{HIT_END}', '…', 14) AS snippet "
+        return [
+            SearchHit(int(row[0]), int(row[1]), str(row[2]), str(row[3]), str(row[4]), str(row[5]))
+            for row in self.db.execute(
+                "SELECT m.id, m.conversation_id, m.role, m.created, c.title, "
+                f"snippet(messages_fts, 0, '{HIT_START}', '{HIT_END}', '…', 14) "
                 "FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid "
                 "JOIN conversations c ON c.id = m.conversation_id "
                 "WHERE messages_fts MATCH ? AND c.deleted IS NULL "
                 "ORDER BY rank LIMIT ?",
                 [match, limit],
             )
-        )
+        ]
 
     # -- export and import --------------------------------------------------------------------
 

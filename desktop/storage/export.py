@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from desktop.core.privacy_record import OutboundRecord
+
 #: The privacy record's columns, in the order files show them. Never a key or a header.
 PRIVACY_FIELDS = (
     "at",
@@ -20,8 +22,10 @@ PRIVACY_FIELDS = (
 )
 
 
-def privacy_rows(outbound: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{k: row.get(k) for k in PRIVACY_FIELDS} for row in outbound]
+def privacy_rows(outbound: list[OutboundRecord]) -> list[dict[str, Any]]:
+    """The records as files and ``llamaside privacy --json`` write them: PRIVACY_FIELDS, in
+    their order."""
+    return [{k: getattr(record, k) for k in PRIVACY_FIELDS} for record in outbound]
 
 
 def write_privacy_record(rows: list[dict[str, Any]], target: Path) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from desktop.core.errors import StoreError
+from desktop.core.privacy_record import OutboundRecord
 from desktop.storage.database import Database
 
 _INSERT_OUTBOUND = (
@@ -51,11 +52,22 @@ class PrivacyRecord(Database):
         with self._writing():
             self.db.execute(_INSERT_OUTBOUND, _outbound_values(outbound))
 
-    def outbound(self) -> list[dict[str, Any]]:
+    def outbound(self) -> list[OutboundRecord]:
         """The privacy record, oldest first, with each conversation's title (if it still exists)."""
-        return list(
-            self.db.query(
+        return [
+            OutboundRecord(
+                id=row["id"],
+                at=row["at"],
+                destination=row["destination"],
+                host=row["host"],
+                purpose=row["purpose"],
+                model=row["model"],
+                conversation_id=row["conversation_id"],
+                bytes_sent=row["bytes_sent"],
+                conversation=row["conversation"],
+            )
+            for row in self.db.query(
                 "SELECT o.*, c.title AS conversation FROM outbound o "
                 "LEFT JOIN conversations c ON c.id = o.conversation_id ORDER BY o.id"
             )
-        )
+        ]

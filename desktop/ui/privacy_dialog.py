@@ -69,32 +69,32 @@ class PrivacyDialog(QDialog):
 
     @Slot()
     def refresh(self) -> None:
-        rows = record_rows(self.cloud)
+        records = record_rows(self.cloud)
         self.table.setRowCount(0)
-        for row in reversed(rows):  # newest first
+        for record in reversed(records):  # newest first
             index = self.table.rowCount()
             self.table.insertRow(index)
-            chat = row["conversation"] or (
-                f"#{row['conversation_id']} (deleted)" if row["conversation_id"] else ""
+            chat = record.conversation or (
+                f"#{record.conversation_id} (deleted)" if record.conversation_id else ""
             )
             cells = (
-                str(row["at"]).replace("T", " ").removesuffix("+00:00"),
-                str(row["destination"]),
-                str(row["host"]),
-                str(row["purpose"]),
-                str(row["model"] or ""),
+                record.at.replace("T", " ").removesuffix("+00:00"),
+                record.destination,
+                record.host,
+                record.purpose,
+                record.model or "",
                 chat,
-                f"{int(row['bytes_sent']):,}",
+                f"{record.bytes_sent:,}",
             )
             for column, text in enumerate(cells):
                 self.table.setItem(index, column, QTableWidgetItem(text))
-        total = sum(int(r["bytes_sent"]) for r in rows)
-        chats = sum(1 for r in rows if r["purpose"] == "chat")
+        total = sum(r.bytes_sent for r in records)
+        chats = sum(1 for r in records if r.purpose == "chat")
         offline = " Llamaside is offline now: nothing is being sent." if self.cloud.offline else ""
         self.summary.setText(
-            f"{len(rows)} requests have left this computer ({chats} with chat messages, "
+            f"{len(records)} requests have left this computer ({chats} with chat messages, "
             f"{total:,} bytes of requests in all). Local chats never appear here.{offline}"
-            if rows
+            if records
             else f"Nothing has left this computer.{offline}"
         )
 

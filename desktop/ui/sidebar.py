@@ -258,12 +258,12 @@ class Sidebar(QWidget):
         )
         for hit in hits:
             item = QListWidgetItem()
-            item.setData(CONVERSATION_ROLE, int(hit["conversation_id"]))
-            item.setData(MESSAGE_ROLE, int(hit["message_id"]))
-            item.setToolTip(str(hit["title"]))
+            item.setData(CONVERSATION_ROLE, hit.conversation_id)
+            item.setData(MESSAGE_ROLE, hit.message_id)
+            item.setToolTip(hit.title)
             label = QLabel(
-                f"<b>{html.escape(str(hit['title']))}</b><br>"
-                f"<span style='color:{dim}'>{snippet_html(str(hit['snippet']))}</span>"
+                f"<b>{html.escape(hit.title)}</b><br>"
+                f"<span style='color:{dim}'>{snippet_html(hit.snippet)}</span>"
             )
             label.setWordWrap(True)
             label.setTextFormat(Qt.TextFormat.RichText)

@@ -112,12 +112,12 @@ def test_cloud_answer_is_marked_priced_and_recorded(
     assert chat_body["messages"][-1] == {"role": "user", "content": "Say hello from far away"}
 
     record = cloud_chat.store.outbound()
-    assert [r["purpose"] for r in record] == ["models", "chat"]
+    assert [r.purpose for r in record] == ["models", "chat"]
     sent = record[-1]
-    assert (sent["destination"], sent["host"], sent["model"]) == (provider, "127.0.0.1", model)
-    assert sent["conversation_id"] == conv.id
-    assert sent["conversation"] == "Say hello from far away"  # the chat's title
-    assert sent["bytes_sent"] > len("Say hello from far away")
+    assert (sent.destination, sent.host, sent.model) == (provider, "127.0.0.1", model)
+    assert sent.conversation_id == conv.id
+    assert sent.conversation == "Say hello from far away"  # the chat's title
+    assert sent.bytes_sent > len("Say hello from far away")
     assert KEY not in repr(record)
 
 
@@ -186,7 +186,7 @@ def test_offline_switch_blocks_chat_and_model_lists(
     assert checked.args is not None and not checked.args[2]
     assert "offline" in checked.args[3]
     assert server.connections == before
-    assert [r["purpose"] for r in cloud.record()] == ["models"]  # from before the switch
+    assert [r.purpose for r in cloud.record()] == ["models"]  # from before the switch
     # The switch survives a restart (it is a setting), and turning it off works again.
     assert Settings(cloud.settings.path).get("offline") is True
     cloud.set_offline(False)
@@ -287,7 +287,7 @@ def test_rate_limit_is_retried_once_after_retry_after(
     conv = cloud_chat.store.create_conversation(model=picked)
     answer = finish(cloud_chat, qtbot, conv.id, "hello")
     assert answer.status == MessageStatus.COMPLETE
-    chats = [r for r in cloud_chat.store.outbound() if r["purpose"] == "chat"]
+    chats = [r for r in cloud_chat.store.outbound() if r.purpose == "chat"]
     assert len(chats) == 2  # both attempts left the machine, both are in the record
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from desktop.core.ratings import A_WINS, B_WINS
+from desktop.core.ratings import A_WINS, B_WINS, Vote
 from desktop.services.comparisons import Comparisons
 from desktop.services.leaderboard import Leaderboard
 from desktop.storage.store import ChatStore
@@ -38,6 +38,18 @@ def test_standings_by_tag_and_flag(store: ChatStore) -> None:
     poems = board.standings(tag="poems")
     assert poems.counted == 1 and poems.ratings[0].model == "small"
     assert board.standings(tag="nothing") == ([], 0, 0)
+
+
+def test_stored_votes_are_vote_records(store: ChatStore) -> None:
+    votes = store.votes()
+    assert all(isinstance(vote, Vote) for vote in votes)
+    first = votes[0]
+    assert (first.model_a, first.model_b, first.winner) == ("big", "small", A_WINS)
+    assert first.tag == "code"
+    assert (first.flagged, first.comparison_id, first.round) == ("", None, None)
+    assert first.id == 1 and first.created.startswith("20")
+    assert votes[-1].flagged == "named itself"
+    assert [vote.tag for vote in store.votes(tag="poems")] == ["poems"]
 
 
 def test_standings_by_period(store: ChatStore) -> None:

@@ -53,9 +53,9 @@ def test_listing_pages_and_search(store: ChatStore, library: ChatLibrary) -> Non
     latest = library.latest()
     assert latest is not None and latest.id == ids[1]
     hits = library.search("llamas question 3")
-    assert [hit["conversation_id"] for hit in hits] == [ids[3]]
-    assert f"{HIT_START}llamas{HIT_END}" in hits[0]["snippet"]
-    assert hits[0]["title"] == "Chat 3"
+    assert [hit.conversation_id for hit in hits] == [ids[3]]
+    assert f"{HIT_START}llamas{HIT_END}" in hits[0].snippet
+    assert hits[0].title == "Chat 3"
     assert library.search("   ") == []
 
 
@@ -76,7 +76,7 @@ def test_rename_duplicate_delete_and_undo(store: ChatStore, library: ChatLibrary
     assert not library.is_listed(first)
     assert first not in [t.id for t in library.titles()]
     assert library.search("hello") and all(
-        hit["conversation_id"] != first for hit in library.search("hello")
+        hit.conversation_id != first for hit in library.search("hello")
     )
     library.undo_delete(first)
     assert library.is_listed(first)

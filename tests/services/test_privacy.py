@@ -15,7 +15,7 @@ from pytestqt.qtbot import QtBot
 from desktop.backends.network import Outbound
 from desktop.services.cloud import CloudService
 from desktop.services.privacy import export_record, record_rows
-from desktop.storage.export import PRIVACY_FIELDS
+from desktop.storage.export import PRIVACY_FIELDS, privacy_rows
 from desktop.storage.paths import AppPaths
 from desktop.storage.settings import Settings
 from desktop.storage.store import ChatStore
@@ -34,9 +34,12 @@ def test_rows_and_export(cloud: CloudService, qtbot: QtBot, tmp_path: Path) -> N
     sent = Outbound("openai", "api.openai.com", "chat", "gpt-4o", None, 1234)
     with qtbot.waitSignal(cloud.recorded):
         cloud.network.sent(sent)
-    [row] = record_rows(cloud)
+    [record] = record_rows(cloud)
+    assert (record.destination, record.purpose, record.bytes_sent) == ("openai", "chat", 1234)
+    assert (record.conversation_id, record.conversation) == (None, None)
+    [row] = privacy_rows([record])  # what files hold: the columns files show, in their order
     assert tuple(row) == PRIVACY_FIELDS
-    assert (row["destination"], row["purpose"], row["bytes_sent"]) == ("openai", "chat", 1234)
+    assert row == {k: getattr(record, k) for k in PRIVACY_FIELDS}
 
     as_csv = tmp_path / "record.csv"
     export_record(cloud, as_csv)

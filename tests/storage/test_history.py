@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from desktop.core.chat_records import SearchHit
 from desktop.core.history_format import ChatImportError, parse_import, to_markdown
 from desktop.core.messages import MessageStatus, Role
 from desktop.storage.store import HIT_END, HIT_START, ChatStore, StoredMessage
@@ -35,15 +36,18 @@ def test_search_finds_one_message_among_ten_thousand(store: ChatStore) -> None:
     target = store.create_conversation("the one")
     needle = store.add_message(target.id, Role.ASSISTANT, "The quokka smiled at the photographer.")
     hits = store.search("quokka")
-    assert [h["message_id"] for h in hits] == [needle.id]
-    assert hits[0]["title"] == "the one"
-    assert f"{HIT_START}quokka{HIT_END}" in hits[0]["snippet"]
-    assert store.search("quok")[0]["message_id"] == needle.id  # prefixes match while typing
-    assert store.search("quokka photographer")[0]["message_id"] == needle.id
+    assert [h.message_id for h in hits] == [needle.id]
+    assert hits[0].title == "the one"
+    assert f"{HIT_START}quokka{HIT_END}" in hits[0].snippet
+    assert hits[0] == SearchHit(
+        needle.id, target.id, "assistant", needle.created, "the one", hits[0].snippet
+    )
+    assert store.search("quok")[0].message_id == needle.id  # prefixes match while typing
+    assert store.search("quokka photographer")[0].message_id == needle.id
     assert store.search('"; DROP TABLE messages; --') == []  # query text is data, not syntax
     # The index follows edits and deletions.
     store.update_message(needle.id, content="The wombat slept.")
-    assert store.search("quokka") == [] and store.search("wombat")[0]["message_id"] == needle.id
+    assert store.search("quokka") == [] and store.search("wombat")[0].message_id == needle.id
     store.delete_message(needle.id)
     assert store.search("wombat") == []
 
@@ -58,7 +62,7 @@ def test_pins_delete_with_undo_and_duplicate(store: ChatStore) -> None:
     assert [c.title for c in store.list_conversations()] == ["older"]
     assert store.search("findable") == []  # a deleted chat is not found
     store.restore(newer.id)
-    assert store.search("findable")[0]["conversation_id"] == newer.id
+    assert store.search("findable")[0].conversation_id == newer.id
     copy = store.duplicate_conversation(newer.id)
     assert copy.title == "newer (copy)"
     assert [m.content for m in store.messages(copy.id)] == ["findable words"]

@@ -76,7 +76,7 @@ def test_migration_11_moves_reasoning_into_parts_and_loses_nothing(tmp_path: Pat
         rows = dict(store.db.execute("SELECT id, parts FROM messages").fetchall())
         assert rows[1] is None  # plain text: nothing to parse when the chat opens
         [hit] = store.search("quokka")  # the search index still holds the text
-        assert hit["message_id"] == 2
+        assert hit.message_id == 2
     finally:
         store.close()
     assert list(tmp_path.glob("h.db.before-v*.bak"))
@@ -97,7 +97,7 @@ def test_every_part_kind_is_read_back_as_written(tmp_path: Path) -> None:
         assert [m.parts for m in again.messages(chat.id)] == [question.parts, EVERY_KIND]
         assert again.all_messages(chat.id)[1].parts == EVERY_KIND
         assert again.get_message(answer.id).parts == EVERY_KIND
-        assert again.search("mild")[0]["message_id"] == answer.id
+        assert again.search("mild")[0].message_id == answer.id
         stored = again.db.execute(
             "SELECT parts FROM messages WHERE id = ?", [question.id]
         ).fetchone()

@@ -195,11 +195,11 @@ def test_local_only_lock_and_the_privacy_record(tmp_path: Path) -> None:
         }
     )
     [row] = store.outbound()
-    assert (row["conversation"], row["bytes_sent"]) == ("secret plans", 321)
+    assert (row.conversation, row.bytes_sent) == ("secret plans", 321)
     # Deleting the chat does not rewrite history: the request still happened.
     store.delete_conversation(conversation.id)
     [row] = store.outbound()
-    assert row["conversation_id"] == conversation.id and row["conversation"] is None
+    assert row.conversation_id == conversation.id and row.conversation is None
     store.close()
 
 

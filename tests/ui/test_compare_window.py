@@ -243,8 +243,8 @@ def test_blind_positions_names_vote_and_leaderboard(
     assert "stays out of the leaderboard" in window.vote_label.text()
     assert window.metrics_table.isVisible()
     [vote] = window.chat.store.votes()
-    assert (vote["model_a"], vote["model_b"]) == tuple(m.id for m in session.models)
-    assert vote["winner"] == winner and "As Claude" in vote["flagged"]
+    assert (vote.model_a, vote.model_b) == tuple(m.id for m in session.models)
+    assert vote.winner == winner and "As Claude" in vote.flagged
 
     qtbot.mouseClick(window.leaderboard_button, Qt.MouseButton.LeftButton)
     board = window.leaderboard
@@ -325,7 +325,7 @@ def test_batch_with_a_bad_line_and_exports(chat: ChatService, qtbot: QtBot, tmp_
         qtbot.mouseClick(button_named(voting, "Tie"), Qt.MouseButton.LeftButton)
     assert "Done: 2 votes" in voting.prompt_label.text()
     votes = chat.store.votes()
-    assert len(votes) == 2 and {v["model_a"] for v in votes} <= {SMOL, GPT}
+    assert len(votes) == 2 and {v.model_a for v in votes} <= {SMOL, GPT}
     dialog.close()
 
 
