@@ -12,7 +12,7 @@ import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from desktop.backends import hardware, secrets
 from desktop.backends.catalog_file import load_catalog
@@ -24,6 +24,7 @@ from desktop.backends.model_downloads import ModelProgress, download_group, veri
 from desktop.backends.providers import Providers, open_provider
 from desktop.cli.network import open_network
 from desktop.core.catalog import CatalogError, split_part
+from desktop.core.download_records import DownloadRecord
 from desktop.core.errors import InvalidParameter, LlamasideError, ModelNotFound, StoreError
 from desktop.core.fit import plan, recommend, reinstall_command
 from desktop.core.fit_report import SCOUT_ID, fit_report, render_fit_table
@@ -343,12 +344,12 @@ def _local(paths: AppPaths, store: ChatStore, ref: str) -> LocalModel:
     return model
 
 
-def _parts(model: LocalModel, store: ChatStore) -> list[dict[str, Any]]:
+def _parts(model: LocalModel, store: ChatStore) -> list[DownloadRecord]:
     """The download records of every part of a downloaded model (empty if not downloaded)."""
     first = store.download(model.path)
     if first is None:
         return []
-    path = str(first["path"])
+    path = first.path
     split = split_part(path)
     if split is None:
         return [first]
@@ -357,9 +358,7 @@ def _parts(model: LocalModel, store: ChatStore) -> list[dict[str, Any]]:
     stem = path[: -len(f"-00001-of-{split[1]:05d}.gguf")]
     pattern = re.compile(re.escape(stem) + rf"-\d{{5}}-of-{split[1]:05d}\.gguf")
     return [
-        row
-        for row in store.downloads()
-        if row["repo"] == first["repo"] and pattern.fullmatch(str(row["path"]))
+        row for row in store.downloads() if row.repo == first.repo and pattern.fullmatch(row.path)
     ]
 
 
@@ -367,7 +366,7 @@ def cmd_verify(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
     with _store(paths) as store:
         model = _local(paths, store, args.model)
         rows = _parts(model, store)
-    checks = [(Path(r["local_path"]), r["sha256"]) for r in rows] or [(Path(model.path), None)]
+    checks = [(Path(r.local_path), r.sha256) for r in rows] or [(Path(model.path), None)]
     failed = 0
     for path, sha in checks:
         problem = verify_file(path, sha)
@@ -396,10 +395,10 @@ def cmd_remove(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
         rows = _parts(model, store)
         if rows:
             for row in rows:
-                target = Path(row["local_path"])
+                target = Path(row.local_path)
                 target.unlink(missing_ok=True)
                 remove_partial(target)
-                store.forget_download(row["local_path"])
+                store.forget_download(row.local_path)
             out.write(f"Deleted {model.id} ({len(rows)} file(s)).\n")
         elif model.path in store.user_models():
             store.forget_user_model(model.path)

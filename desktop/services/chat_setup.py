@@ -298,8 +298,8 @@ class ChatSetup:
         row = self.store.download(model.path)
         if row is None:
             return self.load_params, ""
-        for entry, quant in model_catalog.catalog().by_repo(str(row["repo"])):
-            if not quant.matches(str(row["path"])):
+        for entry, quant in model_catalog.catalog().by_repo(row.repo):
+            if not quant.matches(row.path):
                 continue
             if self._machine is None:
                 self._machine = self._machine_source()

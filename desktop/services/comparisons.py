@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from desktop.core.comparison_records import ComparisonAnswerRecord, ComparisonRecord
 from desktop.core.models import CloudModel, LocalModel
 from desktop.services.compare import CompareSession
 from desktop.services.leaderboard import Leaderboard
@@ -20,14 +21,14 @@ class Comparisons:
         self.store = store
         self.leaderboard = Leaderboard(store)
 
-    def recent(self, limit: int = 200) -> list[dict[str, Any]]:
-        """The latest comparisons first: id, created, title, kind, models (ids), tag."""
+    def recent(self, limit: int = 200) -> list[ComparisonRecord]:
+        """The latest comparisons first."""
         return self.store.comparisons()[:limit]
 
-    def comparison(self, comparison_id: int) -> dict[str, Any]:
+    def comparison(self, comparison_id: int) -> ComparisonRecord:
         return self.store.comparison(comparison_id)
 
-    def answers(self, comparison_id: int) -> list[dict[str, Any]]:
+    def answers(self, comparison_id: int) -> list[ComparisonAnswerRecord]:
         """Every answer of a comparison, by round then column, its usage parsed."""
         return self.store.comparison_answers(comparison_id)
 

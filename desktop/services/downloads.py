@@ -209,19 +209,11 @@ class DownloadManager(QObject):
         reason if their last run failed."""
         unfinished: dict[str, list[RemoteFile]] = {}
         rows = self.store.downloads()
-        repos_with_unfinished = {r["repo"] for r in rows if r["status"] != "verified"}
-        errors = {(r["repo"], r["path"]): r["error"] for r in rows if r["status"] == "failed"}
+        repos_with_unfinished = {r.repo for r in rows if r.status != "verified"}
+        errors = {(r.repo, r.path): r.error for r in rows if r.status == "failed"}
         for row in rows:
-            if row["repo"] in repos_with_unfinished:
-                unfinished.setdefault(row["repo"], []).append(
-                    RemoteFile(
-                        repo=row["repo"],
-                        path=row["path"],
-                        url=row["url"],
-                        size=row["size"],
-                        sha256=row["sha256"],
-                    )
-                )
+            if row.repo in repos_with_unfinished:
+                unfinished.setdefault(row.repo, []).append(row.remote)
         for repo, files in unfinished.items():
             for group in group_files(files):
                 targets = [target_for(self.models_dir, f) for f in group.files]

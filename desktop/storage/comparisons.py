@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from desktop.core.comparison_records import ComparisonAnswerRecord, ComparisonRecord
 from desktop.core.errors import StoreError
 from desktop.core.ratings import Vote
 from desktop.storage.database import Database, now_iso
@@ -24,19 +25,16 @@ class Comparisons(Database):
             )
         return int(cursor.lastrowid or 0)
 
-    def comparisons(self) -> list[dict[str, Any]]:
-        rows = list(self.db.query("SELECT * FROM comparisons ORDER BY id DESC"))
-        for row in rows:
-            row["models"] = json.loads(row["models"])
-        return rows
+    def comparisons(self) -> list[ComparisonRecord]:
+        """Every comparison, the latest first."""
+        rows = self.db.query("SELECT * FROM comparisons ORDER BY id DESC")
+        return [_comparison(row) for row in rows]
 
-    def comparison(self, comparison_id: int) -> dict[str, Any]:
+    def comparison(self, comparison_id: int) -> ComparisonRecord:
         rows = list(self.db.query("SELECT * FROM comparisons WHERE id = ?", [comparison_id]))
         if not rows:
             raise StoreError(f"Comparison {comparison_id} does not exist.")
-        row = rows[0]
-        row["models"] = json.loads(row["models"])
-        return row
+        return _comparison(rows[0])
 
     def save_comparison_answer(
         self,
@@ -73,16 +71,13 @@ class Comparisons(Database):
             )
         return int(cursor.lastrowid or 0)
 
-    def comparison_answers(self, comparison_id: int) -> list[dict[str, Any]]:
-        rows = list(
-            self.db.query(
-                "SELECT * FROM comparison_answers WHERE comparison_id = ? ORDER BY round, slot",
-                [comparison_id],
-            )
+    def comparison_answers(self, comparison_id: int) -> list[ComparisonAnswerRecord]:
+        """Every answer of a comparison, by round then column, its usage parsed."""
+        rows = self.db.query(
+            "SELECT * FROM comparison_answers WHERE comparison_id = ? ORDER BY round, slot",
+            [comparison_id],
         )
-        for row in rows:
-            row["usage"] = json.loads(row["usage"]) if row["usage"] else None
-        return rows
+        return [_answer(row) for row in rows]
 
     def add_vote(
         self,
@@ -131,3 +126,30 @@ class Comparisons(Database):
     def vote_tags(self) -> list[str]:
         """The tags votes were given (each once; "" left out)."""
         return [r["tag"] for r in self.db.query("SELECT DISTINCT tag FROM votes WHERE tag != ''")]
+
+
+def _comparison(row: dict[str, Any]) -> ComparisonRecord:
+    return ComparisonRecord(
+        id=int(row["id"]),
+        created=str(row["created"]),
+        title=str(row["title"]),
+        kind=str(row["kind"]),
+        models=tuple(str(m) for m in json.loads(row["models"])),
+        tag=str(row["tag"]),
+    )
+
+
+def _answer(row: dict[str, Any]) -> ComparisonAnswerRecord:
+    return ComparisonAnswerRecord(
+        id=int(row["id"]),
+        comparison_id=int(row["comparison_id"]),
+        round=int(row["round"]),
+        slot=int(row["slot"]),
+        model=str(row["model"]),
+        prompt=str(row["prompt"]),
+        content=str(row["content"]),
+        status=str(row["status"]),
+        error=row["error"],
+        usage=json.loads(row["usage"]) if row["usage"] else None,
+        created=str(row["created"]),
+    )

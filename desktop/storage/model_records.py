@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from desktop.core.download_records import DownloadRecord
 from desktop.storage.database import Database, now_iso
 
 
@@ -67,13 +68,29 @@ class ModelRecords(Database):
                 [local_path, repo, path, url, size, sha256, status, error, now_iso()],
             )
 
-    def downloads(self) -> list[dict[str, Any]]:
-        return list(self.db.query("SELECT * FROM downloads ORDER BY updated"))
+    def downloads(self) -> list[DownloadRecord]:
+        """Every file of every download, the least recently changed first."""
+        return [_download(r) for r in self.db.query("SELECT * FROM downloads ORDER BY updated")]
 
-    def download(self, local_path: str) -> dict[str, Any] | None:
+    def download(self, local_path: str) -> DownloadRecord | None:
+        """The download of the file at this path, if it was downloaded (or is being)."""
         rows = list(self.db.query("SELECT * FROM downloads WHERE local_path = ?", [local_path]))
-        return rows[0] if rows else None
+        return _download(rows[0]) if rows else None
 
     def forget_download(self, local_path: str) -> None:
         with self._writing():
             self.db.execute("DELETE FROM downloads WHERE local_path = ?", [local_path])
+
+
+def _download(row: dict[str, Any]) -> DownloadRecord:
+    return DownloadRecord(
+        local_path=str(row["local_path"]),
+        repo=str(row["repo"]),
+        path=str(row["path"]),
+        url=str(row["url"]),
+        size=int(row["size"]),
+        sha256=row["sha256"],
+        status=str(row["status"]),
+        error=row["error"],
+        updated=str(row["updated"]),
+    )

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 from PySide6.QtCore import QPoint, Qt, Signal, Slot
@@ -42,12 +43,12 @@ class PastComparisons(QListWidget):
         selected = current.data(PAST_ID) if current is not None else None
         self.clear()
         for row in self.comparisons.recent():
-            when = str(row["created"])[:16].replace("T", " ")
+            when = row.created[:16].replace("T", " ")
             # The title first: a narrow list cuts the end of the line.
-            item = QListWidgetItem(f"{row['title']} · {when} · {row['kind']}", self)
-            item.setData(PAST_ID, row["id"])
-            item.setToolTip(f"{row['title']}\n{when} · {', '.join(row['models'])}")
-            if row["id"] == selected:
+            item = QListWidgetItem(f"{row.title} · {when} · {row.kind}", self)
+            item.setData(PAST_ID, row.id)
+            item.setToolTip(f"{row.title}\n{when} · {', '.join(row.models)}")
+            if row.id == selected:
                 self.setCurrentItem(item)
 
     @Slot(QPoint)
@@ -78,7 +79,8 @@ class PastComparisons(QListWidget):
         if not name:
             return
         answers = self.comparisons.answers(comparison_id)
-        data = {"comparison": comparison, "answers": answers}
+        # The records as the stored rows were (the same keys, in the same order).
+        data = {"comparison": asdict(comparison), "answers": [asdict(a) for a in answers]}
         try:
             Path(name).write_text(
                 json.dumps(data, indent=2, ensure_ascii=False, default=str), encoding="utf-8"
@@ -86,8 +88,8 @@ class PastComparisons(QListWidget):
         except OSError as exc:
             self.notice.emit(f"Could not write {name}: {exc.strerror or exc}")
             return
-        prompts = len({a["round"] for a in answers})
+        prompts = len({a.round for a in answers})
         self.notice.emit(
-            f"Exported “{comparison['title']}” ({prompts} prompt(s), {len(answers)} answers) "
+            f"Exported “{comparison.title}” ({prompts} prompt(s), {len(answers)} answers) "
             f"to {name}."
         )

@@ -505,7 +505,7 @@ class CompareWindow(QWidget):
         self.new_comparison()
         comparison = self.comparisons.comparison(comparison_id)
         answers = self.comparisons.answers(comparison_id)
-        models: list[str] = comparison["models"]
+        models = list(comparison.models)
         names = {m.id: m.name for m in self._all_models()}
         left_out = self._fill_pickers(models)
         self._set_count(len(models))
@@ -516,25 +516,22 @@ class CompareWindow(QWidget):
             self.splitter.addWidget(column)
             self.columns.append(column)
         for answer in answers:
-            column = self.columns[int(answer["slot"])]
-            column.view.append_user(str(answer["prompt"]))
-            model_id = str(answer["model"])
-            column.view.begin_answer(0, names.get(model_id, model_id), model_id)
-            column.view.finish_answer(
-                str(answer["content"]), str(answer["status"]), answer["error"]
-            )
-        last_round = max((int(a["round"]) for a in answers), default=-1)
+            column = self.columns[answer.slot]
+            column.view.append_user(answer.prompt)
+            column.view.begin_answer(0, names.get(answer.model, answer.model), answer.model)
+            column.view.finish_answer(answer.content, answer.status, answer.error)
+        last_round = max((a.round for a in answers), default=-1)
         self.metrics_table.setColumnCount(len(models))
         self.metrics_table.setHorizontalHeaderLabels([c.title.text() for c in self.columns])
-        latest = [a for a in answers if int(a["round"]) == last_round]
+        latest = [a for a in answers if a.round == last_round]
         values = []
-        for answer in sorted(latest, key=lambda a: int(a["slot"])):
-            usage = answer["usage"] or {}
-            local = str(answer["model"]).startswith("local:")
+        for answer in sorted(latest, key=lambda a: a.slot):
+            usage = answer.usage or {}
+            local = answer.model.startswith("local:")
             values.append(metrics_of(usage or None, usage.get("n_ctx"), local))
         show_metrics(self.metrics_table, self.chart, values, [c.title.text() for c in self.columns])
         note = f" {left_out_text(left_out)}" if left_out else ""
-        self._show_notice(f"Reopened “{comparison['title']}”. Send starts a new comparison.{note}")
+        self._show_notice(f"Reopened “{comparison.title}”. Send starts a new comparison.{note}")
 
     @Slot()
     def show_batch(self) -> None:

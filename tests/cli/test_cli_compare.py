@@ -75,8 +75,8 @@ def test_compare_local_openai_and_anthropic(home: AppPaths, server: CloudServer)
     # Saved as a comparison, one answer per column.
     store = ChatStore(home.database)
     [comparison] = store.comparisons()
-    assert comparison["models"] == [c["model"] for c in data["columns"]]
-    assert [a["content"] for a in store.comparison_answers(comparison["id"])] == [
+    assert list(comparison.models) == [c["model"] for c in data["columns"]]
+    assert [a.content for a in store.comparison_answers(comparison.id)] == [
         c["text"] for c in data["columns"]
     ]
     store.close()

@@ -114,7 +114,7 @@ def test_split_model_downloads_all_parts(home: AppPaths, hub: HubServer) -> None
     ]
     assert "local:model-q4" in result.stdout
     store = ChatStore(home.database)
-    assert {r["status"] for r in store.downloads()} == {"verified"}
+    assert {r.status for r in store.downloads()} == {"verified"}
     store.close()
     removed = run(home, None, "models", "remove", "local:model-q4")
     assert removed.returncode == 0, removed.stderr
@@ -128,7 +128,7 @@ def test_corrupt_file_is_refused_with_a_clear_line(home: AppPaths, hub: HubServe
     assert "damaged" in result.stderr and "Traceback" not in result.stderr
     assert not list(home.models.rglob("*.gguf"))
     store = ChatStore(home.database)
-    assert [r["status"] for r in store.downloads()] == ["failed"]
+    assert [r.status for r in store.downloads()] == ["failed"]
     store.close()
 
 

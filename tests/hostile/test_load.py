@@ -522,9 +522,9 @@ def test_three_compare_columns_stream_for_minutes(
         saved = store.comparison_answers(comparison_id)
         assert len(saved) == 3 * len(rounds_shown), comparison_id
         for row in saved:
-            index, slot = int(row["round"]), int(row["slot"])
-            assert row["content"] == rounds_shown[index][slot]
-            assert row["status"] == statuses[comparison_id][index][slot]
+            index, slot = row.round, row.slot
+            assert row.content == rounds_shown[index][slot]
+            assert row.status == statuses[comparison_id][index][slot]
     assert beat.max_gap_s < MAX_GAP_S, beat.summary()
     assert grown < COMPARE_MEMORY_BOUND, f"memory grew by {grown / MB:.1f} MB"
     assert last.python_threads <= early.python_threads + 1

@@ -49,7 +49,7 @@ def test_download_finishes_and_is_recorded(
     assert path.exists() and path.name == FILE
     assert manager.jobs[job_id].state == JobState.DONE
     assert changes[-1] == path.stat().st_size
-    assert [r["status"] for r in store.downloads()] == ["verified"]
+    assert [r.status for r in store.downloads()] == ["verified"]
 
 
 def test_pause_restart_resume(

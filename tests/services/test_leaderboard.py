@@ -72,9 +72,9 @@ def test_comparisons_read_and_vote_through_one_service(store: ChatStore) -> None
         content="Hello.",
         status="complete",
     )
-    assert comparisons.recent()[0]["id"] == made
-    assert comparisons.comparison(made)["models"] == ["local:a", "openai:b"]
-    assert [a["content"] for a in comparisons.answers(made)] == ["Hello."]
+    assert comparisons.recent()[0].id == made
+    assert comparisons.comparison(made).models == ("local:a", "openai:b")
+    assert [a.content for a in comparisons.answers(made)] == ["Hello."]
     before = comparisons.leaderboard.standings(days=None).counted
     comparisons.add_vote(model_a="local:a", model_b="openai:b", winner="a", comparison_id=made)
     assert comparisons.leaderboard.standings(days=None).counted == before + 1

@@ -212,7 +212,7 @@ def test_comparison_answers_left_streaming_become_interrupted(tmp_path: Path) ->
     store.close()
     again = ChatStore(tmp_path / "h.db")  # the next start, after a crash
     [answer] = again.comparison_answers(comparison)
-    assert (answer["status"], answer["content"]) == ("interrupted", "half")
+    assert (answer.status, answer.content) == ("interrupted", "half")
     again.close()
 
 

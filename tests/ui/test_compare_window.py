@@ -142,9 +142,9 @@ def test_three_columns_stream_at_once_with_metrics(
     assert best is not None and best.background().color() == BEST_BACKGROUND
     # Saved, and the model set is remembered for next time.
     [saved] = window.chat.store.comparisons()
-    assert saved["models"] == [SMOL, GPT, CLAUDE]
-    answers = window.chat.store.comparison_answers(saved["id"])
-    assert [a["status"] for a in answers] == ["complete"] * 3
+    assert saved.models == (SMOL, GPT, CLAUDE)
+    answers = window.chat.store.comparison_answers(saved.id)
+    assert [a.status for a in answers] == ["complete"] * 3
     assert window.chat.settings.get("compare_models") == [SMOL, GPT, CLAUDE]
 
     # A follow-up goes to every column, each continuing its own thread.
@@ -184,9 +184,9 @@ def test_closing_mid_stream_saves_what_was_shown(
     qtbot.waitUntil(lambda: len(shown[0]) >= 3 and len(shown[1]) >= 3, timeout=TIMEOUT_MS)
     window.close()
     answers = window.chat.store.comparison_answers(session.comparison_id or 0)
-    assert [a["status"] for a in answers] == ["stopped", "stopped"]
+    assert [a.status for a in answers] == ["stopped", "stopped"]
     for answer in answers:
-        assert answer["content"] == "".join(shown[int(answer["slot"])])
+        assert answer.content == "".join(shown[answer.slot])
 
 
 def test_stop_one_column(window: CompareWindow, qtbot: QtBot, server: CloudServer) -> None:
@@ -604,6 +604,21 @@ def test_history_rows_have_their_own_menu(chat: ChatService, qtbot: QtBot, tmp_p
     assert titles == ["Export the comparison"]
     assert history.currentRow() == 1
     data = json.loads(target.read_text(encoding="utf-8"))
+    # The stored rows' keys, in the table's order.
+    assert list(data["comparison"]) == ["id", "created", "title", "kind", "models", "tag"]
+    assert list(data["answers"][0]) == [
+        "id",
+        "comparison_id",
+        "round",
+        "slot",
+        "model",
+        "prompt",
+        "content",
+        "status",
+        "error",
+        "usage",
+        "created",
+    ]
     assert data["comparison"]["title"] == "Colours"
     assert [a["content"] for a in data["answers"]][-1] == "Colours answer 1.1"
     assert window.notice.text() == (f"Exported “Colours” (2 prompt(s), 4 answers) to {target}.")

@@ -1,0 +1,45 @@
+"""Stored comparisons as the rest of the app sees them: a comparison and each of its answers.
+Plain frozen records, no I/O: the store (desktop.storage) writes and reads them, the comparisons
+service, the compare window and its export read them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ComparisonRecord:
+    """One stored comparison: several models answering the same prompts, side by side
+    (compare), blind, or over a prompt file (batch)."""
+
+    id: int
+    #: When it was made (ISO time).
+    created: str
+    title: str
+    #: compare, blind or batch.
+    kind: str
+    #: The model ids, in column order.
+    models: tuple[str, ...]
+    tag: str = ""
+
+
+@dataclass(frozen=True)
+class ComparisonAnswerRecord:
+    """One column's answer to one prompt of a stored comparison, with its usage (timings,
+    token counts, cost) parsed."""
+
+    id: int
+    comparison_id: int
+    #: The n-th prompt of the comparison (0 first).
+    round: int
+    #: The column.
+    slot: int
+    model: str
+    prompt: str
+    content: str
+    status: str
+    error: str | None
+    usage: dict[str, Any] | None
+    #: When it was first saved (ISO time).
+    created: str
