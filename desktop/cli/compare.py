@@ -31,6 +31,7 @@ from desktop.core.compare import (
     format_metric,
     parse_prompts,
 )
+from desktop.core.context import title_for
 from desktop.core.errors import InvalidParameter
 from desktop.core.models import LOCAL_PREFIX, CloudModel, LocalModel
 from desktop.core.params import LoadParams
@@ -190,7 +191,7 @@ def cmd_compare(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
         comparison_id = None
         if not args.no_save:
             comparison_id = store.create_comparison(
-                " ".join(prompt.split())[:48], "compare", [c.model.id for c in columns]
+                title_for(prompt), "compare", [c.model.id for c in columns]
             )
             _save_round(store, comparison_id, 0, prompt, results)
     finally:

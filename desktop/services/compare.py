@@ -28,6 +28,7 @@ from desktop.core.compare import (
     metrics_of,
     names_itself,
 )
+from desktop.core.context import title_for
 from desktop.core.errors import InvalidParameter, LlamasideError
 from desktop.core.messages import MessageStatus
 from desktop.core.models import CloudModel, LocalModel
@@ -170,7 +171,7 @@ class CompareSession(QObject):
         if self.blind and self.round in self.voted:
             return False  # the names are known now: the next blind round is a new comparison
         if self.comparison_id is None:
-            title = " ".join(prompt.split())[:48]
+            title = title_for(prompt)
             kind = "blind" if self.blind else "compare"
             self.comparison_id = self.store.create_comparison(
                 title, kind, [m.id for m in self.models], self.tag
