@@ -18,7 +18,7 @@ from desktop.backends.local_models import BUNDLED_ID, available_models, resolve_
 from desktop.backends.providers import Providers, open_provider
 from desktop.cli.network import open_network
 from desktop.core.answer import Answer, AnswerEvent, Failed, Prompt, PromptMessage, TextDelta
-from desktop.core.context import drop_plan, title_for
+from desktop.core.context import drop_plan, title_for, unshared
 from desktop.core.errors import ContextOverflow, InvalidParameter, LlamasideError, ModelNotFound
 from desktop.core.messages import MessageStatus, Role
 from desktop.core.models import LOCAL_PREFIX
@@ -103,6 +103,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     which.add_argument("--no-save", action="store_true", help="do not keep this chat in history")
     chat.add_argument(
+        "--share-history",
+        action="store_true",
+        help="a continued chat answered so far on this computer (or by another provider) may "
+        "send its earlier messages to the cloud model asked now",
+    )
+    chat.add_argument(
         "--drop-oldest",
         action="store_true",
         help="when a continued chat has outgrown the model's context, stop sending its oldest "
@@ -161,6 +167,8 @@ def cmd_chat(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
             source = _open_source(
                 ref, args, paths=paths, settings=settings, store=store, stack=stack
             )
+            if conversation is not None and isinstance(source, CloudSource):
+                _cloud_may_continue(store, conversation, source, args.share_history)
             if conversation is None and not args.no_save:
                 conversation = store.create_conversation(
                     title=title_for(text), model=source.model_id, system_prompt=args.system
@@ -195,6 +203,33 @@ def _chat_to_continue(store: ChatStore, args: argparse.Namespace) -> Conversatio
             raise InvalidParameter("There is no chat to continue yet: ask without -c first.")
         return store.get_conversation(listed[0].id)
     return None
+
+
+def _cloud_may_continue(
+    store: ChatStore, conversation: Conversation, source: CloudSource, share_history: bool
+) -> None:
+    """The window's rules for a cloud answer in a chat that exists: never in a chat locked to
+    this computer, and its earlier messages go to a provider for the first time only when the
+    user says so. Refused before anything is saved or sent."""
+    where = f"{source.model_id} at {source.provider.base_url}"
+    if conversation.local_only:
+        raise InvalidParameter(
+            f"Chat {conversation.id} is local only, so nothing was sent to {where}. Continue "
+            "it with a local model (-m), or turn its lock off in the window."
+        )
+    found = unshared(
+        store.messages(conversation.id), source.provider.name, chat_context(conversation)
+    )
+    if found is None or share_history:
+        return
+    count = len(found.messages)
+    what = f"{count} earlier message{'s' if count != 1 else ''} of chat {conversation.id}"
+    if found.system_prompt:
+        what += " and its system prompt"
+    raise InvalidParameter(
+        f"{what} would go to {where} for the first time, so nothing was sent. Add "
+        "--share-history to send them, or ask in a new chat."
+    )
 
 
 def _open_source(

@@ -10,6 +10,7 @@ from typing import Protocol
 from desktop.core import summary as summaries
 from desktop.core.answer import Prompt, PromptMessage
 from desktop.core.messages import MessageStatus, Role
+from desktop.core.models import is_local_id
 from desktop.core.params import SamplingParams
 from desktop.core.parts import Parts, Reasoning
 
@@ -36,6 +37,8 @@ class Said(Protocol):
     def content(self) -> str: ...
     @property
     def parts(self) -> Parts: ...
+    @property
+    def model(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -119,3 +122,45 @@ def drop_plan(
     else:
         first_kept = sent[start].id
     return DropPlan(sent, start, max(first_kept, context.context_from))
+
+
+@dataclass(frozen=True)
+class Unshared:
+    """Earlier messages of a chat that a send to a provider would take there for the first
+    time (so far they stayed on this computer, or went to another provider only)."""
+
+    messages: list[Said]
+    #: Whether the chat's system prompt goes there for the first time too.
+    system_prompt: bool
+
+
+def unshared(earlier: Sequence[Said], provider: str, context: ChatContext) -> Unshared | None:
+    """What of ``earlier`` ``provider`` has not received; None when nothing new would go there
+    (a first message: its system prompt goes with it, as always)."""
+
+    def sent_there(message: Said) -> bool:
+        # An answer from this provider means everything before it went there with its
+        # question (a failed one that shows nothing may never have left).
+        model = message.model or ""
+        return (
+            message.role == Role.ASSISTANT
+            and bool(model)
+            and not is_local_id(model)
+            and model.partition(":")[0] == provider
+            and (message.status != MessageStatus.FAILED or bool(message.content))
+        )
+
+    last = max((i for i, m in enumerate(earlier) if sent_there(m)), default=-1)
+    new: list[Said] = []
+    for message in earlier[last + 1 :]:
+        if message.id < context.context_from:
+            continue
+        if _unanswered(message):
+            # Not sent, and neither is its question (as in plan_prompt).
+            if new and new[-1].role == Role.USER:
+                new.pop()
+            continue
+        new.append(message)
+    if not new:
+        return None
+    return Unshared(new, last < 0 and bool(context.system_prompt.strip()))

@@ -13,10 +13,11 @@ from urllib.parse import urlsplit
 from desktop.backends.gguf_check import check_model_file
 from desktop.backends.local_models import BUNDLED_ID
 from desktop.core.chat_records import AT_LEAF, Conversation, StoredMessage
+from desktop.core.context import unshared
 from desktop.core.errors import InvalidParameter, LlamasideError, ModelLoadError
 from desktop.core.fit import Fit, Machine, plan, plan_quant, recommend
 from desktop.core.fit_report import SCOUT_ID
-from desktop.core.messages import MessageStatus, Role
+from desktop.core.messages import Role
 from desktop.core.models import CloudModel, LocalModel, is_local_id
 from desktop.core.params import LoadParams, SamplingParams
 from desktop.core.presets import Preset, Presets
@@ -363,41 +364,16 @@ class ChatSetup:
     def _unshared(
         self, model: CloudModel, conversation: Conversation, earlier: list[StoredMessage]
     ) -> HistoryShare | None:
-        def sent_there(message: StoredMessage) -> bool:
-            # An answer from this provider means everything before it went there with its
-            # question (a failed one that shows nothing may never have left).
-            return (
-                message.role == Role.ASSISTANT
-                and bool(message.model)
-                and not is_local_id(message.model or "")
-                and (message.model or "").partition(":")[0] == model.provider
-                and (message.status != MessageStatus.FAILED or bool(message.content))
-            )
-
-        last = max((i for i, m in enumerate(earlier) if sent_there(m)), default=-1)
-        context_from = chat_context(conversation).context_from
-        new: list[StoredMessage] = []
-        for message in earlier[last + 1 :]:
-            if message.id < context_from:
-                continue
-            if message.role == Role.ASSISTANT and (
-                message.status == MessageStatus.FAILED or not message.content
-            ):
-                # Not sent, and neither is its question (as in context_messages).
-                if new and new[-1].role == Role.USER:
-                    new.pop()
-                continue
-            new.append(message)
-        if not new:
-            return None  # a first message (its preset's system prompt goes with it, as always)
-        system = last < 0 and bool(conversation.system_prompt.strip())
-        answers = [m for m in new if m.role == Role.ASSISTANT]
+        found = unshared(earlier, model.provider, chat_context(conversation))
+        if found is None:
+            return None
+        answers = [m for m in found.messages if m.role == Role.ASSISTANT]
         config = self._cloud().provider(model.provider)
         return HistoryShare(
             model,
-            len(new),
+            len(found.messages),
             all(m.model is not None and is_local_id(m.model) for m in answers),
-            system,
+            found.system_prompt,
             config.label or config.name,
             urlsplit(config.base_url).netloc or config.base_url,
         )

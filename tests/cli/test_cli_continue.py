@@ -90,3 +90,37 @@ def test_an_outgrown_chat_says_so_and_drops_its_oldest_turns_when_asked(home: Ap
     assert [m.content for m in messages][2] == "Short question?" and len(messages) == 4
     assert store.get_conversation(chat_id).context_from == messages[2].id
     store.close()
+
+
+def test_a_local_chat_goes_to_the_cloud_only_when_the_user_says_so(
+    home: AppPaths, cloud: CloudServer
+) -> None:
+    env = {"OPENAI_API_KEY": KEY}
+    base = cloud.base_url + "/v1"
+    assert run(home, env, "providers", "set", "openai", "--base-url", base).returncode == 0
+    assert run(home, env, "providers", "enable", "openai").returncode == 0
+    local = run(home, env, "chat", "--json", "--max-tokens", "4", "My secret is 42.")
+    assert local.returncode == 0, local.stderr
+    chat_id = json.loads(local.stdout)["conversation_id"]
+
+    asked = run(home, env, "chat", "-c", "-m", "openai:gpt-4o", "What is my secret?")
+    assert asked.returncode != 0 and "--share-history" in asked.stderr
+    assert "2 earlier messages" in asked.stderr and cloud.state.requests == []
+    store = ChatStore(home.database)
+    assert len(store.messages(chat_id)) == 2  # nothing saved either
+    store.set_local_only(chat_id, True)
+    store.close()
+    locked = run(home, env, "chat", "-c", "-m", "openai:gpt-4o", "--share-history", "Secret?")
+    assert locked.returncode != 0 and "local only" in locked.stderr
+    assert cloud.state.requests == []
+
+    store = ChatStore(home.database)
+    store.set_local_only(chat_id, False)
+    store.close()
+    shared = run(home, env, "chat", "-c", "-m", "openai:gpt-4o", "--share-history", "Secret?")
+    assert shared.returncode == 0, shared.stderr
+    sent = cloud.state.requests[-1]["body"]["messages"]
+    assert sent[0] == {"role": "user", "content": "My secret is 42."} and len(sent) == 3
+    # Once the provider has the history, a follow-up asks nothing.
+    again = run(home, env, "chat", "-c", "And then?")
+    assert again.returncode == 0, again.stderr
