@@ -154,10 +154,13 @@ def cmd_chat(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
     if not text.strip():
         raise InvalidParameter("The prompt is empty: nothing was sent.")
     settings = Settings(paths.settings)
-    sampling = sampling_from(args, settings.sampling())
     store = ChatStore(paths.database)
     try:
         conversation = _chat_to_continue(store, args)
+        defaults = settings.sampling()
+        if conversation is not None and conversation.preset and conversation.sampling:
+            defaults = conversation.sampling  # the chat's preset, as the window would use
+        sampling = sampling_from(args, defaults)
         if conversation is not None and args.system:
             raise InvalidParameter(
                 f"Chat {conversation.id} has its own system prompt; --system is for a new chat."

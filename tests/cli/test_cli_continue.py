@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 from desktop.core.messages import MessageStatus, Role
+from desktop.core.params import SamplingParams
 from desktop.storage.paths import AppPaths
 from desktop.storage.store import ChatStore
 from tests.cli.test_cli_cloud import KEY, cloud, run
@@ -124,3 +125,22 @@ def test_a_local_chat_goes_to_the_cloud_only_when_the_user_says_so(
     # Once the provider has the history, a follow-up asks nothing.
     again = run(home, env, "chat", "-c", "And then?")
     assert again.returncode == 0, again.stderr
+
+
+def test_a_continued_chat_keeps_its_preset_unless_told(home: AppPaths, cloud: CloudServer) -> None:
+    env = {"OPENAI_API_KEY": KEY}
+    base = cloud.base_url + "/v1"
+    assert run(home, env, "providers", "set", "openai", "--base-url", base).returncode == 0
+    assert run(home, env, "providers", "enable", "openai").returncode == 0
+    first = run(home, env, "chat", "--json", "-m", "openai:gpt-4o", "Hi")
+    chat_id = json.loads(first.stdout)["conversation_id"]
+    store = ChatStore(home.database)
+    store.set_sampling(chat_id, SamplingParams(temperature=0.33, top_p=0.8), preset="Mine")
+    store.close()
+
+    assert run(home, env, "chat", "-c", "Again?").returncode == 0
+    body = cloud.state.requests[-1]["body"]
+    assert (body["temperature"], body["top_p"]) == (0.33, 0.8)
+    told = run(home, env, "chat", "--chat", str(chat_id), "--temperature", "0.9", "Again?")
+    assert told.returncode == 0, told.stderr
+    assert cloud.state.requests[-1]["body"]["temperature"] == 0.9
