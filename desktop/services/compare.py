@@ -36,7 +36,48 @@ from desktop.core.params import LoadParams, SamplingParams
 from desktop.core.pricing import PricingError
 from desktop.core.ratings import WINNERS
 from desktop.services.cloud import CloudService
+from desktop.services.turn import Checkpoints
 from desktop.storage.store import ChatStore
+
+
+class ComparisonAnswerRow:
+    """One column's answer to one prompt of a comparison, kept as a chat keeps its answers
+    (services.turn.AnswerRow): the prompt with an empty streaming answer before anything is
+    sent, its text now and then while it streams, the whole answer when it ends."""
+
+    def __init__(
+        self,
+        store: ChatStore,
+        comparison_id: int,
+        *,
+        round_index: int,
+        slot: int,
+        model_id: str,
+        prompt: str,
+    ) -> None:
+        self.store = store
+        self.key = (comparison_id, round_index, slot)
+        self.model_id = model_id
+        self.prompt = prompt
+
+    def _save(self, content: str, status: MessageStatus, **more: Any) -> None:
+        comparison_id, round_index, slot = self.key
+        self.store.save_comparison_answer(
+            comparison_id,
+            round_index=round_index,
+            slot=slot,
+            model=self.model_id,
+            prompt=self.prompt,
+            content=content,
+            status=status.value,
+            **more,
+        )
+
+    def checkpoint(self, text: str) -> None:
+        self._save(text, MessageStatus.STREAMING)
+
+    def finish(self, answer: Answer, status: MessageStatus, usage: dict[str, Any] | None) -> None:
+        self._save(answer.text, status, error=answer.error, usage=usage)
 
 
 class CompareSession(QObject):
@@ -123,6 +164,9 @@ class CompareSession(QObject):
         #: Per round, per slot: the result once the column ended.
         self.results: list[list[ColumnAnswer | None]] = []
         self._shown: dict[int, list[str]] = {}
+        #: Where each column's answer to the current prompt is kept, and when next written.
+        self._rows: dict[int, ComparisonAnswerRow] = {}
+        self._checkpoints: dict[int, Checkpoints] = {}
         self._running: set[int] = set()
         self._closed = False
         self._batch_stop = threading.Event()
@@ -182,15 +226,16 @@ class CompareSession(QObject):
         round_index = self.round
         for slot, model in enumerate(self.models):
             self._shown[slot] = []
-            self.store.save_comparison_answer(
+            row = ComparisonAnswerRow(
+                self.store,
                 self.comparison_id,
                 round_index=round_index,
                 slot=slot,
-                model=model.id,
+                model_id=model.id,
                 prompt=prompt,
-                content="",
-                status=MessageStatus.STREAMING.value,
             )
+            row.checkpoint("")  # the prompt is kept before anything is sent
+            self._rows[slot], self._checkpoints[slot] = row, Checkpoints()
         self._running = set(range(len(self.columns)))
         if not self.local_together:
             self.notice.emit(
@@ -224,7 +269,11 @@ class CompareSession(QObject):
     def _on_delta(self, round_index: int, slot: int, text: str) -> None:
         if self._closed or round_index != self.round:
             return
-        self._shown.setdefault(slot, []).append(text)
+        shown = self._shown.setdefault(slot, [])
+        shown.append(text)
+        row = self._rows.get(slot)
+        if row is not None:
+            self._checkpoints[slot].write(row, lambda: "".join(shown))
         self.column_delta.emit(slot, text)
 
     @Slot(int, int, object)
@@ -239,18 +288,16 @@ class CompareSession(QObject):
 
     def _save(self, round_index: int, slot: int, result: ColumnAnswer) -> None:
         assert self.comparison_id is not None
+        row = ComparisonAnswerRow(
+            self.store,
+            self.comparison_id,
+            round_index=round_index,
+            slot=slot,
+            model_id=result.model_id,
+            prompt=self.prompts[round_index],
+        )
         try:
-            self.store.save_comparison_answer(
-                self.comparison_id,
-                round_index=round_index,
-                slot=slot,
-                model=result.model_id,
-                prompt=self.prompts[round_index],
-                content=result.text,
-                status=result.status,
-                error=result.error,
-                usage=result.stored_usage(),
-            )
+            row.finish(result.answer, MessageStatus(result.status), result.stored_usage())
         except LlamasideError as exc:
             self.notice.emit(str(exc))
 

@@ -12,9 +12,9 @@ import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from desktop.core.answer import Answer, AnswerEvent, AnswerSource, Prompt
+from desktop.core.answer import Answer, AnswerEvent, AnswerSource, Prompt, TextDelta
 from desktop.core.chat_records import AT_LEAF, Conversation, StoredMessage, Versions
 from desktop.core.context import NEW_CHAT_TITLE, ChatContext, plan_prompt, title_for
 from desktop.core.errors import StoreError
@@ -34,6 +34,58 @@ def chat_context(conversation: Conversation) -> ChatContext:
     return ChatContext(
         conversation.system_prompt, conversation.context_from, conversation.context_summary
     )
+
+
+class AnswerRow(Protocol):
+    """Where one answer is kept: its text now and then while it streams, so a crash loses at
+    most a second of it, and the whole answer when it ends. A chat's message and a comparison's
+    column keep their answers the same way."""
+
+    def checkpoint(self, text: str) -> None: ...
+
+    def finish(
+        self, answer: Answer, status: MessageStatus, usage: dict[str, Any] | None
+    ) -> None: ...
+
+
+class ChatAnswerRow:
+    """A chat's answer message: the row the turn added, streaming until it is finished."""
+
+    def __init__(self, store: ChatStore, conversation_id: int, answer_id: int) -> None:
+        self.store = store
+        self.conversation_id = conversation_id
+        self.answer_id = answer_id
+
+    def checkpoint(self, text: str) -> None:
+        self.store.update_message(self.answer_id, content=text)
+
+    def finish(self, answer: Answer, status: MessageStatus, usage: dict[str, Any] | None) -> None:
+        self.store.update_message(
+            self.answer_id, parts=answer.parts, status=status, usage=usage, error=answer.error
+        )
+        self.store.touch(self.conversation_id)
+
+
+class Checkpoints:
+    """When a streaming answer is next written to disk: at most every CHECKPOINT_INTERVAL_S."""
+
+    def __init__(self) -> None:
+        self.last = 0.0
+
+    def write(self, row: AnswerRow, text: Callable[[], str]) -> None:
+        """``text`` is asked for only when a checkpoint is due (joining a long answer's pieces
+        at every delta would cost more as it grows)."""
+        now = time.monotonic()
+        if now - self.last < CHECKPOINT_INTERVAL_S:
+            return
+        self.last = now
+        content = text()
+        if not content:
+            return
+        # A checkpoint that cannot be written (disk full) does not stop the answer: the text
+        # is on screen, and the finish tries again and says so if it fails.
+        with contextlib.suppress(StoreError):
+            row.checkpoint(content)
 
 
 @dataclass(frozen=True)
@@ -64,8 +116,10 @@ class ChatTurn:
     new_user: bool
     #: What the question follows (AT_LEAF, 0 for "first", or an edited question's parent).
     after: int
+    #: Where the answer is kept.
+    row: AnswerRow
     answer: Answer = field(default_factory=Answer)
-    last_checkpoint: float = 0.0
+    checkpoints: Checkpoints = field(default_factory=Checkpoints)
 
     @property
     def question_id(self) -> int:
@@ -74,6 +128,25 @@ class ChatTurn:
     @property
     def question_text(self) -> str:
         return self.question.content
+
+
+def finish_row(
+    row: AnswerRow,
+    answer: Answer,
+    status: MessageStatus | None,
+    cost_of: CostOf | None,
+    model_id: str,
+) -> MessageStatus:
+    """Keep an answer as it ended, with its usage and (cloud) cost; ``status`` where the
+    caller knows better than the source. Raises StoreError when it cannot be saved."""
+    status = status or answer.status
+    usage = None
+    if answer.finished:
+        usage = answer.usage.to_dict()
+        if cost_of is not None:
+            usage.update(cost_of(model_id, answer.usage))
+    row.finish(answer, status, usage)
+    return status
 
 
 class TurnPipeline:
@@ -132,6 +205,7 @@ class TurnPipeline:
             previous_leaf,
             new_user=text is not None,
             after=(after if after is not None else 0) if text is not None else AT_LEAF,
+            row=ChatAnswerRow(self.store, cid, answer.id),
         )
 
     def started(self, turn: ChatTurn) -> TurnStarted:
@@ -143,29 +217,13 @@ class TurnPipeline:
     def add(self, turn: ChatTurn, event: AnswerEvent) -> None:
         """Fold an event into the answer; now and then write the text so far to disk."""
         turn.answer.add(event)
-        now = time.monotonic()
-        if now - turn.last_checkpoint >= CHECKPOINT_INTERVAL_S and turn.answer.pieces:
-            turn.last_checkpoint = now
-            # A checkpoint that cannot be written (disk full) does not stop the answer: the
-            # text is on screen, and finish() tries again and says so if it fails.
-            with contextlib.suppress(StoreError):
-                self.store.update_message(turn.answer_id, content=turn.answer.text)
+        if isinstance(event, TextDelta):
+            turn.checkpoints.write(turn.row, lambda: turn.answer.text)
 
     def finish(self, turn: ChatTurn, status: MessageStatus | None = None) -> MessageStatus:
         """Save the answer as it ended (``status``: the caller knows better, e.g. Stop pressed
         while the source had not said yet). Raises StoreError when it cannot be saved."""
-        answer = turn.answer
-        status = status or answer.status
-        usage = None
-        if answer.finished:
-            usage = answer.usage.to_dict()
-            if self.cost_of is not None:
-                usage.update(self.cost_of(turn.model_id, answer.usage))
-        self.store.update_message(
-            turn.answer_id, parts=answer.parts, status=status, usage=usage, error=answer.error
-        )
-        self.store.touch(turn.conversation_id)
-        return status
+        return finish_row(turn.row, turn.answer, status, self.cost_of, turn.model_id)
 
     def take_back(self, turn: ChatTurn) -> None:
         """An unsent turn leaves no trace: its rows go, the branch and title are as before."""

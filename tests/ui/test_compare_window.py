@@ -189,6 +189,31 @@ def test_closing_mid_stream_saves_what_was_shown(
         assert answer.content == "".join(shown[answer.slot])
 
 
+def test_each_column_is_on_disk_while_it_streams(
+    window: CompareWindow, qtbot: QtBot, server: CloudServer
+) -> None:
+    """As a chat's answer: a crash mid-comparison loses at most a second of each column."""
+    server.state.endless = True
+    server.state.delay_s = 0.02
+    choose_compare_models(window, GPT, CLAUDE)
+    type_and_send(qtbot, window, "Go on forever.")
+    session = window.session
+    assert session is not None
+    shown: dict[int, list[str]] = {0: [], 1: []}
+    session.column_delta.connect(lambda slot, text: shown[slot].append(text))
+    store = window.chat.store
+
+    def kept() -> list[str]:
+        return [a.content for a in store.comparison_answers(session.comparison_id or 0)]
+
+    qtbot.waitUntil(lambda: all(kept()) and len(kept()) == 2, timeout=TIMEOUT_MS)
+    answers = store.comparison_answers(session.comparison_id or 0)
+    assert [a.status for a in answers] == ["streaming", "streaming"]
+    for answer in answers:
+        assert "".join(shown[answer.slot]).startswith(answer.content)
+    window.close()
+
+
 def test_stop_one_column(window: CompareWindow, qtbot: QtBot, server: CloudServer) -> None:
     server.state.endless = True
     server.state.delay_s = 0.02
