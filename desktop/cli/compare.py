@@ -33,10 +33,12 @@ from desktop.core.compare import (
 )
 from desktop.core.context import title_for
 from desktop.core.errors import InvalidParameter
+from desktop.core.messages import MessageStatus
 from desktop.core.models import LOCAL_PREFIX, CloudModel, LocalModel
 from desktop.core.params import LoadParams
 from desktop.core.pricing import PricingError
 from desktop.core.ratings import leaderboard
+from desktop.services.turn import ComparisonAnswerRow
 from desktop.storage.paths import AppPaths
 from desktop.storage.settings import Settings
 from desktop.storage.store import ChatStore
@@ -152,17 +154,15 @@ def _save_round(
     store: ChatStore, comparison_id: int, round_index: int, prompt: str, results: list[ColumnAnswer]
 ) -> None:
     for slot, result in enumerate(results):
-        store.save_comparison_answer(
+        row = ComparisonAnswerRow(
+            store,
             comparison_id,
             round_index=round_index,
             slot=slot,
-            model=result.model_id,
+            model_id=result.model_id,
             prompt=prompt,
-            content=result.text,
-            status=result.status,
-            error=result.error,
-            usage=result.stored_usage(),
         )
+        row.finish(result.answer, MessageStatus(result.status), result.stored_usage())
 
 
 def cmd_compare(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:

@@ -66,6 +66,46 @@ class ChatAnswerRow:
         self.store.touch(self.conversation_id)
 
 
+class ComparisonAnswerRow:
+    """One column's answer to one prompt of a comparison, kept as a chat keeps its answers
+    (services.turn.AnswerRow): the prompt with an empty streaming answer before anything is
+    sent, its text now and then while it streams, the whole answer when it ends."""
+
+    def __init__(
+        self,
+        store: ChatStore,
+        comparison_id: int,
+        *,
+        round_index: int,
+        slot: int,
+        model_id: str,
+        prompt: str,
+    ) -> None:
+        self.store = store
+        self.key = (comparison_id, round_index, slot)
+        self.model_id = model_id
+        self.prompt = prompt
+
+    def _save(self, content: str, status: MessageStatus, **more: Any) -> None:
+        comparison_id, round_index, slot = self.key
+        self.store.save_comparison_answer(
+            comparison_id,
+            round_index=round_index,
+            slot=slot,
+            model=self.model_id,
+            prompt=self.prompt,
+            content=content,
+            status=status.value,
+            **more,
+        )
+
+    def checkpoint(self, text: str) -> None:
+        self._save(text, MessageStatus.STREAMING)
+
+    def finish(self, answer: Answer, status: MessageStatus, usage: dict[str, Any] | None) -> None:
+        self._save(answer.text, status, error=answer.error, usage=usage)
+
+
 class Checkpoints:
     """When a streaming answer is next written to disk: at most every CHECKPOINT_INTERVAL_S."""
 
