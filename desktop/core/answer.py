@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from desktop.core.messages import MessageStatus, Role, status_after
 from desktop.core.params import SamplingParams
 from desktop.core.parts import Part, Parts, Reasoning, Text, ToolCall, text_of
+from desktop.core.tools import AUTO, ToolChoice, ToolSpec, openai_messages
 from desktop.core.usage import StopReason, Usage
 
 
@@ -39,11 +40,18 @@ class Prompt:
     system: str = ""
     #: The chat this is for, for the privacy record (None: a comparison or a one-off).
     conversation_id: int | None = None
+    #: Functions the model may call this turn (none: it is not told of any).
+    tools: tuple[ToolSpec, ...] = ()
+    tool_choice: ToolChoice = AUTO
 
-    def wire(self) -> list[dict[str, str]]:
-        """The OpenAI-style text messages chat templates and SDKs take; reasoning stays out."""
+    def wire(self) -> list[dict[str, Any]]:
+        """The OpenAI-style messages chat templates and SDKs take: text, and an answer's tool
+        calls and results as ``tool_calls`` and ``tool`` messages; reasoning stays out."""
         system = [{"role": "system", "content": self.system}] if self.system else []
-        return [*system, *({"role": m.role.value, "content": m.text} for m in self.messages)]
+        turns = (
+            wire for m in self.messages for wire in openai_messages(m.role.value, m.parts, m.text)
+        )
+        return [*system, *turns]
 
     @classmethod
     def from_wire(cls, messages: list[dict[str, str]], sampling: SamplingParams) -> Prompt:
@@ -182,9 +190,11 @@ class Answer:
 
     @property
     def parts(self) -> Parts:
-        """The answer as it is stored: thinking, then words, then any tool calls."""
+        """The answer as it is stored: thinking, then words, then any tool calls (a step that
+        only calls a tool has no empty text part)."""
         found: list[Part] = [Reasoning(self.reasoning)] if self.thoughts else []
-        found.append(Text(self.text))
+        if self.pieces or not self.calls:
+            found.append(Text(self.text))
         return (*found, *self.calls)
 
 

@@ -52,22 +52,40 @@ class Attachment:
 
 @dataclass(frozen=True)
 class ToolCall:
-    """A model asking for a function to be run; ``arguments`` is the JSON text it sent."""
+    """A model asking for a function to be run; ``arguments`` is the JSON text it sent.
+
+    ``problem`` says why a call could not be read (then ``arguments`` is the raw text the model
+    wrote): such a call is shown as one and answered with an error, never taken as answer text.
+    """
 
     call_id: str
     name: str
     arguments: str
+    #: The MCP server the tool belongs to, where known ("" for none or not yet resolved).
+    server: str = ""
+    problem: str = ""
     type: ClassVar[str] = "tool_call"
 
 
 @dataclass(frozen=True)
 class ToolResult:
-    """What a tool returned for a call (or why it did not run)."""
+    """What a tool returned for a call (or why it did not run: denied, failed, timed out)."""
 
     call_id: str
     content: str
     is_error: bool = False
+    #: One of the TOOL_* outcomes below.
+    status: str = "ok"
+    #: How long the tool ran (0 when it did not run).
+    duration_s: float = 0.0
     type: ClassVar[str] = "tool_result"
+
+
+TOOL_OK = "ok"
+TOOL_FAILED = "failed"
+TOOL_DENIED = "denied"
+TOOL_TIMED_OUT = "timed_out"
+TOOL_CANCELLED = "cancelled"
 
 
 @dataclass(frozen=True)
@@ -113,10 +131,15 @@ def part_from_json(data: Any) -> Part:
     except TypeError as exc:
         raise PartError(f"A {data['type']} part is missing a field: {exc}.") from None
     for name, field_ in names.items():
-        wanted = bool if field_.type in ("bool", bool) else str
-        if not isinstance(getattr(part, name), wanted):
-            raise PartError(f"A {data['type']} part's {name} must be {wanted.__name__}.")
+        wanted = _FIELD_TYPES.get(str(field_.type), (str,))
+        value = getattr(part, name)
+        if not isinstance(value, wanted) or (wanted != (bool,) and isinstance(value, bool)):
+            raise PartError(f"A {data['type']} part's {name} must be {wanted[0].__name__}.")
     return part
+
+
+# A field's annotation (a string: annotations are postponed) -> the JSON values it accepts.
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {"bool": (bool,), "float": (float, int), "str": (str,)}
 
 
 def parts_to_json(parts: Iterable[Part]) -> str:

@@ -5,7 +5,8 @@ it, so a late event from a cancelled request can never be mistaken for the curre
 
 Requests (host -> child), key ``op``:
     load      {path, load: LoadParams}                   -> loaded | error
-    generate  {messages, sampling: SamplingParams}       -> started, delta*, done | error
+    generate  {messages, sampling: SamplingParams,       -> started, delta*, tool_call*, done|error
+               tools?: [ToolSpec], tool_choice?: ToolChoice}
     cancel    {target: id of a generate}                 -> (the generate ends with done/cancelled)
     shutdown  {}                                         -> the child exits 0
 
@@ -16,6 +17,7 @@ Events (child -> host), key ``ev``:
     started   {prompt_tokens}        the prompt fits the context; decoding begins
     delta     {text, n}              answer text since the previous delta (batched); n tokens so far
     thought   {text, n}              a reasoning model's thinking (its <think> block), likewise
+    tool_call {call: ToolCall part}  a call the model made (parsed at the end of the answer)
     done      {usage: Usage}
     error     {code, message}        code is one of the ERROR_* constants
 """
@@ -25,7 +27,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from desktop.core.answer import AnswerEvent, Failed, Finished, Overflow, ReasoningDelta, TextDelta
+from desktop.core.answer import (
+    AnswerEvent,
+    Failed,
+    Finished,
+    Overflow,
+    ReasoningDelta,
+    TextDelta,
+    ToolCallEvent,
+)
+from desktop.core.parts import ToolCall, part_from_json
 from desktop.core.usage import Usage
 
 OP_LOAD = "load"
@@ -38,6 +49,7 @@ EV_LOADED = "loaded"
 EV_STARTED = "started"
 EV_DELTA = "delta"
 EV_THOUGHT = "thought"
+EV_TOOL_CALL = "tool_call"
 EV_DONE = "done"
 EV_ERROR = "error"
 
@@ -78,6 +90,11 @@ def answer_event(event: Message) -> AnswerEvent | None:
         return TextDelta(str(event["text"]), int(event.get("n", 0)))
     if kind == EV_THOUGHT:
         return ReasoningDelta(str(event["text"]))
+    if kind == EV_TOOL_CALL:
+        call = part_from_json(event["call"])
+        if not isinstance(call, ToolCall):
+            raise ValueError(f"a tool_call event holds a {call.type} part")
+        return ToolCallEvent(call)
     if kind == EV_DONE:
         return Finished(Usage.from_dict(event["usage"]))
     if kind == EV_ERROR:

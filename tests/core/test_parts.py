@@ -35,7 +35,9 @@ EVERY_KIND: tuple[Part, ...] = (
     Image("image/png", "a.png", alt="alt"),
     Attachment("n.txt", "text/plain", text="body"),
     ToolCall("id", "name", "{}"),
+    ToolCall("id2", "name", "[f(", server="files", problem="unclosed call"),
     ToolResult("id", "out", is_error=True),
+    ToolResult("id", "late", is_error=True, status="timed_out", duration_s=30.0),
     Unknown({"type": "video", "url": "x", "meta": {"n": [1, 2]}}),
 )
 
@@ -54,7 +56,14 @@ def test_the_json_form_is_stable() -> None:
         "call_id": "c",
         "content": "r",
         "is_error": False,
+        "status": "ok",
+        "duration_s": 0.0,
     }
+    # What issue 19's version wrote (no status, no time) still reads, and a newer field is ignored.
+    old = {"type": "tool_result", "call_id": "c", "content": "r", "is_error": True, "new": 1}
+    assert part_from_json(old) == ToolResult("c", "r", is_error=True)
+    with pytest.raises(PartError):
+        part_from_json({"type": "tool_result", "call_id": "c", "content": "r", "duration_s": "x"})
     assert json.loads(parts_to_json(EVERY_KIND))[0] == {"type": "text", "text": "héllo 🦙"}
     assert "🦙" in parts_to_json(EVERY_KIND)  # written as text, not escaped
 
