@@ -5,6 +5,12 @@ Messages SSE as documented, so the real SDKs can be tested through base_url.
     POST /v1/messages           (event: message_start / content_block_delta / message_delta ...)
     GET  /v1/models             (both APIs' list shapes)
 
+Tool calls on demand (``tool_steps``): a request is answered with the next step's calls,
+streamed as each API documents them (OpenAI: ``delta.tool_calls`` fragments by index, the
+first with id, type and name, then pieces of the arguments, finish_reason "tool_calls";
+Anthropic: a ``tool_use`` block with empty input, ``input_json_delta`` pieces, the block's
+stop, stop_reason "tool_use"); once the steps run out, with text.
+
 Faults on demand: a status with an error body (optionally with retry-after, once), a stream cut
 after N pieces (a clean close, or a TCP reset), a malformed event, a pause between pieces, a
 stall before answering or after N pieces, an endless stream, a 200 with an empty body, one
@@ -29,6 +35,16 @@ from tests.loopback import JsonHandler, LoopbackServer, StateServer
 
 if TYPE_CHECKING:  # the benchmarks use these servers without pytest
     import pytest
+
+
+@dataclass
+class ScriptedCall:
+    """One tool call a server streams: its id, its name and its arguments in pieces (joined,
+    they need not be valid JSON: a model may write broken arguments)."""
+
+    call_id: str
+    name: str
+    pieces: list[str] = field(default_factory=lambda: ["{}"])
 
 
 @dataclass
@@ -68,7 +84,18 @@ class CloudState:
     reasoning_content: list[str] = field(default_factory=list)
     #: Anthropic: thinking pieces streamed in a thinking block when the request asks for it.
     thinking: list[str] = field(default_factory=list)
+    #: Each request takes the first step: the calls it answers with (after ``reply``'s text;
+    #: set ``reply`` to [] for a step of calls alone). No steps left: text only, as before.
+    tool_steps: list[list[ScriptedCall]] = field(default_factory=list)
+    #: OpenAI: the finish_reason of a step with calls (some hosts say "stop").
+    tool_finish: str = "tool_calls"
+    #: Close the connection after the first piece of the first call's arguments.
+    cut_in_call: bool = False
     requests: list[dict[str, Any]] = field(default_factory=list)
+
+    def bodies(self, path: str = "") -> list[dict[str, Any]]:
+        """The JSON bodies of the POST requests made so far (to ``path`` if given)."""
+        return [r["body"] for r in self.requests if r["body"] and r["path"].endswith(path)]
 
 
 class _Handler(JsonHandler):
@@ -214,6 +241,7 @@ class _Handler(JsonHandler):
         }
         limit = body.get("max_completion_tokens") or body.get("max_tokens") or 1000
         pieces = self._pieces(int(limit))
+        calls = state.tool_steps.pop(0) if state.tool_steps else []
         for thought in state.reasoning_content:
             delta = {"role": "assistant", "content": None, "reasoning_content": thought}
             self._event(
@@ -234,7 +262,18 @@ class _Handler(JsonHandler):
                     {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
                 )
             )
+        for index, call in enumerate(calls):
+            for n, delta in enumerate(
+                _openai_call_deltas(index, call, first=not (index or pieces))
+            ):
+                if state.cut_in_call and n == 2:
+                    self.connection.shutdown(2)
+                    return
+                choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}
+                self._event(json.dumps({**base, "choices": [choice]}))
         finish = "length" if len(pieces) < len(state.reply) else "stop"
+        if calls:
+            finish = state.tool_finish
         self._event(
             json.dumps({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
         )
@@ -246,8 +285,13 @@ class _Handler(JsonHandler):
                         "choices": [],
                         "usage": {
                             "prompt_tokens": 11,
-                            "completion_tokens": len(pieces) + state.reasoning_tokens,
-                            "total_tokens": 11 + len(pieces) + state.reasoning_tokens,
+                            "completion_tokens": len(pieces)
+                            + state.reasoning_tokens
+                            + 7 * len(calls),
+                            "total_tokens": 11
+                            + len(pieces)
+                            + state.reasoning_tokens
+                            + 7 * len(calls),
                             "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
                             "completion_tokens_details": {
                                 "reasoning_tokens": state.reasoning_tokens,
@@ -262,6 +306,7 @@ class _Handler(JsonHandler):
     def _anthropic_stream(self, body: dict[str, Any]) -> None:
         state = self.server.state
         pieces = self._pieces(int(body.get("max_tokens") or 1000))
+        calls = state.tool_steps.pop(0) if state.tool_steps else []
         self._event(
             json.dumps(
                 {
@@ -290,36 +335,60 @@ class _Handler(JsonHandler):
             self._event(
                 json.dumps({"type": "content_block_stop", "index": 0}), "content_block_stop"
             )
-        self._block(text_index, {"type": "text", "text": ""})
-        for i, piece in self._each(pieces):
-            if self._cut(i):
-                return
-            if state.error_event_after is not None and i == state.error_event_after:
-                error = {"type": "overloaded_error", "message": "Overloaded"}
-                self._event(json.dumps({"type": "error", "error": error}), "error")
-                return
-            if state.malformed and i == 2:
-                self._event(
-                    '{"type": "content_block_delta", "index": 0, "delta": {', "content_block_delta"
-                )
-                self.connection.shutdown(2)
-                return
-            self._delta(text_index, {"type": "text_delta", "text": piece})
-        self._event(
-            json.dumps({"type": "content_block_stop", "index": text_index}), "content_block_stop"
-        )
+        if pieces or not calls:
+            if not self._anthropic_text(text_index, pieces):
+                return  # cut, broken or failed as the state asked
+            text_index += 1
+        for index, call in enumerate(calls, start=text_index):
+            self._block(
+                index, {"type": "tool_use", "id": call.call_id, "name": call.name, "input": {}}
+            )
+            for n, piece in enumerate(["", *call.pieces]):  # the first partial_json is empty
+                if state.cut_in_call and n == 2:
+                    self.connection.shutdown(2)
+                    return
+                self._delta(index, {"type": "input_json_delta", "partial_json": piece})
+            self._event(
+                json.dumps({"type": "content_block_stop", "index": index}), "content_block_stop"
+            )
         stop = "max_tokens" if len(pieces) < len(state.reply) else "end_turn"
+        if calls:
+            stop = "tool_use"
         self._event(
             json.dumps(
                 {
                     "type": "message_delta",
                     "delta": {"stop_reason": stop, "stop_sequence": None},
-                    "usage": {"output_tokens": len(pieces)},
+                    "usage": {"output_tokens": len(pieces) + 7 * len(calls)},
                 }
             ),
             "message_delta",
         )
         self._event(json.dumps({"type": "message_stop"}), "message_stop")
+
+    def _anthropic_text(self, text_index: int, pieces: list[str]) -> bool:
+        """The text block (its pieces paced, cut, broken or failed as the state asks); False
+        when the stream ended in it."""
+        state = self.server.state
+        self._block(text_index, {"type": "text", "text": ""})
+        for i, piece in self._each(pieces):
+            if self._cut(i):
+                return False
+            if state.error_event_after is not None and i == state.error_event_after:
+                error = {"type": "overloaded_error", "message": "Overloaded"}
+                self._event(json.dumps({"type": "error", "error": error}), "error")
+                return False
+            if state.malformed and i == 2:
+                self._event(
+                    '{"type": "content_block_delta", "index": 0, "delta": {', "content_block_delta"
+                )
+                self.connection.shutdown(2)
+                return False
+            self._delta(text_index, {"type": "text_delta", "text": piece})
+        self._event(
+            json.dumps({"type": "content_block_stop", "index": text_index}), "content_block_stop"
+        )
+        return True
 
     def _block(self, index: int, block: dict[str, Any]) -> None:
         start = {"type": "content_block_start", "index": index, "content_block": block}
@@ -328,6 +397,24 @@ class _Handler(JsonHandler):
     def _delta(self, index: int, delta: dict[str, Any]) -> None:
         event = {"type": "content_block_delta", "index": index, "delta": delta}
         self._event(json.dumps(event), "content_block_delta")
+
+
+def _openai_call_deltas(index: int, call: ScriptedCall, *, first: bool) -> list[dict[str, Any]]:
+    """One call's deltas as OpenAI streams them: the call's index, id, type and name with empty
+    arguments, then the arguments in pieces (the first delta of the message has the role)."""
+    opening: dict[str, Any] = {
+        "index": index,
+        "id": call.call_id,
+        "type": "function",
+        "function": {"name": call.name, "arguments": ""},
+    }
+    head = {"role": "assistant", "content": None} if first else {}
+    deltas: list[dict[str, Any]] = [{**head, "tool_calls": [opening]}]
+    deltas += [
+        {"tool_calls": [{"index": index, "function": {"arguments": piece}}]}
+        for piece in call.pieces
+    ]
+    return deltas
 
 
 def _reasoning_refusal(body: dict[str, Any]) -> dict[str, Any] | None:

@@ -1,5 +1,6 @@
 """Cloud chat providers through their official SDKs: OpenAI (and OpenAI-compatible endpoints)
-and Anthropic. Each streams like the local engine: text pieces, then usage and a stop reason.
+and Anthropic. Each streams like the local engine: text pieces and tool calls, then usage and a
+stop reason. A prompt's tools and earlier calls are laid out for each API by core.tool_wire.
 
 No Qt here. Keys are passed in by the caller (from the keyring); they are never logged, and
 error messages never include them. Every provider's base URL can be set: that is how users reach
@@ -22,7 +23,7 @@ from typing import Any
 
 from desktop.backends.cloud_errors import CloudError as CloudError  # noqa: PLC0414 (re-export)
 from desktop.backends.cloud_errors import ProviderFailures, _duration, _retry_after
-from desktop.backends.cloud_stream import _Answer, _count, _field, _first
+from desktop.backends.cloud_stream import _Answer, _Calls, _count, _field, _first
 from desktop.backends.network import Network, Offline, Outbound
 from desktop.core.answer import (
     Answer,
@@ -32,9 +33,18 @@ from desktop.core.answer import (
     Prompt,
     ReasoningDelta,
     TextDelta,
+    ToolCallEvent,
 )
 from desktop.core.cloud_params import anthropic_request, openai_request
+from desktop.core.messages import Role
 from desktop.core.params import SamplingParams
+from desktop.core.tool_wire import (
+    anthropic_thinking_allowed,
+    anthropic_tools,
+    anthropic_wire,
+    openai_tools,
+    openai_wire,
+)
 from desktop.core.usage import StopReason
 
 #: One automatic retry after a rate limit, if the server asks to wait at most this long.
@@ -218,7 +228,7 @@ class _Provider(ProviderFailures):
             yield Failed(str(exc))
             return
         self._purpose = ("chat", model, prompt.conversation_id)
-        items = self._texts(prompt.wire(), model, prompt.sampling, answer)
+        items = self._texts(prompt, model, answer)
         failure: CloudError | None = None
         try:
             for item in items:
@@ -227,8 +237,10 @@ class _Provider(ProviderFailures):
                 if isinstance(item, str):
                     answer.add(item)
                     yield TextDelta(item, len(answer.pieces))
-                else:
+                elif isinstance(item, ReasoningDelta):
                     answer.think(item.text)
+                    yield item
+                else:
                     yield item
         except Exception as exc:
             # After abort() closed the response under the reader, the error is the Stop.
@@ -264,8 +276,8 @@ class _Provider(ProviderFailures):
                 raise CloudError(event.message, last.text)
 
     def _texts(
-        self, messages: list[dict[str, str]], model: str, sampling: SamplingParams, answer: _Answer
-    ) -> Generator[str | ReasoningDelta, None, None]:
+        self, prompt: Prompt, model: str, answer: _Answer
+    ) -> Generator[str | ReasoningDelta | ToolCallEvent, None, None]:
         raise NotImplementedError
 
 
@@ -290,15 +302,16 @@ class OpenAIProvider(_Provider):
         return self.name == "openai"
 
     def _texts(
-        self, messages: list[dict[str, str]], model: str, sampling: SamplingParams, answer: _Answer
-    ) -> Generator[str | ReasoningDelta, None, None]:
+        self, prompt: Prompt, model: str, answer: _Answer
+    ) -> Generator[str | ReasoningDelta | ToolCallEvent, None, None]:
         refused = self._refused.setdefault(model, set())
+        messages, tools = openai_wire(prompt), openai_tools(prompt)
         # Each refusal of a parameter we can leave out costs one more request, at most a few.
         for attempt in range(4):
             request = openai_request(
-                model, sampling, official=self.official, refused=frozenset(refused)
+                model, prompt.sampling, official=self.official, refused=frozenset(refused)
             )
-            body = {"model": model, "messages": messages, "stream": True, **request.params}
+            body = {"model": model, "messages": messages, "stream": True, **request.params, **tools}
             try:
                 stream = self._open(functools.partial(self._raw_stream, "/chat/completions", body))
                 break
@@ -311,6 +324,7 @@ class OpenAIProvider(_Provider):
             answer.reason = StopReason.CANCELLED
             return
         ended = False
+        calls = _Calls()
         try:
             for chunk in stream:
                 usage = _field(chunk, "usage")
@@ -336,6 +350,10 @@ class OpenAIProvider(_Provider):
                 content = delta.get("content")
                 if isinstance(content, str) and content:
                     yield content
+                fragments = delta.get("tool_calls")
+                if fragments:
+                    answer.call_began()
+                    calls.openai(fragments)
                 reason = choice.get("finish_reason")
                 if reason == "length":
                     answer.reason = StopReason.LENGTH
@@ -343,6 +361,12 @@ class OpenAIProvider(_Provider):
             # An SSE stream that simply stops (no finish_reason) was cut, not finished.
             if not ended:
                 raise self._cut(answer)
+            # Whole calls only, once the stream has ended; some hosts end a step that called
+            # tools with "stop", so the calls, not finish_reason "tool_calls", say so.
+            if calls and answer.reason != StopReason.LENGTH:
+                answer.reason = StopReason.TOOL_CALLS
+            for call in calls.all():
+                yield ToolCallEvent(call)
         finally:
             stream.close()  # cancel closes the HTTP stream
 
@@ -363,15 +387,22 @@ class AnthropicProvider(_Provider):
         return self._sdk.Anthropic(**kwargs)
 
     def _texts(
-        self, messages: list[dict[str, str]], model: str, sampling: SamplingParams, answer: _Answer
-    ) -> Generator[str | ReasoningDelta, None, None]:
-        system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
-        request = anthropic_request(sampling)
+        self, prompt: Prompt, model: str, answer: _Answer
+    ) -> Generator[str | ReasoningDelta | ToolCallEvent, None, None]:
+        system = "\n\n".join(
+            text
+            for text in (prompt.system, *(m.text for m in prompt.messages if m.role == Role.SYSTEM))
+            if text
+        )
+        messages = anthropic_wire(prompt)
+        thinking = anthropic_thinking_allowed(prompt, messages)
+        request = anthropic_request(prompt.sampling, thinking=thinking)
         answer.not_applied = request.not_applied
         kwargs: dict[str, Any] = {
             "model": model,
-            "messages": [m for m in messages if m["role"] != "system"],
+            "messages": messages,
             **request.params,
+            **anthropic_tools(prompt),
         }
         if system:
             kwargs["system"] = system
@@ -381,10 +412,12 @@ class AnthropicProvider(_Provider):
             return
         started = False
         stop_reason: str | None = None
-        prompt = output = cached = 0
+        prompt_tokens = output = cached = 0
+        calls = _Calls()
         try:
             for event in stream:
                 kind = _field(event, "type")
+                index = event.get("index")
                 if kind == "content_block_delta":
                     delta = _field(event, "delta")
                     kind = delta.get("type")
@@ -395,23 +428,38 @@ class AnthropicProvider(_Provider):
                         thought = delta.get("thinking")
                         if isinstance(thought, str) and thought:
                             yield ReasoningDelta(thought)
+                    elif kind == "input_json_delta" and isinstance(index, int):
+                        piece = delta.get("partial_json")
+                        calls.extend(index, piece if isinstance(piece, str) else "")
+                elif kind == "content_block_start" and isinstance(index, int):
+                    block = _field(event, "content_block")
+                    if block.get("type") == "tool_use":
+                        answer.call_began()
+                        calls.start(index, str(block.get("id") or ""), str(block.get("name") or ""))
                 elif kind == "message_start":
                     started = True
                     usage = _field(_field(event, "message"), "usage")
-                    prompt, output = _count(usage, "input_tokens"), _count(usage, "output_tokens")
+                    prompt_tokens = _count(usage, "input_tokens")
+                    output = _count(usage, "output_tokens")
                     cached = _count(usage, "cache_read_input_tokens")
                 elif kind == "message_delta":
                     stop_reason = _field(event, "delta").get("stop_reason") or stop_reason
                     usage = _field(event, "usage")
                     output = _count(usage, "output_tokens") or output
-                    prompt = _count(usage, "input_tokens") or prompt
+                    prompt_tokens = _count(usage, "input_tokens") or prompt_tokens
             # The events stopped before message_start, or before message_delta said why.
             if not started or stop_reason is None:
                 raise self._cut(answer)
             # Anthropic's input_tokens leave out what was read from its cache.
-            answer.usage = {"prompt": prompt + cached, "output": output, "cached": cached}
+            answer.usage = {"prompt": prompt_tokens + cached, "output": output, "cached": cached}
             if stop_reason == "max_tokens":
                 answer.reason = StopReason.LENGTH
+            elif stop_reason == "tool_use" or calls:
+                answer.reason = StopReason.TOOL_CALLS
+            # As from OpenAI: the calls once the step has ended well, never a cut step's calls
+            # (a block's content_block_stop says only that block is whole).
+            for call in calls.all():
+                yield ToolCallEvent(call)
         finally:
             stream.close()  # closes the HTTP stream
 

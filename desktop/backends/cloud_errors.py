@@ -142,14 +142,19 @@ class ProviderFailures:
 
     def _cut(self, answer: _Answer) -> CloudError:
         answer.usage = {}
-        if not answer.pieces:
+        if not answer.pieces and not answer.calling:
             return CloudError(
                 f"{self.label} ({self.base_url}) ended the answer without sending anything "
                 f"(an empty stream). Try again."
             )
+        # A call's arguments may be half sent: only whole steps' calls are ever run.
+        said = {
+            (True, False): "The text so far is kept.",
+            (True, True): "The text so far is kept; its tool calls are not run.",
+            (False, True): "Its tool calls are not run.",
+        }[(bool(answer.pieces), answer.calling)]
         return CloudError(
-            f"The connection to {self.label} ({self.base_url}) broke mid-answer. "
-            f"The text so far is kept.",
+            f"The connection to {self.label} ({self.base_url}) broke mid-answer. {said}",
             answer.text,
         )
 

@@ -97,11 +97,13 @@ def openai_request(
 MIN_THINKING_BUDGET = 1024
 
 
-def anthropic_request(sampling: SamplingParams) -> CloudRequest:
+def anthropic_request(sampling: SamplingParams, *, thinking: bool = True) -> CloudRequest:
     """Messages API settings: the answer's length and, if asked, extended thinking.
 
     The current Messages API takes no temperature (nor top-p together with it) from us; with
     thinking, the budget is part of max_tokens, so the answer keeps the length the user set.
+    ``thinking`` False: this request cannot take it (a forced tool, a turn going on after tool
+    results), so a budget the user set is said not applied.
     """
     not_applied = [
         label
@@ -110,11 +112,12 @@ def anthropic_request(sampling: SamplingParams) -> CloudRequest:
             ("top-p", sampling.top_p != SamplingParams.top_p),
             ("seed", sampling.seed is not None),
             ("reasoning effort", bool(sampling.reasoning_effort)),
+            ("thinking", bool(sampling.thinking_budget) and not thinking),
         )
         if changed
     ]
     params: dict[str, Any] = {"max_tokens": sampling.max_tokens}
-    if sampling.thinking_budget:
+    if sampling.thinking_budget and thinking:
         budget = max(sampling.thinking_budget, MIN_THINKING_BUDGET)
         params["thinking"] = {"type": "enabled", "budget_tokens": budget}
         params["max_tokens"] = sampling.max_tokens + budget

@@ -31,7 +31,8 @@ class MessageStatus(str, enum.Enum):
 
 
 def status_after(stop_reason: StopReason) -> MessageStatus:
-    """How an answer that ran to its end is stored: stopped by the user, or complete."""
+    """How an answer that ran to its end is stored: stopped by the user, or complete (its end,
+    its length limit, or a step that ended to call tools)."""
     return MessageStatus.STOPPED if stop_reason == StopReason.CANCELLED else MessageStatus.COMPLETE
 
 

@@ -14,6 +14,8 @@ class StopReason(str, enum.Enum):
     STOP = "stop"
     #: max_tokens was reached.
     LENGTH = "length"
+    #: The model ended its step to call tools (a whole answer, not one cut short).
+    TOOL_CALLS = "tool_calls"
     #: The user pressed Stop.
     CANCELLED = "cancelled"
     #: An error ended the answer.
