@@ -45,6 +45,11 @@ class AppPaths:
         return self.config / "settings.json"
 
     @property
+    def mcp_config(self) -> Path:
+        """The MCP servers, in the mcpServers JSON other apps use too (storage.mcp_store)."""
+        return self.config / "mcp.json"
+
+    @property
     def pricing(self) -> Path:
         """The user's price overrides for cloud models (created on demand from the shipped file)."""
         return self.config / "pricing.json"
