@@ -235,17 +235,16 @@ class McpHub:
     ) -> list[ToolSpec]:
         """The tools of the ready servers among ``names`` (all when None), in that order;
         servers that ``local_only`` or offline rule out give none."""
+        offline = self._offline()
         with self._lock:
             wanted = list(self._servers) if names is None else list(names)
-            servers = [self._servers[n] for n in wanted if n in self._servers]
-        offline = self._offline()
-        return [
-            tool
-            for server in servers
-            if server.status == "ready"
-            and network_refusal(server.config, local_only=local_only, offline=offline) is None
-            for tool in server.tools
-        ]
+            return [
+                tool
+                for server in (self._servers[n] for n in wanted if n in self._servers)
+                if server.status == "ready"
+                and network_refusal(server.config, local_only=local_only, offline=offline) is None
+                for tool in server.tools
+            ]
 
     def close(self, timeout_s: float = 10.0) -> None:
         """Stop every server and the loop within about ``timeout_s``; programs still running
@@ -276,9 +275,11 @@ class McpHub:
         ready, denied when the network is ruled out, timed_out after ``timeout_s``."""
         with self._lock:
             record = self._servers.get(server)
-            session = record.session if record is not None and record.status == "ready" else None
+            status = record.status if record is not None else "stopped"
+            session = record.session if record is not None and status == "ready" else None
         if record is None or session is None:
-            why = f'The MCP server "{server}" is not running, so {tool} was not called.'
+            how = "is still starting" if status == "starting" else "is not running"
+            why = f'The MCP server "{server}" {how}, so {tool} was not called.'
             return ToolCallHandle(outcome=ToolOutcome(why, True, TOOL_FAILED, 0.0))
         refusal = network_refusal(record.config, local_only=local_only, offline=self._offline())
         if refusal is not None:
@@ -297,13 +298,19 @@ class McpHub:
         timeout_s: float,
     ) -> ToolOutcome:
         started = time.monotonic()
+        failure: Exception | None = None
         with anyio.move_on_after(timeout_s):
             try:
                 result = await session.call_tool(tool, arguments)
             except Exception as exc:
-                why = await self._call_failure(server, tool, exc)
-                return ToolOutcome(why, True, TOOL_FAILED, time.monotonic() - started)
-            return outcome_of(result, self.result_cap, time.monotonic() - started)
+                failure = exc  # explained below, outside the call's deadline
+            else:
+                return outcome_of(result, self.result_cap, time.monotonic() - started)
+        if failure is not None:
+            took = time.monotonic() - started
+            return ToolOutcome(
+                await self._call_failure(server, tool, failure), True, TOOL_FAILED, took
+            )
         return ToolOutcome(
             f'{tool} on the MCP server "{server.config.name}" did not answer within '
             f"{timeout_s:g} s, so it was stopped.",
@@ -390,11 +397,19 @@ class McpHub:
                 f'The MCP server "{name}" could not be started: the program '
                 f'"{server.config.command}" was not found.'
             )
+        import httpx2
+
+        if isinstance(leaf, httpx2.TransportError):
+            return f'The MCP server "{name}" ({server.config.url}) could not be reached: ' + (
+                _reason(leaf)
+            )
         await _wait_closed(server.tail)
         said = server.tail.last_line() if server.tail is not None else ""
-        return f'The MCP server "{name}" failed: {_reason(leaf)}' + (
-            f" It last said: {said}" if said else ""
-        )
+        if "connection closed" in str(leaf).lower():  # the program ended before it answered
+            why = f'The MCP server "{name}" stopped while starting.'
+        else:
+            why = f'The MCP server "{name}" failed: {_reason(leaf)}'
+        return why + (f" It last said: {said}" if said else "")
 
     @contextlib.asynccontextmanager
     async def _stdio(self, server: _Server) -> AsyncIterator[tuple[Any, Any]]:

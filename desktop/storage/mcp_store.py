@@ -83,11 +83,7 @@ class McpStore:
                 ("header", server.secret_headers, headers),
             ):
                 for key in keys:
-                    secret = (
-                        self.secrets.get(secret_name(server.name, kind, key))
-                        if (self.secrets)
-                        else None
-                    )
+                    secret = self._get(secret_name(server.name, kind, key))
                     if secret is None:
                         problems.append(
                             f'The secret {kind} value {key} of the MCP server "{server.name}" '
@@ -96,6 +92,9 @@ class McpStore:
                     values[key] = secret or ""
             servers.append(replace(server, env=env, headers=headers))
         return replace(config, servers=tuple(servers), problems=tuple(problems))
+
+    def _get(self, name: str) -> str | None:
+        return self.secrets.get(name) if self.secrets is not None else None
 
     def save(self, config: McpConfigFile) -> None:
         """Secrets to the keyring first (so a keyring failure writes nothing), then the file,
@@ -109,7 +108,9 @@ class McpStore:
         for server, kind, key in _secrets_of(config):
             values = server.env if kind == "env" else server.headers
             value = values.get(key, "")
-            if value == KEYRING_PLACEHOLDER:  # never loaded: the keyring keeps what it has
+            # Never loaded, or not found at load and not entered again: the keyring keeps
+            # whatever it has rather than an empty value.
+            if value in (KEYRING_PLACEHOLDER, ""):
                 wanted.add(secret_name(server.name, kind, key))
                 continue
             if self.secrets is None:

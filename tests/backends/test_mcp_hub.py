@@ -5,6 +5,7 @@ that nothing was sent, the privacy record, and a bounded close."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import threading
@@ -221,6 +222,26 @@ def test_a_program_that_is_not_there_is_said(hub: Hub) -> None:
     )
 
 
+def test_a_program_that_is_no_mcp_server_and_an_address_no_one_answers(hub: Hub) -> None:
+    quits = McpServerConfig(
+        "quits",
+        command=sys.executable,
+        args=("-c", "import sys; print('missing module foo', file=sys.stderr); sys.exit(1)"),
+    )
+    state = hub.hub.start(quits)
+    assert state.status == "failed"
+    assert state.last_error == (
+        'The MCP server "quits" stopped while starting. It last said: missing module foo'
+    )
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/mcp"
+    state = hub.hub.start(McpServerConfig("away", transport="http", url=url))
+    assert state.status == "failed"
+    assert state.last_error.startswith(f'The MCP server "away" ({url}) could not be reached: ')
+
+
 def test_a_stderr_flood_keeps_only_its_tail(hub: Hub) -> None:
     assert hub.hub.start(toolbox()).status == "ready"
     assert hub.hub.call("toolbox", "flood", {"megabytes": 8}).result(20).content == "flooded"
@@ -230,6 +251,10 @@ def test_a_stderr_flood_keeps_only_its_tail(hub: Hub) -> None:
         time.sleep(0.05)
     tail = hub.hub.state("toolbox").stderr_tail
     assert len(tail.encode()) <= 4096 and tail.endswith("flood: the last line\n")
+    # Megabytes on stderr before it answers initialize: drained, so it does not block.
+    noisy = hub.hub.start(toolbox("noisy", "--stderr-at-start", "3072"))
+    assert noisy.status == "ready", noisy.last_error
+    assert "startup noise" in noisy.stderr_tail and len(noisy.stderr_tail) <= 4096
 
 
 def test_a_10_mb_answer_is_cut_quickly(hub: Hub, http_server: HttpServer) -> None:

@@ -78,6 +78,13 @@ def test_a_secret_missing_from_the_keyring_is_said(
     server = loaded.server("files")
     assert server is not None and server.env["API_KEY"] == ""
     assert len(loaded.problems) == 1 and "API_KEY" in loaded.problems[0]
+    # Saved again without entering it: still secret, still said, never stored empty.
+    store.save(loaded)
+    assert secrets.get_secret("mcp:files:env:API_KEY") is None
+    assert json.loads(home.mcp_config.read_text())["mcpServers"]["files"]["env"]["API_KEY"] == (
+        KEYRING_PLACEHOLDER
+    )
+    assert len(store.load().problems) == 1
 
 
 def test_no_keyring_means_nothing_secret_is_written(tmp_path: Path) -> None:
