@@ -274,14 +274,14 @@ def test_a_10_mb_answer_is_cut_quickly(hub: Hub, http_server: HttpServer) -> Non
 
 def test_close_is_bounded_and_leaves_no_program(hub: Hub) -> None:
     pids = []
-    for name in ("one", "two"):
-        state = hub.hub.start(toolbox(name))
+    for name, args in (("one", ()), ("two", ()), ("stubborn", ("--stubborn",))):
+        state = hub.hub.start(toolbox(name, *args))
         assert state.status == "ready" and state.pid is not None
         pids.append(state.pid)
         hub.hub.call(name, "hang", {}, timeout_s=60)
     started = time.monotonic()
-    hub.hub.close(timeout_s=5)
-    assert time.monotonic() - started < 6
+    hub.hub.close(timeout_s=4)
+    assert time.monotonic() - started < 4.5
     for pid in pids:
         assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     assert not [t for t in threading.enumerate() if t.name == "mcp-hub"]

@@ -2,7 +2,7 @@
 
 Well-behaved tools (``add``, ``echo``, ``weather``, ``picture``) and misbehaving ones: ``hang``
 never answers, ``crash`` exits the process mid-call, ``flood`` writes megabytes to stderr, and
-``big`` answers with megabytes of text.
+``big`` answers with megabytes of text. ``--stubborn`` makes a program only SIGKILL ends.
 
     python -m tests.mcp_servers.toolbox                       # stdio
     python -m tests.mcp_servers.toolbox --http --log FILE     # Streamable HTTP on 127.0.0.1
@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import socket
 import sys
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -125,7 +127,12 @@ def main() -> None:
     parser.add_argument(
         "--stderr-at-start", type=int, default=0, help="KB to write to stderr first"
     )
+    parser.add_argument(
+        "--stubborn", action="store_true", help="ignore SIGTERM and stay after stdin closes"
+    )
     options = parser.parse_args()
+    if options.stubborn:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if options.stderr_at_start:
         sys.stderr.write("startup noise\n" * (options.stderr_at_start * 1024 // 14))
         sys.stderr.flush()
@@ -133,6 +140,8 @@ def main() -> None:
         _serve_http(options.log)
     else:
         server.run()
+    if options.stubborn:
+        time.sleep(3600)  # only SIGKILL ends it now
 
 
 if __name__ == "__main__":
