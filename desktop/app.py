@@ -10,6 +10,8 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from desktop import APP_NAME, __version__
+from desktop.backends.mcp_hub import McpHub
+from desktop.backends.secrets import delete_secret, get_secret, set_secret
 from desktop.core.errors import LlamasideError
 from desktop.services.chat import ChatService
 from desktop.services.cloud import CloudService
@@ -17,6 +19,8 @@ from desktop.services.comparisons import Comparisons
 from desktop.services.downloads import DownloadManager
 from desktop.services.engine_host import EngineHost
 from desktop.services.library import ChatLibrary
+from desktop.services.tools import ToolsService
+from desktop.storage.mcp_store import McpStore, SecretStore
 from desktop.storage.paths import AppPaths
 from desktop.storage.settings import Settings
 from desktop.storage.store import ChatStore
@@ -32,16 +36,24 @@ def build_window(paths: AppPaths, engine_command: list[str] | None = None) -> Ma
     engine = EngineHost(engine_command, paths.engine_log, modes_path=paths.engine_modes)
     # One network gate for the cloud and the hub: the offline switch and the privacy record.
     cloud = CloudService(store, settings, paths.pricing)
-    chat = ChatService(store, settings, paths.models, engine, cloud=cloud)
+    hub = McpHub(cloud.network)
+    secrets = SecretStore(get_secret, set_secret, delete_secret)
+    tools = ToolsService(McpStore(paths.mcp_config, secrets), settings, hub)
+    tools.load()
+    chat = ChatService(store, settings, paths.models, engine, cloud=cloud, tools=tools)
     downloads = DownloadManager(store, paths.models, network=cloud.network)
     downloads.job_finished.connect(lambda _job, _path: chat.refresh_models())
     cloud.offline_changed.connect(lambda offline: downloads.pause_all() if offline else None)
     downloads.restore()
     # A provider enabled from the command line has no model list yet: fetch it now.
     cloud.refresh_missing_models()
-    window = MainWindow(chat, downloads, library=ChatLibrary(store), comparisons=Comparisons(store))
-    for child in (engine, cloud, chat, downloads):
+    window = MainWindow(
+        chat, downloads, library=ChatLibrary(store), comparisons=Comparisons(store), tools=tools
+    )
+    for child in (engine, cloud, chat, downloads, tools):
         child.setParent(window)
+    # The servers the user enabled start in the background (as Claude Desktop's do).
+    tools.start_in_background()
     return window
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import os
 import queue
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from pathlib import Path
+from typing import Any
 
 from desktop.backends.engine_modes import ModeMemory
 from desktop.backends.engine_process import EV_EXITED, EV_SAFE_MODE, EngineClient
@@ -19,6 +20,7 @@ from desktop.core import protocol as P
 from desktop.core.answer import Answer, AnswerEvent, Failed, Finished, Prompt, TextDelta
 from desktop.core.errors import ContextOverflow, EngineCrashed, LlamasideError, ModelLoadError
 from desktop.core.params import LoadParams, SamplingParams
+from desktop.core.tools import AUTO, ToolChoice, ToolSpec
 
 
 def physical_cores() -> int:
@@ -92,13 +94,16 @@ class SyncEngine:
 
     def events(
         self,
-        messages: list[dict[str, str]],
+        messages: list[dict[str, Any]],
         sampling: SamplingParams,
         timeout: float | None = 600.0,
+        *,
+        tools: Sequence[ToolSpec] = (),
+        tool_choice: ToolChoice = AUTO,
     ) -> Generator[AnswerEvent, None, None]:
         """One answer as typed events; the last is Finished or Failed (the engine's error, or
         its death: code CRASHED)."""
-        rid = self.client.generate(messages, sampling)
+        rid = self.client.generate(messages, sampling, tools=tools, tool_choice=tool_choice)
         self.current_id = rid
         while True:
             try:
@@ -116,7 +121,7 @@ class SyncEngine:
 
     def stream(
         self,
-        messages: list[dict[str, str]],
+        messages: list[dict[str, Any]],
         sampling: SamplingParams,
         timeout: float | None = 600.0,
     ) -> Generator[str, None, None]:
@@ -210,7 +215,9 @@ class LocalSource:
             except LlamasideError as exc:
                 yield Failed(str(exc), code=P.ERROR_LOAD_FAILED)
                 return
-        yield from self.engine.events(prompt.wire(), prompt.sampling)
+        yield from self.engine.events(
+            prompt.wire(), prompt.sampling, tools=prompt.tools, tool_choice=prompt.tool_choice
+        )
 
     def cancel(self) -> None:
         self.engine.cancel_current()

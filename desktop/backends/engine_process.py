@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -26,6 +26,7 @@ from desktop.core import protocol as P
 from desktop.core.engine_mode import EngineMode, SafeMode
 from desktop.core.errors import EngineCrashed
 from desktop.core.params import LoadParams, SamplingParams
+from desktop.core.tools import AUTO, ToolChoice, ToolSpec
 
 #: Synthesised by the host (never sent by the child): the child process has ended.
 EV_EXITED = "exited"
@@ -397,8 +398,18 @@ class EngineClient:
             self._write(P.OP_LOAD, rid, path=path, load=sent.to_dict())
             return rid
 
-    def generate(self, messages: list[dict[str, str]], sampling: SamplingParams) -> int:
-        fields = {"messages": messages, "sampling": sampling.to_dict()}
+    def generate(
+        self,
+        messages: list[dict[str, Any]],
+        sampling: SamplingParams,
+        *,
+        tools: Sequence[ToolSpec] = (),
+        tool_choice: ToolChoice = AUTO,
+    ) -> int:
+        fields: dict[str, Any] = {"messages": messages, "sampling": sampling.to_dict()}
+        if tools:  # the model is told of tools only when there are some
+            fields["tools"] = [spec.to_dict() for spec in tools]
+            fields["tool_choice"] = tool_choice.to_dict()
         with self._send_lock:
             rid = self._take_id()
             replay = self._replay

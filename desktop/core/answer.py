@@ -154,6 +154,9 @@ class Answer:
     code: str = ""
     #: Tokens counted so far by the source (for live speed), else text pieces seen.
     tokens: int = 0
+    #: A tool turn's earlier steps (their words, calls and results); this Answer is its
+    #: latest step. Empty for an answer of one step.
+    earlier: list[Part] = field(default_factory=list)
 
     def add(self, event: AnswerEvent) -> None:
         if isinstance(event, TextDelta):
@@ -190,12 +193,13 @@ class Answer:
 
     @property
     def parts(self) -> Parts:
-        """The answer as it is stored: thinking, then words, then any tool calls (a step that
-        only calls a tool has no empty text part)."""
+        """The answer as it is stored: earlier tool steps, then this step's thinking, words and
+        tool calls (a step that only calls a tool, or ends a tool turn silently, adds no empty
+        text part)."""
         found: list[Part] = [Reasoning(self.reasoning)] if self.thoughts else []
-        if self.pieces or not self.calls:
+        if self.pieces or not (self.calls or self.earlier):
             found.append(Text(self.text))
-        return (*found, *self.calls)
+        return (*self.earlier, *found, *self.calls)
 
 
 def collect(

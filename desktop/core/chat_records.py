@@ -41,6 +41,8 @@ class Conversation:
     context_from: int = 0
     #: What the dropped messages said, sent with the system prompt in their place.
     context_summary: str = ""
+    #: The tool servers whose tools the chat's answers may call (default: none).
+    tools: tuple[str, ...] = ()
 
 
 class ConversationTitle(NamedTuple):

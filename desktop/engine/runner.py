@@ -22,7 +22,10 @@ from llama_cpp import llama_chat_format
 
 from desktop.core.errors import ContextOverflow, ModelLoadError, TemplateError
 from desktop.core.params import LoadParams, SamplingParams
+from desktop.core.parts import ToolCall
 from desktop.core.thinking import ThinkSplitter, prompt_opens_thinking
+from desktop.core.tool_formats import GENERIC, detect_format
+from desktop.core.tools import AUTO, ToolChoice, ToolSpec
 from desktop.core.usage import StopReason, Usage
 from desktop.engine.llama_setup import (
     LogCapture,
@@ -38,6 +41,7 @@ from desktop.engine.llama_setup import (
     model_params,
 )
 from desktop.engine.text_filters import StopStringFilter, TokenText
+from desktop.engine.tool_use import ToolUse, sampler_chain
 
 #: Used when a GGUF carries no chat template (old conversions). ChatML is the most common format
 #: among small instruct models and fails more gracefully than Llama-2's [INST] format.
@@ -119,6 +123,7 @@ class Runner:
         self._log = log
         self._llm: Any = None
         self._formatter: llama_chat_format.Jinja2ChatFormatter | None = None
+        self._tool_format = GENERIC
         self._eog: Callable[[int], bool] = lambda _t: False
         self.info: ModelInfo | None = None
         # Set while a prompt is being processed; read by llama.cpp's abort callback.
@@ -206,6 +211,7 @@ class Runner:
         )
         # Render once now, so a broken template fails the load, not every message.
         self._formatter(messages=[{"role": "user", "content": "hi"}])
+        self._tool_format = detect_format(template)
         vocab = llama_cpp.llama_model_get_vocab(model.model)
         self._vocab = vocab
         self._n_vocab = int(llama_cpp.llama_vocab_n_tokens(vocab))
@@ -242,12 +248,15 @@ class Runner:
     def loaded(self) -> bool:
         return self._llm is not None
 
-    def render_prompt(self, messages: list[dict[str, str]]) -> tuple[list[int], list[str], bool]:
-        """Apply the model's own chat template and tokenize. Returns (tokens, stop strings,
-        whether the prompt opens a thinking block the answer starts in)."""
+    def render_prompt(
+        self, messages: list[dict[str, Any]], extra: dict[str, Any] | None = None
+    ) -> tuple[list[int], list[str], bool]:
+        """Apply the model's own chat template (``extra``: more of its variables, e.g. tools)
+        and tokenize. Returns (tokens, stop strings, whether the prompt opens a thinking block
+        the answer starts in)."""
         assert self._formatter is not None and self._llm is not None
         try:
-            result = self._formatter(messages=messages)  # type: ignore[arg-type]
+            result = self._formatter(messages=messages, **(extra or {}))  # type: ignore[arg-type]
         except Exception as exc:  # jinja2 errors and the template's own raise_exception
             raise TemplateError(
                 f"This model's chat template refused the conversation: {exc}"
@@ -262,29 +271,39 @@ class Runner:
 
     def generate(
         self,
-        messages: list[dict[str, str]],
+        messages: list[dict[str, Any]],
         sampling: SamplingParams,
         is_cancelled: Callable[[], bool],
         on_started: Callable[[int], None],
         on_text: Callable[[str, int], None],
         *,
         on_thought: Callable[[str, int], None] = lambda _text, _n: None,
+        tools: Sequence[ToolSpec] = (),
+        tool_choice: ToolChoice = AUTO,
+        on_call: Callable[[ToolCall], None] = lambda _call: None,
     ) -> Usage:
         """Stream one answer. Raises ContextOverflow before any decoding if the prompt is too long.
 
         on_text receives batched answer text and the count of tokens so far; on_thought, the
-        same for a reasoning model's thinking (its <think> block); the caller ships them.
+        same for a reasoning model's thinking (its <think> block); the caller ships them. With
+        ``tools`` the model is offered them and ``on_call`` receives its calls at the end.
         """
         assert self._llm is not None and self.info is not None
         llm = self._llm
         t0 = time.perf_counter()
-        tokens, stops, opens_thinking = self.render_prompt(messages)
+        use = ToolUse(self._tool_format, tools, tool_choice) if tools else None
+        extra: dict[str, Any] = {}
+        if use is not None:
+            messages, extra = use.template_input(messages)
+        tokens, stops, opens_thinking = self.render_prompt(messages, extra)
         n_ctx = self.info.n_ctx
         # One token of room is needed for any answer at all.
         if len(tokens) >= n_ctx:
             # Tell a message that is too long from a conversation that has grown too long.
             last_only = [m for m in messages if m["role"] == "system"] + messages[-1:]
-            alone = len(self.render_prompt(last_only)[0]) if len(last_only) < len(messages) else 0
+            alone = 0
+            if len(last_only) < len(messages):
+                alone = len(self.render_prompt(last_only, extra)[0])
             raise ContextOverflow(len(tokens), n_ctx, conversation=0 < alone < n_ctx)
         # llama.cpp needs at least the last prompt token decoded to have logits to sample from.
         cached = min(
@@ -321,15 +340,19 @@ class Runner:
         # llama-cpp-python's own sampler chain, so answers are identical to its; the token
         # loop is ours (one llama_decode and one llama_sampler_sample per token, through the
         # C API) to skip Llama.generate's per-token batch refill, numpy and generator hop.
-        sampler = llm._init_sampler(
-            # A top-k beyond the vocabulary means "all of it" on the CPU, but fails an assert
-            # in ggml_top_k when the chain runs in the graph.
-            top_k=min(sampling.top_k, self._n_vocab),
-            top_p=sampling.top_p,
-            min_p=sampling.min_p,
-            temp=sampling.temperature,
-            repeat_penalty=sampling.repeat_penalty,
-        )
+        grammar = use.grammar if use is not None else None
+        if grammar is not None:
+            sampler = sampler_chain(llm, self._vocab, sampling, self._n_vocab, grammar)
+        else:
+            sampler = llm._init_sampler(
+                # A top-k beyond the vocabulary means "all of it" on the CPU, but fails an
+                # assert in ggml_top_k when the chain runs in the graph.
+                top_k=min(sampling.top_k, self._n_vocab),
+                top_p=sampling.top_p,
+                min_p=sampling.min_p,
+                temp=sampling.temperature,
+                repeat_penalty=sampling.repeat_penalty,
+            )
         chain = sampler.sampler
         sample = llama_cpp.llama_sampler_sample
         decode = llama_cpp.llama_decode
@@ -348,6 +371,7 @@ class Runner:
         # (its device samplers are skipped there).
         on_device = (
             self._sample_on_device
+            and grammar is None  # a grammar is matched on the CPU, token by token
             and graph_sampling_safe(sampling)
             and bool(llama_cpp.llama_set_sampler(ctx, 0, chain))
         )
@@ -373,6 +397,8 @@ class Runner:
                 n_out += 1
                 piece = text_of.feed(token)
                 thought, text = splitter.feed(stop_filter.feed(piece))
+                if use is not None and text:
+                    text = use.feed(text)
                 if thought:
                     pending_thoughts.append(thought)
                 if text:
@@ -421,11 +447,20 @@ class Runner:
         thought, tail = splitter.feed(stop_filter.flush(text_of.flush()))
         held_thought, held = splitter.flush()
         pending_thoughts += [thought, held_thought]
+        calls: list[ToolCall] = []
+        if use is not None:  # the text held back as a possible call: shown, or read as calls
+            shown = use.feed(tail + held)
+            rest, calls = use.finish()
+            tail, held = shown, rest
         pending += [tail, held]
         if "".join(pending_thoughts):
             on_thought("".join(pending_thoughts), n_out)
         if "".join(pending):
             on_text("".join(pending), n_out)
+        for call in calls:
+            on_call(call)
+        if calls and reason == StopReason.STOP:
+            reason = StopReason.TOOL_CALLS  # ended to call tools: complete, not cut short
         end = time.perf_counter()
         return Usage(
             prompt_tokens=len(tokens),

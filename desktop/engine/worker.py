@@ -23,6 +23,8 @@ from desktop.core.errors import (
     TemplateError,
 )
 from desktop.core.params import LoadParams, SamplingParams
+from desktop.core.parts import part_to_json
+from desktop.core.tools import ToolChoice, ToolSpec
 
 #: After a shutdown request (or the host going away), how long the current request may take to
 #: end by itself before the process exits regardless.
@@ -186,10 +188,8 @@ class Engine:
             )
             return
         sampling = SamplingParams.from_dict(request.get("sampling", {}))
-        messages = [
-            {"role": str(m["role"]), "content": str(m["content"])}
-            for m in request.get("messages", [])
-        ]
+        messages = [_message(m) for m in request.get("messages", [])]
+        tools = [ToolSpec.from_dict(t) for t in request.get("tools", [])]
         usage = self._runner.generate(
             messages,
             sampling,
@@ -197,8 +197,23 @@ class Engine:
             on_started=lambda n: self._writer.send(P.EV_STARTED, rid, prompt_tokens=n),
             on_text=lambda text, n: self._writer.send(P.EV_DELTA, rid, text=text, n=n),
             on_thought=lambda text, n: self._writer.send(P.EV_THOUGHT, rid, text=text, n=n),
+            tools=tools,
+            tool_choice=ToolChoice.from_dict(request.get("tool_choice")),
+            on_call=lambda call: self._writer.send(P.EV_TOOL_CALL, rid, call=part_to_json(call)),
         )
         self._writer.send(P.EV_DONE, rid, usage=usage.to_dict())
+
+
+def _message(data: Any) -> dict[str, Any]:
+    """One chat message as the template is given it: role and text content, plus an answer's
+    tool calls or a tool result's call id where it has them."""
+    if not isinstance(data, dict) or "role" not in data:
+        raise InvalidParameter(f"A message must be an object with a role, not {data!r:.80}.")
+    message: dict[str, Any] = {"role": str(data["role"]), "content": str(data.get("content") or "")}
+    for key in ("tool_calls", "tool_call_id", "name"):
+        if key in data:
+            message[key] = data[key]
+    return message
 
 
 def main() -> int:

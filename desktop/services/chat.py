@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +28,7 @@ from desktop.core.errors import LlamasideError, StoreError
 from desktop.core.fit import Machine
 from desktop.core.messages import MessageStatus
 from desktop.core.models import CloudModel, LocalModel
-from desktop.core.params import LoadParams, SamplingParams
-from desktop.core.presets import BALANCED, recommended_preset
+from desktop.core.params import LoadParams
 from desktop.core.usage import Usage
 from desktop.services.chat_outgrown import ChatOutgrown, SummaryJob
 from desktop.services.chat_setup import (
@@ -40,10 +39,11 @@ from desktop.services.chat_setup import (
     HistoryShare,
     LocalOnlyRefused,
 )
+from desktop.services.chat_tools import ChatTools, ToolProvider, ToolStep, WindowTurn
 from desktop.services.cloud import AnswerStreams, CloudService
 from desktop.services.engine_host import EngineHost
 from desktop.services.model_catalog import detect_for_loading
-from desktop.services.turn import ChatTurn, TurnPipeline, chat_context
+from desktop.services.turn import TurnPipeline, chat_context
 from desktop.storage.settings import Settings
 from desktop.storage.store import ChatStore
 
@@ -58,26 +58,11 @@ __all__ = [
 ]
 
 
-@dataclass
-class _Turn:
-    """The answer being generated: the shared turn, and what the window needs besides."""
-
-    chat: ChatTurn
-    model: LocalModel | CloudModel
-    #: The engine's or the stream's id for this answer (None while a model loads).
-    request_id: int | None = None
-    stop_requested: bool = False
-    first_token_at: float = 0.0
-
-    @property
-    def cloud(self) -> bool:
-        return isinstance(self.model, CloudModel)
-
-
-class ChatService(QObject, ChatSetup, ChatOutgrown):
+class ChatService(QObject, ChatSetup, ChatOutgrown, ChatTools):
     """Owns the answer in progress: it runs a chat's turn (services/turn.py) on the engine
     child or a cloud model, whose events arrive here alike, and says how it goes. The models,
-    presets and consent are ChatSetup's; an outgrown chat's choices ChatOutgrown's.
+    presets and consent are ChatSetup's; an outgrown chat's choices ChatOutgrown's; tool
+    steps ChatTools'.
 
     Signals:
         models_changed(): the list of models or the chosen one changed.
@@ -102,6 +87,10 @@ class ChatService(QObject, ChatSetup, ChatOutgrown):
             the oldest turns are summarised and the text can be sent now.
         safe_mode_changed(str, str, str): the engine's safe mode: a few words, a note and its
             longer story (all empty: the fast path).
+        tool_approval(int, int, object, object): conversation, answer, the ToolCall and its
+            ToolSpec: ask the user, then call ``decide``.
+        tool_progress(int, int, object): conversation, answer, the answer's parts so far
+            (words, calls, the results in so far): a step called tools, or a call ended.
     """
 
     models_changed = Signal()
@@ -120,6 +109,8 @@ class ChatService(QObject, ChatSetup, ChatOutgrown):
     context_used = Signal(int, int, int)
     summarised = Signal(int, str, int)
     safe_mode_changed = Signal(str, str, str)
+    tool_approval = Signal(int, int, object, object)
+    tool_progress = Signal(int, int, object)
 
     def __init__(
         self,
@@ -131,9 +122,12 @@ class ChatService(QObject, ChatSetup, ChatOutgrown):
         parent: QObject | None = None,
         machine: Callable[[], Machine] | None = None,
         cloud: CloudService | None = None,
+        tools: ToolProvider | None = None,
     ) -> None:
         super().__init__(parent)
         self.cloud = cloud
+        self.tools = tools
+        self._tool_step: ToolStep | None = None
         #: Cloud answers stream on worker threads; their events arrive here like the engine's.
         self.cloud_streams = AnswerStreams(self)
         self.pipeline = TurnPipeline(store, self._cost_of_id)
@@ -161,7 +155,7 @@ class ChatService(QObject, ChatSetup, ChatOutgrown):
         self._checked: dict[str, tuple[int, int]] = {}
         self._loaded_path: str | None = None
         self._load_request: int | None = None
-        self._turn: _Turn | None = None
+        self._turn: WindowTurn | None = None
         self._summary: SummaryJob | None = None
         #: What the engine said it runs on (CPU, CUDA...), "" until it has started.
         self._backend = ""
@@ -211,7 +205,7 @@ class ChatService(QObject, ChatSetup, ChatOutgrown):
         model, conversation, provider = prepared
         sampling = self._sampling_of(conversation, model)
         chat = self.pipeline.begin(conversation, path, model.id, sampling, text=text, after=after)
-        self._start(_Turn(chat, model), provider)
+        self._start(WindowTurn(chat, model), provider, conversation)
         return True
 
     def regenerate(
@@ -232,7 +226,7 @@ class ChatService(QObject, ChatSetup, ChatOutgrown):
         model, conversation, provider = prepared
         sampling = self._sampling_of(conversation, model)
         chat = self.pipeline.begin(conversation, path, model.id, sampling, question=question)
-        self._start(_Turn(chat, model), provider)
+        self._start(WindowTurn(chat, model), provider, conversation)
         return True
 
     def _prepare(
@@ -254,36 +248,22 @@ class ChatService(QObject, ChatSetup, ChatOutgrown):
                 raise HistoryConsentRequired(share)
         return model, conversation, provider
 
-    def _sampling_of(
-        self, conversation: Conversation, model: LocalModel | CloudModel
-    ) -> SamplingParams:
-        """The chat's sampling for this answer, remembered with the chat's model. A chat
-        without a preset starts on its model's recommended one (e.g. Llama 4: its maker's
-        temperature, top_p and min_p), the user's other defaults kept."""
-        preset = conversation.preset
-        sampling = (conversation.sampling or self.sampling) if preset else self.sampling
-        recommended = recommended_preset(model.name)
-        found = self.presets().get(recommended)
-        if not preset and recommended != BALANCED and found is not None:
-            keys = ("temperature", "top_p", "min_p")
-            ours = {k: v for k, v in found.sampling.to_dict().items() if k in keys}
-            sampling = SamplingParams.from_dict({**self.sampling.to_dict(), **ours})
-            preset = recommended
-        self.store.set_conversation_model(conversation.id, model.id)
-        self.store.set_sampling(conversation.id, sampling, preset=preset or None)
-        return sampling
-
-    def _start(self, turn: _Turn, provider: Any) -> None:
-        """The answer's row is on screen; ask its model."""
+    def _start(self, turn: WindowTurn, provider: Any, conversation: Conversation) -> None:
+        """The answer's row is on screen; ask its model (told of the chat's tools)."""
         self._turn = turn
         chat = turn.chat
+        turn.box, turn.gate = self._tools_box(conversation)
+        if turn.box is not None:
+            chat.prompt = replace(
+                chat.prompt, tools=tuple(turn.box.specs), tool_choice=turn.box.choice
+            )
         self.busy_changed.emit(True)
         self.conversations_changed.emit()
         self.answer_started.emit(chat.conversation_id, chat.answer_id, self.pipeline.started(chat))
         model = turn.model
         if isinstance(model, CloudModel):
-            source = CloudSource(provider, model.id, model.model)
-            turn.request_id = self.cloud_streams.start(source, chat.prompt)
+            turn.source = CloudSource(provider, model.id, model.model)
+            turn.request_id = self.cloud_streams.start(turn.source, chat.prompt)
         elif self._loaded_path != model.path or not self.engine.running:
             self._start_load(model)
         else:
@@ -353,7 +333,18 @@ class ChatService(QObject, ChatSetup, ChatOutgrown):
         turn = self._turn
         assert turn is not None
         prompt = turn.chat.prompt
-        turn.request_id = self.engine.generate(prompt.wire(), prompt.sampling)
+        turn.request_id = self.engine.generate(
+            prompt.wire(), prompt.sampling, tools=prompt.tools, tool_choice=prompt.tool_choice
+        )
+
+    def _next_model_step(self) -> None:
+        """Ask the model again, now with the tool results (the model stays loaded)."""
+        turn = self._turn
+        assert turn is not None
+        if turn.source is not None:
+            turn.request_id = self.cloud_streams.start(turn.source, turn.chat.prompt)
+        else:
+            self._start_generation()
 
     def stop(self) -> None:
         if self._summary is not None:
@@ -362,7 +353,7 @@ class ChatService(QObject, ChatSetup, ChatOutgrown):
             self.engine.cancel(self._summary.request_id)
             return
         turn = self._turn
-        if turn is None:
+        if turn is None or self._stop_tools():
             return
         turn.stop_requested = True
         if turn.cloud:
@@ -446,10 +437,10 @@ class ChatService(QObject, ChatSetup, ChatOutgrown):
             elif tokens > 1:
                 self.speed.emit((tokens - 1) / max(now - turn.first_token_at, 1e-6))
             self.answer_delta.emit(chat.conversation_id, chat.answer_id, event.text)
-        elif isinstance(event, Finished):
+        elif isinstance(event, Finished) and not self._run_tools():
             self._finish()
 
-    def _on_failed(self, turn: _Turn, event: Failed) -> None:
+    def _on_failed(self, turn: WindowTurn, event: Failed) -> None:
         chat = turn.chat
         overflow = event.overflow
         if overflow is not None and not chat.answer.pieces:
@@ -503,7 +494,7 @@ class ChatService(QObject, ChatSetup, ChatOutgrown):
         model = self._listed(model_id)
         return self.cost_of(model, usage) if isinstance(model, CloudModel) else {}
 
-    def _take_back(self, turn: _Turn) -> None:
+    def _take_back(self, turn: WindowTurn) -> None:
         """An unsent turn leaves no trace: its rows go, the branch and title are as before."""
         self.pipeline.take_back(turn.chat)
         self._turn = None
@@ -584,6 +575,7 @@ class ChatService(QObject, ChatSetup, ChatOutgrown):
     def shutdown(self) -> None:
         """Called when the window closes: save what is on screen, end the engine."""
         if self._turn is not None:
+            self._stop_tools()
             self._turn.stop_requested = True
             if self._turn.cloud and self._turn.request_id is not None:
                 self.cloud_streams.cancel(self._turn.request_id)

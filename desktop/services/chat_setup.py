@@ -20,7 +20,7 @@ from desktop.core.fit_report import SCOUT_ID
 from desktop.core.messages import Role
 from desktop.core.models import CloudModel, LocalModel, is_local_id
 from desktop.core.params import LoadParams, SamplingParams
-from desktop.core.presets import Preset, Presets
+from desktop.core.presets import BALANCED, Preset, Presets, recommended_preset
 from desktop.core.usage import Usage
 from desktop.services import model_catalog
 from desktop.services.cloud import CloudService
@@ -377,3 +377,22 @@ class ChatSetup:
             config.label or config.name,
             urlsplit(config.base_url).netloc or config.base_url,
         )
+
+    def _sampling_of(
+        self, conversation: Conversation, model: LocalModel | CloudModel
+    ) -> SamplingParams:
+        """The chat's sampling for this answer, remembered with the chat's model. A chat
+        without a preset starts on its model's recommended one (e.g. Llama 4: its maker's
+        temperature, top_p and min_p), the user's other defaults kept."""
+        preset = conversation.preset
+        sampling = (conversation.sampling or self.sampling) if preset else self.sampling
+        recommended = recommended_preset(model.name)
+        found = self.presets().get(recommended)
+        if not preset and recommended != BALANCED and found is not None:
+            keys = ("temperature", "top_p", "min_p")
+            ours = {k: v for k, v in found.sampling.to_dict().items() if k in keys}
+            sampling = SamplingParams.from_dict({**self.sampling.to_dict(), **ours})
+            preset = recommended
+        self.store.set_conversation_model(conversation.id, model.id)
+        self.store.set_sampling(conversation.id, sampling, preset=preset or None)
+        return sampling

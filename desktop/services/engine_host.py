@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from desktop.backends.engine_process import CANCEL_GRACE_S, EV_EXITED, EV_SAFE_M
 from desktop.core import protocol as P
 from desktop.core.engine_mode import SafeMode
 from desktop.core.params import LoadParams, SamplingParams
+from desktop.core.tools import AUTO, ToolChoice, ToolSpec
 
 
 class EngineHost(QObject):
@@ -81,8 +83,15 @@ class EngineHost(QObject):
         self._client.start()
         return self._client.load(path, params)
 
-    def generate(self, messages: list[dict[str, str]], sampling: SamplingParams) -> int:
-        return self._client.generate(messages, sampling)
+    def generate(
+        self,
+        messages: list[dict[str, Any]],
+        sampling: SamplingParams,
+        *,
+        tools: Sequence[ToolSpec] = (),
+        tool_choice: ToolChoice = AUTO,
+    ) -> int:
+        return self._client.generate(messages, sampling, tools=tools, tool_choice=tool_choice)
 
     def cancel(self, request_id: int) -> None:
         """Stop an answer: the child ends it within a token; if it cannot (a long prompt on a

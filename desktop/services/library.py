@@ -115,6 +115,10 @@ class ChatLibrary:
         """The chat's model (None: the default model for new chats)."""
         self.store.set_conversation_model(conversation_id, model_id)
 
+    def set_tools(self, conversation_id: int, servers: list[str]) -> None:
+        """The tool servers this chat's answers may call (none: no tools)."""
+        self.store.set_tools(conversation_id, servers)
+
     def rename(self, conversation_id: int, title: str) -> None:
         """A blank title becomes "Untitled"."""
         self.store.rename_conversation(conversation_id, title)

@@ -11,16 +11,25 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from desktop.core.answer import Answer, AnswerEvent, AnswerSource, Prompt, TextDelta
+from desktop.core.answer import Answer, AnswerEvent, AnswerSource, Finished, Prompt, TextDelta
 from desktop.core.chat_records import AT_LEAF, Conversation, StoredMessage, Versions
 from desktop.core.context import NEW_CHAT_TITLE, ChatContext, plan_prompt, title_for
 from desktop.core.errors import StoreError
 from desktop.core.messages import MessageStatus, Role
 from desktop.core.params import SamplingParams
-from desktop.core.usage import Usage
+from desktop.core.parts import Parts, ToolResult, text_of
+from desktop.core.tools import AUTO
+from desktop.core.usage import StopReason, Usage
+from desktop.services.tool_turn import (
+    ToolBox,
+    ToolSteps,
+    needs_results,
+    step_limit_note,
+    unanswered,
+)
 from desktop.storage.store import ChatStore
 
 #: How often a streaming answer is written to disk, so a crash loses at most this much.
@@ -43,6 +52,8 @@ class AnswerRow(Protocol):
 
     def checkpoint(self, text: str) -> None: ...
 
+    def checkpoint_parts(self, parts: Parts) -> None: ...
+
     def finish(
         self, answer: Answer, status: MessageStatus, usage: dict[str, Any] | None
     ) -> None: ...
@@ -58,6 +69,10 @@ class ChatAnswerRow:
 
     def checkpoint(self, text: str) -> None:
         self.store.update_message(self.answer_id, content=text)
+
+    def checkpoint_parts(self, parts: Parts) -> None:
+        """A tool turn's steps so far (words, calls, results), kept whole."""
+        self.store.update_message(self.answer_id, parts=parts)
 
     def finish(self, answer: Answer, status: MessageStatus, usage: dict[str, Any] | None) -> None:
         self.store.update_message(
@@ -102,6 +117,9 @@ class ComparisonAnswerRow:
     def checkpoint(self, text: str) -> None:
         self._save(text, MessageStatus.STREAMING)
 
+    def checkpoint_parts(self, parts: Parts) -> None:
+        self._save(text_of(parts), MessageStatus.STREAMING)
+
     def finish(self, answer: Answer, status: MessageStatus, usage: dict[str, Any] | None) -> None:
         self._save(answer.text, status, error=answer.error, usage=usage)
 
@@ -112,13 +130,24 @@ class Checkpoints:
     def __init__(self) -> None:
         self.last = 0.0
 
+    def _due(self) -> bool:
+        now = time.monotonic()
+        if now - self.last < CHECKPOINT_INTERVAL_S:
+            return False
+        self.last = now
+        return True
+
+    def write_parts(self, row: AnswerRow, parts: Callable[[], Parts]) -> None:
+        """A later step of a tool turn: the earlier steps' parts with this one's words."""
+        if self._due():
+            with contextlib.suppress(StoreError):
+                row.checkpoint_parts(parts())
+
     def write(self, row: AnswerRow, text: Callable[[], str]) -> None:
         """``text`` is asked for only when a checkpoint is due (joining a long answer's pieces
         at every delta would cost more as it grows)."""
-        now = time.monotonic()
-        if now - self.last < CHECKPOINT_INTERVAL_S:
+        if not self._due():
             return
-        self.last = now
         content = text()
         if not content:
             return
@@ -160,6 +189,10 @@ class ChatTurn:
     row: AnswerRow
     answer: Answer = field(default_factory=Answer)
     checkpoints: Checkpoints = field(default_factory=Checkpoints)
+    #: A tool turn's finished steps (the answer is then its latest step).
+    steps: ToolSteps = field(default_factory=ToolSteps)
+    #: The conversation the turn answers, without the turn's own earlier steps.
+    base: Prompt | None = None
 
     @property
     def question_id(self) -> int:
@@ -258,12 +291,43 @@ class TurnPipeline:
         """Fold an event into the answer; now and then write the text so far to disk."""
         turn.answer.add(event)
         if isinstance(event, TextDelta):
-            turn.checkpoints.write(turn.row, lambda: turn.answer.text)
+            if turn.steps.count:  # a later tool step: its text joins the steps kept before it
+                turn.checkpoints.write_parts(turn.row, lambda: turn.answer.parts)
+            else:
+                turn.checkpoints.write(turn.row, lambda: turn.answer.text)
+
+    def next_step(self, turn: ChatTurn, results: list[ToolResult]) -> None:
+        """The step's calls have their results: keep them (on disk at once: a crash keeps the
+        calls that ran) and ask the model again with them."""
+        base = turn.base = turn.base or turn.prompt
+        turn.answer = turn.steps.close_step(turn.answer, results)
+        # A forced call ("must call a tool") is for the first step only: after it the model
+        # answers with the results (forced again, it would call again and again).
+        turn.prompt = replace(
+            base, messages=(*base.messages, turn.steps.prompt_message()), tool_choice=AUTO
+        )
+        with contextlib.suppress(StoreError):  # the finish tries again and says so
+            turn.row.checkpoint_parts(tuple(turn.steps.parts))
+
+    def end_at_limit(self, turn: ChatTurn, max_steps: int) -> None:
+        """The step's calls will not run: the turn has had its model steps. It ends stopped,
+        with a note, and a result for every call (or the chat's next request is refused)."""
+        answer = turn.answer
+        results = unanswered(answer.calls, "Not run: the turn reached its step limit.")
+        turn.answer = turn.steps.close_step(answer, results)
+        turn.answer.add(Finished(Usage(stop_reason=StopReason.CANCELLED)))
+        turn.answer.error = step_limit_note(max_steps)
+        turn.steps.limited = True
 
     def finish(self, turn: ChatTurn, status: MessageStatus | None = None) -> MessageStatus:
         """Save the answer as it ended (``status``: the caller knows better, e.g. Stop pressed
         while the source had not said yet). Raises StoreError when it cannot be saved."""
-        return finish_row(turn.row, turn.answer, status, self.cost_of, turn.model_id)
+        answer = turn.answer
+        if turn.steps.count and answer.finished:
+            answer.usage = turn.steps.turn_usage(answer)
+        if turn.steps.limited and status is None:
+            status = MessageStatus.STOPPED  # with the limit's note, not "failed"
+        return finish_row(turn.row, answer, status, self.cost_of, turn.model_id)
 
     def take_back(self, turn: ChatTurn) -> None:
         """An unsent turn leaves no trace: its rows go, the branch and title are as before."""
@@ -287,3 +351,34 @@ class TurnPipeline:
                 on_event(event)
             self.add(turn, event)
         return turn.answer
+
+    def run_with_tools(
+        self,
+        turn: ChatTurn,
+        source: AnswerSource,
+        box: ToolBox,
+        on_event: Callable[[AnswerEvent], None] | None = None,
+        on_result: Callable[[ToolResult], None] | None = None,
+    ) -> Answer:
+        """Model steps and tool calls until the model answers without calling, Stop, a
+        failure, or ``box.max_steps`` steps (then the answer says so). Each call is put to
+        the box's gate first; its result goes back to the model."""
+        turn.prompt = replace(turn.prompt, tools=tuple(box.specs), tool_choice=box.choice)
+        while True:
+            answer = self.run(turn, source, on_event)
+            if not needs_results(answer):
+                return answer
+            if turn.steps.count + 1 >= box.max_steps:
+                self.end_at_limit(turn, box.max_steps)
+                return turn.answer
+            results = []
+            for call in answer.calls:
+                result = box.run(call)
+                results.append(result)
+                if on_result is not None:
+                    on_result(result)
+            self.next_step(turn, results)
+            if box.stopped:
+                turn.answer.finished = True
+                turn.answer.usage = replace(answer.usage, stop_reason=StopReason.CANCELLED)
+                return turn.answer

@@ -269,6 +269,10 @@ class Conversations(Database):
             values["context_summary"] = summary
         self._merge_params(conversation_id, values)
 
+    def set_tools(self, conversation_id: int, servers: list[str]) -> None:
+        """The tool servers whose tools this chat's answers may call (none: no tools)."""
+        self._merge_params(conversation_id, {"tools": list(dict.fromkeys(servers))})
+
     def _merge_params(self, conversation_id: int, values: dict[str, Any]) -> None:
         with self._writing():
             row = self.db.execute(

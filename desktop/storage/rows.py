@@ -38,7 +38,15 @@ def conversation_from_row(row: dict[str, Any]) -> Conversation:
         sampling=_sampling(params),
         context_from=_int(params.get("context_from")),
         context_summary=str(params.get("context_summary") or ""),
+        tools=_names(params.get("tools")),
     )
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    """A list of names from a chat's params (anything else, e.g. hand-edited, is none)."""
+    if not isinstance(value, list):
+        return ()
+    return tuple(str(v) for v in value if isinstance(v, str) and v)
 
 
 def params_of(raw: str | None) -> dict[str, Any]:

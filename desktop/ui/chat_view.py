@@ -53,12 +53,6 @@ from desktop.ui.message_html import (
     shown_text,
     status_note,
 )
-
-# Re-exported: the window and its turns import these from the view's module.
-from desktop.ui.message_html import THOUGHTS_ACTION as THOUGHTS_ACTION  # noqa: PLC0414
-from desktop.ui.message_html import answer_footer as answer_footer  # noqa: PLC0414
-from desktop.ui.message_html import message_controls as message_controls  # noqa: PLC0414
-from desktop.ui.message_html import thinking_line as thinking_line  # noqa: PLC0414
 from desktop.ui.render import (
     ACTION_SCHEME,
     COPY_SCHEME,
@@ -115,6 +109,8 @@ class ChatView(QTextBrowser):
         self.anchorClicked.connect(self._on_anchor)
         self.document().setDocumentMargin(16)
         self._answer_start: int | None = None
+        #: Where the streamed answer's whole region begins (a tool turn redraws from there).
+        self._turn_start = 0
         #: Where the "Thinking…" placeholder of the streaming answer begins (None: none).
         self._thinking_at: int | None = None
         self._answer_id: int | None = None
@@ -331,13 +327,29 @@ class ChatView(QTextBrowser):
         cursor = self._end_cursor()
         # A fresh, unformatted block: otherwise the answer inherits the header's bold colour.
         cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())
-        self._answer_start = cursor.position()
+        self._answer_start = self._turn_start = cursor.position()
         self._thinking_at = None
         self._answer_id = answer_id
         self._stream_cursor = cursor
         self._line_run = 0
         self._stream_chars = 0
         self._stream_cut = False
+
+    def show_steps(self, body: str) -> None:
+        """A tool turn's steps so far (words and call blocks), in place of everything shown of
+        this answer; the next step streams below them."""
+        if self._answer_start is None or self._pending:
+            return
+        follow = self._at_bottom()
+        cursor = self._end_cursor()
+        cursor.setPosition(self._turn_start, QTextCursor.MoveMode.KeepAnchor)
+        cursor.removeSelectedText()
+        cursor.insertHtml(body)
+        cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())
+        self._answer_start, self._stream_cursor = cursor.position(), cursor
+        self._thinking_at, self._stream_chars, self._line_run = None, 0, 0
+        if follow:
+            self._scroll_to_end()
 
     def show_thinking(self) -> None:
         """A reasoning model thinks before it answers: say so where the answer will stream

@@ -96,10 +96,15 @@ class Composer(QWidget):
         compose.addWidget(self.preset_picker)
         compose.addWidget(self.presets_button)
         compose.addStretch(1)
+        self._row = compose
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(bottom)
         layout.addLayout(compose)
+
+    def add_to_row(self, widget: QWidget) -> None:
+        """A control that shapes the next message (e.g. the chat's tools), after the preset."""
+        self._row.insertWidget(self._row.count() - 1, widget)
 
     def set_busy(self, busy: bool) -> None:
         self.send_button.setEnabled(not busy)

@@ -22,15 +22,17 @@ from desktop.services.chat import NEW_CHAT_TITLE, ChatService
 from desktop.services.comparisons import Comparisons
 from desktop.services.downloads import DownloadManager
 from desktop.services.library import ChatLibrary
+from desktop.services.tools import ToolsService
 from desktop.services.turn import TurnStarted
 from desktop.ui.backend_dialog import BackendDialog
 from desktop.ui.chat_actions import ChatActions
-from desktop.ui.chat_view import THOUGHTS_ACTION, ChatView
+from desktop.ui.chat_view import ChatView
 from desktop.ui.compare_window import CompareWindow
 from desktop.ui.composer import Composer
 from desktop.ui.context_meter import ContextMeter
 from desktop.ui.leaderboard_dialog import LeaderboardDialog
 from desktop.ui.menus import Menus
+from desktop.ui.message_links import follow_message_link
 from desktop.ui.model_bar import ModelBar
 from desktop.ui.models_dialog import ModelsDialog
 from desktop.ui.privacy_dialog import PrivacyDialog
@@ -38,6 +40,7 @@ from desktop.ui.providers_dialog import ProvidersDialog
 from desktop.ui.sidebar import Sidebar
 from desktop.ui.status_line import NO_MODEL, StatusLine
 from desktop.ui.theme import Theme
+from desktop.ui.tools_ui import ToolsUi
 from desktop.ui.turns import Turns
 from desktop.ui.welcome import welcome_html
 from desktop.ui.widgets import ErrorBanner, UndoBar
@@ -61,6 +64,7 @@ class MainWindow(QMainWindow):
         *,
         library: ChatLibrary,
         comparisons: Comparisons,
+        tools: ToolsService | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -95,6 +99,7 @@ class MainWindow(QMainWindow):
             undo_bar=self.undo_bar,
             pin_action=self.pin_action,
         )
+        self.tools_ui = ToolsUi(self, tools) if tools is not None else None
         self._connect()
         self._refresh_models()
         self.library.purge_deleted()  # deletions left from a run that ended abruptly
@@ -230,7 +235,7 @@ class MainWindow(QMainWindow):
         self.composer.submitted.connect(turns.send)
         self.composer.stop_requested.connect(chat.stop)
         self.composer.error.connect(self.banner.show_message)
-        self.chat_view.action_requested.connect(self._on_message_action)
+        self.chat_view.action_requested.connect(lambda *link: follow_message_link(self, *link))
         self.chat_view.link_requested.connect(dialogs.open_link)
         self.chat_view.copied.connect(
             lambda n: self.statusBar().showMessage(f"Copied {n:,} characters", 3000)
@@ -261,6 +266,7 @@ class MainWindow(QMainWindow):
         chat.answer_delta.connect(turns.on_answer_delta)
         chat.answer_thinking.connect(turns.on_answer_thinking)
         chat.answer_finished.connect(turns.on_answer_finished)
+        chat.tool_progress.connect(turns.on_tool_progress)
         chat.busy_changed.connect(self._on_busy)
         chat.speed.connect(self.status_line.show_speed)
         chat.usage_ready.connect(self.status_line.show_usage)
@@ -445,35 +451,6 @@ class MainWindow(QMainWindow):
         else:
             self.new_conversation()
 
-    @Slot(str, int, int)
-    def _on_message_action(self, kind: str, message_id: int, target: int) -> None:
-        """A link under a message: its thoughts, its versions, Edit, Regenerate; or the
-        welcome's links to the models window."""
-        if self.conversation_id is None:
-            return
-        if kind == THOUGHTS_ACTION:  # reading is fine while another answer streams
-            self.dialogs.show_thoughts(message_id)
-            return
-        if self.chat.busy:
-            self.banner.show_message("Stop the answer being generated first.")
-            return
-        if kind != "edit":
-            self.composer.end_editing()
-        if kind == "download-recommended":
-            self.chat.settings.set("welcomed", True)
-            self.dialogs.show_models().download_recommended()
-            return
-        if kind == "models":
-            self.dialogs.show_models()
-            return
-        if kind == "version" and target:
-            self.library.show_version(target)
-            self.open_conversation(self.conversation_id, at_message=target)
-        elif kind == "edit":
-            self.composer.start_editing(self.library.message(message_id))
-        elif kind == "regenerate":
-            self.turns.regenerate(message_id)
-
     # -- models, the lock, offline -------------------------------------------------------------
 
     def _local_only(self) -> bool:
@@ -499,6 +476,8 @@ class MainWindow(QMainWindow):
             control.blockSignals(True)
             control.setChecked(locked)
             control.blockSignals(False)
+        if self.tools_ui is not None and self.conversation_id is not None:
+            self.tools_ui.show_chat(self.conversation_id)  # a locked chat has no remote tools
 
     @Slot(bool)
     def _on_lock_toggled(self, locked: bool) -> None:
@@ -590,4 +569,6 @@ class MainWindow(QMainWindow):
         self.dialogs.close_compare()
         self.downloads.shutdown()  # paused: the partial files resume at the next start
         self.chat.shutdown()
+        if self.tools_ui is not None:
+            self.tools_ui.tools.close()  # the tool servers' programs end with the window
         super().closeEvent(event)

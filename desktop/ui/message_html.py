@@ -13,9 +13,10 @@ from collections.abc import Callable
 from desktop.core.chat_records import StoredMessage, Versions
 from desktop.core.messages import MessageStatus, Role
 from desktop.core.models import is_local_id
-from desktop.core.parts import Reasoning, Text, placeholder
+from desktop.core.parts import Reasoning, Text, ToolCall, ToolResult, placeholder
 from desktop.core.pricing import cost_text
 from desktop.ui.render import action_href, markdown_to_html, plain_to_html
+from desktop.ui.tool_blocks import count_calls, has_tools, parts_body_html
 
 #: Past this many characters an answer is shown as plain text, not formatted: Qt's rich-text
 #: layout of a 50,000-row table takes tens of seconds, and a model can write one.
@@ -128,7 +129,7 @@ def other_parts_html(message: StoredMessage) -> str:
     lines = [
         f'<p style="color:#888; font-size:small; margin:2px 0">{html.escape(placeholder(part))}</p>'
         for part in message.parts
-        if not isinstance(part, Text | Reasoning)
+        if not isinstance(part, Text | Reasoning | ToolCall | ToolResult)
     ]
     return "".join(lines)
 
@@ -141,6 +142,9 @@ def answer_footer(message: StoredMessage) -> str:
     parts = [f"{usage.get('output_tokens', 0)} tokens"]
     if usage.get("reasoning_tokens"):
         parts[0] += f" ({int(usage['reasoning_tokens']):,} reasoning)"
+    calls = count_calls(message.parts) if message.stored_parts else 0
+    if calls:
+        parts.append(f"{calls} tool call{'s' if calls != 1 else ''}")
     if usage.get("tokens_per_second"):
         parts.append(f"{float(usage['tokens_per_second']):.1f} tok/s")
     if is_local_id(message.model):
@@ -212,7 +216,9 @@ def message_html(
             + controls
         )
     who = model_names.get(message.model or "", message.model or "Assistant")
-    if oversized(message.content):
+    if message.stored_parts and has_tools(message.parts) and not oversized(message.content):
+        body = parts_body_html(message.parts, message.id, markdown_to_html)
+    elif oversized(message.content):
         shown = shown_text(message.content)
         body = f"<p>{defer(shown) if defer else plain_to_html(shown)}</p>"
         body += oversize_note(message.content)

@@ -15,14 +15,22 @@ from PySide6.QtWidgets import (
 class ThoughtsDialog(QDialog):
     """Shows one answer's thinking. It owns nothing else."""
 
-    def __init__(self, model_name: str, thinking: str, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        model_name: str,
+        thinking: str,
+        parent: QWidget | None = None,
+        *,
+        title: str = "",
+        accessible: str = "What the model thought before answering",
+    ) -> None:
         super().__init__(parent)
         self.setObjectName("thoughtsDialog")
-        self.setWindowTitle(f"Thinking · {model_name}")
+        self.setWindowTitle(title or f"Thinking · {model_name}")
         self.resize(640, 480)
         self.text = QPlainTextEdit(self)
         self.text.setObjectName("thoughtsText")
-        self.text.setAccessibleName("What the model thought before answering")
+        self.text.setAccessibleName(accessible)
         self.text.setReadOnly(True)
         self.text.setPlainText(thinking)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)

@@ -11,10 +11,13 @@ from desktop.core.errors import LlamasideError, Offline
 from desktop.services.chat import ChatService, LocalOnlyRefused
 from desktop.services.library import ChatLibrary
 from desktop.services.turn import TurnStarted
-from desktop.ui.chat_view import ChatView, answer_footer, message_controls, thinking_line
+from desktop.ui.chat_view import ChatView
 from desktop.ui.cloud_consent import cloud_decision
 from desktop.ui.composer import Composer
 from desktop.ui.context_meter import ask_outgrown
+from desktop.ui.message_html import answer_footer, message_controls, thinking_line
+from desktop.ui.render import markdown_to_html
+from desktop.ui.tool_blocks import has_tools, parts_body_html
 from desktop.ui.widgets import ErrorBanner
 
 
@@ -213,14 +216,25 @@ class Turns(QObject):
         if conversation_id == self.conversation_id:
             self.chat_view.append_answer_text(text)
 
+    @Slot(int, int, object)
+    def on_tool_progress(self, conversation_id: int, answer_id: int, parts: object) -> None:
+        """A step called tools, or a call ended: the steps so far, redrawn above the next."""
+        if conversation_id == self.conversation_id and isinstance(parts, tuple):
+            self.chat_view.show_steps(parts_body_html(parts, answer_id, markdown_to_html))
+
     @Slot(int, int, str)
     def on_answer_finished(self, conversation_id: int, answer_id: int, status: str) -> None:
         if conversation_id != self.conversation_id or status == "rejected":
             return
         message = self.library.message(answer_id)
         versions = self.library.versions(conversation_id).get(answer_id)
+        text = message.content
+        if message.stored_parts and has_tools(message.parts):
+            # The turn's words and calls, in order; nothing then streams below them.
+            self.chat_view.show_steps(parts_body_html(message.parts, answer_id, markdown_to_html))
+            text = ""
         self.chat_view.finish_answer(
-            message.content,
+            text,
             status,
             message.error,
             answer_footer(message) + message_controls(message, versions),

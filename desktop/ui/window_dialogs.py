@@ -23,6 +23,7 @@ from desktop.ui.models_dialog import ModelsDialog
 from desktop.ui.privacy_dialog import PrivacyDialog
 from desktop.ui.providers_dialog import ProvidersDialog
 from desktop.ui.thoughts_dialog import ThoughtsDialog
+from desktop.ui.tool_blocks import details_text
 
 #: The only link schemes an answer's link may open (after the user confirms).
 WEB_SCHEMES = ("http", "https", "mailto")
@@ -199,6 +200,22 @@ class WindowDialogs(QObject):
         dialog = ThoughtsDialog(
             self.chat.model_name(message.model), message.reasoning, self._window
         )
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
+
+    def show_tool_call(self, message_id: int, index: int) -> ThoughtsDialog:
+        """One tool call of an answer with its whole arguments and result ("▸ details")."""
+        message = self.library.message(message_id)
+        title, text = details_text(message.parts, index)
+        dialog = ThoughtsDialog(
+            self.chat.model_name(message.model),
+            text,
+            self._window,
+            title=title,
+            accessible="The tool call and its result",
+        )
+        dialog.setObjectName("toolCallDialog")
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.show()
         return dialog

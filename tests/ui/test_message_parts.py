@@ -5,6 +5,7 @@ chat opened from the sidebar like any other."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QDialog, QPlainTextEdit
 from pytestqt.qtbot import QtBot
 
 from desktop.app import build_window
@@ -12,6 +13,9 @@ from desktop.core.messages import Role
 from desktop.core.parts import Image, Reasoning, Text, ToolCall, ToolResult, Unknown
 from desktop.storage.paths import AppPaths
 from desktop.storage.store import ChatStore
+from desktop.ui.render import action_href
+from desktop.ui.tool_blocks import TOOL_ACTION
+from tests.ui.driving import click_link
 
 
 def test_every_part_kind_shows_in_the_chat(home: AppPaths, qtbot: QtBot) -> None:
@@ -52,9 +56,22 @@ def test_every_part_kind_shows_in_the_chat(home: AppPaths, qtbot: QtBot) -> None
     shown = window.chat_view.toPlainText()
     assert "What is on this picture?" in shown and "[Image: a llama]" in shown
     assert "A llama, and the weather there:" in shown  # Markdown rendered, not raw
-    assert '[Tool call: weather({"city": "Cusco"})]' in shown
-    assert "[Tool result: 12 °C, clear]" in shown
+    # A tool call is a block: the tool, how it went, its arguments and its result's start.
+    assert "⚙ weather" in shown and "✓ done" in shown
+    assert 'city="Cusco"' in shown and "→ 12 °C, clear" in shown
     assert "[hologram content from a newer Llamaside]" in shown
     assert "▸ Thought" in shown and "It looks woolly." not in shown  # collapsed
+
+    # "▸ details" opens the whole call and result.
+    answer = window.library.messages(conversation.id)[-1]
+    click_link(window.chat_view, action_href(TOOL_ACTION, answer.id, 2))
+    qtbot.waitUntil(lambda: window.findChild(QDialog, "toolCallDialog") is not None)
+    details = window.findChild(QDialog, "toolCallDialog")
+    assert details is not None
+    shown_text = details.findChild(QPlainTextEdit)
+    assert shown_text is not None
+    text = shown_text.toPlainText()
+    assert '"city": "Cusco"' in text and "12 °C, clear" in text and "Tool: weather" in text
+    details.close()
     window.close()
     window.chat.store.close()

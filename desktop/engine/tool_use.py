@@ -1,0 +1,164 @@
+"""Tools in the engine child: the prompt a model's own chat template is given with them, the
+grammar that keeps a started call well-formed, the stream split that keeps a call's text out of
+the answer, and the calls read back at the end.
+
+The grammar is lazy when the model may choose (it starts where a call starts, as llama.cpp's
+server does) and active from the first token when a call is required.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import secrets
+from collections.abc import Sequence
+from typing import Any
+
+import llama_cpp
+from llama_cpp import _internals
+
+from desktop.core.params import SamplingParams
+from desktop.core.parts import ToolCall
+from desktop.core.tool_formats import (
+    ToolFormat,
+    call_started,
+    hold_from,
+    parse_calls,
+    polyfill_messages,
+)
+from desktop.core.tools import ToolChoice, ToolSpec
+from desktop.engine.tool_grammar import ToolGrammar, tool_grammar
+
+
+class GrammarRefused(RuntimeError):
+    """llama.cpp could not build the grammar for these tools (its log says why)."""
+
+
+def new_call_id() -> str:
+    """Local models name no call ids; the APIs' results must point at one."""
+    return "call_" + secrets.token_hex(6)
+
+
+class ToolUse:
+    """One answer's tools: what the template is given, the grammar and the call split."""
+
+    def __init__(self, fmt: ToolFormat, tools: Sequence[ToolSpec], choice: ToolChoice) -> None:
+        self.format = fmt
+        self.tools = list(tools)
+        self.choice = choice
+        # A forced call is one call: allowed more, a small model writes the same one again.
+        self.grammar: ToolGrammar | None = tool_grammar(
+            fmt, self.tools, choice, parallel=not choice.forced
+        )
+        self._text: list[str] = []
+        self._emitted = 0
+
+    def template_input(
+        self, messages: list[dict[str, Any]]
+    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """The messages and extra template variables for the model's chat template: its own
+        ``tools`` where it renders them, else the tools described in the system message."""
+        offered = [spec.openai() for spec in self.tools] if self.choice.mode != "none" else []
+        converted = polyfill_messages(self.format, messages, offered)
+        if self.format.native and offered:
+            return converted, {"tools": offered}
+        return converted, {}
+
+    # -- the stream ------------------------------------------------------------------------
+
+    def feed(self, text: str) -> str:
+        """Answer text that may be shown now; a call's text (or what may be the start of one)
+        is held back until the end."""
+        self._text.append(text)
+        whole = "".join(self._text)
+        self._text = [whole]
+        safe = hold_from(self.format, whole)
+        if safe <= self._emitted:
+            return ""
+        out = whole[self._emitted : safe]
+        self._emitted = safe
+        return out
+
+    @property
+    def calling(self) -> bool:
+        return call_started(self.format, "".join(self._text))
+
+    def finish(self) -> tuple[str, list[ToolCall]]:
+        """The answer text not yet shown, and the calls the model made (a call that cannot be
+        read is one with its problem named, never answer text)."""
+        whole = "".join(self._text)
+        parsed = parse_calls(self.format, whole)
+        content = parsed.content
+        # What was shown is a prefix of the answer outside calls; show the rest of it.
+        tail = content[self._emitted :] if content.startswith(whole[: self._emitted]) else ""
+        names = {spec.name: spec.server for spec in self.tools}
+        calls = [
+            ToolCall(
+                new_call_id(),
+                call.name,
+                call.arguments,
+                server=names.get(call.name, ""),
+                problem=call.problem or _unknown_tool(call.name, names, parsed.problem),
+            )
+            for call in parsed.calls
+        ]
+        return tail, calls
+
+
+def _unknown_tool(name: str, offered: dict[str, str], problem: str) -> str:
+    if problem:
+        return problem
+    if name not in offered:
+        return f"The model called {name!r}, which is not one of the tools it was offered."
+    return ""
+
+
+def _vocab_token(llm: Any, vocab: Any, word: str) -> int | None:
+    """The token id of a trigger word that is one (special) token in this vocabulary."""
+    ids: list[int] = llm.tokenize(word.encode("utf-8"), add_bos=False, special=True)
+    return ids[0] if len(ids) == 1 else None
+
+
+def sampler_chain(
+    llm: Any, vocab: Any, sampling: SamplingParams, n_vocab: int, grammar: ToolGrammar
+) -> Any:
+    """llama-cpp-python's own chain (as ``Llama._init_sampler`` builds it) with the tool grammar
+    after the penalties, where that function puts a grammar: the grammar masks the tokens a
+    call cannot continue with before top-k and the draw."""
+    sampler = _internals.LlamaSampler()  # type: ignore[no-untyped-call]
+    sampler.add_penalties(
+        n_vocab=n_vocab,
+        penalty_last_n=llm.last_n_tokens_size,
+        penalty_repeat=sampling.repeat_penalty,
+        penalty_freq=0.0,
+        penalty_present=0.0,
+    )
+    words = [t for t in (_vocab_token(llm, vocab, w) for w in grammar.trigger_words) if t]
+    patterns = list(grammar.trigger_patterns)
+    gbnf = grammar.gbnf.encode("utf-8")
+    if grammar.lazy:
+        pattern_array = (ctypes.c_char_p * max(1, len(patterns)))(
+            *[p.encode("utf-8") for p in patterns]
+        )
+        token_array = (llama_cpp.llama_token * max(1, len(words)))(*words)
+        handle = llama_cpp.llama_sampler_init_grammar_lazy_patterns(
+            vocab, gbnf, b"root", pattern_array, len(patterns), token_array, len(words)
+        )
+    else:
+        handle = llama_cpp.llama_sampler_init_grammar(vocab, gbnf, b"root")
+    if not handle:
+        sampler.close()  # type: ignore[no-untyped-call]
+        raise GrammarRefused("llama.cpp could not build a grammar for these tools.")
+    llama_cpp.llama_sampler_chain_add(sampler.sampler, handle)
+    temp = sampling.temperature
+    if temp < 0.0:
+        sampler.add_dist(llm._seed)
+    elif temp == 0.0:
+        sampler.add_greedy()  # type: ignore[no-untyped-call]
+    else:
+        sampler.add_top_k(min(sampling.top_k, n_vocab))
+        sampler.add_typical(1.0, 1)
+        sampler.add_top_p(sampling.top_p, 1)
+        sampler.add_min_p(sampling.min_p, 1)
+        sampler.add_temp(temp)
+        sampler.add_dist(llm._seed)
+    return sampler
