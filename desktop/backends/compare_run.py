@@ -34,10 +34,13 @@ from desktop.core.errors import LlamasideError
 from desktop.core.messages import MessageStatus, Role
 from desktop.core.models import CloudModel, LocalModel
 from desktop.core.params import LoadParams, SamplingParams
-from desktop.core.parts import Text
+from desktop.core.parts import TOOL_CANCELLED, Text, ToolResult
 from desktop.core.pricing import Pricing
+from desktop.core.tools import AUTO, ToolChoice, ToolSpec
 from desktop.core.usage import Usage
 
+#: The result a comparison's calls are given in a column's thread: it offers tools, runs none.
+NOT_RUN = "Not run: a comparison offers tools to the models but does not run them."
 #: Memory a loaded model needs beyond its file (context, buffers), for the fits-together check.
 LOAD_OVERHEAD_BYTES = 600 * 1024 * 1024
 
@@ -86,10 +89,23 @@ class Column:
     ) -> ColumnAnswer:
         return ColumnAnswer(self.model.id, answer or Answer(), self.local, self._n_ctx, cost or {})
 
-    def prompt(self, text: str, sampling: SamplingParams) -> Prompt:
-        """What the source is asked: this column's thread so far, then ``text``."""
+    def prompt(
+        self,
+        text: str,
+        sampling: SamplingParams,
+        tools: tuple[ToolSpec, ...] = (),
+        tool_choice: ToolChoice = AUTO,
+    ) -> Prompt:
+        """What the source is asked: this column's thread so far, then ``text``, with the
+        tools every column of the round is offered."""
         question = PromptMessage(Role.USER, (Text(text),))
-        return Prompt((*self.history, question), sampling, self.system_prompt)
+        return Prompt(
+            (*self.history, question),
+            sampling,
+            self.system_prompt,
+            tools=tools,
+            tool_choice=tool_choice if tools else AUTO,
+        )
 
     def run(
         self,
@@ -98,9 +114,12 @@ class Column:
         on_delta: Callable[[str], None],
         *,
         local_busy: threading.Event | None = None,
+        tools: tuple[ToolSpec, ...] = (),
+        tool_choice: ToolChoice = AUTO,
     ) -> ColumnAnswer:
-        """One answer. ``local_busy``: for a cloud column, set while a local model of the same
-        round is still answering (the column then reads its stream in bursts: Coalescer)."""
+        """One answer: one model step, whose tool calls are kept and never run. ``local_busy``:
+        for a cloud column, set while a local model of the same round is still answering (the
+        column then reads its stream in bursts: Coalescer)."""
         if self._cancel.is_set() or self._closed:
             return self._result()
         try:
@@ -114,7 +133,7 @@ class Column:
         if self._cancel.is_set():
             self._release(source)
             return self._result()
-        asked = self.prompt(prompt, sampling)
+        asked = self.prompt(prompt, sampling, tools, tool_choice)
         pace = Coalescer(self._cancel, CLOUD_COALESCE_S, local_busy)
         cancel_sent = False
 
@@ -133,9 +152,15 @@ class Column:
         finally:
             self._release(source)
         cost = self._cost(source, answer)
-        if answer.status != MessageStatus.FAILED and answer.text:
-            # This column's own thread: its next answer follows from this one.
-            self.history += [asked.messages[-1], PromptMessage(Role.ASSISTANT, answer.parts)]
+        if answer.status != MessageStatus.FAILED and (answer.text or answer.calls):
+            # This column's own thread: its next answer follows from this one. Its calls were
+            # not run, and every API wants each call answered, so each gets a "not run" result.
+            not_run = tuple(
+                ToolResult(call.call_id, NOT_RUN, is_error=True, status=TOOL_CANCELLED)
+                for call in answer.calls
+            )
+            said = PromptMessage(Role.ASSISTANT, (*answer.parts, *not_run))
+            self.history += [asked.messages[-1], said]
         return self._result(answer, cost)
 
     def _open(self) -> Source | None:
@@ -275,9 +300,12 @@ def run_round(
     *,
     local_together: bool = True,
     on_done: Callable[[int, ColumnAnswer], None] | None = None,
+    tools: tuple[ToolSpec, ...] = (),
+    tool_choice: ToolChoice = AUTO,
 ) -> list[ColumnAnswer]:
     """Send the prompt to every column at once and wait for all answers. With
-    ``local_together`` False the local columns take turns (one thread runs them in order)."""
+    ``local_together`` False the local columns take turns (one thread runs them in order).
+    ``tools``: offered alike to every column; their calls are kept in the answers, not run."""
     results: list[ColumnAnswer | None] = [None] * len(columns)
     #: Set while any local column is still answering; locals_left: those not done yet.
     local_busy = threading.Event()
@@ -297,6 +325,8 @@ def run_round(
                 sampling,
                 lambda text: on_delta(slot, text),
                 local_busy=local_busy if beside_local else None,
+                tools=tools,
+                tool_choice=tool_choice,
             )
         except Exception as exc:  # a column must always report back
             failed = Answer(error=f"{type(exc).__name__}: {exc}")

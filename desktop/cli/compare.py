@@ -27,7 +27,10 @@ from desktop.core.compare import (
     METRICS,
     MIN_COLUMNS,
     ColumnAnswer,
+    batch_export,
+    batch_row,
     batch_summary,
+    calls_text,
     format_metric,
     parse_prompts,
 )
@@ -38,6 +41,8 @@ from desktop.core.models import LOCAL_PREFIX, CloudModel, LocalModel
 from desktop.core.params import LoadParams
 from desktop.core.pricing import PricingError
 from desktop.core.ratings import leaderboard
+from desktop.core.tool_score import call_json, format_share, parse_tool_choice, parse_tools
+from desktop.core.tools import AUTO, ToolChoice, ToolSpec
 from desktop.services.turn import ComparisonAnswerRow
 from desktop.storage.paths import AppPaths
 from desktop.storage.settings import Settings
@@ -51,7 +56,24 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         "-m", "--model", action="append", default=[], help="a model id; give 2 to 4"
     )
     compare.add_argument("--batch", metavar="FILE", help="prompts from a .jsonl, .csv or .txt file")
-    compare.add_argument("--out", metavar="FILE", help="write the batch results (JSON) here")
+    compare.add_argument(
+        "--out",
+        metavar="FILE",
+        help="write the batch results here: JSON, or Markdown (.md) or CSV (.csv) by its name",
+    )
+    compare.add_argument(
+        "--tools",
+        metavar="FILE",
+        help="a JSON list of OpenAI function entries offered to every model (a batch prompt's "
+        "own tools take its place); calls are shown and scored, never run",
+    )
+    compare.add_argument(
+        "--tool-choice",
+        default=None,
+        metavar="CHOICE",
+        help="auto (default), required, none, or a tool's name; a batch prompt's own "
+        "tool_choice takes its place",
+    )
     compare.add_argument(
         "--per-month",
         type=int,
@@ -147,7 +169,34 @@ def _row(result: ColumnAnswer) -> dict[str, Any]:
         "status": result.status,
         "error": result.error,
         "metrics": result.metrics(),
+        "calls": [call_json(call) for call in result.answer.calls],
     }
+
+
+def _tools(args: argparse.Namespace) -> tuple[tuple[ToolSpec, ...], ToolChoice]:
+    """The tools given with --tools (a JSON list, or an object with a "tools" list) and the
+    --tool-choice; none and auto without them."""
+    tools: tuple[ToolSpec, ...] = ()
+    if args.tools:
+        try:
+            data = json.loads(Path(args.tools).read_text(encoding="utf-8"))
+            if isinstance(data, dict) and "tools" in data:
+                data = data["tools"]
+            tools = parse_tools(data)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidParameter(f"Cannot read {args.tools}: {exc}") from None
+        except ValueError as exc:
+            raise InvalidParameter(f"{args.tools}: {exc}.") from None
+    if args.tool_choice is None:
+        return tools, AUTO
+    if not tools and not args.batch:
+        raise InvalidParameter("--tool-choice needs --tools.")
+    try:
+        # A tool's name is checked against each batch prompt's own tools as it is read.
+        named = tools or (ToolSpec(args.tool_choice.strip()),)
+        return tools, parse_tool_choice(args.tool_choice, named)
+    except ValueError as exc:
+        raise InvalidParameter(f"--tool-choice: {exc}.") from None
 
 
 def _save_round(
@@ -171,6 +220,7 @@ def cmd_compare(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
     prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
     if not prompt or not prompt.strip():
         raise InvalidParameter("Give a prompt (or --batch FILE).")
+    tools, tool_choice = _tools(args)
     settings = Settings(paths.settings)
     store = ChatStore(paths.database)
     try:
@@ -187,6 +237,8 @@ def cmd_compare(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
                 sampling_from(args, settings.sampling()),
                 lambda _s, _t: None,
                 local_together=together,
+                tools=tools,
+                tool_choice=tool_choice,
             )
         comparison_id = None
         if not args.no_save:
@@ -208,6 +260,8 @@ def cmd_compare(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
     else:
         for row in rows:
             out.write(f"=== {row['model']} ===\n{row['text']}\n")
+            for call in row["calls"]:  # shown, never run
+                out.write(f"[tool call, not run] {calls_text([call])}\n")
             if row["error"]:
                 out.write(f"[{row['status']}: {row['error']}]\n")
             out.write("\n")
@@ -231,7 +285,9 @@ def _batch(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
         text = source.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidParameter(f"Cannot read {source}: {exc}") from None
-    prompt_set = parse_prompts(text, source.name)
+    tools, tool_choice = _tools(args)
+    prompt_set = parse_prompts(text, source.name, tools, tool_choice)
+    entries = prompt_set.entries
     for problem in prompt_set.problems:
         sys.stderr.write(f"{source}: {problem} (skipped)\n")
     if not prompt_set.prompts:
@@ -253,17 +309,23 @@ def _batch(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
                 comparison_id = store.create_comparison(
                     f"Batch: {source.name}", "batch", [c.model.id for c in columns]
                 )
-            total = len(prompt_set.prompts)
-            for index, prompt in enumerate(prompt_set.prompts):
+            total = len(entries)
+            for index, entry in enumerate(entries):
                 for column in columns:
                     column.history.clear()  # every prompt of a batch stands alone
                 results = run_round(
-                    columns, prompt, sampling, lambda _s, _t: None, local_together=together
+                    columns,
+                    entry.text,
+                    sampling,
+                    lambda _s, _t: None,
+                    local_together=together,
+                    tools=entry.tools,
+                    tool_choice=entry.tool_choice,
                 )
                 sys.stderr.write(f"\r{index + 1}/{total} prompts")
-                table.append({"prompt": prompt, "answers": [_row(r) for r in results]})
+                table.append(batch_row(entry, results))
                 if comparison_id is not None:
-                    _save_round(store, comparison_id, index, prompt, results)
+                    _save_round(store, comparison_id, index, entry.text, results)
             sys.stderr.write("\n")
             models = [c.model.id for c in columns]
     finally:
@@ -280,7 +342,7 @@ def _batch(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
     show_json = args.json
     if args.out:
         try:
-            Path(args.out).write_text(json.dumps(report, indent=2, ensure_ascii=False), "utf-8")
+            Path(args.out).write_text(batch_export(report, Path(args.out).suffix), "utf-8")
         except OSError as exc:
             # The answers were paid for: never lose them to a bad path or a full disk.
             sys.stderr.write(
@@ -300,10 +362,22 @@ def _batch(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
                 f"{format_metric('tokens_per_second', row['mean_tokens_per_second'])} tok/s  "
                 f"total {format_metric('cost_usd', row['total_cost_usd'])}  "
                 f"per month {format_metric('cost_usd', row['cost_per_month_usd'])}  "
-                f"failed {row['failed']}\n"
+                f"failed {row['failed']}{_accuracy_text(row['tool_calls'])}\n"
             )
     answered = any(a["status"] != "failed" for row in table for a in row["answers"])
     return 0 if answered else 1
+
+
+def _accuracy_text(tool_calls: dict[str, Any] | None) -> str:
+    """A summary line's tool-call accuracy ("" where no prompt expected a call)."""
+    if not tool_calls:
+        return ""
+    return (
+        f"  right tool {format_share(tool_calls['right_tool'])}"
+        f"  right args {format_share(tool_calls['right_arguments'])}"
+        f"  well-formed {format_share(tool_calls['well_formed'])}"
+        f" (of {tool_calls['scored']})"
+    )
 
 
 def cmd_leaderboard(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:

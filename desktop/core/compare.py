@@ -16,6 +16,18 @@ from typing import Any
 from desktop.core.answer import Answer
 from desktop.core.errors import LlamasideError
 from desktop.core.pricing import format_cost
+from desktop.core.tool_score import (
+    CallScore,
+    ExpectedCall,
+    accuracy,
+    call_json,
+    format_share,
+    parse_expect_call,
+    parse_tool_choice,
+    parse_tools,
+    score_answer,
+)
+from desktop.core.tools import AUTO, ToolChoice, ToolSpec
 
 MIN_COLUMNS, MAX_COLUMNS = 2, 4
 
@@ -186,29 +198,97 @@ class PromptFileError(LlamasideError):
 
 
 @dataclass(frozen=True)
+class BatchPrompt:
+    """One prompt of a batch: its text, the tools every column is offered with it, and the
+    call it expects (then the answers' first calls are scored, never run)."""
+
+    text: str
+    tools: tuple[ToolSpec, ...] = ()
+    tool_choice: ToolChoice = AUTO
+    expect_call: ExpectedCall | None = None
+
+    @property
+    def plain(self) -> bool:
+        return not self.tools and self.expect_call is None and self.tool_choice == AUTO
+
+    def to_json(self) -> str | dict[str, Any]:
+        """As a prompt file (or a saved list) writes it: the text alone when that is all."""
+        if self.plain:
+            return self.text
+        data: dict[str, Any] = {"prompt": self.text}
+        if self.tools:
+            data["tools"] = [spec.openai() for spec in self.tools]
+        if self.tool_choice != AUTO:
+            choice = self.tool_choice
+            data["tool_choice"] = choice.name if choice.mode == "tool" else choice.mode
+        if self.expect_call is not None:
+            data["expect_call"] = self.expect_call.to_dict()
+        return data
+
+
+def batch_prompt(
+    value: Any, tools: tuple[ToolSpec, ...] = (), choice: ToolChoice = AUTO
+) -> BatchPrompt:
+    """A prompt file's entry: a string, or {"prompt": ..., "tools": [...], "tool_choice": ...,
+    "expect_call": {...}}; ``tools``: offered where the entry names none of its own;
+    ``choice``: where it names no tool_choice. ValueError with a sentence when it is not one."""
+    if isinstance(value, str):
+        if not value.strip():
+            raise ValueError('expected a string or {"prompt": "..."}')
+        return BatchPrompt(value, tools, choice)
+    text = value.get("prompt") if isinstance(value, dict) else None
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError('expected a string or {"prompt": "..."}')
+    assert isinstance(value, dict)
+    if "tools" in value:
+        tools = parse_tools(value["tools"])
+    if value.get("tool_choice") is not None:
+        choice = parse_tool_choice(value["tool_choice"], tools)
+    elif choice.mode == "tool" and choice.name not in {spec.name for spec in tools}:
+        raise ValueError(f"the tool choice {choice.name!r} is not among this prompt's tools")
+    expected = None
+    if value.get("expect_call") is not None:
+        expected = parse_expect_call(value["expect_call"])
+        if tools and expected.name not in {spec.name for spec in tools}:
+            raise ValueError(f"expect_call names {expected.name!r}, which is not among the tools")
+    return BatchPrompt(text, tools, choice, expected)
+
+
+@dataclass(frozen=True)
 class PromptSet:
     """A batch's prompts from a file, and the lines that were skipped."""
 
     prompts: list[str]
     #: "line N: why" for each line that was skipped.
     problems: list[str]
+    #: The prompts with their tools and expected calls (JSONL), one per prompt.
+    entries: list[BatchPrompt] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.entries:  # plain prompts (text, CSV): entries of their text alone
+            self.entries.extend(BatchPrompt(text) for text in self.prompts)
 
 
-def parse_prompts(text: str, name: str) -> PromptSet:
-    """Prompts from a JSONL file (one string or {"prompt": ...} per line), a CSV file with a
-    "prompt" column, or plain text (one prompt per line). Bad lines are reported by number and
-    skipped; the rest run."""
+def parse_prompts(
+    text: str, name: str, tools: tuple[ToolSpec, ...] = (), choice: ToolChoice = AUTO
+) -> PromptSet:
+    """Prompts from a JSONL file (one string or {"prompt": ...} per line, which may carry
+    "tools", "tool_choice" and "expect_call"), a CSV file with a "prompt" column, or plain text
+    (one prompt per line). Bad lines are reported by number and skipped; the rest run.
+    ``tools`` and ``choice``: for every prompt that names none of its own."""
     lower = name.lower()
     if lower.endswith(".csv"):
-        return _parse_csv(text)
-    if lower.endswith((".jsonl", ".json", ".ndjson")):
-        return _parse_jsonl(text)
-    prompts = [line.strip() for line in text.splitlines() if line.strip()]
-    return PromptSet(prompts, [])
+        found = _parse_csv(text)
+    elif lower.endswith((".jsonl", ".json", ".ndjson")):
+        return _parse_jsonl(text, tools, choice)
+    else:
+        found = PromptSet([line.strip() for line in text.splitlines() if line.strip()], [])
+    entries = [BatchPrompt(p, tools, choice) for p in found.prompts]
+    return PromptSet(found.prompts, found.problems, entries)
 
 
-def _parse_jsonl(text: str) -> PromptSet:
-    prompts, problems = [], []
+def _parse_jsonl(text: str, tools: tuple[ToolSpec, ...], choice: ToolChoice) -> PromptSet:
+    entries, problems = [], []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -217,13 +297,11 @@ def _parse_jsonl(text: str) -> PromptSet:
         except ValueError as exc:
             problems.append(f"line {number}: not JSON ({exc.args[0]})")
             continue
-        if isinstance(value, dict):
-            value = value.get("prompt")
-        if not isinstance(value, str) or not value.strip():
-            problems.append(f'line {number}: expected a string or {{"prompt": "..."}}')
-            continue
-        prompts.append(value)
-    return PromptSet(prompts, problems)
+        try:
+            entries.append(batch_prompt(value, tools, choice))
+        except ValueError as exc:
+            problems.append(f"line {number}: {exc}")
+    return PromptSet([e.text for e in entries], problems, entries)
 
 
 def _parse_csv(text: str) -> PromptSet:
@@ -247,10 +325,38 @@ def monthly_cost(mean_cost_per_request: float | None, requests_per_month: int) -
     return mean_cost_per_request * requests_per_month
 
 
+def batch_answer(result: ColumnAnswer, entry: BatchPrompt) -> dict[str, Any]:
+    """One column's answer as a batch report keeps it: its text, status, metrics and calls,
+    and where the prompt expects a call, the score of its first call (failed answers are not
+    scored: they count as failed)."""
+    row: dict[str, Any] = {
+        "model": result.model_id,
+        "text": result.text,
+        "status": result.status,
+        "error": result.error,
+        "metrics": result.metrics(),
+        "calls": [call_json(call) for call in result.answer.calls],
+    }
+    if entry.expect_call is not None and result.status != "failed":
+        score = score_answer(entry.expect_call, result.answer.calls, entry.tools)
+        row["score"] = score.to_dict()
+    return row
+
+
+def batch_row(entry: BatchPrompt, results: list[ColumnAnswer]) -> dict[str, Any]:
+    """One prompt of a batch report: the prompt, the call it expects, every column's answer."""
+    row: dict[str, Any] = {"prompt": entry.text}
+    if entry.expect_call is not None:
+        row["expect_call"] = entry.expect_call.to_dict()
+    row["answers"] = [batch_answer(result, entry) for result in results]
+    return row
+
+
 def batch_summary(
     table: list[dict[str, Any]], models: list[str], per_month: int
 ) -> list[dict[str, Any]]:
-    """Per model: mean latency and speed, total cost of the batch and at the user's volume."""
+    """Per model: mean latency and speed, total cost of the batch and at the user's volume,
+    and tool-call accuracy over the prompts that expect a call (None where none does)."""
     summary = []
     for slot, model in enumerate(models):
         answers = [row["answers"][slot] for row in table]
@@ -264,6 +370,7 @@ def batch_summary(
         costs = [a["metrics"]["cost_usd"] for a in ok]
         known = [c for c in costs if c is not None]
         mean_cost = mean(known) if known and len(known) == len(costs) else None
+        scores = [CallScore(**a["score"]) for a in ok if a.get("score")]
         summary.append(
             {
                 "model": model,
@@ -273,47 +380,106 @@ def batch_summary(
                 "mean_tokens_per_second": mean(tps) if tps else None,
                 "total_cost_usd": sum(known) if mean_cost is not None else None,
                 "cost_per_month_usd": monthly_cost(mean_cost, per_month),
+                "tool_calls": accuracy(scores),
             }
         )
     return summary
 
 
+#: The tool-call accuracy columns of a batch summary: (key in "tool_calls", heading).
+ACCURACY_COLUMNS = (
+    ("right_tool", "Right tool"),
+    ("right_arguments", "Right arguments"),
+    ("well_formed", "Well-formed"),
+)
+
+
+def scored(report: dict[str, Any]) -> bool:
+    """Whether any prompt of the batch expected a call (then accuracy is shown)."""
+    return any(row.get("tool_calls") for row in report["summary"])
+
+
+def calls_text(calls: list[dict[str, Any]]) -> str:
+    """A report's calls on one line: ``get_weather({"city": "Oslo"}); ...``."""
+    return "; ".join(f"{c['name']}({c['arguments']})" for c in calls)
+
+
 def batch_markdown(report: dict[str, Any]) -> str:
-    """A batch comparison as Markdown: the summary table, then every prompt with its answers."""
+    """A batch comparison as Markdown: the summary table (with tool-call accuracy when the
+    prompts expect calls), then every prompt with its answers, calls and scores."""
     models = report["models"]
+    with_calls = scored(report)
+    accuracy_heads = "".join(f" {head} |" for _key, head in ACCURACY_COLUMNS) if with_calls else ""
     lines = [
         f"# Batch comparison: {report.get('source', '')}",
         "",
         f"Cost projection at {report['per_month']:,} requests per month.",
         "",
         "| Model | Answers | Failed | Mean TTFT (s) | Mean tok/s | Batch cost ($) "
-        "| Per month ($) |",
-        "|---|---|---|---|---|---|---|",
+        "| Per month ($) |" + accuracy_heads,
+        "|---|---|---|---|---|---|---|" + ("---|" * len(ACCURACY_COLUMNS) if with_calls else ""),
     ]
 
     def number(value: Any, digits: int) -> str:
         return "-" if value is None else f"{value:.{digits}f}"
 
     for row in report["summary"]:
-        lines.append(
+        line = (
             f"| {row['model']} | {row['answers']} | {row['failed']} | "
             f"{number(row['mean_ttft_s'], 3)} | {number(row['mean_tokens_per_second'], 1)} | "
             f"{number(row['total_cost_usd'], 4)} | {number(row['cost_per_month_usd'], 2)} |"
         )
+        if with_calls:
+            tool_calls = row.get("tool_calls") or {}
+            line += "".join(
+                f" {format_share(tool_calls.get(key))} |" for key, _head in ACCURACY_COLUMNS
+            )
+        lines.append(line)
+    if with_calls:
+        lines += ["", "Tool calls are scored on the first call of each answer; none was run."]
     for index, result in enumerate(report["results"], start=1):
         lines += ["", f"## {index}. {result['prompt']}"]
+        if result.get("expect_call"):
+            lines += ["", f"Expected call: `{json.dumps(result['expect_call'])}`"]
         for model, answer in zip(models, result["answers"], strict=True):
-            lines += ["", f"### {model} ({answer['status']})", "", answer["text"] or "_(none)_"]
+            lines += ["", f"### {model} ({answer['status']})", ""]
+            if answer["text"] or not answer.get("calls"):
+                lines.append(answer["text"] or "_(none)_")
+            if answer.get("calls"):
+                lines += ["", f"Calls: `{calls_text(answer['calls'])}`"]
+            if answer.get("score"):
+                lines += ["", f"Score: {answer['score']['detail']}"]
             if answer.get("error"):
                 lines += ["", f"> {answer['error']}"]
     return "\n".join(lines) + "\n"
 
 
+#: The columns of a batch's CSV export, in order.
+BATCH_CSV_FIELDS = [
+    "prompt_index",
+    "prompt",
+    "model",
+    "status",
+    "error",
+    "text",
+    *(m.key for m in METRICS),
+    "expected_call",
+    "calls",
+    "well_formed",
+    "right_tool",
+    "right_arguments",
+    "score_detail",
+]
+
+
 def batch_csv_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per prompt and model, with every metric."""
+    """One row per prompt and model, with every metric and, where a call was expected, the
+    score of the answer's first call."""
     rows = []
     for index, result in enumerate(report["results"], start=1):
+        expected = result.get("expect_call")
         for model, answer in zip(report["models"], result["answers"], strict=True):
+            score = answer.get("score") or {}
             rows.append(
                 {
                     "prompt_index": index,
@@ -323,6 +489,26 @@ def batch_csv_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
                     "error": answer.get("error") or "",
                     "text": answer["text"],
                     **{m.key: answer["metrics"].get(m.key) for m in METRICS},
+                    "expected_call": json.dumps(expected) if expected else "",
+                    "calls": calls_text(answer.get("calls") or []),
+                    "well_formed": score.get("well_formed", ""),
+                    "right_tool": score.get("right_tool", ""),
+                    "right_arguments": score.get("right_arguments", ""),
+                    "score_detail": score.get("detail", ""),
                 }
             )
     return rows
+
+
+def batch_export(report: dict[str, Any], suffix: str) -> str:
+    """A batch report as a file's text by its suffix: Markdown (md), CSV (csv), else JSON."""
+    suffix = suffix.lower().lstrip(".")
+    if suffix == "md":
+        return batch_markdown(report)
+    if suffix == "csv":
+        handle = io.StringIO(newline="")
+        writer = csv.DictWriter(handle, fieldnames=BATCH_CSV_FIELDS)
+        writer.writeheader()
+        writer.writerows(batch_csv_rows(report))
+        return handle.getvalue()
+    return json.dumps(report, indent=2, ensure_ascii=False)

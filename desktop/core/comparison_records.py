@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from desktop.core.parts import Parts
+
 
 @dataclass(frozen=True)
 class ComparisonRecord:
@@ -43,3 +45,5 @@ class ComparisonAnswerRecord:
     usage: dict[str, Any] | None
     #: When it was first saved (ISO time).
     created: str
+    #: Its parts where it holds more than its text (tool calls it made, thinking); else empty.
+    parts: Parts = ()

@@ -23,7 +23,9 @@ from desktop.core.answer import Answer
 from desktop.core.compare import (
     MAX_COLUMNS,
     MIN_COLUMNS,
+    BatchPrompt,
     ColumnAnswer,
+    batch_row,
     batch_summary,
     metrics_of,
     names_itself,
@@ -35,6 +37,7 @@ from desktop.core.models import CloudModel, LocalModel
 from desktop.core.params import LoadParams, SamplingParams
 from desktop.core.pricing import PricingError
 from desktop.core.ratings import WINNERS
+from desktop.core.tools import AUTO, ToolChoice, ToolSpec
 from desktop.services.cloud import CloudService
 from desktop.services.turn import Checkpoints, ComparisonAnswerRow
 from desktop.storage.store import ChatStore
@@ -119,6 +122,9 @@ class CompareSession(QObject):
             for model in self.models
         ]
         self.comparison_id: int | None = None
+        #: Offered alike to every column with each prompt sent (their calls are kept, not run).
+        self.tools: tuple[ToolSpec, ...] = ()
+        self.tool_choice: ToolChoice = AUTO
         self.round = -1
         self.prompts: list[str] = []
         #: Per round, per slot: the result once the column ended.
@@ -131,7 +137,7 @@ class CompareSession(QObject):
         self._closed = False
         self._batch_stop = threading.Event()
         self._batch_rows: list[dict[str, Any]] = []
-        self._batch_meta: tuple[list[str], int, str] = ([], 0, "")
+        self._batch_meta: tuple[list[BatchPrompt], int, str] = ([], 0, "")
         self.voted: set[int] = set()
         self._delta.connect(self._on_delta)
         self._done.connect(self._on_done)
@@ -210,6 +216,8 @@ class CompareSession(QObject):
                 lambda slot, text: self._delta.emit(round_index, slot, text),
                 local_together=self.local_together,
                 on_done=lambda slot, result: self._done.emit(round_index, slot, result),
+                tools=self.tools,
+                tool_choice=self.tool_choice,
             )
             self._round_done.emit(round_index)
 
@@ -312,11 +320,16 @@ class CompareSession(QObject):
 
     # -- batch --------------------------------------------------------------------------------
 
-    def run_batch(self, prompts: list[str], per_month: int, source: str = "") -> None:
+    def run_batch(
+        self, prompts: list[str] | list[BatchPrompt], per_month: int, source: str = ""
+    ) -> None:
         """Every prompt (each on its own, no follow-up context) through all columns, in the
-        background; progress and the report come back as signals."""
+        background; progress and the report come back as signals. A prompt's tools are offered
+        to every column; where it expects a call, each answer's first call is scored (no tool
+        is run)."""
         if self._running or self._closed:
             return
+        entries = [p if isinstance(p, BatchPrompt) else BatchPrompt(p) for p in prompts]
         self._batch_stop.clear()
         self.comparison_id = self.store.create_comparison(
             f"Batch: {source or f'{len(prompts)} prompts'}",
@@ -326,46 +339,43 @@ class CompareSession(QObject):
         )
         self._running = set(range(len(self.columns)))
         self._batch_rows = []
-        self._batch_meta = (prompts, per_month, source)
+        self._batch_meta = (entries, per_month, source)
 
         def work() -> None:
-            for index, prompt in enumerate(prompts):
+            for index, entry in enumerate(entries):
                 if self._batch_stop.is_set():
                     break
                 for column in self.columns:
                     column.history.clear()
                 results = run_round(
                     self.columns,
-                    prompt,
+                    entry.text,
                     self.sampling,
                     lambda _slot, _text: None,
                     local_together=self.local_together,
+                    tools=entry.tools,
+                    tool_choice=entry.tool_choice,
                 )
-                self._batch_row.emit(index, len(prompts), results)
+                self._batch_row.emit(index, len(entries), results)
             self._batch_end.emit(None)
 
         threading.Thread(target=work, name="compare-batch", daemon=True).start()
+
+    @property
+    def batch_rows(self) -> list[dict[str, Any]]:
+        """The running batch's report rows so far (each prompt's answers, calls and scores)."""
+        return self._batch_rows
 
     @Slot(int, int, object)
     def _on_batch_row(self, index: int, total: int, results: list[ColumnAnswer]) -> None:
         if self._closed:
             return
-        prompt = self._batch_meta[0][index]
-        self.prompts.append(prompt)
+        entry = self._batch_meta[0][index]
+        self.prompts.append(entry.text)
         self.results.append(list(results))
         for slot, result in enumerate(results):
             self._save(index, slot, result)
-        answers = [
-            {
-                "model": result.model_id,
-                "text": result.text,
-                "status": result.status,
-                "error": result.error,
-                "metrics": result.metrics(),
-            }
-            for result in results
-        ]
-        self._batch_rows.append({"prompt": prompt, "answers": answers})
+        self._batch_rows.append(batch_row(entry, list(results)))
         self.batch_progress.emit(index + 1, total)
 
     @Slot(object)

@@ -121,7 +121,8 @@ class ComparisonAnswerRow:
         self._save(text_of(parts), MessageStatus.STREAMING)
 
     def finish(self, answer: Answer, status: MessageStatus, usage: dict[str, Any] | None) -> None:
-        self._save(answer.text, status, error=answer.error, usage=usage)
+        # The parts too: an answer's tool calls (kept, not run) are not in its text.
+        self._save(answer.text, status, error=answer.error, usage=usage, parts=answer.parts)
 
 
 class Checkpoints:

@@ -8,6 +8,7 @@ from typing import Any
 
 from desktop.core.comparison_records import ComparisonAnswerRecord, ComparisonRecord
 from desktop.core.errors import StoreError
+from desktop.core.parts import PartError, Parts, is_plain, parts_from_json, parts_to_json
 from desktop.core.ratings import Vote
 from desktop.storage.database import Database, now_iso
 
@@ -48,25 +49,36 @@ class Comparisons(Database):
         status: str,
         error: str | None = None,
         usage: dict[str, Any] | None = None,
+        parts: Parts = (),
     ) -> int:
-        """Insert or update (same comparison, round and slot) one column's answer."""
+        """Insert or update (same comparison, round and slot) one column's answer; ``parts``
+        where it holds more than its text (tool calls, thinking)."""
         with self._writing():
             existing = self.db.execute(
                 "SELECT id FROM comparison_answers WHERE comparison_id = ? AND round = ? "
                 "AND slot = ?",
                 [comparison_id, round_index, slot],
             ).fetchone()
-            values = [model, prompt, content, status, error, json.dumps(usage) if usage else None]
+            values = [
+                model,
+                prompt,
+                content,
+                status,
+                error,
+                json.dumps(usage) if usage else None,
+                None if is_plain(parts) else parts_to_json(parts),
+            ]
             if existing:
                 self.db.execute(
                     "UPDATE comparison_answers SET model = ?, prompt = ?, content = ?, "
-                    "status = ?, error = ?, usage = ? WHERE id = ?",
+                    "status = ?, error = ?, usage = ?, parts = ? WHERE id = ?",
                     [*values, existing[0]],
                 )
                 return int(existing[0])
             cursor = self.db.execute(
                 "INSERT INTO comparison_answers (model, prompt, content, status, error, usage, "
-                "comparison_id, round, slot, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "parts, comparison_id, round, slot, created) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [*values, comparison_id, round_index, slot, now_iso()],
             )
         return int(cursor.lastrowid or 0)
@@ -152,4 +164,16 @@ def _answer(row: dict[str, Any]) -> ComparisonAnswerRecord:
         error=row["error"],
         usage=json.loads(row["usage"]) if row["usage"] else None,
         created=str(row["created"]),
+        parts=_parts(row.get("parts")),
     )
+
+
+def _parts(raw: str | None) -> Parts:
+    """A stored answer's parts (empty: its text alone, or parts this version cannot read,
+    whose text is still in content)."""
+    if not raw:
+        return ()
+    try:
+        return parts_from_json(raw)
+    except (ValueError, PartError):
+        return ()

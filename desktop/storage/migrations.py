@@ -245,6 +245,12 @@ def _m011_parts(db: Executes) -> None:
     )
 
 
+def _m012_comparison_parts(db: Executes) -> None:
+    # A column's answer may hold tool calls besides its words (a comparison offers tools and
+    # keeps the calls, unrun): its parts as messages keep them, NULL for the text alone.
+    db.executescript("ALTER TABLE comparison_answers ADD COLUMN parts TEXT;")
+
+
 #: Ordered and append-only: a migration, once released, never changes. Its position is its id.
 MIGRATIONS: list[tuple[str, Callable[[Executes], None]]] = [
     ("initial", _m001_initial),
@@ -258,4 +264,5 @@ MIGRATIONS: list[tuple[str, Callable[[Executes], None]]] = [
     ("listing_index", _m009_listing_index),
     ("reasoning", _m010_reasoning),
     ("parts", _m011_parts),
+    ("comparison_parts", _m012_comparison_parts),
 ]

@@ -1,11 +1,10 @@
 """Batch comparison: a prompt file through the compare window's models, with progress, a
 prompt x model table, a summary (mean latency, tokens/s, cost and cost at the user's monthly
-volume) and export to Markdown, CSV and JSON."""
+volume; tool-call accuracy where the prompts expect calls) and export to Markdown, CSV and
+JSON."""
 
 from __future__ import annotations
 
-import csv
-import json
 import random
 from pathlib import Path
 from typing import Any
@@ -33,19 +32,22 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.core.compare import (
-    METRICS,
+    ACCURACY_COLUMNS,
+    BatchPrompt,
     PromptFileError,
-    batch_csv_rows,
-    batch_markdown,
+    batch_export,
+    batch_prompt,
     format_metric,
     names_itself,
     parse_prompts,
 )
 from desktop.core.errors import LlamasideError
 from desktop.core.models import CloudModel, LocalModel
+from desktop.core.tool_score import format_share
 from desktop.services.chat import ChatService
 from desktop.services.compare import CompareSession
 from desktop.services.comparisons import Comparisons
+from desktop.ui.compare_calls import answer_cell, call_line
 
 SUMMARY_COLUMNS = (
     "Model",
@@ -55,6 +57,8 @@ SUMMARY_COLUMNS = (
     "Mean tok/s",
     "Batch cost",
     "Cost per month",
+    # Tool-call accuracy over the prompts that expect a call ("–" where none does).
+    *(head for _key, head in ACCURACY_COLUMNS),
 )
 #: After the name of a model that failed to load last time, as in the main window's picker.
 FAILED_MARK = " · ⚠ failed to load"
@@ -181,7 +185,7 @@ class BatchDialog(QDialog):
         if path:
             self.file_edit.setText(path)
 
-    def _saved_lists(self) -> dict[str, list[str]]:
+    def _saved_lists(self) -> dict[str, list[Any]]:
         saved = self.chat.settings.get("prompt_lists", {})
         return saved if isinstance(saved, dict) else {}
 
@@ -191,8 +195,9 @@ class BatchDialog(QDialog):
         for name, prompts in sorted(self._saved_lists().items()):
             self.saved_picker.addItem(f"{name} ({len(prompts)})", name)
 
-    def _read_file(self) -> tuple[list[str], str] | None:
-        """The file's prompts and its name; problems (skipped lines) are shown."""
+    def _read_file(self) -> tuple[list[BatchPrompt], str] | None:
+        """The file's prompts (with their tools and expected calls) and its name; problems
+        (skipped lines) are shown."""
         source = Path(self.file_edit.text().strip())
         try:
             prompt_set = parse_prompts(source.read_text(encoding="utf-8"), source.name)
@@ -208,7 +213,7 @@ class BatchDialog(QDialog):
         if not prompt_set.prompts:
             self.problems.setText(f"{source} has no usable prompts.")
             return None
-        return prompt_set.prompts, source.name
+        return prompt_set.entries, source.name
 
     @Slot()
     def save_list(self) -> None:
@@ -217,7 +222,9 @@ class BatchDialog(QDialog):
             return
         name, ok = QInputDialog.getText(self, "Save prompt list", "Name:", text=found[1])
         if ok and name.strip():
-            self.chat.settings.set("prompt_lists", {**self._saved_lists(), name.strip(): found[0]})
+            # A prompt with tools or an expected call is kept whole; a plain one as its text.
+            kept = [entry.to_json() for entry in found[0]]
+            self.chat.settings.set("prompt_lists", {**self._saved_lists(), name.strip(): kept})
             self._refresh_saved()
             self.saved_picker.setCurrentIndex(self.saved_picker.findData(name.strip()))
 
@@ -225,7 +232,7 @@ class BatchDialog(QDialog):
     def run(self) -> None:
         chosen = self.saved_picker.currentData()
         if chosen is not None:
-            prompts, source_name = list(self._saved_lists().get(str(chosen), [])), str(chosen)
+            prompts, source_name = self._saved_entries(str(chosen)), str(chosen)
         else:
             found = self._read_file()
             if found is None:
@@ -260,6 +267,17 @@ class BatchDialog(QDialog):
         self.stop_button.setEnabled(True)
         self.session.run_batch(prompts, self.per_month.value(), source_name)
 
+    def _saved_entries(self, name: str) -> list[BatchPrompt]:
+        """A saved list's prompts (an entry this version cannot read is left out, and said)."""
+        entries, bad = [], 0
+        for value in self._saved_lists().get(name, []):
+            try:
+                entries.append(batch_prompt(value))
+            except ValueError:
+                bad += 1
+        self.problems.setText(f"{bad} saved prompt(s) could not be read (skipped)." if bad else "")
+        return entries
+
     def _ask_consent(self, model: CloudModel) -> bool:
         assert self.chat.cloud is not None
         answer = QMessageBox.question(
@@ -282,19 +300,22 @@ class BatchDialog(QDialog):
         assert self.session is not None
         self.progress.setValue(done)
         results = self.session.results[-1]
+        report_row = self.session.batch_rows[-1]
         row = self.results.rowCount()
         self.results.insertRow(row)
         self.results.setVerticalHeaderItem(row, QTableWidgetItem(self.session.prompts[-1][:40]))
         for slot, result in enumerate(results):
             if result is None:
                 continue
-            text = result.text if result.status != "failed" else f"[failed] {result.error}"
+            text, tip = answer_cell(report_row["answers"][slot])
+            if result.status == "failed":
+                text = tip = f"[failed] {result.error}"
             if self.blind_run:
                 # A blind vote comes later: show that it answered, not what.
                 text = "failed" if result.status == "failed" else "answered (hidden)"
             item = QTableWidgetItem(" ".join(text.split())[:160])
             if not self.blind_run:
-                item.setToolTip(text)
+                item.setToolTip(tip)
             if result.status == "failed":
                 item.setForeground(Qt.GlobalColor.darkRed)
             self.results.setItem(row, slot, item)
@@ -316,6 +337,10 @@ class BatchDialog(QDialog):
                 format_metric("tokens_per_second", entry["mean_tokens_per_second"]),
                 format_metric("cost_usd", entry["total_cost_usd"]),
                 format_metric("cost_usd", entry["cost_per_month_usd"]),
+                *(
+                    format_share((entry.get("tool_calls") or {}).get(key))
+                    for key, _head in ACCURACY_COLUMNS
+                ),
             )
             for column, text in enumerate(cells):
                 self.summary.setItem(row, column, QTableWidgetItem(text))
@@ -347,18 +372,9 @@ class BatchDialog(QDialog):
         if self.report is None:
             return
         try:
-            if path.suffix.lower() == ".md":
-                path.write_text(batch_markdown(self.report), encoding="utf-8")
-            elif path.suffix.lower() == ".csv":
-                rows = batch_csv_rows(self.report)
-                fields = ["prompt_index", "prompt", "model", "status", "error", "text"]
-                fields += [m.key for m in METRICS]
-                with path.open("w", newline="", encoding="utf-8") as handle:
-                    writer = csv.DictWriter(handle, fieldnames=fields)
-                    writer.writeheader()
-                    writer.writerows(rows)
-            else:
-                path.write_text(json.dumps(self.report, indent=2, ensure_ascii=False), "utf-8")
+            # newline="": the CSV's own row ends (\r\n) are written as they are.
+            with path.open("w", newline="", encoding="utf-8") as handle:
+                handle.write(batch_export(self.report, path.suffix))
         except OSError as exc:
             QMessageBox.warning(self, "Export", f"Could not write {path}: {exc.strerror or exc}")
 
@@ -452,8 +468,14 @@ class BatchVoteDialog(QDialog):
         self.prompt_label.setText(
             f"Prompt {self.position + 1} of {len(self.rounds)}: {row['prompt']}"
         )
-        self.answer_a.setText("A\n\n" + row["answers"][self.order[0]]["text"])
-        self.answer_b.setText("B\n\n" + row["answers"][self.order[1]]["text"])
+        for label, letter, slot in (
+            (self.answer_a, "A", self.order[0]),
+            (self.answer_b, "B", self.order[1]),
+        ):
+            answer = row["answers"][slot]
+            # Its calls too: an answer that only called a tool has no words to judge.
+            calls = [call_line(call) for call in answer.get("calls") or []]
+            label.setText("\n\n".join(part for part in (letter, answer["text"], *calls) if part))
 
     @Slot(str)
     def vote(self, winner: str) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from PySide6.QtCore import QPoint, Qt, Signal, Slot
 from PySide6.QtWidgets import QFileDialog, QListWidget, QListWidgetItem, QMenu, QWidget
 
+from desktop.core.parts import part_to_json
 from desktop.services.comparisons import Comparisons
 
 #: Where a history row keeps its comparison's id.
@@ -79,8 +80,14 @@ class PastComparisons(QListWidget):
         if not name:
             return
         answers = self.comparisons.answers(comparison_id)
-        # The records as the stored rows were (the same keys, in the same order).
-        data = {"comparison": asdict(comparison), "answers": [asdict(a) for a in answers]}
+        # The records as the stored rows were (the same keys, in the same order); parts in
+        # their stable JSON form (asdict would drop each part's type).
+        data = {
+            "comparison": asdict(comparison),
+            "answers": [
+                {**asdict(a), "parts": [part_to_json(p) for p in a.parts]} for a in answers
+            ],
+        }
         try:
             Path(name).write_text(
                 json.dumps(data, indent=2, ensure_ascii=False, default=str), encoding="utf-8"

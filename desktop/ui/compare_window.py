@@ -37,6 +37,7 @@ from desktop.services.chat import ChatService
 from desktop.services.compare import CompareSession
 from desktop.services.comparisons import Comparisons
 from desktop.ui.batch_dialog import BatchDialog
+from desktop.ui.compare_calls import calls_html
 from desktop.ui.compare_parts import (
     BAR_COLOURS,
     BarChart,
@@ -430,6 +431,8 @@ class CompareWindow(QWidget):
             footer = ""  # speed and cost would tell local from cloud before the vote
             if error:
                 error = "this answer failed (the reason names the provider, so it is hidden)"
+        # Its calls (offered tools are never run here) between its words and the footer.
+        footer = calls_html(result.answer.calls) + footer
         column.view.finish_answer(result.text, result.status, error, footer)
         self._refresh_metrics()
 
@@ -519,7 +522,9 @@ class CompareWindow(QWidget):
             column = self.columns[answer.slot]
             column.view.append_user(answer.prompt)
             column.view.begin_answer(0, names.get(answer.model, answer.model), answer.model)
-            column.view.finish_answer(answer.content, answer.status, answer.error)
+            column.view.finish_answer(
+                answer.content, answer.status, answer.error, calls_html(answer.parts)
+            )
         last_round = max((a.round for a in answers), default=-1)
         self.metrics_table.setColumnCount(len(models))
         self.metrics_table.setHorizontalHeaderLabels([c.title.text() for c in self.columns])

@@ -643,7 +643,9 @@ def test_history_rows_have_their_own_menu(chat: ChatService, qtbot: QtBot, tmp_p
         "error",
         "usage",
         "created",
+        "parts",
     ]
+    assert data["answers"][0]["parts"] == []  # text alone: no parts beside it
     assert data["comparison"]["title"] == "Colours"
     assert [a["content"] for a in data["answers"]][-1] == "Colours answer 1.1"
     assert window.notice.text() == (f"Exported “Colours” (2 prompt(s), 4 answers) to {target}.")

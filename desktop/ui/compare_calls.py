@@ -1,0 +1,59 @@
+"""Tool calls in the compare window and the batch table: a comparison offers tools and keeps
+each model's calls without running them, so a call is shown as the chat shows one (the tool,
+its arguments) with "not run" for its outcome, and read only (no details link: no result).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from desktop.core.parts import Part, ToolCall
+from desktop.ui.tool_blocks import arguments_text, preview
+
+NOT_RUN = "not run (a comparison keeps calls, runs none)"
+
+
+def calls_html(parts: Sequence[Part]) -> str:
+    """Each call among these parts as a small framed block, read only; "" for none."""
+    blocks = []
+    for call in (p for p in parts if isinstance(p, ToolCall)):
+        words, colour = ("✗ could not be read", "#c0392b") if call.problem else (NOT_RUN, "#888")
+        lines = [
+            f"<b>⚙ {html.escape(call.name or 'unreadable call')}</b> &nbsp;"
+            f'<span style="color:{colour}">{html.escape(words)}</span>'
+        ]
+        shown = preview(arguments_text(call))
+        if shown:
+            lines.append(f'<span style="color:#555">{html.escape(shown)}</span>')
+        if call.problem:
+            lines.append(f'<span style="color:#c0392b">{html.escape(call.problem)}</span>')
+        blocks.append(
+            '<table width="100%" cellpadding="6" style="margin:4px 0; border:1px solid #bbbbbb; '
+            f'font-size:small"><tr><td>{"<br/>".join(lines)}</td></tr></table>'
+        )
+    return "".join(blocks)
+
+
+def call_line(call: dict[str, Any]) -> str:
+    """A report's call on one line: ``⚙ get_weather(city="Oslo")``."""
+    as_call = ToolCall("", str(call.get("name", "")), str(call.get("arguments", "")))
+    return f"⚙ {call.get('name') or 'unreadable call'}({arguments_text(as_call)})"
+
+
+def answer_cell(answer: dict[str, Any]) -> tuple[str, str]:
+    """A batch answer's table cell and its tooltip: the score's mark, the calls and the
+    words; the tooltip says the score in full."""
+    lines = []
+    score = answer.get("score")
+    if score:
+        right = score["right_tool"] and score["right_arguments"] and score["well_formed"]
+        lines.append("✓ right call" if right else "✗ " + score["detail"])
+    lines += [call_line(call) for call in answer.get("calls") or []]
+    if answer.get("text"):
+        lines.append(answer["text"])
+    tip = [score["detail"]] if score else []
+    tip += [json.dumps(c, ensure_ascii=False) for c in answer.get("calls") or []]
+    return preview(" · ".join(lines)), "\n".join([*tip, answer.get("text") or ""]).strip()
