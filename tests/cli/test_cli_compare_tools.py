@@ -1,7 +1,8 @@
 """`llamaside compare --batch` with tools and expected calls: two loopback cloud models scripted
 to call right and wrong, and the real SmolLM2, are offered the same tools; each answer's first
 call is scored, the accuracy per model is in the report (JSON, Markdown, CSV) and the text
-summary, the calls are kept in the history, and no tool is run (no request carries a result)."""
+summary, the calls are kept in the history, and no tool is run (no request carries a result).
+A follow-up in a column's thread tells its model the calls were not run."""
 
 from __future__ import annotations
 
@@ -13,7 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from desktop.backends.compare_run import NOT_RUN, Column, run_round
+from desktop.backends.network import Network
+from desktop.backends.providers import Providers, open_provider
+from desktop.core.models import CloudModel
+from desktop.core.params import SamplingParams
 from desktop.core.parts import ToolCall
+from desktop.core.tool_score import parse_tools
 from desktop.storage.paths import AppPaths
 from desktop.storage.store import ChatStore
 from tests.cli.test_cli_cloud import run
@@ -226,3 +233,50 @@ def test_text_summary_and_markdown_csv_exports(
                 (CLAUDE, "False"),
             ]
             assert rows[1]["score_detail"].startswith("No call was made")
+
+
+def test_a_follow_up_after_calls_tells_each_model_its_calls_were_not_run(
+    servers: tuple[CloudServer, CloudServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same tools go to every column; a call is kept in the column's thread with a "not
+    run" result, since every API wants each call answered before the next message."""
+    right, wrong = servers
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    providers = Providers(
+        {
+            "openai": {"base_url": right.base_url + "/v1", "enabled": True},
+            "anthropic": {"base_url": wrong.base_url, "enabled": True},
+        }
+    )
+    network = Network()
+    columns = [
+        Column(
+            CloudModel(name, "m", name),
+            open_cloud=lambda m: open_provider(providers.get(m.provider), network),
+        )
+        for name in ("openai", "anthropic")
+    ]
+    for server, call_id in ((right, "c1"), (wrong, "d1")):
+        server.state.reply = []
+        server.state.tool_steps = [[ScriptedCall(call_id, "get_weather", ['{"city": "Oslo"}'])]]
+    tools = parse_tools(TOOLS)
+    sampling = SamplingParams(temperature=0, max_tokens=32)
+    first = run_round(columns, "Weather in Oslo?", sampling, lambda _s, _t: None, tools=tools)
+    assert [[c.name for c in r.answer.calls] for r in first] == [["get_weather"]] * 2
+    assert all(r.status == "complete" and not r.text for r in first)
+    for server in (right, wrong):
+        server.state.reply = ["Fine."]
+    second = run_round(columns, "Never mind. Say fine.", sampling, lambda _s, _t: None)
+    for column in columns:
+        column.close()
+    assert [r.text for r in second] == ["Fine.", "Fine."]
+    gpt = right.state.bodies("/chat/completions")[-1]
+    assert [m["role"] for m in gpt["messages"]] == ["user", "assistant", "tool", "user"]
+    assert gpt["messages"][2] == {"role": "tool", "tool_call_id": "c1", "content": NOT_RUN}
+    assert "tools" not in gpt  # the follow-up offered none
+    # Anthropic, offered no tools this time, is told of the earlier call and its result in words.
+    claude = wrong.state.bodies("/v1/messages")[-1]
+    assert [m["role"] for m in claude["messages"]] == ["user", "assistant", "user"]
+    assert "get_weather" in claude["messages"][1]["content"]
+    assert NOT_RUN in claude["messages"][1]["content"]
