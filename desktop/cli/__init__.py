@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Sequence
 
 from desktop import __version__
-from desktop.cli import chat, cloud, compare, models
+from desktop.cli import chat, cloud, compare, models, tools
 from desktop.core.errors import LlamasideError
 from desktop.storage.paths import AppPaths
 
@@ -38,6 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     models.add_parser(sub)
     cloud.add_parsers(sub)
     compare.add_parsers(sub)
+    tools.add_parser(sub)
     return parser
 
 

@@ -1,5 +1,6 @@
 """`llamaside chat`: one question to a model (local or cloud), the answer streamed to stdout;
-`-c` / `--chat ID` continue a chat from the history with the window's context handling."""
+`-c` / `--chat ID` continue a chat from the history with the window's context handling;
+`--tools SERVER` lets the model call MCP tools, each asked about on the terminal (cli.tools)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import contextlib
 import json
 import os
 import sys
+from collections.abc import Callable
 from typing import Any, TextIO
 
 from desktop.backends.catalog_file import load_pricing
@@ -16,6 +18,7 @@ from desktop.backends.engine_client import LocalSource, failure_error
 from desktop.backends.engine_modes import ModeMemory
 from desktop.backends.local_models import BUNDLED_ID, available_models, resolve_model
 from desktop.backends.providers import Providers, open_provider
+from desktop.cli import tools as cli_tools
 from desktop.cli.network import open_network
 from desktop.core.answer import Answer, AnswerEvent, Failed, Prompt, PromptMessage, TextDelta
 from desktop.core.context import drop_plan, title_for, unshared
@@ -119,6 +122,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         action="store_true",
         help="print one JSON object with the text and usage instead of streaming",
     )
+    cli_tools.add_chat_arguments(chat)
     chat.set_defaults(run=cmd_chat)
 
 
@@ -167,13 +171,18 @@ def cmd_chat(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
             )
         ref = args.model or (conversation.model if conversation is not None else None)
         with contextlib.ExitStack() as stack:
+            # The servers first: one that is unknown, refused or failing stops it all here.
+            tools = cli_tools.open_tools(args, paths, settings, conversation, stack=stack, out=out)
             source = _open_source(
                 ref, args, paths=paths, settings=settings, store=store, stack=stack
             )
             if conversation is not None and isinstance(source, CloudSource):
                 _cloud_may_continue(store, conversation, source, args.share_history)
-            if conversation is None and not args.no_save:
-                conversation = store.create_conversation(
+            turn_store = store
+            if tools is not None and args.no_save:
+                turn_store = cli_tools.scratch_store(stack)  # a turn needs rows: kept nowhere
+            if conversation is None and (tools is not None or not args.no_save):
+                conversation = turn_store.create_conversation(
                     title=title_for(text), model=source.model_id, system_prompt=args.system
                 )
             elif conversation is not None:
@@ -182,11 +191,12 @@ def cmd_chat(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
                 args,
                 paths,
                 out,
-                store=store,
+                store=turn_store,
                 conversation=conversation,
                 source=source,
                 text=text,
                 sampling=sampling,
+                tools=tools,
             )
     finally:
         store.close()
@@ -296,6 +306,7 @@ def _answer(
     source: LocalSource | CloudSource,
     text: str,
     sampling: SamplingParams,
+    tools: cli_tools.CliTools | None = None,
 ) -> int:
     cloud = isinstance(source, CloudSource)
     pipeline = TurnPipeline(
@@ -310,34 +321,23 @@ def _answer(
         path = store.messages(conversation.id)
         turn = pipeline.begin(conversation, path, source.model_id, sampling, text=text)
         prompt, answer = turn.prompt, turn.answer
-    status: MessageStatus | None = None
-    pipe_closed = False
 
     def show(event: AnswerEvent) -> None:
         if isinstance(event, TextDelta) and not args.json:
             out.write(event.text)
             out.flush()
 
-    try:
-        for event in source.answer(prompt):
-            show(event)
-            if turn is not None:
-                pipeline.add(turn, event)
-            else:
-                answer.add(event)
-    except (KeyboardInterrupt, BrokenPipeError) as exc:
-        # Ctrl+C, or the reader went away (`| head`): stop, keep what was produced.
-        source.cancel()
-        if isinstance(source, LocalSource):
-            source.engine.finish_cancelled(into=answer)
-        status = MessageStatus.STOPPED
-        if isinstance(exc, BrokenPipeError):
-            pipe_closed = True
+    if tools is not None and turn is not None:
+        ran = cli_tools.run_turn(pipeline, turn, source, tools, show)
+        answer, status, pipe_closed = turn.answer, ran.status, ran.pipe_closed
+        if pipe_closed:
             _silence_stdout()
-        elif cloud:
-            _finish(pipeline, turn, status)
-            raise
-    if answer.overflow is not None and turn is not None:
+    else:
+        status, pipe_closed = _stream(
+            pipeline, turn, source, prompt=prompt, answer=answer, show=show
+        )
+    limited = turn is not None and turn.steps.limited
+    if answer.overflow is not None and turn is not None and not turn.steps.count:
         # Refused before any decoding: nothing was sent, so nothing is kept.
         pipeline.take_back(turn)
         if turn.previous_leaf is None:
@@ -354,14 +354,17 @@ def _answer(
                 text=text,
                 sampling=sampling,
                 answer=answer,
+                tools=tools,
             )
     if answer.overflow is not None:
+        if turn is not None and turn.steps.count:  # a later tool step: the calls stay kept
+            _finish(pipeline, turn, status)
         raise failure_error(Failed(answer.error or "", answer.overflow))
-    if answer.error is not None and not cloud:
+    if answer.error is not None and not cloud and not limited:
         _finish(pipeline, turn, status)
         raise failure_error(Failed(answer.error, None, answer.code))
     _finish(pipeline, turn, status)
-    if answer.error is not None:
+    if answer.error is not None and not limited:
         raise CloudError(answer.error, answer.text)
     if isinstance(source, LocalSource):
         _say_safe_mode(source)
@@ -372,10 +375,46 @@ def _answer(
         usage = answer.usage.to_dict()
         if pipeline.cost_of is not None:
             usage.update(pipeline.cost_of(source.model_id, answer.usage))
-    _report(args, out, source=source, turn=turn, answer=answer, usage=usage)
+    _report(args, out, source=source, turn=turn, answer=answer, usage=usage, tools=tools)
+    if limited:  # like --max-tokens: an answer cut short by a limit, said, not a failure
+        sys.stderr.write(f"llamaside: stopped {answer.error}.\n")
+        return 0
     if answer.stopped or status == MessageStatus.STOPPED:
         return 130
     return 0
+
+
+def _stream(
+    pipeline: TurnPipeline,
+    turn: ChatTurn | None,
+    source: LocalSource | CloudSource,
+    *,
+    prompt: Prompt,
+    answer: Answer,
+    show: Callable[[AnswerEvent], None],
+) -> tuple[MessageStatus | None, bool]:
+    """One answer without tools, streamed here: (its status where we know better, whether
+    stdout's reader went away)."""
+    try:
+        for event in source.answer(prompt):
+            show(event)
+            if turn is not None:
+                pipeline.add(turn, event)
+            else:
+                answer.add(event)
+    except (KeyboardInterrupt, BrokenPipeError) as exc:
+        # Ctrl+C, or the reader went away (`| head`): stop, keep what was produced.
+        source.cancel()
+        if isinstance(source, LocalSource):
+            source.engine.finish_cancelled(into=answer)
+        if isinstance(exc, BrokenPipeError):
+            _silence_stdout()
+            return MessageStatus.STOPPED, True
+        if isinstance(source, CloudSource):
+            _finish(pipeline, turn, MessageStatus.STOPPED)
+            raise
+        return MessageStatus.STOPPED, False
+    return None, False
 
 
 def _finish(pipeline: TurnPipeline, turn: ChatTurn | None, status: MessageStatus | None) -> None:
@@ -394,6 +433,7 @@ def _outgrown(
     text: str,
     sampling: SamplingParams,
     answer: Answer,
+    tools: cli_tools.CliTools | None,
 ) -> int:
     """A continued chat's earlier turns fill the model's context: with --drop-oldest, stop
     sending the oldest (as the window offers) and ask once more; else say what can be done."""
@@ -424,6 +464,7 @@ def _outgrown(
         source=source,
         text=text,
         sampling=sampling,
+        tools=tools,
     )
 
 
@@ -435,6 +476,7 @@ def _report(
     turn: ChatTurn | None,
     answer: Answer,
     usage: dict[str, Any] | None,
+    tools: cli_tools.CliTools | None,
 ) -> None:
     if args.json:
         result: dict[str, Any] = {
@@ -442,8 +484,11 @@ def _report(
             "text": answer.text,
             "reasoning": answer.reasoning,
             "usage": usage,
-            "conversation_id": turn.conversation_id if turn is not None else None,
+            # --no-save with tools: the turn's rows were in a scratch database, now gone.
+            "conversation_id": turn.conversation_id if turn and not args.no_save else None,
         }
+        if tools is not None and turn is not None:
+            result.update(cli_tools.report(turn, tools))
         if isinstance(source, LocalSource):
             result["load_s"] = source.engine.load_s
             result["backend"] = source.engine.model.get("backend")
