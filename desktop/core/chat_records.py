@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 from desktop.core.messages import MessageStatus, Role
 from desktop.core.params import SamplingParams
 from desktop.core.parts import Parts, Text, reasoning_of
+from desktop.core.tools import AUTO, ToolChoice
 
 #: add_message's default parent: the end of the branch on screen.
 AT_LEAF = -1
@@ -43,6 +44,8 @@ class Conversation:
     context_summary: str = ""
     #: The tool servers whose tools the chat's answers may call (default: none).
     tools: tuple[str, ...] = ()
+    #: When its model is to call one: it decides (default), always, or a named tool.
+    tool_choice: ToolChoice = AUTO
 
 
 class ConversationTitle(NamedTuple):

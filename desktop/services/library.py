@@ -20,6 +20,7 @@ from desktop.core.chat_records import (
 )
 from desktop.core.errors import LlamasideError
 from desktop.core.history_format import parse_import, to_markdown
+from desktop.core.tools import ToolChoice
 from desktop.storage.store import ChatStore
 
 
@@ -118,6 +119,9 @@ class ChatLibrary:
     def set_tools(self, conversation_id: int, servers: list[str]) -> None:
         """The tool servers this chat's answers may call (none: no tools)."""
         self.store.set_tools(conversation_id, servers)
+
+    def set_tool_choice(self, conversation_id: int, choice: ToolChoice) -> None:
+        self.store.set_tool_choice(conversation_id, choice)
 
     def rename(self, conversation_id: int, title: str) -> None:
         """A blank title becomes "Untitled"."""

@@ -18,19 +18,15 @@ from PySide6.QtCore import QObject, Signal
 from desktop.backends.mcp_hub import McpHub, ServerState, ToolCallHandle
 from desktop.core.chat_records import Conversation
 from desktop.core.mcp_config import McpConfigError, McpConfigFile, McpServerConfig
-from desktop.core.tools import ToolSpec
-from desktop.services.tool_turn import (
-    DEFAULT_MAX_STEPS,
-    DEFAULT_TOOL_TIMEOUT_S,
-    ToolBox,
-    ToolGate,
-)
+from desktop.core.tools import ToolChoice, ToolSpec
+from desktop.services import tool_settings
+from desktop.services.tool_settings import ALWAYS_ALLOW_KEY, MAX_STEPS_KEY, TIMEOUT_KEY
+from desktop.services.tool_turn import ToolBox, ToolGate
 from desktop.storage.mcp_store import McpStore
 from desktop.storage.settings import Settings
 
-ALWAYS_ALLOW_KEY = "tools_always_allow"
-TIMEOUT_KEY = "tool_timeout_s"
-MAX_STEPS_KEY = "tool_max_steps"
+# The keys live with the CLI's readers (no Qt there); the Tools page imports them from here.
+__all__ = ["ALWAYS_ALLOW_KEY", "MAX_STEPS_KEY", "TIMEOUT_KEY", "ChatExecutor", "ToolsService"]
 
 
 class ChatExecutor:
@@ -160,23 +156,22 @@ class ToolsService(QObject):
 
     @property
     def always_allowed(self) -> set[str]:
-        value = self.settings.get(ALWAYS_ALLOW_KEY, [])
-        return {str(v) for v in value} if isinstance(value, list) else set()
+        return tool_settings.always_allowed(self.settings)
 
     def remember_always(self, key: str) -> None:
-        self.settings.set(ALWAYS_ALLOW_KEY, sorted(self.always_allowed | {key}))
+        tool_settings.remember_always(self.settings, key)
 
     def revoke(self, key: str) -> None:
         """Ask again before this tool runs (the Tools page's "Ask every time")."""
-        self.settings.set(ALWAYS_ALLOW_KEY, sorted(self.always_allowed - {key}))
+        tool_settings.revoke_always(self.settings, key)
 
     @property
     def timeout_s(self) -> float:
-        return _number(self.settings.get(TIMEOUT_KEY), DEFAULT_TOOL_TIMEOUT_S, 1.0, 3600.0)
+        return tool_settings.tool_timeout_s(self.settings)
 
     @property
     def max_steps(self) -> int:
-        return int(_number(self.settings.get(MAX_STEPS_KEY), DEFAULT_MAX_STEPS, 1, 100))
+        return tool_settings.tool_max_steps(self.settings)
 
     def box_for(self, conversation: Conversation, gate: ToolGate) -> ToolBox | None:
         """The tools this chat has on and running (None: none). Chosen servers that are not
@@ -194,15 +189,16 @@ class ToolsService(QObject):
             always=self.always_allowed,
             timeout_s=self.timeout_s,
             max_steps=self.max_steps,
+            choice=_offered(conversation.tool_choice, specs),
             on_always=self.remember_always,
         )
 
 
-def _number(value: Any, default: float, low: float, high: float) -> float:
-    """A setting that may have been edited by hand: a number in range, else the default."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return default
-    return float(min(max(value, low), high))
+def _offered(choice: ToolChoice, specs: list[ToolSpec]) -> ToolChoice:
+    """The chat's choice, unless it names a tool no longer offered (then the model decides)."""
+    if choice.mode == "tool" and all(s.name != choice.name for s in specs):
+        return ToolChoice()
+    return choice
 
 
 def states(service: ToolsService) -> Mapping[str, ServerState]:

@@ -18,6 +18,7 @@ from desktop.core.history_format import EXPORT_FORMAT, message_parts
 from desktop.core.messages import MessageStatus
 from desktop.core.params import SamplingParams
 from desktop.core.parts import part_to_json, reasoning_of
+from desktop.core.tools import ToolChoice
 from desktop.storage.database import Database, now_iso
 from desktop.storage.rows import (
     conversation_from_row,
@@ -272,6 +273,10 @@ class Conversations(Database):
     def set_tools(self, conversation_id: int, servers: list[str]) -> None:
         """The tool servers whose tools this chat's answers may call (none: no tools)."""
         self._merge_params(conversation_id, {"tools": list(dict.fromkeys(servers))})
+
+    def set_tool_choice(self, conversation_id: int, choice: ToolChoice) -> None:
+        """When the chat's model is to call a tool (it decides, always, or a named one)."""
+        self._merge_params(conversation_id, {"tool_choice": choice.to_dict()})
 
     def _merge_params(self, conversation_id: int, values: dict[str, Any]) -> None:
         with self._writing():

@@ -21,6 +21,7 @@ from desktop.core.parts import (
     parts_to_json,
     text_of,
 )
+from desktop.core.tools import ToolChoice
 
 
 def conversation_from_row(row: dict[str, Any]) -> Conversation:
@@ -39,7 +40,16 @@ def conversation_from_row(row: dict[str, Any]) -> Conversation:
         context_from=_int(params.get("context_from")),
         context_summary=str(params.get("context_summary") or ""),
         tools=_names(params.get("tools")),
+        tool_choice=_tool_choice(params.get("tool_choice")),
     )
+
+
+def _tool_choice(value: Any) -> ToolChoice:
+    """A chat's tool choice (anything unreadable, e.g. hand-edited, is the default)."""
+    try:
+        return ToolChoice.from_dict(value if isinstance(value, dict) else None)
+    except ValueError:
+        return ToolChoice()
 
 
 def _names(value: Any) -> tuple[str, ...]:

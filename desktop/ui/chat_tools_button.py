@@ -10,13 +10,15 @@ choice: the button only says what the user toggled (``changed``).
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtGui import QAction
+from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import QMenu, QToolButton, QWidget
 
 from desktop.core.mcp_config import McpServerConfig, network_refusal, stdio_note
+from desktop.core.tools import ToolChoice
 from desktop.services.tools import ToolsService
 
 SERVER_PROPERTY = "toolServer"
+REQUIRED = ToolChoice("required")
 
 
 class ChatToolsButton(QToolButton):
@@ -25,15 +27,19 @@ class ChatToolsButton(QToolButton):
     Signals:
         changed(list): the servers this chat now has on (names, in mcp.json's order).
         manage_requested(): "Manage tools…" was chosen.
+        choice_changed(object): the ToolChoice picked under "When to call".
     """
 
     changed = Signal(list)
     manage_requested = Signal()
+    #: When the model is to call a tool (a ToolChoice): it decides, always, or this tool.
+    choice_changed = Signal(object)
 
     def __init__(self, tools: ToolsService, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.tools = tools
         self._servers_on: tuple[str, ...] = ()
+        self._choice = ToolChoice()
         self._local_only = False
         self._offline = False
         self.setObjectName("chatToolsButton")
@@ -53,10 +59,16 @@ class ChatToolsButton(QToolButton):
         self.rebuild()
 
     def set_chat(
-        self, servers_on: tuple[str, ...], local_only: bool, *, offline: bool = False
+        self,
+        servers_on: tuple[str, ...],
+        local_only: bool,
+        *,
+        offline: bool = False,
+        choice: ToolChoice | None = None,
     ) -> None:
         """Another chat is shown, or its lock (or File → Work offline) changed."""
         self._servers_on = tuple(servers_on)
+        self._choice = choice or ToolChoice()
         self._local_only = local_only
         self._offline = offline
         self.rebuild()
@@ -82,11 +94,37 @@ class ChatToolsButton(QToolButton):
         if not servers:
             none = self._menu.addAction("No tool servers yet")
             none.setEnabled(False)
+        if self._servers_on and servers:
+            self._menu.addMenu(self._choice_menu())
         self._menu.addSeparator()
         manage = self._menu.addAction("Manage tools…")
         manage.setObjectName("manageToolsAction")
         manage.triggered.connect(self.manage_requested)
         self._show_count()
+
+    def _choice_menu(self) -> QMenu:
+        """ "When to call": the model decides, it must call a tool, or it must call this one
+        (forced from the first token: for a model that talks about tools instead of calling)."""
+        menu = QMenu("When to call", self._menu)
+        menu.setObjectName("toolChoiceMenu")
+        group = QActionGroup(menu)
+        options = [("When the model decides", ToolChoice()), ("Must call a tool", REQUIRED)]
+        options += [
+            (f"Must call {spec.name}", ToolChoice("tool", spec.name))
+            for spec in self.tools.tools_of(self._servers_on, self._local_only)
+        ]
+        for label, choice in options:
+            action = menu.addAction(label)
+            action.setObjectName(f"toolChoice:{choice.mode}:{choice.name}")
+            action.setCheckable(True)
+            action.setChecked(choice == self._choice)
+            group.addAction(action)
+            action.triggered.connect(lambda _on=False, c=choice: self._choose(c))
+        return menu
+
+    def _choose(self, choice: ToolChoice) -> None:
+        self._choice = choice
+        self.choice_changed.emit(choice)
 
     def _entry(self, config: McpServerConfig) -> QAction:
         state = self.tools.state(config.name)

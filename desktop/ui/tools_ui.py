@@ -11,7 +11,7 @@ from PySide6.QtCore import QObject, Qt, Slot
 from PySide6.QtGui import QAction, QKeySequence
 
 from desktop.core.parts import ToolCall
-from desktop.core.tools import ToolSpec
+from desktop.core.tools import ToolChoice, ToolSpec
 from desktop.services.tools import ToolsService
 from desktop.ui.chat_tools_button import ChatToolsButton
 from desktop.ui.tool_approval import ToolApprovalDialog
@@ -45,6 +45,7 @@ class ToolsUi(QObject):
             window.menuBar().insertAction(view, menu.menuAction())
         self.button.changed.connect(self._on_chat_tools_changed)
         self.button.manage_requested.connect(self.show_tools)
+        self.button.choice_changed.connect(self._on_choice_changed)
         chat = window.chat
         chat.tool_approval.connect(self._on_approval)
         chat.busy_changed.connect(self._on_busy)
@@ -57,6 +58,7 @@ class ToolsUi(QObject):
             conversation.tools,
             conversation.local_only,
             offline=cloud.offline if cloud is not None else False,
+            choice=conversation.tool_choice,
         )
 
     @Slot()
@@ -73,6 +75,12 @@ class ToolsUi(QObject):
         if conversation_id is not None:
             self.window.library.set_tools(conversation_id, servers)
             self.show_chat(conversation_id)
+
+    @Slot(object)
+    def _on_choice_changed(self, choice: object) -> None:
+        conversation_id = self.window.conversation_id
+        if conversation_id is not None and isinstance(choice, ToolChoice):
+            self.window.library.set_tool_choice(conversation_id, choice)
 
     @Slot(int, int, object, object)
     def _on_approval(
