@@ -6,6 +6,8 @@ Each exported message carries its "parts" (core.parts' JSON form) and, for older
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import datetime, timezone
 from typing import Any
 
@@ -15,6 +17,8 @@ from desktop.core.parts import (
     Parts,
     Reasoning,
     Text,
+    ToolCall,
+    ToolResult,
     answer_parts,
     parts_from_json,
     placeholder,
@@ -184,8 +188,14 @@ def to_markdown(data: dict[str, Any], names: dict[str, str] | None = None) -> st
             out += [f"**{who}**{note}", ""]
             seconds = float((message.get("usage") or {}).get("thinking_s") or 0)
             summary = f"Thought for {seconds:.0f} s" if seconds >= 1 else "Thought"
-            for part in message_parts(message):
-                if isinstance(part, Reasoning):
+            parts = message_parts(message)
+            results = {p.call_id: p for p in parts if isinstance(p, ToolResult)}
+            for part in parts:
+                if isinstance(part, ToolCall):
+                    out += tool_call_markdown(part, results.get(part.call_id))
+                elif isinstance(part, ToolResult) and part.call_id in results:
+                    continue  # written with its call
+                elif isinstance(part, Reasoning):
                     # Collapsed where Markdown is rendered (GitHub, most editors), as in the app.
                     out += [f"<details><summary>{summary}</summary>", "", part.text]
                     out += ["", "</details>", ""]
@@ -196,6 +206,38 @@ def to_markdown(data: dict[str, Any], names: dict[str, str] | None = None) -> st
         out.append("---")
         out.append("")
     return "\n".join(out)
+
+
+def tool_call_markdown(call: ToolCall, result: ToolResult | None) -> list[str]:
+    """A call and its result, collapsed as the chat shows them: the tool and how it went,
+    then the arguments and the whole result."""
+    where = f" ({call.server})" if call.server else ""
+    if call.problem:
+        outcome = "could not be read"
+    elif result is None:
+        outcome = "no result"
+    else:
+        outcome = result.status.replace("_", " ")
+        if result.duration_s >= 0.05:
+            outcome += f", {result.duration_s:.1f} s"
+    try:
+        arguments = json.dumps(json.loads(call.arguments), indent=2, ensure_ascii=False)
+    except ValueError:
+        arguments = call.arguments
+    fence = _fence(arguments, result.content if result is not None else "")
+    lines = [f"<details><summary>Tool call: {call.name}{where} — {outcome}</summary>", ""]
+    if call.problem:
+        lines += [call.problem, ""]
+    lines += ["Arguments:", "", f"{fence}json", arguments, fence, ""]
+    if result is not None:
+        lines += ["Result:", "", fence, result.content, fence, ""]
+    return [*lines, "</details>", ""]
+
+
+def _fence(*texts: str) -> str:
+    """A code fence longer than any run of backticks in the texts (a result may hold some)."""
+    longest = max((len(run) for text in texts for run in re.findall(r"`+", text)), default=0)
+    return "`" * max(3, longest + 1)
 
 
 #: Sidebar groups, newest first.

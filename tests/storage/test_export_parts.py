@@ -8,7 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from desktop.core.history_format import ChatImportError, parse_import, to_markdown
+from desktop.core.history_format import (
+    ChatImportError,
+    parse_import,
+    to_markdown,
+    tool_call_markdown,
+)
 from desktop.core.messages import Role
 from desktop.core.parts import Image, Reasoning, Text, ToolCall, ToolResult, Unknown
 from desktop.storage.store import ChatStore
@@ -111,7 +116,7 @@ def test_a_malformed_part_in_a_file_is_named_and_nothing_written(tmp_path: Path)
         store.close()
 
 
-def test_markdown_shows_reasoning_collapsed_and_other_parts_as_placeholders(
+def test_markdown_shows_reasoning_and_tool_calls_collapsed_and_other_parts_as_placeholders(
     tmp_path: Path,
 ) -> None:
     store = ChatStore(tmp_path / "h.db")
@@ -123,8 +128,10 @@ def test_markdown_shows_reasoning_collapsed_and_other_parts_as_placeholders(
     expected = [
         "<details><summary>Thought</summary>\n\nLook at the picture.\n\n</details>",
         "[Image: a cat]",
-        '[Tool call: lookup({"q": "cat"})]',
-        "[Tool result: a small feline]",
+        # A call with its result, collapsed: the tool and how it went, arguments, result.
+        "<details><summary>Tool call: lookup — ok</summary>",
+        '```json\n{\n  "q": "cat"\n}\n```',
+        "Result:\n\n```\na small feline\n```",
         "[hologram content from a newer Llamaside]",
         "It is a cat.",
     ]
@@ -133,3 +140,13 @@ def test_markdown_shows_reasoning_collapsed_and_other_parts_as_placeholders(
     old = to_markdown(json.loads(OLD_EXPORT))
     assert "<details><summary>Thought for 3 s</summary>\n\nTwo and two." in old
     assert old.index("Two and two.") < old.index("\n4\n")
+
+
+def test_a_tool_result_with_backticks_keeps_its_fence() -> None:
+    call = ToolCall("c", "run", "{}", server="shell", problem="")
+    result = ToolResult("c", "```\nls\n```", status="failed", duration_s=1.25)
+    lines = "\n".join(tool_call_markdown(call, result))
+    assert "Tool call: run (shell) — failed, 1.2 s" in lines
+    assert "````\n```\nls\n```\n````" in lines
+    unread = "\n".join(tool_call_markdown(ToolCall("d", "x", "[x(", problem="Cut off."), None))
+    assert "could not be read" in unread and "Cut off." in unread and "[x(" in unread
