@@ -27,11 +27,18 @@ N_EXPERT = 16
 N_LAYER = 4
 
 
-def _copy_tokenizer(reader: gguf.GGUFReader, writer: gguf.GGUFWriter) -> int:
-    """Copy tokenizer.* fields; returns the vocabulary size."""
+def _copy_tokenizer(
+    reader: gguf.GGUFReader, writer: gguf.GGUFWriter, chat_template: str | None = None
+) -> int:
+    """Copy tokenizer.* fields (``chat_template``: another one instead of the source's);
+    returns the vocabulary size."""
     n_vocab = 0
+    if chat_template is not None:
+        writer.add_string("tokenizer.chat_template", chat_template)
     for name, field in reader.fields.items():
-        if not name.startswith("tokenizer."):
+        if not name.startswith("tokenizer.") or (
+            chat_template is not None and name == "tokenizer.chat_template"
+        ):
             continue
         value: Any = field.contents()
         kind = field.types[0]
@@ -53,7 +60,11 @@ def _copy_tokenizer(reader: gguf.GGUFReader, writer: gguf.GGUFWriter) -> int:
 
 
 def tiny_llama4(
-    dest: Path, tokenizer_from: str | Path, seed: int = 0, split_max_tensors: int = 0
+    dest: Path,
+    tokenizer_from: str | Path,
+    seed: int = 0,
+    split_max_tensors: int = 0,
+    chat_template: str | None = None,
 ) -> Path:
     """Write a random-weight llama4 MoE model; returns the path llama.cpp should load."""
     reader = gguf.GGUFReader(str(tokenizer_from))
@@ -73,7 +84,7 @@ def tiny_llama4(
     writer.add_expert_feed_forward_length(N_FF)
     writer.add_interleave_moe_layer_step(1)  # every layer is a MoE layer
     writer.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
-    n_vocab = _copy_tokenizer(reader, writer)
+    n_vocab = _copy_tokenizer(reader, writer, chat_template)
     writer.add_vocab_size(n_vocab)
 
     rng = np.random.default_rng(seed)

@@ -42,6 +42,7 @@ ADD = ToolSpec(
     },
     server="maths",
 )
+TEMPLATES = Path(__file__).resolve().parents[1] / "fixtures" / "templates"
 QUESTION: list[dict[str, Any]] = [{"role": "user", "content": "What is the weather in Paris?"}]
 GREEDY = SamplingParams(temperature=0.0, max_tokens=80)
 
@@ -141,3 +142,25 @@ def test_tools_with_a_long_template_still_fit_or_say_so(
         answer.add(event)
     # 40 long tool descriptions overflow a 2,048-token context: refused with the numbers.
     assert answer.overflow is not None and answer.overflow.n_tokens > 2048
+
+
+def test_the_tiny_llama4_gets_its_tools_through_scouts_own_template(
+    tmp_path: Path, smollm_path: str, extra_bufts: bool
+) -> None:
+    """Llama 4 Scout's real chat template (tests/fixtures/templates) on the tiny llama4 model:
+    the template itself lays the tools out (the prompt grows by them), and a required call
+    comes back well-formed from random weights, held by the grammar."""
+    from tests.gguf_make import tiny_llama4
+
+    template = (TEMPLATES / "meta-llama-Llama-4-Scout-17B-16E-Instruct.jinja").read_text()
+    model = tiny_llama4(tmp_path / "tiny-scout.gguf", smollm_path, chat_template=template)
+    with SyncEngine() as engine:
+        engine.load(str(model), LoadParams(n_ctx=2048, n_threads=2, extra_bufts=extra_bufts))
+        assert engine.model["chat_template"] == "gguf"
+        plain = _answer(engine, QUESTION)
+        called = _answer(engine, QUESTION, tools=[WEATHER], tool_choice=ToolChoice("required"))
+    # The template wrote the tool's name, description and schema into the prompt.
+    assert called.usage.prompt_tokens > plain.usage.prompt_tokens + 40
+    assert [c.name for c in called.calls] == ["get_weather"]
+    assert called.calls[0].problem == ""
+    jsonschema.validate(json.loads(called.calls[0].arguments), dict(WEATHER.parameters))

@@ -6,6 +6,7 @@ The gate is the user: each test answers its question as a user would (allow, den
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 import time
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from desktop.backends.cloud import AnthropicProvider, CloudSource, OpenAIProvider
 from desktop.backends.engine_client import LocalSource
 from desktop.backends.mcp_hub import McpHub
 from desktop.core.chat_records import AT_LEAF
@@ -32,6 +34,7 @@ from desktop.core.tools import ToolChoice, ToolSpec
 from desktop.services.tool_turn import Decision, ToolBox, tool_key
 from desktop.services.turn import TurnPipeline
 from desktop.storage.store import ChatStore
+from tests.cloudserver import CloudServer, ScriptedCall
 
 ROOT = Path(__file__).resolve().parents[2]
 GREEDY = SamplingParams(temperature=0.0, max_tokens=60)
@@ -191,3 +194,38 @@ def test_stop_cancels_a_running_call(tmp_path: Path, hub: McpHub, source: LocalS
     result = next(p for p in saved.parts if isinstance(p, ToolResult))
     assert result.status == TOOL_CANCELLED and result.duration_s < 30
     assert answer.stopped and status == MessageStatus.STOPPED
+
+
+@pytest.mark.parametrize("api", ["openai", "anthropic"])
+def test_a_cloud_model_calls_an_mcp_tool_and_gets_its_result(
+    tmp_path: Path, hub: McpHub, api: str
+) -> None:
+    """GPT and Claude alike, through their SDKs (loopback servers): the streamed call is put to
+    the user, run on the MCP server, and its result goes back in that API's own shape."""
+    with CloudServer() as server:
+        server.state.tool_steps = [[ScriptedCall("call_oslo", "weather", ['{"city": ', '"Oslo"}'])]]
+        server.state.reply = ["It is", " sunny."]
+        if api == "openai":
+            provider: OpenAIProvider | AnthropicProvider = OpenAIProvider(
+                "openai", server.base_url + "/v1", "sk-test"
+            )
+        else:
+            provider = AnthropicProvider("anthropic", server.base_url, "sk-ant-test")
+        source = CloudSource(provider, f"{api}:model", "model")
+        try:
+            pipeline, turn = _turn(tmp_path, "Weather in Oslo?")
+            user = User(Decision.ALLOW_ONCE)
+            specs = [s for s in hub.tools(["toolbox"]) if s.name == "weather"]
+            answer = pipeline.run_with_tools(turn, source, ToolBox(specs, hub, user))  # type: ignore[arg-type]
+            pipeline.finish(turn)  # type: ignore[arg-type]
+        finally:
+            provider.close()
+        bodies = server.state.bodies()
+    assert [c.name for c in user.asked] == ["weather"]
+    saved = pipeline.store.get_message(turn.answer_id)  # type: ignore[attr-defined]
+    result = next(p for p in saved.parts if isinstance(p, ToolResult))
+    assert result.status == TOOL_OK and result.content.startswith("Sunny in Oslo")
+    assert saved.content.endswith("It is sunny.") and answer.text == "It is sunny."
+    # The second request carried the tool's result in the API's shape.
+    assert len(bodies) == 2 and "Sunny in Oslo" in json.dumps(bodies[1])
+    assert bodies[0]["tools"][0]["name" if api == "anthropic" else "function"]
