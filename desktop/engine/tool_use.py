@@ -22,6 +22,7 @@ from desktop.core.tool_formats import (
     ToolFormat,
     call_started,
     hold_from,
+    markers,
     parse_calls,
     polyfill_messages,
 )
@@ -49,8 +50,10 @@ class ToolUse:
         self.grammar: ToolGrammar | None = tool_grammar(
             fmt, self.tools, choice, parallel=not choice.forced
         )
-        self._text: list[str] = []
+        self._text = ""
         self._emitted = 0
+        #: Where a call began (None: none yet); from there on everything is held.
+        self._call_at: int | None = None
 
     def template_input(
         self, messages: list[dict[str, Any]]
@@ -68,24 +71,49 @@ class ToolUse:
     def feed(self, text: str) -> str:
         """Answer text that may be shown now; a call's text (or what may be the start of one)
         is held back until the end."""
-        self._text.append(text)
-        whole = "".join(self._text)
-        self._text = [whole]
-        safe = hold_from(self.format, whole)
+        self._text += text  # appended in place: CPython does not copy a string it alone holds
+        whole = self._text
+        if self._call_at is not None:
+            return ""
+        if self._emitted == 0:
+            safe = hold_from(self.format, whole)  # the answer's start may open a bare call
+            if call_started(self.format, whole):
+                self._call_at = safe
+        else:
+            # Words have been shown, so the answer did not open with a call: only a marker
+            # can start one now, and only the text not yet shown needs looking at (not the
+            # whole answer again at every token).
+            safe = self._emitted + self._tail_hold(whole[self._emitted :])
+            if self._marker_at(whole, safe):
+                self._call_at = safe
         if safe <= self._emitted:
             return ""
         out = whole[self._emitted : safe]
         self._emitted = safe
         return out
 
+    def _tail_hold(self, rest: str) -> int:
+        """Where in ``rest`` (text after what was shown) holding must begin."""
+        found = [i for m in markers(self.format) if (i := rest.find(m)) != -1]
+        if found:
+            return min(found)
+        for marker in markers(self.format):
+            for k in range(min(len(marker) - 1, len(rest)), 0, -1):
+                if rest.endswith(marker[:k]):
+                    return len(rest) - k
+        return len(rest)
+
+    def _marker_at(self, whole: str, at: int) -> bool:
+        return any(whole.startswith(m, at) for m in markers(self.format))
+
     @property
     def calling(self) -> bool:
-        return call_started(self.format, "".join(self._text))
+        return self._call_at is not None
 
     def finish(self) -> tuple[str, list[ToolCall]]:
         """The answer text not yet shown, and the calls the model made (a call that cannot be
         read is one with its problem named, never answer text)."""
-        whole = "".join(self._text)
+        whole = self._text
         parsed = parse_calls(self.format, whole)
         content = parsed.content
         # What was shown is a prefix of the answer outside calls; show the rest of it.
