@@ -11,6 +11,7 @@ import engine
 import history
 import profiles
 import startup
+import tools
 
 import download
 import stop_latency
@@ -25,3 +26,4 @@ if __name__ == "__main__":
     compare.main()
     download.main()
     profiles.main()
+    tools.main()
