@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.engine import _raw_llama
-from bench.report import machine, write_section
+from bench.report import write_section
 from desktop.backends.engine_client import SyncEngine, physical_cores
 from desktop.backends.local_models import bundled_model
 from desktop.core.answer import Answer
