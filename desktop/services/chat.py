@@ -341,10 +341,18 @@ class ChatService(QObject, ChatSetup, ChatOutgrown, ChatTools):
         """Ask the model again, now with the tool results (the model stays loaded)."""
         turn = self._turn
         assert turn is not None
-        if turn.source is not None:
-            turn.request_id = self.cloud_streams.start(turn.source, turn.chat.prompt)
-        else:
+        model = turn.model
+        if not isinstance(model, CloudModel):
             self._start_generation()
+            return
+        try:  # a stream closes its provider when it ends: each step opens one, checked again
+            local_only = self.store.get_conversation(turn.chat.conversation_id).local_only
+            provider = self._open_cloud(model, local_only)
+        except LlamasideError as exc:  # locked, offline or refused meanwhile
+            self._finish(MessageStatus.FAILED, error=str(exc))
+            return
+        turn.source = CloudSource(provider, model.id, model.model)
+        turn.request_id = self.cloud_streams.start(turn.source, turn.chat.prompt)
 
     def stop(self) -> None:
         if self._summary is not None:

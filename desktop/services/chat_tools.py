@@ -145,6 +145,7 @@ class ChatTools:
         if not needs_results(answer):
             return False
         box: ToolBox = turn.box
+        box.resolve(answer.calls)
         if chat.steps.count + 1 >= box.max_steps:
             self.pipeline.end_at_limit(chat, box.max_steps)  # type: ignore[attr-defined]
             return False

@@ -90,6 +90,13 @@ class ToolBox:
     def spec(self, name: str) -> ToolSpec | None:
         return next((s for s in self.specs if s.name == name), None)
 
+    def resolve(self, calls: list[ToolCall]) -> None:
+        """Name each call's server (a cloud model names only the tool), in place."""
+        for i, call in enumerate(calls):
+            spec = self.spec(call.name)
+            if spec is not None and not call.server:
+                calls[i] = replace(call, server=spec.server)
+
     @property
     def stopped(self) -> bool:
         return self._cancelled.is_set()

@@ -369,6 +369,7 @@ class TurnPipeline:
             answer = self.run(turn, source, on_event)
             if not needs_results(answer):
                 return answer
+            box.resolve(answer.calls)
             if turn.steps.count + 1 >= box.max_steps:
                 self.end_at_limit(turn, box.max_steps)
                 return turn.answer
