@@ -44,6 +44,7 @@ from desktop.core.compare import (
 from desktop.core.errors import LlamasideError
 from desktop.core.models import CloudModel, LocalModel
 from desktop.core.tool_score import format_share
+from desktop.core.tools import ToolSpec
 from desktop.services.chat import ChatService
 from desktop.services.compare import CompareSession
 from desktop.services.comparisons import Comparisons
@@ -73,11 +74,14 @@ class BatchDialog(QDialog):
         comparisons: Comparisons,
         models: list[LocalModel | CloudModel],
         parent: QWidget | None = None,
+        tools: tuple[ToolSpec, ...] = (),
     ) -> None:
         super().__init__(parent)
         self.chat = chat
         self.comparisons = comparisons
         self.models = models
+        #: The compare window's tools, for the prompts that carry none of their own.
+        self.tools = tools
         self.session: CompareSession | None = None
         self.report: dict[str, Any] | None = None
         self.blind_run = False
@@ -121,7 +125,8 @@ class BatchDialog(QDialog):
         reasons = {m.id: chat.model_error(m) for m in models}
         failed = [f"{m.name}: {reasons[m.id]}" for m in models if reasons[m.id]]
         names = [m.name + (FAILED_MARK if reasons[m.id] else "") for m in models]
-        self.models_label = QLabel("Models: " + ", ".join(names), self)
+        offered = f" · tools: {', '.join(t.name for t in tools)}" if tools else ""
+        self.models_label = QLabel("Models: " + ", ".join(names) + offered, self)
         self.models_label.setToolTip("\n".join(failed))
         self.failed_warning = QLabel(self)
         self.failed_warning.setObjectName("failedModelsWarning")
@@ -200,7 +205,7 @@ class BatchDialog(QDialog):
         (skipped lines) are shown."""
         source = Path(self.file_edit.text().strip())
         try:
-            prompt_set = parse_prompts(source.read_text(encoding="utf-8"), source.name)
+            prompt_set = parse_prompts(source.read_text(encoding="utf-8"), source.name, self.tools)
         except (OSError, UnicodeDecodeError) as exc:
             self.problems.setText(f"Cannot read {source}: {exc}")
             return None
@@ -272,7 +277,7 @@ class BatchDialog(QDialog):
         entries, bad = [], 0
         for value in self._saved_lists().get(name, []):
             try:
-                entries.append(batch_prompt(value))
+                entries.append(batch_prompt(value, self.tools))
             except ValueError:
                 bad += 1
         self.problems.setText(f"{bad} saved prompt(s) could not be read (skipped)." if bad else "")

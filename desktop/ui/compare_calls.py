@@ -1,6 +1,7 @@
 """Tool calls in the compare window and the batch table: a comparison offers tools and keeps
 each model's calls without running them, so a call is shown as the chat shows one (the tool,
 its arguments) with "not run" for its outcome, and read only (no details link: no result).
+The tools offered come from a JSON file of OpenAI function entries (ToolsPicker).
 """
 
 from __future__ import annotations
@@ -8,9 +9,15 @@ from __future__ import annotations
 import html
 import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+from PySide6.QtCore import Signal, Slot
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QWidget
+
 from desktop.core.parts import Part, ToolCall
+from desktop.core.tool_score import parse_tools
+from desktop.core.tools import ToolSpec
 from desktop.ui.tool_blocks import arguments_text, preview
 
 NOT_RUN = "not run (a comparison keeps calls, runs none)"
@@ -57,3 +64,53 @@ def answer_cell(answer: dict[str, Any]) -> tuple[str, str]:
     tip = [score["detail"]] if score else []
     tip += [json.dumps(c, ensure_ascii=False) for c in answer.get("calls") or []]
     return preview(" · ".join(lines)), "\n".join([*tip, answer.get("text") or ""]).strip()
+
+
+class ToolsPicker(QWidget):
+    """Tools… (a JSON file of OpenAI function entries, or {"tools": [...]}) offered alike to
+    every column of the comparison, and to a batch's prompts that carry none; × offers none.
+
+    Signals:
+        notice(str): why a file could not be used.
+    """
+
+    notice = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.tools: tuple[ToolSpec, ...] = ()
+        self.choose_button = QPushButton("Tools…", self)
+        self.choose_button.setAccessibleName("Offer tools from a file to every model")
+        self.choose_button.clicked.connect(self.choose)
+        self.clear_button = QPushButton("×", self)
+        self.clear_button.setAccessibleName("Offer no tools")
+        self.clear_button.clicked.connect(lambda: self.set_tools(()))
+        self.label = QLabel(self)
+        self.label.setObjectName("compareTools")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.choose_button)
+        layout.addWidget(self.label)
+        layout.addWidget(self.clear_button)
+        self.set_tools(())
+
+    def set_tools(self, tools: tuple[ToolSpec, ...]) -> None:
+        self.tools = tools
+        names = ", ".join(spec.name for spec in tools)
+        self.label.setText(f"Tools (not run): {names}" if tools else "No tools")
+        self.clear_button.setEnabled(bool(tools))
+
+    @Slot()
+    def choose(self) -> None:
+        path, _filter = QFileDialog.getOpenFileName(
+            self, "Tools to offer", "", "Tools (*.json);;All files (*)"
+        )
+        if not path:
+            return
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            self.set_tools(parse_tools(data.get("tools") if isinstance(data, dict) else data))
+        except (OSError, UnicodeDecodeError) as exc:
+            self.notice.emit(f"Cannot read {path}: {exc}")
+        except ValueError as exc:  # not JSON, or not tools
+            self.notice.emit(f"{Path(path).name}: {exc}.")

@@ -37,7 +37,7 @@ from desktop.services.chat import ChatService
 from desktop.services.compare import CompareSession
 from desktop.services.comparisons import Comparisons
 from desktop.ui.batch_dialog import BatchDialog
-from desktop.ui.compare_calls import calls_html
+from desktop.ui.compare_calls import ToolsPicker, calls_html
 from desktop.ui.compare_parts import (
     BAR_COLOURS,
     BarChart,
@@ -122,6 +122,9 @@ class CompareWindow(QWidget):
         mode_row = QHBoxLayout()
         mode_row.addWidget(self.blind_box)
         mode_row.addWidget(self.tag_edit)
+        self.tools_picker = ToolsPicker(self)
+        self.tools_picker.notice.connect(self._show_notice)
+        mode_row.addWidget(self.tools_picker)
         mode_row.addStretch(1)
         self.batch_button = QPushButton("Batch…", self)
         self.batch_button.setAccessibleName("Run a prompt file through these models")
@@ -381,6 +384,7 @@ class CompareWindow(QWidget):
         for model in session.providers_needing_consent():
             if not self._ask_consent(model):
                 return
+        session.tools = self.tools_picker.tools  # the same tools for every column
         if not session.send(text):
             return
         self.input_box.clear()
@@ -540,7 +544,9 @@ class CompareWindow(QWidget):
 
     @Slot()
     def show_batch(self) -> None:
-        self.batch_dialog = BatchDialog(self.chat, self.comparisons, self.chosen_models(), self)
+        self.batch_dialog = BatchDialog(
+            self.chat, self.comparisons, self.chosen_models(), self, self.tools_picker.tools
+        )
         self.batch_dialog.show()
 
     @Slot()

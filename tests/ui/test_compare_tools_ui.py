@@ -2,7 +2,8 @@
 tools and expected calls chosen through Batch… and its file dialog, run against the real
 SmolLM2 and a loopback GPT scripted to call right; the summary shows the accuracy beside speed
 and cost, the table each answer's call and score; reopened from the history, each column shows
-its calls (kept, not run)."""
+its calls (kept, not run). Tools chosen in the window (Tools…) go to every column, and each
+column shows its calls."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from PySide6.QtWidgets import QFileDialog
 from pytestqt.qtbot import QtBot
 
 from desktop.core.params import SamplingParams
+from desktop.core.parts import ToolCall
 from desktop.services.chat import ChatService
 from desktop.services.cloud import CloudService
 from desktop.services.comparisons import Comparisons
@@ -32,6 +34,7 @@ from tests.ui.driving import answer_modal, button_named, choose_compare_models, 
 SMOL = "local:smollm2-135m-instruct"
 GPT = "openai:gpt-4o"
 TIMEOUT_MS = 90_000
+LEFT = Qt.MouseButton.LeftButton
 WEATHER = {
     "type": "function",
     "function": {
@@ -149,4 +152,45 @@ def test_batch_shows_tool_call_accuracy_and_the_columns_show_the_calls(
     shown = window.columns[1].view.toPlainText()
     assert shown.count("⚙ get_weather") == 2 and 'city="Quito"' in shown
     assert "not run" in shown
+    window.close()
+
+
+def test_tools_from_a_file_are_offered_to_every_column_and_calls_shown(
+    chat: ChatService, qtbot: QtBot, server: CloudServer, tmp_path: Path
+) -> None:
+    tools_file = tmp_path / "tools.json"
+    tools_file.write_text(json.dumps({"tools": [WEATHER]}))
+    server.state.reply = []
+    server.state.tool_steps = [[ScriptedCall("c1", "get_weather", ['{"city": "Oslo"}'])]]
+    window = CompareWindow(chat, Comparisons(chat.store))
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    choose_compare_models(window, SMOL, GPT)
+    failures = answer_modal(file_dialog_answer(tools_file), QFileDialog)
+    qtbot.mouseClick(button_named(window, "Offer tools from a file to every model"), LEFT)
+    assert not failures, failures
+    assert window.tools_picker.label.text() == "Tools (not run): get_weather"
+    window.input_box.setFocus()
+    qtbot.keyClicks(window.input_box, "What is the weather in Oslo?")
+    qtbot.keyClick(window.input_box, Qt.Key.Key_Return)
+    assert window.session is not None
+    with qtbot.waitSignal(window.session.round_finished, timeout=TIMEOUT_MS):
+        pass
+    [body] = server.state.bodies("/chat/completions")
+    assert [t["function"]["name"] for t in body["tools"]] == ["get_weather"]
+    shown = window.columns[1].view.toPlainText()
+    assert "⚙ get_weather" in shown and 'city="Oslo"' in shown and "not run" in shown
+    # Saved with the answer: the history keeps the call.
+    [_local, gpt] = chat.store.comparison_answers(window.session.comparison_id or 0)
+    assert [p.name for p in gpt.parts if isinstance(p, ToolCall)] == ["get_weather"]
+
+    # A batch opened from here offers the same tools to prompts that carry none.
+    qtbot.mouseClick(window.batch_button, LEFT)
+    assert "tools: get_weather" in window.batch_dialog.models_label.text()
+    assert window.batch_dialog.tools == window.tools_picker.tools
+    window.batch_dialog.close()
+    # × offers none again.
+    qtbot.mouseClick(button_named(window, "Offer no tools"), LEFT)
+    assert window.tools_picker.tools == () and window.tools_picker.label.text() == "No tools"
     window.close()
