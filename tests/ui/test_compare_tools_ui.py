@@ -28,6 +28,7 @@ from desktop.storage.store import ChatStore
 from desktop.ui.batch_dialog import SUMMARY_COLUMNS
 from desktop.ui.compare_past import PAST_ID
 from desktop.ui.compare_window import CompareWindow
+from tests.cli.test_cli_compare_tools import remember_safe_mode
 from tests.cloudserver import CloudServer, ScriptedCall
 from tests.ui.driving import answer_modal, button_named, choose_compare_models, file_dialog_answer
 
@@ -68,6 +69,7 @@ def chat(
     with qtbot.waitSignal(cloud.checked, timeout=TIMEOUT_MS):
         cloud.set_enabled("openai", True)
     cloud.grant_consent("openai")
+    remember_safe_mode(home)
     service = ChatService(store, settings, home.models, EngineHost(), cloud=cloud)
     service.sampling = SamplingParams(temperature=0.0, max_tokens=24)
     yield service
@@ -75,6 +77,8 @@ def chat(
     store.close()
 
 
+# SmolLM2 reads the tools' long prompt on CPU: minutes on a busy machine.
+@pytest.mark.timeout(300)
 def test_batch_shows_tool_call_accuracy_and_the_columns_show_the_calls(
     chat: ChatService, qtbot: QtBot, server: CloudServer, tmp_path: Path
 ) -> None:
@@ -155,6 +159,8 @@ def test_batch_shows_tool_call_accuracy_and_the_columns_show_the_calls(
     window.close()
 
 
+# SmolLM2 reads the tools' long prompt on CPU: minutes on a busy machine.
+@pytest.mark.timeout(300)
 def test_tools_from_a_file_are_offered_to_every_column_and_calls_shown(
     chat: ChatService, qtbot: QtBot, server: CloudServer, tmp_path: Path
 ) -> None:
