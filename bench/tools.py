@@ -10,14 +10,10 @@ between the ways (this VM's speed drifts over minutes), and medians are reported
 from __future__ import annotations
 
 import statistics
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from engine import _raw_llama
 
-from bench.engine import _raw_llama
-from bench.report import write_section
 from desktop.backends.engine_client import SyncEngine, physical_cores
 from desktop.backends.local_models import bundled_model
 from desktop.core.answer import Answer
@@ -25,6 +21,8 @@ from desktop.core.params import LoadParams, SamplingParams
 from desktop.core.tool_formats import GENERIC
 from desktop.core.tools import ToolChoice, ToolSpec
 from desktop.engine.tool_grammar import tool_grammar
+
+from report import write_section
 
 RUNS = 5
 TOKENS = 128
@@ -70,7 +68,7 @@ def raw_forced(path: str, load: LoadParams, extra_bufts: bool) -> float:
         prompt = llm.tokenize(
             b"<|im_start|>user\nWeather in Oslo?<|im_end|>\n<|im_start|>assistant\n", special=True
         )
-        rules = llama_cpp.LlamaGrammar.from_string(grammar.gbnf, verbose=False)
+        rules = llama_cpp.LlamaGrammar.from_string(grammar.gbnf, verbose=False)  # type: ignore[attr-defined]
         n, first = 0, 0.0
         for _token in llm.generate(prompt, temp=0.0, grammar=rules):
             n += 1

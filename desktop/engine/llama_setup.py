@@ -30,6 +30,10 @@ GGUF_MAGIC = b"GGUF"
 _LOG_DEBUG, _LOG_WARN, _LOG_ERROR, _LOG_CONT = 1, 3, 4, 5
 
 
+#: Every log callback handed to llama.cpp, never freed (see LogCapture).
+_INSTALLED_CALLBACKS: list[object] = []
+
+
 class LogCapture:
     """Keeps llama.cpp's recent warnings and errors so a failed load can say *why*.
 
@@ -67,8 +71,11 @@ class LogCapture:
             if self._echo:
                 sys.stderr.write(message)
 
-        # Keep a reference: ctypes callbacks are freed with their Python object.
+        # Keep a reference: ctypes callbacks are freed with their Python object. Kept for the
+        # process, not with this object: llama.cpp calls the last one set until another is,
+        # and a freed one crashed a later grammar's debug log (tests load in one process).
         self._callback = _callback
+        _INSTALLED_CALLBACKS.append(_callback)
         llama_cpp.llama_log_set(self._callback, ctypes.c_void_p(0))
 
     def mark(self) -> int:
