@@ -13,6 +13,7 @@ file as ``KEYRING_PLACEHOLDER`` (storage.mcp_store swaps it for the secret). Pur
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import PurePath, PurePosixPath, PureWindowsPath
@@ -226,6 +227,52 @@ def _strings(value: Any, where: str, what: str) -> dict[str, str]:
     if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
         raise McpConfigError(f'{where} has "{what}" that is not an object of text values.')
     return dict(value)
+
+
+#: Words of env and header names that hold credentials (as Claude Desktop's and Cursor's
+#: examples name them: GITHUB_PERSONAL_ACCESS_TOKEN, BRAVE_API_KEY, Authorization, X-Api-Key).
+_SECRET_WORDS = frozenset(
+    [
+        "KEY",
+        "APIKEY",
+        "TOKEN",
+        "SECRET",
+        "PASSWORD",
+        "PASSWD",
+        "PASS",
+        "CREDENTIAL",
+        "CREDENTIALS",
+        "AUTH",
+        "AUTHORIZATION",
+        "COOKIE",
+        "PAT",
+        "BEARER",
+    ]
+)
+
+
+def looks_secret(name: str) -> bool:
+    """Whether an env or header name is one whose value is a credential (by its words, so
+    MONKEY or KEYBOARD_LAYOUT are not)."""
+    words = [w for w in re.split(r"[_\-\s.]+", name.upper()) if w]
+    return any(
+        w in _SECRET_WORDS or w.endswith(("APIKEY", "TOKEN", "SECRET", "PASSWORD")) for w in words
+    )
+
+
+def with_secrets_marked(config: McpConfigFile) -> tuple[McpConfigFile, int]:
+    """The file with every credential-looking env value and header marked secret (to be kept
+    in the keyring, the file holding a placeholder), and how many were not marked before."""
+    servers = []
+    newly = 0
+    for server in config.servers:
+        env = tuple(k for k in server.env if k in server.secret_env or looks_secret(k))
+        headers = tuple(k for k in server.headers if k in server.secret_headers or looks_secret(k))
+        newly += len(set(env) - set(server.secret_env)) + len(
+            set(headers) - set(server.secret_headers)
+        )
+        servers.append(replace(server, secret_env=env, secret_headers=headers))
+    return replace(config, servers=tuple(servers)), newly
 
 
 def _secret_keys(values: Mapping[str, str]) -> tuple[str, ...]:

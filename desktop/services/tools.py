@@ -17,7 +17,13 @@ from PySide6.QtCore import QObject, Signal
 
 from desktop.backends.mcp_hub import McpHub, ServerState, ToolCallHandle
 from desktop.core.chat_records import Conversation
-from desktop.core.mcp_config import McpConfigError, McpConfigFile, McpServerConfig
+from desktop.core.errors import LlamasideError
+from desktop.core.mcp_config import (
+    McpConfigError,
+    McpConfigFile,
+    McpServerConfig,
+    with_secrets_marked,
+)
 from desktop.core.tools import ToolChoice, ToolSpec
 from desktop.services import tool_settings
 from desktop.services.tool_settings import ALWAYS_ALLOW_KEY, MAX_STEPS_KEY, TIMEOUT_KEY
@@ -68,7 +74,9 @@ class ToolsService(QObject):
     # -- the file -----------------------------------------------------------------------------
 
     def load(self) -> McpConfigFile:
-        """Read mcp.json (a broken file is reported and left as it is: no servers meanwhile)."""
+        """Read mcp.json (a broken file is reported and left as it is: no servers meanwhile).
+        Credentials pasted into it in plain text (an API key in "env", an Authorization
+        header) are moved to the system keyring, the file keeping a placeholder."""
         try:
             self._config = self.store.load()
         except McpConfigError as exc:
@@ -76,6 +84,18 @@ class ToolsService(QObject):
             self.problem.emit(str(exc))
         for line in self._config.problems:
             self.problem.emit(line)
+        marked, newly = with_secrets_marked(self._config)
+        if newly and self.store.secrets is not None:
+            try:
+                self.store.save(marked)
+            except LlamasideError as exc:  # a keyring that does not answer: left as it was
+                self.problem.emit(f"Secrets in mcp.json could not go to the keyring: {exc}")
+            else:
+                self._config = marked
+                self.problem.emit(
+                    f"Moved {newly} secret value{'s' if newly != 1 else ''} from mcp.json to the "
+                    "system keyring (the file now holds a placeholder)."
+                )
         return self._config
 
     @property
@@ -84,6 +104,8 @@ class ToolsService(QObject):
 
     def save(self, config: McpConfigFile) -> None:
         """Write mcp.json (secrets to the keyring); raises McpConfigError or LlamasideError."""
+        if self.store.secrets is not None:
+            config, _newly = with_secrets_marked(config)
         self.store.save(config)
         self._config = config
         self.servers_changed.emit()

@@ -8,16 +8,21 @@ from pathlib import Path
 
 import keyring
 import pytest
+from pytestqt.qtbot import QtBot
 
 from desktop.backends import secrets
+from desktop.backends.mcp_hub import McpHub
 from desktop.core.mcp_config import (
     KEYRING_PLACEHOLDER,
     McpConfigError,
     McpConfigFile,
     McpServerConfig,
+    looks_secret,
 )
+from desktop.services.tools import ToolsService
 from desktop.storage.mcp_store import McpStore, SecretStore, secret_name
 from desktop.storage.paths import AppPaths
+from desktop.storage.settings import Settings
 
 KEYRING = SecretStore(secrets.get_secret, secrets.set_secret, secrets.delete_secret)
 FILES = McpServerConfig(
@@ -122,3 +127,44 @@ def test_a_save_leaves_no_temporary_file(tmp_path: Path) -> None:
     store.save(McpConfigFile((McpServerConfig("a", command="x"),)))
     store.save(McpConfigFile((McpServerConfig("b", command="y"),)))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mcp.json"]
+
+
+def test_credentials_are_told_apart_by_their_names() -> None:
+    for name in ("GITHUB_PERSONAL_ACCESS_TOKEN", "BRAVE_API_KEY", "Authorization", "X-Api-Key"):
+        assert looks_secret(name), name
+    for name in ("HOME", "PATH", "KEYBOARD_LAYOUT", "MONKEY", "AUTHOR", "TOKENIZER_PATH"):
+        assert not looks_secret(name), name
+
+
+def test_a_pasted_key_moves_from_mcp_json_to_the_keyring(
+    home: AppPaths, secret_service: dict[str, str], qtbot: QtBot
+) -> None:
+    """A user pastes Claude Desktop's entry, key and all; the app keeps the key in the keyring
+    and the file holds a placeholder (nothing else in it changes; nothing is lost)."""
+    home.mcp_config.parent.mkdir(parents=True, exist_ok=True)
+    pasted = {
+        "mcpServers": {
+            "github": {
+                "command": "npx",
+                "args": ["-y", "@modelcontextprotocol/server-github"],
+                "env": {"GITHUB_PERSONAL_ACCESS_TOKEN": "ghp_pasted", "LOG_LEVEL": "info"},
+            }
+        }
+    }
+    home.mcp_config.write_text(json.dumps(pasted))
+    tools = ToolsService(McpStore(home.mcp_config, KEYRING), Settings(home.settings), McpHub())
+    said: list[str] = []
+    tools.problem.connect(said.append)
+    config = tools.load()
+    text = home.mcp_config.read_text()
+    assert "ghp_pasted" not in text
+    env = json.loads(text)["mcpServers"]["github"]["env"]
+    assert env == {"GITHUB_PERSONAL_ACCESS_TOKEN": KEYRING_PLACEHOLDER, "LOG_LEVEL": "info"}
+    assert keyring.get_password(
+        secrets.SERVICE, secret_name("github", "env", "GITHUB_PERSONAL_ACCESS_TOKEN")
+    ) == ("ghp_pasted")
+    # The server still gets its key.
+    server = config.server("github")
+    assert server is not None and server.env["GITHUB_PERSONAL_ACCESS_TOKEN"] == "ghp_pasted"
+    assert any("Moved 1 secret value" in line for line in said)
+    tools.close()
