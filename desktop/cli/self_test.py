@@ -121,7 +121,16 @@ def _database(work: Path) -> str:
 
 #: Imported only when a cloud model or the hub is first used, so a bundle that lost one would
 #: break long after it started; importing them here catches that at build time.
-LAZY_LIBRARIES = ("openai", "anthropic", "huggingface_hub", "markdown_it", "pygments.lexers") + (
+LAZY_LIBRARIES = (
+    "openai",
+    "anthropic",
+    "huggingface_hub",
+    "markdown_it",
+    "pygments.lexers",
+    # The MCP hub's transports, imported when a tool server first starts.
+    "mcp.client.stdio",
+    "mcp.client.streamable_http",
+) + (
     ("genai_prices",) if sys.version_info >= (3, 11) else ()  # cloud prices; none on 3.10
 )
 
