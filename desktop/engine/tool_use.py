@@ -106,10 +106,6 @@ class ToolUse:
     def _marker_at(self, whole: str, at: int) -> bool:
         return any(whole.startswith(m, at) for m in markers(self.format))
 
-    @property
-    def calling(self) -> bool:
-        return self._call_at is not None
-
     def finish(self) -> tuple[str, list[ToolCall]]:
         """The answer text not yet shown, and the calls the model made (a call that cannot be
         read is one with its problem named, never answer text)."""

@@ -9,7 +9,7 @@ ChatService asks it for a chat's ``ToolBox``.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
@@ -221,7 +221,3 @@ def _offered(choice: ToolChoice, specs: list[ToolSpec]) -> ToolChoice:
     if choice.mode == "tool" and all(s.name != choice.name for s in specs):
         return ToolChoice()
     return choice
-
-
-def states(service: ToolsService) -> Mapping[str, ServerState]:
-    return {s.name: service.state(s.name) for s in service.servers()}

@@ -88,14 +88,14 @@ def tool_block_html(call: ToolCall, result: ToolResult | None, message_id: int, 
     lines = [head]
     shown_args = preview(arguments_text(call))
     if shown_args:
-        lines.append(f'<span style="color:#555">{html.escape(shown_args)}</span>')
+        lines.append(f'<span style="color:#888">{html.escape(shown_args)}</span>')
     if call.problem:
         lines.append(f'<span style="color:#c0392b">{html.escape(call.problem)}</span>')
     if result is not None and result.content:
-        lines.append(f'<span style="color:#555">→ {html.escape(preview(result.content))}</span>')
+        lines.append(f'<span style="color:#888">→ {html.escape(preview(result.content))}</span>')
     body = "<br/>".join(lines)
     return (
-        '<table width="100%" cellpadding="6" style="margin:4px 0; border:1px solid #bbbbbb; '
+        '<table width="100%" cellpadding="6" style="margin:4px 0; border:1px solid #888888; '
         f'font-size:small"><tr><td>{body}</td></tr></table>'
     )
 
