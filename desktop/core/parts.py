@@ -32,11 +32,18 @@ class Reasoning:
 
 @dataclass(frozen=True)
 class Image:
-    """A picture in the message, by reference (a file in the app's data folder)."""
+    """A picture in the message, by reference: ``path`` is its file's name in the app's image
+    folder (its content's sha256 and a suffix), so an image is stored once however many
+    messages hold it. In a Prompt it is the absolute path (``Prompt.image_root`` joined)."""
 
     media_type: str
     path: str
+    #: What the user called it (the file's name, or "Pasted image").
     alt: str = ""
+    width: int = 0
+    height: int = 0
+    #: The stored file's size in bytes.
+    size: int = 0
     type: ClassVar[str] = "image"
 
 
@@ -139,7 +146,12 @@ def part_from_json(data: Any) -> Part:
 
 
 # A field's annotation (a string: annotations are postponed) -> the JSON values it accepts.
-_FIELD_TYPES: dict[str, tuple[type, ...]] = {"bool": (bool,), "float": (float, int), "str": (str,)}
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "bool": (bool,),
+    "float": (float, int),
+    "int": (int,),
+    "str": (str,),
+}
 
 
 def parts_to_json(parts: Iterable[Part]) -> str:
@@ -163,6 +175,10 @@ def text_of(parts: Iterable[Part]) -> str:
     return "".join(p.text for p in parts if isinstance(p, Text))
 
 
+def images_of(parts: Iterable[Part]) -> list[Image]:
+    return [p for p in parts if isinstance(p, Image)]
+
+
 def reasoning_of(parts: Iterable[Part]) -> str:
     return "".join(p.text for p in parts if isinstance(p, Reasoning))
 
@@ -175,7 +191,7 @@ def is_plain(parts: Parts) -> bool:
 def placeholder(part: Part) -> str:
     """How a part whose display has not been built yet is labelled in the chat view."""
     if isinstance(part, Image):
-        return f"[Image: {part.alt or part.path}]"
+        return f"[Image: {part.alt or 'picture'}]"
     if isinstance(part, Attachment):
         return f"[Attachment: {part.name}]"
     if isinstance(part, ToolCall):

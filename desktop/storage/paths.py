@@ -32,6 +32,11 @@ class AppPaths:
         return self.data / "models"
 
     @property
+    def images(self) -> Path:
+        """Pictures in messages, one file per content hash (storage.images)."""
+        return self.data / "images"
+
+    @property
     def engine_log(self) -> Path:
         return self.logs / "engine.log"
 
