@@ -23,6 +23,7 @@ from typing import Any
 
 from desktop.backends.cloud_errors import CloudError as CloudError  # noqa: PLC0414 (re-export)
 from desktop.backends.cloud_errors import ProviderFailures, _duration, _retry_after
+from desktop.backends.cloud_images import Pictures, anthropic_images, openai_images
 from desktop.backends.cloud_stream import _Answer, _Calls, _count, _field, _first
 from desktop.backends.network import Network, Offline, Outbound
 from desktop.core.answer import (
@@ -46,6 +47,7 @@ from desktop.core.tool_wire import (
     openai_wire,
 )
 from desktop.core.usage import StopReason
+from desktop.core.vision import ANTHROPIC_LIMIT, COMPATIBLE_LIMIT, OPENAI_LIMIT, UploadLimit
 
 #: One automatic retry after a rate limit, if the server asks to wait at most this long.
 MAX_RETRY_AFTER_S = 20.0
@@ -104,6 +106,8 @@ class _Provider(ProviderFailures):
         self._live: Any = None
         #: What the next requests are for, for the privacy record (set per call).
         self._purpose: tuple[str, str, int | None] = ("", "", None)
+        #: The pictures the next requests' bodies carry, for the privacy record too.
+        self._pictures = Pictures()
         #: Per model, the parameters it refused (a 400 naming them): left out from then on.
         self._refused: dict[str, set[str]] = {}
         http_client = sdk.DefaultHttpxClient(
@@ -137,6 +141,8 @@ class _Provider(ProviderFailures):
                 model=model,
                 conversation_id=conversation_id,
                 bytes_sent=len(request.method) + len(str(request.url)) + len(request.content),
+                images=self._pictures.count,
+                image_bytes=self._pictures.size,
             )
         )
 
@@ -147,7 +153,7 @@ class _Provider(ProviderFailures):
     def list_models(self, purpose: str = "models") -> list[str]:
         """The provider's model ids (one request). ``purpose`` "test" marks a connection test."""
         self.network.check(f"{self.label} ({self.base_url})")
-        self._purpose = (purpose, "", None)
+        self._purpose, self._pictures = (purpose, "", None), Pictures()
         try:
             return sorted(m.id for m in self._client.models.list())
         except Exception as exc:
@@ -227,7 +233,7 @@ class _Provider(ProviderFailures):
         except Offline as exc:
             yield Failed(str(exc))
             return
-        self._purpose = ("chat", model, prompt.conversation_id)
+        self._purpose, self._pictures = ("chat", model, prompt.conversation_id), Pictures()
         items = self._texts(prompt, model, answer)
         failure: CloudError | None = None
         try:
@@ -287,6 +293,12 @@ class OpenAIProvider(_Provider):
     api = "openai"
     default_label = "OpenAI"
 
+    @property
+    def upload_limit(self) -> UploadLimit:
+        """The largest picture sent as it is (OpenAI's own reading size; the compatible hosts
+        take less)."""
+        return OPENAI_LIMIT if self.official else COMPATIBLE_LIMIT
+
     @staticmethod
     def _load_sdk() -> ModuleType:
         import openai
@@ -306,6 +318,7 @@ class OpenAIProvider(_Provider):
     ) -> Generator[str | ReasoningDelta | ToolCallEvent, None, None]:
         refused = self._refused.setdefault(model, set())
         messages, tools = openai_wire(prompt), openai_tools(prompt)
+        messages, self._pictures = openai_images(messages, self.upload_limit, self.label)
         # Each refusal of a parameter we can leave out costs one more request, at most a few.
         for attempt in range(4):
             request = openai_request(
@@ -376,6 +389,7 @@ class AnthropicProvider(_Provider):
 
     api = "anthropic"
     default_label = "Anthropic"
+    upload_limit = ANTHROPIC_LIMIT
 
     @staticmethod
     def _load_sdk() -> ModuleType:
@@ -394,7 +408,9 @@ class AnthropicProvider(_Provider):
             for text in (prompt.system, *(m.text for m in prompt.messages if m.role == Role.SYSTEM))
             if text
         )
-        messages = anthropic_wire(prompt)
+        messages, self._pictures = anthropic_images(
+            anthropic_wire(prompt), self.upload_limit, self.label
+        )
         thinking = anthropic_thinking_allowed(prompt, messages)
         request = anthropic_request(prompt.sampling, thinking=thinking)
         answer.not_applied = request.not_applied

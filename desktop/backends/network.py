@@ -35,6 +35,9 @@ class Outbound:
     #: Bytes of the request line and body (the text of the conversation, for a chat).
     bytes_sent: int = 0
     at: str = field(default_factory=_now)
+    #: Pictures in the body, and their own bytes (before base64, which bytes_sent counts).
+    images: int = 0
+    image_bytes: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -184,9 +184,10 @@ def cmd_privacy(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
         return 0
     for record in records:
         chat = f"  chat {record.conversation_id}" if record.conversation_id is not None else ""
+        pictures = f" ({record.images_note})" if record.images else ""
         out.write(
             f"{record.at}  {record.destination:<12} {record.purpose:<8} {record.host:<24} "
-            f"{record.model or '-'}{chat}  {record.bytes_sent:,} bytes\n"
+            f"{record.model or '-'}{chat}  {record.bytes_sent:,} bytes{pictures}\n"
         )
     return 0
 

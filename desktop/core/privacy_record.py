@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from desktop.core.models import human_size
+
 
 @dataclass(frozen=True)
 class OutboundRecord:
@@ -29,3 +31,18 @@ class OutboundRecord:
     bytes_sent: int
     #: That chat's title, None when it was deleted since (the record outlives it) or for none.
     conversation: str | None = None
+    #: Pictures the request carried, and their bytes as sent (before base64; bytes_sent counts
+    #: the body, base64 included).
+    images: int = 0
+    image_bytes: int = 0
+
+    @property
+    def images_note(self) -> str:
+        return images_note(self.images, self.image_bytes)
+
+
+def images_note(images: int, image_bytes: int) -> str:
+    """ "2 images, 340 KB" for a request that carried pictures; "" for one without."""
+    if not images:
+        return ""
+    return f"{images} image{'s' if images != 1 else ''}, {human_size(image_bytes)}"

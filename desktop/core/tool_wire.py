@@ -7,6 +7,10 @@ every call is answered (a call without a result gets one saying it did not run, 
 is refused). Anthropic's Messages API takes content blocks built here from the parts
 (``steps_of``): ``tool_use`` blocks in the assistant turn, then one user turn whose
 ``tool_result`` blocks come first.
+
+A question's pictures stay the wire's image items (``core.vision``: a file's path) in both
+shapes, before the question's text: reading and scaling the files is the backend's
+(backends.cloud_images), which makes them each API's image blocks.
 """
 
 from __future__ import annotations
@@ -18,8 +22,9 @@ from typing import Any
 
 from desktop.core.answer import Prompt, PromptMessage
 from desktop.core.messages import Role
-from desktop.core.parts import Parts, Text, ToolCall, ToolResult
+from desktop.core.parts import Image, Parts, Text, ToolCall, ToolResult
 from desktop.core.tools import arguments_object, steps_of
+from desktop.core.vision import wire_content
 
 #: What a call that never got a result is answered with (both APIs want every call answered).
 NOT_RUN = "This call was not run."
@@ -139,7 +144,7 @@ def anthropic_wire(prompt: Prompt) -> list[dict[str, Any]]:
     for message in prompt.messages:
         if message.role == Role.SYSTEM:
             continue
-        for turn in _anthropic_turns(message, as_blocks):
+        for turn in _anthropic_turns(message, as_blocks, prompt.image_root):
             previous = out[-1] if out else None
             if previous is not None and previous["role"] == turn["role"] == "user":
                 previous["content"] = [*_blocks(previous["content"]), *_blocks(turn["content"])]
@@ -154,8 +159,12 @@ def _blocks(content: str | list[dict[str, Any]]) -> list[dict[str, Any]]:
     return content
 
 
-def _anthropic_turns(message: PromptMessage, as_blocks: bool) -> list[dict[str, Any]]:
+def _anthropic_turns(
+    message: PromptMessage, as_blocks: bool, image_root: str
+) -> list[dict[str, Any]]:
     parts = message.parts
+    if message.role == Role.USER and any(isinstance(p, Image) for p in parts):
+        return [{"role": "user", "content": _anthropic_pictures(parts, message.text, image_root)}]
     if message.role != Role.ASSISTANT or not any(
         isinstance(p, ToolCall | ToolResult) for p in parts
     ):
@@ -196,6 +205,14 @@ def _anthropic_turns(message: PromptMessage, as_blocks: bool) -> list[dict[str, 
         if answered:
             turns.append({"role": "user", "content": answered})
     return turns
+
+
+def _anthropic_pictures(parts: Parts, text: str, image_root: str) -> list[dict[str, Any]]:
+    """A question with pictures: the wire's image items (a file each, made an image block by
+    the backend that reads it), then the text; the API refuses an empty text block."""
+    content = wire_content(parts, text, image_root)
+    assert isinstance(content, list)  # the parts hold an image
+    return [block for block in content if block.get("type") != "text" or block.get("text")]
 
 
 def _as_text(parts: Parts) -> str:

@@ -251,6 +251,17 @@ def _m012_comparison_parts(db: Executes) -> None:
     db.executescript("ALTER TABLE comparison_answers ADD COLUMN parts TEXT;")
 
 
+def _m013_outbound_images(db: Executes) -> None:
+    # Pictures sent to a provider: the privacy record says how many and how large, apart from
+    # the body's bytes (their base64 in it is a third larger than the pictures).
+    db.executescript(
+        """
+        ALTER TABLE outbound ADD COLUMN images INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE outbound ADD COLUMN image_bytes INTEGER NOT NULL DEFAULT 0;
+        """
+    )
+
+
 #: Ordered and append-only: a migration, once released, never changes. Its position is its id.
 MIGRATIONS: list[tuple[str, Callable[[Executes], None]]] = [
     ("initial", _m001_initial),
@@ -265,4 +276,5 @@ MIGRATIONS: list[tuple[str, Callable[[Executes], None]]] = [
     ("reasoning", _m010_reasoning),
     ("parts", _m011_parts),
     ("comparison_parts", _m012_comparison_parts),
+    ("outbound_images", _m013_outbound_images),
 ]

@@ -13,8 +13,8 @@ from desktop.core.privacy_record import OutboundRecord
 from desktop.storage.database import Database
 
 _INSERT_OUTBOUND = (
-    "INSERT INTO outbound (at, destination, host, purpose, model, conversation_id, bytes_sent) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO outbound (at, destination, host, purpose, model, conversation_id, bytes_sent, "
+    "images, image_bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -27,6 +27,8 @@ def _outbound_values(outbound: dict[str, Any]) -> list[Any]:
         outbound.get("model", ""),
         outbound.get("conversation_id"),
         int(outbound.get("bytes_sent", 0)),
+        int(outbound.get("images", 0)),
+        int(outbound.get("image_bytes", 0)),
     ]
 
 
@@ -65,6 +67,8 @@ class PrivacyRecord(Database):
                 conversation_id=row["conversation_id"],
                 bytes_sent=row["bytes_sent"],
                 conversation=row["conversation"],
+                images=row["images"],
+                image_bytes=row["image_bytes"],
             )
             for row in self.db.query(
                 "SELECT o.*, c.title AS conversation FROM outbound o "

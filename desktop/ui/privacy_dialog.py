@@ -24,10 +24,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.core.privacy_record import OutboundRecord, images_note
 from desktop.services.cloud import CloudService
 from desktop.services.privacy import export_record, record_rows
 
 COLUMNS = ("Time (UTC)", "Sent to", "Host", "What", "Model / item", "Chat", "Bytes sent")
+
+
+def _bytes_cell(record: OutboundRecord) -> str:
+    """The request's bytes, and the pictures it carried where it carried any."""
+    note = record.images_note
+    return f"{record.bytes_sent:,} ({note})" if note else f"{record.bytes_sent:,}"
 
 
 class PrivacyDialog(QDialog):
@@ -84,16 +91,19 @@ class PrivacyDialog(QDialog):
                 record.purpose,
                 record.model or "",
                 chat,
-                f"{record.bytes_sent:,}",
+                _bytes_cell(record),
             )
             for column, text in enumerate(cells):
                 self.table.setItem(index, column, QTableWidgetItem(text))
         total = sum(r.bytes_sent for r in records)
         chats = sum(1 for r in records if r.purpose == "chat")
+        pictures = images_note(sum(r.images for r in records), sum(r.image_bytes for r in records))
+        pictures = f", {pictures} of pictures among them" if pictures else ""
         offline = " Llamaside is offline now: nothing is being sent." if self.cloud.offline else ""
         self.summary.setText(
             f"{len(records)} requests have left this computer ({chats} with chat messages, "
-            f"{total:,} bytes of requests in all). Local chats never appear here.{offline}"
+            f"{total:,} bytes of requests in all{pictures}). Local chats never appear "
+            f"here.{offline}"
             if records
             else f"Nothing has left this computer.{offline}"
         )
