@@ -57,6 +57,10 @@ class Quant:
     pattern: str
     size_bytes: int
     approx: bool = False
+    #: The vision projector fetched with this quant (a file in its repo), "" for none.
+    mmproj: str = ""
+    #: Its published size; 0 when the catalog does not know it (see CatalogModel.projector_bytes).
+    mmproj_size_bytes: int = 0
 
     @property
     def publisher(self) -> str:
@@ -64,7 +68,7 @@ class Quant:
 
     def matches(self, repo_path: str) -> bool:
         name = repo_path.rsplit("/", 1)[-1]
-        if not name.lower().endswith(".gguf") or name.startswith("mmproj"):
+        if not name.lower().endswith(".gguf") or is_projector_name(name):
             return False
         return fnmatch.fnmatchcase(repo_path, self.pattern)
 
@@ -92,6 +96,15 @@ class CatalogModel:
         known = ", ".join(sorted({q.quant for q in self.quants}))
         raise CatalogError(f"{self.name} has no quant {name!r}. Known: {known}.")
 
+    def projector_bytes(self, quant: Quant) -> int:
+        """The size of the projector downloaded with ``quant`` (0: none): its own published
+        size, else the model's reference projector's (the same tensors at the same precision)."""
+        if not quant.mmproj:
+            return 0
+        if quant.mmproj_size_bytes:
+            return quant.mmproj_size_bytes
+        return self.vision_projector.size_bytes if self.vision_projector else 0
+
 
 @dataclass(frozen=True)
 class Catalog:
@@ -109,6 +122,34 @@ class Catalog:
         return [(m, q) for m in self.models for q in m.quants if q.repo == repo]
 
 
+#: A repo's projectors in the order we pick one: full precision as published (F16), then BF16,
+#: then F32 (twice the size for nothing more), then any other (a quantized projector).
+PROJECTOR_PRECISIONS = ("f16", "bf16", "f32")
+
+
+def is_projector_name(path: str) -> bool:
+    """A vision projector (mmproj GGUF) by its file name: "mmproj" in it, any case."""
+    name = path.replace("\\", "/").rsplit("/", 1)[-1].lower()
+    return name.endswith(".gguf") and "mmproj" in name
+
+
+def projector_rank(path: str) -> int:
+    """Where a projector stands in PROJECTOR_PRECISIONS (lower is preferred)."""
+    stem = path.replace("\\", "/").rsplit("/", 1)[-1].lower().removesuffix(".gguf")
+    words = set(re.split(r"[-_.]", stem))
+    for rank, precision in enumerate(PROJECTOR_PRECISIONS):
+        if precision in words:
+            return rank
+    return len(PROJECTOR_PRECISIONS)
+
+
+def pick_projector(paths: list[str]) -> str | None:
+    """The projector to fetch with a model from a repo's files: F16, else BF16, else F32, else
+    any (by name, so the choice is stable); None when the repo has none."""
+    found = sorted((projector_rank(p), p) for p in paths if is_projector_name(p))
+    return found[0][1] if found else None
+
+
 def split_part(path: str) -> tuple[int, int] | None:
     """(part, total) for ``name-00001-of-00002.gguf``, else None."""
     match = SPLIT_RE.search(path)
@@ -122,12 +163,17 @@ def _require(data: dict[str, Any], key: str, where: str) -> Any:
 
 
 def _quant(data: dict[str, Any], where: str) -> Quant:
+    mmproj = str(data.get("mmproj", ""))
+    if mmproj and not is_projector_name(mmproj):
+        raise CatalogError(f"catalog: {where}'s mmproj {mmproj!r} is not named as a projector")
     return Quant(
         repo=str(_require(data, "repo", where)),
         quant=str(data.get("quant", "")),
         pattern=str(_require(data, "pattern", where)),
         size_bytes=int(float(_require(data, "size_gb", where)) * GB),
         approx=bool(data.get("approx", False)),
+        mmproj=mmproj,
+        mmproj_size_bytes=int(float(data.get("mmproj_size_gb", 0)) * GB),
     )
 
 

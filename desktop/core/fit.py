@@ -4,6 +4,9 @@ Plain arithmetic over a described machine (backends.hardware builds the descript
 rule here is testable on machines we do not have. Memory model, in decimal bytes:
 
 * weights: the quant's file size (all parts); KV cache: ``kv_bytes_per_token x context`` (f16).
+* A vision projector (mmproj) downloaded with the quant: its file size plus PROJECTOR_COMPUTE for
+  encoding a picture. llama.cpp's mtmd puts it on the GPU when the model is offloaded, else in
+  RAM; it is counted with the weights that must stay in one place (never split by layers).
 * A GPU needs GPU_OVERHEAD on top (driver context, compute buffers); system RAM keeps
   RAM_HEADROOM for the operating system and other programs.
 * Mixture of experts (Llama 4 Scout): most of the file is expert tensors, used one expert per
@@ -29,6 +32,11 @@ from desktop.core.catalog import GB, CatalogModel, Quant
 
 GPU_OVERHEAD = int(1.5 * GB)
 RAM_HEADROOM = 4 * GB
+#: Compute buffer of the vision encoder while it encodes a picture, beside its weights. An
+#: allowance, not a measurement: llama.cpp's clip.cpp reserves its graph for the largest image
+#: the projector takes (Llama 4: 336 px tiles), and the "CLIP compute buffer size" it logs for
+#: such projectors is some hundreds of MB; 0.5 GB leaves room for that.
+PROJECTOR_COMPUTE = GB // 2
 
 
 @dataclass(frozen=True)
@@ -108,10 +116,12 @@ class Fit:
     n_gpu_layers: int = 0
     #: The machine has a GPU, but this llama-cpp-python build cannot use it.
     needs_gpu_build: bool = False
+    #: The vision projector downloaded with the quant: its file and compute buffer (0: none).
+    projector_bytes: int = 0
 
     @property
     def total_bytes(self) -> int:
-        return self.weights_bytes + self.kv_bytes
+        return self.weights_bytes + self.kv_bytes + self.projector_bytes
 
     def describe(self) -> str:
         layers = self.model.architecture.layers
@@ -133,10 +143,24 @@ def kv_cache_bytes(model: CatalogModel, n_ctx: int) -> int:
     return model.architecture.kv_bytes_per_token() * n_ctx
 
 
-def plan_quant(model: CatalogModel, quant: Quant, machine: Machine, n_ctx: int) -> Fit:
+def projector_memory(model: CatalogModel, quant: Quant) -> int:
+    """What the quant's vision projector takes when loaded: file + compute buffer (0: none)."""
+    file_bytes = model.projector_bytes(quant)
+    return file_bytes + PROJECTOR_COMPUTE if file_bytes else 0
+
+
+def plan_quant(
+    model: CatalogModel, quant: Quant, machine: Machine, n_ctx: int, *, vision: bool = False
+) -> Fit:
+    """How ``quant`` runs here; ``vision``: with the projector downloaded with it (loading a
+    model that has one, or planning a download, which fetches it), counted if the quant has one.
+    """
     arch = model.architecture
     weights = quant.size_bytes
-    kv = kv_cache_bytes(model, n_ctx)
+    # The projector is not split by layers: it joins the KV cache as memory that sits whole
+    # with the model's non-layer part (on the GPU when any layer is there).
+    projector = projector_memory(model, quant) if vision else 0
+    kv = kv_cache_bytes(model, n_ctx) + projector
     gpu_budget = machine.gpu_budget
     ram_budget = machine.ram_budget
     needs_build = machine.has_gpu and not machine.offload_supported
@@ -152,10 +176,11 @@ def plan_quant(model: CatalogModel, quant: Quant, machine: Machine, n_ctx: int) 
             verdict,
             n_ctx,
             weights,
-            kv,
+            kv - projector,
             gpu,
             ram,
             needs_gpu_build=needs_build and verdict < Verdict.CPU_ONLY,
+            projector_bytes=projector,
             **extra,
         )
 
@@ -193,9 +218,10 @@ def plan(
     n_ctx: int | None = None,
     quants: Iterable[Quant] | None = None,
 ) -> list[Fit]:
-    """A fit for every quant of the model (or the given ones), in catalog order."""
+    """A fit for every quant of the model (or the given ones), in catalog order, as downloaded:
+    with the vision projector that comes with a quant."""
     ctx = n_ctx or model.default_context
-    return [plan_quant(model, q, machine, ctx) for q in (quants or model.quants)]
+    return [plan_quant(model, q, machine, ctx, vision=True) for q in (quants or model.quants)]
 
 
 _BITS_RE = re.compile(r"(?:^|[-_.])I?Q(\d+)(?=_|$)")

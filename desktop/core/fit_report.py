@@ -5,7 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from desktop.core.catalog import CatalogModel
-from desktop.core.fit import Fit, Machine, Verdict, kv_cache_bytes, why_recommended
+from desktop.core.fit import (
+    PROJECTOR_COMPUTE,
+    Fit,
+    Machine,
+    Verdict,
+    kv_cache_bytes,
+    why_recommended,
+)
 from desktop.core.models import human_size
 
 SCOUT_ID = "llama-4-scout-17b-16e-instruct"
@@ -41,6 +48,18 @@ def _detail(fit: Fit) -> str:
     if fit.verdict == Verdict.PARTIAL_GPU:
         return f"{fit.n_gpu_layers} layers on GPU"
     return ""
+
+
+def projector_line(fit: Fit) -> str | None:
+    """The vision projector's memory as its own line ("Vision projector 1.7 GB + 500 MB
+    compute"), None when the quant comes without one."""
+    if not fit.projector_bytes:
+        return None
+    file_bytes = fit.projector_bytes - PROJECTOR_COMPUTE
+    return (
+        f"Vision projector {human_size(file_bytes)} + {human_size(PROJECTOR_COMPUTE)} compute "
+        f"(downloaded with {fit.quant.quant}, lets the model see images)"
+    )
 
 
 def render_fit_table(
@@ -82,6 +101,12 @@ def render_fit_table(
         f"{model.architecture.context_train:,} tokens; Llamaside never sizes the "
         f"context from the file."
     )
+    seen: set[str] = set()
+    for fit in fits:
+        line = projector_line(fit)
+        if line is not None and fit.quant.repo not in seen:
+            seen.add(fit.quant.repo)
+            lines.append(f"{fit.quant.publisher}: {line}; counted in GPU/RAM above.")
     lines.append("~ = approximate size; exact sizes come from the hub at download time.")
     if reinstall and machine.gpus:
         lines.append("")
@@ -117,6 +142,8 @@ def fit_report(
                 "gpu_bytes": f.gpu_bytes,
                 "ram_bytes": f.ram_bytes,
                 "kv_bytes": f.kv_bytes,
+                "projector_bytes": f.projector_bytes,
+                "mmproj": f.quant.mmproj or None,
                 "n_cpu_moe": f.n_cpu_moe,
                 "n_gpu_layers": f.n_gpu_layers,
                 "recommended": f is best,

@@ -305,3 +305,35 @@ def test_cli_fit_table_gives_the_cpu_reason() -> None:
     report = fit_report(L3B, cpu_only(16), fits, best, None)
     assert [q["recommended"] for q in report["quants"]] == [True, False]
     assert "1.7× faster than Q8_0" in report["recommended_because"]
+
+
+def test_the_vision_projector_counts_in_the_plan_and_shows_as_its_own_line() -> None:
+    """A quant downloaded with its projector: its file (1.7 GB) and compute buffer (0.5 GB) sit
+    whole beside the KV cache, so on a 24 GB card the experts of more layers go to RAM:
+    base 6.54 + 1.61 + 2.2 = 10.35; ceil((10.35 + 58.86 - 22.0) / 1.226) = 39 (37 without).
+    The report names the projector on a line of its own."""
+    quant = next(q for q in SCOUT.quants if q.quant == "Q4_K_M" and q.repo.startswith("unsloth"))
+    assert quant.mmproj == "mmproj-F16.gguf"
+    with_eyes = plan_quant(SCOUT, quant, RTX_24, 8192, vision=True)
+    blind = plan_quant(SCOUT, quant, RTX_24, 8192)
+    assert with_eyes.projector_bytes == int(1.7 * GB) + GB // 2
+    assert blind.projector_bytes == 0
+    assert with_eyes.total_bytes == blind.total_bytes + with_eyes.projector_bytes
+    assert with_eyes.kv_bytes == blind.kv_bytes  # the KV cache itself is unchanged
+    assert (with_eyes.n_cpu_moe, blind.n_cpu_moe) == (39, 37)
+    assert with_eyes.gpu_bytes + with_eyes.ram_bytes == with_eyes.total_bytes
+    # A quant that names no projector plans alike either way.
+    plain = dataclasses.replace(quant, mmproj="")
+    assert plan_quant(SCOUT, plain, RTX_24, 8192, vision=True).n_cpu_moe == 37
+    # Its own published size wins over the model's reference projector's.
+    sized = dataclasses.replace(quant, mmproj_size_bytes=int(0.9 * GB))
+    assert plan_quant(SCOUT, sized, RTX_24, 8192, vision=True).projector_bytes == int(1.4 * GB)
+    fits = plan(SCOUT, RTX_24)  # as downloaded: with the projectors
+    assert next(f for f in fits if f.quant == quant) == with_eyes
+    text = render_fit_table(SCOUT, RTX_24, fits, recommend(fits), None)
+    assert "unsloth: Vision projector 1.7 GB + 500 MB compute" in text
+    assert "ggml-org: Vision projector 1.7 GB" in text
+    assert "lmstudio-community: Vision" not in text  # no projector named for that repo
+    report = fit_report(SCOUT, RTX_24, fits, None, None)
+    row = next(q for q in report["quants"] if q["repo"].startswith("unsloth"))
+    assert row["projector_bytes"] == int(2.2 * GB) and row["mmproj"] == "mmproj-F16.gguf"
