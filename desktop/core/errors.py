@@ -52,6 +52,10 @@ class TemplateError(LlamasideError):
     pass
 
 
+class ImageInputError(LlamasideError):
+    """A picture could not be given to a model (unreadable, or the model cannot see)."""
+
+
 class EngineCrashed(LlamasideError):
     """The engine child is not running, or stopped answering."""
 

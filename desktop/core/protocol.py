@@ -58,6 +58,8 @@ ERROR_NOT_LOADED = "not_loaded"
 ERROR_CONTEXT_OVERFLOW = "context_overflow"
 ERROR_BAD_REQUEST = "bad_request"
 ERROR_GENERATION = "generation_failed"
+#: A picture in the prompt could not be read, or the loaded model cannot see.
+ERROR_IMAGE = "image"
 #: The installed llama-cpp-python cannot run the engine (too old): no model's fault.
 ERROR_ENGINE_BUILD = "engine_build"
 

@@ -20,13 +20,14 @@ from typing import Any
 import llama_cpp
 from llama_cpp import llama_chat_format
 
-from desktop.core.errors import ContextOverflow, ModelLoadError, TemplateError
+from desktop.core.errors import ContextOverflow, ImageInputError, ModelLoadError, TemplateError
 from desktop.core.params import LoadParams, SamplingParams
 from desktop.core.parts import ToolCall
 from desktop.core.thinking import ThinkSplitter, prompt_opens_thinking
 from desktop.core.tool_formats import GENERIC, detect_format
 from desktop.core.tools import AUTO, ToolChoice, ToolSpec
 from desktop.core.usage import StopReason, Usage
+from desktop.core.vision import has_images
 from desktop.engine.llama_setup import (
     LogCapture,
     backend_name,
@@ -42,6 +43,13 @@ from desktop.engine.llama_setup import (
 )
 from desktop.engine.text_filters import StopStringFilter, TokenText
 from desktop.engine.tool_use import ToolUse, sampler_chain
+from desktop.engine.vision import (
+    ImageInputError,
+    PromptCancelled,
+    Vision,
+    VisionPrompt,
+    with_markers,
+)
 
 #: Used when a GGUF carries no chat template (old conversions). ChatML is the most common format
 #: among small instruct models and fails more gracefully than Llama-2's [INST] format.
@@ -86,6 +94,8 @@ class ModelInfo:
     tensors_in_ram: int = 0
     #: Whether llama.cpp's extra buffer types (AMX, repacked weights) were allowed.
     extra_bufts: bool = True
+    #: The vision projector loaded with it ("" for none): then it takes images.
+    mmproj: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -98,6 +108,21 @@ def _common_prefix(a: Iterable[int], b: Sequence[int]) -> int:
             break
         n += 1
     return n
+
+
+@dataclass(frozen=True)
+class _Rendered:
+    """A prompt through the chat template: its tokens (or, with pictures, their chunks' units)
+    and what the answer's loop needs of it."""
+
+    tokens: list[int]
+    stops: list[str]
+    opens_thinking: bool
+    chunks: VisionPrompt | None
+    messages: list[dict[str, Any]]
+    extra: dict[str, Any]
+    images: list[str]
+    use: ToolUse | None
 
 
 #: Outside these, in-graph sampling is not used (see graph_sampling_safe).
@@ -122,6 +147,7 @@ class Runner:
     def __init__(self, log: LogCapture) -> None:
         self._log = log
         self._llm: Any = None
+        self._vision: Vision | None = None
         self._formatter: llama_chat_format.Jinja2ChatFormatter | None = None
         self._tool_format = GENERIC
         self._eog: Callable[[int], bool] = lambda _t: False
@@ -190,7 +216,16 @@ class Runner:
         except Exception as exc:
             llm.close()
             raise _unusable(path, exc) from None
+        if params.mmproj:
+            try:
+                use_gpu = gpu_offload_supported() and params.n_gpu_layers != 0
+                self._vision = Vision(llm, Path(params.mmproj), n_threads, use_gpu, self._log)
+            except ModelLoadError:
+                self.unload()
+                raise
         assert self.info is not None
+        if self._vision is not None:
+            self.info = ModelInfo(**{**self.info.to_dict(), "mmproj": str(self._vision.path)})
         return self.info
 
     def _prepare(
@@ -239,21 +274,32 @@ class Runner:
         )
 
     def unload(self) -> None:
+        if self._vision is not None:  # it points at the model: freed first
+            self._vision.close()
+            self._vision = None
         if self._llm is not None:
             self._llm.close()
             self._llm = None
             self.info = None
 
     @property
+    def _mrope(self) -> bool:
+        return self._vision is not None and self._vision.mrope
+
+    @property
     def loaded(self) -> bool:
         return self._llm is not None
 
     def render_prompt(
-        self, messages: list[dict[str, Any]], extra: dict[str, Any] | None = None
-    ) -> tuple[list[int], list[str], bool]:
+        self,
+        messages: list[dict[str, Any]],
+        extra: dict[str, Any] | None = None,
+        images: Sequence[str] = (),
+    ) -> tuple[list[int], list[str], bool, VisionPrompt | None]:
         """Apply the model's own chat template (``extra``: more of its variables, e.g. tools)
         and tokenize. Returns (tokens, stop strings, whether the prompt opens a thinking block
-        the answer starts in)."""
+        the answer starts in, and with ``images`` (at the messages' media markers) the
+        prompt's chunks, whose units stand in for the tokens)."""
         assert self._formatter is not None and self._llm is not None
         try:
             result = self._formatter(messages=messages, **(extra or {}))  # type: ignore[arg-type]
@@ -261,13 +307,17 @@ class Runner:
             raise TemplateError(
                 f"This model's chat template refused the conversation: {exc}"
             ) from None
+        stops = result.stop if isinstance(result.stop, list) else [result.stop or ""]
+        opens = prompt_opens_thinking(result.prompt)
+        if images and self._vision is not None:
+            chunks = self._vision.tokenize(result.prompt, not result.added_special, images)
+            return chunks.units, [s for s in stops if s], opens, chunks
         tokens: list[int] = self._llm.tokenize(
             result.prompt.encode("utf-8", errors="replace"),
             add_bos=not result.added_special,
             special=True,
         )
-        stops = result.stop if isinstance(result.stop, list) else [result.stop or ""]
-        return tokens, [s for s in stops if s], prompt_opens_thinking(result.prompt)
+        return tokens, [s for s in stops if s], opens, None
 
     def generate(
         self,
@@ -289,13 +339,53 @@ class Runner:
         ``tools`` the model is offered them and ``on_call`` receives its calls at the end.
         """
         assert self._llm is not None and self.info is not None
-        llm = self._llm
         t0 = time.perf_counter()
         use = ToolUse(self._tool_format, tools, tool_choice) if tools else None
         extra: dict[str, Any] = {}
+        images: list[str] = []
+        if has_images(messages):
+            if self._vision is None:
+                raise ImageInputError(
+                    f"{Path(self.info.path).name} cannot see images: it was loaded without a "
+                    "vision projector (mmproj)."
+                )
+            messages, images = with_markers(messages, self._vision.marker)
         if use is not None:
             messages, extra = use.template_input(messages)
-        tokens, stops, opens_thinking = self.render_prompt(messages, extra)
+        tokens, stops, opens_thinking, chunks = self.render_prompt(messages, extra, images)
+        rendered = _Rendered(tokens, stops, opens_thinking, chunks, messages, extra, images, use)
+        try:
+            return self._generate(
+                rendered,
+                sampling,
+                t0,
+                is_cancelled=is_cancelled,
+                on_started=on_started,
+                on_text=on_text,
+                on_thought=on_thought,
+                on_call=on_call,
+            )
+        finally:
+            if chunks is not None:
+                chunks.free()
+
+    def _generate(
+        self,
+        rendered: _Rendered,
+        sampling: SamplingParams,
+        t0: float,
+        *,
+        is_cancelled: Callable[[], bool],
+        on_started: Callable[[int], None],
+        on_text: Callable[[str, int], None],
+        on_thought: Callable[[str, int], None],
+        on_call: Callable[[ToolCall], None],
+    ) -> Usage:
+        tokens, stops, opens_thinking = rendered.tokens, rendered.stops, rendered.opens_thinking
+        chunks, messages, extra = rendered.chunks, rendered.messages, rendered.extra
+        images, use = rendered.images, rendered.use
+        assert self._llm is not None and self.info is not None
+        llm = self._llm
         n_ctx = self.info.n_ctx
         # One token of room is needed for any answer at all.
         if len(tokens) >= n_ctx:
@@ -303,17 +393,27 @@ class Runner:
             last_only = [m for m in messages if m["role"] == "system"] + messages[-1:]
             alone = 0
             if len(last_only) < len(messages):
-                alone = len(self.render_prompt(last_only, extra)[0])
+                last = messages[-1].get("content")
+                k = last.count(self._vision.marker) if self._vision and isinstance(last, str) else 0
+                alone_tokens, _, _, alone_chunks = self.render_prompt(
+                    last_only, extra, images[len(images) - k :]
+                )
+                if alone_chunks is not None:
+                    alone_chunks.free()
+                alone = len(alone_tokens)
             raise ContextOverflow(len(tokens), n_ctx, conversation=0 < alone < n_ctx)
         # llama.cpp needs at least the last prompt token decoded to have logits to sample from.
         cached = min(
             _common_prefix(llm._input_ids[: llm.n_tokens].tolist(), tokens), len(tokens) - 1
         )
-        if sampling.seed is not None:
+        if sampling.seed is not None or (chunks is not None and self._mrope):
             # A fixed seed promises the same answer again, but on a GPU a prompt's last logits
             # differ in the last bits between one batch and a cache hit (different kernels):
             # a seeded answer processes its whole prompt, in the same batches every time.
+            # (Qwen-VL's positions are not one per unit: no reuse with its pictures.)
             cached = 0
+        if chunks is not None:
+            cached = chunks.resume_point(cached)
         on_started(len(tokens))
 
         budget = min(sampling.max_tokens, n_ctx - len(tokens))
@@ -377,7 +477,10 @@ class Runner:
         )
         try:
             crash_if_testing("decode", self.info.extra_bufts)
-            llm.eval(tokens[cached:])
+            if chunks is not None and self._vision is not None:
+                self._vision.evaluate(llm, chunks, cached, is_cancelled, llm.n_batch)
+            else:
+                llm.eval(tokens[cached:])
             n_past = llm.n_tokens
             self.last_sampled_on_device = (
                 on_device and llama_cpp.llama_get_sampled_token_ith(ctx, -1) != -1
@@ -426,6 +529,8 @@ class Runner:
                 if status != 0:
                     raise RuntimeError(f"llama_decode returned {status}")
                 generated.append(token)
+        except PromptCancelled:
+            reason = StopReason.CANCELLED
         except RuntimeError as exc:
             # llama_decode returns 2 when our abort callback asked it to stop.
             if is_cancelled() and "returned 2" in str(exc):
@@ -443,6 +548,8 @@ class Runner:
             if generated and n_past:
                 llm.input_ids[n_past : n_past + len(generated)] = generated
                 llm.n_tokens = n_past + len(generated)
+            if chunks is not None and self._mrope:
+                llm.n_tokens = 0  # its positions are not units: the next prompt starts afresh
 
         thought, tail = splitter.feed(stop_filter.flush(text_of.flush()))
         held_thought, held = splitter.flush()

@@ -18,6 +18,7 @@ from typing import IO, Any
 from desktop.core import protocol as P
 from desktop.core.errors import (
     ContextOverflow,
+    ImageInputError,
     InvalidParameter,
     ModelLoadError,
     TemplateError,
@@ -165,6 +166,8 @@ class Engine:
             )
         except (InvalidParameter, TemplateError) as exc:
             self._writer.send(P.EV_ERROR, rid, code=P.ERROR_BAD_REQUEST, message=str(exc))
+        except ImageInputError as exc:
+            self._writer.send(P.EV_ERROR, rid, code=P.ERROR_IMAGE, message=str(exc))
         except Exception as exc:
             traceback.print_exc(file=sys.stderr)
             self._writer.send(
