@@ -44,7 +44,6 @@ from desktop.engine.llama_setup import (
 from desktop.engine.text_filters import StopStringFilter, TokenText
 from desktop.engine.tool_use import ToolUse, sampler_chain
 from desktop.engine.vision import (
-    ImageInputError,
     PromptCancelled,
     Vision,
     VisionPrompt,
