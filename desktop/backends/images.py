@@ -67,7 +67,9 @@ def _open(data: bytes, name: str) -> PILImage.Image:
             "megapixels); scale it down and attach it again."
         ) from None
     except UnidentifiedImageError:
-        raise ImageError(f"{name} is not an image Llamaside can read (PNG, JPEG, WebP, GIF).") from None
+        raise ImageError(
+            f"{name} is not an image Llamaside can read (PNG, JPEG, WebP, GIF)."
+        ) from None
     except (OSError, ValueError, SyntaxError) as exc:
         raise ImageError(f"{name} is damaged or cut short and cannot be read ({exc}).") from None
     return image
@@ -79,7 +81,9 @@ def _encode(image: PILImage.Image, photo: bool) -> tuple[bytes, str]:
         image.convert("RGB").save(out, "JPEG", quality=JPEG_QUALITY, optimize=True)
         return out.getvalue(), "image/jpeg"
     if image.mode not in ("RGB", "RGBA", "L", "LA"):
-        image = image.convert("RGBA" if "A" in image.getbands() or "transparency" in image.info else "RGB")
+        image = image.convert(
+            "RGBA" if "A" in image.getbands() or "transparency" in image.info else "RGB"
+        )
     image.save(out, "PNG", optimize=False)
     return out.getvalue(), "image/png"
 
@@ -131,9 +135,7 @@ def prepare(data: bytes, name: str) -> PreparedImage:
     if keep:
         body, media_type = data, _FORMATS[str(original_format)]
     else:
-        photo = original_format == "JPEG" or (
-            original_format == "WEBP" and fitted.mode == "RGB"
-        )
+        photo = original_format == "JPEG" or (original_format == "WEBP" and fitted.mode == "RGB")
         body, media_type = _encode(fitted, photo)
     return PreparedImage(body, media_type, fitted.width, fitted.height, thumbnail_of(fitted))
 
@@ -149,7 +151,9 @@ def prepare_file(path: Path) -> PreparedImage:
     return prepare(read_file(path), path.name)
 
 
-def for_upload(data: bytes, media_type: str, limit: UploadLimit, name: str = "image") -> tuple[str, bytes]:
+def for_upload(
+    data: bytes, media_type: str, limit: UploadLimit, name: str = "image"
+) -> tuple[str, bytes]:
     """The bytes to send an API: the stored image as it is where it fits ``limit``, else scaled
     (and re-encoded) until it does. Returns (media type, bytes)."""
     image = _open(data, name)
