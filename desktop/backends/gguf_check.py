@@ -24,7 +24,13 @@ from desktop.core.errors import ModelLoadError
 from desktop.core.gguf_summary import GgufSummary
 from desktop.core.models import human_size
 
-__all__ = ["GgufSummary", "check_model_file"]
+__all__ = ["GgufSummary", "ProjectorPicked", "check_model_file", "check_projector_file"]
+
+
+class ProjectorPicked(ModelLoadError):
+    """A vision projector (mmproj) was given where a model was asked for: the UI asks for the
+    model it belongs to instead of only refusing it."""
+
 
 #: general.file_type (llama_ftype in llama.h) -> the name quantizers use.
 FILE_TYPES: dict[int, str] = {
@@ -90,11 +96,11 @@ def _check_model_kind(header: _Header) -> tuple[str, bool | None]:
             "it is an adapter (LoRA) for a model, not a model on its own. Pick the model's "
             "own GGUF file.",
         )
-    if kind == "mmproj" or architecture == "clip":
-        raise _cannot_load(
-            path,
-            "it is a vision projector (mmproj), which adds image input to a model; it is not a "
-            "model on its own. Pick the model's own GGUF file.",
+    if _is_projector(header):
+        raise ProjectorPicked(
+            f"Cannot load {path.name}: it is a vision projector (mmproj), which adds image "
+            "input to a model; it is not a model on its own. Pick the model's own GGUF file "
+            "(with the projector, to let it see images)."
         )
     if kind == "imatrix":
         raise _cannot_load(
@@ -115,6 +121,35 @@ def _check_model_kind(header: _Header) -> tuple[str, bool | None]:
             f"({llama_cpp_label()}) cannot run. Update llama-cpp-python, or pick another file."
         )
     return architecture, supported
+
+
+def _is_projector(header: _Header) -> bool:
+    """What llama.cpp's mtmd loads as a projector: a "clip" file (general.type "mmproj")."""
+    return header.text("general.type") == "mmproj" or header.text("general.architecture") == "clip"
+
+
+def is_projector_file(path: Path) -> bool:
+    """Whether the file's header says it is a vision projector; False for a file that cannot
+    be read as GGUF. Reads the header only (a projector's is a few hundred KB at most)."""
+    try:
+        return _is_projector(_read_header(Path(path)))
+    except ModelLoadError:
+        return False
+
+
+def check_projector_file(path: Path) -> Path:
+    """Checks a vision projector before it is paired with a model; returns its path or raises
+    ModelLoadError saying why it cannot be one (not GGUF, cut short, a model instead)."""
+    header = _read_header(Path(path))
+    if not _is_projector(header):
+        what = header.text("general.architecture") or "no"
+        raise _cannot_load(
+            header.path,
+            f'it is not a vision projector (its header says "{what}" architecture, where an '
+            'mmproj file says "clip"). Pick the mmproj GGUF that belongs with the model.',
+        )
+    _check_data(header)
+    return header.path
 
 
 def _part_path(header: _Header, number: int) -> Path:

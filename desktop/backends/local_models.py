@@ -1,11 +1,30 @@
-"""Finds the GGUF models on this machine: the bundled SmolLM2 and the files the user added."""
+"""Finds the GGUF models on this machine: the bundled SmolLM2 and the files the user added,
+each with its vision projector when one is beside it.
+
+Pairing a model with its projector (an mmproj GGUF, which lets it see images):
+
+* A projector is known by its name ("mmproj" in it, any case) and confirmed by its header
+  (architecture "clip"); it is never listed as a model.
+* A model takes a projector from its own folder. With one there, every model in the folder
+  takes it. With several, each takes the one whose name, "mmproj" and the separator next to it
+  taken out, shares the longest start with the model's name (``mmproj-Scout-f16.gguf`` and
+  ``Scout-mmproj-f16.gguf`` both read ``scout-f16.gguf``); ties go to F16, then BF16, then F32,
+  then the first by name. A split model pairs through its first part.
+* The user's own choice, remembered by model path (``projectors``), wins: a projector path,
+  or "" for none.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
-from collections.abc import Iterable
+import os
+import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from desktop.backends.gguf_check import is_projector_file
+from desktop.core.catalog import is_projector_name, projector_rank
 from desktop.core.errors import ModelNotFound
 from desktop.core.models import LOCAL_PREFIX, LocalModel
 
@@ -36,35 +55,99 @@ def bundled_model() -> LocalModel | None:
     return None
 
 
+def _pairing_key(name: str) -> str:
+    """A projector's name as it compares with its model's: lower case, "mmproj" and one
+    separator beside it taken out."""
+    lowered = name.lower()
+    return re.sub(r"[-_.]?mmproj[-_.]?", "", lowered, count=1) or lowered
+
+
+def _common_start(a: str, b: str) -> int:
+    """How many characters two names share from their start."""
+    shared = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        shared += 1
+    return shared
+
+
+def projectors_in(folder: Path) -> list[Path]:
+    """The confirmed vision projectors in a folder (not its sub-folders), by name."""
+    try:
+        names = sorted(entry.name for entry in os.scandir(folder) if entry.is_file())
+    except OSError:
+        return []
+    return [folder / n for n in names if is_projector_name(n) and is_projector_file(folder / n)]
+
+
+def pick_projector_for(model_path: Path, projectors: list[Path]) -> Path | None:
+    """The projector a model takes among those in its folder (see the module's rule)."""
+    if len(projectors) <= 1:
+        return projectors[0] if projectors else None
+    model_name = model_path.name.lower()
+
+    def rank(projector: Path) -> tuple[int, int, str]:
+        shared = _common_start(model_name, _pairing_key(projector.name))
+        return -shared, projector_rank(projector.name), projector.name
+
+    return min(projectors, key=rank)
+
+
+class _Folders:
+    """The projectors of each folder looked at during one listing (each folder read once)."""
+
+    def __init__(self) -> None:
+        self.seen: dict[Path, list[Path]] = {}
+
+    def projector_for(self, model_path: Path) -> str:
+        folder = model_path.parent
+        if folder not in self.seen:
+            self.seen[folder] = projectors_in(folder)
+        chosen = pick_projector_for(model_path, self.seen[folder])
+        return str(chosen) if chosen is not None else ""
+
+
 def scan_folder(folder: Path) -> list[LocalModel]:
-    """GGUF files in the app's models folder, first parts of split files only."""
+    """GGUF files in the app's models folder, first parts of split files only, each with the
+    projector beside it (projectors themselves are never listed)."""
     if not folder.is_dir():
         return []
     found = []
+    folders = _Folders()
     for path in sorted(folder.rglob("*.gguf")):
         name = path.name
         # llama.cpp loads every part of a split model when given part 1.
         if "-of-" in name and "-00001-of-" not in name:
             continue
-        if name.startswith("mmproj"):
+        if is_projector_name(name):
             continue  # vision projectors are not chat models
-        found.append(
-            LocalModel.for_file(str(path), source="folder", size_bytes=path.stat().st_size)
-        )
+        model = LocalModel.for_file(str(path), source="folder", size_bytes=path.stat().st_size)
+        found.append(dataclasses.replace(model, mmproj=folders.projector_for(path)))
     return found
 
 
-def available_models(models_dir: Path, user_files: Iterable[str] = ()) -> list[LocalModel]:
-    """Every usable model, bundled first, without duplicate ids."""
+def available_models(
+    models_dir: Path,
+    user_files: Iterable[str] = (),
+    projectors: Mapping[str, str] | None = None,
+) -> list[LocalModel]:
+    """Every usable model, bundled first, without duplicate ids, each with its projector:
+    the user's choice by model path in ``projectors`` ("" for none), else the one beside it.
+    Without ``projectors``, the choices the store keeps with ``user_files`` (its
+    ``projectors`` attribute, see storage.model_records.UserModels) are used."""
+    chosen = dict(getattr(user_files, "projectors", {}) if projectors is None else projectors)
     models: list[LocalModel] = []
     bundled = bundled_model()
     if bundled:
         models.append(bundled)
     models.extend(scan_folder(models_dir))
+    folders = _Folders()
     for file in user_files:
         path = Path(file)
         size = path.stat().st_size if path.is_file() else 0
-        models.append(LocalModel.for_file(str(path), source="user", size_bytes=size))
+        model = LocalModel.for_file(str(path), source="user", size_bytes=size)
+        models.append(dataclasses.replace(model, mmproj=folders.projector_for(path)))
     unique: dict[str, LocalModel] = {}
     for model in models:
         model_id = model.id
@@ -73,9 +156,8 @@ def available_models(models_dir: Path, user_files: Iterable[str] = ()) -> list[L
             model_id = f"{model.id}-{n}"
             n += 1
         if model_id not in unique:
-            unique[model_id] = LocalModel(
-                model_id, model.name, model.path, model.source, model.size_bytes
-            )
+            mmproj = chosen.get(model.path, model.mmproj)
+            unique[model_id] = dataclasses.replace(model, id=model_id, mmproj=mmproj)
     return list(unique.values())
 
 

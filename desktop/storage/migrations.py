@@ -262,6 +262,21 @@ def _m013_outbound_images(db: Executes) -> None:
     )
 
 
+def _m014_model_projectors(db: Executes) -> None:
+    # The vision projector the user chose for a model file (Open GGUF with its mmproj, or the
+    # model manager's menu), by the model's path: any file, added or in the models folder.
+    # An empty mmproj is a choice too: no projector, even with one beside the model.
+    db.executescript(
+        """
+        CREATE TABLE model_projectors (
+            path TEXT PRIMARY KEY,
+            mmproj TEXT NOT NULL,
+            updated TEXT NOT NULL
+        );
+        """
+    )
+
+
 #: Ordered and append-only: a migration, once released, never changes. Its position is its id.
 MIGRATIONS: list[tuple[str, Callable[[Executes], None]]] = [
     ("initial", _m001_initial),
@@ -277,4 +292,5 @@ MIGRATIONS: list[tuple[str, Callable[[Executes], None]]] = [
     ("parts", _m011_parts),
     ("comparison_parts", _m012_comparison_parts),
     ("outbound_images", _m013_outbound_images),
+    ("model_projectors", _m014_model_projectors),
 ]

@@ -9,8 +9,18 @@ from desktop.core.download_records import DownloadRecord
 from desktop.storage.database import Database, now_iso
 
 
+class UserModels(list[str]):
+    """The model files the user added, oldest first, carrying the projector chosen for each
+    model file (``projectors``: model path -> mmproj path, "" for none), so that
+    backends.local_models.available_models pairs them as the user chose."""
+
+    def __init__(self, paths: list[str], projectors: dict[str, str]) -> None:
+        super().__init__(paths)
+        self.projectors = projectors
+
+
 class ModelRecords(Database):
-    """Owns the user_models, model_errors and downloads tables."""
+    """Owns the user_models, model_projectors, model_errors and downloads tables."""
 
     def add_user_model(self, path: str) -> None:
         with self._writing():
@@ -18,8 +28,28 @@ class ModelRecords(Database):
                 "INSERT OR IGNORE INTO user_models (path, added) VALUES (?, ?)", [path, now_iso()]
             )
 
-    def user_models(self) -> list[str]:
-        return [r["path"] for r in self.db.query("SELECT path FROM user_models ORDER BY added")]
+    def user_models(self) -> UserModels:
+        paths = [r["path"] for r in self.db.query("SELECT path FROM user_models ORDER BY added")]
+        return UserModels(paths, self.model_projectors())
+
+    def set_model_projector(self, path: str, mmproj: str | None) -> None:
+        """The vision projector chosen for the model file at ``path``: a projector's path, ""
+        for none (even with one beside it), or None to forget the choice (pair by folder)."""
+        with self._writing():
+            if mmproj is None:
+                self.db.execute("DELETE FROM model_projectors WHERE path = ?", [path])
+            else:
+                self.db.execute(
+                    "INSERT INTO model_projectors (path, mmproj, updated) VALUES (?, ?, ?) "
+                    "ON CONFLICT(path) DO UPDATE SET mmproj = excluded.mmproj, "
+                    "updated = excluded.updated",
+                    [path, mmproj, now_iso()],
+                )
+
+    def model_projectors(self) -> dict[str, str]:
+        """The projector chosen for each model file, by the model's path ("" for none)."""
+        rows = self.db.query("SELECT path, mmproj FROM model_projectors")
+        return {str(r["path"]): str(r["mmproj"]) for r in rows}
 
     def set_model_error(self, path: str, error: str | None) -> None:
         """Remember why a model file failed to load or crashed the engine (None: it loaded
@@ -42,6 +72,7 @@ class ModelRecords(Database):
     def forget_user_model(self, path: str) -> None:
         with self._writing():
             self.db.execute("DELETE FROM user_models WHERE path = ?", [path])
+            self.db.execute("DELETE FROM model_projectors WHERE path = ?", [path])
 
     # -- downloads ----------------------------------------------------------------------------
 
