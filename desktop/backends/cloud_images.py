@@ -38,6 +38,8 @@ class Pictures:
 
 @dataclass(frozen=True)
 class _Encoded:
+    """One picture as it is sent: its type, its bytes in base64, and how many bytes they are."""
+
     media_type: str
     base64: str
     size: int

@@ -263,7 +263,8 @@ class ChatSetup:
         config = self._cloud().provider(model.provider)
         return (
             f"This chat's messages (the system prompt, everything you and the model wrote in "
-            f"it, and your new message) will be sent to {config.label or config.name} at "
+            f"it, any pictures you attach, and your new message) will be sent to "
+            f"{config.label or config.name} at "
             f"{config.base_url}, to be answered by {model.model}. Local chats stay on this "
             f"computer. Llamaside asks once per provider; each message sent is listed in "
             f"the privacy record."
