@@ -118,6 +118,11 @@ def thumbnail_of(image: PILImage.Image, side: int = THUMB_SIDE) -> bytes:
     return out.getvalue()
 
 
+def thumbnail_file(path: Path) -> bytes:
+    """A stored picture's thumbnail (for one imported without it)."""
+    return thumbnail_of(_open(read_file(path), path.name))
+
+
 def prepare(data: bytes, name: str) -> PreparedImage:
     """An attached file made storable. A PNG or JPEG that needs no change keeps its exact bytes
     (so the same file is stored once); anything else is re-encoded: a WebP or GIF (first frame)

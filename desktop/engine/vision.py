@@ -9,6 +9,7 @@ ids) are used where present, to reuse a picture already in the context on the ne
 from __future__ import annotations
 
 import ctypes
+import re
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,8 @@ from desktop.core.vision import wire_images, wire_text
 from desktop.engine.llama_setup import LogCapture, clean_reason
 
 _TEXT = 0  # MTMD_INPUT_CHUNK_TYPE_TEXT
+#: What clip logs for a projector made for a model of another width.
+_MISMATCH = re.compile(r"text model \(n_embd = (\d+)\) and mmproj \(n_embd = (\d+)\)")
 
 
 class PromptCancelled(Exception):
@@ -107,11 +110,13 @@ class Vision:
         ctx = M.mtmd_init_from_file(str(path).encode(), llm.model, params)
         if not ctx:
             lines = log.errors_since(mark)
-            mismatch = next((line for line in lines if "mismatch" in line), "")
-            if mismatch:
+            widths = next(
+                (m for m in (_MISMATCH.search(line) for line in lines) if m is not None), None
+            )
+            if widths is not None:
                 reason = (
-                    "it was made for another model "
-                    f"({mismatch.split(':', 1)[-1].strip().rstrip('.')})"
+                    f"it was made for another model (its output is {widths[2]} wide, this "
+                    f"model's embeddings {widths[1]})"
                 )
             else:
                 reason = clean_reason(lines) or "llama.cpp could not load it"
@@ -160,7 +165,10 @@ class Vision:
             for path in paths:
                 bitmaps.append(self._bitmap(path))
             text = M.mtmd_input_text()
-            text.text = prompt.encode("utf-8", errors="replace")
+            encoded = prompt.encode("utf-8", errors="replace")
+            text.text = encoded
+            if hasattr(text, "text_len"):  # 0.3.3x: a length beside the pointer
+                text.text_len = len(encoded)
             text.add_special = add_bos
             text.parse_special = True
             array = (M.mtmd_bitmap_p_ctypes * len(bitmaps))(*bitmaps)
@@ -225,7 +233,7 @@ class Vision:
             if not chunk.image:
                 llm.eval(chunk.units[max(0, start - position) :])
             else:
-                new_n_past = llama_cpp.llama_pos(0)
+                new_n_past = llama_cpp.llama_pos(llm.n_tokens)  # the helper adds to it
                 status = M.mtmd_helper_eval_chunk_single(
                     self._ctx,
                     ctx,

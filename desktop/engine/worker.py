@@ -26,6 +26,7 @@ from desktop.core.errors import (
 from desktop.core.params import LoadParams, SamplingParams
 from desktop.core.parts import part_to_json
 from desktop.core.tools import ToolChoice, ToolSpec
+from desktop.core.vision import wire_images, wire_text
 
 #: After a shutdown request (or the host going away), how long the current request may take to
 #: end by itself before the process exits regardless.
@@ -208,11 +209,21 @@ class Engine:
 
 
 def _message(data: Any) -> dict[str, Any]:
-    """One chat message as the template is given it: role and text content, plus an answer's
-    tool calls or a tool result's call id where it has them."""
+    """One chat message as the template is given it: role and text content (with its
+    pictures, where it has some), plus an answer's tool calls or a tool result's call id."""
     if not isinstance(data, dict) or "role" not in data:
         raise InvalidParameter(f"A message must be an object with a role, not {data!r:.80}.")
-    message: dict[str, Any] = {"role": str(data["role"]), "content": str(data.get("content") or "")}
+    content = data.get("content") or ""
+    images = wire_images(content)
+    # A message with pictures keeps its list (pictures, then text); Runner turns it into
+    # llama.cpp's media markers. Anything else is text.
+    text = wire_text(content) if isinstance(content, list) else str(content)
+    if images:
+        for item in images:
+            if not isinstance(item.get("path"), str):
+                raise InvalidParameter("An image in a message must name its file (path).")
+        content = [*images, {"type": "text", "text": text}]
+    message: dict[str, Any] = {"role": str(data["role"]), "content": content if images else text}
     for key in ("tool_calls", "tool_call_id", "name"):
         if key in data:
             message[key] = data[key]

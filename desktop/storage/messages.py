@@ -4,6 +4,7 @@ screen ends at the conversation's leaf), each message its parts."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from desktop.core.chat_records import AT_LEAF, StoredMessage, Versions
@@ -215,3 +216,24 @@ class Messages(Database):
             self.db.execute(
                 "UPDATE conversations SET leaf_id = ? WHERE id = ?", [leaf, message.conversation_id]
             )
+
+    def image_names_in_use(self) -> set[str]:
+        """Every stored picture some message or comparison names (what the image sweep keeps).
+        Read from every parts column, so a table that later holds pictures is covered."""
+        used: set[str] = set()
+        for table, column in _PARTS_COLUMNS:
+            if not self._has_column(table, column):
+                continue
+            for (text,) in self.db.execute(
+                f"SELECT {column} FROM {table} WHERE {column} LIKE '%\"image\"%'"
+            ):
+                used.update(_IMAGE_NAME.findall(text or ""))
+        return used
+
+    def _has_column(self, table: str, column: str) -> bool:
+        return any(row[1] == column for row in self.db.execute(f"PRAGMA table_info({table})"))
+
+
+#: (table, column) pairs whose JSON may name stored pictures.
+_PARTS_COLUMNS = (("messages", "parts"), ("comparison_answers", "parts"), ("comparisons", "parts"))
+_IMAGE_NAME = re.compile(r"[0-9a-f]{64}\.(?:png|jpg)")
