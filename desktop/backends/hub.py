@@ -16,7 +16,7 @@ from urllib.parse import quote, urlsplit
 
 from desktop.backends.network import Network, Outbound
 from desktop.backends.secrets import SecretStoreUnavailable, hf_token
-from desktop.core.catalog import split_part
+from desktop.core.catalog import is_projector_name, pick_projector, split_part
 from desktop.core.errors import LlamasideError
 from desktop.core.hub_files import GgufGroup as GgufGroup  # noqa: PLC0414 (re-export)
 from desktop.core.hub_files import RemoteFile
@@ -254,8 +254,20 @@ def group_files(files: list[RemoteFile]) -> list[GgufGroup]:
         name = key.rsplit("/", 1)[-1].removesuffix(".gguf")
         result.append(GgufGroup(name, tuple(members)))
     # Models by name; vision projectors (not loadable on their own) last.
-    result.sort(key=lambda g: (g.name.lower().startswith("mmproj"), g.name.lower()))
+    result.sort(key=lambda g: (is_projector_name(g.first.path), g.name.lower()))
     return result
+
+
+def with_projector(groups: list[GgufGroup], preferred: str = "") -> list[GgufGroup]:
+    """The repo's models, each carrying the projector to download with it: ``preferred`` (a
+    catalog quant's mmproj) when the repo has it, else F16, BF16, F32, any; the projectors
+    themselves are not listed. Without a projector in the repo the models are as they were."""
+    projectors = {g.first.path: g.first for g in groups if is_projector_name(g.first.path)}
+    models = [g for g in groups if not is_projector_name(g.first.path)]
+    chosen = preferred if preferred in projectors else pick_projector(list(projectors))
+    if chosen is None:
+        return models
+    return [GgufGroup(g.name, g.files, projectors[chosen]) for g in models]
 
 
 def select(groups: list[GgufGroup], wanted: str) -> GgufGroup:
@@ -264,9 +276,7 @@ def select(groups: list[GgufGroup], wanted: str) -> GgufGroup:
         if wanted in (group.name, *(f.path for f in group.files)):
             return group
     key = wanted.lower()
-    matches = [
-        g for g in groups if key in g.name.lower() and not g.name.lower().startswith("mmproj")
-    ]
+    matches = [g for g in groups if key in g.name.lower() and not is_projector_name(g.first.path)]
     if len(matches) == 1:
         return matches[0]
     names = ", ".join(g.name for g in groups) or "none"

@@ -54,10 +54,20 @@ def target_for(models_dir: Path, remote: RemoteFile) -> Path:
     return models_dir.joinpath(*remote.repo.split("/"), *remote.path.split("/"))
 
 
+def targets(models_dir: Path, group: GgufGroup) -> list[tuple[RemoteFile, Path]]:
+    """Every file of the download with where it goes: the model's parts in the repo's layout,
+    its projector beside part 1 (whatever its folder in the repo: unsloth keeps quants in
+    sub-folders and the projector at the top), so that pairing finds it."""
+    placed = [(remote, target_for(models_dir, remote)) for remote in group.files]
+    if group.projector is not None:
+        name = group.projector.path.rsplit("/", 1)[-1]
+        placed.append((group.projector, placed[0][1].parent / name))
+    return placed
+
+
 def bytes_on_disk(models_dir: Path, group: GgufGroup) -> int:
     have = 0
-    for remote in group.files:
-        target = target_for(models_dir, remote)
+    for remote, target in targets(models_dir, group):
         if target.exists():
             have += target.stat().st_size
         elif part_path(target).exists():
@@ -74,20 +84,20 @@ def download_group(
     on_file: FileCallback | None = None,
     cancel: threading.Event | None = None,
 ) -> Path:
-    """Fetch and verify every part; returns the path to give llama.cpp (part 1)."""
+    """Fetch and verify every part, then the projector; returns the path to give llama.cpp
+    (part 1)."""
     cancel = cancel or threading.Event()
     check_disk(models_dir, group.size - bytes_on_disk(models_dir, group), group.name)
     finished = 0
-    count = len(group.files)
+    placed = targets(models_dir, group)
+    count = len(placed)
     if on_file:
         # Record every part before fetching any, so a restart knows the whole model, not
         # only the parts it had reached.
-        for remote in group.files:
-            target = target_for(models_dir, remote)
+        for remote, target in placed:
             done = target.exists() and target.stat().st_size == remote.size
             on_file(remote, target, "verified" if done else "queued", None)
-    for index, remote in enumerate(group.files, start=1):
-        target = target_for(models_dir, remote)
+    for index, (remote, target) in enumerate(placed, start=1):
         target.parent.mkdir(parents=True, exist_ok=True)
         if on_file:
             on_file(remote, target, "partial", None)

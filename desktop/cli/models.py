@@ -18,7 +18,7 @@ from desktop.backends import hardware, secrets
 from desktop.backends.catalog_file import load_catalog
 from desktop.backends.downloader import DownloadCancelled, RemoteFile, remove_partial
 from desktop.backends.engine_client import probe_engine
-from desktop.backends.hub import Hub, HubError, group_files, select
+from desktop.backends.hub import GgufGroup, Hub, HubError, group_files, select, with_projector
 from desktop.backends.local_models import available_models, resolve_model
 from desktop.backends.model_downloads import ModelProgress, download_group, verify_file
 from desktop.backends.providers import Providers, open_provider
@@ -71,6 +71,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     download.add_argument("repo", help="owner/name, or a catalog model id")
     download.add_argument("file", nargs="?", help="file name or quant (e.g. Q4_K_M)")
+    download.add_argument(
+        "--no-mmproj",
+        action="store_true",
+        help="leave out the repo's vision projector (fetched beside the model by default)",
+    )
     download.set_defaults(run=cmd_download)
 
     imported = commands.add_parser("import", help="use a GGUF file from disk")
@@ -149,7 +154,8 @@ def cmd_list(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
     width = max(len(i) for i in ids)
     for model in local:
         size = human_size(model.size_bytes) if model.size_bytes else "?"
-        out.write(f"{model.id:<{width}}  {size:>9}  {model.name}  ({model.path})\n")
+        eyes = "  👁 vision" if model.mmproj else ""
+        out.write(f"{model.id:<{width}}  {size:>9}  {model.name}{eyes}  ({model.path})\n")
     for cloud in remote:
         out.write(f"{cloud.id:<{width}}  {'☁':>9}  {cloud.name}\n")
     return 0
@@ -270,9 +276,9 @@ def _download(
     repo: str,
     wanted: str | None,
 ) -> int:
-    groups = [
-        g for g in group_files(hub.gguf_files(repo)) if not g.name.lower().startswith("mmproj")
-    ]
+    groups = with_projector(group_files(hub.gguf_files(repo)))
+    if args.no_mmproj:
+        groups = [GgufGroup(g.name, g.files) for g in groups]
     if wanted is None:
         if len(groups) != 1:
             names = ", ".join(g.name for g in groups) or "none"
@@ -280,9 +286,13 @@ def _download(
         group = groups[0]
     else:
         group = select(groups, wanted)
+    eyes = ""
+    if group.projector is not None:
+        eyes = f", with its vision projector {group.projector.path.rsplit('/', 1)[-1]}"
+    count = len(group.downloads)
     out.write(
         f"Downloading {repo}: {group.name} ({human_size(group.size)}, "
-        f"{len(group.files)} file{'s' if len(group.files) > 1 else ''}) to {paths.models}\n"
+        f"{count} file{'s' if count > 1 else ''}{eyes}) to {paths.models}\n"
     )
     bar = _Bar(sys.stderr)
     cancel = threading.Event()
@@ -297,7 +307,7 @@ def _download(
             store.record_download(str(target), **asdict(remote), status=status, error=error)
 
         try:
-            for remote in group.files:
+            for remote in group.downloads:
                 hub.note_download(remote)
             first = download_group(
                 group,
@@ -317,6 +327,8 @@ def _download(
             return 130
         bar.done()
     model = LocalModel.for_file(str(first))
+    if group.projector is not None:
+        out.write("It sees images: its vision projector is beside it.\n")
     out.write(
         f"Verified (sha256) and ready: {model.id}\n"
         f'Chat with it: llamaside chat -m {model.id} "Hello"\n'

@@ -24,9 +24,9 @@ from desktop.backends.downloader import (
     remove_partial,
 )
 from desktop.backends.hub import GgufGroup, Hub, group_files
-from desktop.backends.model_downloads import ModelProgress, download_group, target_for
+from desktop.backends.model_downloads import ModelProgress, download_group, target_for, targets
 from desktop.backends.network import Network
-from desktop.core.catalog import Quant
+from desktop.core.catalog import Quant, is_projector_name
 from desktop.core.errors import LlamasideError, StoreError
 from desktop.services.model_catalog import repo_models
 from desktop.storage.store import ChatStore
@@ -76,9 +76,10 @@ class DownloadJob:
 
 
 def catalog_group(quant: Quant, network: Network) -> GgufGroup:
-    """The files of a catalog quant, found in its repo by the catalog's pattern (blocking: it
-    asks the hub)."""
-    for group in repo_models(quant.repo, network):
+    """The files of a catalog quant, found in its repo by the catalog's pattern, with the
+    repo's vision projector (the catalog's mmproj when the repo has it). Blocking: it asks the
+    hub."""
+    for group in repo_models(quant.repo, network, quant.mmproj):
         if all(quant.matches(f.path) for f in group.files):
             return group
     raise LlamasideError(f"{quant.repo} has no files for {quant.quant} any more.")
@@ -211,22 +212,28 @@ class DownloadManager(QObject):
         rows = self.store.downloads()
         repos_with_unfinished = {r.repo for r in rows if r.status != "verified"}
         errors = {(r.repo, r.path): r.error for r in rows if r.status == "failed"}
+        #: Projectors by the folder they were fetched into: the model saved there owns one.
+        projectors: dict[tuple[str, Path], RemoteFile] = {}
         for row in rows:
-            if row.repo in repos_with_unfinished:
+            if row.repo not in repos_with_unfinished:
+                continue
+            if is_projector_name(row.path):
+                projectors[row.repo, Path(row.local_path).parent] = row.remote
+            else:
                 unfinished.setdefault(row.repo, []).append(row.remote)
         for repo, files in unfinished.items():
-            for group in group_files(files):
-                targets = [target_for(self.models_dir, f) for f in group.files]
-                if all(t.exists() for t in targets):
+            for found in group_files(files):
+                folder = target_for(self.models_dir, found.first).parent
+                group = GgufGroup(found.name, found.files, projectors.get((repo, folder)))
+                placed = targets(self.models_dir, group)
+                if all(t.exists() for _remote, t in placed):
                     continue
                 job = DownloadJob(f"{repo}/{group.name}", repo, group, JobState.PAUSED)
-                failed = [errors[repo, f.path] for f in group.files if (repo, f.path) in errors]
+                failed = [errors[repo, f.path] for f, _t in placed if (repo, f.path) in errors]
                 if failed:
                     job.state = JobState.FAILED
                     job.error = failed[0] or "The download failed."
-                job.done = sum(
-                    min(f.size, _bytes_at(t)) for f, t in zip(group.files, targets, strict=True)
-                )
+                job.done = sum(min(f.size, _bytes_at(t)) for f, t in placed)
                 self.jobs[job.id] = job
                 self.job_added.emit(job.id)
 
@@ -282,7 +289,7 @@ class DownloadManager(QObject):
                 group = lookup()
                 self._resolved.emit(job_id, run, group)
             hub = Hub(network=self.network)
-            for remote in group.files:
+            for remote in group.downloads:
                 hub.note_download(remote)
             path = download_group(
                 group,
@@ -309,8 +316,7 @@ class DownloadManager(QObject):
         return job if job is not None and job.run == run else None
 
     def _forget(self, job: DownloadJob, keep_partial: bool) -> None:
-        for remote in job.group.files:
-            target = target_for(self.models_dir, remote)
+        for _remote, target in targets(self.models_dir, job.group):
             if target.exists():
                 continue  # a verified part stays usable
             if not keep_partial:

@@ -11,7 +11,7 @@ from pathlib import Path
 from desktop.backends import hardware, secrets
 from desktop.backends.catalog_file import load_catalog
 from desktop.backends.engine_client import probe_engine
-from desktop.backends.hub import GgufGroup, Hub, RepoSummary, group_files
+from desktop.backends.hub import GgufGroup, Hub, RepoSummary, group_files, with_projector
 from desktop.backends.network import Network
 from desktop.core import gpu_builds
 from desktop.core.catalog import Catalog
@@ -69,10 +69,12 @@ def search(query: str, network: Network | None = None) -> list[RepoSummary]:
     return Hub(network=network).search(query)
 
 
-def repo_models(repo: str, network: Network | None = None) -> list[GgufGroup]:
-    """The loadable GGUF models in a repo (split parts grouped), vision projectors left out."""
-    groups = group_files(Hub(network=network).gguf_files(repo))
-    return [g for g in groups if not g.name.lower().startswith("mmproj")]
+def repo_models(
+    repo: str, network: Network | None = None, preferred_projector: str = ""
+) -> list[GgufGroup]:
+    """The loadable GGUF models in a repo (split parts grouped), each carrying the repo's
+    vision projector to download with it (see hub.with_projector); projectors not listed."""
+    return with_projector(group_files(Hub(network=network).gguf_files(repo)), preferred_projector)
 
 
 def detect_for_loading(models_dir: Path) -> Machine:
