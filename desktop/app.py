@@ -18,8 +18,10 @@ from desktop.services.cloud import CloudService
 from desktop.services.comparisons import Comparisons
 from desktop.services.downloads import DownloadManager
 from desktop.services.engine_host import EngineHost
+from desktop.services.images import ImageService
 from desktop.services.library import ChatLibrary
 from desktop.services.tools import ToolsService
+from desktop.storage.images import ImageStore
 from desktop.storage.mcp_store import McpStore, SecretStore
 from desktop.storage.paths import AppPaths
 from desktop.storage.settings import Settings
@@ -40,7 +42,10 @@ def build_window(paths: AppPaths, engine_command: list[str] | None = None) -> Ma
     secrets = SecretStore(get_secret, set_secret, delete_secret)
     tools = ToolsService(McpStore(paths.mcp_config, secrets), settings, hub)
     tools.load()
-    chat = ChatService(store, settings, paths.models, engine, cloud=cloud, tools=tools)
+    images = ImageService(ImageStore(paths.images), store)
+    chat = ChatService(
+        store, settings, paths.models, engine, cloud=cloud, tools=tools, image_root=paths.images
+    )
     downloads = DownloadManager(store, paths.models, network=cloud.network)
     downloads.job_finished.connect(lambda _job, _path: chat.refresh_models())
     cloud.offline_changed.connect(lambda offline: downloads.pause_all() if offline else None)
@@ -48,9 +53,14 @@ def build_window(paths: AppPaths, engine_command: list[str] | None = None) -> Ma
     # A provider enabled from the command line has no model list yet: fetch it now.
     cloud.refresh_missing_models()
     window = MainWindow(
-        chat, downloads, library=ChatLibrary(store), comparisons=Comparisons(store), tools=tools
+        chat,
+        downloads,
+        library=ChatLibrary(store),
+        comparisons=Comparisons(store),
+        tools=tools,
+        images=images,
     )
-    for child in (engine, cloud, chat, downloads, tools):
+    for child in (engine, cloud, chat, downloads, tools, images):
         child.setParent(window)
     # The servers the user enabled start in the background (as Claude Desktop's do).
     tools.start_in_background()

@@ -10,7 +10,7 @@ with the CLI; local and cloud answers arrive here as the same AnswerEvents.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -29,8 +29,11 @@ from desktop.core.fit import Machine
 from desktop.core.messages import MessageStatus
 from desktop.core.models import CloudModel, LocalModel
 from desktop.core.params import LoadParams
+from desktop.core.parts import Image
 from desktop.core.usage import Usage
+from desktop.services.chat_images import check_images, vision_note, without_images
 from desktop.services.chat_outgrown import ChatOutgrown, SummaryJob
+from desktop.services.chat_safe_mode import ChatSafeMode
 from desktop.services.chat_setup import (
     ChatSetup,
     CloudRefused,
@@ -58,7 +61,7 @@ __all__ = [
 ]
 
 
-class ChatService(QObject, ChatSetup, ChatOutgrown, ChatTools):
+class ChatService(QObject, ChatSetup, ChatOutgrown, ChatTools, ChatSafeMode):
     """Owns the answer in progress: it runs a chat's turn (services/turn.py) on the engine
     child or a cloud model, whose events arrive here alike, and says how it goes. The models,
     presets and consent are ChatSetup's; an outgrown chat's choices ChatOutgrown's; tool
@@ -123,6 +126,7 @@ class ChatService(QObject, ChatSetup, ChatOutgrown, ChatTools):
         machine: Callable[[], Machine] | None = None,
         cloud: CloudService | None = None,
         tools: ToolProvider | None = None,
+        image_root: Path | None = None,
     ) -> None:
         super().__init__(parent)
         self.cloud = cloud
@@ -130,7 +134,7 @@ class ChatService(QObject, ChatSetup, ChatOutgrown, ChatTools):
         self._tool_step: ToolStep | None = None
         #: Cloud answers stream on worker threads; their events arrive here like the engine's.
         self.cloud_streams = AnswerStreams(self)
-        self.pipeline = TurnPipeline(store, self._cost_of_id)
+        self.pipeline = TurnPipeline(store, self._cost_of_id, str(image_root or ""))
         self._machine_source = machine or (lambda: detect_for_loading(models_dir))
         self._machine: Machine | None = None
         self.store = store
@@ -154,6 +158,8 @@ class ChatService(QObject, ChatSetup, ChatOutgrown, ChatTools):
         self._file_problems: dict[str, str] = {}
         self._checked: dict[str, tuple[int, int]] = {}
         self._loaded_path: str | None = None
+        #: The vision projector loaded with it ("" for none).
+        self._loaded_mmproj = ""
         self._load_request: int | None = None
         self._turn: WindowTurn | None = None
         self._summary: SummaryJob | None = None
@@ -185,6 +191,7 @@ class ChatService(QObject, ChatSetup, ChatOutgrown, ChatTools):
         *,
         after: int | None = AT_LEAF,
         share_history: bool = False,
+        images: Sequence[Image] = (),
     ) -> bool:
         """Start an answer. Returns False (and sends nothing) for an empty message or while
         another answer is being generated. ``after``: the message this one follows; giving
@@ -192,19 +199,21 @@ class ChatService(QObject, ChatSetup, ChatOutgrown, ChatTools):
         version and its answers are kept). ``share_history``: the user agreed that a cloud
         model may receive the chat's earlier messages that so far stayed on this computer
         (without it, HistoryConsentRequired says which)."""
-        if not text.strip() or self.busy:
+        if not (text.strip() or images) or self.busy:
             return False
         path = self.store.messages(conversation_id)
         if after is not None and after != AT_LEAF:
             earlier = path[: next((i + 1 for i, m in enumerate(path) if m.id == after), 0)]
         else:
             earlier = path if after == AT_LEAF else []
-        prepared = self._prepare(conversation_id, earlier, share_history)
+        prepared = self._prepare(conversation_id, earlier, share_history, images)
         if prepared is None:
             return False
         model, conversation, provider = prepared
         sampling = self._sampling_of(conversation, model)
-        chat = self.pipeline.begin(conversation, path, model.id, sampling, text=text, after=after)
+        chat = self.pipeline.begin(
+            conversation, path, model.id, sampling, text=text, after=after, images=images
+        )
         self._start(WindowTurn(chat, model), provider, conversation)
         return True
 
@@ -230,7 +239,11 @@ class ChatService(QObject, ChatSetup, ChatOutgrown, ChatTools):
         return True
 
     def _prepare(
-        self, conversation_id: int, earlier: list[StoredMessage], share_history: bool
+        self,
+        conversation_id: int,
+        earlier: list[StoredMessage],
+        share_history: bool,
+        images: Sequence[Image] = (),
     ) -> tuple[LocalModel | CloudModel, Conversation, Any] | None:
         """The model, the conversation and (for a cloud model) an open provider. Every refusal
         happens here, before a message is saved or anything is sent. ``earlier``: the messages
@@ -240,6 +253,7 @@ class ChatService(QObject, ChatSetup, ChatOutgrown, ChatTools):
         if model is None:
             self.error.emit("No model is available. Add a GGUF file with Model → Open GGUF file…")
             return None
+        check_images(model, images)
         provider = None
         if isinstance(model, CloudModel):
             provider = self._open_cloud(model, conversation.local_only)
@@ -252,6 +266,8 @@ class ChatService(QObject, ChatSetup, ChatOutgrown, ChatTools):
         """The answer's row is on screen; ask its model (told of the chat's tools)."""
         self._turn = turn
         chat = turn.chat
+        if vision_note(turn.model):
+            chat.prompt = without_images(chat.prompt)
         turn.box, turn.gate = self._tools_box(conversation)
         if turn.box is not None:
             chat.prompt = replace(
@@ -264,7 +280,9 @@ class ChatService(QObject, ChatSetup, ChatOutgrown, ChatTools):
         if isinstance(model, CloudModel):
             turn.source = CloudSource(provider, model.id, model.model)
             turn.request_id = self.cloud_streams.start(turn.source, chat.prompt)
-        elif self._loaded_path != model.path or not self.engine.running:
+        elif (self._loaded_path, self._loaded_mmproj) != (model.path, model.mmproj) or (
+            not self.engine.running
+        ):
             self._start_load(model)
         else:
             self._start_generation()
@@ -296,36 +314,12 @@ class ChatService(QObject, ChatSetup, ChatOutgrown, ChatTools):
         """What the engine runs on (CPU, CUDA, Metal...); "" until it has started."""
         return self._backend
 
-    def safe_mode(self) -> tuple[str, str, str]:
-        """The engine's safe mode on this machine: a few words, a note and the longer story
-        (all empty: the fast path)."""
-        mode = self.engine.safe_mode_in_force
-        return (mode.short, mode.note, mode.detail) if mode is not None else ("", "", "")
-
-    def try_fast_path(self) -> None:
-        """Forget the safe mode; the next message loads its model the fast way (and the engine
-        falls back again, answering all the same, if that still crashes)."""
-        if self.busy:
-            raise LlamasideError("Wait for the answer to end, then try the fast path.")
-        self._loaded_path = None
-        self.engine.try_fast_path()
-        self.engine_status.emit("No model loaded · the next message loads it the fast way")
-        self._show_safe_mode()
-
-    @Slot()
-    def _show_safe_mode(self) -> None:
-        """Say the engine's safe mode if it changed (it is read from the engine, which keeps
-        the one in force)."""
-        short, note, detail = self.safe_mode()
-        if note != self._safe_note:
-            self._safe_note = note
-            self.safe_mode_changed.emit(short, note, detail)
-
     def _start_load(self, model: LocalModel) -> None:
         self._loaded_path = None
         if self.engine.running:
             self.engine.unload()
         params, advice = self.load_params_for(model)
+        params = replace(params, mmproj=model.mmproj)
         self.engine_status.emit(f"Loading {model.name}…" + (f" ({advice})" if advice else ""))
         self._load_request = self.engine.load(model.path, params)
 
@@ -386,6 +380,7 @@ class ChatService(QObject, ChatSetup, ChatOutgrown, ChatTools):
             return
         self._load_request = None
         self._loaded_path = str(info["path"])
+        self._loaded_mmproj = str(info.get("mmproj") or "")
         self.n_ctx = int(info.get("n_ctx") or 0)
         self._mark_model(self._loaded_path, None)
         gpu = "GPU offload available" if info.get("gpu_offload") else "no GPU offload in this build"

@@ -20,7 +20,7 @@ from desktop.core.context import NEW_CHAT_TITLE, ChatContext, plan_prompt, title
 from desktop.core.errors import StoreError
 from desktop.core.messages import MessageStatus, Role
 from desktop.core.params import SamplingParams
-from desktop.core.parts import Parts, ToolResult, text_of
+from desktop.core.parts import Image, Parts, Text, ToolResult, text_of
 from desktop.core.tools import AUTO
 from desktop.core.usage import StopReason, Usage
 from desktop.services.tool_turn import (
@@ -226,9 +226,13 @@ def finish_row(
 class TurnPipeline:
     """Saves turns of chats in one store; owns the question/answer rows' life cycle."""
 
-    def __init__(self, store: ChatStore, cost_of: CostOf | None = None) -> None:
+    def __init__(
+        self, store: ChatStore, cost_of: CostOf | None = None, image_root: str = ""
+    ) -> None:
         self.store = store
         self.cost_of = cost_of
+        #: Where the messages' pictures are stored (their prompts' image_root).
+        self.image_root = image_root
 
     def begin(
         self,
@@ -240,6 +244,7 @@ class TurnPipeline:
         text: str | None = None,
         after: int | None = AT_LEAF,
         question: StoredMessage | None = None,
+        images: Sequence[Image] = (),
     ) -> ChatTurn:
         """Save the question (``text``, following ``after``) or take an existing one
         (``question``, to regenerate its answer) and add the answer's row, streaming.
@@ -253,9 +258,11 @@ class TurnPipeline:
                 earlier = list(path[:upto])
             else:
                 earlier = list(path) if after == AT_LEAF else []
-            question = self.store.add_message(cid, Role.USER, text, parent_id=after)
+            parts: Parts | None = (*images, Text(text)) if images else None
+            question = self.store.add_message(cid, Role.USER, text, parent_id=after, parts=parts)
             if conversation.title == NEW_CHAT_TITLE:
-                self.store.rename_conversation(cid, title_for(text))
+                picture = images[0].alt if images else ""
+                self.store.rename_conversation(cid, title_for(text) or picture or "Picture")
         else:
             earlier = [m for m in path if m.id < question.id]
         answer = self.store.add_message(
@@ -269,6 +276,8 @@ class TurnPipeline:
         prompt = plan_prompt(
             [*earlier, question], answer.id, chat_context(conversation), sampling, cid
         )
+        if self.image_root:
+            prompt = replace(prompt, image_root=self.image_root)
         return ChatTurn(
             cid,
             question,

@@ -21,6 +21,7 @@ from desktop.core.errors import LlamasideError
 from desktop.services.chat import NEW_CHAT_TITLE, ChatService
 from desktop.services.comparisons import Comparisons
 from desktop.services.downloads import DownloadManager
+from desktop.services.images import ImageService
 from desktop.services.library import ChatLibrary
 from desktop.services.tools import ToolsService
 from desktop.services.turn import TurnStarted
@@ -65,10 +66,13 @@ class MainWindow(QMainWindow):
         library: ChatLibrary,
         comparisons: Comparisons,
         tools: ToolsService | None = None,
+        images: ImageService | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.chat = chat
+        #: Pictures for messages (attach, paste, drop); None: this window takes none.
+        self.images = images
         self.library = library
         self.downloads = downloads
         self._conversation_id: int | None = None
