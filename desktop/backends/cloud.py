@@ -5,7 +5,8 @@ stop reason. A prompt's tools and earlier calls are laid out for each API by cor
 No Qt here. Keys are passed in by the caller (from the keyring); they are never logged, and
 error messages never include them. Every provider's base URL can be set: that is how users reach
 Together, Groq, Fireworks or their own server, and how the tests reach servers on 127.0.0.1.
-Reading a stream's events is cloud_stream's; a failure as a sentence is cloud_errors'.
+Reading a stream's events is cloud_stream's; a failure as a sentence is cloud_errors'; a
+question's pictures as each API's image blocks (scaled to its limit) cloud_images'.
 """
 
 from __future__ import annotations

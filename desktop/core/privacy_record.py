@@ -12,8 +12,8 @@ from desktop.core.models import human_size
 @dataclass(frozen=True)
 class OutboundRecord:
     """One request that left this computer, as the privacy record keeps it: when, to whom
-    (provider or hub, and host), why, for which model and chat, and how many bytes. Never a
-    key or a header."""
+    (provider or hub, and host), why, for which model and chat, and how many bytes (and
+    pictures). Never a key or a header."""
 
     id: int
     #: When it was sent (ISO time).

@@ -1,7 +1,7 @@
 """The privacy record as the UI shows and saves it: every request that left this computer,
-one row each (time, destination, host, purpose, model, chat, bytes sent; never a key or a
-header), and its export to CSV or JSON. The record itself is kept by the cloud service's
-network gate (CloudService.record())."""
+one row each (time, destination, host, purpose, model, chat, bytes sent and the pictures
+among them; never a key or a header), and its export to CSV or JSON. The record itself is
+kept by the cloud service's network gate (CloudService.record())."""
 
 from __future__ import annotations
 
