@@ -106,7 +106,7 @@ def _fit(image: PILImage.Image, max_side: int, max_pixels: int = 0) -> PILImage.
         scale = min(scale, (max_pixels / (w * h)) ** 0.5)
     if scale >= 1.0:
         return image
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    size = (max(1, int(w * scale)), max(1, int(h * scale)))  # rounding up could pass the limit
     return image.resize(size, PILImage.Resampling.LANCZOS, reducing_gap=3.0)
 
 

@@ -34,6 +34,8 @@ class PromptCancelled(Exception):
 
 @dataclass
 class _Chunk:
+    """One chunk of a prompt with pictures: its mtmd handle, and whether it is a picture."""
+
     handle: Any
     image: bool
     #: Text chunks: their token ids. Image chunks: a stand-in per position (see units).

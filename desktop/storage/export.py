@@ -19,6 +19,8 @@ PRIVACY_FIELDS = (
     "conversation_id",
     "conversation",
     "bytes_sent",
+    "images",
+    "image_bytes",
 )
 
 
