@@ -11,11 +11,13 @@ from pathlib import Path
 from desktop.backends import hardware, secrets
 from desktop.backends.catalog_file import load_catalog
 from desktop.backends.engine_client import probe_engine
+from desktop.backends.gguf_check import check_projector_file, is_projector_file
 from desktop.backends.hub import GgufGroup, Hub, RepoSummary, group_files, with_projector
 from desktop.backends.network import Network
 from desktop.core import gpu_builds
-from desktop.core.catalog import Catalog
+from desktop.core.catalog import Catalog, is_projector_name
 from desktop.core.fit import Machine
+from desktop.storage.store import ChatStore
 
 
 def catalog() -> Catalog:
@@ -101,3 +103,24 @@ def save_hf_token(value: str) -> None:
 
 def delete_hf_token() -> bool:
     return secrets.delete_secret(secrets.HF_TOKEN)
+
+
+def split_picks(paths: list[str]) -> tuple[list[str], list[str]]:
+    """Files the user picked to open, as (models, vision projectors): a projector is told by
+    its name ("mmproj") or its header (clip), so a renamed one is not taken for a model."""
+    models: list[str] = []
+    projectors: list[str] = []
+    for path in paths:
+        if is_projector_name(path) or is_projector_file(Path(path)):
+            projectors.append(path)
+        else:
+            models.append(path)
+    return models, projectors
+
+
+def pair_projector(store: ChatStore, model_path: str, mmproj: str | None) -> None:
+    """Keep the user's choice of projector for a model file: a projector's path (checked
+    first: ModelLoadError says why it cannot be one), "" for none, None to pair by folder."""
+    if mmproj:
+        mmproj = str(check_projector_file(Path(mmproj)))
+    store.set_model_projector(model_path, mmproj)

@@ -7,6 +7,7 @@ its signals ask. Open… (and Model → Open GGUF file…) adds a model file to 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import cast
 from urllib.parse import urlsplit
 
@@ -17,6 +18,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QLabel,
+    QMessageBox,
     QPushButton,
     QToolButton,
     QWidget,
@@ -24,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from desktop.core.errors import LlamasideError
 from desktop.core.models import CloudModel, human_size
+from desktop.services import model_catalog
 from desktop.services.chat import ChatService
 from desktop.ui.widgets import FittingLabel
 
@@ -101,8 +104,13 @@ class ModelBar(QWidget):
             # but says so where it is chosen, with the reason in its tooltip.
             failed = errors.get(model.path)
             mark = " · ⚠ failed to load" if failed else ""
-            picker.addItem(f"{model.name}{size}{mark}", model.id)
-            tooltip = f"{model.path}\n{failed}" if failed else model.path
+            eyes = " · 👁" if model.mmproj else ""
+            picker.addItem(f"{model.name}{size}{eyes}{mark}", model.id)
+            tooltip = model.path
+            if model.mmproj:
+                tooltip += f"\n👁 Sees images (vision projector {Path(model.mmproj).name})"
+            if failed:
+                tooltip += f"\n{failed}"
             picker.setItemData(picker.count() - 1, tooltip, Qt.ItemDataRole.ToolTipRole)
         if self.chat.cloud is not None:
             picker.insertSeparator(picker.count())
@@ -156,15 +164,41 @@ class ModelBar(QWidget):
 
     @Slot()
     def open_model_file(self) -> None:
-        path, _filter = QFileDialog.getOpenFileName(
-            self.window(), "Open a GGUF model", "", "GGUF models (*.gguf);;All files (*)"
+        """The model, or the model and its vision projector (an mmproj file) picked together;
+        a projector alone is said to be one, and its model asked for."""
+        paths, _filter = QFileDialog.getOpenFileNames(
+            self.window(),
+            "Open a GGUF model (and its vision projector, if it has one)",
+            "",
+            "GGUF models (*.gguf);;All files (*)",
         )
-        if not path:
+        if not paths:
             return
+        models, projectors = model_catalog.split_picks(paths)
+        if len(models) > 1 or len(projectors) > 1:
+            self.error.emit("Pick one model, and at most one vision projector (mmproj) with it.")
+            return
+        if not models:
+            QMessageBox.information(
+                self.window(),
+                "A vision projector",
+                f"{Path(projectors[0]).name} is a vision projector (mmproj): it lets a model "
+                "see images, but it is not a model. Pick the model it belongs with next.",
+            )
+            model_path, _filter = QFileDialog.getOpenFileName(
+                self.window(), "Open the model for this projector", "", "GGUF models (*.gguf)"
+            )
+            if not model_path:
+                return
+            models = [model_path]
         try:
-            model = self.chat.add_model_file(path, self.conversation_id)
+            model = self.chat.add_model_file(models[0], self.conversation_id)
+            if projectors:
+                model_catalog.pair_projector(self.chat.store, model.path, projectors[0])
+                self.chat.refresh_models()
         except LlamasideError as exc:
             # Checked now, not after a message is sent: nothing is added, nothing is sent.
             self.error.emit(f"{exc} It was not added.")
             return
-        self.status.emit(f"Added {model.name}; this chat now uses it", 10_000)
+        sees = " (it sees images)" if projectors else ""
+        self.status.emit(f"Added {model.name}{sees}; this chat now uses it", 10_000)

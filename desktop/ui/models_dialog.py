@@ -7,9 +7,10 @@ them; downloads run in services.DownloadManager and go on while the user chats.
 from __future__ import annotations
 
 import html
+from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, Slot
+from PySide6.QtCore import QPoint, Qt, Slot
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -21,6 +22,7 @@ from PySide6.QtWidgets import (
     QInputDialog,
     QLabel,
     QLineEdit,
+    QMenu,
     QMessageBox,
     QPushButton,
     QSpinBox,
@@ -43,9 +45,9 @@ from desktop.core.fit import (
     reinstall_command,
     why_recommended,
 )
-from desktop.core.fit_report import SCOUT_ID, machine_summary
+from desktop.core.fit_report import SCOUT_ID, machine_summary, projector_line
 from desktop.core.hub_files import GgufGroup
-from desktop.core.models import human_size
+from desktop.core.models import LocalModel, human_size
 from desktop.services import model_catalog
 from desktop.services.background import Background
 from desktop.services.chat import ChatService
@@ -212,6 +214,12 @@ class ModelsDialog(QDialog):
                 self.fit_table.setItem(row, column, cell)
         kv = human_size(self.fits[0].kv_bytes) if self.fits else "?"
         advice = [f"The KV cache for {self.ctx_spin.value():,} tokens takes {kv}."]
+        seen: set[str] = set()
+        for fit in self.fits:  # counted in GPU/RAM above, shown once per repo
+            line = projector_line(fit)
+            if line is not None and fit.quant.repo not in seen:
+                seen.add(fit.quant.repo)
+                advice.append(html.escape(f"{fit.quant.publisher}: {line}."))
         if best is not None:
             advice.insert(
                 0,
@@ -435,7 +443,12 @@ class ModelsDialog(QDialog):
 
     def _build_local_tab(self) -> QWidget:
         tab = QWidget()
-        self.local_table = _table(["Model id", "Size", "State", "Where"], "Models on this computer")
+        self.local_table = _table(
+            ["Model id", "Size", "State", "Where", "Sees images"], "Models on this computer"
+        )
+        # Right-click a row: add, change or remove the model's vision projector.
+        self.local_table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.local_table.customContextMenuRequested.connect(self._on_local_menu)
         self.import_button = QPushButton("Import GGUF file…")
         self.import_button.clicked.connect(self._import)
         #: What the last import did (or why the file was refused).
@@ -456,22 +469,84 @@ class ModelsDialog(QDialog):
             row = self.local_table.rowCount()
             self.local_table.insertRow(row)
             failed = self.chat.model_error(model)
-            self.local_table.setItem(row, 0, _item(model.id))
+            self.local_table.setItem(row, 0, _item(model.id, model.id))
             self.local_table.setItem(row, 1, _item(human_size(model.size_bytes)))
+            eyes = _item("👁 vision" if model.mmproj else "–")
+            eyes.setToolTip(
+                f"Sees images with {model.mmproj}" if model.mmproj else "Text only: no projector"
+            )
+            self.local_table.setItem(row, 4, eyes)
             state = _item("⚠ failed to load" if failed else "Ready")
             state.setToolTip(failed or "It loaded, or has not been tried yet")
             self.local_table.setItem(row, 2, state)
             self.local_table.setItem(row, 3, _item(model.path))
 
+    def _local_model(self, row: int) -> LocalModel | None:
+        item = self.local_table.item(row, 0)
+        model_id = item.data(Qt.ItemDataRole.UserRole) if item is not None else None
+        return next((m for m in self.chat.models if m.id == model_id), None)
+
+    @Slot(QPoint)
+    def _on_local_menu(self, at: QPoint) -> None:
+        model = self._local_model(self.local_table.rowAt(at.y()))
+        if model is None:
+            return
+        menu = QMenu(self)
+        menu.setObjectName("localModelMenu")
+        add = menu.addAction(
+            "Change vision projector…" if model.mmproj else "Add vision projector…"
+        )
+        add.triggered.connect(lambda: self._choose_projector(model))
+        remove = menu.addAction("Remove vision projector")
+        remove.setEnabled(bool(model.mmproj))
+        remove.triggered.connect(lambda: self._set_projector(model, ""))
+        menu.popup(self.local_table.viewport().mapToGlobal(at))
+
+    def _choose_projector(self, model: LocalModel) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self,
+            f"Vision projector for {model.name}",
+            str(Path(model.path).parent),
+            "Vision projectors (*mmproj*.gguf);;GGUF files (*.gguf)",
+        )
+        if path:
+            self._set_projector(model, path)
+
+    def _set_projector(self, model: LocalModel, mmproj: str) -> None:
+        """Kept for the model's file ("" keeps it blind even with a projector beside it)."""
+        try:
+            model_catalog.pair_projector(self.chat.store, model.path, mmproj)
+        except LlamasideError as exc:
+            self.import_note.setText(f"{exc} Nothing was changed.")
+            self.import_note.setStyleSheet("color: #a93226")
+            return
+        self.chat.refresh_models()
+        done = f"sees images with {Path(mmproj).name}" if mmproj else "no longer sees images"
+        self.import_note.setText(f"{model.name} {done}.")
+        self.import_note.setStyleSheet("")
+        self._refresh_local()
+
     @Slot()
     def _import(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self, "Import a GGUF model", "", "GGUF models (*.gguf)"
+        paths, _ = QFileDialog.getOpenFileNames(
+            self, "Import a GGUF model (and its vision projector)", "", "GGUF models (*.gguf)"
         )
-        if not path:
+        if not paths:
+            return
+        models, projectors = model_catalog.split_picks(paths)
+        if len(models) != 1 or len(projectors) > 1:
+            self.import_note.setText(
+                "That is a vision projector (mmproj), not a model: pick its model with it."
+                if not models
+                else "Pick one model, and at most one vision projector (mmproj) with it."
+            )
+            self.import_note.setStyleSheet("color: #a93226")
             return
         try:
-            model = self.chat.add_model_file(path)
+            model = self.chat.add_model_file(models[0])
+            if projectors:
+                model_catalog.pair_projector(self.chat.store, model.path, projectors[0])
+                self.chat.refresh_models()
         except LlamasideError as exc:
             # Checked now: a file that cannot be a model is never listed.
             self.import_note.setText(f"{exc} It was not added.")
