@@ -174,7 +174,9 @@ class DownloadsTab(QWidget):
         name = self.table.item(row, 0)
         if name is not None:
             name.setText(job.group.name)  # a catalog quant's files get their own name
-            name.setToolTip(f"{job.repo} · {len(job.group.files)} file(s)")
+            projector = job.group.projector
+            eyes = f" + vision projector {projector.path}" if projector is not None else ""
+            name.setToolTip(f"{job.repo} · {len(job.group.files)} file(s){eyes}")
         bar = self.table.cellWidget(row, 1)
         if isinstance(bar, QProgressBar):
             bar.setValue(int(1000 * job.done / job.total) if job.total else 0)
