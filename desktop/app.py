@@ -42,7 +42,8 @@ def build_window(paths: AppPaths, engine_command: list[str] | None = None) -> Ma
     secrets = SecretStore(get_secret, set_secret, delete_secret)
     tools = ToolsService(McpStore(paths.mcp_config, secrets), settings, hub)
     tools.load()
-    images = ImageService(ImageStore(paths.images), store)
+    pictures = ImageStore(paths.images)
+    images = ImageService(pictures, store)
     chat = ChatService(
         store, settings, paths.models, engine, cloud=cloud, tools=tools, image_root=paths.images
     )
@@ -52,16 +53,19 @@ def build_window(paths: AppPaths, engine_command: list[str] | None = None) -> Ma
     downloads.restore()
     # A provider enabled from the command line has no model list yet: fetch it now.
     cloud.refresh_missing_models()
+    library = ChatLibrary(store, pictures)
     window = MainWindow(
         chat,
         downloads,
-        library=ChatLibrary(store),
+        library=library,
         comparisons=Comparisons(store),
         tools=tools,
         images=images,
     )
     for child in (engine, cloud, chat, downloads, tools, images):
         child.setParent(window)
+    # Pictures no message names any more (a crash between a delete and its sweep).
+    QTimer.singleShot(3000, library.sweep_images)
     # The servers the user enabled start in the background (as Claude Desktop's do).
     tools.start_in_background()
     return window

@@ -21,6 +21,8 @@ from desktop.core.chat_records import (
 from desktop.core.errors import LlamasideError
 from desktop.core.history_format import parse_import, to_markdown
 from desktop.core.tools import ToolChoice
+from desktop.storage.image_export import add_images, restore_images
+from desktop.storage.images import ImageStore
 from desktop.storage.store import ChatStore
 
 
@@ -35,8 +37,10 @@ class ChatLibrary:
     (imports back exactly) or Markdown, and import of our JSON or ChatGPT's export. Sending,
     and the settings a chat is answered with, are the chat service's."""
 
-    def __init__(self, store: ChatStore) -> None:
+    def __init__(self, store: ChatStore, images: ImageStore | None = None) -> None:
         self.store = store
+        #: The picture folder: JSON exports carry the pictures, imports bring them back.
+        self.images = images
 
     @property
     def path(self) -> Path:
@@ -147,8 +151,19 @@ class ChatLibrary:
         self.store.restore(conversation_id)
 
     def purge_deleted(self) -> int:
-        """Deleted chats gone for good (Undo is over); how many."""
-        return self.store.purge_deleted()
+        """Deleted chats gone for good (Undo is over); how many. Their pictures go too
+        where no other message or comparison names them."""
+        purged = self.store.purge_deleted()
+        if purged:
+            self.sweep_images()
+        return purged
+
+    def sweep_images(self) -> int:
+        """Delete the pictures nothing names any more (older than a day: a younger one may
+        be attached in a composer); how many went."""
+        if self.images is None:
+            return 0
+        return self.images.remove_unused(self.store.image_names_in_use())
 
     # -- export and import --------------------------------------------------------------------
 
@@ -164,6 +179,8 @@ class ChatLibrary:
         data = self.store.export_conversations(ids)
         try:
             if path.suffix.lower() == ".json":
+                if self.images is not None:
+                    add_images(data, self.images)
                 path.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
             else:
                 path.write_text(to_markdown(data, dict(model_names or {})), encoding="utf-8")
@@ -177,7 +194,10 @@ class ChatLibrary:
         ChatImportError (a LlamasideError) naming what is wrong; one that cannot be read or
         stored, LibraryError."""
         try:
-            data = parse_import(json.loads(path.read_text(encoding="utf-8")), path.name)
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            data = parse_import(raw, path.name)
+            if self.images is not None and isinstance(raw, dict):
+                restore_images(raw, self.images)
             return self.store.import_conversations(data)
         except (OSError, ValueError, sqlite3.Error) as exc:
             raise LibraryError(f"Could not import {path.name}: {exc}") from exc

@@ -11,6 +11,7 @@ import hashlib
 import os
 import re
 import tempfile
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from desktop.core.vision import STORED_TYPES
 
 _NAME = re.compile(r"^[0-9a-f]{64}\.(png|jpg)$")
 THUMBS = "thumbs"
+#: A picture younger than this is never swept: it may be attached in a composer, not yet sent.
+MIN_AGE_S = 24 * 3600.0
 
 
 class ImageStoreError(LlamasideError):
@@ -64,7 +67,8 @@ class ImageStore:
 
     def _write(self, target: Path, data: bytes) -> None:
         if target.is_file() and target.stat().st_size == len(data):
-            return  # the same content, already here
+            target.touch()  # the same content, already here: young again for the sweep
+            return
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".part-")
@@ -107,12 +111,16 @@ class ImageStore:
             return set()
         return {p.name for p in self.root.iterdir() if valid_name(p.name)}
 
-    def remove_unused(self, used: Iterable[str]) -> int:
-        """Delete the pictures (and thumbnails) not in ``used``; how many were removed."""
+    def remove_unused(self, used: Iterable[str], min_age_s: float = MIN_AGE_S) -> int:
+        """Delete the pictures (and thumbnails) not in ``used`` and older than ``min_age_s``
+        (younger ones may be in a composer, attached but not sent); how many went."""
         keep = set(used)
         removed = 0
+        now = time.time()
         for name in self.names() - keep:
             try:
+                if now - self.path(name).stat().st_mtime < min_age_s:
+                    continue
                 self.path(name).unlink(missing_ok=True)
                 self.thumb_path(name).unlink(missing_ok=True)
                 removed += 1
