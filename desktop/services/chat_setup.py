@@ -306,7 +306,7 @@ class ChatSetup:
             if self._machine is None:
                 self._machine = self._machine_source()
             n_ctx = int(self.settings.get("n_ctx", entry.default_context))
-            fit = plan_quant(entry, quant, self._machine, n_ctx)
+            fit = plan_quant(entry, quant, self._machine, n_ctx, vision=bool(model.mmproj))
             params = LoadParams(
                 n_ctx=n_ctx,
                 n_gpu_layers=fit.n_gpu_layers or -1,
