@@ -31,8 +31,7 @@ def picture(path: Path, size: tuple[int, int] = (64, 64), seed: int = 1) -> Path
 
 def asking(*images: Path, text: str = "What is in this picture?") -> list[dict[str, Any]]:
     items = [
-        {"type": "image", "path": str(p), "media_type": "image/png", "name": p.name}
-        for p in images
+        {"type": "image", "path": str(p), "media_type": "image/png", "name": p.name} for p in images
     ]
     return [{"role": "user", "content": [*items, {"type": "text", "text": text}]}]
 
@@ -137,9 +136,7 @@ def test_a_projector_for_another_model_is_refused_with_its_reason(
     assert "64" in message and "576" in message
 
 
-def test_a_model_without_a_projector_says_it_cannot_see(
-    engine: SyncEngine, folder: Path
-) -> None:
+def test_a_model_without_a_projector_says_it_cannot_see(engine: SyncEngine, folder: Path) -> None:
     with pytest.raises(LlamasideError, match="cannot see images"):
         "".join(engine.stream(asking(picture(folder / "f.png", seed=7)), GREEDY))
     # The engine goes on answering text.
