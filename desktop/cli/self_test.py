@@ -130,6 +130,9 @@ LAZY_LIBRARIES = (
     # The MCP hub's transports, imported when a tool server first starts.
     "mcp.client.stdio",
     "mcp.client.streamable_http",
+    # Pictures attached to messages are read with Pillow (its codecs are native libraries).
+    "PIL.Image",
+    "PIL.WebPImagePlugin",
 ) + (
     ("genai_prices",) if sys.version_info >= (3, 11) else ()  # cloud prices; none on 3.10
 )

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import llama_cpp
 from llama_cpp import llama_chat_format
@@ -43,12 +43,10 @@ from desktop.engine.llama_setup import (
 )
 from desktop.engine.text_filters import StopStringFilter, TokenText
 from desktop.engine.tool_use import ToolUse, sampler_chain
-from desktop.engine.vision import (
-    PromptCancelled,
-    Vision,
-    VisionPrompt,
-    with_markers,
-)
+from desktop.engine.vision_prompt import PromptCancelled, with_markers
+
+if TYPE_CHECKING:
+    from desktop.engine.vision import Vision, VisionPrompt
 
 #: Used when a GGUF carries no chat template (old conversions). ChatML is the most common format
 #: among small instruct models and fails more gracefully than Llama-2's [INST] format.
@@ -147,6 +145,8 @@ class Runner:
         self._log = log
         self._llm: Any = None
         self._vision: Vision | None = None
+        #: Why a projector asked for could not be used ("" when it was, or none was asked).
+        self._no_vision = ""
         self._formatter: llama_chat_format.Jinja2ChatFormatter | None = None
         self._tool_format = GENERIC
         self._eog: Callable[[int], bool] = lambda _t: False
@@ -215,13 +215,20 @@ class Runner:
         except Exception as exc:
             llm.close()
             raise _unusable(path, exc) from None
+        self._no_vision = ""
         if params.mmproj:
             try:
-                use_gpu = gpu_offload_supported() and params.n_gpu_layers != 0
-                self._vision = Vision(llm, Path(params.mmproj), n_threads, use_gpu, self._log)
-            except ModelLoadError:
-                self.unload()
-                raise
+                # libmtmd is loaded only now: a build without it still runs text models.
+                from desktop.engine.vision import Vision
+            except (ImportError, OSError, AttributeError) as exc:
+                self._no_vision = f"this llama.cpp build has no multimodal library ({exc})"
+            else:
+                try:
+                    use_gpu = gpu_offload_supported() and params.n_gpu_layers != 0
+                    self._vision = Vision(llm, Path(params.mmproj), n_threads, use_gpu, self._log)
+                except ModelLoadError:
+                    self.unload()
+                    raise
         assert self.info is not None
         if self._vision is not None:
             self.info = ModelInfo(**{**self.info.to_dict(), "mmproj": str(self._vision.path)})
@@ -344,10 +351,8 @@ class Runner:
         images: list[str] = []
         if has_images(messages):
             if self._vision is None:
-                raise ImageInputError(
-                    f"{Path(self.info.path).name} cannot see images: it was loaded without a "
-                    "vision projector (mmproj)."
-                )
+                why = self._no_vision or "it was loaded without a vision projector (mmproj)"
+                raise ImageInputError(f"{Path(self.info.path).name} cannot see images: {why}.")
             messages, images = with_markers(messages, self._vision.marker)
         if use is not None:
             messages, extra = use.template_input(messages)

@@ -20,16 +20,12 @@ import llama_cpp
 from llama_cpp import mtmd_cpp as M
 
 from desktop.core.errors import ImageInputError, ModelLoadError
-from desktop.core.vision import wire_images, wire_text
 from desktop.engine.llama_setup import LogCapture, clean_reason
+from desktop.engine.vision_prompt import PromptCancelled
 
 _TEXT = 0  # MTMD_INPUT_CHUNK_TYPE_TEXT
 #: What clip logs for a projector made for a model of another width.
 _MISMATCH = re.compile(r"text model \(n_embd = (\d+)\) and mmproj \(n_embd = (\d+)\)")
-
-
-class PromptCancelled(Exception):
-    """Stop arrived while the prompt's chunks were being evaluated."""
 
 
 @dataclass
@@ -72,24 +68,6 @@ def _stand_in(key: str, index: int) -> int:
     """A negative unit for an image position: never equal to a token id, and the same for the
     same picture at the same place, so a picture already evaluated is not encoded again."""
     return -1 - (zlib.crc32(f"{key}:{index}".encode()) & 0x3FFFFFFF)
-
-
-def with_markers(
-    messages: Sequence[dict[str, Any]], marker: str
-) -> tuple[list[dict[str, Any]], list[str]]:
-    """Messages whose content lists images made plain text again, each picture replaced by
-    llama.cpp's media marker; and the pictures' paths, in order."""
-    out: list[dict[str, Any]] = []
-    paths: list[str] = []
-    for message in messages:
-        images = wire_images(message.get("content"))
-        if not images:
-            out.append(message)
-            continue
-        paths.extend(str(item["path"]) for item in images)
-        text = wire_text(message["content"])
-        out.append({**message, "content": "\n".join([marker] * len(images) + [text])})
-    return out, paths
 
 
 class Vision:
