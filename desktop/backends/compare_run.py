@@ -6,15 +6,16 @@ an engine child (LocalSource); a cloud column opens its provider per answer (Clo
 through the same network gate as chat (offline switch, privacy record). Its result is the
 source's Answer in a ColumnAnswer. A round runs every column on its own thread; local columns
 that do not fit in memory together run one after the other instead. A column that fails reports
-why and the others carry on.
+why and the others carry on. A prompt may carry pictures: a column whose model cannot see is
+not asked, and ends at once with the sentence that says why.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +35,11 @@ from desktop.core.errors import LlamasideError
 from desktop.core.messages import MessageStatus, Role
 from desktop.core.models import CloudModel, LocalModel
 from desktop.core.params import LoadParams, SamplingParams
-from desktop.core.parts import TOOL_CANCELLED, Text, ToolResult
+from desktop.core.parts import TOOL_CANCELLED, Image, Text, ToolResult
 from desktop.core.pricing import Pricing
 from desktop.core.tools import AUTO, ToolChoice, ToolSpec
 from desktop.core.usage import Usage
+from desktop.core.vision import cannot_see_note, cloud_model_sees
 
 #: The result a comparison's calls are given in a column's thread: it offers tools, runs none.
 NOT_RUN = "Not run: a comparison offers tools to the models but does not run them."
@@ -63,6 +65,8 @@ class Column:
     #: The engine's safe mode for this machine (shared with the chat's engine).
     modes: ModeMemory | None = None
     system_prompt: str = ""
+    #: Where the prompts' pictures are stored (the Prompt's image_root).
+    image_root: str = ""
     #: This column's own thread of messages (a follow-up continues it).
     history: list[PromptMessage] = field(default_factory=list)
 
@@ -95,16 +99,18 @@ class Column:
         sampling: SamplingParams,
         tools: tuple[ToolSpec, ...] = (),
         tool_choice: ToolChoice = AUTO,
+        images: Sequence[Image] = (),
     ) -> Prompt:
-        """What the source is asked: this column's thread so far, then ``text``, with the
-        tools every column of the round is offered."""
-        question = PromptMessage(Role.USER, (Text(text),))
+        """What the source is asked: this column's thread so far, then ``text`` after its
+        pictures, with the tools every column of the round is offered."""
+        question = PromptMessage(Role.USER, (*images, Text(text)))
         return Prompt(
             (*self.history, question),
             sampling,
             self.system_prompt,
             tools=tools,
             tool_choice=tool_choice if tools else AUTO,
+            image_root=self.image_root,
         )
 
     def run(
@@ -116,12 +122,16 @@ class Column:
         local_busy: threading.Event | None = None,
         tools: tuple[ToolSpec, ...] = (),
         tool_choice: ToolChoice = AUTO,
+        images: Sequence[Image] = (),
     ) -> ColumnAnswer:
         """One answer: one model step, whose tool calls are kept and never run. ``local_busy``:
         for a cloud column, set while a local model of the same round is still answering (the
-        column then reads its stream in bursts: Coalescer)."""
-        if self._cancel.is_set() or self._closed:
-            return self._result()
+        column then reads its stream in bursts: Coalescer). With ``images`` for a model that
+        cannot see, nothing is asked: the answer fails at once with the sentence why."""
+        note = vision_note(self.model) if images else ""
+        if self._cancel.is_set() or self._closed or note:
+            ended = self._cancel.is_set() or self._closed
+            return self._result(None if ended else Answer(error=note))
         try:
             source = self._open()
         except LlamasideError as exc:
@@ -133,7 +143,7 @@ class Column:
         if self._cancel.is_set():
             self._release(source)
             return self._result()
-        asked = self.prompt(prompt, sampling, tools, tool_choice)
+        asked = self.prompt(prompt, sampling, tools, tool_choice, images)
         pace = Coalescer(self._cancel, CLOUD_COALESCE_S, local_busy)
         cancel_sent = False
 
@@ -181,7 +191,7 @@ class Column:
         local = LocalSource(
             self.model.id,
             self.model.path,
-            self.load_params,
+            replace(self.load_params, mmproj=self.model.mmproj),
             log_path=self.engine_log,
             modes=self.modes,
         )
@@ -235,6 +245,14 @@ class Column:
             source, self._source = self._source, None
         if isinstance(source, LocalSource):
             source.close()
+
+
+def vision_note(model: LocalModel | CloudModel) -> str:
+    """ "" when the model takes pictures, else the sentence that says why not (the one chat's
+    send path and attach button say: services.chat_images.vision_note)."""
+    if isinstance(model, LocalModel):
+        return "" if model.mmproj else cannot_see_note(model.name, local=True)
+    return "" if cloud_model_sees(model.model) else cannot_see_note(model.name, local=False)
 
 
 def cloud_cost(
@@ -302,10 +320,12 @@ def run_round(
     on_done: Callable[[int, ColumnAnswer], None] | None = None,
     tools: tuple[ToolSpec, ...] = (),
     tool_choice: ToolChoice = AUTO,
+    images: Sequence[Image] = (),
 ) -> list[ColumnAnswer]:
     """Send the prompt to every column at once and wait for all answers. With
     ``local_together`` False the local columns take turns (one thread runs them in order).
-    ``tools``: offered alike to every column; their calls are kept in the answers, not run."""
+    ``tools``: offered alike to every column; their calls are kept in the answers, not run.
+    ``images``: sent with the prompt to every column that can see (the others say so)."""
     results: list[ColumnAnswer | None] = [None] * len(columns)
     #: Set while any local column is still answering; locals_left: those not done yet.
     local_busy = threading.Event()
@@ -327,6 +347,7 @@ def run_round(
                 local_busy=local_busy if beside_local else None,
                 tools=tools,
                 tool_choice=tool_choice,
+                images=images,
             )
         except Exception as exc:  # a column must always report back
             failed = Answer(error=f"{type(exc).__name__}: {exc}")

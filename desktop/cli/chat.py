@@ -1,34 +1,39 @@
 """`llamaside chat`: one question to a model (local or cloud), the answer streamed to stdout;
 `-c` / `--chat ID` continue a chat from the history with the window's context handling;
-`--tools SERVER` lets the model call MCP tools, each asked about on the terminal (cli.tools)."""
+`--tools SERVER` lets the model call MCP tools, each asked about on the terminal (cli.tools);
+`--image FILE` sends pictures with the question (refused, exit 2, for a model that cannot see)."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 from desktop.backends.catalog_file import load_pricing
 from desktop.backends.cloud import CloudError, CloudSource
 from desktop.backends.engine_client import LocalSource, failure_error
 from desktop.backends.engine_modes import ModeMemory
+from desktop.backends.images import ImageError
 from desktop.backends.local_models import BUNDLED_ID, available_models, resolve_model
 from desktop.backends.providers import Providers, open_provider
 from desktop.cli import tools as cli_tools
 from desktop.cli.network import open_network
+from desktop.cli.pictures import image_json, store_pictures
 from desktop.core.answer import Answer, AnswerEvent, Failed, Prompt, PromptMessage, TextDelta
 from desktop.core.context import drop_plan, title_for, unshared
 from desktop.core.errors import ContextOverflow, InvalidParameter, LlamasideError, ModelNotFound
 from desktop.core.messages import MessageStatus, Role
-from desktop.core.models import LOCAL_PREFIX
+from desktop.core.models import LOCAL_PREFIX, CloudModel
 from desktop.core.params import REASONING_EFFORTS, LoadParams, SamplingParams
-from desktop.core.parts import Text
+from desktop.core.parts import Image, Text
 from desktop.core.pricing import PricingError, format_cost
 from desktop.core.usage import Usage
+from desktop.services.chat_images import CannotSeeImages, check_images
 from desktop.services.turn import ChatTurn, CostOf, TurnPipeline, chat_context
 from desktop.storage.paths import AppPaths
 from desktop.storage.settings import Settings
@@ -42,6 +47,14 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "-m", "--model", help="model id (see `llamaside models list`) or a .gguf path"
     )
     chat.add_argument("--system", default="", help="system prompt")
+    chat.add_argument(
+        "--image",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a picture sent with the question (PNG, JPEG, WebP, GIF); repeat for more. The "
+        "model must see: a local one with its vision projector, or a cloud model that does",
+    )
     chat.add_argument("--temperature", type=float, default=None)
     chat.add_argument("--top-p", type=float, default=None)
     chat.add_argument("--top-k", type=int, default=None)
@@ -154,9 +167,20 @@ def sampling_from(args: argparse.Namespace, defaults: SamplingParams) -> Samplin
 
 
 def cmd_chat(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
+    """A refused picture (unreadable, or for a model that cannot see) exits with 2 and keeps
+    nothing in the history."""
+    try:
+        return _chat(args, paths, out)
+    except (ImageError, CannotSeeImages) as exc:
+        sys.stderr.write(f"llamaside: error: {exc}\n")
+        return 2
+
+
+def _chat(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
     text = sys.stdin.read() if args.prompt == "-" else args.prompt
     if not text.strip():
         raise InvalidParameter("The prompt is empty: nothing was sent.")
+    images = store_pictures(paths, args.image)
     settings = Settings(paths.settings)
     store = ChatStore(paths.database)
     try:
@@ -174,7 +198,7 @@ def cmd_chat(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
             # The servers first: one that is unknown, refused or failing stops it all here.
             tools = cli_tools.open_tools(args, paths, settings, conversation, stack=stack, out=out)
             source = _open_source(
-                ref, args, paths=paths, settings=settings, store=store, stack=stack
+                ref, args, paths=paths, settings=settings, store=store, stack=stack, images=images
             )
             if conversation is not None and isinstance(source, CloudSource):
                 _cloud_may_continue(store, conversation, source, args.share_history)
@@ -197,6 +221,7 @@ def cmd_chat(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
                 text=text,
                 sampling=sampling,
                 tools=tools,
+                images=images,
             )
     finally:
         store.close()
@@ -253,13 +278,17 @@ def _open_source(
     settings: Settings,
     store: ChatStore,
     stack: contextlib.ExitStack,
+    images: Sequence[Image] = (),
 ) -> LocalSource | CloudSource:
     """The model to ask, opened (a local one loaded) before anything is saved, so a model that
-    cannot load or a provider that is off leaves no half-made chat in the history."""
+    cannot load or a provider that is off leaves no half-made chat in the history; with
+    ``images``, one that cannot see is refused (CannotSeeImages) before it is opened."""
     providers = Providers(settings.get("providers", {}))
     if ref and ":" in ref and not ref.startswith(LOCAL_PREFIX):
         name, model_name = ref.split(":", 1)
         if name in {c.name for c in providers.all()}:
+            label = providers.get(name).label or name
+            check_images(CloudModel(name, model_name, label), images)
             network = stack.enter_context(open_network(paths))
             # Refused here (offline, off or keyless) before anything is saved or sent.
             provider = open_provider(providers.get(name), network)
@@ -289,6 +318,8 @@ def _open_source(
         if args.model or not models:
             raise
         model = models[0]
+    check_images(model, images)
+    load = dataclasses.replace(load, mmproj=model.mmproj)
     modes = ModeMemory(paths.engine_modes)
     local = LocalSource(model.id, model.path, load, log_path=paths.engine_log, modes=modes)
     stack.callback(local.close)
@@ -307,19 +338,24 @@ def _answer(
     text: str,
     sampling: SamplingParams,
     tools: cli_tools.CliTools | None = None,
+    images: Sequence[Image] = (),
 ) -> int:
     cloud = isinstance(source, CloudSource)
     pipeline = TurnPipeline(
-        store, _pricing(paths, source) if isinstance(source, CloudSource) else None
+        store,
+        _pricing(paths, source) if isinstance(source, CloudSource) else None,
+        str(paths.images),
     )
     turn = None
     if conversation is None:  # --no-save
-        question = PromptMessage(Role.USER, (Text(text),))
-        prompt = Prompt((question,), sampling, args.system)
+        question = PromptMessage(Role.USER, (*images, Text(text)))
+        prompt = Prompt((question,), sampling, args.system, image_root=str(paths.images))
         answer = Answer()
     else:
         path = store.messages(conversation.id)
-        turn = pipeline.begin(conversation, path, source.model_id, sampling, text=text)
+        turn = pipeline.begin(
+            conversation, path, source.model_id, sampling, text=text, images=images
+        )
         prompt, answer = turn.prompt, turn.answer
 
     def show(event: AnswerEvent) -> None:
@@ -355,6 +391,7 @@ def _answer(
                 sampling=sampling,
                 answer=answer,
                 tools=tools,
+                images=images,
             )
     if answer.overflow is not None:
         if turn is not None and turn.steps.count:  # a later tool step: the calls stay kept
@@ -375,7 +412,9 @@ def _answer(
         usage = answer.usage.to_dict()
         if pipeline.cost_of is not None:
             usage.update(pipeline.cost_of(source.model_id, answer.usage))
-    _report(args, out, source=source, turn=turn, answer=answer, usage=usage, tools=tools)
+    _report(
+        args, out, source=source, turn=turn, answer=answer, usage=usage, tools=tools, images=images
+    )
     if limited:  # like --max-tokens: an answer cut short by a limit, said, not a failure
         sys.stderr.write(f"llamaside: stopped {answer.error}.\n")
         return 0
@@ -434,6 +473,7 @@ def _outgrown(
     sampling: SamplingParams,
     answer: Answer,
     tools: cli_tools.CliTools | None,
+    images: Sequence[Image] = (),
 ) -> int:
     """A continued chat's earlier turns fill the model's context: with --drop-oldest, stop
     sending the oldest (as the window offers) and ask once more; else say what can be done."""
@@ -465,6 +505,7 @@ def _outgrown(
         text=text,
         sampling=sampling,
         tools=tools,
+        images=images,
     )
 
 
@@ -477,10 +518,12 @@ def _report(
     answer: Answer,
     usage: dict[str, Any] | None,
     tools: cli_tools.CliTools | None,
+    images: Sequence[Image] = (),
 ) -> None:
     if args.json:
         result: dict[str, Any] = {
             "model": source.model_id,
+            "images": [image_json(i) for i in images],
             "text": answer.text,
             "reasoning": answer.reasoning,
             "usage": usage,

@@ -1,13 +1,16 @@
 """`llamaside compare` (one prompt, or a batch file, through 2-4 models at once) and
-`llamaside leaderboard` (ratings from the user's blind votes)."""
+`llamaside leaderboard` (ratings from the user's blind votes). Pictures go with a prompt
+(`--image FILE`, or a batch prompt's "image"/"images", relative to its file): a column whose
+model cannot see says so and the others answer."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, TextIO
@@ -17,15 +20,18 @@ from desktop.backends.compare_run import Column, fit_together, run_round, thread
 from desktop.backends.engine_client import physical_cores
 from desktop.backends.engine_modes import ModeMemory
 from desktop.backends.hardware import detect
+from desktop.backends.images import ImageError
 from desktop.backends.local_models import available_models, resolve_model
 from desktop.backends.network import Network
 from desktop.backends.providers import Providers, open_provider
 from desktop.cli.chat import sampling_from
 from desktop.cli.network import open_network
+from desktop.cli.pictures import image_json, store_pictures
 from desktop.core.compare import (
     MAX_COLUMNS,
     METRICS,
     MIN_COLUMNS,
+    BatchPrompt,
     ColumnAnswer,
     batch_export,
     batch_row,
@@ -39,6 +45,7 @@ from desktop.core.errors import InvalidParameter
 from desktop.core.messages import MessageStatus
 from desktop.core.models import LOCAL_PREFIX, CloudModel, LocalModel
 from desktop.core.params import LoadParams
+from desktop.core.parts import Image, Text
 from desktop.core.pricing import PricingError
 from desktop.core.ratings import leaderboard
 from desktop.core.tool_score import call_json, format_share, parse_tool_choice, parse_tools
@@ -82,6 +89,14 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         help="requests per month, for the cost projection (default 10000)",
     )
     compare.add_argument("--system", default="", help="system prompt for every model")
+    compare.add_argument(
+        "--image",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a picture sent with the prompt to every model (repeat for more); a model that "
+        "cannot see says so instead of answering",
+    )
     compare.add_argument("--max-tokens", type=int, default=None)
     compare.add_argument("--temperature", type=float, default=None)
     compare.add_argument("--seed", type=int, default=None)
@@ -143,6 +158,7 @@ def _columns(
             engine_log=paths.engine_log,
             modes=ModeMemory(paths.engine_modes),
             system_prompt=args.system,
+            image_root=str(paths.images),
         )
         for model in models
     ]
@@ -200,7 +216,13 @@ def _tools(args: argparse.Namespace) -> tuple[tuple[ToolSpec, ...], ToolChoice]:
 
 
 def _save_round(
-    store: ChatStore, comparison_id: int, round_index: int, prompt: str, results: list[ColumnAnswer]
+    store: ChatStore,
+    comparison_id: int,
+    round_index: int,
+    prompt: str,
+    results: list[ColumnAnswer],
+    *,
+    images: Sequence[Image] = (),
 ) -> None:
     for slot, result in enumerate(results):
         row = ComparisonAnswerRow(
@@ -212,15 +234,30 @@ def _save_round(
             prompt=prompt,
         )
         row.finish(result.answer, MessageStatus(result.status), result.stored_usage())
+    if images:
+        store.save_comparison_prompt(comparison_id, round_index, (*images, Text(prompt)))
 
 
 def cmd_compare(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
-    if args.batch:
-        return _batch(args, paths, out)
+    """A picture that cannot be read (or a batch's that is missing) exits with 2 before
+    anything is sent."""
+    try:
+        if args.batch:
+            if args.image:
+                raise InvalidParameter('A batch names its pictures per prompt ("image").')
+            return _batch(args, paths, out)
+        return _compare(args, paths, out)
+    except ImageError as exc:
+        sys.stderr.write(f"llamaside: error: {exc}\n")
+        return 2
+
+
+def _compare(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
     prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
     if not prompt or not prompt.strip():
         raise InvalidParameter("Give a prompt (or --batch FILE).")
     tools, tool_choice = _tools(args)
+    images = store_pictures(paths, args.image)
     settings = Settings(paths.settings)
     store = ChatStore(paths.database)
     try:
@@ -239,20 +276,26 @@ def cmd_compare(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
                 local_together=together,
                 tools=tools,
                 tool_choice=tool_choice,
+                images=images,
             )
         comparison_id = None
         if not args.no_save:
             comparison_id = store.create_comparison(
                 title_for(prompt), "compare", [c.model.id for c in columns]
             )
-            _save_round(store, comparison_id, 0, prompt, results)
+            _save_round(store, comparison_id, 0, prompt, results, images=images)
     finally:
         store.close()
     rows = [_row(r) for r in results]
     if args.json:
         out.write(
             json.dumps(
-                {"prompt": prompt, "comparison_id": comparison_id, "columns": rows},
+                {
+                    "prompt": prompt,
+                    "images": [image_json(i) for i in images],
+                    "comparison_id": comparison_id,
+                    "columns": rows,
+                },
                 ensure_ascii=False,
             )
             + "\n"
@@ -292,6 +335,7 @@ def _batch(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
         sys.stderr.write(f"{source}: {problem} (skipped)\n")
     if not prompt_set.prompts:
         raise InvalidParameter(f"{source} has no usable prompts.")
+    entries = _batch_pictures(entries, source, paths)
     settings = Settings(paths.settings)
     sampling = sampling_from(args, settings.sampling())
     store = ChatStore(paths.database)
@@ -321,11 +365,14 @@ def _batch(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
                     local_together=together,
                     tools=entry.tools,
                     tool_choice=entry.tool_choice,
+                    images=entry.images,
                 )
                 sys.stderr.write(f"\r{index + 1}/{total} prompts")
                 table.append(batch_row(entry, results))
                 if comparison_id is not None:
-                    _save_round(store, comparison_id, index, entry.text, results)
+                    _save_round(
+                        store, comparison_id, index, entry.text, results, images=entry.images
+                    )
             sys.stderr.write("\n")
             models = [c.model.id for c in columns]
     finally:
@@ -366,6 +413,27 @@ def _batch(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
             )
     answered = any(a["status"] != "failed" for row in table for a in row["answers"])
     return 0 if answered else 1
+
+
+def _batch_pictures(entries: list[BatchPrompt], source: Path, paths: AppPaths) -> list[BatchPrompt]:
+    """The batch's prompts with the pictures they name stored (paths relative to the batch
+    file). Every missing picture is said with its line before anything runs (ImageError)."""
+    missing = [
+        f"line {entry.line}: there is no picture {name} ({source.parent / name})"
+        for entry in entries
+        for name in entry.image_files
+        if not (source.parent / name).expanduser().is_file()
+    ]
+    if missing:
+        raise ImageError(f"{source}: " + "; ".join(missing) + ". Nothing was sent.")
+    found = []
+    for entry in entries:
+        try:
+            images = store_pictures(paths, [source.parent / n for n in entry.image_files])
+        except ImageError as exc:
+            raise ImageError(f"{source}: line {entry.line}: {exc} Nothing was sent.") from None
+        found.append(dataclasses.replace(entry, images=tuple(images)))
+    return found
 
 
 def _accuracy_text(tool_calls: dict[str, Any] | None) -> str:

@@ -9,12 +9,13 @@ import csv
 import io
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from statistics import mean
 from typing import Any
 
 from desktop.core.answer import Answer
 from desktop.core.errors import LlamasideError
+from desktop.core.parts import Image
 from desktop.core.pricing import format_cost
 from desktop.core.tool_score import (
     CallScore,
@@ -199,17 +200,29 @@ class PromptFileError(LlamasideError):
 
 @dataclass(frozen=True)
 class BatchPrompt:
-    """One prompt of a batch: its text, the tools every column is offered with it, and the
-    call it expects (then the answers' first calls are scored, never run)."""
+    """One prompt of a batch: its text, the tools every column is offered with it, the call it
+    expects (then the answers' first calls are scored, never run), and the pictures it names
+    (``image_files``, relative to the prompt file, made ``images`` once stored)."""
 
     text: str
     tools: tuple[ToolSpec, ...] = ()
     tool_choice: ToolChoice = AUTO
     expect_call: ExpectedCall | None = None
+    #: The picture files it names, as written in the prompt file.
+    image_files: tuple[str, ...] = ()
+    #: Those pictures once stored: sent to every column with the prompt.
+    images: tuple[Image, ...] = ()
+    #: Its line in the prompt file (0: not from a file), for reports about it.
+    line: int = 0
 
     @property
     def plain(self) -> bool:
-        return not self.tools and self.expect_call is None and self.tool_choice == AUTO
+        return (
+            not self.tools
+            and self.expect_call is None
+            and self.tool_choice == AUTO
+            and not self.image_files
+        )
 
     def to_json(self) -> str | dict[str, Any]:
         """As a prompt file (or a saved list) writes it: the text alone when that is all."""
@@ -223,15 +236,37 @@ class BatchPrompt:
             data["tool_choice"] = choice.name if choice.mode == "tool" else choice.mode
         if self.expect_call is not None:
             data["expect_call"] = self.expect_call.to_dict()
+        if self.image_files:
+            data["images"] = list(self.image_files)
         return data
+
+
+def image_files_of(value: dict[str, Any]) -> tuple[str, ...]:
+    """The pictures a prompt entry names: "image": "a.png" or "images": ["a.png", ...] (a CSV
+    cell may list several, separated by ";"). ValueError with a sentence when malformed."""
+    named: list[Any] = []
+    for key in ("image", "images"):
+        found = value.get(key)
+        if found is None or found == "":
+            continue
+        if isinstance(found, str):
+            named += [n.strip() for n in found.split(";")] if key == "images" else [found]
+        elif isinstance(found, list) and key == "images":
+            named += found
+        else:
+            raise ValueError(f'"{key}" should be a file name' + ("s" if key == "images" else ""))
+    if not all(isinstance(n, str) and n.strip() for n in named):
+        raise ValueError("a picture's file name is empty or not a string")
+    return tuple(n.strip() for n in named)
 
 
 def batch_prompt(
     value: Any, tools: tuple[ToolSpec, ...] = (), choice: ToolChoice = AUTO
 ) -> BatchPrompt:
     """A prompt file's entry: a string, or {"prompt": ..., "tools": [...], "tool_choice": ...,
-    "expect_call": {...}}; ``tools``: offered where the entry names none of its own;
-    ``choice``: where it names no tool_choice. ValueError with a sentence when it is not one."""
+    "expect_call": {...}, "images": [...]}; ``tools``: offered where the entry names none of
+    its own; ``choice``: where it names no tool_choice. ValueError with a sentence when it
+    is not one."""
     if isinstance(value, str):
         if not value.strip():
             raise ValueError('expected a string or {"prompt": "..."}')
@@ -251,7 +286,7 @@ def batch_prompt(
         expected = parse_expect_call(value["expect_call"])
         if tools and expected.name not in {spec.name for spec in tools}:
             raise ValueError(f"expect_call names {expected.name!r}, which is not among the tools")
-    return BatchPrompt(text, tools, choice, expected)
+    return BatchPrompt(text, tools, choice, expected, image_files_of(value))
 
 
 @dataclass(frozen=True)
@@ -273,16 +308,18 @@ def parse_prompts(
     text: str, name: str, tools: tuple[ToolSpec, ...] = (), choice: ToolChoice = AUTO
 ) -> PromptSet:
     """Prompts from a JSONL file (one string or {"prompt": ...} per line, which may carry
-    "tools", "tool_choice" and "expect_call"), a CSV file with a "prompt" column, or plain text
-    (one prompt per line). Bad lines are reported by number and skipped; the rest run.
+    "tools", "tool_choice", "expect_call" and "image" or "images"), a CSV file with a "prompt"
+    column (and maybe "image" or "images"), or plain text (one prompt per line). Bad lines
+    are reported by number and skipped; the rest run.
     ``tools`` and ``choice``: for every prompt that names none of its own."""
     lower = name.lower()
     if lower.endswith(".csv"):
         found = _parse_csv(text)
-    elif lower.endswith((".jsonl", ".json", ".ndjson")):
+        entries = [replace(e, tools=tools, tool_choice=choice) for e in found.entries]
+        return PromptSet(found.prompts, found.problems, entries)
+    if lower.endswith((".jsonl", ".json", ".ndjson")):
         return _parse_jsonl(text, tools, choice)
-    else:
-        found = PromptSet([line.strip() for line in text.splitlines() if line.strip()], [])
+    found = PromptSet([line.strip() for line in text.splitlines() if line.strip()], [])
     entries = [BatchPrompt(p, tools, choice) for p in found.prompts]
     return PromptSet(found.prompts, found.problems, entries)
 
@@ -298,7 +335,7 @@ def _parse_jsonl(text: str, tools: tuple[ToolSpec, ...], choice: ToolChoice) -> 
             problems.append(f"line {number}: not JSON ({exc.args[0]})")
             continue
         try:
-            entries.append(batch_prompt(value, tools, choice))
+            entries.append(replace(batch_prompt(value, tools, choice), line=number))
         except ValueError as exc:
             problems.append(f"line {number}: {exc}")
     return PromptSet([e.text for e in entries], problems, entries)
@@ -308,14 +345,19 @@ def _parse_csv(text: str) -> PromptSet:
     reader = csv.DictReader(io.StringIO(text))
     if reader.fieldnames is None or "prompt" not in reader.fieldnames:
         raise PromptFileError('The CSV file needs a header row with a "prompt" column.')
-    prompts, problems = [], []
+    entries, problems = [], []
     for row in reader:
         value = (row.get("prompt") or "").strip()
-        if value:
-            prompts.append(value)
-        else:
+        if not value:
             problems.append(f"line {reader.line_num}: empty prompt")
-    return PromptSet(prompts, problems)
+            continue
+        try:
+            files = image_files_of(row)
+        except ValueError as exc:
+            problems.append(f"line {reader.line_num}: {exc}")
+            continue
+        entries.append(BatchPrompt(value, image_files=files, line=reader.line_num))
+    return PromptSet([e.text for e in entries], problems, entries)
 
 
 def monthly_cost(mean_cost_per_request: float | None, requests_per_month: int) -> float | None:
@@ -346,6 +388,8 @@ def batch_answer(result: ColumnAnswer, entry: BatchPrompt) -> dict[str, Any]:
 def batch_row(entry: BatchPrompt, results: list[ColumnAnswer]) -> dict[str, Any]:
     """One prompt of a batch report: the prompt, the call it expects, every column's answer."""
     row: dict[str, Any] = {"prompt": entry.text}
+    if entry.image_files or entry.images:
+        row["images"] = list(entry.image_files) or [i.alt for i in entry.images]
     if entry.expect_call is not None:
         row["expect_call"] = entry.expect_call.to_dict()
     row["answers"] = [batch_answer(result, entry) for result in results]

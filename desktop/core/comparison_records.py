@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from desktop.core.parts import Parts
+from desktop.core.parts import Image, Parts
 
 
 @dataclass(frozen=True)
@@ -47,3 +47,11 @@ class ComparisonAnswerRecord:
     created: str
     #: Its parts where it holds more than its text (tool calls it made, thinking); else empty.
     parts: Parts = ()
+    #: The round's question as parts where it carried pictures (its Image parts, then its
+    #: text); else empty (the prompt alone).
+    prompt_parts: Parts = ()
+
+    @property
+    def prompt_images(self) -> tuple[Image, ...]:
+        """The pictures sent with this round's prompt."""
+        return tuple(p for p in self.prompt_parts if isinstance(p, Image))

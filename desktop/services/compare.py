@@ -3,20 +3,28 @@
 The columns and their threads are backends.compare_run's (shared with `llamaside compare`);
 this class turns their callbacks into signals on the GUI thread and keeps the history: the
 comparison, each column's answer per round (saved when it ends, or as shown when the window
-closes mid-stream) and the votes.
+closes mid-stream) and the votes. A round's prompt may carry pictures: every column gets them,
+and one whose model cannot see ends at once with the sentence why (``cannot_see``).
 """
 
 from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal, Slot
 
 from desktop.backends.catalog_file import load_pricing
-from desktop.backends.compare_run import Column, fit_together, run_round, threads_each
+from desktop.backends.compare_run import (
+    Column,
+    fit_together,
+    run_round,
+    threads_each,
+    vision_note,
+)
 from desktop.backends.engine_client import physical_cores
 from desktop.backends.engine_modes import ModeMemory
 from desktop.core.answer import Answer
@@ -35,6 +43,7 @@ from desktop.core.errors import InvalidParameter, LlamasideError
 from desktop.core.messages import MessageStatus
 from desktop.core.models import CloudModel, LocalModel
 from desktop.core.params import LoadParams, SamplingParams
+from desktop.core.parts import Image, Parts, Text
 from desktop.core.pricing import PricingError
 from desktop.core.ratings import WINNERS
 from desktop.core.tools import AUTO, ToolChoice, ToolSpec
@@ -82,6 +91,7 @@ class CompareSession(QObject):
         rng: random.Random | None = None,
         engine_log: Path | None = None,
         modes: ModeMemory | None = None,
+        image_root: Path | str = "",
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
@@ -118,6 +128,7 @@ class CompareSession(QObject):
                 pricing=pricing,
                 engine_log=engine_log,
                 modes=modes,
+                image_root=str(image_root or ""),
             )
             for model in self.models
         ]
@@ -127,6 +138,8 @@ class CompareSession(QObject):
         self.tool_choice: ToolChoice = AUTO
         self.round = -1
         self.prompts: list[str] = []
+        #: Per round: the pictures sent with its prompt.
+        self.images: list[tuple[Image, ...]] = []
         #: Per round, per slot: the result once the column ended.
         self.results: list[list[ColumnAnswer | None]] = []
         self._shown: dict[int, list[str]] = {}
@@ -172,11 +185,19 @@ class CompareSession(QObject):
             return "AB"[slot]
         return self.models[slot].name
 
+    def cannot_see(self) -> dict[int, str]:
+        """The columns whose model takes no pictures, each with the sentence why (a round with
+        pictures ends those columns at once with it)."""
+        notes = {slot: vision_note(model) for slot, model in enumerate(self.models)}
+        return {slot: note for slot, note in notes.items() if note}
+
     # -- sending ------------------------------------------------------------------------------
 
-    def send(self, prompt: str) -> bool:
-        """The prompt to every column at once (follow-ups continue each column's thread)."""
-        if not prompt.strip() or self._running or self._closed:
+    def send(self, prompt: str, images: Sequence[Image] = ()) -> bool:
+        """The prompt, after its pictures, to every column at once (follow-ups continue each
+        column's thread); a column whose model cannot see gets no request and says why."""
+        images = tuple(images)
+        if not (prompt.strip() or images) or self._running or self._closed:
             return False
         if self.blind and self.round in self.voted:
             return False  # the names are known now: the next blind round is a new comparison
@@ -188,6 +209,7 @@ class CompareSession(QObject):
             )
         self.round += 1
         self.prompts.append(prompt)
+        self.images.append(images)
         self.results.append([None] * len(self.columns))
         round_index = self.round
         for slot, model in enumerate(self.models):
@@ -202,6 +224,10 @@ class CompareSession(QObject):
             )
             row.checkpoint("")  # the prompt is kept before anything is sent
             self._rows[slot], self._checkpoints[slot] = row, Checkpoints()
+        if images:
+            self.store.save_comparison_prompt(
+                self.comparison_id, round_index, (*images, Text(prompt))
+            )
         self._running = set(range(len(self.columns)))
         if not self.local_together:
             self.notice.emit(
@@ -218,6 +244,7 @@ class CompareSession(QObject):
                 on_done=lambda slot, result: self._done.emit(round_index, slot, result),
                 tools=self.tools,
                 tool_choice=self.tool_choice,
+                images=images,
             )
             self._round_done.emit(round_index)
 
@@ -355,6 +382,7 @@ class CompareSession(QObject):
                     local_together=self.local_together,
                     tools=entry.tools,
                     tool_choice=entry.tool_choice,
+                    images=entry.images,
                 )
                 self._batch_row.emit(index, len(entries), results)
             self._batch_end.emit(None)
@@ -372,9 +400,13 @@ class CompareSession(QObject):
             return
         entry = self._batch_meta[0][index]
         self.prompts.append(entry.text)
+        self.images.append(entry.images)
         self.results.append(list(results))
         for slot, result in enumerate(results):
             self._save(index, slot, result)
+        if entry.images and self.comparison_id is not None:
+            parts: Parts = (*entry.images, Text(entry.text))
+            self.store.save_comparison_prompt(self.comparison_id, index, parts)
         self._batch_rows.append(batch_row(entry, list(results)))
         self.batch_progress.emit(index + 1, total)
 

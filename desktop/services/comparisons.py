@@ -3,6 +3,7 @@ the history database through a service."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from desktop.core.comparison_records import ComparisonAnswerRecord, ComparisonRecord
@@ -17,9 +18,11 @@ class Comparisons:
     answers, blind votes and the leaderboard over them, and new comparison sessions, which
     record into the same history."""
 
-    def __init__(self, store: ChatStore) -> None:
+    def __init__(self, store: ChatStore, image_root: Path | str = "") -> None:
         self.store = store
         self.leaderboard = Leaderboard(store)
+        #: Where pictures sent with a comparison's prompts are stored (the app's image folder).
+        self.image_root = image_root
 
     def recent(self, limit: int = 200) -> list[ComparisonRecord]:
         """The latest comparisons first."""
@@ -55,4 +58,5 @@ class Comparisons:
 
     def session(self, models: list[LocalModel | CloudModel], **options: Any) -> CompareSession:
         """A comparison of these models (CompareSession's options), saved here as it runs."""
+        options.setdefault("image_root", self.image_root)
         return CompareSession(self.store, models, **options)

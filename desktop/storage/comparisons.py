@@ -83,6 +83,16 @@ class Comparisons(Database):
             )
         return int(cursor.lastrowid or 0)
 
+    def save_comparison_prompt(self, comparison_id: int, round_index: int, parts: Parts) -> None:
+        """A round's question as parts, on every column's row of it (saved after the rows):
+        kept where it holds more than its text (pictures)."""
+        with self._writing():
+            self.db.execute(
+                "UPDATE comparison_answers SET prompt_parts = ? WHERE comparison_id = ? "
+                "AND round = ?",
+                [None if is_plain(parts) else parts_to_json(parts), comparison_id, round_index],
+            )
+
     def comparison_answers(self, comparison_id: int) -> list[ComparisonAnswerRecord]:
         """Every answer of a comparison, by round then column, its usage parsed."""
         rows = self.db.query(
@@ -165,6 +175,7 @@ def _answer(row: dict[str, Any]) -> ComparisonAnswerRecord:
         usage=json.loads(row["usage"]) if row["usage"] else None,
         created=str(row["created"]),
         parts=_parts(row.get("parts")),
+        prompt_parts=_parts(row.get("prompt_parts")),
     )
 
 

@@ -235,5 +235,10 @@ class Messages(Database):
 
 
 #: (table, column) pairs whose JSON may name stored pictures.
-_PARTS_COLUMNS = (("messages", "parts"), ("comparison_answers", "parts"), ("comparisons", "parts"))
+_PARTS_COLUMNS = (
+    ("messages", "parts"),
+    ("comparison_answers", "parts"),
+    ("comparison_answers", "prompt_parts"),
+    ("comparisons", "parts"),
+)
 _IMAGE_NAME = re.compile(r"[0-9a-f]{64}\.(?:png|jpg)")

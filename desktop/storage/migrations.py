@@ -277,6 +277,12 @@ def _m014_model_projectors(db: Executes) -> None:
     )
 
 
+def _m015_comparison_prompt_parts(db: Executes) -> None:
+    # A comparison's prompt may carry pictures: the round's question as parts (its Image parts
+    # and its text), kept on each column's row of the round like its prompt; NULL for text alone.
+    db.executescript("ALTER TABLE comparison_answers ADD COLUMN prompt_parts TEXT;")
+
+
 #: Ordered and append-only: a migration, once released, never changes. Its position is its id.
 MIGRATIONS: list[tuple[str, Callable[[Executes], None]]] = [
     ("initial", _m001_initial),
@@ -293,4 +299,5 @@ MIGRATIONS: list[tuple[str, Callable[[Executes], None]]] = [
     ("comparison_parts", _m012_comparison_parts),
     ("outbound_images", _m013_outbound_images),
     ("model_projectors", _m014_model_projectors),
+    ("comparison_prompt_parts", _m015_comparison_prompt_parts),
 ]
