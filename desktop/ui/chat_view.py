@@ -40,6 +40,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QTextBrowser, QWidget
 
 from desktop.core.chat_records import StoredMessage, Versions
+from desktop.services.images import ImageService
 from desktop.ui.document_parts import FILL_MARK, Rendering, render_part, take_fills
 from desktop.ui.message_html import (
     CUT_MARK,
@@ -53,6 +54,7 @@ from desktop.ui.message_html import (
     shown_text,
     status_note,
 )
+from desktop.ui.message_images import THUMB_SCHEME, thumbnail_image
 from desktop.ui.render import (
     ACTION_SCHEME,
     COPY_SCHEME,
@@ -130,6 +132,8 @@ class ChatView(QTextBrowser):
         bar.rangeChanged.connect(self._on_range_changed)
         #: Shown in an empty conversation; the window sets it to name the current model.
         self.placeholder_html = ""
+        #: Where messages' thumbnails come from (set by the window; None: grey boxes).
+        self.images: ImageService | None = None
         #: A long answer that ended and is being rendered a part at a time.
         self._rendering: Rendering | None = None
         #: Where the streamed answer's text goes (kept: see append_answer_text).
@@ -312,10 +316,16 @@ class ChatView(QTextBrowser):
         if self._earlier and bar.value() == bar.minimum():
             self.show_earlier()
 
-    def append_user(self, text: str, controls: str = "") -> None:
-        self._insert_html_at_end(
-            header_html("You", "#2471a3") + f"<p>{plain_to_html(text)}</p>" + controls
-        )
+    def append_user(self, text: str, controls: str = "", pictures: str = "") -> None:
+        """The question just sent: its pictures (message_images.pictures_html) above its words."""
+        words = f"<p>{plain_to_html(text)}</p>" if text else ""
+        self._insert_html_at_end(header_html("You", "#2471a3") + pictures + words + controls)
+
+    def loadResource(self, kind: int, name: QUrl | str) -> object:
+        """A message's thumbnail (the small file, via the image service); else Qt's own."""
+        if QUrl(name).scheme() == THUMB_SCHEME:
+            return thumbnail_image(self.images, QUrl(name))
+        return super().loadResource(kind, name)
 
     def begin_answer(
         self, answer_id: int, who: str, model_id: str | None = None, *, marked: bool = True

@@ -1,5 +1,5 @@
-"""Where the user writes: the message box, Send and Stop, the chat's preset, and the notice
-shown while a question is being edited."""
+"""Where the user writes: the message box, Send and Stop, the chat's preset, the pictures for
+the next message (attachments.py), and the notice shown while a question is being edited."""
 
 from __future__ import annotations
 
@@ -16,9 +16,13 @@ from PySide6.QtWidgets import (
 
 from desktop.core.chat_records import StoredMessage
 from desktop.core.errors import LlamasideError
+from desktop.core.parts import Image
 from desktop.core.presets import BALANCED, recommended_preset
 from desktop.services.chat import ChatService
+from desktop.services.chat_images import vision_note
+from desktop.services.images import ImageService
 from desktop.services.library import ChatLibrary
+from desktop.ui.attachments import Attachments
 from desktop.ui.presets_dialog import PresetsDialog
 from desktop.ui.widgets import InputBox
 
@@ -34,6 +38,7 @@ class Composer(QWidget):
     sends what the composer asks.
 
     ``edit_label`` is the composer's, but the window places it (above the undo bar).
+    ``attachments``: the pictures for the next message (None: this window takes none).
 
     Signals:
         submitted(): Enter in the box, or Send.
@@ -46,7 +51,12 @@ class Composer(QWidget):
     error = Signal(str)
 
     def __init__(
-        self, chat: ChatService, library: ChatLibrary, parent: QWidget | None = None
+        self,
+        chat: ChatService,
+        library: ChatLibrary,
+        parent: QWidget | None = None,
+        *,
+        images: ImageService | None = None,
     ) -> None:
         super().__init__(parent)
         self.chat = chat
@@ -75,7 +85,11 @@ class Composer(QWidget):
         self.stop_button.setObjectName("stopButton")
         self.stop_button.setAccessibleName("Stop generating")
         self.stop_button.setEnabled(False)
+        self.attachments = Attachments(images, self) if images is not None else None
         self._lay_out()
+        if self.attachments is not None:
+            self.add_to_row(self.attachments.button)
+            self.attachments.watch(self.input_box)
         self.input_box.submitted.connect(self.submitted)
         self.send_button.clicked.connect(self.submitted)
         self.stop_button.clicked.connect(self.stop_requested)
@@ -99,6 +113,9 @@ class Composer(QWidget):
         self._row = compose
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        if self.attachments is not None:  # the pictures sit above the words they go with
+            layout.addWidget(self.attachments.strip)
+            layout.addWidget(self.attachments.note)
         layout.addLayout(bottom)
         layout.addLayout(compose)
 
@@ -114,6 +131,26 @@ class Composer(QWidget):
         """Text that was not sent goes back in the box, before anything typed meanwhile."""
         draft = self.input_box.toPlainText()
         self.input_box.setPlainText(f"{text}\n\n{draft}" if draft.strip() else text)
+
+    # -- pictures ------------------------------------------------------------------------------
+
+    def pictures(self) -> tuple[Image, ...]:
+        """The pictures ready to go with the next message."""
+        return self.attachments.pictures() if self.attachments is not None else ()
+
+    def preparing(self) -> list[str]:
+        """Names of attached pictures still being read (the message waits for them)."""
+        return self.attachments.preparing() if self.attachments is not None else []
+
+    def clear_pictures(self) -> None:
+        if self.attachments is not None:
+            self.attachments.clear()
+
+    def refresh_vision(self) -> None:
+        """Attaching is on only when the chat's model can see (else the button says why)."""
+        if self.attachments is not None:
+            model = self.chat.model_of(self.conversation_id)
+            self.attachments.set_vision_note(vision_note(model))
 
     # -- edit mode ----------------------------------------------------------------------------
 

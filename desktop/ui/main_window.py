@@ -130,8 +130,9 @@ class MainWindow(QMainWindow):
         self.privacy_label = self.model_bar.privacy_label
         self.lock_button = self.model_bar.lock_button
         self.chat_view = ChatView(self)
+        self.chat_view.images = self.images  # a message's thumbnails come from the service
         self.banner = ErrorBanner(self)
-        self.composer = Composer(self.chat, self.library, self)
+        self.composer = Composer(self.chat, self.library, self, images=self.images)
         self.edit_label = self.composer.edit_label
         self.input_box = self.composer.input_box
         self.send_button = self.composer.send_button
@@ -465,6 +466,7 @@ class MainWindow(QMainWindow):
     def _refresh_models(self) -> None:
         self.model_bar.show_chat(self.conversation_id, self._local_only())
         self.composer.refresh_presets()  # a Llama 4 model brings its recommended preset
+        self.composer.refresh_vision()  # attaching pictures only to a model that sees
 
     @Slot(str)
     def _on_model_picked(self, model_id: str) -> None:
@@ -575,4 +577,6 @@ class MainWindow(QMainWindow):
         self.chat.shutdown()
         if self.tools_ui is not None:
             self.tools_ui.tools.close()  # the tool servers' programs end with the window
+        if self.images is not None:
+            self.images.wait()  # a picture being read finishes, no thread is left behind
         super().closeEvent(event)

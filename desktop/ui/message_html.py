@@ -13,8 +13,9 @@ from collections.abc import Callable
 from desktop.core.chat_records import StoredMessage, Versions
 from desktop.core.messages import MessageStatus, Role
 from desktop.core.models import is_local_id
-from desktop.core.parts import Reasoning, Text, ToolCall, ToolResult, placeholder
+from desktop.core.parts import Image, Reasoning, Text, ToolCall, ToolResult, placeholder
 from desktop.core.pricing import cost_text
+from desktop.ui.message_images import pictures_html
 from desktop.ui.render import action_href, markdown_to_html, plain_to_html
 from desktop.ui.tool_blocks import count_calls, has_tools, parts_body_html
 
@@ -124,12 +125,12 @@ def thinking_line(message: StoredMessage) -> str:
 
 
 def other_parts_html(message: StoredMessage) -> str:
-    """Parts this view has no display of its own for yet (images, attachments, tool calls and
-    their results, kinds from a newer version): a labelled line each, so nothing is hidden."""
+    """Parts this view has no display of its own for yet (attachments, kinds from a newer
+    version): a labelled line each, so nothing is hidden. Pictures and tool calls have theirs."""
     lines = [
         f'<p style="color:#888; font-size:small; margin:2px 0">{html.escape(placeholder(part))}</p>'
         for part in message.parts
-        if not isinstance(part, Text | Reasoning | ToolCall | ToolResult)
+        if not isinstance(part, Text | Reasoning | ToolCall | ToolResult | Image)
     ]
     return "".join(lines)
 
@@ -208,10 +209,12 @@ def message_html(
     anchor = f'<a name="m{message.id}"></a>'
     controls = message_controls(message, (versions or {}).get(message.id))
     if message.role == Role.USER:
+        words = plain_to_html(break_long_lines(message.content)[0])
         return (
             anchor
             + header_html("You", "#2471a3")
-            + f"<p>{plain_to_html(break_long_lines(message.content)[0])}</p>"
+            + pictures_html(message.parts, message.id)  # above the words, as it was sent
+            + (f"<p>{words}</p>" if message.content else "")
             + other_parts_html(message)
             + controls
         )
@@ -229,6 +232,7 @@ def message_html(
         + answer_header(who, message.model)
         + thinking_line(message)
         + body
+        + pictures_html(message.parts, message.id)
         + other_parts_html(message)
         + status_note(message.status.value, message.error)
         + answer_footer(message)

@@ -1,12 +1,15 @@
 """What a link under a message does: its thinking or a tool call's details (any time), its
-versions, Edit, Regenerate (not while an answer streams); the welcome's links to the models
-window."""
+versions, Edit, Regenerate (not while an answer streams); a picture's thumbnail opens it whole;
+the welcome's links to the models window."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from desktop.core.parts import images_of
+from desktop.ui.image_viewer import ImageViewer
 from desktop.ui.message_html import THOUGHTS_ACTION
+from desktop.ui.message_images import IMAGE_ACTION, stored_name
 from desktop.ui.tool_blocks import TOOL_ACTION
 
 if TYPE_CHECKING:
@@ -18,11 +21,8 @@ def follow_message_link(window: MainWindow, kind: str, message_id: int, target: 
     welcome's links to the models window."""
     if window.conversation_id is None:
         return
-    if kind == THOUGHTS_ACTION:  # reading is fine while another answer streams
-        window.dialogs.show_thoughts(message_id)
-        return
-    if kind == TOOL_ACTION:
-        window.dialogs.show_tool_call(message_id, target)
+    if kind in (THOUGHTS_ACTION, TOOL_ACTION, IMAGE_ACTION):
+        _show_details(window, kind, message_id, target)  # fine while another answer streams
         return
     if window.chat.busy:
         window.banner.show_message("Stop the answer being generated first.")
@@ -43,3 +43,26 @@ def follow_message_link(window: MainWindow, kind: str, message_id: int, target: 
         window.composer.start_editing(window.library.message(message_id))
     elif kind == "regenerate":
         window.turns.regenerate(message_id)
+
+
+def _show_details(window: MainWindow, kind: str, message_id: int, target: int) -> None:
+    """A message's thinking, one of its tool calls, or one of its pictures."""
+    if kind == THOUGHTS_ACTION:
+        window.dialogs.show_thoughts(message_id)
+    elif kind == TOOL_ACTION:
+        window.dialogs.show_tool_call(message_id, target)
+    else:
+        open_picture(window, message_id, target)
+
+
+def open_picture(window: MainWindow, message_id: int, index: int) -> ImageViewer | None:
+    """A message's picture number ``index``, whole, in a viewer of its own."""
+    pictures = images_of(window.library.message(message_id).parts)
+    if window.images is None or not 0 <= index < len(pictures):
+        return None
+    picture = pictures[index]
+    if not stored_name(picture.path):  # an imported chat naming a file elsewhere: not opened
+        return None
+    viewer = ImageViewer(window.images.path_of(picture), picture.alt or "Picture", window)
+    viewer.show()
+    return viewer

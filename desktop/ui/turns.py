@@ -16,6 +16,7 @@ from desktop.ui.cloud_consent import cloud_decision
 from desktop.ui.composer import Composer
 from desktop.ui.context_meter import ask_outgrown
 from desktop.ui.message_html import answer_footer, message_controls, thinking_line
+from desktop.ui.message_images import pictures_html
 from desktop.ui.render import markdown_to_html
 from desktop.ui.tool_blocks import has_tools, parts_body_html
 from desktop.ui.widgets import ErrorBanner
@@ -73,7 +74,12 @@ class Turns(QObject):
     def send(self) -> None:
         box = self.composer.input_box
         text = box.toPlainText()
-        if not text.strip() or self.chat.busy or self.conversation_id is None:
+        pictures = self.composer.pictures()
+        if not (text.strip() or pictures) or self.chat.busy or self.conversation_id is None:
+            return
+        if self.composer.preparing():  # the message goes with its pictures, not without
+            names = ", ".join(self.composer.preparing())
+            self.status.emit(f"Still preparing {names}: send when it shows above the box.", 5000)
             return
         self.banner.hide()
         editing = self.composer.editing
@@ -106,8 +112,14 @@ class Turns(QObject):
                 self.composer.end_editing()
                 after = editing.parent_id
             sent = self.chat.send(
-                self.conversation_id, text, after=after, share_history=decision == "share"
+                self.conversation_id,
+                text,
+                after=after,
+                share_history=decision == "share",
+                images=pictures,
             )
+            if sent:
+                self.composer.clear_pictures()
         except LlamasideError as exc:
             # e.g. the chat is local only, the app is offline, the disk is full
             self._show_refusal(exc)
@@ -202,7 +214,8 @@ class Turns(QObject):
             self._pending_question = False
             question = started.question
             controls = message_controls(question, started.question_versions)
-            self.chat_view.append_user(question.content, controls)
+            pictures = pictures_html(question.parts, question.id)
+            self.chat_view.append_user(question.content, controls, pictures)
         model_id = started.model_id
         self.chat_view.begin_answer(answer_id, self.chat.model_name(model_id), model_id)
 
