@@ -18,6 +18,7 @@ from PySide6.QtGui import (
     QDragEnterEvent,
     QDragMoveEvent,
     QDropEvent,
+    QFontDatabase,
     QImage,
     QKeyEvent,
     QKeySequence,
@@ -114,7 +115,7 @@ class Attachments(QObject):
         self.vision_note = ""
         self._pending: dict[int, PictureChip] = {}
         self._refusals: list[str] = []
-        self.action = QAction("📎", parent)
+        self.action = QAction(_button_text(), parent)
         self.action.setObjectName("attachImagesAction")
         self.action.setShortcut(QKeySequence("Ctrl+Shift+A"))
         self.action.setToolTip(ATTACH_TIP)
@@ -279,6 +280,12 @@ class Attachments(QObject):
                 event.acceptProposedAction()
                 return True
         return False
+
+
+def _button_text() -> str:
+    """📎 where a font draws it; a bare system (no emoji font) would show an empty box."""
+    emoji = any("emoji" in family.lower() for family in QFontDatabase.families())
+    return "📎 Attach" if emoji else "Attach…"
 
 
 def _image_files(mime: QMimeData) -> list[Path]:
