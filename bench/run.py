@@ -12,6 +12,7 @@ import history
 import profiles
 import startup
 import tools
+import vision
 
 import download
 import stop_latency
@@ -27,3 +28,4 @@ if __name__ == "__main__":
     download.main()
     profiles.main()
     tools.main()
+    vision.main()
