@@ -58,7 +58,7 @@ def build_window(paths: AppPaths, engine_command: list[str] | None = None) -> Ma
         chat,
         downloads,
         library=library,
-        comparisons=Comparisons(store),
+        comparisons=Comparisons(store, image_root=paths.images),
         tools=tools,
         images=images,
     )
