@@ -65,7 +65,7 @@ def build_window(paths: AppPaths, engine_command: list[str] | None = None) -> Ma
     for child in (engine, cloud, chat, downloads, tools, images):
         child.setParent(window)
     # Pictures no message names any more (a crash between a delete and its sweep).
-    QTimer.singleShot(3000, library.sweep_images)
+    QTimer.singleShot(3000, window, library.sweep_images)  # dropped once the window is gone
     # The servers the user enabled start in the background (as Claude Desktop's do).
     tools.start_in_background()
     return window

@@ -163,7 +163,11 @@ class ChatLibrary:
         be attached in a composer); how many went."""
         if self.images is None:
             return 0
-        return self.images.remove_unused(self.store.image_names_in_use())
+        try:
+            used = self.store.image_names_in_use()
+        except sqlite3.ProgrammingError:  # the history closed first (the app is quitting)
+            return 0
+        return self.images.remove_unused(used)
 
     # -- export and import --------------------------------------------------------------------
 
