@@ -20,8 +20,10 @@ from desktop.core.fit_report import SCOUT_ID
 from desktop.core.messages import Role
 from desktop.core.models import CloudModel, LocalModel, is_local_id
 from desktop.core.params import LoadParams, SamplingParams
+from desktop.core.parts import images_of
 from desktop.core.presets import BALANCED, Preset, Presets, recommended_preset
 from desktop.core.usage import Usage
+from desktop.core.vision import cloud_model_sees
 from desktop.services import model_catalog
 from desktop.services.cloud import CloudService
 from desktop.services.turn import chat_context
@@ -64,12 +66,17 @@ class HistoryShare:
     #: Where they go: the provider's label and its address.
     provider_label: str
     where: str
+    #: Pictures in those messages that go with them (0: none, or the model takes none).
+    pictures: int = 0
 
     def describe(self) -> str:
         """One sentence: what will go where."""
         noun = "earlier message" if self.count == 1 else "earlier messages"
         how = "answered on this computer" if self.answered_here else "not sent there before"
-        what = f"{self.count} {noun}, {how},"
+        what = f"{self.count} {noun}"
+        if self.pictures:
+            what += f" and {self.pictures} picture{'' if self.pictures == 1 else 's'}"
+        what += f", {how},"
         if self.system_prompt:
             what += " and this chat's system prompt"
         return (
@@ -369,6 +376,9 @@ class ChatSetup:
         if found is None:
             return None
         answers = [m for m in found.messages if m.role == Role.ASSISTANT]
+        # A model that takes no pictures is sent the words only (chat_images.without_images).
+        sees = cloud_model_sees(model.model)
+        pictures = sum(len(images_of(m.parts)) for m in found.messages) if sees else 0
         config = self._cloud().provider(model.provider)
         return HistoryShare(
             model,
@@ -377,6 +387,7 @@ class ChatSetup:
             found.system_prompt,
             config.label or config.name,
             urlsplit(config.base_url).netloc or config.base_url,
+            pictures,
         )
 
     def _sampling_of(
