@@ -282,10 +282,14 @@ class Attachments(QObject):
         return False
 
 
+def emoji_drawn() -> bool:
+    """Whether a font here draws emoji (a bare system, Xvfb's, would show empty boxes)."""
+    return any("emoji" in family.lower() for family in QFontDatabase.families())
+
+
 def _button_text() -> str:
     """📎 where a font draws it; a bare system (no emoji font) would show an empty box."""
-    emoji = any("emoji" in family.lower() for family in QFontDatabase.families())
-    return "📎 Attach" if emoji else "Attach…"
+    return "📎 Attach" if emoji_drawn() else "Attach…"
 
 
 def _image_files(mime: QMimeData) -> list[Path]:

@@ -78,7 +78,8 @@ class BarChart(QWidget):
 
 
 class ColumnWidget(QWidget):
-    """One model's answers: header, Stop and Focus, and the streamed text.
+    """One model's answers: header (with ``sight``, the mark of a model that cannot see the
+    attached pictures), Stop and Focus, and the streamed text.
 
     Signals:
         stop_requested(int), focus_requested(int): the column's slot.
@@ -94,6 +95,11 @@ class ColumnWidget(QWidget):
         self.title.setObjectName(f"columnTitle{slot}")
         self.title.setStyleSheet("font-weight: bold")
         self.title.setAccessibleName(f"Column {slot + 1} model")
+        #: While pictures are attached: this column's model cannot see them (compare_images).
+        self.sight = QLabel(self)
+        self.sight.setObjectName(f"columnSight{slot}")
+        self.sight.setStyleSheet("color: #c0392b")
+        self.sight.hide()
         self.stop_button = QPushButton("Stop", self)
         self.stop_button.setAccessibleName(f"Stop column {slot + 1}")
         self.stop_button.setEnabled(False)
@@ -108,6 +114,7 @@ class ColumnWidget(QWidget):
         self.view.show_messages([], {})
         top = QHBoxLayout()
         top.addWidget(self.title, 1)
+        top.addWidget(self.sight)
         top.addWidget(self.focus_button)
         top.addWidget(self.stop_button)
         layout = QVBoxLayout(self)

@@ -80,12 +80,18 @@ class PastComparisons(QListWidget):
         if not name:
             return
         answers = self.comparisons.answers(comparison_id)
-        # The records as the stored rows were (the same keys, in the same order); parts in
-        # their stable JSON form (asdict would drop each part's type).
+        # The records as the stored rows were (the same keys, in the same order); parts (and
+        # the pictures of a round's question) in their stable JSON form (asdict would drop
+        # each part's type).
         data = {
             "comparison": asdict(comparison),
             "answers": [
-                {**asdict(a), "parts": [part_to_json(p) for p in a.parts]} for a in answers
+                {
+                    **asdict(a),
+                    "parts": [part_to_json(p) for p in a.parts],
+                    "prompt_parts": [part_to_json(p) for p in a.prompt_parts],
+                }
+                for a in answers
             ],
         }
         try:

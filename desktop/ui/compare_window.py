@@ -7,7 +7,8 @@ but a model that failed to load last time is never chosen for the user: it is ma
 warned about when they choose it. Past comparisons are a list; each row has its own menu.
 
 The window wires the parts: a column and the metrics are compare_parts.py's, filling the
-pickers compare_pickers.py's, the past comparisons' list compare_past.py's.
+pickers compare_pickers.py's, the past comparisons' list compare_past.py's, the prompt's
+pictures (and the marks of models that cannot see them) compare_images.py's.
 """
 
 from __future__ import annotations
@@ -36,8 +37,10 @@ from desktop.core.ratings import A_WINS, B_WINS, BOTH_BAD, TIE
 from desktop.services.chat import ChatService
 from desktop.services.compare import CompareSession
 from desktop.services.comparisons import Comparisons
+from desktop.services.images import ImageService
 from desktop.ui.batch_dialog import BatchDialog
 from desktop.ui.compare_calls import ToolsPicker, calls_html
+from desktop.ui.compare_images import ComparePictures, image_service_of
 from desktop.ui.compare_parts import (
     BAR_COLOURS,
     BarChart,
@@ -54,6 +57,8 @@ from desktop.ui.widgets import InputBox
 class CompareWindow(QWidget):
     """Lays out and wires the comparison: pickers, columns, metrics, votes, history.
 
+    ``images``: the service of the prompt's pictures (None: its parent's, if that has one).
+
     Signals:
         closed(): the window closed (its engines ended, its streams saved).
     """
@@ -61,10 +66,16 @@ class CompareWindow(QWidget):
     closed = Signal()
 
     def __init__(
-        self, chat: ChatService, comparisons: Comparisons, parent: QWidget | None = None
+        self,
+        chat: ChatService,
+        comparisons: Comparisons,
+        parent: QWidget | None = None,
+        *,
+        images: ImageService | None = None,
     ) -> None:
         super().__init__(parent, Qt.WindowType.Window)
         self.chat = chat
+        self.pictures = ComparePictures(images or image_service_of(parent), chat, self)
         self.comparisons = comparisons
         self.session: CompareSession | None = None
         self.columns: list[ColumnWidget] = []
@@ -97,6 +108,7 @@ class CompareWindow(QWidget):
             stack = QVBoxLayout()
             stack.addWidget(picker)
             stack.addWidget(warning)
+            stack.addWidget(self.pictures.mark_for(picker))
             stack.addStretch(1)
             pick_row.addLayout(stack)
         self.add_button = QPushButton("+", self)
@@ -212,6 +224,7 @@ class CompareWindow(QWidget):
         layout.addWidget(self.body, 1)
         layout.addLayout(bottom_info)
         layout.addWidget(self.vote_bar)
+        self.pictures.place(self.input_box, buttons, layout, self._refresh_warnings)
         layout.addLayout(input_row)
         self._count = MIN_COLUMNS
 
@@ -237,6 +250,7 @@ class CompareWindow(QWidget):
 
     def _refresh_warnings(self) -> None:
         show_warnings(self.pickers, self.warnings, self.chat, self._count)
+        self.pictures.refresh(self.session, self.columns)
 
     @Slot()
     def _on_models_changed(self) -> None:
@@ -279,7 +293,6 @@ class CompareWindow(QWidget):
             return None
         models = self.chosen_models()
         self.chat.settings.set("compare_models", [m.id for m in models])
-        machine_ram = None
         try:
             import psutil
 
@@ -325,9 +338,11 @@ class CompareWindow(QWidget):
             column.title.setStyleSheet(f"font-weight: bold; color: {BAR_COLOURS[slot]}")
             column.stop_requested.connect(self.session.stop)
             column.focus_requested.connect(self.focus)
+            self.pictures.add_column(column)
             self.splitter.addWidget(column)
             self.columns.append(column)
         self._refresh_titles()
+        self._refresh_warnings()  # and the columns' marks, while pictures are attached
         self.metrics_table.setColumnCount(len(self.columns))
         self.metrics_table.setHorizontalHeaderLabels(
             [self.session.label(s) for s in range(len(self.columns))]
@@ -353,6 +368,7 @@ class CompareWindow(QWidget):
             column.setParent(None)
             column.deleteLater()
         self.columns = []
+        self.pictures.reset()
         self.metrics_table.setColumnCount(0)
         self.chart.set_data([], [])
         self.vote_bar.hide()
@@ -369,7 +385,11 @@ class CompareWindow(QWidget):
     @Slot()
     def send(self) -> None:
         text = self.input_box.toPlainText()
-        if not text.strip() or (self.session is not None and self.session.busy):
+        pictures = self.pictures.ready()
+        if not (text.strip() or pictures) or (self.session is not None and self.session.busy):
+            return
+        if self.pictures.waiting():  # the prompt goes with its pictures, not without
+            self._show_notice(self.pictures.waiting())
             return
         if (
             self.session is not None
@@ -385,12 +405,13 @@ class CompareWindow(QWidget):
             if not self._ask_consent(model):
                 return
         session.tools = self.tools_picker.tools  # the same tools for every column
-        if not session.send(text):
+        if not session.send(text, images=pictures):
             return
         self.input_box.clear()
+        self.pictures.sent()
         self.vote_bar.hide()
         for slot, column in enumerate(self.columns):
-            column.view.append_user(text)
+            self.pictures.show_prompt(column, text, session.round, pictures)
             shown = session.models[slot]
             if session.blind:
                 column.view.begin_answer(slot, f"Answer {session.label(slot)}", marked=False)
@@ -520,11 +541,12 @@ class CompareWindow(QWidget):
             column = ColumnWidget(slot, self.splitter)
             column.focus_requested.connect(self.focus)
             column.title.setText(names.get(model_id, model_id))
+            self.pictures.add_column(column)
             self.splitter.addWidget(column)
             self.columns.append(column)
         for answer in answers:
             column = self.columns[answer.slot]
-            column.view.append_user(answer.prompt)
+            self.pictures.show_prompt(column, answer.prompt, answer.round, answer.prompt_images)
             column.view.begin_answer(0, names.get(answer.model, answer.model), answer.model)
             column.view.finish_answer(
                 answer.content, answer.status, answer.error, calls_html(answer.parts)
