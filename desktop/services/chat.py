@@ -29,7 +29,7 @@ from desktop.core.fit import Machine
 from desktop.core.messages import MessageStatus
 from desktop.core.models import CloudModel, LocalModel
 from desktop.core.params import LoadParams
-from desktop.core.parts import Image
+from desktop.core.parts import Image, images_of
 from desktop.core.usage import Usage
 from desktop.services.chat_images import check_images, vision_note, without_images
 from desktop.services.chat_outgrown import ChatOutgrown, SummaryJob
@@ -82,12 +82,12 @@ class ChatService(QObject, ChatSetup, ChatOutgrown, ChatTools, ChatSafeMode):
         rejected(int, str, str): conversation id, the unsent text, why (e.g. too long).
         busy_changed(bool): an answer is being prepared or generated.
         conversations_changed(): titles, order or membership of the conversation list changed.
-        outgrown(int, str, int, int, int): conversation id, the unsent text, prompt tokens,
-            limit, and what the text was to follow (AT_LEAF, 0 for "first", or a message id):
-            the earlier turns fill the context (the user picks what to do).
+        outgrown(int, str, int, int, int, object): conversation id, the unsent text, prompt
+            tokens, limit, what the text was to follow (AT_LEAF, 0 for "first", or a message
+            id) and its pictures (a tuple of Image): the earlier turns fill the context.
         context_used(int, int, int): conversation id, tokens in the context, its size.
-        summarised(int, str, int): conversation id, the text that waited, what it follows:
-            the oldest turns are summarised and the text can be sent now.
+        summarised(int, str, int, object): conversation id, the text that waited, what it
+            follows, its pictures: the oldest turns are summarised; the text can go now.
         safe_mode_changed(str, str, str): the engine's safe mode: a few words, a note and its
             longer story (all empty: the fast path).
         tool_approval(int, int, object, object): conversation, answer, the ToolCall and its
@@ -108,9 +108,9 @@ class ChatService(QObject, ChatSetup, ChatOutgrown, ChatTools, ChatSafeMode):
     rejected = Signal(int, str, str)
     busy_changed = Signal(bool)
     conversations_changed = Signal()
-    outgrown = Signal(int, str, int, int, int)
+    outgrown = Signal(int, str, int, int, int, object)
     context_used = Signal(int, int, int)
-    summarised = Signal(int, str, int)
+    summarised = Signal(int, str, int, object)
     safe_mode_changed = Signal(str, str, str)
     tool_approval = Signal(int, int, object, object)
     tool_progress = Signal(int, int, object)
@@ -458,6 +458,7 @@ class ChatService(QObject, ChatSetup, ChatOutgrown, ChatTools, ChatSafeMode):
                     overflow.n_tokens,
                     overflow.limit,
                     chat.after,
+                    tuple(images_of(chat.question.parts)),
                 )
             else:  # a regeneration has no text to give back
                 text = chat.question_text if chat.new_user else ""

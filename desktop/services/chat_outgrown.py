@@ -3,6 +3,7 @@ model and sent as that summary, so the user's waiting message fits. A part of Ch
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -10,6 +11,7 @@ from desktop.core import summary as summaries
 from desktop.core.answer import AnswerEvent, Failed, Finished, TextDelta
 from desktop.core.context import Said, drop_plan
 from desktop.core.params import SamplingParams
+from desktop.core.parts import Image
 from desktop.core.usage import StopReason, Usage
 from desktop.services.engine_host import EngineHost
 from desktop.services.turn import chat_context
@@ -30,6 +32,8 @@ class SummaryJob:
     #: The first message still sent once the summary is in place.
     first_kept: int
     request_id: int
+    #: The pictures the waiting message carries (they go with it).
+    images: tuple[Image, ...] = ()
     pieces: list[str] = field(default_factory=list)
     stop_requested: bool = False
 
@@ -74,12 +78,20 @@ class ChatOutgrown:
         self.store.set_context(conversation_id, first_kept, summary)
 
     def summarise_oldest(
-        self, conversation_id: int, n_tokens: int, limit: int, text: str, after: int
+        self,
+        conversation_id: int,
+        n_tokens: int,
+        limit: int,
+        text: str,
+        after: int,
+        *,
+        images: Sequence[Image] = (),
     ) -> bool:
         """Like drop_oldest, but the loaded model first writes a summary of the dropped turns
         (and of any earlier summary), which is then sent in their place. Asynchronous:
-        ``summarised`` says when ``text`` can be sent; on failure or Stop, ``rejected`` gives
-        the text back and nothing has changed. False if it could not start (busy, no model)."""
+        ``summarised`` says when ``text`` (with its ``images``) can be sent; on failure or
+        Stop, ``rejected`` gives the text back and nothing has changed. False if it could
+        not start (busy, no model)."""
         if self.busy:
             self.rejected.emit(conversation_id, text, "Wait for the answer being written to end.")
             return False
@@ -102,7 +114,9 @@ class ChatOutgrown:
             temperature=0.2, top_p=0.9, repeat_penalty=1.1, max_tokens=answer_tokens, seed=1
         )
         request_id = self.engine.generate(messages, sampling)
-        self._summary = SummaryJob(conversation_id, text, after, first_kept, request_id)
+        self._summary = SummaryJob(
+            conversation_id, text, after, first_kept, request_id, tuple(images)
+        )
         self.engine_status.emit("Summarising the oldest messages…")
         self.busy_changed.emit(True)
         return True
@@ -131,7 +145,7 @@ class ChatOutgrown:
         self._set_context(job.conversation_id, job.first_kept, text)
         self.engine_status.emit("The oldest messages are summarised")
         self.busy_changed.emit(False)
-        self.summarised.emit(job.conversation_id, job.text, job.after)
+        self.summarised.emit(job.conversation_id, job.text, job.after, job.images)
 
     def _summary_failed(self, reason: str) -> None:
         job = self._summary

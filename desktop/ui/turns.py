@@ -8,7 +8,7 @@ from PySide6.QtWidgets import QWidget
 
 from desktop.core.chat_records import AT_LEAF
 from desktop.core.errors import LlamasideError, Offline
-from desktop.core.parts import images_of
+from desktop.core.parts import Image, images_of
 from desktop.services.chat import ChatService, LocalOnlyRefused
 from desktop.services.library import ChatLibrary
 from desktop.services.turn import TurnStarted
@@ -259,23 +259,32 @@ class Turns(QObject):
 
     # -- a message that came back unsent ------------------------------------------------------
 
-    @Slot(int, str, int, int, int)
-    def on_outgrown(
-        self, conversation_id: int, text: str, n_tokens: int, limit: int, after: int
+    @Slot(int, str, int, int, int, object)
+    def on_outgrown(  # noqa: PLR0917 (a slot: Qt passes the signal's arguments by position)
+        self,
+        conversation_id: int,
+        text: str,
+        n_tokens: int,
+        limit: int,
+        after: int,
+        images: tuple[Image, ...] = (),
     ) -> None:
-        """The chat no longer fits the model's context: the user chooses, nothing is lost."""
+        """The chat no longer fits the model's context: the user chooses, nothing is lost
+        (the message goes again with its pictures)."""
         if conversation_id == self.conversation_id:
             self.open_requested.emit(conversation_id)
         choice = ask_outgrown(self._parent, n_tokens, limit)
         box = self.composer.input_box
         if choice == "summarise":
             # Asynchronous: on_summarised sends the text, or on_rejected gives it back.
-            if self.chat.summarise_oldest(conversation_id, n_tokens, limit, text, after):
+            if self.chat.summarise_oldest(
+                conversation_id, n_tokens, limit, text, after, images=images
+            ):
                 self.status.emit("Summarising the oldest messages… (Esc stops)", 0)
             # else: it said why (rejected), and the text is back in the box
         elif choice == "drop":
             self.chat.drop_oldest(conversation_id, n_tokens, limit, text)
-            self._send_again(conversation_id, text, after)
+            self._send_again(conversation_id, text, after, images)
         elif choice == "new":
             draft = box.toPlainText()
             self.new_chat_requested.emit()
@@ -285,20 +294,25 @@ class Turns(QObject):
         else:
             self.composer.give_back(text)
 
-    @Slot(int, str, int)
-    def on_summarised(self, conversation_id: int, text: str, after: int) -> None:
+    @Slot(int, str, int, object)
+    def on_summarised(
+        self, conversation_id: int, text: str, after: int, images: tuple[Image, ...] = ()
+    ) -> None:
         """The oldest turns are summarised: the message that waited goes now."""
         self.status.emit("The oldest messages are summarised", 5000)
         if conversation_id == self.conversation_id:
             self.open_requested.emit(conversation_id)
-        self._send_again(conversation_id, text, after)
+        self._send_again(conversation_id, text, after, images)
 
-    def _send_again(self, conversation_id: int, text: str, after: int) -> None:
+    def _send_again(
+        self, conversation_id: int, text: str, after: int, images: tuple[Image, ...] = ()
+    ) -> None:
         """Send a message that came back unsent, as it was meant: after the same message (an
-        edit stays an edit; 0 means "first")."""
+        edit stays an edit; 0 means "first"), with its pictures."""
         self._pending_question = True
         try:
-            self.chat.send(conversation_id, text, after=None if after == 0 else after)
+            after_id = None if after == 0 else after
+            self.chat.send(conversation_id, text, after=after_id, images=images)
         except LlamasideError as exc:
             self._pending_question = False
             self.banner.show_message(str(exc))

@@ -269,7 +269,7 @@ def test_an_outgrown_chat_asks_and_dropping_the_oldest_turns_lets_it_go_on(
     with qtbot.waitSignal(chat.outgrown, timeout=TIMEOUT_MS) as outgrown:
         chat.send(conv.id, "And alpacas?")
     assert outgrown.args is not None
-    conversation_id, text, n_tokens, limit, after = outgrown.args
+    conversation_id, text, n_tokens, limit, after, _images = outgrown.args
     assert after == -1  # it followed the end of the chat (not an edit)
     assert (conversation_id, text, limit) == (conv.id, "And alpacas?", 256) and n_tokens > 256
     assert len(chat.store.messages(conv.id)) == 16  # nothing half-sent stays

@@ -13,7 +13,7 @@ from PIL import Image as PILImage
 from pytestqt.qtbot import QtBot
 
 from desktop.core.messages import MessageStatus, Role
-from desktop.core.params import SamplingParams
+from desktop.core.params import LoadParams, SamplingParams
 from desktop.core.parts import Image, Text
 from desktop.services.chat import ChatService, HistoryConsentRequired
 from desktop.services.cloud import CloudService
@@ -24,6 +24,7 @@ from desktop.storage.paths import AppPaths
 from desktop.storage.settings import Settings
 from desktop.storage.store import ChatStore
 from tests.cloudserver import CloudServer
+from tests.vision_models import write_llama4_projector
 
 KEY = "sk-test-image-followups-7c1d"
 TIMEOUT_MS = 60_000
@@ -130,3 +131,82 @@ def test_the_history_consent_says_how_many_pictures_go_too(
     share = chat.unshared_history(conv)
     assert share is not None and (share.count, share.pictures) == (2, 1)
     assert share.describe().startswith("2 earlier messages and 1 picture, answered on this")
+
+
+# -- a question that outgrew the context goes again with its pictures ---------------------------
+
+
+@pytest.fixture
+def seeing_chat(
+    home: AppPaths, qtbot: QtBot, smollm_path: str, tmp_path: Path
+) -> Iterator[tuple[ChatService, ImageService]]:
+    """SmolLM2 with a tiny projector (it can see), in a 256-token context."""
+    store = ChatStore(home.database)
+    projector = write_llama4_projector(tmp_path / "mmproj-smol.gguf", 576)
+    store.set_model_projector(smollm_path, str(projector))
+    service = ChatService(
+        store, Settings(home.settings), home.models, EngineHost(), image_root=home.images
+    )
+    service.load_params = LoadParams(n_ctx=256, n_threads=2)
+    service.sampling = SamplingParams(temperature=0.0, max_tokens=12)
+    yield service, ImageService(ImageStore(home.images), store)
+    service.shutdown()
+    store.close()
+
+
+def long_chat(chat: ChatService) -> int:
+    conv = chat.store.create_conversation("Long one")
+    for i in range(8):
+        chat.store.add_message(conv.id, Role.USER, f"Question {i}: " + "tell me about llamas " * 6)
+        chat.store.add_message(
+            conv.id, Role.ASSISTANT, f"Answer {i}: " + "llamas are camelids " * 6, model=LOCAL
+        )
+    return conv.id
+
+
+def outgrow_with(
+    chat: ChatService, qtbot: QtBot, conv: int, picture: Image
+) -> tuple[int, int, int, tuple[Image, ...]]:
+    """Send a question with a picture to the outgrown chat: it comes back with the picture."""
+    with qtbot.waitSignal(chat.outgrown, timeout=TIMEOUT_MS) as outgrown:
+        assert chat.send(conv, "And this one?", images=[picture])
+    assert outgrown.args is not None
+    conversation, text, n_tokens, limit, after, images = outgrown.args
+    assert (conversation, text) == (conv, "And this one?")
+    assert images == (picture,)
+    assert len(chat.store.messages(conv)) == 16  # taken back: nothing was sent
+    return n_tokens, limit, after, images
+
+
+def sent_again(chat: ChatService, qtbot: QtBot, conv: int, images: tuple[Image, ...]) -> None:
+    with qtbot.waitSignal(chat.answer_finished, timeout=TIMEOUT_MS) as finished:
+        assert chat.send(conv, "And this one?", images=images)
+    assert finished.args is not None and finished.args[2] == "complete"
+    question, answer = chat.store.messages(conv)[-2:]
+    assert question.parts == (*images, Text("And this one?"))
+    assert (answer.usage or {}).get("prompt_tokens", 0) > 16  # the picture's tokens went in
+
+
+def test_a_question_resent_after_dropping_the_oldest_turns_keeps_its_picture(
+    seeing_chat: tuple[ChatService, ImageService], qtbot: QtBot, tmp_path: Path
+) -> None:
+    chat, store = seeing_chat
+    picture = store.store_file(a_picture(tmp_path))
+    conv = long_chat(chat)
+    n_tokens, limit, _after, images = outgrow_with(chat, qtbot, conv, picture)
+    assert chat.drop_oldest(conv, n_tokens, limit, "And this one?") > 0
+    sent_again(chat, qtbot, conv, images)
+
+
+def test_a_question_resent_after_the_summary_keeps_its_picture(
+    seeing_chat: tuple[ChatService, ImageService], qtbot: QtBot, tmp_path: Path
+) -> None:
+    chat, store = seeing_chat
+    picture = store.store_file(a_picture(tmp_path))
+    conv = long_chat(chat)
+    n_tokens, limit, after, images = outgrow_with(chat, qtbot, conv, picture)
+    with qtbot.waitSignal(chat.summarised, timeout=TIMEOUT_MS) as done:
+        assert chat.summarise_oldest(conv, n_tokens, limit, "And this one?", after, images=images)
+    assert done.args == [conv, "And this one?", after, (picture,)]
+    assert chat.store.get_conversation(conv).context_summary.strip()
+    sent_again(chat, qtbot, conv, done.args[3])

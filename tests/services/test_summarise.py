@@ -29,7 +29,7 @@ def outgrow(
     with qtbot.waitSignal(chat.outgrown, timeout=TIMEOUT_MS) as outgrown:
         chat.send(conversation_id, "And alpacas?")
     assert outgrown.args is not None
-    conversation, text, n_tokens, limit, after = outgrown.args
+    conversation, text, n_tokens, limit, after, _images = outgrown.args
     return conversation, text, n_tokens, limit, after
 
 
@@ -44,7 +44,7 @@ def test_summarising_the_oldest_turns_sends_their_summary_instead(
     with qtbot.waitSignal(chat.summarised, timeout=TIMEOUT_MS) as done:
         assert chat.summarise_oldest(conv, n_tokens, limit, text, after)
         assert chat.busy  # Send is disabled while the summary is written
-    assert done.args == [conv, "And alpacas?", after]
+    assert done.args == [conv, "And alpacas?", after, ()]
     assert busy == [True, False]
     conversation = chat.store.get_conversation(conv)
     summary = conversation.context_summary

@@ -16,13 +16,21 @@ from pytestqt.qtbot import QtBot
 
 from desktop.app import build_window
 from desktop.core.messages import MessageStatus, Role
-from desktop.core.params import SamplingParams
-from desktop.core.parts import Text
+from desktop.core.params import LoadParams, SamplingParams
+from desktop.core.parts import Text, images_of
 from desktop.storage.paths import AppPaths
 from desktop.ui.main_window import MainWindow
 from tests.cloudserver import CloudServer
 from tests.ui.driving import pick_in_combo
-from tests.ui.test_image_attach import a_picture, drop_on_box, file_mime, ready
+from tests.ui.test_context_window import click_when_shown
+from tests.ui.test_image_attach import (
+    a_picture,
+    drop_on_box,
+    file_mime,
+    ready,
+    thumbnails_in_chat,
+)
+from tests.vision_models import write_llama4_projector
 
 KEY = "sk-test-window-pictures-3e9a"
 TIMEOUT_MS = 60_000
@@ -114,3 +122,41 @@ def test_a_local_answer_to_a_question_with_a_picture_says_nothing_of_it(
     local, cloud = header_lines(window)
     assert local.endswith("· local")
     assert cloud.endswith("· ☁ cloud · 1 picture sent")
+
+
+# -- an outgrown chat's question goes again with its pictures -----------------------------------
+
+
+def test_a_question_sent_again_after_dropping_the_oldest_keeps_its_picture(
+    window: MainWindow, qtbot: QtBot, smollm_path: str, tmp_path: Path
+) -> None:
+    chat = window.chat
+    projector = write_llama4_projector(tmp_path / "mmproj-smol.gguf", 576)
+    chat.store.set_model_projector(smollm_path, str(projector))
+    chat.refresh_models()
+    chat.load_params = LoadParams(n_ctx=256, n_threads=2)
+    chat.sampling = SamplingParams(temperature=0.0, max_tokens=8)
+    store = chat.store
+    conv = store.create_conversation("Long one")
+    for i in range(8):
+        store.add_message(conv.id, Role.USER, f"Question {i}: " + "tell me about llamas " * 6)
+        store.add_message(
+            conv.id, Role.ASSISTANT, f"Answer {i}: " + "llamas are camelids " * 6, model="local:x"
+        )
+    window.open_conversation(conv.id)
+    drop_on_box(window, file_mime(a_picture(tmp_path)))
+    qtbot.waitUntil(lambda: ready(window) == ["red-square.png"])
+    window.input_box.setPlainText("And this one?")
+    buttons: list[str] = []
+    click_when_shown("Drop the oldest and send", buttons)
+    with qtbot.waitSignal(chat.outgrown, timeout=TIMEOUT_MS):
+        QTest.mouseClick(window.send_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: len(store.messages(conv.id)) == 18, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: not chat.busy, timeout=TIMEOUT_MS)
+    assert "Drop the oldest and send" in buttons
+    question, answer = store.messages(conv.id)[-2:]
+    (picture,) = images_of(question.parts)
+    assert (question.content, picture.alt) == ("And this one?", "red-square.png")
+    assert answer.status == MessageStatus.COMPLETE
+    assert store.get_conversation(conv.id).context_from > store.messages(conv.id)[0].id
+    assert thumbnails_in_chat(window)  # the question on screen shows its picture again
