@@ -11,10 +11,18 @@ same sentence, which the column shows as its answer's failure.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import QObject, Slot
-from PySide6.QtWidgets import QBoxLayout, QComboBox, QLabel, QPlainTextEdit, QWidget
+from PySide6.QtWidgets import (
+    QBoxLayout,
+    QComboBox,
+    QLabel,
+    QPlainTextEdit,
+    QSizePolicy,
+    QWidget,
+)
 
 from desktop.core.parts import Image
 from desktop.services.chat import ChatService
@@ -24,11 +32,14 @@ from desktop.services.images import ImageService
 from desktop.ui.attachments import Attachments, emoji_drawn
 from desktop.ui.compare_parts import ColumnWidget
 from desktop.ui.image_viewer import ImageViewer
-from desktop.ui.message_images import IMAGE_ACTION, pictures_html, stored_name
+from desktop.ui.message_images import IMAGE_ACTION, THUMB_SCHEME, stored_name
+from desktop.ui.render import action_href
 
 #: A blind column's tooltip: the sentence why names the model, which the vote must not know.
 BLIND_NOTE = "This model cannot see pictures: it will not be asked (its name shows after the vote)."
 MARK_STYLE = "color: #c0392b; font-weight: bold"
+#: The box a round's thumbnail is shown in, in a column (px): a row of a few fits a column.
+COLUMN_THUMB = (160, 100)
 
 
 def sight_mark() -> str:
@@ -73,7 +84,9 @@ class ComparePictures(QObject):
             return
         self.attachments.watch(box)
         self.attachments.changed.connect(on_change)
-        buttons.insertWidget(max(0, buttons.count() - 1), self.attachments.button)
+        button = self.attachments.button
+        button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)  # as Send
+        buttons.insertWidget(max(0, buttons.count() - 1), button)
         layout.addWidget(self.attachments.strip)
         layout.addWidget(self.attachments.note)
 
@@ -137,7 +150,7 @@ class ComparePictures(QObject):
     ) -> None:
         """A round's prompt in a column, its pictures above its words (as the chat shows them)."""
         self.rounds[round_index] = tuple(images)
-        column.view.append_user(text, pictures=pictures_html(tuple(images), round_index))
+        column.view.append_user(text, pictures=round_pictures_html(images, round_index))
 
     def reset(self) -> None:
         """A new (or reopened) comparison: no round is shown."""
@@ -161,7 +174,34 @@ class ComparePictures(QObject):
         return viewer
 
 
+def column_size(image: Image) -> tuple[int, int]:
+    """A round's thumbnail's size in a column: the picture's shape within COLUMN_THUMB."""
+    if image.width <= 0 or image.height <= 0:
+        return COLUMN_THUMB[1], COLUMN_THUMB[1]
+    scale = min(COLUMN_THUMB[0] / image.width, COLUMN_THUMB[1] / image.height, 1.0)
+    return max(1, round(image.width * scale)), max(1, round(image.height * scale))
+
+
+def round_pictures_html(images: Sequence[Image], round_index: int) -> str:
+    """A round's pictures above its prompt in a column: linked thumbnails as the chat's
+    (message_images.py), smaller (a column is narrow, and its answer is what is compared)."""
+    cells = []
+    for index, image in enumerate(images):
+        if not stored_name(image.path):  # an import naming a file elsewhere: not shown
+            continue
+        width, height = column_size(image)
+        name = html.escape(image.alt or "picture", quote=True)
+        source = html.escape(f"{THUMB_SCHEME}:{image.path}?w={width}", quote=True)
+        cells.append(
+            f'<a href="{action_href(IMAGE_ACTION, round_index, index)}"><img src="{source}" '
+            f'width="{width}" height="{height}" alt="{name}" title="{name}"></a>'
+        )
+    row = "&nbsp;&nbsp;".join(cells)
+    return f'<p style="margin-top:4px; margin-bottom:4px">{row}</p>' if cells else ""
+
+
 def _mark(label: QLabel, note: str) -> None:
+    label.setText(sight_mark())
     label.setToolTip(note)
     label.setAccessibleName(f"Cannot see pictures: {note}" if note else "")
     label.setVisible(bool(note))

@@ -114,12 +114,12 @@ class ColumnWidget(QWidget):
         self.view.show_messages([], {})
         top = QHBoxLayout()
         top.addWidget(self.title, 1)
-        top.addWidget(self.sight)
         top.addWidget(self.focus_button)
         top.addWidget(self.stop_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addLayout(top)
+        layout.addWidget(self.sight)  # a line of its own: a narrow header has no room for it
         layout.addWidget(self.view, 1)
 
 

@@ -175,7 +175,7 @@ def test_a_round_with_a_picture_is_answered_by_the_model_that_sees(
         ((_position, name),) = thumbnails(column.view)
         assert name.startswith(f"{THUMB_SCHEME}:{picture.path}")
         image = column.view.document().resource(1, QUrl(name))  # 1: ImageResource
-        assert isinstance(image, QImage) and 0 < image.width() <= 220
+        assert isinstance(image, QImage) and 0 < image.width() <= 160  # a column is narrow
     # A click on it opens the picture whole.
     view = compare.columns[0].view
     click_thumbnail(view, thumbnails(view)[0][0])
@@ -192,7 +192,9 @@ def test_a_round_with_a_picture_is_answered_by_the_model_that_sees(
     QTest.keyClick(compare.input_box, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
     qtbot.waitUntil(lambda: ready(compare) == ["Pasted image"], timeout=TIMEOUT_MS)
     assert sorted(m.objectName() for m in marks(compare)) == ["columnSight1", "pickerSight1"]
-    assert compare.columns[1].sight.toolTip() == vision_note(blind)
+    sight = compare.columns[1].sight
+    assert "cannot see pictures" in sight.text() and sight.toolTip() == vision_note(blind)
+    assert not compare.columns[0].sight.isVisibleTo(compare)  # the model that sees
 
     # Reopened from the past comparisons (its row chosen, then Enter): the thumbnails again.
     comparison_id = session.comparison_id
