@@ -416,7 +416,7 @@ class CompareWindow(QWidget):
             if session.blind:
                 column.view.begin_answer(slot, f"Answer {session.label(slot)}", marked=False)
             else:
-                column.view.begin_answer(slot, shown.name, shown.id)
+                column.view.begin_answer(slot, shown.name, shown.id, pictures=len(pictures))
             column.stop_button.setEnabled(True)
         self.stop_all_button.setEnabled(True)
         self.send_button.setEnabled(False)
@@ -547,7 +547,8 @@ class CompareWindow(QWidget):
         for answer in answers:
             column = self.columns[answer.slot]
             self.pictures.show_prompt(column, answer.prompt, answer.round, answer.prompt_images)
-            column.view.begin_answer(0, names.get(answer.model, answer.model), answer.model)
+            who, sent = names.get(answer.model, answer.model), len(answer.prompt_images)
+            column.view.begin_answer(0, who, answer.model, pictures=sent)
             column.view.finish_answer(
                 answer.content, answer.status, answer.error, calls_html(answer.parts)
             )

@@ -1,9 +1,10 @@
 """Pictures in the compare window (issue 21), offscreen, opened from the main window's menu and
 driven as a user does: the Attach button with its file dialog answered, a paste and a drop on
 the prompt box, the strip and its ×; a model that cannot see marked before sending; a round
-sent to SmolLM2 with a (tiny, random) vision projector and to a text-only cloud model on our
-loopback OpenAI server: the first answers, the second is not asked and says why; the round's
-thumbnails in every column, a click opening the picture; a past comparison reopened shows them.
+sent to SmolLM2 with a (tiny, random) vision projector, to gpt-4o and to text-only gpt-3.5-turbo
+on our loopback OpenAI server: the seeing ones answer (gpt-4o's request carries the picture, its
+mark says so), the text-only one is not asked and says why; the round's thumbnails in every
+column, a click opening the picture; a past comparison reopened shows them.
 """
 
 from __future__ import annotations
@@ -34,13 +35,14 @@ from tests.vision_models import write_llama4_projector
 
 SMOL = "local:smollm2-135m-instruct"
 TEXT_ONLY = "openai:gpt-3.5-turbo"
+CLOUD_EYES = "openai:gpt-4o"
 TIMEOUT_MS = 120_000
 
 
 @pytest.fixture
 def server() -> Iterator[CloudServer]:
     with CloudServer() as cloud:
-        cloud.state.models = ["gpt-3.5-turbo"]
+        cloud.state.models = ["gpt-3.5-turbo", "gpt-4o"]
         yield cloud
 
 
@@ -134,6 +136,7 @@ def click_thumbnail(view: ChatView, position: int) -> None:
 def test_a_round_with_a_picture_is_answered_by_the_model_that_sees(
     window: MainWindow, compare: CompareWindow, qtbot: QtBot, server: CloudServer, tmp_path: Path
 ) -> None:
+    choose_compare_models(compare, SMOL, TEXT_ONLY, CLOUD_EYES)  # gpt-4o sees too
     attachments = compare.pictures.attachments
     assert attachments is not None and attachments.button.isEnabled()
     assert marks(compare) == []  # nothing attached: nothing to warn about
@@ -155,12 +158,18 @@ def test_a_round_with_a_picture_is_answered_by_the_model_that_sees(
     assert session is not None
     with qtbot.waitSignal(session.round_finished, timeout=TIMEOUT_MS):
         pass
-    seeing, text_only = session.results[0]
+    seeing, text_only, cloud_eyes = session.results[0]
     assert seeing is not None and seeing.status == "complete" and seeing.text
     assert seeing.answer.usage.prompt_tokens > 20  # the picture's embeddings were in it
     assert text_only is not None and text_only.status == "failed"
     assert text_only.error == session.cannot_see()[1] == vision_note(blind)
-    assert server.state.bodies("/chat/completions") == []  # it was not asked
+    assert cloud_eyes is not None and cloud_eyes.status == "complete"
+    # Only gpt-4o was asked, with the picture (a data URL) before the words.
+    (body,) = server.state.bodies("/chat/completions")
+    assert body["model"] == "gpt-4o"
+    content = body["messages"][-1]["content"]
+    assert [c["type"] for c in content] == ["image_url", "text"]
+    assert content[0]["image_url"]["url"].startswith("data:image/")
     (picture,) = session.images[0]
     assert picture.alt == "red-square.png" and (picture.width, picture.height) == (300, 300)
     # The strip emptied with the send; with no picture attached no mark is shown.
@@ -170,6 +179,8 @@ def test_a_round_with_a_picture_is_answered_by_the_model_that_sees(
     shown = compare.columns[1].view.toPlainText()
     assert f"Failed: {vision_note(blind)}" in shown
     assert "What colour is it?" in shown
+    assert "☁ cloud" in shown and "picture sent" not in shown  # nothing went to it
+    assert "☁ cloud · 1 picture sent" in compare.columns[2].view.toPlainText()
     # The round's picture above its prompt in both columns: the small thumbnail, scaled.
     for column in compare.columns:
         ((_position, name),) = thumbnails(column.view)
@@ -206,7 +217,8 @@ def test_a_round_with_a_picture_is_answered_by_the_model_that_sees(
     qtbot.mouseClick(history.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     qtbot.keyClick(history, Qt.Key.Key_Return)
     assert "Reopened" in compare.notice.text()
-    assert len(compare.columns) == 2
+    assert len(compare.columns) == 3
+    assert "☁ cloud · 1 picture sent" in compare.columns[2].view.toPlainText()
     for column in compare.columns:
         ((_position, name),) = thumbnails(column.view)
         assert name.startswith(f"{THUMB_SCHEME}:{picture.path}")
