@@ -84,7 +84,7 @@ class MainWindow(QMainWindow):
         self._name_actions()
         self.theme = Theme(chat, self.menus)
         self.dialogs = WindowDialogs(
-            chat, downloads, self, library=library, comparisons=comparisons
+            chat, downloads, self, library=library, comparisons=comparisons, images=images
         )
         self.turns = Turns(
             chat,

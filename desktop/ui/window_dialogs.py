@@ -14,6 +14,7 @@ from desktop.core.errors import LlamasideError
 from desktop.services.chat import ChatService
 from desktop.services.comparisons import Comparisons
 from desktop.services.downloads import DownloadManager
+from desktop.services.images import ImageService
 from desktop.services.library import ChatLibrary
 from desktop.ui.about_dialog import AboutDialog
 from desktop.ui.backend_dialog import BackendDialog
@@ -60,8 +61,10 @@ class WindowDialogs(QObject):
         *,
         library: ChatLibrary,
         comparisons: Comparisons,
+        images: ImageService | None = None,
     ) -> None:
         super().__init__(window)
+        self.images = images
         self.chat = chat
         self.library = library
         self.comparisons = comparisons
@@ -110,7 +113,9 @@ class WindowDialogs(QObject):
     def show_compare(self, blind: bool = False) -> CompareWindow:
         """The compare window (one; closing it stops its streams and ends its engines)."""
         if self.compare_window is None:
-            self.compare_window = CompareWindow(self.chat, self.comparisons, self._window)
+            self.compare_window = CompareWindow(
+                self.chat, self.comparisons, self._window, images=self.images
+            )
             self.compare_window.closed.connect(self._on_compare_closed)
         if blind and self.compare_window.session is None:
             self.compare_window.blind_box.setChecked(True)

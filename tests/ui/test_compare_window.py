@@ -644,6 +644,7 @@ def test_history_rows_have_their_own_menu(chat: ChatService, qtbot: QtBot, tmp_p
         "usage",
         "created",
         "parts",
+        "prompt_parts",
     ]
     assert data["answers"][0]["parts"] == []  # text alone: no parts beside it
     assert data["comparison"]["title"] == "Colours"
