@@ -1,42 +1,63 @@
 """A picture of a message, whole, in a window of its own: fitted to the window at first, its
 name and pixel size in the title; Ctrl+wheel or + and - zoom, 0 fits it again, Esc closes.
 
-The stored picture is at most 4096 px a side (backends/images.py), so reading it here, when
-the user asked to see it, takes a moment at most.
+The stored picture is at most 4096 px a side (backends/images.py), yet decoding one that size
+takes a fifth of a second: a picture over SYNC_PIXELS is read on a thread of its own, the viewer
+showing "Loading…" (at its final size, read from the file's header) until it arrives through a
+queued signal, so the window never stalls. A smaller one is read at once, shown as it opens.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QObject, Qt
-from PySide6.QtGui import QImageReader, QKeyEvent, QPixmap, QResizeEvent, QShowEvent, QWheelEvent
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, Slot
+from PySide6.QtGui import (
+    QImage,
+    QImageReader,
+    QKeyEvent,
+    QPixmap,
+    QResizeEvent,
+    QShowEvent,
+    QWheelEvent,
+)
 from PySide6.QtWidgets import QDialog, QLabel, QScrollArea, QVBoxLayout, QWidget
 
 from desktop import APP_NAME
+from desktop.services.background import Background
 
 #: Each zoom step multiplies the scale by this.
 ZOOM_STEP = 1.25
 MIN_SCALE = 0.05
 MAX_SCALE = 8.0
+#: A picture of up to this many pixels is read on the GUI thread (a few milliseconds at most).
+SYNC_PIXELS = 1_000_000
+#: What the viewer says while a large picture is read.
+LOADING = "Loading…"
+
+
+def read_picture(path: Path) -> QImage:
+    """The picture in the file, turned as its EXIF says (a null QImage if it cannot be read).
+    Safe off the GUI thread: a QImage, never a QPixmap."""
+    reader = QImageReader(str(path))
+    reader.setAutoTransform(True)
+    return reader.read()
 
 
 class ImageViewer(QDialog):
-    """Owns one picture shown whole and its zoom (``scale``; None: fitted to the window)."""
+    """Owns one picture shown whole and its zoom (``scale``; None: fitted to the window), and
+    the reading of a large one off the GUI thread (``loading`` until it is in)."""
 
     def __init__(self, path: Path, name: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("imageViewer")
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        reader = QImageReader(str(path))
-        reader.setAutoTransform(True)
-        self.pixmap = QPixmap.fromImage(reader.read())
-        size = self.pixmap.size()
-        if self.pixmap.isNull():
-            title = f"{name} — the picture's file could not be read"
-        else:
-            title = f"{name} — {size.width()} × {size.height()} px"
-        self.setWindowTitle(f"{title} — {APP_NAME}")
+        self.name = name
+        header = QImageReader(str(path))
+        header.setAutoTransform(True)
+        size = header.size()  # the header only: no pixel is decoded here
+        self.pixmap = QPixmap()
+        self.loading = not size.isValid() or size.width() * size.height() > SYNC_PIXELS
         self.scale: float | None = None
         self.label = QLabel(self)
         self.label.setObjectName("imageViewerPicture")
@@ -55,6 +76,32 @@ class ImageViewer(QDialog):
         limit = (screen.width() * 0.8, screen.height() * 0.8) if screen else (1200.0, 800.0)
         fit = min(limit[0] / max(1, size.width()), limit[1] / max(1, size.height()), 1.0)
         self.resize(max(320, int(size.width() * fit) + 4), max(240, int(size.height() * fit) + 4))
+        #: Reads a large picture; its own object, so a viewer closed meanwhile drops the result.
+        self._reader: Background | None = None
+        if self.loading:
+            self._reader = Background()
+            self._reader.done.connect(self._on_read)
+            self._reader.failed.connect(self._on_read)
+            self._reader.call("picture", lambda: read_picture(path))
+            self._set_title(size)
+        else:
+            self._on_read("picture", read_picture(path))
+
+    def _set_title(self, size: QSize) -> None:
+        if size.isValid():
+            title = f"{self.name} — {size.width()} × {size.height()} px"
+        else:
+            title = f"{self.name} — the picture's file could not be read"
+        self.setWindowTitle(f"{title} — {APP_NAME}")
+
+    @Slot(str, object)
+    def _on_read(self, _tag: str, picture: object) -> None:
+        """The picture is in (or could not be read): shown from now on."""
+        image = picture if isinstance(picture, QImage) else QImage()
+        self.pixmap = QPixmap.fromImage(image)
+        self.loading = False
+        self._set_title(self.pixmap.size() if not self.pixmap.isNull() else QSize())
+        self._show()
 
     def shown_scale(self) -> float:
         """The scale the picture is drawn at now (the fitted one, when fitted)."""
@@ -67,6 +114,9 @@ class ImageViewer(QDialog):
         return min(view.width() / size.width(), view.height() / size.height(), 1.0)
 
     def _show(self) -> None:
+        if self.loading:
+            self.label.setText(LOADING)
+            return
         if self.pixmap.isNull():
             self.label.setText("The picture's file could not be read.")
             return
@@ -82,6 +132,8 @@ class ImageViewer(QDialog):
 
     def zoom(self, steps: int) -> None:
         """``steps`` in (positive) or out; 0 fits the picture to the window again."""
+        if self.loading:
+            return
         if steps == 0:
             self.scale = None
         else:

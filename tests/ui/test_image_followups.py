@@ -6,11 +6,14 @@ picture off the GUI thread (a 10 ms timer sees no gap over 100 ms)."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
-from PySide6.QtCore import Qt
+from PIL import Image as PILImage
+from PySide6.QtCore import Qt, QUrl
 from PySide6.QtTest import QTest
 from pytestqt.qtbot import QtBot
 
@@ -19,11 +22,15 @@ from desktop.core.messages import MessageStatus, Role
 from desktop.core.params import LoadParams, SamplingParams
 from desktop.core.parts import Text, images_of
 from desktop.storage.paths import AppPaths
+from desktop.ui.image_viewer import ImageViewer
 from desktop.ui.main_window import MainWindow
+from desktop.ui.message_images import IMAGE_ACTION
+from desktop.ui.render import action_href
 from tests.cloudserver import CloudServer
 from tests.ui.driving import pick_in_combo
 from tests.ui.test_context_window import click_when_shown
 from tests.ui.test_image_attach import (
+    GapRecorder,
     a_picture,
     drop_on_box,
     file_mime,
@@ -160,3 +167,57 @@ def test_a_question_sent_again_after_dropping_the_oldest_keeps_its_picture(
     assert answer.status == MessageStatus.COMPLETE
     assert store.get_conversation(conv.id).context_from > store.messages(conv.id)[0].id
     assert thumbnails_in_chat(window)  # the question on screen shows its picture again
+
+
+# -- the viewer reads a large picture off the GUI thread ----------------------------------------
+
+
+def viewers(window: MainWindow) -> list[ImageViewer]:
+    return [v for v in window.findChildren(ImageViewer) if v.isVisible()]
+
+
+def reading_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "background-picture"]
+
+
+def test_the_viewer_opens_a_4096_px_picture_without_freezing_the_window(
+    window: MainWindow, qtbot: QtBot, tmp_path: Path
+) -> None:
+    # Noise does not compress: a 4096 x 4096 PNG that takes a fifth of a second to decode.
+    noise = np.random.default_rng(1).integers(0, 256, (4096, 4096, 3), dtype=np.uint8)
+    path = tmp_path / "noise.png"
+    PILImage.fromarray(noise).save(path, compress_level=1)
+    assert window.images is not None
+    picture = window.images.store_file(path)
+    assert (picture.width, picture.height) == (4096, 4096)
+    store = window.chat.store
+    conv = store.create_conversation("Noise")
+    question = store.add_message(conv.id, Role.USER, "Look", parts=(picture, Text("Look")))
+    window.open_conversation(conv.id)
+    link = QUrl(action_href(IMAGE_ACTION, question.id, 0))  # what its thumbnail's click sends
+    with GapRecorder() as gaps:
+        window.chat_view.anchorClicked.emit(link)
+        (viewer,) = viewers(window)
+        first = viewer.label.text(), viewer.windowTitle()
+        qtbot.waitUntil(lambda: not viewer.label.pixmap().isNull(), timeout=TIMEOUT_MS)
+        qtbot.wait(50)  # the picture shown, fitted
+    assert gaps.longest < 0.100, f"the window stalled for {gaps.longest * 1000:.0f} ms"
+    # Until it was in: "Loading…" in a window of the picture's size, named with it.
+    assert first[0] == "Loading…"
+    assert first[1].startswith("noise.png — 4096 × 4096 px")
+    assert viewer.pixmap.width() == 4096
+    shown = viewer.label.pixmap()
+    assert not shown.isNull() and shown.width() <= viewer.width()
+    QTest.keyClick(viewer, Qt.Key.Key_Plus)
+    assert viewer.scale is not None
+    QTest.keyClick(viewer, Qt.Key.Key_Escape)
+    qtbot.waitUntil(lambda: not viewers(window))
+
+    # Closed before the picture is in: the late result goes nowhere, nothing breaks.
+    window.chat_view.anchorClicked.emit(link)
+    (viewer,) = viewers(window)
+    assert viewer.loading
+    QTest.keyClick(viewer, Qt.Key.Key_Escape)
+    qtbot.waitUntil(lambda: not reading_threads(), timeout=TIMEOUT_MS)
+    qtbot.wait(50)
+    assert not viewers(window)
