@@ -212,8 +212,9 @@ class BatchPrompt:
     image_files: tuple[str, ...] = ()
     #: Those pictures once stored: sent to every column with the prompt.
     images: tuple[Image, ...] = ()
-    #: Its line in the prompt file (0: not from a file), for reports about it.
-    line: int = 0
+    #: Its line in the prompt file (0: not from a file), for reports about it; where it
+    #: stood is not what it is, so two entries alike but for their lines are equal.
+    line: int = field(default=0, compare=False)
 
     @property
     def plain(self) -> bool:
