@@ -10,6 +10,7 @@ attached is lost. When the chat's model cannot see, the button is off and its to
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QBuffer, QByteArray, QEvent, QIODevice, QMimeData, QObject, Qt, Signal
@@ -161,6 +162,21 @@ class Attachments(QObject):
             if chip.image is not None:
                 self._drop_chip(chip)
         self._say([])
+        self.changed.emit()
+
+    def restore(self, images: Sequence[Image]) -> None:
+        """Pictures that went with a message that came back unsent go back in the strip (those
+        already there are not doubled)."""
+        there = {picture.path for picture in self.pictures()}
+        for image in images:
+            if image.path in there:
+                continue
+            chip = PictureChip(image.alt or PASTED, self.row)
+            self._chips.insertWidget(self._chips.count() - 1, chip)
+            chip.fill(image, self.images.thumbnail_of(image))
+            chip.remove.clicked.connect(lambda _checked=False, c=chip: self._remove(c))
+            there.add(image.path)
+        self.strip.setVisible(bool(self._chip_widgets()))
         self.changed.emit()
 
     def set_vision_note(self, note: str) -> None:

@@ -3,6 +3,8 @@ the next message (attachments.py), and the notice shown while a question is bein
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from PySide6.QtCore import Signal, Slot
 from PySide6.QtWidgets import (
     QComboBox,
@@ -127,12 +129,19 @@ class Composer(QWidget):
         self.send_button.setEnabled(not busy)
         self.stop_button.setEnabled(busy)
 
-    def give_back(self, text: str) -> None:
-        """Text that was not sent goes back in the box, before anything typed meanwhile."""
+    def give_back(self, text: str, images: Sequence[Image] = ()) -> None:
+        """Text that was not sent goes back in the box, before anything typed meanwhile, and
+        its pictures back in the strip."""
         draft = self.input_box.toPlainText()
         self.input_box.setPlainText(f"{text}\n\n{draft}" if draft.strip() else text)
+        self.give_back_pictures(images)
 
     # -- pictures ------------------------------------------------------------------------------
+
+    def give_back_pictures(self, images: Sequence[Image]) -> None:
+        """Pictures of a message that was not sent go back in the strip."""
+        if images and self.attachments is not None:
+            self.attachments.restore(images)
 
     def pictures(self) -> tuple[Image, ...]:
         """The pictures ready to go with the next message."""

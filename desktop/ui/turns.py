@@ -59,6 +59,8 @@ class Turns(QObject):
         self.conversation_id: int | None = None
         #: Whether the question just sent is still to be shown (when its answer starts).
         self._pending_question = False
+        #: The pictures of each chat's last message sent, until it is answered or given back.
+        self._sent_pictures: dict[int, tuple[Image, ...]] = {}
 
     def _local_only(self) -> bool:
         if self.conversation_id is None:
@@ -121,6 +123,8 @@ class Turns(QObject):
             )
             if sent:
                 self.composer.clear_pictures()
+                # Given back with its words if the model refuses the message (too long...).
+                self._sent_pictures[self.conversation_id] = pictures
         except LlamasideError as exc:
             # e.g. the chat is local only, the app is offline, the disk is full
             self._show_refusal(exc)
@@ -277,6 +281,7 @@ class Turns(QObject):
         box = self.composer.input_box
         if choice == "summarise":
             # Asynchronous: on_summarised sends the text, or on_rejected gives it back.
+            self._sent_pictures[conversation_id] = images
             if self.chat.summarise_oldest(
                 conversation_id, n_tokens, limit, text, after, images=images
             ):
@@ -286,13 +291,16 @@ class Turns(QObject):
             self.chat.drop_oldest(conversation_id, n_tokens, limit, text)
             self._send_again(conversation_id, text, after, images)
         elif choice == "new":
-            draft = box.toPlainText()
+            draft, draft_pictures = box.toPlainText(), self.composer.pictures()
             self.new_chat_requested.emit()
+            self.composer.clear_pictures()
+            self.composer.give_back_pictures(images)
             box.setPlainText(text)
             self.send()
-            box.setPlainText(draft)  # anything typed meanwhile is kept
+            box.setPlainText(draft)  # anything typed meanwhile is kept, with its pictures
+            self.composer.give_back_pictures(draft_pictures)
         else:
-            self.composer.give_back(text)
+            self.composer.give_back(text, images)
 
     @Slot(int, str, int, object)
     def on_summarised(
@@ -317,6 +325,7 @@ class Turns(QObject):
             self._pending_question = False
             self.banner.show_message(str(exc))
             self.composer.input_box.setPlainText(text)
+            self.composer.give_back_pictures(images)
 
     @Slot(int, str, str)
     def on_rejected(self, conversation_id: int, text: str, reason: str) -> None:
@@ -324,5 +333,5 @@ class Turns(QObject):
         if conversation_id == self.conversation_id:
             self.open_requested.emit(conversation_id)
         # Anything typed while the engine was checking stays too, after the returned text.
-        self.composer.give_back(text)
+        self.composer.give_back(text, self._sent_pictures.pop(conversation_id, ()))
         self.banner.show_message(reason)

@@ -69,6 +69,10 @@ def test_export_carries_parts_and_imports_them_exactly(tmp_path: Path) -> None:
         "media_type": "image/png",
         "path": "images/cat.png",
         "alt": "a cat",
+        # Its pixel size and bytes where known (0: not known; older files lack them).
+        "width": 0,
+        "height": 0,
+        "size": 0,
     }
     assert answer["parts"][4] == {"type": "hologram", "frames": 3}
     # Older Llamasides read these two.

@@ -169,6 +169,62 @@ def test_a_question_sent_again_after_dropping_the_oldest_keeps_its_picture(
     assert thumbnails_in_chat(window)  # the question on screen shows its picture again
 
 
+def seeing_smollm(window: MainWindow, smollm_path: str, tmp_path: Path) -> None:
+    chat = window.chat
+    projector = write_llama4_projector(tmp_path / "mmproj-smol.gguf", 576)
+    chat.store.set_model_projector(smollm_path, str(projector))
+    chat.refresh_models()
+    chat.load_params = LoadParams(n_ctx=256, n_threads=2)
+    chat.sampling = SamplingParams(temperature=0.0, max_tokens=8)
+
+
+def test_cancel_in_the_outgrown_dialog_gives_the_picture_back(
+    window: MainWindow, qtbot: QtBot, smollm_path: str, tmp_path: Path
+) -> None:
+    choice = "Cancel"
+    seeing_smollm(window, smollm_path, tmp_path)
+    chat = window.chat
+    store = chat.store
+    conv = store.create_conversation("Long one")
+    for i in range(8):
+        store.add_message(conv.id, Role.USER, f"Question {i}: " + "tell me about llamas " * 6)
+        store.add_message(
+            conv.id, Role.ASSISTANT, f"Answer {i}: " + "llamas are camelids " * 6, model="local:x"
+        )
+    window.open_conversation(conv.id)
+    drop_on_box(window, file_mime(a_picture(tmp_path)))
+    qtbot.waitUntil(lambda: ready(window) == ["red-square.png"])
+    window.input_box.setPlainText("And this one?")
+    buttons: list[str] = []
+    click_when_shown(choice, buttons)
+    with qtbot.waitSignal(chat.outgrown, timeout=TIMEOUT_MS):
+        QTest.mouseClick(window.send_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not chat.busy, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: window.input_box.toPlainText().startswith("And this one?"))
+    assert choice in buttons
+    assert ready(window) == ["red-square.png"]
+    assert len(store.messages(conv.id)) == 16  # nothing was sent
+
+
+def test_a_message_too_long_for_the_model_comes_back_with_its_picture(
+    window: MainWindow, qtbot: QtBot, smollm_path: str, tmp_path: Path
+) -> None:
+    seeing_smollm(window, smollm_path, tmp_path)
+    chat = window.chat
+    conv = chat.store.create_conversation("Too long")
+    window.open_conversation(conv.id)
+    drop_on_box(window, file_mime(a_picture(tmp_path)))
+    qtbot.waitUntil(lambda: ready(window) == ["red-square.png"])
+    words = "llamas " * 400  # far beyond the 256-token context on its own
+    window.input_box.setPlainText(words)
+    with qtbot.waitSignal(chat.rejected, timeout=TIMEOUT_MS):
+        QTest.mouseClick(window.send_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not chat.busy, timeout=TIMEOUT_MS)
+    assert window.input_box.toPlainText().strip() == words.strip()
+    assert ready(window) == ["red-square.png"]
+    assert chat.store.messages(conv.id) == []
+
+
 # -- the viewer reads a large picture off the GUI thread ----------------------------------------
 
 
