@@ -14,6 +14,7 @@ from desktop.core.models import CloudModel, is_local_id
 from desktop.core.usage import Usage
 from desktop.services.chat import ChatService
 from desktop.ui.context_meter import ContextMeter
+from desktop.ui.elided_label import ElidedLabel
 
 NO_MODEL = "No model loaded"
 
@@ -30,9 +31,9 @@ class StatusLine(QObject):
         #: The local engine's state in words (a cloud answer's line replaces it while it runs).
         self._engine_text = NO_MODEL
         parent: QWidget | None = bar.window()
-        self.engine_label = QLabel(NO_MODEL, parent)
+        self.engine_label = ElidedLabel(NO_MODEL, parent)
         self.engine_label.setAccessibleName("Engine status")
-        self.speed_label = QLabel("", parent)
+        self.speed_label = ElidedLabel("", parent)
         self.speed_label.setAccessibleName("Tokens per second")
         self.offline_label = QLabel("OFFLINE", parent)
         self.offline_label.setObjectName("offlineIndicator")
