@@ -43,6 +43,7 @@ from desktop.core.chat_records import StoredMessage, Versions
 from desktop.services.images import ImageService
 from desktop.ui.chat_history_html import EARLIER, earlier_link, messages_html, pictures_asked
 from desktop.ui.document_parts import FILL_MARK, Rendering, render_part, take_fills
+from desktop.ui.link_colours import LinkColours
 from desktop.ui.message_html import (
     CUT_MARK,
     SHOWN_LIMIT,
@@ -107,6 +108,7 @@ class ChatView(QTextBrowser):
         self.setOpenExternalLinks(False)
         self.anchorClicked.connect(self._on_anchor)
         self.document().setDocumentMargin(16)
+        self.link_colours = LinkColours(self)  # links follow a theme switch
         self._answer_start: int | None = None
         #: Where the streamed answer's whole region begins (a tool turn redraws from there).
         self._turn_start = 0
