@@ -574,7 +574,9 @@ class CompareWindow(QWidget):
 
     @Slot()
     def show_leaderboard(self) -> None:
-        self.leaderboard = LeaderboardDialog(self.comparisons.leaderboard, self)
+        self.leaderboard = LeaderboardDialog(
+            self.comparisons.leaderboard, self.chat.model_name, self
+        )
         self.leaderboard.show()
 
     @Slot(str)

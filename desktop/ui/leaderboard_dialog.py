@@ -1,11 +1,15 @@
 """The personal leaderboard: ratings from the user's blind votes, as a table and a chart with
-95 % intervals, filterable by tag and time; votes on answers that named their own model are
-left out unless the user counts them."""
+95 % intervals on a labelled rating axis, filterable by tag and time; models are named as the
+chat names them (the id in a tooltip); votes on answers that named their own model are left
+out unless the user counts them."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+
 from PySide6.QtCore import QRectF, Qt, Slot
-from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPen
+from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPalette, QPen
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -24,21 +28,53 @@ from desktop.services.leaderboard import Leaderboard
 
 PERIODS = (("All time", None), ("Last 7 days", 7), ("Last 30 days", 30), ("Last year", 365))
 COLUMNS = ("#", "Model", "Rating", "95% interval", "Wins", "Losses", "Ties", "Votes", "Win rate")
+#: The chart's value axis, under the rows.
+AXIS_TITLE = "Rating (Elo scale, 1000 = average)"
+ROW_HEIGHT = 26
+#: Room under the rows for the axis line, its tick labels and its title.
+AXIS_HEIGHT = 52
+
+
+def axis_ticks(low: float, high: float, most: int = 8) -> list[int]:
+    """Round rating values between low and high for the axis: a 1, 2 or 5 step times a
+    power of ten, no more than ``most`` of them."""
+    span = max(high - low, 1.0)
+    power = 10 ** math.floor(math.log10(span / most))
+    step = next(power * factor for factor in (1, 2, 5, 10) if span / (power * factor) <= most)
+    first = math.ceil(low / step) * step
+    return [round(first + i * step) for i in range(int((high - first) // step) + 1)]
 
 
 class RatingChart(QWidget):
-    """Each model's rating as a dot with its interval as a line, best at the top."""
+    """Each model's rating as a dot with its interval as a line, best at the top, over a
+    labelled rating axis with round ticks.
+
+    Attributes:
+        ratings: the ratings drawn.
+        names: each rating's model as the chat names it (by model id).
+        ticks: the axis's tick values as last drawn.
+    """
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setAccessibleName("Ratings chart")
         self.setMinimumHeight(160)
         self.ratings: list[Rating] = []
+        self.names: dict[str, str] = {}
+        self.axis_title = AXIS_TITLE
+        self.ticks: list[int] = []
 
-    def set_ratings(self, ratings: list[Rating]) -> None:
+    def set_ratings(self, ratings: list[Rating], names: dict[str, str] | None = None) -> None:
         self.ratings = ratings
-        self.setMinimumHeight(40 + 26 * len(ratings))
+        self.names = names or {}
+        self.setMinimumHeight(20 + ROW_HEIGHT * len(ratings) + AXIS_HEIGHT)
+        self.setAccessibleDescription(
+            f"{self.axis_title}: " + "; ".join(f"{self._name(r)} {r.rating:.0f}" for r in ratings)
+        )
         self.update()
+
+    def _name(self, rating: Rating) -> str:
+        return self.names.get(rating.model, rating.model)
 
     def paintEvent(self, _event: QPaintEvent) -> None:
         if not self.ratings:
@@ -49,17 +85,34 @@ class RatingChart(QWidget):
         high = max(r.high for r in self.ratings) + 20
         label_width = 260.0
         left, right = label_width + 10, self.width() - 20.0
+        text = self.palette().color(QPalette.ColorRole.WindowText)
 
         def x(value: float) -> float:
             return left + (value - low) / (high - low) * (right - left)
 
+        # The value axis under the rows: a line, round ticks with their values, its title.
+        axis_y = 20 + len(self.ratings) * ROW_HEIGHT - 6
+        self.ticks = axis_ticks(low, high)
+        painter.setPen(QPen(text, 1))
+        painter.drawLine(int(left), axis_y, int(right), axis_y)
+        for tick in self.ticks:
+            tick_x = x(tick)
+            painter.drawLine(int(tick_x), axis_y, int(tick_x), axis_y + 5)
+            painter.drawText(
+                QRectF(tick_x - 30, axis_y + 6, 60, 16), Qt.AlignmentFlag.AlignCenter, str(tick)
+            )
+        painter.drawText(
+            QRectF(left, axis_y + 24, right - left, 18),
+            Qt.AlignmentFlag.AlignCenter,
+            self.axis_title,
+        )
         for index, rating in enumerate(self.ratings):
-            y = 20 + index * 26
-            painter.setPen(QColor("#333"))
+            y = 20 + index * ROW_HEIGHT
+            painter.setPen(text)
             painter.drawText(
                 QRectF(0, y - 9, label_width, 18),
                 Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
-                rating.model,
+                self._name(rating),
             )
             painter.setPen(QPen(QColor("#2e86c1"), 2))
             painter.drawLine(int(x(rating.low)), y, int(x(rating.high)), y)
@@ -69,12 +122,20 @@ class RatingChart(QWidget):
 
 
 class LeaderboardDialog(QDialog):
-    """Shows the ratings from the user's blind votes, filtered by tag and period."""
+    """Shows the ratings from the user's blind votes, filtered by tag and period, each model
+    by the name ``model_name`` gives its id (the chat service's), the id in a tooltip."""
 
-    def __init__(self, board: Leaderboard, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        board: Leaderboard,
+        model_name: Callable[[str], str],
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         #: Where the ratings come from (a store given is read through a Leaderboard).
         self.board = board
+        #: A model's name from its id, as the rest of the app names it.
+        self.model_name = model_name
         self.setWindowTitle("Leaderboard — your votes")
         self.setObjectName("leaderboardDialog")
         self.resize(900, 560)
@@ -131,13 +192,14 @@ class LeaderboardDialog(QDialog):
             count_flagged=self.flagged_box.isChecked(),
         )
         self.ratings = standings.ratings
+        names = {r.model: self.model_name(r.model) for r in self.ratings}
         self.table.setRowCount(0)
         for rank, rating in enumerate(self.ratings, start=1):
             row = self.table.rowCount()
             self.table.insertRow(row)
             cells = (
                 str(rank),
-                rating.model,
+                names[rating.model],
                 f"{rating.rating:.0f}",
                 f"{rating.low:.0f} – {rating.high:.0f}",
                 str(rating.wins),
@@ -150,8 +212,10 @@ class LeaderboardDialog(QDialog):
                 item = QTableWidgetItem(text)
                 if column != 1:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+                else:
+                    item.setToolTip(rating.model)
                 self.table.setItem(row, column, item)
-        self.chart.set_ratings(self.ratings)
+        self.chart.set_ratings(self.ratings, names)
         counted, left_out = standings.counted, standings.left_out
         note = (
             f" {left_out} vote(s) on answers that named their own model are left out."

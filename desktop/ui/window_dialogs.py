@@ -136,7 +136,9 @@ class WindowDialogs(QObject):
     @Slot()
     def show_leaderboard(self) -> None:
         if self.leaderboard_dialog is None:
-            self.leaderboard_dialog = LeaderboardDialog(self.comparisons.leaderboard, self._window)
+            self.leaderboard_dialog = LeaderboardDialog(
+                self.comparisons.leaderboard, self.chat.model_name, self._window
+            )
         self.leaderboard_dialog.refresh()
         self.leaderboard_dialog.show()
         self.leaderboard_dialog.raise_()

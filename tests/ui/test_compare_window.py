@@ -277,7 +277,8 @@ def test_blind_positions_names_vote_and_leaderboard(
     board.flagged_box.setChecked(True)
     assert board.table.rowCount() == 2
     top = board.table.item(0, 1)
-    assert top is not None and top.text() == SMOL
+    assert top is not None and top.text() == window.chat.model_name(SMOL)
+    assert top.toolTip() == SMOL
 
 
 def test_focus_gives_one_column_the_width(window: CompareWindow, qtbot: QtBot) -> None:
