@@ -31,8 +31,10 @@ from desktop.ui.chat_view import ChatView
 from desktop.ui.compare_window import CompareWindow
 from desktop.ui.composer import Composer
 from desktop.ui.context_meter import ContextMeter
+from desktop.ui.find_bar import install_find_bar
 from desktop.ui.leaderboard_dialog import LeaderboardDialog
 from desktop.ui.menus import Menus
+from desktop.ui.message_copy import install_copy_menu
 from desktop.ui.message_links import follow_message_link
 from desktop.ui.model_bar import ModelBar
 from desktop.ui.models_dialog import ModelsDialog
@@ -105,6 +107,8 @@ class MainWindow(QMainWindow):
         )
         self.tools_ui = ToolsUi(self, tools) if tools is not None else None
         self._connect()
+        self.find_bar = install_find_bar(self)
+        install_copy_menu(self)
         self._refresh_models()
         self.library.purge_deleted()  # deletions left from a run that ended abruptly
         self._refresh_conversations()
