@@ -48,6 +48,7 @@ from desktop.ui.turns import Turns
 from desktop.ui.welcome import welcome_html
 from desktop.ui.widgets import ErrorBanner, UndoBar
 from desktop.ui.window_dialogs import WindowDialogs, shortcut_list
+from desktop.ui.zoom import Zoom
 
 
 class MainWindow(QMainWindow):
@@ -85,6 +86,7 @@ class MainWindow(QMainWindow):
         self.menus = Menus(self)
         self._name_actions()
         self.theme = Theme(chat, self.menus)
+        self.zoom = Zoom(chat, self.menus, (self.chat_view, self.input_box))
         self.dialogs = WindowDialogs(
             chat, downloads, self, library=library, comparisons=comparisons, images=images
         )

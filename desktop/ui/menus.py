@@ -149,6 +149,13 @@ class Menus(QObject):
             action.triggered.connect(lambda _checked=False, k=key: self.theme_chosen.emit(k))
             theme_menu.addAction(action)
             self.theme_actions[key] = action
+        menu.addSeparator()
+        self.zoom_in_action = QAction("Zoom &In", window)
+        # Ctrl+= first: it is the key without Shift on most layouts, and the one menus show.
+        self.zoom_in_action.setShortcuts([QKeySequence("Ctrl+="), QKeySequence("Ctrl++")])
+        self.zoom_out_action = QAction("Zoom &Out", window, shortcut=QKeySequence("Ctrl+-"))
+        self.actual_size_action = QAction("&Actual Size", window, shortcut=QKeySequence("Ctrl+0"))
+        menu.addActions([self.zoom_in_action, self.zoom_out_action, self.actual_size_action])
 
     def _build_help(self, window: QMainWindow) -> None:
         menu = window.menuBar().addMenu("&Help")
