@@ -30,6 +30,7 @@ from desktop.core.models import human_size
 from desktop.services import model_catalog
 from desktop.services.background import Background
 from desktop.services.model_catalog import BackendReport
+from desktop.ui.screen_fit import fit_to_screen
 
 
 class BackendDialog(QDialog):
@@ -51,7 +52,7 @@ class BackendDialog(QDialog):
         super().__init__(parent)
         self.setObjectName("backendDialog")
         self.setWindowTitle("GPU backend")
-        self.resize(760, 560)
+        fit_to_screen(self, 760, 560)
         self._models_dir = models_dir
         self._report_fn = report
         self.report: BackendReport | None = None

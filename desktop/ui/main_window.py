@@ -40,6 +40,7 @@ from desktop.ui.model_bar import ModelBar
 from desktop.ui.models_dialog import ModelsDialog
 from desktop.ui.privacy_dialog import PrivacyDialog
 from desktop.ui.providers_dialog import ProvidersDialog
+from desktop.ui.screen_fit import fit_to_screen
 from desktop.ui.sidebar import Sidebar
 from desktop.ui.status_line import NO_MODEL, StatusLine
 from desktop.ui.theme import Theme
@@ -81,7 +82,7 @@ class MainWindow(QMainWindow):
         self._conversation_id: int | None = None
         self._shut_down = False
         self.setWindowTitle(APP_NAME)
-        self.resize(1100, 720)
+        fit_to_screen(self, 1100, 720)
         self._build_widgets()
         self.menus = Menus(self)
         self._name_actions()

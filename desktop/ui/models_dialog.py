@@ -53,6 +53,7 @@ from desktop.services.background import Background
 from desktop.services.chat import ChatService
 from desktop.services.downloads import DownloadManager
 from desktop.ui.downloads_tab import DownloadsTab
+from desktop.ui.screen_fit import fit_to_screen
 
 _VERDICT_TEXT = {
     Verdict.FULL_GPU: ("All on the GPU", "#1e8449"),
@@ -92,7 +93,7 @@ class ModelsDialog(QDialog):
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Models — Llamaside")
-        self.resize(980, 620)
+        fit_to_screen(self, 980, 620)
         self.chat = chat
         self.downloads = downloads
         self.background = Background(self)

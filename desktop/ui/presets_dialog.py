@@ -23,6 +23,7 @@ from desktop.core.errors import LlamasideError
 from desktop.core.params import REASONING_EFFORTS, SamplingParams
 from desktop.core.presets import Preset
 from desktop.services.chat import ChatService
+from desktop.ui.screen_fit import fit_to_screen
 
 
 def _double(low: float, high: float, step: float, decimals: int = 2) -> QDoubleSpinBox:
@@ -41,7 +42,7 @@ class PresetsDialog(QDialog):
         self.chat = chat
         self.setWindowTitle("Presets")
         self.setObjectName("presetsDialog")
-        self.resize(560, 520)
+        fit_to_screen(self, 560, 520)
         self.picker = QComboBox(self)
         self.picker.setAccessibleName("Preset to edit")
         self.picker.currentIndexChanged.connect(self._load)

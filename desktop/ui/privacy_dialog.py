@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 from desktop.core.privacy_record import OutboundRecord, images_note
 from desktop.services.cloud import CloudService
 from desktop.services.privacy import export_record, record_rows
+from desktop.ui.screen_fit import fit_to_screen
 
 COLUMNS = ("Time (UTC)", "Sent to", "Host", "What", "Model / item", "Chat", "Bytes sent")
 
@@ -45,7 +46,7 @@ class PrivacyDialog(QDialog):
         self.cloud = cloud
         self.setWindowTitle("Privacy record")
         self.setObjectName("privacyDialog")
-        self.resize(900, 480)
+        fit_to_screen(self, 900, 480)
         self.summary = QLabel(self)
         self.summary.setWordWrap(True)
         self.summary.setAccessibleName("Privacy summary")

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 from desktop.core.errors import LlamasideError
 from desktop.core.providers import BUILTIN
 from desktop.services.cloud import CloudService
+from desktop.ui.screen_fit import fit_to_screen
 
 NAME_ROLE = Qt.ItemDataRole.UserRole
 
@@ -42,7 +43,7 @@ class ProvidersDialog(QDialog):
         self.cloud = cloud
         self.setWindowTitle("Cloud providers")
         self.setObjectName("providersDialog")
-        self.resize(820, 520)
+        fit_to_screen(self, 820, 520)
         self._build()
         cloud.changed.connect(self._refresh_list)
         cloud.checked.connect(self._on_checked)

@@ -51,6 +51,7 @@ from desktop.core.mcp_config import (
 )
 from desktop.core.tools import ToolSpec
 from desktop.services.tools import MAX_STEPS_KEY, TIMEOUT_KEY, ToolsService
+from desktop.ui.screen_fit import fit_to_screen
 from desktop.ui.tool_approval import breakable
 from desktop.ui.tool_server_forms import (
     HTTP_NOTE,
@@ -100,7 +101,7 @@ class ToolsDialog(QDialog):
         self.tools = tools
         self.setObjectName("toolsDialog")
         self.setWindowTitle("Tools")
-        self.resize(860, 640)
+        fit_to_screen(self, 860, 640)
         self._poll_until = 0.0
         self._build()
         self._timer = QTimer(self)
