@@ -51,6 +51,7 @@ from desktop.ui.compare_parts import (
 from desktop.ui.compare_past import PastComparisons
 from desktop.ui.compare_pickers import fill_pickers, left_out_text, model_picker, show_warnings
 from desktop.ui.leaderboard_dialog import LeaderboardDialog
+from desktop.ui.screen_fit import fit_to_screen
 from desktop.ui.widgets import InputBox
 
 
@@ -85,7 +86,7 @@ class CompareWindow(QWidget):
         self._picked: set[int] = set()
         self.setWindowTitle("Compare models — Llamaside")
         self.setObjectName("compareWindow")
-        self.resize(1280, 820)
+        fit_to_screen(self, 1280, 820)
         self._build()
         self._restore_models()
         self._refresh_past()
