@@ -1,16 +1,18 @@
 """Batch comparison: a prompt file through the compare window's models, with progress, a
 prompt x model table, a summary (mean latency, tokens/s, cost and cost at the user's monthly
 volume; tool-call accuracy where the prompts expect calls) and export to Markdown, CSV and
-JSON."""
+JSON. Models are named as the chat names them (the id in a tooltip); an answer's cell shows
+its Markdown as plain text, and Enter or a double-click on it opens the whole answer rendered."""
 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, Slot
-from PySide6.QtGui import QCloseEvent
+from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -48,6 +50,7 @@ from desktop.core.tools import ToolSpec
 from desktop.services.chat import ChatService
 from desktop.services.compare import CompareSession
 from desktop.services.comparisons import Comparisons
+from desktop.ui.answer_cell import AnswerDialog, plain_text
 from desktop.ui.compare_calls import answer_cell, call_line
 
 SUMMARY_COLUMNS = (
@@ -63,6 +66,9 @@ SUMMARY_COLUMNS = (
 )
 #: After the name of a model that failed to load last time, as in the main window's picker.
 FAILED_MARK = " · ⚠ failed to load"
+#: How much of an answer a cell shows (one or two lines; the cell elides the rest).
+CELL_CHARS = 160
+OPEN_HINT = "Enter or double-click: the whole answer"
 
 
 class BatchDialog(QDialog):
@@ -84,6 +90,9 @@ class BatchDialog(QDialog):
         self.tools = tools
         self.session: CompareSession | None = None
         self.report: dict[str, Any] | None = None
+        #: The batch report's row behind each row of the table, in order.
+        self.shown_rows: list[dict[str, Any]] = []
+        self.answer_dialog: AnswerDialog | None = None
         self.blind_run = False
         self.setWindowTitle("Batch comparison")
         self.setObjectName("batchDialog")
@@ -146,8 +155,21 @@ class BatchDialog(QDialog):
         self.results.setObjectName("batchResults")
         self.results.setAccessibleName("Answers, one row per prompt")
         self.results.setHorizontalHeaderLabels([m.name for m in models])
+        for column, model in enumerate(models):
+            header_item = self.results.horizontalHeaderItem(column)
+            if header_item is not None:
+                header_item.setToolTip(model.id)
         self.results.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.results.setWordWrap(True)
+        self.results.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.results.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.results.verticalHeader().setDefaultSectionSize(2 * self.fontMetrics().height() + 8)
+        self.results.cellDoubleClicked.connect(self.show_answer)
+        for key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            # On the table only: Enter elsewhere in the dialog keeps its usual meaning.
+            opener = QShortcut(QKeySequence(key), self.results)
+            opener.setContext(Qt.ShortcutContext.WidgetShortcut)
+            opener.activated.connect(self._show_current_answer)
         self.summary = QTableWidget(len(models), len(SUMMARY_COLUMNS), self)
         self.summary.setObjectName("batchSummary")
         self.summary.setAccessibleName("Summary per model")
@@ -266,6 +288,7 @@ class BatchDialog(QDialog):
         self.session.batch_progress.connect(self._on_progress)
         self.session.batch_finished.connect(self._on_finished)
         self.results.setRowCount(0)
+        self.shown_rows = []
         self.progress.setRange(0, len(prompts))
         self.progress.setValue(0)
         self.run_button.setEnabled(False)
@@ -306,21 +329,27 @@ class BatchDialog(QDialog):
         self.progress.setValue(done)
         results = self.session.results[-1]
         report_row = self.session.batch_rows[-1]
+        self.shown_rows.append(report_row)
         row = self.results.rowCount()
         self.results.insertRow(row)
         self.results.setVerticalHeaderItem(row, QTableWidgetItem(self.session.prompts[-1][:40]))
         for slot, result in enumerate(results):
             if result is None:
                 continue
-            text, tip = answer_cell(report_row["answers"][slot])
+            answer = report_row["answers"][slot]
+            # The words as a reader of the rendered answer reads them, not its Markdown.
+            text, tip = answer_cell({**answer, "text": plain_text(answer.get("text") or "")})
             if result.status == "failed":
                 text = tip = f"[failed] {result.error}"
             if self.blind_run:
                 # A blind vote comes later: show that it answered, not what.
                 text = "failed" if result.status == "failed" else "answered (hidden)"
-            item = QTableWidgetItem(" ".join(text.split())[:160])
+            short = " ".join(text.split())
+            item = QTableWidgetItem(
+                short if len(short) <= CELL_CHARS else short[: CELL_CHARS - 1] + "…"
+            )
             if not self.blind_run:
-                item.setToolTip(tip)
+                item.setToolTip(f"{tip[:600]}\n\n{OPEN_HINT}")
             if result.status == "failed":
                 item.setForeground(Qt.GlobalColor.darkRed)
             self.results.setItem(row, slot, item)
@@ -335,7 +364,7 @@ class BatchDialog(QDialog):
         self.vote_button.setEnabled(len(self.models) == 2 and bool(report["results"]))
         for row, entry in enumerate(report["summary"]):
             cells = (
-                entry["model"],
+                self.chat.model_name(entry["model"]),
                 str(entry["answers"]),
                 str(entry["failed"]),
                 format_metric("ttft_s", entry["mean_ttft_s"]),
@@ -348,7 +377,41 @@ class BatchDialog(QDialog):
                 ),
             )
             for column, text in enumerate(cells):
-                self.summary.setItem(row, column, QTableWidgetItem(text))
+                item = QTableWidgetItem(text)
+                if column == 0:
+                    item.setToolTip(entry["model"])
+                self.summary.setItem(row, column, item)
+
+    @Slot()
+    def _show_current_answer(self) -> None:
+        self.show_answer(self.results.currentRow(), self.results.currentColumn())
+
+    @Slot(int, int)
+    def show_answer(self, row: int, column: int) -> AnswerDialog | None:
+        """The whole answer of a cell, rendered (not in a blind run: it is hidden for the vote)."""
+        if self.blind_run or not 0 <= row < len(self.shown_rows):
+            return None
+        answers = self.shown_rows[row]["answers"]
+        if not 0 <= column < len(answers):
+            return None
+        answer = answers[column]
+        if answer["status"] == "failed":
+            body = f"**Failed:** {answer.get('error') or 'no answer'}"
+        else:
+            score = answer.get("score")
+            calls = [f"`{call_line(call)}`" for call in answer.get("calls") or []]
+            notes = [f"*{score['detail']}*"] if score and score.get("detail") else []
+            body = "\n\n".join([*notes, *calls, answer.get("text") or ""]).strip()
+        if self.answer_dialog is not None:
+            self.answer_dialog.close()
+        self.answer_dialog = AnswerDialog(
+            f"{self.chat.model_name(answer['model'])} — prompt {row + 1}",
+            self.shown_rows[row]["prompt"],
+            body,
+            self,
+        )
+        self.answer_dialog.show()
+        return self.answer_dialog
 
     @Slot()
     def vote_blind(self) -> BatchVoteDialog | None:
@@ -360,6 +423,7 @@ class BatchDialog(QDialog):
             self.session.comparison_id,
             random.Random(),
             self,
+            model_name=self.chat.model_name,
             seen="" if self.blind_run else "the answers were shown with their models first",
         )
         self.vote_dialog.show()
@@ -407,10 +471,13 @@ class BatchVoteDialog(QDialog):
         rng: random.Random,
         parent: QWidget | None = None,
         *,
+        model_name: Callable[[str], str] = str,
         seen: str = "",
     ) -> None:
         super().__init__(parent)
         self.comparisons = comparisons
+        #: A model's name from its id, for the names shown after the votes.
+        self.model_name = model_name
         self.report = report
         #: Why these votes are not blind (kept out of the leaderboard by default), if so.
         self.seen = seen
@@ -459,9 +526,9 @@ class BatchVoteDialog(QDialog):
 
     def _show(self) -> None:
         if self.position >= len(self.rounds):
-            models = self.report["models"]
+            first, second = (self.model_name(m) for m in self.report["models"][:2])
             self.prompt_label.setText(
-                f"Done: {self.votes} votes on {models[0]} vs {models[1]}, saved to the leaderboard."
+                f"Done: {self.votes} votes on {first} vs {second}, saved to the leaderboard."
             )
             self.answer_a.clear()
             self.answer_b.clear()
