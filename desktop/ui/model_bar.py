@@ -28,6 +28,7 @@ from desktop.core.errors import LlamasideError
 from desktop.core.models import CloudModel, human_size
 from desktop.services import model_catalog
 from desktop.services.chat import ChatService
+from desktop.ui.fitting_combo import FittingCombo
 from desktop.ui.widgets import FittingLabel
 
 #: The picker's last entry, which opens the cloud provider settings.
@@ -54,7 +55,7 @@ class ModelBar(QWidget):
         super().__init__(parent)
         self.chat = chat
         self.conversation_id: int | None = None
-        self.picker = QComboBox(self)
+        self.picker = FittingCombo(self)
         self.picker.setObjectName("modelPicker")
         self.picker.setAccessibleName("Model")
         # Long file names must not make the window wider than a small screen.
@@ -125,6 +126,7 @@ class ModelBar(QWidget):
             if current is not None and picker.itemData(index) == current.id:
                 picker.setCurrentIndex(index)
         picker.blockSignals(False)
+        picker.updateGeometry()  # its entry changed with signals blocked: ask for its room again
         self.lock_button.blockSignals(True)
         self.lock_button.setChecked(locked)
         self.lock_button.blockSignals(False)

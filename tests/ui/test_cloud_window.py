@@ -46,6 +46,8 @@ def window(home: AppPaths, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch) -> Ite
     win = build_window(home)
     win.chat.sampling = SamplingParams(temperature=0.0, max_tokens=20)
     qtbot.addWidget(win)
+    # Wider than the offscreen 800-pixel screen it would fit itself to: the privacy words show.
+    win.resize(1100, 720)
     win.show()
     qtbot.waitExposed(win)
     yield win
