@@ -129,8 +129,12 @@ def test_batch_shows_tool_call_accuracy_and_the_columns_show_the_calls(
         return [cell.text() if cell is not None else "" for cell in cells]
 
     local, gpt = summary(0), summary(1)
-    assert gpt[0] == GPT and gpt[-3:] == ["100%", "50%", "100%"]
-    assert local[0] == SMOL and all(cell.endswith("%") for cell in local[-3:])
+    # Models by name, as the rest of the app names them; the id in the cell's tooltip.
+    assert gpt[0] == "gpt-4o · OpenAI" and gpt[-3:] == ["100%", "50%", "100%"]
+    assert local[0] == "SmolLM2 135M Instruct (bundled)"
+    assert all(cell.endswith("%") for cell in local[-3:])
+    ids = [dialog.summary.item(row, 0) for row in (0, 1)]
+    assert [item.toolTip() if item is not None else "" for item in ids] == [SMOL, GPT]
     first, second = (dialog.results.item(row, 1) for row in range(2))
     assert first is not None and second is not None
     assert first.text().startswith("✓ right call · ⚙ get_weather(city=")
