@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QMenu,
     QPushButton,
     QTextEdit,
     QWidget,
@@ -193,12 +192,8 @@ def install_find_bar(window: MainWindow) -> FindBar:
         layout.insertWidget(layout.indexOf(view) + 1, bar)
     action = QAction("&Find in chat…", window, shortcut=QKeySequence(QKeySequence.StandardKey.Find))
     action.triggered.connect(bar.open_bar)
-    chat_menu = next((a.menu() for a in window.menuBar().actions() if a.text() == "&Chat"), None)
-    if isinstance(chat_menu, QMenu):
-        chat_menu.addSeparator()
-        chat_menu.addAction(action)
-    else:
-        window.addAction(action)
+    window.menus.chat_menu.addSeparator()
+    window.menus.chat_menu.addAction(action)
     for keys, direction in (("F3", 1), ("Shift+F3", -1)):
         shortcut = QShortcut(QKeySequence(keys), window)
         shortcut.activated.connect(lambda d=direction: _step_or_open(bar, d))

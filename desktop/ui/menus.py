@@ -61,6 +61,8 @@ class Menus(QObject):
 
     def _build_chat(self, window: QMainWindow) -> None:
         menu = window.menuBar().addMenu("&Chat")
+        #: Kept for the windows' own additions (PySide 6.8's QAction.menu() gives a dead one).
+        self.chat_menu = menu
         self.stop_action = QAction("&Stop generating", window, shortcut=QKeySequence("Esc"))
         self.rename_action = QAction("&Rename…", window, shortcut=QKeySequence("F2"))
         self.delete_action = QAction(

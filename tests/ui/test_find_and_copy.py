@@ -136,7 +136,7 @@ def test_an_answer_copies_whole_as_markdown_and_as_plain_text(
 
 
 def test_find_in_chat_is_in_the_chat_menu(window: MainWindow) -> None:
-    chat_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Chat")
+    chat_menu = window.menus.chat_menu
     assert isinstance(chat_menu, QMenu)
     found = [a for a in chat_menu.actions() if a.text() == "&Find in chat…"]
     assert found and found[0].shortcut().toString() == "Ctrl+F"
