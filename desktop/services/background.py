@@ -6,6 +6,7 @@ so the window never waits on the network.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -35,16 +36,23 @@ class Background(QObject):
             try:
                 result = fn()
             except LlamasideError as exc:
-                self.failed.emit(tag, str(exc))
+                self._report(self.failed, tag, str(exc))
             except Exception as exc:  # report, never die silently
-                self.failed.emit(tag, f"{type(exc).__name__}: {exc}")
+                self._report(self.failed, tag, f"{type(exc).__name__}: {exc}")
             else:
-                self.done.emit(tag, result)
+                self._report(self.done, tag, result)
 
         self._threads = [t for t in self._threads if t.is_alive()]
         thread = threading.Thread(target=work, name=f"background-{tag}", daemon=True)
         self._threads.append(thread)
         thread.start()
+
+    @staticmethod
+    def _report(signal: Any, tag: str, value: object) -> None:
+        # The window that asked may have closed while the call ran (a dialog shut during a
+        # hardware probe): its Background is gone with it, and there is no one left to tell.
+        with contextlib.suppress(RuntimeError):
+            signal.emit(tag, value)
 
     def wait(self, timeout: float = 10.0) -> None:
         for thread in self._threads:
