@@ -49,6 +49,7 @@ from desktop.ui.turns import Turns
 from desktop.ui.welcome import welcome_html
 from desktop.ui.widgets import ErrorBanner, UndoBar
 from desktop.ui.window_dialogs import WindowDialogs, shortcut_list
+from desktop.ui.window_extras import install_extras
 from desktop.ui.zoom import Zoom
 
 
@@ -112,6 +113,7 @@ class MainWindow(QMainWindow):
         self._connect()
         self.find_bar = install_find_bar(self)
         install_copy_menu(self)
+        install_extras(self)
         self._refresh_models()
         self.library.purge_deleted()  # deletions left from a run that ended abruptly
         self._refresh_conversations()

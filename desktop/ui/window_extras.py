@@ -1,0 +1,17 @@
+"""The window's add-ons that install themselves (Preferences, hover actions, load progress…):
+each feature lives in its own module and hooks into the window's menus and views from there, so
+MainWindow stays a layout and the features stay small rooms.
+
+Each ``install_*`` is idempotent: calling it on a window that has it returns what is there."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from desktop.ui.main_window import MainWindow
+
+
+def install_extras(window: MainWindow) -> None:
+    """Called once, at the end of MainWindow's construction. One line per feature."""
+    del window  # features add their install line here
