@@ -1,6 +1,7 @@
 """The conversation sidebar: New chat, a search box over every message (SQLite FTS5), and the
-chats grouped by date with pinned ones first. Search hits show a highlighted snippet; choosing
-one opens its chat at that message. A row's context menu acts on that row's chat.
+chats grouped by date with pinned ones first. Search hits show a highlighted snippet, grouped
+by chat (its title once, its hits under it); choosing one opens its chat at that message. A
+row's context menu acts on that row's chat.
 
 The list is read a page at a time: the first page when it is shown, the next when it is
 scrolled near its end (as Qt's fetchMore does for item models), and a refresh rebuilds only the
@@ -30,12 +31,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.core.chat_records import HIT_END, HIT_START, ConversationTitle
+from desktop.core.chat_records import HIT_END, HIT_START, ConversationTitle, SearchHit
 from desktop.core.history_format import group_of
 from desktop.services.library import ChatLibrary
 
 CONVERSATION_ROLE = Qt.ItemDataRole.UserRole
 MESSAGE_ROLE = Qt.ItemDataRole.UserRole + 1
+#: A search hit's title line (empty below its chat's first hit) and its snippet, as HTML.
+HIT_TITLE_ROLE = Qt.ItemDataRole.UserRole + 2
+HIT_SNIPPET_ROLE = Qt.ItemDataRole.UserRole + 3
 SEARCH_DELAY_MS = 150
 #: Chats read per page: more than a tall window shows, few enough to build in milliseconds.
 PAGE_SIZE = 200
@@ -122,6 +126,7 @@ class Sidebar(QWidget):
         self.list.verticalScrollBar().valueChanged.connect(self._on_scrolled)
         self.search_edit.textChanged.connect(lambda _text: self._timer.start())
         self.hits.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.hits.itemSelectionChanged.connect(self._on_hits_selected)
         for listing in (self.list, self.hits):
             listing.itemActivated.connect(self._on_item)
             listing.itemClicked.connect(self._on_item)
@@ -239,38 +244,79 @@ class Sidebar(QWidget):
         listing.addItem(item)
 
     def _show_hits(self) -> None:
+        """The hits grouped by chat, the chats in the order of their best hit: a chat's title
+        once, on its first hit's row (with how many of its messages match), its other hits
+        under it. Each row opens its chat at its own message."""
         hits = self.library.search(self.search_edit.text())
         if not hits:
             self._header(self.hits, "No messages match")
             return
-        # The snippet dimmed from the theme's text colour towards its background (a fixed grey
-        # is near-invisible on the dark palette; PlaceholderText's dimming is an alpha, which
-        # rich text drops).
-        palette = self.hits.palette()
-        text, base = palette.color(QPalette.ColorRole.Text), palette.color(QPalette.ColorRole.Base)
-        dim = "#" + "".join(
-            f"{round(t * 0.65 + b * 0.35):02x}"
-            for t, b in zip(
-                (text.red(), text.green(), text.blue()),
-                (base.red(), base.green(), base.blue()),
-                strict=True,
-            )
-        )
+        by_chat: dict[int, list[SearchHit]] = {}
         for hit in hits:
-            item = QListWidgetItem()
-            item.setData(CONVERSATION_ROLE, hit.conversation_id)
-            item.setData(MESSAGE_ROLE, hit.message_id)
-            item.setToolTip(hit.title)
-            label = QLabel(
-                f"<b>{html.escape(hit.title)}</b><br>"
-                f"<span style='color:{dim}'>{snippet_html(hit.snippet)}</span>"
+            by_chat.setdefault(hit.conversation_id, []).append(hit)
+        for chat_hits in by_chat.values():
+            count = len(chat_hits)
+            for position, hit in enumerate(chat_hits):
+                item = QListWidgetItem()
+                item.setData(CONVERSATION_ROLE, hit.conversation_id)
+                item.setData(MESSAGE_ROLE, hit.message_id)
+                item.setToolTip(hit.title)
+                title = ""
+                if position == 0:
+                    title = f"<b>{html.escape(hit.title)}</b>"
+                    if count > 1:
+                        title += f" · {count} matches"
+                item.setData(HIT_TITLE_ROLE, title)
+                item.setData(HIT_SNIPPET_ROLE, snippet_html(hit.snippet))
+                label = QLabel()
+                label.setObjectName("searchHit")
+                label.setWordWrap(True)
+                label.setTextFormat(Qt.TextFormat.RichText)
+                # A chat's later hits sit under its title, indented.
+                label.setContentsMargins(4 if position == 0 else 18, 3, 4, 3)
+                label.setText(self._hit_html(item, selected=False))
+                item.setSizeHint(label.sizeHint())
+                self.hits.addItem(item)
+                self.hits.setItemWidget(item, label)
+
+    def _hit_html(self, item: QListWidgetItem, *, selected: bool) -> str:
+        """A hit's words in the palette's colours: the title in the text colour and the snippet
+        dimmed towards the background; the whole hit in the highlighted text colour when it
+        is selected (the dimmed grey on the selection's blue was hard to read)."""
+        palette = self.hits.palette()
+        group = (
+            QPalette.ColorGroup.Active
+            if self.hits.isActiveWindow()
+            else QPalette.ColorGroup.Inactive
+        )
+        if selected:
+            text = dim = palette.color(group, QPalette.ColorRole.HighlightedText).name()
+        else:
+            # Dimmed from the theme's text colour towards its background (a fixed grey is
+            # near-invisible on the dark palette; PlaceholderText's dimming is an alpha, which
+            # rich text drops).
+            fore = palette.color(group, QPalette.ColorRole.Text)
+            base = palette.color(group, QPalette.ColorRole.Base)
+            text = fore.name()
+            dim = "#" + "".join(
+                f"{round(t * 0.65 + b * 0.35):02x}"
+                for t, b in (
+                    (fore.red(), base.red()),
+                    (fore.green(), base.green()),
+                    (fore.blue(), base.blue()),
+                )
             )
-            label.setWordWrap(True)
-            label.setTextFormat(Qt.TextFormat.RichText)
-            label.setContentsMargins(4, 3, 4, 3)
-            item.setSizeHint(label.sizeHint())
-            self.hits.addItem(item)
-            self.hits.setItemWidget(item, label)
+        title = str(item.data(HIT_TITLE_ROLE) or "")
+        snippet = f"<span style='color:{dim}'>{item.data(HIT_SNIPPET_ROLE) or ''}</span>"
+        return f"<span style='color:{text}'>{title}<br>{snippet}</span>" if title else snippet
+
+    @Slot()
+    def _on_hits_selected(self) -> None:
+        for row in range(self.hits.count()):
+            item = self.hits.item(row)
+            label = self.hits.itemWidget(item)
+            if isinstance(label, QLabel):
+                label.setText(self._hit_html(item, selected=item.isSelected()))
 
     @Slot(QListWidgetItem)
     def _on_item(self, item: QListWidgetItem) -> None:
