@@ -1,4 +1,5 @@
-"""Light, dark, or following the system: the app's colours, as View → Theme sets them."""
+"""Light, dark, or following the system: the app's colours, as View → Theme sets them (the
+palettes and stylesheet of desktop/ui/design.py, the icons of desktop/ui/icon_set.py)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ from PySide6.QtCore import QObject, Qt, Slot
 from PySide6.QtWidgets import QApplication
 
 from desktop.services.chat import ChatService
+from desktop.ui.design import palette_for, stylesheet
+from desktop.ui.icon_set import refresh_icons
 from desktop.ui.menus import Menus
-from desktop.ui.widgets import dark_palette
 
 SCHEMES = {
     "light": Qt.ColorScheme.Light,
@@ -18,13 +20,16 @@ SCHEMES = {
 
 class Theme(QObject):
     """Owns the theme in force: the "theme" setting, the colour scheme asked of Qt, the palette
-    set with it, View → Theme's checks, and following the system's switches between light and
-    dark while the app runs (until ``stop_following``)."""
+    and app stylesheet set with it (and the icons redrawn in its colours), View → Theme's
+    checks, and following the system's switches between light and dark while the app runs
+    (until ``stop_following``)."""
 
     def __init__(self, chat: ChatService, menus: Menus) -> None:
         super().__init__(menus)
         self.chat = chat
         self.menus = menus
+        #: Whether the dark colours are in force.
+        self.dark = False
         app = QApplication.instance()
         if isinstance(app, QApplication):
             app.styleHints().colorSchemeChanged.connect(self._on_system_scheme)
@@ -52,11 +57,14 @@ class Theme(QObject):
         if isinstance(app, QApplication):
             hints = app.styleHints()
             hints.setColorScheme(SCHEMES[theme])
-            # Not every platform theme honours the request (a bare X server has none), so the
-            # palette is set too: Fusion with dark colours, or the style's own light ones.
+            # Not every platform theme honours the request (a bare X server has none), and a
+            # native palette differs from one system to the next: ours is set in both themes.
             scheme = system if system is not None else hints.colorScheme()
             dark = theme == "dark" or (theme == "system" and scheme == Qt.ColorScheme.Dark)
-            app.setPalette(dark_palette() if dark else app.style().standardPalette())
+            self.dark = dark
+            app.setPalette(palette_for(dark))
+            app.setStyleSheet(stylesheet(dark))
+            refresh_icons()
         self.menus.show_theme(theme)
         if save:
             self.chat.settings.set("theme", theme)

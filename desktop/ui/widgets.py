@@ -4,7 +4,7 @@ is never cut off."""
 from __future__ import annotations
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QKeyEvent, QPalette, QResizeEvent
+from PySide6.QtGui import QKeyEvent, QResizeEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -14,6 +14,8 @@ from PySide6.QtWidgets import (
     QToolButton,
     QWidget,
 )
+
+from desktop.ui.design import set_tone
 
 
 class InputBox(QPlainTextEdit):
@@ -111,10 +113,8 @@ class ErrorBanner(QWidget):
         close.clicked.connect(self.hide)
         layout.addWidget(self.label, 1)
         layout.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)
-        self.setStyleSheet(
-            "#errorBanner { background: #fdecea; border: 1px solid #e6b0aa; "
-            "border-radius: 6px; } #errorBanner QLabel { color: #78281f; }"
-        )
+        # The app stylesheet draws its surface (#errorBanner) in the theme's danger colours.
+        set_tone(self.label, "danger")
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
         #: What the message shown is about (see the class's docstring).
         self.topic = ""
@@ -180,29 +180,3 @@ class UndoBar(QWidget):
         self.hide()
         if target is not None:
             self.undo_requested.emit(target)
-
-
-def dark_palette() -> QPalette:
-    """A dark palette (the colours of Qt's Fusion dark scheme)."""
-    palette = QPalette()
-    roles = QPalette.ColorRole
-    for role, colour in (
-        (roles.Window, "#2b2b2b"),
-        (roles.WindowText, "#e8e8e8"),
-        (roles.Base, "#1e1e1e"),
-        (roles.AlternateBase, "#2b2b2b"),
-        (roles.ToolTipBase, "#3a3a3a"),
-        (roles.ToolTipText, "#e8e8e8"),
-        (roles.Text, "#e8e8e8"),
-        (roles.Button, "#353535"),
-        (roles.ButtonText, "#e8e8e8"),
-        (roles.BrightText, "#ff6b6b"),
-        (roles.Link, "#6cb4ff"),
-        (roles.Highlight, "#2a82da"),
-        (roles.HighlightedText, "#ffffff"),
-        (roles.PlaceholderText, "#8a8a8a"),
-    ):
-        palette.setColor(role, QColor(colour))
-    for role in (roles.Text, roles.WindowText, roles.ButtonText):
-        palette.setColor(QPalette.ColorGroup.Disabled, role, QColor("#7a7a7a"))
-    return palette

@@ -1,0 +1,110 @@
+"""The light and dark palettes read well: every text colour on the surface it is drawn on meets
+WCAG 2's AA contrast (4.5:1; 3:1 for disabled text, which WCAG exempts but must stay legible),
+computed from the palettes the app sets (design.palette_for) and the tones of its stylesheet."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtGui import QColor, QPalette
+
+from desktop.ui.design import TONES, colours_for, palette_for
+
+Role = QPalette.ColorRole
+DISABLED = QPalette.ColorGroup.Disabled
+
+#: (text, background): each pair of roles drawn one on the other.
+PAIRS = [
+    (Role.Text, Role.Base),
+    (Role.WindowText, Role.Window),
+    (Role.ButtonText, Role.Button),
+    (Role.HighlightedText, Role.Highlight),
+    (Role.PlaceholderText, Role.Base),
+    (Role.Link, Role.Base),
+    (Role.LinkVisited, Role.Base),
+    (Role.ToolTipText, Role.ToolTipBase),
+    (Role.Text, Role.AlternateBase),
+    (Role.Link, Role.Window),
+]
+
+
+def luminance(colour: QColor) -> float:
+    """WCAG 2 relative luminance of an sRGB colour."""
+
+    def channel(value: float) -> float:
+        return value / 12.92 if value <= 0.04045 else ((value + 0.055) / 1.055) ** 2.4
+
+    red, green, blue = (channel(c) for c in (colour.redF(), colour.greenF(), colour.blueF()))
+    return 0.2126 * red + 0.7152 * green + 0.0722 * blue
+
+
+def contrast(one: QColor, two: QColor) -> float:
+    light, dark = sorted((luminance(one), luminance(two)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def test_the_ratio_is_wcags() -> None:
+    assert contrast(QColor("black"), QColor("white")) == pytest.approx(21.0)
+    assert contrast(QColor("#777777"), QColor("white")) == pytest.approx(4.48, abs=0.01)
+    # Qt's Fusion dark link (#2a82da, what the app's dark theme had before) on its dark base:
+    # it fails, as a check must be able to.
+    assert contrast(QColor("#2a82da"), QColor("#2d2d2d")) < 4.5
+
+
+@pytest.mark.parametrize("dark", [False, True], ids=["light", "dark"])
+@pytest.mark.parametrize("pair", PAIRS, ids=lambda p: f"{p[0].name}-on-{p[1].name}")
+def test_text_roles_read_on_their_backgrounds(dark: bool, pair: tuple[Role, Role]) -> None:
+    palette = palette_for(dark)
+    text, background = (palette.color(role) for role in pair)
+    ratio = contrast(text, background)
+    assert ratio >= 4.5, (text.name(), background.name(), round(ratio, 2))
+
+
+@pytest.mark.parametrize("dark", [False, True], ids=["light", "dark"])
+@pytest.mark.parametrize("tone", TONES)
+@pytest.mark.parametrize("surface", [Role.Base, Role.Window, Role.AlternateBase])
+def test_every_tone_reads_on_base_and_window(dark: bool, tone: str, surface: Role) -> None:
+    colour = QColor(colours_for(dark).tone(tone))  # type: ignore[arg-type]
+    background = palette_for(dark).color(surface)
+    ratio = contrast(colour, background)
+    assert ratio >= 4.5, (tone, colour.name(), background.name(), round(ratio, 2))
+
+
+@pytest.mark.parametrize("dark", [False, True], ids=["light", "dark"])
+def test_surfaces_with_their_own_text(dark: bool) -> None:
+    """The default button's text on the accent, the error banner's danger on its surface."""
+    c = colours_for(dark)
+    assert contrast(QColor(c.accent_text), QColor(c.accent)) >= 4.5
+    assert contrast(QColor(c.danger), QColor(c.danger_surface)) >= 4.5
+
+
+@pytest.mark.parametrize("dark", [False, True], ids=["light", "dark"])
+@pytest.mark.parametrize(
+    "pair",
+    [(Role.Text, Role.Base), (Role.WindowText, Role.Window), (Role.ButtonText, Role.Button)],
+    ids=lambda p: f"{p[0].name}-on-{p[1].name}",
+)
+def test_disabled_text_stays_legible(dark: bool, pair: tuple[Role, Role]) -> None:
+    palette = palette_for(dark)
+    text, background = (palette.color(DISABLED, role) for role in pair)
+    ratio = contrast(text, background)
+    assert ratio >= 3.0, (text.name(), background.name(), round(ratio, 2))
+    # Disabled is told apart from enabled: not the same colour.
+    assert text != palette.color(pair[0])
+
+
+@pytest.mark.parametrize("dark", [False, True], ids=["light", "dark"])
+def test_every_role_is_set_in_every_group(dark: bool) -> None:
+    """No role is left to Qt's defaults (white tooltips on a dark theme, black links)."""
+    palette = palette_for(dark)
+    roles = [
+        Role.Window, Role.WindowText, Role.Base, Role.AlternateBase, Role.Text, Role.Button,
+        Role.ButtonText, Role.BrightText, Role.Highlight, Role.HighlightedText, Role.Link,
+        Role.LinkVisited, Role.PlaceholderText, Role.ToolTipBase, Role.ToolTipText, Role.Mid,
+        Role.Midlight, Role.Dark, Role.Shadow, Role.Light, Role.Accent,
+    ]  # fmt: skip
+    groups = (QPalette.ColorGroup.Active, QPalette.ColorGroup.Inactive, DISABLED)
+    unset = [(g, r) for g in groups for r in roles if not palette.isBrushSet(g, r)]
+    assert not unset
+    for role in (Role.Window, Role.Base, Role.Link, Role.ToolTipBase):
+        assert palette.color(DISABLED, role) == palette.color(role), role
+    assert palette_for(True).color(Role.Window) != palette_for(False).color(Role.Window)
