@@ -18,7 +18,9 @@ window (docs/reliability.md).
 
 Opening cost: a conversation opens with only its latest messages rendered (FIRST_RENDER);
 older ones are rendered a batch at a time, inserted above, when the user scrolls to the top or
-clicks "Show earlier messages", so a 5,000-message chat opens as fast as a short one.
+clicks "Show earlier messages", so a 5,000-message chat opens as fast as a short one. At a
+search hit, a window around the hit opens, later messages rendered as the user scrolls down
+(chat_paging.py); anything written at the end first brings the view to the chat's end.
 
 A message's HTML is message_html.py's; the edits that put a long answer in a part at a time
 are document_parts.py's. This module decides when each runs.
@@ -42,6 +44,7 @@ from PySide6.QtWidgets import QTextBrowser, QWidget
 from desktop.core.chat_records import StoredMessage, Versions
 from desktop.services.images import ImageService
 from desktop.ui.chat_history_html import EARLIER, earlier_link, messages_html, pictures_asked
+from desktop.ui.chat_paging import LATER, LATER_BATCH, Pages, insert_above, insert_below, later_link
 from desktop.ui.document_parts import FILL_MARK, Rendering, render_part, take_fills
 from desktop.ui.link_colours import LinkColours
 from desktop.ui.message_html import (
@@ -117,8 +120,8 @@ class ChatView(QTextBrowser):
         self._answer_id: int | None = None
         self._model_names: dict[str, str] = {}
         self._placeholder_shown = False
-        #: The shown conversation's older messages, not rendered yet (oldest first).
-        self._earlier: list[StoredMessage] = []
+        #: The shown conversation's messages, and which of them are rendered.
+        self._pages = Pages()
         #: The shown chat's questions with pictures: id → how many (their answers say so).
         self._asked: dict[int, int] = {}
         self._versions: dict[int, Versions] = {}
@@ -157,8 +160,8 @@ class ChatView(QTextBrowser):
     def _on_anchor(self, url: QUrl) -> None:
         action = parse_action(url.toString())
         if action is not None:
-            if action[0] == EARLIER:
-                self.show_earlier()
+            if action[0] in (EARLIER, LATER):
+                (self.show_earlier if action[0] == EARLIER else self.show_later)()
             else:
                 self.action_requested.emit(*action)
             return
@@ -183,11 +186,12 @@ class ChatView(QTextBrowser):
     ) -> None:
         """Show a conversation, scrolled to its end or to message ``at_message``.
 
-        Only its latest FIRST_RENDER messages are rendered (and any after ``at_message``, so
-        that the view can scroll to it); older ones wait above, rendered when the user
-        scrolls to the top or clicks "Show earlier messages".
+        Only its latest FIRST_RENDER messages are rendered (or a window around
+        ``at_message``); the others wait above and below, rendered when the user scrolls to
+        the top or bottom or clicks "Show earlier messages" or "Show later messages".
         """
         shown = list(messages)
+        self._pages.open(shown, at_message, FIRST_RENDER)
         self._rendering = None  # the document is replaced whole
         self._pending.clear()
         self._fills.clear()
@@ -195,23 +199,14 @@ class ChatView(QTextBrowser):
         self._pending_finish = None
         self._model_names = dict(model_names)
         self._versions = dict(versions or {})
-        self._answer_start = None
-        self._thinking_at = None
-        self._answer_id = None
-        self._stream_cursor = None
-        start = max(0, len(shown) - FIRST_RENDER)
-        if at_message:
-            start = min(start, next((i for i, m in enumerate(shown) if m.id == at_message), start))
-        self._earlier, self._asked = shown[:start], pictures_asked(shown)
-        body = messages_html(
-            shown[start:], self._model_names, self._versions, self._defer, self._asked
-        )
+        self._answer_start = self._thinking_at = self._answer_id = self._stream_cursor = None
+        self._asked = pictures_asked(shown)
+        body = self._html(self._pages.rendered) + later_link(self._pages.later_count)
         self._placeholder_shown = not body
         # Until the first scroll below, the view sits at the top only because it is new:
         # that must not count as the user scrolling up for earlier messages.
-        self._settled = False
-        self._target = None
-        self.setHtml(self._earlier_link() + body if body else self.placeholder_html)
+        self._settled, self._target = False, None
+        self.setHtml(earlier_link(self.earlier_count) + body if body else self.placeholder_html)
         self._start_fills()
         # The document is laid out lazily: scroll once Qt has measured it (on first show too),
         # so a reopened chat shows its latest messages. The view as context: a view closed
@@ -221,51 +216,49 @@ class ChatView(QTextBrowser):
     @property
     def earlier_count(self) -> int:
         """Messages of the shown conversation above the rendered ones, not rendered yet."""
-        return len(self._earlier)
+        return self._pages.earlier_count
+
+    @property
+    def later_count(self) -> int:
+        """Messages of the shown conversation below the rendered ones, not rendered yet."""
+        return self._pages.later_count
+
+    def _html(self, messages: list[StoredMessage]) -> str:
+        return messages_html(messages, self._model_names, self._versions, self._defer, self._asked)
 
     def show_earlier(self, count: int = EARLIER_BATCH) -> None:
         """Render up to ``count`` more of the older messages above the shown ones, keeping
         what the user is looking at in place."""
-        if not self._earlier:
+        if not self._pages.earlier_count:
             return
         self.finish_rendering()  # its positions would move with the insertion above
         self._target = None  # the user asked for older messages: stop holding the end
-        document = self.document()
-        layout = document.documentLayout()
-        link = document.firstBlock()
-        # A cursor at the first rendered message follows the insertion above it, so the
-        # scroll position can be moved by exactly the height that was added.
-        kept = QTextCursor(document)
-        kept.setPosition(link.next().position())
-        top_before = layout.blockBoundingRect(kept.block()).top()
-        start = max(0, len(self._earlier) - count)
-        batch, self._earlier = self._earlier[start:], self._earlier[:start]
-        cursor = QTextCursor(link)
-        cursor.movePosition(QTextCursor.MoveOperation.EndOfBlock, QTextCursor.MoveMode.KeepAnchor)
-        cursor.insertHtml(
-            self._earlier_link()
-            + messages_html(batch, self._model_names, self._versions, self._defer, self._asked)
-        )
+        batch = self._pages.take_earlier(count)
+        added = insert_above(self.document(), earlier_link(self.earlier_count) + self._html(batch))
         self._start_fills()
-        if not self._earlier:
-            # The last link's paragraph, now empty, would leave a gap above the first message.
-            cursor = QTextCursor(document.firstBlock())
-            cursor.movePosition(
-                QTextCursor.MoveOperation.NextBlock, QTextCursor.MoveMode.KeepAnchor
-            )
-            if not document.firstBlock().text():
-                cursor.removeSelectedText()
         bar = self.verticalScrollBar()
         self._moving = True
         try:
-            bar.setValue(
-                bar.value() + round(layout.blockBoundingRect(kept.block()).top() - top_before)
-            )
+            bar.setValue(bar.value() + round(added))
         finally:
             self._moving = False
 
-    def _earlier_link(self) -> str:
-        return earlier_link(len(self._earlier))
+    def show_later(self, count: int = LATER_BATCH) -> None:
+        """Render up to ``count`` more of the later messages below the shown ones."""
+        if not self._pages.later_count:
+            return
+        self.finish_rendering()
+        batch = self._pages.take_later(count)
+        first = messages_html(batch[:1], self._model_names, self._versions, str, self._asked)
+        insert_below(self.document(), self._html(batch) + later_link(self.later_count), first)
+        self._start_fills()
+
+    def show_end(self) -> None:
+        """With later messages not rendered (opened at an old hit), show the chat's end as a
+        fresh opening does, scrolled there now; the messages above wait to be scrolled to."""
+        if self._pages.later_count and self._answer_start is None:
+            self.show_messages(self._pages.messages, self._model_names, 0, self._versions)
+            self._settle(0)
 
     def _settle(self, at_message: int) -> None:
         # Qt lays a long document out in steps on a timer; measure it to the end now, or
@@ -299,15 +292,20 @@ class ChatView(QTextBrowser):
         if self._moving or not self._settled:
             return
         self._target = None  # the user scrolled: leave the view where they put it
-        # At the top of what is rendered, with more above: the user is scrolling back in
-        # time. Deferred, so the document does not change inside the scroll bar's signal.
-        if self._earlier and value == self.verticalScrollBar().minimum():
-            QTimer.singleShot(0, self, self._reveal_if_at_top)
+        # At the top (bottom) of what is rendered, with more above (below): render more.
+        # Deferred, so the document does not change inside the scroll bar's signal.
+        bar, pages = self.verticalScrollBar(), self._pages
+        if (pages.earlier_count and value == bar.minimum()) or (
+            pages.later_count and value == bar.maximum()
+        ):
+            QTimer.singleShot(0, self, self._reveal_if_at_edge)
 
-    def _reveal_if_at_top(self) -> None:
+    def _reveal_if_at_edge(self) -> None:
         bar = self.verticalScrollBar()
-        if self._earlier and bar.value() == bar.minimum():
+        if self._pages.earlier_count and bar.value() == bar.minimum():
             self.show_earlier()
+        elif bar.value() == bar.maximum():
+            self.show_later()  # below: nothing on screen moves
 
     def append_user(self, text: str, controls: str = "", pictures: str = "") -> None:
         """The question just sent: its pictures (message_images.pictures_html) above its words."""
@@ -570,6 +568,7 @@ class ChatView(QTextBrowser):
         return cursor
 
     def _insert_html_at_end(self, fragment: str) -> None:
+        self.show_end()  # a new message follows the chat's last one, not a window's
         self.finish_rendering()
         follow = self._at_bottom()
         cursor = self._end_cursor()
