@@ -6,14 +6,55 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal, Slot
-from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QFileDialog, QInputDialog, QWidget
+from PySide6.QtGui import QAction, QShowEvent
+from PySide6.QtWidgets import QDialog, QFileDialog, QInputDialog, QLineEdit, QWidget
 
 from desktop.core.errors import LlamasideError
 from desktop.services.chat import ChatService
 from desktop.services.library import ChatLibrary
 from desktop.ui.sidebar import Sidebar
 from desktop.ui.widgets import ErrorBanner, UndoBar
+
+#: The field's width in average characters: the least it has, and the most it grows to for a
+#: long title (beyond it the field scrolls; the screen may allow less).
+RENAME_LEAST_CHARS = 40
+RENAME_MOST_CHARS = 90
+
+
+class RenameDialog(QInputDialog):
+    """The Rename question: a title field wide enough for the title, which opens with the
+    whole title selected and its start in view (a long one scrolls)."""
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        edit = self.findChild(QLineEdit)
+        if edit is not None:
+            # Selected from the end back to the start: all of it, the cursor at its start.
+            edit.setSelection(len(edit.text()), -len(edit.text()))
+
+
+def rename_dialog(parent: QWidget, title: str) -> RenameDialog:
+    """The Rename question, wide enough for the title (the stock one clipped a long title to
+    its first words), the whole title selected so typing replaces it."""
+    dialog = RenameDialog(parent)
+    dialog.setObjectName("renameDialog")
+    dialog.setWindowTitle("Rename chat")
+    dialog.setLabelText("Title:")
+    dialog.setInputMode(QInputDialog.InputMode.TextInput)
+    dialog.setTextValue(title)
+    edit = dialog.findChild(QLineEdit)
+    if edit is not None:
+        metrics = edit.fontMetrics()
+        # The text's advance, the field's frame and margins, and a character to spare.
+        wanted = metrics.horizontalAdvance(title) + 3 * metrics.averageCharWidth() + 16
+        least = RENAME_LEAST_CHARS * metrics.averageCharWidth()
+        most = RENAME_MOST_CHARS * metrics.averageCharWidth()
+        width = max(least, min(wanted, most))
+        screen = parent.screen() if parent is not None else None
+        if screen is not None:  # the dialog's frame and margins fit too
+            width = min(width, screen.availableGeometry().width() - 80)
+        edit.setMinimumWidth(width)
+    return dialog
 
 
 class ChatActions(QObject):
@@ -66,8 +107,11 @@ class ChatActions(QObject):
         if target is None:
             return
         current = self.library.conversation(target)
-        title, ok = QInputDialog.getText(self._parent, "Rename chat", "Title:", text=current.title)
-        if ok and title.strip():
+        dialog = rename_dialog(self._parent, current.title)
+        accepted = dialog.exec() == QDialog.DialogCode.Accepted
+        title = dialog.textValue()
+        dialog.deleteLater()
+        if accepted and title.strip():
             self.library.rename(target, title)
             self.listing_changed.emit()  # the list and, for the chat on screen, the title
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import keyring
 import pytest
 from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QTextDocumentFragment
 from PySide6.QtWidgets import (
     QApplication,
     QFileDialog,
@@ -99,7 +100,9 @@ def answer_consent(qtbot: QtBot, accept: bool) -> list[str]:
         if not isinstance(box, QMessageBox) or box.objectName() not in CONSENT_DIALOGS:
             QTimer.singleShot(20, click)
             return
-        seen.append(box.text() + "\n" + box.informativeText())
+        # The words as shown (the details are rich text: the address on a line of its own).
+        details = QTextDocumentFragment.fromHtml(box.informativeText()).toPlainText()
+        seen.append(" ".join((box.text() + "\n" + details).split()))
         if accept:  # "Send to OpenAI", or "Send them too" (the earlier messages with it)
             yes = [
                 b for b in box.buttons() if box.buttonRole(b) == QMessageBox.ButtonRole.AcceptRole
