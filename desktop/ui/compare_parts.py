@@ -1,31 +1,25 @@
-"""What the compare window shows of each model: its column of answers, and the latest answers'
-metrics as a table (the best in each row highlighted) and a bar chart of their speed.
+"""What the compare window shows of each model: its column of answers (its metrics in a strip at
+its bottom, compare_metrics.py's), and a bar chart of the latest answers' speed.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QPainter, QPaintEvent, QPalette
 from PySide6.QtWidgets import (
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QPushButton,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
-from desktop.core.compare import METRICS, best_columns, format_metric
 from desktop.ui.chat_view import ChatView
+from desktop.ui.compare_metrics import MetricStrip
 
-BEST_BACKGROUND = QColor("#d5f5e3")
-#: Text on the best cells: dark, since the light green is the same in both themes.
-BEST_TEXT = QColor("#145a32")
-BAR_COLOURS = ("#2e86c1", "#b9770e", "#7d3c98", "#1e8449")
+#: The chart's series, a column's swatch: data colours, each at least 3:1 against the window
+#: of both the light and the dark theme (WCAG's contrast for graphics).
+BAR_COLOURS = ("#2e86c1", "#b9770e", "#a569bd", "#239b56")
 
 
 class BarChart(QWidget):
@@ -93,12 +87,21 @@ class ColumnWidget(QWidget):
         self.slot = slot
         self.title = QLabel(self)
         self.title.setObjectName(f"columnTitle{slot}")
-        self.title.setStyleSheet("font-weight: bold")
+        bold = self.title.font()
+        bold.setBold(True)
+        self.title.setFont(bold)
+        #: The column's colour in the chart, beside its name (a swatch: the name stays legible).
+        self.swatch = QLabel("■", self)
+        self.swatch.setObjectName(f"columnSwatch{slot}")
+        swatch_palette = self.swatch.palette()
+        colour = QColor(BAR_COLOURS[slot % len(BAR_COLOURS)])
+        swatch_palette.setColor(QPalette.ColorRole.WindowText, colour)
+        self.swatch.setPalette(swatch_palette)
         self.title.setAccessibleName(f"Column {slot + 1} model")
         #: While pictures are attached: this column's model cannot see them (compare_images).
         self.sight = QLabel(self)
         self.sight.setObjectName(f"columnSight{slot}")
-        self.sight.setStyleSheet("color: #c0392b")
+        self.sight.setFont(bold)  # the mark and its words say it; no colour is needed
         self.sight.hide()
         self.stop_button = QPushButton("Stop", self)
         self.stop_button.setAccessibleName(f"Stop column {slot + 1}")
@@ -110,9 +113,13 @@ class ColumnWidget(QWidget):
         self.focus_button.clicked.connect(lambda: self.focus_requested.emit(self.slot))
         self.view = ChatView(self)
         self.view.setAccessibleName(f"Answers of column {slot + 1}")
-        self.view.placeholder_html = "<p style='color:#888'>Answers appear here.</p>"
+        faint = self.palette().color(QPalette.ColorRole.PlaceholderText).name()
+        self.view.placeholder_html = f"<p style='color:{faint}'>Answers appear here.</p>"
         self.view.show_messages([], {})
+        #: Its latest answer's metrics, under it.
+        self.metrics = MetricStrip(slot, self)
         top = QHBoxLayout()
+        top.addWidget(self.swatch)
         top.addWidget(self.title, 1)
         top.addWidget(self.focus_button)
         top.addWidget(self.stop_button)
@@ -121,48 +128,4 @@ class ColumnWidget(QWidget):
         layout.addLayout(top)
         layout.addWidget(self.sight)  # a line of its own: a narrow header has no room for it
         layout.addWidget(self.view, 1)
-
-
-def metrics_table(parent: QWidget) -> QTableWidget:
-    """The table of the latest answers' metrics: a row per metric, a column per model."""
-    table = QTableWidget(len(METRICS), 0, parent)
-    table.setObjectName("metricsTable")
-    table.setAccessibleName("Metrics of the latest answers")
-    table.setVerticalHeaderLabels([m.label for m in METRICS])
-    table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-    # Tall enough for every row, without a scroll bar.
-    row_height = table.verticalHeader().defaultSectionSize()
-    table.setFixedHeight(row_height * len(METRICS) + 34)
-    return table
-
-
-def show_metrics(
-    table: QTableWidget, chart: BarChart, values: list[dict[str, Any]], labels: list[str]
-) -> None:
-    """Each column's metrics in the table, the best of each row highlighted; speeds charted."""
-    for row, metric in enumerate(METRICS):
-        row_values = [v[metric.key] for v in values]
-        numeric = [float(v) if isinstance(v, int | float) else None for v in row_values]
-        best = best_columns(numeric, metric.better)
-        for slot, value in enumerate(row_values):
-            item = QTableWidgetItem(format_metric(metric.key, value))
-            item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
-            if slot in best:
-                item.setBackground(BEST_BACKGROUND)
-                item.setForeground(BEST_TEXT)
-                font = item.font()
-                font.setBold(True)
-                item.setFont(font)
-            table.setItem(row, slot, item)
-    chart.set_data(
-        labels,
-        [
-            ("Tokens/s", [_number(v["tokens_per_second"]) for v in values]),
-            ("Time to first token (s)", [_number(v["ttft_s"]) for v in values]),
-        ],
-    )
-
-
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) else None
+        layout.addWidget(self.metrics)

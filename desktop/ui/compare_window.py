@@ -1,12 +1,13 @@
-"""The compare window: one prompt to 2-4 models, answers streaming side by side with their
-metrics (the best in each row highlighted) and a bar chart; blind A/B voting; batches.
+"""The compare window: one prompt to 2-4 models, answers streaming side by side, each with its
+metrics under it (the best in each row marked) and a bar chart; blind A/B voting; batches.
 
 Each column is a ChatView (the same incremental streaming as the chat), its own Stop, and a
 Focus button that gives it the width while the others collapse. The model set is remembered,
 but a model that failed to load last time is never chosen for the user: it is marked, and
 warned about when they choose it. Past comparisons are a list; each row has its own menu.
 
-The window wires the parts: a column and the metrics are compare_parts.py's, filling the
+The window wires the parts: a column and the chart are compare_parts.py's, the metrics' strips
+compare_metrics.py's, filling the
 pickers compare_pickers.py's, the past comparisons' list compare_past.py's, the prompt's
 pictures (and the marks of models that cannot see them) compare_images.py's.
 """
@@ -20,6 +21,7 @@ from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -41,18 +43,16 @@ from desktop.services.images import ImageService
 from desktop.ui.batch_dialog import BatchDialog
 from desktop.ui.compare_calls import ToolsPicker, calls_html
 from desktop.ui.compare_images import ComparePictures, image_service_of
-from desktop.ui.compare_parts import (
-    BAR_COLOURS,
-    BarChart,
-    ColumnWidget,
-    metrics_table,
-    show_metrics,
-)
+from desktop.ui.compare_metrics import Ended, show_round, speed_groups
+from desktop.ui.compare_parts import BarChart, ColumnWidget
 from desktop.ui.compare_past import PastComparisons
 from desktop.ui.compare_pickers import fill_pickers, left_out_text, model_picker, show_warnings
 from desktop.ui.leaderboard_dialog import LeaderboardDialog
 from desktop.ui.screen_fit import fit_to_screen
 from desktop.ui.widgets import InputBox
+
+#: A blind column's failure: the reason names the provider, so it stays hidden.
+BLIND_FAILURE = "this answer failed (the reason names the provider, so it is hidden)"
 
 
 class CompareWindow(QWidget):
@@ -150,7 +150,8 @@ class CompareWindow(QWidget):
 
         self.notice = QLabel(self)
         self.notice.setWordWrap(True)
-        self.notice.setStyleSheet("color: #7d6608")
+        self.notice.setFrameShape(QFrame.Shape.StyledPanel)  # set off by a frame, not a colour
+        self.notice.setMargin(4)
         self.notice.hide()
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.splitter.setChildrenCollapsible(True)
@@ -175,11 +176,10 @@ class CompareWindow(QWidget):
         self.body.setCollapsible(1, False)
         self.body.setStretchFactor(1, 1)
 
-        self.metrics_table = metrics_table(self)
+        # Each column's numbers are in its strip; the chart sets their speeds side by side.
         self.chart = BarChart(self)
-        bottom_info = QHBoxLayout()
-        bottom_info.addWidget(self.metrics_table, 3)
-        bottom_info.addWidget(self.chart, 2)
+        self.chart.setMaximumHeight(130)
+        self.chart.hide()
 
         self.vote_bar = QWidget(self)
         vote_layout = QHBoxLayout(self.vote_bar)
@@ -223,7 +223,7 @@ class CompareWindow(QWidget):
         layout.addLayout(mode_row)
         layout.addWidget(self.notice)
         layout.addWidget(self.body, 1)
-        layout.addLayout(bottom_info)
+        layout.addWidget(self.chart)
         layout.addWidget(self.vote_bar)
         self.pictures.place(self.input_box, buttons, layout, self._refresh_warnings)
         layout.addLayout(input_row)
@@ -335,8 +335,6 @@ class CompareWindow(QWidget):
         self.columns = []
         for slot in range(len(self.session.models)):
             column = ColumnWidget(slot, self.splitter)
-            # The title's colour is the column's colour in the chart.
-            column.title.setStyleSheet(f"font-weight: bold; color: {BAR_COLOURS[slot]}")
             column.stop_requested.connect(self.session.stop)
             column.focus_requested.connect(self.focus)
             self.pictures.add_column(column)
@@ -344,10 +342,6 @@ class CompareWindow(QWidget):
             self.columns.append(column)
         self._refresh_titles()
         self._refresh_warnings()  # and the columns' marks, while pictures are attached
-        self.metrics_table.setColumnCount(len(self.columns))
-        self.metrics_table.setHorizontalHeaderLabels(
-            [self.session.label(s) for s in range(len(self.columns))]
-        )
 
     def _refresh_titles(self) -> None:
         if self.session is None:
@@ -357,7 +351,6 @@ class CompareWindow(QWidget):
             column.title.setText(f"{label}" if not self.session.blind else f"Answer {label}")
             if self.session.blind and self.session.round in self.session.voted:
                 column.title.setText(f"{'AB'[slot]}: {self.session.models[slot].name}")
-        self.metrics_table.setHorizontalHeaderLabels([c.title.text() for c in self.columns])
 
     @Slot()
     def new_comparison(self) -> None:
@@ -370,8 +363,8 @@ class CompareWindow(QWidget):
             column.deleteLater()
         self.columns = []
         self.pictures.reset()
-        self.metrics_table.setColumnCount(0)
         self.chart.set_data([], [])
+        self.chart.hide()
         self.vote_bar.hide()
         self.notice.hide()
         self.blind_box.setEnabled(True)
@@ -419,6 +412,8 @@ class CompareWindow(QWidget):
             else:
                 column.view.begin_answer(slot, shown.name, shown.id, pictures=len(pictures))
             column.stop_button.setEnabled(True)
+            column.metrics.start(blind=session.blind)
+        self.chart.hide()  # the latest round's speeds, once they are known
         self.stop_all_button.setEnabled(True)
         self.send_button.setEnabled(False)
 
@@ -450,16 +445,14 @@ class CompareWindow(QWidget):
     def _on_column_finished(self, slot: int, result: ColumnAnswer) -> None:
         column = self.columns[slot]
         column.stop_button.setEnabled(False)
-        summary = result.summary()
-        footer = f'<p style="color:#888; font-size:small">{summary}</p>' if summary else ""
         error = result.error
-        if self.session is not None and self.session.blind:
-            footer = ""  # speed and cost would tell local from cloud before the vote
-            if error:
-                error = "this answer failed (the reason names the provider, so it is hidden)"
-        # Its calls (offered tools are never run here) between its words and the footer.
-        footer = calls_html(result.answer.calls) + footer
-        column.view.finish_answer(result.text, result.status, error, footer)
+        if self.session is not None and self.session.blind and error:
+            error = BLIND_FAILURE
+        # Its calls (offered tools are never run here) under its words; its numbers are in
+        # its strip, under the view.
+        column.view.finish_answer(
+            result.text, result.status, error, calls_html(result.answer.calls)
+        )
         self._refresh_metrics()
 
     @Slot(int)
@@ -482,14 +475,22 @@ class CompareWindow(QWidget):
         # Blind: the numbers (a local model's speed, a cloud model's cost) would give the
         # names away, so they show after the vote.
         hidden = session.blind and session.round not in session.voted
-        self.metrics_table.setVisible(not hidden)
-        self.chart.setVisible(not hidden)
-        if hidden:
-            return
-        values = session.metrics(session.round)
-        show_metrics(
-            self.metrics_table, self.chart, values, [session.label(s) for s in range(len(values))]
-        )
+        ended = [
+            None
+            if r is None
+            else Ended(r.metrics(), r.local, r.status, BLIND_FAILURE if hidden else r.error)
+            for r in session.results[session.round]
+        ]
+        self._show_ended(ended, hidden)
+
+    def _show_ended(self, ended: list[Ended | None], hidden: bool) -> None:
+        """The strips of the ended columns filled in; the chart of their speeds once any is
+        known (blind: after the vote)."""
+        show_round([c.metrics for c in self.columns], ended, hidden)
+        groups = speed_groups(ended)
+        self.chart.set_data([c.title.text() for c in self.columns], groups)
+        known = any(v is not None for _, values in groups for v in values)
+        self.chart.setVisible(known and not hidden)
 
     @Slot(str)
     def vote(self, winner: str) -> None:
@@ -554,15 +555,13 @@ class CompareWindow(QWidget):
                 answer.content, answer.status, answer.error, calls_html(answer.parts)
             )
         last_round = max((a.round for a in answers), default=-1)
-        self.metrics_table.setColumnCount(len(models))
-        self.metrics_table.setHorizontalHeaderLabels([c.title.text() for c in self.columns])
-        latest = [a for a in answers if a.round == last_round]
-        values = []
-        for answer in sorted(latest, key=lambda a: a.slot):
-            usage = answer.usage or {}
-            local = answer.model.startswith("local:")
-            values.append(metrics_of(usage or None, usage.get("n_ctx"), local))
-        show_metrics(self.metrics_table, self.chart, values, [c.title.text() for c in self.columns])
+        ended: list[Ended | None] = [None] * len(self.columns)
+        for answer in answers:
+            if answer.round == last_round and answer.slot < len(ended):
+                usage, local = answer.usage or {}, answer.model.startswith("local:")
+                values = metrics_of(usage or None, usage.get("n_ctx"), local)
+                ended[answer.slot] = Ended(values, local, answer.status, answer.error)
+        self._show_ended(ended, hidden=False)
         note = f" {left_out_text(left_out)}" if left_out else ""
         self._show_notice(f"Reopened “{comparison.title}”. Send starts a new comparison.{note}")
 

@@ -25,7 +25,6 @@ from PySide6.QtWidgets import (
 )
 from pytestqt.qtbot import QtBot
 
-from desktop.core.compare import METRICS
 from desktop.core.models import LocalModel
 from desktop.core.params import SamplingParams
 from desktop.services.chat import ChatService
@@ -37,7 +36,7 @@ from desktop.storage.paths import AppPaths
 from desktop.storage.settings import Settings
 from desktop.storage.store import ChatStore
 from desktop.ui.batch_dialog import BatchDialog
-from desktop.ui.compare_parts import BEST_BACKGROUND
+from desktop.ui.compare_metrics import BEST_MARK, HIDDEN_TEXT
 from desktop.ui.compare_past import PAST_ID
 from desktop.ui.compare_window import CompareWindow
 from tests.cloudserver import CloudServer
@@ -108,9 +107,21 @@ def send(window: CompareWindow, qtbot: QtBot, text: str) -> None:
         pass
 
 
-def cell(window: CompareWindow, row: int, column: int) -> str:
-    item = window.metrics_table.item(row, column)
-    return item.text() if item is not None else ""
+def metric(window: CompareWindow, slot: int, label: str) -> str:
+    """A row of a column's metrics strip as the user reads it ("First token": "0.18 s", with
+    "★ best" after the best value); "" if the strip does not show that row."""
+    strip = window.columns[slot].metrics
+    assert strip.isVisibleTo(window), f"column {slot + 1} shows no metrics"
+    for line in strip.shown_text().splitlines():
+        name, _, value = line.partition(": ")
+        if name == label:
+            return value
+    return ""
+
+
+def plain(value: str) -> str:
+    """A metric's value without its best mark."""
+    return value.removesuffix(BEST_MARK).strip()
 
 
 def test_three_columns_stream_at_once_with_metrics(
@@ -131,15 +142,15 @@ def test_three_columns_stream_at_once_with_metrics(
     assert [c.title.text() for c in window.columns] == [m.name for m in session.models]
     texts = [c.view.toPlainText() for c in window.columns]
     assert "Hello from the cloud." in texts[1] and "Hello from the cloud." in texts[2]
-    rows = {m.key: i for i, m in enumerate(METRICS)}
-    for slot in range(3):
-        assert cell(window, rows["ttft_s"], slot).endswith(" s")
-        assert cell(window, rows["output_tokens"], slot) not in ("", "–")
-    assert cell(window, rows["cost_usd"], 0) == "$0"
-    assert "$" in cell(window, rows["cost_usd"], 1)
-    # The cheapest is highlighted in the cost row: the local model.
-    best = window.metrics_table.item(rows["cost_usd"], 0)
-    assert best is not None and best.background().color() == BEST_BACKGROUND
+    for slot in range(3):  # each column's own numbers, in the strip under it
+        assert plain(metric(window, slot, "First token")).endswith(" s")
+        tokens = plain(metric(window, slot, "Tokens"))
+        assert tokens.endswith(" out") and tokens.split(" · ")[1] != "– out"
+    assert plain(metric(window, 0, "Cost")) == "free · local"
+    assert "$" in metric(window, 1, "Cost")
+    # The cheapest is marked in the cost row: the local model, and only it.
+    assert metric(window, 0, "Cost").endswith(BEST_MARK)
+    assert not any(metric(window, s, "Cost").endswith(BEST_MARK) for s in (1, 2))
     # Saved, and the model set is remembered for next time.
     [saved] = window.chat.store.comparisons()
     assert saved.models == (SMOL, GPT, CLAUDE)
@@ -258,7 +269,9 @@ def test_blind_positions_names_vote_and_leaderboard(
     assert before == ["Answer A", "Answer B"]
     visible = " ".join(c.view.toPlainText() for c in window.columns)
     assert "SmolLM2" not in visible and "gpt-4o" not in visible and "local" not in visible
-    assert not window.metrics_table.isVisible()  # speed and cost would tell
+    # Speed and cost would tell: each strip says they wait for the vote, and the chart too.
+    assert [c.metrics.shown_text() for c in window.columns] == [HIDDEN_TEXT] * 2
+    assert not window.chart.isVisible()
     assert window.vote_bar.isVisible()
     cloud_slot = [m.id for m in session.models].index(GPT)
     winner = "ab"[1 - cloud_slot]  # the local answer wins
@@ -266,7 +279,8 @@ def test_blind_positions_names_vote_and_leaderboard(
     after = [c.title.text() for c in window.columns]
     assert after[cloud_slot] == f"{'AB'[cloud_slot]}: gpt-4o · OpenAI"
     assert "stays out of the leaderboard" in window.vote_label.text()
-    assert window.metrics_table.isVisible()
+    assert all(plain(metric(window, s, "First token")).endswith(" s") for s in (0, 1))
+    assert window.chart.isVisible()
     [vote] = window.chat.store.votes()
     assert (vote.model_a, vote.model_b) == tuple(m.id for m in session.models)
     assert vote.winner == winner and "As Claude" in vote.flagged
@@ -371,7 +385,7 @@ def test_reopen_a_past_comparison(window: CompareWindow, qtbot: QtBot) -> None:
     assert len(window.columns) == 2
     assert "Remember me" in window.columns[0].view.toPlainText()
     assert "Hello from the cloud." in window.columns[1].view.toPlainText()
-    assert "$" in cell(window, 5, 0)  # the cost row of the reopened answers
+    assert "$" in metric(window, 0, "Cost")  # the cost of the reopened answers
 
 
 def test_batch_from_a_saved_list(chat: ChatService, qtbot: QtBot) -> None:
