@@ -51,6 +51,8 @@ class SyncEngine:
         self.fallbacks: list[P.Message] = []
         self.model: P.Message = {}
         self.load_s = 0.0
+        #: The last load's progress reports (0..1), in the order they came.
+        self.load_progress: list[float] = []
         self.last = Answer()
         #: The request ``stream`` is reading (what cancel_current stops).
         self.current_id: int | None = None
@@ -82,9 +84,13 @@ class SyncEngine:
             params = LoadParams(**{**params.to_dict(), "n_threads": physical_cores()})
         self.client.start()
         rid = self.client.load(path, params)
+        self.load_progress = []
         while True:
             event = self._next(timeout)
             if event.get("id") != rid:
+                continue
+            if event["ev"] == P.EV_LOAD_PROGRESS:
+                self.load_progress.append(float(event["progress"]))
                 continue
             if event["ev"] == P.EV_ERROR:
                 raise ModelLoadError(str(event["message"]))

@@ -110,6 +110,17 @@ _KEPT = frozenset(
         "split.count",
     }
 )
+#: Kept too, under the architecture's prefix ("llama.block_count"): the model's shape, which
+#: the fit planner's KV cache arithmetic needs (services.model_settings.architecture_of).
+_KEPT_SHAPE = (
+    ".block_count",
+    ".context_length",
+    ".embedding_length",
+    ".attention.head_count",
+    ".attention.head_count_kv",
+    ".attention.key_length",
+    ".expert_count",
+)
 
 
 class _Truncated(Exception):
@@ -329,7 +340,7 @@ def _parse(path: Path, reader: _Reader) -> _Header:
         seen.add(raw_key)
         key = raw_key.decode("utf-8", errors="replace")
         kind = reader.u32()
-        if key in _KEPT and kind != _ARRAY:
+        if (key in _KEPT or key.endswith(_KEPT_SHAPE)) and kind != _ARRAY:
             value_types[key] = kind
             values[key] = _read_value(reader, key, kind)
         else:

@@ -22,13 +22,14 @@ about twice as fast as Q8_0 for a small loss of quality. There a 4-5-bit K quant
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from desktop.core.catalog import GB, CatalogModel, Quant
+from desktop.core.catalog import GB, Architecture, CatalogModel, Quant
 
 GPU_OVERHEAD = int(1.5 * GB)
 RAM_HEADROOM = 4 * GB
@@ -139,8 +140,18 @@ class Fit:
         return text
 
 
-def kv_cache_bytes(model: CatalogModel, n_ctx: int) -> int:
-    return model.architecture.kv_bytes_per_token() * n_ctx
+def kv_cache_bytes(model: CatalogModel, n_ctx: int, kv_type: str = "f16") -> int:
+    return kv_bytes_of(model.architecture, n_ctx, kv_type)
+
+
+#: Bytes per cached value by KV cache type (LoadParams.kv_cache_type): ggml's q8_0 stores 32
+#: values in 34 bytes, q4_0 in 18.
+KV_VALUE_BYTES = {"f16": 2.0, "q8_0": 34 / 32, "q4_0": 18 / 32}
+
+
+def kv_bytes_of(arch: Architecture, n_ctx: int, kv_type: str = "f16") -> int:
+    """The KV cache of ``n_ctx`` tokens at ``kv_type``: K and V, every layer and KV head."""
+    return int(arch.kv_bytes_per_token(1) * KV_VALUE_BYTES[kv_type] * n_ctx)
 
 
 def projector_memory(model: CatalogModel, quant: Quant) -> int:
@@ -150,17 +161,24 @@ def projector_memory(model: CatalogModel, quant: Quant) -> int:
 
 
 def plan_quant(
-    model: CatalogModel, quant: Quant, machine: Machine, n_ctx: int, *, vision: bool = False
+    model: CatalogModel,
+    quant: Quant,
+    machine: Machine,
+    n_ctx: int,
+    *,
+    vision: bool = False,
+    kv_type: str = "f16",
 ) -> Fit:
     """How ``quant`` runs here; ``vision``: with the projector downloaded with it (loading a
-    model that has one, or planning a download, which fetches it), counted if the quant has one.
+    model that has one, or planning a download, which fetches it), counted if the quant has one;
+    ``kv_type``: the KV cache's element type.
     """
     arch = model.architecture
     weights = quant.size_bytes
     # The projector is not split by layers: it joins the KV cache as memory that sits whole
     # with the model's non-layer part (on the GPU when any layer is there).
     projector = projector_memory(model, quant) if vision else 0
-    kv = kv_cache_bytes(model, n_ctx) + projector
+    kv = kv_cache_bytes(model, n_ctx, kv_type) + projector
     gpu_budget = machine.gpu_budget
     ram_budget = machine.ram_budget
     needs_build = machine.has_gpu and not machine.offload_supported
@@ -210,6 +228,19 @@ def plan_quant(
     if weights + kv <= ram_budget:
         return fit(Verdict.CPU_ONLY, 0, weights + kv, n_gpu_layers=0)
     return fit(Verdict.NO_FIT, 0, weights + kv)
+
+
+def plan_file(
+    name: str, arch: Architecture, size_bytes: int, machine: Machine, *, n_ctx: int, kv_type: str
+) -> Fit:
+    """How a model file outside the catalog runs here: its shape from its header, its weights
+    the file's size (a dense model: without the catalog's share of expert tensors the planner
+    cannot move experts to RAM)."""
+    if arch.is_moe and not arch.expert_weight_fraction:
+        arch = dataclasses.replace(arch, kind="dense")  # no share of experts to move
+    quant = Quant(repo="", quant="", pattern="", size_bytes=size_bytes)
+    model = CatalogModel(name, name, "", "", "", arch, arch.context_train or n_ctx, {}, (quant,))
+    return plan_quant(model, quant, machine, n_ctx, kv_type=kv_type)
 
 
 def plan(

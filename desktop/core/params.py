@@ -14,6 +14,10 @@ REASONING_EFFORTS = ("", "minimal", "low", "medium", "high")
 #: (Llama 4 Scout: 10M); sizing the KV cache from the file would exhaust memory.
 DEFAULT_N_CTX = 4096
 
+#: The KV cache's element types a user may pick (llama.cpp's --cache-type-k/-v): f16 is
+#: llama.cpp's default; q8_0 takes about half its memory, q4_0 about a quarter.
+KV_CACHE_TYPES = ("f16", "q8_0", "q4_0")
+
 
 @dataclass(frozen=True)
 class LoadParams:
@@ -38,6 +42,11 @@ class LoadParams:
     extra_bufts: bool = True
     #: The model's vision projector (an mmproj GGUF) for image input; "" for none.
     mmproj: str = ""
+    #: Flash attention: True on, False off, None the engine's choice (llama.cpp's auto where
+    #: attention runs on a GPU, off on a CPU; see engine.llama_setup.flash_attention_wanted).
+    flash_attn: bool | None = None
+    #: The KV cache's element type, for K and V alike (KV_CACHE_TYPES).
+    kv_cache_type: str = "f16"
 
     def __post_init__(self) -> None:
         if not 16 <= self.n_ctx <= 10_485_760:
@@ -50,6 +59,17 @@ class LoadParams:
             raise InvalidParameter(f"expert layers in RAM must be 0 or more, got {self.n_cpu_moe}")
         if self.n_batch < 1:
             raise InvalidParameter(f"batch size must be at least 1, got {self.n_batch}")
+        if self.kv_cache_type not in KV_CACHE_TYPES:
+            raise InvalidParameter(
+                f"KV cache type must be one of {', '.join(KV_CACHE_TYPES)}, "
+                f"got {self.kv_cache_type!r}"
+            )
+        if self.kv_cache_type != "f16" and self.flash_attn is False:
+            # llama.cpp refuses a quantized V cache without flash attention.
+            raise InvalidParameter(
+                f"a {self.kv_cache_type} KV cache needs flash attention: set flash attention "
+                "to on or auto, or keep the KV cache at f16"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -13,6 +13,8 @@ Requests (host -> child), key ``op``:
 Events (child -> host), key ``ev``:
     hello     {pid, llama_cpp_version, gpu_offload, backend, problem}  sent once at start-up;
               problem: why this llama-cpp-python cannot run the engine ("" if it can)
+    load_progress {progress}         a load's weights read so far, 0..1, rising, a few times a
+              second, the last 1.0 (before loaded)
     loaded    {model: {...}, load_s}
     started   {prompt_tokens}        the prompt fits the context; decoding begins
     delta     {text, n}              answer text since the previous delta (batched); n tokens so far
@@ -46,6 +48,7 @@ OP_SHUTDOWN = "shutdown"
 
 EV_HELLO = "hello"
 EV_LOADED = "loaded"
+EV_LOAD_PROGRESS = "load_progress"
 EV_STARTED = "started"
 EV_DELTA = "delta"
 EV_THOUGHT = "thought"

@@ -11,10 +11,12 @@ import collections
 import contextlib
 import ctypes
 import os
+import re
 import signal
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +53,8 @@ class LogCapture:
         self.overridden = 0
         #: Set while a model loads: the override reports come at DEBUG level then.
         self.loading = False
+        #: llama.cpp's report of the last KV cache it made ("llama_kv_cache: size = ...").
+        self.kv_report = ""
 
         @llama_cpp.llama_log_callback  # type: ignore[untyped-decorator]
         def _callback(level: int, text: bytes, _user_data: ctypes.c_void_p) -> None:
@@ -65,6 +69,8 @@ class LogCapture:
             message = text.decode("utf-8", errors="replace")
             if "buffer type overridden" in message:
                 self.overridden += 1
+            elif "llama_kv_cache: size =" in message:
+                self.kv_report = message.strip()
             if level in (_LOG_WARN, _LOG_ERROR):
                 with self._lock:
                     self._lines.append(message.strip())
@@ -235,17 +241,31 @@ def crash_if_testing(stage: str, extra_bufts: bool) -> None:
 
 
 @contextlib.contextmanager
-def model_params(patterns: list[bytes], extra_bufts: bool = True) -> Iterator[None]:
+def model_params(
+    patterns: list[bytes],
+    extra_bufts: bool = True,
+    on_progress: Callable[[float], None] | None = None,
+) -> Iterator[None]:
     """Make Llama() load with llama.cpp model parameters that its constructor has no argument
-    for: tensor buffer-type overrides (--n-cpu-moe) and ``use_extra_bufts``.
+    for: tensor buffer-type overrides (--n-cpu-moe), ``use_extra_bufts`` and the load's
+    progress callback (``on_progress`` gets 0..1 as the weights are read).
 
     llama-cpp-python's Llama class builds llama_model_params itself, starting from
     llama_model_default_params(), so for the duration of one load we hand it defaults that
     already carry ours (the override list NULL-terminated, as llama.h wants).
     """
-    if not patterns and extra_bufts:
+    if not patterns and extra_bufts and on_progress is None:
         yield
         return
+    progress = None
+    if on_progress is not None:
+
+        def _progress(fraction: float, _user_data: ctypes.c_void_p) -> bool:
+            on_progress(float(fraction))
+            return True  # False would abort the load
+
+        # Kept referenced until the load ends: llama.cpp calls it from inside Llama().
+        progress = llama_cpp.llama_progress_callback(_progress)
     table = None
     if patterns:
         cpu = _cpu_buffer_type()
@@ -266,6 +286,8 @@ def model_params(patterns: list[bytes], extra_bufts: bool = True) -> Iterator[No
             params.tensor_buft_overrides = ctypes.cast(table, ctypes.c_void_p)
         if not extra_bufts:
             params.use_extra_bufts = False
+        if progress is not None:
+            params.progress_callback = progress
         return params
 
     module.llama_model_default_params = with_ours
@@ -300,3 +322,56 @@ def flash_attn_auto(wanted: bool = True) -> Iterator[None]:
         yield
     finally:
         module.LLAMA_FLASH_ATTN_TYPE_DISABLED = disabled
+
+
+#: KV cache element types by name (LoadParams.kv_cache_type) as ggml numbers them.
+KV_GGML_TYPES = {
+    "f16": llama_cpp.GGML_TYPE_F16,
+    "q8_0": llama_cpp.GGML_TYPE_Q8_0,
+    "q4_0": llama_cpp.GGML_TYPE_Q4_0,
+}
+
+
+def attention_choice(flash_attn: bool | None, kv_cache_type: str, n_gpu_layers: int) -> bool | None:
+    """How Llama() gets flash attention: True/False force it (the user's choice), None leaves
+    it to llama.cpp ("auto", through flash_attn_auto). Unset, it is auto where attention runs
+    on a GPU and off on a CPU (flash_attention_wanted), except that a quantized V cache needs
+    it, so it is auto there too (on wherever the backend has the kernel)."""
+    if flash_attn is not None:
+        return flash_attn
+    if kv_cache_type != "f16" or flash_attention_wanted(n_gpu_layers):
+        return None
+    return False
+
+
+_KV_REPORT_RE = re.compile(r"size =\s*([\d.]+) MiB.*K \((\w+)\).*V \((\w+)\)")
+
+
+def kv_cache_facts(report: str) -> tuple[str, int]:
+    """The K cache's type and the whole cache's bytes, from llama.cpp's "llama_kv_cache: size
+    = 5.98 MiB (512 cells, ...), K (q8_0): 2.99 MiB, V (q8_0): 2.99 MiB" ("", 0 if absent)."""
+    match = _KV_REPORT_RE.search(report)
+    if match is None:
+        return "", 0
+    return match.group(2), int(float(match.group(1)) * 1024 * 1024)
+
+
+#: The least time between two load progress reports (the last, 100 %, always goes).
+PROGRESS_INTERVAL_S = 0.25
+
+
+class ProgressThrottle:
+    """Passes a load's progress on a few times a second, rising only, and always its end."""
+
+    def __init__(self, send: Callable[[float], None]) -> None:
+        self._send = send
+        self._last_at = 0.0
+        self._last = -1.0
+
+    def __call__(self, fraction: float) -> None:
+        fraction = min(1.0, max(0.0, fraction))
+        now = time.monotonic()
+        due = fraction >= 1.0 or now - self._last_at >= PROGRESS_INTERVAL_S
+        if fraction > self._last and due:
+            self._last, self._last_at = fraction, now
+            self._send(fraction)

@@ -29,18 +29,21 @@ from desktop.core.tools import AUTO, ToolChoice, ToolSpec
 from desktop.core.usage import StopReason, Usage
 from desktop.core.vision import has_images
 from desktop.engine.llama_setup import (
+    KV_GGML_TYPES,
     LogCapture,
+    attention_choice,
     backend_name,
     check_gguf_file,
     clean_reason,
     crash_if_testing,
     expert_override_patterns,
-    flash_attention_wanted,
     flash_attn_auto,
     gpu_offload_supported,
     graph_sampling_default,
+    kv_cache_facts,
     model_params,
 )
+from desktop.engine.model_info import ModelInfo
 from desktop.engine.text_filters import StopStringFilter, TokenText
 from desktop.engine.tool_use import ToolUse, sampler_chain
 from desktop.engine.vision_prompt import PromptCancelled, with_markers
@@ -67,35 +70,6 @@ def _unusable(path: Path, exc: Exception) -> ModelLoadError:
         f"Cannot use {path.name}: its chat template or metadata is unusable "
         f"({type(exc).__name__}: {exc})."
     )
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """A loaded model as the engine reports it to the host (the ``loaded`` event)."""
-
-    path: str
-    description: str
-    n_ctx: int
-    n_ctx_train: int
-    n_params: int
-    size_bytes: int
-    n_threads: int
-    n_gpu_layers: int
-    backend: str
-    gpu_offload: bool
-    chat_template: str  # "gguf" or "fallback-chatml"
-    architecture: str = ""
-    #: Layers whose MoE experts were asked to stay in system RAM.
-    n_cpu_moe: int = 0
-    #: Tensors llama.cpp actually placed in system RAM by that request (from its log).
-    tensors_in_ram: int = 0
-    #: Whether llama.cpp's extra buffer types (AMX, repacked weights) were allowed.
-    extra_bufts: bool = True
-    #: The vision projector loaded with it ("" for none): then it takes images.
-    mmproj: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
 
 
 def _common_prefix(a: Iterable[int], b: Sequence[int]) -> int:
@@ -177,7 +151,12 @@ class Runner:
         check = self._abort_check
         return bool(check is not None and check())
 
-    def load(self, path_str: str, params: LoadParams) -> ModelInfo:
+    def load(
+        self,
+        path_str: str,
+        params: LoadParams,
+        on_progress: Callable[[float], None] | None = None,
+    ) -> ModelInfo:
         path = Path(path_str)
         check_gguf_file(path)
         self.unload()
@@ -185,10 +164,15 @@ class Runner:
         mark = self._log.mark()
         overridden_before = self._log.overridden
         self._log.loading = True
+        self._log.kv_report = ""
         try:
             overrides = expert_override_patterns(params.n_cpu_moe)
-            flash = flash_attention_wanted(params.n_gpu_layers)
-            with model_params(overrides, params.extra_bufts), flash_attn_auto(flash):
+            flash = attention_choice(params.flash_attn, params.kv_cache_type, params.n_gpu_layers)
+            kv_type = KV_GGML_TYPES[params.kv_cache_type]
+            with (
+                model_params(overrides, params.extra_bufts, on_progress),
+                flash_attn_auto(flash is None),
+            ):
                 crash_if_testing("load", params.extra_bufts)
                 llm = llama_cpp.Llama(
                     model_path=str(path),
@@ -197,6 +181,9 @@ class Runner:
                     n_threads=n_threads,
                     n_threads_batch=n_threads,
                     n_batch=params.n_batch,
+                    flash_attn=bool(flash),
+                    type_k=kv_type,
+                    type_v=kv_type,
                     verbose=False,
                 )
         except ModelLoadError:
@@ -261,6 +248,7 @@ class Runner:
         )
         self._eog = lambda token: bool(llama_cpp.llama_vocab_is_eog(vocab, token))
         self._llm = llm
+        kv_type, kv_bytes = kv_cache_facts(self._log.kv_report)
         self.info = ModelInfo(
             path=str(path),
             description=model.desc(),
@@ -277,6 +265,8 @@ class Runner:
             n_cpu_moe=params.n_cpu_moe,
             tensors_in_ram=overridden,
             extra_bufts=params.extra_bufts,
+            kv_cache_type=kv_type,
+            kv_bytes=kv_bytes,
         )
 
     def unload(self) -> None:

@@ -79,6 +79,7 @@ class Engine:
         # Imported here, after the protocol channel is safe from native output.
         from desktop.engine.llama_setup import (
             LogCapture,
+            ProgressThrottle,
             backend_name,
             build_problem,
             gpu_offload_supported,
@@ -91,6 +92,8 @@ class Engine:
 
         self._log = LogCapture(echo=bool(os.environ.get("LLAMASIDE_ENGINE_LOG")))
         self._runner = Runner(self._log)
+        #: Load progress goes to the host a few times a second (llama.cpp reports per tensor).
+        self._throttle = ProgressThrottle
         import llama_cpp
 
         writer.send(
@@ -180,7 +183,10 @@ class Engine:
     def _load(self, rid: int, request: dict[str, Any]) -> None:
         params = LoadParams.from_dict(request.get("load", {}))
         started = time.perf_counter()
-        info = self._runner.load(str(request["path"]), params)
+        progress = self._throttle(
+            lambda fraction: self._writer.send(P.EV_LOAD_PROGRESS, rid, progress=fraction)
+        )
+        info = self._runner.load(str(request["path"]), params, progress)
         self._writer.send(
             P.EV_LOADED, rid, model=info.to_dict(), load_s=round(time.perf_counter() - started, 4)
         )

@@ -12,10 +12,11 @@ from urllib.parse import urlsplit
 
 from desktop.backends.gguf_check import check_model_file
 from desktop.backends.local_models import BUNDLED_ID
+from desktop.core.catalog import Architecture
 from desktop.core.chat_records import AT_LEAF, Conversation, StoredMessage
 from desktop.core.context import unshared
 from desktop.core.errors import InvalidParameter, LlamasideError, ModelLoadError
-from desktop.core.fit import Fit, Machine, plan, plan_quant, recommend
+from desktop.core.fit import Fit, Machine, plan, plan_file, plan_quant, recommend
 from desktop.core.fit_report import SCOUT_ID
 from desktop.core.messages import Role
 from desktop.core.models import CloudModel, LocalModel, is_local_id
@@ -26,6 +27,7 @@ from desktop.core.usage import Usage
 from desktop.core.vision import cloud_model_sees
 from desktop.services import model_catalog
 from desktop.services.cloud import CloudService
+from desktop.services.model_settings import ModelSettings, architecture_of
 from desktop.services.turn import chat_context
 from desktop.storage.settings import Settings
 from desktop.storage.store import ChatStore
@@ -110,12 +112,21 @@ class ChatSetup:
     _checked: dict[str, tuple[int, int]]
     _machine: Machine | None
     _machine_source: Callable[[], Machine]
+    _loaded_path: str | None
     if TYPE_CHECKING:
+        from desktop.services.engine_host import EngineHost
+
+        engine: EngineHost
         models_changed: SignalInstance
         conversations_changed: SignalInstance
         error: SignalInstance
 
         def refresh_models(self) -> None: ...
+
+        @property
+        def busy(self) -> bool: ...
+
+        def _start_load(self, model: LocalModel) -> None: ...
 
     def _check_files(self) -> None:
         """Files found in the models folder (dropped in, downloaded) get the check a file gets
@@ -181,11 +192,15 @@ class ChatSetup:
     @property
     def default_model(self) -> LocalModel | None:
         """The model a new chat starts on: the local model the user chose last (never a cloud
-        one: a new chat sends nothing anywhere until the user picks a cloud model for it)."""
+        one: a new chat sends nothing anywhere until the user picks a cloud model for it), or
+        the one Preferences → Chat names ("new_chat_model") while it is listed."""
+        errors = self.model_errors()
+        pinned = self._listed(self.settings.get("new_chat_model"))
+        if isinstance(pinned, LocalModel) and pinned.path not in errors:
+            return pinned
         chosen = self._listed(self.settings.get("model", BUNDLED_ID))
         if isinstance(chosen, LocalModel):
             return chosen
-        errors = self.model_errors()
         working = [m for m in self.models if m.path not in errors]
         return next(iter(working or self.models), None)
 
@@ -302,27 +317,89 @@ class ChatSetup:
         self.conversations_changed.emit()
 
     def load_params_for(self, model: LocalModel) -> tuple[LoadParams, str]:
-        """Load settings for a model, following the fit planner when the model is a catalog
-        quant we downloaded: e.g. Scout on a 24 GB card keeps the experts of N layers in RAM."""
+        """Load settings for a model: the recommended ones (recommended_load_params) with what
+        the user set for this model over them (their choice wins)."""
+        chosen = self.model_settings().of(model.path)
+        params, advice = self.recommended_load_params(model, chosen)
+        merged = self.model_settings().over(params, model.path)
+        if merged != params:
+            advice = f"{advice}; your load settings" if advice else "your load settings"
+        return merged, advice
+
+    def recommended_load_params(
+        self, model: LocalModel, chosen: dict[str, Any] | None = None
+    ) -> tuple[LoadParams, str]:
+        """The app's defaults, and over them the fit planner's when the model is a catalog
+        quant we downloaded (e.g. Scout on a 24 GB card keeps the experts of N layers in RAM),
+        planned at the context and KV cache type in ``chosen`` where the user set them."""
+        chosen = chosen or {}
+        fit = self._catalog_fit(model, chosen.get("n_ctx"), str(chosen.get("kv_cache_type", "f16")))
+        if fit is None:
+            return self.load_params, ""
+        params = LoadParams(
+            n_ctx=fit.n_ctx,
+            n_gpu_layers=fit.n_gpu_layers or -1,
+            n_threads=self.load_params.n_threads,
+            n_cpu_moe=fit.n_cpu_moe,
+            sample_on_device=self.load_params.sample_on_device,
+        )
+        return params, fit.describe()
+
+    def model_settings(self) -> ModelSettings:
+        """The load settings users chose per model file (in the settings file)."""
+        return ModelSettings(self.settings)
+
+    def _catalog_fit(self, model: LocalModel, n_ctx: int | None, kv_type: str) -> Fit | None:
+        """The fit planner's plan for a catalog quant we downloaded (None: not one)."""
         row = self.store.download(model.path)
         if row is None:
-            return self.load_params, ""
+            return None
         for entry, quant in model_catalog.catalog().by_repo(row.repo):
-            if not quant.matches(row.path):
-                continue
-            if self._machine is None:
-                self._machine = self._machine_source()
-            n_ctx = int(self.settings.get("n_ctx", entry.default_context))
-            fit = plan_quant(entry, quant, self._machine, n_ctx, vision=bool(model.mmproj))
-            params = LoadParams(
-                n_ctx=n_ctx,
-                n_gpu_layers=fit.n_gpu_layers or -1,
-                n_threads=self.load_params.n_threads,
-                n_cpu_moe=fit.n_cpu_moe,
-                sample_on_device=self.load_params.sample_on_device,
-            )
-            return params, fit.describe()
-        return self.load_params, ""
+            if quant.matches(row.path):
+                ctx = n_ctx or int(self.settings.get("n_ctx", entry.default_context))
+                vision = bool(model.mmproj)
+                return plan_quant(entry, quant, self.machine(), ctx, vision=vision, kv_type=kv_type)
+        return None
+
+    def load_advice(
+        self,
+        model: LocalModel,
+        n_ctx: int,
+        kv_type: str = "f16",
+        arch: Architecture | None = None,
+    ) -> Fit | None:
+        """What the fit planner says of this model here at this context and KV cache type:
+        from the catalog for a quant of it, else from the file's header (or ``arch``, read
+        from it already); None when the header does not give the model's shape."""
+        fit = self._catalog_fit(model, n_ctx, kv_type)
+        if fit is not None:
+            return fit
+        arch = arch or architecture_of(model.path)
+        if arch is None:
+            return None
+        return plan_file(
+            model.name, arch, model.size_bytes, self.machine(), n_ctx=n_ctx, kv_type=kv_type
+        )
+
+    def model_architecture(self, model: LocalModel) -> Architecture | None:
+        """The model's shape (layers, KV heads...): the catalog's, else its file header's."""
+        row = self.store.download(model.path)
+        if row is not None:
+            for entry, quant in model_catalog.catalog().by_repo(row.repo):
+                if quant.matches(row.path):
+                    return entry.architecture
+        return architecture_of(model.path)
+
+    def loaded_model_path(self) -> str | None:
+        """The model file the engine holds now (None: none)."""
+        loaded = self._loaded_path
+        return loaded if loaded is not None and self.engine.running else None
+
+    def reload_model(self, model: LocalModel) -> None:
+        """Load the model again now, with its current load settings."""
+        if self.busy:
+            raise LlamasideError("Wait for the answer to end, then reload the model.")
+        self._start_load(model)
 
     def machine(self) -> Machine:
         """This machine, as the fit planner sees it (detected once, without an engine)."""

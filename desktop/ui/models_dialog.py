@@ -53,6 +53,7 @@ from desktop.services.background import Background
 from desktop.services.chat import ChatService
 from desktop.services.downloads import DownloadManager
 from desktop.ui.downloads_tab import DownloadsTab
+from desktop.ui.model_settings_dialog import open_model_settings
 from desktop.ui.screen_fit import fit_to_screen
 
 _VERDICT_TEXT = {
@@ -501,6 +502,9 @@ class ModelsDialog(QDialog):
         remove = menu.addAction("Remove vision projector")
         remove.setEnabled(bool(model.mmproj))
         remove.triggered.connect(lambda: self._set_projector(model, ""))
+        menu.addSeparator()
+        settings = menu.addAction("Load settings…")
+        settings.triggered.connect(lambda: open_model_settings(self.chat, model, self))
         menu.popup(self.local_table.viewport().mapToGlobal(at))
 
     def _choose_projector(self, model: LocalModel) -> None:
