@@ -1,26 +1,26 @@
-"""Copy a whole answer: the chat view's context menu on an answer adds "Copy as Markdown" (the
-stored content, exactly) and "Copy as plain text" (that Markdown rendered, then its text
-without the marks), after the view's own Copy / Select All.
-
-Which message was right-clicked is found from the document: each message begins with an
-empty anchor named ``m<id>`` (message_html), kept by Qt in the format of the text after it."""
+"""A message's actions and its context menu: after the view's own Copy / Select All, "Copy as
+Markdown" (the stored content, exactly) and, for an answer, "Copy as plain text" (that
+Markdown rendered, then its text without the marks); Edit (a question) or Regenerate (an
+answer); its previous and next versions. The hover toolbar (hover_actions.py) offers the same
+list. Which message was clicked is found from the cards (message_cards.py)."""
 
 from __future__ import annotations
 
-import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from markdown_it import MarkdownIt
 from PySide6.QtCore import QPoint, Qt
-from PySide6.QtGui import QGuiApplication, QTextBlock, QTextDocument
-from PySide6.QtWidgets import QMenu, QTextEdit
+from PySide6.QtGui import QGuiApplication, QTextDocument
+from PySide6.QtWidgets import QMenu
 
 from desktop.core.messages import Role
+from desktop.ui.message_cards import card_index
+from desktop.ui.message_links import follow_message_link
 
 if TYPE_CHECKING:
     from desktop.ui.main_window import MainWindow
 
-_ANCHOR = re.compile(r"m(\d+)")
 #: Plain CommonMark with tables and strikethrough: no code-block headers or Copy links.
 _PLAIN_MD = MarkdownIt("commonmark").enable(["table", "strikethrough"])
 
@@ -32,28 +32,60 @@ def markdown_to_plain(markdown: str) -> str:
     return document.toPlainText().strip()
 
 
-def _anchor_id(block: QTextBlock) -> int | None:
-    names = list(block.charFormat().anchorNames())
-    it = block.begin()
-    while not it.atEnd():
-        names += it.fragment().charFormat().anchorNames()
-        it += 1
-    for name in names:
-        match = _ANCHOR.fullmatch(name)
-        if match:
-            return int(match.group(1))
-    return None
+def message_at(window: MainWindow, pos: QPoint) -> int | None:
+    """The id of the message whose card is at ``pos`` (viewport coordinates), or None."""
+    card = card_index(window).card_at(pos.y())
+    return None if card is None else card.message_id
 
 
-def message_at(view: QTextEdit, pos: QPoint) -> int | None:
-    """The id of the message shown at ``pos`` (viewport coordinates), or None."""
-    block = view.cursorForPosition(pos).block()
-    while block.isValid():
-        found = _anchor_id(block)
-        if found is not None:
-            return found
-        block = block.previous()
-    return None
+@dataclass(frozen=True)
+class MessageAction:
+    """One thing the user can do to a message: its kind (a message link's, or "copy",
+    "copy-plain"), its menu text, its toolbar glyph and tooltip, and its target (a version)."""
+
+    kind: str
+    label: str
+    glyph: str
+    tip: str
+    target: int = 0
+
+
+def message_actions(window: MainWindow, message_id: int) -> list[MessageAction]:
+    """What can be done to the message now: copy it; edit a question or regenerate an answer;
+    step through its versions. Nothing for an answer still being written."""
+    if window.conversation_id is None or message_id == window.chat_view.streaming_answer_id:
+        return []
+    try:
+        message = window.library.message(message_id)
+    except LookupError:
+        return []
+    answer = message.role == Role.ASSISTANT
+    actions = [MessageAction("copy", "Copy as &Markdown" if answer else "&Copy", "⧉", "Copy")]
+    if answer:
+        actions.append(MessageAction("copy-plain", "Copy as plain &text", "", ""))
+        actions.append(MessageAction("regenerate", "&Regenerate", "↻", "Regenerate"))
+    elif message.role == Role.USER:
+        actions.append(MessageAction("edit", "&Edit", "✎", "Edit"))
+    versions = window.library.versions(window.conversation_id).get(message_id)
+    if versions is not None:
+        shown = f"{versions.index}/{versions.count}"
+        if versions.previous:
+            tip = f"Previous version (this is {shown})"
+            actions.append(
+                MessageAction("version", "&Previous version", "‹", tip, versions.previous)
+            )
+        if versions.next:
+            tip = f"Next version (this is {shown})"
+            actions.append(MessageAction("version", "&Next version", "›", tip, versions.next))
+    return actions
+
+
+def run_action(window: MainWindow, message_id: int, action: MessageAction) -> None:
+    """Do it: a copy here, the rest as the message's links do (message_links)."""
+    if action.kind in ("copy", "copy-plain"):
+        copy_message(window, message_id, plain=action.kind == "copy-plain")
+    else:
+        follow_message_link(window, action.kind, message_id, action.target)
 
 
 def copy_message(window: MainWindow, message_id: int, plain: bool) -> str:
@@ -66,36 +98,34 @@ def copy_message(window: MainWindow, message_id: int, plain: bool) -> str:
 
 
 def answer_menu(window: MainWindow, pos: QPoint) -> QMenu:
-    """The view's standard menu, plus the copies of the answer at ``pos`` if there is one."""
+    """The view's standard menu, plus what can be done to the message at ``pos``."""
     view = window.chat_view
     scrolled = QPoint(view.horizontalScrollBar().value(), view.verticalScrollBar().value())
     menu = view.createStandardContextMenu(pos + scrolled)  # in the document's coordinates
     menu.setParent(view, menu.windowFlags())
-    message_id = message_at(view, pos)
-    if message_id is None or window.conversation_id is None:
-        return menu
-    try:
-        message = window.library.message(message_id)
-    except LookupError:
-        return menu
-    if message.role != Role.ASSISTANT or message_id == view.streaming_answer_id:
-        return menu
-    menu.addSeparator()
-    as_markdown = menu.addAction("Copy as &Markdown")
-    as_markdown.triggered.connect(lambda: copy_message(window, message_id, plain=False))
-    as_plain = menu.addAction("Copy as plain &text")
-    as_plain.triggered.connect(lambda: copy_message(window, message_id, plain=True))
+    message_id = message_at(window, pos)
+    actions = message_actions(window, message_id) if message_id is not None else []
+    for index, action in enumerate(actions):
+        if index == 0 or action.kind in ("regenerate", "edit"):
+            menu.addSeparator()
+        entry = menu.addAction(action.label)
+        entry.setObjectName(f"message-{action.kind}")
+        entry.triggered.connect(
+            lambda _checked=False, a=action, m=message_id: run_action(window, m, a)
+        )
+    return menu
+
+
+def open_message_menu(window: MainWindow, pos: QPoint) -> QMenu:
+    """The context menu of the message at ``pos`` (viewport coordinates), shown there."""
+    menu = answer_menu(window, pos)
+    menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    menu.popup(window.chat_view.viewport().mapToGlobal(pos))
     return menu
 
 
 def install_copy_menu(window: MainWindow) -> None:
-    """The chat view's context menu offers an answer's copies (the view keeps its own menu)."""
+    """The chat view's context menu offers the message's actions (the view keeps its own)."""
     view = window.chat_view
     view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-
-    def show(pos: QPoint) -> None:
-        menu = answer_menu(window, pos)
-        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        menu.popup(view.viewport().mapToGlobal(pos))
-
-    view.customContextMenuRequested.connect(show)
+    view.customContextMenuRequested.connect(lambda pos: open_message_menu(window, pos))

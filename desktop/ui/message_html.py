@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable
+from datetime import date, datetime
 
 from desktop.core.chat_records import StoredMessage, Versions
 from desktop.core.messages import MessageStatus, Role
@@ -89,24 +90,70 @@ LOCAL_COLOUR = "#1e8449"
 CLOUD_COLOUR = "#b9770e"
 
 
-def header_html(who: str, colour: str, badge: str = "") -> str:
+#: Anchor names on a message's header line: which kind of card it begins (message_cards.py).
+USER_HEAD = "card-user"
+ANSWER_HEAD = "card-answer"
+
+
+def _clock(created: str | None) -> str:
+    """The time a message was written, as the header shows it ("14:05"); now for one that
+    is being written (``created`` None)."""
+    if created is None:
+        return datetime.now().strftime("%H:%M")
+    try:
+        when = datetime.fromisoformat(created)
+    except ValueError:
+        return ""
+    if when.tzinfo is not None:
+        when = when.astimezone()
+    if when.hour == when.minute == 0 and "T" not in created and " " not in created:
+        return when.strftime("%d %b %Y")  # a date alone (an imported chat)
+    return when.strftime("%H:%M") if when.date() == date.today() else when.strftime("%d %b %H:%M")
+
+
+def header_html(
+    who: str,
+    colour: str = "",
+    badge: str = "",
+    *,
+    message_id: int | None = None,
+    created: str | None = None,
+    user: bool | None = None,
+) -> str:
+    """A card's header line: who wrote it, the model's badge, the time. Its anchor names say
+    where a card begins and whose it is; ``message_id`` names it ``m<id>`` too (search hits
+    scroll to it). ``colour`` is the badge's; the name takes the text colour (themes)."""
+    is_user = who == "You" if user is None else user
+    names = [USER_HEAD if is_user else ANSWER_HEAD]
+    if message_id is not None:
+        names.insert(0, f"m{message_id}")
+    anchors = "".join(f'<a name="{name}"></a>' for name in names)
     mark = f' <span style="color:{colour}; font-size:small">{badge}</span>' if badge else ""
+    clock = _clock(created)
+    time = f' <span style="color:#888; font-size:small">&nbsp;· {clock}</span>' if clock else ""
     return (
-        f'<p style="margin-top:14px; margin-bottom:2px"><b style="color:{colour}">'
-        f"{html.escape(who)}</b>{mark}</p>"
+        f'<p style="margin-top:14px; margin-bottom:6px">{anchors}'
+        f"<b>{html.escape(who)}</b>{mark}{time}</p>"
     )
 
 
-def answer_header(who: str, model_id: str | None, pictures: int = 0) -> str:
+def answer_header(
+    who: str,
+    model_id: str | None,
+    pictures: int = 0,
+    *,
+    message_id: int | None = None,
+    created: str | None = None,
+) -> str:
     """The answer's name with where it was answered: this computer, or a provider; for a
     provider, how many pictures its question sent there (``pictures``: those the question
     carried; none went to a model that takes none: it was sent the words only)."""
-    if is_local_id(model_id):
-        return header_html(who, LOCAL_COLOUR, "· local")
-    badge = "· ☁ cloud"
-    if pictures and cloud_model_sees(model_id or ""):
-        badge += f" · {pictures} picture{'' if pictures == 1 else 's'} sent"
-    return header_html(who, CLOUD_COLOUR, badge)
+    colour, badge = LOCAL_COLOUR, "· local"
+    if not is_local_id(model_id):
+        colour, badge = CLOUD_COLOUR, "· ☁ cloud"
+        if pictures and cloud_model_sees(model_id or ""):
+            badge += f" · {pictures} picture{'' if pictures == 1 else 's'} sent"
+    return header_html(who, colour, badge, message_id=message_id, created=created, user=False)
 
 
 #: The action link that opens an answer's thinking.
@@ -176,29 +223,23 @@ def status_note(status: str, error: str | None) -> str:
 
 
 def message_controls(message: StoredMessage, versions: Versions | None) -> str:
-    """Edit (a question) or Regenerate (an answer), and ‹ 2/3 › between versions."""
-    links = []
-    if versions is not None:
-        # Words, not lone arrows: a small-print "‹" is too small to hit.
-        back = (
-            f'<a href="{action_href("version", message.id, versions.previous)}">‹ previous</a>'
-            if versions.previous
-            else "‹ previous"
-        )
-        forward = (
-            f'<a href="{action_href("version", message.id, versions.next)}">next ›</a>'
-            if versions.next
-            else "next ›"
-        )
-        links.append(f"{back} &nbsp;{versions.index}/{versions.count}&nbsp; {forward}")
-    if message.role == Role.USER:
-        links.append(f'<a href="{action_href("edit", message.id)}">Edit</a>')
-    elif message.role == Role.ASSISTANT and message.status != MessageStatus.STREAMING:
-        links.append(f'<a href="{action_href("regenerate", message.id)}">Regenerate</a>')
+    """‹ 2/3 › between a message's versions, always shown (it tells that there are others).
+    Copy, Edit, Regenerate are the card's hover toolbar and context menu (hover_actions.py)."""
+    if versions is None:
+        return ""
+    back = (
+        f'<a href="{action_href("version", message.id, versions.previous)}">‹ previous</a>'
+        if versions.previous
+        else "‹ previous"
+    )
+    forward = (
+        f'<a href="{action_href("version", message.id, versions.next)}">next ›</a>'
+        if versions.next
+        else "next ›"
+    )
     return (
         '<p style="color:#888; font-size:small; margin-top:0">'
-        + " &nbsp;·&nbsp; ".join(links)
-        + "</p>"
+        f"{back} &nbsp;{versions.index}/{versions.count}&nbsp; {forward}</p>"
     )
 
 
@@ -213,14 +254,11 @@ def message_html(
     returns what to put in its place now (the view fills the text in over the next turns).
     ``asked_pictures``: how many pictures an answer's question carried (see answer_header).
     """
-    # An anchor per message: a search hit opens the chat scrolled to it.
-    anchor = f'<a name="m{message.id}"></a>'
     controls = message_controls(message, (versions or {}).get(message.id))
     if message.role == Role.USER:
         words = plain_to_html(break_long_lines(message.content)[0])
         return (
-            anchor
-            + header_html("You", "#2471a3")
+            header_html("You", message_id=message.id, created=message.created, user=True)
             + pictures_html(message.parts, message.id)  # above the words, as it was sent
             + (f"<p>{words}</p>" if message.content else "")
             + other_parts_html(message)
@@ -236,8 +274,9 @@ def message_html(
     else:
         body = markdown_to_html(message.content) if message.content else ""
     return (
-        anchor
-        + answer_header(who, message.model, asked_pictures)
+        answer_header(
+            who, message.model, asked_pictures, message_id=message.id, created=message.created
+        )
         + thinking_line(message)
         + body
         + pictures_html(message.parts, message.id)

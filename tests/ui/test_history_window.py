@@ -26,6 +26,7 @@ from desktop.core.fit import Gpu, Machine
 from desktop.core.messages import Role
 from desktop.core.params import SamplingParams
 from desktop.storage.paths import AppPaths
+from desktop.ui.hover_actions import install_hover_actions
 from desktop.ui.main_window import MainWindow
 from desktop.ui.presets_dialog import PresetsDialog
 from desktop.ui.render import action_href
@@ -37,6 +38,8 @@ from tests.ui.driving import (
     file_dialog_answer,
     pick_in_combo,
 )
+from tests.ui.hovering import button as hover_button
+from tests.ui.hovering import click_action, hover_over
 
 
 def titles(window: MainWindow) -> list[str]:
@@ -284,11 +287,15 @@ def test_edit_and_regenerate_keep_the_old_versions(window: MainWindow, qtbot: Qt
         type_and_send(qtbot, window, "Name a fruit.")
     cid = window.conversation_id or 0
     question, answer = window.chat.store.messages(cid)
-    assert "Edit" in window.chat_view.toPlainText()
-    assert "Regenerate" in window.chat_view.toPlainText()
+    # The question's toolbar has Edit, the answer's Regenerate (shown over the message hovered).
+    hover = install_hover_actions(window)
+    hover_over(qtbot, hover, Role.USER, question.id)
+    assert hover_button(hover, "hover-edit").isVisible()
+    hover_over(qtbot, hover, Role.ASSISTANT, answer.id)
+    assert hover_button(hover, "hover-regenerate").isVisible()
 
-    # Edit the question (a click on its Edit link): the new version gets its own answer.
-    click_link(window.chat_view, action_href("edit", question.id))
+    # Edit the question (its toolbar's Edit): the new version gets its own answer.
+    click_action(qtbot, window, Role.USER, "hover-edit", question.id)
     assert window.input_box.toPlainText() == "Name a fruit."
     assert window.edit_label.isVisibleTo(window)
     with qtbot.waitSignal(window.chat.answer_finished, timeout=60_000):
@@ -300,7 +307,7 @@ def test_edit_and_regenerate_keep_the_old_versions(window: MainWindow, qtbot: Qt
 
     # Regenerate the new answer: a second version of it, the first kept.
     with qtbot.waitSignal(window.chat.answer_finished, timeout=60_000):
-        click_link(window.chat_view, action_href("regenerate", path[1].id))
+        click_action(qtbot, window, Role.ASSISTANT, "hover-regenerate", path[1].id)
     latest = window.chat.store.messages(cid)
     assert latest[0].id == path[0].id and latest[1].id != path[1].id
     assert window.chat.store.versions(cid)[latest[1].id].count == 2
@@ -313,7 +320,7 @@ def test_edit_and_regenerate_keep_the_old_versions(window: MainWindow, qtbot: Qt
     assert len(window.chat.store.all_messages(cid)) == 5
 
     # Esc cancels an edit without sending.
-    click_link(window.chat_view, action_href("edit", question.id))
+    click_action(qtbot, window, Role.USER, "hover-edit", question.id)
     assert window.editing is not None
     qtbot.keyClick(window.input_box, Qt.Key.Key_Escape)
     assert window.editing is None and window.input_box.toPlainText() == ""

@@ -1,0 +1,223 @@
+"""Each message of the chat as a card: found in the view's document, and painted as a rounded
+rectangle behind its text.
+
+A card begins at a header line (message_html.header_html), whose anchor names say whose it is
+and, for a stored message, its id (``m<id>``); it runs to the block before the next header.
+A message shown while it is written has no id in its header yet: its id is the branch's,
+counted from the end (the document shows the branch's latest messages, in order).
+
+Qt's rich text has no rounded corners, so the cards are painted by an event filter on the
+view's viewport, before the view paints the text on top; colours come from the view's palette
+at each paint, so a theme switch recolours them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QEvent, QObject, QRectF
+from PySide6.QtGui import QColor, QPainter, QPalette, QPen, QTextBlock, QTextDocument
+from PySide6.QtWidgets import QTextEdit
+
+from desktop.ui.message_html import ANSWER_HEAD, USER_HEAD
+
+if TYPE_CHECKING:
+    from desktop.ui.main_window import MainWindow
+
+_ID = re.compile(r"m(\d+)")
+#: Where the window keeps its card painter (install_cards is idempotent).
+_ATTRIBUTE = "message_cards"
+_INDEX = "message_card_index"
+#: Room between a card's edge and its text, left and right (the document margin is wider).
+PAD_X = 12
+#: Room above a card's header line and below its last line.
+PAD_Y = 8
+RADIUS = 10.0
+#: The document's margin with cards: the card's padding plus a little air outside it.
+DOCUMENT_MARGIN = 22
+
+
+@dataclass(frozen=True)
+class Card:
+    """One message's place in the document: its id (None: not known yet), whose it is, and
+    its first (header) and last block numbers."""
+
+    message_id: int | None
+    user: bool
+    first: int
+    last: int
+
+
+def _head(block: QTextBlock) -> tuple[int | None, bool] | None:
+    """(id, is the user's) if the block is a card's header line, else None."""
+    names: list[str] = list(block.charFormat().anchorNames())
+    it = block.begin()
+    while not it.atEnd():
+        names += it.fragment().charFormat().anchorNames()
+        it += 1
+    if USER_HEAD not in names and ANSWER_HEAD not in names:
+        return None
+    found = next((int(m.group(1)) for n in names if (m := _ID.fullmatch(n))), None)
+    return found, USER_HEAD in names
+
+
+def find_cards(document: QTextDocument) -> list[Card]:
+    """The cards of the document, in order."""
+    cards: list[Card] = []
+    block = document.firstBlock()
+    while block.isValid():
+        head = _head(block)
+        if head is not None:
+            if cards:
+                cards[-1] = replace(cards[-1], last=block.blockNumber() - 1)
+            cards.append(Card(head[0], head[1], block.blockNumber(), block.blockNumber()))
+        block = block.next()
+    if cards:
+        cards[-1] = replace(cards[-1], last=document.blockCount() - 1)
+    return cards
+
+
+def with_ids(cards: list[Card], branch: Sequence[int]) -> list[Card]:
+    """Cards whose header has no id yet take the branch's, counted from the end."""
+    if all(card.message_id is not None for card in cards):
+        return cards
+    out = list(cards)
+    for back, (card, message_id) in enumerate(zip(reversed(cards), reversed(branch), strict=False)):
+        if card.message_id is None:
+            out[len(cards) - 1 - back] = replace(card, message_id=message_id)
+    return out
+
+
+class CardIndex:
+    """Owns the cards of one view's document, found again only when the document changed."""
+
+    def __init__(self, view: QTextEdit, branch: Callable[[], Sequence[int]]) -> None:
+        self._view = view
+        self._branch = branch
+        self._key: tuple[int, int] = (-1, -1)
+        self._cards: list[Card] = []
+
+    def cards(self) -> list[Card]:
+        document = self._view.document()
+        key = (id(document), document.revision())
+        if key != self._key:
+            found = find_cards(document)
+            self._cards = with_ids(found, self._branch()) if found else []
+            self._key = key
+        return self._cards
+
+    def rect(self, card: Card) -> QRectF:
+        """The card's rectangle in the viewport's coordinates."""
+        document = self._view.document()
+        layout = document.documentLayout()
+        first = document.findBlockByNumber(card.first)
+        top = layout.blockBoundingRect(first).top() + first.blockFormat().topMargin()
+        last = document.findBlockByNumber(card.last)
+        bottom = layout.blockBoundingRect(last).bottom() - last.blockFormat().bottomMargin()
+        margin = document.documentMargin()
+        left = margin - PAD_X
+        width = self._view.viewport().width() - 2 * left
+        scrolled = self._view.verticalScrollBar().value()
+        return QRectF(left, top - PAD_Y - scrolled, width, bottom - top + 2 * PAD_Y)
+
+    def card_at(self, y: float) -> Card | None:
+        """The card under viewport height ``y``, or None."""
+        for card in self.cards():
+            rect = self.rect(card)
+            if rect.top() <= y <= rect.bottom():
+                return card
+            if rect.top() > y:
+                return None
+        return None
+
+
+def card_colours(palette: QPalette, user: bool) -> tuple[QColor, QColor]:
+    """(fill, outline) of a card: the answer's a shade of the text colour over the base, the
+    user's a tint of the highlight colour; both from the palette, so both themes read."""
+    base = palette.color(QPalette.ColorRole.Base)
+    tint = palette.color(QPalette.ColorRole.Highlight if user else QPalette.ColorRole.Text)
+    share = 0.10 if user else 0.035
+
+    def mix(amount: float) -> QColor:
+        return QColor.fromRgbF(
+            base.redF() + (tint.redF() - base.redF()) * amount,
+            base.greenF() + (tint.greenF() - base.greenF()) * amount,
+            base.blueF() + (tint.blueF() - base.blueF()) * amount,
+        )
+
+    return mix(share), mix(share + 0.10)
+
+
+class CardPainter(QObject):
+    """Paints the cards behind the text of a view (an event filter on its viewport)."""
+
+    def __init__(self, view: QTextEdit, index: CardIndex) -> None:
+        super().__init__(view)
+        self._view = view
+        self.index = index
+        view.document().setDocumentMargin(DOCUMENT_MARGIN)
+        self._viewport = view.viewport()
+        self._viewport.installEventFilter(self)
+        # A card's outline moves as its answer grows: repaint it all, not only the new text.
+        view.document().documentLayout().documentSizeChanged.connect(
+            lambda _size: view.viewport().update()
+        )
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self._viewport and event.type() == QEvent.Type.Paint:
+            self.paint()
+        return False  # the view paints its text on top
+
+    def paint(self) -> None:
+        viewport = self._view.viewport()
+        height = viewport.height()
+        palette = self._view.palette()
+        painter = QPainter(viewport)
+        try:
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+            for card in self.index.cards():
+                rect = self.index.rect(card)
+                if rect.bottom() < 0:
+                    continue
+                if rect.top() > height:
+                    break
+                fill, outline = card_colours(palette, card.user)
+                painter.setPen(QPen(outline, 1))
+                painter.setBrush(fill)
+                painter.drawRoundedRect(rect.adjusted(0.5, 0.5, -0.5, -0.5), RADIUS, RADIUS)
+        finally:
+            painter.end()
+
+
+def branch_of(window: MainWindow) -> Callable[[], Sequence[int]]:
+    """The ids of the window's shown branch, asked when the cards are found again."""
+
+    def ids() -> Sequence[int]:
+        if window.conversation_id is None:
+            return ()
+        return window.library.branch_ids(window.conversation_id)
+
+    return ids
+
+
+def card_index(window: MainWindow) -> CardIndex:
+    """The window's chat cards (one index, made when first asked for)."""
+    existing = getattr(window, _INDEX, None)
+    if isinstance(existing, CardIndex):
+        return existing
+    index = CardIndex(window.chat_view, branch_of(window))
+    setattr(window, _INDEX, index)
+    return index
+
+
+def install_cards(window: MainWindow) -> CardPainter:
+    """The chat's messages as painted cards (idempotent)."""
+    existing = getattr(window, _ATTRIBUTE, None)
+    if isinstance(existing, CardPainter):
+        return existing
+    painter = CardPainter(window.chat_view, card_index(window))
+    setattr(window, _ATTRIBUTE, painter)
+    return painter
