@@ -68,6 +68,7 @@ from desktop.ui.render import (
     parse_action,
     plain_to_html,
 )
+from desktop.ui.text_width import TextWidth
 
 MESSAGE_GAP_PX = 14
 #: Where an answer will stream while its model thinks (one UTF-16 unit a character).
@@ -111,6 +112,7 @@ class ChatView(QTextBrowser):
         self.setOpenExternalLinks(False)
         self.anchorClicked.connect(self._on_anchor)
         self.document().setDocumentMargin(16)
+        self.text_width = TextWidth(self)  # a readable line length in a wide window
         self.link_colours = LinkColours(self)  # links follow a theme switch
         self._answer_start: int | None = None
         #: Where the streamed answer's whole region begins (a tool turn redraws from there).
@@ -207,6 +209,7 @@ class ChatView(QTextBrowser):
         # that must not count as the user scrolling up for earlier messages.
         self._settled, self._target = False, None
         self.setHtml(earlier_link(self.earlier_count) + body if body else self.placeholder_html)
+        self.text_width.apply()  # setHtml reset the document's side margins
         self._start_fills()
         # The document is laid out lazily: scroll once Qt has measured it (on first show too),
         # so a reopened chat shows its latest messages. The view as context: a view closed
@@ -574,6 +577,7 @@ class ChatView(QTextBrowser):
         cursor = self._end_cursor()
         if self._placeholder_shown:
             self.clear()
+            self.text_width.apply()
             self._placeholder_shown = False
             cursor = self._end_cursor()
         elif not self.document().isEmpty():
