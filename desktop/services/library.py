@@ -41,6 +41,8 @@ class ChatLibrary:
         self.store = store
         #: The picture folder: JSON exports carry the pictures, imports bring them back.
         self.images = images
+        #: New chats are made local only (Preferences → Privacy sets it from its setting).
+        self.lock_new_chats = False
 
     @property
     def path(self) -> Path:
@@ -113,12 +115,19 @@ class ChatLibrary:
     # -- changes to a chat as a whole ---------------------------------------------------------
 
     def create(self) -> Conversation:
-        """A new, empty chat titled "New chat"."""
-        return self.store.create_conversation()
+        """A new, empty chat titled "New chat" (local only if ``lock_new_chats``)."""
+        conversation = self.store.create_conversation()
+        if not self.lock_new_chats:
+            return conversation
+        self.store.set_local_only(conversation.id, True)
+        return self.store.get_conversation(conversation.id)
 
     def set_model(self, conversation_id: int, model_id: str | None) -> None:
-        """The chat's model (None: the default model for new chats)."""
+        """The chat's model (None: back to what a new chat starts with: the default model, and
+        the lock when new chats are locked)."""
         self.store.set_conversation_model(conversation_id, model_id)
+        if model_id is None and self.lock_new_chats:
+            self.store.set_local_only(conversation_id, True)
 
     def set_tools(self, conversation_id: int, servers: list[str]) -> None:
         """The tool servers this chat's answers may call (none: no tools)."""

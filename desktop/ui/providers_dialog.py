@@ -1,4 +1,5 @@
-"""Settings → Cloud providers: turn providers on, set base URLs, store keys, test connections.
+"""Preferences → Cloud keys: turn providers on, set base URLs, store keys, test connections.
+The page (ProvidersPage) sits in the Preferences window; ProvidersDialog shows it on its own.
 
 Keys go from the masked field straight to the system keyring (services.cloud → backends.secrets)
 and the field is cleared: a stored key is never shown again, nor put in a tooltip or title. The
@@ -10,13 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt, Slot
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
     QHBoxLayout,
-    QInputDialog,
     QLabel,
     QLineEdit,
     QListWidget,
@@ -30,20 +31,19 @@ from PySide6.QtWidgets import (
 from desktop.core.errors import LlamasideError
 from desktop.core.providers import BUILTIN
 from desktop.services.cloud import CloudService
+from desktop.ui.prefs_endpoint import EndpointForm
 from desktop.ui.screen_fit import fit_to_screen
 
 NAME_ROLE = Qt.ItemDataRole.UserRole
 
 
-class ProvidersDialog(QDialog):
+class ProvidersPage(QWidget):
     """Edits the cloud providers through the cloud service; a key typed here goes to the keyring."""
 
     def __init__(self, cloud: CloudService, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.cloud = cloud
-        self.setWindowTitle("Cloud providers")
-        self.setObjectName("providersDialog")
-        fit_to_screen(self, 820, 520)
+        self.setObjectName("providersPage")
         self._build()
         cloud.changed.connect(self._refresh_list)
         cloud.checked.connect(self._on_checked)
@@ -144,17 +144,20 @@ class ProvidersDialog(QDialog):
         body = QHBoxLayout()
         body.addLayout(left, 1)
         body.addLayout(form, 3)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
-        buttons.rejected.connect(self.close)
         layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(intro)
         layout.addWidget(self.keyring_label)
         layout.addLayout(body, 1)
-        layout.addWidget(buttons)
         # Enter in the key field saves the key; it must not also press some default button.
         for button in self.findChildren(QPushButton):
             button.setAutoDefault(False)
             button.setDefault(False)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        """The keyring may have gone (or come back) since the page was last shown."""
+        super().showEvent(event)
+        self._refresh_list()
 
     # -- state --------------------------------------------------------------------------------
 
@@ -271,26 +274,13 @@ class ProvidersDialog(QDialog):
 
     @Slot()
     def add_endpoint(self) -> None:
-        name, ok = QInputDialog.getText(
-            self, "Add endpoint", "A short name (used in model ids, e.g. my-vllm):"
-        )
-        if not ok or not name.strip():
-            return
-        url, ok = QInputDialog.getText(
-            self, "Add endpoint", "Base URL (e.g. http://gpu-box:8000/v1):"
-        )
-        if not ok:
-            return
-        api, ok = QInputDialog.getItem(
-            self, "Add endpoint", "It speaks:", ["openai", "anthropic"], 0, False
-        )
-        if ok and self._try(
-            "Add endpoint", lambda: self.cloud.add_endpoint(name.strip(), url.strip(), api)
-        ):
-            for row in range(self.provider_list.count()):
-                item = self.provider_list.item(row)
-                if item.data(NAME_ROLE) == name.strip():
-                    self.provider_list.setCurrentItem(item)
+        """One form: name, base URL, key and API, checked as typed (prefs_endpoint)."""
+        form = EndpointForm(self.cloud, self)
+        form.exec()
+        for row in range(self.provider_list.count()):
+            item = self.provider_list.item(row)
+            if form.added and item.data(NAME_ROLE) == form.added:
+                self.provider_list.setCurrentItem(item)
 
     @Slot()
     def remove_provider(self) -> None:
@@ -300,3 +290,19 @@ class ProvidersDialog(QDialog):
         deleted: list[bool] = []
         if self._try("Remove", lambda: deleted.append(self.cloud.remove(name))) and any(deleted):
             self.test_result.setText(f"Removed {name} and deleted its key from the keyring.")
+
+
+class ProvidersDialog(QDialog):
+    """The cloud keys page in a window of its own, with Close."""
+
+    def __init__(self, cloud: CloudService, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Cloud providers")
+        self.setObjectName("providersDialog")
+        fit_to_screen(self, 820, 520)
+        self.page = ProvidersPage(cloud, self)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
+        buttons.rejected.connect(self.close)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.page, 1)
+        layout.addWidget(buttons)

@@ -5,6 +5,7 @@ thoughts, and the question before a link from an answer is opened."""
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Qt, QUrl, Signal, Slot
 from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
@@ -76,6 +77,8 @@ class WindowDialogs(QObject):
         self.compare_window: CompareWindow | None = None
         self.leaderboard_dialog: LeaderboardDialog | None = None
         self.privacy_dialog: PrivacyDialog | None = None
+        #: Where the cloud keys open instead of their own dialog (Preferences sets it).
+        self.open_cloud_keys: Callable[[], object] | None = None
 
     @Slot()
     def show_models(self) -> ModelsDialog:
@@ -146,6 +149,9 @@ class WindowDialogs(QObject):
     @Slot()
     def show_providers(self) -> None:
         if self.chat.cloud is None:
+            return
+        if self.open_cloud_keys is not None:
+            self.open_cloud_keys()
             return
         if self.providers_dialog is None:
             self.providers_dialog = ProvidersDialog(self.chat.cloud, self._window)

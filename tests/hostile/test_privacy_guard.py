@@ -47,6 +47,7 @@ from tests.hostile.test_network import (
 )
 from tests.hubserver import HubServer
 from tests.ui.driving import answer_modal, button_named, choose_compare_models, file_dialog_answer
+from tests.ui.test_preferences import open_cloud_keys
 
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 #: Every connect attempted while a guard is on: (family, address).
@@ -217,9 +218,7 @@ def test_offline_switch_stops_every_cloud_request_before_any_socket(
             assert not window.chat.busy
 
         # The providers page: Refresh list and Test connection, for each provider.
-        window.providers_action.trigger()
-        dialog = window.providers_dialog
-        assert dialog is not None
+        dialog = open_cloud_keys(window)
         for row, name in enumerate(("openai", "anthropic")):
             dialog.provider_list.setCurrentRow(row)
             assert dialog.selected == name
@@ -229,7 +228,7 @@ def test_offline_switch_stops_every_cloud_request_before_any_socket(
                 assert checked.args is not None and not checked.args[2]
                 assert "offline, so nothing was sent" in dialog.test_result.text()
             assert cloud.cached_models(name) == sorted(MODELS.values())  # the old list stays
-        dialog.close()
+        dialog.window().close()
 
         # A comparison of both: each column says so, nothing is sent.
         window.compare_action.trigger()
@@ -297,9 +296,8 @@ def test_after_cloud_chats_no_file_export_or_log_line_holds_the_key(
         window = _open(home, qtbot)
         window.chat.sampling = SamplingParams(temperature=0.0, max_tokens=100)
         # The OpenAI key typed into the providers page, as a user would.
-        window.providers_action.trigger()
-        dialog = window.providers_dialog
-        assert dialog is not None and window.chat.cloud is not None
+        dialog = open_cloud_keys(window)
+        assert window.chat.cloud is not None
         dialog.provider_list.setCurrentRow(0)
         assert dialog.selected == "openai"
         dialog.url_edit.clear()
@@ -312,7 +310,7 @@ def test_after_cloud_chats_no_file_export_or_log_line_holds_the_key(
             dialog.enabled_box.setChecked(True)
         with qtbot.waitSignal(window.chat.cloud.checked, timeout=TIMEOUT_MS):
             dialog.test_button.click()
-        dialog.close()
+        dialog.window().close()
         window.chat.cloud.grant_consent("openai")
         connect(window, qtbot, "anthropic", server.base_url, key=keyring_keys["anthropic"])
 

@@ -24,6 +24,7 @@ from desktop.app import build_window
 from desktop.storage.paths import AppPaths
 from desktop.ui.main_window import MainWindow
 from desktop.ui.presets_dialog import PresetsDialog
+from tests.ui.test_preferences import open_cloud_keys
 
 CONTROLS = (
     QAbstractButton,
@@ -72,8 +73,7 @@ def test_every_control_has_a_name(window: MainWindow, qtbot: QtBot) -> None:
     # Each window and dialog opened as the user opens it: its menu item, or its button.
     window.models_action.trigger()
     roots.append(window.models_dialog)  # type: ignore[arg-type]
-    window.providers_action.trigger()
-    roots.append(window.providers_dialog)  # type: ignore[arg-type]
+    roots.append(open_cloud_keys(window).window())  # Preferences, each of its pages
     window.privacy_action.trigger()
     roots.append(window.privacy_dialog)  # type: ignore[arg-type]
     window.compare_action.trigger()

@@ -28,6 +28,7 @@ from desktop.ui.main_window import MainWindow
 from desktop.ui.thoughts_dialog import ThoughtsDialog
 from tests.cloudserver import CloudServer
 from tests.ui.driving import answer_modal, button_named, file_dialog_answer, pick_in_combo
+from tests.ui.test_preferences import open_cloud_keys
 
 KEY = "sk-proj-WINDOW-TEST-KEY-7c1d2e3f4a5b"
 TIMEOUT_MS = 60_000
@@ -58,9 +59,8 @@ def window(home: AppPaths, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch) -> Ite
 
 def set_up_openai(window: MainWindow, qtbot: QtBot, server: CloudServer) -> None:
     """What a user does on Cloud → Cloud providers: URL, key, turn on, see the model list."""
-    window.providers_action.trigger()
-    dialog = window.providers_dialog
-    assert dialog is not None and window.chat.cloud is not None
+    dialog = open_cloud_keys(window)
+    assert window.chat.cloud is not None
     dialog.provider_list.setCurrentRow(0)
     assert dialog.selected == "openai"
     dialog.url_edit.clear()
@@ -79,7 +79,7 @@ def set_up_openai(window: MainWindow, qtbot: QtBot, server: CloudServer) -> None
     with qtbot.waitSignal(window.chat.cloud.checked, timeout=TIMEOUT_MS):
         dialog.test_button.click()
     assert dialog.test_result.text() == "Connected: 2 models available."
-    dialog.close()
+    dialog.window().close()
 
 
 def pick(window: MainWindow, model_id: str) -> None:
@@ -264,9 +264,7 @@ def test_no_keyring_is_said_plainly(
     from keyring.backends import fail
 
     monkeypatch.setattr(keyring, "get_keyring", fail.Keyring)
-    window.providers_action.trigger()  # the page looks at the keyring as it opens
-    dialog = window.providers_dialog
-    assert dialog is not None
+    dialog = open_cloud_keys(window)  # the page looks at the keyring as it opens
     assert "No system keyring is available" in dialog.keyring_label.text()
     assert dialog.keyring_label.isVisibleTo(dialog)
     qtbot.keyClicks(dialog.key_edit, "sk-something")
@@ -380,8 +378,7 @@ def test_the_providers_page_says_where_an_address_comes_from(
     win = build_window(home)
     qtbot.addWidget(win)
     try:
-        win.providers_action.trigger()
-        dialog = win.providers_dialog
+        dialog = open_cloud_keys(win)
         assert dialog is not None
         dialog.provider_list.setCurrentRow(0)
         assert dialog.selected == "openai"
@@ -389,7 +386,7 @@ def test_the_providers_page_says_where_an_address_comes_from(
         assert "OPENAI_BASE_URL" in dialog.url_source.text()
         dialog.provider_list.setCurrentRow(1)
         assert dialog.url_source.text() == ""
-        dialog.close()
+        dialog.window().close()
     finally:
         win.close()
         win.chat.store.close()

@@ -1,0 +1,146 @@
+"""Preferences → Engine: what the next local model load uses by default: its context size (with
+the memory each 1k tokens of it takes, where the fit planner knows the model), the CPU threads
+and the layers put on the GPU. Saved as the "n_ctx", "n_threads" and "n_gpu_layers" settings
+and handed to the chat service's load parameters at once; a model already loaded keeps its own
+until it is loaded again."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from PySide6.QtCore import Slot
+from PySide6.QtGui import QShowEvent
+from PySide6.QtWidgets import QFormLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
+
+from desktop.core.models import LocalModel
+from desktop.services import model_catalog
+from desktop.services.chat import ChatService
+
+#: The settings this page writes.
+N_CTX, N_THREADS, N_GPU_LAYERS = "n_ctx", "n_threads", "n_gpu_layers"
+#: What ChatService loads with when "n_ctx" was never set.
+DEFAULT_N_CTX = 4096
+MIN_CTX, MAX_CTX, CTX_STEP = 256, 1_048_576, 1024
+#: The most GPU layers offered by number (more than any model has; -1 means all of them).
+MOST_LAYERS = 999
+
+
+def _int_setting(chat: ChatService, key: str, default: int) -> int:
+    value = chat.settings.get(key, default)
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+def apply_engine_defaults(chat: ChatService, automatic_threads: int) -> None:
+    """The saved engine defaults become the chat service's load parameters (the next load's).
+    ``automatic_threads``: what "Automatic" means (the service's own choice at start)."""
+    threads = _int_setting(chat, N_THREADS, 0)
+    chat.load_params = replace(
+        chat.load_params,
+        n_ctx=max(MIN_CTX, _int_setting(chat, N_CTX, chat.load_params.n_ctx)),
+        n_threads=threads if threads > 0 else automatic_threads,
+        n_gpu_layers=max(-1, _int_setting(chat, N_GPU_LAYERS, -1)),
+    )
+
+
+def kv_note(chat: ChatService, n_ctx: int) -> str:
+    """The memory the context takes for the model new chats start on, when the fit planner
+    knows its shape (a model downloaded from the catalog); else what the number means."""
+    model = chat.default_model
+    row = chat.store.download(model.path) if isinstance(model, LocalModel) else None
+    entries = model_catalog.catalog().by_repo(row.repo) if row is not None else []
+    if model is None or not entries:
+        return (
+            "Each 1k tokens of context takes memory (the KV cache) on top of the model; how "
+            "much depends on the model. Larger contexts let chats run longer."
+        )
+    per_token = entries[0][0].architecture.kv_bytes_per_token()
+    per_k = per_token * 1024 / 2**20
+    total = per_token * n_ctx / 2**30
+    return (
+        f"For {model.name}: about {per_k:,.0f} MB per 1k tokens (f16 KV cache), so "
+        f"{total:,.1f} GB at {n_ctx:,} tokens, on top of the model itself."
+    )
+
+
+class EnginePage(QWidget):
+    """Owns the engine defaults' controls; each change is saved and applied at once."""
+
+    def __init__(
+        self, chat: ChatService, automatic_threads: int, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("enginePage")
+        self.chat = chat
+        self.automatic_threads = automatic_threads
+        intro = QLabel(
+            "Defaults for local models. They apply the next time a model is loaded: a model "
+            "already loaded keeps its settings until Model → Unload model or another model.",
+            self,
+        )
+        intro.setWordWrap(True)
+        self.ctx_spin = QSpinBox(self)
+        self.ctx_spin.setAccessibleName("Context size in tokens")
+        self.ctx_spin.setRange(MIN_CTX, MAX_CTX)
+        self.ctx_spin.setSingleStep(CTX_STEP)
+        self.ctx_spin.setSuffix(" tokens")
+        self.ctx_spin.setGroupSeparatorShown(True)
+        self.kv_label = QLabel(self)
+        self.kv_label.setWordWrap(True)
+        self.kv_label.setAccessibleName("Memory the context takes")
+        self.threads_spin = QSpinBox(self)
+        self.threads_spin.setAccessibleName("CPU threads")
+        self.threads_spin.setRange(0, 512)
+        self.threads_spin.setSpecialValueText(f"Automatic ({automatic_threads}, the CPU's cores)")
+        self.gpu_spin = QSpinBox(self)
+        self.gpu_spin.setAccessibleName("Layers on the GPU")
+        self.gpu_spin.setRange(-1, MOST_LAYERS)
+        self.gpu_spin.setSpecialValueText("All that fit (as many as the backend takes)")
+        gpu_note = QLabel(
+            "0 runs on the CPU only. Models downloaded from the catalog are planned for this "
+            "machine instead (Models and downloads shows the plan). No GPU backend: ignored.",
+            self,
+        )
+        gpu_note.setWordWrap(True)
+        form = QFormLayout()
+        form.addRow("Context size:", self.ctx_spin)
+        form.addRow("", self.kv_label)
+        form.addRow("CPU threads:", self.threads_spin)
+        form.addRow("GPU layers:", self.gpu_spin)
+        form.addRow("", gpu_note)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(intro)
+        layout.addLayout(form)
+        layout.addStretch(1)
+        self._show()
+        self.ctx_spin.valueChanged.connect(self._on_ctx)
+        self.threads_spin.valueChanged.connect(self._on_threads)
+        self.gpu_spin.valueChanged.connect(self._on_gpu)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        """The default model may have changed since the page was built."""
+        super().showEvent(event)
+        self.kv_label.setText(kv_note(self.chat, self.ctx_spin.value()))
+
+    def _show(self) -> None:
+        self.ctx_spin.setValue(_int_setting(self.chat, N_CTX, DEFAULT_N_CTX))
+        self.threads_spin.setValue(_int_setting(self.chat, N_THREADS, 0))
+        self.gpu_spin.setValue(_int_setting(self.chat, N_GPU_LAYERS, -1))
+        self.kv_label.setText(kv_note(self.chat, self.ctx_spin.value()))
+
+    def _save(self, key: str, value: int) -> None:
+        self.chat.settings.set(key, value)
+        apply_engine_defaults(self.chat, self.automatic_threads)
+
+    @Slot(int)
+    def _on_ctx(self, value: int) -> None:
+        self._save(N_CTX, value)
+        self.kv_label.setText(kv_note(self.chat, value))
+
+    @Slot(int)
+    def _on_threads(self, value: int) -> None:
+        self._save(N_THREADS, value)
+
+    @Slot(int)
+    def _on_gpu(self, value: int) -> None:
+        self._save(N_GPU_LAYERS, value)

@@ -1,0 +1,251 @@
+"""Preferences' smaller pages: Appearance (theme and text size, the same as View → Theme and
+View → Zoom), Chat (the model new chats start with), Privacy (working offline, new chats kept on
+this computer) and Folders (where the data and the models are, each with Open). Each control
+applies and saves its setting as it changes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt, QUrl, Slot
+from PySide6.QtGui import QDesktopServices, QPalette, QShowEvent
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QRadioButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.ui.menus import THEMES
+from desktop.ui.zoom import MOST_STEPS
+
+if TYPE_CHECKING:
+    from desktop.ui.main_window import MainWindow
+
+#: The setting naming the model new chats start with ("" or absent: the last one used).
+NEW_CHAT_MODEL = "new_chat_model"
+#: The setting that makes new chats local only.
+LOCK_NEW_CHATS = "lock_new_chats"
+#: Points below the normal text size offered (Zoom stops at its own smallest size).
+FEWEST_STEPS = -8
+
+
+def _note(text: str, parent: QWidget) -> QLabel:
+    """A one-line explanation under a control, in the palette's quieter text colour."""
+    label = QLabel(text, parent)
+    label.setWordWrap(True)
+    label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+    return label
+
+
+def _page_layout(page: QWidget) -> QVBoxLayout:
+    layout = QVBoxLayout(page)
+    layout.setContentsMargins(0, 0, 0, 0)
+    return layout
+
+
+class AppearancePage(QWidget):
+    """Owns the theme and text size controls; they act through the window's Theme and Zoom."""
+
+    def __init__(self, window: MainWindow, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("appearancePage")
+        self.window_ = window
+        self.theme_combo = QComboBox(self)
+        self.theme_combo.setAccessibleName("Theme")
+        for key, label in THEMES:
+            self.theme_combo.addItem(label, key)
+        self.size_spin = QSpinBox(self)
+        self.size_spin.setAccessibleName("Text size, in points from the normal size")
+        self.size_spin.setRange(FEWEST_STEPS, MOST_STEPS)
+        self.size_spin.setSuffix(" pt")
+        form = QFormLayout()
+        form.addRow("Theme:", self.theme_combo)
+        form.addRow("", _note("The same as View → Theme.", self))
+        form.addRow("Text size:", self.size_spin)
+        note = "Points above (or below) the normal size of the chat's and the message box's "
+        note += "text: the same as View → Zoom In (Ctrl+=), Zoom Out (Ctrl+-), Actual Size."
+        form.addRow("", _note(note, self))
+        layout = _page_layout(self)
+        layout.addLayout(form)
+        layout.addStretch(1)
+        self._show()
+        self.theme_combo.currentIndexChanged.connect(self._on_theme)
+        self.size_spin.valueChanged.connect(self._on_size)
+        window.menus.theme_chosen.connect(lambda _theme: self._show())
+
+    def showEvent(self, event: QShowEvent) -> None:
+        """View's menu may have changed either since the page was last shown."""
+        super().showEvent(event)
+        self._show()
+
+    def _show(self) -> None:
+        theme = str(self.window_.chat.settings.get("theme", "system"))
+        self.theme_combo.blockSignals(True)
+        self.theme_combo.setCurrentIndex(max(0, self.theme_combo.findData(theme)))
+        self.theme_combo.blockSignals(False)
+        self.size_spin.blockSignals(True)
+        self.size_spin.setValue(self.window_.zoom.steps)
+        self.size_spin.blockSignals(False)
+
+    @Slot(int)
+    def _on_theme(self, _index: int) -> None:
+        self.window_.theme.set_theme(str(self.theme_combo.currentData()))
+
+    @Slot(int)
+    def _on_size(self, steps: int) -> None:
+        zoom = self.window_.zoom
+        zoom.zoom(steps)
+        if zoom.steps != steps:  # past the smallest size the text can take
+            self.size_spin.blockSignals(True)
+            self.size_spin.setValue(zoom.steps)
+            self.size_spin.blockSignals(False)
+
+
+class ChatPage(QWidget):
+    """Owns the choice of the model new chats start with: the local model used last (the
+    app's way so far) or one chosen here (the "new_chat_model" setting)."""
+
+    def __init__(self, window: MainWindow, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("chatPage")
+        self.chat = window.chat
+        self.last_radio = QRadioButton("The local model I used last", self)
+        self.last_radio.setAccessibleName("New chats start with the model used last")
+        self.chosen_radio = QRadioButton("Always this model:", self)
+        self.chosen_radio.setAccessibleName("New chats start with a chosen model")
+        group = QButtonGroup(self)
+        group.addButton(self.last_radio)
+        group.addButton(self.chosen_radio)
+        self.model_combo = QComboBox(self)
+        self.model_combo.setAccessibleName("The model new chats start with")
+        chosen_row = QHBoxLayout()
+        chosen_row.addWidget(self.chosen_radio)
+        chosen_row.addWidget(self.model_combo, 1)
+        layout = _page_layout(self)
+        layout.addWidget(QLabel("New chats start with:", self))
+        layout.addWidget(self.last_radio)
+        layout.addLayout(chosen_row)
+        note = "Local models only: a new chat sends nothing anywhere until you pick a cloud "
+        note += "model for it. A chat you already have keeps its own model."
+        layout.addWidget(_note(note, self))
+        layout.addStretch(1)
+        self._show()
+        self.last_radio.toggled.connect(self._save)
+        self.model_combo.currentIndexChanged.connect(lambda _index: self._save())
+        self.chat.models_changed.connect(self._show)
+
+    @Slot()
+    def _show(self) -> None:
+        pinned = str(self.chat.settings.get(NEW_CHAT_MODEL) or "")
+        default = self.chat.default_model
+        for widget in (self.model_combo, self.last_radio, self.chosen_radio):
+            widget.blockSignals(True)
+        self.model_combo.clear()
+        for model in self.chat.models:
+            self.model_combo.addItem(model.name, model.id)
+            self.model_combo.setItemData(
+                self.model_combo.count() - 1, model.path, Qt.ItemDataRole.ToolTipRole
+            )
+        shown = pinned or (default.id if default is not None else "")
+        self.model_combo.setCurrentIndex(max(0, self.model_combo.findData(shown)))
+        self.chosen_radio.setChecked(bool(pinned))
+        self.last_radio.setChecked(not pinned)
+        self.model_combo.setEnabled(bool(pinned))
+        for widget in (self.model_combo, self.last_radio, self.chosen_radio):
+            widget.blockSignals(False)
+
+    @Slot()
+    def _save(self) -> None:
+        pinned = self.chosen_radio.isChecked() and self.model_combo.currentData() is not None
+        self.model_combo.setEnabled(self.chosen_radio.isChecked())
+        value = str(self.model_combo.currentData()) if pinned else ""
+        if value != (self.chat.settings.get(NEW_CHAT_MODEL) or ""):
+            self.chat.settings.set(NEW_CHAT_MODEL, value)
+            self.chat.models_changed.emit()  # the picker of an empty new chat follows
+
+
+class PrivacyPage(QWidget):
+    """Owns the privacy defaults: the offline switch (File → Work offline) and whether new
+    chats are local only (the "lock_new_chats" setting, handed to the chat library)."""
+
+    def __init__(self, window: MainWindow, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("privacyPage")
+        self.window_ = window
+        cloud = window.chat.cloud
+        self.offline_box = QCheckBox("Work offline", self)
+        self.offline_box.setAccessibleName("Work offline")
+        self.offline_box.setChecked(cloud is not None and cloud.offline)
+        self.offline_box.setEnabled(cloud is not None)
+        self.lock_box = QCheckBox("New chats are local only", self)
+        self.lock_box.setAccessibleName("New chats are local only")
+        self.lock_box.setChecked(bool(window.chat.settings.get(LOCK_NEW_CHATS, False)))
+        layout = _page_layout(self)
+        layout.addWidget(self.offline_box)
+        note = "Nothing goes out: no hub searches or downloads, no cloud models. The same as "
+        note += "File → Work offline (Ctrl+Shift+O)."
+        layout.addWidget(_note(note, self))
+        layout.addWidget(self.lock_box)
+        note = "Each new chat starts locked to this computer: its messages never go to a cloud "
+        note += "model until you turn off its lock (Chat → Local only)."
+        layout.addWidget(_note(note, self))
+        layout.addStretch(1)
+        # The window's own offline switch does it (and says when it cannot be saved).
+        self.offline_box.toggled.connect(window.menus.offline_action.setChecked)
+        if cloud is not None:
+            cloud.offline_changed.connect(self.offline_box.setChecked)
+        self.lock_box.toggled.connect(self._on_lock)
+
+    @Slot(bool)
+    def _on_lock(self, locked: bool) -> None:
+        self.window_.chat.settings.set(LOCK_NEW_CHATS, locked)
+        self.window_.library.lock_new_chats = locked
+
+
+class FoldersPage(QWidget):
+    """Shows the data folder and the models folder, each with Open (the file manager)."""
+
+    def __init__(self, window: MainWindow, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("foldersPage")
+        self.data_folder = window.library.path.parent
+        self.models_folder = window.chat.models_dir
+        form = QFormLayout()
+        for label, name, folder in (
+            ("Data:", "Data folder", self.data_folder),
+            ("Models:", "Models folder", self.models_folder),
+        ):
+            form.addRow(label, self._row(name, folder))
+        note = "Chats, pictures and downloaded models live in the data folder; the models "
+        note += "folder is inside it and cannot be moved on its own. To keep everything "
+        note += "elsewhere, start Llamaside with LLAMASIDE_HOME set to a folder. A GGUF file "
+        note += "anywhere else can be added with Model → Open GGUF file…"
+        layout = _page_layout(self)
+        layout.addLayout(form)
+        layout.addWidget(_note(note, self))
+        layout.addStretch(1)
+
+    def _row(self, name: str, folder: Path) -> QWidget:
+        row = QWidget(self)
+        edit = QLineEdit(str(folder), row)
+        edit.setReadOnly(True)
+        edit.setAccessibleName(name)
+        edit.setCursorPosition(0)
+        button = QPushButton("Open", row)
+        button.setAccessibleName(f"Open the {name.lower()}")
+        button.clicked.connect(lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder))))
+        layout = QHBoxLayout(row)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(edit, 1)
+        layout.addWidget(button)
+        return row
