@@ -1,5 +1,5 @@
 """The status bar's parts: the engine's state, the latest answer's numbers, the context meter,
-safe mode and OFFLINE."""
+the engine's memory, safe mode and OFFLINE."""
 
 from __future__ import annotations
 
@@ -13,16 +13,31 @@ from desktop.core.chat_records import StoredMessage
 from desktop.core.models import CloudModel, is_local_id
 from desktop.core.usage import Usage
 from desktop.services.chat import ChatService
+from desktop.services.engine_memory import MB, EngineMemory, EngineMemoryUse
 from desktop.ui.context_meter import ContextMeter
 from desktop.ui.elided_label import ElidedLabel
 
 NO_MODEL = "No model loaded"
 
 
+def memory_text(use: EngineMemoryUse) -> str:
+    """A memory reading in a few words: "Engine 312 MB RAM", "Engine 1.4 GB RAM · 2.1 GB VRAM"."""
+    text = f"Engine {_size(use.ram_bytes)} RAM"
+    if use.vram_bytes is not None:
+        text += f" · {_size(use.vram_bytes)} VRAM"
+    return text
+
+
+def _size(count: int) -> str:
+    megabytes = count / MB
+    return f"{megabytes / 1024:.1f} GB" if megabytes >= 1024 else f"{megabytes:.0f} MB"
+
+
 class StatusLine(QObject):
     """Owns the status bar's labels and their words: the local engine's state (or, while a
     cloud model answers, where the answer comes from), tokens per second and the latest
-    answer's usage, the safe-mode and OFFLINE marks; and places the context meter among them.
+    answer's usage, the engine child's memory (shown while it runs), the safe-mode and
+    OFFLINE marks; and places the context meter among them.
     """
 
     def __init__(self, chat: ChatService, bar: QStatusBar, meter: ContextMeter) -> None:
@@ -49,11 +64,32 @@ class StatusLine(QObject):
             "color: black; background: #f5c242; padding: 1px 8px; border-radius: 3px"
         )
         self.safe_mode_label.hide()
+        self.memory_label = ElidedLabel("", parent)
+        self.memory_label.setObjectName("engineMemory")
+        self.memory_label.setAccessibleName("Memory used by the local engine")
+        self.memory_label.hide()
+        #: The engine child's memory, read every 2 s while it runs.
+        self.memory = EngineMemory(chat.engine, self)
+        self.memory.changed.connect(self.show_memory)
         bar.addWidget(self.engine_label, 1)
         bar.addPermanentWidget(meter)
         bar.addPermanentWidget(self.speed_label)
+        bar.addPermanentWidget(self.memory_label)
         bar.addPermanentWidget(self.safe_mode_label)
         bar.addPermanentWidget(self.offline_label)
+
+    @Slot(object)
+    def show_memory(self, use: object) -> None:
+        """The engine child's memory now; hidden when no engine runs."""
+        if not isinstance(use, EngineMemoryUse):
+            self.memory_label.hide()
+            return
+        self.memory_label.setText(memory_text(use))
+        gpu = "" if use.vram_bytes is None else f", and {_size(use.vram_bytes)} of GPU memory"
+        self.memory_label.setToolTip(
+            f"The local engine (process {use.pid}) uses {_size(use.ram_bytes)} of RAM{gpu}."
+        )
+        self.memory_label.show()
 
     @Slot(str)
     def show_engine(self, text: str) -> None:
