@@ -65,7 +65,9 @@ _VERDICT_TEXT = {
 }
 
 
-def _table(headers: list[str], name: str) -> QTableWidget:
+def _table(headers: list[str], name: str, stretch: tuple[int, ...] = (0,)) -> QTableWidget:
+    """A read-only table whose ``stretch`` columns (the names) take the room the others, sized
+    to their content, leave: a long name is cut last, never the short numbers after it."""
     table = QTableWidget(0, len(headers))
     table.setObjectName(name)
     table.setAccessibleName(name)
@@ -74,8 +76,11 @@ def _table(headers: list[str], name: str) -> QTableWidget:
     table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
     table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
     table.verticalHeader().setVisible(False)
-    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-    table.horizontalHeader().setStretchLastSection(True)
+    header = table.horizontalHeader()
+    header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    for column in stretch:
+        header.setSectionResizeMode(column, QHeaderView.ResizeMode.Stretch)
+    header.setStretchLastSection(False)
     return table
 
 
@@ -146,6 +151,7 @@ class ModelsDialog(QDialog):
         self.fit_table = _table(
             ["Publisher", "Quant", "Size", "How it runs here", "GPU", "RAM"],
             "Quants and how they fit",
+            stretch=(3,),
         )
         self.download_quant_button = QPushButton("Download selected quant")
         self.download_quant_button.setEnabled(False)
@@ -446,7 +452,9 @@ class ModelsDialog(QDialog):
     def _build_local_tab(self) -> QWidget:
         tab = QWidget()
         self.local_table = _table(
-            ["Model id", "Size", "State", "Where", "Sees images"], "Models on this computer"
+            ["Model id", "Size", "State", "Where", "Sees images"],
+            "Models on this computer",
+            stretch=(0, 3),
         )
         # Right-click a row: add, change or remove the model's vision projector.
         self.local_table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
