@@ -98,7 +98,8 @@ def insert_above(document: QTextDocument, fragment: str) -> float:
     top_before = layout.blockBoundingRect(kept.block()).top()
     cursor = QTextCursor(link)
     cursor.movePosition(QTextCursor.MoveOperation.EndOfBlock, QTextCursor.MoveMode.KeepAnchor)
-    cursor.insertHtml(fragment)
+    # Without its trailing line break, which would end the batch's last paragraph in a space.
+    cursor.insertHtml(fragment.rstrip())
     if not document.firstBlock().text():
         # The last link's paragraph, now empty, would leave a gap above the first message.
         cursor = QTextCursor(document.firstBlock())

@@ -5,6 +5,7 @@ once, in order; and sending in a chat opened at an old hit shows the chat's end.
 
 from __future__ import annotations
 
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QTextBlock
 from pytestqt.qtbot import QtBot
@@ -12,6 +13,7 @@ from pytestqt.qtbot import QtBot
 from desktop.core.history_format import EXPORT_FORMAT
 from desktop.core.params import SamplingParams
 from desktop.storage.store import ChatStore
+from desktop.ui import chat_view
 from desktop.ui.chat_paging import AFTER_HIT, BEFORE_HIT, LATER_BATCH
 from desktop.ui.chat_view import ChatView
 from desktop.ui.main_window import MainWindow
@@ -121,7 +123,9 @@ def test_a_hit_on_the_first_of_5000_messages_opens_a_window_and_pages_down(
     qtbot.waitUntil(lambda: on_screen(view, block_with(view, "Answer 4999.")), timeout=5_000)
 
 
-def test_a_hit_in_the_middle_pages_both_ways_without_gaps(window: MainWindow, qtbot: QtBot) -> None:
+def test_a_hit_in_the_middle_pages_both_ways_without_gaps(
+    window: MainWindow, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
     store = window.chat.store
     conversation_id = seed_chat(store, 1_000, 500, "The kettle whistles twice.")
     ids = [m.id for m in store.messages(conversation_id)]
@@ -148,6 +152,13 @@ def test_a_hit_in_the_middle_pages_both_ways_without_gaps(window: MainWindow, qt
                 break
         qtbot.waitUntil(lambda: view.later_count < before, timeout=5_000)  # noqa: B023
     assert anchors(view) == ids
+    # The same document as all of them rendered at once.
+    monkeypatch.setattr(chat_view, "FIRST_RENDER", 10_000)
+    eager = ChatView()
+    qtbot.addWidget(eager)
+    names = {MODEL: window.chat.model_name(MODEL)}
+    eager.show_messages(store.messages(conversation_id), names, versions={})
+    assert view.toHtml() == eager.toHtml()
 
 
 def test_sending_in_a_chat_opened_at_an_old_hit_shows_its_end(
