@@ -21,6 +21,8 @@ class EngineHost(QObject):
 
     Signals:
         hello(dict): the child started (backend, gpu_offload, llama_cpp_version).
+        load_progress(int, str, float): request id, model path, the share of its weights
+            read so far (0..1, rising, a few times a second; 1.0 before ``loaded``).
         loaded(int, dict, float): request id, model info, load seconds.
         started(int, int): request id, prompt tokens (the prompt fits; decoding begins).
         answered(int, object): request id, an AnswerEvent (text, thinking, Finished with
@@ -31,6 +33,7 @@ class EngineHost(QObject):
     """
 
     hello = Signal(dict)
+    load_progress = Signal(int, str, float)
     loaded = Signal(int, dict, float)
     started = Signal(int, int)
     answered = Signal(int, object)
@@ -60,6 +63,8 @@ class EngineHost(QObject):
         self._kill_timer.setSingleShot(True)
         self._kill_timer.timeout.connect(self._on_cancel_grace_over)
         self._cancelling: int | None = None
+        #: The model path of each load in flight, by request id (for load_progress).
+        self._loading: dict[int, str] = {}
 
     @property
     def running(self) -> bool:
@@ -81,7 +86,9 @@ class EngineHost(QObject):
 
     def load(self, path: str, params: LoadParams) -> int:
         self._client.start()
-        return self._client.load(path, params)
+        rid = self._client.load(path, params)
+        self._loading[rid] = path
+        return rid
 
     def generate(
         self,
@@ -120,8 +127,12 @@ class EngineHost(QObject):
         if kind in (P.EV_DONE, P.EV_ERROR) and rid == self._cancelling:
             self._cancelling = None
             self._kill_timer.stop()
+        if kind in (P.EV_LOADED, P.EV_ERROR):
+            self._loading.pop(rid, None)
         answer = P.answer_event(event)
-        if answer is not None:
+        if kind == P.EV_LOAD_PROGRESS and rid in self._loading:
+            self.load_progress.emit(rid, self._loading[rid], float(event["progress"]))
+        elif answer is not None:
             self.answered.emit(rid, answer)
         elif kind == P.EV_STARTED:
             self.started.emit(rid, int(event["prompt_tokens"]))
@@ -135,6 +146,7 @@ class EngineHost(QObject):
             if self._client.running and event.get("pid") != self._client.pid:
                 return  # a previous child, replaced already; its end is old news
             self._kill_timer.stop()
+            self._loading.clear()
             expected = bool(event["expected"]) or self._cancelling is not None
             self._cancelling = None
             self.exited.emit(str(event["message"]), expected)
