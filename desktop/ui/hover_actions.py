@@ -16,6 +16,7 @@ from PySide6.QtCore import QEvent, QObject, QPoint, QRectF, Qt, QTimer
 from PySide6.QtGui import QKeyEvent, QMouseEvent, QTextCursor
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QMenu, QToolButton, QWidget
 
+from desktop.ui.icon_set import set_icon
 from desktop.ui.message_cards import Card, card_index
 from desktop.ui.message_copy import (
     MessageAction,
@@ -69,10 +70,10 @@ class HoverToolbar(QFrame):
             if widget is not None:
                 widget.deleteLater()
         self.message_id = message_id
-        shown = [a for a in actions if a.glyph]  # the rest are the menu's only
+        shown = [a for a in actions if a.icon]  # the rest are the menu's only
         others = [a for a in shown if a.kind != "version"]
-        previous = [a for a in shown if a.kind == "version" and a.glyph == "‹"]
-        following = [a for a in shown if a.kind == "version" and a.glyph == "›"]
+        previous = [a for a in shown if a.icon == "previous"]
+        following = [a for a in shown if a.icon == "next"]
         for action in [*others, *previous]:
             row.addWidget(self._button(message_id, action, on_click))
         if versions:
@@ -87,7 +88,9 @@ class HoverToolbar(QFrame):
         self, message_id: int, action: MessageAction, on_click: Callable[[int, MessageAction], None]
     ) -> QToolButton:
         button = QToolButton(self)
-        button.setText(action.glyph)
+        button.setText(action.tip)
+        set_icon(button, action.icon)
+        button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
         button.setToolTip(action.tip)
         button.setAccessibleName(action.tip)
         button.setObjectName(_button_name(action))
@@ -98,9 +101,7 @@ class HoverToolbar(QFrame):
 
 
 def _button_name(action: MessageAction) -> str:
-    if action.kind == "version":
-        return "hover-previous" if action.glyph == "‹" else "hover-next"
-    return f"hover-{action.kind}"
+    return f"hover-{action.icon if action.kind == 'version' else action.kind}"
 
 
 class HoverActions(QObject):

@@ -18,11 +18,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QEvent, QObject, QRectF
-from PySide6.QtGui import QColor, QPainter, QPalette, QPen, QTextBlock, QTextDocument
+from PySide6.QtCore import QEvent, QObject, QRectF, QTimer
+from PySide6.QtGui import (
+    QColor,
+    QPainter,
+    QPalette,
+    QPen,
+    QTextBlock,
+    QTextCursor,
+    QTextDocument,
+)
 from PySide6.QtWidgets import QTextEdit
 
-from desktop.ui.message_html import ANSWER_HEAD, USER_HEAD
+from desktop.ui.message_html import ANSWER_HEAD, HEAD_GAP, USER_HEAD
 
 if TYPE_CHECKING:
     from desktop.ui.main_window import MainWindow
@@ -114,9 +122,9 @@ class CardIndex:
         document = self._view.document()
         layout = document.documentLayout()
         first = document.findBlockByNumber(card.first)
-        top = layout.blockBoundingRect(first).top() + first.blockFormat().topMargin()
+        top = layout.blockBoundingRect(first).top()  # the text's, margins outside
         last = document.findBlockByNumber(card.last)
-        bottom = layout.blockBoundingRect(last).bottom() - last.blockFormat().bottomMargin()
+        bottom = layout.blockBoundingRect(last).bottom()
         margin = document.documentMargin()
         left = margin - PAD_X
         width = self._view.viewport().width() - 2 * left
@@ -165,6 +173,30 @@ class CardPainter(QObject):
         view.document().documentLayout().documentSizeChanged.connect(
             lambda _size: view.viewport().update()
         )
+        self._spacing_due = False
+        view.document().contentsChanged.connect(self._space_soon)
+        self._space_soon()
+
+    def _space_soon(self) -> None:
+        if not self._spacing_due:
+            self._spacing_due = True
+            QTimer.singleShot(0, self, self.space)
+
+    def space(self) -> int:
+        """Give each header line the room above it that keeps cards apart: a message added
+        while the chat is open gets the view's narrower gap (its first paragraph's margin is
+        dropped on insertion). Returns how many headers were moved."""
+        self._spacing_due = False
+        document = self._view.document()
+        moved = 0
+        for card in self.index.cards():
+            block = document.findBlockByNumber(card.first)
+            if card.first and block.blockFormat().topMargin() < HEAD_GAP:
+                spaced = block.blockFormat()
+                spaced.setTopMargin(HEAD_GAP)
+                QTextCursor(block).setBlockFormat(spaced)
+                moved += 1
+        return moved
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if watched is self._viewport and event.type() == QEvent.Type.Paint:

@@ -15,6 +15,7 @@ from PySide6.QtGui import QGuiApplication, QTextDocument
 from PySide6.QtWidgets import QMenu
 
 from desktop.core.messages import Role
+from desktop.ui.icon_set import set_icon
 from desktop.ui.message_cards import card_index
 from desktop.ui.message_links import follow_message_link
 
@@ -41,11 +42,12 @@ def message_at(window: MainWindow, pos: QPoint) -> int | None:
 @dataclass(frozen=True)
 class MessageAction:
     """One thing the user can do to a message: its kind (a message link's, or "copy",
-    "copy-plain"), its menu text, its toolbar glyph and tooltip, and its target (a version)."""
+    "copy-plain"), its menu text, its icon (icon_set's name; "": the menu's only) and
+    tooltip, and its target (a version)."""
 
     kind: str
     label: str
-    glyph: str
+    icon: str
     tip: str
     target: int = 0
 
@@ -60,23 +62,23 @@ def message_actions(window: MainWindow, message_id: int) -> list[MessageAction]:
     except LookupError:
         return []
     answer = message.role == Role.ASSISTANT
-    actions = [MessageAction("copy", "Copy as &Markdown" if answer else "&Copy", "⧉", "Copy")]
+    actions = [MessageAction("copy", "Copy as &Markdown" if answer else "&Copy", "copy", "Copy")]
     if answer:
         actions.append(MessageAction("copy-plain", "Copy as plain &text", "", ""))
-        actions.append(MessageAction("regenerate", "&Regenerate", "↻", "Regenerate"))
+        actions.append(MessageAction("regenerate", "&Regenerate", "regenerate", "Regenerate"))
     elif message.role == Role.USER:
-        actions.append(MessageAction("edit", "&Edit", "✎", "Edit"))
+        actions.append(MessageAction("edit", "&Edit", "edit", "Edit"))
     versions = window.library.versions(window.conversation_id).get(message_id)
     if versions is not None:
         shown = f"{versions.index}/{versions.count}"
         if versions.previous:
             tip = f"Previous version (this is {shown})"
             actions.append(
-                MessageAction("version", "&Previous version", "‹", tip, versions.previous)
+                MessageAction("version", "&Previous version", "previous", tip, versions.previous)
             )
         if versions.next:
             tip = f"Next version (this is {shown})"
-            actions.append(MessageAction("version", "&Next version", "›", tip, versions.next))
+            actions.append(MessageAction("version", "&Next version", "next", tip, versions.next))
     return actions
 
 
@@ -109,6 +111,8 @@ def answer_menu(window: MainWindow, pos: QPoint) -> QMenu:
         if index == 0 or action.kind in ("regenerate", "edit"):
             menu.addSeparator()
         entry = menu.addAction(action.label)
+        if action.icon:
+            set_icon(entry, action.icon)
         entry.setObjectName(f"message-{action.kind}")
         entry.triggered.connect(
             lambda _checked=False, a=action, m=message_id: run_action(window, m, a)

@@ -93,6 +93,8 @@ CLOUD_COLOUR = "#b9770e"
 #: Anchor names on a message's header line: which kind of card it begins (message_cards.py).
 USER_HEAD = "card-user"
 ANSWER_HEAD = "card-answer"
+#: Space above a header line (px): two cards' padding and the gap between them.
+HEAD_GAP = 28
 
 
 def _clock(created: str | None) -> str:
@@ -108,7 +110,9 @@ def _clock(created: str | None) -> str:
         when = when.astimezone()
     if when.hour == when.minute == 0 and "T" not in created and " " not in created:
         return when.strftime("%d %b %Y")  # a date alone (an imported chat)
-    return when.strftime("%H:%M") if when.date() == date.today() else when.strftime("%d %b %H:%M")
+    if when.date() == date.today():
+        return when.strftime("%H:%M")
+    return when.strftime("%d %b %H:%M" if when.year == date.today().year else "%d %b %Y %H:%M")
 
 
 def header_html(
@@ -132,7 +136,7 @@ def header_html(
     clock = _clock(created)
     time = f' <span style="color:#888; font-size:small">&nbsp;· {clock}</span>' if clock else ""
     return (
-        f'<p style="margin-top:14px; margin-bottom:6px">{anchors}'
+        f'<p style="margin-top:{HEAD_GAP}px; margin-bottom:6px">{anchors}'
         f"<b>{html.escape(who)}</b>{mark}{time}</p>"
     )
 
