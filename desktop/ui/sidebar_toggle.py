@@ -73,7 +73,7 @@ class SidebarToggle(QObject):
     def _fold(self) -> None:
         sizes = self.splitter.sizes()
         index = self._index()
-        if sizes[index] > 0:
+        if sizes[index] > 0 and self.splitter.isVisible():  # not yet laid out: a guess
             self._width = sizes[index]
         total = sum(sizes)
         self.splitter.setSizes([0 if i == index else total for i in range(len(sizes))])

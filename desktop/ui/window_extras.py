@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from desktop.ui.sidebar_toggle import install_sidebar_toggle
+
 if TYPE_CHECKING:
     from desktop.ui.main_window import MainWindow
 
 
 def install_extras(window: MainWindow) -> None:
     """Called once, at the end of MainWindow's construction. One line per feature."""
-    del window  # features add their install line here
+    install_sidebar_toggle(window)

@@ -40,6 +40,10 @@ def test_show_sidebar_folds_and_is_remembered(
     toggle = install_sidebar_toggle(window)
     assert install_sidebar_toggle(window) is toggle  # installed once
     assert view_entries(window)[0] == "Show Sidebar"
+    # On the shortcut sheet, and no other action of the window takes its keys.
+    sheet = window.shortcut_list()
+    assert ("Show Sidebar", "Ctrl+Shift+B") in sheet
+    assert [what for what, keys in sheet if keys == "Ctrl+Shift+B"] == ["Show Sidebar"]
     assert toggle.action.isChecked() and sidebar_width(window) > 100
 
     toggle.action.trigger()  # View → Show Sidebar, unchecked
