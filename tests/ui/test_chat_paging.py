@@ -143,6 +143,14 @@ def test_a_hit_in_the_middle_pages_both_ways_without_gaps(
         before = view.earlier_count
         bar.setValue(bar.minimum())
         qtbot.waitUntil(lambda: view.earlier_count < before, timeout=5_000)  # noqa: B023
+    # The link below the rendered messages brings the next ones in too.
+    bar.setValue(bar.maximum() - 8)  # near the bottom, not at it: the link is on screen
+    before = view.later_count
+    cursor = view.document().find("Show later messages")
+    cursor.setPosition(cursor.selectionStart() + 3)
+    point = view.cursorRect(cursor).center()
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=point)
+    qtbot.waitUntil(lambda: view.later_count == before - LATER_BATCH, timeout=5_000)
     while view.later_count:  # Page Down to the bottom, again and again
         before = view.later_count
         qtbot.waitUntil(lambda: not view.rendering, timeout=5_000)
