@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, Slot
+from PySide6.QtCore import QEvent, QObject, Slot
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QDialog,
@@ -20,11 +20,14 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QMenu,
+    QPushButton,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
 
+from desktop.ui.design import SPACE, type_font
+from desktop.ui.icon_set import icon, set_icon
 from desktop.ui.prefs_engine import EnginePage, apply_engine_defaults
 from desktop.ui.prefs_pages import (
     LOCK_NEW_CHATS,
@@ -41,6 +44,15 @@ if TYPE_CHECKING:
 
 #: The pages' keys, in the order the list shows them ("cloud" only with cloud models on).
 PAGES = ("appearance", "chat", "privacy", "engine", "folders", "cloud")
+#: Each page's icon (icon_set's names).
+ICONS = {
+    "appearance": "theme",
+    "chat": "new_chat",
+    "privacy": "privacy",
+    "engine": "gpu",
+    "folders": "folder",
+    "cloud": "keys",
+}
 TITLES = {
     "appearance": "Appearance",
     "chat": "Chat",
@@ -73,14 +85,12 @@ class PreferencesDialog(QDialog):
             self.pages["cloud"] = ProvidersPage(window.chat.cloud, self)
         self.page_list = QListWidget(self)
         self.page_list.setAccessibleName("Preferences pages")
-        self.page_list.setMaximumWidth(160)
+        self.page_list.setFixedWidth(170)
+        self.page_list.setSpacing(SPACE.xs)
         self.stack = QStackedWidget(self)
         self.title = QLabel(self)
         self.title.setAccessibleName("Page title")
-        font = self.title.font()
-        font.setPointSizeF(font.pointSizeF() * 1.3)
-        font.setBold(True)
-        self.title.setFont(font)
+        self.title.setFont(type_font("heading"))
         for key, page in self.pages.items():
             self.page_list.addItem(TITLES[key])
             self.stack.addWidget(page)
@@ -89,6 +99,7 @@ class PreferencesDialog(QDialog):
         right.addWidget(self.title)
         right.addWidget(self.stack, 1)
         body = QHBoxLayout()
+        body.setSpacing(SPACE.l)
         body.addWidget(self.page_list)
         body.addLayout(right, 1)
         note = QLabel("Changes apply at once and are saved.", self)
@@ -101,8 +112,24 @@ class PreferencesDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addLayout(body, 1)
         layout.addLayout(bottom)
+        self._draw_icons()
+        # Enter in a field must not press a button the page did not mean (Open, Add…).
+        for button in self.findChildren(QPushButton):
+            button.setAutoDefault(False)
         self.page_list.setCurrentRow(0)
         fit_to_screen(self, 800, 600)
+
+    def changeEvent(self, event: QEvent) -> None:
+        """A theme switch: the pages' icons are drawn again in the new palette's colours."""
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:
+            self._draw_icons()
+
+    def _draw_icons(self) -> None:
+        for row, key in enumerate(self.pages):
+            item = self.page_list.item(row)
+            if item is not None:
+                item.setIcon(icon(ICONS[key]))
 
     @Slot(int)
     def _on_row(self, row: int) -> None:
@@ -136,6 +163,7 @@ class Preferences(QObject):
         keys = QKeySequence.keyBindings(QKeySequence.StandardKey.Preferences)
         self.action.setShortcuts(keys or [QKeySequence("Ctrl+,")])
         self.action.setMenuRole(QAction.MenuRole.PreferencesRole)
+        set_icon(self.action, "settings")
         self.action.setStatusTip("Theme, text size, privacy, engine defaults, folders and keys")
         self.action.triggered.connect(lambda _checked=False: self.open())
 

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 
 from desktop.core.errors import LlamasideError
 from desktop.services.cloud import CloudService
+from desktop.ui.design import set_tone
 
 #: The APIs an endpoint may speak: the setting's value and what the form calls it.
 APIS = (
@@ -31,6 +32,7 @@ def _problem_label(parent: QWidget, name: str) -> QLabel:
     label = QLabel(parent)
     label.setAccessibleName(name)
     label.setWordWrap(True)
+    set_tone(label, "danger")
     label.hide()
     return label
 

@@ -10,17 +10,20 @@ from dataclasses import replace
 
 from PySide6.QtCore import Slot
 from PySide6.QtGui import QShowEvent
-from PySide6.QtWidgets import QFormLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSpinBox, QWidget
 
-from desktop.core.models import LocalModel
-from desktop.services import model_catalog
 from desktop.services.chat import ChatService
+from desktop.ui.prefs_pages import LABEL_WIDTH, add_field, note_label, page_layout
 
 #: The settings this page writes.
 N_CTX, N_THREADS, N_GPU_LAYERS = "n_ctx", "n_threads", "n_gpu_layers"
 #: What ChatService loads with when "n_ctx" was never set.
 DEFAULT_N_CTX = 4096
 MIN_CTX, MAX_CTX, CTX_STEP = 256, 1_048_576, 1024
+GPU_NOTE = (
+    "0 runs on the CPU only. Models downloaded from the catalog are planned for this machine "
+    "instead (Models and downloads shows the plan). Without a GPU backend it has no effect."
+)
 #: The most GPU layers offered by number (more than any model has; -1 means all of them).
 MOST_LAYERS = 999
 
@@ -43,22 +46,21 @@ def apply_engine_defaults(chat: ChatService, automatic_threads: int) -> None:
 
 
 def kv_note(chat: ChatService, n_ctx: int) -> str:
-    """The memory the context takes for the model new chats start on, when the fit planner
-    knows its shape (a model downloaded from the catalog); else what the number means."""
+    """The memory the context takes for the model new chats start on, when its shape is known
+    (the catalog's, or its file header's); else what the number means."""
     model = chat.default_model
-    row = chat.store.download(model.path) if isinstance(model, LocalModel) else None
-    entries = model_catalog.catalog().by_repo(row.repo) if row is not None else []
-    if model is None or not entries:
+    shape = chat.model_architecture(model) if model is not None else None
+    if model is None or shape is None:
         return (
             "Each 1k tokens of context takes memory (the KV cache) on top of the model; how "
             "much depends on the model. Larger contexts let chats run longer."
         )
-    per_token = entries[0][0].architecture.kv_bytes_per_token()
+    per_token = shape.kv_bytes_per_token()
     per_k = per_token * 1024 / 2**20
-    total = per_token * n_ctx / 2**30
+    total = per_token * n_ctx / 2**20
     return (
         f"For {model.name}: about {per_k:,.0f} MB per 1k tokens (f16 KV cache), so "
-        f"{total:,.1f} GB at {n_ctx:,} tokens, on top of the model itself."
+        f"{total:,.0f} MB at {n_ctx:,} tokens, on top of the model itself."
     )
 
 
@@ -84,8 +86,7 @@ class EnginePage(QWidget):
         self.ctx_spin.setSingleStep(CTX_STEP)
         self.ctx_spin.setSuffix(" tokens")
         self.ctx_spin.setGroupSeparatorShown(True)
-        self.kv_label = QLabel(self)
-        self.kv_label.setWordWrap(True)
+        self.kv_label = note_label("", self)
         self.kv_label.setAccessibleName("Memory the context takes")
         self.threads_spin = QSpinBox(self)
         self.threads_spin.setAccessibleName("CPU threads")
@@ -95,22 +96,15 @@ class EnginePage(QWidget):
         self.gpu_spin.setAccessibleName("Layers on the GPU")
         self.gpu_spin.setRange(-1, MOST_LAYERS)
         self.gpu_spin.setSpecialValueText("All that fit (as many as the backend takes)")
-        gpu_note = QLabel(
-            "0 runs on the CPU only. Models downloaded from the catalog are planned for this "
-            "machine instead (Models and downloads shows the plan). No GPU backend: ignored.",
-            self,
-        )
-        gpu_note.setWordWrap(True)
-        form = QFormLayout()
-        form.addRow("Context size:", self.ctx_spin)
-        form.addRow("", self.kv_label)
-        form.addRow("CPU threads:", self.threads_spin)
-        form.addRow("GPU layers:", self.gpu_spin)
-        form.addRow("", gpu_note)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
+        layout = page_layout(self)
         layout.addWidget(intro)
-        layout.addLayout(form)
+        add_field(layout, "Context size:", self.ctx_spin)
+        indented = QHBoxLayout()
+        indented.addSpacing(LABEL_WIDTH + indented.spacing())
+        indented.addWidget(self.kv_label, 1)
+        layout.addLayout(indented)
+        add_field(layout, "CPU threads:", self.threads_spin)
+        add_field(layout, "GPU layers:", self.gpu_spin, GPU_NOTE)
         layout.addStretch(1)
         self._show()
         self.ctx_spin.valueChanged.connect(self._on_ctx)

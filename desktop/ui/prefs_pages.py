@@ -9,14 +9,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QUrl, Slot
-from PySide6.QtGui import QDesktopServices, QPalette, QShowEvent
+from PySide6.QtGui import QDesktopServices, QShowEvent
 from PySide6.QtWidgets import (
+    QAbstractSpinBox,
     QButtonGroup,
     QCheckBox,
     QComboBox,
-    QFormLayout,
     QHBoxLayout,
     QLabel,
+    QLayout,
     QLineEdit,
     QPushButton,
     QRadioButton,
@@ -25,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.ui.design import SPACE, set_tone
 from desktop.ui.menus import THEMES
 from desktop.ui.zoom import MOST_STEPS
 
@@ -35,22 +37,59 @@ if TYPE_CHECKING:
 NEW_CHAT_MODEL = "new_chat_model"
 #: The setting that makes new chats local only.
 LOCK_NEW_CHATS = "lock_new_chats"
+#: The width of the labels at the left of the controls, so the controls line up.
+LABEL_WIDTH = 110
+#: The least width of a value's control (a spin box, a combo), so their columns line up.
+WIDE_VALUE = 280
 #: Points below the normal text size offered (Zoom stops at its own smallest size).
 FEWEST_STEPS = -8
 
 
-def _note(text: str, parent: QWidget) -> QLabel:
-    """A one-line explanation under a control, in the palette's quieter text colour."""
+def note_label(text: str, parent: QWidget | None) -> QLabel:
+    """A one-line explanation under a control, in the theme's quieter text colour."""
     label = QLabel(text, parent)
     label.setWordWrap(True)
-    label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+    set_tone(label, "muted")
     return label
 
 
-def _page_layout(page: QWidget) -> QVBoxLayout:
+def page_layout(page: QWidget) -> QVBoxLayout:
     layout = QVBoxLayout(page)
     layout.setContentsMargins(0, 0, 0, 0)
+    layout.setSpacing(SPACE.s)
     return layout
+
+
+def add_field(
+    layout: QVBoxLayout, label: str, control: QWidget | QLayout, note: str = ""
+) -> QLabel | None:
+    """A row of ``layout``: its label at the left, the control; the note, if any, under the
+    control (returned, for a note that changes). Labels share one width, so controls line up."""
+    page = layout.parentWidget()
+    row = QHBoxLayout()
+    caption = QLabel(label, page)
+    caption.setFixedWidth(LABEL_WIDTH)
+    row.addWidget(caption)
+    if isinstance(control, (QAbstractSpinBox, QComboBox)):  # a value: as wide as it needs
+        caption.setBuddy(control)
+        control.setMinimumWidth(WIDE_VALUE)
+        row.addWidget(control)
+        row.addStretch(1)
+    elif isinstance(control, QWidget):
+        caption.setBuddy(control)
+        row.addWidget(control, 1)
+    else:
+        row.addLayout(control, 1)
+    layout.addLayout(row)
+    if not note:
+        return None
+    under = note_label(note, page)
+    indented = QHBoxLayout()
+    indented.addSpacing(LABEL_WIDTH + row.spacing())
+    indented.addWidget(under, 1)
+    layout.addLayout(indented)
+    layout.addSpacing(SPACE.s)
+    return under
 
 
 class AppearancePage(QWidget):
@@ -68,15 +107,11 @@ class AppearancePage(QWidget):
         self.size_spin.setAccessibleName("Text size, in points from the normal size")
         self.size_spin.setRange(FEWEST_STEPS, MOST_STEPS)
         self.size_spin.setSuffix(" pt")
-        form = QFormLayout()
-        form.addRow("Theme:", self.theme_combo)
-        form.addRow("", _note("The same as View → Theme.", self))
-        form.addRow("Text size:", self.size_spin)
+        layout = page_layout(self)
+        add_field(layout, "Theme:", self.theme_combo, "The same as View → Theme.")
         note = "Points above (or below) the normal size of the chat's and the message box's "
         note += "text: the same as View → Zoom In (Ctrl+=), Zoom Out (Ctrl+-), Actual Size."
-        form.addRow("", _note(note, self))
-        layout = _page_layout(self)
-        layout.addLayout(form)
+        add_field(layout, "Text size:", self.size_spin, note)
         layout.addStretch(1)
         self._show()
         self.theme_combo.currentIndexChanged.connect(self._on_theme)
@@ -131,13 +166,13 @@ class ChatPage(QWidget):
         chosen_row = QHBoxLayout()
         chosen_row.addWidget(self.chosen_radio)
         chosen_row.addWidget(self.model_combo, 1)
-        layout = _page_layout(self)
+        layout = page_layout(self)
         layout.addWidget(QLabel("New chats start with:", self))
         layout.addWidget(self.last_radio)
         layout.addLayout(chosen_row)
         note = "Local models only: a new chat sends nothing anywhere until you pick a cloud "
         note += "model for it. A chat you already have keeps its own model."
-        layout.addWidget(_note(note, self))
+        layout.addWidget(note_label(note, self))
         layout.addStretch(1)
         self._show()
         self.last_radio.toggled.connect(self._save)
@@ -190,15 +225,15 @@ class PrivacyPage(QWidget):
         self.lock_box = QCheckBox("New chats are local only", self)
         self.lock_box.setAccessibleName("New chats are local only")
         self.lock_box.setChecked(bool(window.chat.settings.get(LOCK_NEW_CHATS, False)))
-        layout = _page_layout(self)
+        layout = page_layout(self)
         layout.addWidget(self.offline_box)
         note = "Nothing goes out: no hub searches or downloads, no cloud models. The same as "
         note += "File → Work offline (Ctrl+Shift+O)."
-        layout.addWidget(_note(note, self))
+        layout.addWidget(note_label(note, self))
         layout.addWidget(self.lock_box)
         note = "Each new chat starts locked to this computer: its messages never go to a cloud "
         note += "model until you turn off its lock (Chat → Local only)."
-        layout.addWidget(_note(note, self))
+        layout.addWidget(note_label(note, self))
         layout.addStretch(1)
         # The window's own offline switch does it (and says when it cannot be saved).
         self.offline_box.toggled.connect(window.menus.offline_action.setChecked)
@@ -220,19 +255,13 @@ class FoldersPage(QWidget):
         self.setObjectName("foldersPage")
         self.data_folder = window.library.path.parent
         self.models_folder = window.chat.models_dir
-        form = QFormLayout()
-        for label, name, folder in (
-            ("Data:", "Data folder", self.data_folder),
-            ("Models:", "Models folder", self.models_folder),
-        ):
-            form.addRow(label, self._row(name, folder))
+        layout = page_layout(self)
+        add_field(layout, "Data:", self._row("Data folder", self.data_folder))
         note = "Chats, pictures and downloaded models live in the data folder; the models "
         note += "folder is inside it and cannot be moved on its own. To keep everything "
         note += "elsewhere, start Llamaside with LLAMASIDE_HOME set to a folder. A GGUF file "
         note += "anywhere else can be added with Model → Open GGUF file…"
-        layout = _page_layout(self)
-        layout.addLayout(form)
-        layout.addWidget(_note(note, self))
+        add_field(layout, "Models:", self._row("Models folder", self.models_folder), note)
         layout.addStretch(1)
 
     def _row(self, name: str, folder: Path) -> QWidget:

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 from desktop.core.errors import LlamasideError
 from desktop.core.providers import BUILTIN
 from desktop.services.cloud import CloudService
+from desktop.ui.design import set_tone, type_font
 from desktop.ui.prefs_endpoint import EndpointForm
 from desktop.ui.screen_fit import fit_to_screen
 
@@ -61,7 +62,7 @@ class ProvidersPage(QWidget):
         intro.setWordWrap(True)
         self.keyring_label = QLabel(self)
         self.keyring_label.setWordWrap(True)
-        self.keyring_label.setStyleSheet("color: #a93226")
+        set_tone(self.keyring_label, "danger")
         self.keyring_label.setAccessibleName("Keyring problem")
 
         self.provider_list = QListWidget(self)
@@ -81,7 +82,7 @@ class ProvidersPage(QWidget):
         left.addLayout(row)
 
         self.title = QLabel(self)
-        self.title.setStyleSheet("font-weight: bold; font-size: 14px")
+        self.title.setFont(type_font("title"))
         self.enabled_box = QCheckBox("Use this provider (messages you send to its models go there)")
         self.enabled_box.setAccessibleName("Use this provider")
         self.enabled_box.toggled.connect(self._on_enabled)
@@ -253,7 +254,7 @@ class ProvidersPage(QWidget):
     def _test(self) -> None:
         name = self.selected
         if name is not None:
-            self.test_result.setStyleSheet("")
+            set_tone(self.test_result, None)
             self.test_result.setText("Testing…")
             self.cloud.test_connection(name)
 
@@ -261,7 +262,7 @@ class ProvidersPage(QWidget):
     def _refresh_models(self) -> None:
         name = self.selected
         if name is not None:
-            self.test_result.setStyleSheet("")
+            set_tone(self.test_result, None)
             self.test_result.setText("Fetching the model list…")
             self.cloud.refresh_models(name)
 
@@ -269,7 +270,7 @@ class ProvidersPage(QWidget):
     def _on_checked(self, name: str, _what: str, ok: bool, message: str) -> None:
         if name != self.selected:
             return
-        self.test_result.setStyleSheet("color: #1e8449" if ok else "color: #a93226")
+        set_tone(self.test_result, "success" if ok else "danger")
         self.test_result.setText(message)
 
     @Slot()
