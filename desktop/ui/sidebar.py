@@ -326,7 +326,14 @@ class Sidebar(QWidget):
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         """The keyboard's context menu (Menu key, Shift+F10) opens the current row's menu,
-        under that row (Qt would put it wherever the mouse pointer happens to be)."""
+        under that row (Qt would put it wherever the mouse pointer happens to be). The hits
+        take the colours of a new palette (a theme switch) and of the window's (in)activity."""
+        if watched is self.hits and event.type() in (
+            QEvent.Type.PaletteChange,
+            QEvent.Type.WindowActivate,
+            QEvent.Type.WindowDeactivate,
+        ):
+            self._on_hits_selected()
         if (
             event.type() == QEvent.Type.ContextMenu
             and isinstance(event, QContextMenuEvent)

@@ -98,6 +98,20 @@ def test_hits_are_grouped_by_chat_and_a_selected_hit_reads_well(
         rect = hits.visualItemRect(item)
         behind = picture.pixelColor(rect.right() - 2, rect.bottom() - 2)
         assert contrast(behind, highlight) < 1.1, (behind.name(), highlight.name())
+        # A theme switch while it is shown recolours it from the new palette.
+        switched = "dark" if theme == "light" else "light"
+        window.theme_actions[switched].trigger()
+        label = hit_labels(window)[row]
+        light_text = hits.palette().color(group, QPalette.ColorRole.HighlightedText)
+        assert f"color:{light_text.name()}" in label.text(), (label.text(), light_text.name())
+        highlight = hits.palette().color(group, QPalette.ColorRole.Highlight)
+        colours = [QColor(c) for c in re.findall(r"color:(#[0-9a-f]{6})", label.text())]
+        assert all(contrast(colour, highlight) >= 4.5 for colour in colours)
+        base = hits.palette().color(group, QPalette.ColorRole.Base)
+        unselected = hit_labels(window)[first].text()  # the Alps' title row
+        colours = [QColor(c) for c in re.findall(r"color:(#[0-9a-f]{6})", unselected)]
+        assert colours and all(contrast(colour, base) >= 4.5 for colour in colours), unselected
+        window.theme_actions[theme].trigger()
         # The hit that is no longer selected is dimmed again, readable on the list's base.
         hits.setCurrentRow(first)
         label = hit_labels(window)[row]
