@@ -4,7 +4,7 @@ Model output is untrusted text: raw HTML is escaped, and images are never loaded
 image is a tracking pixel); they become a visible link the user may choose to open.
 
 Code blocks are highlighted with Pygments (inline colours: QTextDocument has no stylesheet
-classes) and get a Copy link; TeX math ($...$, $$...$$) is shown as monospace text.
+classes) under a bar with their language and a Copy link; TeX math ($...$, $$...$$) is shown as monospace text.
 """
 
 from __future__ import annotations
@@ -110,21 +110,32 @@ def parse_action(href: str) -> tuple[str, int, int] | None:
         return None
 
 
+#: A code block's header bar and body: greys over the card, so both themes read.
+_BAR = "rgba(127,127,127,0.22)"
+_BODY = "rgba(127,127,127,0.12)"
+
+
 def _fence(tokens: Sequence[Token], idx: int, _options: OptionsDict, _env: EnvType) -> str:
     token = tokens[idx]
     source = token.content.rstrip("\n")
     lang = token.info.strip().split(" ")[0] if token.info else ""
-    copy = f'<a href="{copy_href(source)}">Copy</a>'
-    label = (
-        f'<div style="color:#888; font-size:small">{html.escape(lang)}'
-        f"{'&nbsp;&nbsp;·&nbsp;&nbsp;' if lang else ''}{copy}</div>"
+    # A bar above the code: its language, and Copy as a button-like link at the right.
+    copy = (
+        f'<a href="{copy_href(source)}" style="text-decoration:none; font-weight:600">'
+        "&nbsp;Copy&nbsp;</a>"
     )
-    # A one-cell table is the QTextDocument way to get a shaded, padded block.
+    bar = (
+        f'<tr><td style="background-color:{_BAR}; font-size:small; color:#888">'
+        f"{html.escape(lang or 'code')}</td>"
+        f'<td align="right" style="background-color:{_BAR}; font-size:small">{copy}</td></tr>'
+    )
+    # A table is the QTextDocument way to get a shaded, padded block (the table's colour
+    # fills the cells' padding; a cell's own colour does not).
     return (
-        f'{label}<table width="100%" cellpadding="8" cellspacing="0" '
-        f'style="background-color:rgba(127,127,127,0.14)"><tr><td>'
-        f'<pre style="font-family:{MONO}; margin:0">{highlight(source, lang)}</pre>'
-        f"</td></tr></table>"
+        f'<table width="100%" cellpadding="7" cellspacing="0" '
+        f'style="background-color:{_BODY}; margin-top:4px">{bar}'
+        f'<tr><td colspan="2"><pre style="font-family:{MONO}; margin:0">'
+        f"{highlight(source, lang)}</pre></td></tr></table>"
     )
 
 

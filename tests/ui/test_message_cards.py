@@ -7,13 +7,15 @@ from __future__ import annotations
 from itertools import pairwise
 
 from PySide6.QtCore import QPoint, Qt
-from PySide6.QtGui import QColor, QImage, QPalette
+from PySide6.QtGui import QColor, QImage, QPalette, QTextDocument
+from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from desktop.core.history_format import EXPORT_FORMAT
 from desktop.core.params import SamplingParams
 from desktop.ui.main_window import MainWindow
 from desktop.ui.message_cards import CardPainter, card_colours, install_cards
+from tests.ui.driving import click_link
 
 MODEL = "local:smollm2-135m-instruct"
 
@@ -115,3 +117,41 @@ def test_a_new_message_gets_its_card_while_the_chat_is_open(
     qtbot.waitUntil(lambda: painter.space() == 0)  # spaced as a reopened chat is
     rects = [painter.index.rect(c) for c in painter.index.cards()]
     assert rects[0].bottom() + 8 < rects[1].top()
+
+
+CODE = "def hum(times: int) -> str:\n    return 'mmm' * times"
+
+
+def test_a_code_block_has_a_bar_with_its_language_and_copy(
+    window: MainWindow, qtbot: QtBot
+) -> None:
+    messages = [
+        {"role": "user", "content": "Hum in Python?", "created": "2025-03-04T09:15:00+00:00"},
+        {"role": "assistant", "content": f"Here:\n\n```python\n{CODE}\n```\n\nThat hums.",
+         "model": MODEL, "created": "2025-03-04T09:15:07+00:00"},
+    ]  # fmt: skip
+    data = {"format": EXPORT_FORMAT, "version": 1, "conversations": [
+        {"title": "Code", "created": "2025-03-04", "updated": "2025-03-04", "messages": messages}
+    ]}  # fmt: skip
+    [conversation_id] = window.chat.store.import_conversations(data)
+    window.open_conversation(conversation_id)
+    view = window.chat_view
+    # The bar is the code's table's first row: the language at the left, Copy at the right;
+    # the code is the row below.
+    found = view.document().find("python", 0, QTextDocument.FindFlag.FindCaseSensitively)
+    table = found.currentTable()
+    assert table is not None and table.rows() == 2
+    assert table.cellAt(found).row() == 0 and table.cellAt(found).column() == 0
+    copy_cell = table.cellAt(0, 1).firstCursorPosition()
+    copy_cell.movePosition(copy_cell.MoveOperation.EndOfBlock, copy_cell.MoveMode.KeepAnchor)
+    assert copy_cell.selectedText().strip("\xa0 ") == "Copy"
+    code_cell = table.cellAt(1, 0)
+    assert code_cell.columnSpan() == 2
+    # Its Copy, clicked as the user does, puts exactly the code on the clipboard.
+    href = copy_cell.charFormat().anchorHref()
+    assert href
+    clipboard = QApplication.clipboard()
+    clipboard.setText("")
+    with qtbot.waitSignal(view.copied):
+        click_link(view, href)
+    assert clipboard.text() == CODE
