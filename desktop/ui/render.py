@@ -4,7 +4,8 @@ Model output is untrusted text: raw HTML is escaped, and images are never loaded
 image is a tracking pixel); they become a visible link the user may choose to open.
 
 Code blocks are highlighted with Pygments (inline colours: QTextDocument has no stylesheet
-classes) under a bar with their language and a Copy link; TeX math ($...$, $$...$$) is shown as monospace text.
+classes) under a bar with their language and a Copy link; TeX math ($...$, $$...$$) is shown
+as monospace text.
 """
 
 from __future__ import annotations
