@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from desktop.ui.load_progress import install_load_progress
+from desktop.ui.model_settings_dialog import install_model_settings
 from desktop.ui.sidebar_toggle import install_sidebar_toggle
 
 if TYPE_CHECKING:
@@ -17,3 +19,5 @@ if TYPE_CHECKING:
 def install_extras(window: MainWindow) -> None:
     """Called once, at the end of MainWindow's construction. One line per feature."""
     install_sidebar_toggle(window)
+    install_model_settings(window)
+    install_load_progress(window)
