@@ -92,6 +92,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setApplicationVersion(__version__)
     app.setDesktopFileName("llamaside")
     app.setWindowIcon(app_icon())
+    # One look on every OS: design.py's palettes are drawn as made by Fusion (the native styles
+    # of Windows and macOS paint parts in colours of their own). High DPI needs nothing here:
+    # Qt 6 passes fractional scales through, and the icons are font glyphs, sharp at any scale.
+    app.setStyle("Fusion")
     try:
         window = build_window(AppPaths.from_env())
     except LlamasideError as exc:

@@ -39,6 +39,8 @@ from PySide6.QtWidgets import (
 
 from desktop.core.parts import Image
 from desktop.services.images import ImageService
+from desktop.ui.design import set_tone
+from desktop.ui.icon_set import set_icon
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.gif)"
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".gif"})
@@ -65,7 +67,7 @@ class PictureChip(QFrame):
         self.thumb.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.thumb.hide()
         self.label = QLabel(f"Preparing {name}…", self)
-        self.label.setStyleSheet("color: #808080")
+        set_tone(self.label, "muted")
         self.remove = QToolButton(self)
         self.remove.setText("×")
         self.remove.setAutoRaise(True)
@@ -92,7 +94,7 @@ class PictureChip(QFrame):
         size = f"{image.width} × {image.height} px" if image.width else ""
         metrics = self.label.fontMetrics()
         self.label.setText(metrics.elidedText(self.name, Qt.TextElideMode.ElideMiddle, 160))
-        self.label.setStyleSheet("")
+        set_tone(self.label, "")
         self.setToolTip(f"{self.name}\n{size}".strip())
         self.setAccessibleName(f"Picture {self.name}" + (f", {size}" if size else ""))
         self.remove.show()
@@ -125,6 +127,8 @@ class Attachments(QObject):
         self.button.setObjectName("attachButton")
         self.button.setDefaultAction(self.action)
         self.button.setAccessibleName("Attach images")
+        self.button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        set_icon(self.action, "attach")
         self.row = QWidget()
         self._chips = QHBoxLayout(self.row)
         self._chips.setContentsMargins(0, 0, 0, 0)
@@ -141,7 +145,7 @@ class Attachments(QObject):
         self.note = QLabel(parent)
         self.note.setObjectName("attachmentNote")
         self.note.setWordWrap(True)
-        self.note.setStyleSheet("color: #c0392b")
+        set_tone(self.note, "danger")
         self.note.hide()
         images.attached.connect(self._on_attached)
         images.refused.connect(self._on_refused)

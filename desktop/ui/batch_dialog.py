@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, Slot
-from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtGui import QCloseEvent, QKeySequence, QPalette, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDialog,
     QFileDialog,
+    QFrame,
     QHBoxLayout,
     QHeaderView,
     QInputDialog,
@@ -52,6 +53,7 @@ from desktop.services.compare import CompareSession
 from desktop.services.comparisons import Comparisons
 from desktop.ui.answer_cell import AnswerDialog, plain_text
 from desktop.ui.compare_calls import answer_cell, call_line
+from desktop.ui.design import SPACE, set_tone
 
 SUMMARY_COLUMNS = (
     "Model",
@@ -141,14 +143,14 @@ class BatchDialog(QDialog):
         self.failed_warning.setObjectName("failedModelsWarning")
         self.failed_warning.setWordWrap(True)
         self.failed_warning.setTextFormat(Qt.TextFormat.PlainText)  # a reason is not markup
-        self.failed_warning.setStyleSheet("color: #a93226")
+        set_tone(self.failed_warning, "danger")
         self.failed_warning.setText(
             "⚠ Failed to load last time, so Run may fail for it again: " + "; ".join(failed)
         )
         self.failed_warning.setVisible(bool(failed))
         self.problems = QLabel(self)
         self.problems.setWordWrap(True)
-        self.problems.setStyleSheet("color: #a93226")
+        set_tone(self.problems, "danger")
         self.progress = QProgressBar(self)
         self.progress.setAccessibleName("Batch progress")
         self.results = QTableWidget(0, len(models), self)
@@ -502,7 +504,11 @@ class BatchVoteDialog(QDialog):
             label.setWordWrap(True)
             label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            label.setStyleSheet("background: white; padding: 8px; border: 1px solid #ccc")
+            # A panel in the theme's text background (a fixed white one was unreadable in dark).
+            label.setFrameShape(QFrame.Shape.StyledPanel)
+            label.setBackgroundRole(QPalette.ColorRole.Base)
+            label.setAutoFillBackground(True)
+            label.setMargin(SPACE.s)
         answers = QHBoxLayout()
         answers.addWidget(self.answer_a, 1)
         answers.addWidget(self.answer_b, 1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from PySide6.QtCore import Signal, Slot
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -25,6 +25,8 @@ from desktop.services.chat_images import vision_note
 from desktop.services.images import ImageService
 from desktop.services.library import ChatLibrary
 from desktop.ui.attachments import Attachments
+from desktop.ui.design import set_tone
+from desktop.ui.icon_set import set_icon
 from desktop.ui.presets_dialog import PresetsDialog
 from desktop.ui.widgets import InputBox
 
@@ -69,7 +71,7 @@ class Composer(QWidget):
         self.presets_dialog: PresetsDialog | None = None
         self.edit_label = QLabel(self)
         self.edit_label.setObjectName("editingNotice")
-        self.edit_label.setStyleSheet("color: #1f618d")
+        set_tone(self.edit_label, "accent")
         self.edit_label.hide()
         self.preset_picker = QComboBox(self)
         self.preset_picker.setObjectName("presetPicker")
@@ -78,15 +80,19 @@ class Composer(QWidget):
         self.presets_button.setText("Edit…")
         self.presets_button.setToolTip("Edit presets")
         self.presets_button.setAccessibleName("Edit presets")
+        self.presets_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        set_icon(self.presets_button, "presets")
         self.input_box = InputBox(self)
         self.send_button = QPushButton("Send", self)
         self.send_button.setObjectName("sendButton")
         self.send_button.setAccessibleName("Send message")
         self.send_button.setDefault(True)
+        set_icon(self.send_button, "send")  # after setDefault: drawn for the accent surface
         self.stop_button = QPushButton("Stop", self)
         self.stop_button.setObjectName("stopButton")
         self.stop_button.setAccessibleName("Stop generating")
         self.stop_button.setEnabled(False)
+        set_icon(self.stop_button, "stop")
         self.attachments = Attachments(images, self) if images is not None else None
         self._lay_out()
         if self.attachments is not None:
@@ -108,7 +114,9 @@ class Composer(QWidget):
         bottom.addLayout(buttons)
         # The chat's preset sits with the message it shapes, not in the crowded top bar.
         compose = QHBoxLayout()
-        compose.addWidget(QLabel("Preset:", self))
+        preset_label = QLabel("Preset:", self)
+        set_tone(preset_label, "muted")
+        compose.addWidget(preset_label)
         compose.addWidget(self.preset_picker)
         compose.addWidget(self.presets_button)
         compose.addStretch(1)

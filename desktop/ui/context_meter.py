@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QLabel, QMessageBox, QWidget
 from desktop.core.chat_records import StoredMessage
 from desktop.services.chat import ChatService
 from desktop.services.library import ChatLibrary
+from desktop.ui.design import set_tone
 
 #: What the user chose when the chat outgrew the context (see ask_outgrown).
 OutgrownChoice = Literal["summarise", "drop", "new", "cancel"]
@@ -63,8 +64,7 @@ class ContextMeter(QLabel):
             if summary
             else "Tokens the chat uses in the model's context"
         )
-        colour = "#a93226" if share > 0.9 else "#b9770e" if share > 0.75 else ""
-        self.setStyleSheet(f"color: {colour}" if colour else "")
+        set_tone(self, "danger" if share > 0.9 else "warning" if share > 0.75 else "")
 
 
 def ask_outgrown(parent: QWidget, n_tokens: int, limit: int) -> OutgrownChoice:

@@ -8,9 +8,42 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMainWindow
 
 from desktop import APP_NAME
+from desktop.ui.icon_set import set_icon
 
 #: The View → Theme entries: the setting's value and its label.
 THEMES = (("system", "Follow the system"), ("light", "Light"), ("dark", "Dark"))
+
+#: Each action's icon (icon_set's names). Checkable actions have none: a menu shows their
+#: state with its check mark, which an icon would replace.
+ACTION_ICONS = {
+    "new_action": "new_chat",
+    "search_action": "search",
+    "export_action": "export",
+    "import_action": "import",
+    "quit_action": "quit",
+    "stop_action": "stop",
+    "rename_action": "rename",
+    "duplicate_action": "duplicate",
+    "delete_action": "delete",
+    "regenerate_action": "regenerate",
+    "next_chat_action": "next",
+    "previous_chat_action": "previous",
+    "models_action": "models",
+    "open_model_action": "open",
+    "unload_action": "unload",
+    "backend_action": "gpu",
+    "compare_action": "compare",
+    "arena_action": "arena",
+    "leaderboard_action": "leaderboard",
+    "providers_action": "keys",
+    "privacy_action": "privacy",
+    "prices_action": "prices",
+    "zoom_in_action": "zoom_in",
+    "zoom_out_action": "zoom_out",
+    "actual_size_action": "actual_size",
+    "shortcuts_action": "keyboard",
+    "about_action": "about",
+}
 
 
 class Menus(QObject):
@@ -33,6 +66,8 @@ class Menus(QObject):
         self._build_cloud(window)
         self._build_view(window)
         self._build_help(window)
+        for attribute, name in ACTION_ICONS.items():
+            set_icon(getattr(self, attribute), name)
 
     def _build_file(self, window: QMainWindow) -> None:
         menu = window.menuBar().addMenu("&File")

@@ -28,7 +28,9 @@ from desktop.core.errors import LlamasideError
 from desktop.core.models import CloudModel, human_size
 from desktop.services import model_catalog
 from desktop.services.chat import ChatService
+from desktop.ui.design import Tone, set_tone
 from desktop.ui.fitting_combo import FittingCombo
+from desktop.ui.icon_set import set_icon
 from desktop.ui.widgets import FittingLabel
 
 #: The picker's last entry, which opens the cloud provider settings.
@@ -68,8 +70,11 @@ class ModelBar(QWidget):
         self.open_button.setText("Open…")
         self.open_button.setToolTip("Open a GGUF model file (Ctrl+O)")
         self.open_button.setAccessibleName("Open a GGUF model file")
+        self.open_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        set_icon(self.open_button, "open")
         self.models_button = QPushButton("Get models…", self)
         self.models_button.setAccessibleName("Find and download models")
+        set_icon(self.models_button, "download")
         # Never cut off: it shortens to an icon (the whole text in its tooltip) on a narrow window.
         self.privacy_label = FittingLabel(self)
         self.privacy_label.setObjectName("privacyLabel")
@@ -81,9 +86,13 @@ class ModelBar(QWidget):
         self.lock_button.setCheckable(True)
         self.lock_button.setAccessibleName("Local only: this chat never uses cloud models")
         self.lock_button.setToolTip("Lock this chat to models on this computer")
+        self.lock_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        set_icon(self.lock_button, "lock")
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(QLabel("Model:", self))
+        model_label = QLabel("Model:", self)
+        set_tone(model_label, "muted")
+        layout.addWidget(model_label)
         layout.addWidget(self.picker)
         layout.addWidget(self.open_button)
         layout.addWidget(self.models_button)
@@ -138,7 +147,7 @@ class ModelBar(QWidget):
         texts: tuple[str, ...]
         if cloud is not None and cloud.offline:
             texts = ("Offline · nothing leaves this computer", "Offline", "⛔")
-            colour = "#a93226"
+            tone: Tone = "danger"
         elif isinstance(model, CloudModel) and not locked:
             config = cloud.provider(model.provider) if cloud is not None else None
             where = config.base_url if config is not None else model.provider
@@ -149,12 +158,12 @@ class ModelBar(QWidget):
                 "☁ Cloud",
                 "☁",
             )
-            colour = "#b9770e"
+            tone = "warning"
         else:
             texts = ("Local · nothing leaves this computer", "Local", "🔒")
-            colour = "#1e8449"
+            tone = "success"
         self.privacy_label.set_texts(*texts)
-        self.privacy_label.setStyleSheet(f"color: {colour}")
+        set_tone(self.privacy_label, tone)
 
     @Slot(int)
     def _on_activated(self, index: int) -> None:

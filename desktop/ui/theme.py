@@ -63,8 +63,24 @@ class Theme(QObject):
             dark = theme == "dark" or (theme == "system" and scheme == Qt.ColorScheme.Dark)
             self.dark = dark
             app.setPalette(palette_for(dark))
-            app.setStyleSheet(stylesheet(dark))
+            _set_stylesheet(app, stylesheet(dark))
             refresh_icons()
         self.menus.show_theme(theme)
         if save:
             self.chat.settings.set("theme", theme)
+
+
+def _set_stylesheet(app: QApplication, sheet: str) -> None:
+    """The app stylesheet, keeping the fonts set on widgets: setting it while a window is being
+    built (its restored theme) dropped the text zoom just given to the window's widgets."""
+    if app.styleSheet() == sheet:
+        return
+    fonts = [
+        (widget, widget.font())
+        for widget in app.allWidgets()
+        if widget.testAttribute(Qt.WidgetAttribute.WA_SetFont)
+    ]
+    app.setStyleSheet(sheet)
+    for widget, font in fonts:
+        if widget.font() != font:
+            widget.setFont(font)

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 from desktop.core.parts import ToolCall
 from desktop.core.tools import ToolSpec
 from desktop.services.tool_turn import Decision
+from desktop.ui.design import type_font
 
 #: Characters of arguments shown; past this the box says how much is left out (a model can
 #: send megabytes, and a text box that large makes the dialog crawl).
@@ -101,7 +102,7 @@ class ToolApprovalDialog(QDialog):
         self.heading.setText(f"The model wants to run the tool “{breakable(name)}”.")
         self.heading.setToolTip(self.call.name)
         self.heading.setWordWrap(True)
-        self.heading.setStyleSheet("font-weight: bold; font-size: 14px")
+        self.heading.setFont(type_font("title"))
 
         self.server_label = QLabel(server_sentence(server, server_kind), self)
         self.server_label.setObjectName("toolApprovalServer")

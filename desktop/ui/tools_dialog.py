@@ -51,12 +51,12 @@ from desktop.core.mcp_config import (
 )
 from desktop.core.tools import ToolSpec
 from desktop.services.tools import MAX_STEPS_KEY, TIMEOUT_KEY, ToolsService
+from desktop.ui.design import set_tone
 from desktop.ui.screen_fit import fit_to_screen
 from desktop.ui.tool_approval import breakable
 from desktop.ui.tool_server_forms import (
     HTTP_NOTE,
     NAME_ROLE,
-    RED,
     AddServerDialog,
     ImportDialog,
     text_label,
@@ -158,7 +158,8 @@ class ToolsDialog(QDialog):
         self.tool_list.setObjectName("serverToolList")
         self.tool_list.setAccessibleName("The server's tools")
         self.tool_list.setWordWrap(True)
-        self.error_label = text_label(self, "toolServerError", RED)
+        self.error_label = text_label(self, "toolServerError")
+        set_tone(self.error_label, "danger")
         self.error_label.setAccessibleName("Last error")
         self.stderr_view = QPlainTextEdit(self)
         self.stderr_view.setObjectName("toolServerStderr")
@@ -247,7 +248,7 @@ class ToolsDialog(QDialog):
 
     @Slot(str)
     def show_message(self, text: str, error: bool = True) -> None:
-        self.message.setStyleSheet(RED if error else "")
+        set_tone(self.message, "danger" if error else "")
         self.message.setText(text)
         self.message.setVisible(bool(text))
 
