@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from desktop.ui.load_progress import install_load_progress
 from desktop.ui.model_settings_dialog import install_model_settings
+from desktop.ui.preferences import install_preferences
 from desktop.ui.sidebar_toggle import install_sidebar_toggle
 
 if TYPE_CHECKING:
@@ -21,3 +22,4 @@ def install_extras(window: MainWindow) -> None:
     install_sidebar_toggle(window)
     install_model_settings(window)
     install_load_progress(window)
+    install_preferences(window)
