@@ -17,7 +17,7 @@ from __future__ import annotations
 import html
 from datetime import datetime, timezone
 
-from PySide6.QtCore import QEvent, QObject, QPoint, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QEvent, QObject, QPoint, QSize, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QContextMenuEvent, QFont, QPalette
 from PySide6.QtWidgets import (
     QLabel,
@@ -134,6 +134,7 @@ class Sidebar(QWidget):
                 lambda pos, listed=listing: self._row_menu(listed, pos)
             )
             listing.installEventFilter(self)  # the Menu key, Shift+F10: see eventFilter
+        self.hits.viewport().installEventFilter(self)  # its width sets the hits' heights
 
     @property
     def searching(self) -> bool:
@@ -153,6 +154,7 @@ class Sidebar(QWidget):
             self._show_hits()
             self.hits.blockSignals(False)
             self.stack.setCurrentWidget(self.hits)
+            self._fit_hit_rows()
             return
         self.list.blockSignals(True)
         self._relist()
@@ -272,8 +274,10 @@ class Sidebar(QWidget):
                 label.setObjectName("searchHit")
                 label.setWordWrap(True)
                 label.setTextFormat(Qt.TextFormat.RichText)
-                # A chat's later hits sit under its title, indented.
-                label.setContentsMargins(4 if position == 0 else 18, 3, 4, 3)
+                # A chat's later hits sit under its title, indented; a chat's first row has a
+                # little room above it, apart from the chat before.
+                first = position == 0
+                label.setContentsMargins(4 if first else 18, 6 if first else 1, 4, 3)
                 label.setText(self._hit_html(item, selected=False))
                 item.setSizeHint(label.sizeHint())
                 self.hits.addItem(item)
@@ -310,6 +314,20 @@ class Sidebar(QWidget):
         snippet = f"<span style='color:{dim}'>{item.data(HIT_SNIPPET_ROLE) or ''}</span>"
         return f"<span style='color:{text}'>{title}<br>{snippet}</span>" if title else snippet
 
+    def _fit_hit_rows(self) -> None:
+        """Each hit's row as tall as its words wrapped at the list's width (a label's own size
+        hint guesses a narrower width: rows with a blank line or two under the words)."""
+        width = self.hits.viewport().width()
+        if width <= 0:
+            return
+        for row in range(self.hits.count()):
+            item = self.hits.item(row)
+            label = self.hits.itemWidget(item)
+            if isinstance(label, QLabel):
+                height = label.heightForWidth(width)
+                if height > 0 and height != item.sizeHint().height():
+                    item.setSizeHint(QSize(width, height))
+
     @Slot()
     def _on_hits_selected(self) -> None:
         for row in range(self.hits.count()):
@@ -328,6 +346,8 @@ class Sidebar(QWidget):
         """The keyboard's context menu (Menu key, Shift+F10) opens the current row's menu,
         under that row (Qt would put it wherever the mouse pointer happens to be). The hits
         take the colours of a new palette (a theme switch) and of the window's (in)activity."""
+        if watched is self.hits.viewport() and event.type() == QEvent.Type.Resize:
+            self._fit_hit_rows()
         if watched is self.hits and event.type() in (
             QEvent.Type.PaletteChange,
             QEvent.Type.WindowActivate,

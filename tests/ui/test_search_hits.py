@@ -9,7 +9,7 @@ import re
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import QLabel
+from PySide6.QtWidgets import QApplication, QLabel, QSplitter
 from pytestqt.qtbot import QtBot
 
 from desktop.core.messages import Role
@@ -120,3 +120,29 @@ def test_hits_are_grouped_by_chat_and_a_selected_hit_reads_well(
         assert colours and all(contrast(colour, base) >= 4.5 for colour in colours)
     finally:
         window.theme_actions["light"].trigger()  # the palette is the whole app's
+
+
+def test_hit_rows_fit_their_words_at_the_lists_width(window: MainWindow, qtbot: QtBot) -> None:
+    """Each row is as tall as its wrapped words need: no blank lines under them, and none cut
+    when the sidebar is made narrower."""
+    store = window.chat.store
+    chat = store.create_conversation("Marmots")
+    for i in range(3):
+        store.add_message(chat.id, Role.USER, f"Walk {i}: the marmot whistled twice at the eagle.")
+    qtbot.keyClicks(window.sidebar.search_edit, "marmot")
+    hits = window.sidebar.hits
+    qtbot.waitUntil(lambda: hits.isVisible() and hits.count() == 3, timeout=5_000)
+
+    def check() -> None:
+        for label in hit_labels(window):
+            needed = label.heightForWidth(label.width())
+            assert needed <= label.height() <= needed + 2, (label.height(), needed)
+
+    check()
+    splitter = window.sidebar.parentWidget()
+    assert isinstance(splitter, QSplitter)
+    wide = splitter.sizes()
+    splitter.setSizes([160, sum(wide) - 160])  # the handle dragged to the left
+    qtbot.waitUntil(lambda: all(label.width() < 160 for label in hit_labels(window)))
+    QApplication.processEvents()
+    check()
