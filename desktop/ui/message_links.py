@@ -1,16 +1,19 @@
 """What a link under a message does: its thinking or a tool call's details (any time), its
 versions, Edit, Regenerate (not while an answer streams); a picture's thumbnail opens it whole;
-the welcome's links to the models window."""
+the welcome's links to the models window, and its example prompts (into the message box)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+
+from PySide6.QtGui import QTextCursor
 
 from desktop.core.parts import images_of
 from desktop.ui.image_viewer import ImageViewer
 from desktop.ui.message_html import THOUGHTS_ACTION
 from desktop.ui.message_images import IMAGE_ACTION, stored_name
 from desktop.ui.tool_blocks import TOOL_ACTION
+from desktop.ui.welcome import EXAMPLE_ACTION, examples
 
 if TYPE_CHECKING:
     from desktop.ui.main_window import MainWindow
@@ -18,7 +21,10 @@ if TYPE_CHECKING:
 
 def follow_message_link(window: MainWindow, kind: str, message_id: int, target: int) -> None:
     """A link under a message: its thoughts, its versions, Edit, Regenerate; or the
-    welcome's links to the models window."""
+    welcome's links to the models window and its example prompts."""
+    if kind == EXAMPLE_ACTION:
+        use_example(window, target)
+        return
     if window.conversation_id is None:
         return
     if kind in (THOUGHTS_ACTION, TOOL_ACTION, IMAGE_ACTION):
@@ -43,6 +49,16 @@ def follow_message_link(window: MainWindow, kind: str, message_id: int, target: 
         window.composer.start_editing(window.library.message(message_id))
     elif kind == "regenerate":
         window.turns.regenerate(message_id)
+
+
+def use_example(window: MainWindow, index: int) -> None:
+    """An empty chat's example prompt into the message box, ready to send or change."""
+    prompts = examples(window.chat.model_of(window.conversation_id))
+    if not 0 <= index < len(prompts):
+        return
+    window.input_box.setPlainText(prompts[index])
+    window.input_box.moveCursor(QTextCursor.MoveOperation.End)
+    window.input_box.setFocus()
 
 
 def _show_details(window: MainWindow, kind: str, message_id: int, target: int) -> None:

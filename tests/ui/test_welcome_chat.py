@@ -1,0 +1,37 @@
+"""An empty chat welcomes: what its model is (where it runs, size, context), what it can do
+here (pictures, tools), and three example prompts as chips that fill the message box."""
+
+from __future__ import annotations
+
+from pytestqt.qtbot import QtBot
+
+from desktop.ui.main_window import MainWindow
+from desktop.ui.render import action_href
+from desktop.ui.welcome import EXAMPLE_ACTION, EXAMPLES
+from tests.ui.driving import click_link
+
+
+def test_the_empty_chat_says_what_the_model_is_and_its_chips_fill_the_message_box(
+    window: MainWindow, qtbot: QtBot
+) -> None:
+    text = window.chat_view.toPlainText()
+    assert "SmolLM2 135M Instruct (bundled)" in text
+    assert "on this computer · 98 MB" in text and "-token context" in text
+    assert "Sees no pictures" in text  # the bundled model has no vision projector
+    assert "No tools in this chat" in text
+    for prompt in EXAMPLES:
+        assert prompt in text
+    # Each chip, clicked as the user does, puts its prompt in the message box, ready to send.
+    for index, prompt in enumerate(EXAMPLES):
+        click_link(window.chat_view, action_href(EXAMPLE_ACTION, 0, index))
+        assert window.input_box.toPlainText() == prompt
+        assert window.input_box.hasFocus() or not window.isActiveWindow()
+        assert window.input_box.textCursor().atEnd()
+
+
+def test_the_welcome_names_the_chats_tools(window: MainWindow, qtbot: QtBot) -> None:
+    conversation_id = window.conversation_id
+    assert conversation_id is not None
+    window.library.set_tools(conversation_id, ["clock"])
+    window.open_conversation(conversation_id)
+    assert "Can call tools in this chat: clock" in window.chat_view.toPlainText()
