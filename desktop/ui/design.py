@@ -230,6 +230,16 @@ QPushButton:default {{
 QPushButton:disabled {{
     background: {c.window}; color: {c.disabled_text}; border-color: {c.border};
 }}
+QToolButton {{
+    background: {c.button}; color: {c.button_text};
+    border: 1px solid {c.border}; border-radius: {r}px; padding: 3px {SPACE.s - 2}px;
+}}
+QToolButton:hover {{ background: {c.hover}; }}
+QToolButton:pressed, QToolButton:checked {{ background: {c.midlight}; }}
+QToolButton:focus {{ border: 2px solid {c.accent}; padding: 2px {SPACE.s - 3}px; }}
+QToolButton:disabled {{ background: {c.window}; color: {c.disabled_text}; }}
+QToolButton:checked {{ border-color: {c.accent}; }}
+QToolButton[popupMode="2"] {{ padding-right: {SPACE.l}px; }}
 QLineEdit, QPlainTextEdit#inputBox {{
     background: {c.base}; color: {c.text};
     border: 1px solid {c.border}; border-radius: {r}px; padding: 3px {SPACE.s - 2}px;

@@ -65,13 +65,12 @@ class ModelBar(QWidget):
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
         )
         self.picker.setMinimumContentsLength(26)
-        # A compact button: Model → Open GGUF file… (Ctrl+O) says it in words.
+        # A compact button (an icon): Model → Open GGUF file… (Ctrl+O) says it in words.
         self.open_button = QToolButton(self)
         self.open_button.setText("Open…")
         self.open_button.setToolTip("Open a GGUF model file (Ctrl+O)")
         self.open_button.setAccessibleName("Open a GGUF model file")
-        self.open_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        set_icon(self.open_button, "open")
+        set_icon(self.open_button, "open")  # icon only: its tooltip and name say what it does
         self.models_button = QPushButton("Get models…", self)
         self.models_button.setAccessibleName("Find and download models")
         set_icon(self.models_button, "download")
