@@ -4,12 +4,14 @@ for it (here a stand-in for nvidia-smi, printing its lines), and hides when the 
 
 from __future__ import annotations
 
+import itertools
 import re
 import sys
 import time
 
 import psutil
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
 
 from desktop.core.params import SamplingParams
@@ -50,6 +52,22 @@ def test_the_status_bar_shows_the_engines_memory_while_it_runs(
     assert abs(shown - rss) < max(20.0, rss * 0.1), (label.text(), rss)
     assert "VRAM" not in label.text()  # no GPU here
     assert str(engine.pid) in label.toolTip()
+    # At a small window's width it gives up room with "…" rather than running into its
+    # neighbours.
+    window.resize(800, 600)
+    QApplication.processEvents()
+    bar = window.statusBar()
+    parts = sorted(
+        (w for w in bar.findChildren(QWidget) if w.parentWidget() is bar and w.isVisible()),
+        key=lambda w: w.geometry().left(),
+    )
+    assert label in parts
+    for left, right in itertools.pairwise(parts):
+        if left.width() > 0 and right.width() > 0:
+            assert left.geometry().right() < right.geometry().left(), (left, right)
+    drawn = label.shown()
+    assert label.fontMetrics().horizontalAdvance(drawn) <= label.contentsRect().width()
+    assert drawn == label.text() or drawn.endswith("…")
 
     # Where nvidia-smi answers, its line for the child's pid adds the VRAM (other pids' not);
     # a slow answer (1 s) never holds up the window: it runs on a thread.
