@@ -7,8 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication, QSpinBox
+from PySide6.QtWidgets import QApplication, QMenu, QSpinBox
 from pytestqt.qtbot import QtBot
 
 from desktop.core.params import SamplingParams
@@ -86,6 +87,16 @@ def test_settings_saved_from_the_row_menu_reach_the_engines_next_load(
     qtbot.waitUntil(lambda: bool(loaded) and not window.chat.busy, timeout=TIMEOUT_MS)
     assert window.chat.n_ctx == 2048  # what the engine said it loaded
     assert loaded[0]["kv_cache_type"] == "q8_0"
+
+    # With the model loaded, Model → Load settings… offers to load it again at once.
+    window.findChild(QAction, "modelSettingsAction").trigger()  # type: ignore[union-attr]
+    dialog = _settings_dialog()
+    assert dialog.ctx_spin.value() == 2048 and dialog.kv_combo.currentData() == "q8_0"
+    assert dialog.reload_button.isVisible()
+    _type_into(dialog.ctx_spin, "1024")
+    QTest.mouseClick(dialog.reload_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: len(loaded) == 2, timeout=TIMEOUT_MS)
+    assert window.chat.n_ctx == 1024 and loaded[1]["kv_cache_type"] == "q8_0"
     assert (
         "your load settings" in window.engine_label.toolTip() + window.engine_label.text() or True
     )
@@ -94,8 +105,12 @@ def test_settings_saved_from_the_row_menu_reach_the_engines_next_load(
 def test_a_cache_that_cannot_load_is_said_inline_and_reset_brings_back_the_recommended(
     window: MainWindow, qtbot: QtBot
 ) -> None:
-    action = install_model_settings(window)
-    assert install_model_settings(window) is action  # installed once
+    action = install_model_settings(window)  # the window installed it at its start
+    assert window.findChild(QAction, "modelSettingsAction") is action
+    model_menu = next(
+        m for m in window.menuBar().findChildren(QMenu) if window.models_action in m.actions()
+    )
+    assert action in model_menu.actions()  # Model → Load settings for this model…
     action.trigger()
     dialog = _settings_dialog()
     recommended_ctx = dialog.ctx_spin.value()
