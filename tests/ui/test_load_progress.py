@@ -4,6 +4,7 @@ model's name while it loads, then goes."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt
@@ -13,6 +14,7 @@ from pytestqt.qtbot import QtBot
 from desktop.core.params import SamplingParams
 from desktop.ui.load_progress import install_load_progress
 from desktop.ui.main_window import MainWindow
+from tests.gguf_edit import with_chat_template
 
 TIMEOUT_MS = 120_000
 
@@ -48,3 +50,21 @@ def test_the_status_bar_shows_a_load_and_hides_it_when_loaded(
         assert visible and value == round(fraction * 100)
         assert label == f"Loading {bundled.name}"
     assert progress.isHidden()
+
+
+def test_a_load_that_fails_takes_the_bar_away(
+    window: MainWindow, qtbot: QtBot, tmp_path: Path, smollm_path: str
+) -> None:
+    # llama.cpp reads the weights, then the chat template fails to compile: a late failure.
+    broken = with_chat_template(smollm_path, "{% endfor %}", tmp_path / "badtemplate.gguf")
+    model = window.chat.add_model_file(str(broken))
+    progress = install_load_progress(window)
+    shown: list[bool] = []
+    window.chat.engine.load_progress.connect(lambda *_: shown.append(progress.isVisible()))
+    window.input_box.setFocus()
+    QTest.keyClicks(window.input_box, "Hi")
+    QTest.keyClick(window.input_box, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: not window.chat.busy, timeout=TIMEOUT_MS)
+    assert shown and all(shown)
+    assert progress.isHidden()
+    assert "chat template" in (window.chat.model_error(model) or "")
