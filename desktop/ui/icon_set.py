@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import qtawesome
 from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction, QColor, QGuiApplication, QIcon, QPalette
 from PySide6.QtWidgets import QAbstractButton, QApplication, QPushButton
@@ -95,6 +94,10 @@ def icon(
     highlighted menu item draws it in HighlightedText. Raises KeyError for a name not in
     ICONS.
     """
+    # Imported here, after PySide6: qtpy (under qtawesome) uses the Qt binding already imported,
+    # where another one installed (PyQt5) could otherwise be picked and crash the app.
+    import qtawesome
+
     glyph = ICONS[name]
     palette = palette if palette is not None else QGuiApplication.palette()
     roles = QPalette.ColorRole

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.ui.design import set_tone
+from desktop.ui.icon_set import set_icon
 
 
 class InputBox(QPlainTextEdit):
@@ -110,6 +111,8 @@ class ErrorBanner(QWidget):
         close = QToolButton(self)
         close.setText("✕")
         close.setAccessibleName("Dismiss message")
+        close.setToolTip("Dismiss this message")
+        set_icon(close, "close")
         close.clicked.connect(self.hide)
         layout.addWidget(self.label, 1)
         layout.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)
