@@ -14,6 +14,7 @@ at each paint, so a theme switch recolours them.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -72,10 +73,10 @@ def _head(block: QTextBlock) -> tuple[int | None, bool] | None:
     return found, USER_HEAD in names
 
 
-def find_cards(document: QTextDocument) -> list[Card]:
-    """The cards of the document, in order."""
+def find_cards(document: QTextDocument, start: int = 0) -> list[Card]:
+    """The cards of the document from block number ``start`` on (a header), in order."""
     cards: list[Card] = []
-    block = document.firstBlock()
+    block = document.findBlockByNumber(start)
     while block.isValid():
         head = _head(block)
         if head is not None:
@@ -100,21 +101,48 @@ def with_ids(cards: list[Card], branch: Sequence[int]) -> list[Card]:
 
 
 class CardIndex:
-    """Owns the cards of one view's document, found again only when the document changed."""
+    """Owns the cards of one view's document. Found again only where the document changed:
+    while an answer streams, only its own card is looked at again (a scan of the whole chat
+    per piece would grow with the chat)."""
 
     def __init__(self, view: QTextEdit, branch: Callable[[], Sequence[int]]) -> None:
         self._view = view
         self._branch = branch
-        self._key: tuple[int, int] = (-1, -1)
+        self._document: QTextDocument | None = None
+        #: Where the document has changed since the cards were found (None: nowhere).
+        self._changed_from: int | None = 0
+        self._found: list[Card] = []
         self._cards: list[Card] = []
+        self._ids_key: tuple[int | None, ...] = ()
+        self._ids: list[int | None] = []
+
+    def _on_change(self, position: int, _removed: int, _added: int) -> None:
+        known = self._changed_from
+        self._changed_from = position if known is None else min(known, position)
 
     def cards(self) -> list[Card]:
         document = self._view.document()
-        key = (id(document), document.revision())
-        if key != self._key:
-            found = find_cards(document)
-            self._cards = with_ids(found, self._branch()) if found else []
-            self._key = key
+        if document is not self._document:
+            self._document = document
+            document.contentsChange.connect(self._on_change)
+            self._changed_from = 0
+        changed = self._changed_from
+        if changed is None:
+            return self._cards
+        self._changed_from = None
+        kept = self._found[:-1]
+        start = self._found[-1].first if self._found else 0
+        if not self._found or changed < document.findBlockByNumber(start).position():
+            kept, start = [], 0
+        self._found = kept + find_cards(document, start)
+        key = tuple(card.message_id for card in self._found)
+        if key != self._ids_key:  # a new card, or one changed: the branch says their ids
+            self._ids_key = key
+            self._ids = [c.message_id for c in with_ids(self._found, self._branch())]
+        self._cards = [
+            replace(card, message_id=message_id)
+            for card, message_id in zip(self._found, self._ids, strict=True)
+        ]
         return self._cards
 
     def rect(self, card: Card) -> QRectF:
@@ -131,15 +159,21 @@ class CardIndex:
         scrolled = self._view.verticalScrollBar().value()
         return QRectF(left, top - PAD_Y - scrolled, width, bottom - top + 2 * PAD_Y)
 
+    def in_sight(self, top: float, bottom: float) -> list[Card]:
+        """The cards that reach into viewport heights ``top`` to ``bottom``, found by halving
+        (a chat scrolled through thousands of messages measures a few dozen)."""
+        cards = self.cards()
+        first = bisect_left(cards, top, key=lambda card: self.rect(card).bottom())
+        shown = []
+        for card in cards[first:]:
+            if self.rect(card).top() > bottom:
+                break
+            shown.append(card)
+        return shown
+
     def card_at(self, y: float) -> Card | None:
         """The card under viewport height ``y``, or None."""
-        for card in self.cards():
-            rect = self.rect(card)
-            if rect.top() <= y <= rect.bottom():
-                return card
-            if rect.top() > y:
-                return None
-        return None
+        return next(iter(self.in_sight(y, y)), None)
 
 
 def card_colours(palette: QPalette, user: bool) -> tuple[QColor, QColor]:
@@ -210,12 +244,8 @@ class CardPainter(QObject):
         painter = QPainter(viewport)
         try:
             painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-            for card in self.index.cards():
+            for card in self.index.in_sight(0, height):
                 rect = self.index.rect(card)
-                if rect.bottom() < 0:
-                    continue
-                if rect.top() > height:
-                    break
                 fill, outline = card_colours(palette, card.user)
                 painter.setPen(QPen(outline, 1))
                 painter.setBrush(fill)
