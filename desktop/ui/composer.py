@@ -25,7 +25,7 @@ from desktop.services.chat_images import vision_note
 from desktop.services.images import ImageService
 from desktop.services.library import ChatLibrary
 from desktop.ui.attachments import Attachments
-from desktop.ui.design import set_tone
+from desktop.ui.design import SPACE, set_tone
 from desktop.ui.icon_set import set_icon
 from desktop.ui.presets_dialog import PresetsDialog
 from desktop.ui.widgets import InputBox
@@ -106,14 +106,17 @@ class Composer(QWidget):
 
     def _lay_out(self) -> None:
         buttons = QVBoxLayout()
+        buttons.setSpacing(SPACE.s)
         buttons.addWidget(self.send_button)
         buttons.addWidget(self.stop_button)
         buttons.addStretch(1)
         bottom = QHBoxLayout()
+        bottom.setSpacing(SPACE.s)
         bottom.addWidget(self.input_box, 1)
         bottom.addLayout(buttons)
         # The chat's preset sits with the message it shapes, not in the crowded top bar.
         compose = QHBoxLayout()
+        compose.setSpacing(SPACE.s)
         preset_label = QLabel("Preset:", self)
         set_tone(preset_label, "muted")
         compose.addWidget(preset_label)
@@ -123,6 +126,7 @@ class Composer(QWidget):
         self._row = compose
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(SPACE.s)
         if self.attachments is not None:  # the pictures sit above the words they go with
             layout.addWidget(self.attachments.strip)
             layout.addWidget(self.attachments.note)

@@ -28,7 +28,7 @@ from desktop.core.errors import LlamasideError
 from desktop.core.models import CloudModel, human_size
 from desktop.services import model_catalog
 from desktop.services.chat import ChatService
-from desktop.ui.design import Tone, set_tone
+from desktop.ui.design import SPACE, Tone, set_tone
 from desktop.ui.fitting_combo import FittingCombo
 from desktop.ui.icon_set import set_icon
 from desktop.ui.widgets import FittingLabel
@@ -89,6 +89,7 @@ class ModelBar(QWidget):
         set_icon(self.lock_button, "lock")
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(SPACE.s)
         model_label = QLabel("Model:", self)
         set_tone(model_label, "muted")
         layout.addWidget(model_label)
