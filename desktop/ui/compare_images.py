@@ -31,13 +31,13 @@ from desktop.services.compare import CompareSession
 from desktop.services.images import ImageService
 from desktop.ui.attachments import Attachments, emoji_drawn
 from desktop.ui.compare_parts import ColumnWidget
+from desktop.ui.design import set_tone
 from desktop.ui.image_viewer import ImageViewer
 from desktop.ui.message_images import IMAGE_ACTION, THUMB_SCHEME, stored_name
 from desktop.ui.render import action_href
 
 #: A blind column's tooltip: the sentence why names the model, which the vote must not know.
 BLIND_NOTE = "This model cannot see pictures: it will not be asked (its name shows after the vote)."
-MARK_STYLE = "color: #c0392b; font-weight: bold"
 #: The box a round's thumbnail is shown in, in a column (px): a row of a few fits a column.
 COLUMN_THUMB = (160, 100)
 
@@ -119,7 +119,10 @@ class ComparePictures(QObject):
         blind to them); the window places it."""
         mark = QLabel(sight_mark(), picker.parentWidget())
         mark.setObjectName(f"pickerSight{len(self._marks)}")
-        mark.setStyleSheet(MARK_STYLE)
+        bold = mark.font()
+        bold.setBold(True)
+        mark.setFont(bold)
+        set_tone(mark, "danger")
         mark.hide()
         self._marks.append((picker, mark))
         return mark

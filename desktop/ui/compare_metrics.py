@@ -14,20 +14,24 @@ from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QElapsedTimer, Qt, QTimer
-from PySide6.QtGui import QPalette
+from PySide6.QtGui import QFont, QFontMetrics, QPalette, QResizeEvent
 from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QVBoxLayout, QWidget
 
 from desktop.core.compare import METRICS, best_columns, format_metric
 from desktop.core.pricing import format_cost
+from desktop.ui.design import Tone, set_tone
 
 BEST_MARK = "★ best"
+#: The mark where a narrow column has no room for the words (its accessible name keeps them).
+SHORT_MARK = "★"
 HIDDEN_TEXT = "Metrics hidden until you vote"
-#: The strip's rows: (key, label); "tokens" shows prompt and output tokens together.
+#: The strip's rows: (key, label, the label where a column is narrow); "tokens" shows prompt
+#: and output tokens together.
 ROWS = (
-    ("ttft_s", "First token"),
-    ("tokens_per_second", "Tokens/s"),
-    ("tokens", "Tokens"),
-    ("cost_usd", "Cost"),
+    ("ttft_s", "First token", "1st token"),
+    ("tokens_per_second", "Tokens/s", "Tok/s"),
+    ("tokens", "Tokens", "Tokens"),
+    ("cost_usd", "Cost", "Cost"),
 )
 #: How often the seconds of a streaming column are counted on.
 TICK_MS = 200
@@ -100,24 +104,25 @@ class MetricStrip(QFrame):
         self.grid = QWidget(self)
         grid = QGridLayout(self.grid)
         grid.setContentsMargins(0, 0, 0, 0)
-        grid.setHorizontalSpacing(8)
+        grid.setHorizontalSpacing(6)
         grid.setVerticalSpacing(1)
         self.names: dict[str, QLabel] = {}
         #: The value shown in each row, by ROWS' key.
         self.values: dict[str, QLabel] = {}
-        for row, (key, label) in enumerate(ROWS):
+        for row, (key, label, _short) in enumerate(ROWS):
             name = QLabel(label, self.grid)
-            name.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+            name.setAccessibleName(label)  # whole, where the label is cut short
+            set_tone(name, "muted")
             value = QLabel("…", self.grid)
             value.setObjectName(f"metric_{key}_{slot}")
-            value.setContentsMargins(3, 0, 3, 0)  # room around the best value's chip
+            value.setContentsMargins(2, 0, 2, 0)  # room around the best value's chip
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             grid.addWidget(name, row, 0)
             grid.addWidget(value, row, 1, Qt.AlignmentFlag.AlignLeft)
             self.names[key], self.values[key] = name, value
         grid.setColumnStretch(1, 1)
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(6, 4, 6, 4)
+        layout.setContentsMargins(4, 3, 4, 3)
         layout.setSpacing(2)
         layout.addWidget(self.status)
         layout.addWidget(self.grid)
@@ -126,6 +131,9 @@ class MetricStrip(QFrame):
         self._ticker.setInterval(TICK_MS)
         self._ticker.timeout.connect(self._tick)
         self._counting = False
+        #: Each row's value and whether it is the best, as last shown (for the resize).
+        self._shown: dict[str, tuple[str, bool]] = {}
+        self._was_roomy = True
         self.hide()
 
     # -- states ---------------------------------------------------------------------------
@@ -134,8 +142,7 @@ class MetricStrip(QFrame):
         """The column answers: "Answering…" and the seconds so far (blind: no seconds, which
         would tell the faster model), and "…" in every row."""
         self._counting = not blind
-        self.status.setText("Answering…")
-        self.status.show()
+        self._say("Answering…")
         self.grid.setVisible(not blind)
         for key, value in self.values.items():
             self._set_value(key, value, "…", best=False)
@@ -147,24 +154,24 @@ class MetricStrip(QFrame):
     def show_hidden(self) -> None:
         """Blind mode, before the vote: the column ended, its numbers wait."""
         self._stop()
-        self.status.setText(HIDDEN_TEXT)
-        self.status.show()
+        self._say(HIDDEN_TEXT)
         self.grid.hide()
         self.show()
 
     def show_failure(self, reason: str) -> None:
         """The column failed: why, in place of the numbers."""
         self._stop()
-        self.status.setText(f"Failed: {reason}")
-        self.status.show()
+        self._say(f"Failed: {reason}", "danger")
         self.grid.hide()
         self.show()
 
     def show_ended(self, ended: Ended, best: set[str]) -> None:
         """The final values; ``best``: the keys of the rows this column is best in."""
         self._stop()
-        self.status.setText("Stopped" if ended.status == "stopped" else "")
-        self.status.setVisible(bool(self.status.text()))
+        total = ended.values.get("total_s")
+        took = f" {format_metric('total_s', total)}" if total is not None else ""
+        stopped = ended.status == "stopped"
+        self._say(("Stopped after" if stopped else "Done in") + took if took else "Done")
         for key, value in self.values.items():
             self._set_value(key, value, row_text(key, ended.values, ended.local), key in best)
         # The rest of the numbers (total time, context used) on hover, as the table had them.
@@ -180,13 +187,19 @@ class MetricStrip(QFrame):
         """What the strip shows, line by line, as a reader sees it."""
         lines = [self.status.text()] if self.status.isVisibleTo(self) else []
         if self.grid.isVisibleTo(self):
-            lines += [f"{self.names[k].text()}: {self.values[k].text()}" for k, _ in ROWS]
+            lines += [
+                f"{self.names[k].accessibleName()}: {self.values[k].text()}" for k, *_ in ROWS
+            ]
         return "\n".join(line for line in lines if line)
 
     # -- parts ----------------------------------------------------------------------------
 
     def _set_value(self, key: str, label: QLabel, text: str, best: bool) -> None:
-        label.setText(f"{text}  {BEST_MARK}" if best else text)
+        self._shown[key] = (text, best)
+        self._was_roomy = self._roomy()
+        for row_key, whole, short in ROWS:
+            self.names[row_key].setText(whole if self._was_roomy else short)
+        label.setText(f"{text} {BEST_MARK if self._was_roomy else SHORT_MARK}" if best else text)
         font = label.font()
         font.setBold(best)
         label.setFont(font)
@@ -196,8 +209,36 @@ class MetricStrip(QFrame):
         label.setForegroundRole(
             QPalette.ColorRole.HighlightedText if best else QPalette.ColorRole.WindowText
         )
-        name = self.names[key].text()
+        name = self.names[key].accessibleName()
         label.setAccessibleName(f"{name}: {text}" + (", the best of the columns" if best else ""))
+
+    def _roomy(self) -> bool:
+        """Whether the rows fit with their whole labels and the best values' words."""
+        bold = QFont(self.font())
+        bold.setBold(True)
+        metrics, plain = QFontMetrics(bold), QFontMetrics(self.font())
+        names = max(plain.horizontalAdvance(label) for _, label, _ in ROWS)
+        widest = max(
+            (
+                metrics.horizontalAdvance(f"{t} {BEST_MARK}" if b else t)
+                for t, b in self._shown.values()
+            ),
+            default=0,
+        )
+        # The strip's and the grid's margins and spacing, and the value's own margins.
+        return names + widest + 40 <= self.width()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if self._roomy() != self._was_roomy:  # short labels and marks come and go with the room
+            for key, (text, best) in self._shown.items():
+                self._set_value(key, self.values[key], text, best)
+
+    def _say(self, text: str, tone: Tone | None = None) -> None:
+        """The status line (hidden when empty), in a tone (the danger one for a failure)."""
+        self.status.setText(text)
+        set_tone(self.status, tone)
+        self.status.setVisible(bool(text))
 
     def _stop(self) -> None:
         self._ticker.stop()

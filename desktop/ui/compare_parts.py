@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 
 from desktop.ui.chat_view import ChatView
 from desktop.ui.compare_metrics import MetricStrip
+from desktop.ui.design import set_tone
 
 #: The chart's series, a column's swatch: data colours, each at least 3:1 against the window
 #: of both the light and the dark theme (WCAG's contrast for graphics).
@@ -101,7 +102,8 @@ class ColumnWidget(QWidget):
         #: While pictures are attached: this column's model cannot see them (compare_images).
         self.sight = QLabel(self)
         self.sight.setObjectName(f"columnSight{slot}")
-        self.sight.setFont(bold)  # the mark and its words say it; no colour is needed
+        self.sight.setFont(bold)
+        set_tone(self.sight, "danger")
         self.sight.hide()
         self.stop_button = QPushButton("Stop", self)
         self.stop_button.setAccessibleName(f"Stop column {slot + 1}")

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QComboBox, QLabel, QWidget
 from desktop.core.models import CloudModel, LocalModel
 from desktop.services.chat import ChatService
 from desktop.ui.batch_dialog import FAILED_MARK
+from desktop.ui.design import set_tone
 
 
 def model_picker(parent: QWidget, index: int) -> tuple[QComboBox, QLabel]:
@@ -27,7 +28,7 @@ def model_picker(parent: QWidget, index: int) -> tuple[QComboBox, QLabel]:
     warning.setObjectName(f"failedWarning{index}")
     warning.setWordWrap(True)
     warning.setTextFormat(Qt.TextFormat.PlainText)  # a reason is not markup
-    warning.setStyleSheet("color: #a93226")
+    set_tone(warning, "danger")
     warning.hide()
     return picker, warning
 

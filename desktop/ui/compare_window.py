@@ -21,7 +21,6 @@ from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QFrame,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -47,6 +46,7 @@ from desktop.ui.compare_metrics import Ended, show_round, speed_groups
 from desktop.ui.compare_parts import BarChart, ColumnWidget
 from desktop.ui.compare_past import PastComparisons
 from desktop.ui.compare_pickers import fill_pickers, left_out_text, model_picker, show_warnings
+from desktop.ui.design import set_tone
 from desktop.ui.leaderboard_dialog import LeaderboardDialog
 from desktop.ui.screen_fit import fit_to_screen
 from desktop.ui.widgets import InputBox
@@ -150,8 +150,7 @@ class CompareWindow(QWidget):
 
         self.notice = QLabel(self)
         self.notice.setWordWrap(True)
-        self.notice.setFrameShape(QFrame.Shape.StyledPanel)  # set off by a frame, not a colour
-        self.notice.setMargin(4)
+        set_tone(self.notice, "warning")
         self.notice.hide()
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.splitter.setChildrenCollapsible(True)

@@ -13,7 +13,7 @@ import re
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
-from desktop.ui.compare_metrics import BEST_MARK, HIDDEN_TEXT
+from desktop.ui.compare_metrics import BEST_MARK, HIDDEN_TEXT, SHORT_MARK
 from desktop.ui.compare_window import CompareWindow
 from tests.cloudserver import CloudServer
 from tests.ui import test_compare_window as base
@@ -25,7 +25,7 @@ chat = base.chat
 window = base.window
 
 SMOL, GPT, CLAUDE, TIMEOUT_MS = base.SMOL, base.GPT, base.CLAUDE, base.TIMEOUT_MS
-metric, plain = base.metric, base.plain
+metric, plain, is_best = base.metric, base.plain, base.is_best
 
 
 def type_prompt_and_click_send(qtbot: QtBot, compare: CompareWindow, text: str) -> None:
@@ -36,13 +36,14 @@ def type_prompt_and_click_send(qtbot: QtBot, compare: CompareWindow, text: str) 
 
 def marked(compare: CompareWindow, label: str) -> list[int]:
     """The columns whose value in that row carries the best mark."""
-    return [s for s in range(len(compare.columns)) if metric(compare, s, label).endswith(BEST_MARK)]
+    return [s for s in range(len(compare.columns)) if is_best(metric(compare, s, label))]
 
 
 def test_each_strip_fills_in_with_its_own_numbers_and_the_fastest_is_marked(
     window: CompareWindow, qtbot: QtBot, server: CloudServer
 ) -> None:
     server.state.delay_s = 0.03
+    window.resize(1100, 720)
     choose_compare_models(window, SMOL, GPT, CLAUDE)
     type_prompt_and_click_send(qtbot, window, "Name a fruit.")
     session = window.session
@@ -78,6 +79,16 @@ def test_each_strip_fills_in_with_its_own_numbers_and_the_fastest_is_marked(
     assert value.accessibleName().endswith("the best of the columns")
     assert marked(window, "Cost") == [0]  # the local model costs nothing
     assert window.chart.isVisible()
+    # Narrower, the marks keep to the room there is: the star, whole, and the words for a
+    # screen reader.
+    wide = value.text()
+    assert wide.endswith(BEST_MARK)
+    window.resize(800, 600)
+    qtbot.waitUntil(lambda: value.text() != wide)
+    assert value.text().endswith(SHORT_MARK) and marked(window, "Tokens/s") == [fastest]
+    shown = [v for c in window.columns for v in c.metrics.values.values()]
+    # Whole once laid out again (with the short labels): none cut off.
+    qtbot.waitUntil(lambda: all(v.width() >= v.sizeHint().width() for v in shown), timeout=2000)
 
 
 def test_a_strip_fills_in_when_its_column_ends_while_another_still_streams(

@@ -36,7 +36,7 @@ from desktop.storage.paths import AppPaths
 from desktop.storage.settings import Settings
 from desktop.storage.store import ChatStore
 from desktop.ui.batch_dialog import BatchDialog
-from desktop.ui.compare_metrics import BEST_MARK, HIDDEN_TEXT
+from desktop.ui.compare_metrics import BEST_MARK, HIDDEN_TEXT, SHORT_MARK
 from desktop.ui.compare_past import PAST_ID
 from desktop.ui.compare_window import CompareWindow
 from tests.cloudserver import CloudServer
@@ -120,8 +120,12 @@ def metric(window: CompareWindow, slot: int, label: str) -> str:
 
 
 def plain(value: str) -> str:
-    """A metric's value without its best mark."""
-    return value.removesuffix(BEST_MARK).strip()
+    """A metric's value without its best mark (its words, or the star alone when narrow)."""
+    return value.removesuffix(BEST_MARK).removesuffix(SHORT_MARK).strip()
+
+
+def is_best(value: str) -> bool:
+    return value.endswith((BEST_MARK, SHORT_MARK))
 
 
 def test_three_columns_stream_at_once_with_metrics(
@@ -149,8 +153,8 @@ def test_three_columns_stream_at_once_with_metrics(
     assert plain(metric(window, 0, "Cost")) == "free · local"
     assert "$" in metric(window, 1, "Cost")
     # The cheapest is marked in the cost row: the local model, and only it.
-    assert metric(window, 0, "Cost").endswith(BEST_MARK)
-    assert not any(metric(window, s, "Cost").endswith(BEST_MARK) for s in (1, 2))
+    assert is_best(metric(window, 0, "Cost"))
+    assert not any(is_best(metric(window, s, "Cost")) for s in (1, 2))
     # Saved, and the model set is remembered for next time.
     [saved] = window.chat.store.comparisons()
     assert saved.models == (SMOL, GPT, CLAUDE)
