@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from desktop.core.chat_records import (
@@ -43,6 +43,9 @@ class ChatLibrary:
         self.images = images
         #: New chats are made local only (Preferences → Privacy sets it from its setting).
         self.lock_new_chats = False
+        #: Gives a new chat (or an empty one reused as new) the defaults Preferences → Chat
+        #: chose, such as a preset; None: nothing more than the lock.
+        self.prepare_new_chat: Callable[[int], None] | None = None
 
     @property
     def path(self) -> Path:
@@ -117,17 +120,21 @@ class ChatLibrary:
     def create(self) -> Conversation:
         """A new, empty chat titled "New chat" (local only if ``lock_new_chats``)."""
         conversation = self.store.create_conversation()
-        if not self.lock_new_chats:
-            return conversation
-        self.store.set_local_only(conversation.id, True)
+        self._new_chat_defaults(conversation.id)
         return self.store.get_conversation(conversation.id)
 
-    def set_model(self, conversation_id: int, model_id: str | None) -> None:
-        """The chat's model (None: back to what a new chat starts with: the default model, and
-        the lock when new chats are locked)."""
-        self.store.set_conversation_model(conversation_id, model_id)
-        if model_id is None and self.lock_new_chats:
+    def _new_chat_defaults(self, conversation_id: int) -> None:
+        if self.lock_new_chats:
             self.store.set_local_only(conversation_id, True)
+        if self.prepare_new_chat is not None:
+            self.prepare_new_chat(conversation_id)
+
+    def set_model(self, conversation_id: int, model_id: str | None) -> None:
+        """The chat's model (None: back to what a new chat starts with: the default model, the
+        lock when new chats are locked, and Preferences' other new-chat defaults)."""
+        self.store.set_conversation_model(conversation_id, model_id)
+        if model_id is None:
+            self._new_chat_defaults(conversation_id)
 
     def set_tools(self, conversation_id: int, servers: list[str]) -> None:
         """The tool servers this chat's answers may call (none: no tools)."""

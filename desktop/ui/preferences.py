@@ -35,6 +35,7 @@ from desktop.ui.prefs_pages import (
     ChatPage,
     FoldersPage,
     PrivacyPage,
+    apply_new_chat_preset,
 )
 from desktop.ui.providers_dialog import ProvidersPage
 from desktop.ui.screen_fit import fit_to_screen
@@ -159,6 +160,8 @@ class Preferences(QObject):
         self.automatic_threads = window.chat.load_params.n_threads or 1
         apply_engine_defaults(window.chat, self.automatic_threads)
         window.library.lock_new_chats = bool(window.chat.settings.get(LOCK_NEW_CHATS, False))
+        chat = window.chat
+        window.library.prepare_new_chat = lambda chat_id: apply_new_chat_preset(chat, chat_id)
         self.action = QAction("&Preferences…", window)
         keys = QKeySequence.keyBindings(QKeySequence.StandardKey.Preferences)
         self.action.setShortcuts(keys or [QKeySequence("Ctrl+,")])

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.services.chat import ChatService
 from desktop.ui.design import SPACE, set_tone
 from desktop.ui.menus import THEMES
 from desktop.ui.zoom import MOST_STEPS
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
 
 #: The setting naming the model new chats start with ("" or absent: the last one used).
 NEW_CHAT_MODEL = "new_chat_model"
+#: The setting naming the preset new chats start with ("" or absent: the model's own).
+NEW_CHAT_PRESET = "new_chat_preset"
 #: The setting that makes new chats local only.
 LOCK_NEW_CHATS = "lock_new_chats"
 #: The width of the labels at the left of the controls, so the controls line up.
@@ -92,6 +95,13 @@ def add_field(
     return under
 
 
+def apply_new_chat_preset(chat: ChatService, conversation_id: int) -> None:
+    """Give a new chat the preset Preferences → Chat chose, while that preset exists."""
+    name = str(chat.settings.get(NEW_CHAT_PRESET) or "")
+    if name and chat.presets().get(name) is not None:
+        chat.apply_preset(conversation_id, name)
+
+
 class AppearancePage(QWidget):
     """Owns the theme and text size controls; they act through the window's Theme and Zoom."""
 
@@ -147,8 +157,9 @@ class AppearancePage(QWidget):
 
 
 class ChatPage(QWidget):
-    """Owns the choice of the model new chats start with: the local model used last (the
-    app's way so far) or one chosen here (the "new_chat_model" setting)."""
+    """Owns what new chats start with: the model (the local model used last, the app's way
+    so far, or one chosen here: the "new_chat_model" setting) and the preset
+    ("new_chat_preset", given to each new chat by ``apply_new_chat_preset``)."""
 
     def __init__(self, window: MainWindow, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -173,11 +184,39 @@ class ChatPage(QWidget):
         note = "Local models only: a new chat sends nothing anywhere until you pick a cloud "
         note += "model for it. A chat you already have keeps its own model."
         layout.addWidget(note_label(note, self))
+        layout.addSpacing(SPACE.l)
+        self.preset_combo = QComboBox(self)
+        self.preset_combo.setAccessibleName("The preset new chats start with")
+        note = "Its system prompt and sampling are given to each new chat; the chat's own "
+        note += "preset picker still changes it. Presets are edited with Edit… beside it."
+        add_field(layout, "Preset:", self.preset_combo, note)
         layout.addStretch(1)
         self._show()
+        self._show_presets()
         self.last_radio.toggled.connect(self._save)
         self.model_combo.currentIndexChanged.connect(lambda _index: self._save())
+        self.preset_combo.currentIndexChanged.connect(self._on_preset)
         self.chat.models_changed.connect(self._show)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        """Presets may have been added or deleted since the page was last shown."""
+        super().showEvent(event)
+        self._show_presets()
+
+    def _show_presets(self) -> None:
+        chosen = str(self.chat.settings.get(NEW_CHAT_PRESET) or "")
+        combo = self.preset_combo
+        combo.blockSignals(True)
+        combo.clear()
+        combo.addItem("The model's own (Balanced, or its maker's recommended)", "")
+        for preset in self.chat.presets().all():
+            combo.addItem(preset.name, preset.name)
+        combo.setCurrentIndex(max(0, combo.findData(chosen)))
+        combo.blockSignals(False)
+
+    @Slot(int)
+    def _on_preset(self, _index: int) -> None:
+        self.chat.settings.set(NEW_CHAT_PRESET, str(self.preset_combo.currentData() or ""))
 
     @Slot()
     def _show(self) -> None:

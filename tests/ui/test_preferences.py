@@ -202,7 +202,7 @@ def test_the_engine_context_size_and_threads_reach_the_next_load(
         again.chat.store.close()
 
 
-def test_new_chats_follow_the_model_and_the_lock_chosen_there(
+def test_new_chats_follow_the_model_preset_and_lock_chosen_there(
     window: MainWindow, home: AppPaths, qtbot: QtBot, smollm_path: str
 ) -> None:
     (home.models / "second.gguf").symlink_to(smollm_path)
@@ -216,6 +216,7 @@ def test_new_chats_follow_the_model_and_the_lock_chosen_there(
     qtbot.mouseClick(page.chosen_radio, Qt.MouseButton.LeftButton)
     assert page.chosen_radio.isChecked() and page.model_combo.isEnabled()
     pick_in_combo(page.model_combo, bundled.id)
+    pick_in_combo(page.preset_combo, "Precise")
     privacy = go_to(dialog, "Privacy")
     assert isinstance(privacy, PrivacyPage)
     box = privacy.lock_box  # clicked on its box, at the left (the widget spans the page)
@@ -230,8 +231,12 @@ def test_new_chats_follow_the_model_and_the_lock_chosen_there(
     assert chat_id is not None
     assert window.chat.model_of(chat_id) == bundled
     assert window.model_picker.currentData() == bundled.id
-    assert window.library.conversation(chat_id).local_only
+    conversation = window.library.conversation(chat_id)
+    assert conversation.local_only
     assert window.lock_button.isChecked()
+    assert conversation.preset == "Precise"
+    assert conversation.system_prompt.startswith("Answer accurately")
+    assert window.preset_picker.currentData() == "Precise"
 
     # Back to "the one used last": the new chat follows the picker again.
     dialog = open_preferences(window, qtbot)
