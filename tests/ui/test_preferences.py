@@ -315,3 +315,17 @@ def test_every_page_names_its_controls(window: MainWindow, qtbot: QtBot) -> None
             and not (w.accessibleName() or (isinstance(w, QAbstractButton) and w.text()))
         ]
         assert missing == []
+
+
+def test_the_offline_switch_there_is_file_work_offline(window: MainWindow, qtbot: QtBot) -> None:
+    cloud = window.chat.cloud
+    assert cloud is not None and not cloud.offline
+    dialog = open_preferences(window, qtbot)
+    page = go_to(dialog, "Privacy")
+    assert isinstance(page, PrivacyPage)
+    box = page.offline_box
+    qtbot.mouseClick(box, Qt.MouseButton.LeftButton, pos=QPoint(8, box.height() // 2))
+    assert cloud.offline and window.menus.offline_action.isChecked()
+    assert window.offline_label.isVisibleTo(window)
+    window.menus.offline_action.trigger()  # File → Work offline, the other way in
+    assert not cloud.offline and not box.isChecked()
