@@ -33,6 +33,7 @@ from desktop.core.fit import Fit, Verdict, kv_bytes_of
 from desktop.core.models import LocalModel, human_size
 from desktop.core.params import LoadParams
 from desktop.services.chat import ChatService
+from desktop.ui.design import set_tone
 
 if TYPE_CHECKING:
     from desktop.ui.main_window import MainWindow
@@ -99,9 +100,7 @@ class ModelSettingsDialog(QDialog):
         self.error_label = QLabel()
         self.error_label.setObjectName("loadSettingsError")
         self.error_label.setWordWrap(True)
-        bold = self.error_label.font()
-        bold.setBold(True)
-        self.error_label.setFont(bold)
+        set_tone(self.error_label, "danger")
         self.error_label.hide()
 
         form = QFormLayout()

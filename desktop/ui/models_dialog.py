@@ -52,6 +52,7 @@ from desktop.services import model_catalog
 from desktop.services.background import Background
 from desktop.services.chat import ChatService
 from desktop.services.downloads import DownloadManager
+from desktop.ui.design import set_tone
 from desktop.ui.downloads_tab import DownloadsTab
 from desktop.ui.model_settings_dialog import open_model_settings
 from desktop.ui.screen_fit import fit_to_screen
@@ -531,12 +532,12 @@ class ModelsDialog(QDialog):
             model_catalog.pair_projector(self.chat.store, model.path, mmproj)
         except LlamasideError as exc:
             self.import_note.setText(f"{exc} Nothing was changed.")
-            self.import_note.setStyleSheet("color: #a93226")
+            set_tone(self.import_note, "danger")
             return
         self.chat.refresh_models()
         done = f"sees images with {Path(mmproj).name}" if mmproj else "no longer sees images"
         self.import_note.setText(f"{model.name} {done}.")
-        self.import_note.setStyleSheet("")
+        set_tone(self.import_note, None)
         self._refresh_local()
 
     @Slot()
@@ -553,7 +554,7 @@ class ModelsDialog(QDialog):
                 if not models
                 else "Pick one model, and at most one vision projector (mmproj) with it."
             )
-            self.import_note.setStyleSheet("color: #a93226")
+            set_tone(self.import_note, "danger")
             return
         try:
             model = self.chat.add_model_file(models[0])
@@ -563,10 +564,10 @@ class ModelsDialog(QDialog):
         except LlamasideError as exc:
             # Checked now: a file that cannot be a model is never listed.
             self.import_note.setText(f"{exc} It was not added.")
-            self.import_note.setStyleSheet("color: #a93226")
+            set_tone(self.import_note, "danger")
             return
         self.import_note.setText(f"Added {model.name}: new chats start on it.")
-        self.import_note.setStyleSheet("")
+        set_tone(self.import_note, None)
         self._refresh_local()
 
     def closeEvent(self, event: Any) -> None:
