@@ -245,7 +245,7 @@ class HoverActions(QObject):
         """The document changed: the card shown may have moved, or gone."""
         self._refresh_due = False
         card = self._card
-        if card is None:
+        if card is None or not self._view.isVisible():  # a closed window: its store may be too
             return
         same = next((c for c in self.index.cards() if c.message_id == card.message_id), None)
         if same is None:

@@ -112,7 +112,6 @@ class CardIndex:
         #: Where the document has changed since the cards were found (None: nowhere).
         self._changed_from: int | None = 0
         self._found: list[Card] = []
-        self._cards: list[Card] = []
         self._ids_key: tuple[int | None, ...] = ()
         self._ids: list[int | None] = []
 
@@ -121,6 +120,19 @@ class CardIndex:
         self._changed_from = position if known is None else min(known, position)
 
     def cards(self) -> list[Card]:
+        """The cards, each with its message's id."""
+        found = self.found()
+        key = tuple(card.message_id for card in found)
+        if key != self._ids_key:  # a new card, or one changed: the branch says their ids
+            self._ids_key = key
+            self._ids = [c.message_id for c in with_ids(found, self._branch())]
+        return [
+            replace(card, message_id=message_id)
+            for card, message_id in zip(found, self._ids, strict=True)
+        ]
+
+    def found(self) -> list[Card]:
+        """The cards as the document has them (a message being written: no id yet)."""
         document = self._view.document()
         if document is not self._document:
             self._document = document
@@ -128,22 +140,14 @@ class CardIndex:
             self._changed_from = 0
         changed = self._changed_from
         if changed is None:
-            return self._cards
+            return self._found
         self._changed_from = None
         kept = self._found[:-1]
         start = self._found[-1].first if self._found else 0
         if not self._found or changed < document.findBlockByNumber(start).position():
             kept, start = [], 0
         self._found = kept + find_cards(document, start)
-        key = tuple(card.message_id for card in self._found)
-        if key != self._ids_key:  # a new card, or one changed: the branch says their ids
-            self._ids_key = key
-            self._ids = [c.message_id for c in with_ids(self._found, self._branch())]
-        self._cards = [
-            replace(card, message_id=message_id)
-            for card, message_id in zip(self._found, self._ids, strict=True)
-        ]
-        return self._cards
+        return self._found
 
     def rect(self, card: Card) -> QRectF:
         """The card's rectangle in the viewport's coordinates."""
@@ -159,21 +163,20 @@ class CardIndex:
         scrolled = self._view.verticalScrollBar().value()
         return QRectF(left, top - PAD_Y - scrolled, width, bottom - top + 2 * PAD_Y)
 
-    def in_sight(self, top: float, bottom: float) -> list[Card]:
-        """The cards that reach into viewport heights ``top`` to ``bottom``, found by halving
-        (a chat scrolled through thousands of messages measures a few dozen)."""
-        cards = self.cards()
-        first = bisect_left(cards, top, key=lambda card: self.rect(card).bottom())
-        shown = []
-        for card in cards[first:]:
-            if self.rect(card).top() > bottom:
-                break
-            shown.append(card)
-        return shown
+    def in_sight(self, top: float, bottom: float) -> range:
+        """The places (in found()) of the cards that reach into viewport heights ``top`` to
+        ``bottom``, found by halving (a chat of thousands of messages measures a few dozen)."""
+        found = self.found()
+        first = bisect_left(found, top, key=lambda card: self.rect(card).bottom())
+        end = first
+        while end < len(found) and self.rect(found[end]).top() <= bottom:
+            end += 1
+        return range(first, end)
 
     def card_at(self, y: float) -> Card | None:
-        """The card under viewport height ``y``, or None."""
-        return next(iter(self.in_sight(y, y)), None)
+        """The card under viewport height ``y`` (with its id), or None."""
+        places = self.in_sight(y, y)
+        return self.cards()[places.start] if places else None
 
 
 def card_colours(palette: QPalette, user: bool) -> tuple[QColor, QColor]:
@@ -223,7 +226,7 @@ class CardPainter(QObject):
         self._spacing_due = False
         document = self._view.document()
         moved = 0
-        for card in self.index.cards():
+        for card in self.index.found():  # no ids needed (nor the store)
             block = document.findBlockByNumber(card.first)
             if card.first and block.blockFormat().topMargin() < HEAD_GAP:
                 spaced = block.blockFormat()
@@ -244,7 +247,9 @@ class CardPainter(QObject):
         painter = QPainter(viewport)
         try:
             painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-            for card in self.index.in_sight(0, height):
+            found = self.index.found()  # no ids needed to paint (nor the store)
+            for place in self.index.in_sight(0, height):
+                card = found[place]
                 rect = self.index.rect(card)
                 fill, outline = card_colours(palette, card.user)
                 painter.setPen(QPen(outline, 1))

@@ -6,6 +6,7 @@ picture off the GUI thread (a 10 ms timer sees no gap over 100 ms)."""
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -77,9 +78,13 @@ def cloud_window(
 
 
 def header_lines(window: MainWindow) -> list[str]:
-    """The chat view's answer headers (the lines with a where-answered mark)."""
+    """The chat view's answer headers (the lines with a where-answered mark), each without
+    the time it ends with."""
     text = window.chat_view.toPlainText()
-    return [line for line in text.splitlines() if "· local" in line or "· ☁ cloud" in line]
+    lines = [line for line in text.splitlines() if "· local" in line or "· ☁ cloud" in line]
+    timed = [re.fullmatch(r"(.*?)\s+· [\w ]*\d\d:\d\d", line) for line in lines]
+    assert all(timed), lines
+    return [match.group(1) for match in timed if match]
 
 
 def test_a_cloud_answer_says_how_many_pictures_its_question_sent(
