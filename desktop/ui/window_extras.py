@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from desktop.ui.hover_actions import install_hover_actions
 from desktop.ui.load_progress import install_load_progress
+from desktop.ui.message_cards import install_cards
 from desktop.ui.model_settings_dialog import install_model_settings
 from desktop.ui.preferences import install_preferences
 from desktop.ui.sidebar_toggle import install_sidebar_toggle
@@ -23,3 +25,5 @@ def install_extras(window: MainWindow) -> None:
     install_model_settings(window)
     install_load_progress(window)
     install_preferences(window)
+    install_cards(window)
+    install_hover_actions(window)
