@@ -9,8 +9,11 @@ walk through a tree) and many chats of 1,000. Then times, each as the median of 
 - opening the long chat: the store reads (messages of the shown branch and their versions), the
   ChatView render until the view is laid out and scrolled, and the whole of
   MainWindow.open_conversation (what the user waits for after a click), offscreen;
-- the view's two slower paths: the next batch of earlier messages, and opening at a search hit
-  on the chat's first message (everything down to it is rendered).
+- the view's paths around a search hit: opening at a hit on the chat's first message (a window
+  around the hit is rendered, chat_paging.py), the next batch of later messages as the user
+  scrolls down, and, in the same run, the way it was before: everything from the hit down to the
+  end rendered at once (chat_paging.AFTER_HIT set past the chat's end);
+- the next batch of earlier messages.
 
 Run: `python bench/history.py` (about a minute; most of it builds the data set).
 """
@@ -36,6 +39,8 @@ from desktop.app import build_window
 from desktop.core.history_format import EXPORT_FORMAT
 from desktop.storage.paths import AppPaths
 from desktop.storage.store import ChatStore
+from desktop.ui import chat_paging
+from desktop.ui.chat_paging import AFTER_HIT, BEFORE_HIT, LATER_BATCH
 from desktop.ui.chat_view import EARLIER_BATCH, FIRST_RENDER, ChatView
 
 from report import write_section
@@ -280,11 +285,25 @@ def main() -> None:
     earlier_ms = median_ms(OPEN_RUNS, reveal)
 
     def jump() -> None:
-        # A search hit on the chat's first message: everything down to it is rendered.
+        # A search hit on the chat's first message: a window from it down is rendered.
         view.show_messages(shown, names, shown[0].id, {})
         app.processEvents()
+        document = view.document()
+        document.documentLayout().blockBoundingRect(document.lastBlock())
 
-    jump_ms = median_ms(JUMP_RUNS, jump)
+    jump_ms = median_ms(OPEN_RUNS, jump)
+
+    def later() -> None:
+        view.show_later()
+        app.processEvents()
+        document = view.document()
+        document.documentLayout().blockBoundingRect(document.lastBlock())
+
+    later_ms = median_ms(OPEN_RUNS, later)
+    # Before: everything from the hit down to the end rendered at once.
+    chat_paging.AFTER_HIT = LONG_CHAT
+    jump_all_ms = median_ms(JUMP_RUNS, jump)
+    chat_paging.AFTER_HIT = AFTER_HIT
     view.close()
 
     window = build_window(paths)
@@ -305,6 +324,19 @@ def main() -> None:
         app.processEvents()
         window_times.append(median_ms(1, open_chat))
     window_ms = statistics.median(window_times)
+
+    def open_at_hit() -> None:
+        window.open_conversation(long_id, at_message=shown[0].id)
+        app.processEvents()
+        document = window.chat_view.document()
+        document.documentLayout().blockBoundingRect(document.lastBlock())
+
+    hit_times = []
+    for _ in range(OPEN_RUNS):
+        window.open_conversation(other)
+        app.processEvents()
+        hit_times.append(median_ms(1, open_at_hit))
+    window_hit_ms = statistics.median(hit_times)
     window.close()
     window.chat.store.close()
 
@@ -324,8 +356,16 @@ def main() -> None:
         f"| whole MainWindow.open_conversation (store + view + sidebar) | {window_ms:.0f} ms |\n"
         f"| view: the next {EARLIER_BATCH} earlier messages (scrolled to the top, or the link) "
         f"| {earlier_ms:.0f} ms |\n"
-        f"| view: opened at a search hit on its first message (all {LONG_CHAT:,} rendered) "
-        f"| {jump_ms:.0f} ms |\n"
+        f"\n| opened at a search hit on its first message | time |\n"
+        "|---|---:|\n"
+        f"| view: ChatView.show_messages at the hit, until laid out ({AFTER_HIT} from the hit "
+        f"rendered, up to {BEFORE_HIT} before it) | {jump_ms:.0f} ms |\n"
+        f"| whole MainWindow.open_conversation at the hit (store + view + sidebar) "
+        f"| {window_hit_ms:.0f} ms |\n"
+        f"| view: the next {LATER_BATCH} later messages (scrolled to the bottom, or the link) "
+        f"| {later_ms:.0f} ms |\n"
+        f"| before (issue 22), same run: everything from the hit down rendered at once "
+        f"(all {LONG_CHAT:,}) | {jump_all_ms:.0f} ms |\n"
     )
     print(body)
     write_section("history", "History", body)
