@@ -81,6 +81,24 @@ class ChatLibrary:
         """The branch through this message (and its latest continuation) is shown from now on."""
         self.store.show_version(message_id)
 
+    def delete_message(self, message_id: int) -> int:
+        """A message and every message after it (in all their versions) gone for good; the
+        chat then shows the message's newest other version, else ends before it. How many."""
+        message = self.store.get_message(message_id)
+        children: dict[int | None, list[int]] = {}
+        for other in self.store.all_messages(message.conversation_id):
+            children.setdefault(other.parent_id, []).append(other.id)
+        doomed, waiting = [], [message_id]
+        while waiting:
+            doomed.append(waiting.pop())
+            waiting.extend(children.get(doomed[-1], []))
+        for gone in reversed(doomed):  # followers first: each has none when it goes
+            self.store.delete_message(gone)
+        others = [i for i in children.get(message.parent_id, []) if i != message_id]
+        if others:
+            self.store.show_version(max(others))
+        return len(doomed)
+
     def is_empty(self, conversation_id: int) -> bool:
         return not self.store.branch_ids(conversation_id)
 

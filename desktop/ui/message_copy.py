@@ -1,8 +1,8 @@
 """A message's actions and its context menu: after the view's own Copy / Select All, "Copy as
 Markdown" (the stored content, exactly) and, for an answer, "Copy as plain text" (that
 Markdown rendered, then its text without the marks); Edit (a question) or Regenerate (an
-answer); its previous and next versions. The hover toolbar (hover_actions.py) offers the same
-list. Which message was clicked is found from the cards (message_cards.py)."""
+answer); Delete; its previous and next versions. The hover toolbar (hover_actions.py) offers
+the same list. Which message was clicked is found from the cards (message_cards.py)."""
 
 from __future__ import annotations
 
@@ -68,6 +68,7 @@ def message_actions(window: MainWindow, message_id: int) -> list[MessageAction]:
         actions.append(MessageAction("regenerate", "&Regenerate", "regenerate", "Regenerate"))
     elif message.role == Role.USER:
         actions.append(MessageAction("edit", "&Edit", "edit", "Edit"))
+    actions.append(MessageAction("delete", "&Delete…", "delete", "Delete"))
     versions = window.library.versions(window.conversation_id).get(message_id)
     if versions is not None:
         shown = f"{versions.index}/{versions.count}"
@@ -108,7 +109,7 @@ def answer_menu(window: MainWindow, pos: QPoint) -> QMenu:
     message_id = message_at(window, pos)
     actions = message_actions(window, message_id) if message_id is not None else []
     for index, action in enumerate(actions):
-        if index == 0 or action.kind in ("regenerate", "edit"):
+        if index == 0 or action.kind in ("regenerate", "edit", "delete"):
             menu.addSeparator()
         entry = menu.addAction(action.label)
         if action.icon:

@@ -1,12 +1,14 @@
-"""What a link under a message does: its thinking or a tool call's details (any time), its
-versions, Edit, Regenerate (not while an answer streams); a picture's thumbnail opens it whole;
-the welcome's links to the models window, and its example prompts (into the message box)."""
+"""What a link or action on a message does: its thinking or a tool call's details (any time),
+its versions, Edit, Regenerate, Delete (not while an answer streams); a picture's thumbnail
+opens it whole; the welcome's links to the models window, and its example prompts (into the
+message box)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from PySide6.QtGui import QTextCursor
+from PySide6.QtWidgets import QMessageBox
 
 from desktop.core.parts import images_of
 from desktop.ui.image_viewer import ImageViewer
@@ -49,6 +51,33 @@ def follow_message_link(window: MainWindow, kind: str, message_id: int, target: 
         window.composer.start_editing(window.library.message(message_id))
     elif kind == "regenerate":
         window.turns.regenerate(message_id)
+    elif kind == "delete":
+        delete_message(window, message_id)
+
+
+def delete_message(window: MainWindow, message_id: int) -> bool:
+    """Delete a message and those after it, once the user agrees; the chat is shown again."""
+    conversation_id = window.conversation_id
+    if conversation_id is None:
+        return False
+    branch = window.library.branch_ids(conversation_id)
+    after = len(branch) - branch.index(message_id) - 1 if message_id in branch else 0
+    what = "this message" + (f" and the {after} after it" if after else "")
+    buttons = QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel
+    box = QMessageBox(
+        QMessageBox.Icon.Question,
+        "Delete message",
+        f"Delete {what}? Its other versions stay. This cannot be undone.",
+        buttons,
+        window,
+    )
+    box.setObjectName("deleteMessage")
+    box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+    if box.exec() != QMessageBox.StandardButton.Yes:
+        return False
+    window.library.delete_message(message_id)
+    window.open_conversation(conversation_id)
+    return True
 
 
 def use_example(window: MainWindow, index: int) -> None:

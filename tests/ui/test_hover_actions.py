@@ -3,12 +3,12 @@ from the keyboard: Alt+Down to a message, the Menu key for its context menu."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication, QLabel, QMenu, QToolButton
+from PySide6.QtWidgets import QApplication, QLabel, QMenu, QMessageBox, QToolButton, QWidget
 from pytestqt.qtbot import QtBot
 
 from desktop.core.history_format import EXPORT_FORMAT
@@ -16,6 +16,7 @@ from desktop.core.messages import Role
 from desktop.core.params import SamplingParams
 from desktop.ui.hover_actions import HoverActions, install_hover_actions
 from desktop.ui.main_window import MainWindow
+from tests.ui.driving import answer_modal
 from tests.ui.hovering import button, hover_over
 
 MODEL = "local:smollm2-135m-instruct"
@@ -59,7 +60,7 @@ def test_hover_shows_the_toolbar_and_copy_puts_the_markdown_on_the_clipboard(
     qtbot.waitUntil(lambda: len(hover.index.cards()) == 2)
     hover_over(qtbot, hover, Role.ASSISTANT)
     names = [b.objectName() for b in hover.toolbar.findChildren(QToolButton)]
-    assert names == ["hover-copy", "hover-regenerate", "hover-previous"]
+    assert names == ["hover-copy", "hover-regenerate", "hover-delete", "hover-previous"]
     counter = hover.toolbar.findChild(QLabel, "hover-versions")
     assert isinstance(counter, QLabel) and counter.text() == "2/2"
     clipboard = QApplication.clipboard()
@@ -80,7 +81,7 @@ def test_hover_shows_the_toolbar_and_copy_puts_the_markdown_on_the_clipboard(
     # Over the question: copy and edit; the mouse leaving the chat hides the toolbar.
     hover_over(qtbot, hover, Role.USER)
     names = [b.objectName() for b in hover.toolbar.findChildren(QToolButton)]
-    assert names == ["hover-copy", "hover-edit"]
+    assert names == ["hover-copy", "hover-edit", "hover-delete"]
     QTest.mouseMove(window.input_box, QPoint(5, 5))
     qtbot.waitUntil(lambda: not hover.toolbar.isVisible())
 
@@ -161,3 +162,50 @@ def test_the_keyboard_reaches_every_action(
     latest = window.chat.store.messages(conversation_id)[-1]
     assert latest.id != answer.id
     assert window.chat.store.versions(conversation_id)[latest.id].count == 2
+
+
+def test_delete_asks_then_removes_the_answer_and_shows_its_other_version(
+    window: MainWindow, hover: HoverActions, qtbot: QtBot
+) -> None:
+    conversation_id = seed(window, versions=True)
+    qtbot.waitUntil(lambda: len(hover.index.cards()) == 2)
+    question, answer = window.chat.store.messages(conversation_id)
+
+    asked: list[str] = []
+
+    def choose(button: QMessageBox.StandardButton) -> Callable[[QWidget], None]:
+        def answer_it(box: QWidget) -> None:
+            assert isinstance(box, QMessageBox)
+            asked.append(box.text())
+            clicked = box.button(button)
+            assert clicked is not None
+            clicked.click()
+
+        return answer_it
+
+    # Cancel keeps it.
+    failures = answer_modal(choose(QMessageBox.StandardButton.Cancel), QMessageBox, "deleteMessage")
+    hover_over(qtbot, hover, Role.ASSISTANT)
+    QTest.mouseClick(button(hover, "hover-delete"), Qt.MouseButton.LeftButton)
+    assert not failures
+    assert [m.id for m in window.chat.store.messages(conversation_id)] == [question.id, answer.id]
+    # Yes deletes it: the other version is shown, with no versions left to step through.
+    failures = answer_modal(choose(QMessageBox.StandardButton.Yes), QMessageBox, "deleteMessage")
+    hover_over(qtbot, hover, Role.ASSISTANT)
+    QTest.mouseClick(button(hover, "hover-delete"), Qt.MouseButton.LeftButton)
+    assert not failures
+    shown = window.chat.store.messages(conversation_id)
+    assert [m.content for m in shown] == [QUESTION, FIRST]
+    assert len(window.chat.store.all_messages(conversation_id)) == 2
+    text = window.chat_view.toPlainText()
+    assert FIRST in text and "2/2" not in text and "hum()" not in text
+
+    # The question goes with everything after it (every version of its answer).
+    failures = answer_modal(choose(QMessageBox.StandardButton.Yes), QMessageBox, "deleteMessage")
+    hover_over(qtbot, hover, Role.USER)
+    QTest.mouseClick(button(hover, "hover-delete"), Qt.MouseButton.LeftButton)
+    assert not failures
+    assert window.chat.store.all_messages(conversation_id) == []
+    assert asked[0].startswith("Delete this message?")
+    assert asked[-1].startswith("Delete this message and the 1 after it?")
+    assert QUESTION not in window.chat_view.toPlainText()
