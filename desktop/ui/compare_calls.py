@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Signal, Slot
-from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QWidget
+from PySide6.QtGui import QPalette
+from PySide6.QtWidgets import QApplication, QFileDialog, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from desktop.core.parts import Part, ToolCall
 from desktop.core.tool_score import parse_tools
 from desktop.core.tools import ToolSpec
+from desktop.ui.design import colours_for
 from desktop.ui.tool_blocks import arguments_text, preview
 
 NOT_RUN = "not run (a comparison keeps calls, runs none)"
@@ -26,22 +28,32 @@ NOT_RUN = "not run (a comparison keeps calls, runs none)"
 def calls_html(parts: Sequence[Part]) -> str:
     """Each call among these parts as a small framed block, read only; "" for none."""
     blocks = []
+    danger, muted, border = _html_colours()
     for call in (p for p in parts if isinstance(p, ToolCall)):
-        words, colour = ("✗ could not be read", "#c0392b") if call.problem else (NOT_RUN, "#888")
+        words, colour = ("✗ could not be read", danger) if call.problem else (NOT_RUN, muted)
         lines = [
             f"<b>⚙ {html.escape(call.name or 'unreadable call')}</b> &nbsp;"
             f'<span style="color:{colour}">{html.escape(words)}</span>'
         ]
         shown = preview(arguments_text(call))
         if shown:
-            lines.append(f'<span style="color:#555">{html.escape(shown)}</span>')
+            lines.append(f'<span style="color:{muted}">{html.escape(shown)}</span>')
         if call.problem:
-            lines.append(f'<span style="color:#c0392b">{html.escape(call.problem)}</span>')
+            lines.append(f'<span style="color:{danger}">{html.escape(call.problem)}</span>')
         blocks.append(
-            '<table width="100%" cellpadding="6" style="margin:4px 0; border:1px solid #bbbbbb; '
+            f'<table width="100%" cellpadding="6" style="margin:4px 0; border:1px solid {border}; '
             f'font-size:small"><tr><td>{"<br/>".join(lines)}</td></tr></table>'
         )
     return "".join(blocks)
+
+
+def _html_colours() -> tuple[str, str, str]:
+    """The theme's danger tone, its faint text and its border, for HTML (which no palette
+    reaches): read when the block is made, so it is written in the theme in force."""
+    palette = QApplication.palette()
+    dark = palette.color(QPalette.ColorRole.Window).lightness() < 128
+    faint = palette.color(QPalette.ColorRole.PlaceholderText).name()
+    return colours_for(dark).danger, faint, colours_for(dark).border
 
 
 def call_line(call: dict[str, Any]) -> str:

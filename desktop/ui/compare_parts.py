@@ -9,7 +9,7 @@ from PySide6.QtGui import QColor, QFont, QPainter, QPaintEvent, QPalette
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
-    QPushButton,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
 from desktop.ui.chat_view import ChatView
 from desktop.ui.compare_metrics import MetricStrip
 from desktop.ui.design import set_tone
+from desktop.ui.elided_label import ElidedLabel
 
 #: The chart's series, a column's swatch: data colours, each at least 3:1 against the window
 #: of both the light and the dark theme (WCAG's contrast for graphics).
@@ -86,7 +87,8 @@ class ColumnWidget(QWidget):
     def __init__(self, slot: int, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.slot = slot
-        self.title = QLabel(self)
+        # Cut with "…" (whole in its tooltip) where narrow, so Focus and Stop keep their room.
+        self.title = ElidedLabel("", self)
         self.title.setObjectName(f"columnTitle{slot}")
         bold = self.title.font()
         bold.setBold(True)
@@ -105,11 +107,14 @@ class ColumnWidget(QWidget):
         self.sight.setFont(bold)
         set_tone(self.sight, "danger")
         self.sight.hide()
-        self.stop_button = QPushButton("Stop", self)
+        # Tool buttons: their padding is the smaller one, so a column of 170 px keeps them whole.
+        self.stop_button = QToolButton(self)
+        self.stop_button.setText("Stop")
         self.stop_button.setAccessibleName(f"Stop column {slot + 1}")
         self.stop_button.setEnabled(False)
         self.stop_button.clicked.connect(lambda: self.stop_requested.emit(self.slot))
-        self.focus_button = QPushButton("Focus", self)
+        self.focus_button = QToolButton(self)
+        self.focus_button.setText("Focus")
         self.focus_button.setCheckable(True)
         self.focus_button.setAccessibleName(f"Focus column {slot + 1}")
         self.focus_button.clicked.connect(lambda: self.focus_requested.emit(self.slot))
@@ -121,6 +126,7 @@ class ColumnWidget(QWidget):
         #: Its latest answer's metrics, under it.
         self.metrics = MetricStrip(slot, self)
         top = QHBoxLayout()
+        top.setSpacing(3)
         top.addWidget(self.swatch)
         top.addWidget(self.title, 1)
         top.addWidget(self.focus_button)

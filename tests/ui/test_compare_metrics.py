@@ -11,6 +11,7 @@ import random
 import re
 
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QWidget
 from pytestqt.qtbot import QtBot
 
 from desktop.ui.compare_metrics import BEST_MARK, HIDDEN_TEXT, SHORT_MARK
@@ -86,8 +87,9 @@ def test_each_strip_fills_in_with_its_own_numbers_and_the_fastest_is_marked(
     window.resize(800, 600)
     qtbot.waitUntil(lambda: value.text() != wide)
     assert value.text().endswith(SHORT_MARK) and marked(window, "Tokens/s") == [fastest]
-    shown = [v for c in window.columns for v in c.metrics.values.values()]
-    # Whole once laid out again (with the short labels): none cut off.
+    shown: list[QWidget] = [v for c in window.columns for v in c.metrics.values.values()]
+    shown += [b for c in window.columns for b in (c.focus_button, c.stop_button)]
+    # Whole once laid out again (with the short labels): no value, no column's button cut off.
     qtbot.waitUntil(lambda: all(v.width() >= v.sizeHint().width() for v in shown), timeout=2000)
 
 
