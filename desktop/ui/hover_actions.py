@@ -33,7 +33,8 @@ _ATTRIBUTE = "hover_actions"
 INSET = 6
 _STYLE = """
 #messageToolbar { background: palette(base); border: 1px solid palette(mid); border-radius: 8px; }
-#messageToolbar QToolButton { border: none; border-radius: 6px; padding: 2px 7px; }
+#messageToolbar QToolButton {
+    border: none; border-radius: 6px; padding: 2px 7px; background: transparent; }
 #messageToolbar QToolButton:hover, #messageToolbar QToolButton:focus {
     background: palette(midlight); }
 #messageToolbar QLabel { color: palette(placeholder-text); padding: 0 2px; }

@@ -126,8 +126,10 @@ def _fence(tokens: Sequence[Token], idx: int, _options: OptionsDict, _env: EnvTy
         "&nbsp;Copy&nbsp;</a>"
     )
     bar = (
-        f'<tr><td style="background-color:{_BAR}; font-size:small; color:#888">'
-        f"{html.escape(lang or 'code')}</td>"
+        # The label in the text's colour (it follows the theme); a style on the cell beyond
+        # its background would shade the text's background a second time.
+        f'<tr><td style="background-color:{_BAR}">'
+        f"<small>{html.escape(lang or 'code')}</small></td>"
         f'<td align="right" style="background-color:{_BAR}; font-size:small">{copy}</td></tr>'
     )
     # A table is the QTextDocument way to get a shaded, padded block (the table's colour

@@ -15,7 +15,7 @@ def test_code_blocks_are_monospace_and_escaped() -> None:
     out = markdown_to_html("Look:\n\n```\nif a < b:\n    print('x')\n```")
     assert "monospace" in out
     assert "if a &lt; b:" in out  # no language: escaped, not coloured
-    assert ">python</td>" in markdown_to_html("```python\nx = 1\n```")  # in its bar
+    assert ">python</small>" in markdown_to_html("```python\nx = 1\n```")  # in its bar
 
 
 def test_tables_headings_lists_links() -> None:
