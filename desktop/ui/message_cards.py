@@ -157,9 +157,9 @@ class CardIndex:
         top = layout.blockBoundingRect(first).top()  # the text's, margins outside
         last = document.findBlockByNumber(card.last)
         bottom = layout.blockBoundingRect(last).bottom()
-        margin = document.documentMargin()
-        left = margin - PAD_X
-        width = self._view.viewport().width() - 2 * left
+        frame = document.rootFrame().frameFormat()  # side margins: text_width.py centres text
+        left = frame.leftMargin() - PAD_X
+        width = self._view.viewport().width() - left - (frame.rightMargin() - PAD_X)
         scrolled = self._view.verticalScrollBar().value()
         return QRectF(left, top - PAD_Y - scrolled, width, bottom - top + 2 * PAD_Y)
 

@@ -10,6 +10,7 @@ from pytestqt.qtbot import QtBot
 from desktop.core.history_format import EXPORT_FORMAT
 from desktop.ui.chat_view import ChatView
 from desktop.ui.main_window import MainWindow
+from desktop.ui.message_cards import install_cards
 from desktop.ui.text_width import MAX_TEXT_PX
 
 MODEL = "local:smollm2-135m-instruct"
@@ -47,6 +48,11 @@ def test_a_wide_window_keeps_lines_readable_and_centred(window: MainWindow, qtbo
     # Centred: as much room on its left as on its right.
     assert abs(rect.left() - (width - rect.right())) <= 1
     assert rect.left() > (width - MAX_TEXT_PX) / 2 - 2
+    # The answer's card (message_cards.py) wraps the text, not the window's width.
+    cards = install_cards(window)  # the window's own: it installs them at start
+    card = cards.index.rect(cards.index.found()[-1])
+    assert rect.left() - 30 < card.left() < rect.left()
+    assert rect.right() < card.right() < rect.right() + 30
 
     # Text zoom makes the letters larger: the line holds about as many of them as before.
     normal = view.font().pointSizeF()
