@@ -169,6 +169,12 @@ class HoverActions(QObject):
 
     def show_for(self, card: Card | None) -> None:
         """The toolbar over ``card`` (None: hidden)."""
+        shown = self._card
+        same = card is not None and shown is not None and card.message_id == shown.message_id
+        if same and self.toolbar.isVisible():  # the same message: no need to ask the store
+            self._card = card
+            self._place()
+            return
         actions = (
             message_actions(self.window, card.message_id)
             if card is not None and card.message_id is not None
@@ -268,5 +274,9 @@ def install_hover_actions(window: MainWindow) -> HoverActions:
     if isinstance(existing, HoverActions):
         return existing
     actions = HoverActions(window)
+    window.chat_view.setAccessibleDescription(
+        "Alt+Down and Alt+Up move between messages; the Menu key or Shift+F10 lists what "
+        "can be done to the message: copy, edit or regenerate, delete, its versions."
+    )
     setattr(window, _ATTRIBUTE, actions)
     return actions
