@@ -36,6 +36,18 @@ class BarChart(QWidget):
 
     def set_data(self, labels: list[str], groups: list[tuple[str, list[float | None]]]) -> None:
         self.labels, self.groups = labels, groups
+        # The bars in words, for a screen reader: "Tokens/s: gpt-4o 34.4, Claude 23.5".
+        self.setAccessibleDescription(
+            "; ".join(
+                f"{title}: "
+                + ", ".join(
+                    f"{name} {bar_text(v)}"
+                    for name, v in zip(labels, values, strict=False)
+                    if v is not None
+                )
+                for title, values in groups
+            )
+        )
         self.update()
 
     def paintEvent(self, _event: QPaintEvent) -> None:
@@ -66,11 +78,16 @@ class BarChart(QWidget):
                 colour = QColor(BAR_COLOURS[i % len(BAR_COLOURS)])
                 painter.fillRect(QRectF(x + 4, 20 + bar_area - bar, bar_width - 8, bar), colour)
                 painter.setPen(text_colour)
-                text = f"{value:.1f}" if value >= 1 else f"{value:.2f}"
+                text = bar_text(value)
                 painter.drawText(
                     QRectF(x, height - 18, bar_width, 16), Qt.AlignmentFlag.AlignCenter, text
                 )
         painter.end()
+
+
+def bar_text(value: float) -> str:
+    """A bar's value as written under it: "34.4", "0.03"."""
+    return f"{value:.1f}" if value >= 1 else f"{value:.2f}"
 
 
 class ColumnWidget(QWidget):

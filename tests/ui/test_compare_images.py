@@ -178,6 +178,8 @@ def test_a_round_with_a_picture_is_answered_by_the_model_that_sees(
     # The failure reads as the sentence why, under the column's (empty) answer.
     shown = compare.columns[1].view.toPlainText()
     assert f"Failed: {vision_note(blind)}" in shown
+    # Its metrics strip says the same, in place of numbers.
+    assert compare.columns[1].metrics.shown_text() == f"Failed: {vision_note(blind)}"
     assert "What colour is it?" in shown
     assert "☁ cloud" in shown and "picture sent" not in shown  # nothing went to it
     assert "☁ cloud · 1 picture sent" in compare.columns[2].view.toPlainText()

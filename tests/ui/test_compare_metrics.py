@@ -80,6 +80,11 @@ def test_each_strip_fills_in_with_its_own_numbers_and_the_fastest_is_marked(
     assert value.accessibleName().endswith("the best of the columns")
     assert marked(window, "Cost") == [0]  # the local model costs nothing
     assert window.chart.isVisible()
+    # The chart's bars in words too, each by its column's model.
+    described = window.chart.accessibleDescription()
+    speed = plain(metric(window, fastest, "Tokens/s"))
+    assert described.startswith("Tokens/s: ")
+    assert f"{window.columns[fastest].title.text()} {speed}" in described
     # Narrower, the marks keep to the room there is: the star, whole, and the words for a
     # screen reader.
     wide = value.text()
