@@ -486,7 +486,7 @@ class CompareWindow(QWidget):
         """The strips of the ended columns filled in; the chart of their speeds once any is
         known (blind: after the vote)."""
         show_round([c.metrics for c in self.columns], ended, hidden)
-        groups = speed_groups(ended)
+        groups = [] if hidden else speed_groups(ended)  # blind: not even in its description
         self.chart.set_data([c.title.text() for c in self.columns], groups)
         known = any(v is not None for _, values in groups for v in values)
         self.chart.setVisible(known and not hidden)

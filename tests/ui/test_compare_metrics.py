@@ -159,7 +159,7 @@ def test_blind_strips_hide_names_and_numbers_until_the_vote(
         assert shown == HIDDEN_TEXT
         assert not re.search(r"\d", shown) and "local" not in shown and "$" not in shown
         assert column.title.text() in ("Answer A", "Answer B")
-    assert not window.chart.isVisible()
+    assert not window.chart.isVisible() and window.chart.accessibleDescription() == ""
 
     qtbot.mouseClick(window.vote_buttons["tie"], Qt.MouseButton.LeftButton)
     names = [c.title.text() for c in window.columns]
