@@ -45,6 +45,8 @@ PAD_X = 12
 #: Room above a card's header line and below its last line.
 PAD_Y = 8
 RADIUS = 10.0
+#: Room between a header line and the text under it (px).
+BODY_GAP = 8
 #: The document's margin with cards: the card's padding plus a little air outside it.
 DOCUMENT_MARGIN = 22
 
@@ -211,6 +213,7 @@ class CardPainter(QObject):
             lambda _size: view.viewport().update()
         )
         self._spacing_due = False
+        self._spaced_cards = -1
         view.document().contentsChanged.connect(self._space_soon)
         self._space_soon()
 
@@ -220,19 +223,28 @@ class CardPainter(QObject):
             QTimer.singleShot(0, self, self.space)
 
     def space(self) -> int:
-        """Give each header line the room above it that keeps cards apart: a message added
-        while the chat is open gets the view's narrower gap (its first paragraph's margin is
-        dropped on insertion). Returns how many headers were moved."""
+        """Give each header line the room above it that keeps cards apart, and the text
+        under it a little air: a message added while the chat is open gets the view's
+        narrower gaps (its paragraphs' margins are dropped on insertion). Only the last card
+        is looked at while the number of cards stays the same (an answer streaming). Returns
+        how many blocks were moved."""
         self._spacing_due = False
         document = self._view.document()
+        found = self.index.found()  # no ids needed (nor the store)
+        look = found if len(found) != self._spaced_cards else found[-1:]
+        self._spaced_cards = len(found)
         moved = 0
-        for card in self.index.found():  # no ids needed (nor the store)
-            block = document.findBlockByNumber(card.first)
-            if card.first and block.blockFormat().topMargin() < HEAD_GAP:
-                spaced = block.blockFormat()
-                spaced.setTopMargin(HEAD_GAP)
-                QTextCursor(block).setBlockFormat(spaced)
-                moved += 1
+        for card in look:
+            wanted = [(card.first, HEAD_GAP)] if card.first else []
+            if card.last > card.first:
+                wanted.append((card.first + 1, BODY_GAP))
+            for number, margin in wanted:
+                block = document.findBlockByNumber(number)
+                if block.blockFormat().topMargin() < margin:
+                    spaced = block.blockFormat()
+                    spaced.setTopMargin(margin)
+                    QTextCursor(block).setBlockFormat(spaced)
+                    moved += 1
         return moved
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
