@@ -11,12 +11,15 @@ import html
 from collections.abc import Callable
 from datetime import date, datetime
 
+from PySide6.QtGui import QGuiApplication, QPalette
+
 from desktop.core.chat_records import StoredMessage, Versions
 from desktop.core.messages import MessageStatus, Role
 from desktop.core.models import is_local_id
 from desktop.core.parts import Image, Reasoning, Text, ToolCall, ToolResult, placeholder
 from desktop.core.pricing import cost_text
 from desktop.core.vision import cloud_model_sees
+from desktop.ui.design import Colours, Tone, colours_for
 from desktop.ui.message_images import pictures_html
 from desktop.ui.render import action_href, markdown_to_html, plain_to_html
 from desktop.ui.tool_blocks import count_calls, has_tools, parts_body_html
@@ -28,7 +31,7 @@ RICH_TEXT_LIMIT = 200_000
 #: length, so longer lines are shown broken.
 LINE_LIMIT = 5_000
 OVERSIZE_NOTE = (
-    '<p style="color:#808080"><i>Shown as plain text{details}: this answer is too large to '
+    '<p style="color:{muted}"><i>Shown as plain text{details}: this answer is too large to '
     "format without freezing the window. The saved text is complete (File → Export).</i></p>"
 )
 #: Characters of one answer the view shows at most (about 500,000 tokens: no real answer is
@@ -75,7 +78,7 @@ def oversize_note(text: str) -> str:
         details += ", long lines broken"
     if len(text) > SHOWN_LIMIT:
         details += f", only its first {SHOWN_LIMIT:,} of {len(text):,} characters"
-    return OVERSIZE_NOTE.format(details=details)
+    return OVERSIZE_NOTE.format(details=details, muted=ink("muted"))
 
 
 _STATUS_NOTE = {
@@ -86,8 +89,18 @@ _STATUS_NOTE = {
 }
 
 
-LOCAL_COLOUR = "#1e8449"
-CLOUD_COLOUR = "#b9770e"
+def theme_colours() -> Colours:
+    """The colours of the theme in force, read from the application palette (HTML takes no
+    palette role, so its colours are written in when it is made; tone_colours.py changes
+    them on a theme switch)."""
+    dark = QGuiApplication.palette().color(QPalette.ColorRole.Window).lightness() < 128
+    return colours_for(dark)
+
+
+def ink(tone: Tone) -> str:
+    """A tone of the theme in force as a hex colour for HTML: "success" marks a local
+    answer, "warning" a cloud one, "muted" the small print, "danger" a failure."""
+    return theme_colours().tone(tone)
 
 
 #: Anchor names on a message's header line: which kind of card it begins (message_cards.py).
@@ -134,7 +147,11 @@ def header_html(
     anchors = "".join(f'<a name="{name}"></a>' for name in names)
     mark = f' <span style="color:{colour}; font-size:small">{badge}</span>' if badge else ""
     clock = _clock(created)
-    time = f' <span style="color:#888; font-size:small">&nbsp;· {clock}</span>' if clock else ""
+    time = (
+        f' <span style="color:{ink("muted")}; font-size:small">&nbsp;· {clock}</span>'
+        if clock
+        else ""
+    )
     return (
         f'<p style="margin-top:{HEAD_GAP}px; margin-bottom:6px">{anchors}'
         f"<b>{html.escape(who)}</b>{mark}{time}</p>"
@@ -152,9 +169,9 @@ def answer_header(
     """The answer's name with where it was answered: this computer, or a provider; for a
     provider, how many pictures its question sent there (``pictures``: those the question
     carried; none went to a model that takes none: it was sent the words only)."""
-    colour, badge = LOCAL_COLOUR, "· local"
+    colour, badge = ink("success"), "· local"
     if not is_local_id(model_id):
-        colour, badge = CLOUD_COLOUR, "· ☁ cloud"
+        colour, badge = ink("warning"), "· ☁ cloud"
         if pictures and cloud_model_sees(model_id or ""):
             badge += f" · {pictures} picture{'' if pictures == 1 else 's'} sent"
     return header_html(who, colour, badge, message_id=message_id, created=created, user=False)
@@ -175,17 +192,20 @@ def thinking_line(message: StoredMessage) -> str:
     what = f"Thought for {seconds:.0f} s" if seconds >= 1 else "Thought"
     if message.reasoning:
         href = action_href(THOUGHTS_ACTION, message.id)
-        shown = f'<a href="{href}" style="color:#888">▸ {html.escape(what)}</a>'
+        shown = f'<a href="{href}" style="color:{ink("muted")}">▸ {html.escape(what)}</a>'
     else:
         shown = html.escape(f"{what} ({tokens:,} reasoning tokens; the provider keeps them)")
-    return f'<p style="color:#888; font-size:small; margin-bottom:2px">{shown}</p>'
+    muted = ink("muted")
+    return f'<p style="color:{muted}; font-size:small; margin-bottom:2px">{shown}</p>'
 
 
 def other_parts_html(message: StoredMessage) -> str:
     """Parts this view has no display of its own for yet (attachments, kinds from a newer
     version): a labelled line each, so nothing is hidden. Pictures and tool calls have theirs."""
+    muted = ink("muted")
     lines = [
-        f'<p style="color:#888; font-size:small; margin:2px 0">{html.escape(placeholder(part))}</p>'
+        f'<p style="color:{muted}; font-size:small; margin:2px 0">'
+        f"{html.escape(placeholder(part))}</p>"
         for part in message.parts
         if not isinstance(part, Text | Reasoning | ToolCall | ToolResult | Image)
     ]
@@ -213,7 +233,7 @@ def answer_footer(message: StoredMessage) -> str:
     if not_applied:
         parts.append(f"{', '.join(not_applied)} not applied: this model does not take it")
     return (
-        '<p style="color:#888; font-size:small; margin-top:2px">'
+        f'<p style="color:{ink("muted")}; font-size:small; margin-top:2px">'
         f"{html.escape(' · '.join(parts))}</p>"
     )
 
@@ -223,7 +243,8 @@ def status_note(status: str, error: str | None) -> str:
     if not note:
         return ""
     detail = f": {html.escape(error)}" if error else ""
-    return f'<p style="color:#c0392b; font-size:small"><i>{note}{detail}</i></p>'
+    danger = ink("danger")
+    return f'<p style="color:{danger}; font-size:small"><i>{note}{detail}</i></p>'
 
 
 def message_controls(message: StoredMessage, versions: Versions | None) -> str:
@@ -242,7 +263,7 @@ def message_controls(message: StoredMessage, versions: Versions | None) -> str:
         else "next ›"
     )
     return (
-        '<p style="color:#888; font-size:small; margin-top:0">'
+        f'<p style="color:{ink("muted")}; font-size:small; margin-top:0">'
         f"{back} &nbsp;{versions.index}/{versions.count}&nbsp; {forward}</p>"
     )
 
