@@ -31,7 +31,11 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QTextEdit
 
+from desktop.ui.chat_history_html import EARLIER
+from desktop.ui.chat_paging import LATER
 from desktop.ui.message_html import ANSWER_HEAD, HEAD_GAP, USER_HEAD
+from desktop.ui.render import action_href
+from desktop.ui.tone_colours import install_tone_colours
 
 if TYPE_CHECKING:
     from desktop.ui.main_window import MainWindow
@@ -75,8 +79,20 @@ def _head(block: QTextBlock) -> tuple[int | None, bool] | None:
     return found, USER_HEAD in names
 
 
+def _paging_link(block: QTextBlock) -> bool:
+    """Whether the block is the "Show earlier / later messages" link (no message's own)."""
+    links = (action_href(LATER, 0), action_href(EARLIER, 0))
+    it = block.begin()
+    while not it.atEnd():
+        if it.fragment().charFormat().anchorHref() in links:
+            return True
+        it += 1
+    return False
+
+
 def find_cards(document: QTextDocument, start: int = 0) -> list[Card]:
-    """The cards of the document from block number ``start`` on (a header), in order."""
+    """The cards of the document from block number ``start`` on (a header), in order; the
+    last ends before the "Show later messages" link below it."""
     cards: list[Card] = []
     block = document.findBlockByNumber(start)
     while block.isValid():
@@ -87,7 +103,10 @@ def find_cards(document: QTextDocument, start: int = 0) -> list[Card]:
             cards.append(Card(head[0], head[1], block.blockNumber(), block.blockNumber()))
         block = block.next()
     if cards:
-        cards[-1] = replace(cards[-1], last=document.blockCount() - 1)
+        last = document.lastBlock()
+        while last.blockNumber() > cards[-1].first and _paging_link(last):
+            last = last.previous()
+        cards[-1] = replace(cards[-1], last=last.blockNumber())
     return cards
 
 
@@ -298,5 +317,6 @@ def install_cards(window: MainWindow) -> CardPainter:
     if isinstance(existing, CardPainter):
         return existing
     painter = CardPainter(window.chat_view, card_index(window))
+    install_tone_colours(window.chat_view)  # the cards' badges and small print follow the theme
     setattr(window, _ATTRIBUTE, painter)
     return painter

@@ -2,7 +2,9 @@
 
 Pure functions of a message, no widget: ChatView (chat_view.py) sets what they return, and
 the window's turns (turns.py) build a streamed answer's footer and controls with them. An
-answer too large to format is shown as plain text with a note (the limits below).
+answer too large to format is shown as plain text with a note (the limits below). Badges and
+small print are written in the design tones of the theme in force (tone_colours.py recolours
+them on a theme switch).
 """
 
 from __future__ import annotations
@@ -11,17 +13,15 @@ import html
 from collections.abc import Callable
 from datetime import date, datetime
 
-from PySide6.QtGui import QGuiApplication, QPalette
-
 from desktop.core.chat_records import StoredMessage, Versions
 from desktop.core.messages import MessageStatus, Role
 from desktop.core.models import is_local_id
 from desktop.core.parts import Image, Reasoning, Text, ToolCall, ToolResult, placeholder
 from desktop.core.pricing import cost_text
 from desktop.core.vision import cloud_model_sees
-from desktop.ui.design import Colours, Tone, colours_for
 from desktop.ui.message_images import pictures_html
 from desktop.ui.render import action_href, markdown_to_html, plain_to_html
+from desktop.ui.tone_colours import tone_css
 from desktop.ui.tool_blocks import count_calls, has_tools, parts_body_html
 
 #: Past this many characters an answer is shown as plain text, not formatted: Qt's rich-text
@@ -78,7 +78,7 @@ def oversize_note(text: str) -> str:
         details += ", long lines broken"
     if len(text) > SHOWN_LIMIT:
         details += f", only its first {SHOWN_LIMIT:,} of {len(text):,} characters"
-    return OVERSIZE_NOTE.format(details=details, muted=ink("muted"))
+    return OVERSIZE_NOTE.format(details=details, muted=tone_css("muted"))
 
 
 _STATUS_NOTE = {
@@ -87,20 +87,6 @@ _STATUS_NOTE = {
     MessageStatus.INTERRUPTED.value: "Interrupted (the app closed while answering)",
     MessageStatus.STREAMING.value: "Interrupted",
 }
-
-
-def theme_colours() -> Colours:
-    """The colours of the theme in force, read from the application palette (HTML takes no
-    palette role, so its colours are written in when it is made; tone_colours.py changes
-    them on a theme switch)."""
-    dark = QGuiApplication.palette().color(QPalette.ColorRole.Window).lightness() < 128
-    return colours_for(dark)
-
-
-def ink(tone: Tone) -> str:
-    """A tone of the theme in force as a hex colour for HTML: "success" marks a local
-    answer, "warning" a cloud one, "muted" the small print, "danger" a failure."""
-    return theme_colours().tone(tone)
 
 
 #: Anchor names on a message's header line: which kind of card it begins (message_cards.py).
@@ -148,7 +134,7 @@ def header_html(
     mark = f' <span style="color:{colour}; font-size:small">{badge}</span>' if badge else ""
     clock = _clock(created)
     time = (
-        f' <span style="color:{ink("muted")}; font-size:small">&nbsp;· {clock}</span>'
+        f' <span style="color:{tone_css("muted")}; font-size:small">&nbsp;· {clock}</span>'
         if clock
         else ""
     )
@@ -169,9 +155,9 @@ def answer_header(
     """The answer's name with where it was answered: this computer, or a provider; for a
     provider, how many pictures its question sent there (``pictures``: those the question
     carried; none went to a model that takes none: it was sent the words only)."""
-    colour, badge = ink("success"), "· local"
+    colour, badge = tone_css("success"), "· local"
     if not is_local_id(model_id):
-        colour, badge = ink("warning"), "· ☁ cloud"
+        colour, badge = tone_css("warning"), "· ☁ cloud"
         if pictures and cloud_model_sees(model_id or ""):
             badge += f" · {pictures} picture{'' if pictures == 1 else 's'} sent"
     return header_html(who, colour, badge, message_id=message_id, created=created, user=False)
@@ -192,17 +178,17 @@ def thinking_line(message: StoredMessage) -> str:
     what = f"Thought for {seconds:.0f} s" if seconds >= 1 else "Thought"
     if message.reasoning:
         href = action_href(THOUGHTS_ACTION, message.id)
-        shown = f'<a href="{href}" style="color:{ink("muted")}">▸ {html.escape(what)}</a>'
+        shown = f'<a href="{href}" style="color:{tone_css("muted")}">▸ {html.escape(what)}</a>'
     else:
         shown = html.escape(f"{what} ({tokens:,} reasoning tokens; the provider keeps them)")
-    muted = ink("muted")
+    muted = tone_css("muted")
     return f'<p style="color:{muted}; font-size:small; margin-bottom:2px">{shown}</p>'
 
 
 def other_parts_html(message: StoredMessage) -> str:
     """Parts this view has no display of its own for yet (attachments, kinds from a newer
     version): a labelled line each, so nothing is hidden. Pictures and tool calls have theirs."""
-    muted = ink("muted")
+    muted = tone_css("muted")
     lines = [
         f'<p style="color:{muted}; font-size:small; margin:2px 0">'
         f"{html.escape(placeholder(part))}</p>"
@@ -233,7 +219,7 @@ def answer_footer(message: StoredMessage) -> str:
     if not_applied:
         parts.append(f"{', '.join(not_applied)} not applied: this model does not take it")
     return (
-        f'<p style="color:{ink("muted")}; font-size:small; margin-top:2px">'
+        f'<p style="color:{tone_css("muted")}; font-size:small; margin-top:2px">'
         f"{html.escape(' · '.join(parts))}</p>"
     )
 
@@ -243,7 +229,7 @@ def status_note(status: str, error: str | None) -> str:
     if not note:
         return ""
     detail = f": {html.escape(error)}" if error else ""
-    danger = ink("danger")
+    danger = tone_css("danger")
     return f'<p style="color:{danger}; font-size:small"><i>{note}{detail}</i></p>'
 
 
@@ -263,7 +249,7 @@ def message_controls(message: StoredMessage, versions: Versions | None) -> str:
         else "next ›"
     )
     return (
-        f'<p style="color:{ink("muted")}; font-size:small; margin-top:0">'
+        f'<p style="color:{tone_css("muted")}; font-size:small; margin-top:0">'
         f"{back} &nbsp;{versions.index}/{versions.count}&nbsp; {forward}</p>"
     )
 
