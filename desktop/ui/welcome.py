@@ -46,6 +46,15 @@ def welcome_html(chat: ChatService, conversation_id: int | None) -> str:
     return first_run_html(chat, model.name) + about
 
 
+def parameters_fact(billions: float) -> str:
+    """ "7.24B parameters", "135M parameters"; "" when the count is unknown: a GGUF header
+    gives none (0), and a count that rounds to 0M says nothing either."""
+    if round(billions, 3) >= 1:
+        return f"{float(f'{billions:.3g}'):g}B parameters"
+    millions = round(billions * 1000)
+    return f"{millions}M parameters" if millions >= 1 else ""
+
+
 def _facts(chat: ChatService, model: LocalModel | CloudModel) -> list[str]:
     """Where it runs, its size, parameters and context, as far as they are known."""
     if isinstance(model, CloudModel):
@@ -58,11 +67,8 @@ def _facts(chat: ChatService, model: LocalModel | CloudModel) -> list[str]:
     except (LlamasideError, OSError, ValueError):
         shape = None  # a file whose header cannot be read still chats (or says why)
     if shape is not None:
-        billions = shape.params_b
-        if billions >= 1:
-            facts.append(f"{billions:g}B parameters")
-        elif billions >= 0.001:  # a header without the count gives 0: nothing said then
-            facts.append(f"{billions * 1000:.0f}M parameters")
+        if parameters_fact(shape.params_b):
+            facts.append(parameters_fact(shape.params_b))
         if shape.context_train:
             facts.append(f"{shape.context_train:,}-token context")
     return facts

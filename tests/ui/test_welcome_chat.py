@@ -3,11 +3,13 @@ here (pictures, tools), and three example prompts as chips that fill the message
 
 from __future__ import annotations
 
+import re
+
 from pytestqt.qtbot import QtBot
 
 from desktop.ui.main_window import MainWindow
 from desktop.ui.render import action_href
-from desktop.ui.welcome import EXAMPLE_ACTION, EXAMPLES
+from desktop.ui.welcome import EXAMPLE_ACTION, EXAMPLES, parameters_fact
 from tests.ui.driving import click_link
 
 
@@ -35,3 +37,23 @@ def test_the_welcome_names_the_chats_tools(window: MainWindow, qtbot: QtBot) -> 
     window.library.set_tools(conversation_id, ["clock"])
     window.open_conversation(conversation_id)
     assert "Can call tools in this chat: clock" in window.chat_view.toPlainText()
+
+
+def test_the_welcome_leaves_out_a_parameter_count_it_does_not_know(
+    window: MainWindow, qtbot: QtBot
+) -> None:
+    facts = next(
+        line
+        for line in window.chat_view.toPlainText().splitlines()
+        if line.startswith("on this computer")
+    )
+    # The bundled model's GGUF header gives no count (the services read it as 0): no "0M".
+    assert "0M parameters" not in facts and "0B parameters" not in facts
+    count = re.search(r"([\d.]+)([MB]) parameters", facts)
+    assert count is None or float(count.group(1)) > 0, facts
+    # What a known count reads as, and an unknown or vanishing one leaves out.
+    assert parameters_fact(0.135) == "135M parameters"
+    assert parameters_fact(7.241) == "7.24B parameters"
+    assert parameters_fact(70.6) == "70.6B parameters"
+    assert parameters_fact(0.9999) == "1B parameters"
+    assert parameters_fact(0.0) == parameters_fact(0.0004) == ""
