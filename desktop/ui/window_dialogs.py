@@ -40,6 +40,12 @@ def shortcut_list(window: QWidget) -> list[tuple[str, str]]:
             rows.append((action.text().replace("&", "").rstrip("…"), keys))
     rows.append(("Send the message", "Enter"))
     rows.append(("New line in the message", "Shift+Enter"))
+    # The chat's own keys (hover_actions.py), handled by the view, not by actions.
+    native = QKeySequence.SequenceFormat.NativeText
+    rows.append(("Previous message in the chat", QKeySequence("Alt+Up").toString(native)))
+    rows.append(("Next message in the chat", QKeySequence("Alt+Down").toString(native)))
+    menu, shift_f10 = (QKeySequence(k).toString(native) for k in ("Menu", "Shift+F10"))
+    rows.append(("The message's actions (in the chat)", f"{menu} or {shift_f10}"))
     return sorted(set(rows))
 
 
