@@ -11,6 +11,7 @@ from desktop.core.messages import Role
 from desktop.core.parts import images_of
 from desktop.ui.message_html import message_html
 from desktop.ui.render import action_href
+from desktop.ui.tone_colours import tone_css
 
 #: The "Show earlier messages" link's action, handled by the view itself.
 EARLIER = "earlier"
@@ -46,7 +47,7 @@ def earlier_link(count: int) -> str:
     if not count:
         return ""
     return (
-        '<p align="center" style="color:#888; font-size:small; margin-bottom:4px">'
+        f'<p align="center" style="color:{tone_css("muted")}; font-size:small; margin-bottom:4px">'
         f'<a href="{action_href(EARLIER, 0)}">Show earlier messages</a>'
         f" ({count:,} more)</p>"
     )

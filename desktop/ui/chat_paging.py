@@ -14,6 +14,7 @@ from PySide6.QtGui import QTextCursor, QTextDocument
 
 from desktop.core.chat_records import StoredMessage
 from desktop.ui.render import action_href
+from desktop.ui.tone_colours import tone_css
 
 #: The "Show later messages" link's action, handled by the view itself.
 LATER = "later"
@@ -79,8 +80,10 @@ def later_link(count: int) -> str:
     """The link below the rendered messages while ``count`` later ones wait ("" for none)."""
     if not count:
         return ""
+    # Room above it: the last card is drawn 8 px below its text and must not reach the link.
+    muted = tone_css("muted")
     return (
-        '<p align="center" style="color:#888; font-size:small; margin-top:4px">'
+        f'<p align="center" style="color:{muted}; font-size:small; margin-top:16px">'
         f'<a href="{action_href(LATER, 0)}">Show later messages</a>'
         f" ({count:,} more)</p>"
     )

@@ -33,12 +33,7 @@ from collections import deque
 from collections.abc import Iterable
 
 from PySide6.QtCore import QTimer, QUrl, Signal, Slot
-from PySide6.QtGui import (
-    QGuiApplication,
-    QTextBlockFormat,
-    QTextCharFormat,
-    QTextCursor,
-)
+from PySide6.QtGui import QGuiApplication, QTextBlockFormat, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import QTextBrowser, QWidget
 
 from desktop.core.chat_records import StoredMessage, Versions
@@ -69,6 +64,7 @@ from desktop.ui.render import (
     plain_to_html,
 )
 from desktop.ui.text_width import TextWidth
+from desktop.ui.tone_colours import install_tone_colours, tone_css
 
 MESSAGE_GAP_PX = 14
 #: Where an answer will stream while its model thinks (one UTF-16 unit a character).
@@ -114,6 +110,7 @@ class ChatView(QTextBrowser):
         self.document().setDocumentMargin(16)
         self.text_width = TextWidth(self)  # a readable line length in a wide window
         self.link_colours = LinkColours(self)  # links follow a theme switch
+        self.tone_colours = install_tone_colours(self)  # and so do the tones written in HTML
         self._answer_start: int | None = None
         #: Where the streamed answer's whole region begins (a tool turn redraws from there).
         self._turn_start = 0
@@ -313,7 +310,7 @@ class ChatView(QTextBrowser):
     def append_user(self, text: str, controls: str = "", pictures: str = "") -> None:
         """The question just sent: its pictures (message_images.pictures_html) above its words."""
         words = f"<p>{plain_to_html(text)}</p>" if text else ""
-        self._insert_html_at_end(header_html("You", "#2471a3") + pictures + words + controls)
+        self._insert_html_at_end(header_html("You") + pictures + words + controls)
 
     def loadResource(self, kind: int, name: QUrl | str) -> object:
         """A message's thumbnail (the small file, via the image service); else Qt's own."""
@@ -333,7 +330,7 @@ class ChatView(QTextBrowser):
         """``marked`` False leaves out the local/cloud mark (blind votes: it would tell);
         ``pictures``: how many its question carried (a cloud answer's mark says they went)."""
         self.finish_rendering()
-        header = answer_header(who, model_id, pictures) if marked else header_html(who, "#555")
+        header = answer_header(who, model_id, pictures) if marked else header_html(who)
         self._insert_html_at_end(header)
         cursor = self._end_cursor()
         # A fresh, unformatted block: otherwise the answer inherits the header's bold colour.
@@ -370,7 +367,7 @@ class ChatView(QTextBrowser):
             return
         cursor = self._end_cursor()
         self._thinking_at = self._answer_start
-        cursor.insertHtml(f'<p style="color:#888"><i>{THINKING}</i></p>')
+        cursor.insertHtml(f'<p style="color:{tone_css("muted")}"><i>{THINKING}</i></p>')
         cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())
         self._answer_start = cursor.position()
         self._stream_cursor = cursor

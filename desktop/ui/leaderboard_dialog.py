@@ -9,7 +9,7 @@ import math
 from collections.abc import Callable
 
 from PySide6.QtCore import QRectF, Qt, Slot
-from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPalette, QPen
+from PySide6.QtGui import QPainter, QPaintEvent, QPalette, QPen
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -86,6 +86,9 @@ class RatingChart(QWidget):
         label_width = 260.0
         left, right = label_width + 10, self.width() - 20.0
         text = self.palette().color(QPalette.ColorRole.WindowText)
+        # The interval and its point in the theme's accent: read at each paint, so a switch
+        # recolours them (Accent meets 3:1 on Window in both themes, tests/ui/test_contrast.py).
+        accent = self.palette().color(QPalette.ColorRole.Accent)
 
         def x(value: float) -> float:
             return left + (value - low) / (high - low) * (right - left)
@@ -114,9 +117,9 @@ class RatingChart(QWidget):
                 Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
                 self._name(rating),
             )
-            painter.setPen(QPen(QColor("#2e86c1"), 2))
+            painter.setPen(QPen(accent, 2))
             painter.drawLine(int(x(rating.low)), y, int(x(rating.high)), y)
-            painter.setBrush(QColor("#1b4f72"))
+            painter.setBrush(accent)
             painter.drawEllipse(QRectF(x(rating.rating) - 5, y - 5, 10, 10))
         painter.end()
 

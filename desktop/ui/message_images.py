@@ -13,11 +13,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl, QUrlQuery
-from PySide6.QtGui import QColor, QImage, QPainter
+from PySide6.QtGui import QGuiApplication, QImage, QPainter, QPalette
 
 from desktop.core.parts import Image, Part, images_of, placeholder
 from desktop.services.images import ImageService
 from desktop.ui.render import action_href
+from desktop.ui.tone_colours import tone_css
 
 #: The chat view's URL scheme for a picture's thumbnail (its path: the stored name).
 THUMB_SCHEME = "llamaside-thumb"
@@ -48,7 +49,8 @@ def pictures_html(parts: Sequence[Part], message_id: int) -> str:
     for index, image in enumerate(images):
         if not stored_name(image.path):  # an import naming a path elsewhere: words only
             notes.append(
-                f'<p style="color:#888; font-size:small">{html.escape(placeholder(image))}</p>'
+                f'<p style="color:{tone_css("muted")}; font-size:small">'
+                f"{html.escape(placeholder(image))}</p>"
             )
             continue
         width, height = shown_size(image)
@@ -87,9 +89,11 @@ def thumbnail_image(images: ImageService | None, url: QUrl) -> QImage:
 def missing_picture() -> QImage:
     """A grey box with a cross: the picture's file is gone (or was never in this store)."""
     box = QImage(SHOWN_HEIGHT, SHOWN_HEIGHT, QImage.Format.Format_RGB32)
-    box.fill(QColor("#d5d8dc"))
+    # In the theme's colours as it is drawn (a missing picture is rare: no redraw on a switch).
+    palette = QGuiApplication.palette()
+    box.fill(palette.color(QPalette.ColorRole.Midlight))
     painter = QPainter(box)
-    painter.setPen(QColor("#808b96"))
+    painter.setPen(palette.color(QPalette.ColorRole.PlaceholderText))
     painter.drawLine(0, 0, SHOWN_HEIGHT, SHOWN_HEIGHT)
     painter.drawLine(0, SHOWN_HEIGHT, SHOWN_HEIGHT, 0)
     painter.end()

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QPoint, Qt, Slot
-from PySide6.QtGui import QColor, QFont
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -52,17 +52,18 @@ from desktop.services import model_catalog
 from desktop.services.background import Background
 from desktop.services.chat import ChatService
 from desktop.services.downloads import DownloadManager
-from desktop.ui.design import set_tone
+from desktop.ui.design import Tone, set_tone
 from desktop.ui.downloads_tab import DownloadsTab
 from desktop.ui.model_settings_dialog import open_model_settings
 from desktop.ui.screen_fit import fit_to_screen
+from desktop.ui.tone_colours import TableTones, set_item_tone
 
-_VERDICT_TEXT = {
-    Verdict.FULL_GPU: ("All on the GPU", "#1e8449"),
-    Verdict.EXPERTS_IN_RAM: ("Experts of {n} layers in RAM", "#1f618d"),
-    Verdict.PARTIAL_GPU: ("{g} layers on the GPU", "#7d6608"),
-    Verdict.CPU_ONLY: ("CPU only (slow)", "#935116"),
-    Verdict.NO_FIT: ("Does not fit", "#922b21"),
+_VERDICT_TEXT: dict[Verdict, tuple[str, Tone]] = {
+    Verdict.FULL_GPU: ("All on the GPU", "success"),
+    Verdict.EXPERTS_IN_RAM: ("Experts of {n} layers in RAM", "accent"),
+    Verdict.PARTIAL_GPU: ("{g} layers on the GPU", "warning"),
+    Verdict.CPU_ONLY: ("CPU only (slow)", "warning"),
+    Verdict.NO_FIT: ("Does not fit", "danger"),
 }
 
 
@@ -154,6 +155,7 @@ class ModelsDialog(QDialog):
             "Quants and how they fit",
             stretch=(3,),
         )
+        self.fit_tones = TableTones(self.fit_table)  # the verdicts follow a theme switch
         self.download_quant_button = QPushButton("Download selected quant")
         self.download_quant_button.setEnabled(False)
         row = QHBoxLayout()
@@ -198,12 +200,11 @@ class ModelsDialog(QDialog):
         for fit in self.fits:
             row = self.fit_table.rowCount()
             self.fit_table.insertRow(row)
-            text, colour = _VERDICT_TEXT[fit.verdict]
+            text, tone = _VERDICT_TEXT[fit.verdict]
             mark = ""
             if fit is best:
                 mark = f"  ★ recommended: {speedup}" if speedup else "  ★ recommended"
             verdict = QTableWidgetItem(text.format(n=fit.n_cpu_moe, g=fit.n_gpu_layers) + mark)
-            verdict.setForeground(QColor(colour))
             size = human_size(fit.quant.size_bytes) + (" (approx.)" if fit.quant.approx else "")
             cells = [
                 _item(fit.quant.publisher, row),
@@ -221,6 +222,7 @@ class ModelsDialog(QDialog):
                 why = why_recommended(fit, self.fits) if fit is best else fit.describe()
                 cell.setToolTip(f"{fit.quant.repo} · {why}")
                 self.fit_table.setItem(row, column, cell)
+            set_item_tone(self.fit_table, row, 3, tone)  # the verdict's words carry its tone
         kv = human_size(self.fits[0].kv_bytes) if self.fits else "?"
         advice = [f"The KV cache for {self.ctx_spin.value():,} tokens takes {kv}."]
         seen: set[str] = set()

@@ -15,7 +15,9 @@ from desktop.core.usage import Usage
 from desktop.services.chat import ChatService
 from desktop.services.engine_memory import MB, EngineMemory, EngineMemoryUse
 from desktop.ui.context_meter import ContextMeter
+from desktop.ui.design import Colours
 from desktop.ui.elided_label import ElidedLabel
+from desktop.ui.tone_colours import PaletteFollower, theme_colours
 
 NO_MODEL = "No model loaded"
 
@@ -31,6 +33,16 @@ def memory_text(use: EngineMemoryUse) -> str:
 def _size(count: int) -> str:
     megabytes = count / MB
     return f"{megabytes / 1024:.1f} GB" if megabytes >= 1024 else f"{megabytes:.0f} MB"
+
+
+def badge_colours(c: Colours) -> dict[str, tuple[str, str, str]]:
+    """The OFFLINE and safe-mode badges' text, surface and border in the theme ``c``: filled
+    with the danger and warning tones, written in Base (white in the light theme, near black
+    in the dark, where the tones are light): AA contrast in both (tests/ui/test_contrast.py)."""
+    return {
+        "offline": (c.base, c.danger, c.danger),
+        "safe": (c.base, c.warning, c.warning),
+    }
 
 
 class StatusLine(QObject):
@@ -53,17 +65,14 @@ class StatusLine(QObject):
         self.offline_label = QLabel("OFFLINE", parent)
         self.offline_label.setObjectName("offlineIndicator")
         self.offline_label.setAccessibleName("Offline: nothing is sent over the network")
-        self.offline_label.setStyleSheet(
-            "color: white; background: #a93226; padding: 1px 8px; border-radius: 3px"
-        )
         self.offline_label.hide()
         self.safe_mode_label = QLabel("", parent)
         self.safe_mode_label.setObjectName("safeModeIndicator")
         self.safe_mode_label.setAccessibleName("The local engine runs in safe mode")
-        self.safe_mode_label.setStyleSheet(
-            "color: black; background: #f5c242; padding: 1px 8px; border-radius: 3px"
-        )
         self.safe_mode_label.hide()
+        self._style_badges()
+        #: The badges are drawn in the theme's colours, again after a switch.
+        self.badge_follower = PaletteFollower(bar, self._style_badges)
         self.memory_label = ElidedLabel("", parent)
         self.memory_label.setObjectName("engineMemory")
         self.memory_label.setAccessibleName("Memory used by the local engine")
@@ -144,6 +153,15 @@ class StatusLine(QObject):
             f"{note[:1].upper() + note[1:]}.\n\n{detail}" if note else ""
         )
         self.safe_mode_label.setVisible(bool(note))
+
+    def _style_badges(self) -> None:
+        c = theme_colours()
+        for label, badge in ((self.offline_label, "offline"), (self.safe_mode_label, "safe")):
+            text, background, border = badge_colours(c)[badge]
+            label.setStyleSheet(
+                f"color: {text}; background: {background}; border: 1px solid {border}; "
+                "padding: 0px 7px; border-radius: 3px"
+            )
 
     def show_offline(self, offline: bool) -> None:
         self.offline_label.setVisible(offline)

@@ -22,19 +22,21 @@ from desktop.core.parts import (
     ToolCall,
     ToolResult,
 )
+from desktop.ui.design import Tone
 from desktop.ui.render import action_href
+from desktop.ui.tone_colours import tone_css
 
 #: The link kind that opens a call's details (its target: the call's index in the parts).
 TOOL_ACTION = "tool"
 #: Characters of arguments and of a result shown in the block itself.
 PREVIEW_CHARS = 160
 
-_OUTCOME = {
-    TOOL_OK: ("✓ done", "#1e8449"),
-    TOOL_FAILED: ("✗ failed", "#c0392b"),
-    TOOL_DENIED: ("⊘ denied", "#b9770e"),
-    TOOL_TIMED_OUT: ("⏱ timed out", "#c0392b"),
-    TOOL_CANCELLED: ("■ stopped", "#888888"),
+_OUTCOME: dict[str, tuple[str, Tone]] = {
+    TOOL_OK: ("✓ done", "success"),
+    TOOL_FAILED: ("✗ failed", "danger"),
+    TOOL_DENIED: ("⊘ denied", "warning"),
+    TOOL_TIMED_OUT: ("⏱ timed out", "danger"),
+    TOOL_CANCELLED: ("■ stopped", "muted"),
 }
 
 
@@ -62,40 +64,42 @@ def arguments_text(call: ToolCall) -> str:
     return ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in value.items())
 
 
-def outcome(result: ToolResult | None, waiting: str = "waiting") -> tuple[str, str]:
-    """A few words and a colour for how a call ended (or that it has not yet)."""
+def outcome(result: ToolResult | None, waiting: str = "waiting") -> tuple[str, Tone]:
+    """A few words and a design tone for how a call ended (or that it has not yet)."""
     if result is None:
-        return f"… {waiting}", "#888888"
-    words, colour = _OUTCOME.get(result.status, (result.status, "#888888"))
+        return f"… {waiting}", "muted"
+    words, tone = _OUTCOME.get(result.status, (result.status, "muted"))
     if result.duration_s >= 0.05:
         words += f" in {result.duration_s:.1f} s"
-    return words, colour
+    return words, tone
 
 
 def tool_block_html(call: ToolCall, result: ToolResult | None, message_id: int, index: int) -> str:
     """One call and its result as a small framed block."""
     where = f" · {html.escape(call.server)}" if call.server else ""
-    words, colour = outcome(result)
+    words, tone = outcome(result)
     if call.problem:
-        words, colour = "✗ could not be read", "#c0392b"
+        words, tone = "✗ could not be read", "danger"
+    # The theme's tones at render time; tone_colours.DocumentTones recolours them on a switch.
+    muted, danger = tone_css("muted"), tone_css("danger")
     head = (
         f"<b>⚙ {html.escape(call.name or 'unreadable call')}</b>"
-        f'<span style="color:#888">{where}</span> &nbsp;'
-        f'<span style="color:{colour}">{html.escape(words)}</span> &nbsp;'
-        f'<a href="{action_href(TOOL_ACTION, message_id, index)}" style="color:#888">'
+        f'<span style="color:{muted}">{where}</span> &nbsp;'
+        f'<span style="color:{tone_css(tone)}">{html.escape(words)}</span> &nbsp;'
+        f'<a href="{action_href(TOOL_ACTION, message_id, index)}" style="color:{muted}">'
         "▸ details</a>"
     )
     lines = [head]
     shown_args = preview(arguments_text(call))
     if shown_args:
-        lines.append(f'<span style="color:#888">{html.escape(shown_args)}</span>')
+        lines.append(f'<span style="color:{muted}">{html.escape(shown_args)}</span>')
     if call.problem:
-        lines.append(f'<span style="color:#c0392b">{html.escape(call.problem)}</span>')
+        lines.append(f'<span style="color:{danger}">{html.escape(call.problem)}</span>')
     if result is not None and result.content:
-        lines.append(f'<span style="color:#888">→ {html.escape(preview(result.content))}</span>')
+        lines.append(f'<span style="color:{muted}">→ {html.escape(preview(result.content))}</span>')
     body = "<br/>".join(lines)
     return (
-        '<table width="100%" cellpadding="6" style="margin:4px 0; border:1px solid #888888; '
+        f'<table width="100%" cellpadding="6" style="margin:4px 0; border:1px solid {muted}; '
         f'font-size:small"><tr><td>{body}</td></tr></table>'
     )
 
@@ -134,7 +138,7 @@ def details_text(parts: Sequence[Part], index: int) -> tuple[str, str]:
         arguments = json.dumps(json.loads(part.arguments), indent=2, ensure_ascii=False)
     except ValueError:
         arguments = part.arguments
-    words, _colour = outcome(result)
+    words, _tone = outcome(result)
     lines = [
         f"Tool: {part.name}" + (f" (server {part.server})" if part.server else ""),
         f"Outcome: {words}",

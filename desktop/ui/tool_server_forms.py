@@ -24,9 +24,9 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.core.mcp_config import McpConfigError, McpServerConfig, server_from_entry, stdio_note
+from desktop.ui.design import set_tone
 
 NAME_ROLE = Qt.ItemDataRole.UserRole
-RED = "color: #a93226"
 HTTP_NOTE = (
     "Reached over the network: never used in chats locked to this computer, nor while "
     "Llamaside is offline."
@@ -94,7 +94,8 @@ class AddServerDialog(QDialog):
             self, "serverUrlEdit", "https://example.com/mcp", "Server address"
         )
         self.note = text_label(self)
-        self.error = text_label(self, "addServerError", RED)
+        self.error = text_label(self, "addServerError")
+        set_tone(self.error, "danger")  # the theme's danger colour, in light and dark
         form = QFormLayout()
         form.addRow("Name:", self.name_edit)
         form.addRow("Kind:", self.kind_combo)

@@ -108,3 +108,24 @@ def test_every_role_is_set_in_every_group(dark: bool) -> None:
     for role in (Role.Window, Role.Base, Role.Link, Role.ToolTipBase):
         assert palette.color(DISABLED, role) == palette.color(role), role
     assert palette_for(True).color(Role.Window) != palette_for(False).color(Role.Window)
+
+
+@pytest.mark.parametrize("dark", [False, True], ids=["light", "dark"])
+@pytest.mark.parametrize("badge", ["offline", "safe"])
+def test_status_badges_read(dark: bool, badge: str) -> None:
+    """The status bar's OFFLINE and "Safe mode" badges (white on red and black on yellow in
+    both themes before): their words on their surface (4.5:1), and their outline against the
+    status bar (3:1, WCAG non-text)."""
+    from desktop.ui.status_line import badge_colours
+
+    text, surface, border = (QColor(x) for x in badge_colours(colours_for(dark))[badge])
+    assert contrast(text, surface) >= 4.5, (badge, text.name(), surface.name())
+    window = palette_for(dark).color(Role.Window)
+    assert contrast(border, window) >= 3.0, (badge, border.name(), window.name())
+
+
+@pytest.mark.parametrize("dark", [False, True], ids=["light", "dark"])
+def test_the_accent_marks_a_chart_on_the_window(dark: bool) -> None:
+    """The leaderboard's intervals and points are drawn in Accent on Window (3:1, non-text)."""
+    palette = palette_for(dark)
+    assert contrast(palette.color(Role.Accent), palette.color(Role.Window)) >= 3.0
