@@ -14,6 +14,7 @@ from pytestqt.qtbot import QtBot
 from desktop.core.history_format import EXPORT_FORMAT
 from desktop.ui.design import colours_for
 from desktop.ui.main_window import MainWindow
+from desktop.ui.message_cards import card_colours
 from tests.ui.test_contrast import contrast
 
 LOCAL = "local:smollm2-135m-instruct"
@@ -80,6 +81,8 @@ def test_a_theme_switch_recolours_the_open_chats_badges(chat: MainWindow, qtbot:
     local = colour_of(window, "· local")
     assert local.name() == dark.success
     assert contrast(local, base) >= 4.5, (local.name(), base.name())
+    fill, _outline = card_colours(window.chat_view.palette(), user=False)
+    assert contrast(local, fill) >= 4.5, (local.name(), fill.name())  # on the answer's card
     assert colour_of(window, "· ☁ cloud").name() == dark.warning
     assert colour_of(window, "4 tokens").name() == dark.muted  # the footer's small print
     assert contrast(colour_of(window, "4 tokens"), base) >= 4.5
