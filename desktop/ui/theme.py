@@ -7,7 +7,7 @@ from PySide6.QtCore import QObject, Qt, Slot
 from PySide6.QtWidgets import QApplication
 
 from desktop.services.chat import ChatService
-from desktop.ui.design import palette_for, stylesheet
+from desktop.ui.design import apply_palette, stylesheet
 from desktop.ui.icon_set import refresh_icons
 from desktop.ui.menus import Menus
 
@@ -62,7 +62,7 @@ class Theme(QObject):
             scheme = system if system is not None else hints.colorScheme()
             dark = theme == "dark" or (theme == "system" and scheme == Qt.ColorScheme.Dark)
             self.dark = dark
-            app.setPalette(palette_for(dark))
+            apply_palette(app, dark)
             _set_stylesheet(app, stylesheet(dark))
             refresh_icons()
         self.menus.show_theme(theme)

@@ -6,8 +6,17 @@ from __future__ import annotations
 
 import pytest
 from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import (
+    QApplication,
+    QCheckBox,
+    QRadioButton,
+    QStyle,
+    QStyleOptionButton,
+    QWidget,
+)
 
 from desktop.ui.design import TONES, colours_for, palette_for
+from desktop.ui.main_window import MainWindow
 
 Role = QPalette.ColorRole
 DISABLED = QPalette.ColorGroup.Disabled
@@ -129,3 +138,44 @@ def test_the_accent_marks_a_chart_on_the_window(dark: bool) -> None:
     """The leaderboard's intervals and points are drawn in Accent on Window (3:1, non-text)."""
     palette = palette_for(dark)
     assert contrast(palette.color(Role.Accent), palette.color(Role.Window)) >= 3.0
+
+
+def indicator_border(box: QWidget) -> QColor:
+    """The drawn outline of a check box's square (a radio button's circle): the pixel of the
+    indicator's left edge, on the row through its middle, farthest from the page's colour."""
+    image = box.grab().toImage()
+    window = QApplication.palette().color(Role.Window)
+    option = QStyleOptionButton()
+    option.initFrom(box)
+    element = (
+        QStyle.SubElement.SE_RadioButtonIndicator
+        if isinstance(box, QRadioButton)
+        else QStyle.SubElement.SE_CheckBoxIndicator
+    )
+    rect = box.style().subElementRect(element, option, box)
+    y = rect.center().y()
+    edge = [image.pixelColor(x, y) for x in range(rect.left(), rect.left() + 3)]
+    return max(edge, key=lambda colour: contrast(colour, window))
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_check_and_radio_indicators_stand_out(window: MainWindow, theme: str) -> None:
+    """The compare window's "Blind A/B" square (and a radio button's circle) is outlined at
+    3:1 against the window (WCAG non-text contrast): a dark square on the dark page before."""
+    window.theme_actions[theme].trigger()
+    try:
+        window.compare_action.trigger()
+        compare = window.compare_window
+        assert compare is not None
+        blind = next(b for b in compare.findChildren(QCheckBox) if b.text() == "Blind A/B")
+        radio = QRadioButton("One", compare)
+        radio.show()
+        QApplication.processEvents()
+        page = QApplication.palette().color(Role.Window)
+        assert page.name() == colours_for(theme == "dark").window
+        for box in (blind, radio):
+            border = indicator_border(box)
+            ratio = contrast(border, page)
+            assert ratio >= 3.0, (type(box).__name__, border.name(), page.name(), round(ratio, 2))
+    finally:
+        window.theme_actions["system"].trigger()  # the app outlives the test: leave it as found
