@@ -14,11 +14,13 @@ from desktop.core.models import CloudModel, LocalModel
 from desktop.services.chat import ChatService
 from desktop.ui.batch_dialog import FAILED_MARK
 from desktop.ui.design import set_tone
+from desktop.ui.fitting_combo import FittingCombo
 
 
-def model_picker(parent: QWidget, index: int) -> tuple[QComboBox, QLabel]:
-    """Column ``index``'s picker, and the label under it that says why its model failed."""
-    picker = QComboBox(parent)
+def model_picker(parent: QWidget, index: int) -> tuple[FittingCombo, QLabel]:
+    """Column ``index``'s picker, and the label under it that says why its model failed. A
+    name longer than the picker is drawn cut with "…" (FittingCombo), whole in its tooltip."""
+    picker = FittingCombo(parent)
     picker.setAccessibleName(f"Model for column {index + 1}")
     picker.setPlaceholderText("Choose a model…")
     # Long model names must not make the window wider than a laptop screen.
@@ -74,13 +76,15 @@ def fill_pickers(
 def show_warnings(
     pickers: list[QComboBox], warnings: list[QLabel], chat: ChatService, count: int
 ) -> None:
-    """A chosen model that failed to load last time says so under its picker, with why."""
+    """A chosen model that failed to load last time says so under its picker, with why; each
+    picker's tooltip holds its whole entry (the picker may show it cut)."""
     by_id = {m.id: m for m in chat.all_models}
     for index, (picker, warning) in enumerate(zip(pickers, warnings, strict=True)):
         model = by_id.get(str(picker.currentData()))
         reason = chat.model_error(model) if model is not None else None
         warning.setText(f"⚠ Failed to load last time: {reason}" if reason else "")
-        picker.setToolTip(f"Failed to load last time: {reason}" if reason else "")
+        failed = f"\nFailed to load last time: {reason}" if reason else ""
+        picker.setToolTip(picker.currentText() + failed if picker.currentIndex() >= 0 else "")
         warning.setVisible(bool(reason) and index < count)
 
 
