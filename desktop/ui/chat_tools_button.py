@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QMenu, QToolButton, QWidget
 from desktop.core.mcp_config import McpServerConfig, network_refusal, stdio_note
 from desktop.core.tools import ToolChoice
 from desktop.services.tools import ToolsService
+from desktop.ui.icon_set import set_icon
 
 SERVER_PROPERTY = "toolServer"
 REQUIRED = ToolChoice("required")
@@ -45,7 +46,8 @@ class ChatToolsButton(QToolButton):
         self.setObjectName("chatToolsButton")
         self.setAccessibleName("Tools for this chat")
         self.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
-        self.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        set_icon(self, "tools")
         # The style draws the menu arrow over the text's end ("8▾"): room is made for it.
         self.setStyleSheet("QToolButton#chatToolsButton { padding-right: 12px; }")
         self._menu = QMenu(self)

@@ -23,6 +23,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.ui.icon_set import set_icon
+
 if TYPE_CHECKING:
     from desktop.ui.main_window import MainWindow
 
@@ -192,6 +194,7 @@ def install_find_bar(window: MainWindow) -> FindBar:
         layout.insertWidget(layout.indexOf(view) + 1, bar)
     action = QAction("&Find in chat…", window, shortcut=QKeySequence(QKeySequence.StandardKey.Find))
     action.triggered.connect(bar.open_bar)
+    set_icon(action, "find")
     window.menus.chat_menu.addSeparator()
     window.menus.chat_menu.addAction(action)
     for keys, direction in (("F3", 1), ("Shift+F3", -1)):

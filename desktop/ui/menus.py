@@ -19,8 +19,10 @@ ACTION_ICONS = {
     "new_action": "new_chat",
     "search_action": "search",
     "export_action": "export",
+    "export_all_action": "export",
     "import_action": "import",
     "quit_action": "quit",
+    "focus_input_action": "edit",
     "stop_action": "stop",
     "rename_action": "rename",
     "duplicate_action": "duplicate",
@@ -43,6 +45,7 @@ ACTION_ICONS = {
     "actual_size_action": "actual_size",
     "shortcuts_action": "keyboard",
     "about_action": "about",
+    "about_qt_action": "about",
 }
 
 

@@ -34,6 +34,7 @@ from desktop.core.models import LocalModel, human_size
 from desktop.core.params import LoadParams
 from desktop.services.chat import ChatService
 from desktop.ui.design import set_tone
+from desktop.ui.icon_set import set_icon
 
 if TYPE_CHECKING:
     from desktop.ui.main_window import MainWindow
@@ -297,6 +298,7 @@ def install_model_settings(window: MainWindow) -> QAction:
         return existing
     action = QAction("&Load settings for this model…", window)
     action.setObjectName("modelSettingsAction")
+    set_icon(action, "presets")  # the same tuning mark as the chat's presets
     action.setStatusTip("Context size, GPU layers, KV cache type and more for the chat's model")
 
     def current() -> LocalModel | None:

@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 from desktop.core.chat_records import HIT_END, HIT_START, ConversationTitle, SearchHit
 from desktop.core.history_format import group_of
 from desktop.services.library import ChatLibrary
+from desktop.ui.icon_set import set_icon
 
 CONVERSATION_ROLE = Qt.ItemDataRole.UserRole
 MESSAGE_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -86,6 +87,7 @@ class Sidebar(QWidget):
         self.current_id: int | None = None
         self.new_button = QPushButton("New chat", self)
         self.new_button.setAccessibleName("New chat")
+        set_icon(self.new_button, "new_chat")
         self.new_button.clicked.connect(self.new_requested)
         self.search_edit = QLineEdit(self)
         self.search_edit.setObjectName("searchBox")

@@ -14,6 +14,7 @@ from desktop.core.parts import ToolCall
 from desktop.core.tools import ToolChoice, ToolSpec
 from desktop.services.tools import ToolsService
 from desktop.ui.chat_tools_button import ChatToolsButton
+from desktop.ui.icon_set import set_icon
 from desktop.ui.tool_approval import ToolApprovalDialog
 from desktop.ui.tools_dialog import ToolsDialog
 
@@ -34,6 +35,7 @@ class ToolsUi(QObject):
         self.approval: ToolApprovalDialog | None = None
         self.manage_action = QAction("&Tools and MCP servers…", window)
         self.manage_action.setObjectName("toolsAction")
+        set_icon(self.manage_action, "tools")
         self.manage_action.setShortcut(QKeySequence("Ctrl+Shift+T"))
         self.manage_action.triggered.connect(self.show_tools)
         menu = window.menuBar().addMenu("&Tools")
