@@ -46,6 +46,7 @@ class SidebarToggle(QObject):
         splitter.splitterMoved.connect(self._on_moved)
         if not self.action.isChecked():
             self._fold()
+            self._reachable(False)
 
     @property
     def shown(self) -> bool:
@@ -55,6 +56,10 @@ class SidebarToggle(QObject):
     def show_sidebar(self) -> None:
         """Bring the chat list back (as Ctrl+K does before searching)."""
         self.action.setChecked(True)
+
+    def _reachable(self, shown: bool) -> None:
+        # Tab skips a folded list: it passed through its hidden, zero-width controls.
+        self.sidebar.setEnabled(shown)
 
     def _index(self) -> int:
         return self.splitter.indexOf(self.sidebar)
@@ -68,6 +73,7 @@ class SidebarToggle(QObject):
                 # Keys typed next must not go into a list no one sees.
                 self.focus_back.setFocus(Qt.FocusReason.OtherFocusReason)
             self._fold()
+        self._reachable(checked)
         self.chat.settings.set(SETTING, checked)
 
     def _fold(self) -> None:
@@ -92,6 +98,7 @@ class SidebarToggle(QObject):
     def _on_moved(self, _pos: int, _index: int) -> None:
         """The handle was dragged: the check (and the setting) follow what is on screen."""
         shown = self.shown
+        self._reachable(shown)
         if shown:
             self._width = self.splitter.sizes()[self._index()]
         if shown != self.action.isChecked():
@@ -126,6 +133,13 @@ def install_sidebar_toggle(window: MainWindow) -> SidebarToggle:
             menu.insertSeparator(entries[0])
         else:
             menu.addAction(toggle.action)
-    window.menus.search_action.triggered.connect(lambda _checked=False: toggle.show_sidebar())
+    search = window.sidebar.search_edit
+
+    def search_all() -> None:  # the list back first: its search box takes the focus again
+        toggle.show_sidebar()
+        search.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        search.selectAll()
+
+    window.menus.search_action.triggered.connect(lambda _checked=False: search_all())
     window.sidebar_toggle = toggle  # type: ignore[attr-defined]
     return toggle
