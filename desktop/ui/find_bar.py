@@ -12,7 +12,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, Qt, QTimer
-from PySide6.QtGui import QAction, QColor, QKeyEvent, QKeySequence, QShortcut, QTextCursor
+from PySide6.QtGui import (
+    QAction,
+    QColor,
+    QKeyEvent,
+    QKeySequence,
+    QPalette,
+    QShortcut,
+    QTextCursor,
+)
 from PySide6.QtWidgets import (
     QBoxLayout,
     QHBoxLayout,
@@ -24,6 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.ui.icon_set import set_icon
+from desktop.ui.tone_colours import PaletteFollower
 
 if TYPE_CHECKING:
     from desktop.ui.main_window import MainWindow
@@ -32,8 +41,8 @@ if TYPE_CHECKING:
 MAX_HITS = 5_000
 #: How long the document must be still before the hits are found again (ms).
 REFRESH_MS = 150
-_HIT = QColor(255, 235, 59, 110)
-_CURRENT = QColor(255, 152, 0, 200)
+#: How strongly a hit other than the current one is tinted with the palette's Highlight.
+HIT_TINT = 80
 
 
 class _FindField(QLineEdit):
@@ -101,6 +110,8 @@ class FindBar(QWidget):
         layout.addWidget(self.close_button)
         self._timer = QTimer(self, singleShot=True, interval=REFRESH_MS)
         self._timer.timeout.connect(self._refind)
+        #: The hits take the new theme's colours on a switch.
+        self.hit_colours = PaletteFollower(view, self._paint_hits)
         self.field.textChanged.connect(lambda _text: self.search())
         self.previous_button.clicked.connect(lambda: self.step(-1))
         self.next_button.clicked.connect(lambda: self.step(1))
@@ -161,18 +172,34 @@ class FindBar(QWidget):
             self.count_label.setText("No matches")
         else:
             self.count_label.setText(f"{self.current + 1:,} of {len(self.hits):,}")
-        selections = []
-        for i, hit in enumerate(self.hits):
-            selection = QTextEdit.ExtraSelection()
-            selection.cursor = hit
-            selection.format.setBackground(_CURRENT if i == self.current else _HIT)
-            selections.append(selection)
-        self.view.setExtraSelections(selections)
+        self._paint_hits()
         if self.hits:
             place = QTextCursor(self.hits[self.current])
             place.clearSelection()
             self.view.setTextCursor(place)
             self.view.ensureCursorVisible()
+
+    def _paint_hits(self) -> None:
+        """The current hit as a selection (Highlight, HighlightedText: AA in both themes), the
+        others tinted with Highlight under their own text: the view's palette, read now
+        (yellow and orange before, under which the dark theme's light text read at 2.6:1)."""
+        if not self.hits and not self.view.extraSelections():
+            return
+        palette = self.view.palette()
+        current = palette.color(QPalette.ColorRole.Highlight)
+        tint = QColor(current)
+        tint.setAlpha(HIT_TINT)
+        selections = []
+        for i, hit in enumerate(self.hits):
+            selection = QTextEdit.ExtraSelection()
+            selection.cursor = hit
+            if i == self.current:
+                selection.format.setBackground(current)
+                selection.format.setForeground(palette.color(QPalette.ColorRole.HighlightedText))
+            else:
+                selection.format.setBackground(tint)
+            selections.append(selection)
+        self.view.setExtraSelections(selections)
 
     def _on_document_changed(self) -> None:
         if self.isVisible() and self.field.text():
