@@ -54,6 +54,7 @@ from desktop.services.comparisons import Comparisons
 from desktop.ui.answer_cell import AnswerDialog, plain_text
 from desktop.ui.compare_calls import answer_cell, call_line
 from desktop.ui.design import SPACE, set_tone
+from desktop.ui.tone_colours import TableTones, tone_item
 
 SUMMARY_COLUMNS = (
     "Model",
@@ -154,6 +155,7 @@ class BatchDialog(QDialog):
         self.progress = QProgressBar(self)
         self.progress.setAccessibleName("Batch progress")
         self.results = QTableWidget(0, len(models), self)
+        self.result_tones = TableTones(self.results)  # a failure's red follows a theme switch
         self.results.setObjectName("batchResults")
         self.results.setAccessibleName("Answers, one row per prompt")
         self.results.setHorizontalHeaderLabels([m.name for m in models])
@@ -353,7 +355,7 @@ class BatchDialog(QDialog):
             if not self.blind_run:
                 item.setToolTip(f"{tip[:600]}\n\n{OPEN_HINT}")
             if result.status == "failed":
-                item.setForeground(Qt.GlobalColor.darkRed)
+                tone_item(item, "danger")
             self.results.setItem(row, slot, item)
 
     @Slot(object)

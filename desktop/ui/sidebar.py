@@ -35,6 +35,7 @@ from desktop.core.chat_records import HIT_END, HIT_START, ConversationTitle, Sea
 from desktop.core.history_format import group_of
 from desktop.services.library import ChatLibrary
 from desktop.ui.icon_set import set_icon
+from desktop.ui.tone_colours import TableTones, tone_item
 
 CONVERSATION_ROLE = Qt.ItemDataRole.UserRole
 MESSAGE_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -107,6 +108,7 @@ class Sidebar(QWidget):
         self.hits.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         #: The chat list, or the search hits in its place.
         self.stack = QStackedWidget(self)
+        self.header_tones = (TableTones(self.list), TableTones(self.hits))  # follow a switch
         self.stack.addWidget(self.list)
         self.stack.addWidget(self.hits)
         layout = QVBoxLayout(self)
@@ -244,7 +246,7 @@ class Sidebar(QWidget):
         font.setBold(True)
         font.setPointSizeF(font.pointSizeF() * 0.9)
         item.setFont(font)
-        item.setForeground(Qt.GlobalColor.gray)
+        tone_item(item, "muted")  # Qt's grey read at 2.6:1 on the light list
         listing.addItem(item)
 
     def _show_hits(self) -> None:

@@ -24,7 +24,14 @@ from PySide6.QtGui import (
     QTextFrame,
     QTextTable,
 )
-from PySide6.QtWidgets import QTableWidget, QTextEdit, QWidget
+from PySide6.QtWidgets import (
+    QListWidget,
+    QListWidgetItem,
+    QTableWidget,
+    QTableWidgetItem,
+    QTextEdit,
+    QWidget,
+)
 
 from desktop.ui.design import TONES, Colours, Tone, colours_for
 
@@ -70,28 +77,39 @@ class PaletteFollower(QObject):
         return False
 
 
+def tone_item(item: QTableWidgetItem | QListWidgetItem, tone: Tone) -> None:
+    """Colour an item's text in ``tone``; ``TableTones`` recolours it on a switch."""
+    item.setData(TONE_ROLE, tone)
+    item.setForeground(tone_colour(tone))
+
+
 def set_item_tone(table: QTableWidget, row: int, column: int, tone: Tone) -> None:
-    """Colour the item at (row, column) in ``tone``; ``TableTones`` recolours it on a switch."""
+    """Colour the item at (row, column) in ``tone``."""
     item = table.item(row, column)
     if item is not None:
-        item.setData(TONE_ROLE, tone)
-        item.setForeground(tone_colour(tone))
+        tone_item(item, tone)
 
 
 class TableTones(PaletteFollower):
-    """Gives a table's items toned with ``set_item_tone`` the new theme's colour on a switch."""
+    """Gives a table's or a list's items toned with ``tone_item`` the new theme's colour on a
+    switch."""
 
-    def __init__(self, table: QTableWidget) -> None:
-        super().__init__(table, self.recolour)
-        self._table = table
+    def __init__(self, view: QTableWidget | QListWidget) -> None:
+        super().__init__(view, self.recolour)
+        self._view = view
+
+    def _items(self) -> list[QTableWidgetItem | QListWidgetItem | None]:
+        view = self._view
+        if isinstance(view, QListWidget):
+            return [view.item(row) for row in range(view.count())]
+        columns = range(view.columnCount())
+        return [view.item(row, column) for row in range(view.rowCount()) for column in columns]
 
     def recolour(self) -> None:
-        for row in range(self._table.rowCount()):
-            for column in range(self._table.columnCount()):
-                item = self._table.item(row, column)
-                tone = item.data(TONE_ROLE) if item is not None else None
-                if item is not None and tone in TONES:
-                    item.setForeground(tone_colour(tone))
+        for item in self._items():
+            tone = item.data(TONE_ROLE) if item is not None else None
+            if item is not None and tone in TONES:
+                item.setForeground(tone_colour(tone))
 
 
 def recolour_tones(document: QTextDocument, old: Colours, new: Colours) -> int:

@@ -1,12 +1,13 @@
 """Colours that were hard-coded hex now come from the design tones and follow View → Theme: the
 model manager's fit verdicts, the OFFLINE badge (its colours checked for contrast in
-tests/ui/test_contrast.py)."""
+tests/ui/test_contrast.py), the sidebar's day headers."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
@@ -70,3 +71,21 @@ def test_the_offline_badge_is_redrawn_in_the_dark_theme(lit: MainWindow) -> None
     inside = image.pixelColor(3, image.height() // 2)  # the badge's surface, beside its words
     assert inside.name() == surface
     window.offline_action.trigger()
+
+
+def test_the_sidebars_day_headers_read_in_both_themes(lit: MainWindow) -> None:
+    """ "Today" over the chat list was Qt's grey: 2.6:1 on the light list."""
+    window = lit
+    listing = window.sidebar.list
+    headers = [
+        item
+        for item in (listing.item(row) for row in range(listing.count()))
+        if item is not None and not item.flags() & Qt.ItemFlag.ItemIsEnabled
+    ]
+    assert [h.text() for h in headers] == ["Today"]
+    for theme in ("light", "dark"):
+        switch(window, theme)
+        c = colours_for(theme == "dark")
+        colour = headers[0].foreground().color()
+        assert colour.name() == c.muted
+        assert contrast(colour, QColor(c.base)) >= 4.5
