@@ -198,3 +198,32 @@ def test_tab_tours_the_main_window_and_back(window: MainWindow, qtbot: QtBot) ->
     assert window.sidebar_toggle.shown  # type: ignore[attr-defined]
     assert QApplication.focusWidget() is sidebar.search_edit
     assert sidebar.search_edit in tab_tour(window)
+
+
+def test_tab_tours_preferences_opened_by_ctrl_comma(window: MainWindow, qtbot: QtBot) -> None:
+    """Ctrl+, opens Preferences; from its page list Tab goes through the page's controls and
+    Close and comes back; the arrow keys change the page, and Esc closes it."""
+    dialog = open_preferences(window, qtbot)
+    qtbot.waitUntil(dialog.isActiveWindow)
+    dialog.page_list.setFocus(Qt.FocusReason.OtherFocusReason)
+    QTest.keyClick(dialog.page_list, Qt.Key.Key_Down)  # Appearance → Chat
+    assert dialog.current_page == "chat"
+    stops: list[QWidget] = []
+    for _ in range(40):
+        here = QApplication.focusWidget()
+        assert here is not None
+        QTest.keyClick(here, Qt.Key.Key_Tab)
+        now = QApplication.focusWidget()
+        assert now is not None and now.window() is dialog
+        if now is dialog.page_list:
+            break
+        stops.append(now)
+    else:
+        raise AssertionError(f"Tab never came back to the page list: {stops}")
+    page = dialog.pages["chat"]
+    assert any(page.isAncestorOf(w) for w in stops)  # the page's own controls
+    assert any(isinstance(w, QAbstractButton) and w.text() == "Close" for w in stops)
+    for stop in stops:
+        assert stop.isVisible(), stop.accessibleName()
+    QTest.keyClick(dialog.page_list, Qt.Key.Key_Escape)
+    assert not dialog.isVisible()
