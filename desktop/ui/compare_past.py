@@ -36,6 +36,9 @@ class PastComparisons(QListWidget):
         self.setAccessibleName("Past comparisons: Enter reopens one, the menu key more")
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.customContextMenuRequested.connect(self._on_menu)
+        # A long title ends in "…" (whole in its tooltip) rather than a scroll bar under the list.
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setTextElideMode(Qt.TextElideMode.ElideRight)
         # Enter or a double click: a mere selection (a right-click) must not end the comparison.
         self.itemActivated.connect(lambda item: self.open_requested.emit(int(item.data(PAST_ID))))
 

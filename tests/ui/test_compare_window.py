@@ -392,6 +392,21 @@ def test_reopen_a_past_comparison(window: CompareWindow, qtbot: QtBot) -> None:
     assert "$" in metric(window, 0, "Cost")  # the cost of the reopened answers
 
 
+def test_a_long_past_title_ends_in_an_ellipsis_not_a_scroll_bar(
+    window: CompareWindow, qtbot: QtBot
+) -> None:
+    choose_compare_models(window, GPT, CLAUDE)
+    long_prompt = "Name three animals that live high in the Andes, with a line on each of them"
+    send(window, qtbot, long_prompt)
+    history = window.history
+    qtbot.waitUntil(lambda: history.count() > 0)
+    item = history.item(0)
+    assert history.fontMetrics().horizontalAdvance(item.text()) > history.viewport().width()
+    qtbot.wait(100)  # the list lays its items out after the event loop turns
+    assert not history.horizontalScrollBar().isVisible()
+    assert long_prompt[:40] in item.toolTip()  # the whole title, in the row's tooltip
+
+
 def test_batch_from_a_saved_list(chat: ChatService, qtbot: QtBot) -> None:
     chat.settings.set("prompt_lists", {"fruits": ["Name a fruit.", "Name a berry."]})
     gpt = next(m for m in chat.cloud_models if m.id == GPT)
