@@ -102,7 +102,9 @@ class ProvidersPage(QWidget):
         self.key_edit.setObjectName("keyEdit")
         self.key_edit.setAccessibleName("API key")
         self.key_edit.setEchoMode(QLineEdit.EchoMode.Password)
-        self.key_edit.setPlaceholderText("Paste a key to store it in the system keyring")
+        # Short: at 800×600 the field is ~120 px wide; where the key goes is in its tooltip.
+        self.key_edit.setPlaceholderText("Paste a key")
+        self.key_edit.setToolTip("Paste an API key: Save key stores it in the system keyring")
         self.save_key_button = QPushButton("Save key", self)
         self.save_key_button.clicked.connect(self._save_key)
         self.key_edit.returnPressed.connect(self._save_key)
