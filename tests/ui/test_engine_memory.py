@@ -46,10 +46,16 @@ def test_the_status_bar_shows_the_engines_memory_while_it_runs(
     engine = window.chat.engine
     assert engine.running and engine.pid is not None
     qtbot.waitUntil(label.isVisible, timeout=5_000)
-    shown = megabytes_shown(label.text())
-    rss = psutil.Process(engine.pid).memory_info().rss / MB
-    assert shown > 50, label.text()  # the model is in it
-    assert abs(shown - rss) < max(20.0, rss * 0.1), (label.text(), rss)
+    pid = engine.pid
+
+    def matches() -> bool:
+        # Read at the load, then every 2 s: the child gives back its loading buffers after it
+        # (341 MB then 251 MB here), so the label follows within a reading or two.
+        rss = psutil.Process(pid).memory_info().rss / MB
+        return abs(megabytes_shown(label.text()) - rss) < max(20.0, rss * 0.1)
+
+    qtbot.waitUntil(matches, timeout=6_000)
+    assert megabytes_shown(label.text()) > 50, label.text()  # the model is in it
     assert "VRAM" not in label.text()  # no GPU here
     assert str(engine.pid) in label.toolTip()
     # At a small window's width it gives up room with "…" rather than running into its
