@@ -4,7 +4,7 @@ its bottom, compare_metrics.py's), and a bar chart of the latest answers' speed.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtCore import QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QPainter, QPaintEvent, QPalette
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -90,6 +90,22 @@ def bar_text(value: float) -> str:
     return f"{value:.1f}" if value >= 1 else f"{value:.2f}"
 
 
+class ColumnTitle(ElidedLabel):
+    """A column's model name, cut down to a letter and "…" where the column is narrow: with the
+    app stylesheet's padding Focus and Stop take 113 px, and ElidedLabel's usual 48 px squeezed
+    them below their size in the three columns of an 800 px window."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("", parent)
+
+    def minimumSizeHint(self) -> QSize:
+        hint = super().minimumSizeHint()
+        # From the font in force, so a text zoom or a theme's font keeps a letter showing.
+        margins = self.contentsMargins()
+        least = self.fontMetrics().horizontalAdvance("W…") + margins.left() + margins.right()
+        return QSize(min(hint.width(), least), hint.height())
+
+
 class ColumnWidget(QWidget):
     """One model's answers: header (with ``sight``, the mark of a model that cannot see the
     attached pictures), Stop and Focus, and the streamed text.
@@ -105,7 +121,7 @@ class ColumnWidget(QWidget):
         super().__init__(parent)
         self.slot = slot
         # Cut with "…" (whole in its tooltip) where narrow, so Focus and Stop keep their room.
-        self.title = ElidedLabel("", self)
+        self.title = ColumnTitle(self)
         self.title.setObjectName(f"columnTitle{slot}")
         bold = self.title.font()
         bold.setBold(True)
@@ -124,7 +140,7 @@ class ColumnWidget(QWidget):
         self.sight.setFont(bold)
         set_tone(self.sight, "danger")
         self.sight.hide()
-        # Tool buttons: their padding is the smaller one, so a column of 170 px keeps them whole.
+        # Tool buttons (the smaller padding) beside a title that gives way: whole at 170 px.
         self.stop_button = QToolButton(self)
         self.stop_button.setText("Stop")
         self.stop_button.setAccessibleName(f"Stop column {slot + 1}")

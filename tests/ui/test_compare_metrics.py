@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Iterator
 
+import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
 
 from desktop.ui.compare_metrics import BEST_MARK, HIDDEN_TEXT, SHORT_MARK
 from desktop.ui.compare_window import CompareWindow
+from desktop.ui.design import stylesheet
 from tests.cloudserver import CloudServer
 from tests.ui import test_compare_window as base
 from tests.ui.driving import choose_compare_models
@@ -40,8 +43,19 @@ def marked(compare: CompareWindow, label: str) -> list[int]:
     return [s for s in range(len(compare.columns)) if is_best(metric(compare, s, label))]
 
 
+@pytest.fixture
+def styled(qapp: QApplication) -> Iterator[None]:
+    """The app's stylesheet, as llamaside runs with it (its buttons' padding makes them wider
+    than the bare style's), taken away after: alone, the window here had none, and only after
+    a test with the main window, which left its stylesheet on the app, were Focus and Stop cut."""
+    before = qapp.styleSheet()
+    qapp.setStyleSheet(stylesheet(False))
+    yield
+    qapp.setStyleSheet(before)
+
+
 def test_each_strip_fills_in_with_its_own_numbers_and_the_fastest_is_marked(
-    window: CompareWindow, qtbot: QtBot, server: CloudServer
+    styled: None, window: CompareWindow, qtbot: QtBot, server: CloudServer
 ) -> None:
     server.state.delay_s = 0.03
     window.resize(1100, 720)
