@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QToolButton
+from PySide6.QtWidgets import QToolButton, QWidget
 from pytestqt.qtbot import QtBot
 
 from desktop.core.messages import Role
@@ -24,13 +24,26 @@ def message_point(hover: HoverActions, role: Role, message_id: int | None = None
     raise AssertionError(f"no card for {role} {message_id}")
 
 
+def move_mouse(widget: QWidget, pos: QPoint) -> None:
+    """The mouse to ``pos`` in ``widget``, handed to the widget's own window as a window system
+    hands it to the window the user sees there. QTest.mouseMove(widget) moves QCursor instead,
+    and the offscreen platform gives that move to the first shown window containing the point,
+    which may be another window behind ours (e.g. a dialog an earlier test left open)."""
+    top = widget.window()
+    handle = top.windowHandle()
+    assert handle is not None and top.isVisible(), "the mouse can only go over a shown window"
+    QTest.mouseMove(handle, widget.mapTo(top, pos))
+
+
 def hover_over(qtbot: QtBot, hover: HoverActions, role: Role, message_id: int | None = None) -> int:
     """Move the mouse over the message; returns its id once the toolbar shows over it."""
     point = message_point(hover, role, message_id)
     card = next(c for c in hover.index.cards() if hover.index.rect(c).contains(point.toPointF()))
     viewport = hover.window.chat_view.viewport()
-    QTest.mouseMove(viewport, point - QPoint(0, 2))  # a move Qt cannot drop as no move
-    QTest.mouseMove(viewport, point)
+    # In from outside the chat (the message box), so Qt sends the chat Enter, as for a user.
+    move_mouse(hover.window.input_box, QPoint(5, 5))
+    move_mouse(viewport, point - QPoint(0, 2))
+    move_mouse(viewport, point)
     qtbot.waitUntil(
         lambda: hover.toolbar.isVisible() and hover.toolbar.message_id == card.message_id
     )

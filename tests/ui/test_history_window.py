@@ -425,5 +425,7 @@ def test_first_run_welcome_shows_what_works_and_what_fits(
         qtbot.mouseClick(window.new_button, Qt.MouseButton.LeftButton)
         assert "Welcome to Llamaside" not in window.chat_view.toPlainText()
     finally:
+        if window.models_dialog is not None:  # its own window: left shown, it lies over the next
+            window.models_dialog.close()
         window.close()
         window.chat.store.close()

@@ -17,7 +17,7 @@ from desktop.core.params import SamplingParams
 from desktop.ui.hover_actions import HoverActions, install_hover_actions
 from desktop.ui.main_window import MainWindow
 from tests.ui.driving import answer_modal
-from tests.ui.hovering import button, hover_over
+from tests.ui.hovering import button, hover_over, move_mouse
 
 MODEL = "local:smollm2-135m-instruct"
 QUESTION = "How do llamas hum?"
@@ -82,7 +82,7 @@ def test_hover_shows_the_toolbar_and_copy_puts_the_markdown_on_the_clipboard(
     hover_over(qtbot, hover, Role.USER)
     names = [b.objectName() for b in hover.toolbar.findChildren(QToolButton)]
     assert names == ["hover-copy", "hover-edit", "hover-delete"]
-    QTest.mouseMove(window.input_box, QPoint(5, 5))
+    move_mouse(window.input_box, QPoint(5, 5))
     qtbot.waitUntil(lambda: not hover.toolbar.isVisible())
 
 
