@@ -37,7 +37,8 @@ def colours(image: QImage) -> int:
 
 
 def test_the_script_shoots_every_window_in_both_themes(tmp_path: Path) -> None:
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    # This tree's code, whichever checkout the interpreter has installed.
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(ROOT))
     done = subprocess.run(
         [sys.executable, "docs/make_screenshots.py", "--out", str(tmp_path), "--max-tokens", "8"],
         cwd=ROOT,
