@@ -116,18 +116,29 @@ class FindBar(QWidget):
         self.previous_button.clicked.connect(lambda: self.step(-1))
         self.next_button.clicked.connect(lambda: self.step(1))
         self.close_button.clicked.connect(self.close_bar)
-        view.textChanged.connect(self._on_document_changed)
+        self._watching = False  # the chat's changes are followed only while the bar is open
         self.hide()
 
     def open_bar(self) -> None:
         """Show the bar with its text selected, ready to type over."""
+        self._watch(True)
         self.show()
         self.field.setFocus(Qt.FocusReason.ShortcutFocusReason)
         self.field.selectAll()
         self.search(keep=True)
 
     def close_bar(self) -> None:
+        self._watch(False)
         self.hide()
+
+    def _watch(self, on: bool) -> None:
+        # A Python slot on every streamed insertion costs the chat's append path (measured in
+        # bench/stream_window.py): connected only while there are hits to keep up to date.
+        if on and not self._watching:
+            self.view.textChanged.connect(self._on_document_changed)
+        elif not on and self._watching:
+            self.view.textChanged.disconnect(self._on_document_changed)
+        self._watching = on
         self.hits = []
         self.current = -1
         self.view.setExtraSelections([])

@@ -102,11 +102,16 @@ def find_cards(document: QTextDocument, start: int = 0) -> list[Card]:
             cards.append(Card(head[0], head[1], block.blockNumber(), block.blockNumber()))
         block = block.next()
     if cards:
-        last = document.lastBlock()
-        while last.blockNumber() > cards[-1].first and _paging_link(last):
-            last = last.previous()
-        cards[-1] = replace(cards[-1], last=last.blockNumber())
+        cards[-1] = replace(cards[-1], last=_last_block(document, cards[-1].first))
     return cards
+
+
+def _last_block(document: QTextDocument, first: int) -> int:
+    """The last card's last block: the document's, above a "Show later messages" link."""
+    last = document.lastBlock()
+    while last.blockNumber() > first and _paging_link(last):
+        last = last.previous()
+    return last.blockNumber()
 
 
 def with_ids(cards: list[Card], branch: Sequence[int]) -> list[Card]:
@@ -162,11 +167,22 @@ class CardIndex:
         if changed is None:
             return self._found
         self._changed_from = None
-        kept = self._found[:-1]
-        start = self._found[-1].first if self._found else 0
-        if not self._found or changed < document.findBlockByNumber(start).position():
-            kept, start = [], 0
-        self._found = kept + find_cards(document, start)
+        if not self._found:
+            self._found = find_cards(document)
+            return self._found
+        last = self._found[-1]
+        if changed < document.findBlockByNumber(last.first).position():
+            self._found = find_cards(document)  # an earlier message changed: all again
+            return self._found
+        # Within the last card (an answer streaming): only the blocks from the change on can
+        # hold a new header; rescanning the whole answer per piece grew with its length.
+        tail = find_cards(document, document.findBlock(changed).blockNumber())
+        if not tail:
+            self._found[-1] = replace(last, last=_last_block(document, last.first))
+        elif tail[0].first <= last.first:
+            self._found = self._found[:-1] + tail
+        else:
+            self._found = [*self._found[:-1], replace(last, last=tail[0].first - 1), *tail]
         return self._found
 
     def rect(self, card: Card) -> QRectF:
@@ -227,9 +243,8 @@ class CardPainter(QObject):
         self._viewport = view.viewport()
         self._viewport.installEventFilter(self)
         # A card's outline moves as its answer grows: repaint it all, not only the new text.
-        view.document().documentLayout().documentSizeChanged.connect(
-            lambda _size: view.viewport().update()
-        )
+        # Straight to the viewport's C++ slot: no Python on each streamed insertion.
+        view.document().documentLayout().documentSizeChanged.connect(self._viewport.update)
         self._spacing_due = False
         self._spaced_cards = -1
         view.document().contentsChanged.connect(self._space_soon)

@@ -14,7 +14,7 @@ from pytestqt.qtbot import QtBot
 from desktop.core.history_format import EXPORT_FORMAT
 from desktop.core.params import SamplingParams
 from desktop.ui.main_window import MainWindow
-from desktop.ui.message_cards import CardPainter, card_colours, install_cards
+from desktop.ui.message_cards import CardPainter, card_colours, find_cards, install_cards
 from tests.ui.driving import click_link
 
 MODEL = "local:smollm2-135m-instruct"
@@ -117,6 +117,30 @@ def test_a_new_message_gets_its_card_while_the_chat_is_open(
     qtbot.waitUntil(lambda: painter.space() == 0)  # spaced as a reopened chat is
     rects = [painter.index.rect(c) for c in painter.index.cards()]
     assert rects[0].bottom() + 8 < rects[1].top()
+
+
+def test_cards_found_piece_by_piece_match_a_whole_scan(window: MainWindow, qtbot: QtBot) -> None:
+    """While answers stream, only the blocks from each change on are looked at again (the
+    whole answer was scanned per piece); what is found must be what a whole scan finds."""
+    painter = install_cards(window)
+    index = painter.index
+    view = window.chat_view
+    window.chat.sampling = SamplingParams(temperature=0.0, max_tokens=48)
+    seen: list[bool] = []
+
+    def check(*_args: object) -> None:
+        seen.append(index.found() == find_cards(view.document()))
+
+    window.chat.answer_delta.connect(check)
+    for question in ("Name three fruits.", "And three vegetables?"):
+        window.input_box.setFocus()
+        qtbot.keyClicks(window.input_box, question)
+        with qtbot.waitSignal(window.chat.answer_finished, timeout=60_000):
+            qtbot.keyClick(window.input_box, Qt.Key.Key_Return)
+        check()
+    window.chat.answer_delta.disconnect(check)
+    assert len(seen) > 4 and all(seen)
+    assert len(index.found()) == 4  # two questions, two answers
 
 
 CODE = "def hum(times: int) -> str:\n    return 'mmm' * times"
