@@ -83,6 +83,13 @@ class HoverToolbar(QFrame):
             row.addWidget(label)
         for action in following:
             row.addWidget(self._button(message_id, action, on_click))
+        # Children added to a toolbar already in sight stay hidden until shown (Qt's rule):
+        # moving from one message to the next drew an empty 8×6 box under a real X server.
+        for index in range(row.count()):
+            item = row.itemAt(index)
+            widget = item.widget() if item is not None else None
+            if widget is not None:
+                widget.show()
         self.adjustSize()
 
     def _button(

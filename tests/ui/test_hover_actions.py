@@ -17,7 +17,7 @@ from desktop.core.params import SamplingParams
 from desktop.ui.hover_actions import HoverActions, install_hover_actions
 from desktop.ui.main_window import MainWindow
 from tests.ui.driving import answer_modal
-from tests.ui.hovering import button, hover_over, move_mouse
+from tests.ui.hovering import button, hover_over, message_point, move_mouse
 
 MODEL = "local:smollm2-135m-instruct"
 QUESTION = "How do llamas hum?"
@@ -84,6 +84,32 @@ def test_hover_shows_the_toolbar_and_copy_puts_the_markdown_on_the_clipboard(
     assert names == ["hover-copy", "hover-edit", "hover-delete"]
     move_mouse(window.input_box, QPoint(5, 5))
     qtbot.waitUntil(lambda: not hover.toolbar.isVisible())
+
+
+def test_moving_straight_from_one_message_to_the_next_shows_its_buttons(
+    window: MainWindow, hover: HoverActions, qtbot: QtBot
+) -> None:
+    """The mouse goes from the question to the answer without leaving the chat: the toolbar,
+    already in sight, is filled again, and its new buttons must be drawn (under Xvfb they were
+    left hidden: an empty 8×6 box over the answer)."""
+    seed(window, versions=True)
+    qtbot.waitUntil(lambda: len(hover.index.cards()) == 2)
+    hover_over(qtbot, hover, Role.USER)
+    answer = message_point(hover, Role.ASSISTANT)
+    move_mouse(window.chat_view.viewport(), answer)
+    qtbot.waitUntil(lambda: "hover-regenerate" in names_shown(hover))
+    buttons = [b for b in hover.toolbar.findChildren(QToolButton) if b.isVisible()]
+    assert [b.objectName() for b in buttons] == [
+        "hover-copy",
+        "hover-regenerate",
+        "hover-delete",
+        "hover-previous",
+    ]
+    assert hover.toolbar.width() >= sum(b.sizeHint().width() for b in buttons)
+
+
+def names_shown(hover: HoverActions) -> list[str]:
+    return [b.objectName() for b in hover.toolbar.findChildren(QToolButton) if b.isVisible()]
 
 
 def test_edit_from_the_toolbar_puts_the_question_in_the_message_box(
