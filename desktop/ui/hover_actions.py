@@ -123,13 +123,16 @@ class HoverActions(QObject):
         self.index = card_index(window)
         self.toolbar = HoverToolbar(self._view.viewport())
         self._card: Card | None = None
-        self._refresh_due = False
         self._viewport = viewport = self._view.viewport()
         viewport.setMouseTracking(True)
         viewport.installEventFilter(self)
         self._view.installEventFilter(self)
         self._view.verticalScrollBar().valueChanged.connect(lambda _v: self._place())
-        self._view.document().contentsChanged.connect(self._refresh_soon)
+        # Once per event-loop turn, however many pieces stream in: a C++ timer restarted by
+        # each change runs no Python per piece.
+        self._refresh_timer = QTimer(self, singleShot=True, interval=0)
+        self._refresh_timer.timeout.connect(self._refresh)
+        self._view.document().contentsChanged.connect(self._refresh_timer.start)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         kind = event.type()
@@ -250,14 +253,8 @@ class HoverActions(QObject):
             self.toolbar.hide()
             self._card = None
 
-    def _refresh_soon(self) -> None:
-        if not self._refresh_due:
-            self._refresh_due = True
-            QTimer.singleShot(0, self, self._refresh)
-
     def _refresh(self) -> None:
         """The document changed: the card shown may have moved, or gone."""
-        self._refresh_due = False
         card = self._card
         if card is None or not self._view.isVisible():  # a closed window: its store may be too
             return

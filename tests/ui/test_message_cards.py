@@ -143,6 +143,57 @@ def test_cards_found_piece_by_piece_match_a_whole_scan(window: MainWindow, qtbot
     assert len(index.found()) == 4  # two questions, two answers
 
 
+SENTENCE = "Llamas hum softly through the nose when they are curious or worried."
+
+
+def shown_on_screen(window: MainWindow) -> QImage:
+    """The chat as the screen has it: what the piece-by-piece repaints left in the window's
+    backing store (the offscreen platform grabs that), not a fresh paint."""
+    viewport = window.chat_view.viewport()
+    at = viewport.mapTo(window, QPoint(0, 0))
+    screen = window.screen()
+    shot = screen.grabWindow(window.winId(), at.x(), at.y(), viewport.width(), viewport.height())
+    return shot.toImage().convertToFormat(QImage.Format.Format_RGB32)
+
+
+def test_cards_repainted_piece_by_piece_look_as_a_whole_repaint(
+    window: MainWindow, qtbot: QtBot
+) -> None:
+    """Only what changes is repainted as an answer streams (the whole view was, per piece):
+    the cards' edges must still end up where a full repaint draws them, while the answer
+    grows past the view's height, as a new question's card comes and when the answer is
+    rendered at its end."""
+    install_cards(window)
+    window.resize(900, 600)
+    window.open_conversation(seed(window))
+    view = window.chat_view
+    app = QApplication.instance()
+    assert app is not None
+
+    def same_as_full_repaint() -> bool:
+        for _turn in range(3):  # a change, the spacing it calls for, the repaint
+            app.processEvents()
+        full = view.viewport().grab().toImage().convertToFormat(QImage.Format.Format_RGB32)
+        return shown_on_screen(window) == full
+
+    view.append_user("Tell me more about the humming.")
+    view.begin_answer(1, "SmolLM2", MODEL)
+    assert same_as_full_repaint()
+    words = SENTENCE.split(" ")
+    text = ""
+    for n in range(240):
+        piece = words[n % len(words)] + (" " if n % 29 else "\n\n")
+        text += piece
+        view.append_answer_text(piece)
+        app.processEvents()
+        if n % 60 == 59:
+            assert same_as_full_repaint(), n
+    assert view.verticalScrollBar().value() > 0  # it grew past the view
+    view.finish_answer(text, "complete")
+    qtbot.waitUntil(lambda: not view.rendering)
+    assert same_as_full_repaint()
+
+
 CODE = "def hum(times: int) -> str:\n    return 'mmm' * times"
 
 
