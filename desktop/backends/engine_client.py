@@ -17,6 +17,7 @@ from typing import Any
 from desktop.backends.engine_modes import ModeMemory
 from desktop.backends.engine_process import EV_EXITED, EV_SAFE_MODE, EngineClient
 from desktop.core import protocol as P
+from desktop.core.adapters import Adapter
 from desktop.core.answer import Answer, AnswerEvent, Failed, Finished, Prompt, TextDelta
 from desktop.core.errors import ContextOverflow, EngineCrashed, LlamasideError, ModelLoadError
 from desktop.core.params import LoadParams, SamplingParams
@@ -106,10 +107,13 @@ class SyncEngine:
         *,
         tools: Sequence[ToolSpec] = (),
         tool_choice: ToolChoice = AUTO,
+        adapters: Sequence[Adapter] = (),
     ) -> Generator[AnswerEvent, None, None]:
         """One answer as typed events; the last is Finished or Failed (the engine's error, or
         its death: code CRASHED)."""
-        rid = self.client.generate(messages, sampling, tools=tools, tool_choice=tool_choice)
+        rid = self.client.generate(
+            messages, sampling, tools=tools, tool_choice=tool_choice, adapters=adapters
+        )
         self.current_id = rid
         while True:
             try:
@@ -201,10 +205,13 @@ class LocalSource:
         *,
         log_path: Path | None = None,
         modes: ModeMemory | None = None,
+        adapters: Sequence[Adapter] = (),
     ) -> None:
         self.model_id = model_id
         self.path = path
         self.params = params
+        #: LoRA adapters applied to every answer (switching them reloads nothing).
+        self.adapters = tuple(adapters)
         self.engine = SyncEngine(log_path=log_path, modes=modes)
         self._loaded = False
 
@@ -222,7 +229,11 @@ class LocalSource:
                 yield Failed(str(exc), code=P.ERROR_LOAD_FAILED)
                 return
         yield from self.engine.events(
-            prompt.wire(), prompt.sampling, tools=prompt.tools, tool_choice=prompt.tool_choice
+            prompt.wire(),
+            prompt.sampling,
+            tools=prompt.tools,
+            tool_choice=prompt.tool_choice,
+            adapters=self.adapters,
         )
 
     def cancel(self) -> None:

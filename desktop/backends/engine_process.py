@@ -23,6 +23,7 @@ from typing import IO, Any
 from desktop.backends.engine_modes import ModeMemory
 from desktop.core import engine_mode
 from desktop.core import protocol as P
+from desktop.core.adapters import Adapter, adapters_to_json
 from desktop.core.engine_mode import EngineMode, SafeMode
 from desktop.core.errors import EngineCrashed
 from desktop.core.params import LoadParams, SamplingParams
@@ -405,8 +406,11 @@ class EngineClient:
         *,
         tools: Sequence[ToolSpec] = (),
         tool_choice: ToolChoice = AUTO,
+        adapters: Sequence[Adapter] = (),
     ) -> int:
         fields: dict[str, Any] = {"messages": messages, "sampling": sampling.to_dict()}
+        if adapters:  # the bare model otherwise (the engine clears what an earlier answer set)
+            fields["adapters"] = adapters_to_json(adapters)
         if tools:  # the model is told of tools only when there are some
             fields["tools"] = [spec.to_dict() for spec in tools]
             fields["tool_choice"] = tool_choice.to_dict()

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import os
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -108,6 +108,8 @@ _KEPT = frozenset(
         "general.alignment",
         "split.no",
         "split.count",
+        "adapter.type",  # a LoRA adapter's (backends.lora_check)
+        "adapter.lora.alpha",
     }
 )
 #: Kept too, under the architecture's prefix ("llama.block_count"): the model's shape, which
@@ -227,6 +229,8 @@ class _Header:
     n_tensors: int
     #: The offset where the last tensor's data ends; None if its type is not in GGML_BLOCKS.
     data_end: int | None
+    #: Each tensor's shape in ggml's order (ne, fastest first), by name.
+    shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
     def integer(self, key: str, default: int) -> int:
         value = self.values.get(key)
@@ -358,6 +362,7 @@ def _parse(path: Path, reader: _Reader) -> _Header:
 
     last_offset = -1
     last_size: int | None = 0
+    shapes: dict[str, tuple[int, ...]] = {}
     for _ in range(n_tensors):
         name = reader.string()
         shown = name.decode("utf-8", errors="replace")
@@ -369,6 +374,7 @@ def _parse(path: Path, reader: _Reader) -> _Header:
         dims = [reader.i64() for _ in range(n_dims)]
         if any(d < 0 for d in dims) or math.prod(dims) >= 2**63:
             raise _Damaged(f"the tensor {shown} has the impossible shape {dims}")
+        shapes[shown] = tuple(dims)
         ggml_type = reader.u32()
         offset = reader.u64()
         if offset >= last_offset:
@@ -383,7 +389,7 @@ def _parse(path: Path, reader: _Reader) -> _Header:
         data_end = data_start + last_offset
     else:
         data_end = data_start + last_offset + last_size
-    return _Header(path, reader.size, values, value_types, n_tensors, data_end)
+    return _Header(path, reader.size, values, value_types, n_tensors, data_end, shapes)
 
 
 def _read_value(reader: _Reader, key: str, kind: int) -> str | int | float | bool:

@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Sequence
 
 from desktop import __version__
-from desktop.cli import chat, cloud, compare, models, tools
+from desktop.cli import chat_args, cloud, compare, models, tools
 from desktop.core.errors import LlamasideError
 from desktop.storage.paths import AppPaths
 
@@ -34,7 +34,7 @@ def _parser() -> argparse.ArgumentParser:
         "few tokens, use a history database in a temporary folder; exit 0 if all works",
     )
     sub = parser.add_subparsers(dest="command")
-    chat.add_parser(sub)
+    chat_args.add_parser(sub)
     models.add_parser(sub)
     cloud.add_parsers(sub)
     compare.add_parsers(sub)

@@ -20,16 +20,18 @@ from desktop.backends.engine_client import LocalSource, failure_error
 from desktop.backends.engine_modes import ModeMemory
 from desktop.backends.images import ImageError
 from desktop.backends.local_models import BUNDLED_ID, available_models, resolve_model
+from desktop.backends.lora_check import AdapterRefused, check_adapter
 from desktop.backends.providers import Providers, open_provider
 from desktop.cli import tools as cli_tools
 from desktop.cli.network import open_network
 from desktop.cli.pictures import image_json, store_pictures
+from desktop.core.adapters import Adapter, adapters_to_json, parse_lora_argument
 from desktop.core.answer import Answer, AnswerEvent, Failed, Prompt, PromptMessage, TextDelta
 from desktop.core.context import drop_plan, title_for, unshared
 from desktop.core.errors import ContextOverflow, InvalidParameter, LlamasideError, ModelNotFound
 from desktop.core.messages import MessageStatus, Role
 from desktop.core.models import LOCAL_PREFIX, CloudModel
-from desktop.core.params import REASONING_EFFORTS, LoadParams, SamplingParams
+from desktop.core.params import LoadParams, SamplingParams
 from desktop.core.parts import Image, Text
 from desktop.core.pricing import PricingError, format_cost
 from desktop.core.usage import Usage
@@ -38,105 +40,6 @@ from desktop.services.turn import ChatTurn, CostOf, TurnPipeline, chat_context
 from desktop.storage.paths import AppPaths
 from desktop.storage.settings import Settings
 from desktop.storage.store import ChatStore, Conversation
-
-
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    chat = sub.add_parser("chat", help="ask a model and stream its answer to stdout")
-    chat.add_argument("prompt", help="the message; '-' reads it from stdin")
-    chat.add_argument(
-        "-m", "--model", help="model id (see `llamaside models list`) or a .gguf path"
-    )
-    chat.add_argument("--system", default="", help="system prompt")
-    chat.add_argument(
-        "--image",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="a picture sent with the question (PNG, JPEG, WebP, GIF); repeat for more. The "
-        "model must see: a local one with its vision projector, or a cloud model that does",
-    )
-    chat.add_argument("--temperature", type=float, default=None)
-    chat.add_argument("--top-p", type=float, default=None)
-    chat.add_argument("--top-k", type=int, default=None)
-    chat.add_argument("--min-p", type=float, default=None)
-    chat.add_argument("--repeat-penalty", type=float, default=None)
-    chat.add_argument("--max-tokens", type=int, default=None)
-    chat.add_argument("--seed", type=int, default=None)
-    chat.add_argument(
-        "--reasoning-effort",
-        choices=[e for e in REASONING_EFFORTS if e],
-        default=None,
-        help="reasoning models (OpenAI o-series and GPT-5, gpt-oss): how hard they think",
-    )
-    chat.add_argument(
-        "--thinking-budget",
-        type=int,
-        default=None,
-        metavar="TOKENS",
-        help="Claude: extended thinking with this many tokens (at least 1024; 0: off)",
-    )
-    chat.add_argument("--ctx", type=int, default=None, help="context size in tokens")
-    chat.add_argument(
-        "--gpu-layers", type=int, default=-1, help="layers to offload to the GPU (-1: all, 0: none)"
-    )
-    chat.add_argument(
-        "--threads", type=int, default=None, help="CPU threads (default: physical cores)"
-    )
-    chat.add_argument(
-        "--n-cpu-moe",
-        type=int,
-        default=0,
-        metavar="N",
-        help="mixture-of-experts models: keep the experts of the first N layers in system RAM",
-    )
-    where = chat.add_mutually_exclusive_group()
-    where.add_argument(
-        "--cpu-sampling",
-        dest="sample_on_device",
-        action="store_false",
-        default=None,
-        help="choose each token on the CPU after llama.cpp computed it (the default with a "
-        "GPU build)",
-    )
-    where.add_argument(
-        "--graph-sampling",
-        dest="sample_on_device",
-        action="store_true",
-        default=None,
-        help="choose each token inside llama.cpp's graph, on the compute device (the default "
-        "on the CPU; experimental in llama.cpp, not yet checked by us on a GPU)",
-    )
-    which = chat.add_mutually_exclusive_group()
-    which.add_argument(
-        "-c",
-        "--continue",
-        dest="continue_last",
-        action="store_true",
-        help="continue the most recent chat (its model, system prompt and context)",
-    )
-    which.add_argument(
-        "--chat", type=int, default=None, metavar="ID", help="continue the chat with this id"
-    )
-    which.add_argument("--no-save", action="store_true", help="do not keep this chat in history")
-    chat.add_argument(
-        "--share-history",
-        action="store_true",
-        help="a continued chat answered so far on this computer (or by another provider) may "
-        "send its earlier messages to the cloud model asked now",
-    )
-    chat.add_argument(
-        "--drop-oldest",
-        action="store_true",
-        help="when a continued chat has outgrown the model's context, stop sending its oldest "
-        "turns (they stay in the history), as the window offers",
-    )
-    chat.add_argument(
-        "--json",
-        action="store_true",
-        help="print one JSON object with the text and usage instead of streaming",
-    )
-    cli_tools.add_chat_arguments(chat)
-    chat.set_defaults(run=cmd_chat)
 
 
 def _silence_stdout() -> None:
@@ -167,11 +70,11 @@ def sampling_from(args: argparse.Namespace, defaults: SamplingParams) -> Samplin
 
 
 def cmd_chat(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
-    """A refused picture (unreadable, or for a model that cannot see) exits with 2 and keeps
-    nothing in the history."""
+    """A refused picture (unreadable, or for a model that cannot see) or LoRA adapter (one that
+    does not fit the model) exits with 2 and keeps nothing in the history."""
     try:
         return _chat(args, paths, out)
-    except (ImageError, CannotSeeImages) as exc:
+    except (ImageError, CannotSeeImages, AdapterRefused) as exc:
         sys.stderr.write(f"llamaside: error: {exc}\n")
         return 2
 
@@ -198,7 +101,14 @@ def _chat(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
             # The servers first: one that is unknown, refused or failing stops it all here.
             tools = cli_tools.open_tools(args, paths, settings, conversation, stack=stack, out=out)
             source = _open_source(
-                ref, args, paths=paths, settings=settings, store=store, stack=stack, images=images
+                ref,
+                args,
+                paths=paths,
+                settings=settings,
+                store=store,
+                stack=stack,
+                images=images,
+                adapters=_adapters(args, store, conversation),
             )
             if conversation is not None and isinstance(source, CloudSource):
                 _cloud_may_continue(store, conversation, source, args.share_history)
@@ -225,6 +135,19 @@ def _chat(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
             )
     finally:
         store.close()
+
+
+def _adapters(
+    args: argparse.Namespace, store: ChatStore, conversation: Conversation | None
+) -> tuple[Adapter, ...]:
+    """--lora's adapters; without it, a continued chat's last answer's (part of its model
+    choice, kept like its model)."""
+    if args.lora:
+        return tuple(parse_lora_argument(text) for text in args.lora)
+    if conversation is None or args.model not in (None, conversation.model):
+        return ()  # another model: the chat's adapters were made for its own
+    answers = [m for m in store.messages(conversation.id) if m.role is Role.ASSISTANT]
+    return answers[-1].adapters if answers else ()
 
 
 def _chat_to_continue(store: ChatStore, args: argparse.Namespace) -> Conversation | None:
@@ -279,6 +202,7 @@ def _open_source(
     store: ChatStore,
     stack: contextlib.ExitStack,
     images: Sequence[Image] = (),
+    adapters: Sequence[Adapter] = (),
 ) -> LocalSource | CloudSource:
     """The model to ask, opened (a local one loaded) before anything is saved, so a model that
     cannot load or a provider that is off leaves no half-made chat in the history; with
@@ -288,6 +212,11 @@ def _open_source(
         name, model_name = ref.split(":", 1)
         if name in {c.name for c in providers.all()}:
             label = providers.get(name).label or name
+            if adapters and args.lora:
+                raise InvalidParameter(
+                    f"LoRA adapters change a local model's weights; {ref} is a cloud model. "
+                    "Ask a local model (-m) with --lora."
+                )
             check_images(CloudModel(name, model_name, label), images)
             network = stack.enter_context(open_network(paths))
             # Refused here (offline, off or keyless) before anything is saved or sent.
@@ -319,9 +248,13 @@ def _open_source(
             raise
         model = models[0]
     check_images(model, images)
+    for adapter in adapters:  # refused here, naming what does not fit, before anything is saved
+        check_adapter(adapter, model.path)
     load = dataclasses.replace(load, mmproj=model.mmproj)
     modes = ModeMemory(paths.engine_modes)
-    local = LocalSource(model.id, model.path, load, log_path=paths.engine_log, modes=modes)
+    local = LocalSource(
+        model.id, model.path, load, log_path=paths.engine_log, modes=modes, adapters=adapters
+    )
     stack.callback(local.close)
     local.load()
     return local
@@ -354,7 +287,13 @@ def _answer(
     else:
         path = store.messages(conversation.id)
         turn = pipeline.begin(
-            conversation, path, source.model_id, sampling, text=text, images=images
+            conversation,
+            path,
+            source.model_id,
+            sampling,
+            text=text,
+            images=images,
+            adapters=source.adapters if isinstance(source, LocalSource) else (),
         )
         prompt, answer = turn.prompt, turn.answer
 
@@ -533,6 +472,7 @@ def _report(
         if tools is not None and turn is not None:
             result.update(cli_tools.report(turn, tools))
         if isinstance(source, LocalSource):
+            result["adapters"] = adapters_to_json(source.adapters)
             result["load_s"] = source.engine.load_s
             result["backend"] = source.engine.model.get("backend")
         out.write(json.dumps(result, ensure_ascii=False) + "\n")

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from desktop.core.adapters import Adapter
 from desktop.core.messages import MessageStatus, Role
 from desktop.core.params import SamplingParams
 from desktop.core.parts import Parts, Text, reasoning_of
@@ -76,6 +77,8 @@ class StoredMessage:
     #: The parts as stored; empty for a message that is its text alone (most are): ``parts``
     #: makes that one Text part when asked, not for every message a long chat opens with.
     stored_parts: Parts = ()
+    #: The LoRA adapters an answer was written with (none: the bare model).
+    adapters: tuple[Adapter, ...] = ()
 
     @property
     def parts(self) -> Parts:

@@ -6,7 +6,8 @@ it, so a late event from a cancelled request can never be mistaken for the curre
 Requests (host -> child), key ``op``:
     load      {path, load: LoadParams}                   -> loaded | error
     generate  {messages, sampling: SamplingParams,       -> started, delta*, tool_call*, done|error
-               tools?: [ToolSpec], tool_choice?: ToolChoice}
+               tools?: [ToolSpec], tool_choice?: ToolChoice,
+               adapters?: [{path, scale}]}  LoRA adapters for this answer (core.adapters)
     cancel    {target: id of a generate}                 -> (the generate ends with done/cancelled)
     shutdown  {}                                         -> the child exits 0
 

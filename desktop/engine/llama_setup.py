@@ -55,6 +55,8 @@ class LogCapture:
         self.loading = False
         #: llama.cpp's report of the last KV cache it made ("llama_kv_cache: size = ...").
         self.kv_report = ""
+        #: Lines kept since the start: marks count these (the deque drops its oldest).
+        self._total = 0
 
         @llama_cpp.llama_log_callback  # type: ignore[untyped-decorator]
         def _callback(level: int, text: bytes, _user_data: ctypes.c_void_p) -> None:
@@ -74,6 +76,7 @@ class LogCapture:
             if level in (_LOG_WARN, _LOG_ERROR):
                 with self._lock:
                     self._lines.append(message.strip())
+                    self._total += 1
             if self._echo:
                 sys.stderr.write(message)
 
@@ -86,11 +89,13 @@ class LogCapture:
 
     def mark(self) -> int:
         with self._lock:
-            return len(self._lines)
+            return self._total
 
     def errors_since(self, mark: int) -> list[str]:
+        """The warnings and errors kept since ``mark`` (at most the last 200)."""
         with self._lock:
-            lines = list(self._lines)[min(mark, len(self._lines)) :]
+            new = self._total - mark
+            lines = list(self._lines)[-new:] if new > 0 else []
         return [line for line in lines if line]
 
 

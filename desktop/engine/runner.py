@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import llama_cpp
 from llama_cpp import llama_chat_format
 
+from desktop.core.adapters import Adapter
 from desktop.core.errors import ContextOverflow, ImageInputError, ModelLoadError, TemplateError
 from desktop.core.params import LoadParams, SamplingParams
 from desktop.core.parts import ToolCall
@@ -43,6 +44,7 @@ from desktop.engine.llama_setup import (
     kv_cache_facts,
     model_params,
 )
+from desktop.engine.lora import Adapters
 from desktop.engine.model_info import ModelInfo
 from desktop.engine.text_filters import StopStringFilter, TokenText
 from desktop.engine.tool_use import ToolUse, sampler_chain
@@ -119,6 +121,7 @@ class Runner:
         self._log = log
         self._llm: Any = None
         self._vision: Vision | None = None
+        self._adapters: Adapters | None = None
         #: Why a projector asked for could not be used ("" when it was, or none was asked).
         self._no_vision = ""
         self._formatter: llama_chat_format.Jinja2ChatFormatter | None = None
@@ -248,6 +251,7 @@ class Runner:
         )
         self._eog = lambda token: bool(llama_cpp.llama_vocab_is_eog(vocab, token))
         self._llm = llm
+        self._adapters = Adapters(llm._model.model, llm._ctx.ctx, self._log)
         kv_type, kv_bytes = kv_cache_facts(self._log.kv_report)
         self.info = ModelInfo(
             path=str(path),
@@ -273,6 +277,7 @@ class Runner:
         if self._vision is not None:  # it points at the model: freed first
             self._vision.close()
             self._vision = None
+        self._adapters = None  # freed with their model
         if self._llm is not None:
             self._llm.close()
             self._llm = None
@@ -327,6 +332,7 @@ class Runner:
         tools: Sequence[ToolSpec] = (),
         tool_choice: ToolChoice = AUTO,
         on_call: Callable[[ToolCall], None] = lambda _call: None,
+        adapters: Sequence[Adapter] = (),
     ) -> Usage:
         """Stream one answer. Raises ContextOverflow before any decoding if the prompt is too long.
 
@@ -334,8 +340,10 @@ class Runner:
         same for a reasoning model's thinking (its <think> block); the caller ships them. With
         ``tools`` the model is offered them and ``on_call`` receives its calls at the end.
         """
-        assert self._llm is not None and self.info is not None
+        assert self._llm is not None and self.info is not None and self._adapters is not None
         t0 = time.perf_counter()
+        if self._adapters.use(adapters):  # the cached prompt was computed with other weights
+            self._llm.n_tokens = 0
         use = ToolUse(self._tool_format, tools, tool_choice) if tools else None
         extra: dict[str, Any] = {}
         images: list[str] = []

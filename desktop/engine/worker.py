@@ -16,6 +16,7 @@ import traceback
 from typing import IO, Any
 
 from desktop.core import protocol as P
+from desktop.core.adapters import adapters_from_json
 from desktop.core.errors import (
     ContextOverflow,
     ImageInputError,
@@ -210,6 +211,7 @@ class Engine:
             tools=tools,
             tool_choice=ToolChoice.from_dict(request.get("tool_choice")),
             on_call=lambda call: self._writer.send(P.EV_TOOL_CALL, rid, call=part_to_json(call)),
+            adapters=adapters_from_json(request.get("adapters")),
         )
         self._writer.send(P.EV_DONE, rid, usage=usage.to_dict())
 

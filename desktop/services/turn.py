@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+from desktop.core.adapters import Adapter
 from desktop.core.answer import Answer, AnswerEvent, AnswerSource, Finished, Prompt, TextDelta
 from desktop.core.chat_records import AT_LEAF, Conversation, StoredMessage, Versions
 from desktop.core.context import NEW_CHAT_TITLE, ChatContext, plan_prompt, title_for
@@ -245,6 +246,7 @@ class TurnPipeline:
         after: int | None = AT_LEAF,
         question: StoredMessage | None = None,
         images: Sequence[Image] = (),
+        adapters: Sequence[Adapter] = (),
     ) -> ChatTurn:
         """Save the question (``text``, following ``after``) or take an existing one
         (``question``, to regenerate its answer) and add the answer's row, streaming.
@@ -272,6 +274,7 @@ class TurnPipeline:
             model=model_id,
             status=MessageStatus.STREAMING,
             parent_id=question.id,
+            adapters=adapters,
         )
         prompt = plan_prompt(
             [*earlier, question], answer.id, chat_context(conversation), sampling, cid

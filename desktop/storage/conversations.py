@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from desktop.core.adapters import adapters_from_json, adapters_to_json
 from desktop.core.chat_records import (
     HIT_END,
     HIT_START,
@@ -161,6 +162,8 @@ class Conversations(Database):
                 if reasoning_of(parts):
                     message["reasoning"] = reasoning_of(parts)
                 message["parts"] = [part_to_json(p) for p in parts]
+                if r.get("adapters"):  # the LoRA adapters the answer was written with
+                    message["adapters"] = json.loads(r["adapters"])
                 messages.append(message)
             conversations.append(
                 {
@@ -213,8 +216,8 @@ class Conversations(Database):
                     text, parts_json = parts_to_columns(message_parts(message))
                     cursor = self.db.execute(
                         "INSERT INTO messages (conversation_id, role, content, model, status, "
-                        "usage, error, created, parent_id, parts) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        "usage, error, created, parent_id, parts, adapters) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         [
                             conversation_id,
                             message["role"],
@@ -226,6 +229,7 @@ class Conversations(Database):
                             message["created"],
                             parent_id,
                             parts_json,
+                            _adapters_column(message.get("adapters")),
                         ],
                     )
                     new_ids.append(int(cursor.lastrowid or 0))
@@ -313,3 +317,10 @@ class Conversations(Database):
     def delete_conversation(self, conversation_id: int) -> None:
         with self._writing():
             self.db.execute("DELETE FROM conversations WHERE id = ?", [conversation_id])
+
+
+def _adapters_column(data: Any) -> str | None:
+    """An imported answer's adapters as stored; a list this version cannot read refuses the
+    file (InvalidParameter says which), like any other malformed message."""
+    adapters = adapters_from_json(data)
+    return json.dumps(adapters_to_json(adapters)) if adapters else None

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from typing import Any
 
+from desktop.core.adapters import Adapter, adapters_to_json
 from desktop.core.chat_records import AT_LEAF, StoredMessage, Versions
 from desktop.core.errors import StoreError
 from desktop.core.messages import MessageStatus, Role
@@ -14,6 +16,7 @@ from desktop.core.parts import Parts, Text
 from desktop.storage.database import Database, now_iso
 from desktop.storage.rows import (
     MESSAGE_COLUMNS,
+    PARENT,
     message_from_row,
     message_from_tuple,
     parts_from_column,
@@ -37,6 +40,7 @@ class Messages(Database):
         *,
         parent_id: int | None = AT_LEAF,
         parts: Parts | None = None,
+        adapters: Sequence[Adapter] = (),
     ) -> StoredMessage:
         """Append to the branch on screen, or (``parent_id``) start a new version of the
         messages that follow that parent. The new message becomes the end of the branch.
@@ -51,7 +55,7 @@ class Messages(Database):
                 parent_id = row[0] if row else None
             cursor = self.db.execute(
                 "INSERT INTO messages (conversation_id, role, content, model, status, created, "
-                "parent_id, parts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "parent_id, parts, adapters) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     conversation_id,
                     role.value,
@@ -61,6 +65,7 @@ class Messages(Database):
                     stamp,
                     parent_id,
                     parts_json,
+                    json.dumps(adapters_to_json(adapters)) if adapters else None,
                 ],
             )
             message_id = int(cursor.lastrowid or 0)
@@ -177,7 +182,7 @@ class Messages(Database):
         # Bounded by the number of messages: a (corrupt) cycle cannot hang the window.
         while current is not None and len(path) < len(rows):
             path.append(message_from_tuple(current))
-            current = rows.get(current[-1])
+            current = rows.get(current[PARENT])
         path.reverse()
         return path
 

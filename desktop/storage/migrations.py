@@ -283,6 +283,12 @@ def _m015_comparison_prompt_parts(db: Executes) -> None:
     db.executescript("ALTER TABLE comparison_answers ADD COLUMN prompt_parts TEXT;")
 
 
+def _m016_message_adapters(db: Executes) -> None:
+    # The LoRA adapters an answer was written with, and their scales (core.adapters, as JSON);
+    # NULL for the bare model, as every answer before them.
+    db.executescript("ALTER TABLE messages ADD COLUMN adapters TEXT;")
+
+
 #: Ordered and append-only: a migration, once released, never changes. Its position is its id.
 MIGRATIONS: list[tuple[str, Callable[[Executes], None]]] = [
     ("initial", _m001_initial),
@@ -300,4 +306,5 @@ MIGRATIONS: list[tuple[str, Callable[[Executes], None]]] = [
     ("outbound_images", _m013_outbound_images),
     ("model_projectors", _m014_model_projectors),
     ("comparison_prompt_parts", _m015_comparison_prompt_parts),
+    ("message_adapters", _m016_message_adapters),
 ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from desktop.core.adapters import Adapter, adapters_from_json
 from desktop.core.chat_records import Conversation, StoredMessage
 from desktop.core.errors import InvalidParameter
 from desktop.core.messages import MessageStatus, Role
@@ -98,8 +99,11 @@ _ROLES = {role.value: role for role in Role}
 _STATUSES = {status.value: status for status in MessageStatus}
 #: The columns message_from_tuple reads, in its order (parent_id last).
 MESSAGE_COLUMNS = (
-    "id, conversation_id, role, content, model, status, usage, error, created, parts, parent_id"
+    "id, conversation_id, role, content, model, status, usage, error, created, parts, parent_id, "
+    "adapters"
 )
+#: Where a row of MESSAGE_COLUMNS has its parent's id.
+PARENT = 10
 #: How a stored parts value that cannot be read is shown (its raw text kept under "raw").
 UNREADABLE = "unreadable"
 
@@ -141,6 +145,16 @@ def with_text(parts: Parts, content: str | None, reasoning: str | None) -> Parts
     return tuple(result)
 
 
+def _adapters(raw: str | None) -> tuple[Adapter, ...]:
+    """The adapters column; one this version cannot read shows as none (the answer opens)."""
+    if not raw:
+        return ()
+    try:
+        return adapters_from_json(json.loads(raw))
+    except (ValueError, InvalidParameter):
+        return ()
+
+
 def message_from_row(row: dict[str, Any]) -> StoredMessage:
     return StoredMessage(
         row["id"],
@@ -155,6 +169,7 @@ def message_from_row(row: dict[str, Any]) -> StoredMessage:
         row["created"],
         row.get("parent_id"),
         _stored_parts(row.get("parts"), row["content"]),
+        _adapters(row.get("adapters")),
     )
 
 
@@ -173,4 +188,5 @@ def message_from_tuple(row: tuple[Any, ...]) -> StoredMessage:
         row[8],
         row[10],
         _stored_parts(row[9], row[3]),
+        _adapters(row[11]) if row[11] else (),
     )
