@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Sequence
 
 from desktop import __version__
-from desktop.cli import chat_args, cloud, compare, models, tools
+from desktop.cli import chat_args, cloud, compare, models, serve, tools
 from desktop.core.errors import LlamasideError
 from desktop.storage.paths import AppPaths
 
@@ -39,6 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     cloud.add_parsers(sub)
     compare.add_parsers(sub)
     tools.add_parser(sub)
+    serve.add_parser(sub)
     return parser
 
 
