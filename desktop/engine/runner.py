@@ -44,6 +44,7 @@ from desktop.engine.llama_setup import (
     kv_cache_facts,
     model_params,
 )
+from desktop.engine.lookup_decoding import LookupStats, TokenSteps, lookup_wanted
 from desktop.engine.lora import Adapters
 from desktop.engine.model_info import ModelInfo
 from desktop.engine.text_filters import StopStringFilter, TokenText
@@ -135,8 +136,11 @@ class Runner:
         self._vocab: Any = None
         self._n_vocab = 0
         self._sample_on_device = True
+        self._device_asked = False  # sample_on_device set true by the user: it beats lookup
         #: Whether the last answer's tokens were chosen inside llama_decode (tests read it).
         self.last_sampled_on_device = False
+        #: The last answer's prompt-lookup drafts (lookup_decoding.py): how many were kept.
+        self.last_lookup = LookupStats()
         # One buffer reused for every token's text (no per-token allocation).
         self._piece_buf = ctypes.create_string_buffer(256)
 
@@ -249,6 +253,7 @@ class Runner:
         self._sample_on_device = (
             graph_sampling_default() if params.sample_on_device is None else params.sample_on_device
         )
+        self._device_asked = params.sample_on_device is True
         self._eog = lambda token: bool(llama_cpp.llama_vocab_is_eog(vocab, token))
         self._llm = llm
         self._adapters = Adapters(llm._model.model, llm._ctx.ctx, self._log)
@@ -456,12 +461,8 @@ class Runner:
                 repeat_penalty=sampling.repeat_penalty,
             )
         chain = sampler.sampler
-        sample = llama_cpp.llama_sampler_sample
-        decode = llama_cpp.llama_decode
-        token_buf = (llama_cpp.llama_token * 1)()
-        # Positions come from the context's memory (pos NULL): the prompt is already there.
-        one = llama_cpp.llama_batch_get_one(token_buf, 1)
         generated: list[int] = []
+        steps: TokenSteps | None = None
         # Reuse the prefix this context already holds (the earlier turns of the chat): eval()
         # drops the memory after it and decodes the rest of the prompt in n_batch chunks.
         llm.n_tokens = cached
@@ -471,8 +472,12 @@ class Runner:
         # inside llama_decode, so the host never scans every logit. It must be attached
         # before the prompt's last batch: attaching after it breaks the chain's CPU path
         # (its device samplers are skipped there).
+        # Drafts need logits at several positions; the graph samples one output per sequence.
+        pictures = chunks is not None
+        wanted = not self._device_asked and lookup_wanted(sampling, llm._model.model, pictures)
         on_device = (
             self._sample_on_device
+            and not wanted
             and grammar is None  # a grammar is matched on the CPU, token by token
             and graph_sampling_safe(sampling)
             and bool(llama_cpp.llama_set_sampler(ctx, 0, chain))
@@ -484,11 +489,13 @@ class Runner:
             else:
                 llm.eval(tokens[cached:])
             n_past = llm.n_tokens
+            steps = TokenSteps(ctx, chain, n_past, n_past + budget - 1, tokens if wanted else None)
+            self.last_lookup = steps.stats
             self.last_sampled_on_device = (
                 on_device and llama_cpp.llama_get_sampled_token_ith(ctx, -1) != -1
             )
             while True:
-                token = sample(chain, ctx, -1)
+                token = steps.sample()
                 if n_out == 0:
                     first_token_at = time.perf_counter()
                     self._abort_check = None
@@ -526,10 +533,7 @@ class Runner:
                 if n_out >= budget:
                     reason = StopReason.LENGTH
                     break
-                token_buf[0] = token
-                status = decode(ctx, one)
-                if status != 0:
-                    raise RuntimeError(f"llama_decode returned {status}")
+                steps.advance(token)  # decodes it (and a draft after it, when one is found)
                 generated.append(token)
         except PromptCancelled:
             reason = StopReason.CANCELLED
@@ -545,6 +549,8 @@ class Runner:
             if on_device:
                 # The context keeps a pointer to the chain: detach before freeing it.
                 llama_cpp.llama_set_sampler(ctx, 0, None)
+            if steps is not None:
+                steps.close()  # before the chain goes: drops draft tokens never handed out
             sampler.close()
             # What the context now holds, for the next turn's prefix reuse.
             if generated and n_past:

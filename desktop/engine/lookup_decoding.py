@@ -1,0 +1,206 @@
+"""Speculative decoding by prompt lookup: drafts from the prompt and the answer so far.
+
+No second model: when the last few tokens appeared before (the code being edited, the text
+being summarised, the answer's own repetitions), the tokens that followed them then are the
+draft. One llama_decode checks the last token and the whole draft, with logits at each
+position; the sampler chain then chooses at each position in order, exactly as plain decoding
+would, and the draft is kept up to the first position where its choice differs (that choice is
+the next token). The rejected positions leave the KV cache (llama_memory_seq_rm).
+
+Each kept token was chosen by the same sampler chain, in the same order, from logits computed
+with the same tokens before it, so the answer's distribution is the plain loop's (at
+temperature 0, the same tokens, up to float rounding of batched kernels). Runner (runner.py)
+drives it through TokenSteps: sample() for the next token, advance() to make it part of the
+context. With no draft (lookup off, or nothing found) that is plain decoding, one token a call.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import llama_cpp
+
+from desktop.core.params import SamplingParams
+
+#: 1 turns prompt lookup on for every answer it can serve, 0 off; unset, ON_BY_DEFAULT decides.
+LOOKUP_ENV = "LLAMASIDE_LOOKUP"
+#: Off until greedy answers match plain decoding on every prompt: on this build the logits of a
+#: batch differ from one-token logits in rounding (up to 0.5 on SmolLM2-135M), enough to flip
+#: a near tie, so some greedy answers change (docs/benchmarks.md, "same text").
+ON_BY_DEFAULT = False
+#: Longest and shortest n-gram looked up; longer matches are tried first (fewer false drafts).
+MAX_NGRAM = 3
+MIN_NGRAM = 2
+#: Most draft tokens checked in one decode; the length adapts to how much was kept last time.
+#: On a 2-core CPU each drafted token costs about 0.37 of a token's decode for SmolLM2-135M
+#: (compute-bound); for a large, memory-bound model it is nearly free.
+MAX_DRAFT = 10
+MIN_DRAFT = 1
+#: Once on by default, only up to this temperature: above it fewer drafts are kept and a
+#: rejected draft costs a batch decode (docs/benchmarks.md, "Speculative decoding").
+MAX_TEMPERATURE = 0.0
+
+
+def lookup_wanted(sampling: SamplingParams, model: Any, pictures: bool) -> bool:
+    """Whether this answer drafts by prompt lookup.
+
+    Off for pictures: a vision prompt's units hold image placeholders and, for Qwen-VL, its
+    positions are not one per unit, so explicit draft positions would be wrong. Off for
+    recurrent and hybrid models: their state cannot drop the rejected positions. When on, the
+    answer samples on the CPU: llama.cpp's in-graph sampling takes one output per sequence.
+    """
+    asked = os.environ.get(LOOKUP_ENV, "")
+    if asked == "0" or pictures:
+        return False
+    if asked != "1" and not (ON_BY_DEFAULT and sampling.temperature <= MAX_TEMPERATURE):
+        return False
+    return not (llama_cpp.llama_model_is_recurrent(model) or llama_cpp.llama_model_is_hybrid(model))
+
+
+class NgramIndex:
+    """The token history and, for each n-gram in it, where it last appeared with a token after it.
+
+    Appending is a few dict writes, a lookup a few dict reads: the index is kept up to date as
+    the answer grows instead of scanning the history for every draft.
+    """
+
+    def __init__(
+        self, tokens: Sequence[int], max_n: int = MAX_NGRAM, min_n: int = MIN_NGRAM
+    ) -> None:
+        self._max_n, self._min_n = max_n, min_n
+        self._maps: dict[int, dict[tuple[int, ...], int]] = {n: {} for n in range(min_n, max_n + 1)}
+        self.tokens: list[int] = []
+        for token in tokens:
+            self.append(token)
+
+    def append(self, token: int) -> None:
+        hist, end = self.tokens, len(self.tokens)
+        # The n-grams ending here now have a continuation: `token`, at index `end`.
+        for n, seen in self._maps.items():
+            if end >= n:
+                seen[tuple(hist[end - n :])] = end
+        hist.append(token)
+
+    def draft(self, k: int) -> list[int]:
+        """Up to k tokens that followed the latest earlier occurrence of the history's tail."""
+        hist, end = self.tokens, len(self.tokens)
+        for n in range(self._max_n, self._min_n - 1, -1):
+            if end >= n:
+                at = self._maps[n].get(tuple(hist[end - n :]))
+                if at is not None:
+                    return hist[at : at + k]
+        return []
+
+
+@dataclass
+class LookupStats:
+    """How an answer's drafts fared (tests and benchmarks read it)."""
+
+    drafted: int = 0
+    accepted: int = 0
+    verifications: int = 0
+
+
+class TokenSteps:
+    """The token loop's two steps, with or without drafts.
+
+    sample() gives the next token; advance(token) makes it part of the context (it is then in
+    the KV cache). Without a draft, advance decodes the one token and sample() samples its
+    logits, as the plain loop did. With one, advance decodes token + draft in one batch and
+    samples every position in order at once; the kept tokens are then handed out by sample()
+    one by one, already in the cache, so advance has nothing to decode for them.
+    """
+
+    def __init__(
+        self, ctx: Any, chain: Any, n_in_cache: int, max_pos: int, history: Sequence[int] | None
+    ) -> None:
+        """n_in_cache: tokens the context holds; max_pos: how many it may hold (no draft goes
+        past it); history: the prompt's tokens to draft from, or None for plain decoding."""
+        self._ctx, self._chain = ctx, chain
+        self._index = NgramIndex(history) if history is not None else None
+        self._n = n_in_cache
+        self._advanced = n_in_cache  # what the cache should hold once the answer ends
+        self._max_pos = max_pos
+        self.stats = LookupStats()
+        self._ready: list[int] = []  # verified tokens not yet handed out, in order
+        self._k = 4
+        self._token_buf = (llama_cpp.llama_token * 1)()
+        # Positions come from the context's memory (pos NULL), as in the plain loop.
+        self._one = llama_cpp.llama_batch_get_one(self._token_buf, 1)
+        self._batch: Any = None
+        if self._index is not None:
+            self._batch = llama_cpp.llama_batch_init(MAX_DRAFT + 1, 0, 1)
+            for i in range(MAX_DRAFT + 1):
+                self._batch.n_seq_id[i] = 1
+                self._batch.seq_id[i][0] = 0
+                self._batch.logits[i] = 1
+
+    def sample(self) -> int:
+        if self._ready:
+            return self._ready.pop(0)
+        return int(llama_cpp.llama_sampler_sample(self._chain, self._ctx, -1))
+
+    def advance(self, token: int) -> None:
+        """Make ``token`` (the last one sample() gave) part of the context."""
+        index = self._index
+        self._advanced += 1
+        if index is not None:
+            index.append(token)
+        if self._ready:
+            return  # a kept draft token: already decoded
+        k = min(self._k, self._max_pos - self._n - 1)
+        draft = index.draft(k) if index is not None and k > 0 else []
+        if not draft:
+            self._token_buf[0] = token
+            self._decode(self._one)
+            self._n += 1
+            return
+        self._verify(token, draft)
+
+    def _decode(self, batch: Any) -> None:
+        status = llama_cpp.llama_decode(self._ctx, batch)
+        if status != 0:
+            raise RuntimeError(f"llama_decode returned {status}")
+
+    def _verify(self, token: int, draft: list[int]) -> None:
+        batch, start = self._batch, self._n
+        for i, t in enumerate([token, *draft]):
+            batch.token[i] = t
+            batch.pos[i] = start + i
+        batch.n_tokens = len(draft) + 1
+        self._decode(batch)
+        # In output order without gaps (llama_sampler_sample's contract): each choice is made
+        # after the chain has seen the tokens before it, as in plain decoding.
+        kept = 0
+        chosen = int(llama_cpp.llama_sampler_sample(self._chain, self._ctx, 0))
+        while kept < len(draft) and chosen == draft[kept]:
+            kept += 1
+            chosen = int(llama_cpp.llama_sampler_sample(self._chain, self._ctx, kept))
+        # The context now holds token + the kept draft; the rejected positions go.
+        self._n = start + 1 + kept
+        if kept < len(draft):
+            memory = llama_cpp.llama_get_memory(self._ctx)
+            if not llama_cpp.llama_memory_seq_rm(memory, 0, self._n, -1):
+                raise RuntimeError("llama.cpp could not drop rejected draft tokens")
+        self._ready = [*draft[:kept], chosen]
+        stats = self.stats
+        stats.drafted += len(draft)
+        stats.accepted += kept
+        stats.verifications += 1
+        # All kept: try a longer draft next time; cut short: one a little past what was kept.
+        self._k = min(MAX_DRAFT, self._k * 2) if kept == len(draft) else max(MIN_DRAFT, kept + 1)
+
+    def close(self) -> None:
+        """Free the batch and leave the cache holding exactly the tokens advanced: kept draft
+        tokens never advanced (the answer stopped first) are dropped."""
+        if self._n > self._advanced:
+            memory = llama_cpp.llama_get_memory(self._ctx)
+            llama_cpp.llama_memory_seq_rm(memory, 0, self._advanced, -1)
+            self._n = self._advanced
+        self._ready = []
+        if self._batch is not None:
+            llama_cpp.llama_batch_free(self._batch)
+            self._batch = None
