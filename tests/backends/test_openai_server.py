@@ -31,6 +31,8 @@ KEY = "sk-test-local-server"
 BARE_ID = BUNDLED_ID.removeprefix("local:")
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
 COUNTING = [{"role": "user", "content": "Count from 1 to 1000, separated by commas."}]
+#: A greedy answer that runs to 900 tokens on SmolLM2 (its counting stops after 70).
+LONG = [{"role": "user", "content": "List one hundred animals, one per line, numbered."}]
 #: A line of the request text that must never reach the served-requests log.
 SECRET_PROMPT = "my secret plans for the zebra parade"
 
@@ -225,7 +227,7 @@ def test_concurrent_clients_are_answered_first_come_first_served(served: Served)
 
 def test_a_client_that_leaves_mid_stream_frees_the_engine(served: Served) -> None:
     stopped_before, logged = served.served.stopped, len(served.log.entries())
-    stream = _ask(served.client(), COUNTING, max_tokens=900, stream=True)
+    stream = _ask(served.client(), LONG, max_tokens=900, stream=True)
     received = 0
     for chunk in stream:
         received += bool(chunk.choices and chunk.choices[0].delta.content)
@@ -242,18 +244,23 @@ def test_a_client_that_leaves_mid_stream_frees_the_engine(served: Served) -> Non
 
 def test_a_client_that_leaves_while_queued_never_reaches_the_engine(served: Served) -> None:
     skipped_before = served.served.skipped
-    holder = _ask(served.client(), COUNTING, max_tokens=900, stream=True)
-    for chunk in holder:
-        if chunk.choices and chunk.choices[0].delta.content:
-            break  # it holds the engine now
-    # A client that gives up while waiting its turn (its timeout closes the connection).
-    impatient = openai.OpenAI(
-        base_url=served.open.base_url, api_key="unused", max_retries=0, timeout=1.0
-    )
-    served.clients.append(impatient)
-    with pytest.raises(openai.APITimeoutError):
-        _ask(impatient, QUESTION, max_tokens=4)
-    holder.close()
+    # The engine's one worker is kept busy until the test opens the gate, so the next request
+    # waits its turn. (A long answer held it before, but SmolLM2 counts for 70 tokens, about a
+    # second on a quiet machine: sometimes done before the client gave up.)
+    gate = threading.Event()
+    held = served.served._worker.submit(gate.wait, 60)
+    try:
+        # A client that gives up while waiting its turn (its timeout closes the connection).
+        impatient = openai.OpenAI(
+            base_url=served.open.base_url, api_key="unused", max_retries=0, timeout=1.0
+        )
+        served.clients.append(impatient)
+        with pytest.raises(openai.APITimeoutError):
+            _ask(impatient, QUESTION, max_tokens=4)
+        time.sleep(1.0)  # the server's loop sees the closed connection (it takes milliseconds)
+    finally:
+        gate.set()
+        held.result(timeout=10)
     assert _ask(served.client(), QUESTION, max_tokens=4).choices[0].message.content
     assert served.served.skipped == skipped_before + 1
 
