@@ -10,7 +10,7 @@ from pytestqt.qtbot import QtBot
 
 from desktop.core.messages import MessageStatus, Role
 from desktop.storage.store import StoredMessage
-from desktop.ui import chat_view
+from desktop.ui import chat_view, message_html
 from desktop.ui.chat_view import ChatView
 from desktop.ui.render import markdown_parts
 
@@ -58,6 +58,13 @@ $$
 
 def long_answer(sections: int = 12) -> str:
     return "".join(SECTION.format(i=i) for i in range(sections)) + "The end."
+
+
+@pytest.fixture(autouse=True)
+def _one_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One time on every header: documents compared across a minute's turn differed (19:17
+    against 19:18)."""
+    monkeypatch.setattr(message_html, "_clock", lambda _created: "09:15")
 
 
 def streamed(qtbot: QtBot, text: str) -> ChatView:
