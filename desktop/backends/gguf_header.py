@@ -439,3 +439,30 @@ def _tensor_bytes(name: str, ggml_type: int, dims: list[int]) -> int | None:
     if row % per_block:
         raise _Damaged(f"the tensor {name} has rows of {row} values, not whole blocks")
     return row // per_block * block_bytes * math.prod(dims[1:])
+
+
+def gguf_type(path: Path) -> str | None:
+    """The file's general.type ("model", "adapter", "mmproj"...), read from its metadata only
+    as far as that entry (writers put it among the first); None if it has none or is not a
+    GGUF file. Cheap enough to ask of every file in the models folder at each listing."""
+    try:
+        with path.open("rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if handle.read(4) != GGUF_MAGIC:
+                return None
+            reader = _Reader(handle, size)
+            reader.pos = 4
+            if reader.u32() != GGUF_VERSION:
+                return None
+            reader.i64()  # the tensor count
+            n_kv = reader.i64()
+            for _ in range(min(n_kv, IMPLAUSIBLE)):
+                key = reader.string()
+                kind = reader.u32()
+                if key == b"general.type" and kind == _STRING:
+                    value = _read_value(reader, "general.type", kind)
+                    return value if isinstance(value, str) else None
+                _skip_value(reader, key.decode("utf-8", errors="replace"), kind)
+    except (OSError, _Truncated, _Damaged):
+        return None
+    return None

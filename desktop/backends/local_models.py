@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from desktop.backends.gguf_check import is_projector_file
+from desktop.backends.gguf_header import gguf_type
 from desktop.core.catalog import is_projector_name, projector_rank
 from desktop.core.errors import ModelNotFound
 from desktop.core.models import LOCAL_PREFIX, LocalModel
@@ -122,6 +123,8 @@ def scan_folder(folder: Path) -> list[LocalModel]:
             continue
         if is_projector_name(name):
             continue  # vision projectors are not chat models
+        if gguf_type(path) == "adapter":
+            continue  # LoRA adapters change a model; backends.local_adapters lists them
         model = LocalModel.for_file(str(path), source="folder", size_bytes=path.stat().st_size)
         found.append(dataclasses.replace(model, mmproj=folders.projector_for(path)))
     return found
@@ -145,6 +148,8 @@ def available_models(
     folders = _Folders()
     for file in user_files:
         path = Path(file)
+        if gguf_type(path) == "adapter":
+            continue  # an adapter the user added: backends.local_adapters lists it
         size = path.stat().st_size if path.is_file() else 0
         model = LocalModel.for_file(str(path), source="user", size_bytes=size)
         models.append(dataclasses.replace(model, mmproj=folders.projector_for(path)))

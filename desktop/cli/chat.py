@@ -100,6 +100,7 @@ def _chat(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
         with contextlib.ExitStack() as stack:
             # The servers first: one that is unknown, refused or failing stops it all here.
             tools = cli_tools.open_tools(args, paths, settings, conversation, stack=stack, out=out)
+            adapters = _adapters(args, store, conversation)
             source = _open_source(
                 ref,
                 args,
@@ -108,7 +109,7 @@ def _chat(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
                 store=store,
                 stack=stack,
                 images=images,
-                adapters=_adapters(args, store, conversation),
+                adapters=adapters,
             )
             if conversation is not None and isinstance(source, CloudSource):
                 _cloud_may_continue(store, conversation, source, args.share_history)
@@ -121,6 +122,8 @@ def _chat(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
                 )
             elif conversation is not None:
                 store.set_conversation_model(conversation.id, source.model_id)
+            if conversation is not None and args.lora and turn_store is store:
+                store.set_adapters(conversation.id, adapters)  # the window's choice follows
             return _answer(
                 args,
                 paths,
@@ -140,14 +143,13 @@ def _chat(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
 def _adapters(
     args: argparse.Namespace, store: ChatStore, conversation: Conversation | None
 ) -> tuple[Adapter, ...]:
-    """--lora's adapters; without it, a continued chat's last answer's (part of its model
-    choice, kept like its model)."""
+    """--lora's adapters; without it, a continued chat's own choice (made with --lora or the
+    window's LoRA button: part of its model choice, kept like its model)."""
     if args.lora:
         return tuple(parse_lora_argument(text) for text in args.lora)
     if conversation is None or args.model not in (None, conversation.model):
         return ()  # another model: the chat's adapters were made for its own
-    answers = [m for m in store.messages(conversation.id) if m.role is Role.ASSISTANT]
-    return answers[-1].adapters if answers else ()
+    return conversation.adapters
 
 
 def _chat_to_continue(store: ChatStore, args: argparse.Namespace) -> Conversation | None:

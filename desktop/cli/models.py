@@ -19,10 +19,12 @@ from desktop.backends.catalog_file import load_catalog
 from desktop.backends.downloader import DownloadCancelled, RemoteFile, remove_partial
 from desktop.backends.engine_client import probe_engine
 from desktop.backends.hub import GgufGroup, Hub, HubError, group_files, select, with_projector
+from desktop.backends.local_adapters import AdapterShelf
 from desktop.backends.local_models import available_models, resolve_model
 from desktop.backends.model_downloads import ModelProgress, download_group, verify_file
 from desktop.backends.providers import Providers, open_provider
 from desktop.cli.network import open_network
+from desktop.core.adapters import AdapterFile
 from desktop.core.catalog import CatalogError, split_part
 from desktop.core.download_records import DownloadRecord
 from desktop.core.errors import InvalidParameter, LlamasideError, ModelNotFound, StoreError
@@ -131,9 +133,11 @@ def cmd_list(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
     local: list[LocalModel] = []
     remote: list[CloudModel] = []
     problems: list[str] = []
+    adapters: list[AdapterFile] = []
     if not args.remote:
         with _store(paths) as store:
             local = _models(paths, store)
+            adapters = AdapterShelf().listing(paths.models, store.user_models())
     if not args.local:
         remote, problems = _remote_models(paths)
     for problem in problems:  # the rest is listed all the same
@@ -142,6 +146,7 @@ def cmd_list(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
         rows = [{**m.__dict__, "where": "local"} for m in local] + [
             {"id": m.id, "name": m.name, "provider": m.provider, "where": "remote"} for m in remote
         ]
+        rows += [{**a.__dict__, "where": "adapter"} for a in adapters]
         out.write(json.dumps(rows, indent=2) + "\n")
         return 0
     if not local and not remote:
@@ -158,6 +163,12 @@ def cmd_list(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
         out.write(f"{model.id:<{width}}  {size:>9}  {model.name}{eyes}  ({model.path})\n")
     for cloud in remote:
         out.write(f"{cloud.id:<{width}}  {'☁':>9}  {cloud.name}\n")
+    if adapters:
+        out.write("\nLoRA adapters (use one with: llamaside chat -m MODEL --lora FILE[:SCALE]):\n")
+    for adapter in adapters:
+        made_for = f"for {adapter.architecture} models" if adapter.architecture else ""
+        size = human_size(adapter.size_bytes)
+        out.write(f"  {adapter.name}  {size:>9}  {made_for}  ({adapter.path})\n")
     return 0
 
 
@@ -326,6 +337,15 @@ def _download(
             out.write("Paused. Run the same command again to resume.\n")
             return 130
         bar.done()
+    adapter = AdapterShelf().read(first)
+    if adapter is not None:  # a fine-tune, downloaded like a model: it goes with its model
+        out.write(
+            f"Verified (sha256) and ready: the LoRA adapter {adapter.name}, for "
+            f"{adapter.architecture or 'its base'} models.\n"
+            f'Use it: llamaside chat -m MODEL --lora "{first}" "Hello" (or choose it beside the '
+            "model picker, under LoRA, in the window)\n"
+        )
+        return 0
     model = LocalModel.for_file(str(first))
     if group.projector is not None:
         out.write("It sees images: its vision projector is beside it.\n")
@@ -343,6 +363,10 @@ def cmd_import(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
         raise InvalidParameter(f"Cannot import: {problem}")
     with _store(paths) as store:
         store.add_user_model(str(path))
+        adapter = AdapterShelf().read(path)
+        if adapter is not None:
+            out.write(f"Imported the LoRA adapter {adapter.name}: use it with --lora {path}\n")
+            return 0
         model = next(m for m in _models(paths, store) if m.path == str(path))
     out.write(f"Imported {path.name} as {model.id} (the file stays where it is).\n")
     return 0

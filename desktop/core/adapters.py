@@ -64,6 +64,31 @@ class Adapter:
         return cls(data["path"], float(scale))
 
 
+@dataclass(frozen=True)
+class AdapterFile:
+    """A LoRA adapter file: where it is, its name as labels show it, what it was made for."""
+
+    path: str
+    name: str
+    #: The model architecture it was made for ("llama"), "" if its header does not say.
+    architecture: str
+    size_bytes: int
+    #: "folder" (in the models folder) or "user" (added by the user from elsewhere).
+    source: str
+
+
+@dataclass(frozen=True)
+class AdapterFit:
+    """An adapter as offered for one model: ``reason`` says why it cannot be used ("": fits)."""
+
+    file: AdapterFile
+    reason: str = ""
+
+    @property
+    def fits(self) -> bool:
+        return not self.reason
+
+
 def adapters_from_json(data: Any) -> tuple[Adapter, ...]:
     """A list of adapters as stored or sent (None and [] both: none)."""
     if data is None:

@@ -47,6 +47,8 @@ class Conversation:
     tools: tuple[str, ...] = ()
     #: When its model is to call one: it decides (default), always, or a named tool.
     tool_choice: ToolChoice = AUTO
+    #: The LoRA adapters chosen with its local model, and their scales (none: the bare model).
+    adapters: tuple[Adapter, ...] = ()
 
 
 class ConversationTitle(NamedTuple):

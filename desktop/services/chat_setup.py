@@ -14,7 +14,7 @@ from desktop.backends.gguf_check import check_model_file
 from desktop.backends.local_models import BUNDLED_ID
 from desktop.core.catalog import Architecture
 from desktop.core.chat_records import AT_LEAF, Conversation, StoredMessage
-from desktop.core.context import unshared
+from desktop.core.context import plan_prompt, unshared
 from desktop.core.errors import InvalidParameter, LlamasideError, ModelLoadError
 from desktop.core.fit import Fit, Machine, plan, plan_file, plan_quant, recommend
 from desktop.core.fit_report import SCOUT_ID
@@ -219,6 +219,17 @@ class ChatSetup:
         if chosen is not None and (not failed or chosen.id in self._chosen_now):
             return chosen
         return self.default_model
+
+    def context_messages(self, conversation_id: int, upto: int) -> list[dict[str, str]]:
+        """What the model is given: the system prompt and the turns before message ``upto``."""
+        conversation = self.store.get_conversation(conversation_id)
+        path = self.store.messages(conversation_id)
+        context = chat_context(conversation)
+        return plan_prompt(path, upto, context, self.sampling, conversation_id).wire()
+
+    def _cost_of_id(self, model_id: str, usage: Usage) -> dict[str, Any]:
+        model = self._listed(model_id)
+        return self.cost_of(model, usage) if isinstance(model, CloudModel) else {}
 
     def model_name(self, model_id: str | None) -> str:
         """How an answer's model is named in the chat, including models no longer listed."""

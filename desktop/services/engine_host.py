@@ -11,6 +11,7 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 from desktop.backends.engine_modes import ModeMemory
 from desktop.backends.engine_process import CANCEL_GRACE_S, EV_EXITED, EV_SAFE_MODE, EngineClient
 from desktop.core import protocol as P
+from desktop.core.adapters import Adapter
 from desktop.core.engine_mode import SafeMode
 from desktop.core.params import LoadParams, SamplingParams
 from desktop.core.tools import AUTO, ToolChoice, ToolSpec
@@ -97,8 +98,11 @@ class EngineHost(QObject):
         *,
         tools: Sequence[ToolSpec] = (),
         tool_choice: ToolChoice = AUTO,
+        adapters: Sequence[Adapter] = (),
     ) -> int:
-        return self._client.generate(messages, sampling, tools=tools, tool_choice=tool_choice)
+        return self._client.generate(
+            messages, sampling, tools=tools, tool_choice=tool_choice, adapters=adapters
+        )
 
     def cancel(self, request_id: int) -> None:
         """Stop an answer: the child ends it within a token; if it cannot (a long prompt on a

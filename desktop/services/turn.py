@@ -169,6 +169,8 @@ class TurnStarted:
     question_versions: Versions | None
     answer_id: int
     model_id: str
+    #: The LoRA adapters the answer is written with (its label names them).
+    adapters: tuple[Adapter, ...] = ()
 
 
 @dataclass
@@ -195,6 +197,8 @@ class ChatTurn:
     steps: ToolSteps = field(default_factory=ToolSteps)
     #: The conversation the turn answers, without the turn's own earlier steps.
     base: Prompt | None = None
+    #: The LoRA adapters its local model answers with (recorded on the answer's row).
+    adapters: tuple[Adapter, ...] = ()
 
     @property
     def question_id(self) -> int:
@@ -292,12 +296,18 @@ class TurnPipeline:
             new_user=text is not None,
             after=(after if after is not None else 0) if text is not None else AT_LEAF,
             row=ChatAnswerRow(self.store, cid, answer.id),
+            adapters=tuple(adapters),
         )
 
     def started(self, turn: ChatTurn) -> TurnStarted:
         versions = self.store.versions(turn.conversation_id).get(turn.question_id)
         return TurnStarted(
-            turn.conversation_id, turn.question, versions, turn.answer_id, turn.model_id
+            turn.conversation_id,
+            turn.question,
+            versions,
+            turn.answer_id,
+            turn.model_id,
+            turn.adapters,
         )
 
     def add(self, turn: ChatTurn, event: AnswerEvent) -> None:

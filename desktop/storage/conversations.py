@@ -4,9 +4,10 @@ import format (every message of every chat, versions kept)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
-from desktop.core.adapters import adapters_from_json, adapters_to_json
+from desktop.core.adapters import Adapter, adapters_from_json, adapters_to_json
 from desktop.core.chat_records import (
     HIT_END,
     HIT_START,
@@ -281,6 +282,10 @@ class Conversations(Database):
     def set_tool_choice(self, conversation_id: int, choice: ToolChoice) -> None:
         """When the chat's model is to call a tool (it decides, always, or a named one)."""
         self._merge_params(conversation_id, {"tool_choice": choice.to_dict()})
+
+    def set_adapters(self, conversation_id: int, adapters: Sequence[Adapter]) -> None:
+        """The LoRA adapters (and scales) the chat's local model answers with from now on."""
+        self._merge_params(conversation_id, {"adapters": adapters_to_json(adapters)})
 
     def _merge_params(self, conversation_id: int, values: dict[str, Any]) -> None:
         with self._writing():

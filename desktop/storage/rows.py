@@ -42,7 +42,16 @@ def conversation_from_row(row: dict[str, Any]) -> Conversation:
         context_summary=str(params.get("context_summary") or ""),
         tools=_names(params.get("tools")),
         tool_choice=_tool_choice(params.get("tool_choice")),
+        adapters=_chosen_adapters(params.get("adapters")),
     )
+
+
+def _chosen_adapters(value: Any) -> tuple[Adapter, ...]:
+    """A chat's chosen adapters (anything unreadable, e.g. hand-edited, is none)."""
+    try:
+        return adapters_from_json(value)
+    except InvalidParameter:
+        return ()
 
 
 def _tool_choice(value: Any) -> ToolChoice:

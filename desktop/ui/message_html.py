@@ -13,6 +13,7 @@ import html
 from collections.abc import Callable
 from datetime import date, datetime
 
+from desktop.core.adapters import with_adapters
 from desktop.core.chat_records import StoredMessage, Versions
 from desktop.core.messages import MessageStatus, Role
 from desktop.core.models import is_local_id
@@ -276,6 +277,7 @@ def message_html(
             + controls
         )
     who = model_names.get(message.model or "", message.model or "Assistant")
+    who = with_adapters(who, message.adapters)  # "SmolLM2 + my-tune × 0.8"
     if message.stored_parts and has_tools(message.parts) and not oversized(message.content):
         body = parts_body_html(message.parts, message.id, markdown_to_html)
     elif oversized(message.content):

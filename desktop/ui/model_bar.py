@@ -24,10 +24,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.core.adapters import Adapter, AdapterFit, with_adapters
 from desktop.core.errors import LlamasideError
-from desktop.core.models import CloudModel, human_size
+from desktop.core.models import CloudModel, LocalModel, human_size
 from desktop.services import model_catalog
 from desktop.services.chat import ChatService
+from desktop.services.chat_adapters import is_adapter_path
+from desktop.ui.adapter_button import AdapterButton
 from desktop.ui.design import SPACE, Tone, set_tone
 from desktop.ui.fitting_combo import FittingCombo
 from desktop.ui.icon_set import set_icon
@@ -71,6 +74,7 @@ class ModelBar(QWidget):
         self.open_button.setToolTip("Open a GGUF model file (Ctrl+O)")
         self.open_button.setAccessibleName("Open a GGUF model file")
         set_icon(self.open_button, "open")  # icon only: its tooltip and name say what it does
+        self.adapter_button = AdapterButton(self)
         self.models_button = QPushButton("Get models…", self)
         self.models_button.setAccessibleName("Find and download models")
         set_icon(self.models_button, "download")
@@ -94,11 +98,15 @@ class ModelBar(QWidget):
         set_tone(model_label, "muted")
         layout.addWidget(model_label)
         layout.addWidget(self.picker)
+        layout.addWidget(self.adapter_button)
         layout.addWidget(self.open_button)
         layout.addWidget(self.models_button)
         layout.addWidget(self.privacy_label, 1)  # the free width, right-aligned
         layout.addWidget(self.lock_button)
         self.picker.activated.connect(self._on_activated)
+        self.adapter_button.chosen_changed.connect(self._on_adapters_chosen)
+        self.adapter_button.add_requested.connect(self.add_adapter_file)
+        self.adapter_button.offer = self._adapters_offered
 
     def show_chat(self, conversation_id: int | None, locked: bool) -> None:
         """The picker and the privacy label for this chat (its model, its lock)."""
@@ -140,6 +148,54 @@ class ModelBar(QWidget):
         self.lock_button.setChecked(locked)
         self.lock_button.blockSignals(False)
         self._show_privacy(current, locked)
+        self.show_adapters()
+
+    def show_adapters(self) -> None:
+        """The LoRA button for the chat's model: what fits it, what the chat chose."""
+        cid = self.conversation_id
+        model = self.chat.model_of(cid) if cid is not None else None
+        local = isinstance(model, LocalModel)
+        if local and cid is not None:
+            fits = self.chat.adapters_offered(model)
+            self.adapter_button.show_state(fits, self.chat.chat_adapters(cid), local=True)
+        else:
+            self.adapter_button.show_state([], (), local=False)
+
+    def _adapters_offered(self) -> list[AdapterFit]:
+        cid = self.conversation_id
+        return self.chat.adapters_offered(self.chat.model_of(cid) if cid is not None else None)
+
+    @Slot(object)
+    def _on_adapters_chosen(self, adapters: tuple[Adapter, ...]) -> None:
+        cid = self.conversation_id
+        model = self.chat.model_of(cid) if cid is not None else None
+        if cid is None or model is None:
+            return
+        self.chat.set_chat_adapters(cid, adapters)
+        self.show_adapters()
+        label = with_adapters(model.name, adapters)
+        self.status.emit(f"This chat now answers with {label} (the model stays loaded)", 8000)
+
+    @Slot()
+    def add_adapter_file(self) -> None:
+        """A LoRA adapter GGUF the user picks: remembered, and chosen where it fits."""
+        path, _filter = QFileDialog.getOpenFileName(
+            self.window(), "Add a LoRA adapter (GGUF)", "", "GGUF adapters (*.gguf);;All files (*)"
+        )
+        if path:
+            self._add_adapter(path)
+
+    def _add_adapter(self, path: str) -> None:
+        try:
+            fit = self.chat.add_adapter_file(path, self.conversation_id)
+        except LlamasideError as exc:
+            self.error.emit(f"{exc} It was not added.")
+            return
+        self.show_adapters()
+        if fit.fits:
+            self.status.emit(f"Added the LoRA adapter {fit.file.name}; this chat uses it", 10_000)
+        else:
+            self.error.emit(f"Added the LoRA adapter {fit.file.name}, but {fit.reason}")
 
     def _show_privacy(self, model: object, locked: bool) -> None:
         cloud = self.chat.cloud
@@ -172,6 +228,11 @@ class ModelBar(QWidget):
             self.set_up_cloud.emit()  # the window shows the chat's model again, then the page
             return
         self.model_picked.emit(model_id)
+        cid = self.conversation_id
+        model = self.chat.model_of(cid) if cid is not None else None
+        if cid is not None and model is not None:
+            self.chat.keep_fitting_adapters(cid, model)  # a fine-tune of another model goes
+            self.show_adapters()
 
     @Slot()
     def open_model_file(self) -> None:
@@ -183,6 +244,12 @@ class ModelBar(QWidget):
             "",
             "GGUF models (*.gguf);;All files (*)",
         )
+        if not paths:
+            return
+        adapters = [p for p in paths if is_adapter_path(p)]
+        for path in adapters:  # a LoRA adapter opened like a model: added to the chat's model
+            self._add_adapter(path)
+        paths = [p for p in paths if p not in adapters]
         if not paths:
             return
         models, projectors = model_catalog.split_picks(paths)

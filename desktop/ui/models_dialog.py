@@ -51,6 +51,7 @@ from desktop.core.models import LocalModel, human_size
 from desktop.services import model_catalog
 from desktop.services.background import Background
 from desktop.services.chat import ChatService
+from desktop.services.chat_adapters import is_adapter_path
 from desktop.services.downloads import DownloadManager
 from desktop.ui.design import Tone, set_tone
 from desktop.ui.downloads_tab import DownloadsTab
@@ -493,6 +494,13 @@ class ModelsDialog(QDialog):
             state.setToolTip(failed or "It loaded, or has not been tried yet")
             self.local_table.setItem(row, 2, state)
             self.local_table.setItem(row, 3, _item(model.path))
+        for adapter in self.chat.adapter_files():  # fine-tunes: chosen beside a model, not alone
+            row = self.local_table.rowCount()
+            self.local_table.insertRow(row)
+            kind = f"LoRA adapter ({adapter.architecture or '?'})"
+            cells = (adapter.name, human_size(adapter.size_bytes), kind, adapter.path, "–")
+            for column, text in enumerate(cells):
+                self.local_table.setItem(row, column, _item(text))
 
     def _local_model(self, row: int) -> LocalModel | None:
         item = self.local_table.item(row, 0)
@@ -548,6 +556,15 @@ class ModelsDialog(QDialog):
             self, "Import a GGUF model (and its vision projector)", "", "GGUF models (*.gguf)"
         )
         if not paths:
+            return
+        if len(paths) == 1 and is_adapter_path(paths[0]):
+            try:
+                added = self.chat.add_adapter_file(paths[0], None).file.name
+            except LlamasideError as exc:
+                self.import_note.setText(f"{exc} It was not added.")
+                return
+            self.import_note.setText(f"Added the LoRA adapter {added}: choose it beside a model.")
+            self._refresh_local()
             return
         models, projectors = model_catalog.split_picks(paths)
         if len(models) != 1 or len(projectors) > 1:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtWidgets import QWidget
 
+from desktop.core.adapters import with_adapters
 from desktop.core.chat_records import AT_LEAF
 from desktop.core.errors import LlamasideError, Offline
 from desktop.core.parts import Image, images_of
@@ -223,7 +224,7 @@ class Turns(QObject):
             self.chat_view.append_user(question.content, controls, pictures)
         model_id = started.model_id
         sent = len(images_of(started.question.parts))
-        who = self.chat.model_name(model_id)
+        who = with_adapters(self.chat.model_name(model_id), started.adapters)
         self.chat_view.begin_answer(answer_id, who, model_id, pictures=sent)
 
     @Slot(int, int)

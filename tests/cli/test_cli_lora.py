@@ -81,3 +81,19 @@ def test_an_adapter_that_does_not_fit_is_refused_before_anything_is_saved(
         assert store.list_conversations() == []
     finally:
         store.close()
+
+
+def test_the_chats_chosen_adapters_are_shared_by_the_window_and_the_command_line(
+    home: AppPaths, loras: dict[str, Path]
+) -> None:
+    tuned = chat(home, "--lora", f"{loras['tune']}:0.5", "Name a colour.")
+    cid = int(str(tuned["conversation_id"]))
+    store = ChatStore(home.database)
+    try:
+        # --lora is the chat's choice from now on, as the window's LoRA button shows it.
+        assert store.get_conversation(cid).adapters == (Adapter(str(loras["tune"]), 0.5),)
+        store.set_adapters(cid, [])  # the window's "None (the model as it is)"
+    finally:
+        store.close()
+    more = chat(home, "--chat", str(cid), "And another?")
+    assert more["adapters"] == []  # the chat's choice, not its last answer's
