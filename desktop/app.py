@@ -20,6 +20,7 @@ from desktop.services.downloads import DownloadManager
 from desktop.services.engine_host import EngineHost
 from desktop.services.images import ImageService
 from desktop.services.library import ChatLibrary
+from desktop.services.local_server import LocalServer
 from desktop.services.tools import ToolsService
 from desktop.storage.images import ImageStore
 from desktop.storage.mcp_store import McpStore, SecretStore
@@ -28,6 +29,7 @@ from desktop.storage.settings import Settings
 from desktop.storage.store import ChatStore
 from desktop.ui.icons import app_icon
 from desktop.ui.main_window import MainWindow
+from desktop.ui.server_panel import install_server
 
 
 def build_window(paths: AppPaths, engine_command: list[str] | None = None) -> MainWindow:
@@ -64,6 +66,8 @@ def build_window(paths: AppPaths, engine_command: list[str] | None = None) -> Ma
     )
     for child in (engine, cloud, chat, downloads, tools, images):
         child.setParent(window)
+    # The local OpenAI-compatible server, on the window's engine, off until switched on.
+    install_server(window, LocalServer(chat, paths.served_log, parent=window))
     # Pictures no message names any more (a crash between a delete and its sweep).
     QTimer.singleShot(3000, window, library.sweep_images)  # dropped once the window is gone
     # The servers the user enabled start in the background (as Claude Desktop's do).

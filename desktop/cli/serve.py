@@ -9,7 +9,6 @@ import argparse
 import dataclasses
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from desktop.backends import secrets
@@ -34,7 +33,7 @@ from desktop.storage.store import ChatStore
 if TYPE_CHECKING:
     from desktop.backends.openai_server import OpenAIServer
 
-#: The served-requests log, in the data folder.
+#: The served-requests log's name, in the data folder (AppPaths.served_log).
 LOG_NAME = "served-requests.jsonl"
 
 
@@ -174,7 +173,7 @@ def cmd_serve(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
         out.write(f"Loading {first.id}…\n")
         out.flush()
         served.load(first)
-        log = ServedLog(Path(paths.data) / LOG_NAME, on_entry=_print_entry(out))
+        log = ServedLog(paths.served_log, on_entry=_print_entry(out))
         server = OpenAIServer(served, log, api_key=key)
         return _run(server, args, out, models, key)
     finally:

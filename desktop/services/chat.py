@@ -19,21 +19,23 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from desktop.backends.cloud import CloudSource
 from desktop.backends.engine_client import physical_cores
+from desktop.backends.local_adapters import AdapterShelf
 from desktop.backends.local_models import available_models
 from desktop.core import protocol as P
 from desktop.core.answer import AnswerEvent, Failed, Finished, ReasoningDelta, TextDelta
 from desktop.core.chat_records import AT_LEAF, Conversation, StoredMessage
-from desktop.core.context import NEW_CHAT_TITLE, plan_prompt
+from desktop.core.context import NEW_CHAT_TITLE
 from desktop.core.errors import LlamasideError, StoreError
 from desktop.core.fit import Machine
 from desktop.core.messages import MessageStatus
 from desktop.core.models import CloudModel, LocalModel
 from desktop.core.params import LoadParams
 from desktop.core.parts import Image, images_of
-from desktop.core.usage import Usage
+from desktop.services.chat_adapters import ChatAdapters
 from desktop.services.chat_images import check_images, vision_note, without_images
 from desktop.services.chat_outgrown import ChatOutgrown, SummaryJob
 from desktop.services.chat_safe_mode import ChatSafeMode
+from desktop.services.chat_served import Serving
 from desktop.services.chat_setup import (
     ChatSetup,
     CloudRefused,
@@ -46,7 +48,7 @@ from desktop.services.chat_tools import ChatTools, ToolProvider, ToolStep, Windo
 from desktop.services.cloud import AnswerStreams, CloudService
 from desktop.services.engine_host import EngineHost
 from desktop.services.model_catalog import detect_for_loading
-from desktop.services.turn import TurnPipeline, chat_context
+from desktop.services.turn import TurnPipeline
 from desktop.storage.settings import Settings
 from desktop.storage.store import ChatStore
 
@@ -61,7 +63,7 @@ __all__ = [
 ]
 
 
-class ChatService(QObject, ChatSetup, ChatOutgrown, ChatTools, ChatSafeMode):
+class ChatService(QObject, ChatSetup, ChatOutgrown, ChatTools, ChatSafeMode, ChatAdapters, Serving):
     """Owns the answer in progress: it runs a chat's turn (services/turn.py) on the engine
     child or a cloud model, whose events arrive here alike, and says how it goes. The models,
     presets and consent are ChatSetup's; an outgrown chat's choices ChatOutgrown's; tool
@@ -127,6 +129,7 @@ class ChatService(QObject, ChatSetup, ChatOutgrown, ChatTools, ChatSafeMode):
         cloud: CloudService | None = None,
         tools: ToolProvider | None = None,
         image_root: Path | None = None,
+        adapter_shelf: AdapterShelf | None = None,
     ) -> None:
         super().__init__(parent)
         self.cloud = cloud
@@ -140,6 +143,7 @@ class ChatService(QObject, ChatSetup, ChatOutgrown, ChatTools, ChatSafeMode):
         self.store = store
         self.settings = settings
         self.models_dir = models_dir
+        self.adapter_shelf = adapter_shelf or AdapterShelf()
         self.engine = engine
         self.load_params = LoadParams(
             n_ctx=int(settings.get("n_ctx", 4096)),
@@ -211,8 +215,16 @@ class ChatService(QObject, ChatSetup, ChatOutgrown, ChatTools, ChatSafeMode):
             return False
         model, conversation, provider = prepared
         sampling = self._sampling_of(conversation, model)
+        lora = self.adapters_for_answer(conversation, model)
         chat = self.pipeline.begin(
-            conversation, path, model.id, sampling, text=text, after=after, images=images
+            conversation,
+            path,
+            model.id,
+            sampling,
+            text=text,
+            after=after,
+            images=images,
+            adapters=lora,
         )
         self._start(WindowTurn(chat, model), provider, conversation)
         return True
@@ -234,7 +246,10 @@ class ChatService(QObject, ChatSetup, ChatOutgrown, ChatTools, ChatSafeMode):
             return False
         model, conversation, provider = prepared
         sampling = self._sampling_of(conversation, model)
-        chat = self.pipeline.begin(conversation, path, model.id, sampling, question=question)
+        lora = self.adapters_for_answer(conversation, model)
+        chat = self.pipeline.begin(
+            conversation, path, model.id, sampling, question=question, adapters=lora
+        )
         self._start(WindowTurn(chat, model), provider, conversation)
         return True
 
@@ -283,9 +298,9 @@ class ChatService(QObject, ChatSetup, ChatOutgrown, ChatTools, ChatSafeMode):
         elif (self._loaded_path, self._loaded_mmproj) != (model.path, model.mmproj) or (
             not self.engine.running
         ):
-            self._start_load(model)
+            self._when_engine_free(lambda: self._start_load(model))
         else:
-            self._start_generation()
+            self._when_engine_free(self._start_generation)
 
     def refresh_models(self) -> None:
         self.models = available_models(self.models_dir, self.store.user_models())
@@ -299,13 +314,6 @@ class ChatService(QObject, ChatSetup, ChatOutgrown, ChatTools, ChatSafeMode):
     @property
     def busy(self) -> bool:
         return self._turn is not None or self._summary is not None
-
-    def context_messages(self, conversation_id: int, upto: int) -> list[dict[str, str]]:
-        """What the model is given: the system prompt and the turns before message ``upto``."""
-        conversation = self.store.get_conversation(conversation_id)
-        path = self.store.messages(conversation_id)
-        context = chat_context(conversation)
-        return plan_prompt(path, upto, context, self.sampling, conversation_id).wire()
 
     # -- the engine ---------------------------------------------------------------------------
 
@@ -328,7 +336,11 @@ class ChatService(QObject, ChatSetup, ChatOutgrown, ChatTools, ChatSafeMode):
         assert turn is not None
         prompt = turn.chat.prompt
         turn.request_id = self.engine.generate(
-            prompt.wire(), prompt.sampling, tools=prompt.tools, tool_choice=prompt.tool_choice
+            prompt.wire(),
+            prompt.sampling,
+            tools=prompt.tools,
+            tool_choice=prompt.tool_choice,
+            adapters=turn.chat.adapters,
         )
 
     def _next_model_step(self) -> None:
@@ -366,8 +378,9 @@ class ChatService(QObject, ChatSetup, ChatOutgrown, ChatTools, ChatSafeMode):
         elif turn.request_id is not None:
             self.engine.cancel(turn.request_id)
         else:
-            # Still loading the model: nothing was generated; end the child and the turn.
-            self.engine.unload()
+            # Still loading the model (or waiting for a served request): nothing was generated.
+            if not self._forget_wait():
+                self.engine.unload()
             self._finish(MessageStatus.STOPPED)
 
     @Slot(dict)
@@ -493,10 +506,6 @@ class ChatService(QObject, ChatSetup, ChatOutgrown, ChatTools, ChatSafeMode):
     def _on_offline_changed(self, offline: bool) -> None:
         if offline and self._turn is not None and self._turn.cloud:
             self.stop()
-
-    def _cost_of_id(self, model_id: str, usage: Usage) -> dict[str, Any]:
-        model = self._listed(model_id)
-        return self.cost_of(model, usage) if isinstance(model, CloudModel) else {}
 
     def _take_back(self, turn: WindowTurn) -> None:
         """An unsent turn leaves no trace: its rows go, the branch and title are as before."""

@@ -55,6 +55,8 @@ class ChatOutgrown:
         @property
         def busy(self) -> bool: ...
 
+        def _engine_lent(self) -> bool: ...
+
     def _drop_plan(
         self, conversation_id: int, n_tokens: int, limit: int, new_text: str
     ) -> tuple[list[Said], int, int]:
@@ -92,7 +94,7 @@ class ChatOutgrown:
         ``summarised`` says when ``text`` (with its ``images``) can be sent; on failure or
         Stop, ``rejected`` gives the text back and nothing has changed. False if it could
         not start (busy, no model)."""
-        if self.busy:
+        if self.busy or self._engine_lent():  # a served request's answer too (chat_served)
             self.rejected.emit(conversation_id, text, "Wait for the answer being written to end.")
             return False
         if self._loaded_path is None or not self.engine.running:

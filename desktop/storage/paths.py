@@ -41,6 +41,12 @@ class AppPaths:
         return self.logs / "engine.log"
 
     @property
+    def served_log(self) -> Path:
+        """The local server's requests, one JSON line each, no text (`llamaside serve` and the
+        window's server alike)."""
+        return self.data / "served-requests.jsonl"
+
+    @property
     def engine_modes(self) -> Path:
         """The engine's safe mode for this machine and llama.cpp build (core.engine_mode)."""
         return self.config / "engine_mode.json"

@@ -1,0 +1,342 @@
+"""The local server switched on in the window: requests from the official openai SDK answered by
+the window's own engine child (the real one, on SmolLM2), in line with the window's chats.
+
+The engine child is paused (SIGSTOP) to hold a served answer in the middle while the test lines
+others up behind it: no timing decides the order, the queue does.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import openai
+import pytest
+from pytestqt.qtbot import QtBot
+
+from desktop.backends.local_models import BUNDLED_ID
+from desktop.core.answer import Finished
+from desktop.core.usage import StopReason
+from desktop.services.chat import ChatService
+from desktop.services.local_server import LocalServer
+from desktop.storage.paths import AppPaths
+
+TIMEOUT_MS = 90_000
+QUESTION: Any = [{"role": "user", "content": "What is the capital of France?"}]
+LONG: Any = [{"role": "user", "content": "List one hundred animals, one per line, numbered."}]
+SECRET = "my secret plans for the zebra parade"
+
+
+class Call(threading.Thread):
+    """A client call on a thread of its own (the GUI thread must keep running the queue)."""
+
+    def __init__(self, work: Callable[[], Any]) -> None:
+        super().__init__(daemon=True)
+        self.work = work
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.first = threading.Event()
+        self.start()
+
+    def run(self) -> None:
+        try:
+            self.result = self.work()
+        except BaseException as exc:  # the test reads it
+            self.error = exc
+        finally:
+            self.first.set()
+
+    @property
+    def done(self) -> bool:
+        return not self.is_alive()
+
+
+@pytest.fixture
+def server(chat: ChatService, home: AppPaths) -> Iterator[LocalServer]:
+    made = LocalServer(chat, home.served_log)
+    made.set_port(0)  # a free port
+    made.start()
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def clients(server: LocalServer) -> Iterator[Callable[..., openai.OpenAI]]:
+    made: list[openai.OpenAI] = []
+
+    def client(timeout: float = 120) -> openai.OpenAI:
+        made.append(
+            openai.OpenAI(base_url=server.address, api_key="unused", max_retries=0, timeout=timeout)
+        )
+        return made[-1]
+
+    yield client
+    for one in made:
+        one.close()
+
+
+def _load_in_window(chat: ChatService, qtbot: QtBot) -> int:
+    """A window turn first: the window's model is loaded; returns its conversation."""
+    conv = chat.store.create_conversation()
+    with qtbot.waitSignal(chat.answer_finished, timeout=TIMEOUT_MS) as finished:
+        assert chat.send(conv.id, "Hello")
+    assert finished.args is not None and finished.args[2] == "complete"
+    return conv.id
+
+
+def _stream(client: openai.OpenAI, call: list[Call], max_tokens: int = 60) -> Call:
+    """A streamed request; ``first`` is set at its first word."""
+
+    def work() -> str:
+        pieces: list[str] = []
+        stream: Any = client.chat.completions.create(
+            model=BUNDLED_ID, messages=LONG, max_tokens=max_tokens, temperature=0, stream=True
+        )
+        for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                pieces.append(chunk.choices[0].delta.content)
+                call[0].first.set()
+        return "".join(pieces)
+
+    call.append(Call(work))
+    return call[0]
+
+
+def _ask(client: openai.OpenAI) -> Call:
+    return Call(
+        lambda: client.chat.completions.create(
+            model=BUNDLED_ID, messages=QUESTION, max_tokens=8, temperature=0
+        )
+    )
+
+
+def _who_starts(chat: ChatService) -> list[str]:
+    """Who each answer the engine begins is for, in order."""
+    order: list[str] = []
+
+    def started(request_id: int, _tokens: int) -> None:
+        turn = chat._turn
+        mine = turn is not None and request_id == turn.request_id
+        order.append("window" if mine else "served")
+
+    chat.engine.started.connect(started)
+    return order
+
+
+def _engine_threads() -> set[str]:
+    return {t.name for t in threading.enumerate() if t.name.startswith("engine-")}
+
+
+def test_a_served_request_is_answered_by_the_windows_engine_child(
+    chat: ChatService, server: LocalServer, clients: Any, qtbot: QtBot
+) -> None:
+    conv = _load_in_window(chat, qtbot)
+    pid, threads = chat.engine.pid, _engine_threads()
+    loads: list[int] = []
+    chat.engine.loaded.connect(lambda rid, _info, _s: loads.append(rid))
+    client = clients()
+    assert [m.id for m in client.models.list()] == [m.id for m in chat.models]
+    messages: Any = [{"role": "user", "content": SECRET}]
+    call = Call(
+        lambda: client.chat.completions.create(
+            model=BUNDLED_ID, messages=messages, max_tokens=12, temperature=0
+        )
+    )
+    qtbot.waitUntil(lambda: call.done, timeout=TIMEOUT_MS)
+    assert call.error is None
+    assert call.result.choices[0].message.content
+    # The same child, the model it had: nothing loaded, no second engine.
+    assert chat.engine.pid == pid and loads == []
+    assert _engine_threads() == threads
+    assert server.jobs.answered == 1
+    entry = server.log.entries()[-1]
+    assert (entry["path"], entry["status"], entry["model"]) == (
+        "/v1/chat/completions",
+        200,
+        BUNDLED_ID,
+    )
+    assert entry["completion_tokens"] > 0
+    assert SECRET not in server.log.path.read_text()
+    # The window goes on as before, on the same child.
+    with qtbot.waitSignal(chat.answer_finished, timeout=TIMEOUT_MS) as finished:
+        assert chat.send(conv, "And of Germany?")
+    assert finished.args is not None and finished.args[2] == "complete"
+    assert chat.engine.pid == pid and loads == []
+
+
+def test_a_window_turn_waits_for_the_served_answer_then_goes_before_the_next_request(
+    chat: ChatService, server: LocalServer, clients: Any, qtbot: QtBot
+) -> None:
+    conv = _load_in_window(chat, qtbot)
+    order = _who_starts(chat)
+    first = _stream(clients(), [])
+    qtbot.waitUntil(first.first.is_set, timeout=TIMEOUT_MS)
+    pid = chat.engine.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)  # the served answer holds the engine, mid-stream
+    try:
+        second = _ask(clients())
+        qtbot.waitUntil(lambda: server.jobs.waiting == 1, timeout=TIMEOUT_MS)
+        assert chat.send(conv, "What is 2 + 2?")
+        turn = chat._turn
+        assert turn is not None and turn.request_id is None  # waiting for the engine
+        assert server.jobs.holds_engine
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    with qtbot.waitSignal(chat.answer_finished, timeout=TIMEOUT_MS) as finished:
+        pass
+    assert finished.args is not None and finished.args[2] == "complete"
+    qtbot.waitUntil(lambda: first.done and second.done, timeout=TIMEOUT_MS)
+    assert first.error is None and first.result
+    assert second.error is None and second.result.choices[0].message.content
+    # The first request, then the window, then the request that came before the window's.
+    assert order == ["served", "window", "served"]
+    assert chat.engine.pid == pid
+
+
+def test_a_client_that_leaves_while_queued_never_reaches_the_engine(
+    chat: ChatService, server: LocalServer, clients: Any, qtbot: QtBot
+) -> None:
+    _load_in_window(chat, qtbot)
+    order = _who_starts(chat)
+    first = _stream(clients(), [])
+    qtbot.waitUntil(first.first.is_set, timeout=TIMEOUT_MS)
+    pid = chat.engine.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        impatient = _ask(clients(timeout=1.0))
+        qtbot.waitUntil(lambda: impatient.done, timeout=TIMEOUT_MS)
+        assert isinstance(impatient.error, openai.APITimeoutError)
+        # Out of the line at once, not at its turn.
+        qtbot.waitUntil(lambda: server.jobs.skipped == 1, timeout=TIMEOUT_MS)
+        assert server.jobs.waiting == 0
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    qtbot.waitUntil(lambda: first.done, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: not server.jobs.holds_engine, timeout=TIMEOUT_MS)
+    assert first.error is None
+    assert order == ["served"]
+    assert server.jobs.answered == 1
+    qtbot.waitUntil(
+        lambda: any(e["status"] == 499 for e in server.log.entries()), timeout=TIMEOUT_MS
+    )
+
+
+def test_an_engine_crash_in_a_served_answer_fails_it_and_the_window_goes_on(
+    chat: ChatService, server: LocalServer, clients: Any, qtbot: QtBot
+) -> None:
+    conv = _load_in_window(chat, qtbot)
+    errors: list[str] = []
+    chat.error.connect(errors.append)
+    first = _stream(clients(), [], max_tokens=400)
+    qtbot.waitUntil(first.first.is_set, timeout=TIMEOUT_MS)
+    pid = chat.engine.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)
+    assert chat.send(conv, "What is 2 + 2?")  # waits for the served answer
+    os.kill(pid, signal.SIGKILL)  # which dies with the engine
+    with qtbot.waitSignal(chat.answer_finished, timeout=TIMEOUT_MS) as finished:
+        pass
+    # The window's turn started a new child, loaded its model and was answered.
+    assert finished.args is not None and finished.args[2] == "complete"
+    assert chat.engine.pid not in (None, pid)
+    qtbot.waitUntil(lambda: first.done, timeout=TIMEOUT_MS)
+    assert isinstance(first.error, openai.APIError)  # the stream's error event
+    assert errors == []  # the served request's crash is not the window's error
+    assert chat.model_errors() == {}  # nor its model's fault
+    qtbot.waitUntil(lambda: bool(server.log.entries()), timeout=TIMEOUT_MS)
+    assert server.log.entries()[-1]["error"] == "engine_error"
+
+
+def test_a_served_request_for_another_model_loads_it_and_the_window_reloads_its_own(
+    chat: ChatService, server: LocalServer, clients: Any, qtbot: QtBot, home: AppPaths
+) -> None:
+    import shutil
+
+    conv = _load_in_window(chat, qtbot)
+    window_model = chat._loaded_path
+    assert window_model is not None
+    shutil.copy(window_model, home.models / "second-model.gguf")
+    chat.refresh_models()
+    other = next(m for m in chat.models if m.path.endswith("second-model.gguf"))
+    client = clients()
+    call = Call(
+        lambda: client.chat.completions.create(
+            model=other.id, messages=QUESTION, max_tokens=8, temperature=0
+        )
+    )
+    qtbot.waitUntil(lambda: call.done, timeout=TIMEOUT_MS)
+    assert call.error is None and call.result.model == other.id
+    assert chat._loaded_path == other.path  # the window knows which model is loaded
+    loaded: list[str] = []
+    chat.engine.loaded.connect(lambda _rid, info, _s: loaded.append(info["path"]))
+    with qtbot.waitSignal(chat.answer_finished, timeout=TIMEOUT_MS) as finished:
+        assert chat.send(conv, "And of Italy?")
+    assert finished.args is not None and finished.args[2] == "complete"
+    assert loaded == [window_model]
+    # A client path is never loaded: only listed models.
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(model=str(home.models / "x.gguf"), messages=QUESTION)
+
+
+def test_a_model_a_served_request_loaded_serves_the_window_without_a_load(
+    chat: ChatService, server: LocalServer, clients: Any, qtbot: QtBot
+) -> None:
+    assert not chat.engine.running
+    call = _ask(clients())
+    qtbot.waitUntil(lambda: call.done, timeout=TIMEOUT_MS)
+    assert call.error is None and call.result.choices[0].message.content
+    pid = chat.engine.pid
+    loads: list[int] = []
+    chat.engine.loaded.connect(lambda rid, _info, _s: loads.append(rid))
+    conv = chat.store.create_conversation()
+    with qtbot.waitSignal(chat.answer_finished, timeout=TIMEOUT_MS) as finished:
+        assert chat.send(conv.id, "Hello")
+    assert finished.args is not None and finished.args[2] == "complete"
+    assert loads == [] and chat.engine.pid == pid
+
+
+def test_a_client_that_leaves_mid_stream_stops_the_engine_and_frees_it(
+    chat: ChatService, server: LocalServer, clients: Any, qtbot: QtBot
+) -> None:
+    conv = _load_in_window(chat, qtbot)
+    endings: list[StopReason] = []
+    chat.engine.answered.connect(
+        lambda _rid, event: (
+            endings.append(event.usage.stop_reason) if isinstance(event, Finished) else None
+        )
+    )
+    exits: list[Any] = []
+    chat.engine.exited.connect(lambda *args: exits.append(args))
+    client = clients()
+
+    def leave_after_a_word() -> None:
+        stream: Any = client.chat.completions.create(
+            model=BUNDLED_ID, messages=LONG, max_tokens=900, temperature=0, stream=True
+        )
+        for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                break
+        stream.close()
+
+    call = Call(leave_after_a_word)
+    qtbot.waitUntil(lambda: call.done, timeout=TIMEOUT_MS)
+    assert call.error is None
+    qtbot.waitUntil(lambda: not server.jobs.holds_engine, timeout=TIMEOUT_MS)
+    # The engine stopped the answer (or, on a machine too busy to stop within the grace
+    # period, was ended): either way it did not run the answer out.
+    assert endings == [StopReason.CANCELLED] or (
+        endings == [] and len(exits) == 1
+    )  # the engine stopped, the answer was not run out
+    qtbot.waitUntil(
+        lambda: any(e["status"] == 499 for e in server.log.entries()), timeout=TIMEOUT_MS
+    )
+    entry = server.log.entries()[-1]
+    assert entry["finish"] == "cancelled" and entry["completion_tokens"] < 900
+    with qtbot.waitSignal(chat.answer_finished, timeout=TIMEOUT_MS) as finished:
+        assert chat.send(conv, "And of Spain?")
+    assert finished.args is not None and finished.args[2] == "complete"
