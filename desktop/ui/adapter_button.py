@@ -54,6 +54,7 @@ class AdapterRow(QWidget):
         layout.addWidget(self.check, 1)
         layout.addWidget(self.scale)
         if not fit.fits:
+            self.check.setText(f"{fit.file.name} (does not fit this model)")
             self.check.setChecked(False)
             self.setEnabled(False)
             self.setToolTip(fit.reason)
@@ -186,4 +187,5 @@ class AdapterButton(QToolButton):
             return
         self._chosen = adapters
         self.setText(adapters_text(adapters))
+        self.none_action.setEnabled(bool(adapters))
         self.chosen_changed.emit(adapters)

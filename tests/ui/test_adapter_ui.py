@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QFileDialog, QMenu, QWidget
 from pytestqt.qtbot import QtBot
@@ -118,7 +118,9 @@ def test_an_adapter_for_another_size_is_greyed_with_its_reason_and_never_chosen(
 
     def tick_the_good_one(_menu: QMenu) -> None:
         seen.update({row.fit.file.name: row for row in window.model_bar.adapter_button.rows})
-        QTest.mouseClick(seen["good-lora"].check, Qt.MouseButton.LeftButton)
+        check = seen["good-lora"].check
+        box = QPoint(10, check.height() // 2)  # on its box (the free width beside is no target)
+        QTest.mouseClick(check, Qt.MouseButton.LeftButton, pos=box)
 
     in_adapter_menu(window, tick_the_good_one)
     rows = seen
