@@ -11,7 +11,8 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
-from desktop.core.errors import LlamasideError
+from desktop.core.adapters import Adapter, adapters_from_json, with_adapters
+from desktop.core.errors import InvalidParameter, LlamasideError
 from desktop.core.parts import (
     PartError,
     Parts,
@@ -169,6 +170,14 @@ def parse_import(data: Any, name: str) -> dict[str, Any]:
     return validate_export(data, name)
 
 
+def adapters_of(message: dict[str, Any]) -> tuple[Adapter, ...]:
+    """An exported answer's LoRA adapters (an unreadable list: none, the words still export)."""
+    try:
+        return adapters_from_json(message.get("adapters"))
+    except InvalidParameter:
+        return ()
+
+
 def to_markdown(data: dict[str, Any], names: dict[str, str] | None = None) -> str:
     """Chats for reading or sharing: a heading per chat, each message under its author."""
     names = names or {}
@@ -182,7 +191,7 @@ def to_markdown(data: dict[str, Any], names: dict[str, str] | None = None) -> st
                 who = "You"
             else:
                 model = message.get("model") or "Assistant"
-                who = names.get(model, model)
+                who = with_adapters(names.get(model, model), adapters_of(message))
             status = message.get("status")
             note = f" _({status})_" if status not in (None, "complete") else ""
             out += [f"**{who}**{note}", ""]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from desktop.core.adapters import Adapter
 from desktop.core.chat_records import SearchHit
 from desktop.core.history_format import ChatImportError, parse_import, to_markdown
 from desktop.core.messages import MessageStatus, Role
@@ -297,3 +298,19 @@ def test_a_long_branchy_chat_reads_its_branch_in_order(store: ChatStore) -> None
     # The walk ends (each message at most once per lap, bounded by the chat's size).
     assert len(store.messages(conversation.id)) <= 5_010
     assert len(store.branch_ids(conversation.id)) <= 5_010
+
+
+def test_an_answers_adapters_are_named_in_the_markdown_export(store: ChatStore) -> None:
+    conversation = store.create_conversation("Tuned")
+    question = store.add_message(conversation.id, Role.USER, "Hi")
+    tuned = [Adapter("/loras/my-support-lora.gguf", 0.8)]
+    store.add_message(
+        conversation.id,
+        Role.ASSISTANT,
+        "Hello",
+        model="local:smol",
+        parent_id=question.id,
+        adapters=tuned,
+    )
+    markdown = to_markdown(store.export_conversations(), {"local:smol": "SmolLM2"})
+    assert "**SmolLM2 + my-support-lora × 0.8**" in markdown
