@@ -22,6 +22,7 @@ from desktop.backends.serve_policy import (
     new_key,
 )
 from desktop.backends.served_engine import ServedLog
+from desktop.core.errors import LlamasideError
 from desktop.services.served_window import WindowJobs
 
 if TYPE_CHECKING:
@@ -151,10 +152,25 @@ class LocalServer(QObject):
             self.jobs.set_open(False)
             raise in_use from None
         self._server = server
+        self.settings.set("server_on", True)  # on again at the next start, as LM Studio's is
         self.state_changed.emit()
 
-    def stop(self) -> None:
-        """Stop listening: waiting requests are refused, the one answering is stopped."""
+    def resume(self) -> str:
+        """At the app's start: switch on if it was on when the app last quit. Returns why it
+        could not ("" when it is on, or was off)."""
+        if not self.settings.get("server_on", False):
+            return ""
+        try:
+            self.start()
+        except LlamasideError as exc:
+            return str(exc)
+        return ""
+
+    def stop(self, *, remember: bool = True) -> None:
+        """Stop listening: waiting requests are refused, the one answering is stopped.
+        ``remember``: the user switched it off (it stays off at the next start)."""
+        if remember:
+            self.settings.set("server_on", False)
         server = self._server
         if server is None:
             return
@@ -164,8 +180,8 @@ class LocalServer(QObject):
         self.state_changed.emit()
 
     def close(self) -> None:
-        """The app quits: stop, and let go of the window's engine."""
-        self.stop()
+        """The app quits: stop (on again at the next start), let go of the window's engine."""
+        self.stop(remember=False)
         self.jobs.close()
 
     # -- the log --------------------------------------------------------------------------------

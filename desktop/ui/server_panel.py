@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, Qt, Slot
+from PySide6.QtCore import QObject, Qt, QTimer, Slot
 from PySide6.QtGui import QAction, QGuiApplication
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -296,6 +296,15 @@ class ServerUi(QObject):
         self.label.hide()
         server.state_changed.connect(self._show_state)
         window.installEventFilter(self)
+        QTimer.singleShot(0, self, self._resume)  # once the window is up
+
+    @Slot()
+    def _resume(self) -> None:
+        """On again if it was on when the app last quit; if it cannot be, the status bar says
+        why (the port taken meanwhile, the key gone)."""
+        why = self.server.resume()
+        if why:
+            self.window.statusBar().showMessage(f"The local API server is off: {why}", 20_000)
 
     @Slot()
     def show_panel(self) -> None:

@@ -14,7 +14,10 @@ from PySide6.QtGui import QAction, QGuiApplication
 from PySide6.QtWidgets import QLabel, QMenu, QTableWidget
 from pytestqt.qtbot import QtBot
 
+from desktop.app import build_window
 from desktop.backends.local_models import BUNDLED_ID
+from desktop.storage.paths import AppPaths
+from desktop.storage.settings import Settings
 from desktop.ui.main_window import MainWindow
 from desktop.ui.server_panel import PRIVACY_LINE, ServerPanel, ServerUi
 
@@ -142,3 +145,58 @@ def test_other_devices_need_the_key_from_the_keyring(
     assert secrets.get_secret(KEY_NAME) == key
     ui = window.findChild(ServerUi)
     assert ui is not None and ui.server.other_devices
+
+
+def test_the_server_is_on_again_at_the_next_start_until_switched_off(
+    window: MainWindow, qtbot: QtBot, home: AppPaths
+) -> None:
+    panel = _open_panel(window, qtbot)
+    port = _free_port()
+    panel.port.setValue(port)
+    qtbot.mouseClick(panel.switch, Qt.MouseButton.LeftButton)
+    assert panel.switch.isChecked(), panel.error.text()
+    window.close()  # quitting with it on
+
+    again = build_window(home)
+    qtbot.addWidget(again)
+    again.show()
+    qtbot.waitUntil(lambda: _indicator(again).isVisible(), timeout=10_000)
+    assert f"127.0.0.1:{port}" in _indicator(again).text()
+    with openai.OpenAI(
+        base_url=f"http://127.0.0.1:{port}/v1", api_key="unused", max_retries=0
+    ) as client:
+        assert BUNDLED_ID in [m.id for m in client.models.list().data]
+    panel = _open_panel(again, qtbot)
+    qtbot.mouseClick(panel.switch, Qt.MouseButton.LeftButton)  # switched off by the user
+    assert not panel.switch.isChecked()
+    again.close()
+    again.chat.store.close()
+
+    third = build_window(home)
+    qtbot.addWidget(third)
+    third.show()
+    qtbot.wait(200)
+    assert not _indicator(third).isVisible()
+    third.close()
+    third.chat.store.close()
+
+
+def test_a_port_taken_while_the_app_was_closed_is_said_in_the_status_bar(
+    home: AppPaths, qtbot: QtBot
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = int(taken.getsockname()[1])
+        settings = Settings(home.settings)
+        settings.set("server_port", port)
+        settings.set("server_on", True)
+        win = build_window(home)
+        qtbot.addWidget(win)
+        win.show()
+        bar = win.statusBar()
+        qtbot.waitUntil(lambda: "local API server is off" in bar.currentMessage(), timeout=5000)
+        assert f"Port {port} is in use" in bar.currentMessage()
+        assert not _indicator(win).isVisible()
+        win.close()
+        win.chat.store.close()
