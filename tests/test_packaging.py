@@ -68,9 +68,11 @@ def test_self_test_runs_every_check_and_leaves_the_users_data_alone(tmp_path: Pa
         "history database",
         "libraries",
         "keyring",
+        "local API server",
         "window",
     ]
     assert "tokens:" in result.stdout
+    assert "listing ['local:smollm2-135m-instruct']" in result.stdout
     # The engine line says which mode answered (this machine's safe mode, if it needs one).
     [engine_line] = [line for line in lines if line.startswith("ok   engine")]
     assert ", fast path:" in engine_line or ", safe mode: " in engine_line

@@ -162,6 +162,46 @@ def _keyring(_work: Path) -> str:
     return f"backend {name}" + (f" (cloud keys unavailable: {problem})" if problem else "")
 
 
+def _api_server(work: Path) -> str:
+    # uvicorn imports its loop and protocol modules by name at start: a bundle that lost one
+    # would fail only when the user switches the server on. It listens on a free loopback port
+    # and lists the bundled model; no engine is asked.
+    import json
+    import urllib.request
+
+    from desktop.backends.local_models import available_models
+    from desktop.backends.openai_server import BackgroundServer, OpenAIServer
+    from desktop.backends.served_engine import Job, ServedLog
+    from desktop.core.errors import ModelNotFound
+    from desktop.core.models import LocalModel
+    from desktop.core.params import SamplingParams
+
+    class ListOnly:
+        """The models to list; no job is ever run."""
+
+        defaults = SamplingParams()
+
+        def models(self) -> list[LocalModel]:
+            return available_models(work / "no-models")
+
+        def find(self, ref: str) -> LocalModel:
+            raise ModelNotFound(ref)
+
+        def submit(self, job: Job) -> None:
+            raise AssertionError("the self-test asks for no answer")
+
+    log = ServedLog(work / "served-requests.jsonl")
+    server = BackgroundServer(OpenAIServer(ListOnly(), log).app, "127.0.0.1", 0)
+    server.start()
+    try:
+        address = server.base_url
+        with urllib.request.urlopen(f"{address}/models", timeout=10) as reply:
+            listed = [m["id"] for m in json.loads(reply.read())["data"]]
+    finally:
+        server.stop()
+    return f"OpenAI-compatible server answered at {address}, listing {listed}"
+
+
 def _window(work: Path) -> str:
     # No display (a CI machine, a build server): Qt's offscreen platform still loads the
     # platform plugin, fonts and every widget module, which is what a bundle can get wrong.
@@ -199,6 +239,7 @@ CHECKS: list[tuple[str, Callable[[Path], str]]] = [
     ("history database", _database),
     ("libraries", _libraries),
     ("keyring", _keyring),
+    ("local API server", _api_server),
     ("window", _window),
 ]
 
