@@ -67,7 +67,9 @@ def build_window(paths: AppPaths, engine_command: list[str] | None = None) -> Ma
     for child in (engine, cloud, chat, downloads, tools, images):
         child.setParent(window)
     # The local OpenAI-compatible server, on the window's engine, off until switched on.
-    install_server(window, LocalServer(chat, paths.served_log, parent=window))
+    install_server(
+        window, LocalServer(chat, paths.served_log, parent=window, image_dir=paths.served_images)
+    )
     # Pictures no message names any more (a crash between a delete and its sweep).
     QTimer.singleShot(3000, window, library.sweep_images)  # dropped once the window is gone
     # The servers the user enabled start in the background (as Claude Desktop's do).

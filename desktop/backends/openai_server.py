@@ -40,6 +40,7 @@ from desktop.backends.openai_wire import (
 )
 from desktop.backends.serve_policy import DEFAULT_HOST, DEFAULT_PORT, ServerRefused
 from desktop.backends.served_engine import LOAD_FAILED, Job, JobQueue, ServedLog, log_entry
+from desktop.backends.served_images import ServedImages, has_pictures
 from desktop.core import protocol as P
 from desktop.core.answer import (
     Answer,
@@ -112,9 +113,17 @@ class _Exchange:
 class OpenAIServer:
     """The Starlette app and what it serves from: the engine queue, the key, the log."""
 
-    def __init__(self, served: JobQueue, log: ServedLog, api_key: str | None = None) -> None:
+    def __init__(
+        self,
+        served: JobQueue,
+        log: ServedLog,
+        api_key: str | None = None,
+        images: ServedImages | None = None,
+    ) -> None:
         self.served = served
         self.log = log
+        #: Where pictures in requests are kept for the engine (None: text only).
+        self.images = images
         self._key = api_key or None
         self.app = Starlette(
             routes=[
@@ -217,7 +226,13 @@ class OpenAIServer:
         except ModelNotFound as exc:
             raise WireError(404, str(exc), code="model_not_found", param="model") from None
         record.model = model.id
-        job = Job(model, body.messages, body.sampling, body.tools, body.tool_choice)
+        messages = body.messages
+        if has_pictures(messages):
+            if self.images is None:
+                raise WireError(400, "This server takes text only.", param="messages")
+            # Pillow's work (decode, orient, scale, encode) stays off the event loop.
+            messages = await asyncio.to_thread(self.images.store, messages, model)
+        job = Job(model, messages, body.sampling, body.tools, body.tool_choice)
         self.served.submit(job)
         events = job.events()
         # Until the first event the client may still be queued: a client that leaves then

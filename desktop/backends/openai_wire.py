@@ -76,27 +76,55 @@ class ChatRequest:
     tool_choice: ToolChoice = AUTO
 
 
-def _text_content(content: Any, where: str) -> str:
-    """A message's content as text: a string, or a list of text parts (joined)."""
+#: The picture item a request's content carries until the server stores it (served_images).
+INLINE_IMAGE = "inline_image"
+
+
+def _image_part(part: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """An ``image_url`` part: a base64 data URL, kept as text until the server stores it. A
+    web address is refused: the server fetches nothing (nothing leaves this computer)."""
+    image = part.get("image_url")
+    url = image.get("url") if isinstance(image, Mapping) else image
+    if not isinstance(url, str) or not url:
+        raise _bad(f"{where}.content has an image_url part without a url.", where)
+    if not url.startswith("data:"):
+        raise _bad(
+            f"{where}.content has a picture at a web address; this server fetches nothing from "
+            "the internet. Send the picture inline as a base64 data URL "
+            "(data:image/png;base64,...).",
+            where,
+        )
+    return {"type": INLINE_IMAGE, "url": url}
+
+
+def _content(content: Any, where: str) -> str | list[dict[str, Any]]:
+    """A message's content: a string, or (with pictures) its pictures then its words; a list of
+    text parts alone is joined into one string."""
     if content is None:
         return ""
     if isinstance(content, str):
         return content
-    if isinstance(content, list):
-        texts = []
-        for part in content:
-            if not isinstance(part, Mapping):
-                raise _bad(f"{where}.content has a part that is not an object.", where)
-            kind = part.get("type")
-            if kind == "text":
-                texts.append(str(part.get("text", "")))
-            else:
-                raise _bad(
-                    f"{where}.content has a part of type {kind!r}; this server takes text only.",
-                    where,
-                )
+    if not isinstance(content, list):
+        raise _bad(f"{where}.content must be a string or a list of parts.", where)
+    texts: list[str] = []
+    images: list[dict[str, Any]] = []
+    for part in content:
+        if not isinstance(part, Mapping):
+            raise _bad(f"{where}.content has a part that is not an object.", where)
+        kind = part.get("type")
+        if kind == "text":
+            texts.append(str(part.get("text", "")))
+        elif kind == "image_url":
+            images.append(_image_part(part, where))
+        else:
+            raise _bad(
+                f"{where}.content has a part of type {kind!r}; this server takes text and "
+                "image_url parts.",
+                where,
+            )
+    if not images:
         return "".join(texts)
-    raise _bad(f"{where}.content must be a string or a list of text parts.", where)
+    return [*images, {"type": "text", "text": "".join(texts)}]
 
 
 def _message(raw: Any, index: int) -> dict[str, Any]:
@@ -108,8 +136,10 @@ def _message(raw: Any, index: int) -> dict[str, Any]:
         raise _bad(f"{where}.role must be one of {', '.join(_ROLES)}; got {role!r}.", where)
     message: dict[str, Any] = {
         "role": "system" if role == "developer" else role,
-        "content": _text_content(raw.get("content"), where),
+        "content": _content(raw.get("content"), where),
     }
+    if role != "user" and not isinstance(message["content"], str):
+        raise _bad(f"{where}: only the user's messages may carry pictures.", where)
     if role == "assistant" and raw.get("tool_calls"):
         calls = raw["tool_calls"]
         if not isinstance(calls, list):

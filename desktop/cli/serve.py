@@ -161,6 +161,7 @@ def cmd_serve(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
     # The HTTP stack only for this command, not every `llamaside` start.
     from desktop.backends.openai_server import OpenAIServer
     from desktop.backends.served_engine import ServedEngine, ServedLog
+    from desktop.backends.served_images import ServedImages
 
     engine = SyncEngine(log_path=paths.engine_log, modes=ModeMemory(paths.engine_modes))
     served = ServedEngine(
@@ -174,7 +175,7 @@ def cmd_serve(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
         out.flush()
         served.load(first)
         log = ServedLog(paths.served_log, on_entry=_print_entry(out))
-        server = OpenAIServer(served, log, api_key=key)
+        server = OpenAIServer(served, log, api_key=key, images=ServedImages(paths.served_images))
         return _run(server, args, out, models, key)
     finally:
         served.close()

@@ -27,6 +27,7 @@ from desktop.services.served_window import WindowJobs
 
 if TYPE_CHECKING:
     from desktop.backends.openai_server import BackgroundServer
+    from desktop.backends.served_images import ServedImages
     from desktop.services.chat import ChatService
 
 #: Every address of this machine: what "allow other devices" listens on.
@@ -63,8 +64,17 @@ class LocalServer(QObject):
     # From uvicorn's thread; queued to this object's (GUI) thread.
     _entry = Signal(object)
 
-    def __init__(self, chat: ChatService, log_path: Path, parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        chat: ChatService,
+        log_path: Path,
+        parent: QObject | None = None,
+        *,
+        image_dir: Path | None = None,
+    ) -> None:
         super().__init__(parent)
+        #: Where pictures in requests are kept for the engine (None: the server takes text).
+        self.image_dir = image_dir
         self.settings = chat.settings
         self.jobs = WindowJobs(chat, self)
         self.log = ServedLog(log_path, on_entry=self._entry.emit)
@@ -145,7 +155,9 @@ class LocalServer(QObject):
         if not _can_listen(host, port):
             raise in_use  # said here: uvicorn would end its thread with SystemExit
         self.jobs.set_open(True)
-        server = BackgroundServer(OpenAIServer(self.jobs, self.log, api_key=key).app, host, port)
+        server = BackgroundServer(
+            OpenAIServer(self.jobs, self.log, api_key=key, images=self._images()).app, host, port
+        )
         try:
             server.start()
         except ServerRefused:
@@ -154,6 +166,11 @@ class LocalServer(QObject):
         self._server = server
         self.settings.set("server_on", True)  # on again at the next start, as LM Studio's is
         self.state_changed.emit()
+
+    def _images(self) -> ServedImages | None:
+        from desktop.backends.served_images import ServedImages
+
+        return ServedImages(self.image_dir) if self.image_dir is not None else None
 
     def resume(self) -> str:
         """At the app's start: switch on if it was on when the app last quit. Returns why it

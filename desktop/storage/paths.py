@@ -47,6 +47,11 @@ class AppPaths:
         return self.data / "served-requests.jsonl"
 
     @property
+    def served_images(self) -> Path:
+        """Pictures that came in requests to the local server, kept a day for the engine."""
+        return self.cache / "served-images"
+
+    @property
     def engine_modes(self) -> Path:
         """The engine's safe mode for this machine and llama.cpp build (core.engine_mode)."""
         return self.config / "engine_mode.json"
