@@ -67,7 +67,7 @@ class ModelBar(QWidget):
         self.picker.setSizeAdjustPolicy(
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
         )
-        self.picker.setMinimumContentsLength(26)
+        self.picker.setMinimumContentsLength(22)  # room for the LoRA button at 800 px
         # A compact button (an icon): Model → Open GGUF file… (Ctrl+O) says it in words.
         self.open_button = QToolButton(self)
         self.open_button.setText("Open…")
@@ -157,9 +157,14 @@ class ModelBar(QWidget):
         local = isinstance(model, LocalModel)
         if local and cid is not None:
             fits = self.chat.adapters_offered(model)
-            self.adapter_button.show_state(fits, self.chat.chat_adapters(cid), local=True)
+            chosen = self.chat.chat_adapters(cid)
+            self.adapter_button.show_state(fits, chosen, local=True)
         else:
+            chosen = ()
             self.adapter_button.show_state([], (), local=False)
+        # Shown once this machine has an adapter (Open GGUF… adds the first one): a bar that
+        # most users never need stays narrow enough for an 800-pixel screen.
+        self.adapter_button.setVisible(bool(chosen) or bool(self.chat.adapter_files()))
 
     def _adapters_offered(self) -> list[AdapterFit]:
         cid = self.conversation_id
