@@ -5,9 +5,12 @@ continuing its own conversation), answered by an AnswerSource as chat's are: a l
 an engine child (LocalSource); a cloud column opens its provider per answer (CloudSource),
 through the same network gate as chat (offline switch, privacy record). Its result is the
 source's Answer in a ColumnAnswer. A round runs every column on its own thread; local columns
-that do not fit in memory together run one after the other instead. A column that fails reports
-why and the others carry on. A prompt may carry pictures: a column whose model cannot see is
-not asked, and ends at once with the sentence that says why.
+that do not fit in memory together run one after the other instead. Local columns of one model
+(base vs fine-tune: the same model, with and without LoRA adapters) share one engine child
+(share_engines): the model is loaded once, each answer carries its column's adapters (the
+engine switches them without reloading), and those columns take turns on it. A column that
+fails reports why and the others carry on. A prompt may carry pictures: a column whose model
+cannot see is not asked, and ends at once with the sentence that says why.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any
 from desktop.backends.cloud import AnthropicProvider, CloudSource, OpenAIProvider
 from desktop.backends.engine_client import LocalSource
 from desktop.backends.engine_modes import ModeMemory
+from desktop.core.adapters import Adapter
 from desktop.core.answer import (
     Answer,
     AnswerEvent,
@@ -50,6 +54,17 @@ Provider = OpenAIProvider | AnthropicProvider
 Source = LocalSource | CloudSource
 
 
+class SharedEngine:
+    """One engine child for the local columns of one model: loaded by the first that answers,
+    used in turn by each (with its own adapters), ended when the last of them closes.
+    ``columns``: how many columns use it and have not closed."""
+
+    def __init__(self) -> None:
+        self.source: LocalSource | None = None
+        self.n_ctx: int | None = None
+        self.columns = 0
+
+
 @dataclass
 class Column:
     """One model of a comparison: its own thread of messages and the AnswerSource that answers
@@ -69,6 +84,12 @@ class Column:
     image_root: str = ""
     #: This column's own thread of messages (a follow-up continues it).
     history: list[PromptMessage] = field(default_factory=list)
+    #: The LoRA adapters a local model answers with (base vs fine-tune: two columns of one
+    #: model, one with them); applied per answer, so they reload nothing.
+    adapters: tuple[Adapter, ...] = ()
+    #: The engine child this column shares with others of its model (share_engines); None: its
+    #: own.
+    share: SharedEngine | None = None
 
     def __post_init__(self) -> None:
         self._cancel = threading.Event()
@@ -78,6 +99,9 @@ class Column:
         #: Guards the source against close() racing a load on the column's thread.
         self._lock = threading.Lock()
         self._closed = False
+        #: Whether a request of this column is in flight (a shared engine's cancel stops the
+        #: request it is running, which may be another column's).
+        self._answering = False
 
     def reset(self) -> None:
         """Before a round starts (not when this column's turn comes: a Stop pressed while
@@ -91,7 +115,9 @@ class Column:
     def _result(
         self, answer: Answer | None = None, cost: dict[str, Any] | None = None
     ) -> ColumnAnswer:
-        return ColumnAnswer(self.model.id, answer or Answer(), self.local, self._n_ctx, cost or {})
+        return ColumnAnswer(
+            self.model.id, answer or Answer(), self.local, self._n_ctx, cost or {}, self.adapters
+        )
 
     def prompt(
         self,
@@ -157,9 +183,11 @@ class Column:
                 source.cancel()
                 cancel_sent = True
 
+        self._answering = True
         try:
             answer = collect(source, asked, on_event)
         finally:
+            self._answering = False
             self._release(source)
         cost = self._cost(source, answer)
         if answer.status != MessageStatus.FAILED and (answer.text or answer.calls):
@@ -186,7 +214,13 @@ class Column:
                     return None
                 self._source = source
             return source
+        share = self.share
+        if share is not None and self._source is not share.source:
+            # Loaded by another of its columns (or ended after one's engine died: None).
+            self._source, self._n_ctx = share.source, share.n_ctx
         if self._source is not None:
+            assert isinstance(self._source, LocalSource)
+            self._source.adapters = self.adapters  # this column's, on an engine it may share
             return self._source
         local = LocalSource(
             self.model.id,
@@ -194,6 +228,7 @@ class Column:
             replace(self.load_params, mmproj=self.model.mmproj),
             log_path=self.engine_log,
             modes=self.modes,
+            adapters=self.adapters if self.local else (),
         )
         with self._lock:
             if self._closed:
@@ -212,6 +247,8 @@ class Column:
                 local.close()  # closed while loading: no child may outlive the column
                 return None
         self._n_ctx = int(loaded["model"].get("n_ctx") or 0) or None
+        if share is not None:
+            share.source, share.n_ctx = local, self._n_ctx
         return local
 
     def _release(self, source: Source) -> None:
@@ -223,6 +260,8 @@ class Column:
         with self._lock:
             if self._source is source:
                 self._source = None
+        if self.share is not None and self.share.source is source:
+            self.share.source = None  # the next answer of any of its columns starts a new one
 
     def _cost(self, source: Source, answer: Answer) -> dict[str, Any]:
         usage = answer.usage
@@ -234,17 +273,55 @@ class Column:
     def cancel(self) -> None:
         self._cancel.set()
         source = self._source
-        if source is not None:
+        if source is not None and (self.share is None or self._answering):
             source.cancel()
 
     def close(self) -> None:
-        """Stop and end the engine child, also one still loading."""
+        """Stop and end the engine child, also one still loading (a shared one when the last
+        of its columns closes)."""
         self.cancel()
         with self._lock:
+            if self._closed:
+                return
             self._closed = True
             source, self._source = self._source, None
+        share = self.share
+        if share is not None:
+            share.columns -= 1
+            if share.columns > 0:  # the others still use it
+                if isinstance(source, LocalSource) and source is not share.source:
+                    source.close()  # its own load, not shared yet
+                return
+            shared, share.source = share.source, None
+            if shared is not None and shared is not source:
+                shared.close()
         if isinstance(source, LocalSource):
             source.close()
+
+
+def share_engines(columns: Sequence[Column]) -> int:
+    """Local columns of the same model file and load settings share one engine child (base vs
+    fine-tune: their adapters differ, applied per answer). Returns how many engine children
+    the local columns need."""
+    shares: dict[tuple[str, str], SharedEngine] = {}
+    engines = 0
+    for column in columns:
+        model = column.model
+        if not isinstance(model, LocalModel):
+            continue
+        key = (model.path, repr(column.load_params))
+        share = shares.get(key)
+        if share is None:
+            share = shares[key] = SharedEngine()
+            engines += 1
+        share.columns += 1
+        column.share = share
+    for share in shares.values():
+        if share.columns == 1:  # alone: its own engine, run beside the others
+            for column in columns:
+                if column.share is share:
+                    column.share = None
+    return engines
 
 
 def vision_note(model: LocalModel | CloudModel) -> str:
@@ -351,7 +428,7 @@ def run_round(
             )
         except Exception as exc:  # a column must always report back
             failed = Answer(error=f"{type(exc).__name__}: {exc}")
-            result = ColumnAnswer(column.model.id, failed, column.local)
+            result = ColumnAnswer(column.model.id, failed, column.local, adapters=column.adapters)
         if column.local:
             with lock:
                 locals_left -= 1
@@ -366,7 +443,12 @@ def run_round(
     groups: list[list[int]] = []
     local_slots = [i for i, c in enumerate(columns) if c.local]
     if local_together:
-        groups = [[i] for i in range(len(columns))]
+        # Columns sharing an engine child take turns on it; the others each run at once.
+        by_engine: dict[int, list[int]] = {}
+        for i, column in enumerate(columns):
+            key = id(column.share) if column.share is not None else -1 - i
+            by_engine.setdefault(key, []).append(i)
+        groups = list(by_engine.values())
     else:
         groups = [[i] for i, c in enumerate(columns) if not c.local]
         if local_slots:
@@ -385,6 +467,8 @@ def run_round(
     for thread in threads:
         thread.join()
     return [
-        r if r is not None else ColumnAnswer(columns[i].model.id, local=columns[i].local)
+        r
+        if r is not None
+        else ColumnAnswer(columns[i].model.id, local=columns[i].local, adapters=columns[i].adapters)
         for i, r in enumerate(results)
     ]

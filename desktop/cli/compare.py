@@ -1,7 +1,10 @@
 """`llamaside compare` (one prompt, or a batch file, through 2-4 models at once) and
 `llamaside leaderboard` (ratings from the user's blind votes). Pictures go with a prompt
 (`--image FILE`, or a batch prompt's "image"/"images", relative to its file): a column whose
-model cannot see says so and the others answer."""
+model cannot see says so and the others answer. A local column may answer with LoRA adapters:
+`--lora FILE[:SCALE]` applies to the `-m` just before it (base vs fine-tune: the same model
+twice, one followed by --lora); one that does not fit its model exits with 2 before anything
+runs."""
 
 from __future__ import annotations
 
@@ -16,17 +19,25 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from desktop.backends.catalog_file import load_pricing
-from desktop.backends.compare_run import Column, fit_together, run_round, threads_each
+from desktop.backends.compare_run import (
+    Column,
+    fit_together,
+    run_round,
+    share_engines,
+    threads_each,
+)
 from desktop.backends.engine_client import physical_cores
 from desktop.backends.engine_modes import ModeMemory
 from desktop.backends.hardware import detect
 from desktop.backends.images import ImageError
 from desktop.backends.local_models import available_models, resolve_model
+from desktop.backends.lora_check import AdapterRefused, check_adapter
 from desktop.backends.network import Network
 from desktop.backends.providers import Providers, open_provider
 from desktop.cli.chat import sampling_from
 from desktop.cli.network import open_network
 from desktop.cli.pictures import image_json, store_pictures
+from desktop.core.adapters import Adapter, adapters_to_json, parse_lora_argument, with_adapters
 from desktop.core.compare import (
     MAX_COLUMNS,
     METRICS,
@@ -47,7 +58,7 @@ from desktop.core.models import LOCAL_PREFIX, CloudModel, LocalModel
 from desktop.core.params import LoadParams
 from desktop.core.parts import Image, Text
 from desktop.core.pricing import PricingError
-from desktop.core.ratings import leaderboard
+from desktop.core.ratings import contestant_name, leaderboard
 from desktop.core.tool_score import call_json, format_share, parse_tool_choice, parse_tools
 from desktop.core.tools import AUTO, ToolChoice, ToolSpec
 from desktop.services.turn import ComparisonAnswerRow
@@ -56,11 +67,57 @@ from desktop.storage.settings import Settings
 from desktop.storage.store import ChatStore
 
 
+class _ModelAction(argparse.Action):
+    """-m MODEL: one column, with no adapters until a --lora after it gives some."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        namespace.model = [*(namespace.model or []), str(values)]
+        namespace.lora = [*(namespace.lora or []), []]
+
+
+class _LoraAction(argparse.Action):
+    """--lora FILE[:SCALE]: an adapter for the column of the -m just before it."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        if not namespace.model:
+            parser.error("--lora applies to the -m/--model just before it: give the model first")
+        lora = [list(texts) for texts in namespace.lora]
+        lora[-1].append(str(values))
+        namespace.lora = lora
+
+
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    compare = sub.add_parser("compare", help="one prompt (or a batch file) to 2-4 models at once")
+    compare = sub.add_parser(
+        "compare",
+        help="one prompt (or a batch file) to 2-4 models at once",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="base vs fine-tune (the second column answers with my-tune at scale 0.8; the\n"
+        "model is loaded once for both):\n"
+        '  llamaside compare -m smollm2 -m smollm2 --lora my-tune.gguf:0.8 "Hello"',
+    )
     compare.add_argument("prompt", nargs="?", help="the prompt ('-' reads stdin)")
     compare.add_argument(
-        "-m", "--model", action="append", default=[], help="a model id; give 2 to 4"
+        "-m", "--model", action=_ModelAction, default=[], help="a model id; give 2 to 4"
+    )
+    compare.add_argument(
+        "--lora",
+        action=_LoraAction,
+        default=[],
+        metavar="FILE[:SCALE]",
+        help="a LoRA adapter GGUF for the local model of the -m just before it, at SCALE "
+        "(default 1); repeat for more on that model. Checked against it before anything runs",
     )
     compare.add_argument("--batch", metavar="FILE", help="prompts from a .jsonl, .csv or .txt file")
     compare.add_argument(
@@ -136,6 +193,7 @@ def _columns(
     providers = Providers(settings.get("providers", {}))
     local = available_models(paths.models, store.user_models())
     models = [_model(ref, local, providers) for ref in args.model]
+    adapters = _adapters(args, models)
     try:
         pricing = load_pricing(paths.pricing)
     except PricingError as exc:
@@ -145,7 +203,8 @@ def _columns(
     for model in models:
         if isinstance(model, CloudModel):
             open_provider(providers.get(model.provider), network).close()
-    local = [m for m in models if isinstance(m, LocalModel)]
+    # One engine child per local model file: its columns (base vs fine-tune) share it.
+    local = list({m.path: m for m in models if isinstance(m, LocalModel)}.values())
     together = _local_together(local, paths)
     threads = threads_each(len(local) if together else 1, physical_cores())
     params = LoadParams(n_ctx=int(settings.get("n_ctx", 4096)), n_threads=threads)
@@ -159,14 +218,38 @@ def _columns(
             modes=ModeMemory(paths.engine_modes),
             system_prompt=args.system,
             image_root=str(paths.images),
+            adapters=column_adapters,
         )
-        for model in models
+        for model, column_adapters in zip(models, adapters, strict=True)
     ]
+    share_engines(columns)
     try:
         yield columns, together
     finally:
         for column in columns:
             column.close()
+
+
+def _adapters(
+    args: argparse.Namespace, models: list[LocalModel | CloudModel]
+) -> list[tuple[Adapter, ...]]:
+    """Each column's --lora adapters, each checked against its model's headers (AdapterRefused
+    names one that does not fit, before anything is loaded or sent)."""
+    given = list(getattr(args, "lora", None) or [])
+    given += [[] for _ in range(len(models) - len(given))]
+    found = []
+    for model, texts in zip(models, given, strict=True):
+        adapters = tuple(parse_lora_argument(text) for text in texts)
+        if adapters and isinstance(model, CloudModel):
+            raise InvalidParameter(
+                f"LoRA adapters change a local model's weights; {model.id} is a cloud model. "
+                "Give --lora after a local model's -m."
+            )
+        for adapter in adapters:
+            assert isinstance(model, LocalModel)
+            check_adapter(adapter, model.path)
+        found.append(adapters)
+    return found
 
 
 def _local_together(local: list[LocalModel], paths: AppPaths) -> bool:
@@ -181,6 +264,8 @@ def _local_together(local: list[LocalModel], paths: AppPaths) -> bool:
 def _row(result: ColumnAnswer) -> dict[str, Any]:
     return {
         "model": result.model_id,
+        "adapters": adapters_to_json(result.adapters),
+        "label": result.variant,
         "text": result.text,
         "status": result.status,
         "error": result.error,
@@ -239,15 +324,15 @@ def _save_round(
 
 
 def cmd_compare(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
-    """A picture that cannot be read (or a batch's that is missing) exits with 2 before
-    anything is sent."""
+    """A picture that cannot be read (or a batch's that is missing), or a LoRA adapter that
+    does not fit its model, exits with 2 before anything is sent."""
     try:
         if args.batch:
             if args.image:
                 raise InvalidParameter('A batch names its pictures per prompt ("image").')
             return _batch(args, paths, out)
         return _compare(args, paths, out)
-    except ImageError as exc:
+    except (ImageError, AdapterRefused) as exc:
         sys.stderr.write(f"llamaside: error: {exc}\n")
         return 2
 
@@ -281,7 +366,10 @@ def _compare(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
         comparison_id = None
         if not args.no_save:
             comparison_id = store.create_comparison(
-                title_for(prompt), "compare", [c.model.id for c in columns]
+                title_for(prompt),
+                "compare",
+                [c.model.id for c in columns],
+                adapters=[c.adapters for c in columns],
             )
             _save_round(store, comparison_id, 0, prompt, results, images=images)
     finally:
@@ -302,7 +390,7 @@ def _compare(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
         )
     else:
         for row in rows:
-            out.write(f"=== {row['model']} ===\n{row['text']}\n")
+            out.write(f"=== {row['label']} ===\n{row['text']}\n")
             for call in row["calls"]:  # shown, never run
                 out.write(f"[tool call, not run] {calls_text([call])}\n")
             if row["error"]:
@@ -313,8 +401,8 @@ def _compare(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
 
 
 def _metrics_table(rows: list[dict[str, Any]], out: TextIO) -> None:
-    width = max(14, *(len(r["model"]) for r in rows))
-    out.write(" " * 22 + "".join(f"{r['model']:>{width + 2}}" for r in rows) + "\n")
+    width = max(14, *(len(r["label"]) for r in rows))
+    out.write(" " * 22 + "".join(f"{r['label']:>{width + 2}}" for r in rows) + "\n")
     for metric in METRICS:
         cells = "".join(
             f"{format_metric(metric.key, r['metrics'][metric.key]):>{width + 2}}" for r in rows
@@ -351,7 +439,10 @@ def _batch(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
             comparison_id = None
             if not args.no_save:
                 comparison_id = store.create_comparison(
-                    f"Batch: {source.name}", "batch", [c.model.id for c in columns]
+                    f"Batch: {source.name}",
+                    "batch",
+                    [c.model.id for c in columns],
+                    adapters=[c.adapters for c in columns],
                 )
             total = len(entries)
             for index, entry in enumerate(entries):
@@ -374,7 +465,7 @@ def _batch(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
                         store, comparison_id, index, entry.text, results, images=entry.images
                     )
             sys.stderr.write("\n")
-            models = [c.model.id for c in columns]
+            models = [with_adapters(c.model.id, c.adapters) for c in columns]
     finally:
         store.close()
     summary = batch_summary(table, models, args.per_month)
@@ -468,7 +559,9 @@ def cmd_leaderboard(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> i
                     "flagged_left_out": left_out,
                     "ratings": [
                         {
-                            "model": r.model,
+                            "model": r.model_id,
+                            "adapters": adapters_to_json(r.adapters),
+                            "name": contestant_name(r.model, str),
                             "rating": round(r.rating, 1),
                             "low": round(r.low, 1),
                             "high": round(r.high, 1),
@@ -489,8 +582,9 @@ def cmd_leaderboard(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> i
         return 0
     out.write(f"{'#':>2}  {'model':<40} {'rating':>7}  {'95% CI':>13}  {'W-L-T':>9}  win rate\n")
     for rank, r in enumerate(table, start=1):
+        name = contestant_name(r.model, str)  # "local:x + my-tune × 0.8"
         out.write(
-            f"{rank:>2}  {r.model:<40} {r.rating:>7.0f}  {r.low:>6.0f}-{r.high:<6.0f}  "
+            f"{rank:>2}  {name:<40} {r.rating:>7.0f}  {r.low:>6.0f}-{r.high:<6.0f}  "
             f"{f'{r.wins}-{r.losses}-{r.ties}':>9}  {r.win_rate:.0%}\n"
         )
     if left_out:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from statistics import mean
 from typing import Any
 
+from desktop.core.adapters import Adapter, adapters_to_json, with_adapters
 from desktop.core.answer import Answer
 from desktop.core.errors import LlamasideError
 from desktop.core.parts import Image
@@ -102,6 +103,13 @@ class ColumnAnswer:
     #: A cloud answer's cost as Pricing.answer_cost gives it (cost_usd, None for an unknown
     #: price, and where the price came from); empty for a local answer, which costs nothing.
     cost: dict[str, Any] = field(default_factory=dict)
+    #: The LoRA adapters the local model answered with (empty: the bare model).
+    adapters: tuple[Adapter, ...] = ()
+
+    @property
+    def variant(self) -> str:
+        """The model id with its adapters, as reports name the column: "local:x + tune × 0.8"."""
+        return with_adapters(self.model_id, self.adapters)
 
     @property
     def text(self) -> str:
@@ -380,6 +388,8 @@ def batch_answer(result: ColumnAnswer, entry: BatchPrompt) -> dict[str, Any]:
         "metrics": result.metrics(),
         "calls": [call_json(call) for call in result.answer.calls],
     }
+    if result.adapters:
+        row["adapters"] = adapters_to_json(result.adapters)
     if entry.expect_call is not None and result.status != "failed":
         score = score_answer(entry.expect_call, result.answer.calls, entry.tools)
         row["score"] = score.to_dict()

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from desktop.core.adapters import Adapter
 from desktop.core.parts import Image, Parts
 
 
@@ -24,6 +25,13 @@ class ComparisonRecord:
     #: The model ids, in column order.
     models: tuple[str, ...]
     tag: str = ""
+    #: Each column's LoRA adapters, in column order (empty: every column the bare model, as
+    #: every comparison before adapters).
+    adapters: tuple[tuple[Adapter, ...], ...] = ()
+
+    def column_adapters(self, slot: int) -> tuple[Adapter, ...]:
+        """The adapters column ``slot`` answered with (none: the bare model)."""
+        return self.adapters[slot] if slot < len(self.adapters) else ()
 
 
 @dataclass(frozen=True)
@@ -50,6 +58,8 @@ class ComparisonAnswerRecord:
     #: The round's question as parts where it carried pictures (its Image parts, then its
     #: text); else empty (the prompt alone).
     prompt_parts: Parts = ()
+    #: The LoRA adapters it was written with (empty: the bare model).
+    adapters: tuple[Adapter, ...] = ()
 
     @property
     def prompt_images(self) -> tuple[Image, ...]:

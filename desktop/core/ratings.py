@@ -6,20 +6,56 @@ fitted with Hunter's MM iteration; a tie (and "both bad") counts as half a win f
 in LMSYS's arena. Every pair that met also gets one virtual tie (a prior), so a model that has
 only lost keeps a finite rating. Ratings are shown as 1000 + 400 * log10(p), with the geometric
 mean of p fixed at 1, so a 100-point gap means about 64 % expected wins.
+
+A contestant is a model as it answered: the bare model is its id (as every vote before LoRA
+adapters); a fine-tune ("SmolLM2 + my-tune × 0.8") is its own contestant, keyed by the model
+id with its adapters and scales (``contestant``), so base and fine-tune are rated apart.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+from desktop.core.adapters import Adapter, adapters_from_json, adapters_to_json, with_adapters
+from desktop.core.errors import InvalidParameter
 
 #: Votes and what they mean for model_a.
 A_WINS, B_WINS, TIE, BOTH_BAD = "a", "b", "tie", "bad"
 WINNERS = (A_WINS, B_WINS, TIE, BOTH_BAD)
 BASE_RATING = 1000.0
 SCALE = 400.0
+
+
+def contestant(model_id: str, adapters: Sequence[Adapter] = ()) -> str:
+    """The leaderboard's key for a model as it answered: its id for the bare model, else
+    {"model": id, "adapters": [{"path", "scale"}, ...]} as compact JSON (a model id never
+    starts with "{"), so the same file at another scale is another contestant."""
+    if not adapters:
+        return model_id
+    data = {"model": model_id, "adapters": adapters_to_json(adapters)}
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+
+def contestant_parts(key: str) -> tuple[str, tuple[Adapter, ...]]:
+    """A contestant's model id and adapters (a key that is not one of ours: a model id)."""
+    if not key.startswith("{"):
+        return key, ()
+    try:
+        data = json.loads(key)
+        return str(data["model"]), adapters_from_json(data.get("adapters"))
+    except (ValueError, KeyError, TypeError, InvalidParameter):
+        return key, ()
+
+
+def contestant_name(key: str, model_name: Callable[[str], str]) -> str:
+    """ "SmolLM2 + my-tune × 0.8": the model as ``model_name`` names its id, with its adapters."""
+    model_id, adapters = contestant_parts(key)
+    return with_adapters(model_name(model_id), adapters)
 
 
 @dataclass(frozen=True)
@@ -41,12 +77,25 @@ class Vote:
     round: int | None = None
     #: Its row in the history (0 for a vote not stored).
     id: int = 0
+    #: The LoRA adapters each side answered with (empty: the bare model).
+    adapters_a: tuple[Adapter, ...] = ()
+    adapters_b: tuple[Adapter, ...] = ()
+
+    @property
+    def side_a(self) -> str:
+        """Side A's contestant (its model with its adapters)."""
+        return contestant(self.model_a, self.adapters_a)
+
+    @property
+    def side_b(self) -> str:
+        return contestant(self.model_b, self.adapters_b)
 
 
 @dataclass(frozen=True)
 class Rating:
-    """One model's place on the leaderboard: its rating, interval and record."""
+    """One contestant's place on the leaderboard: its rating, interval and record."""
 
+    #: The contestant: a model id, or a model with adapters (``contestant``).
     model: str
     rating: float
     #: 95 % bootstrap interval of the rating.
@@ -59,6 +108,14 @@ class Rating:
     @property
     def votes(self) -> int:
         return self.wins + self.losses + self.ties
+
+    @property
+    def model_id(self) -> str:
+        return contestant_parts(self.model)[0]
+
+    @property
+    def adapters(self) -> tuple[Adapter, ...]:
+        return contestant_parts(self.model)[1]
 
     @property
     def win_rate(self) -> float:
@@ -78,7 +135,7 @@ def strengths(
     wins: dict[str, float] = defaultdict(float)
     games: dict[tuple[str, str], float] = defaultdict(float)
     for vote in votes:
-        a, b = vote.model_a, vote.model_b
+        a, b = vote.side_a, vote.side_b
         if a == b:
             continue
         pair = (a, b) if a < b else (b, a)
@@ -118,29 +175,26 @@ def leaderboard(votes: list[Vote], rounds: int = 200, seed: int = 0) -> list[Rat
     point = strengths(votes)
     samples: dict[str, list[float]] = defaultdict(list)
     rng = random.Random(seed)
-    pairs = {
-        (v.model_a, v.model_b) if v.model_a < v.model_b else (v.model_b, v.model_a)
-        for v in votes
-        if v.model_a != v.model_b
-    }
+    sides = [(v.side_a, v.side_b) for v in votes]
+    pairs = {(a, b) if a < b else (b, a) for a, b in sides if a != b}
     if votes:
         for _ in range(rounds):
             resample = [votes[rng.randrange(len(votes))] for _ in votes]
             for model, value in strengths(resample, iterations=200, pairs=pairs).items():
                 samples[model].append(value)
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
-    for vote in votes:
-        if vote.model_a == vote.model_b:
+    for vote, (a, b) in zip(votes, sides, strict=True):
+        if a == b:
             continue
         if vote.winner == A_WINS:
-            counts[vote.model_a][0] += 1
-            counts[vote.model_b][1] += 1
+            counts[a][0] += 1
+            counts[b][1] += 1
         elif vote.winner == B_WINS:
-            counts[vote.model_b][0] += 1
-            counts[vote.model_a][1] += 1
+            counts[b][0] += 1
+            counts[a][1] += 1
         else:
-            counts[vote.model_a][2] += 1
-            counts[vote.model_b][2] += 1
+            counts[a][2] += 1
+            counts[b][2] += 1
     table = []
     for model, rating in point.items():
         values = sorted(samples.get(model) or [rating])

@@ -22,11 +22,14 @@ from desktop.backends.compare_run import (
     Column,
     fit_together,
     run_round,
+    share_engines,
     threads_each,
     vision_note,
 )
 from desktop.backends.engine_client import physical_cores
 from desktop.backends.engine_modes import ModeMemory
+from desktop.backends.lora_check import check_adapter
+from desktop.core.adapters import Adapter, with_adapters
 from desktop.core.answer import Answer
 from desktop.core.compare import (
     MAX_COLUMNS,
@@ -92,8 +95,11 @@ class CompareSession(QObject):
         engine_log: Path | None = None,
         modes: ModeMemory | None = None,
         image_root: Path | str = "",
+        adapters: Sequence[Sequence[Adapter]] = (),
         parent: QObject | None = None,
     ) -> None:
+        """``adapters``: each model's LoRA adapters, in the order of ``models`` (a cloud
+        model's are ignored); one that does not fit its model raises AdapterRefused."""
         super().__init__(parent)
         if not MIN_COLUMNS <= len(models) <= MAX_COLUMNS:
             raise InvalidParameter(f"Pick {MIN_COLUMNS} to {MAX_COLUMNS} models to compare.")
@@ -109,7 +115,17 @@ class CompareSession(QObject):
         if blind:
             (rng or random.Random()).shuffle(order)
         self.models = [models[i] for i in order]
-        local = [m for m in self.models if isinstance(m, LocalModel)]
+        chosen = [tuple(adapters[i]) if i < len(adapters) else () for i in order]
+        #: Each column's adapters (base vs fine-tune: one model in two columns, one with them).
+        self.adapters = [
+            a if isinstance(m, LocalModel) else () for m, a in zip(self.models, chosen, strict=True)
+        ]
+        for model, column_adapters in zip(self.models, self.adapters, strict=True):
+            for adapter in column_adapters:  # refused before anything is saved or loaded
+                assert isinstance(model, LocalModel)
+                check_adapter(adapter, model.path)
+        # One engine child per local model file: its columns (base vs fine-tune) share it.
+        local = list({m.path: m for m in self.models if isinstance(m, LocalModel)}.values())
         self.local_together = len(local) < 2 or (
             ram_available is not None and fit_together(local, ram_available)
         )
@@ -129,9 +145,11 @@ class CompareSession(QObject):
                 engine_log=engine_log,
                 modes=modes,
                 image_root=str(image_root or ""),
+                adapters=column_adapters,
             )
-            for model in self.models
+            for model, column_adapters in zip(self.models, self.adapters, strict=True)
         ]
+        share_engines(self.columns)
         self.comparison_id: int | None = None
         #: Offered alike to every column with each prompt sent (their calls are kept, not run).
         self.tools: tuple[ToolSpec, ...] = ()
@@ -183,7 +201,11 @@ class CompareSession(QObject):
         """What the column's header says: "A"/"B" in blind mode until the vote."""
         if self.blind and self.round not in self.voted:
             return "AB"[slot]
-        return self.models[slot].name
+        return self.name(slot)
+
+    def name(self, slot: int) -> str:
+        """The column's model as it answers: "SmolLM2 + my-tune × 0.8"."""
+        return with_adapters(self.models[slot].name, self.adapters[slot])
 
     def cannot_see(self) -> dict[int, str]:
         """The columns whose model takes no pictures, each with the sentence why (a round with
@@ -205,7 +227,7 @@ class CompareSession(QObject):
             title = title_for(prompt)
             kind = "blind" if self.blind else "compare"
             self.comparison_id = self.store.create_comparison(
-                title, kind, [m.id for m in self.models], self.tag
+                title, kind, [m.id for m in self.models], self.tag, self.adapters
             )
         self.round += 1
         self.prompts.append(prompt)
@@ -341,6 +363,8 @@ class CompareSession(QObject):
             round_index=self.round,
             flagged=flagged,
             tag=self.tag,
+            adapters_a=self.adapters[0],
+            adapters_b=self.adapters[1],
         )
         self.voted.add(self.round)
         return flagged
@@ -363,6 +387,7 @@ class CompareSession(QObject):
             "batch",
             [m.id for m in self.models],
             self.tag,
+            self.adapters,
         )
         self._running = set(range(len(self.columns)))
         self._batch_rows = []
@@ -416,7 +441,7 @@ class CompareSession(QObject):
         if self._closed:
             return
         _prompts, per_month, source = self._batch_meta
-        models = [m.id for m in self.models]
+        models = [with_adapters(m.id, a) for m, a in zip(self.models, self.adapters, strict=True)]
         self.batch_finished.emit(
             {
                 "source": source,
@@ -442,7 +467,9 @@ class CompareSession(QObject):
                 self._save(
                     self.round,
                     slot,
-                    ColumnAnswer(model.id, shown, isinstance(model, LocalModel)),
+                    ColumnAnswer(
+                        model.id, shown, isinstance(model, LocalModel), adapters=self.adapters[slot]
+                    ),
                 )
         self._closed = True
         for column in self.columns:

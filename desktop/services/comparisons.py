@@ -3,9 +3,11 @@ the history database through a service."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from desktop.core.adapters import Adapter
 from desktop.core.comparison_records import ComparisonAnswerRecord, ComparisonRecord
 from desktop.core.models import CloudModel, LocalModel
 from desktop.services.compare import CompareSession
@@ -44,9 +46,12 @@ class Comparisons:
         comparison_id: int | None = None,
         round_index: int | None = None,
         flagged: str = "",
+        adapters_a: Sequence[Adapter] = (),
+        adapters_b: Sequence[Adapter] = (),
     ) -> int:
         """A blind vote (winner: a, b, tie or bad); ``flagged`` says why it stays out of the
-        leaderboard, if it does."""
+        leaderboard, if it does; ``adapters_a``/``_b``: the LoRA adapters each side answered
+        with (a fine-tune is its own contestant)."""
         return self.store.add_vote(
             model_a=model_a,
             model_b=model_b,
@@ -54,6 +59,8 @@ class Comparisons:
             comparison_id=comparison_id,
             round_index=round_index,
             flagged=flagged,
+            adapters_a=adapters_a,
+            adapters_b=adapters_b,
         )
 
     def session(self, models: list[LocalModel | CloudModel], **options: Any) -> CompareSession:

@@ -4,10 +4,12 @@ that feed the leaderboard."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
+from desktop.core.adapters import Adapter, adapters_from_json, adapters_to_json
 from desktop.core.comparison_records import ComparisonAnswerRecord, ComparisonRecord
-from desktop.core.errors import StoreError
+from desktop.core.errors import InvalidParameter, StoreError
 from desktop.core.parts import PartError, Parts, is_plain, parts_from_json, parts_to_json
 from desktop.core.ratings import Vote
 from desktop.storage.database import Database, now_iso
@@ -17,12 +19,29 @@ class Comparisons(Database):
     """Owns the comparisons, comparison_answers and votes tables; a vote outlives its
     comparison."""
 
-    def create_comparison(self, title: str, kind: str, models: list[str], tag: str = "") -> int:
+    def create_comparison(
+        self,
+        title: str,
+        kind: str,
+        models: list[str],
+        tag: str = "",
+        adapters: Sequence[Sequence[Adapter]] = (),
+    ) -> int:
+        """A new comparison; ``adapters``: each column's LoRA adapters, in column order (its
+        answers are recorded with their column's)."""
+        per_column = [adapters_to_json(a) for a in adapters]
         with self._writing():
             cursor = self.db.execute(
-                "INSERT INTO comparisons (created, title, kind, models, tag) "
-                "VALUES (?, ?, ?, ?, ?)",
-                [now_iso(), title, kind, json.dumps(models), tag],
+                "INSERT INTO comparisons (created, title, kind, models, tag, adapters) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    now_iso(),
+                    title,
+                    kind,
+                    json.dumps(models),
+                    tag,
+                    json.dumps(per_column) if any(per_column) else None,
+                ],
             )
         return int(cursor.lastrowid or 0)
 
@@ -50,9 +69,13 @@ class Comparisons(Database):
         error: str | None = None,
         usage: dict[str, Any] | None = None,
         parts: Parts = (),
+        adapters: Sequence[Adapter] | None = None,
     ) -> int:
         """Insert or update (same comparison, round and slot) one column's answer; ``parts``
-        where it holds more than its text (tool calls, thinking)."""
+        where it holds more than its text (tool calls, thinking); ``adapters``: the LoRA
+        adapters it was written with (None: its column's, as the comparison records them)."""
+        if adapters is None:
+            adapters = self._column_adapters(comparison_id, slot)
         with self._writing():
             existing = self.db.execute(
                 "SELECT id FROM comparison_answers WHERE comparison_id = ? AND round = ? "
@@ -67,21 +90,29 @@ class Comparisons(Database):
                 error,
                 json.dumps(usage) if usage else None,
                 None if is_plain(parts) else parts_to_json(parts),
+                json.dumps(adapters_to_json(adapters)) if adapters else None,
             ]
             if existing:
                 self.db.execute(
                     "UPDATE comparison_answers SET model = ?, prompt = ?, content = ?, "
-                    "status = ?, error = ?, usage = ?, parts = ? WHERE id = ?",
+                    "status = ?, error = ?, usage = ?, parts = ?, adapters = ? WHERE id = ?",
                     [*values, existing[0]],
                 )
                 return int(existing[0])
             cursor = self.db.execute(
                 "INSERT INTO comparison_answers (model, prompt, content, status, error, usage, "
-                "parts, comparison_id, round, slot, created) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "parts, adapters, comparison_id, round, slot, created) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [*values, comparison_id, round_index, slot, now_iso()],
             )
         return int(cursor.lastrowid or 0)
+
+    def _column_adapters(self, comparison_id: int, slot: int) -> tuple[Adapter, ...]:
+        row = self.db.execute(
+            "SELECT adapters FROM comparisons WHERE id = ?", [comparison_id]
+        ).fetchone()
+        columns = _adapter_columns(row[0] if row else None)
+        return columns[slot] if slot < len(columns) else ()
 
     def save_comparison_prompt(self, comparison_id: int, round_index: int, parts: Parts) -> None:
         """A round's question as parts, on every column's row of it (saved after the rows):
@@ -111,12 +142,27 @@ class Comparisons(Database):
         round_index: int | None = None,
         flagged: str = "",
         tag: str = "",
+        adapters_a: Sequence[Adapter] = (),
+        adapters_b: Sequence[Adapter] = (),
     ) -> int:
+        """A blind vote; ``adapters_a``/``_b``: the LoRA adapters each side answered with (a
+        fine-tune is its own contestant on the leaderboard)."""
         with self._writing():
             cursor = self.db.execute(
                 "INSERT INTO votes (comparison_id, round, model_a, model_b, winner, flagged, "
-                "tag, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [comparison_id, round_index, model_a, model_b, winner, flagged, tag, now_iso()],
+                "tag, created, adapters_a, adapters_b) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    comparison_id,
+                    round_index,
+                    model_a,
+                    model_b,
+                    winner,
+                    flagged,
+                    tag,
+                    now_iso(),
+                    _adapters_column(adapters_a),
+                    _adapters_column(adapters_b),
+                ],
             )
         return int(cursor.lastrowid or 0)
 
@@ -141,6 +187,8 @@ class Comparisons(Database):
                 comparison_id=row["comparison_id"],
                 round=row["round"],
                 id=row["id"],
+                adapters_a=_adapters(row.get("adapters_a")),
+                adapters_b=_adapters(row.get("adapters_b")),
             )
             for row in self.db.query(f"SELECT * FROM votes {where} ORDER BY id", params)
         ]
@@ -158,6 +206,7 @@ def _comparison(row: dict[str, Any]) -> ComparisonRecord:
         kind=str(row["kind"]),
         models=tuple(str(m) for m in json.loads(row["models"])),
         tag=str(row["tag"]),
+        adapters=_adapter_columns(row.get("adapters")),
     )
 
 
@@ -176,7 +225,35 @@ def _answer(row: dict[str, Any]) -> ComparisonAnswerRecord:
         created=str(row["created"]),
         parts=_parts(row.get("parts")),
         prompt_parts=_parts(row.get("prompt_parts")),
+        adapters=_adapters(row.get("adapters")),
     )
+
+
+def _adapters_column(adapters: Sequence[Adapter]) -> str | None:
+    return json.dumps(adapters_to_json(adapters)) if adapters else None
+
+
+def _adapters(raw: str | None) -> tuple[Adapter, ...]:
+    """Stored adapters (NULL, or a list this version cannot read: none)."""
+    if not raw:
+        return ()
+    try:
+        return adapters_from_json(json.loads(raw))
+    except (ValueError, InvalidParameter):
+        return ()
+
+
+def _adapter_columns(raw: str | None) -> tuple[tuple[Adapter, ...], ...]:
+    """A comparison's adapters per column (NULL: none anywhere)."""
+    if not raw:
+        return ()
+    try:
+        columns = json.loads(raw)
+        if not isinstance(columns, list):
+            return ()
+        return tuple(adapters_from_json(column) for column in columns)
+    except (ValueError, InvalidParameter):
+        return ()
 
 
 def _parts(raw: str | None) -> Parts:

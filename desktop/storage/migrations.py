@@ -289,6 +289,20 @@ def _m016_message_adapters(db: Executes) -> None:
     db.executescript("ALTER TABLE messages ADD COLUMN adapters TEXT;")
 
 
+def _m017_comparison_adapters(db: Executes) -> None:
+    # A comparison column's LoRA adapters (core.adapters, as JSON): the comparison keeps each
+    # column's (a list per column), each answer the ones it was written with, a vote those of
+    # either side (a fine-tune is its own contestant). NULL for the bare model, as before.
+    db.executescript(
+        """
+        ALTER TABLE comparisons ADD COLUMN adapters TEXT;
+        ALTER TABLE comparison_answers ADD COLUMN adapters TEXT;
+        ALTER TABLE votes ADD COLUMN adapters_a TEXT;
+        ALTER TABLE votes ADD COLUMN adapters_b TEXT;
+        """
+    )
+
+
 #: Ordered and append-only: a migration, once released, never changes. Its position is its id.
 MIGRATIONS: list[tuple[str, Callable[[Executes], None]]] = [
     ("initial", _m001_initial),
@@ -307,4 +321,5 @@ MIGRATIONS: list[tuple[str, Callable[[Executes], None]]] = [
     ("model_projectors", _m014_model_projectors),
     ("comparison_prompt_parts", _m015_comparison_prompt_parts),
     ("message_adapters", _m016_message_adapters),
+    ("comparison_adapters", _m017_comparison_adapters),
 ]

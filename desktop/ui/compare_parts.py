@@ -9,6 +9,7 @@ from PySide6.QtGui import QColor, QFont, QPainter, QPaintEvent, QPalette
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
+    QSplitter,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -170,3 +171,17 @@ class ColumnWidget(QWidget):
         layout.addWidget(self.sight)  # a line of its own: a narrow header has no room for it
         layout.addWidget(self.view, 1)
         layout.addWidget(self.metrics)
+
+
+def focus_column(splitter: QSplitter, columns: list[ColumnWidget], slot: int) -> None:
+    """Give column ``slot`` the splitter's width (the others collapse) while its Focus button
+    is checked; unchecked, every column shares it evenly."""
+    focused = columns[slot].focus_button.isChecked()
+    for index, column in enumerate(columns):
+        column.focus_button.setChecked(focused and index == slot)
+    total = sum(splitter.sizes()) or splitter.width()
+    if focused:
+        sizes = [total if i == slot else 0 for i in range(len(columns))]
+    else:
+        sizes = [total // len(columns)] * len(columns)
+    splitter.setSizes(sizes)

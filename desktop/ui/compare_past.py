@@ -7,10 +7,12 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QPoint, Qt, Signal, Slot
 from PySide6.QtWidgets import QFileDialog, QListWidget, QListWidgetItem, QMenu, QWidget
 
+from desktop.core.adapters import with_adapters
 from desktop.core.parts import part_to_json
 from desktop.services.comparisons import Comparisons
 
@@ -51,7 +53,8 @@ class PastComparisons(QListWidget):
             # The title first: a narrow list cuts the end of the line.
             item = QListWidgetItem(f"{row.title} · {when} · {row.kind}", self)
             item.setData(PAST_ID, row.id)
-            item.setToolTip(f"{row.title}\n{when} · {', '.join(row.models)}")
+            models = [with_adapters(m, row.column_adapters(i)) for i, m in enumerate(row.models)]
+            item.setToolTip(f"{row.title}\n{when} · {', '.join(models)}")
             if row.id == selected:
                 self.setCurrentItem(item)
 
@@ -86,7 +89,7 @@ class PastComparisons(QListWidget):
         # The records as the stored rows were (the same keys, in the same order); parts (and
         # the pictures of a round's question) in their stable JSON form (asdict would drop
         # each part's type).
-        data = {
+        data: dict[str, Any] = {
             "comparison": asdict(comparison),
             "answers": [
                 {
@@ -97,6 +100,11 @@ class PastComparisons(QListWidget):
                 for a in answers
             ],
         }
+        if not any(comparison.adapters) and not any(a.adapters for a in answers):
+            # No LoRA adapters anywhere: the export reads as one made before them.
+            del data["comparison"]["adapters"]
+            for answer in data["answers"]:
+                del answer["adapters"]
         try:
             Path(name).write_text(
                 json.dumps(data, indent=2, ensure_ascii=False, default=str), encoding="utf-8"

@@ -9,7 +9,8 @@ warned about when they choose it. Past comparisons are a list; each row has its 
 The window wires the parts: a column and the chart are compare_parts.py's, the metrics' strips
 compare_metrics.py's, filling the
 pickers compare_pickers.py's, the past comparisons' list compare_past.py's, the prompt's
-pictures (and the marks of models that cannot see them) compare_images.py's.
+pictures (and the marks of models that cannot see them) compare_images.py's, each column's
+LoRA adapters (base vs fine-tune) compare_adapters.py's.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.core.adapters import with_adapters
 from desktop.core.compare import MAX_COLUMNS, MIN_COLUMNS, ColumnAnswer, metrics_of
 from desktop.core.errors import LlamasideError
 from desktop.core.models import CloudModel, LocalModel
@@ -40,10 +42,11 @@ from desktop.services.compare import CompareSession
 from desktop.services.comparisons import Comparisons
 from desktop.services.images import ImageService
 from desktop.ui.batch_dialog import BatchDialog
+from desktop.ui.compare_adapters import ColumnAdapters
 from desktop.ui.compare_calls import ToolsPicker, calls_html
 from desktop.ui.compare_images import ComparePictures, image_service_of
 from desktop.ui.compare_metrics import Ended, show_round, speed_groups
-from desktop.ui.compare_parts import BarChart, ColumnWidget
+from desktop.ui.compare_parts import BarChart, ColumnWidget, focus_column
 from desktop.ui.compare_past import PastComparisons
 from desktop.ui.compare_pickers import fill_pickers, left_out_text, model_picker, show_warnings
 from desktop.ui.design import set_tone
@@ -100,6 +103,8 @@ class CompareWindow(QWidget):
         self.warnings: list[QLabel] = []
         pick_row = QHBoxLayout()
         pick_row.addWidget(QLabel("Models:", self), 0, Qt.AlignmentFlag.AlignTop)
+        self.lora = ColumnAdapters(self.chat, self)
+        self.lora.notice.connect(self._show_notice)
         for index in range(MAX_COLUMNS):
             picker, warning = model_picker(self, index)
             picker.activated.connect(lambda _index, slot=index: self._picked.add(slot))
@@ -108,6 +113,8 @@ class CompareWindow(QWidget):
             self.warnings.append(warning)
             stack = QVBoxLayout()
             stack.addWidget(picker)
+            # Its model's LoRA adapters under it: beside it, four columns outgrow a laptop.
+            stack.addWidget(self.lora.add(picker), 0, Qt.AlignmentFlag.AlignLeft)
             stack.addWidget(warning)
             stack.addWidget(self.pictures.mark_for(picker))
             stack.addStretch(1)
@@ -228,14 +235,12 @@ class CompareWindow(QWidget):
         layout.addLayout(input_row)
         self._count = MIN_COLUMNS
 
-    def _all_models(self) -> list[LocalModel | CloudModel]:
-        return self.chat.all_models
-
     def _fill_pickers(self, chosen: list[str], on_purpose: set[int] | None = None) -> list[str]:
         """Fill the pickers (compare_pickers.fill_pickers; on_purpose: the pickers the user
         chose themselves). Returns the failed models left out."""
         kept = on_purpose or set()
         left_out = fill_pickers(self.pickers, self.chat, chosen, kept)
+        self.lora.refresh_all()
         self._picked = set(kept)
         self._refresh_warnings()
         return left_out
@@ -267,6 +272,7 @@ class CompareWindow(QWidget):
         self._count = max(MIN_COLUMNS, min(MAX_COLUMNS, count))
         for index, picker in enumerate(self.pickers):
             picker.setVisible(index < self._count)
+        self.lora.set_enabled(self.session is None, self._count)
         self.add_button.setEnabled(self._count < MAX_COLUMNS and not self.blind_box.isChecked())
         self.remove_button.setEnabled(self._count > MIN_COLUMNS)
         self._refresh_warnings()
@@ -276,7 +282,7 @@ class CompareWindow(QWidget):
         self._set_count(2 if blind else self._count)
 
     def chosen_models(self) -> list[LocalModel | CloudModel]:
-        by_id = {m.id: m for m in self._all_models()}
+        by_id = {m.id: m for m in self.chat.all_models}
         chosen = []
         for picker in self.pickers[: self._count]:
             model = by_id.get(str(picker.currentData()))
@@ -310,6 +316,7 @@ class CompareWindow(QWidget):
                 tag=self.tag_edit.text().strip(),
                 rng=self.rng,
                 modes=self.chat.engine.modes,
+                adapters=self.lora.chosen(len(models)),
                 parent=self,
             )
         except LlamasideError as exc:
@@ -323,6 +330,7 @@ class CompareWindow(QWidget):
         self._build_columns()
         for picker in (*self.pickers, self.add_button, self.remove_button, self.blind_box):
             picker.setEnabled(False)
+        self.lora.set_enabled(False, self._count)
         self.tag_edit.setEnabled(False)
         return session
 
@@ -349,7 +357,7 @@ class CompareWindow(QWidget):
             label = self.session.label(slot)
             column.title.setText(f"{label}" if not self.session.blind else f"Answer {label}")
             if self.session.blind and self.session.round in self.session.voted:
-                column.title.setText(f"{'AB'[slot]}: {self.session.models[slot].name}")
+                column.title.setText(f"{'AB'[slot]}: {self.session.name(slot)}")
 
     @Slot()
     def new_comparison(self) -> None:
@@ -409,7 +417,8 @@ class CompareWindow(QWidget):
             if session.blind:
                 column.view.begin_answer(slot, f"Answer {session.label(slot)}", marked=False)
             else:
-                column.view.begin_answer(slot, shown.name, shown.id, pictures=len(pictures))
+                name = session.name(slot)  # with its adapters: "SmolLM2 + my-tune"
+                column.view.begin_answer(slot, name, shown.id, pictures=len(pictures))
             column.stop_button.setEnabled(True)
             column.metrics.start(blind=session.blind)
         self.chart.hide()  # the latest round's speeds, once they are known
@@ -503,7 +512,7 @@ class CompareWindow(QWidget):
             return
         for button in self.vote_buttons.values():
             button.setEnabled(False)
-        names = ", ".join(f"{'AB'[s]} was {m.name}" for s, m in enumerate(session.models))
+        names = ", ".join(f"{'AB'[s]} was {session.name(s)}" for s in range(len(session.models)))
         note = f" This vote stays out of the leaderboard: {flagged}." if flagged else " Vote saved."
         self.vote_label.setText(names + "." + note)
         self._refresh_titles()
@@ -514,15 +523,7 @@ class CompareWindow(QWidget):
     @Slot(int)
     def focus(self, slot: int) -> None:
         """Give one column the width (the others collapse); again to share it evenly."""
-        focused = self.columns[slot].focus_button.isChecked()
-        for index, column in enumerate(self.columns):
-            column.focus_button.setChecked(focused and index == slot)
-        total = sum(self.splitter.sizes()) or self.splitter.width()
-        if focused:
-            sizes = [total if i == slot else 0 for i in range(len(self.columns))]
-        else:
-            sizes = [total // len(self.columns)] * len(self.columns)
-        self.splitter.setSizes(sizes)
+        focus_column(self.splitter, self.columns, slot)
 
     # -- past comparisons, batch, leaderboard --------------------------------------------------
 
@@ -535,20 +536,23 @@ class CompareWindow(QWidget):
         comparison = self.comparisons.comparison(comparison_id)
         answers = self.comparisons.answers(comparison_id)
         models = list(comparison.models)
-        names = {m.id: m.name for m in self._all_models()}
+        names = {m.id: m.name for m in self.chat.all_models}
         left_out = self._fill_pickers(models)
         self._set_count(len(models))
+        self.lora.show(comparison.adapters)
         for slot, model_id in enumerate(models):
             column = ColumnWidget(slot, self.splitter)
             column.focus_requested.connect(self.focus)
-            column.title.setText(names.get(model_id, model_id))
+            title = names.get(model_id, model_id)
+            column.title.setText(with_adapters(title, comparison.column_adapters(slot)))
             self.pictures.add_column(column)
             self.splitter.addWidget(column)
             self.columns.append(column)
         for answer in answers:
             column = self.columns[answer.slot]
             self.pictures.show_prompt(column, answer.prompt, answer.round, answer.prompt_images)
-            who, sent = names.get(answer.model, answer.model), len(answer.prompt_images)
+            who = with_adapters(names.get(answer.model, answer.model), answer.adapters)
+            sent = len(answer.prompt_images)
             column.view.begin_answer(0, who, answer.model, pictures=sent)
             column.view.finish_answer(
                 answer.content, answer.status, answer.error, calls_html(answer.parts)

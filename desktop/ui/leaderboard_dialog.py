@@ -1,7 +1,8 @@
 """The personal leaderboard: ratings from the user's blind votes, as a table and a chart with
 95 % intervals on a labelled rating axis, filterable by tag and time; models are named as the
-chat names them (the id in a tooltip); votes on answers that named their own model are left
-out unless the user counts them."""
+chat names them (the id in a tooltip), a fine-tune as its model with its LoRA adapters ("SmolLM2
++ my-tune × 0.8", its own row); votes on answers that named their own model are left out unless
+the user counts them."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.core.ratings import Rating
+from desktop.core.ratings import Rating, contestant_name
 from desktop.services.leaderboard import Leaderboard
 
 PERIODS = (("All time", None), ("Last 7 days", 7), ("Last 30 days", 30), ("Last year", 365))
@@ -195,7 +196,7 @@ class LeaderboardDialog(QDialog):
             count_flagged=self.flagged_box.isChecked(),
         )
         self.ratings = standings.ratings
-        names = {r.model: self.model_name(r.model) for r in self.ratings}
+        names = {r.model: contestant_name(r.model, self.model_name) for r in self.ratings}
         self.table.setRowCount(0)
         for rank, rating in enumerate(self.ratings, start=1):
             row = self.table.rowCount()
@@ -215,8 +216,9 @@ class LeaderboardDialog(QDialog):
                 item = QTableWidgetItem(text)
                 if column != 1:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
-                else:
-                    item.setToolTip(rating.model)
+                else:  # the model's id, and each adapter's file and scale
+                    lines = [f"{a.path} × {a.scale:g}" for a in rating.adapters]
+                    item.setToolTip("\n".join([rating.model_id, *lines]))
                 self.table.setItem(row, column, item)
         self.chart.set_ratings(self.ratings, names)
         counted, left_out = standings.counted, standings.left_out
