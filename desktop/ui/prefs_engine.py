@@ -1,8 +1,8 @@
 """Preferences → Engine: what the next local model load uses by default: its context size (with
-the memory each 1k tokens of it takes, where the fit planner knows the model), the CPU threads
-and the layers put on the GPU. Saved as the "n_ctx", "n_threads" and "n_gpu_layers" settings
-and handed to the chat service's load parameters at once; a model already loaded keeps its own
-until it is loaded again."""
+the memory each 1k tokens of it takes, where the fit planner knows the model), the CPU threads,
+the layers put on the GPU and speculative decoding. Saved as the "n_ctx", "n_threads",
+"n_gpu_layers" and "speculative" settings and handed to the chat service's load parameters at
+once; a model already loaded keeps its own until it is loaded again."""
 
 from __future__ import annotations
 
@@ -10,13 +10,26 @@ from dataclasses import replace
 
 from PySide6.QtCore import Slot
 from PySide6.QtGui import QShowEvent
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QSpinBox, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSpinBox, QWidget
 
 from desktop.services.chat import ChatService
 from desktop.ui.prefs_pages import LABEL_WIDTH, add_field, note_label, page_layout
 
 #: The settings this page writes.
 N_CTX, N_THREADS, N_GPU_LAYERS = "n_ctx", "n_threads", "n_gpu_layers"
+SPECULATIVE = "speculative"
+#: Speculative decoding's choices, as LoadParams.speculative names them.
+SPECULATIVE_CHOICES = (
+    ("auto", "Automatic"),
+    ("off", "Off"),
+    ("lookup", "Prompt lookup (drafts from the conversation)"),
+)
+SPECULATIVE_NOTE = (
+    "Prompt lookup guesses the next tokens from the text already in the chat and checks "
+    "them in one step: faster when the answer repeats it (editing code). With flash "
+    "attention off (the CPU default) a greedy answer can differ from plain decoding's at a "
+    "near tie. Automatic uses it only where it is both exact and faster: nowhere measured yet."
+)
 #: What ChatService loads with when "n_ctx" was never set.
 DEFAULT_N_CTX = 4096
 MIN_CTX, MAX_CTX, CTX_STEP = 256, 1_048_576, 1024
@@ -42,6 +55,7 @@ def apply_engine_defaults(chat: ChatService, automatic_threads: int) -> None:
         n_ctx=max(MIN_CTX, _int_setting(chat, N_CTX, chat.load_params.n_ctx)),
         n_threads=threads if threads > 0 else automatic_threads,
         n_gpu_layers=max(-1, _int_setting(chat, N_GPU_LAYERS, -1)),
+        speculative=chat.settings.speculative(),
     )
 
 
@@ -96,6 +110,10 @@ class EnginePage(QWidget):
         self.gpu_spin.setAccessibleName("Layers on the GPU")
         self.gpu_spin.setRange(-1, MOST_LAYERS)
         self.gpu_spin.setSpecialValueText("All that fit (as many as the backend takes)")
+        self.speculative_combo = QComboBox(self)
+        self.speculative_combo.setAccessibleName("Speculative decoding")
+        for mode, text in SPECULATIVE_CHOICES:
+            self.speculative_combo.addItem(text, mode)
         layout = page_layout(self)
         layout.addWidget(intro)
         add_field(layout, "Context size:", self.ctx_spin)
@@ -105,11 +123,13 @@ class EnginePage(QWidget):
         layout.addLayout(indented)
         add_field(layout, "CPU threads:", self.threads_spin)
         add_field(layout, "GPU layers:", self.gpu_spin, GPU_NOTE)
+        add_field(layout, "Speculative decoding:", self.speculative_combo, SPECULATIVE_NOTE)
         layout.addStretch(1)
         self._show()
         self.ctx_spin.valueChanged.connect(self._on_ctx)
         self.threads_spin.valueChanged.connect(self._on_threads)
         self.gpu_spin.valueChanged.connect(self._on_gpu)
+        self.speculative_combo.currentIndexChanged.connect(self._on_speculative)
 
     def showEvent(self, event: QShowEvent) -> None:
         """The default model may have changed since the page was built."""
@@ -120,9 +140,12 @@ class EnginePage(QWidget):
         self.ctx_spin.setValue(_int_setting(self.chat, N_CTX, DEFAULT_N_CTX))
         self.threads_spin.setValue(_int_setting(self.chat, N_THREADS, 0))
         self.gpu_spin.setValue(_int_setting(self.chat, N_GPU_LAYERS, -1))
+        self.speculative_combo.setCurrentIndex(
+            self.speculative_combo.findData(self.chat.settings.speculative())
+        )
         self.kv_label.setText(kv_note(self.chat, self.ctx_spin.value()))
 
-    def _save(self, key: str, value: int) -> None:
+    def _save(self, key: str, value: int | str) -> None:
         self.chat.settings.set(key, value)
         apply_engine_defaults(self.chat, self.automatic_threads)
 
@@ -138,3 +161,7 @@ class EnginePage(QWidget):
     @Slot(int)
     def _on_gpu(self, value: int) -> None:
         self._save(N_GPU_LAYERS, value)
+
+    @Slot(int)
+    def _on_speculative(self, index: int) -> None:
+        self._save(SPECULATIVE, str(self.speculative_combo.itemData(index)))

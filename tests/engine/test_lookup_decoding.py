@@ -1,10 +1,13 @@
 """Speculative decoding by prompt lookup (desktop/engine/lookup_decoding.py).
 
 The n-gram finder on its own, then the engine's own Runner in this process on the bundled
-SmolLM2, with lookup (LLAMASIDE_LOOKUP=1) and without (LLAMASIDE_LOOKUP=0): the
-same greedy answer token for token, drafts really kept, the KV cache left holding exactly the
+SmolLM2 with flash attention (where a batch's logits equal one-token logits on the CPU), with
+lookup (LLAMASIDE_LOOKUP=1) and without (LLAMASIDE_LOOKUP=0): the same greedy answer token for
+token at repeat penalty 1.1 and 1.0, drafts really kept, the KV cache left holding exactly the
 answer's tokens so the next turn reuses it, and max_tokens and stop strings ending the answer
-in the same place.
+in the same place. Both answers of a pair start from an empty cache: a prompt whose last token
+is decoded alone (a cache hit) and one decoded inside a 64-token-plus batch differ in rounding
+with flash attention, which would change plain answers as much as lookup ones.
 """
 
 from __future__ import annotations
@@ -15,10 +18,11 @@ from typing import Any
 import llama_cpp
 import pytest
 
+from desktop.core.errors import InvalidParameter
 from desktop.core.params import LoadParams, SamplingParams
 from desktop.core.usage import StopReason, Usage
 from desktop.engine.llama_setup import LogCapture
-from desktop.engine.lookup_decoding import LOOKUP_ENV, ON_BY_DEFAULT, NgramIndex, lookup_wanted
+from desktop.engine.lookup_decoding import AUTO_ON, LOOKUP_ENV, NgramIndex, lookup_wanted
 from desktop.engine.runner import Runner
 
 CODE = "\n".join(
@@ -31,8 +35,31 @@ COPY = [
         f"code.\n\n```python\n{CODE}```",
     }
 ]
-#: Greedy. (The repeat penalty is off: it is exact too, but on this prompt it brings the model
-#: to a near tie that llama.cpp's batched and one-token kernels round differently.)
+INVENTORY = "\n".join(
+    [
+        "def add_item(inventory, name, count):",
+        "    if count <= 0:",
+        '        raise ValueError("count must be positive")',
+        "    current = inventory.get(name, 0)",
+        "    inventory[name] = current + count",
+        "    return inventory[name]",
+        "",
+        "",
+        "def total_units(inventory):",
+        "    total = 0",
+        "    for name in inventory:",
+        "        total = total + inventory[name]",
+        "    return total",
+    ]
+)
+RENAME = [
+    {
+        "role": "user",
+        "content": "Rename the parameter inventory to stock everywhere. Reply with the whole "
+        f"code and nothing else.\n\n```python\n{INVENTORY}\n```",
+    }
+]
+#: Greedy, without the repeat penalty (the app's default is 1.1: both are tested).
 GREEDY = SamplingParams(temperature=0.0, repeat_penalty=1.0, max_tokens=160)
 
 
@@ -65,20 +92,27 @@ def test_ngram_index_grows_with_the_answer() -> None:
     assert index.draft(5) == [3, 1, 2]  # a draft runs up to the history's end
 
 
+def _params(extra_bufts: bool) -> LoadParams:
+    return LoadParams(n_ctx=2048, n_threads=1, extra_bufts=extra_bufts, flash_attn=True)
+
+
 @pytest.fixture(scope="module")
 def runner(smollm_path: str, extra_bufts: bool) -> Iterator[Runner]:
     """In this process, in the mode an engine child found safe here (extra_bufts fixture); one
     thread, as two stall whenever another job on a shared 2-core machine takes a core."""
     run = Runner(LogCapture())
-    run.load(smollm_path, LoadParams(n_ctx=2048, n_threads=1, extra_bufts=extra_bufts))
+    run.load(smollm_path, _params(extra_bufts))
     yield run
     run.unload()
 
 
 def _answer(
-    runner: Runner, messages: list[dict[str, Any]], sampling: SamplingParams
+    runner: Runner, messages: list[dict[str, Any]], sampling: SamplingParams, fresh: bool = True
 ) -> tuple[str, list[int], Usage]:
-    """The answer's text, the tokens the context holds after it, and its usage."""
+    """The answer's text, the tokens the context holds after it, and its usage; ``fresh``:
+    from an empty cache, the whole prompt in one batch."""
+    if fresh:
+        runner._llm.n_tokens = 0
     pieces: list[str] = []
     usage = runner.generate(
         messages, sampling, lambda: False, lambda _n: None, lambda text, _n: pieces.append(text)
@@ -104,10 +138,16 @@ def _both(
     return plain, _answer(runner, messages, sampling)
 
 
+@pytest.mark.parametrize("repeat_penalty", [1.1, 1.0])
+@pytest.mark.parametrize("prompt", [COPY, RENAME], ids=["copy", "rename"])
 def test_greedy_answer_is_the_same_token_for_token_with_drafts_kept(
-    runner: Runner, monkeypatch: pytest.MonkeyPatch
+    runner: Runner,
+    monkeypatch: pytest.MonkeyPatch,
+    prompt: list[dict[str, Any]],
+    repeat_penalty: float,
 ) -> None:
-    plain, lookup = _both(runner, monkeypatch, COPY, GREEDY)
+    sampling = SamplingParams(temperature=0.0, repeat_penalty=repeat_penalty, max_tokens=120)
+    plain, lookup = _both(runner, monkeypatch, prompt, sampling)
     stats = runner.last_lookup
     assert stats.accepted > 20, stats  # the copy really came from drafts
     assert stats.accepted <= stats.drafted
@@ -122,13 +162,39 @@ def test_lookup_is_asked_for_and_never_used_with_pictures(
 ) -> None:
     model = runner._llm._model.model
     monkeypatch.delenv(LOOKUP_ENV, raising=False)
-    assert lookup_wanted(GREEDY, model, pictures=False) is ON_BY_DEFAULT
+    assert lookup_wanted(GREEDY, model, pictures=False, mode="auto", exact=True) is AUTO_ON
+    assert not lookup_wanted(GREEDY, model, pictures=False, mode="auto", exact=False)
+    assert not lookup_wanted(GREEDY, model, pictures=False, mode="off", exact=True)
+    assert lookup_wanted(GREEDY, model, pictures=False, mode="lookup")
+    assert lookup_wanted(SamplingParams(), model, pictures=False, mode="lookup")
+    assert not lookup_wanted(GREEDY, model, pictures=True, mode="lookup")
     monkeypatch.setenv(LOOKUP_ENV, "1")
     assert lookup_wanted(GREEDY, model, pictures=False)
     assert lookup_wanted(SamplingParams(), model, pictures=False)
     assert not lookup_wanted(GREEDY, model, pictures=True)
     monkeypatch.setenv(LOOKUP_ENV, "0")
-    assert not lookup_wanted(GREEDY, model, pictures=False)
+    assert not lookup_wanted(GREEDY, model, pictures=False, mode="lookup")
+
+
+def test_the_load_carries_the_mode_to_the_answer(
+    smollm_path: str, extra_bufts: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LoadParams.speculative reaches the token loop: "lookup" drafts, "off" never does."""
+    monkeypatch.delenv(LOOKUP_ENV, raising=False)
+    with pytest.raises(InvalidParameter, match="speculative decoding must be one of"):
+        LoadParams(speculative="draft-model")
+    assert LoadParams.from_dict({"n_ctx": 512}).speculative == "auto"  # an older host's load
+    sampling = SamplingParams(temperature=0.0, repeat_penalty=1.0, max_tokens=40)
+    run = Runner(LogCapture())
+    try:
+        for mode, drafts in (("lookup", True), ("off", False)):
+            run.load(
+                smollm_path, LoadParams(**{**_params(extra_bufts).to_dict(), "speculative": mode})
+            )
+            _answer(run, COPY, sampling)
+            assert (run.last_lookup.drafted > 0) is drafts, mode
+    finally:
+        run.unload()
 
 
 def test_seeded_answer_with_forced_lookup_repeats_itself(
@@ -136,8 +202,7 @@ def test_seeded_answer_with_forced_lookup_repeats_itself(
 ) -> None:
     """Above temperature 0 (lookup only when forced) a seed still fixes the answer: drafts
     depend only on the tokens so far, and each position is drawn in order from the chain. (It
-    is not the plain answer's text: batched logits differ from one-token logits in rounding,
-    enough to move a seeded draw across a boundary.)"""
+    is not compared with the plain answer's: the plain loop draws inside llama.cpp's graph.)"""
     sampling = SamplingParams(temperature=0.7, seed=11, max_tokens=120)
     monkeypatch.setenv(LOOKUP_ENV, "1")
     once = _answer(runner, COPY, sampling)
@@ -148,7 +213,7 @@ def test_seeded_answer_with_forced_lookup_repeats_itself(
 
 
 def test_second_turn_after_a_speculative_answer_reuses_the_cache(
-    runner: Runner, monkeypatch: pytest.MonkeyPatch, smollm_path: str, extra_bufts: bool
+    runner: Runner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(LOOKUP_ENV, "1")
     first, _, _ = _answer(runner, COPY, GREEDY)
@@ -158,18 +223,17 @@ def test_second_turn_after_a_speculative_answer_reuses_the_cache(
         {"role": "assistant", "content": first},
         {"role": "user", "content": "Now rename acc to result in the same code."},
     ]
-    text, held, usage = _answer(runner, follow, GREEDY)
+    text, held, usage = _answer(runner, follow, GREEDY, fresh=False)
     assert usage.prompt_tokens_evaluated < usage.prompt_tokens // 2  # the first turn reused
-    fresh = Runner(LogCapture())
-    fresh.load(smollm_path, LoadParams(n_ctx=2048, n_threads=1, extra_bufts=extra_bufts))
-    try:
-        monkeypatch.setenv(LOOKUP_ENV, "0")
-        fresh_text, fresh_held, fresh_usage = _answer(fresh, follow, GREEDY)
-    finally:
-        fresh.unload()
-    assert fresh_usage.prompt_tokens_evaluated == fresh_usage.prompt_tokens
-    assert text == fresh_text
-    assert held == fresh_held
+    # The same two turns without lookup, the first from an empty cache too: the same text and
+    # cache (the second turn's new tokens are decoded in the same batches both times).
+    monkeypatch.setenv(LOOKUP_ENV, "0")
+    plain_first, _, _ = _answer(runner, COPY, GREEDY)
+    assert plain_first == first
+    plain_text, plain_held, plain_usage = _answer(runner, follow, GREEDY, fresh=False)
+    assert plain_usage.prompt_tokens_evaluated == usage.prompt_tokens_evaluated
+    assert text == plain_text
+    assert held == plain_held
 
 
 @pytest.mark.parametrize("max_tokens", [1, 2, 37])

@@ -17,12 +17,13 @@ from desktop.core.params import LoadParams, SamplingParams
 from desktop.core.usage import StopReason
 from desktop.engine import llama_setup
 from desktop.engine import runner as runner_module
+from desktop.engine.graph_sampling import graph_sampling_safe
 from desktop.engine.llama_setup import (
     LogCapture,
     gpu_offload_supported,
     graph_sampling_default,
 )
-from desktop.engine.runner import Runner, graph_sampling_safe
+from desktop.engine.runner import Runner
 
 STORY = [{"role": "user", "content": "Tell me a story about a lighthouse keeper and a storm."}]
 

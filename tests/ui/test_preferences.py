@@ -329,3 +329,28 @@ def test_the_offline_switch_there_is_file_work_offline(window: MainWindow, qtbot
     assert window.offline_label.isVisibleTo(window)
     window.menus.offline_action.trigger()  # File → Work offline, the other way in
     assert not cloud.offline and not box.isChecked()
+
+
+def test_speculative_decoding_chosen_there_goes_with_the_next_load_and_a_restart(
+    window: MainWindow, home: AppPaths, qtbot: QtBot
+) -> None:
+    dialog = open_preferences(window, qtbot)
+    page = go_to(dialog, "Engine")
+    assert isinstance(page, EnginePage)
+    assert page.speculative_combo.currentData() == "auto"
+    assert window.chat.load_params.speculative == "auto"
+    pick_in_combo(page.speculative_combo, "lookup")
+    assert window.chat.load_params.speculative == "lookup"  # the next load carries it
+    params, _advice = window.chat.load_params_for(window.chat.models[0])
+    assert params.speculative == "lookup"
+    dialog.close()
+    window.close()
+
+    again = build_window(home)
+    qtbot.addWidget(again)
+    try:
+        install_preferences(again)
+        assert again.chat.load_params.speculative == "lookup"
+    finally:
+        again.close()
+        again.chat.store.close()
