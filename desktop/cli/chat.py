@@ -12,12 +12,14 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
 from desktop.backends.catalog_file import load_pricing
 from desktop.backends.cloud import CloudError, CloudSource
 from desktop.backends.engine_client import LocalSource, failure_error
 from desktop.backends.engine_modes import ModeMemory
+from desktop.backends.gguf_check import check_model_file
 from desktop.backends.images import ImageError
 from desktop.backends.local_models import BUNDLED_ID, available_models, resolve_model
 from desktop.backends.lora_check import AdapterRefused, check_adapter
@@ -226,7 +228,10 @@ def _open_source(
             cloud = CloudSource(provider, f"{name}:{model_name}", model_name)
             stack.callback(cloud.close)
             return cloud
+    draft = str(check_model_file(Path(args.draft_model)).path) if args.draft_model else ""
     load = LoadParams(
+        speculative="draft" if draft else args.speculative or settings.speculative(),
+        draft_model=draft,
         n_ctx=args.ctx or int(settings.get("n_ctx", 4096)),
         n_gpu_layers=args.gpu_layers,
         n_cpu_moe=args.n_cpu_moe,

@@ -67,6 +67,22 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         metavar="N",
         help="mixture-of-experts models: keep the experts of the first N layers in system RAM",
     )
+    drafts = chat.add_mutually_exclusive_group()
+    drafts.add_argument(
+        "--speculative",
+        choices=("auto", "off", "lookup"),
+        default=None,
+        help="speculative decoding: lookup drafts tokens from the conversation (faster when "
+        "the answer repeats it, as code edits do; a greedy answer may differ at a near tie), "
+        "off, or auto (the default: Preferences' choice)",
+    )
+    drafts.add_argument(
+        "--draft-model",
+        metavar="FILE",
+        default=None,
+        help="speculative decoding with a small GGUF of the same family (the same vocabulary) "
+        "drafting the tokens the model checks",
+    )
     where = chat.add_mutually_exclusive_group()
     where.add_argument(
         "--cpu-sampling",
