@@ -7,7 +7,7 @@ its Markdown as plain text, and Enter or a double-click on it opens the whole an
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.core.adapters import Adapter
 from desktop.core.compare import (
     ACCURACY_COLUMNS,
     BatchPrompt,
@@ -84,11 +85,15 @@ class BatchDialog(QDialog):
         models: list[LocalModel | CloudModel],
         parent: QWidget | None = None,
         tools: tuple[ToolSpec, ...] = (),
+        *,
+        adapters: Sequence[Sequence[Adapter]] = (),
     ) -> None:
         super().__init__(parent)
         self.chat = chat
         self.comparisons = comparisons
         self.models = models
+        #: Each column's LoRA adapters, as the compare window's columns have them.
+        self.adapters = adapters
         #: The compare window's tools, for the prompts that carry none of their own.
         self.tools = tools
         self.session: CompareSession | None = None
@@ -281,6 +286,7 @@ class BatchDialog(QDialog):
                 sampling=self.chat.sampling,
                 n_ctx=self.chat.load_params.n_ctx,
                 modes=self.chat.engine.modes,
+                adapters=self.adapters,
                 parent=self,
             )
         except LlamasideError as exc:

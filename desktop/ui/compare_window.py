@@ -570,8 +570,10 @@ class CompareWindow(QWidget):
 
     @Slot()
     def show_batch(self) -> None:
+        models = self.chosen_models()
+        lora = self.lora.chosen(len(models))
         self.batch_dialog = BatchDialog(
-            self.chat, self.comparisons, self.chosen_models(), self, self.tools_picker.tools
+            self.chat, self.comparisons, models, self, self.tools_picker.tools, adapters=lora
         )
         self.batch_dialog.show()
 

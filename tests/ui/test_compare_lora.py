@@ -29,7 +29,12 @@ from desktop.storage.store import ChatStore
 from desktop.ui.adapter_button import NO_ADAPTER, AdapterButton
 from desktop.ui.compare_window import CompareWindow
 from tests.lora_models import write_lora
-from tests.ui.driving import answer_modal, choose_compare_models, file_dialog_answer
+from tests.ui.driving import (
+    answer_modal,
+    button_named,
+    choose_compare_models,
+    file_dialog_answer,
+)
 
 SMOL = "local:smollm2-135m-instruct"
 TIMEOUT_MS = 120_000
@@ -185,3 +190,32 @@ def test_a_blind_vote_between_base_and_fine_tune_counts_for_the_variant(
     assert top.toolTip() == f"{SMOL}\n{tune} × 1" and second.toolTip() == SMOL
     wins = board.table.item(0, 4)
     assert wins is not None and wins.text() == "1"
+
+
+def test_a_batch_from_the_window_runs_each_column_with_its_adapters(
+    window: CompareWindow, qtbot: QtBot, tune: Path, tmp_path: Path
+) -> None:
+    """Compare → Batch… with base and fine-tune columns: the batch asks the fine-tune column's
+    model with its adapter, and the stored answers say so."""
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text(f"{PROMPT}\n")
+    choose_compare_models(window, SMOL, SMOL)
+    tick_adapter(window, qtbot, 1, "my-tune")
+    qtbot.mouseClick(window.batch_button, Qt.MouseButton.LeftButton)
+    dialog = window.batch_dialog
+    qtbot.waitExposed(dialog)
+    failures = answer_modal(file_dialog_answer(prompts), QFileDialog)
+    qtbot.mouseClick(button_named(dialog, "Choose…"), Qt.MouseButton.LeftButton)
+    assert not failures, failures
+    qtbot.mouseClick(dialog.run_button, Qt.MouseButton.LeftButton)
+    session = dialog.session
+    assert session is not None
+    with qtbot.waitSignal(session.batch_finished, timeout=TIMEOUT_MS):
+        pass
+    assert session.adapters == [(), (Adapter(str(tune)),)]
+    [[base, tuned]] = session.results
+    assert base is not None and tuned is not None and base.text != tuned.text
+    assert session.comparison_id is not None
+    stored = window.chat.store.comparison_answers(session.comparison_id)
+    assert sorted((a.slot, a.adapters) for a in stored) == [(0, ()), (1, (Adapter(str(tune)),))]
+    dialog.close()
