@@ -307,5 +307,5 @@ def test_ci_pins_every_pure_python_floor_of_pyproject() -> None:
     assert sorted({p.split("==")[0] for p in pins}) == sorted(
         {name for name in listed if name != "llama-cpp-python"}
     )
-    assert "PySide6-Essentials==6.8.0.1; python_version < '3.12'" in pins
+    assert "PySide6-Essentials==6.9; python_version < '3.12'" in pins
     assert all(not p.startswith("llama-cpp-python") for p in pins)
