@@ -13,6 +13,7 @@ from desktop.core.errors import InvalidParameter, StoreError
 from desktop.core.parts import PartError, Parts, is_plain, parts_from_json, parts_to_json
 from desktop.core.ratings import Vote
 from desktop.storage.database import Database, now_iso
+from desktop.storage.rows import adapters_of_column
 
 
 class Comparisons(Database):
@@ -187,8 +188,8 @@ class Comparisons(Database):
                 comparison_id=row["comparison_id"],
                 round=row["round"],
                 id=row["id"],
-                adapters_a=_adapters(row.get("adapters_a")),
-                adapters_b=_adapters(row.get("adapters_b")),
+                adapters_a=adapters_of_column(row.get("adapters_a")),
+                adapters_b=adapters_of_column(row.get("adapters_b")),
             )
             for row in self.db.query(f"SELECT * FROM votes {where} ORDER BY id", params)
         ]
@@ -225,22 +226,12 @@ def _answer(row: dict[str, Any]) -> ComparisonAnswerRecord:
         created=str(row["created"]),
         parts=_parts(row.get("parts")),
         prompt_parts=_parts(row.get("prompt_parts")),
-        adapters=_adapters(row.get("adapters")),
+        adapters=adapters_of_column(row.get("adapters")),
     )
 
 
 def _adapters_column(adapters: Sequence[Adapter]) -> str | None:
     return json.dumps(adapters_to_json(adapters)) if adapters else None
-
-
-def _adapters(raw: str | None) -> tuple[Adapter, ...]:
-    """Stored adapters (NULL, or a list this version cannot read: none)."""
-    if not raw:
-        return ()
-    try:
-        return adapters_from_json(json.loads(raw))
-    except (ValueError, InvalidParameter):
-        return ()
 
 
 def _adapter_columns(raw: str | None) -> tuple[tuple[Adapter, ...], ...]:

@@ -154,8 +154,8 @@ def with_text(parts: Parts, content: str | None, reasoning: str | None) -> Parts
     return tuple(result)
 
 
-def _adapters(raw: str | None) -> tuple[Adapter, ...]:
-    """The adapters column; one this version cannot read shows as none (the answer opens)."""
+def adapters_of_column(raw: str | None) -> tuple[Adapter, ...]:
+    """An adapters column; one this version cannot read shows as none (the answer opens)."""
     if not raw:
         return ()
     try:
@@ -178,7 +178,7 @@ def message_from_row(row: dict[str, Any]) -> StoredMessage:
         row["created"],
         row.get("parent_id"),
         _stored_parts(row.get("parts"), row["content"]),
-        _adapters(row.get("adapters")),
+        adapters_of_column(row.get("adapters")),
     )
 
 
@@ -197,5 +197,5 @@ def message_from_tuple(row: tuple[Any, ...]) -> StoredMessage:
         row[8],
         row[10],
         _stored_parts(row[9], row[3]),
-        _adapters(row[11]) if row[11] else (),
+        adapters_of_column(row[11]) if row[11] else (),
     )
