@@ -221,6 +221,8 @@ def test_concurrent_clients_are_answered_first_come_first_served(served: Served)
     assert texts["a"].startswith("1")
     # One at a time, in arrival order: a's answer ended first, then b's, then c's.
     assert marks["a-first"] < marks["b-first"] < marks["c-first"]
+    # A stream's log line is written after its [DONE] reaches the client: wait for all three.
+    _wait_until(lambda: len(served.log.entries()) >= logged + 3)
     ended = [e["prompt_tokens"] for e in served.log.entries()[logged:]]
     assert ended[1:] == [question_tokens, question_tokens] and ended[0] != question_tokens
 
