@@ -6,7 +6,6 @@ so the window never waits on the network.
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from desktop.core.errors import LlamasideError
+from desktop.services.relay import Relay
 
 
 class Background(QObject):
@@ -30,29 +30,33 @@ class Background(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._threads: list[threading.Thread] = []
+        self._relay = Relay(self)
 
     def call(self, tag: str, fn: Callable[[], Any]) -> None:
+        # The thread holds the relay, not this object: the window that asked may close while
+        # the call runs, and then there is no one left to tell.
+        post = self._relay.post
+
         def work() -> None:
             try:
                 result = fn()
             except LlamasideError as exc:
-                self._report(self.failed, tag, str(exc))
+                post(Background._failed, tag, str(exc))
             except Exception as exc:  # report, never die silently
-                self._report(self.failed, tag, f"{type(exc).__name__}: {exc}")
+                post(Background._failed, tag, f"{type(exc).__name__}: {exc}")
             else:
-                self._report(self.done, tag, result)
+                post(Background._done, tag, result)
 
         self._threads = [t for t in self._threads if t.is_alive()]
         thread = threading.Thread(target=work, name=f"background-{tag}", daemon=True)
         self._threads.append(thread)
         thread.start()
 
-    @staticmethod
-    def _report(signal: Any, tag: str, value: object) -> None:
-        # The window that asked may have closed while the call ran (a dialog shut during a
-        # hardware probe): its Background is gone with it, and there is no one left to tell.
-        with contextlib.suppress(RuntimeError):
-            signal.emit(tag, value)
+    def _done(self, tag: str, value: object) -> None:
+        self.done.emit(tag, value)
+
+    def _failed(self, tag: str, message: str) -> None:
+        self.failed.emit(tag, message)
 
     def wait(self, timeout: float = 10.0) -> None:
         for thread in self._threads:

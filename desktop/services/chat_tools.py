@@ -9,7 +9,9 @@ calls run off the UI thread; a server that hangs only makes its call time out.
 
 from __future__ import annotations
 
+import functools
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -21,6 +23,7 @@ from desktop.core.models import CloudModel, LocalModel
 from desktop.core.parts import Parts, ToolCall, ToolResult
 from desktop.core.tools import ToolSpec
 from desktop.core.usage import StopReason
+from desktop.services.relay import Relay
 from desktop.services.tool_turn import (
     Decision,
     ToolBox,
@@ -59,14 +62,13 @@ class ToolProvider(Protocol):
     def box_for(self, conversation: Conversation, gate: Any) -> ToolBox | None: ...
 
 
-class WindowGate(QObject):
-    """Asks the window about a call from the worker thread and waits for its answer. Its
-    signal crosses to the UI thread queued, so the dialog opens there."""
+class WindowGate:
+    """Asks the window about a call from the worker thread and waits for its answer. ``ask``
+    takes the question to the UI thread (a relay's post), so the dialog opens there. A plain
+    object, not a QObject: the worker may hold the last reference to it."""
 
-    asked = Signal(object, object)
-
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, ask: Callable[[ToolCall, ToolSpec | None], None]) -> None:
+        self._ask = ask
         self._answer: Decision | None = None
         self._answered = threading.Event()
         self.waiting: ToolCall | None = None
@@ -75,7 +77,7 @@ class WindowGate(QObject):
         self._answered.clear()
         self._answer = None
         self.waiting = call
-        self.asked.emit(call, spec)
+        self._ask(call, spec)
         self._answered.wait()
         self.waiting = None
         return self._answer or Decision.DENY
@@ -87,7 +89,7 @@ class WindowGate(QObject):
 
 class ToolStep(QObject):
     """One step's calls, run in order on a worker thread: results are signalled one by one,
-    then all of them (queued to the UI thread)."""
+    then all of them, on the UI thread."""
 
     result = Signal(object)
     done = Signal(list)
@@ -98,15 +100,26 @@ class ToolStep(QObject):
         self.calls = calls
         #: Results shown so far (appended on the UI thread as they arrive).
         self.results: list[ToolResult] = []
-        self.worker = threading.Thread(target=self._run, name="tool-step", daemon=True)
+        post = Relay(self).post
+        self.worker = threading.Thread(
+            target=_run_step, args=(box, list(calls), post), name="tool-step", daemon=True
+        )
 
-    def _run(self) -> None:
-        results: list[ToolResult] = []
-        for call in self.calls:
-            result = self.box.run(call)
-            results.append(result)
-            self.result.emit(result)
+    def _result(self, result: ToolResult) -> None:
+        self.result.emit(result)
+
+    def _done(self, results: list[ToolResult]) -> None:
         self.done.emit(results)
+
+
+def _run_step(box: ToolBox, calls: list[ToolCall], post: Callable[..., None]) -> None:
+    """The step's thread: it holds no reference to its ToolStep (which the UI may drop)."""
+    results: list[ToolResult] = []
+    for call in calls:
+        result = box.run(call)
+        results.append(result)
+        post(ToolStep._result, result)
+    post(ToolStep._done, results)
 
 
 class ChatTools:
@@ -117,8 +130,10 @@ class ChatTools:
     _tool_step: ToolStep | None
 
     def _tools_box(self, conversation: Conversation) -> tuple[ToolBox | None, WindowGate]:
-        gate = WindowGate()
-        gate.asked.connect(self._on_tool_asked)
+        relay = getattr(self, "_tools_relay", None)
+        if relay is None:  # made on the UI thread, once, this service its parent
+            relay = self._tools_relay = Relay(self)  # type: ignore[arg-type]
+        gate = WindowGate(functools.partial(relay.post, ChatTools._on_tool_asked))
         box = self.tools.box_for(conversation, gate) if self.tools is not None else None
         return box, gate
 

@@ -8,6 +8,7 @@ the one-time consent per provider, the app-wide offline switch, prices, and the 
 
 from __future__ import annotations
 
+import functools
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,12 +32,13 @@ from desktop.backends.providers import (
     keyless_allowed,
     open_provider,
 )
-from desktop.core.answer import AnswerSource, Failed, Prompt
+from desktop.core.answer import AnswerEvent, AnswerSource, Failed, Prompt
 from desktop.core.errors import LlamasideError
 from desktop.core.models import CloudModel
 from desktop.core.pricing import Pricing, PricingError
 from desktop.core.privacy_record import OutboundRecord
 from desktop.services.background import Background
+from desktop.services.relay import Relay
 from desktop.storage.settings import Settings
 from desktop.storage.store import ChatStore
 
@@ -59,7 +61,6 @@ class CloudService(QObject):
     recorded = Signal()
     checked = Signal(str, str, bool, str)
     # From any thread (the SDKs' request hook); Qt queues it to the GUI thread.
-    _outbound = Signal(object)
 
     def __init__(
         self,
@@ -72,8 +73,13 @@ class CloudService(QObject):
         self.store = store
         self.settings = settings
         self.pricing_file = pricing_file
-        self.network = Network(bool(settings.get("offline", False)), self._outbound.emit)
-        self._outbound.connect(self._on_outbound)
+        # Requests are recorded as they are made, on worker threads: the relay brings each
+        # record to the GUI thread.
+        relay = Relay(self)
+        self.network = Network(
+            bool(settings.get("offline", False)),
+            functools.partial(relay.post, CloudService._on_outbound),
+        )
         self.background = Background(self)
         self.background.done.connect(self._on_background_done)
         self.background.failed.connect(self._on_background_failed)
@@ -305,7 +311,6 @@ class CloudService(QObject):
 
     # -- privacy record -----------------------------------------------------------------------
 
-    @Slot(object)
     def _on_outbound(self, outbound: Outbound) -> None:
         try:
             self.store.record_outbound(outbound.to_dict())
@@ -336,21 +341,23 @@ class AnswerStreams(QObject):
         self._next_id = 0
         self._sources: dict[int, AnswerSource] = {}
         self._threads: dict[int, threading.Thread] = {}
+        self._relay = Relay(self)
 
     def start(self, source: AnswerSource, prompt: Prompt) -> int:
         self._next_id += 1
         request_id = self._next_id
-        self._sources[request_id] = source
-        emit = self.answered.emit
+        sources = self._sources
+        sources[request_id] = source
+        post = functools.partial(self._relay.post, AnswerStreams._answer, request_id)
 
         def work() -> None:
             try:
                 for event in source.answer(prompt):
-                    emit(request_id, event)
+                    post(event)
             except Exception as exc:  # a worker must always report back
-                emit(request_id, Failed(f"{type(exc).__name__}: {exc}"))
+                post(Failed(f"{type(exc).__name__}: {exc}"))
             finally:
-                self._sources.pop(request_id, None)
+                sources.pop(request_id, None)
                 source.close()
 
         thread = threading.Thread(target=work, name=f"answer-{request_id}", daemon=True)
@@ -358,6 +365,9 @@ class AnswerStreams(QObject):
         self._threads[request_id] = thread
         thread.start()
         return request_id
+
+    def _answer(self, request_id: int, event: AnswerEvent) -> None:
+        self.answered.emit(request_id, event)
 
     def cancel(self, request_id: int) -> None:
         """Stop: a cloud source closes its HTTP response now (the provider stops generating

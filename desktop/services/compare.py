@@ -9,13 +9,14 @@ and one whose model cannot see ends at once with the sentence why (``cannot_see`
 
 from __future__ import annotations
 
+import functools
 import random
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, Signal
 
 from desktop.backends.catalog_file import load_pricing
 from desktop.backends.compare_run import (
@@ -51,8 +52,17 @@ from desktop.core.pricing import PricingError
 from desktop.core.ratings import WINNERS
 from desktop.core.tools import AUTO, ToolChoice, ToolSpec
 from desktop.services.cloud import CloudService
+from desktop.services.relay import Relay
 from desktop.services.turn import Checkpoints, ComparisonAnswerRow
 from desktop.storage.store import ChatStore
+
+
+def _open_cloud(cloud: CloudService | None, model: CloudModel) -> Any:
+    """A column's provider (not a method of the session: the columns' threads must hold no
+    reference to it)."""
+    if cloud is None:
+        raise LlamasideError("Cloud models are not available here.")
+    return cloud.open(cloud.provider(model.provider))
 
 
 class CompareSession(QObject):
@@ -73,12 +83,6 @@ class CompareSession(QObject):
     notice = Signal(str)
     batch_progress = Signal(int, int)
     batch_finished = Signal(object)
-    # From worker threads; queued to the GUI thread.
-    _delta = Signal(int, int, str)
-    _done = Signal(int, int, object)
-    _round_done = Signal(int)
-    _batch_row = Signal(int, int, object)
-    _batch_end = Signal(object)
 
     def __init__(
         self,
@@ -140,7 +144,7 @@ class CompareSession(QObject):
             Column(
                 model,
                 load_params=LoadParams(n_ctx=n_ctx, n_threads=threads),
-                open_cloud=self._open_cloud,
+                open_cloud=functools.partial(_open_cloud, cloud),
                 pricing=pricing,
                 engine_log=engine_log,
                 modes=modes,
@@ -170,18 +174,10 @@ class CompareSession(QObject):
         self._batch_rows: list[dict[str, Any]] = []
         self._batch_meta: tuple[list[BatchPrompt], int, str] = ([], 0, "")
         self.voted: set[int] = set()
-        self._delta.connect(self._on_delta)
-        self._done.connect(self._on_done)
-        self._round_done.connect(self._on_round_done)
-        self._batch_row.connect(self._on_batch_row)
-        self._batch_end.connect(self._on_batch_end)
+        #: The columns' threads report through it (they hold no reference to this session).
+        self._relay = Relay(self)
 
     # -- columns ------------------------------------------------------------------------------
-
-    def _open_cloud(self, model: CloudModel) -> Any:
-        if self.cloud is None:
-            raise LlamasideError("Cloud models are not available here.")
-        return self.cloud.open(self.cloud.provider(model.provider))
 
     def providers_needing_consent(self) -> list[CloudModel]:
         """Cloud columns whose provider has not been agreed to yet (ask before the first send)."""
@@ -256,19 +252,28 @@ class CompareSession(QObject):
                 "The local models do not fit in memory together: they answer one after the other."
             )
 
+        post, columns, sampling = self._relay.post, self.columns, self.sampling
+        together, tools, tool_choice = self.local_together, self.tools, self.tool_choice
+
+        def delta(slot: int, text: str) -> None:
+            post(CompareSession._on_delta, round_index, slot, text)
+
+        def done(slot: int, result: ColumnAnswer) -> None:
+            post(CompareSession._on_done, round_index, slot, result)
+
         def work() -> None:
             run_round(
-                self.columns,
+                columns,
                 prompt,
-                self.sampling,
-                lambda slot, text: self._delta.emit(round_index, slot, text),
-                local_together=self.local_together,
-                on_done=lambda slot, result: self._done.emit(round_index, slot, result),
-                tools=self.tools,
-                tool_choice=self.tool_choice,
+                sampling,
+                delta,
+                local_together=together,
+                on_done=done,
+                tools=tools,
+                tool_choice=tool_choice,
                 images=images,
             )
-            self._round_done.emit(round_index)
+            post(CompareSession._on_round_done, round_index)
 
         threading.Thread(target=work, name="compare-round", daemon=True).start()
         return True
@@ -282,7 +287,6 @@ class CompareSession(QObject):
         for slot in list(self._running):
             self.columns[slot].cancel()
 
-    @Slot(int, int, str)
     def _on_delta(self, round_index: int, slot: int, text: str) -> None:
         if self._closed or round_index != self.round:
             return
@@ -293,7 +297,6 @@ class CompareSession(QObject):
             self._checkpoints[slot].write(row, lambda: "".join(shown))
         self.column_delta.emit(slot, text)
 
-    @Slot(int, int, object)
     def _on_done(self, round_index: int, slot: int, result: ColumnAnswer) -> None:
         if self._closed or round_index != self.round:
             return
@@ -318,7 +321,6 @@ class CompareSession(QObject):
         except LlamasideError as exc:
             self.notice.emit(str(exc))
 
-    @Slot(int)
     def _on_round_done(self, round_index: int) -> None:
         if not self._closed and round_index == self.round:
             self.round_finished.emit(round_index)
@@ -393,24 +395,27 @@ class CompareSession(QObject):
         self._batch_rows = []
         self._batch_meta = (entries, per_month, source)
 
+        post, columns, sampling = self._relay.post, self.columns, self.sampling
+        together, stop = self.local_together, self._batch_stop
+
         def work() -> None:
             for index, entry in enumerate(entries):
-                if self._batch_stop.is_set():
+                if stop.is_set():
                     break
-                for column in self.columns:
+                for column in columns:
                     column.history.clear()
                 results = run_round(
-                    self.columns,
+                    columns,
                     entry.text,
-                    self.sampling,
+                    sampling,
                     lambda _slot, _text: None,
-                    local_together=self.local_together,
+                    local_together=together,
                     tools=entry.tools,
                     tool_choice=entry.tool_choice,
                     images=entry.images,
                 )
-                self._batch_row.emit(index, len(entries), results)
-            self._batch_end.emit(None)
+                post(CompareSession._on_batch_row, index, len(entries), results)
+            post(CompareSession._on_batch_end)
 
         threading.Thread(target=work, name="compare-batch", daemon=True).start()
 
@@ -419,7 +424,6 @@ class CompareSession(QObject):
         """The running batch's report rows so far (each prompt's answers, calls and scores)."""
         return self._batch_rows
 
-    @Slot(int, int, object)
     def _on_batch_row(self, index: int, total: int, results: list[ColumnAnswer]) -> None:
         if self._closed:
             return
@@ -435,8 +439,7 @@ class CompareSession(QObject):
         self._batch_rows.append(batch_row(entry, list(results)))
         self.batch_progress.emit(index + 1, total)
 
-    @Slot(object)
-    def _on_batch_end(self, _unused: object) -> None:
+    def _on_batch_end(self) -> None:
         self._running.clear()
         if self._closed:
             return

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, Signal
 
 from desktop.backends.downloader import (
     DownloadCancelled,
@@ -29,6 +29,7 @@ from desktop.backends.network import Network
 from desktop.core.catalog import Quant, is_projector_name
 from desktop.core.errors import LlamasideError, StoreError
 from desktop.services.model_catalog import repo_models
+from desktop.services.relay import Relay
 from desktop.storage.store import ChatStore
 
 
@@ -101,13 +102,6 @@ class DownloadManager(QObject):
     job_finished = Signal(str, str)
     job_failed = Signal(str, str)
 
-    # Emitted from worker threads, each with its job id and run number; connected to
-    # GUI-thread slots (queued by Qt). A signal from an older or cancelled run is ignored.
-    _progress = Signal(str, int, object)
-    _file_state = Signal(str, int, object)
-    _resolved = Signal(str, int, object)  # the files a lookup found
-    _ended = Signal(str, int, str, str)  # job id, run, outcome (done/paused/failed), detail
-
     def __init__(
         self,
         store: ChatStore,
@@ -124,10 +118,9 @@ class DownloadManager(QObject):
         #: Cancelled jobs whose worker has not stopped yet, and whether to keep their files.
         self._cancelled: dict[str, tuple[DownloadJob, bool]] = {}
         self._runs = 0
-        self._progress.connect(self._on_progress)
-        self._file_state.connect(self._on_file_state)
-        self._resolved.connect(self._on_resolved)
-        self._ended.connect(self._on_ended)
+        # The workers report through it, each call with its job id and run number; a report
+        # from an older or cancelled run is ignored.
+        self._relay = Relay(self)
 
     # -- public -------------------------------------------------------------------------------
 
@@ -269,45 +262,19 @@ class DownloadManager(QObject):
         job.resume_pending = False
         self.job_changed.emit(job.id)
         job.thread = threading.Thread(
-            target=self._work,
-            args=(job.id, job.run, job.group, job.cancel, job.lookup),
+            target=_work,
+            args=(self._relay.post, self.models_dir, self.network),
+            kwargs={
+                "job_id": job.id,
+                "run": job.run,
+                "group": job.group,
+                "cancel": job.cancel,
+                "lookup": job.lookup,
+            },
             name=f"download-{job.group.name}",
             daemon=True,
         )
         job.thread.start()
-
-    def _work(
-        self,
-        job_id: str,
-        run: int,
-        group: GgufGroup,
-        cancel: threading.Event,
-        lookup: Callable[[], GgufGroup] | None,
-    ) -> None:
-        try:
-            if not group.files and lookup is not None:
-                group = lookup()
-                self._resolved.emit(job_id, run, group)
-            hub = Hub(network=self.network)
-            for remote in group.downloads:
-                hub.note_download(remote)
-            path = download_group(
-                group,
-                self.models_dir,
-                headers=hub.headers(),
-                on_progress=lambda p: self._progress.emit(job_id, run, p),
-                on_file=lambda remote, target, status, error: self._file_state.emit(
-                    job_id, run, (remote, str(target), status, error)
-                ),
-                cancel=cancel,
-            )
-            self._ended.emit(job_id, run, "done", str(path))
-        except DownloadCancelled:
-            self._ended.emit(job_id, run, "paused", "")
-        except LlamasideError as exc:
-            self._ended.emit(job_id, run, "failed", str(exc))
-        except Exception as exc:  # a worker must always report back
-            self._ended.emit(job_id, run, "failed", f"{type(exc).__name__}: {exc}")
 
     # -- GUI thread ---------------------------------------------------------------------------
 
@@ -323,7 +290,6 @@ class DownloadManager(QObject):
                 remove_partial(target)
                 self.store.forget_download(str(target))
 
-    @Slot(str, int, object)
     def _on_progress(self, job_id: str, run: int, progress: ModelProgress) -> None:
         job = self._current(job_id, run)
         if job is None:
@@ -332,14 +298,12 @@ class DownloadManager(QObject):
         job.checked, job.to_check = progress.checked, progress.to_check
         self.job_changed.emit(job_id)
 
-    @Slot(str, int, object)
     def _on_resolved(self, job_id: str, run: int, group: GgufGroup) -> None:
         job = self._current(job_id, run)
         if job is not None:
             job.group = group
             self.job_changed.emit(job_id)
 
-    @Slot(str, int, object)
     def _on_file_state(
         self, job_id: str, run: int, item: tuple[RemoteFile, str, str, str | None]
     ) -> None:
@@ -352,7 +316,6 @@ class DownloadManager(QObject):
             # The download's own outcome still arrives; say what could not be recorded.
             self.job_failed.emit(job_id, str(exc))
 
-    @Slot(str, int, str, str)
     def _on_ended(self, job_id: str, run: int, outcome: str, detail: str) -> None:
         cancelled = self._cancelled.get(job_id)
         if cancelled is not None and cancelled[0].run == run:
@@ -386,3 +349,43 @@ def _bytes_at(target: Path) -> int:
         return target.stat().st_size
     part = part_path(target)
     return part.stat().st_size if part.exists() else 0
+
+
+def _work(
+    post: Callable[..., None],
+    models_dir: Path,
+    network: Network,
+    *,
+    job_id: str,
+    run: int,
+    group: GgufGroup,
+    cancel: threading.Event,
+    lookup: Callable[[], GgufGroup] | None,
+) -> None:
+    """A download job's thread: it reports through ``post`` and holds no reference to the
+    manager."""
+    m = DownloadManager
+    try:
+        if not group.files and lookup is not None:
+            group = lookup()
+            post(m._on_resolved, job_id, run, group)
+        hub = Hub(network=network)
+        for remote in group.downloads:
+            hub.note_download(remote)
+        path = download_group(
+            group,
+            models_dir,
+            headers=hub.headers(),
+            on_progress=lambda p: post(m._on_progress, job_id, run, p),
+            on_file=lambda remote, target, status, error: post(
+                m._on_file_state, job_id, run, (remote, str(target), status, error)
+            ),
+            cancel=cancel,
+        )
+        post(m._on_ended, job_id, run, "done", str(path))
+    except DownloadCancelled:
+        post(m._on_ended, job_id, run, "paused", "")
+    except LlamasideError as exc:
+        post(m._on_ended, job_id, run, "failed", str(exc))
+    except Exception as exc:  # a worker must always report back
+        post(m._on_ended, job_id, run, "failed", f"{type(exc).__name__}: {exc}")

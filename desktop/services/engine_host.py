@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from desktop.core.adapters import Adapter
 from desktop.core.engine_mode import SafeMode
 from desktop.core.params import LoadParams, SamplingParams
 from desktop.core.tools import AUTO, ToolChoice, ToolSpec
+from desktop.services.relay import Relay
 
 
 class EngineHost(QObject):
@@ -41,11 +43,6 @@ class EngineHost(QObject):
     exited = Signal(str, bool)
     safe_mode = Signal()
 
-    # Emitted from the client's reader thread; Qt queues it to this object's (GUI) thread.
-    # object, not dict: a dict argument is converted to a QVariantMap and back on the way,
-    # once per streamed piece.
-    _event = Signal(object)
-
     def __init__(
         self,
         command: list[str] | None = None,
@@ -58,8 +55,11 @@ class EngineHost(QObject):
         modes = ModeMemory(modes_path) if modes_path is not None else None
         #: The safe mode remembered for this machine, for other engines of the app (compare).
         self.modes = modes
-        self._client = EngineClient(self._event.emit, command, log_path, modes)
-        self._event.connect(self._on_event)
+        # The client's reader thread hands each event to the GUI thread through the relay.
+        relay = Relay(self)
+        self._client = EngineClient(
+            functools.partial(relay.post, EngineHost._on_event), command, log_path, modes
+        )
         self._kill_timer = QTimer(self)
         self._kill_timer.setSingleShot(True)
         self._kill_timer.timeout.connect(self._on_cancel_grace_over)
@@ -124,7 +124,6 @@ class EngineHost(QObject):
         if self._cancelling is not None:
             self._client.kill()
 
-    @Slot(object)
     def _on_event(self, event: dict[str, Any]) -> None:
         kind = event.get("ev")
         rid = int(event.get("id", -1))

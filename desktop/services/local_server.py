@@ -7,11 +7,12 @@ served-requests log that `llamaside serve` writes; nothing of a request leaves t
 
 from __future__ import annotations
 
+import functools
 import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, Signal
 
 from desktop.backends import secrets
 from desktop.backends.serve_policy import (
@@ -23,6 +24,7 @@ from desktop.backends.serve_policy import (
 )
 from desktop.backends.served_engine import ServedLog
 from desktop.core.errors import LlamasideError
+from desktop.services.relay import Relay
 from desktop.services.served_window import WindowJobs
 
 if TYPE_CHECKING:
@@ -61,8 +63,6 @@ class LocalServer(QObject):
 
     state_changed = Signal()
     served = Signal(object)
-    # From uvicorn's thread; queued to this object's (GUI) thread.
-    _entry = Signal(object)
 
     def __init__(
         self,
@@ -77,9 +77,11 @@ class LocalServer(QObject):
         self.image_dir = image_dir
         self.settings = chat.settings
         self.jobs = WindowJobs(chat, self)
-        self.log = ServedLog(log_path, on_entry=self._entry.emit)
+        # Entries are written on uvicorn's thread; the relay brings each to the GUI thread.
+        self.log = ServedLog(
+            log_path, on_entry=functools.partial(Relay(self).post, LocalServer._on_entry)
+        )
         self._server: BackgroundServer | None = None
-        self._entry.connect(self._on_entry)
         self.jobs.changed.connect(self.state_changed)
 
     # -- settings -------------------------------------------------------------------------------
@@ -207,6 +209,5 @@ class LocalServer(QObject):
         """The log's last entries, oldest first."""
         return self.log.entries()[-SHOWN_ENTRIES:]
 
-    @Slot(object)
     def _on_entry(self, entry: dict[str, Any]) -> None:
         self.served.emit(entry)

@@ -26,6 +26,7 @@ from desktop.core.answer import AnswerEvent, Failed, Finished
 from desktop.core.errors import ModelNotFound
 from desktop.core.models import LOCAL_PREFIX, LocalModel
 from desktop.core.params import SamplingParams
+from desktop.services.relay import Relay
 
 if TYPE_CHECKING:
     from desktop.services.chat import ChatService
@@ -55,9 +56,6 @@ class WindowJobs(QObject):
     """
 
     changed = Signal()
-    # From uvicorn's thread; queued to this object's (GUI) thread.
-    _submitted = Signal(object)
-    _cancelled = Signal(object)
 
     def __init__(self, chat: ChatService, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -72,8 +70,8 @@ class WindowJobs(QObject):
         self.open = False
         self.skipped = 0
         self.answered = 0
-        self._submitted.connect(self._on_submitted)
-        self._cancelled.connect(self._on_cancelled)
+        # uvicorn's thread hands jobs and their cancels to the GUI thread through it.
+        self._relay = Relay(self)
         self.engine.loaded.connect(self._on_loaded)
         self.engine.answered.connect(self._on_answered)
         # The child's end goes to ChatService through us: one that ends under a served request
@@ -104,10 +102,11 @@ class WindowJobs(QObject):
 
     def submit(self, job: Job) -> None:
         """Queue a job (from uvicorn's thread); it runs on the GUI thread in its turn."""
-        job.stop_engine = lambda: self._cancelled.emit(job)
+        post = self._relay.post
+        job.stop_engine = lambda: post(WindowJobs._on_cancelled, job)
         # Set from the start, so Job.cancel tells us at once (a queued job leaves the line).
         job._running.set()
-        self._submitted.emit(job)
+        post(WindowJobs._on_submitted, job)
 
     # -- state (GUI thread) ---------------------------------------------------------------------
 
@@ -159,7 +158,6 @@ class WindowJobs(QObject):
 
     # -- the line -------------------------------------------------------------------------------
 
-    @Slot(object)
     def _on_submitted(self, job: Job) -> None:
         if not self.open:
             self._refuse(job, "The server is switched off.")
@@ -168,7 +166,6 @@ class WindowJobs(QObject):
         self.changed.emit()
         self._next()
 
-    @Slot(object)
     def _on_cancelled(self, job: Job) -> None:
         running = self._running
         if running is not None and running.job is job:

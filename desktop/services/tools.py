@@ -9,7 +9,7 @@ ChatService asks it for a chat's ``ToolBox``.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
@@ -26,6 +26,7 @@ from desktop.core.mcp_config import (
 )
 from desktop.core.tools import ToolChoice, ToolSpec
 from desktop.services import tool_settings
+from desktop.services.relay import Relay
 from desktop.services.tool_settings import ALWAYS_ALLOW_KEY, MAX_STEPS_KEY, TIMEOUT_KEY
 from desktop.services.tool_turn import ToolBox, ToolGate
 from desktop.storage.mcp_store import McpStore
@@ -70,6 +71,8 @@ class ToolsService(QObject):
         self._config = McpConfigFile()
         self._starting: set[str] = set()
         self._lock = threading.Lock()
+        #: Servers start and stop on their own threads, which report through it.
+        self._relay = Relay(self)
 
     # -- the file -----------------------------------------------------------------------------
 
@@ -121,7 +124,7 @@ class ToolsService(QObject):
         if enabled:
             self.start_in_background([name])
         else:
-            threading.Thread(target=self._stop, args=(name,), daemon=True).start()
+            threading.Thread(target=self._stopper(name), daemon=True).start()
 
     # -- servers ------------------------------------------------------------------------------
 
@@ -142,29 +145,49 @@ class ToolsService(QObject):
                     continue
                 self._starting.add(server.name)
             threading.Thread(
-                target=self._start, args=(server,), name=f"mcp-start:{server.name}", daemon=True
+                target=self._starter(server), name=f"mcp-start:{server.name}", daemon=True
             ).start()
 
     def restart(self, name: str) -> None:
         server = self._config.server(name)
         if server is not None:
-            threading.Thread(target=self._start, args=(server,), daemon=True).start()
+            threading.Thread(target=self._starter(server), daemon=True).start()
 
-    def _start(self, server: McpServerConfig) -> None:
-        try:
-            state = self.hub.start(server)
-        except Exception as exc:  # the hub reports failures as state; this is a last resort
-            self.problem.emit(f"The tool server {server.name} did not start: {exc}")
-            state = None
-        finally:
-            with self._lock:
-                self._starting.discard(server.name)
-        if state is not None and state.status == "failed" and state.last_error:
-            self.problem.emit(f"The tool server {server.name} failed: {state.last_error}")
-        self.servers_changed.emit()
+    def _starter(self, server: McpServerConfig) -> Callable[[], None]:
+        """A thread's work that starts the server; it holds no reference to this service."""
+        hub, lock, starting, post = self.hub, self._lock, self._starting, self._relay.post
 
-    def _stop(self, name: str) -> None:
-        self.hub.stop(name)
+        def start() -> None:
+            try:
+                state = hub.start(server)
+            except Exception as exc:  # the hub reports failures as state; this is a last resort
+                post(ToolsService._problem, f"The tool server {server.name} did not start: {exc}")
+                state = None
+            finally:
+                with lock:
+                    starting.discard(server.name)
+            if state is not None and state.status == "failed" and state.last_error:
+                post(
+                    ToolsService._problem,
+                    f"The tool server {server.name} failed: {state.last_error}",
+                )
+            post(ToolsService._changed)
+
+        return start
+
+    def _stopper(self, name: str) -> Callable[[], None]:
+        hub, post = self.hub, self._relay.post
+
+        def stop() -> None:
+            hub.stop(name)
+            post(ToolsService._changed)
+
+        return stop
+
+    def _problem(self, message: str) -> None:
+        self.problem.emit(message)
+
+    def _changed(self) -> None:
         self.servers_changed.emit()
 
     def close(self) -> None:
