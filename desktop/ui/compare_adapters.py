@@ -45,6 +45,8 @@ class ColumnAdapters(QObject):
         self._parent = parent
         self.buttons: list[AdapterButton] = []
         self.pickers: list[QComboBox] = []
+        #: The last set_enabled's: whether choices may change, and how many columns show.
+        self._state = (True, 0)
         saved = chat.settings.get(SETTING, [])
         #: Until a column's button is first filled: what was chosen there last time.
         self._saved: list[tuple[Adapter, ...]] = [
@@ -82,8 +84,10 @@ class ColumnAdapters(QObject):
         button.show_state(fits, chosen, local=isinstance(model, LocalModel))
 
     def refresh_all(self) -> None:
+        """Every button for its picker's model (the models changed: an adapter may have come)."""
         for slot in range(len(self.buttons)):
             self.refresh(slot)
+        self.set_enabled(*self._state)
 
     def chosen(self, count: int) -> list[tuple[Adapter, ...]]:
         """The first ``count`` columns' adapters (none for a cloud model)."""
@@ -100,11 +104,14 @@ class ColumnAdapters(QObject):
             button.show_state(fits, [a for a in chosen if a.path in fitting], local=local)
 
     def set_enabled(self, on: bool, count: int) -> None:
-        """While a comparison runs its columns' choices stay as they are (New comparison)."""
+        """While a comparison runs its columns' choices stay as they are (New comparison).
+        The buttons show once this machine has an adapter, as the main window's does."""
+        self._state = (on, count)
+        shown = any(b.chosen for b in self.buttons) or bool(self.chat.adapter_files())
         for slot, button in enumerate(self.buttons):
             model = self.model(slot)
             button.setEnabled(on and isinstance(model, LocalModel))
-            button.setVisible(slot < count)
+            button.setVisible(shown and slot < count)
 
     @Slot(object)
     def _on_chosen_changed(self, _adapters: object) -> None:

@@ -691,3 +691,9 @@ def test_history_rows_have_their_own_menu(chat: ChatService, qtbot: QtBot, tmp_p
     assert right_click(qtbot, history, None, "Open") is None
     assert history.currentRow() == 1
     window.close()
+
+
+def test_no_lora_buttons_until_this_machine_has_an_adapter(window: CompareWindow) -> None:
+    # As in the main window: a LoRA button shows once there is an adapter to pick.
+    assert window.lora.buttons and not any(b.isVisible() for b in window.lora.buttons)
+    assert all(p.isVisible() for p in window.pickers[:2])
