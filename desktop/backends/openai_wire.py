@@ -190,6 +190,7 @@ def _sampling(body: Mapping[str, Any], defaults: SamplingParams) -> SamplingPara
             values["max_tokens"] = value
     if body.get("n") not in (None, 1):
         raise _bad("This server gives one choice per request: n must be 1.", "n")
+    values["json_schema"] = _response_format(body.get("response_format"))
     try:
         return SamplingParams.from_dict(values)
     except InvalidParameter as exc:
@@ -197,6 +198,33 @@ def _sampling(body: Mapping[str, Any], defaults: SamplingParams) -> SamplingPara
         if param is None and "max tokens" in str(exc):
             param = "max_tokens"
         raise _bad(str(exc), param) from None
+
+
+def _response_format(raw: Any) -> str:
+    """The JSON Schema (as JSON text) the answer is held to: any JSON object for
+    ``json_object``, the given schema for ``json_schema``, "" for ``text`` or none."""
+    if raw is None:
+        return ""
+    kind = raw.get("type") if isinstance(raw, Mapping) else None
+    if kind == "text":
+        return ""
+    if kind == "json_object":
+        return json.dumps({"type": "object"})
+    if kind == "json_schema":
+        spec = raw.get("json_schema")
+        schema = spec.get("schema", {"type": "object"}) if isinstance(spec, Mapping) else None
+        if not isinstance(schema, Mapping):
+            raise _bad(
+                "response_format.json_schema must be an object with the JSON Schema in its "
+                '"schema".',
+                "response_format",
+            )
+        return json.dumps(schema, sort_keys=True)
+    raise _bad(
+        'response_format must be {"type": "text"}, {"type": "json_object"} or '
+        '{"type": "json_schema", "json_schema": {"schema": ...}}.',
+        "response_format",
+    )
 
 
 def _stops(raw: Any) -> tuple[str, ...]:
@@ -266,10 +294,16 @@ def parse_request(raw: bytes, defaults: SamplingParams) -> ChatRequest:
         raise _bad("messages is required: a non-empty list of messages.", "messages")
     options = body.get("stream_options") or {}
     tools = _tools(body.get("tools"))
+    sampling = _sampling(body, defaults)
+    if tools and sampling.json_schema:
+        raise _bad(
+            "This server holds an answer to tools or to a response_format, not both at once.",
+            "response_format",
+        )
     return ChatRequest(
         model=model,
         messages=[_message(m, i) for i, m in enumerate(messages)],
-        sampling=_sampling(body, defaults),
+        sampling=sampling,
         stream=bool(body.get("stream", False)),
         include_usage=bool(isinstance(options, Mapping) and options.get("include_usage")),
         stop=_stops(body.get("stop")),

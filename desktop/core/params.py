@@ -118,6 +118,9 @@ class SamplingParams:
     reasoning_effort: str = ""
     #: Claude's extended thinking: tokens it may think for before answering (0: off).
     thinking_budget: int = 0
+    #: A JSON Schema, as JSON text, that a local answer must match (the OpenAI API's
+    #: response_format, for the local server's clients); "" leaves the answer free.
+    json_schema: str = ""
 
     def __post_init__(self) -> None:
         checks = [
@@ -150,7 +153,10 @@ class SamplingParams:
                 raise InvalidParameter(message)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        if not self.json_schema:  # a chat's stored settings never carry one
+            del data["json_schema"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SamplingParams:

@@ -50,6 +50,7 @@ from desktop.engine.lookup_decoding import LookupStats, NgramIndex, TokenSteps, 
 from desktop.engine.lora import Adapters
 from desktop.engine.model_info import ModelInfo
 from desktop.engine.text_filters import StopStringFilter, TokenText
+from desktop.engine.tool_grammar import ToolGrammar, json_grammar
 from desktop.engine.tool_use import ToolUse, sampler_chain
 from desktop.engine.vision_prompt import PromptCancelled, with_markers
 
@@ -99,6 +100,7 @@ class _Rendered:
     extra: dict[str, Any]
     images: list[str]
     use: ToolUse | None
+    held_to: ToolGrammar | None  # a response_format's grammar (read before any work)
 
 
 class Runner:
@@ -349,6 +351,7 @@ class Runner:
         if self._adapters.use(adapters):  # the cached prompt was computed with other weights
             self._llm.n_tokens = 0
         use = ToolUse(self._tool_format, tools, tool_choice) if tools else None
+        held_to = json_grammar(sampling.json_schema) if use is None else None
         extra: dict[str, Any] = {}
         images: list[str] = []
         if has_images(messages):
@@ -359,7 +362,9 @@ class Runner:
         if use is not None:
             messages, extra = use.template_input(messages)
         tokens, stops, opens_thinking, chunks = self.render_prompt(messages, extra, images)
-        rendered = _Rendered(tokens, stops, opens_thinking, chunks, messages, extra, images, use)
+        rendered = _Rendered(
+            tokens, stops, opens_thinking, chunks, messages, extra, images, use, held_to
+        )
         try:
             return self._generate(
                 rendered,
@@ -446,7 +451,7 @@ class Runner:
         # llama-cpp-python's own sampler chain, so answers are identical to its; the token
         # loop is ours (one llama_decode and one llama_sampler_sample per token, through the
         # C API) to skip Llama.generate's per-token batch refill, numpy and generator hop.
-        grammar = use.grammar if use is not None else None
+        grammar = use.grammar if use is not None else rendered.held_to
         if grammar is not None:
             sampler = sampler_chain(llm, self._vocab, sampling, self._n_vocab, grammar)
         else:

@@ -17,8 +17,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from llama_cpp.llama_grammar import SchemaConverter
+from llama_cpp.llama_grammar import SchemaConverter, json_schema_to_gbnf
 
+from desktop.core.errors import InvalidParameter
 from desktop.core.tool_formats import ToolFormat, markers
 from desktop.core.tool_prompt import TOOL_CALL_CLOSE, TOOL_CALL_OPEN
 from desktop.core.tools import ToolChoice, ToolSpec
@@ -167,3 +168,18 @@ def tool_grammar(
         return ToolGrammar(gbnf, lazy=False)
     patterns, words = _triggers(fmt)
     return ToolGrammar(gbnf, lazy=True, trigger_patterns=patterns, trigger_words=words)
+
+
+def json_grammar(schema: str) -> ToolGrammar | None:
+    """The grammar that holds a whole answer, from its first token, to a JSON Schema (JSON
+    text; the OpenAI API's response_format). None for "" (a free answer). Raises
+    InvalidParameter, saying why, for a schema the converter cannot read."""
+    if not schema:
+        return None
+    try:
+        gbnf = json_schema_to_gbnf(schema)
+    except Exception as exc:  # the converter asserts on what it does not support
+        raise InvalidParameter(
+            f"response_format: this JSON Schema cannot be held to ({type(exc).__name__}: {exc})."
+        ) from None
+    return ToolGrammar(str(gbnf), lazy=False)

@@ -292,6 +292,52 @@ def test_an_unknown_model_is_404_model_not_found(served: Served) -> None:
         _ask(served.client(), QUESTION, model=bundled_model().path, max_tokens=4)  # type: ignore[union-attr]
 
 
+PERSON = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "maxLength": 24},
+        "age": {"type": "integer", "minimum": 0, "maximum": 150},
+    },
+    "required": ["name", "age"],
+    "additionalProperties": False,
+}
+ASK_PERSON = [{"role": "user", "content": "Describe a person with a name and an age."}]
+
+
+def test_response_format_holds_the_answer_to_the_schema(served: Served) -> None:
+    client = served.client()
+    free = _ask(client, ASK_PERSON, max_tokens=40).choices[0].message.content
+    with pytest.raises(ValueError):  # left free, the model writes prose
+        json.loads(free)
+    schema = {"type": "json_schema", "json_schema": {"name": "person", "schema": PERSON}}
+    held = _ask(client, ASK_PERSON, max_tokens=80, response_format=schema)
+    person = json.loads(held.choices[0].message.content)
+    assert set(person) == {"name", "age"} and isinstance(person["name"], str)
+    assert isinstance(person["age"], int) and 0 <= person["age"] <= 150
+    assert held.choices[0].finish_reason == "stop"  # the grammar ends the answer with the object
+    streamed = _ask(client, ASK_PERSON, max_tokens=80, response_format=schema, stream=True)
+    text = "".join(c.choices[0].delta.content or "" for c in streamed if c.choices)
+    assert json.loads(text) == person
+    paris = [{"role": "user", "content": "Reply in JSON with the keys city and country for Paris."}]
+    anything = _ask(client, paris, max_tokens=60, response_format={"type": "json_object"})
+    assert isinstance(json.loads(anything.choices[0].message.content), dict)
+    assert anything.choices[0].finish_reason == "stop"
+
+
+def test_a_schema_that_cannot_be_held_to_is_400(served: Served) -> None:
+    fetched = {"type": "object", "properties": {"a": {"$ref": "https://example.com/s.json"}}}
+    with pytest.raises(openai.BadRequestError) as refused:
+        _ask(
+            served.client(),
+            ASK_PERSON,
+            max_tokens=8,
+            response_format={"type": "json_schema", "json_schema": {"schema": fetched}},
+        )
+    assert "response_format" in refused.value.message
+    # The engine is none the worse for it.
+    assert _ask(served.client(), QUESTION, max_tokens=4).choices[0].message.content
+
+
 def test_a_prompt_longer_than_the_context_is_400_context_length_exceeded(served: Served) -> None:
     long = [{"role": "user", "content": "zebra " * 1500}]
     with pytest.raises(openai.BadRequestError) as failed:

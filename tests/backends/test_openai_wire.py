@@ -96,3 +96,24 @@ def test_text_that_only_looked_like_a_stop_string_is_shown_in_the_end() -> None:
     shown = [scanner.feed(p) for p in ("a <", "EN", "x")]
     assert "".join(shown) + scanner.flush() == "a <ENx" and not scanner.hit
     assert StopScanner([]).feed("anything") == "anything"
+
+
+def test_response_format_becomes_the_schema_the_answer_is_held_to() -> None:
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    held = _parse(response_format={"type": "json_schema", "json_schema": {"schema": schema}})
+    assert json.loads(held.sampling.json_schema) == schema
+    assert json.loads(_parse(response_format={"type": "json_object"}).sampling.json_schema) == {
+        "type": "object"
+    }
+    assert _parse(response_format={"type": "text"}).sampling.json_schema == ""
+    # A chat's stored settings never carry it.
+    assert "json_schema" not in _parse().sampling.to_dict()
+    assert "json_schema" in held.sampling.to_dict()
+    for wrong in ({"type": "xml"}, "json", {"type": "json_schema", "json_schema": {"schema": 3}}):
+        with pytest.raises(WireError) as refused:
+            _parse(response_format=wrong)
+        assert refused.value.param == "response_format"
+    tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
+    with pytest.raises(WireError) as both:
+        _parse(response_format={"type": "json_object"}, tools=[tool])
+    assert both.value.param == "response_format" and "not both" in str(both.value)
