@@ -132,5 +132,8 @@ def load_draft(params: LoadParams, main: Any, main_path: Path, n_threads: int) -
     if params.speculative != "draft":
         return None
     path = Path(params.draft_model)
-    check_gguf_file(path)
+    try:
+        check_gguf_file(path)
+    except ModelLoadError as exc:  # say which file it is: the user loaded another model
+        raise ModelLoadError(f"{exc} It is the draft model chosen for {main_path.name}.") from None
     return DraftModel(path, main, main_path, n_threads, params.extra_bufts)

@@ -1,6 +1,6 @@
 """The load settings a user chose for one model file (context, GPU layers, experts in RAM, KV
-cache type, threads, flash attention), kept in settings.json under ``"model_settings"``, keyed by
-the file's path.
+cache type, threads, flash attention, a draft model), kept in settings.json under
+``"model_settings"``, keyed by the file's path.
 
 settings.json, not SQLite: the app's other load settings (``n_ctx``, ``sample_on_device``) live
 there, a user may edit them by hand like those, and they are preferences, not records of what
@@ -23,7 +23,16 @@ from desktop.storage.settings import Settings
 
 KEY = "model_settings"
 #: The LoadParams fields a user may set per model, in the dialog's order.
-FIELDS = ("n_ctx", "n_gpu_layers", "n_cpu_moe", "kv_cache_type", "n_threads", "flash_attn")
+FIELDS = (
+    "n_ctx",
+    "n_gpu_layers",
+    "n_cpu_moe",
+    "kv_cache_type",
+    "n_threads",
+    "flash_attn",
+    "speculative",
+    "draft_model",
+)
 #: The type a saved value of each field must have (settings.json may be edited by hand).
 _TYPES: dict[str, tuple[type, ...]] = {
     "n_ctx": (int,),
@@ -32,6 +41,8 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "kv_cache_type": (str,),
     "n_threads": (int,),
     "flash_attn": (bool,),
+    "speculative": (str,),
+    "draft_model": (str,),
 }
 
 

@@ -1,5 +1,5 @@
 """Load settings for one model file: context, GPU layers, experts kept in RAM, KV cache type,
-threads and flash attention, beside the fit planner's view of them on this machine.
+threads, flash attention and a draft model, beside the fit planner's view of them on this machine.
 
 Opened from the model manager's row menu ("Load settings…") and from Model → "Load settings for
 this model…" (install_model_settings). What differs from the recommended values is saved for the
@@ -92,6 +92,17 @@ class ModelSettingsDialog(QDialog):
         self.flash_combo.setAccessibleName("Flash attention")
         for label, flash in _FLASH_LABELS:
             self.flash_combo.addItem(label, flash)
+        self.draft_combo = QComboBox()
+        self.draft_combo.setAccessibleName("Draft model")
+        self.draft_combo.addItem("None (as in Preferences)", "")
+        others = [m for m in chat.models if m.path != model.path]
+        for other in sorted(others, key=lambda m: m.size_bytes):
+            self.draft_combo.addItem(f"{other.name} ({human_size(other.size_bytes)})", other.path)
+        self.draft_combo.setToolTip(
+            "Speculative decoding: a small model of the same family (the same vocabulary) "
+            "guesses the next tokens and this model checks several at once. The answer is "
+            "the same; it comes sooner where the two agree."
+        )
         self.kv_label = QLabel()
         self.kv_label.setObjectName("kvCacheCost")
         self.advice_label = QLabel()
@@ -116,6 +127,7 @@ class ModelSettingsDialog(QDialog):
         form.addRow("&Experts in RAM:", self.moe_spin)
         form.addRow("&Threads:", self.threads_spin)
         form.addRow("&Flash attention:", self.flash_combo)
+        form.addRow("&Draft model:", self.draft_combo)
         self.moe_spin.setToolTip(
             "Mixture-of-experts models: keep the experts of the first N layers in system RAM "
             "(llama.cpp's --n-cpu-moe), so the rest fits the GPU. 0: none."
@@ -153,7 +165,7 @@ class ModelSettingsDialog(QDialog):
         self._show(chat.load_params_for(model)[0])
         for box in (self.ctx_spin, self.gpu_spin, self.moe_spin, self.threads_spin):
             box.valueChanged.connect(self._refresh)
-        for combo in (self.kv_combo, self.flash_combo):
+        for combo in (self.kv_combo, self.flash_combo, self.draft_combo):
             combo.currentIndexChanged.connect(self._refresh)
         self.reset_button.clicked.connect(self.reset)
         self.save_button.clicked.connect(self.save)
@@ -164,7 +176,8 @@ class ModelSettingsDialog(QDialog):
 
     def _show(self, params: LoadParams) -> None:
         widgets = (self.ctx_spin, self.gpu_spin, self.moe_spin, self.threads_spin)
-        for box in (*widgets, self.kv_combo, self.flash_combo):
+        combos = (self.kv_combo, self.flash_combo, self.draft_combo)
+        for box in (*widgets, *combos):
             box.blockSignals(True)
         self.ctx_spin.setValue(params.n_ctx)
         self.gpu_spin.setValue(params.n_gpu_layers)
@@ -173,7 +186,9 @@ class ModelSettingsDialog(QDialog):
         self.kv_combo.setCurrentIndex(max(0, self.kv_combo.findData(params.kv_cache_type)))
         flash = [f for _, f in _FLASH_LABELS].index(params.flash_attn)
         self.flash_combo.setCurrentIndex(flash)
-        for box in (*widgets, self.kv_combo, self.flash_combo):
+        drafting = params.draft_model if params.speculative == "draft" else ""
+        self.draft_combo.setCurrentIndex(max(0, self.draft_combo.findData(drafting)))
+        for box in (*widgets, *combos):
             box.blockSignals(False)
 
     def chosen(self) -> dict[str, Any]:
@@ -187,6 +202,9 @@ class ModelSettingsDialog(QDialog):
             "flash_attn": self.flash_combo.currentData(),
         }
         base = self.recommended.to_dict()
+        draft = str(self.draft_combo.currentData() or "")
+        values["draft_model"] = draft
+        values["speculative"] = "draft" if draft else base["speculative"]
         return {k: v for k, v in values.items() if v != base.get(k)}
 
     def params(self) -> LoadParams:

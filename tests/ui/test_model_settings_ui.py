@@ -12,7 +12,9 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QMenu, QSpinBox
 from pytestqt.qtbot import QtBot
 
+from desktop.app import build_window
 from desktop.core.params import SamplingParams
+from desktop.storage.paths import AppPaths
 from desktop.ui.main_window import MainWindow
 from desktop.ui.model_settings_dialog import ModelSettingsDialog, install_model_settings
 from tests.ui.driving import choose_from_context_menu, pick_in_combo
@@ -139,3 +141,54 @@ def test_a_cache_that_cannot_load_is_said_inline_and_reset_brings_back_the_recom
     assert again.kv_combo.currentData() == "f16"
     assert window.chat.model_settings().of(path) == {}
     again.close()
+
+
+def test_a_draft_model_chosen_for_a_model_drafts_at_its_next_load(
+    home: AppPaths, qtbot: QtBot, smollm_path: str
+) -> None:
+    # Two candidates in the models folder: SmolLM2 again (its vocabulary: a draft that works)
+    # and a file that is no model at all.
+    home.models.mkdir(parents=True, exist_ok=True)
+    draft = home.models / "smol-draft.gguf"
+    draft.symlink_to(smollm_path)
+    junk = home.models / "zz-junk.gguf"
+    junk.write_bytes(b"not a model" * 400)
+    window = build_window(home)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    try:
+        window.chat.sampling = SamplingParams(temperature=0.0, max_tokens=8)
+        bundled = next(m for m in window.chat.models if m.source == "bundled")
+        install_model_settings(window).trigger()
+        dialog = _settings_dialog()
+        assert dialog.model == bundled and dialog.draft_combo.currentData() == ""
+        offered = [dialog.draft_combo.itemData(i) for i in range(dialog.draft_combo.count())]
+        assert str(draft) in offered and bundled.path not in offered  # never itself
+        pick_in_combo(dialog.draft_combo, str(draft))
+        QTest.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: not dialog.isVisible())
+        saved = {"speculative": "draft", "draft_model": str(draft)}
+        assert window.chat.model_settings().of(bundled.path) == saved
+        params = window.chat.load_params_for(bundled)[0]
+        assert (params.speculative, params.draft_model) == ("draft", str(draft))
+        with qtbot.waitSignal(window.chat.answer_finished, timeout=TIMEOUT_MS):
+            window.input_box.setFocus()
+            QTest.keyClicks(window.input_box, "Repeat: red green blue")
+            QTest.keyClick(window.input_box, Qt.Key.Key_Return)
+        assert window.chat.engine.running
+
+        # The setting reaches the engine's load: a draft that is no model is refused by name.
+        window.findChild(QAction, "modelSettingsAction").trigger()  # type: ignore[union-attr]
+        again = _settings_dialog()
+        assert again.draft_combo.currentData() == str(draft)  # as saved
+        pick_in_combo(again.draft_combo, str(junk))
+        errors: list[str] = []
+        window.chat.error.connect(errors.append)
+        QTest.mouseClick(again.reload_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: any("zz-junk.gguf" in e for e in errors), timeout=TIMEOUT_MS)
+        said = next(e for e in errors if "zz-junk.gguf" in e)
+        assert "not a GGUF model file" in said and "draft model chosen for" in said
+    finally:
+        window.close()
+        window.chat.store.close()
