@@ -8,11 +8,9 @@ its signals ask. Open… (and Model → Open GGUF file…) adds a model file to 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import cast
 from urllib.parse import urlsplit
 
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtGui import QStandardItemModel
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -38,6 +36,10 @@ from desktop.ui.widgets import FittingLabel
 
 #: The picker's last entry, which opens the cloud provider settings.
 SET_UP_CLOUD = "__set_up_cloud__"
+#: Where a combo box's QStandardItem keeps its flags (QStandardItem::setFlags writes them there),
+#: and the flags of an entry shown but not choosable.
+_FLAGS_ROLE = Qt.ItemDataRole.UserRole - 1
+_DISABLED = (Qt.ItemFlag.ItemIsSelectable).value
 
 
 class ModelBar(QWidget):
@@ -136,8 +138,10 @@ class ModelBar(QWidget):
                 picker.addItem(f"☁ {cloud_model.name}", cloud_model.id)
                 if locked:
                     # Shown but not choosable: the lock is visible where the choice is made.
-                    items = cast(QStandardItemModel, picker.model())
-                    items.item(picker.count() - 1).setEnabled(False)
+                    # The item's flags through its data role, not model.item(): PySide keeps
+                    # that wrapper alive after clear() frees the item, and a later object at
+                    # its address came back as a QStandardItem (a floors run failed so).
+                    picker.setItemData(picker.count() - 1, _DISABLED, _FLAGS_ROLE)
             picker.addItem("☁ Set up cloud models…", SET_UP_CLOUD)
         for index in range(picker.count()):
             if current is not None and picker.itemData(index) == current.id:
