@@ -128,9 +128,11 @@ class ChatTools:
     tools: ToolProvider | None
     _turn: WindowTurn | None
     _tool_step: ToolStep | None
+    #: Takes tool approvals from the step's thread to the UI thread (made at the first box).
+    _tools_relay: Relay | None = None
 
     def _tools_box(self, conversation: Conversation) -> tuple[ToolBox | None, WindowGate]:
-        relay = getattr(self, "_tools_relay", None)
+        relay = self._tools_relay
         if relay is None:  # made on the UI thread, once, this service its parent
             relay = self._tools_relay = Relay(self)  # type: ignore[arg-type]
         gate = WindowGate(functools.partial(relay.post, ChatTools._on_tool_asked))

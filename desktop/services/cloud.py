@@ -60,7 +60,6 @@ class CloudService(QObject):
     offline_changed = Signal(bool)
     recorded = Signal()
     checked = Signal(str, str, bool, str)
-    # From any thread (the SDKs' request hook); Qt queues it to the GUI thread.
 
     def __init__(
         self,
