@@ -349,7 +349,8 @@ class ChatService(QObject, ChatSetup, ChatOutgrown, ChatTools, ChatSafeMode, Cha
         assert turn is not None
         model = turn.model
         if not isinstance(model, CloudModel):
-            self._start_generation()
+            turn.request_id = None  # a served request may hold the engine after the tools
+            self._when_engine_free(self._start_generation)
             return
         try:  # a stream closes its provider when it ends: each step opens one, checked again
             local_only = self.store.get_conversation(turn.chat.conversation_id).local_only
@@ -361,10 +362,7 @@ class ChatService(QObject, ChatSetup, ChatOutgrown, ChatTools, ChatSafeMode, Cha
         turn.request_id = self.cloud_streams.start(turn.source, turn.chat.prompt)
 
     def stop(self) -> None:
-        if self._summary is not None:
-            # The summary's end (cancelled) gives the waiting text back; nothing changes.
-            self._summary.stop_requested = True
-            self.engine.cancel(self._summary.request_id)
+        if self._stop_summary():
             return
         turn = self._turn
         if turn is None or self._stop_tools():

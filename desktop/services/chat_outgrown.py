@@ -3,7 +3,7 @@ model and sent as that summary, so the user's waiting message fits. A part of Ch
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -31,7 +31,8 @@ class SummaryJob:
     after: int
     #: The first message still sent once the summary is in place.
     first_kept: int
-    request_id: int
+    #: The engine's id for the summary (None while it waits for a served request).
+    request_id: int | None
     #: The pictures the waiting message carries (they go with it).
     images: tuple[Image, ...] = ()
     pieces: list[str] = field(default_factory=list)
@@ -56,6 +57,10 @@ class ChatOutgrown:
         def busy(self) -> bool: ...
 
         def _engine_lent(self) -> bool: ...
+
+        def _wait_as_turn(self, start: Callable[[], None]) -> None: ...
+
+        def _forget_wait(self) -> bool: ...
 
     def _drop_plan(
         self, conversation_id: int, n_tokens: int, limit: int, new_text: str
@@ -93,11 +98,13 @@ class ChatOutgrown:
         (and of any earlier summary), which is then sent in their place. Asynchronous:
         ``summarised`` says when ``text`` (with its ``images``) can be sent; on failure or
         Stop, ``rejected`` gives the text back and nothing has changed. False if it could
-        not start (busy, no model)."""
-        if self.busy or self._engine_lent():  # a served request's answer too (chat_served)
+        not start (busy, no model). While a served request answers, the summary waits for it
+        (chat_served) and then goes before any other."""
+        if self.busy:
             self.rejected.emit(conversation_id, text, "Wait for the answer being written to end.")
             return False
-        if self._loaded_path is None or not self.engine.running:
+        loaded = self._loaded_path
+        if loaded is None or not self.engine.running:
             self.rejected.emit(
                 conversation_id, text, "Summarising needs the local model loaded; send again."
             )
@@ -115,12 +122,39 @@ class ChatOutgrown:
         sampling = SamplingParams(
             temperature=0.2, top_p=0.9, repeat_penalty=1.1, max_tokens=answer_tokens, seed=1
         )
-        request_id = self.engine.generate(messages, sampling)
-        self._summary = SummaryJob(
-            conversation_id, text, after, first_kept, request_id, tuple(images)
+        job = self._summary = SummaryJob(
+            conversation_id, text, after, first_kept, None, tuple(images)
         )
-        self.engine_status.emit("Summarising the oldest messages…")
         self.busy_changed.emit(True)
+
+        def start() -> None:
+            if self._summary is not job:
+                return  # stopped while it waited
+            if self._loaded_path != loaded or not self.engine.running:
+                # The served request loaded another model (or the engine ended meanwhile).
+                self._summary_failed("Summarising needs the chat's model loaded; send again.")
+                return
+            job.request_id = self.engine.generate(messages, sampling)
+            self.engine_status.emit("Summarising the oldest messages…")
+
+        if self._engine_lent():
+            self.engine_status.emit("Summarising waits for a served request to end…")
+            self._wait_as_turn(start)
+        else:
+            start()
+        return True
+
+    def _stop_summary(self) -> bool:
+        """Stop pressed while summarising (True): its end gives the waiting text back."""
+        job = self._summary
+        if job is None:
+            return False
+        job.stop_requested = True
+        if job.request_id is None:  # still waiting for a served request
+            self._forget_wait()
+            self._summary_failed("Summarising was stopped; nothing was changed.")
+        else:
+            self.engine.cancel(job.request_id)
         return True
 
     def _on_summary_event(self, event: AnswerEvent) -> None:

@@ -3,6 +3,7 @@ the user's "try the fast path again" (a mixin: ChatService holds the engine and 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from desktop.core.errors import LlamasideError
@@ -26,6 +27,8 @@ class ChatSafeMode:
         @property
         def busy(self) -> bool: ...
 
+        def _after_served(self, start: Callable[[], None], waiting: str) -> None: ...
+
     def safe_mode(self) -> tuple[str, str, str]:
         """The engine's safe mode on this machine: a few words, a note and the longer story
         (all empty: the fast path)."""
@@ -37,10 +40,15 @@ class ChatSafeMode:
         falls back again, answering all the same, if that still crashes)."""
         if self.busy:
             raise LlamasideError("Wait for the answer to end, then try the fast path.")
-        self._loaded_path = None
-        self.engine.try_fast_path()
-        self.engine_status.emit("No model loaded · the next message loads it the fast way")
-        self._show_safe_mode()
+
+        def fresh() -> None:
+            self._loaded_path = None
+            self.engine.try_fast_path()
+            self.engine_status.emit("No model loaded · the next message loads it the fast way")
+            self._show_safe_mode()
+
+        # A served request answering now ends first (chat_served).
+        self._after_served(fresh, "The fast path is tried when the served request ends…")
 
     def _show_safe_mode(self) -> None:
         """Say the engine's safe mode if it changed."""

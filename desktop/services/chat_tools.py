@@ -171,6 +171,7 @@ class ChatTools:
         step.done.connect(self._on_tools_done)
         self._tool_progress(answer.parts)
         step.worker.start()
+        self._tools_running()  # type: ignore[attr-defined]
         return True
 
     def _tool_progress(self, parts: Parts) -> None:

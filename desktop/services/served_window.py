@@ -3,9 +3,12 @@ for backends.openai_server): the same models and the same child as the window's 
 request at a time, fairly with them.
 
 Order: served requests run one at a time in arrival order, and only while the window is not
-answering, loading or summarising on the engine. A window turn started while a served request
-runs waits for that one only, then goes before every other waiting request; so the window is
-never starved, and a served request waits at most for the turns the user actually started.
+answering, loading or summarising on the engine (a window turn waiting for the user to approve
+a tool call, or for its tool calls to run, leaves the engine to them meanwhile). Whatever the
+window starts on the engine while a served request runs (a turn's next step, a summary, an
+unload, "Try the fast path") waits for that one only, then goes before every other waiting
+request; so the window is never starved, and a served request waits at most for what the user
+actually started.
 
 Threads: ``submit`` and ``Job.cancel`` come from uvicorn's thread and cross to the GUI thread
 as queued signals; everything else runs there, on EngineHost's signals.
@@ -65,8 +68,8 @@ class WindowJobs(QObject):
         self.defaults: SamplingParams = self._defaults()
         self._queue: deque[Job] = deque()
         self._running: _Running | None = None
-        #: The window's turn waiting for the served request that holds the engine.
-        self._window_next: Callable[[], None] | None = None
+        #: What the window started while a served request held the engine, in order.
+        self._window_next: deque[Callable[[], None]] = deque()
         self.open = False
         self.skipped = 0
         self.answered = 0
@@ -127,13 +130,21 @@ class WindowJobs(QObject):
         return running.job.model.id if running is not None and not running.abandoned else ""
 
     def wait_for_engine(self, start: Callable[[], None]) -> None:
-        """The window's turn goes next, as soon as the served request ends."""
-        self._window_next = start
+        """``start`` (the window's) goes next, as soon as the served request ends, after what
+        the window queued before it."""
+        self._window_next.append(start)
 
-    def forget_window_wait(self) -> bool:
-        waiting = self._window_next is not None
-        self._window_next = None
-        return waiting
+    def forget_window_wait(self, start: Callable[[], None]) -> bool:
+        """Take ``start`` out of the line (Stop pressed): True if it was waiting."""
+        if start in self._window_next:
+            self._window_next.remove(start)
+            return True
+        return False
+
+    def engine_free(self) -> None:
+        """The window let go of the engine without ending its work (its turn runs tool calls,
+        or waits for the user to approve one): the next request may use it meanwhile."""
+        QTimer.singleShot(0, self, self._next)
 
     def set_open(self, open_: bool) -> None:
         """Take requests, or stop: waiting ones are refused, the one answering is stopped (the
@@ -154,7 +165,11 @@ class WindowJobs(QObject):
 
     def _window_on_engine(self) -> bool:
         chat = self.chat
-        return chat._summary is not None or (chat._turn is not None and not chat._turn.cloud)
+        turn = chat._turn
+        if chat._summary is not None:
+            return True
+        # Between a local turn's model steps the engine is idle until its tools are done.
+        return turn is not None and not turn.cloud and chat._tool_step is None
 
     # -- the line -------------------------------------------------------------------------------
 
@@ -188,10 +203,12 @@ class WindowJobs(QObject):
         """Give the engine to whoever is next: the window's waiting turn, else a request."""
         if self._running is not None:
             return
-        if self._window_next is not None:
-            start, self._window_next = self._window_next, None
-            start()
-            return
+        # The window's waiters in order (a waiting turn is not on the engine yet), until one
+        # of them puts the window on it.
+        while self._window_next:
+            self._window_next.popleft()()
+            if self._window_on_engine():
+                return
         if self._window_on_engine() or not self.open:
             return
         while self._queue:

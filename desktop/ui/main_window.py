@@ -42,7 +42,7 @@ from desktop.ui.privacy_dialog import PrivacyDialog
 from desktop.ui.providers_dialog import ProvidersDialog
 from desktop.ui.screen_fit import fit_to_screen
 from desktop.ui.sidebar import Sidebar
-from desktop.ui.status_line import NO_MODEL, StatusLine
+from desktop.ui.status_line import StatusLine
 from desktop.ui.theme import Theme
 from desktop.ui.tools_ui import ToolsUi
 from desktop.ui.turns import Turns
@@ -532,9 +532,10 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def _unload(self) -> None:
-        if not self.chat.busy:
-            self.chat.engine.unload()
-            self.status_line.show_engine(NO_MODEL)
+        try:  # while a served request answers, once it ends
+            self.chat.unload()
+        except LlamasideError as exc:
+            self.banner.show_message(str(exc))
 
     # -- an answer ----------------------------------------------------------------------------
 

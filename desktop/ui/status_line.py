@@ -13,13 +13,12 @@ from desktop.core.chat_records import StoredMessage
 from desktop.core.models import CloudModel, is_local_id
 from desktop.core.usage import Usage
 from desktop.services.chat import ChatService
+from desktop.services.chat_served import NO_MODEL
 from desktop.services.engine_memory import MB, EngineMemory, EngineMemoryUse
 from desktop.ui.context_meter import ContextMeter
 from desktop.ui.design import Colours
 from desktop.ui.elided_label import ElidedLabel
 from desktop.ui.tone_colours import PaletteFollower, theme_colours
-
-NO_MODEL = "No model loaded"
 
 
 def memory_text(use: EngineMemoryUse) -> str:

@@ -19,10 +19,12 @@ from pytestqt.qtbot import QtBot
 
 from desktop.backends.local_models import BUNDLED_ID
 from desktop.core.answer import Finished
+from desktop.core.params import LoadParams
 from desktop.core.usage import StopReason
 from desktop.services.chat import ChatService
 from desktop.services.local_server import LocalServer
 from desktop.storage.paths import AppPaths
+from tests.services.test_summarise import long_chat, outgrow
 
 TIMEOUT_MS = 90_000
 QUESTION: Any = [{"role": "user", "content": "What is the capital of France?"}]
@@ -340,3 +342,106 @@ def test_a_client_that_leaves_mid_stream_stops_the_engine_and_frees_it(
     with qtbot.waitSignal(chat.answer_finished, timeout=TIMEOUT_MS) as finished:
         assert chat.send(conv, "And of Spain?")
     assert finished.args is not None and finished.args[2] == "complete"
+
+
+def _starts(chat: ChatService) -> list[str]:
+    """Who each answer the engine begins is for: the window's summary, or a served request."""
+    order: list[str] = []
+
+    def started(request_id: int, _tokens: int) -> None:
+        summary = chat._summary
+        mine = summary is not None and request_id == summary.request_id
+        order.append("summary" if mine else "served")
+
+    chat.engine.started.connect(started)
+    return order
+
+
+def _outgrown_chat(chat: ChatService, qtbot: QtBot) -> tuple[int, str, int, int, int]:
+    """A chat that outgrew a 256-token context, its model loaded: what summarise_oldest takes."""
+    chat.load_params = LoadParams(n_ctx=256, n_threads=2)
+    conv = long_chat(chat)
+    _c, text, n_tokens, limit, after = outgrow(chat, qtbot, conv)
+    assert chat.engine.running
+    return conv, text, n_tokens, limit, after
+
+
+def test_a_summary_asked_for_during_a_served_answer_waits_then_goes_before_the_next_request(
+    chat: ChatService, server: LocalServer, clients: Any, qtbot: QtBot
+) -> None:
+    conv, text, n_tokens, limit, after = _outgrown_chat(chat, qtbot)
+    order = _starts(chat)
+    statuses: list[str] = []
+    chat.engine_status.connect(statuses.append)
+    first = _stream(clients(), [], max_tokens=40)
+    qtbot.waitUntil(first.first.is_set, timeout=TIMEOUT_MS)
+    pid = chat.engine.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        second = _ask(clients())
+        qtbot.waitUntil(lambda: server.jobs.waiting == 1, timeout=TIMEOUT_MS)
+        # Not refused (before: "Wait for the answer being written to end"): it waits its turn.
+        assert chat.summarise_oldest(conv, n_tokens, limit, text, after)
+        assert chat.busy and chat._summary is not None and chat._summary.request_id is None
+        assert statuses[-1] == "Summarising waits for a served request to end…"
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    with qtbot.waitSignal(chat.summarised, timeout=TIMEOUT_MS) as done:
+        pass
+    assert done.args == [conv, text, after, ()]
+    assert chat.store.get_conversation(conv).context_summary.strip()
+    qtbot.waitUntil(lambda: first.done and second.done, timeout=TIMEOUT_MS)
+    assert first.error is None and first.result
+    assert second.error is None and second.result.choices[0].message.content
+    assert order == ["served", "summary", "served"]
+
+
+def test_stop_on_a_summary_waiting_for_a_served_answer_gives_the_text_back(
+    chat: ChatService, server: LocalServer, clients: Any, qtbot: QtBot
+) -> None:
+    conv, text, n_tokens, limit, after = _outgrown_chat(chat, qtbot)
+    order = _starts(chat)
+    first = _stream(clients(), [], max_tokens=40)
+    qtbot.waitUntil(first.first.is_set, timeout=TIMEOUT_MS)
+    pid = chat.engine.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        assert chat.summarise_oldest(conv, n_tokens, limit, text, after)
+        with qtbot.waitSignal(chat.rejected, timeout=5_000) as rejected:
+            chat.stop()
+        assert rejected.args == [conv, text, "Summarising was stopped; nothing was changed."]
+        assert not chat.busy
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    qtbot.waitUntil(lambda: first.done and not server.jobs.holds_engine, timeout=TIMEOUT_MS)
+    assert first.error is None and first.result  # the served answer was not stopped
+    qtbot.wait(200)
+    assert order == ["served"]  # the summary never reached the engine
+    assert chat.store.get_conversation(conv).context_summary == ""
+
+
+def test_try_the_fast_path_during_a_served_answer_lets_it_end_first(
+    chat: ChatService, server: LocalServer, clients: Any, qtbot: QtBot
+) -> None:
+    conv = _load_in_window(chat, qtbot)
+    first = _stream(clients(), [])
+    qtbot.waitUntil(first.first.is_set, timeout=TIMEOUT_MS)
+    pid = chat.engine.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        chat.try_fast_path()
+        assert chat.engine.running and chat.engine.pid == pid  # not ended under the request
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    qtbot.waitUntil(lambda: first.done, timeout=TIMEOUT_MS)
+    assert first.error is None and len(first.result) > 20
+    qtbot.waitUntil(lambda: not chat.engine.running, timeout=30_000)
+    qtbot.waitUntil(lambda: bool(server.log.entries()), timeout=TIMEOUT_MS)
+    assert server.log.entries()[-1]["status"] == 200
+    with qtbot.waitSignal(chat.answer_finished, timeout=TIMEOUT_MS) as finished:
+        assert chat.send(conv, "And of Spain?")
+    assert finished.args is not None and finished.args[2] == "complete"
+    assert chat.engine.pid != pid  # a fresh child, loaded the fast way

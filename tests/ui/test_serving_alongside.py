@@ -1,0 +1,164 @@
+"""The window's chats and the local server on one engine, driven as a user: a tool approval the
+user has not answered yet does not hold the served requests, and Model → Unload model while a
+served answer streams lets that answer end first. The real window, engine child, MCP toolbox
+and the official openai SDK as the client.
+
+The engine child is paused (SIGSTOP) to hold a served answer in the middle while the user acts:
+no timing decides the order, the queue does."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import openai
+import pytest
+from pytestqt.qtbot import QtBot
+
+from desktop.app import build_window
+from desktop.backends.local_models import BUNDLED_ID
+from desktop.core.messages import MessageStatus
+from desktop.core.parts import TOOL_OK, ToolResult
+from desktop.storage.paths import AppPaths
+from desktop.ui.main_window import MainWindow
+from desktop.ui.server_panel import ServerUi
+from tests.ui.test_tool_window import _answer_approval, _approval, _send, _turn_on, _with_toolbox
+
+#: Under pytest-timeout's 120 s: its alarm raised inside a wait's own timer slot would leave
+#: that wait's event loop running for good (a hang where a failure was due).
+ANSWER_MS = 90_000
+QUESTION: Any = [{"role": "user", "content": "What is the capital of France?"}]
+LONG: Any = [{"role": "user", "content": "List one hundred animals, one per line, numbered."}]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Call(threading.Thread):
+    """A client's call on a thread of its own (the GUI thread runs the queue meanwhile)."""
+
+    def __init__(self, work: Callable[[Call], Any]) -> None:
+        super().__init__(daemon=True)
+        self.work = work
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.first = threading.Event()
+        self.start()
+
+    def run(self) -> None:
+        try:
+            self.result = self.work(self)
+        except BaseException as exc:  # the test reads it
+            self.error = exc
+        finally:
+            self.first.set()
+
+    @property
+    def done(self) -> bool:
+        return not self.is_alive()
+
+
+@pytest.fixture
+def serving(home: AppPaths, qtbot: QtBot) -> Iterator[tuple[MainWindow, openai.OpenAI]]:
+    """The window with the toolbox configured and the server on (as at a start after the user
+    switched it on), and a client of it."""
+    _with_toolbox(home, server_on=True, server_port=_free_port())
+    win = build_window(home)
+    qtbot.addWidget(win)
+    win.resize(1100, 700)
+    win.show()
+    qtbot.waitExposed(win)
+    assert win.tools_ui is not None
+    tools = win.tools_ui.tools
+    qtbot.waitUntil(lambda: tools.state("toolbox").status == "ready", timeout=60_000)
+    ui = win.findChild(ServerUi)
+    assert ui is not None
+    qtbot.waitUntil(lambda: ui.server.running, timeout=10_000)
+    client = openai.OpenAI(base_url=ui.server.address, api_key="unused", max_retries=0)
+    yield win, client
+    client.close()
+    win.close()
+    win.chat.store.close()
+
+
+def _jobs(window: MainWindow) -> Any:
+    ui = window.findChild(ServerUi)
+    assert ui is not None
+    return ui.server.jobs
+
+
+def test_a_served_request_is_answered_while_a_tool_approval_waits_for_the_user(
+    serving: tuple[MainWindow, openai.OpenAI], qtbot: QtBot
+) -> None:
+    window, client = serving
+    _turn_on(window, qtbot, "weather")
+    _send(window, qtbot, "What is the weather in Paris?")
+    _approval(qtbot)  # the model called; the user has not answered
+    call = Call(
+        lambda _c: client.chat.completions.create(
+            model=BUNDLED_ID, messages=QUESTION, max_tokens=8, temperature=0
+        )
+    )
+    # Answered in full while the approval box is still open (before: it waited for the user).
+    qtbot.waitUntil(lambda: call.done, timeout=30_000)
+    assert call.error is None, call.error
+    assert call.result.choices[0].message.content
+    assert window.chat.busy  # the window's turn still waits for its approval
+    with qtbot.waitSignal(window.chat.answer_finished, timeout=ANSWER_MS) as finished:
+        _answer_approval(qtbot, "allowOnceButton")
+    assert finished.args is not None and finished.args[2] == "complete"
+    assert window.conversation_id is not None
+    answer = window.library.messages(window.conversation_id)[-1]
+    result = next(p for p in answer.parts if isinstance(p, ToolResult))
+    assert result.status == TOOL_OK and answer.status == MessageStatus.COMPLETE
+    assert _jobs(window).answered == 1
+
+
+def test_unload_during_a_served_answer_waits_for_it_then_unloads(
+    serving: tuple[MainWindow, openai.OpenAI], qtbot: QtBot
+) -> None:
+    window, client = serving
+
+    def stream(call: Call) -> str:
+        pieces: list[str] = []
+        chunks: Any = client.chat.completions.create(
+            model=BUNDLED_ID, messages=LONG, max_tokens=60, temperature=0, stream=True
+        )
+        for chunk in chunks:
+            if chunk.choices and chunk.choices[0].delta.content:
+                pieces.append(chunk.choices[0].delta.content)
+                call.first.set()
+        return "".join(pieces)
+
+    served = Call(stream)
+    qtbot.waitUntil(served.first.is_set, timeout=ANSWER_MS)
+    engine = window.chat.engine
+    pid = engine.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)  # mid-stream: the served answer holds the engine
+    try:
+        window.menus.unload_action.trigger()
+        assert engine.running and engine.pid == pid  # not cut short
+        assert "unloads when the served request ends" in window.status_line.engine_label.text()
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    qtbot.waitUntil(lambda: served.done, timeout=ANSWER_MS)
+    assert served.error is None, served.error
+    assert len(served.result) > 20  # the whole answer, not the few words before the unload
+    qtbot.waitUntil(lambda: not engine.running, timeout=30_000)
+    assert window.status_line.engine_label.text() == "No model loaded"
+    ui = window.findChild(ServerUi)
+    assert ui is not None
+    entry = ui.server.log.entries()[-1]
+    assert (entry["status"], entry["finish"]) == (200, "length")
+    # The window's next message loads the model again and is answered.
+    with qtbot.waitSignal(window.chat.answer_finished, timeout=ANSWER_MS) as finished:
+        _send(window, qtbot, "Hello")
+    assert finished.args is not None and finished.args[2] == "complete"
