@@ -346,6 +346,13 @@ def threads_each(n_local_running: int, cores: int) -> int:
     return max(1, cores // max(1, n_local_running))
 
 
+def column_load_params(own: LoadParams, threads: int) -> LoadParams:
+    """A local column's load settings: its model's own (the fit plan and what the user set for
+    it, as the main window loads it), with no more than ``threads`` CPU threads, this column's
+    share of the cores while several engines run at once."""
+    return replace(own, n_threads=min(own.n_threads or threads, threads))
+
+
 def fit_together(models: list[LocalModel], ram_available: int) -> bool:
     """Whether all these local models can be loaded at once (file size plus working memory)."""
     need = sum((m.size_bytes or Path(m.path).stat().st_size) + LOAD_OVERHEAD_BYTES for m in models)

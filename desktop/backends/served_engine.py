@@ -111,9 +111,10 @@ class ServedEngine:
         self,
         engine: SyncEngine,
         models: Callable[[], Sequence[LocalModel]],
-        load_params: LoadParams,
+        load_params: LoadParams | Callable[[LocalModel], LoadParams],
         defaults: SamplingParams | None = None,
     ) -> None:
+        """``load_params``: how to load every model, or how to load each one."""
         self.engine = engine
         self._models = models
         self.load_params = load_params
@@ -170,7 +171,9 @@ class ServedEngine:
         if self.loaded_path == model.path:
             return
         self.loaded_path = ""
-        params = LoadParams.from_dict({**self.load_params.to_dict(), "mmproj": model.mmproj})
+        own = self.load_params
+        own = own if isinstance(own, LoadParams) else own(model)
+        params = LoadParams.from_dict({**own.to_dict(), "mmproj": model.mmproj})
         self.engine.load(model.path, params)
         self.loaded_path = model.path
 

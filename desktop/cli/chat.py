@@ -25,6 +25,7 @@ from desktop.backends.local_models import BUNDLED_ID, available_models, resolve_
 from desktop.backends.lora_check import AdapterRefused, check_adapter
 from desktop.backends.providers import Providers, open_provider
 from desktop.cli import tools as cli_tools
+from desktop.cli.load_settings import load_params_for
 from desktop.cli.network import open_network
 from desktop.cli.pictures import image_json, store_pictures
 from desktop.core.adapters import Adapter, adapters_to_json, parse_lora_argument
@@ -33,7 +34,7 @@ from desktop.core.context import drop_plan, title_for, unshared
 from desktop.core.errors import ContextOverflow, InvalidParameter, LlamasideError, ModelNotFound
 from desktop.core.messages import MessageStatus, Role
 from desktop.core.models import LOCAL_PREFIX, CloudModel
-from desktop.core.params import LoadParams, SamplingParams
+from desktop.core.params import SamplingParams
 from desktop.core.parts import Image, Text
 from desktop.core.pricing import PricingError, format_cost
 from desktop.core.usage import Usage
@@ -228,20 +229,8 @@ def _open_source(
             cloud = CloudSource(provider, f"{name}:{model_name}", model_name)
             stack.callback(cloud.close)
             return cloud
-    draft = str(check_model_file(Path(args.draft_model)).path) if args.draft_model else ""
-    load = LoadParams(
-        speculative="draft" if draft else args.speculative or settings.speculative(),
-        draft_model=draft,
-        n_ctx=args.ctx or int(settings.get("n_ctx", 4096)),
-        n_gpu_layers=args.gpu_layers,
-        n_cpu_moe=args.n_cpu_moe,
-        n_threads=args.threads,
-        sample_on_device=(
-            args.sample_on_device
-            if args.sample_on_device is not None
-            else settings.sample_on_device()
-        ),
-    )
+    if args.draft_model:  # a file that is no model is named before any model is looked for
+        check_model_file(Path(args.draft_model))
     models = available_models(paths.models, store.user_models())
     if not models and not ref:
         raise ModelNotFound(
@@ -257,7 +246,9 @@ def _open_source(
     check_images(model, images)
     for adapter in adapters:  # refused here, naming what does not fit, before anything is saved
         check_adapter(adapter, model.path)
-    load = dataclasses.replace(load, mmproj=model.mmproj)
+    load = dataclasses.replace(load_params_for(settings, model.path, args), mmproj=model.mmproj)
+    if args.sample_on_device is not None:
+        load = dataclasses.replace(load, sample_on_device=args.sample_on_device)
     modes = ModeMemory(paths.engine_modes)
     local = LocalSource(
         model.id, model.path, load, log_path=paths.engine_log, modes=modes, adapters=adapters

@@ -53,19 +53,29 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         metavar="TOKENS",
         help="Claude: extended thinking with this many tokens (at least 1024; 0: off)",
     )
-    chat.add_argument("--ctx", type=int, default=None, help="context size in tokens")
+    # Each defaults to how the app loads the model: Preferences → Engine, then the model's own.
     chat.add_argument(
-        "--gpu-layers", type=int, default=-1, help="layers to offload to the GPU (-1: all, 0: none)"
+        "--ctx",
+        type=int,
+        default=None,
+        help="context size in tokens (default: as the app loads it)",
     )
     chat.add_argument(
-        "--threads", type=int, default=None, help="CPU threads (default: physical cores)"
+        "--gpu-layers",
+        type=int,
+        default=None,
+        help="layers to offload to the GPU (-1: all, 0: none; default: as the app loads it)",
+    )
+    chat.add_argument(
+        "--threads", type=int, default=None, help="CPU threads (default: as the app loads it)"
     )
     chat.add_argument(
         "--n-cpu-moe",
         type=int,
-        default=0,
+        default=None,
         metavar="N",
-        help="mixture-of-experts models: keep the experts of the first N layers in system RAM",
+        help="mixture-of-experts models: keep the experts of the first N layers in system RAM "
+        "(default: as the app loads it)",
     )
     drafts = chat.add_mutually_exclusive_group()
     drafts.add_argument(

@@ -35,6 +35,7 @@ from desktop.backends.lora_check import AdapterRefused, check_adapter
 from desktop.backends.network import Network
 from desktop.backends.providers import Providers, open_provider
 from desktop.cli.chat import sampling_from
+from desktop.cli.load_settings import column_params
 from desktop.cli.network import open_network
 from desktop.cli.pictures import image_json, store_pictures
 from desktop.core.adapters import Adapter, adapters_to_json, parse_lora_argument, with_adapters
@@ -55,7 +56,6 @@ from desktop.core.context import title_for
 from desktop.core.errors import InvalidParameter
 from desktop.core.messages import MessageStatus
 from desktop.core.models import LOCAL_PREFIX, CloudModel, LocalModel
-from desktop.core.params import LoadParams
 from desktop.core.parts import Image, Text
 from desktop.core.pricing import PricingError
 from desktop.core.ratings import contestant_name, leaderboard
@@ -207,11 +207,10 @@ def _columns(
     local = list({m.path: m for m in models if isinstance(m, LocalModel)}.values())
     together = _local_together(local, paths)
     threads = threads_each(len(local) if together else 1, physical_cores())
-    params = LoadParams(n_ctx=int(settings.get("n_ctx", 4096)), n_threads=threads)
     columns = [
         Column(
             model,
-            load_params=params,
+            load_params=column_params(settings, model, threads),
             open_cloud=lambda m: open_provider(providers.get(m.provider), network),
             pricing=pricing,
             engine_log=paths.engine_log,

@@ -23,6 +23,7 @@ from desktop.backends.serve_policy import (
     is_loopback,
     new_key,
 )
+from desktop.cli.load_settings import load_params_for
 from desktop.core.errors import ModelNotFound
 from desktop.core.models import LocalModel
 from desktop.core.params import LoadParams, SamplingParams
@@ -76,12 +77,20 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         action="store_true",
         help="forget the stored API key (loopback only afterwards) and exit",
     )
-    serve.add_argument("--ctx", type=int, default=None, help="context size in tokens")
     serve.add_argument(
-        "--gpu-layers", type=int, default=-1, help="layers to offload to the GPU (-1: all, 0: none)"
+        "--ctx",
+        type=int,
+        default=None,
+        help="context size in tokens (default: as the app loads it)",
     )
     serve.add_argument(
-        "--threads", type=int, default=None, help="CPU threads (default: physical cores)"
+        "--gpu-layers",
+        type=int,
+        default=None,
+        help="layers to offload to the GPU (-1: all, 0: none; default: as the app loads it)",
+    )
+    serve.add_argument(
+        "--threads", type=int, default=None, help="CPU threads (default: as the app loads it)"
     )
     serve.set_defaults(run=cmd_serve)
 
@@ -152,12 +161,7 @@ def cmd_serve(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
         store.close()
     models = available_models(paths.models, user_files)
     first = _first_model(args.model, models, settings)
-    load = LoadParams(
-        n_ctx=args.ctx or int(settings.get("n_ctx", 4096)),
-        n_gpu_layers=args.gpu_layers,
-        n_threads=args.threads,
-        sample_on_device=settings.sample_on_device(),
-    )
+    load = load_params_for(settings, first.path, args)
     # The HTTP stack only for this command, not every `llamaside` start.
     from desktop.backends.openai_server import OpenAIServer
     from desktop.backends.served_engine import ServedEngine, ServedLog
@@ -167,7 +171,7 @@ def cmd_serve(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
     served = ServedEngine(
         engine,
         lambda: available_models(paths.models, user_files),
-        load,
+        lambda model: load_params_for(settings, model.path, args),
         _server_defaults(settings, load),
     )
     try:

@@ -13,6 +13,8 @@ REASONING_EFFORTS = ("", "minimal", "low", "medium", "high")
 #: A context we allocate when the user has not chosen one. GGUFs may declare millions of tokens
 #: (Llama 4 Scout: 10M); sizing the KV cache from the file would exhaust memory.
 DEFAULT_N_CTX = 4096
+#: The smallest context Preferences offers (a saved smaller one is raised to it).
+MIN_USER_CTX = 256
 
 #: The KV cache's element types a user may pick (llama.cpp's --cache-type-k/-v): f16 is
 #: llama.cpp's default; q8_0 takes about half its memory, q4_0 about a quarter.

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import random
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from PySide6.QtCore import QObject, Signal
 from desktop.backends.catalog_file import load_pricing
 from desktop.backends.compare_run import (
     Column,
+    column_load_params,
     fit_together,
     run_round,
     share_engines,
@@ -65,6 +66,17 @@ def _open_cloud(cloud: CloudService | None, model: CloudModel) -> Any:
     return cloud.open(cloud.provider(model.provider))
 
 
+def available_ram() -> int | None:
+    """This machine's available RAM in bytes (None: no figure, so local columns take turns,
+    which always works)."""
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except Exception:
+        return None
+
+
 class CompareSession(QObject):
     """Owns one comparison in the window: its columns, rounds, blind votes, batches and history.
 
@@ -100,10 +112,13 @@ class CompareSession(QObject):
         modes: ModeMemory | None = None,
         image_root: Path | str = "",
         adapters: Sequence[Sequence[Adapter]] = (),
+        load_params_for: Callable[[LocalModel], LoadParams] | None = None,
         parent: QObject | None = None,
     ) -> None:
         """``adapters``: each model's LoRA adapters, in the order of ``models`` (a cloud
-        model's are ignored); one that does not fit its model raises AdapterRefused."""
+        model's are ignored); one that does not fit its model raises AdapterRefused.
+        ``load_params_for``: how the app loads a local model (its fit plan and the user's
+        settings for it); None loads each with the defaults at ``n_ctx``."""
         super().__init__(parent)
         if not MIN_COLUMNS <= len(models) <= MAX_COLUMNS:
             raise InvalidParameter(f"Pick {MIN_COLUMNS} to {MAX_COLUMNS} models to compare.")
@@ -134,6 +149,13 @@ class CompareSession(QObject):
             ram_available is not None and fit_together(local, ram_available)
         )
         threads = threads_each(len(local) if self.local_together else 1, physical_cores())
+
+        def params_of(model: LocalModel | CloudModel) -> LoadParams:
+            own = LoadParams(n_ctx=n_ctx)
+            if load_params_for is not None and isinstance(model, LocalModel):
+                own = load_params_for(model)
+            return column_load_params(own, threads)
+
         pricing = None
         if cloud is not None:
             try:
@@ -143,7 +165,7 @@ class CompareSession(QObject):
         self.columns = [
             Column(
                 model,
-                load_params=LoadParams(n_ctx=n_ctx, n_threads=threads),
+                load_params=params_of(model),
                 open_cloud=functools.partial(_open_cloud, cloud),
                 pricing=pricing,
                 engine_log=engine_log,

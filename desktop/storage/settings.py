@@ -8,7 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from desktop.core.errors import InvalidParameter
-from desktop.core.params import SPECULATIVE_MODES, SamplingParams
+from desktop.core.params import (
+    DEFAULT_N_CTX,
+    MIN_USER_CTX,
+    SPECULATIVE_MODES,
+    LoadParams,
+    SamplingParams,
+)
 
 
 class Settings:
@@ -57,6 +63,23 @@ class Settings:
         model goes with one model's load, not with every load's defaults)."""
         value = self._data.get("speculative")
         return value if value in SPECULATIVE_MODES and value != "draft" else "auto"
+
+    def load_defaults(self, automatic_threads: int | None) -> LoadParams:
+        """What every local load starts from (Preferences → Engine): "n_ctx", "n_threads" (0
+        or absent: ``automatic_threads``), "n_gpu_layers", "speculative" and
+        "sample_on_device". A hand-edited value that is not a usable number is ignored."""
+        threads = self._int("n_threads", 0)
+        return LoadParams(
+            n_ctx=max(MIN_USER_CTX, self._int("n_ctx", DEFAULT_N_CTX)),
+            n_threads=threads if threads > 0 else automatic_threads,
+            n_gpu_layers=max(-1, self._int("n_gpu_layers", -1)),
+            speculative=self.speculative(),
+            sample_on_device=self.sample_on_device(),
+        )
+
+    def _int(self, key: str, default: int) -> int:
+        value = self._data.get(key, default)
+        return value if isinstance(value, int) and not isinstance(value, bool) else default
 
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -38,7 +38,7 @@ from desktop.core.errors import LlamasideError
 from desktop.core.models import CloudModel, LocalModel
 from desktop.core.ratings import A_WINS, B_WINS, BOTH_BAD, TIE
 from desktop.services.chat import ChatService
-from desktop.services.compare import CompareSession
+from desktop.services.compare import CompareSession, available_ram
 from desktop.services.comparisons import Comparisons
 from desktop.services.images import ImageService
 from desktop.ui.batch_dialog import BatchDialog
@@ -300,23 +300,18 @@ class CompareWindow(QWidget):
         models = self.chosen_models()
         self.chat.settings.set("compare_models", [m.id for m in models])
         try:
-            import psutil
-
-            machine_ram = int(psutil.virtual_memory().available)
-        except Exception:  # no figure: local models take turns, which always works
-            machine_ram = None
-        try:
             session = self.comparisons.session(
                 models,
                 cloud=self.chat.cloud,
                 sampling=self.chat.sampling,
                 n_ctx=self.chat.load_params.n_ctx,
-                ram_available=machine_ram,
+                ram_available=available_ram(),
                 blind=self.blind_box.isChecked(),
                 tag=self.tag_edit.text().strip(),
                 rng=self.rng,
                 modes=self.chat.engine.modes,
                 adapters=self.lora.chosen(len(models)),
+                load_params_for=lambda model: self.chat.load_params_for(model)[0],
                 parent=self,
             )
         except LlamasideError as exc:

@@ -12,6 +12,7 @@ from PySide6.QtCore import Slot
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSpinBox, QWidget
 
+from desktop.core.params import MIN_USER_CTX
 from desktop.services.chat import ChatService
 from desktop.ui.prefs_pages import LABEL_WIDTH, add_field, note_label, page_layout
 
@@ -32,7 +33,7 @@ SPECULATIVE_NOTE = (
 )
 #: What ChatService loads with when "n_ctx" was never set.
 DEFAULT_N_CTX = 4096
-MIN_CTX, MAX_CTX, CTX_STEP = 256, 1_048_576, 1024
+MIN_CTX, MAX_CTX, CTX_STEP = MIN_USER_CTX, 1_048_576, 1024
 GPU_NOTE = (
     "0 runs on the CPU only. Models downloaded from the catalog are planned for this machine "
     "instead (Models and downloads shows the plan). Without a GPU backend it has no effect."
@@ -49,13 +50,13 @@ def _int_setting(chat: ChatService, key: str, default: int) -> int:
 def apply_engine_defaults(chat: ChatService, automatic_threads: int) -> None:
     """The saved engine defaults become the chat service's load parameters (the next load's).
     ``automatic_threads``: what "Automatic" means (the service's own choice at start)."""
-    threads = _int_setting(chat, N_THREADS, 0)
+    saved = chat.settings.load_defaults(automatic_threads)  # the command line's too
     chat.load_params = replace(
         chat.load_params,
-        n_ctx=max(MIN_CTX, _int_setting(chat, N_CTX, chat.load_params.n_ctx)),
-        n_threads=threads if threads > 0 else automatic_threads,
-        n_gpu_layers=max(-1, _int_setting(chat, N_GPU_LAYERS, -1)),
-        speculative=chat.settings.speculative(),
+        n_ctx=saved.n_ctx,
+        n_threads=saved.n_threads,
+        n_gpu_layers=saved.n_gpu_layers,
+        speculative=saved.speculative,
     )
 
 

@@ -32,6 +32,7 @@ from desktop.services.cloud import CloudService
 from desktop.services.compare import CompareSession
 from desktop.services.comparisons import Comparisons
 from desktop.services.engine_host import EngineHost
+from desktop.services.model_settings import ModelSettings
 from desktop.storage.paths import AppPaths
 from desktop.storage.settings import Settings
 from desktop.storage.store import ChatStore
@@ -697,3 +698,17 @@ def test_no_lora_buttons_until_this_machine_has_an_adapter(window: CompareWindow
     # As in the main window: a LoRA button shows once there is an adapter to pick.
     assert window.lora.buttons and not any(b.isVisible() for b in window.lora.buttons)
     assert all(p.isVisible() for p in window.pickers[:2])
+
+
+def test_a_local_column_loads_its_model_as_the_app_does(
+    chat: ChatService, window: CompareWindow, qtbot: QtBot, smollm_path: str
+) -> None:
+    # The user's load settings for the file (Model → Load settings for this model…): the
+    # column's engine loads with them, as the main window would, not with the defaults.
+    ModelSettings(chat.settings).save(smollm_path, {"n_ctx": 1024})
+    choose_compare_models(window, SMOL, GPT)
+    send(window, qtbot, "Name a colour.")
+    assert window.session is not None
+    local = next(r for r in window.session.results[0] if r is not None and r.local)
+    assert local.n_ctx == 1024  # what the engine reports it loaded, not 4096
+    assert local.answer.status.value == "complete"
