@@ -294,12 +294,7 @@ def parse_request(raw: bytes, defaults: SamplingParams) -> ChatRequest:
         raise _bad("messages is required: a non-empty list of messages.", "messages")
     options = body.get("stream_options") or {}
     tools = _tools(body.get("tools"))
-    sampling = _sampling(body, defaults)
-    if tools and sampling.json_schema:
-        raise _bad(
-            "This server holds an answer to tools or to a response_format, not both at once.",
-            "response_format",
-        )
+    sampling = _sampling(body, defaults)  # with tools too: a call, or text in that format
     return ChatRequest(
         model=model,
         messages=[_message(m, i) for i, m in enumerate(messages)],

@@ -350,8 +350,9 @@ class Runner:
         t0 = time.perf_counter()
         if self._adapters.use(adapters):  # the cached prompt was computed with other weights
             self._llm.n_tokens = 0
-        use = ToolUse(self._tool_format, tools, tool_choice) if tools else None
-        held_to = json_grammar(sampling.json_schema) if use is None else None
+        schema = sampling.json_schema
+        use = ToolUse(self._tool_format, tools, tool_choice, schema) if tools else None
+        held_to = json_grammar(schema) if use is None else None  # else in the tools' grammar
         extra: dict[str, Any] = {}
         images: list[str] = []
         if has_images(messages):

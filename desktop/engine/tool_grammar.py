@@ -141,14 +141,21 @@ def _triggers(fmt: ToolFormat) -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 
 def tool_grammar(
-    fmt: ToolFormat, tools: Sequence[ToolSpec], choice: ToolChoice, parallel: bool = True
+    fmt: ToolFormat,
+    tools: Sequence[ToolSpec],
+    choice: ToolChoice,
+    parallel: bool = True,
+    answer_schema: str = "",
 ) -> ToolGrammar | None:
     """The grammar for a model in ``fmt`` offered ``tools``: None when it may not call any
     (choice none, no tools); lazy for choice auto; from the first token for required and for
     one named tool (then only that tool). ``parallel``: several calls in one answer, where
-    the format has them. Raises ValueError for a choice naming a tool not offered."""
+    the format has them. ``answer_schema`` (JSON text, the OpenAI API's response_format):
+    with choice auto, the answer is then held from its first token to calls or to that JSON
+    (OpenAI's rule: the text answer matches the format, a call is a call). Raises ValueError
+    for a choice naming a tool not offered, InvalidParameter for an unreadable schema."""
     if choice.mode == "none" or not tools:
-        return None
+        return json_grammar(answer_schema)
     offered = [t for t in tools if choice.mode != "tool" or t.name == choice.name]
     if not offered:
         raise ValueError(f"The tool {choice.name!r} the model must call is not offered.")
@@ -162,12 +169,34 @@ def tool_grammar(
         converter._add_rule(f"tc-call{index}", _call_rule(fmt, spec.name, args))
     converter._add_rule("tc-call", " | ".join(alternatives))
     converter._add_rule("tc-ws", _WS_RULE)
-    converter._add_rule("root", _root(fmt, parallel))
+    calls = _root(fmt, parallel)
+    if answer_schema and not choice.forced:
+        answer = _answer_rule(converter, answer_schema)
+        converter._add_rule("root", f"tc-calls | {answer}")
+        converter._add_rule("tc-calls", calls)
+        return ToolGrammar(str(converter.format_grammar()), lazy=False)
+    converter._add_rule("root", calls)
     gbnf = str(converter.format_grammar())
     if choice.forced:
         return ToolGrammar(gbnf, lazy=False)
     patterns, words = _triggers(fmt)
     return ToolGrammar(gbnf, lazy=True, trigger_patterns=patterns, trigger_words=words)
+
+
+def _answer_rule(converter: Any, schema: str) -> str:
+    """The rule for an answer in the JSON Schema ``schema``, beside the tools' rules."""
+    try:
+        parsed = json.loads(schema)
+        resolved = converter.resolve_refs(_prefixed_defs(parsed, "answer-"), "answer")
+        return str(converter.visit(resolved, "answer"))
+    except Exception as exc:  # the converter asserts on what it does not support
+        raise _unreadable(exc) from None
+
+
+def _unreadable(exc: Exception) -> InvalidParameter:
+    return InvalidParameter(
+        f"response_format: this JSON Schema cannot be held to ({type(exc).__name__}: {exc})."
+    )
 
 
 def json_grammar(schema: str) -> ToolGrammar | None:
@@ -179,7 +208,5 @@ def json_grammar(schema: str) -> ToolGrammar | None:
     try:
         gbnf = json_schema_to_gbnf(schema)
     except Exception as exc:  # the converter asserts on what it does not support
-        raise InvalidParameter(
-            f"response_format: this JSON Schema cannot be held to ({type(exc).__name__}: {exc})."
-        ) from None
+        raise _unreadable(exc) from None
     return ToolGrammar(str(gbnf), lazy=False)

@@ -9,6 +9,7 @@ server does) and active from the first token when a call is required.
 from __future__ import annotations
 
 import ctypes
+import json
 import secrets
 from collections.abc import Sequence
 from typing import Any
@@ -42,13 +43,21 @@ def new_call_id() -> str:
 class ToolUse:
     """One answer's tools: what the template is given, the grammar and the call split."""
 
-    def __init__(self, fmt: ToolFormat, tools: Sequence[ToolSpec], choice: ToolChoice) -> None:
+    def __init__(
+        self,
+        fmt: ToolFormat,
+        tools: Sequence[ToolSpec],
+        choice: ToolChoice,
+        answer_schema: str = "",
+    ) -> None:
+        """``answer_schema``: the JSON Schema a text answer must match (response_format)."""
         self.format = fmt
         self.tools = list(tools)
         self.choice = choice
+        self.answer_schema = answer_schema
         # A forced call is one call: allowed more, a small model writes the same one again.
         self.grammar: ToolGrammar | None = tool_grammar(
-            fmt, self.tools, choice, parallel=not choice.forced
+            fmt, self.tools, choice, parallel=not choice.forced, answer_schema=answer_schema
         )
         self._text = ""
         self._emitted = 0
@@ -111,6 +120,10 @@ class ToolUse:
         read is one with its problem named, never answer text)."""
         whole = self._text
         parsed = parse_calls(self.format, whole)
+        if self.answer_schema and _json_answer(whole, parsed.calls, self.tools):
+            # The grammar held it to calls or the answer's JSON: this is the JSON (Llama's
+            # bare calls open as any object does, so it was held back as a possible call).
+            return whole[self._emitted :], []
         content = parsed.content
         # What was shown is a prefix of the answer outside calls; show the rest of it.
         tail = content[self._emitted :] if content.startswith(whole[: self._emitted]) else ""
@@ -126,6 +139,17 @@ class ToolUse:
             for call in parsed.calls
         ]
         return tail, calls
+
+
+def _json_answer(text: str, calls: Sequence[Any], tools: Sequence[ToolSpec]) -> bool:
+    """Whether ``text``, which the grammar let through as calls or a JSON answer, is the
+    answer: one JSON value that is not a well-formed call of an offered tool."""
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    offered = {spec.name for spec in tools}
+    return not calls or any(call.problem or call.name not in offered for call in calls)
 
 
 def _unknown_tool(name: str, offered: dict[str, str], problem: str) -> str:

@@ -369,24 +369,26 @@ def test_a_set_key_is_required_on_every_request(served: Served) -> None:
     assert _ask(right, QUESTION, max_tokens=4).choices[0].message.content
 
 
-def test_a_forced_tool_call_comes_back_as_tool_calls(served: Served) -> None:
-    weather = {
-        "type": "function",
-        "function": {
-            "name": "get_weather",
-            "description": "The weather in a city.",
-            "parameters": {
-                "type": "object",
-                "properties": {"city": {"type": "string", "maxLength": 20}},
-                "required": ["city"],
-            },
+WEATHER: Any = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The weather in a city.",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string", "maxLength": 20}},
+            "required": ["city"],
         },
-    }
+    },
+}
+
+
+def test_a_forced_tool_call_comes_back_as_tool_calls(served: Served) -> None:
     answer = _ask(
         served.client(),
         [{"role": "user", "content": "What is the weather in Paris?"}],
         max_tokens=48,
-        tools=[weather],
+        tools=[WEATHER],
         tool_choice={"type": "function", "function": {"name": "get_weather"}},
     )
     [choice] = answer.choices
@@ -394,6 +396,52 @@ def test_a_forced_tool_call_comes_back_as_tool_calls(served: Served) -> None:
     [call] = choice.message.tool_calls
     assert call.function.name == "get_weather" and call.id
     assert "city" in json.loads(call.function.arguments)
+
+
+def test_tools_and_a_response_format_give_a_call_or_an_answer_in_that_format(
+    served: Served,
+) -> None:
+    schema = {"type": "json_schema", "json_schema": {"name": "person", "schema": PERSON}}
+    client = served.client()
+
+    def is_person(content: str | None) -> bool:
+        person = json.loads(content or "")
+        return set(person) == {"name", "age"} and isinstance(person["age"], int)
+
+    # Before: a 400. The model may call (SmolLM2 calls whatever it is offered) or answer,
+    # and then only in the format: never prose, never a call of something else.
+    for question in (ASK_PERSON, [{"role": "user", "content": "What is the weather in Rome?"}]):
+        [either] = _ask(
+            client, question, max_tokens=80, tools=[WEATHER], response_format=schema
+        ).choices
+        if either.message.tool_calls:
+            [call] = either.message.tool_calls
+            assert call.function.name == "get_weather" and either.finish_reason == "tool_calls"
+            assert "city" in json.loads(call.function.arguments)
+        else:
+            assert is_person(either.message.content) and either.finish_reason == "stop"
+    # No call allowed: the text answer is held to the schema.
+    [one] = _ask(
+        client,
+        ASK_PERSON,
+        max_tokens=80,
+        tools=[WEATHER],
+        tool_choice="none",
+        response_format=schema,
+    ).choices
+    assert not one.message.tool_calls and is_person(one.message.content)
+    assert one.finish_reason == "stop"
+    # A call the model must make stays a call.
+    forced = _ask(
+        client,
+        [{"role": "user", "content": "What is the weather in Paris?"}],
+        max_tokens=48,
+        tools=[WEATHER],
+        tool_choice="required",
+        response_format=schema,
+    )
+    [call] = forced.choices[0].message.tool_calls
+    assert call.function.name == "get_weather" and "city" in json.loads(call.function.arguments)
 
 
 def test_the_apps_own_openai_compatible_provider_streams_from_it(served: Served) -> None:

@@ -25,6 +25,7 @@ from llama_cpp.llama_grammar import LlamaGrammar
 from desktop.core.tool_formats import GENERIC, ToolFormat, parse_calls, polyfill_messages
 from desktop.core.tools import ToolChoice, ToolSpec
 from desktop.engine.tool_grammar import ToolGrammar, regex_escape, tool_grammar
+from desktop.engine.tool_use import ToolUse
 
 WEATHER = ToolSpec(
     "get_weather",
@@ -334,3 +335,60 @@ def test_smollm2_forced_through_the_grammar_writes_a_valid_call(
     if choice.mode == "tool":
         assert call.name == "get_weather"
     jsonschema.validate(json.loads(call.arguments), dict(spec.parameters))
+
+
+ANSWER_SCHEMA = json.dumps(
+    {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+        "required": ["name", "age"],
+        "additionalProperties": False,
+        "$defs": {"Item": {"type": "string"}},
+    }
+)
+PERSON_TEXT = '{"name": "Alice", "age": 30}'
+
+
+@pytest.mark.parametrize("key", FORMATS)
+def test_with_an_answer_format_the_answer_is_a_call_or_that_json_from_its_first_token(
+    vocab_model: Any, key: str
+) -> None:
+    grammar = tool_grammar(FORMATS[key], TOOLS, ToolChoice("auto"), answer_schema=ANSWER_SCHEMA)
+    assert grammar is not None and not grammar.lazy  # held from the first token
+    for text in (CALLS[key][0], PERSON_TEXT):
+        probe = _probe(vocab_model, grammar)
+        try:
+            assert probe.feed(text) is None, text
+            assert probe.may_end(), text
+        finally:
+            probe.close()
+    for wrong in ("Alice is 30.", '{"name": "Alice"}', '{"name": "Alice", "age": "old"}'):
+        probe = _probe(vocab_model, grammar)
+        try:
+            refused = probe.feed(wrong)
+            assert refused is not None or not probe.may_end(), wrong
+        finally:
+            probe.close()
+    # Choice none: the answer's format alone; a forced call: the call alone.
+    alone = tool_grammar(FORMATS[key], TOOLS, ToolChoice("none"), answer_schema=ANSWER_SCHEMA)
+    forced = tool_grammar(FORMATS[key], TOOLS, ToolChoice("required"), answer_schema=ANSWER_SCHEMA)
+    for grammar_, text, fits in ((alone, PERSON_TEXT, True), (forced, PERSON_TEXT, False)):
+        probe = _probe(vocab_model, grammar_)
+        try:
+            assert (probe.feed(text) is None and probe.may_end()) == fits
+        finally:
+            probe.close()
+
+
+@pytest.mark.parametrize("key", ["llama3", "llama4", "hermes", "generic"])
+def test_an_answer_in_the_format_is_text_and_a_call_is_a_call(key: str) -> None:
+    # Llama's bare calls open as any JSON object does: the answer is held back as a possible
+    # call, then given as text when it is no call of an offered tool.
+    use = ToolUse(FORMATS[key], TOOLS, ToolChoice("auto"), ANSWER_SCHEMA)
+    shown = use.feed(PERSON_TEXT)
+    tail, calls = use.finish()
+    assert shown + tail == PERSON_TEXT and calls == []
+    call = ToolUse(FORMATS[key], TOOLS, ToolChoice("auto"), ANSWER_SCHEMA)
+    shown = call.feed(CALLS[key][0])
+    tail, calls = call.finish()
+    assert shown + tail == "" and [c.name for c in calls] == ["get_weather"]
