@@ -38,8 +38,9 @@ from desktop.core.params import SamplingParams
 #: 1 turns prompt lookup on for every answer it can serve, 0 off, whatever the load asked.
 LOOKUP_ENV = "LLAMASIDE_LOOKUP"
 #: "auto" drafts nowhere yet: on the CPU it is exact only with flash attention on one thread,
-#: where checking a draft costs what it saves (0.8-1.1x), and fast only without it (1.1-1.4x on
-#: edits), where greedy text can change (docs/benchmarks.md).
+#: where checking a draft costs what it saves, and on a quiet 2-core CPU it is not reliably
+#: faster at the app's defaults either (1.00-1.06x on edits; 1.4x at most, at repeat penalty
+#: 1.0); a GPU, where it should pay, was never measured (docs/benchmarks.md).
 AUTO_ON = False
 #: Longest and shortest n-gram looked up; longer matches are tried first (fewer false drafts).
 MAX_NGRAM = 3
