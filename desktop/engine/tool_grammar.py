@@ -187,7 +187,7 @@ def _answer_rule(converter: Any, schema: str) -> str:
     """The rule for an answer in the JSON Schema ``schema``, beside the tools' rules."""
     try:
         parsed = json.loads(schema)
-        resolved = converter.resolve_refs(_prefixed_defs(parsed, "answer-"), "answer")
+        resolved = converter.resolve_refs(_prefixed_defs(parsed, "answer-def-"), "answer")
         return str(converter.visit(resolved, "answer"))
     except Exception as exc:  # the converter asserts on what it does not support
         raise _unreadable(exc) from None

@@ -526,8 +526,10 @@ class ChatService(QObject, ChatSetup, ChatOutgrown, ChatTools, ChatSafeMode, Cha
             self._summary_failed(f"The summary could not be written: {message}")
             return
         turn = self._turn
-        if turn is not None and turn.cloud:
-            turn = None  # the engine is not involved in this answer
+        if turn is not None and (turn.cloud or self._tool_step is not None):
+            # Not on the engine now (a served request may have ended it while the tools run):
+            # the turn's next step loads its model again (chat_served._when_engine_free).
+            turn = None
         if turn is None:
             if not expected:
                 self.engine_status.emit("Engine stopped · it restarts with the next message")

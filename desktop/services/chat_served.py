@@ -53,20 +53,17 @@ class Serving:
 
     def _when_engine_free(self, start: Callable[[], None]) -> None:
         """Run a window turn's next engine step now, or once the served request holding the
-        engine ends (before any other served request)."""
-        served = self.served
-        if served is None or not served.holds_engine:
-            start()
-            return
+        engine ends (before any other served request). Either way the turn's model is loaded
+        first if the engine no longer holds it: a served request may have loaded another, or
+        ended the engine, meanwhile (while this turn ran its tools, say)."""
         turn = self._turn
 
-        def resume() -> None:
+        def go() -> None:
             self._waiting = None
             if self._turn is not turn or turn is None:
                 return  # stopped meanwhile
             model = turn.model
             loaded = (self._loaded_path, self._loaded_mmproj)
-            # The served request loaded another model or crashed the engine: load ours again.
             if isinstance(model, LocalModel) and (
                 loaded != (model.path, model.mmproj) or not self.engine.running
             ):
@@ -74,8 +71,12 @@ class Serving:
             else:
                 start()
 
-        self._waiting = resume
-        served.wait_for_engine(resume)
+        served = self.served
+        if served is None or not served.holds_engine:
+            go()
+            return
+        self._waiting = go
+        served.wait_for_engine(go)
 
     def _after_served(self, start: Callable[[], None], waiting: str) -> None:
         """Run ``start`` now, or once the served request holding the engine ends (it is not

@@ -165,10 +165,12 @@ class WindowJobs(QObject):
 
     def _window_on_engine(self) -> bool:
         chat = self.chat
-        turn = chat._turn
+        if chat._waiting is not None:
+            return False  # its turn or summary is in this line, not on the engine yet
         if chat._summary is not None:
             return True
         # Between a local turn's model steps the engine is idle until its tools are done.
+        turn = chat._turn
         return turn is not None and not turn.cloud and chat._tool_step is None
 
     # -- the line -------------------------------------------------------------------------------

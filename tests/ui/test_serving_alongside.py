@@ -9,6 +9,7 @@ no timing decides the order, the queue does."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import threading
@@ -88,6 +89,23 @@ def serving(home: AppPaths, qtbot: QtBot) -> Iterator[tuple[MainWindow, openai.O
     win.chat.store.close()
 
 
+def _streaming(client: openai.OpenAI) -> Call:
+    """A streamed request; the call's ``first`` is set at its first word."""
+
+    def stream(call: Call) -> str:
+        pieces: list[str] = []
+        chunks: Any = client.chat.completions.create(
+            model=BUNDLED_ID, messages=LONG, max_tokens=60, temperature=0, stream=True
+        )
+        for chunk in chunks:
+            if chunk.choices and chunk.choices[0].delta.content:
+                pieces.append(chunk.choices[0].delta.content)
+                call.first.set()
+        return "".join(pieces)
+
+    return Call(stream)
+
+
 def _jobs(window: MainWindow) -> Any:
     ui = window.findChild(ServerUi)
     assert ui is not None
@@ -121,23 +139,40 @@ def test_a_served_request_is_answered_while_a_tool_approval_waits_for_the_user(
     assert _jobs(window).answered == 1
 
 
+def test_a_served_request_for_another_model_meanwhile_and_the_turn_goes_on_with_its_own(
+    serving: tuple[MainWindow, openai.OpenAI], qtbot: QtBot, home: AppPaths, smollm_path: str
+) -> None:
+    window, client = serving
+    shutil.copy(smollm_path, home.models / "other-model.gguf")
+    window.chat.refresh_models()
+    other = next(m for m in window.chat.models if m.path.endswith("other-model.gguf"))
+    _turn_on(window, qtbot, "weather")
+    _send(window, qtbot, "What is the weather in Paris?")
+    _approval(qtbot)
+    own = window.chat._loaded_path
+    call = Call(
+        lambda _c: client.chat.completions.create(
+            model=other.id, messages=QUESTION, max_tokens=8, temperature=0
+        )
+    )
+    qtbot.waitUntil(lambda: call.done, timeout=30_000)
+    assert call.error is None and call.result.model == other.id
+    assert window.chat._loaded_path == other.path  # the engine holds the other model now
+    loaded: list[str] = []
+    window.chat.engine.loaded.connect(lambda _rid, info, _s: loaded.append(info["path"]))
+    with qtbot.waitSignal(window.chat.answer_finished, timeout=ANSWER_MS) as finished:
+        _answer_approval(qtbot, "allowOnceButton")
+    # The turn's next step loaded the chat's own model again (before: it went on with the
+    # other one), and answered with it.
+    assert finished.args is not None and finished.args[2] == "complete"
+    assert loaded == [own]
+
+
 def test_unload_during_a_served_answer_waits_for_it_then_unloads(
     serving: tuple[MainWindow, openai.OpenAI], qtbot: QtBot
 ) -> None:
     window, client = serving
-
-    def stream(call: Call) -> str:
-        pieces: list[str] = []
-        chunks: Any = client.chat.completions.create(
-            model=BUNDLED_ID, messages=LONG, max_tokens=60, temperature=0, stream=True
-        )
-        for chunk in chunks:
-            if chunk.choices and chunk.choices[0].delta.content:
-                pieces.append(chunk.choices[0].delta.content)
-                call.first.set()
-        return "".join(pieces)
-
-    served = Call(stream)
+    served = _streaming(client)
     qtbot.waitUntil(served.first.is_set, timeout=ANSWER_MS)
     engine = window.chat.engine
     pid = engine.pid
@@ -154,11 +189,38 @@ def test_unload_during_a_served_answer_waits_for_it_then_unloads(
     assert len(served.result) > 20  # the whole answer, not the few words before the unload
     qtbot.waitUntil(lambda: not engine.running, timeout=30_000)
     assert window.status_line.engine_label.text() == "No model loaded"
-    ui = window.findChild(ServerUi)
-    assert ui is not None
-    entry = ui.server.log.entries()[-1]
+    log = window.findChild(ServerUi)
+    assert log is not None
+    qtbot.waitUntil(lambda: bool(log.server.log.entries()), timeout=10_000)
+    entry = log.server.log.entries()[-1]
     assert (entry["status"], entry["finish"]) == (200, "length")
     # The window's next message loads the model again and is answered.
     with qtbot.waitSignal(window.chat.answer_finished, timeout=ANSWER_MS) as finished:
         _send(window, qtbot, "Hello")
     assert finished.args is not None and finished.args[2] == "complete"
+
+
+def test_a_message_sent_after_unload_while_a_served_answer_streams_waits_then_loads(
+    serving: tuple[MainWindow, openai.OpenAI], qtbot: QtBot
+) -> None:
+    window, client = serving
+    served = _streaming(client)
+    qtbot.waitUntil(served.first.is_set, timeout=ANSWER_MS)
+    engine = window.chat.engine
+    pid = engine.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        window.menus.unload_action.trigger()  # waits for the served answer
+        _send(window, qtbot, "Hello")  # waits too, behind the unload
+        assert window.chat.busy and engine.pid == pid
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    # In order: the served answer ends, the unload, then the message loads the model again
+    # (before: the message was left waiting after the unload, or failed with its exit).
+    with qtbot.waitSignal(window.chat.answer_finished, timeout=ANSWER_MS) as finished:
+        pass
+    assert finished.args is not None and finished.args[2] == "complete"
+    assert engine.running and engine.pid != pid
+    qtbot.waitUntil(lambda: served.done, timeout=30_000)
+    assert served.error is None and len(served.result) > 20
