@@ -25,7 +25,7 @@ from desktop.backends.local_models import BUNDLED_ID, available_models, resolve_
 from desktop.backends.lora_check import AdapterRefused, check_adapter
 from desktop.backends.providers import Providers, open_provider
 from desktop.cli import tools as cli_tools
-from desktop.cli.load_settings import load_params_for
+from desktop.cli.load_settings import load_params_for, machine_of
 from desktop.cli.network import open_network
 from desktop.cli.pictures import image_json, store_pictures
 from desktop.core.adapters import Adapter, adapters_to_json, parse_lora_argument
@@ -246,7 +246,8 @@ def _open_source(
     check_images(model, images)
     for adapter in adapters:  # refused here, naming what does not fit, before anything is saved
         check_adapter(adapter, model.path)
-    load = dataclasses.replace(load_params_for(settings, model.path, args), mmproj=model.mmproj)
+    own = load_params_for(settings, model, args, store=store, machine=machine_of(paths))
+    load = dataclasses.replace(own, mmproj=model.mmproj)
     if args.sample_on_device is not None:
         load = dataclasses.replace(load, sample_on_device=args.sample_on_device)
     modes = ModeMemory(paths.engine_modes)

@@ -35,7 +35,7 @@ from desktop.backends.lora_check import AdapterRefused, check_adapter
 from desktop.backends.network import Network
 from desktop.backends.providers import Providers, open_provider
 from desktop.cli.chat import sampling_from
-from desktop.cli.load_settings import column_params
+from desktop.cli.load_settings import column_params, machine_of
 from desktop.cli.network import open_network
 from desktop.cli.pictures import image_json, store_pictures
 from desktop.core.adapters import Adapter, adapters_to_json, parse_lora_argument, with_adapters
@@ -210,7 +210,9 @@ def _columns(
     columns = [
         Column(
             model,
-            load_params=column_params(settings, model, threads),
+            load_params=column_params(
+                settings, model, threads, store=store, machine=machine_of(paths)
+            ),
             open_cloud=lambda m: open_provider(providers.get(m.provider), network),
             pricing=pricing,
             engine_log=paths.engine_log,

@@ -23,7 +23,7 @@ from desktop.backends.serve_policy import (
     is_loopback,
     new_key,
 )
-from desktop.cli.load_settings import load_params_for
+from desktop.cli.load_settings import load_params_for, machine_of
 from desktop.core.errors import ModelNotFound
 from desktop.core.models import LocalModel
 from desktop.core.params import LoadParams, SamplingParams
@@ -161,7 +161,17 @@ def cmd_serve(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
         store.close()
     models = available_models(paths.models, user_files)
     first = _first_model(args.model, models, settings)
-    load = load_params_for(settings, first.path, args)
+    machine = machine_of(paths)
+
+    def load_for(model: LocalModel) -> LoadParams:
+        # A store of its own per load: loads happen on the server's worker thread.
+        store = ChatStore(paths.database)
+        try:
+            return load_params_for(settings, model, args, store=store, machine=machine)
+        finally:
+            store.close()
+
+    load = load_for(first)
     # The HTTP stack only for this command, not every `llamaside` start.
     from desktop.backends.openai_server import OpenAIServer
     from desktop.backends.served_engine import ServedEngine, ServedLog
@@ -171,7 +181,7 @@ def cmd_serve(args: argparse.Namespace, paths: AppPaths, out: TextIO) -> int:
     served = ServedEngine(
         engine,
         lambda: available_models(paths.models, user_files),
-        lambda model: load_params_for(settings, model.path, args),
+        load_for,
         _server_defaults(settings, load),
     )
     try:

@@ -16,7 +16,7 @@ from desktop.core.catalog import Architecture
 from desktop.core.chat_records import AT_LEAF, Conversation, StoredMessage
 from desktop.core.context import plan_prompt, unshared
 from desktop.core.errors import InvalidParameter, LlamasideError, ModelLoadError
-from desktop.core.fit import Fit, Machine, plan, plan_file, plan_quant, recommend
+from desktop.core.fit import Fit, Machine, plan, plan_file, recommend
 from desktop.core.fit_report import SCOUT_ID
 from desktop.core.messages import Role
 from desktop.core.models import CloudModel, LocalModel, is_local_id
@@ -347,14 +347,7 @@ class ChatSetup:
         fit = self._catalog_fit(model, chosen.get("n_ctx"), str(chosen.get("kv_cache_type", "f16")))
         if fit is None:
             return self.load_params, ""
-        params = LoadParams(
-            n_ctx=fit.n_ctx,
-            n_gpu_layers=fit.n_gpu_layers or -1,
-            n_threads=self.load_params.n_threads,
-            n_cpu_moe=fit.n_cpu_moe,
-            sample_on_device=self.load_params.sample_on_device,
-        )
-        return params, fit.describe()
+        return model_catalog.planned_params(fit, self.load_params), fit.describe()
 
     def model_settings(self) -> ModelSettings:
         """The load settings users chose per model file (in the settings file)."""
@@ -362,15 +355,9 @@ class ChatSetup:
 
     def _catalog_fit(self, model: LocalModel, n_ctx: int | None, kv_type: str) -> Fit | None:
         """The fit planner's plan for a catalog quant we downloaded (None: not one)."""
-        row = self.store.download(model.path)
-        if row is None:
-            return None
-        for entry, quant in model_catalog.catalog().by_repo(row.repo):
-            if quant.matches(row.path):
-                ctx = n_ctx or int(self.settings.get("n_ctx", entry.default_context))
-                vision = bool(model.mmproj)
-                return plan_quant(entry, quant, self.machine(), ctx, vision=vision, kv_type=kv_type)
-        return None
+        return model_catalog.catalog_fit(
+            self.store, self.settings, model, self.machine, n_ctx=n_ctx, kv_type=kv_type
+        )
 
     def load_advice(
         self,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import platform
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,12 +17,50 @@ from desktop.backends.hub import GgufGroup, Hub, RepoSummary, group_files, with_
 from desktop.backends.network import Network
 from desktop.core import gpu_builds
 from desktop.core.catalog import Catalog, is_projector_name
-from desktop.core.fit import Machine
+from desktop.core.fit import Fit, Machine, plan_quant
+from desktop.core.models import LocalModel
+from desktop.core.params import LoadParams
+from desktop.storage.settings import Settings
 from desktop.storage.store import ChatStore
 
 
 def catalog() -> Catalog:
     return load_catalog()
+
+
+def catalog_fit(
+    store: ChatStore,
+    settings: Settings,
+    model: LocalModel,
+    machine: Callable[[], Machine],
+    *,
+    n_ctx: int | None = None,
+    kv_type: str = "f16",
+) -> Fit | None:
+    """The fit planner's plan for a catalog quant we downloaded (None: not one; ``machine``
+    is asked only then), at ``n_ctx`` (else the "n_ctx" setting, else the catalog's)."""
+    row = store.download(model.path)
+    if row is None:
+        return None
+    for entry, quant in catalog().by_repo(row.repo):
+        if quant.matches(row.path):
+            ctx = n_ctx or int(settings.get("n_ctx", entry.default_context))
+            vision = bool(model.mmproj)
+            return plan_quant(entry, quant, machine(), ctx, vision=vision, kv_type=kv_type)
+    return None
+
+
+def planned_params(fit: Fit, defaults: LoadParams) -> LoadParams:
+    """Load settings from a plan (e.g. Scout on a 24 GB card keeps the experts of N layers in
+    RAM), with the threads, sampling place and speculative decoding of ``defaults``."""
+    return LoadParams(
+        n_ctx=fit.n_ctx,
+        n_gpu_layers=fit.n_gpu_layers or -1,
+        n_threads=defaults.n_threads,
+        n_cpu_moe=fit.n_cpu_moe,
+        sample_on_device=defaults.sample_on_device,
+        speculative=defaults.speculative,
+    )
 
 
 def detect_machine(models_dir: Path) -> Machine:
