@@ -15,24 +15,14 @@ from desktop.services.engine_host import EngineHost
 from desktop.storage.paths import AppPaths
 from desktop.storage.settings import Settings
 from desktop.storage.store import ChatStore
-from tests.services.test_model_settings import RTX_24
+from tests.services.test_model_settings import RTX_24, scout_download
 
 
 def test_a_downloaded_scout_quant_loads_from_the_terminal_as_in_the_window(
     home: AppPaths, smollm_path: str, qtbot: QtBot
 ) -> None:
-    from tests.gguf_make import tiny_llama4
-
-    repo = "unsloth/Llama-4-Scout-17B-16E-Instruct-GGUF"
-    repo_path = "Llama-4-Scout-17B-16E-Instruct-UD-IQ1_S.gguf"
-    target = home.models / "unsloth" / "Llama-4-Scout-17B-16E-Instruct-GGUF" / repo_path
-    target.parent.mkdir(parents=True)
-    tiny_llama4(target, smollm_path)
     store = ChatStore(home.database)
-    store.record_download(
-        str(target), repo=repo, path=repo_path, url="http://x", size=1, sha256=None,
-        status="verified",
-    )  # fmt: skip
+    target = scout_download(home, smollm_path, store)
     settings = Settings(home.settings)
     chat = ChatService(store, settings, home.models, EngineHost(), machine=lambda: RTX_24)
     try:

@@ -4,6 +4,7 @@ kept, laid over the fit planner's advice when the model loads, and reset to it."
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from pytestqt.qtbot import QtBot
@@ -52,9 +53,9 @@ def test_a_hand_damaged_entry_reads_as_nothing(home: AppPaths) -> None:
     assert ModelSettings(Settings(home.settings)).of("/m/a.gguf") == {}
 
 
-def test_the_users_choice_wins_over_the_fit_planner_and_reset_brings_it_back(
-    home: AppPaths, smollm_path: str, qtbot: QtBot
-) -> None:
+def scout_download(home: AppPaths, smollm_path: str, store: ChatStore) -> Path:
+    """A tiny Llama-4 GGUF where the catalog's Scout IQ1_S goes, recorded as its download (so
+    the fit planner plans it as Scout)."""
     from tests.gguf_make import tiny_llama4
 
     repo = "unsloth/Llama-4-Scout-17B-16E-Instruct-GGUF"
@@ -62,11 +63,18 @@ def test_the_users_choice_wins_over_the_fit_planner_and_reset_brings_it_back(
     target = home.models / "unsloth" / "Llama-4-Scout-17B-16E-Instruct-GGUF" / repo_path
     target.parent.mkdir(parents=True)
     tiny_llama4(target, smollm_path)
-    store = ChatStore(home.database)
     store.record_download(
         str(target), repo=repo, path=repo_path, url="http://x", size=1, sha256=None,
         status="verified",
     )  # fmt: skip
+    return target
+
+
+def test_the_users_choice_wins_over_the_fit_planner_and_reset_brings_it_back(
+    home: AppPaths, smollm_path: str, qtbot: QtBot
+) -> None:
+    store = ChatStore(home.database)
+    target = scout_download(home, smollm_path, store)
     chat = ChatService(
         store, Settings(home.settings), home.models, EngineHost(), machine=lambda: RTX_24
     )

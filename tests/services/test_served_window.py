@@ -24,36 +24,12 @@ from desktop.core.usage import StopReason
 from desktop.services.chat import ChatService
 from desktop.services.local_server import LocalServer
 from desktop.storage.paths import AppPaths
+from tests.served_clients import LONG, Call, streaming
 from tests.services.test_summarise import long_chat, outgrow
 
 TIMEOUT_MS = 90_000
 QUESTION: Any = [{"role": "user", "content": "What is the capital of France?"}]
-LONG: Any = [{"role": "user", "content": "List one hundred animals, one per line, numbered."}]
 SECRET = "my secret plans for the zebra parade"
-
-
-class Call(threading.Thread):
-    """A client call on a thread of its own (the GUI thread must keep running the queue)."""
-
-    def __init__(self, work: Callable[[], Any]) -> None:
-        super().__init__(daemon=True)
-        self.work = work
-        self.result: Any = None
-        self.error: BaseException | None = None
-        self.first = threading.Event()
-        self.start()
-
-    def run(self) -> None:
-        try:
-            self.result = self.work()
-        except BaseException as exc:  # the test reads it
-            self.error = exc
-        finally:
-            self.first.set()
-
-    @property
-    def done(self) -> bool:
-        return not self.is_alive()
 
 
 @pytest.fixture
@@ -89,40 +65,27 @@ def _load_in_window(chat: ChatService, qtbot: QtBot) -> int:
     return conv.id
 
 
-def _stream(client: openai.OpenAI, call: list[Call], max_tokens: int = 60) -> Call:
-    """A streamed request; ``first`` is set at its first word."""
-
-    def work() -> str:
-        pieces: list[str] = []
-        stream: Any = client.chat.completions.create(
-            model=BUNDLED_ID, messages=LONG, max_tokens=max_tokens, temperature=0, stream=True
-        )
-        for chunk in stream:
-            if chunk.choices and chunk.choices[0].delta.content:
-                pieces.append(chunk.choices[0].delta.content)
-                call[0].first.set()
-        return "".join(pieces)
-
-    call.append(Call(work))
-    return call[0]
-
-
 def _ask(client: openai.OpenAI) -> Call:
     return Call(
-        lambda: client.chat.completions.create(
+        lambda _call: client.chat.completions.create(
             model=BUNDLED_ID, messages=QUESTION, max_tokens=8, temperature=0
         )
     )
 
 
 def _who_starts(chat: ChatService) -> list[str]:
-    """Who each answer the engine begins is for, in order."""
+    """Who each answer the engine begins is for, in order: the window's turn or summary, or a
+    served request."""
     order: list[str] = []
 
     def started(request_id: int, _tokens: int) -> None:
-        turn = chat._turn
-        mine = turn is not None and request_id == turn.request_id
-        order.append("window" if mine else "served")
+        turn, summary = chat._turn, chat._summary
+        if turn is not None and request_id == turn.request_id:
+            order.append("window")
+        elif summary is not None and request_id == summary.request_id:
+            order.append("summary")
+        else:
+            order.append("served")
 
     chat.engine.started.connect(started)
     return order
@@ -143,7 +106,7 @@ def test_a_served_request_is_answered_by_the_windows_engine_child(
     assert [m.id for m in client.models.list()] == [m.id for m in chat.models]
     messages: Any = [{"role": "user", "content": SECRET}]
     call = Call(
-        lambda: client.chat.completions.create(
+        lambda _call: client.chat.completions.create(
             model=BUNDLED_ID, messages=messages, max_tokens=12, temperature=0
         )
     )
@@ -174,7 +137,7 @@ def test_a_window_turn_waits_for_the_served_answer_then_goes_before_the_next_req
 ) -> None:
     conv = _load_in_window(chat, qtbot)
     order = _who_starts(chat)
-    first = _stream(clients(), [])
+    first = streaming(clients())
     qtbot.waitUntil(first.first.is_set, timeout=TIMEOUT_MS)
     pid = chat.engine.pid
     assert pid is not None
@@ -204,7 +167,7 @@ def test_a_client_that_leaves_while_queued_never_reaches_the_engine(
 ) -> None:
     _load_in_window(chat, qtbot)
     order = _who_starts(chat)
-    first = _stream(clients(), [])
+    first = streaming(clients())
     qtbot.waitUntil(first.first.is_set, timeout=TIMEOUT_MS)
     pid = chat.engine.pid
     assert pid is not None
@@ -234,7 +197,7 @@ def test_an_engine_crash_in_a_served_answer_fails_it_and_the_window_goes_on(
     conv = _load_in_window(chat, qtbot)
     errors: list[str] = []
     chat.error.connect(errors.append)
-    first = _stream(clients(), [], max_tokens=400)
+    first = streaming(clients(), max_tokens=400)
     qtbot.waitUntil(first.first.is_set, timeout=TIMEOUT_MS)
     pid = chat.engine.pid
     assert pid is not None
@@ -267,7 +230,7 @@ def test_a_served_request_for_another_model_loads_it_and_the_window_reloads_its_
     other = next(m for m in chat.models if m.path.endswith("second-model.gguf"))
     client = clients()
     call = Call(
-        lambda: client.chat.completions.create(
+        lambda _call: client.chat.completions.create(
             model=other.id, messages=QUESTION, max_tokens=8, temperature=0
         )
     )
@@ -316,7 +279,7 @@ def test_a_client_that_leaves_mid_stream_stops_the_engine_and_frees_it(
     chat.engine.exited.connect(lambda *args: exits.append(args))
     client = clients()
 
-    def leave_after_a_word() -> None:
+    def leave_after_a_word(_call: Call) -> None:
         stream: Any = client.chat.completions.create(
             model=BUNDLED_ID, messages=LONG, max_tokens=900, temperature=0, stream=True
         )
@@ -344,19 +307,6 @@ def test_a_client_that_leaves_mid_stream_stops_the_engine_and_frees_it(
     assert finished.args is not None and finished.args[2] == "complete"
 
 
-def _starts(chat: ChatService) -> list[str]:
-    """Who each answer the engine begins is for: the window's summary, or a served request."""
-    order: list[str] = []
-
-    def started(request_id: int, _tokens: int) -> None:
-        summary = chat._summary
-        mine = summary is not None and request_id == summary.request_id
-        order.append("summary" if mine else "served")
-
-    chat.engine.started.connect(started)
-    return order
-
-
 def _outgrown_chat(chat: ChatService, qtbot: QtBot) -> tuple[int, str, int, int, int]:
     """A chat that outgrew a 256-token context, its model loaded: what summarise_oldest takes."""
     chat.load_params = LoadParams(n_ctx=256, n_threads=2)
@@ -370,10 +320,10 @@ def test_a_summary_asked_for_during_a_served_answer_waits_then_goes_before_the_n
     chat: ChatService, server: LocalServer, clients: Any, qtbot: QtBot
 ) -> None:
     conv, text, n_tokens, limit, after = _outgrown_chat(chat, qtbot)
-    order = _starts(chat)
+    order = _who_starts(chat)
     statuses: list[str] = []
     chat.engine_status.connect(statuses.append)
-    first = _stream(clients(), [], max_tokens=40)
+    first = streaming(clients(), max_tokens=40)
     qtbot.waitUntil(first.first.is_set, timeout=TIMEOUT_MS)
     pid = chat.engine.pid
     assert pid is not None
@@ -401,8 +351,8 @@ def test_stop_on_a_summary_waiting_for_a_served_answer_gives_the_text_back(
     chat: ChatService, server: LocalServer, clients: Any, qtbot: QtBot
 ) -> None:
     conv, text, n_tokens, limit, after = _outgrown_chat(chat, qtbot)
-    order = _starts(chat)
-    first = _stream(clients(), [], max_tokens=40)
+    order = _who_starts(chat)
+    first = streaming(clients(), max_tokens=40)
     qtbot.waitUntil(first.first.is_set, timeout=TIMEOUT_MS)
     pid = chat.engine.pid
     assert pid is not None
@@ -426,7 +376,7 @@ def test_try_the_fast_path_during_a_served_answer_lets_it_end_first(
     chat: ChatService, server: LocalServer, clients: Any, qtbot: QtBot
 ) -> None:
     conv = _load_in_window(chat, qtbot)
-    first = _stream(clients(), [])
+    first = streaming(clients())
     qtbot.waitUntil(first.first.is_set, timeout=TIMEOUT_MS)
     pid = chat.engine.pid
     assert pid is not None

@@ -8,12 +8,12 @@ no timing decides the order, the queue does."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import socket
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import openai
@@ -27,43 +27,19 @@ from desktop.core.parts import TOOL_OK, ToolResult
 from desktop.storage.paths import AppPaths
 from desktop.ui.main_window import MainWindow
 from desktop.ui.server_panel import ServerUi
+from tests.served_clients import Call, streaming
 from tests.ui.test_tool_window import _answer_approval, _approval, _send, _turn_on, _with_toolbox
 
 #: Under pytest-timeout's 120 s: its alarm raised inside a wait's own timer slot would leave
 #: that wait's event loop running for good (a hang where a failure was due).
 ANSWER_MS = 90_000
 QUESTION: Any = [{"role": "user", "content": "What is the capital of France?"}]
-LONG: Any = [{"role": "user", "content": "List one hundred animals, one per line, numbered."}]
 
 
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-class Call(threading.Thread):
-    """A client's call on a thread of its own (the GUI thread runs the queue meanwhile)."""
-
-    def __init__(self, work: Callable[[Call], Any]) -> None:
-        super().__init__(daemon=True)
-        self.work = work
-        self.result: Any = None
-        self.error: BaseException | None = None
-        self.first = threading.Event()
-        self.start()
-
-    def run(self) -> None:
-        try:
-            self.result = self.work(self)
-        except BaseException as exc:  # the test reads it
-            self.error = exc
-        finally:
-            self.first.set()
-
-    @property
-    def done(self) -> bool:
-        return not self.is_alive()
 
 
 @pytest.fixture
@@ -89,21 +65,21 @@ def serving(home: AppPaths, qtbot: QtBot) -> Iterator[tuple[MainWindow, openai.O
     win.chat.store.close()
 
 
-def _streaming(client: openai.OpenAI) -> Call:
-    """A streamed request; the call's ``first`` is set at its first word."""
-
-    def stream(call: Call) -> str:
-        pieces: list[str] = []
-        chunks: Any = client.chat.completions.create(
-            model=BUNDLED_ID, messages=LONG, max_tokens=60, temperature=0, stream=True
-        )
-        for chunk in chunks:
-            if chunk.choices and chunk.choices[0].delta.content:
-                pieces.append(chunk.choices[0].delta.content)
-                call.first.set()
-        return "".join(pieces)
-
-    return Call(stream)
+@contextlib.contextmanager
+def _served_answer_held(
+    window: MainWindow, client: openai.OpenAI, qtbot: QtBot
+) -> Iterator[tuple[Call, int]]:
+    """A served answer streaming, then held mid-stream (its engine child stopped) while the
+    block runs, and let go after it: the served call and the engine's pid."""
+    served = streaming(client)
+    qtbot.waitUntil(served.first.is_set, timeout=ANSWER_MS)
+    pid = window.chat.engine.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield served, pid
+    finally:
+        os.kill(pid, signal.SIGCONT)
 
 
 def _jobs(window: MainWindow) -> Any:
@@ -120,7 +96,7 @@ def test_a_served_request_is_answered_while_a_tool_approval_waits_for_the_user(
     _send(window, qtbot, "What is the weather in Paris?")
     _approval(qtbot)  # the model called; the user has not answered
     call = Call(
-        lambda _c: client.chat.completions.create(
+        lambda _call: client.chat.completions.create(
             model=BUNDLED_ID, messages=QUESTION, max_tokens=8, temperature=0
         )
     )
@@ -151,7 +127,7 @@ def test_a_served_request_for_another_model_meanwhile_and_the_turn_goes_on_with_
     _approval(qtbot)
     own = window.chat._loaded_path
     call = Call(
-        lambda _c: client.chat.completions.create(
+        lambda _call: client.chat.completions.create(
             model=other.id, messages=QUESTION, max_tokens=8, temperature=0
         )
     )
@@ -172,18 +148,11 @@ def test_unload_during_a_served_answer_waits_for_it_then_unloads(
     serving: tuple[MainWindow, openai.OpenAI], qtbot: QtBot
 ) -> None:
     window, client = serving
-    served = _streaming(client)
-    qtbot.waitUntil(served.first.is_set, timeout=ANSWER_MS)
     engine = window.chat.engine
-    pid = engine.pid
-    assert pid is not None
-    os.kill(pid, signal.SIGSTOP)  # mid-stream: the served answer holds the engine
-    try:
+    with _served_answer_held(window, client, qtbot) as (served, pid):
         window.menus.unload_action.trigger()
         assert engine.running and engine.pid == pid  # not cut short
         assert "unloads when the served request ends" in window.status_line.engine_label.text()
-    finally:
-        os.kill(pid, signal.SIGCONT)
     qtbot.waitUntil(lambda: served.done, timeout=ANSWER_MS)
     assert served.error is None, served.error
     assert len(served.result) > 20  # the whole answer, not the few words before the unload
@@ -204,18 +173,11 @@ def test_a_message_sent_after_unload_while_a_served_answer_streams_waits_then_lo
     serving: tuple[MainWindow, openai.OpenAI], qtbot: QtBot
 ) -> None:
     window, client = serving
-    served = _streaming(client)
-    qtbot.waitUntil(served.first.is_set, timeout=ANSWER_MS)
     engine = window.chat.engine
-    pid = engine.pid
-    assert pid is not None
-    os.kill(pid, signal.SIGSTOP)
-    try:
+    with _served_answer_held(window, client, qtbot) as (served, pid):
         window.menus.unload_action.trigger()  # waits for the served answer
         _send(window, qtbot, "Hello")  # waits too, behind the unload
         assert window.chat.busy and engine.pid == pid
-    finally:
-        os.kill(pid, signal.SIGCONT)
     # In order: the served answer ends, the unload, then the message loads the model again
     # (before: the message was left waiting after the unload, or failed with its exit).
     with qtbot.waitSignal(window.chat.answer_finished, timeout=ANSWER_MS) as finished:
