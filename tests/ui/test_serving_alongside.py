@@ -94,7 +94,7 @@ def test_a_served_request_is_answered_while_a_tool_approval_waits_for_the_user(
     window, client = serving
     _turn_on(window, qtbot, "weather")
     _send(window, qtbot, "What is the weather in Paris?")
-    _approval(qtbot)  # the model called; the user has not answered
+    _approval(qtbot, window)  # the model called; the user has not answered
     call = Call(
         lambda _call: client.chat.completions.create(
             model=BUNDLED_ID, messages=QUESTION, max_tokens=8, temperature=0
@@ -106,7 +106,7 @@ def test_a_served_request_is_answered_while_a_tool_approval_waits_for_the_user(
     assert call.result.choices[0].message.content
     assert window.chat.busy  # the window's turn still waits for its approval
     with qtbot.waitSignal(window.chat.answer_finished, timeout=ANSWER_MS) as finished:
-        _answer_approval(qtbot, "allowOnceButton")
+        _answer_approval(qtbot, "allowOnceButton", window)
     assert finished.args is not None and finished.args[2] == "complete"
     assert window.conversation_id is not None
     answer = window.library.messages(window.conversation_id)[-1]
@@ -124,7 +124,7 @@ def test_a_served_request_for_another_model_meanwhile_and_the_turn_goes_on_with_
     other = next(m for m in window.chat.models if m.path.endswith("other-model.gguf"))
     _turn_on(window, qtbot, "weather")
     _send(window, qtbot, "What is the weather in Paris?")
-    _approval(qtbot)
+    _approval(qtbot, window)
     own = window.chat._loaded_path
     call = Call(
         lambda _call: client.chat.completions.create(
@@ -137,7 +137,7 @@ def test_a_served_request_for_another_model_meanwhile_and_the_turn_goes_on_with_
     loaded: list[str] = []
     window.chat.engine.loaded.connect(lambda _rid, info, _s: loaded.append(info["path"]))
     with qtbot.waitSignal(window.chat.answer_finished, timeout=ANSWER_MS) as finished:
-        _answer_approval(qtbot, "allowOnceButton")
+        _answer_approval(qtbot, "allowOnceButton", window)
     # The turn's next step loaded the chat's own model again (before: it went on with the
     # other one), and answered with it.
     assert finished.args is not None and finished.args[2] == "complete"

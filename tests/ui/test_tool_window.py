@@ -24,7 +24,8 @@ from desktop.storage.settings import Settings
 from desktop.ui.main_window import MainWindow
 
 ROOT = Path(__file__).resolve().parents[2]
-ANSWER_MS = 180_000
+#: Under pytest-timeout's 120 s, so that a wait that fails says where.
+ANSWER_MS = 90_000
 
 
 def _with_toolbox(home: AppPaths, **settings: object) -> None:
@@ -102,21 +103,46 @@ def _turn_on(window: MainWindow, qtbot: QtBot, tool: str) -> None:
     assert window.tools_ui is not None and window.tools_ui.button.text().startswith("Tools · ")
 
 
-def _approval(qtbot: QtBot) -> QDialog:
-    """The approval dialog, once the model has called (it opens window-modal, not blocking)."""
+def _approval(qtbot: QtBot, window: MainWindow | None = None) -> QDialog:
+    """The approval dialog, once the model has called (it opens window-modal, not blocking).
+    Given the window, a turn that ends without a call fails at once, and a wait that fails
+    says what the window shows instead."""
 
     def shown() -> bool:
         widget = QApplication.activeModalWidget()
-        return widget is not None and widget.objectName() == "toolApprovalDialog"
+        if widget is not None and widget.objectName() == "toolApprovalDialog":
+            return True
+        if window is not None and not window.chat.busy:
+            pytest.fail(f"the turn ended with no call to approve: {_showing(window)}")
+        return False
 
-    qtbot.waitUntil(shown, timeout=ANSWER_MS)
+    try:
+        qtbot.waitUntil(shown, timeout=ANSWER_MS)
+    except qtbot.TimeoutError:
+        pytest.fail(f"no approval dialog: {_showing(window)}")
     dialog = QApplication.activeModalWidget()
     assert isinstance(dialog, QDialog)
     return dialog
 
 
-def _answer_approval(qtbot: QtBot, button: str) -> None:
-    found = _approval(qtbot).findChild(QPushButton, button)
+def _showing(window: MainWindow | None) -> str:
+    """What the window shows, for a failure's message: its modal dialog, status, last message."""
+    modal = QApplication.activeModalWidget()
+    said = [f"modal {modal.objectName()!r} {modal.windowTitle()!r}" if modal else "no modal"]
+    if window is not None:
+        engine = window.status_line._engine_text
+        said.append(f"busy {window.chat.busy}, engine {engine!r}")
+        if window.conversation_id is not None:
+            for message in window.library.messages(window.conversation_id)[-2:]:
+                said.append(
+                    f"{message.role.value} {message.status.value} {message.error!r} "
+                    f"{message.content[:200]!r}"
+                )
+    return "; ".join(said)
+
+
+def _answer_approval(qtbot: QtBot, button: str, window: MainWindow | None = None) -> None:
+    found = _approval(qtbot, window).findChild(QPushButton, button)
     assert found is not None, button
     qtbot.mouseClick(found, Qt.MouseButton.LeftButton)
 
@@ -141,7 +167,7 @@ def test_an_allowed_call_runs_and_shows_as_a_block(
     _turn_on(window, qtbot, "weather")
     with qtbot.waitSignal(window.chat.answer_finished, timeout=ANSWER_MS):
         _send(window, qtbot, "What is the weather in Paris?")
-        _answer_approval(qtbot, "allowOnceButton")
+        _answer_approval(qtbot, "allowOnceButton", window)
     result, status, _error = _result(window)
     assert result.status == TOOL_OK and result.content.startswith("Sunny in ")
     assert status == MessageStatus.COMPLETE
@@ -155,7 +181,7 @@ def test_a_denied_call_is_not_run(make_window: Callable[..., MainWindow], qtbot:
     _turn_on(window, qtbot, "add")
     with qtbot.waitSignal(window.chat.answer_finished, timeout=ANSWER_MS):
         _send(window, qtbot, "Add 2 and 3.")
-        _answer_approval(qtbot, "denyButton")
+        _answer_approval(qtbot, "denyButton", window)
     result, _status, _error = _result(window)
     assert result.status == TOOL_DENIED
     assert "⊘ denied" in window.chat_view.toPlainText()
@@ -168,7 +194,7 @@ def test_a_hanging_tool_times_out_in_the_set_time(
     _turn_on(window, qtbot, "hang")
     with qtbot.waitSignal(window.chat.answer_finished, timeout=ANSWER_MS):
         _send(window, qtbot, "Wait for me.")
-        _answer_approval(qtbot, "allowOnceButton")
+        _answer_approval(qtbot, "allowOnceButton", window)
     result, _status, _error = _result(window)
     assert result.status == TOOL_TIMED_OUT and 1.0 <= result.duration_s < 10
     assert "⏱ timed out" in window.chat_view.toPlainText()
@@ -178,7 +204,7 @@ def test_stop_cancels_a_running_call(make_window: Callable[..., MainWindow], qtb
     window = make_window(tool_timeout_s=120)
     _turn_on(window, qtbot, "hang")
     _send(window, qtbot, "Wait for me.")
-    _answer_approval(qtbot, "allowOnceButton")
+    _answer_approval(qtbot, "allowOnceButton", window)
     qtbot.wait(1000)  # the call is running (the toolbox's hang never answers)
     with qtbot.waitSignal(window.chat.answer_finished, timeout=30_000):
         qtbot.mouseClick(window.stop_button, Qt.MouseButton.LeftButton)
