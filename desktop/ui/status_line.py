@@ -6,8 +6,8 @@ from __future__ import annotations
 import contextlib
 from urllib.parse import urlsplit
 
-from PySide6.QtCore import QObject, Slot
-from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
+from PySide6.QtCore import QEvent, QObject, Qt, Slot
+from PySide6.QtWidgets import QLabel, QSizeGrip, QStatusBar, QWidget
 
 from desktop.core.chat_records import StoredMessage
 from desktop.core.models import CloudModel, is_local_id
@@ -17,7 +17,7 @@ from desktop.services.chat_served import NO_MODEL
 from desktop.services.engine_memory import MB, EngineMemory, EngineMemoryUse
 from desktop.ui.context_meter import ContextMeter
 from desktop.ui.design import Colours
-from desktop.ui.elided_label import ElidedLabel
+from desktop.ui.elided_label import MIN_WIDTH, ElidedLabel
 from desktop.ui.tone_colours import PaletteFollower, theme_colours
 
 
@@ -42,6 +42,12 @@ def badge_colours(c: Colours) -> dict[str, tuple[str, str, str]]:
         "offline": (c.base, c.danger, c.danger),
         "safe": (c.base, c.warning, c.warning),
     }
+
+
+#: What a status bar takes beside its widgets: the gap after each, and the size grip and
+#: margins at its ends (generous: a line a few pixels short is cut, parts never overlap).
+SPACING = 8
+GRIP_AND_MARGINS = 40
 
 
 class StatusLine(QObject):
@@ -80,11 +86,50 @@ class StatusLine(QObject):
         self.memory = EngineMemory(chat.engine, self)
         self.memory.changed.connect(self.show_memory)
         bar.addWidget(self.engine_label, 1)
-        bar.addPermanentWidget(meter)
-        bar.addPermanentWidget(self.speed_label)
-        bar.addPermanentWidget(self.memory_label)
-        bar.addPermanentWidget(self.safe_mode_label)
-        bar.addPermanentWidget(self.offline_label)
+        for widget in (
+            meter,
+            self.speed_label,
+            self.memory_label,
+            self.safe_mode_label,
+            self.offline_label,
+        ):
+            bar.addPermanentWidget(widget)
+        self.bar = bar
+        bar.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        # A part's text changed (the layout is asked again) or the bar's width did.
+        if watched is self.bar and event.type() in (QEvent.Type.Resize, QEvent.Type.LayoutRequest):
+            self._keep_engine_room()
+        return False
+
+    def _say(self, text: str) -> None:
+        self.engine_label.setText(text)
+        self._keep_engine_room()
+
+    def _keep_engine_room(self) -> None:
+        """The engine's line first: it says what happens now ("The model unloads when the
+        served request ends…"), so the last answer's numbers are cut before it is (they were
+        kept whole and the line cut to "The model unl…"), as far as the parts on its right
+        keep their least."""
+        label = self.engine_label
+        need = label.fontMetrics().horizontalAdvance(label.text()) + 2 * label.margin() + 4
+        # Every other part (the server's address and a load's progress too), as little as
+        # each can be.
+        others = sum(
+            max(w.minimumWidth(), w.minimumSizeHint().width()) + SPACING
+            for w in self.bar.findChildren(
+                QWidget, options=Qt.FindChildOption.FindDirectChildrenOnly
+            )
+            if w is not label and not w.isHidden() and not isinstance(w, QSizeGrip)
+        )
+        room = self.bar.width() - others - GRIP_AND_MARGINS
+        least = max(MIN_WIDTH, min(need, room))
+        if least != label.minimumWidth():
+            label.setMinimumWidth(least)
+            layout = self.bar.layout()
+            if layout is not None:
+                layout.activate()  # now, not a frame later with the line over its neighbour
 
     @Slot(object)
     def show_memory(self, use: object) -> None:
@@ -102,11 +147,11 @@ class StatusLine(QObject):
     @Slot(str)
     def show_engine(self, text: str) -> None:
         self._engine_text = text
-        self.engine_label.setText(text)
+        self._say(text)
 
     def show_busy(self, busy: bool) -> None:
         if not busy:
-            self.engine_label.setText(self._engine_text)  # a cloud answer's line ends with it
+            self._say(self._engine_text)  # a cloud answer's line ends with it
 
     def show_answering(self, conversation_id: int, model_id: str | None) -> None:
         """An answer starts in the chat on screen: its numbers come later; a cloud model's
@@ -119,7 +164,7 @@ class StatusLine(QObject):
             if isinstance(model, CloudModel) and self.chat.cloud is not None:
                 url = self.chat.cloud.provider(model.provider).base_url
                 where = f" at {urlsplit(url).netloc or url}"
-            self.engine_label.setText(f"☁ {self.chat.model_name(model_id)}{where} is answering")
+            self._say(f"☁ {self.chat.model_name(model_id)}{where} is answering")
 
     @Slot(float)
     def show_speed(self, tokens_per_second: float) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtWidgets import QApplication, QLabel, QWidget
 from pytestqt.qtbot import QtBot
 
 from desktop.core.usage import StopReason, Usage
@@ -72,3 +72,44 @@ def test_the_status_bar_parts_never_overlap_and_say_what_is_cut(
     # The marks that matter are never cut.
     for mark in (line.safe_mode_label, line.offline_label, window.context_label):
         assert mark.width() >= mark.fontMetrics().horizontalAdvance(mark.text())
+
+
+@pytest.mark.parametrize("width", [800, 1100])
+def test_what_the_engine_does_now_is_not_cut_for_the_last_answers_numbers(
+    window: MainWindow, qtbot: QtBot, width: int
+) -> None:
+    """Seen at 1100 px: "The model unl…" beside the whole of the last answer's numbers."""
+    window.resize(width, 720)
+    window.show()
+    qtbot.waitExposed(window)
+    line = window.status_line
+    line.show_usage(
+        Usage(
+            prompt_tokens=1290,
+            output_tokens=412,
+            time_to_first_token_s=0.7,
+            total_s=14.0,
+            stop_reason=StopReason.STOP,
+        )
+    )
+    window.context_label.setText("Context 1,702 / 4,096 tokens (41%)")
+    served = window.statusBar().findChild(QLabel, "serverIndicator")
+    assert served is not None
+    if width == 1100:  # as it was seen (at 800 the server's address and the line do not fit)
+        served.setText("API server on · 127.0.0.1:41873")
+        served.show()
+    line.show_engine("The model unloads when the served request ends…")
+    QApplication.processEvents()
+    assert line.engine_label.shown() == line.engine_label.text()
+    parts = sorted(parts_of(window), key=lambda w: w.geometry().left())
+    for left, right in itertools.pairwise(parts):
+        assert left.geometry().right() < right.geometry().left()
+    assert served.width() >= served.fontMetrics().horizontalAdvance(served.text())
+    if width == 800:
+        # The numbers gave way; their tooltip has them.
+        assert line.speed_label.shown().endswith("…")
+        assert line.speed_label.toolTip() == line.speed_label.text()
+    # A line that fits in less gives the room back.
+    line.show_engine("No model loaded")
+    QApplication.processEvents()
+    assert line.engine_label.minimumWidth() < 200
