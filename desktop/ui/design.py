@@ -213,9 +213,10 @@ def palette_for(dark: bool) -> QPalette:
     return palette
 
 
-#: The widgets whose indicator (a check box's square, a radio button's circle) Fusion outlines
-#: in a shade of their palette's Window role.
-INDICATOR_CLASSES = ("QCheckBox", "QRadioButton")
+#: The widgets whose indicator (a check box's square, a radio button's circle, a checkable menu
+#: entry's square) Fusion outlines in a shade of their palette's Window role. A menu paints its
+#: surface in Base; Window gives only its border, which the indicator colour darkens to a line.
+INDICATOR_CLASSES = ("QCheckBox", "QRadioButton", "QMenu")
 
 
 def indicator_palette(dark: bool) -> QPalette:

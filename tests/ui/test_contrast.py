@@ -9,6 +9,7 @@ from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import (
     QApplication,
     QCheckBox,
+    QMenu,
     QRadioButton,
     QStyle,
     QStyleOptionButton,
@@ -177,5 +178,34 @@ def test_check_and_radio_indicators_stand_out(window: MainWindow, theme: str) ->
             border = indicator_border(box)
             ratio = contrast(border, page)
             assert ratio >= 3.0, (type(box).__name__, border.name(), page.name(), round(ratio, 2))
+    finally:
+        window.theme_actions["system"].trigger()  # the app outlives the test: leave it as found
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_a_menus_tick_boxes_stand_out(window: MainWindow, theme: str) -> None:
+    """A checkable menu entry's square (the Tools button's servers, the LoRA menu) is outlined
+    at 3:1 against the menu: Fusion draws it in the menu's Window darker by 140 %, a dark square
+    on the dark menu before."""
+    window.theme_actions[theme].trigger()
+    try:
+        menu = QMenu(window)
+        action = menu.addAction("toolbox  (8 tools)")
+        action.setCheckable(True)
+        menu.popup(window.mapToGlobal(window.rect().center()))
+        QApplication.processEvents()
+        image = menu.grab().toImage()
+        row = menu.actionGeometry(action)
+        y = row.center().y()
+        # The menu's own colour beside the entry, left of its text.
+        background = image.pixelColor(row.left() + 2, row.top() + 2)
+        first_text_x = row.left() + menu.fontMetrics().height() * 2
+        outline = max(
+            (image.pixelColor(x, y) for x in range(row.left(), first_text_x)),
+            key=lambda colour: contrast(colour, background),
+        )
+        ratio = contrast(outline, background)
+        assert ratio >= 3.0, (outline.name(), background.name(), round(ratio, 2))
+        menu.close()
     finally:
         window.theme_actions["system"].trigger()  # the app outlives the test: leave it as found
