@@ -266,12 +266,13 @@ penalty 1.1) ran while other jobs held a core of that VM; those gains do not hol
 machine. The 1.3x goal on the editing set is met here for one prompt of three, at repeat
 penalty 1.0 only.
 
-The rule ("Automatic", lookup_decoding.AUTO_ON): off. On this CPU lookup is not reliably
-faster at the app's default settings, and where it is exact (flash attention on one thread) it
-is not faster. The case it is built for, a large memory-bound model on a GPU (Scout), where a
-batch of drafts costs about what one token costs, has not been measured: no GPU was lent.
-"Prompt lookup" in Preferences → Engine turns it on anyway (and LLAMASIDE_LOOKUP=1/0
-overrides every load)."""
+The rule ("Automatic"): it measures itself, answer by answer (lookup_decoding.Pace; the
+section "Automatic speculative decoding at the app's settings" measures it against plain and
+forced lookup). A greedy answer drafts under it only where it is exact (flash attention on
+one thread), so it stays plain decoding's text. The case lookup is built for, a large
+memory-bound model on a GPU (Scout), where a batch of drafts costs about what one token costs,
+has not been measured: no GPU was lent. "Prompt lookup" in Preferences → Engine drafts on
+every answer (and LLAMASIDE_LOOKUP=1/0 overrides every load)."""
 
 HEAD = (
     "| prompt | plain tok/s | lookup tok/s | speed-up | drafts kept | same text "

@@ -82,9 +82,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--speculative",
         choices=("auto", "off", "lookup"),
         default=None,
-        help="speculative decoding: lookup drafts tokens from the conversation (faster when "
-        "the answer repeats it, as code edits do; a greedy answer may differ at a near tie), "
-        "off, or auto (the default: Preferences' choice)",
+        help="speculative decoding: lookup drafts tokens from the conversation on every answer "
+        "(faster when the answer repeats it, as code edits do; a greedy answer may differ at a "
+        "near tie), off, or auto: drafts only while they measure faster here, and never in a "
+        "greedy answer they could change (without the flag: Preferences' choice)",
     )
     drafts.add_argument(
         "--draft-model",

@@ -22,11 +22,18 @@ one-token flash-attention path splits the cache between threads and differs as m
 (runner.py) drives it through TokenSteps: sample() for the next token, advance() to make it
 part of the context. With no draft (lookup off, or nothing found) that is plain decoding, one
 token a call.
+
+Whether drafts pay depends on the machine and the model: a drafted token costs a share of a
+token's decode where decoding is compute-bound (a small model on a CPU) and next to nothing
+where it is memory-bound (a large one on a GPU). So "auto" does not guess: Pace times every
+drafted check and plain step of the answers since the load, and drafts go on only while they
+write tokens faster (lookup_mode, Pace, TokenSteps._drafting).
 """
 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -37,11 +44,8 @@ from desktop.core.params import SamplingParams
 
 #: 1 turns prompt lookup on for every answer it can serve, 0 off, whatever the load asked.
 LOOKUP_ENV = "LLAMASIDE_LOOKUP"
-#: "auto" drafts nowhere yet: on the CPU it is exact only with flash attention on one thread,
-#: where checking a draft costs what it saves, and on a quiet 2-core CPU it is not reliably
-#: faster at the app's defaults either (1.00-1.06x on edits; 1.4x at most, at repeat penalty
-#: 1.0); a GPU, where it should pay, was never measured (docs/benchmarks.md).
-AUTO_ON = False
+#: What lookup_mode gives: no drafts, drafts throughout, or drafts where they measure faster.
+OFF, ON, MEASURED = "", "on", "measured"
 #: Longest and shortest n-gram looked up; longer matches are tried first (fewer false drafts).
 MAX_NGRAM = 3
 MIN_NGRAM = 2
@@ -51,37 +55,99 @@ MIN_NGRAM = 2
 #: the 33 rows up to which flash attention's CPU kernel gives every row the one-token result.
 MAX_DRAFT = 10
 MIN_DRAFT = 1
-#: Where "auto" is on, only up to this temperature: above it fewer drafts are kept and a
-#: rejected draft costs a batch decode (docs/benchmarks.md, "Speculative decoding").
-MAX_TEMPERATURE = 0.0
+#: How a measured answer judges drafting (Pace): per written token, drafting must take under
+#: this share of a plain token's time to go on (timer noise and the CPU sampling it forces).
+PAYS_BELOW = 0.97
+#: Drafted checks and plain tokens timed before there is a verdict.
+MIN_CHECKS = 6
+MIN_PLAIN = 6
+#: Weight of the newest timing in the running averages.
+WEIGHT = 0.25
+#: Tokens written without drafts after drafting measured slower, before one draft probes again.
+PAUSE_TOKENS = 48
+#: An answer that starts while drafting measures slower is written plainly (in-graph sampling
+#: where that is on), all but every this-many-th, which measures again.
+PROBE_EVERY = 4
 
 
-def lookup_wanted(
+def lookup_mode(
     sampling: SamplingParams,
     model: Any,
     pictures: bool,
     mode: str = "auto",
     exact: bool = False,
-) -> bool:
-    """Whether this answer drafts by prompt lookup.
+) -> str:
+    """Whether this answer drafts by prompt lookup: OFF, ON, or MEASURED (drafts while this
+    machine measures them faster, Pace).
 
-    ``mode`` is the load's choice (LoadParams.speculative); ``exact``: whether batched logits
-    equal one-token logits on this context (flash attention on the CPU, one thread), so greedy
-    answers are plain decoding's. Off for pictures: a vision prompt's units hold image
-    placeholders and, for Qwen-VL, its positions are not one per unit, so explicit draft
-    positions would be wrong. Off for recurrent and hybrid models: their state cannot drop the
-    rejected positions. When on, the answer samples on the CPU: llama.cpp's in-graph sampling
-    takes one output per sequence.
+    ``mode`` is the load's choice (LoadParams.speculative); "auto" measures, except for a
+    greedy answer where batches are not ``exact`` (their logits are not the one-token ones:
+    flash attention on the CPU, one thread, is), which stays plain decoding's token for token.
+    Off for pictures: a vision prompt's units hold image placeholders and, for Qwen-VL, its
+    positions are not one per unit, so explicit draft positions would be wrong. Off for
+    recurrent and hybrid models: their state cannot drop the rejected positions. When on, the
+    answer samples on the CPU: llama.cpp's in-graph sampling takes one output per sequence.
     """
     asked = os.environ.get(LOOKUP_ENV, "")
     if asked == "0" or pictures:
-        return False
-    if asked != "1":
-        if mode == "off":
-            return False
-        if mode == "auto" and not (AUTO_ON and exact and sampling.temperature <= MAX_TEMPERATURE):
-            return False
-    return not (llama_cpp.llama_model_is_recurrent(model) or llama_cpp.llama_model_is_hybrid(model))
+        return OFF
+    if llama_cpp.llama_model_is_recurrent(model) or llama_cpp.llama_model_is_hybrid(model):
+        return OFF
+    if asked == "1" or mode in ("lookup", "draft"):
+        return ON
+    if mode == "off" or (sampling.temperature == 0.0 and not exact):
+        return OFF
+    return MEASURED
+
+
+class _Rate:
+    """A running average of seconds and of tokens written in them."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.tokens = 0.0
+        self.count = 0
+
+    def add(self, seconds: float, tokens: int) -> None:
+        weight = 1.0 if self.count == 0 else WEIGHT
+        self.seconds += weight * (seconds - self.seconds)
+        self.tokens += weight * (tokens - self.tokens)
+        self.count += 1
+
+    @property
+    def per_token(self) -> float:
+        return self.seconds / self.tokens if self.tokens else 0.0
+
+
+class Pace:
+    """Whether drafting pays on this model and machine, measured as answers are written: the
+    time per written token of drafted checks (the batch decode and its samples, over the tokens
+    it gave) against plain steps (one token's decode and sample), averaged over the answers
+    since the load. The runner keeps one per load; TokenSteps times its steps into it."""
+
+    def __init__(self) -> None:
+        self.plain = _Rate()
+        self.drafted = _Rate()
+        self._skipped = 0
+
+    def pays(self) -> bool | None:
+        """True or False once both are measured; None before."""
+        if self.plain.count < MIN_PLAIN or self.drafted.count < MIN_CHECKS:
+            return None
+        return self.drafted.per_token < PAYS_BELOW * self.plain.per_token
+
+    def plan(self, mode: str) -> tuple[bool, Pace | None]:
+        """As an answer in ``mode`` (lookup_mode's) starts: whether it drafts, and the Pace
+        that times it (MEASURED answers, while drafting is not measured slower, and every
+        PROBE_EVERY-th one after)."""
+        if mode != MEASURED:
+            return mode == ON, None
+        if self.pays() is False:
+            self._skipped += 1
+            if self._skipped < PROBE_EVERY:
+                return False, None
+            self._skipped = 0
+        return True, self
 
 
 class Drafter(Protocol):
@@ -134,6 +200,8 @@ class LookupStats:
     drafted: int = 0
     accepted: int = 0
     verifications: int = 0
+    #: Times drafting stopped for PAUSE_TOKENS because it measured slower (Pace).
+    pauses: int = 0
 
 
 class TokenSteps:
@@ -147,11 +215,19 @@ class TokenSteps:
     """
 
     def __init__(
-        self, ctx: Any, chain: Any, n_in_cache: int, max_pos: int, drafter: Drafter | None
+        self,
+        ctx: Any,
+        chain: Any,
+        n_in_cache: int,
+        max_pos: int,
+        drafter: Drafter | None,
+        *,
+        pace: Pace | None = None,
     ) -> None:
         """n_in_cache: tokens the context holds; max_pos: how many it may hold (no draft goes
         past it); drafter: the drafts' source, told each token of the answer, or None for
-        plain decoding."""
+        plain decoding; pace: where steps are timed and drafts go only while they measure
+        faster (None: drafts wherever one is found)."""
         self._ctx, self._chain = ctx, chain
         self._index = drafter
         self._n = n_in_cache
@@ -160,6 +236,10 @@ class TokenSteps:
         self.stats = LookupStats()
         self._ready: list[int] = []  # verified tokens not yet handed out, in order
         self._k = 4
+        self._pace = pace
+        self._paused_until = 0  # no drafts before this many tokens are advanced
+        self._probe = False  # the first draft after a pause goes, to measure again
+        self._plain_decode_s: float | None = None  # the last plain decode's time, for Pace
         self._token_buf = (llama_cpp.llama_token * 1)()
         # Positions come from the context's memory (pos NULL), as in the plain loop.
         self._one = llama_cpp.llama_batch_get_one(self._token_buf, 1)
@@ -174,7 +254,13 @@ class TokenSteps:
     def sample(self) -> int:
         if self._ready:
             return self._ready.pop(0)
-        return int(llama_cpp.llama_sampler_sample(self._chain, self._ctx, -1))
+        decode_s, self._plain_decode_s = self._plain_decode_s, None
+        if self._pace is None or decode_s is None:
+            return int(llama_cpp.llama_sampler_sample(self._chain, self._ctx, -1))
+        start = time.perf_counter()
+        token = int(llama_cpp.llama_sampler_sample(self._chain, self._ctx, -1))
+        self._pace.plain.add(decode_s + time.perf_counter() - start, 1)
+        return token
 
     def advance(self, token: int) -> None:
         """Make ``token`` (the last one sample() gave) part of the context."""
@@ -186,12 +272,34 @@ class TokenSteps:
             return  # a kept draft token: already decoded
         k = min(self._k, self._max_pos - self._n - 1)
         draft = index.draft(k) if index is not None and k > 0 else []
+        if draft and not self._drafting():
+            draft = []
         if not draft:
             self._token_buf[0] = token
+            start = time.perf_counter()
             self._decode(self._one)
+            self._plain_decode_s = time.perf_counter() - start
             self._n += 1
             return
         self._verify(token, draft)
+
+    def _drafting(self) -> bool:
+        """Whether the draft found may go: always without a Pace; with one, while drafting is
+        not measured slower, and the first one after each pause (to measure again)."""
+        pace = self._pace
+        if pace is None:
+            return True
+        if self._advanced < self._paused_until:
+            return False
+        if self._probe:
+            self._probe = False
+            return True
+        if pace.pays() is False:
+            self._paused_until = self._advanced + PAUSE_TOKENS
+            self._probe = True
+            self.stats.pauses += 1
+            return False
+        return True
 
     def _decode(self, batch: Any) -> None:
         status = llama_cpp.llama_decode(self._ctx, batch)
@@ -199,6 +307,7 @@ class TokenSteps:
             raise RuntimeError(f"llama_decode returned {status}")
 
     def _verify(self, token: int, draft: list[int]) -> None:
+        began = time.perf_counter()
         batch, start = self._batch, self._n
         for i, t in enumerate([token, *draft]):
             batch.token[i] = t
@@ -219,6 +328,8 @@ class TokenSteps:
             if not llama_cpp.llama_memory_seq_rm(memory, 0, self._n, -1):
                 raise RuntimeError("llama.cpp could not drop rejected draft tokens")
         self._ready = [*draft[:kept], chosen]
+        if self._pace is not None:
+            self._pace.drafted.add(time.perf_counter() - began, kept + 1)
         stats = self.stats
         stats.drafted += len(draft)
         stats.accepted += kept

@@ -29,6 +29,7 @@ from desktop.core.tool_formats import GENERIC, detect_format
 from desktop.core.tools import AUTO, ToolChoice, ToolSpec
 from desktop.core.usage import StopReason, Usage
 from desktop.core.vision import has_images
+from desktop.engine import lookup_decoding as lookup
 from desktop.engine.draft_model import DraftModel, load_draft
 from desktop.engine.graph_sampling import graph_sampling_safe
 from desktop.engine.llama_setup import (
@@ -46,7 +47,6 @@ from desktop.engine.llama_setup import (
     kv_cache_facts,
     model_params,
 )
-from desktop.engine.lookup_decoding import LookupStats, NgramIndex, TokenSteps, lookup_wanted
 from desktop.engine.lora import Adapters
 from desktop.engine.model_info import ModelInfo
 from desktop.engine.text_filters import StopStringFilter, TokenText
@@ -124,13 +124,13 @@ class Runner:
         self._vocab: Any = None
         self._n_vocab = 0
         self._sample_on_device = True
-        self._device_asked = False  # sample_on_device set true by the user: it beats lookup
         self._speculative = ("auto", False)  # the load's mode; whether its batches are exact
+        self.pace = lookup.Pace()  # whether drafts pay for this load, as "auto" answers measure
         self._draft: DraftModel | None = None
         #: Whether the last answer's tokens were chosen inside llama_decode (tests read it).
         self.last_sampled_on_device = False
         #: The last answer's prompt-lookup drafts (lookup_decoding.py): how many were kept.
-        self.last_lookup = LookupStats()
+        self.last_lookup = lookup.LookupStats()
         # One buffer reused for every token's text (no per-token allocation).
         self._piece_buf = ctypes.create_string_buffer(256)
 
@@ -194,7 +194,10 @@ class Runner:
             self._log.loading = False
         # Flash attention on the CPU, on one thread, gives a batch's rows the one-token logits.
         on_cpu = params.n_gpu_layers == 0 or not gpu_offload_supported()
-        self._speculative = (params.speculative, flash is True and on_cpu and n_threads == 1)
+        # Sampling on the device asked for by the user beats drafts (they sample on the CPU).
+        mode = "off" if params.sample_on_device is True else params.speculative
+        self._speculative = (mode, flash is True and on_cpu and n_threads == 1)
+        self.pace = lookup.Pace()
         # Re-install our log callback: Llama() may have installed the library's own.
         llama_cpp.llama_log_set(self._log._callback, ctypes.c_void_p(0))
         try:
@@ -251,7 +254,6 @@ class Runner:
         self._sample_on_device = (
             graph_sampling_default() if params.sample_on_device is None else params.sample_on_device
         )
-        self._device_asked = params.sample_on_device is True
         self._eog = lambda token: bool(llama_cpp.llama_vocab_is_eog(vocab, token))
         self._llm = llm
         self._adapters = Adapters(llm._model.model, llm._ctx.ctx, self._log)
@@ -467,21 +469,19 @@ class Runner:
             )
         chain = sampler.sampler
         generated: list[int] = []
-        steps: TokenSteps | None = None
+        steps: lookup.TokenSteps | None = None
         # Reuse the prefix this context already holds (the earlier turns of the chat): eval()
         # drops the memory after it and decodes the rest of the prompt in n_batch chunks.
         llm.n_tokens = cached
         n_past = cached
         # Sampling in the graph (llama.cpp's backend sampling): the chain's leading samplers
         # (on the CPU backend at our settings, all of them, the seeded draw included) run
-        # inside llama_decode, so the host never scans every logit. It must be attached
-        # before the prompt's last batch: attaching after it breaks the chain's CPU path
-        # (its device samplers are skipped there).
-        # Drafts need logits at several positions; the graph samples one output per sequence.
-        pictures = chunks is not None
-        model = llm._model.model
-        wanted = not self._device_asked and lookup_wanted(
-            sampling, model, pictures, *self._speculative
+        # inside llama_decode, so the host never scans every logit. It must be attached before
+        # the prompt's last batch: attaching after it breaks the chain's CPU path (its device
+        # samplers are skipped there). Drafts need logits at several positions: not with them.
+        pictures, model = chunks is not None, llm._model.model
+        wanted, pace = self.pace.plan(
+            lookup.lookup_mode(sampling, model, pictures, *self._speculative)
         )
         on_device = (
             self._sample_on_device
@@ -497,8 +497,11 @@ class Runner:
             else:
                 llm.eval(tokens[cached:])
             n_past = llm.n_tokens
-            source = self._draft.drafter(tokens) if self._draft else NgramIndex(tokens)
-            steps = TokenSteps(ctx, chain, n_past, n_past + budget - 1, source if wanted else None)
+            source = self._draft.drafter(tokens) if self._draft else lookup.NgramIndex(tokens)
+            end = n_past + budget - 1
+            steps = lookup.TokenSteps(
+                ctx, chain, n_past, end, source if wanted else None, pace=pace
+            )
             self.last_lookup = steps.stats
             self.last_sampled_on_device = (
                 on_device and llama_cpp.llama_get_sampled_token_ith(ctx, -1) != -1

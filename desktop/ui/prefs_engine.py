@@ -29,7 +29,8 @@ SPECULATIVE_NOTE = (
     "Prompt lookup guesses the next tokens from the text already in the chat and checks "
     "them in one step: faster when the answer repeats it (editing code). With flash "
     "attention off (the CPU default) a greedy answer can differ from plain decoding's at a "
-    "near tie. Automatic uses it only where it is both exact and faster: nowhere measured yet."
+    "near tie. Automatic drafts only while it measures faster on this computer, answer by "
+    "answer, and never in a greedy answer it could change."
 )
 #: What ChatService loads with when "n_ctx" was never set.
 DEFAULT_N_CTX = 4096

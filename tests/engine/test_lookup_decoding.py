@@ -22,7 +22,14 @@ from desktop.core.errors import InvalidParameter
 from desktop.core.params import LoadParams, SamplingParams
 from desktop.core.usage import StopReason, Usage
 from desktop.engine.llama_setup import LogCapture
-from desktop.engine.lookup_decoding import AUTO_ON, LOOKUP_ENV, NgramIndex, lookup_wanted
+from desktop.engine.lookup_decoding import (
+    LOOKUP_ENV,
+    MEASURED,
+    OFF,
+    ON,
+    NgramIndex,
+    lookup_mode,
+)
 from desktop.engine.runner import Runner
 
 CODE = "\n".join(
@@ -161,19 +168,25 @@ def test_lookup_is_asked_for_and_never_used_with_pictures(
     runner: Runner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     model = runner._llm._model.model
+    sampled = SamplingParams()  # the app's default: temperature 0.7
     monkeypatch.delenv(LOOKUP_ENV, raising=False)
-    assert lookup_wanted(GREEDY, model, pictures=False, mode="auto", exact=True) is AUTO_ON
-    assert not lookup_wanted(GREEDY, model, pictures=False, mode="auto", exact=False)
-    assert not lookup_wanted(GREEDY, model, pictures=False, mode="off", exact=True)
-    assert lookup_wanted(GREEDY, model, pictures=False, mode="lookup")
-    assert lookup_wanted(SamplingParams(), model, pictures=False, mode="lookup")
-    assert not lookup_wanted(GREEDY, model, pictures=True, mode="lookup")
+    # "auto" measures where drafts cannot change a greedy answer, or where it is sampled.
+    assert lookup_mode(GREEDY, model, False, "auto", exact=True) == MEASURED
+    assert lookup_mode(sampled, model, False, "auto", exact=False) == MEASURED
+    assert lookup_mode(GREEDY, model, False, "auto", exact=False) == OFF  # stays plain's
+    assert lookup_mode(GREEDY, model, False, "off", exact=True) == OFF
+    assert lookup_mode(sampled, model, False, "off") == OFF
+    assert lookup_mode(GREEDY, model, False, "lookup") == ON
+    assert lookup_mode(sampled, model, False, "draft") == ON
+    assert lookup_mode(GREEDY, model, True, "lookup") == OFF
+    assert lookup_mode(sampled, model, True, "auto") == OFF
     monkeypatch.setenv(LOOKUP_ENV, "1")
-    assert lookup_wanted(GREEDY, model, pictures=False)
-    assert lookup_wanted(SamplingParams(), model, pictures=False)
-    assert not lookup_wanted(GREEDY, model, pictures=True)
+    assert lookup_mode(GREEDY, model, False) == ON
+    assert lookup_mode(sampled, model, False, "off") == ON
+    assert lookup_mode(GREEDY, model, True) == OFF
     monkeypatch.setenv(LOOKUP_ENV, "0")
-    assert not lookup_wanted(GREEDY, model, pictures=False, mode="lookup")
+    assert lookup_mode(GREEDY, model, False, "lookup") == OFF
+    assert lookup_mode(sampled, model, False, "auto") == OFF
 
 
 def test_the_load_carries_the_mode_to_the_answer(
