@@ -24,6 +24,7 @@ from desktop.services.local_server import LocalServer
 from desktop.services.tools import ToolsService
 from desktop.storage.images import ImageStore
 from desktop.storage.mcp_store import McpStore, SecretStore
+from desktop.storage.models_folder import with_chosen_models
 from desktop.storage.paths import AppPaths
 from desktop.storage.settings import Settings
 from desktop.storage.store import ChatStore
@@ -37,6 +38,7 @@ def build_window(paths: AppPaths, engine_command: list[str] | None = None) -> Ma
     paths.create()
     store = ChatStore(paths.database)
     settings = Settings(paths.settings)
+    paths, models_note = with_chosen_models(paths, settings)
     engine = EngineHost(engine_command, paths.engine_log, modes_path=paths.engine_modes)
     # One network gate for the cloud and the hub: the offline switch and the privacy record.
     cloud = CloudService(store, settings, paths.pricing)
@@ -70,6 +72,8 @@ def build_window(paths: AppPaths, engine_command: list[str] | None = None) -> Ma
     install_server(
         window, LocalServer(chat, paths.served_log, parent=window, image_dir=paths.served_images)
     )
+    if models_note:  # once the window is up, where the user looks
+        QTimer.singleShot(0, window, lambda: window.statusBar().showMessage(models_note, 60_000))
     # Pictures no message names any more (a crash between a delete and its sweep).
     QTimer.singleShot(3000, window, library.sweep_images)  # dropped once the window is gone
     # The servers the user enabled start in the background (as Claude Desktop's do).

@@ -17,7 +17,9 @@ from collections.abc import Sequence
 from desktop import __version__
 from desktop.cli import chat_args, cloud, compare, models, serve, tools
 from desktop.core.errors import LlamasideError
+from desktop.storage.models_folder import with_chosen_models
 from desktop.storage.paths import AppPaths
+from desktop.storage.settings import Settings
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -60,7 +62,10 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 (one exit p
 
         return gui_main([sys.argv[0], *args_list])
     try:
-        paths = AppPaths.from_env().create()
+        home = AppPaths.from_env().create()
+        paths, models_note = with_chosen_models(home, Settings(home.settings))
+        if models_note:
+            sys.stderr.write(f"llamaside: note: {models_note}\n")
         return int(args.run(args, paths, sys.stdout))
     except LlamasideError as exc:
         if args.debug:

@@ -138,7 +138,7 @@ class ChatService(QObject, ChatSetup, ChatOutgrown, ChatTools, ChatSafeMode, Cha
         #: Cloud answers stream on worker threads; their events arrive here like the engine's.
         self.cloud_streams = AnswerStreams(self)
         self.pipeline = TurnPipeline(store, self._cost_of_id, str(image_root or ""))
-        self._machine_source = machine or (lambda: detect_for_loading(models_dir))
+        self._machine_source = machine or (lambda: detect_for_loading(self.models_dir))
         self._machine: Machine | None = None
         self.store = store
         self.settings = settings

@@ -103,6 +103,7 @@ class ChatSetup:
     store: ChatStore
     settings: Settings
     cloud: CloudService | None
+    models_dir: Path
     models: list[LocalModel]
     cloud_models: list[CloudModel]
     load_params: LoadParams
@@ -250,6 +251,12 @@ class ChatSetup:
         if is_local_id(model_id):
             self.settings.set("model", model_id)
         self.models_changed.emit()
+
+    def use_models_dir(self, folder: Path) -> None:
+        """List the models in ``folder`` from now on (Preferences → Folders; the setting is
+        the caller's). A model loaded from the old folder stays loaded for the chat on it."""
+        self.models_dir = folder
+        self.refresh_models()
 
     def add_model_file(self, path: str, conversation_id: int | None = None) -> LocalModel:
         """Check a GGUF file the user picked, remember it, and make it the chat's model.

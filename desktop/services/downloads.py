@@ -230,6 +230,21 @@ class DownloadManager(QObject):
                 self.jobs[job.id] = job
                 self.job_added.emit(job.id)
 
+    def move_to(self, folder: Path) -> None:
+        """Download into ``folder`` from now on (Preferences → Folders). Refused while a
+        download is unfinished: its partial files are in the present folder, and resuming it
+        elsewhere would start it again."""
+        unfinished = [
+            j for j in self.jobs.values() if j.state not in (JobState.DONE, JobState.FAILED)
+        ]
+        if unfinished:
+            names = ", ".join(job.group.name for job in unfinished[:3])
+            raise LlamasideError(
+                f"Finish or cancel the downloads in Models and downloads first ({names}): "
+                f"their partial files are in {self.models_dir}."
+            )
+        self.models_dir = folder
+
     def pause_all(self) -> None:
         """Pause every running download (the app went offline); they resume on request."""
         for job in self.jobs.values():

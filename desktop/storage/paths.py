@@ -22,6 +22,8 @@ class AppPaths:
     config: Path
     cache: Path
     logs: Path
+    #: A models folder the user chose instead of the data folder's (storage.models_folder).
+    chosen_models: Path | None = None
 
     @property
     def database(self) -> Path:
@@ -29,6 +31,10 @@ class AppPaths:
 
     @property
     def models(self) -> Path:
+        return self.chosen_models or self.default_models
+
+    @property
+    def default_models(self) -> Path:
         return self.data / "models"
 
     @property
@@ -85,6 +91,8 @@ class AppPaths:
         )
 
     def create(self) -> AppPaths:
-        for folder in (self.data, self.config, self.cache, self.logs, self.models):
+        # Not a chosen models folder: on a drive not mounted now, that would make a folder
+        # where the drive's mount point is.
+        for folder in (self.data, self.config, self.cache, self.logs, self.default_models):
             folder.mkdir(parents=True, exist_ok=True)
         return self

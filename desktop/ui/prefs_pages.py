@@ -5,6 +5,7 @@ applies and saves its setting as it changes."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,10 +16,12 @@ from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
     QComboBox,
+    QFileDialog,
     QHBoxLayout,
     QLabel,
     QLayout,
     QLineEdit,
+    QMessageBox,
     QPushButton,
     QRadioButton,
     QSpinBox,
@@ -26,7 +29,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.core.errors import LlamasideError
 from desktop.services.chat import ChatService
+from desktop.services.models_folder import use_models_folder
 from desktop.ui.design import SPACE, set_tone
 from desktop.ui.menus import THEMES
 from desktop.ui.zoom import MOST_STEPS
@@ -287,33 +292,93 @@ class PrivacyPage(QWidget):
 
 
 class FoldersPage(QWidget):
-    """Shows the data folder and the models folder, each with Open (the file manager)."""
+    """The data folder and the models folder, each with Open (the file manager); the models
+    folder can be another one (Change…), and the data folder's again (Default)."""
 
     def __init__(self, window: MainWindow, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("foldersPage")
+        self.window_ = window
         self.data_folder = window.library.path.parent
-        self.models_folder = window.chat.models_dir
+        self.default_models = self.data_folder / "models"
         layout = page_layout(self)
-        add_field(layout, "Data:", self._row("Data folder", self.data_folder))
-        note = "Chats, pictures and downloaded models live in the data folder; the models "
-        note += "folder is inside it and cannot be moved on its own. To keep everything "
-        note += "elsewhere, start Llamaside with LLAMASIDE_HOME set to a folder. A GGUF file "
-        note += "anywhere else can be added with Model → Open GGUF file…"
-        add_field(layout, "Models:", self._row("Models folder", self.models_folder), note)
+        data_row, _data_edit = self._row("Data folder", lambda: self.data_folder)
+        add_field(layout, "Data:", data_row, DATA_NOTE)
+        models_row, self.models_edit = self._row("Models folder", lambda: self.models_folder)
+        self.change_button = QPushButton("Change…", models_row)
+        self.change_button.setObjectName("changeModelsFolder")
+        self.change_button.setAccessibleName("Choose another models folder")
+        self.change_button.clicked.connect(self._choose)
+        self.default_button = QPushButton("Default", models_row)
+        self.default_button.setObjectName("defaultModelsFolder")
+        self.default_button.setAccessibleName("Use the models folder in the data folder")
+        self.default_button.setToolTip(str(self.default_models))
+        self.default_button.clicked.connect(lambda: self.use(self.default_models))
+        row_layout = models_row.layout()
+        assert row_layout is not None
+        row_layout.addWidget(self.change_button)
+        row_layout.addWidget(self.default_button)
+        self.models_note = add_field(layout, "Models:", models_row, MODELS_NOTE)
         layout.addStretch(1)
+        self._show()
 
-    def _row(self, name: str, folder: Path) -> QWidget:
+    @property
+    def models_folder(self) -> Path:
+        return self.window_.chat.models_dir
+
+    def _row(self, name: str, folder: Callable[[], Path]) -> tuple[QWidget, QLineEdit]:
         row = QWidget(self)
-        edit = QLineEdit(str(folder), row)
+        edit = QLineEdit(str(folder()), row)
         edit.setReadOnly(True)
         edit.setAccessibleName(name)
         edit.setCursorPosition(0)
         button = QPushButton("Open", row)
         button.setAccessibleName(f"Open the {name.lower()}")
-        button.clicked.connect(lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder))))
+        button.clicked.connect(lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder()))))
         layout = QHBoxLayout(row)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(edit, 1)
         layout.addWidget(button)
-        return row
+        return row, edit
+
+    def _show(self) -> None:
+        self.models_edit.setText(str(self.models_folder))
+        self.models_edit.setCursorPosition(0)
+        self.default_button.setEnabled(self.models_folder != self.default_models)
+
+    @Slot()
+    def _choose(self) -> None:
+        chosen = QFileDialog.getExistingDirectory(
+            self, "Choose the models folder", str(self.models_folder)
+        )
+        if chosen:
+            self.use(Path(chosen))
+
+    def use(self, folder: Path) -> None:
+        """Models listed from ``folder`` and downloaded into it from now on, and at the next
+        start; a folder that cannot hold them, or a download still going, is said and nothing
+        changes."""
+        window = self.window_
+        try:
+            found = use_models_folder(window.chat, window.downloads, folder, self.default_models)
+        except (LlamasideError, OSError) as exc:
+            QMessageBox.warning(self, "Models folder", str(exc))
+            return
+        self._show()
+        if self.models_note is not None:
+            self.models_note.setText(
+                f"{found} model file{'' if found == 1 else 's'} found here. Models in the "
+                "folder before stay there: move their files here to keep them in the list, "
+                "or add one with Model → Open GGUF file…"
+            )
+
+
+#: What the Folders page says under each folder.
+DATA_NOTE = (
+    "Chats and pictures live in the data folder. To keep everything elsewhere, start "
+    "Llamaside with LLAMASIDE_HOME set to a folder."
+)
+MODELS_NOTE = (
+    "Where models are listed from and downloaded to: another disk for big models, if you "
+    "like. A GGUF file anywhere else can be added with Model → Open GGUF file…"
+)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from desktop.storage.models_folder import MODELS_DIR
 from desktop.storage.paths import AppPaths
+from desktop.storage.settings import Settings
 from desktop.storage.store import ChatStore
 from tests.hubserver import HubServer
 
@@ -276,3 +279,23 @@ def test_the_token_of_hf_auth_login_is_used_and_named(home: AppPaths, hub: HubSe
     allowed = run(home, hub, "models", "download", REPO, FILE)
     assert allowed.returncode == 0, allowed.stderr
     assert "hf_login_token" not in allowed.stdout + allowed.stderr
+
+
+def test_the_models_folder_chosen_in_preferences_is_the_command_lines_too(
+    home: AppPaths, hub: HubServer, tmp_path: Path
+) -> None:
+    disk = tmp_path / "big-disk"
+    disk.mkdir()
+    Settings(home.settings).set(MODELS_DIR, str(disk))
+    result = run(home, hub, "models", "download", SPLIT_REPO, "Q4")
+    assert result.returncode == 0, result.stderr
+    assert (disk / "test-org" / "Split-GGUF" / "Q4" / "Model-Q4-00001-of-00002.gguf").is_file()
+    assert not (home.models / "test-org").exists()
+    listed = run(home, None, "models", "list")
+    assert "local:model-q4" in listed.stdout, listed.stdout
+    # The folder gone (a drive not connected): the default is used, and the note says so.
+    shutil.rmtree(disk)
+    gone = run(home, None, "models", "list")
+    assert gone.returncode == 0, gone.stderr
+    assert f"llamaside: note: The models folder {disk} is not there" in gone.stderr
+    assert "local:model-q4" not in gone.stdout
