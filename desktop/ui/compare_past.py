@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -31,9 +32,17 @@ class PastComparisons(QListWidget):
     open_requested = Signal(int)
     notice = Signal(str)
 
-    def __init__(self, comparisons: Comparisons, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        comparisons: Comparisons,
+        name_of: Callable[[str], str] = str,
+        parent: QWidget | None = None,
+    ) -> None:
+        """``name_of``: a model's name from its id (a tooltip says "SmolLM2 135M Instruct",
+        not "local:smollm2-135m-instruct")."""
         super().__init__(parent)
         self.comparisons = comparisons
+        self.name_of = name_of
         self.setObjectName("compareHistory")
         self.setAccessibleName("Past comparisons: Enter reopens one, the menu key more")
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
@@ -53,7 +62,10 @@ class PastComparisons(QListWidget):
             # The title first: a narrow list cuts the end of the line.
             item = QListWidgetItem(f"{row.title} · {when} · {row.kind}", self)
             item.setData(PAST_ID, row.id)
-            models = [with_adapters(m, row.column_adapters(i)) for i, m in enumerate(row.models)]
+            models = [
+                with_adapters(self.name_of(m), row.column_adapters(i))
+                for i, m in enumerate(row.models)
+            ]
             item.setToolTip(f"{row.title}\n{when} · {', '.join(models)}")
             if row.id == selected:
                 self.setCurrentItem(item)

@@ -161,7 +161,7 @@ class CompareWindow(QWidget):
         self.notice.hide()
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.splitter.setChildrenCollapsible(True)
-        self.history = PastComparisons(self.comparisons, self)
+        self.history = PastComparisons(self.comparisons, self.chat.model_name, self)
         self.history.open_requested.connect(self.open_past)
         self.history.notice.connect(self._show_notice)
         history_box = QWidget(self)

@@ -142,8 +142,12 @@ def test_base_and_fine_tune_side_by_side_on_one_engine(
     assert [(a.slot, a.adapters) for a in answers] == [(0, ()), (1, (Adapter(str(tune)),))]
     assert answers[1].content == tuned.text
 
-    # Reopened: the labels and the LoRA buttons say so again; the export carries the adapters.
+    # The past comparisons' row names both columns as their titles do (it gave model ids).
     qtbot.mouseClick(window.new_button, Qt.MouseButton.LeftButton)
+    window.history.refresh()
+    tip = window.history.item(0).toolTip()
+    assert f"{name}, {name} + my-tune" in tip and "local:" not in tip
+    # Reopened: the labels and the LoRA buttons say so again; the export carries the adapters.
     window.open_past(cid)
     assert [c.title.text() for c in window.columns] == [name, f"{name} + my-tune"]
     assert [b.text() for b in window.lora.buttons[:2]] == [NO_ADAPTER, "+ my-tune"]
