@@ -82,7 +82,9 @@ def lookup_mode(
 
     ``mode`` is the load's choice (LoadParams.speculative); "auto" measures, except for a
     greedy answer where batches are not ``exact`` (their logits are not the one-token ones:
-    flash attention on the CPU, one thread, is), which stays plain decoding's token for token.
+    flash attention on the CPU, one thread, is), which stays plain decoding's token for token,
+    and for a seeded sampled one, which stays the same text every time: whether it drafts
+    would depend on the timings, and a drafting answer draws on the CPU, not in the graph.
     Off for pictures: a vision prompt's units hold image placeholders and, for Qwen-VL, its
     positions are not one per unit, so explicit draft positions would be wrong. Off for
     recurrent and hybrid models: their state cannot drop the rejected positions. When on, the
@@ -95,7 +97,8 @@ def lookup_mode(
         return OFF
     if asked == "1" or mode in ("lookup", "draft"):
         return ON
-    if mode == "off" or (sampling.temperature == 0.0 and not exact):
+    greedy = sampling.temperature == 0.0
+    if mode == "off" or (greedy and not exact) or (sampling.seed is not None and not greedy):
         return OFF
     return MEASURED
 

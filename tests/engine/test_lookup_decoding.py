@@ -174,6 +174,12 @@ def test_lookup_is_asked_for_and_never_used_with_pictures(
     assert lookup_mode(GREEDY, model, False, "auto", exact=True) == MEASURED
     assert lookup_mode(sampled, model, False, "auto", exact=False) == MEASURED
     assert lookup_mode(GREEDY, model, False, "auto", exact=False) == OFF  # stays plain's
+    seeded = SamplingParams(seed=7)  # the same text every time: never up to the timings
+    assert lookup_mode(seeded, model, False, "auto", exact=True) == OFF
+    assert lookup_mode(seeded, model, False, "lookup") == ON
+    assert (
+        lookup_mode(SamplingParams(temperature=0.0, seed=7), model, False, exact=True) == MEASURED
+    )
     assert lookup_mode(GREEDY, model, False, "off", exact=True) == OFF
     assert lookup_mode(sampled, model, False, "off") == OFF
     assert lookup_mode(GREEDY, model, False, "lookup") == ON
