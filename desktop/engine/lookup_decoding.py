@@ -241,7 +241,9 @@ class TokenSteps:
         self._k = 4
         self._pace = pace
         self._paused_until = 0  # no drafts before this many tokens are advanced
-        self._probe = False  # the first draft after a pause goes, to measure again
+        # The first draft after a pause goes, to measure again; in an answer that Pace let
+        # draft although drafting measured slower (every PROBE_EVERY-th), the first of all.
+        self._probe = pace is not None and pace.pays() is False
         self._plain_decode_s: float | None = None  # the last plain decode's time, for Pace
         self._token_buf = (llama_cpp.llama_token * 1)()
         # Positions come from the context's memory (pos NULL), as in the plain loop.
@@ -297,6 +299,8 @@ class TokenSteps:
         if self._probe:
             self._probe = False
             return True
+        if pace.plain.count < MIN_PLAIN <= pace.drafted.count:
+            return False  # a plain step, to be measured: drafts found everywhere leave none
         if pace.pays() is False:
             self._paused_until = self._advanced + PAUSE_TOKENS
             self._probe = True

@@ -194,7 +194,7 @@ class Runner:
             self._log.loading = False
         # Flash attention on the CPU, on one thread, gives a batch's rows the one-token logits.
         on_cpu = params.n_gpu_layers == 0 or not gpu_offload_supported()
-        # Sampling on the device asked for by the user beats drafts (they sample on the CPU).
+        # Sampling on the device asked for beats drafts (on the CPU); LLAMASIDE_LOOKUP=1 not.
         mode = "off" if params.sample_on_device is True else params.speculative
         self._speculative = (mode, flash is True and on_cpu and n_threads == 1)
         self.pace = lookup.Pace()

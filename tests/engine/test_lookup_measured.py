@@ -116,7 +116,9 @@ def test_drafting_measured_slower_pauses_and_sits_out_answers(
         assert runner.last_sampled_on_device  # plain again, in llama.cpp's graph
     _text, _held, usage = _answer(runner, COPY, SAMPLED)  # the answer that measures again
     probed = runner.last_lookup
-    assert probed.pauses >= 1  # at the first draft found (the copy offers one at once)
-    # A probe after each pause, at most, where forced drafts check every few tokens.
-    assert probed.verifications <= usage.output_tokens // PAUSE_TOKENS + 1
+    assert probed.pauses >= 1
+    # Its first draft is checked (and timed), then one after each pause at most, where forced
+    # drafts check every few tokens.
+    assert 1 <= probed.verifications <= usage.output_tokens // PAUSE_TOKENS + 1
+    assert runner.pace.drafted.count == MIN_CHECKS + probed.verifications
     assert forced.verifications > 3 * (160 // PAUSE_TOKENS + 1)
