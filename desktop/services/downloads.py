@@ -210,6 +210,10 @@ class DownloadManager(QObject):
         for row in rows:
             if row.repo not in repos_with_unfinished:
                 continue
+            if not Path(row.local_path).is_relative_to(self.models_dir):
+                # Its files are in another models folder (a chosen one on a drive not
+                # connected now): resumed here, it would start again on this disk.
+                continue
             if is_projector_name(row.path):
                 projectors[row.repo, Path(row.local_path).parent] = row.remote
             else:
@@ -232,10 +236,13 @@ class DownloadManager(QObject):
 
     def move_to(self, folder: Path) -> None:
         """Download into ``folder`` from now on (Preferences → Folders). Refused while a
-        download is unfinished: its partial files are in the present folder, and resuming it
-        elsewhere would start it again."""
+        download is unfinished (failed ones included): its partial files are in the present
+        folder, and resuming it elsewhere would start it again."""
+        # A failed one too (Retry resumes its partial file), and one cancelled whose worker
+        # has not stopped yet (its partial file goes when it has).
         unfinished = [
-            j for j in self.jobs.values() if j.state not in (JobState.DONE, JobState.FAILED)
+            *(job for job in self.jobs.values() if job.state != JobState.DONE),
+            *(job for job, _keep in self._cancelled.values()),
         ]
         if unfinished:
             names = ", ".join(job.group.name for job in unfinished[:3])

@@ -18,7 +18,9 @@ def use_models_folder(
     the data folder's, is kept as no choice). Raises LlamasideError, changing nothing, for a
     folder that cannot hold models or while a download is unfinished. Returns how many model
     files the folder holds."""
-    if folder == default:
+    is_default = _same(folder, default)
+    if is_default:
+        folder = default
         folder.mkdir(parents=True, exist_ok=True)
     problem = models_folder_problem(folder)
     if problem:
@@ -26,9 +28,23 @@ def use_models_folder(
     before = downloads.models_dir
     downloads.move_to(folder)  # refused while a download is unfinished: nothing changed yet
     try:
-        chat.settings.set(MODELS_DIR, "" if folder == default else str(folder))
+        chat.settings.set(MODELS_DIR, "" if is_default else str(folder))
     except OSError:
         downloads.models_dir = before  # the setting could not be saved (a full disk)
         raise
     chat.use_models_dir(folder)
     return sum(1 for model in chat.models if Path(model.path).is_relative_to(folder))
+
+
+def chosen_models_folder(chat: ChatService) -> str:
+    """The folder chosen in Preferences ("" for the default), whether it is there or not."""
+    chosen = chat.settings.get(MODELS_DIR) or ""
+    return chosen if isinstance(chosen, str) else ""
+
+
+def _same(one: Path, other: Path) -> bool:
+    """The same folder, however it is written (a symlink, a trailing separator)."""
+    try:
+        return one.resolve() == other.resolve()
+    except OSError:
+        return one == other

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 
 from desktop.core.errors import LlamasideError
 from desktop.services.chat import ChatService
-from desktop.services.models_folder import use_models_folder
+from desktop.services.models_folder import chosen_models_folder, use_models_folder
 from desktop.ui.design import SPACE, set_tone
 from desktop.ui.menus import THEMES
 from desktop.ui.zoom import MOST_STEPS
@@ -344,7 +344,9 @@ class FoldersPage(QWidget):
     def _show(self) -> None:
         self.models_edit.setText(str(self.models_folder))
         self.models_edit.setCursorPosition(0)
-        self.default_button.setEnabled(self.models_folder != self.default_models)
+        # Also for a chosen folder that is gone (the default is in use): Default forgets it.
+        chosen = chosen_models_folder(self.window_.chat)
+        self.default_button.setEnabled(bool(chosen) or self.models_folder != self.default_models)
 
     @Slot()
     def _choose(self) -> None:

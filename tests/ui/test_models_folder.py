@@ -106,6 +106,14 @@ def test_a_chosen_folder_lists_its_models_takes_downloads_and_holds_after_a_rest
     paths = {m.path for m in again.chat.models}
     assert str(here) in paths and str(there) not in paths
     assert Settings(home.settings).get(MODELS_DIR) == ""
+    # The default again by another name (a link to it) is the default, not a choice.
+    link = tmp_path / "link-to-models"
+    link.symlink_to(home.models, target_is_directory=True)
+    failures = answer_modal(file_dialog_answer(link), QFileDialog)
+    qtbot.mouseClick(page.change_button, Qt.MouseButton.LeftButton)
+    assert not failures, failures
+    assert Settings(home.settings).get(MODELS_DIR) == ""
+    assert again.chat.models_dir == home.models and not page.default_button.isEnabled()
     _close(again)
 
 
@@ -147,6 +155,17 @@ def test_a_chosen_folder_gone_at_a_start_leaves_the_default_and_says_so(
     gone = tmp_path / "usb-drive" / "models"
     Settings(home.settings).set(MODELS_DIR, str(gone))
     here = _model_into(home.models, smollm_path, "in-the-data-folder.gguf")
+    store = ChatStore(home.database)  # a download paused on that drive when the app quit
+    store.record_download(
+        str(gone / "unsloth" / "Scout-IQ1_S.gguf"),
+        repo="unsloth/Llama-4-Scout-17B-16E-Instruct-GGUF",
+        path="Scout-IQ1_S.gguf",
+        url="http://127.0.0.1:9/Scout-IQ1_S.gguf",
+        size=10_000_000,
+        sha256=None,
+        status="partial",
+    )
+    store.close()
     window = _open_window(home, qtbot)
     qtbot.waitUntil(lambda: "is not there" in window.statusBar().currentMessage(), timeout=5000)
     assert str(gone) in window.statusBar().currentMessage()
@@ -154,4 +173,12 @@ def test_a_chosen_folder_gone_at_a_start_leaves_the_default_and_says_so(
     assert str(here) in {m.path for m in window.chat.models}
     assert not gone.exists()  # no folder made where the drive would be mounted
     assert Settings(home.settings).get(MODELS_DIR) == str(gone)  # used again once it is back
+    # Its paused download waits for the drive: resumed here it would start again on this disk.
+    assert not window.downloads.jobs
+    # Default forgets the folder that is gone.
+    page = _folders_page(window, qtbot)
+    assert page.default_button.isEnabled()
+    qtbot.mouseClick(page.default_button, Qt.MouseButton.LeftButton)
+    assert Settings(home.settings).get(MODELS_DIR) == ""
+    assert not page.default_button.isEnabled()
     _close(window)
