@@ -110,9 +110,10 @@ class StatusLine(QObject):
     def _keep_engine_room(self) -> None:
         """The engine's line first: it says what happens now ("The model unloads when the
         served request ends…"), so the last answer's numbers are cut before it is (they were
-        kept whole and the line cut to "The model unl…"), as far as the parts on its right
-        keep their least."""
-        label = self.engine_label
+        kept whole and the line cut to "The model unl…"), as far as the other parts keep
+        their least. A cap on the numbers rather than a minimum on the line, which Qt may pass
+        up to the window's own minimum."""
+        label, numbers = self.engine_label, self.speed_label
         need = label.fontMetrics().horizontalAdvance(label.text()) + 2 * label.margin() + 4
         # Every other part (the server's address and a load's progress too), as little as
         # each can be.
@@ -121,15 +122,12 @@ class StatusLine(QObject):
             for w in self.bar.findChildren(
                 QWidget, options=Qt.FindChildOption.FindDirectChildrenOnly
             )
-            if w is not label and not w.isHidden() and not isinstance(w, QSizeGrip)
+            if w not in (label, numbers) and not w.isHidden() and not isinstance(w, QSizeGrip)
         )
-        room = self.bar.width() - others - GRIP_AND_MARGINS
-        least = max(MIN_WIDTH, min(need, room))
-        if least != label.minimumWidth():
-            label.setMinimumWidth(least)
-            layout = self.bar.layout()
-            if layout is not None:
-                layout.activate()  # now, not a frame later with the line over its neighbour
+        room = self.bar.width() - need - others - SPACING - GRIP_AND_MARGINS
+        cap = max(MIN_WIDTH, room)
+        if cap != numbers.maximumWidth():
+            numbers.setMaximumWidth(cap)
 
     @Slot(object)
     def show_memory(self, use: object) -> None:
