@@ -105,6 +105,7 @@ _KEPT = frozenset(
         "general.name",
         "general.type",
         "general.file_type",
+        "general.size_label",  # "135M": the welcome's parameter count
         "general.alignment",
         "split.no",
         "split.count",

@@ -11,6 +11,7 @@ defaults, so "Reset to recommended" is deleting the model's entry.
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -113,6 +114,18 @@ def apply(params: LoadParams, chosen: dict[str, Any]) -> LoadParams:
     return LoadParams.from_dict({**params.to_dict(), **chosen}) if chosen else replace(params)
 
 
+#: A GGUF's general.size_label when it is a plain count ("135M", "7.2B"; not "8x7B" or
+#: "17B-16E", whose totals it does not give).
+_SIZE_LABEL = re.compile(r"(\d+(?:\.\d+)?)([KMBT])")
+_SCALE = {"K": 1e-6, "M": 1e-3, "B": 1.0, "T": 1e3}
+
+
+def size_label_billions(label: str) -> float:
+    """Parameters in billions from a size label ("135M" is 0.135); 0 when it gives no count."""
+    match = _SIZE_LABEL.fullmatch(label.strip())
+    return float(match.group(1)) * _SCALE[match.group(2)] if match else 0.0
+
+
 def architecture_of(path: str) -> Architecture | None:
     """A model file's shape for the fit planner's arithmetic (layers, KV heads, head size,
     trained context), from its GGUF header; None when the header lacks them."""
@@ -134,7 +147,7 @@ def architecture_of(path: str) -> Architecture | None:
     experts = number("expert_count")
     return Architecture(
         kind="moe" if experts > 1 else "dense",
-        params_b=0.0,
+        params_b=size_label_billions(header.text("general.size_label") or ""),
         layers=layers,
         kv_heads=kv_heads,
         head_dim=head_dim,

@@ -3,10 +3,9 @@ here (pictures, tools), and three example prompts as chips that fill the message
 
 from __future__ import annotations
 
-import re
-
 from pytestqt.qtbot import QtBot
 
+from desktop.services.model_settings import size_label_billions
 from desktop.ui.main_window import MainWindow
 from desktop.ui.render import action_href
 from desktop.ui.welcome import EXAMPLE_ACTION, EXAMPLES, parameters_fact
@@ -39,7 +38,7 @@ def test_the_welcome_names_the_chats_tools(window: MainWindow, qtbot: QtBot) -> 
     assert "Can call tools in this chat: clock" in window.chat_view.toPlainText()
 
 
-def test_the_welcome_leaves_out_a_parameter_count_it_does_not_know(
+def test_the_welcome_gives_the_parameter_count_the_gguf_names(
     window: MainWindow, qtbot: QtBot
 ) -> None:
     facts = next(
@@ -47,10 +46,13 @@ def test_the_welcome_leaves_out_a_parameter_count_it_does_not_know(
         for line in window.chat_view.toPlainText().splitlines()
         if line.startswith("on this computer")
     )
-    # The bundled model's GGUF header gives no count (the services read it as 0): no "0M".
-    assert "0M parameters" not in facts and "0B parameters" not in facts
-    count = re.search(r"([\d.]+)([MB]) parameters", facts)
-    assert count is None or float(count.group(1)) > 0, facts
+    # The bundled GGUF's general.size_label is "135M" (the welcome said nothing of it before).
+    assert "135M parameters" in facts, facts
+    # A plain count is read; a label that gives no total ("8x7B", "17B-16E") is no count.
+    assert size_label_billions("135M") == 0.135
+    assert size_label_billions(" 7.2B ") == 7.2
+    assert size_label_billions("8x7B") == size_label_billions("17B-16E") == 0.0
+    assert size_label_billions("") == 0.0
     # What a known count reads as, and an unknown or vanishing one leaves out.
     assert parameters_fact(0.135) == "135M parameters"
     assert parameters_fact(7.241) == "7.24B parameters"
