@@ -51,6 +51,21 @@ def _open_window(home: AppPaths, qtbot: QtBot) -> MainWindow:
     return window
 
 
+def _paused_download(home: AppPaths, local_path: Path) -> None:
+    """A Scout download recorded as partial at ``local_path`` (the app quit during it)."""
+    store = ChatStore(home.database)
+    store.record_download(
+        str(local_path),
+        repo="unsloth/Llama-4-Scout-17B-16E-Instruct-GGUF",
+        path="Scout-IQ1_S.gguf",
+        url="http://127.0.0.1:9/Scout-IQ1_S.gguf",
+        size=10_000_000,
+        sha256=None,
+        status="partial",
+    )
+    store.close()
+
+
 def _close(window: MainWindow) -> None:
     window.close()
     window.chat.store.close()
@@ -124,17 +139,7 @@ def test_an_unfinished_download_keeps_the_folder_and_says_why(
     partial = home.models / "unsloth" / "Scout-IQ1_S.gguf"
     partial.parent.mkdir(parents=True)
     partial.write_bytes(b"GGUF" + b"\0" * 1020)
-    store = ChatStore(home.database)
-    store.record_download(
-        str(partial),
-        repo="unsloth/Llama-4-Scout-17B-16E-Instruct-GGUF",
-        path="Scout-IQ1_S.gguf",
-        url="http://127.0.0.1:9/Scout-IQ1_S.gguf",
-        size=10_000_000,
-        sha256=None,
-        status="partial",
-    )
-    store.close()
+    _paused_download(home, partial)
     window = _open_window(home, qtbot)
     assert window.downloads.jobs  # back, paused
     page = _folders_page(window, qtbot)
@@ -155,17 +160,8 @@ def test_a_chosen_folder_gone_at_a_start_leaves_the_default_and_says_so(
     gone = tmp_path / "usb-drive" / "models"
     Settings(home.settings).set(MODELS_DIR, str(gone))
     here = _model_into(home.models, smollm_path, "in-the-data-folder.gguf")
-    store = ChatStore(home.database)  # a download paused on that drive when the app quit
-    store.record_download(
-        str(gone / "unsloth" / "Scout-IQ1_S.gguf"),
-        repo="unsloth/Llama-4-Scout-17B-16E-Instruct-GGUF",
-        path="Scout-IQ1_S.gguf",
-        url="http://127.0.0.1:9/Scout-IQ1_S.gguf",
-        size=10_000_000,
-        sha256=None,
-        status="partial",
-    )
-    store.close()
+    # A download paused on that drive when the app quit.
+    _paused_download(home, gone / "unsloth" / "Scout-IQ1_S.gguf")
     window = _open_window(home, qtbot)
     qtbot.waitUntil(lambda: "is not there" in window.statusBar().currentMessage(), timeout=5000)
     assert str(gone) in window.statusBar().currentMessage()
